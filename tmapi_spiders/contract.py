@@ -1,0 +1,249 @@
+"""The TMAPI contract as data: every path, parameter, allowed value and status.
+
+The spider, the middlewares, the sandbox server and the tests all read this module,
+so a change to the API is a change in one place. Sources: the endpoint page
+(`shared/seed/1688-global-search-image.md`) and `shared/tmapi-notes.md`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+DEFAULT_BASE_URL = "https://api.tmapi.io"
+
+# Paths
+SEARCH_PATH = "/1688/global/search/image"
+CONVERT_PATH = "/1688/tools/image/convert_url"
+# What the conversion body's `search_api_endpoint` names for our search endpoint.
+CONVERT_SEARCH_ENDPOINT = "/global/search/image"
+CONVERT_SEARCH_ENDPOINTS = ("/search/image", "/global/search/image", "/global/search/image/v2")
+# A converted image is a path on TMAPI's side, passed unchanged as `img_url`.
+CONVERTED_PREFIX = "/search/"
+
+# Auth: the endpoint page documents the query parameter; newer pages the header.
+TOKEN_QUERY_PARAM = "apiToken"
+TOKEN_HEADER = "apikey"
+
+# Search parameters
+PAGE_DEFAULT = 1
+PAGE_SIZE_DEFAULT = 20
+PAGE_SIZE_MAX = 20
+LANGUAGES = ("en", "zh", "ru", "th", "pt", "es", "tr", "vi", "ja", "ko")
+LANGUAGE_DEFAULT = "en"
+SORTS = ("default", "sales", "price_up", "price_down")
+SORT_DEFAULT = "default"
+FILTERS = (
+    "support_dropshipping",
+    "is_factory",
+    "verified_supplier",
+    "free_shipping",
+    "new_arrival",
+)
+TRUE_WORDS = frozenset({"true", "1", "yes"})
+FALSE_WORDS = frozenset({"false", "0", "no"})
+
+# Hosts whose images the search recognises without conversion (subdomains included).
+ALIBABA_HOSTS = ("alicdn.com", "1688.com", "alibaba.com", "aliimg.com")
+
+# Statuses (HTTP status and, usually, the body's `code`)
+OK = 200
+RETRY_LATER = 417  # failed to retrieve data, try again
+PARAM_ERROR = 422  # parameter error; also: image could not be fetched or recognised
+NO_BALANCE = 439  # subscription expired or insufficient balance
+UPSTREAM_TIMEOUT = 499  # upstream timeout
+UNEXPECTED = 500
+CONCURRENCY_LIMIT = 503  # API request concurrency limit exceeded
+UNAUTHORIZED = 401  # gateway: no or unknown key (bare {"message": ...})
+
+STATUS_MEANINGS = {
+    RETRY_LATER: "failed to retrieve data, try again",
+    PARAM_ERROR: "parameter error",
+    NO_BALANCE: "subscription expired or insufficient balance",
+    UPSTREAM_TIMEOUT: "upstream timeout",
+    UNEXPECTED: "unexpected error",
+    CONCURRENCY_LIMIT: "API request concurrency limit exceeded",
+    UNAUTHORIZED: "authentication failed",
+}
+TRANSIENT_STATUSES = frozenset({RETRY_LATER, UPSTREAM_TIMEOUT, UNEXPECTED, CONCURRENCY_LIMIT, 502, 504, 408, 429})
+FATAL_STATUSES = frozenset({NO_BALANCE, UNAUTHORIZED, 403})
+# TMAPI's 499 text asks for a 60 s timeout.
+REQUEST_TIMEOUT = 60
+
+# Gateway messages (bare {"message": ...}, no `code`)
+MSG_NO_KEY = "No API key found in request"
+MSG_BAD_KEY = "Invalid authentication credentials"
+MSG_NO_ROUTE = "no Route matched with those values"
+MSG_NO_BALANCE = "Insufficient API balance"
+
+
+def is_alibaba_hosted(url: str) -> bool:
+    """True when the search can recognise the image without conversion."""
+    if url.startswith(CONVERTED_PREFIX):
+        return True
+    host = (urlsplit(url).hostname or "").lower().rstrip(".")
+    return any(host == h or host.endswith("." + h) for h in ALIBABA_HOSTS)
+
+
+def is_converted_path(value: str) -> bool:
+    return value.startswith(CONVERTED_PREFIX) and len(value) > len(CONVERTED_PREFIX)
+
+
+def parse_bool(value: Any) -> bool:
+    """Parse a filter flag the way users write it (true/false/1/0/yes/no)."""
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ValueError(f"{value!r} is not a boolean (use one of true/false/1/0/yes/no)")
+
+
+def last_page(total_count: int, page_size: int) -> int:
+    """The last page that can hold results: ceil(total_count / page_size)."""
+    if total_count <= 0:
+        return 0
+    return math.ceil(total_count / page_size)
+
+
+class ParamError(ValueError):
+    """A search parameter outside the documented domain; names the parameter."""
+
+    def __init__(self, param: str, message: str) -> None:
+        super().__init__(f"{param}: {message}")
+        self.param = param
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    """The query arguments of one image search, validated as documented."""
+
+    language: str = LANGUAGE_DEFAULT
+    sort: str = SORT_DEFAULT
+    page_size: int = PAGE_SIZE_DEFAULT
+    filters: dict[str, bool] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.language not in LANGUAGES:
+            raise ParamError("language", f"{self.language!r} is not one of {', '.join(LANGUAGES)}")
+        if self.sort not in SORTS:
+            raise ParamError("sort", f"{self.sort!r} is not one of {', '.join(SORTS)}")
+        if not isinstance(self.page_size, int) or not 1 <= self.page_size <= PAGE_SIZE_MAX:
+            raise ParamError("page_size", f"{self.page_size!r} is not an integer from 1 to {PAGE_SIZE_MAX}")
+        for name in self.filters:
+            if name not in FILTERS:
+                raise ParamError(name, f"unknown filter (filters are {', '.join(FILTERS)})")
+
+    @classmethod
+    def from_args(cls, args: dict[str, Any]) -> SearchQuery:
+        """Build from string arguments (spider -a options, seed JSON)."""
+        kwargs: dict[str, Any] = {}
+        if args.get("language") not in (None, ""):
+            kwargs["language"] = str(args["language"]).strip().lower()
+        if args.get("sort") not in (None, ""):
+            kwargs["sort"] = str(args["sort"]).strip().lower()
+        if args.get("page_size") not in (None, ""):
+            kwargs["page_size"] = parse_int("page_size", args["page_size"], 1, PAGE_SIZE_MAX)
+        filters = {}
+        for name in FILTERS:
+            if args.get(name) not in (None, ""):
+                try:
+                    filters[name] = parse_bool(args[name])
+                except ValueError as exc:
+                    raise ParamError(name, str(exc)) from None
+        kwargs["filters"] = filters
+        return cls(**kwargs)
+
+    def params(self, img_url: str, page: int) -> list[tuple[str, str]]:
+        """Query parameters for one page, in a stable order (stable fingerprints)."""
+        out = [
+            ("img_url", img_url),
+            ("page", str(page)),
+            ("page_size", str(self.page_size)),
+            ("language", self.language),
+            ("sort", self.sort),
+        ]
+        out.extend((name, "true" if self.filters[name] else "false") for name in FILTERS if name in self.filters)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "language": self.language,
+            "sort": self.sort,
+            "page_size": self.page_size,
+            "filters": dict(self.filters),
+        }
+
+
+def parse_int(name: str, value: Any, low: int, high: int | None = None) -> int:
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise ParamError(name, f"{value!r} is not an integer") from None
+    if number < low or (high is not None and number > high):
+        bound = f"from {low} to {high}" if high is not None else f"{low} or more"
+        raise ParamError(name, f"{number} is out of range (an integer {bound})")
+    return number
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """One API answer, classified: ok with `data`, or failed with a status and reason."""
+
+    status: int
+    message: str
+    data: dict[str, Any] | None
+
+    @property
+    def ok(self) -> bool:
+        return self.data is not None
+
+    @property
+    def transient(self) -> bool:
+        return self.status in TRANSIENT_STATUSES
+
+    @property
+    def fatal(self) -> bool:
+        return self.status in FATAL_STATUSES
+
+
+MALFORMED = 0  # our own status for a body that is not the documented JSON envelope
+
+
+def read_envelope(http_status: int, body: bytes | str | dict[str, Any]) -> Envelope:
+    """Classify an answer: failed when the HTTP status or the body's `code` is not 200
+    or `data` is missing (tmapi-notes: some failures come back as HTTP 200)."""
+    if isinstance(body, dict):
+        payload: Any = body
+    else:
+        try:
+            payload = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            status = http_status if http_status != OK else UNEXPECTED
+            kind = "malformed JSON body" if http_status == OK else STATUS_MEANINGS.get(http_status, "error")
+            return Envelope(status, f"{kind} (HTTP {http_status})", None)
+    if not isinstance(payload, dict):
+        return Envelope(UNEXPECTED if http_status == OK else http_status, "response body is not a JSON object", None)
+    if "code" not in payload and "message" in payload:  # gateway-level failure
+        message = str(payload.get("message"))
+        status = http_status if http_status != OK else UNAUTHORIZED
+        if MSG_NO_BALANCE.lower() in message.lower():
+            status = NO_BALANCE
+        return Envelope(status, message, None)
+    code = payload.get("code")
+    if not isinstance(code, int) or isinstance(code, bool):
+        code = http_status if http_status != OK else UNEXPECTED
+    message = str(payload.get("msg") or STATUS_MEANINGS.get(code, ""))
+    if http_status != OK:
+        return Envelope(http_status, message or STATUS_MEANINGS.get(http_status, "error"), None)
+    if code != OK:
+        return Envelope(code, message, None)
+    data = payload.get("data")
+    if not isinstance(data, dict):
+        return Envelope(UNEXPECTED, "response has no data", None)
+    return Envelope(OK, message, data)
