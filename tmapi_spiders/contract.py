@@ -79,6 +79,12 @@ MSG_BAD_KEY = "Invalid authentication credentials"
 MSG_NO_ROUTE = "no Route matched with those values"
 MSG_NO_BALANCE = "Insufficient API balance"
 
+# API messages (in the {"code", "msg", "data"} envelope)
+MSG_SUCCESS = "success"
+MSG_IMAGE_DENIED = "Access to the image has been denied"  # conversion failed for good
+MSG_IMAGE_TIMEOUT = "Image URL request timed out"  # conversion failed transiently
+MSG_IMAGE_NOT_SUPPORTED = "image not supported: convert non-Alibaba images with /1688/tools/image/convert_url first"
+
 
 def is_alibaba_hosted(url: str) -> bool:
     """True when the search can recognise the image without conversion."""

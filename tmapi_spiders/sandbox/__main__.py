@@ -1,0 +1,132 @@
+"""`python -m tmapi_spiders.sandbox --port 8000`: serve a local TMAPI until Ctrl-C/SIGTERM.
+
+The first stdout line is the base URL (flushed at once) so scripts can read it; there
+is no access log, so tokens never reach the terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from collections.abc import Sequence
+
+from tmapi_spiders.sandbox.config import DEFAULT_FAULT_KINDS, SandboxConfig
+from tmapi_spiders.sandbox.faults import FAULT_KINDS
+from tmapi_spiders.sandbox.server import start_sandbox
+
+
+def build_parser() -> argparse.ArgumentParser:
+    d = SandboxConfig()
+    p = argparse.ArgumentParser(prog="python -m tmapi_spiders.sandbox", description=__doc__.split("\n")[0])
+    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default %(default)s)")
+    p.add_argument("--port", type=int, default=8000, help="port; 0 picks a free one (default %(default)s)")
+    p.add_argument(
+        "--token", dest="tokens", action="append", default=[], help="accepted API token (repeatable; default: sandbox)"
+    )
+    p.add_argument(
+        "--broke-token",
+        dest="broke_tokens",
+        action="append",
+        default=[],
+        help="token whose balance is spent: HTTP 439 (repeatable)",
+    )
+    p.add_argument(
+        "--deny-pattern",
+        dest="deny_patterns",
+        action="append",
+        default=[],
+        help="regex: converting a matching URL is denied (repeatable)",
+    )
+    p.add_argument(
+        "--convert-timeout-pattern",
+        dest="convert_timeout_patterns",
+        action="append",
+        default=[],
+        help="regex: the first conversion of a matching URL times out (repeatable)",
+    )
+    p.add_argument("--latency", type=float, default=d.latency, help="seconds added to every API call")
+    p.add_argument("--jitter", type=float, default=d.jitter, help="plus up to this many seconds, uniformly")
+    p.add_argument("--fault-rate", type=float, default=d.fault_rate, help="share of API calls that get a fault, 0..1")
+    p.add_argument(
+        "--fault-kind",
+        dest="fault_kinds",
+        action="append",
+        default=[],
+        help=f"fault to draw from (repeatable or comma-separated): {', '.join(FAULT_KINDS)}; default: all but slow",
+    )
+    p.add_argument(
+        "--slow-seconds",
+        type=float,
+        default=d.slow_seconds,
+        help="latency spike of the slow fault (default %(default)s)",
+    )
+    p.add_argument("--seed", type=int, default=d.seed, help="seeds fault and jitter decisions (default %(default)s)")
+    p.add_argument(
+        "--max-concurrency",
+        type=int,
+        default=d.max_concurrency,
+        help="calls in flight beyond this answer 503 (0 = no limit)",
+    )
+    p.add_argument(
+        "--max-qps", type=float, default=d.max_qps, help="calls per second beyond this answer 503 (0 = no limit)"
+    )
+    p.add_argument(
+        "--repeat-rate", type=float, default=d.repeat_rate, help="share of items on page p>1 repeated from page p-1"
+    )
+    p.add_argument(
+        "--overstate",
+        type=float,
+        default=d.overstate,
+        help="report total_count this fraction larger than the real count",
+    )
+    p.add_argument(
+        "--cache-size", type=int, default=d.cache_size, help="image catalogues kept in memory (default %(default)s)"
+    )
+    p.add_argument(
+        "--max-call-records",
+        type=int,
+        default=d.max_call_records,
+        help="call records kept for /_sandbox/calls (default %(default)s)",
+    )
+    return p  # fmt: skip
+
+
+def config_from_args(args: argparse.Namespace) -> SandboxConfig:
+    kinds = tuple(k.strip() for spec in args.fault_kinds for k in spec.split(",") if k.strip())
+    options = {k: v for k, v in vars(args).items() if k not in ("host", "port")}
+    options["fault_kinds"] = kinds or DEFAULT_FAULT_KINDS
+    return SandboxConfig(**options)
+
+
+async def serve(config: SandboxConfig, host: str, port: int) -> None:
+    running = await start_sandbox(config, host, port)
+    print(running.base_url, flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await running.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        config = config_from_args(args)
+    except ValueError as exc:
+        parser.error(str(exc))
+    try:
+        asyncio.run(serve(config, args.host, args.port))
+    except OSError as exc:
+        print(f"sandbox: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

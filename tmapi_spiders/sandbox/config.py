@@ -1,0 +1,63 @@
+"""Every sandbox option in one dataclass; the defaults switch every fault and limit off."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, fields
+
+from tmapi_spiders.sandbox.faults import FAULT_KINDS
+
+DEFAULT_TOKEN = "sandbox"
+# `slow` is left out by default: one slow call holds a client for `slow_seconds`.
+DEFAULT_FAULT_KINDS = tuple(kind for kind in FAULT_KINDS if kind != "slow")
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    """Options of one sandbox server. Invalid values fail at construction, naming the field."""
+
+    tokens: tuple[str, ...] = ()  # accepted API tokens; none given means just "sandbox"
+    broke_tokens: tuple[str, ...] = ()  # valid tokens whose balance is spent: HTTP 439
+    deny_patterns: tuple[str, ...] = ()  # regexes: converting a matching URL is denied (422)
+    convert_timeout_patterns: tuple[str, ...] = ()  # regexes: the first conversion times out (422)
+    latency: float = 0.0  # seconds added to every API call
+    jitter: float = 0.0  # plus up to this many seconds, uniformly
+    fault_rate: float = 0.0  # share of API calls that get a fault, 0..1
+    fault_kinds: tuple[str, ...] = DEFAULT_FAULT_KINDS  # which faults to draw from (faults.FAULT_KINDS)
+    slow_seconds: float = 90.0  # the latency spike of the `slow` fault
+    seed: int = 0  # seeds the fault and jitter decisions
+    max_concurrency: int = 0  # calls in flight beyond this answer 503 (0 = no limit)
+    max_qps: float = 0.0  # calls per sliding second beyond this answer 503 (0 = no limit)
+    repeat_rate: float = 0.0  # share of items on page p>1 repeated from page p-1
+    overstate: float = 0.0  # total_count is reported this fraction larger than the real count
+    cache_size: int = 1024  # image catalogues kept in memory (LRU)
+    max_call_records: int = 200_000  # call records kept for /_sandbox/calls (oldest dropped)
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, list):
+                object.__setattr__(self, f.name, tuple(value))
+        if not self.tokens:
+            object.__setattr__(self, "tokens", (DEFAULT_TOKEN,))
+        for name in ("latency", "jitter", "slow_seconds", "max_qps", "repeat_rate", "overstate"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}: must be 0 or more, got {getattr(self, name)!r}")
+        if not 0 <= self.fault_rate <= 1:
+            raise ValueError(f"fault_rate: must be from 0 to 1, got {self.fault_rate!r}")
+        if self.repeat_rate > 1:
+            raise ValueError(f"repeat_rate: must be from 0 to 1, got {self.repeat_rate!r}")
+        unknown = [kind for kind in self.fault_kinds if kind not in FAULT_KINDS]
+        if unknown or (self.fault_rate > 0 and not self.fault_kinds):
+            raise ValueError(f"fault_kinds: {unknown or 'none'} given; choose from {', '.join(FAULT_KINDS)}")
+        for name in ("max_concurrency", "cache_size", "max_call_records"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
+                raise ValueError(f"{name}: must be an integer of 0 or more, got {getattr(self, name)!r}")
+        if self.cache_size < 1:
+            raise ValueError("cache_size: must be at least 1")
+        for name in ("deny_patterns", "convert_timeout_patterns"):
+            for pattern in getattr(self, name):
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    raise ValueError(f"{name}: {pattern!r} is not a regular expression ({exc})") from None
