@@ -1,0 +1,66 @@
+"""Run real `scrapy crawl` subprocesses against a sandbox and read what they wrote."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+TOKEN = "sandbox"
+
+
+@dataclass
+class CrawlResult:
+    returncode: int
+    stdout: str
+    stderr: str
+    products: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def crawl(
+    tmp_path: Path,
+    base_url: str | None,
+    args: dict[str, str] | None = None,
+    settings: dict[str, Any] | None = None,
+    output: str = "products.jsonl",
+    token: str | None = TOKEN,
+    extra: list[str] | None = None,
+    timeout: float = 120,
+    env: dict[str, str] | None = None,
+) -> CrawlResult:
+    """`scrapy crawl image_search` in the repo, writing into tmp_path."""
+    out = tmp_path / output
+    cmd = [sys.executable, "-m", "scrapy", "crawl", "image_search", "-O", str(out)]
+    for key, value in (args or {}).items():
+        cmd += ["-a", f"{key}={value}"]
+    merged = {"TMAPI_OUTPUT_DIR": str(tmp_path / "output"), "TMAPI_BACKOFF_BASE": "0.05"}
+    merged.update({k: str(v) for k, v in (settings or {}).items()})
+    for key, value in merged.items():
+        cmd += ["-s", f"{key}={value}"]
+    cmd += extra or []
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("TMAPI_")}
+    if token is not None:
+        full_env["TMAPI_API_TOKEN"] = token
+    if base_url is not None:
+        full_env["TMAPI_BASE_URL"] = base_url
+    full_env.update(env or {})
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout, env=full_env)
+    result = CrawlResult(proc.returncode, proc.stdout, proc.stderr)
+    if output.endswith(".jsonl"):
+        result.products = read_jsonl(out)
+        result.failures = read_jsonl(out.with_name(out.name[: -len(".jsonl")] + ".failures.jsonl"))
+    result.files = sorted(p for p in tmp_path.rglob("*") if p.is_file())
+    return result

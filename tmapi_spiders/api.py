@@ -1,0 +1,83 @@
+"""Scrapy requests for the two TMAPI calls, built from the contract.
+
+Requests never carry the token: `TmapiAuthMiddleware` adds it at download time and
+takes it off again, so it cannot reach logs, fingerprints, caches or Redis. The
+chain state of an image travels in `meta["tmapi"]` as plain JSON-able data, so a
+request can be queued in Redis and finished by any worker.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlencode
+
+from scrapy import Request
+from scrapy.http import Response
+
+from tmapi_spiders import contract
+
+META_KEY = "tmapi"
+# Where TmapiEnvelopeMiddleware leaves the parsed answer for the callback (read once).
+ENVELOPE_META = "_tmapi_envelope"
+ENDPOINT_SEARCH = "search"
+ENDPOINT_CONVERT = "convert"
+
+
+class ApiRequests:
+    """Builds the API's requests against one base URL."""
+
+    def __init__(self, base_url: str, timeout: float = contract.REQUEST_TIMEOUT) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+
+    def search(
+        self,
+        state: dict[str, Any],
+        query: contract.SearchQuery,
+        callback: Callable[..., Any],
+        errback: Callable[..., Any],
+    ) -> Request:
+        url = f"{self.base_url}{contract.SEARCH_PATH}?{urlencode(query.params(state['img'], state['page']))}"
+        return Request(
+            url,
+            callback=callback,
+            errback=errback,
+            meta=self._meta(ENDPOINT_SEARCH, state),
+            # Later pages of a started image first: finishing images frees their state.
+            priority=state["page"],
+        )
+
+    def convert(self, state: dict[str, Any], callback: Callable[..., Any], errback: Callable[..., Any]) -> Request:
+        body = {"url": state["image"], "search_api_endpoint": contract.CONVERT_SEARCH_ENDPOINT}
+        return Request(
+            f"{self.base_url}{contract.CONVERT_PATH}",
+            method="POST",
+            body=json.dumps(body, ensure_ascii=False),
+            headers={"Content-Type": "application/json"},
+            callback=callback,
+            errback=errback,
+            meta=self._meta(ENDPOINT_CONVERT, state),
+        )
+
+    def _meta(self, endpoint: str, state: dict[str, Any]) -> dict[str, Any]:
+        return {
+            META_KEY: state,
+            "tmapi_endpoint": endpoint,
+            "handle_httpstatus_list": [contract.PARAM_ERROR],
+            "download_timeout": self.timeout,
+        }
+
+
+def envelope_of(response: Response) -> contract.Envelope:
+    """The answer as TmapiEnvelopeMiddleware read it (parsed again only if it did not)."""
+    envelope = response.meta.get(ENVELOPE_META)
+    if envelope is None:
+        envelope = contract.read_envelope(response.status, response.body)
+    return envelope
+
+
+def endpoint_of(request: Request) -> str | None:
+    """Which API call a request is, or None for a request that is not ours."""
+    return request.meta.get("tmapi_endpoint")

@@ -1,0 +1,99 @@
+"""A job's configuration from spider arguments and settings, checked before any call.
+
+`scrapy crawl`, `scrapy seed` and the spider itself all go through `job_config`, so
+a bad argument gives the same one-line error everywhere and costs no paid call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from scrapy.settings import BaseSettings
+
+from tmapi_spiders import contract, seeds
+
+QUERY_ARGS = ("language", "sort", "page_size", *contract.FILTERS)
+SEED_ARGS = ("urls_file", "urls")
+JOB_ARGS = (*SEED_ARGS, "max_pages", *QUERY_ARGS)
+
+
+class ConfigError(ValueError):
+    """A bad argument or setting: the message is the whole story, shown as one line."""
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    query: contract.SearchQuery
+    max_pages: int  # 0: no limit beyond total_count
+    urls_file: str | None
+    urls: str | None
+
+    def seed_lines(self) -> Iterator[bytes]:
+        if self.urls_file:
+            return seeds.open_lines(self.urls_file)
+        return iter(seeds.inline_lines(self.urls or ""))
+
+    @property
+    def seed_source(self) -> str:
+        return f"urls_file {self.urls_file!r}" if self.urls_file else "urls argument"
+
+
+def query_from_args(args: dict[str, Any]) -> contract.SearchQuery:
+    try:
+        return contract.SearchQuery.from_args(args)
+    except contract.ParamError as exc:
+        raise ConfigError(f"bad argument {exc}") from None
+
+
+def max_pages_from(value: Any) -> int:
+    if value in (None, ""):
+        return 0
+    try:
+        return contract.parse_int("max_pages", value, 1)
+    except contract.ParamError as exc:
+        raise ConfigError(f"bad argument {exc}") from None
+
+
+def job_config(args: dict[str, Any], *, need_seeds: bool = True) -> JobConfig:
+    unknown = sorted(set(args) - set(JOB_ARGS))
+    if unknown:
+        raise ConfigError(f"unknown argument {unknown[0]!r} (arguments are {', '.join(JOB_ARGS)})")
+    if need_seeds and not (args.get("urls_file") or args.get("urls")):
+        raise ConfigError("no seeds: give -a urls_file=PATH (one image URL per line) or -a urls=URL1,URL2")
+    if args.get("urls_file") and args.get("urls"):
+        raise ConfigError("give either -a urls_file or -a urls, not both")
+    return JobConfig(
+        query=query_from_args(args),
+        max_pages=max_pages_from(args.get("max_pages")),
+        urls_file=args.get("urls_file") or None,
+        urls=args.get("urls") or None,
+    )
+
+
+def check_seed_list(config: JobConfig) -> tuple[int, int]:
+    """Scan the whole list once; raises ConfigError when it is unreadable or empty."""
+    try:
+        return seeds.preflight(config.seed_lines(), config.seed_source)
+    except seeds.SeedError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def check_settings(settings: BaseSettings) -> None:
+    """Settings that must be right before the first paid call."""
+    if not settings.getbool("TMAPI_SANDBOX") and not settings.get("TMAPI_API_TOKEN"):
+        raise ConfigError(
+            "no API token: set TMAPI_API_TOKEN in the environment (or -s TMAPI_API_TOKEN=...),"
+            " or run against the bundled sandbox with -s TMAPI_SANDBOX=true"
+        )
+    base = str(settings.get("TMAPI_BASE_URL") or "")
+    if not base.startswith(("http://", "https://")):
+        raise ConfigError(f"TMAPI_BASE_URL must be an http(s) URL, got {base!r}")
+    for name in ("TMAPI_BACKOFF_BASE", "TMAPI_BACKOFF_MAX", "DOWNLOAD_TIMEOUT"):
+        try:
+            value = settings.getfloat(name)
+        except ValueError:
+            raise ConfigError(f"{name} must be a number, got {settings.get(name)!r}") from None
+        if value < 0:
+            raise ConfigError(f"{name} must not be negative, got {value}")

@@ -1,0 +1,47 @@
+"""Where records go: products to the user's feed, failures to a feed beside it.
+
+Scrapy's feed exporters do the writing; this only completes FEEDS before the crawl:
+products-only `item_classes` on the user's feeds, a failures feed next to the first
+one, and a default feed under TMAPI_OUTPUT_DIR when none was asked for.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from scrapy.settings import BaseSettings
+
+PRODUCTS = "tmapi_spiders.items.ProductItem"
+FAILURES = "tmapi_spiders.items.FailureItem"
+
+
+def failures_uri(products_uri: str, output_dir: str, spider_name: str) -> str:
+    """`x/products.jsonl` -> `x/products.failures.jsonl`; stdout and URIs without a
+    file name fall back to the output directory."""
+    if products_uri in ("-", "stdout:") or products_uri.startswith(("stdout:", "-:")):
+        return os.path.join(output_dir, f"{spider_name}-%(time)s.failures.jsonl")
+    stem, dot, ext = products_uri.rpartition(".")
+    if not dot or "/" in ext:
+        return products_uri + ".failures.jsonl"
+    return f"{stem}.failures.jsonl"
+
+
+def configure(settings: BaseSettings, spider_name: str) -> None:
+    feeds: dict[str, Any] = dict(settings.getdict("FEEDS"))
+    priority = settings.getpriority("FEEDS") or 0
+    output_dir = settings.get("TMAPI_OUTPUT_DIR") or "output"
+    if not feeds:
+        feeds = {os.path.join(output_dir, f"{spider_name}-%(time)s.jsonl"): {"format": "jsonlines"}}
+    wanted: dict[str, Any] = {}
+    for uri, options in feeds.items():
+        options = dict(options or {})
+        options.setdefault("item_classes", [PRODUCTS])
+        wanted[str(uri)] = options
+    if not any(FAILURES in (o.get("item_classes") or ()) for o in wanted.values()):
+        first_uri, first = next(iter(wanted.items()))
+        uri = settings.get("TMAPI_FAILURES_FEED") or failures_uri(first_uri, output_dir, spider_name)
+        wanted[uri] = {"format": "jsonlines", "item_classes": [FAILURES], "overwrite": first.get("overwrite", False)}
+    # One above what it completes: `CrawlerProcess.crawl(crawler)` merges the process's
+    # settings back in wherever the crawler's priority is not higher.
+    settings.set("FEEDS", wanted, priority=max(priority, 20) + 1)

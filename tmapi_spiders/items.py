@@ -1,0 +1,42 @@
+"""The two kinds of record a crawl writes: products and failures.
+
+Both are plain dicts (subclassed only so feeds can route them by class with
+`item_classes`): the API may add fields later, and a fixed `scrapy.Item` would
+either crash on them or drop them silently.
+"""
+
+from __future__ import annotations
+
+# Fields every product record carries beside the API's own item fields.
+CONTEXT_FIELDS = (
+    "query_image_url",
+    "search_image_url",
+    "page",
+    "rank",
+    "language",
+    "sort",
+    "filters",
+    "crawled_at",
+)
+
+FAILURE_FIELDS = (
+    "query_image_url",
+    "search_image_url",
+    "stage",
+    "status",
+    "message",
+    "pages_ok",
+    "failed_page",
+    "language",
+    "sort",
+    "filters",
+    "crawled_at",
+)
+
+
+class ProductItem(dict):
+    """One search result: the API's item object under its own names, plus context."""
+
+
+class FailureItem(dict):
+    """An image that could not be searched to the end, and why."""

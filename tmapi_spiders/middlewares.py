@@ -1,0 +1,178 @@
+"""Downloader middlewares between our requests and TMAPI.
+
+Order (DOWNLOADER_MIDDLEWARES): backoff 560 -> HttpCache 900 -> envelope 910 ->
+auth 950 -> the network. Responses travel back the other way, so the token is taken
+off before the cache stores anything and a failed answer is recognised (and turned
+into its real status) before the cache or RetryMiddleware look at it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from typing import Any, Self
+
+from scrapy import Request
+from scrapy.crawler import Crawler
+from scrapy.exceptions import IgnoreRequest, NotConfigured
+from scrapy.http import Response
+from scrapy.utils.defer import deferred_from_coro
+
+from tmapi_spiders import contract
+from tmapi_spiders.api import ENVELOPE_META, endpoint_of
+from tmapi_spiders.sandbox.config import DEFAULT_TOKEN as SANDBOX_TOKEN
+
+logger = logging.getLogger(__name__)
+
+FATAL_REASONS = {
+    contract.NO_BALANCE: "tmapi_no_balance",
+    contract.UNAUTHORIZED: "tmapi_auth_failed",
+    403: "tmapi_auth_failed",
+}
+
+
+class ApiRefused(IgnoreRequest):
+    """TMAPI refused the token or the balance: the request and the crawl stop."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class TmapiAuthMiddleware:
+    """Adds the token as the `apikey` header at download time, counts paid calls."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        settings = crawler.settings
+        self.token = settings.get("TMAPI_API_TOKEN") or (SANDBOX_TOKEN if settings.getbool("TMAPI_SANDBOX") else "")
+        self.stats = crawler.stats
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        return cls(crawler)
+
+    def process_request(self, request: Request) -> None:
+        endpoint = endpoint_of(request)
+        if endpoint and self.token:
+            request.headers[contract.TOKEN_HEADER] = self.token
+
+    def process_response(self, request: Request, response: Response) -> Response:
+        endpoint = endpoint_of(request)
+        if endpoint:
+            request.headers.pop(contract.TOKEN_HEADER, None)
+            if "cached" not in response.flags:
+                self._count(endpoint)
+        return response
+
+    def process_exception(self, request: Request, exception: Exception) -> None:
+        endpoint = endpoint_of(request)
+        if endpoint:
+            request.headers.pop(contract.TOKEN_HEADER, None)
+            self._count(endpoint)  # the call may have reached the API: count it as paid
+
+    def _count(self, endpoint: str) -> None:
+        assert self.stats is not None
+        self.stats.inc_value("tmapi/paid_calls")
+        self.stats.inc_value(f"tmapi/calls/{endpoint}")
+
+
+class TmapiEnvelopeMiddleware:
+    """Reads every API answer once and gives a failed one its real status.
+
+    TMAPI reports some failures as HTTP 200 with a non-200 `code`, or with no `data`,
+    and gateway failures as a bare `{"message": ...}`. Turning those into the status
+    they mean lets RetryMiddleware, the cache policy and HttpErrorMiddleware do their
+    usual jobs. Authentication and balance failures stop the whole crawl.
+    """
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.stats = crawler.stats
+        self.fatal: str | None = None
+        self.fatal_status = 0
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        return cls(crawler)
+
+    def process_request(self, request: Request) -> None:
+        # A retry copies meta: the last answer's envelope must not travel with it.
+        request.meta.pop(ENVELOPE_META, None)
+        if self.fatal and endpoint_of(request):
+            raise ApiRefused(self.fatal_status, f"crawl stopping: {self.fatal}")
+
+    def process_response(self, request: Request, response: Response) -> Response:
+        if not endpoint_of(request):
+            return response
+        envelope = contract.read_envelope(response.status, response.body)
+        if not envelope.ok:
+            assert self.stats is not None
+            self.stats.inc_value(f"tmapi/api_errors/{envelope.status}")
+            retry_after = response.headers.get("Retry-After")
+            if retry_after:
+                request.meta["tmapi_retry_after"] = retry_after.decode("latin-1")
+            if envelope.status != response.status:
+                response = response.replace(status=envelope.status)
+            if envelope.fatal:
+                self._stop(envelope)
+                raise ApiRefused(envelope.status, envelope.message)
+        request.meta[ENVELOPE_META] = envelope
+        return response
+
+    def _stop(self, envelope: contract.Envelope) -> None:
+        if self.fatal:
+            return
+        reason = FATAL_REASONS.get(envelope.status, "tmapi_fatal")
+        self.fatal = envelope.message
+        self.fatal_status = envelope.status
+        logger.error(
+            "TMAPI refused the crawl: %s (status %s); stopping. Check TMAPI_API_TOKEN and your balance.",
+            envelope.message,
+            envelope.status,
+        )
+        assert self.crawler.engine is not None
+        deferred_from_coro(self.crawler.engine.close_spider_async(reason=reason))
+
+
+class TmapiBackoffMiddleware:
+    """Exponential backoff before each retry, honouring the API's `Retry-After`.
+
+    RetryMiddleware decides whether to retry; this only decides when. Settings:
+    TMAPI_BACKOFF_BASE (seconds, 0 disables), TMAPI_BACKOFF_MAX.
+    """
+
+    def __init__(self, base: float, cap: float) -> None:
+        self.base = base
+        self.cap = cap
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        base = crawler.settings.getfloat("TMAPI_BACKOFF_BASE")
+        cap = crawler.settings.getfloat("TMAPI_BACKOFF_MAX")
+        if base <= 0:
+            raise NotConfigured
+        if cap < base:
+            raise ValueError(f"TMAPI_BACKOFF_MAX ({cap}) must not be below TMAPI_BACKOFF_BASE ({base})")
+        return cls(base, cap)
+
+    def delay_for(self, request: Request) -> float:
+        tries = int(request.meta.get("retry_times", 0))
+        if not tries:
+            return 0.0
+        delay = min(self.cap, self.base * 2 ** (tries - 1)) * random.uniform(0.5, 1.0)
+        retry_after = _seconds(request.meta.get("tmapi_retry_after"))
+        return max(delay, min(retry_after, self.cap * 4))
+
+    async def process_request(self, request: Request) -> None:
+        if endpoint_of(request):
+            delay = self.delay_for(request)
+            if delay > 0:
+                await asyncio.sleep(delay)
+
+
+def _seconds(value: Any) -> float:
+    try:
+        return max(0.0, float(value))
+    except (TypeError, ValueError):
+        return 0.0

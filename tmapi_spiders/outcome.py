@@ -1,0 +1,24 @@
+"""How a crawl ended, as an exit code for `scrapy crawl` (and scripts, scrapyd)."""
+
+from __future__ import annotations
+
+OK = 0
+SCRAPY_ERROR = 1  # Scrapy could not start the crawl, or an unexpected error
+BAD_INPUT = 2  # bad argument, setting or seed list: nothing was called
+API_REFUSED = 3  # TMAPI refused the token or the balance is gone
+REDIS_DOWN = 4  # Redis unreachable or lost
+CAP_REACHED = 5  # TMAPI_MAX_CALLS reached: work left for a later run
+
+FINISH_REASONS = {
+    "tmapi_auth_failed": API_REFUSED,
+    "tmapi_no_balance": API_REFUSED,
+    "tmapi_fatal": API_REFUSED,
+    "redis_unavailable": REDIS_DOWN,
+    "tmapi_max_calls": CAP_REACHED,
+}
+
+
+def exit_code(finish_reason: str | None) -> int:
+    if finish_reason in (None, "", "finished", "shutdown"):
+        return OK
+    return FINISH_REASONS.get(str(finish_reason), OK)

@@ -1,0 +1,80 @@
+"""Item pipelines: normalise, then validate, each product record.
+
+Failure records pass through untouched. A dropped record is counted by reason under
+`tmapi/items_dropped/<reason>` and each reason is logged once, not once per item.
+Duplicates of an item across an image's pages are removed earlier, in the spider's
+pagination state, because that state follows the image from worker to worker.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Self
+
+from scrapy.crawler import Crawler
+from scrapy.exceptions import DropItem
+
+from tmapi_spiders.items import ProductItem
+from tmapi_spiders.schema import invalid_reason
+
+logger = logging.getLogger(__name__)
+
+
+class ValidationPipeline:
+    """Drops product records that miss a required field or carry a wrong type."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.stats = crawler.stats
+        self.logged: set[str] = set()
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        return cls(crawler)
+
+    def process_item(self, item: Any) -> Any:
+        if not isinstance(item, ProductItem):
+            return item
+        reason = invalid_reason(item)
+        assert self.stats is not None
+        if reason is None:
+            self.stats.inc_value("tmapi/items")
+            return item
+        self.stats.inc_value(f"tmapi/items_dropped/{reason}")
+        self.stats.inc_value("tmapi/items_dropped")
+        if reason not in self.logged:
+            self.logged.add(reason)
+            logger.warning(
+                "Dropping product records with %s (first: item_id %r of %s); counted in stats, logged once",
+                reason.replace("_", " ", 1),
+                item.get("item_id"),
+                item.get("query_image_url"),
+            )
+        raise DropItem(reason)
+
+
+class NormalisationPipeline:
+    """Makes URLs absolute and trims titles; prices keep the API's exact strings."""
+
+    URL_FIELDS = ("product_url", "img")
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        return cls()
+
+    def process_item(self, item: Any) -> Any:
+        if not isinstance(item, ProductItem):
+            return item
+        for name in self.URL_FIELDS:
+            value = item.get(name)
+            if isinstance(value, str) and value.startswith("//"):
+                item[name] = "https:" + value
+        for name in ("title", "title_origin"):
+            value = item.get(name)
+            if isinstance(value, str):
+                item[name] = " ".join(value.split())
+        shop = item.get("shop_info")
+        if isinstance(shop, dict):
+            url = shop.get("shop_url")
+            if isinstance(url, str) and url.startswith("//"):
+                shop["shop_url"] = "https:" + url
+        return item

@@ -1,0 +1,126 @@
+"""Seed lists: one image URL per line, streamed, validated, de-duplicated.
+
+Reading is lazy so a list of 100,000 lines never sits whole in the scheduler; a
+bad line is reported with its number and skipped, never searched.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from tmapi_spiders import contract
+
+logger = logging.getLogger(__name__)
+
+MAX_URL_LENGTH = 4096
+_INTERNAL_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback")
+
+
+class SeedError(ValueError):
+    """The seed list as a whole cannot be used (unreadable, empty)."""
+
+
+@dataclass(frozen=True)
+class Seed:
+    url: str
+    line: int
+
+
+@dataclass(frozen=True)
+class BadLine:
+    line: int
+    reason: str
+
+
+def check_image_url(value: str) -> str | None:
+    """Why `value` cannot be searched, or None when it can."""
+    if len(value) > MAX_URL_LENGTH:
+        return f"longer than {MAX_URL_LENGTH} characters"
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value) or "\ufffd" in value:
+        return "contains control characters or undecodable bytes"
+    if value.startswith(contract.CONVERTED_PREFIX):
+        return None if contract.is_converted_path(value) else "empty converted path"
+    if " " in value:
+        return "contains spaces"
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+    except ValueError as exc:
+        return f"not a valid URL ({exc})"
+    if parts.scheme.lower() not in ("http", "https"):
+        scheme = parts.scheme or "no scheme"
+        return f"not an http(s) URL or a converted /search/ path ({scheme})"
+    if not host:
+        return "URL has no host"
+    if _is_internal(host):
+        return f"internal address {host} (TMAPI cannot fetch it)"
+    return None
+
+
+def _is_internal(host: str) -> bool:
+    host = host.lower().rstrip(".")
+    if host in _INTERNAL_NAMES or host.endswith(".localhost") or host.endswith(".local"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return "." not in host  # a bare name only resolves inside a network
+    return not address.is_global
+
+
+def parse_lines(lines: Iterable[bytes]) -> Iterator[Seed | BadLine]:
+    """Seeds and bad lines in file order; blank lines and `#` comments are skipped,
+    a BOM and CRLF line ends are accepted, and a repeated URL is yielded once."""
+    seen: set[str] = set()
+    for number, raw in enumerate(lines, 1):
+        if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+        if len(raw) > MAX_URL_LENGTH * 4:
+            yield BadLine(number, f"longer than {MAX_URL_LENGTH} characters")
+            continue
+        text = raw.decode("utf-8", errors="replace").strip()
+        if not text or text.startswith("#"):
+            continue
+        reason = check_image_url(text)
+        if reason:
+            yield BadLine(number, reason)
+            continue
+        if text in seen:
+            continue
+        seen.add(text)
+        yield Seed(text, number)
+
+
+def open_lines(path: str | Path) -> Iterator[bytes]:
+    """Lines of a seed file as bytes (decoded per line, so one bad byte costs one line)."""
+    try:
+        handle = open(path, "rb")
+    except OSError as exc:
+        raise SeedError(f"cannot read urls_file {str(path)!r}: {exc.strerror or exc}") from None
+    with handle:
+        yield from handle
+
+
+def inline_lines(urls: str) -> list[bytes]:
+    return [part.strip().encode() for part in urls.split(",")]
+
+
+def preflight(lines: Iterable[bytes], source: str) -> tuple[int, int]:
+    """(valid, bad) counts of a whole list; raises SeedError when nothing is searchable.
+
+    Run before the crawl so an unusable list costs no paid call."""
+    valid = bad = 0
+    for entry in parse_lines(lines):
+        if isinstance(entry, Seed):
+            valid += 1
+        else:
+            bad += 1
+    if not valid:
+        detail = f" ({bad} bad lines)" if bad else ""
+        raise SeedError(f"{source} has no searchable image URL{detail}")
+    return valid, bad

@@ -1,0 +1,277 @@
+"""`image_search`: image URLs in, one record per matching 1688 offer out.
+
+Follow one seed: `start` reads the list -> a conversion request for a non-Alibaba
+image -> page 1 of the search -> `parse_search` yields products and the next page,
+until `total_count`, `max_pages`, an empty page or `has_next_page: false` ends it.
+Every image that cannot be searched to the end yields one FailureItem.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from typing import Any, Self
+
+from scrapy import Request, Spider
+from scrapy.crawler import Crawler
+from scrapy.exceptions import IgnoreRequest
+from scrapy.http import Response
+from scrapy.settings import BaseSettings
+from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.python.failure import Failure
+
+from tmapi_spiders import contract, feeds, signals
+from tmapi_spiders.api import ENDPOINT_CONVERT, ENDPOINT_SEARCH, META_KEY, ApiRequests, envelope_of
+from tmapi_spiders.config import JobConfig, check_seed_list, check_settings, job_config
+from tmapi_spiders.items import CONTEXT_FIELDS, FailureItem, ProductItem
+from tmapi_spiders.middlewares import ApiRefused
+from tmapi_spiders.seeds import BadLine, Seed, parse_lines
+
+logger = logging.getLogger(__name__)
+
+BAD_LINES_LOGGED = 50
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+class ImageSearchSpider(Spider):
+    name = "image_search"
+    tmapi_job = True  # `scrapy crawl` checks arguments, settings and seeds first
+
+    @classmethod
+    def update_settings(cls, settings: BaseSettings) -> None:
+        super().update_settings(settings)
+        feeds.configure(settings, cls.name)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args)
+        self.job: JobConfig = job_config(kwargs)
+        self.api: ApiRequests | None = None
+        self._sandbox: Any = None
+        self._queries: dict[str, contract.SearchQuery] = {}
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        settings = crawler.settings
+        check_settings(settings)
+        check_seed_list(spider.job)
+        spider.stop_on_short_page = settings.getbool("TMAPI_STOP_ON_SHORT_PAGE")
+        spider.api = ApiRequests(settings["TMAPI_BASE_URL"], settings.getfloat("DOWNLOAD_TIMEOUT"))
+        return spider
+
+    # seeds -> first requests
+
+    async def start(self) -> AsyncIterator[Any]:
+        if self.settings.getbool("TMAPI_SANDBOX"):
+            await self._start_sandbox()
+        bad = 0
+        for entry in parse_lines(self.job.seed_lines()):
+            if isinstance(entry, BadLine):
+                bad += 1
+                self.crawler.stats.inc_value("tmapi/seeds_bad_line")
+                if bad <= BAD_LINES_LOGGED:
+                    logger.warning("%s line %d skipped: %s", self.job.seed_source, entry.line, entry.reason)
+                elif bad == BAD_LINES_LOGGED + 1:
+                    logger.warning("more bad seed lines: counted in stats (tmapi/seeds_bad_line), not logged")
+                continue
+            yield self.first_request(entry, self.job.query, self.job.max_pages)
+
+    def first_request(self, seed: Seed, query: contract.SearchQuery, max_pages: int) -> Request:
+        """The first paid call for one image: a conversion, or page 1 of the search."""
+        self.crawler.stats.inc_value("tmapi/images_seeded")
+        state: dict[str, Any] = {
+            "image": seed.url,
+            "img": seed.url,
+            "page": 1,
+            "q": query.to_dict(),
+            "max_pages": max_pages,
+            "converted": False,
+            "seen": [],
+            "total": None,
+            "items": 0,
+            "dups": 0,
+        }
+        if contract.is_alibaba_hosted(seed.url):
+            return self._search(state)
+        return self._convert(state)
+
+    async def _start_sandbox(self) -> None:
+        from tmapi_spiders.sandbox import SandboxConfig, start_sandbox
+
+        self._sandbox = await start_sandbox(SandboxConfig())
+        assert self.api is not None
+        self.api = ApiRequests(self._sandbox.base_url, self.api.timeout)
+        logger.info("TMAPI_SANDBOX: crawling the bundled sandbox at %s (no paid calls)", self._sandbox.base_url)
+
+    async def closed(self, reason: str) -> None:
+        if self._sandbox is not None:
+            await self._sandbox.stop()
+
+    # requests
+
+    def query_of(self, state: dict[str, Any]) -> contract.SearchQuery:
+        q = state["q"]
+        key = f"{q['language']}|{q['sort']}|{q['page_size']}|{sorted(q['filters'].items())}"
+        query = self._queries.get(key)
+        if query is None:
+            query = self._queries[key] = contract.SearchQuery(**q)
+        return query
+
+    def _search(self, state: dict[str, Any]) -> Request:
+        assert self.api is not None
+        return self.api.search(state, self.query_of(state), self.parse_search, self.on_error)
+
+    def _convert(self, state: dict[str, Any]) -> Request:
+        assert self.api is not None
+        return self.api.convert(state, self.parse_converted, self.on_error)
+
+    # callbacks
+
+    def parse_converted(self, response: Response) -> Iterator[Any]:
+        state = dict(response.meta[META_KEY])
+        envelope = envelope_of(response)
+        if not envelope.ok:
+            yield self.failure(state, ENDPOINT_CONVERT, envelope.status, envelope.message)
+            return
+        assert envelope.data is not None
+        path = envelope.data.get("image_url")
+        if not isinstance(path, str) or not (path.startswith("/") or path.startswith("http")):
+            yield self.failure(
+                state, ENDPOINT_CONVERT, contract.UNEXPECTED, f"conversion returned no image_url ({path!r})"
+            )
+            return
+        self.crawler.stats.inc_value("tmapi/images_converted")
+        state.update(img=path, converted=True, page=1)
+        yield self._search(state)
+
+    def parse_search(self, response: Response) -> Iterator[Any]:
+        state = response.meta[META_KEY]
+        envelope = envelope_of(response)
+        if not envelope.ok:
+            if envelope.status == contract.PARAM_ERROR and not state["converted"] and state["page"] == 1:
+                if state["image"].startswith(("http://", "https://")):
+                    # The API could not use the image as it is: convert it and search again.
+                    yield self._convert(dict(state))
+                    return
+            yield self.failure(state, ENDPOINT_SEARCH, envelope.status, envelope.message)
+            return
+        assert envelope.data is not None
+        data = envelope.data
+        total, items = data.get("total_count"), data.get("items")
+        if not isinstance(total, int) or isinstance(total, bool) or total < 0 or not isinstance(items, list):
+            yield self.failure(state, ENDPOINT_SEARCH, contract.UNEXPECTED, "response data has no total_count or items")
+            return
+        stats = self.crawler.stats
+        stats.inc_value("tmapi/pages")
+        query = self.query_of(state)
+        page = state["page"]
+        seen = set(state["seen"])
+        context = {
+            "query_image_url": state["image"],
+            "search_image_url": state["img"],
+            "page": page,
+            "language": query.language,
+            "sort": query.sort,
+            "filters": query.filters,
+            "crawled_at": utc_now(),
+        }
+        kept = dups = 0
+        offset = (page - 1) * query.page_size
+        for position, raw in enumerate(items, offset + 1):
+            if not isinstance(raw, dict):
+                stats.inc_value("tmapi/items_dropped/not_an_object")
+                stats.inc_value("tmapi/items_dropped")
+                continue
+            key = raw.get("item_id")
+            if key is not None and not isinstance(key, list | dict):
+                if key in seen:
+                    dups += 1
+                    continue
+                seen.add(key)
+            product = ProductItem(raw)
+            clashes = product.keys() & CONTEXT_FIELDS
+            for name in clashes:  # a field the API adds under one of our names is kept, renamed
+                product[f"api_{name}"] = product[name]
+            product.update(context)
+            product["rank"] = position
+            kept += 1
+            yield product
+        if dups:
+            stats.inc_value("tmapi/items_duplicate", dups)
+        last = contract.last_page(total, query.page_size)
+        if state["max_pages"]:
+            last = min(last, state["max_pages"])
+        more = (
+            page < last
+            and bool(items)
+            and data.get("has_next_page") is not False
+            and not (self.stop_on_short_page and len(items) < query.page_size)
+        )
+        state = {
+            **state,
+            "total": total if state["total"] is None else state["total"],
+            "items": state["items"] + kept,
+            "dups": state["dups"] + dups,
+            "seen": list(seen),
+        }
+        if more:
+            yield self._search({**state, "page": page + 1})
+        else:
+            stats.inc_value("tmapi/images_searched")
+            self._finished(state, "done", "", pages=page)
+
+    def on_error(self, failure: Failure) -> Iterator[Any]:
+        request = failure.request  # type: ignore[attr-defined]
+        state = request.meta[META_KEY]
+        stage = request.meta.get("tmapi_endpoint", ENDPOINT_SEARCH)
+        if failure.check(HttpError):
+            response = failure.value.response
+            envelope = envelope_of(response)
+            status, message = envelope.status, envelope.message
+        elif failure.check(ApiRefused):
+            status, message = failure.value.status, str(failure.value)
+        elif failure.check(IgnoreRequest):
+            status, message = 0, str(failure.value) or "request ignored"
+        else:
+            status, message = 0, f"{failure.type.__name__}: {failure.getErrorMessage()}"
+        yield self.failure(state, stage, status, message)
+
+    # outcomes
+
+    def failure(self, state: dict[str, Any], stage: str, status: int, message: str) -> FailureItem:
+        self.crawler.stats.inc_value("tmapi/images_failed")
+        self.crawler.stats.inc_value(f"tmapi/images_failed/{stage}/{status}")
+        pages_ok = state["page"] - 1 if stage == ENDPOINT_SEARCH else 0
+        self._finished(state, "failed", message, pages=pages_ok)
+        query = state["q"]
+        return FailureItem(
+            query_image_url=state["image"],
+            search_image_url=state["img"],
+            stage=stage,
+            status=status,
+            message=message,
+            pages_ok=pages_ok,
+            failed_page=state["page"] if stage == ENDPOINT_SEARCH else None,
+            language=query["language"],
+            sort=query["sort"],
+            filters=query["filters"],
+            crawled_at=utc_now(),
+        )
+
+    def _finished(self, state: dict[str, Any], status: str, reason: str, pages: int) -> None:
+        self.crawler.signals.send_catch_log(
+            signals.image_finished,
+            image={
+                "query_image_url": state["image"],
+                "status": status,
+                "reason": reason,
+                "total_count": state["total"],
+                "pages": pages,
+                "items": state["items"],
+                "duplicates": state["dups"],
+            },
+        )
