@@ -47,6 +47,9 @@ class ApiRequests:
             meta=self._meta(ENDPOINT_SEARCH, state),
             # Later pages of a started image first: finishing images frees their state.
             priority=state["page"],
+            # Page n+1 is only ever asked for by page n's answer, so only an image's first
+            # request needs the duplicate filter: it then holds one key per image, not per page.
+            dont_filter=state["page"] > 1,
         )
 
     def convert(self, state: dict[str, Any], callback: Callable[..., Any], errback: Callable[..., Any]) -> Request:

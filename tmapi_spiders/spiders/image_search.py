@@ -58,7 +58,7 @@ class ImageSearchSpider(Spider):
         spider = super().from_crawler(crawler, *args, **kwargs)
         settings = crawler.settings
         check_settings(settings)
-        check_seed_list(spider.job)
+        spider.seeds_total, _ = check_seed_list(spider.job)
         spider.stop_on_short_page = settings.getbool("TMAPI_STOP_ON_SHORT_PAGE")
         spider.api = ApiRequests(settings["TMAPI_BASE_URL"], settings.getfloat("DOWNLOAD_TIMEOUT"))
         return spider
@@ -68,6 +68,7 @@ class ImageSearchSpider(Spider):
     async def start(self) -> AsyncIterator[Any]:
         if self.settings.getbool("TMAPI_SANDBOX"):
             await self._start_sandbox()
+        self.crawler.stats.set_value("tmapi/images_total", self.seeds_total)
         bad = 0
         for entry in parse_lines(self.job.seed_lines()):
             if isinstance(entry, BadLine):
@@ -205,6 +206,8 @@ class ImageSearchSpider(Spider):
         last = contract.last_page(total, query.page_size)
         if state["max_pages"]:
             last = min(last, state["max_pages"])
+        if page == 1:
+            stats.inc_value("tmapi/pages_expected", max(last, 1))
         more = (
             page < last
             and bool(items)
