@@ -167,20 +167,56 @@ def natural_total(identity: str) -> int:
 
 
 # ---------------------------------------------------------------------------------------
-def _price_text(cents: int) -> str:
-    return f"{cents // 100}.{cents % 100:02d}"
+def _j(text: str) -> bytes:
+    """`text` as a JSON string literal, UTF-8 (Chinese kept as is)."""
+    return dumps(text)
 
 
-def _title(lang: str, noun: int, adj: int, mat: int, model: str) -> str:
-    n, a, m = _NOUNS[lang][noun], _ADJECTIVES[lang][adj], _MATERIALS[lang][mat]
-    words = (n, a, m) if lang in _NOUN_FIRST else (a, m, n)
-    return ("" if lang in _NO_SPACES else " ").join(words) + " " + model
+_TRUE_FALSE = (b"false", b"true")
+# Title prefixes as JSON: the opening quote and the words, per language and (noun, adjective, material).
+_TITLE_HEADS: dict[str, list[bytes]] = {}
+for _lang in contract.LANGUAGES:
+    _heads = []
+    for _noun in range(10):
+        for _adj in range(6):
+            for _mat in range(4):
+                n, a, m = _NOUNS[_lang][_noun], _ADJECTIVES[_lang][_adj], _MATERIALS[_lang][_mat]
+                words = (n, a, m) if _lang in _NOUN_FIRST else (a, m, n)
+                _heads.append(_j(("" if _lang in _NO_SPACES else " ").join(words) + " ")[:-1])
+    _TITLE_HEADS[_lang] = _heads
+_J_CATEGORIES = [dumps(c) for c in _CATEGORIES]
+_J_PLACES = [dumps(p) for p in _PLACES]
+_J_COMPANIES = [[_j(_CITY_ZH[p] + w + k) for w in _COMPANY_WORDS for k in _COMPANY_KINDS] for p in range(len(_PLACES))]
+_J_BIZ_TYPES = [_j(b) for b in _BIZ_TYPES]
+_J_FACTORY_BIZ = _j("生产加工")
+_J_BRANDS = [_j(b) for b in _BRANDS]
+_J_TITLE_TAGS = [dumps(list(t)) for t in _TITLE_TAGS]
+_J_SERVICE_TAGS = [dumps(list(_SERVICE_TAGS[s : s + n])) for s in range(6) for n in range(3)]
+# bytes.translate tables mapping any byte to a letter or digit: cheap random-looking ids.
+_ALNUM_TABLE = bytes(ord(_ALNUM[b % 62]) for b in range(256))
+_SLUG_TABLE = bytes(ord(_SLUG[b % 36]) for b in range(256))
+
+# Everything of an item after its title, in the seed's key order.
+_TAIL = (
+    b',"title_origin":%s%s","img":"https://cbu01.alicdn.com/img/ibank/O1CN01%s_!!%d-0-cib.jpg",'
+    b'"category_path":%s,"price":"%d.%02d","price_info":{"drop_ship_price":%s,'
+    b'"wholesale_price":"%d.%02d","origin_price":"%d.%02d"},"brand":%s,"title_tags":%s,"quantity_begin":%d,'
+    b'"quantity_prices":[%s],"sale_info":{"gmv_fuzzy":"%s","gmv_30days":0,"gmv_30days_cb":0,"sale_quantity":%d,'
+    b'"sale_quantity_month":%d,"sale_quantity_90days":%d,"sale_quantity_360days":%d,"orders_count":%d},'
+    b'"type":"normal","delivery_info":{"area_from":%s,"weight":%s,"suttle_weight":%s,"free_postage":%s},'
+    b'"item_repurchase_rate":"0.%d","goods_score":%d,"image_dsm_score":0,"primary_rank_score":0,'
+    b'"super_new_product":%s,"shop_info":{"login_id":null,"member_id":"b2b-%d","company_name":%s,'
+    b'"shop_url":"http://%s.1688.com","biz_type":%s,"is_factory":%s,"is_super_factory":%s,'
+    b'"is_gold_supplier":%s,"location":%s,"service_tags":%s,"tp_member":%s,"tp_year":%d,'
+    b'"factory_inspection":%s,"shop_repurchase_rate":"%d.%d%%"}}'
+)
+_TIER = b'{"begin_num":"%d","end_num":"%s","price":"%d.%02d"}'
 
 
 class Catalogue:
     """The result set for one image identity: item i is a pure function of (identity, i)."""
 
-    __slots__ = ("_cores", "_fragments", "_items", "_views", "identity", "item_base", "key", "total")
+    __slots__ = ("_cores", "_items", "_views", "identity", "item_base", "key", "total")
 
     def __init__(self, identity: str, total: int) -> None:
         self.identity = identity
@@ -189,8 +225,9 @@ class Catalogue:
         self.item_base = int(identity[12:24], 16)
         self._cores: tuple[list[int], list[int], list[int]] | None = None
         self._views: dict[tuple[str, int], list[int]] = {}
-        self._items: dict[int, tuple[dict[str, Any], tuple[int, int, int, str]]] = {}
-        self._fragments: dict[str, dict[int, bytes]] = {}
+        # index -> (JSON up to the title's value, title words index, model code + closing quote, JSON after it).
+        # Only bytes and ints are kept: millions of them cost the garbage collector nothing.
+        self._items: dict[int, tuple[bytes, int, bytes, bytes]] = {}
 
     # -- the few numbers that sorting and filtering need ---------------------------------
     def _digest(self, index: int) -> bytes:
@@ -204,13 +241,13 @@ class Catalogue:
     def _core(d: bytes) -> tuple[int, int, int]:
         """(price in cents, yearly sales, filter bit mask) from an item's digest."""
         u = int.from_bytes(d[0:4], "big") / 2**32
-        cents = int(150 * math.exp(u * math.log(400)))  # 1.50 .. 600.00, log-uniform
+        cents = int(150 * math.exp(u * _LOG_PRICE_RANGE))  # 1.50 .. 600.00, log-uniform
         s = int.from_bytes(d[4:8], "big") / 2**32
-        sales = int(math.exp(s * math.log(20001))) - 1  # 0 .. 20000, mostly small
+        sales = int(math.exp(s * _LOG_SALES_RANGE)) - 1  # 0 .. 20000, mostly small
         mask = 0
-        for n, name in enumerate(contract.FILTERS):
-            if d[8 + n] < _SHARE[name]:
-                mask |= 1 << n
+        for bit, share in _SHARE_BITS:
+            if d[8 + bit] < share:
+                mask |= 1 << bit
         return cents, sales, mask
 
     def cores(self) -> tuple[list[int], list[int], list[int]]:
@@ -246,114 +283,112 @@ class Catalogue:
         return indices
 
     # -- whole items ---------------------------------------------------------------------
-    def _build(self, index: int) -> tuple[dict[str, Any], tuple[int, int, int, str]]:
+    def _build(self, index: int) -> tuple[bytes, int, bytes, bytes]:
+        """Serialise item `index` straight from its digest bytes (no dicts: this is the hot path)."""
         d = self._digest(index)
         cents, sales, mask = self._core(d)
         e = hashlib.blake2b(d, digest_size=64).digest()  # more entropy for the cosmetic fields
         item_id = self.item_id(index)
-        noun, adj, mat = d[13] % 10, d[14] % 6, d[15] % 4
-        model = f"{_ALNUM[e[0] % 26]}{int.from_bytes(e[1:3], 'big') % 1000:03d}"
+        words = (d[13] % 10) * 24 + (d[14] % 6) * 4 + d[15] % 4
+        model = b'%c%03d"' % (65 + e[0] % 26, (e[1] << 8 | e[2]) % 1000)
         member = 1_000_000_000 + int.from_bytes(e[3:7], "big") % 3_000_000_000
-        factory = bool(mask & FILTER_BITS["is_factory"])
-        dropship = bool(mask & FILTER_BITS["support_dropshipping"])
-        place = _PLACES[e[7] % len(_PLACES)]
-        origin_cents = cents if e[8] < 160 else cents + cents * (e[8] % 40) // 100
-        tiers = e[9] % 4
+        factory = mask >> _FACTORY_BIT & 1
+        tp_member = mask >> _VERIFIED_BIT & 1
+        place = e[7] % len(_PLACES)
+        origin = cents if e[8] < 160 else cents + cents * (e[8] % 40) // 100
         begin = 1 + e[10] % 10
-        quantity_prices = []
-        if tiers:
-            starts = [begin, begin * 10, begin * 100][:tiers]
-            for t, start in enumerate(starts):
-                end = "" if t == tiers - 1 else str(starts[t + 1] - 1)
-                quantity_prices.append(
-                    {"begin_num": str(start), "end_num": end, "price": _price_text(cents * (100 - 5 * t) // 100)}
-                )
+        tiers = []
+        starts = (begin, begin * 10, begin * 100)[: e[9] % 4]
+        for t, start in enumerate(starts):
+            end = b"%d" % (starts[t + 1] - 1) if t + 1 < len(starts) else b""
+            c = cents * (100 - 5 * t) // 100
+            tiers.append(_TIER % (start, end, c // 100, c % 100))
         month = sales * (e[11] % 20) // 100
         quarter = max(month, sales * (20 + e[12] % 40) // 100)
-        orders = sales * (10 + e[13] % 60) // 100
         gmv = cents * sales // 100
-        gmv_fuzzy = "0" if gmv == 0 else f"{10 ** int(math.log10(gmv)) * int(str(gmv)[0])}+"
-        tp_member = bool(mask & FILTER_BITS["verified_supplier"])
-        slug = "".join(_SLUG[b % 36] for b in e[14:20])
-        tags = _SERVICE_TAGS[e[20] % 6 : e[20] % 6 + e[21] % 3]
-        weight = 0 if e[22] < 128 else round(0.05 + e[23] / 100, 2)
-        item = {
-            "item_id": item_id,
-            "product_url": f"https://detail.1688.com/offer/{item_id}.html",
-            "title": "",
-            "title_origin": "",
-            "img": "https://cbu01.alicdn.com/img/ibank/O1CN01"
-            + "".join(_ALNUM[b % 62] for b in e[24:46])
-            + f"_!!{member}-0-cib.jpg",
-            "category_path": _CATEGORIES[noun],
-            "price": _price_text(cents),
-            "price_info": {
-                "drop_ship_price": _price_text(cents * (85 + e[46] % 16) // 100) if dropship else "",
-                "wholesale_price": _price_text(cents),
-                "origin_price": _price_text(origin_cents),
-            },
-            "brand": _BRANDS[e[47] % len(_BRANDS)],
-            "title_tags": list(_TITLE_TAGS[e[48] % len(_TITLE_TAGS)]),
-            "quantity_begin": begin,
-            "quantity_prices": quantity_prices,
-            "sale_info": {
-                "gmv_fuzzy": gmv_fuzzy,
-                "gmv_30days": 0,
-                "gmv_30days_cb": 0,
-                "sale_quantity": sales,
-                "sale_quantity_month": month,
-                "sale_quantity_90days": quarter,
-                "sale_quantity_360days": sales,
-                "orders_count": orders,
-            },
-            "type": "normal",
-            "delivery_info": {
-                "area_from": place,
-                "weight": weight,
-                "suttle_weight": round(weight * 0.9, 2) if weight else 0,
-                "free_postage": bool(mask & FILTER_BITS["free_shipping"]),
-            },
-            "item_repurchase_rate": f"{e[49] % 10 / 10:.1f}",
-            "goods_score": e[50] % 6,
-            "image_dsm_score": 0,
-            "primary_rank_score": 0,
-            "super_new_product": bool(mask & FILTER_BITS["new_arrival"]),
-            "shop_info": {
-                "login_id": None,
-                "member_id": f"b2b-{member}",
-                "company_name": _CITY_ZH[e[7] % len(_PLACES)]
-                + _COMPANY_WORDS[e[51] % len(_COMPANY_WORDS)]
-                + _COMPANY_KINDS[e[52] % len(_COMPANY_KINDS)],
-                "shop_url": f"http://{slug}.1688.com",
-                "biz_type": "生产加工" if factory else _BIZ_TYPES[e[53] % 3],
-                "is_factory": factory,
-                "is_super_factory": factory and e[54] < 40,
-                "is_gold_supplier": e[55] < 100,
-                "location": place,
-                "service_tags": list(tags),
-                "tp_member": tp_member,
-                "tp_year": 1 + e[56] % 15 if tp_member else 0,
-                "factory_inspection": factory and e[57] < 128,
-                "shop_repurchase_rate": f"{e[58] % 60 + e[59] % 10 / 10:.1f}%",
-            },
-        }
-        item["title_origin"] = _title("zh", noun, adj, mat, model)
-        return item, (noun, adj, mat, model)
+        gmv_fuzzy = b"0" if gmv == 0 else b"%d+" % (int(str(gmv)[0]) * 10 ** (len(str(gmv)) - 1))
+        if mask >> _DROPSHIP_BIT & 1:
+            drop = cents * (85 + e[46] % 16) // 100
+            drop_ship = b'"%d.%02d"' % (drop // 100, drop % 100)
+        else:
+            drop_ship = b'""'
+        weight = b"0" if e[22] < 128 else b"%.2f" % (0.05 + e[23] / 100)
+        suttle = b"0" if e[22] < 128 else b"%.2f" % ((0.05 + e[23] / 100) * 0.9)
+        head = b'{"item_id":%d,"product_url":"https://detail.1688.com/offer/%d.html","title":' % (item_id, item_id)
+        tail = _TAIL % (
+            _TITLE_HEADS["zh"][words],
+            model[:-1],
+            e[24:46].translate(_ALNUM_TABLE),
+            member,
+            _J_CATEGORIES[words // 24],
+            cents // 100,
+            cents % 100,
+            drop_ship,
+            cents // 100,
+            cents % 100,
+            origin // 100,
+            origin % 100,
+            _J_BRANDS[e[47] % len(_BRANDS)],
+            _J_TITLE_TAGS[e[48] % len(_TITLE_TAGS)],
+            begin,
+            b",".join(tiers),
+            gmv_fuzzy,
+            sales,
+            month,
+            quarter,
+            sales,
+            sales * (10 + e[13] % 60) // 100,
+            _J_PLACES[place],
+            weight,
+            suttle,
+            _TRUE_FALSE[mask >> _FREE_SHIPPING_BIT & 1],
+            e[49] % 10,
+            e[50] % 6,
+            _TRUE_FALSE[mask >> _NEW_BIT & 1],
+            member,
+            _J_COMPANIES[place][e[51] % len(_J_COMPANIES[place])],
+            e[14:20].translate(_SLUG_TABLE),
+            _J_FACTORY_BIZ if factory else _J_BIZ_TYPES[e[53] % 3],
+            _TRUE_FALSE[factory],
+            _TRUE_FALSE[factory and e[54] < 40],
+            _TRUE_FALSE[e[55] < 100],
+            _J_PLACES[place],
+            _J_SERVICE_TAGS[e[20] % 18],
+            _TRUE_FALSE[tp_member],
+            1 + e[56] % 15 if tp_member else 0,
+            _TRUE_FALSE[factory and e[57] < 128],
+            e[58] % 60,
+            e[59] % 10,
+        )
+        return head, words, model, tail
+
+    def fragments(self, indices: Sequence[int], language: str) -> list[bytes]:
+        """The JSON parts of items `indices` in `language`, ready to join (items built once, kept)."""
+        heads = _TITLE_HEADS[language]
+        items = self._items
+        parts: list[bytes] = []
+        for n, index in enumerate(indices):
+            item = items.get(index)
+            if item is None:
+                item = items[index] = self._build(index)
+            head, words, model, tail = item
+            if n:
+                parts.append(b",")
+            parts += (head, heads[words], model, tail)
+        return parts
 
     def fragment(self, index: int, language: str) -> bytes:
-        """Item `index` serialised as JSON in `language`, built once and kept."""
-        per_lang = self._fragments.get(language)
-        if per_lang is None:
-            per_lang = self._fragments[language] = {}
-        frag = per_lang.get(index)
-        if frag is None:
-            built = self._items.get(index)
-            if built is None:
-                built = self._items[index] = self._build(index)
-            item, words = built
-            item["title"] = _title(language, *words)
-            frag = per_lang[index] = dumps(item)
-        return frag
+        """Item `index` as JSON in `language`."""
+        return b"".join(self.fragments((index,), language))
+
+
+_LOG_PRICE_RANGE = math.log(400)
+_LOG_SALES_RANGE = math.log(20001)
+_SHARE_BITS = tuple((n, _SHARE[name]) for n, name in enumerate(contract.FILTERS))
+_DROPSHIP_BIT, _FACTORY_BIT, _VERIFIED_BIT, _FREE_SHIPPING_BIT, _NEW_BIT = (
+    contract.FILTERS.index(name)
+    for name in ("support_dropshipping", "is_factory", "verified_supplier", "free_shipping", "new_arrival")
+)
 
 
 class CatalogueCache:

@@ -341,7 +341,7 @@ class Sandbox:
             for slot, repeated in zip(rng.sample(range(len(indices)), count), rng.sample(previous, count), strict=True):
                 indices[slot] = repeated
         language = search.language
-        items = b",".join([catalogue.fragment(i, language) for i in indices])
+        items = b"".join(catalogue.fragments(indices, language))
         filters = dumps(dict(search.filters)) if search.filters else b"{}"
         return (
             b'{"code":200,"msg":"success","data":{"page":%d,"page_size":%d,"total_count":%d,"sort":"%s","filters":%s,"items":[%s]}}'

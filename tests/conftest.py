@@ -1,0 +1,133 @@
+"""Shared fixtures. Sandbox fixtures: a running local TMAPI over real HTTP (docs/sandbox.md)."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+
+from tmapi_spiders import contract
+from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
+
+SANDBOX_TOKEN = "test-token"
+SANDBOX_BROKE_TOKEN = "test-broke-token"
+
+
+@dataclass
+class Answer:
+    """One HTTP answer from the sandbox."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class SandboxClient:
+    """A tiny blocking HTTP client for a sandbox: real sockets, no framework in between."""
+
+    def __init__(self, sandbox: SandboxThread, token: str | None = SANDBOX_TOKEN) -> None:
+        self.sandbox = sandbox
+        self.base_url = sandbox.base_url
+        self.token = token
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, Any] | list[tuple[str, Any]] | None = None,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float = 10,
+    ) -> Answer:
+        query = urlencode(params or {})
+        url = self.base_url + path + ("?" + query if query else "")
+        req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as response:
+                return Answer(response.status, dict(response.headers), response.read())
+        except urllib.error.HTTPError as err:
+            return Answer(err.code, dict(err.headers), err.read())
+
+    def search(self, img_url: str | None = None, token: str | None = "", **params: Any) -> Answer:
+        """GET the search; `token=""` means the client's token, None means no token at all."""
+        query: dict[str, Any] = {}
+        token = self.token if token == "" else token
+        if token is not None:
+            query[contract.TOKEN_QUERY_PARAM] = token
+        if img_url is not None:
+            query["img_url"] = img_url
+        query.update(params)
+        return self.request("GET", contract.SEARCH_PATH, query)
+
+    def convert(self, url: Any = None, token: str | None = "", raw: bytes | None = None, **fields: Any) -> Answer:
+        token = self.token if token == "" else token
+        query = {contract.TOKEN_QUERY_PARAM: token} if token is not None else {}
+        payload = dict(fields)
+        if url is not None:
+            payload["url"] = url
+        body = raw if raw is not None else json.dumps(payload).encode()
+        return self.request(
+            "POST", contract.CONVERT_PATH, query, body=body, headers={"Content-Type": "application/json"}
+        )
+
+    def all_items(self, img_url: str, **params: Any) -> tuple[int, list[dict[str, Any]]]:
+        """Every item over every page (page_size 20), with the reported total_count."""
+        items: list[dict[str, Any]] = []
+        first = self.search(img_url, **params).json()["data"]
+        total = first["total_count"]
+        items.extend(first["items"])
+        for page in range(2, contract.last_page(total, 20) + 1):
+            data = self.search(img_url, page=page, **params).json()["data"]
+            assert data["total_count"] == total
+            items.extend(data["items"])
+        return total, items
+
+
+@pytest.fixture(scope="session")
+def sandbox_server() -> Iterator[SandboxThread]:
+    """One fault-free sandbox for the whole session (reset before each test by `sandbox`)."""
+    config = SandboxConfig(
+        tokens=(SANDBOX_TOKEN,),
+        broke_tokens=(SANDBOX_BROKE_TOKEN,),
+        deny_patterns=(r"://denied\.example\.com/",),
+        convert_timeout_patterns=(r"://slow\.example\.com/",),
+    )
+    with SandboxThread(config) as sb:
+        yield sb
+
+
+@pytest.fixture
+def sandbox(sandbox_server: SandboxThread) -> SandboxThread:
+    """The shared fault-free sandbox, with its call records and counters cleared."""
+    sandbox_server.reset()
+    return sandbox_server
+
+
+@pytest.fixture
+def sandbox_client(sandbox: SandboxThread) -> SandboxClient:
+    return SandboxClient(sandbox)
+
+
+@pytest.fixture
+def make_sandbox() -> Iterator[Callable[..., SandboxThread]]:
+    """Start a sandbox with custom options (SandboxConfig fields); all are stopped after the test."""
+    started: list[SandboxThread] = []
+
+    def make(**options: Any) -> SandboxThread:
+        options.setdefault("tokens", (SANDBOX_TOKEN,))
+        sb = SandboxThread(SandboxConfig(**options)).start()
+        started.append(sb)
+        return sb
+
+    yield make
+    for sb in started:
+        sb.stop()
