@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -221,6 +222,34 @@ class Envelope:
 MALFORMED = 0  # our own status for a body that is not the documented JSON envelope
 
 
+_LONE_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def parse_json(body: bytes | str) -> Any:
+    """JSON as the API meant it, never a crash further down.
+
+    Bytes that are not UTF-8 become U+FFFD (one bad field must not cost the page and its
+    retries); NaN/Infinity, which JSON does not allow, become null; a lone surrogate
+    escape (valid JSON, unencodable text) becomes U+FFFD. Too deep a nesting raises
+    RecursionError, like any other malformed body."""
+    text = body.decode("utf-8-sig", errors="replace") if isinstance(body, bytes) else body
+    payload = json.loads(text, parse_constant=lambda _: None)
+    if _LONE_SURROGATE_ESCAPE.search(text):
+        payload = _scrub_surrogates(payload)
+    return payload
+
+
+def _scrub_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_scrub_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {_scrub_surrogates(k): _scrub_surrogates(v) for k, v in value.items()}
+    return value
+
+
 def read_envelope(http_status: int, body: bytes | str | dict[str, Any]) -> Envelope:
     """Classify an answer: failed when the HTTP status or the body's `code` is not 200
     or `data` is missing (tmapi-notes: some failures come back as HTTP 200)."""
@@ -228,8 +257,8 @@ def read_envelope(http_status: int, body: bytes | str | dict[str, Any]) -> Envel
         payload: Any = body
     else:
         try:
-            payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+            payload = parse_json(body)
+        except (ValueError, RecursionError):
             status = http_status if http_status != OK else UNEXPECTED
             kind = "malformed JSON body" if http_status == OK else STATUS_MEANINGS.get(http_status, "error")
             return Envelope(status, f"{kind} (HTTP {http_status})", None)
