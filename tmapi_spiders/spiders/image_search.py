@@ -188,7 +188,9 @@ class ImageSearchSpider(Spider):
                 stats.inc_value("tmapi/items_dropped")
                 continue
             key = raw.get("item_id")
-            if key is not None and not isinstance(key, list | dict):
+            # Only a real integer id is remembered: `true` or `1.0` would pass for item 1 and
+            # drop the real item 1 as a repeat (both are dropped by validation anyway).
+            if type(key) is int:
                 if key in seen:
                     dups += 1
                     continue
