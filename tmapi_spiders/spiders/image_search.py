@@ -163,6 +163,8 @@ class ImageSearchSpider(Spider):
         assert envelope.data is not None
         data = envelope.data
         total, items = data.get("total_count"), data.get("items")
+        if total == 0 and items is None:  # "nothing found" written as null
+            items = []
         if not isinstance(total, int) or isinstance(total, bool) or total < 0 or not isinstance(items, list):
             yield self.failure(state, ENDPOINT_SEARCH, contract.UNEXPECTED, "response data has no total_count or items")
             return
