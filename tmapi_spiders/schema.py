@@ -70,8 +70,26 @@ class Product(_Open):
     shop_info: ShopInfo | None = None
 
 
+# A real record is 3 levels deep; far deeper ones break recursive exporters (CSV, JSON).
+MAX_DEPTH = 32
+
+
+def too_deep(record: Any, limit: int = MAX_DEPTH) -> bool:
+    """True when lists/dicts nest more than `limit` levels (checked without recursion)."""
+    stack = [(record, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
 def invalid_reason(record: dict[str, Any]) -> str | None:
     """A short, stable reason naming the first bad field (a stats key), or None."""
+    if too_deep(record):
+        return "invalid_nesting"
     try:
         Product.model_validate(record)
     except ValidationError as exc:
