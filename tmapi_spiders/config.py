@@ -97,3 +97,17 @@ def check_settings(settings: BaseSettings) -> None:
             raise ConfigError(f"{name} must be a number, got {settings.get(name)!r}") from None
         if value < 0:
             raise ConfigError(f"{name} must not be negative, got {value}")
+    check_operator_settings(settings)
+
+
+def check_operator_settings(settings: BaseSettings) -> None:
+    """The cap, cache, progress and summary settings (docs/operators.md)."""
+    from tmapi_spiders import cache, spending
+    from tmapi_spiders.extensions import progress
+
+    try:
+        spending.max_calls(settings)
+        cache.check(settings)
+        progress.check(settings)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None

@@ -67,9 +67,10 @@ class TmapiAuthMiddleware:
 
     def process_exception(self, request: Request, exception: Exception) -> None:
         endpoint = endpoint_of(request)
-        if endpoint:
-            request.headers.pop(contract.TOKEN_HEADER, None)
-            self._count(endpoint)  # the call may have reached the API: count it as paid
+        # Only a request that got here (it carries the token) may have reached the API: count
+        # it as paid. One refused earlier in the chain (e.g. by the TMAPI_MAX_CALLS cap) did not.
+        if endpoint and request.headers.pop(contract.TOKEN_HEADER, None) is not None:
+            self._count(endpoint)
 
     def _count(self, endpoint: str) -> None:
         assert self.stats is not None

@@ -21,6 +21,15 @@ TMAPI_BACKOFF_BASE = 0.5
 TMAPI_BACKOFF_MAX = 30.0
 TMAPI_OUTPUT_DIR = "output"
 TMAPI_FAILURES_FEED = ""
+# --- Operators: spending cap, cache, progress, summary (docs/operators.md) ---------------
+TMAPI_MAX_CALLS = 0  # paid calls (searches + conversions) the job may make; 0: no cap
+TMAPI_CACHE = False  # true: keep good answers; a re-run within the TTL pays nothing for them
+TMAPI_CACHE_DIR = "tmapi-cache"  # relative: under the project's .scrapy directory
+TMAPI_CACHE_TTL = 86400  # seconds a cached answer is reused
+TMAPI_PROGRESS_INTERVAL = 10.0  # seconds between progress lines; 0: off
+TMAPI_PROGRESS_BAR = "auto"  # a tqdm bar instead of the lines when stderr is a terminal
+TMAPI_SUMMARY = True  # <products feed stem>.summary.json beside the feeds, and a table in the log
+TMAPI_SUMMARY_FILE = ""  # write the summary here instead
 
 # --- Politeness and speed ------------------------------------------------------------
 ROBOTSTXT_OBEY = False  # an API, not a site
@@ -45,7 +54,14 @@ RETRY_HTTP_CODES = sorted(contract.TRANSIENT_STATUSES)
 DOWNLOADER_MIDDLEWARES = {
     "tmapi_spiders.middlewares.TmapiBackoffMiddleware": 560,
     "tmapi_spiders.middlewares.TmapiEnvelopeMiddleware": 910,
+    # After the cache lookup (900) and the envelope (910), before the token (950): counts only calls that go out.
+    "tmapi_spiders.spending.TmapiCallCapMiddleware": 930,
     "tmapi_spiders.middlewares.TmapiAuthMiddleware": 950,
+}
+
+EXTENSIONS = {
+    "tmapi_spiders.extensions.progress.TmapiProgress": 500,
+    "tmapi_spiders.extensions.summary.TmapiRunSummary": 510,
 }
 
 ITEM_PIPELINES = {

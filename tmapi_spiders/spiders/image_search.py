@@ -21,7 +21,7 @@ from scrapy.settings import BaseSettings
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
-from tmapi_spiders import contract, feeds, signals
+from tmapi_spiders import cache, contract, feeds, signals
 from tmapi_spiders.api import ENDPOINT_CONVERT, ENDPOINT_SEARCH, META_KEY, ApiRequests, envelope_of
 from tmapi_spiders.config import JobConfig, check_seed_list, check_settings, job_config
 from tmapi_spiders.items import CONTEXT_FIELDS, FailureItem, ProductItem
@@ -45,6 +45,7 @@ class ImageSearchSpider(Spider):
     def update_settings(cls, settings: BaseSettings) -> None:
         super().update_settings(settings)
         feeds.configure(settings, cls.name)
+        cache.configure(settings)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args)

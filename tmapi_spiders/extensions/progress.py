@@ -1,0 +1,221 @@
+"""Live progress: how far a job is and what it will still take.
+
+Every TMAPI_PROGRESS_INTERVAL seconds one log line (or, when stderr is a terminal, a
+tqdm progress bar instead) from the stats the spider already keeps. Pages expected
+are only known once an image's first page is in; images not yet started are
+estimated at the average of those that are. The ETA divides the pages still expected
+by the rate pages came in so far.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Self
+
+from scrapy import Request, Spider, signals
+from scrapy.crawler import Crawler
+from scrapy.exceptions import NotConfigured
+from scrapy.http import Response
+from scrapy.settings import BaseSettings
+from scrapy.statscollectors import StatsCollector
+from scrapy.utils.asyncio import AsyncioLoopingCall, create_looping_call
+from twisted.internet.task import LoopingCall
+
+from tmapi_spiders import contract
+from tmapi_spiders import signals as tmapi_signals
+from tmapi_spiders.api import ENDPOINT_SEARCH, META_KEY, endpoint_of
+
+logger = logging.getLogger(__name__)
+
+BAR_REFRESH = 0.5  # seconds between bar redraws, whatever the log interval
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One reading of a job's progress; `line()` is what gets logged."""
+
+    images_total: int
+    images_done: int
+    images_failed: int
+    images_known: int  # first page in: their pages are counted in pages_expected
+    images_settled: int  # known, or failed before their first page
+    pages: int
+    pages_expected: int
+    items: int
+    paid_calls: int
+    calls_per_s: float
+    pages_per_s: float
+
+    @property
+    def pages_remaining(self) -> float:
+        """Pages still to fetch: what known images still expect, plus an estimate for the rest."""
+        per_image = self.pages_expected / self.images_known if self.images_known else 1.0
+        unstarted = max(0, self.images_total - self.images_settled)
+        return max(0, self.pages_expected - self.pages) + unstarted * per_image
+
+    @property
+    def eta_seconds(self) -> float | None:
+        if self.images_total and self.images_done >= self.images_total:
+            return 0.0
+        if self.pages_per_s <= 0:
+            return None
+        return self.pages_remaining / self.pages_per_s
+
+    def eta(self) -> str:
+        seconds = self.eta_seconds
+        if seconds is None:
+            return "?"
+        seconds = round(seconds)
+        return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+    def line(self) -> str:
+        return (
+            f"progress: images {self.images_done}/{self.images_total} done, "
+            f"pages {self.pages}/{self.pages_expected} expected so far, "
+            f"items {self.items}, failures {self.images_failed}, "
+            f"paid calls {self.paid_calls} ({self.calls_per_s:.1f}/s), ETA {self.eta()}"
+        )
+
+    def postfix(self) -> str:
+        return (
+            f"pages {self.pages}/{self.pages_expected} items {self.items} fail {self.images_failed} "
+            f"calls {self.paid_calls} ({self.calls_per_s:.1f}/s) ETA {self.eta()}"
+        )
+
+
+def _stat(stats: StatsCollector, name: str) -> int:
+    return int(stats.get_value(name, 0) or 0)
+
+
+class TmapiProgress:
+    """Logs a progress line every TMAPI_PROGRESS_INTERVAL seconds (0 switches it off).
+
+    TMAPI_PROGRESS_BAR: "auto" (a tqdm bar when stderr is a terminal), true or false.
+    """
+
+    def __init__(self, crawler: Crawler, interval: float, bar: bool) -> None:
+        assert crawler.stats is not None
+        self.stats = crawler.stats
+        self.interval = interval
+        self.use_bar = bar
+        self.known = 0
+        self.failed_early = 0
+        self.started = 0.0
+        self.samples: deque[tuple[float, int]] = deque()  # (time, paid calls) over the last interval
+        self.task: AsyncioLoopingCall | LoopingCall | None = None
+        self.bar: Any = None
+        self._redirect = contextlib.ExitStack()
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        interval = check(crawler.settings)
+        if not interval:
+            raise NotConfigured
+        o = cls(crawler, interval, want_bar(crawler.settings.get("TMAPI_PROGRESS_BAR", "auto")))
+        crawler.signals.connect(o.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(o.spider_closed, signal=signals.spider_closed)
+        crawler.signals.connect(o.response_received, signal=signals.response_received)
+        crawler.signals.connect(o.image_finished, signal=tmapi_signals.image_finished)
+        return o
+
+    def spider_opened(self, spider: Spider) -> None:
+        self.started = time.monotonic()
+        self.samples.append((self.started, 0))
+        if self.use_bar:
+            from tqdm import tqdm
+            from tqdm.contrib.logging import logging_redirect_tqdm
+
+            self.bar = tqdm(total=0, unit="img", desc="images", file=sys.stderr, dynamic_ncols=True, leave=True)
+            # Log records are written above the bar instead of through it.
+            self._redirect.enter_context(logging_redirect_tqdm())
+        self.task = create_looping_call(self.tick)
+        self.task.start(min(self.interval, BAR_REFRESH) if self.bar is not None else self.interval, now=False)
+
+    def response_received(self, response: Response, request: Request) -> None:
+        if endpoint_of(request) == ENDPOINT_SEARCH and response.status == contract.OK:
+            state = request.meta.get(META_KEY) or {}
+            if state.get("page") == 1:
+                self.known += 1
+
+    def image_finished(self, image: dict[str, Any]) -> None:
+        if image.get("total_count") is None:  # failed before its first page came in
+            self.failed_early += 1
+
+    def read(self, whole: bool = False) -> Progress:
+        """The current reading; calls/s is over the last interval (or the whole run, `whole=True`)."""
+        now = time.monotonic()
+        calls = _stat(self.stats, "tmapi/paid_calls")
+        pages = _stat(self.stats, "tmapi/pages")
+        self.samples.append((now, calls))
+        while len(self.samples) > 2 and self.samples[1][0] <= now - self.interval:
+            self.samples.popleft()
+        since, calls_then = (self.started, 0) if whole else self.samples[0]
+        span = now - since
+        calls_per_s = (calls - calls_then) / span if span > 0 else 0.0
+        elapsed = now - self.started
+        failed = _stat(self.stats, "tmapi/images_failed")
+        return Progress(
+            images_total=_stat(self.stats, "tmapi/images_total"),
+            images_done=_stat(self.stats, "tmapi/images_searched") + failed,
+            images_failed=failed,
+            images_known=self.known,
+            images_settled=self.known + self.failed_early,
+            pages=pages,
+            pages_expected=_stat(self.stats, "tmapi/pages_expected"),
+            items=_stat(self.stats, "tmapi/items"),
+            paid_calls=calls,
+            calls_per_s=calls_per_s,
+            pages_per_s=pages / elapsed if elapsed > 0 else 0.0,
+        )
+
+    def tick(self) -> None:
+        progress = self.read()
+        if self.bar is None:
+            logger.info(progress.line())
+        else:
+            self.draw(progress)
+
+    def draw(self, progress: Progress) -> None:
+        self.bar.total = max(progress.images_total, 1)
+        self.bar.n = progress.images_done
+        self.bar.set_postfix_str(progress.postfix(), refresh=False)
+        self.bar.refresh()
+
+    def spider_closed(self, spider: Spider, reason: str) -> None:
+        if self.task is not None and self.task.running:
+            self.task.stop()
+        final = self.read(whole=True)  # the last line gives the whole run's rate
+        if self.bar is not None:
+            self.draw(final)
+            self.bar.close()
+            self._redirect.close()
+        logger.info("%s (finish reason: %s)", final.line(), reason)
+
+
+def want_bar(value: Any) -> bool:
+    """TMAPI_PROGRESS_BAR: auto (a bar when stderr is a terminal), true or false."""
+    word = str(value).strip().lower()
+    if word in ("", "auto"):
+        return sys.stderr.isatty()
+    try:
+        return contract.parse_bool(word)
+    except ValueError:
+        raise ValueError(f"TMAPI_PROGRESS_BAR must be auto, true or false, got {value!r}") from None
+
+
+def check(settings: BaseSettings) -> float:
+    """TMAPI_PROGRESS_INTERVAL in seconds (0: off); ValueError names a bad setting."""
+    raw = settings.get("TMAPI_PROGRESS_INTERVAL", 0)
+    try:
+        interval = float(raw or 0)
+    except (TypeError, ValueError):
+        raise ValueError(f"TMAPI_PROGRESS_INTERVAL must be a number of seconds (0: off), got {raw!r}") from None
+    if interval < 0 or interval != interval:
+        raise ValueError(f"TMAPI_PROGRESS_INTERVAL must not be negative (0: off), got {raw!r}")
+    want_bar(settings.get("TMAPI_PROGRESS_BAR", "auto"))
+    return interval

@@ -1,0 +1,199 @@
+"""The run summary: what happened to each image, as a JSON file beside the feeds and a table in the log.
+
+Fed by `tmapi_spiders.signals.image_finished` (one per image, whatever its outcome).
+Written once the feed exporters are done (`feed_exporter_closed`), to
+`<products feed stem>.summary.json` next to the first products feed, or to
+TMAPI_SUMMARY_FILE. Images the crawl never finished (a cap, a fatal API error, a
+shutdown) are counted as unfinished.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from datetime import UTC, datetime
+from typing import Any, Protocol, Self
+from urllib.parse import unquote, urlsplit
+
+from scrapy import Spider, signals
+from scrapy.crawler import Crawler
+from scrapy.exceptions import NotConfigured
+from scrapy.extensions.feedexport import FeedExporter, FeedSlot
+
+from tmapi_spiders import feeds
+from tmapi_spiders import signals as tmapi_signals
+
+logger = logging.getLogger(__name__)
+
+FIELDS = ("query_image_url", "status", "total_count", "pages", "items", "duplicates", "reason")
+TABLE_ROWS = 20
+SUFFIX = ".summary.json"
+
+
+class ImageResults(Protocol):
+    """Where per-image results are kept: this process, or the whole job (Redis)."""
+
+    def add(self, image: dict[str, Any]) -> None:
+        """Called from a signal handler: must not block the reactor."""
+
+    async def all(self) -> list[dict[str, Any]]: ...
+
+
+class LocalResults:
+    def __init__(self) -> None:
+        self.images: list[dict[str, Any]] = []
+
+    def add(self, image: dict[str, Any]) -> None:
+        self.images.append(image)
+
+    async def all(self) -> list[dict[str, Any]]:
+        return list(self.images)
+
+
+def summary_path(products_uri: str | None, output_dir: str, spider_name: str, stamp: str) -> str:
+    """`x/products.jsonl` -> `x/products.summary.json`; feeds that are not local files
+    (stdout, s3://...) put the summary under the output directory."""
+    if products_uri:
+        parts = urlsplit(products_uri)
+        path = None
+        if parts.scheme == "file":
+            path = unquote(parts.path)
+        elif len(parts.scheme) <= 1:  # a plain path (or a Windows drive letter)
+            path = products_uri
+        if path and path not in ("-",):
+            head, name = os.path.split(path)
+            stem, dot, _ext = name.rpartition(".")
+            return os.path.join(head, (stem if dot and stem else name) + SUFFIX)
+    return os.path.join(output_dir, f"{spider_name}-{stamp}{SUFFIX}")
+
+
+def totals_of(images: list[dict[str, Any]], images_total: int) -> dict[str, Any]:
+    done = sum(1 for i in images if i.get("status") == "done")
+    failed = sum(1 for i in images if i.get("status") == "failed")
+    return {
+        "images": max(images_total, len(images)),
+        "images_done": done,
+        "images_failed": failed,
+        "images_unfinished": max(0, images_total - done - failed),
+        "pages": sum(int(i.get("pages") or 0) for i in images),
+        "items": sum(int(i.get("items") or 0) for i in images),
+        "duplicates": sum(int(i.get("duplicates") or 0) for i in images),
+    }
+
+
+def table(images: list[dict[str, Any]], totals: dict[str, Any], rows: int = TABLE_ROWS) -> str:
+    """A short fixed-width table: the first `rows` images (failures first), then the totals."""
+    shown = sorted(images, key=lambda i: i.get("status") != "failed")[:rows]
+    header = ("image", "status", "total", "pages", "items", "dups", "reason")
+    lines = [header]
+    for image in shown:
+        url = str(image.get("query_image_url", ""))
+        lines.append(
+            (
+                url if len(url) <= 60 else "..." + url[-57:],
+                str(image.get("status", "")),
+                "-" if image.get("total_count") is None else str(image["total_count"]),
+                str(image.get("pages", 0)),
+                str(image.get("items", 0)),
+                str(image.get("duplicates", 0)),
+                str(image.get("reason", ""))[:60],
+            )
+        )
+    widths = [max(len(line[c]) for line in lines) for c in range(len(header))]
+    out = ["  ".join(cell.ljust(widths[c]) for c, cell in enumerate(line)).rstrip() for line in lines]
+    if len(images) > len(shown):
+        out.append(f"... and {len(images) - len(shown)} more images (see the summary file)")
+    out.append(
+        "totals: {images} images: {images_done} done, {images_failed} failed, {images_unfinished} unfinished;"
+        " {pages} pages, {items} items, {duplicates} duplicates; {paid_calls} paid calls".format(**totals)
+    )
+    return "\n".join(out)
+
+
+class TmapiRunSummary:
+    """Collects per-image results and writes the summary at the end (TMAPI_SUMMARY=false switches it off)."""
+
+    def __init__(self, crawler: Crawler, results: ImageResults) -> None:
+        self.crawler = crawler
+        self.results = results
+        self.products_uri: str | None = None
+        self.started = ""
+        self.written = False
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        if not crawler.settings.getbool("TMAPI_SUMMARY", True):
+            raise NotConfigured
+        o = cls(crawler, job_results(crawler))
+        crawler.signals.connect(o.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(o.image_finished, signal=tmapi_signals.image_finished)
+        crawler.signals.connect(o.feed_slot_closed, signal=signals.feed_slot_closed)
+        crawler.signals.connect(o.feed_exporter_closed, signal=signals.feed_exporter_closed)
+        crawler.signals.connect(o.spider_closed, signal=signals.spider_closed)
+        return o
+
+    def spider_opened(self, spider: Spider) -> None:
+        self.started = _now()
+
+    def image_finished(self, image: dict[str, Any]) -> None:
+        self.results.add({name: image.get(name) for name in FIELDS})
+
+    def feed_slot_closed(self, slot: FeedSlot) -> None:
+        classes = [str(c) for c in (slot.feed_options.get("item_classes") or ())]
+        if self.products_uri is None and feeds.FAILURES not in classes:
+            self.products_uri = slot.uri
+
+    async def feed_exporter_closed(self) -> None:
+        await self.write()
+
+    async def spider_closed(self, spider: Spider, reason: str) -> None:
+        # Without a feed exporter there is no feed_exporter_closed to wait for.
+        if not any(isinstance(ext, FeedExporter) for ext in self.crawler.extensions.middlewares):
+            await self.write()
+
+    async def write(self) -> None:
+        if self.written:
+            return
+        self.written = True
+        settings, stats = self.crawler.settings, self.crawler.stats
+        assert stats is not None
+        images = await self.results.all()
+        totals = totals_of(images, int(stats.get_value("tmapi/images_total", 0) or 0))
+        totals["paid_calls"] = int(stats.get_value("tmapi/paid_calls", 0) or 0)
+        totals["cached_answers"] = int(stats.get_value("httpcache/hit", 0) or 0)
+        reason = stats.get_value("finish_reason")
+        summary = {
+            "spider": self.crawler.spider.name if self.crawler.spider else None,
+            "finish_reason": reason,
+            "started_at": self.started,
+            "finished_at": _now(),
+            "max_calls": stats.get_value("tmapi/max_calls"),
+            "totals": totals,
+            "images": images,
+        }
+        stamp = self.started.replace(":", "-")
+        path = settings.get("TMAPI_SUMMARY_FILE") or summary_path(
+            self.products_uri, settings.get("TMAPI_OUTPUT_DIR") or "output", summary["spider"] or "crawl", stamp
+        )
+        logger.info("Run summary (finish reason: %s):\n%s", reason, table(images, totals))
+        try:
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            tmp = f"{path}.part"
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump(summary, f, ensure_ascii=False, indent=1)
+                f.write("\n")
+            os.replace(tmp, path)
+        except OSError as exc:
+            logger.error("Could not write the run summary to %s: %s", path, exc)
+            return
+        logger.info("Run summary written to %s", path)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def job_results(crawler: Crawler) -> ImageResults:
+    """Per-image results for the whole job (Redis) when distributed, else for this process."""
+    return LocalResults()
