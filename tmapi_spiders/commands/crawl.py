@@ -2,6 +2,8 @@
 
 Scrapy's own command exits 0 whatever the finish reason; a script or scheduler
 running a paid job needs to know that the token was refused or the cap was hit.
+The checks run in `process_options`, before Scrapy starts logging, so a bad
+argument is one line on stderr and nothing else.
 """
 
 from __future__ import annotations
@@ -11,25 +13,33 @@ import sys
 
 from scrapy.commands.crawl import Command as ScrapyCrawl
 from scrapy.exceptions import UsageError
+from scrapy.spiderloader import get_spider_loader
 
 from tmapi_spiders import outcome
 from tmapi_spiders.config import ConfigError, check_seed_list, check_settings, job_config
 
 
 class Command(ScrapyCrawl):
-    def run(self, args: list[str], opts: argparse.Namespace) -> None:
+    def process_options(self, args: list[str], opts: argparse.Namespace) -> None:
+        super().process_options(args, opts)
         if len(args) != 1:
-            raise UsageError("give exactly one spider name")
-        assert self.crawler_process is not None
-        spidercls = self.crawler_process.spider_loader.load(args[0])
+            return  # run() raises the usage error
+        try:
+            spidercls = get_spider_loader(self.settings).load(args[0])
+        except KeyError:
+            return
         if getattr(spidercls, "tmapi_job", False):
             try:
                 check_settings(self.settings)
                 check_seed_list(job_config(opts.spargs))
             except ConfigError as exc:
                 print(f"error: {exc}", file=sys.stderr)
-                self.exitcode = outcome.BAD_INPUT
-                return
+                sys.exit(outcome.BAD_INPUT)
+
+    def run(self, args: list[str], opts: argparse.Namespace) -> None:
+        if len(args) != 1:
+            raise UsageError("give exactly one spider name")
+        assert self.crawler_process is not None
         crawler = self._create_crawler(args[0])
         self.crawler_process.crawl(crawler, **opts.spargs)
         self.crawler_process.start()
