@@ -196,21 +196,69 @@ _J_SERVICE_TAGS = [dumps(list(_SERVICE_TAGS[s : s + n])) for s in range(6) for n
 _ALNUM_TABLE = bytes(ord(_ALNUM[b % 62]) for b in range(256))
 _SLUG_TABLE = bytes(ord(_SLUG[b % 36]) for b in range(256))
 
-# Everything of an item after its title, in the seed's key order.
+# Everything of an item after its title, in the seed's key order; delivery_info and
+# shop_info come pre-rendered from the shop pool.
 _TAIL = (
     b',"title_origin":%s%s","img":"https://cbu01.alicdn.com/img/ibank/O1CN01%s_!!%d-0-cib.jpg",'
-    b'"category_path":%s,"price":"%d.%02d","price_info":{"drop_ship_price":%s,'
-    b'"wholesale_price":"%d.%02d","origin_price":"%d.%02d"},"brand":%s,"title_tags":%s,"quantity_begin":%d,'
+    b'"category_path":%s,"price":"%s","price_info":{"drop_ship_price":%s,'
+    b'"wholesale_price":"%s","origin_price":"%s"},"brand":%s,"title_tags":%s,"quantity_begin":%d,'
     b'"quantity_prices":[%s],"sale_info":{"gmv_fuzzy":"%s","gmv_30days":0,"gmv_30days_cb":0,"sale_quantity":%d,'
     b'"sale_quantity_month":%d,"sale_quantity_90days":%d,"sale_quantity_360days":%d,"orders_count":%d},'
-    b'"type":"normal","delivery_info":{"area_from":%s,"weight":%s,"suttle_weight":%s,"free_postage":%s},'
-    b'"item_repurchase_rate":"0.%d","goods_score":%d,"image_dsm_score":0,"primary_rank_score":0,'
-    b'"super_new_product":%s,"shop_info":{"login_id":null,"member_id":"b2b-%d","company_name":%s,'
+    b'"type":"normal",%s,"item_repurchase_rate":"0.%d","goods_score":%d,"image_dsm_score":0,'
+    b'"primary_rank_score":0,"super_new_product":%s,%s'
+)
+_DELIVERY = b'"delivery_info":{"area_from":%s,"weight":%s,"suttle_weight":%s,"free_postage":%s}'
+_SHOP = (
+    b'"shop_info":{"login_id":null,"member_id":"b2b-%d","company_name":%s,'
     b'"shop_url":"http://%s.1688.com","biz_type":%s,"is_factory":%s,"is_super_factory":%s,'
     b'"is_gold_supplier":%s,"location":%s,"service_tags":%s,"tp_member":%s,"tp_year":%d,'
     b'"factory_inspection":%s,"shop_repurchase_rate":"%d.%d%%"}}'
 )
-_TIER = b'{"begin_num":"%d","end_num":"%s","price":"%d.%02d"}'
+SHOPS_PER_KIND = 256
+
+
+def _render_shop(factory: int, tp_member: int, n: int) -> tuple[int, tuple[bytes, bytes], bytes]:
+    """One supplier: (member number, its delivery_info without/with free postage, its shop_info)."""
+    e = hashlib.blake2b(b"shop:%d:%d:%d" % (factory, tp_member, n), digest_size=64).digest()
+    member = 1_000_000_000 + int.from_bytes(e[3:7], "big") % 3_000_000_000
+    place = e[7] % len(_PLACES)
+    weight = b"0" if e[22] < 128 else b"%.2f" % (0.05 + e[23] / 100)
+    suttle = b"0" if e[22] < 128 else b"%.2f" % ((0.05 + e[23] / 100) * 0.9)
+    delivery = tuple(_DELIVERY % (_J_PLACES[place], weight, suttle, _TRUE_FALSE[free]) for free in (0, 1))
+    shop = _SHOP % (
+        member,
+        _J_COMPANIES[place][e[51] % len(_J_COMPANIES[place])],
+        e[14:20].translate(_SLUG_TABLE),
+        _J_FACTORY_BIZ if factory else _J_BIZ_TYPES[e[53] % 3],
+        _TRUE_FALSE[factory],
+        _TRUE_FALSE[factory and e[54] < 40],
+        _TRUE_FALSE[e[55] < 100],
+        _J_PLACES[place],
+        _J_SERVICE_TAGS[e[20] % 18],
+        _TRUE_FALSE[tp_member],
+        1 + e[56] % 15 if tp_member else 0,
+        _TRUE_FALSE[factory and e[57] < 128],
+        e[58] % 60,
+        e[59] % 10,
+    )
+    return member, (delivery[0], delivery[1]), shop
+
+
+_TIER = b'{"begin_num":"%d","end_num":"%s","price":"%s"}'
+
+
+def _price(cents: int) -> bytes:
+    return b"%d.%02d" % divmod(cents, 100)
+
+
+_SHOP_POOL: list[list[list[tuple[int, tuple[bytes, bytes], bytes]]]] = []
+
+
+def _shops() -> list[list[list[tuple[int, tuple[bytes, bytes], bytes]]]]:
+    """The supplier pool by [is_factory][tp_member]: items share shops, as on 1688 (built once)."""
+    if not _SHOP_POOL:
+        _SHOP_POOL.extend([[_render_shop(f, v, n) for n in range(SHOPS_PER_KIND)] for v in (0, 1)] for f in (0, 1))
+    return _SHOP_POOL
 
 
 class Catalogue:
@@ -240,14 +288,10 @@ class Catalogue:
     @staticmethod
     def _core(d: bytes) -> tuple[int, int, int]:
         """(price in cents, yearly sales, filter bit mask) from an item's digest."""
-        u = int.from_bytes(d[0:4], "big") / 2**32
-        cents = int(150 * math.exp(u * _LOG_PRICE_RANGE))  # 1.50 .. 600.00, log-uniform
-        s = int.from_bytes(d[4:8], "big") / 2**32
-        sales = int(math.exp(s * _LOG_SALES_RANGE)) - 1  # 0 .. 20000, mostly small
-        mask = 0
-        for bit, share in _SHARE_BITS:
-            if d[8 + bit] < share:
-                mask |= 1 << bit
+        cents = int(150 * math.exp((d[0] << 8 | d[1]) * _PRICE_STEP))  # 1.50 .. 600.00, log-uniform
+        sales = int(math.exp((d[2] << 8 | d[3]) * _SALES_STEP)) - 1  # 0 .. 20000, mostly small
+        t0, t1, t2, t3, t4 = _THRESHOLDS
+        mask = (d[8] < t0) | (d[9] < t1) << 1 | (d[10] < t2) << 2 | (d[11] < t3) << 3 | (d[12] < t4) << 4
         return cents, sales, mask
 
     def cores(self) -> tuple[list[int], list[int], list[int]]:
@@ -287,79 +331,54 @@ class Catalogue:
         """Serialise item `index` straight from its digest bytes (no dicts: this is the hot path)."""
         d = self._digest(index)
         cents, sales, mask = self._core(d)
-        e = hashlib.blake2b(d, digest_size=64).digest()  # more entropy for the cosmetic fields
         item_id = self.item_id(index)
         words = (d[13] % 10) * 24 + (d[14] % 6) * 4 + d[15] % 4
-        model = b'%c%03d"' % (65 + e[0] % 26, (e[1] << 8 | e[2]) % 1000)
-        member = 1_000_000_000 + int.from_bytes(e[3:7], "big") % 3_000_000_000
-        factory = mask >> _FACTORY_BIT & 1
-        tp_member = mask >> _VERIFIED_BIT & 1
-        place = e[7] % len(_PLACES)
-        origin = cents if e[8] < 160 else cents + cents * (e[8] % 40) // 100
-        begin = 1 + e[10] % 10
-        tiers = []
-        starts = (begin, begin * 10, begin * 100)[: e[9] % 4]
-        for t, start in enumerate(starts):
-            end = b"%d" % (starts[t + 1] - 1) if t + 1 < len(starts) else b""
-            c = cents * (100 - 5 * t) // 100
-            tiers.append(_TIER % (start, end, c // 100, c % 100))
-        month = sales * (e[11] % 20) // 100
-        quarter = max(month, sales * (20 + e[12] % 40) // 100)
-        gmv = cents * sales // 100
-        gmv_fuzzy = b"0" if gmv == 0 else b"%d+" % (int(str(gmv)[0]) * 10 ** (len(str(gmv)) - 1))
-        if mask >> _DROPSHIP_BIT & 1:
-            drop = cents * (85 + e[46] % 16) // 100
-            drop_ship = b'"%d.%02d"' % (drop // 100, drop % 100)
-        else:
-            drop_ship = b'""'
-        weight = b"0" if e[22] < 128 else b"%.2f" % (0.05 + e[23] / 100)
-        suttle = b"0" if e[22] < 128 else b"%.2f" % ((0.05 + e[23] / 100) * 0.9)
-        head = b'{"item_id":%d,"product_url":"https://detail.1688.com/offer/%d.html","title":' % (item_id, item_id)
+        model = b'%c%03d"' % (65 + d[16] % 26, (d[17] << 8 | d[18]) % 1000)
+        member, delivery, shop = _shops()[mask >> _FACTORY_BIT & 1][mask >> _VERIFIED_BIT & 1][d[19]]
+        price = _price(cents)
+        begin = 1 + d[20] % 10
+        tiers = b""
+        if d[21] & 3:
+            starts = (begin, begin * 10, begin * 100)[: d[21] & 3]
+            last = len(starts) - 1
+            tiers = b",".join(
+                [
+                    _TIER % (start, b"" if t == last else b"%d" % (starts[t + 1] - 1), _price(cents * (20 - t) // 20))
+                    for t, start in enumerate(starts)
+                ]
+            )
+        month = sales * (d[22] % 20) // 100
+        quarter = max(month, sales * (20 + d[23] % 40) // 100)
+        gmv = str(cents * sales // 100)
+        gmv_fuzzy = b"0" if gmv == "0" else b"%c%s+" % (ord(gmv[0]), b"0" * (len(gmv) - 1))
+        drop_ship = b'"%s"' % _price(cents * (85 + d[24] % 16) // 100) if mask >> _DROPSHIP_BIT & 1 else b'""'
         tail = _TAIL % (
             _TITLE_HEADS["zh"][words],
             model[:-1],
-            e[24:46].translate(_ALNUM_TABLE),
+            d[25:47].translate(_ALNUM_TABLE),
             member,
             _J_CATEGORIES[words // 24],
-            cents // 100,
-            cents % 100,
+            price,
             drop_ship,
-            cents // 100,
-            cents % 100,
-            origin // 100,
-            origin % 100,
-            _J_BRANDS[e[47] % len(_BRANDS)],
-            _J_TITLE_TAGS[e[48] % len(_TITLE_TAGS)],
+            price,
+            price if d[47] < 160 else _price(cents + cents * (d[47] % 40) // 100),
+            _J_BRANDS[d[48] % len(_BRANDS)],
+            _J_TITLE_TAGS[d[49] % len(_TITLE_TAGS)],
             begin,
-            b",".join(tiers),
+            tiers,
             gmv_fuzzy,
             sales,
             month,
             quarter,
             sales,
-            sales * (10 + e[13] % 60) // 100,
-            _J_PLACES[place],
-            weight,
-            suttle,
-            _TRUE_FALSE[mask >> _FREE_SHIPPING_BIT & 1],
-            e[49] % 10,
-            e[50] % 6,
+            sales * (10 + d[50] % 60) // 100,
+            delivery[mask >> _FREE_SHIPPING_BIT & 1],
+            d[51] % 10,
+            d[52] % 6,
             _TRUE_FALSE[mask >> _NEW_BIT & 1],
-            member,
-            _J_COMPANIES[place][e[51] % len(_J_COMPANIES[place])],
-            e[14:20].translate(_SLUG_TABLE),
-            _J_FACTORY_BIZ if factory else _J_BIZ_TYPES[e[53] % 3],
-            _TRUE_FALSE[factory],
-            _TRUE_FALSE[factory and e[54] < 40],
-            _TRUE_FALSE[e[55] < 100],
-            _J_PLACES[place],
-            _J_SERVICE_TAGS[e[20] % 18],
-            _TRUE_FALSE[tp_member],
-            1 + e[56] % 15 if tp_member else 0,
-            _TRUE_FALSE[factory and e[57] < 128],
-            e[58] % 60,
-            e[59] % 10,
+            shop,
         )
+        head = b'{"item_id":%d,"product_url":"https://detail.1688.com/offer/%d.html","title":' % (item_id, item_id)
         return head, words, model, tail
 
     def fragments(self, indices: Sequence[int], language: str) -> list[bytes]:
@@ -382,9 +401,9 @@ class Catalogue:
         return b"".join(self.fragments((index,), language))
 
 
-_LOG_PRICE_RANGE = math.log(400)
-_LOG_SALES_RANGE = math.log(20001)
-_SHARE_BITS = tuple((n, _SHARE[name]) for n, name in enumerate(contract.FILTERS))
+_PRICE_STEP = math.log(400) / 65536
+_SALES_STEP = math.log(20001) / 65536
+_THRESHOLDS = tuple(_SHARE[name] for name in contract.FILTERS)
 _DROPSHIP_BIT, _FACTORY_BIT, _VERIFIED_BIT, _FREE_SHIPPING_BIT, _NEW_BIT = (
     contract.FILTERS.index(name)
     for name in ("support_dropshipping", "is_factory", "verified_supplier", "free_shipping", "new_arrival")
