@@ -73,5 +73,20 @@ ITEM_PIPELINES = {
 FEED_EXPORT_ENCODING = "utf-8"
 FEED_EXPORTERS = {"csv": "tmapi_spiders.exporters.FlatCsvItemExporter"}
 
+# --- Distributed crawls (docs/distributed.md): only used when REDIS_URL is set --------
+REDIS_URL = os.environ.get("REDIS_URL", "")  # e.g. redis://host:6379/0: this crawl becomes a worker of a job
+TMAPI_JOB = ""  # the job's name and Redis key prefix (default: the spider's name)
+TMAPI_WORKER_ID = ""  # default: host-pid-random; the %(worker)s feed URI placeholder
+TMAPI_REDIS_LEASE = 60.0  # seconds a taken request stays leased without a heartbeat
+TMAPI_REDIS_HEARTBEAT = 0.0  # seconds between lease renewals (0: a quarter of the lease)
+TMAPI_REDIS_ACK_INTERVAL = 0.2  # seconds between acknowledgements of finished requests
+TMAPI_REDIS_POLL_INTERVAL = 1.0  # seconds between looks for new seeds when there are none
+TMAPI_REDIS_SEED_BATCH = 50  # seeds taken per look
+TMAPI_REDIS_RETRY_TIMES = 5  # reconnect attempts after Redis is lost, then stop (exit 4)
+TMAPI_REDIS_RETRY_DELAY = 0.5  # seconds before the first attempt, doubled each time
+TMAPI_REDIS_KEEP_STATS = 7 * 24 * 3600  # seconds a finished job's counters stay for `scrapy job`
+MAX_IDLE_TIME_BEFORE_CLOSE = 10  # scrapy-redis's name: stop when the job is drained this long (0: never)
+SCHEDULER_PERSIST = False  # True: keep a finished job's keys
+
 LOG_LEVEL = "INFO"
 REMOTE_CONTROL_ENABLED = False  # no code-execution port on a machine that holds an API token

@@ -15,8 +15,9 @@ from scrapy.commands.crawl import Command as ScrapyCrawl
 from scrapy.exceptions import UsageError
 from scrapy.spiderloader import get_spider_loader
 
-from tmapi_spiders import outcome
+from tmapi_spiders import distributed, outcome
 from tmapi_spiders.config import ConfigError, check_seed_list, check_settings, job_config
+from tmapi_spiders.distributed.preflight import check as distributed_check
 
 
 class Command(ScrapyCrawl):
@@ -29,6 +30,12 @@ class Command(ScrapyCrawl):
         except KeyError:
             return
         if getattr(spidercls, "tmapi_job", False):
+            if distributed.enabled(self.settings):  # a worker of a shared job: seeds in Redis
+                problem = distributed_check(self.settings, opts.spargs)
+                if problem:
+                    print(f"error: {problem[1]}", file=sys.stderr)
+                    sys.exit(problem[0])
+                return
             try:
                 check_settings(self.settings)
                 check_seed_list(job_config(opts.spargs))

@@ -21,7 +21,7 @@ from scrapy.settings import BaseSettings
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
-from tmapi_spiders import cache, contract, feeds, signals
+from tmapi_spiders import cache, contract, distributed, feeds, signals
 from tmapi_spiders.api import ENDPOINT_CONVERT, ENDPOINT_SEARCH, META_KEY, ApiRequests, envelope_of
 from tmapi_spiders.config import JobConfig, check_seed_list, check_settings, job_config
 from tmapi_spiders.items import CONTEXT_FIELDS, FailureItem, ProductItem
@@ -46,10 +46,11 @@ class ImageSearchSpider(Spider):
         super().update_settings(settings)
         feeds.configure(settings, cls.name)
         cache.configure(settings)
+        distributed.configure(settings)  # only with REDIS_URL: a worker of a shared job
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args)
-        self.job: JobConfig = job_config(kwargs)
+        self.job: JobConfig = job_config(kwargs, need_seeds=False)  # from_crawler: seeds unless distributed
         self.api: ApiRequests | None = None
         self._sandbox: Any = None
         self._queries: dict[str, contract.SearchQuery] = {}
@@ -59,7 +60,10 @@ class ImageSearchSpider(Spider):
         spider = super().from_crawler(crawler, *args, **kwargs)
         settings = crawler.settings
         check_settings(settings)
-        spider.seeds_total, _ = check_seed_list(spider.job)
+        spider.seeds_total = 0
+        if not distributed.enabled(settings) or spider.job.urls_file or spider.job.urls:
+            job_config(kwargs)  # a local crawl needs seeds; a worker reads them from Redis
+            spider.seeds_total, _ = check_seed_list(spider.job)
         spider.stop_on_short_page = settings.getbool("TMAPI_STOP_ON_SHORT_PAGE")
         spider.api = ApiRequests(settings["TMAPI_BASE_URL"], settings.getfloat("DOWNLOAD_TIMEOUT"))
         return spider
@@ -69,6 +73,12 @@ class ImageSearchSpider(Spider):
     async def start(self) -> AsyncIterator[Any]:
         if self.settings.getbool("TMAPI_SANDBOX"):
             await self._start_sandbox()
+        if distributed.enabled(self.settings):
+            from tmapi_spiders.distributed.start import start as start_worker
+
+            async for request in start_worker(self):
+                yield request
+            return
         self.crawler.stats.set_value("tmapi/images_total", self.seeds_total)
         bad = 0
         for entry in parse_lines(self.job.seed_lines()):

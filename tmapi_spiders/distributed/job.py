@@ -1,0 +1,190 @@
+"""Every Redis operation on one job, synchronous and short: the scheduler calls them
+on the reactor thread, the worker's loops and the commands from threads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from tmapi_spiders.distributed import scripts
+from tmapi_spiders.distributed.keys import JobKeys
+
+SEED_BATCH = 500
+
+
+def seed_fingerprint(seed: Mapping[str, Any]) -> str:
+    """One image with one query is one seed, however its JSON is spelled."""
+    return hashlib.sha1(json.dumps(seed, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    job: str
+    seeds_left: int
+    seeds_seen: int
+    queued: int
+    in_flight: int
+    live_workers: list[str]
+    counters: dict[str, int]
+
+    @property
+    def drained(self) -> bool:
+        return not (self.seeds_left or self.queued or self.in_flight)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "job": self.job,
+            "seeds_left": self.seeds_left,
+            "seeds_seen": self.seeds_seen,
+            "queued": self.queued,
+            "in_flight": self.in_flight,
+            "live_workers": self.live_workers,
+            "counters": self.counters,
+            "drained": self.drained,
+        }
+
+
+class Job:
+    def __init__(self, server: redis.Redis, keys: JobKeys) -> None:
+        self.server = server
+        self.keys = keys
+        self._pop_request = server.register_script(scripts.POP_REQUEST)
+        self._pop_seeds = server.register_script(scripts.POP_SEEDS)
+        self._push_seeds = server.register_script(scripts.PUSH_SEEDS)
+        self._renew = server.register_script(scripts.RENEW)
+        self._requeue = server.register_script(scripts.REQUEUE_EXPIRED)
+        self._give_back = server.register_script(scripts.GIVE_BACK)
+        self._drained = server.register_script(scripts.DRAINED)
+        self._finish = server.register_script(scripts.FINISH)
+
+    # seeds
+
+    def push_seeds(self, seeds: Iterable[Mapping[str, Any]]) -> tuple[int, int]:
+        """(pushed, already there) for JSON seeds; a seed pushed before is skipped."""
+        pushed = total = 0
+        batch: list[str] = []
+        for seed in seeds:
+            total += 1
+            batch += [seed_fingerprint(seed), json.dumps(seed, ensure_ascii=False, sort_keys=True)]
+            if len(batch) >= 2 * SEED_BATCH:
+                pushed += int(
+                    self._push_seeds(keys=[self.keys.seeds, self.keys.seeds_seen, self.keys.stats], args=batch)
+                )
+                batch = []
+        if batch:
+            pushed += int(self._push_seeds(keys=[self.keys.seeds, self.keys.seeds_seen, self.keys.stats], args=batch))
+        return pushed, total - pushed
+
+    def pop_seeds(self, worker: str, lease: float, count: int) -> list[tuple[str, str]]:
+        k = self.keys
+        flat = self._pop_seeds(keys=[k.seeds, k.inflight, k.leases, k.lease_seq], args=[worker, lease, count])
+        return list(zip(flat[::2], flat[1::2], strict=True))
+
+    # requests
+
+    def push_request(self, data: str, priority: int, handover: str | None = None) -> None:
+        """Queue a request; `handover` is the lease it replaces (a seed, a retried request),
+        acknowledged in the same transaction so the work is never in neither place."""
+        pipe = self.server.pipeline(transaction=True)
+        pipe.zadd(self.keys.requests, {data: -priority})
+        if handover:
+            pipe.zrem(self.keys.inflight, handover)
+            pipe.hdel(self.keys.leases, handover)
+        pipe.execute()
+
+    def pop_request(self, worker: str, lease: float) -> tuple[str, str] | None:
+        k = self.keys
+        got = self._pop_request(keys=[k.requests, k.inflight, k.leases, k.lease_seq], args=[worker, lease])
+        return (got[0], got[1]) if got else None
+
+    def ack(self, lease_ids: Iterable[str], counters: Mapping[str, int] | None = None) -> None:
+        ids = list(lease_ids)
+        pipe = self.server.pipeline(transaction=True)
+        if ids:
+            pipe.zrem(self.keys.inflight, *ids)
+            pipe.hdel(self.keys.leases, *ids)
+        for name, value in (counters or {}).items():
+            if value:
+                pipe.hincrby(self.keys.stats, name, value)
+        if pipe.command_stack:
+            pipe.execute()
+
+    def queued(self) -> int:
+        return int(self.server.zcard(self.keys.requests))
+
+    # leases
+
+    def renew(self, worker: str, lease: float, lease_ids: Iterable[str]) -> None:
+        self._renew(keys=[self.keys.inflight, self.keys.workers], args=[worker, lease, *lease_ids])
+
+    def requeue_expired(self, limit: int = 1000) -> int:
+        k = self.keys
+        return int(self._requeue(keys=[k.requests, k.inflight, k.leases, k.seeds, k.stats], args=[limit]))
+
+    def give_back(self, lease_ids: Iterable[str]) -> int:
+        ids = list(lease_ids)
+        if not ids:
+            return 0
+        k = self.keys
+        return int(self._give_back(keys=[k.requests, k.inflight, k.leases, k.seeds], args=ids))
+
+    # lifecycle
+
+    def work_left(self) -> int:
+        k = self.keys
+        return int(self._drained(keys=[k.seeds, k.requests, k.inflight]))
+
+    def finish(self, worker: str, live_seconds: float, delete: bool, keep_stats: float = 0) -> int:
+        """0: others still work or work is left; 1: drained, kept; 2: drained, work keys deleted
+        (the stats hash stays `keep_stats` seconds for `scrapy job`)."""
+        k = self.keys
+        return int(
+            self._finish(
+                keys=[k.workers, k.seeds, k.requests, k.inflight, k.stats, *k.work()],
+                args=[worker, live_seconds, "1" if delete else "0", int(keep_stats)],
+            )
+        )
+
+    def status(self, live_seconds: float) -> JobStatus:
+        k = self.keys
+        now = self.server.time()
+        pipe = self.server.pipeline(transaction=True)
+        pipe.llen(k.seeds).scard(k.seeds_seen).zcard(k.requests).zcard(k.inflight)
+        pipe.zrangebyscore(k.workers, now[0] + now[1] / 1e6 - live_seconds, "+inf")
+        pipe.hgetall(k.stats)
+        seeds_left, seen, queued, in_flight, workers, counters = pipe.execute()
+        return JobStatus(
+            job=k.job,
+            seeds_left=int(seeds_left),
+            seeds_seen=int(seen),
+            queued=int(queued),
+            in_flight=int(in_flight),
+            live_workers=sorted(workers),
+            counters={name: int(value) for name, value in counters.items()},
+        )
+
+    def delete(self) -> int:
+        return int(self.server.delete(*self.keys.all()))
+
+    def dump(self) -> dict[str, Any]:
+        """Every key of the job with its value (tests, debugging)."""
+        out: dict[str, Any] = {}
+        for key in self.server.scan_iter(match=f"{self.keys.job}:*", count=500):
+            kind = self.server.type(key)
+            if kind == "string":
+                out[key] = self.server.get(key)
+            elif kind == "list":
+                out[key] = self.server.lrange(key, 0, -1)
+            elif kind == "set":
+                out[key] = sorted(self.server.smembers(key))
+            elif kind == "zset":
+                out[key] = self.server.zrange(key, 0, -1, withscores=True)
+            elif kind == "hash":
+                out[key] = self.server.hgetall(key)
+        return out

@@ -1,0 +1,60 @@
+"""Checks `scrapy crawl` and `scrapy seed` run before a worker starts: one line, no paid call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scrapy.settings import BaseSettings
+
+from tmapi_spiders import outcome
+from tmapi_spiders.config import ConfigError, JobConfig, check_seed_list, job_config
+from tmapi_spiders.config import check_settings as check_job_settings
+from tmapi_spiders.distributed import connection
+
+
+def check(settings: BaseSettings, spider_args: dict[str, Any]) -> tuple[int, str] | None:
+    """(exit code, message) when the worker must not start, else None."""
+    try:
+        check_job_settings(settings)
+        config = job_config(spider_args, need_seeds=False)
+        if config.urls_file or config.urls:
+            check_seed_list(config)
+        check_settings(settings)
+    except ConfigError as exc:
+        return outcome.BAD_INPUT, str(exc)
+    problem = connection.check_reachable(settings)
+    if problem:
+        return outcome.REDIS_DOWN, problem
+    return None
+
+
+def check_settings(settings: BaseSettings) -> None:
+    if settings.getbool("TMAPI_SANDBOX"):
+        raise ConfigError(
+            "TMAPI_SANDBOX starts a private sandbox in each worker, which other workers cannot reach:"
+            " start one with `python -m tmapi_spiders.sandbox --port 8900` and set TMAPI_BASE_URL to it"
+        )
+    for name in (
+        "TMAPI_REDIS_LEASE",
+        "TMAPI_REDIS_ACK_INTERVAL",
+        "TMAPI_REDIS_RETRY_DELAY",
+        "MAX_IDLE_TIME_BEFORE_CLOSE",
+    ):
+        try:
+            value = settings.getfloat(name)
+        except ValueError:
+            raise ConfigError(f"{name} must be a number, got {settings.get(name)!r}") from None
+        if value < 0 or (value == 0 and name in ("TMAPI_REDIS_LEASE", "TMAPI_REDIS_ACK_INTERVAL")):
+            raise ConfigError(f"{name} must be more than 0, got {settings.get(name)!r}")
+    try:
+        settings.getint("TMAPI_REDIS_RETRY_TIMES")
+    except ValueError:
+        raise ConfigError(
+            f"TMAPI_REDIS_RETRY_TIMES must be an integer, got {settings.get('TMAPI_REDIS_RETRY_TIMES')!r}"
+        ) from None
+
+
+def seed_config(spider_args: dict[str, Any]) -> JobConfig:
+    config = job_config(spider_args)
+    check_seed_list(config)
+    return config

@@ -1,0 +1,125 @@
+"""The scrapy-redis scheduler with leases: what a worker takes, it finishes or gives back.
+
+Keeps scrapy-redis's settings (REDIS_URL, SCHEDULER_QUEUE_KEY, SCHEDULER_DUPEFILTER_KEY,
+SCHEDULER_PERSIST) and its priority-queue layout, and changes what costs money or data:
+requests are JSON (never pickle), popping leases the request to this worker, and
+closing never deletes what other workers still use.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Self
+
+from scrapy import Request, Spider
+from scrapy.crawler import Crawler
+from scrapy_redis.scheduler import Scheduler as RedisScheduler
+
+from tmapi_spiders.distributed import connection, serializer
+from tmapi_spiders.distributed.dupefilter import ImageDupeFilter
+from tmapi_spiders.distributed.worker import LEASE_META, Worker
+
+logger = logging.getLogger(__name__)
+
+MIN_SECRET_LENGTH = 12  # shorter "tokens" (the sandbox's) are common words: no content check
+
+
+class LeasingScheduler(RedisScheduler):
+    def __init__(self, crawler: Crawler, worker: Worker) -> None:
+        super().__init__(
+            server=worker.server,
+            persist=worker.persist,
+            queue_key=worker.keys.requests,
+            dupefilter=ImageDupeFilter(
+                worker.server, worker.keys.dupefilter, crawler.settings.getbool("DUPEFILTER_DEBUG")
+            ),
+            dupefilter_key=worker.keys.dupefilter,
+        )
+        self.crawler = crawler
+        self.worker = worker
+        self.stats = crawler.stats
+        token = str(crawler.settings.get("TMAPI_API_TOKEN") or "")
+        self.secrets = (token,) if len(token) >= MIN_SECRET_LENGTH else ()
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        return cls(crawler, Worker.of(crawler))
+
+    def open(self, spider: Spider) -> None:
+        self.spider = spider
+        self.worker.open(spider)
+
+    def close(self, reason: str) -> None:
+        self.worker.close(reason)
+
+    def flush(self) -> None:
+        raise RuntimeError("a worker never flushes the shared queue: use `scrapy job --delete`")
+
+    def __len__(self) -> int:
+        if self.worker.down:
+            return len(self.worker.unsent)
+        try:
+            return self.worker.job.queued()
+        except connection.ERRORS as exc:
+            self.worker.lost(exc)
+            return len(self.worker.unsent)
+
+    def has_pending_requests(self) -> bool:
+        return len(self) > 0
+
+    def enqueue_request(self, request: Request) -> bool:
+        assert self.stats is not None
+        handover = request.meta.pop(LEASE_META, None)
+        if self.worker.down:
+            self.worker.unsent.append((request, handover))
+            return True
+        try:
+            if not request.dont_filter and self.df.request_seen(request):
+                self.df.log(request, self.spider)
+                if handover:
+                    self.worker.job.ack([handover])
+                    self.worker.handed_over(handover)
+                return False
+            try:
+                data = serializer.to_json(request, self.spider, self.secrets)
+            except serializer.SerializationError as exc:
+                logger.error("Request not queued: %s", exc)
+                self.stats.inc_value("tmapi/redis/unserializable")
+                return False
+            self.worker.job.push_request(data, request.priority, handover)
+        except connection.ERRORS as exc:
+            self.worker.unsent.append((request, handover))
+            self.worker.lost(exc)
+            return True
+        if handover:
+            self.worker.handed_over(handover)
+        self.stats.inc_value("scheduler/enqueued/redis")
+        return True
+
+    def next_request(self) -> Request | None:
+        worker = self.worker
+        if worker.down or worker.closing:
+            return None
+        while True:
+            try:
+                got = worker.job.pop_request(worker.id, worker.lease)
+            except connection.ERRORS as exc:
+                worker.lost(exc)
+                return None
+            if got is None:
+                return None
+            lease, data = got
+            try:
+                request = serializer.from_json(data, self.spider)
+            except (ValueError, KeyError, TypeError) as exc:
+                # Not ours or corrupt: it can never be downloaded, so do not hold the job for it.
+                logger.error("Dropping an unreadable queued request (%s): %.200s", exc, data)
+                assert self.stats is not None
+                self.stats.inc_value("tmapi/redis/unreadable")
+                worker.job.ack([lease])
+                continue
+            request.meta[LEASE_META] = lease
+            worker.take(lease, request)
+            assert self.stats is not None
+            self.stats.inc_value("scheduler/dequeued/redis")
+            return request

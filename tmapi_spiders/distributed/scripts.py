@@ -1,0 +1,146 @@
+"""Lua scripts: each moves work between the job's keys in one atomic step.
+
+Times are Redis server time (TIME), so leases mean the same on every machine
+whatever their clocks say. A lease is `inflight` (id -> expiry) plus `leases`
+(id -> JSON {k: kind, w: worker, s: queue score, d: data}); kind is "request" (goes
+back to the request queue) or "seed" (goes back to the front of the seed list).
+"""
+
+from __future__ import annotations
+
+_NOW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+"""
+
+_GIVE_BACK = """
+local function give_back(id)
+  local raw = redis.call('HGET', KEYS_LEASES, id)
+  if raw then
+    local lease = cjson.decode(raw)
+    if lease.k == 'seed' then
+      redis.call('LPUSH', KEYS_SEEDS, lease.d)
+    else
+      redis.call('ZADD', KEYS_REQUESTS, lease.s, lease.d)
+    end
+  end
+  redis.call('ZREM', KEYS_INFLIGHT, id)
+  redis.call('HDEL', KEYS_LEASES, id)
+  return raw and 1 or 0
+end
+"""
+
+# KEYS: requests, inflight, leases, lease_seq; ARGV: worker, lease seconds
+# Pops the highest-priority request into a lease: returns {id, data} or nil.
+POP_REQUEST = (
+    _NOW
+    + """
+local top = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+if #top == 0 then return nil end
+redis.call('ZREM', KEYS[1], top[1])
+local id = tostring(redis.call('INCR', KEYS[4]))
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), id)
+redis.call('HSET', KEYS[3], id, cjson.encode({k = 'request', w = ARGV[1], s = tonumber(top[2]), d = top[1]}))
+return {id, top[1]}
+"""
+)
+
+# KEYS: seeds, inflight, leases, lease_seq; ARGV: worker, lease seconds, count
+# Pops up to `count` seeds into leases: returns {id1, seed1, id2, seed2, ...}.
+POP_SEEDS = (
+    _NOW
+    + """
+local out = {}
+for i = 1, tonumber(ARGV[3]) do
+  local seed = redis.call('LPOP', KEYS[1])
+  if not seed then break end
+  local id = tostring(redis.call('INCR', KEYS[4]))
+  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), id)
+  redis.call('HSET', KEYS[3], id, cjson.encode({k = 'seed', w = ARGV[1], s = 0, d = seed}))
+  out[#out + 1] = id
+  out[#out + 1] = seed
+end
+return out
+"""
+)
+
+# KEYS: seeds, seeds_seen, stats; ARGV: fp1, seed1, fp2, seed2, ...
+# Pushes the seeds not seen before: returns how many were new.
+PUSH_SEEDS = """
+local pushed = 0
+for i = 1, #ARGV, 2 do
+  if redis.call('SADD', KEYS[2], ARGV[i]) == 1 then
+    redis.call('RPUSH', KEYS[1], ARGV[i + 1])
+    pushed = pushed + 1
+  end
+end
+if pushed > 0 then redis.call('HINCRBY', KEYS[3], 'seeds_pushed', pushed) end
+return pushed
+"""
+
+# KEYS: inflight, workers; ARGV: worker, lease seconds, id1, id2, ...
+# Extends this worker's leases (only those still in flight) and marks it alive.
+RENEW = (
+    _NOW
+    + """
+for i = 3, #ARGV do
+  redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[i])
+end
+redis.call('ZADD', KEYS[2], now, ARGV[1])
+return 1
+"""
+)
+
+# KEYS: requests, inflight, leases, seeds, stats; ARGV: max count
+# Gives expired leases (their worker died or stalled) back to the job.
+REQUEUE_EXPIRED = (
+    _NOW
+    + "local KEYS_REQUESTS, KEYS_INFLIGHT, KEYS_LEASES, KEYS_SEEDS = KEYS[1], KEYS[2], KEYS[3], KEYS[4]\n"
+    + _GIVE_BACK
+    + """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
+local n = 0
+for _, id in ipairs(ids) do n = n + give_back(id) end
+if n > 0 then redis.call('HINCRBY', KEYS[5], 'leases_expired', n) end
+return n
+"""
+)
+
+# KEYS: requests, inflight, leases, seeds; ARGV: id1, id2, ...
+# A closing worker gives back what it took and did not finish.
+GIVE_BACK = (
+    "local KEYS_REQUESTS, KEYS_INFLIGHT, KEYS_LEASES, KEYS_SEEDS = KEYS[1], KEYS[2], KEYS[3], KEYS[4]\n"
+    + _GIVE_BACK
+    + """
+local n = 0
+for _, id in ipairs(ARGV) do n = n + give_back(id) end
+return n
+"""
+)
+
+# KEYS: seeds, requests, inflight
+# The job is drained when no seed, queued request or lease is left anywhere.
+DRAINED = """
+return redis.call('LLEN', KEYS[1]) + redis.call('ZCARD', KEYS[2]) + redis.call('ZCARD', KEYS[3])
+"""
+
+# KEYS: workers, seeds, requests, inflight, stats, <work keys...>; ARGV: worker, live seconds, delete(0/1),
+# seconds to keep the stats hash of a finished job
+# The last live worker of a drained job removes its work keys; any other leaves them.
+FINISH = (
+    _NOW
+    + """
+redis.call('ZREM', KEYS[1], ARGV[1])
+local live = redis.call('ZCOUNT', KEYS[1], now - tonumber(ARGV[2]), '+inf')
+local left = redis.call('LLEN', KEYS[2]) + redis.call('ZCARD', KEYS[3]) + redis.call('ZCARD', KEYS[4])
+if live > 0 or left > 0 then return 0 end
+if ARGV[3] == '1' then
+  for i = 6, #KEYS do redis.call('DEL', KEYS[i]) end
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[5], 'finished_at', math.floor(now))
+  if tonumber(ARGV[4]) > 0 then redis.call('EXPIRE', KEYS[5], tonumber(ARGV[4])) end
+  return 2
+end
+return 1
+"""
+)

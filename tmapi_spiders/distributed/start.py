@@ -1,0 +1,133 @@
+"""A worker's `start()`: seeds from Redis, leased, until the job is drained and idle.
+
+Seeds are popped a few at a time into leases (a worker killed between popping a seed
+and queueing its first request loses nothing: the lease expires and the seed goes
+back). Redis calls run in a thread: the reactor never waits on Redis here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from scrapy import Request
+from twisted.internet import threads
+
+from tmapi_spiders import contract
+from tmapi_spiders.config import ConfigError, JobConfig, max_pages_from, query_from_args
+from tmapi_spiders.distributed import connection
+from tmapi_spiders.distributed.worker import LEASE_META, Worker
+from tmapi_spiders.seeds import BadLine, Seed, check_image_url, parse_lines
+
+if TYPE_CHECKING:
+    from tmapi_spiders.spiders.image_search import ImageSearchSpider
+
+logger = logging.getLogger(__name__)
+
+
+def seed_json(url: str, query: contract.SearchQuery, max_pages: int) -> dict[str, Any]:
+    """The JSON of one seed: the image and its own query arguments."""
+    return {
+        "url": url,
+        "max_pages": max_pages,
+        **{k: v for k, v in query.to_dict().items() if k != "filters"},
+        **query.filters,
+    }
+
+
+def seeds_of(config: JobConfig) -> Iterator[dict[str, Any] | BadLine]:
+    for entry in parse_lines(config.seed_lines()):
+        yield entry if isinstance(entry, BadLine) else seed_json(entry.url, config.query, config.max_pages)
+
+
+def read_seed(raw: str) -> tuple[Seed, contract.SearchQuery, int]:
+    """A seed popped from Redis, checked like a line of a local list; ConfigError when bad."""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        data = raw.strip()  # a bare URL pushed by hand, scrapy-redis style
+    if isinstance(data, str):
+        data = {"url": data}
+    if not isinstance(data, Mapping) or not isinstance(data.get("url"), str):
+        raise ConfigError(f"seed is not a JSON object with a url: {raw[:200]!r}")
+    url = data["url"].strip()
+    reason = check_image_url(url)
+    if reason:
+        raise ConfigError(f"seed {url[:200]!r}: {reason}")
+    args = {k: v for k, v in data.items() if k not in ("url", "max_pages")}
+    unknown = sorted(set(args) - {"language", "sort", "page_size", *contract.FILTERS})
+    if unknown:
+        raise ConfigError(f"seed {url[:200]!r}: unknown argument {unknown[0]!r}")
+    max_pages = data.get("max_pages")
+    return Seed(url, 0), query_from_args(args), 0 if max_pages in (0, "0") else max_pages_from(max_pages)
+
+
+async def in_thread(func: Any, *args: Any) -> Any:
+    from scrapy.utils.defer import maybe_deferred_to_future
+
+    return await maybe_deferred_to_future(threads.deferToThread(func, *args))
+
+
+async def start(spider: ImageSearchSpider) -> AsyncIterator[Request]:
+    worker = Worker.of(spider.crawler)
+    settings = spider.settings
+    stats = spider.crawler.stats
+    assert stats is not None
+    batch = max(1, settings.getint("TMAPI_REDIS_SEED_BATCH"))
+    poll = max(0.05, settings.getfloat("TMAPI_REDIS_POLL_INTERVAL"))
+    max_idle = settings.getfloat("MAX_IDLE_TIME_BEFORE_CLOSE")
+    if spider.job.urls_file or spider.job.urls:
+        entries = list(seeds_of(spider.job))
+        good = [e for e in entries if not isinstance(e, BadLine)]
+        for bad in (e for e in entries if isinstance(e, BadLine)):
+            stats.inc_value("tmapi/seeds_bad_line")
+            logger.warning("%s line %d skipped: %s", spider.job.seed_source, bad.line, bad.reason)
+        pushed, known = await in_thread(worker.job.push_seeds, good)
+        logger.info(
+            "Seeded job %r from %s: %d new, %d already seeded", worker.keys.job, spider.job.seed_source, pushed, known
+        )
+    idle_since: float | None = None
+    while not worker.closing:
+        if worker.down:
+            idle_since = None
+            await asyncio.sleep(poll)
+            continue
+        try:
+            popped = await in_thread(worker.job.pop_seeds, worker.id, worker.lease, batch)
+        except connection.ERRORS as exc:
+            worker.lost(exc)
+            continue
+        for lease, raw in popped:
+            worker.take(lease, None)
+            try:
+                seed, query, max_pages = read_seed(raw)
+            except ConfigError as exc:
+                stats.inc_value("tmapi/seeds_bad")
+                logger.warning("bad seed skipped: %s", exc)
+                await in_thread(worker.job.ack, [lease])
+                worker.handed_over(lease)
+                continue
+            request = spider.first_request(seed, query, max_pages)
+            request.meta[LEASE_META] = lease
+            yield request
+        if popped:
+            idle_since = None
+            continue
+        try:
+            left = await in_thread(worker.job.work_left)
+        except connection.ERRORS as exc:
+            worker.lost(exc)
+            continue
+        if left:
+            idle_since = None
+            worker.wake()
+        else:
+            idle_since = idle_since or time.monotonic()
+            if max_idle > 0 and time.monotonic() - idle_since >= max_idle:
+                logger.info("Job %r is drained and this worker was idle %.1f s: stopping", worker.keys.job, max_idle)
+                return
+        await asyncio.sleep(poll)

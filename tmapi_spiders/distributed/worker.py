@@ -1,0 +1,283 @@
+"""One `scrapy crawl` process in a job: its leases, heartbeats, acks and Redis health.
+
+The reliable-queue half of the design. A request popped from Redis is leased to this
+worker (job-wide `inflight` zset, scored by expiry). The lease is acknowledged once
+the engine is done with the request: downloaded, its callback or errback run, and
+every item and follow-up request it gave processed (items are on disk, follow-ups are
+in Redis). Until then a heartbeat renews it; if the worker dies, the lease expires and
+any other worker gives the request back to the queue.
+
+Redis calls on the reactor thread are single short commands or scripts; heartbeats,
+expiry sweeps and reconnects run in threads. When Redis is lost, the worker stops
+taking work, keeps what it must push, and retries a bounded number of times before
+closing with finish reason `redis_unavailable`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import time
+import weakref
+from typing import Any
+
+from scrapy import Request, Spider
+from scrapy.crawler import Crawler
+from scrapy.settings import BaseSettings
+from scrapy.utils.defer import deferred_from_coro
+from twisted.internet import task, threads
+from twisted.python.failure import Failure
+
+from tmapi_spiders.distributed import connection
+from tmapi_spiders.distributed.job import Job
+from tmapi_spiders.distributed.keys import JobKeys
+
+logger = logging.getLogger(__name__)
+
+LEASE_META = "_tmapi_lease"
+# Local stats mirrored into the job's stats hash (HINCRBY of the deltas, with each ack).
+COUNTERS = {
+    "tmapi/pages": "pages",
+    "tmapi/items": "items",
+    "tmapi/images_failed": "failures",
+    "tmapi/images_searched": "images_done",
+    "tmapi/paid_calls": "paid_calls",
+}
+REDIS_DOWN_REASON = "redis_unavailable"
+
+_workers: weakref.WeakKeyDictionary[Crawler, Worker] = weakref.WeakKeyDictionary()
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
+
+
+class Worker:
+    def __init__(self, crawler: Crawler) -> None:
+        settings = crawler.settings
+        self.crawler = crawler
+        self.id = str(settings.get("TMAPI_WORKER_ID") or default_worker_id())
+        assert crawler.spidercls is not None
+        self.keys = JobKeys.from_settings(settings, crawler.spidercls.name)
+        self.server = connection.client(settings)
+        self.job = Job(self.server, self.keys)
+        self.lease = _positive(settings, "TMAPI_REDIS_LEASE")
+        self.heartbeat = settings.getfloat("TMAPI_REDIS_HEARTBEAT") or self.lease / 4
+        self.ack_interval = _positive(settings, "TMAPI_REDIS_ACK_INTERVAL")
+        self.retry_times = settings.getint("TMAPI_REDIS_RETRY_TIMES")
+        self.retry_delay = settings.getfloat("TMAPI_REDIS_RETRY_DELAY")
+        self.persist = settings.getbool("SCHEDULER_PERSIST")
+        self.keep_stats = settings.getfloat("TMAPI_REDIS_KEEP_STATS")
+        # lease id -> the request the engine holds (None: a seed not yet turned into a request)
+        self.leases: dict[str, Request | None] = {}
+        self.unsent: list[tuple[Request, str | None]] = []  # enqueued while Redis was down
+        self.sent_counters: dict[str, int] = {}
+        self.down = False
+        self.closing = False
+        self._loops: list[task.LoopingCall] = []
+        self.spider: Spider | None = None
+
+    @classmethod
+    def of(cls, crawler: Crawler) -> Worker:
+        """The crawler's one worker, shared by the scheduler and the spider's start()."""
+        worker = _workers.get(crawler)
+        if worker is None:
+            worker = _workers[crawler] = cls(crawler)
+        return worker
+
+    # lifecycle
+
+    def open(self, spider: Spider) -> None:
+        self.spider = spider
+        self.job.renew(self.id, self.lease, [])  # visible as a live worker at once
+        queued, work_left = self.job.queued(), self.job.work_left()
+        logger.info(
+            "Worker %s joined job %r (%d requests queued, %d seeds/requests/leases left)",
+            self.id,
+            self.keys.job,
+            queued,
+            work_left,
+        )
+        acks = task.LoopingCall(self._ack_done)
+        acks.start(self.ack_interval, now=False).addErrback(self._loop_failed, "ack")
+        beats = task.LoopingCall(self._beat)
+        beats.start(self.heartbeat, now=False).addErrback(self._loop_failed, "heartbeat")
+        self._loops = [acks, beats]
+
+    def close(self, reason: str) -> None:
+        self.closing = True
+        for loop in self._loops:
+            if loop.running:
+                loop.stop()
+        if self.down:
+            logger.warning(
+                "Redis is unreachable: %d leases of this worker come back to the job when they expire",
+                len(self.leases),
+            )
+            return
+        try:
+            self._ack_done()
+            left = [lease for lease in self.leases]
+            given = self.job.give_back(left)
+            if given:
+                logger.info("Gave %d unfinished leases back to the job", given)
+            self.leases.clear()
+            state = self.job.finish(self.id, self.lease, delete=not self.persist, keep_stats=self.keep_stats)
+        except connection.ERRORS as exc:
+            logger.warning("Redis lost while closing (%s): unfinished leases expire by themselves", exc)
+            return
+        if reason == "finished" and state == 2:
+            logger.info("Job %r is finished: its queue, seeds and duplicate filter were removed", self.keys.job)
+        elif reason == "finished" and state == 1:
+            logger.info("Job %r is finished; its keys are kept (SCHEDULER_PERSIST)", self.keys.job)
+        self.server.close()
+
+    # leases
+
+    def take(self, lease_id: str, request: Request | None) -> None:
+        self.leases[lease_id] = request
+
+    def handed_over(self, lease_id: str) -> None:
+        self.leases.pop(lease_id, None)
+
+    def _busy(self) -> set[Request]:
+        """Requests the engine still works on: in the downloader, in the scraper, or
+        being handed from one to the other (the engine's in-progress set)."""
+        engine = self.crawler.engine
+        if engine is None:
+            return set()
+        busy: set[Request] = set(getattr(engine.downloader, "active", ()))
+        slot = getattr(engine, "_slot", None)
+        busy.update(getattr(slot, "inprogress", ()))
+        scraper_slot = getattr(engine.scraper, "slot", None)
+        if scraper_slot is not None:
+            busy.update(scraper_slot.active)
+            busy.update(entry[1] for entry in scraper_slot.queue)
+        return busy
+
+    def _ack_done(self) -> None:
+        if self.down:
+            return
+        busy = self._busy()
+        done = [lease for lease, request in self.leases.items() if request is not None and request not in busy]
+        counters = self._counter_deltas()
+        if not done and not counters:
+            return
+        try:
+            self.job.ack(done, counters)
+        except connection.ERRORS as exc:
+            self.lost(exc)
+            return
+        for lease in done:
+            self.leases.pop(lease, None)
+        self.sent_counters.update({name: self.sent_counters.get(name, 0) + n for name, n in counters.items()})
+        assert self.crawler.stats is not None
+        self.crawler.stats.inc_value("tmapi/redis/acked", len(done))
+
+    def _counter_deltas(self) -> dict[str, int]:
+        assert self.crawler.stats is not None
+        deltas = {}
+        for stat, name in COUNTERS.items():
+            value = int(self.crawler.stats.get_value(stat, 0) or 0)
+            if value != self.sent_counters.get(name, 0):
+                deltas[name] = value - self.sent_counters.get(name, 0)
+        return deltas
+
+    def _beat(self) -> Any:
+        if self.down:
+            return None
+        leases = list(self.leases)
+
+        def beat() -> int:
+            self.job.renew(self.id, self.lease, leases)
+            return self.job.requeue_expired()
+
+        d = threads.deferToThread(beat)
+        d.addCallbacks(self._requeued, self._beat_failed)
+        return d
+
+    def _requeued(self, count: int) -> None:
+        if count:
+            logger.warning("Gave %d expired leases back to the job (a worker stopped without finishing)", count)
+            assert self.crawler.stats is not None
+            self.crawler.stats.inc_value("tmapi/redis/requeued_expired", count)
+            self.wake()
+
+    def _beat_failed(self, failure: Failure) -> None:
+        if failure.check(*connection.ERRORS):
+            self.lost(failure.value)
+        else:
+            logger.error("Heartbeat failed: %s", failure.getErrorMessage())
+
+    def _loop_failed(self, failure: Failure, name: str) -> None:
+        logger.error("The %s loop stopped: %s", name, failure.getErrorMessage())
+
+    def wake(self) -> None:
+        """Ask the engine for requests now instead of at its next 5 s heartbeat."""
+        slot = getattr(self.crawler.engine, "_slot", None)
+        nextcall = getattr(slot, "nextcall", None)
+        if nextcall is not None and not self.closing:
+            nextcall.schedule()
+
+    # Redis health
+
+    def lost(self, exc: BaseException) -> None:
+        if self.down or self.closing:
+            return
+        self.down = True
+        assert self.crawler.stats is not None
+        self.crawler.stats.inc_value("tmapi/redis/lost")
+        logger.error(
+            "Lost Redis (%s): taking no new work, retrying %d times",
+            connection.reason(exc, str(self.crawler.settings.get("REDIS_URL") or "")),
+            self.retry_times,
+        )
+        d = threads.deferToThread(self._reconnect)
+        d.addCallback(self._reconnected)
+
+    def _reconnect(self) -> bool:
+        for attempt in range(self.retry_times):
+            time.sleep(min(self.retry_delay * 2**attempt, 30.0))
+            try:
+                self.server.ping()
+                return True
+            except connection.ERRORS:
+                continue
+        return False
+
+    def _reconnected(self, ok: bool) -> None:
+        if self.closing:
+            return
+        if not ok:
+            logger.error(
+                "Redis is still unreachable after %d attempts: stopping; the job's queued work stays in Redis",
+                self.retry_times,
+            )
+            engine = self.crawler.engine
+            if engine is not None and engine.spider is not None:
+                deferred_from_coro(engine.close_spider_async(reason=REDIS_DOWN_REASON))
+            return
+        logger.info("Redis is back")
+        self.down = False
+        pending, self.unsent = self.unsent, []
+        scheduler = getattr(getattr(self.crawler.engine, "_slot", None), "scheduler", None)
+        for request, handover in pending:
+            if handover:
+                request.meta[LEASE_META] = handover
+            if scheduler is not None:
+                scheduler.enqueue_request(request)
+        self.wake()
+
+
+def _positive(settings: BaseSettings, name: str) -> float:
+    from tmapi_spiders.config import ConfigError
+
+    try:
+        value = settings.getfloat(name)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {settings.get(name)!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be more than 0, got {value}")
+    return value
