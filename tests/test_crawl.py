@@ -262,8 +262,10 @@ def test_csv_and_json_exports(tmp_path: Path, sandbox: SandboxThread) -> None:
 def test_default_feed_under_output_dir(tmp_path: Path, sandbox: SandboxThread) -> None:
     out = tmp_path / "out"
     proc = subprocess.run(
-        [sys.executable, "-m", "scrapy", "crawl", "image_search", "-a", f"urls={ali('default', 4)}"]
-        + [
+        [
+            *SCRAPY_CRAWL,
+            "-a",
+            f"urls={ali('default', 4)}",
             "-s",
             f"TMAPI_OUTPUT_DIR={out}",
             "-s",
