@@ -105,7 +105,11 @@ class SoakResult:
     @property
     def ok(self) -> bool:
         return (
-            self.faulty.returncode == 0
+            self.clean.returncode == 0
+            and not self.clean.failures
+            and self.clean.stats.get("log_count/ERROR", 0) == 0
+            and self.faulty.stats.get("log_count/ERROR", 0) == 0
+            and self.faulty.returncode == 0
             and not self.missing
             and not self.unexpected
             and self.duplicates == 0
@@ -173,6 +177,7 @@ def crawl(
     env.update(TMAPI_API_TOKEN=TOKEN, TMAPI_BASE_URL=base_url)
     started = time.monotonic()
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=1800)
+    (workdir / f"{name}.log").write_text(proc.stderr, encoding="utf-8")
     return proc, out, time.monotonic() - started
 
 
@@ -236,7 +241,11 @@ def table(result: SoakResult) -> str:
         ("items not in the fault-free run", len(result.unexpected)),
         ("items with changed content", result.changed),
         ("duplicates", result.duplicates),
-        ("failure records", len(faulty.failures)),
+        ("failure records, fault-free / faulty", f"{len(clean.failures)} / {len(faulty.failures)}"),
+        (
+            "ERROR log lines, fault-free / faulty",
+            f"{clean.stats.get('log_count/ERROR', 0)} / {faulty.stats.get('log_count/ERROR', 0)}",
+        ),
         ("paid calls, fault-free run (sandbox)", result.clean_calls),
         ("paid calls, faulty run (sandbox)", result.faulty_calls),
         ("fault-free + retries", result.clean_calls + result.retries),
