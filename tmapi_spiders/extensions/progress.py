@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Self
 
@@ -128,11 +130,15 @@ class TmapiProgress:
         self.samples.append((self.started, 0))
         if self.use_bar:
             from tqdm import tqdm
-            from tqdm.contrib.logging import logging_redirect_tqdm
 
-            self.bar = tqdm(total=0, unit="img", desc="images", file=sys.stderr, dynamic_ncols=True, leave=True)
-            # Log records are written above the bar instead of through it.
-            self._redirect.enter_context(logging_redirect_tqdm())
+            try:
+                known = all(os.get_terminal_size(sys.stderr.fileno()))
+            except (OSError, ValueError):
+                known = False
+            # tqdm draws nothing on a terminal that reports no size (some CI pseudo-terminals)
+            size: dict[str, Any] = {"dynamic_ncols": True} if known else {"ncols": 120, "nrows": 24}
+            self.bar = tqdm(total=0, unit="img", desc="images", file=sys.stderr, leave=True, **size)
+            self._redirect.enter_context(write_logs_above(self.bar))
         self.task = create_looping_call(self.tick)
         self.task.start(min(self.interval, BAR_REFRESH) if self.bar is not None else self.interval, now=False)
 
@@ -195,6 +201,41 @@ class TmapiProgress:
             self.bar.close()
             self._redirect.close()
         logger.info("%s (finish reason: %s)", final.line(), reason)
+
+
+class _AboveTheBar(logging.Handler):
+    """Writes what a console handler would, through tqdm.write, so the bar is redrawn below it."""
+
+    def __init__(self, inner: logging.StreamHandler[Any], bar: Any) -> None:
+        super().__init__(inner.level)  # keeps LOG_LEVEL: the root logger itself lets everything through
+        self.inner = inner
+        self.bar = bar
+        self.setFormatter(inner.formatter)
+        for log_filter in inner.filters:
+            self.addFilter(log_filter)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.bar.write(self.format(record), file=self.inner.stream)
+        except Exception:
+            self.handleError(record)
+
+
+@contextlib.contextmanager
+def write_logs_above(bar: Any) -> Iterator[None]:
+    """Swap the root logger's console handlers (Scrapy's) for ones that write above the bar."""
+    root = logging.getLogger()
+    original = list(root.handlers)
+    root.handlers = [
+        _AboveTheBar(h, bar)
+        if type(h) is logging.StreamHandler and h.stream in (sys.stderr, sys.stdout)  # not FileHandler
+        else h
+        for h in original
+    ]
+    try:
+        yield
+    finally:
+        root.handlers = original
 
 
 def want_bar(value: Any) -> bool:
