@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import re
+import socket
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +21,7 @@ logger = logging.getLogger(__name__)
 
 MAX_URL_LENGTH = 4096
 _INTERNAL_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback")
+_NUMERIC_HOST = re.compile(r"(0x[0-9a-f]+|[0-9]+)(\.(0x[0-9a-f]+|[0-9]+)){0,3}")
 
 
 class SeedError(ValueError):
@@ -66,11 +69,26 @@ def _is_internal(host: str) -> bool:
     host = host.lower().rstrip(".")
     if host in _INTERNAL_NAMES or host.endswith(".localhost") or host.endswith(".local"):
         return True
+    if host.endswith((".internal", ".home.arpa")):
+        return True
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
-        return "." not in host  # a bare name only resolves inside a network
+        legacy = _legacy_ipv4(host)
+        if legacy is None:
+            return "." not in host  # a bare name only resolves inside a network
+        address = legacy
     return not address.is_global
+
+
+def _legacy_ipv4(host: str) -> ipaddress.IPv4Address | None:
+    """`127.1`, `0177.0.0.1`, `0x7f.1`: shorthand that fetchers resolve like inet_aton does."""
+    if not _NUMERIC_HOST.fullmatch(host):
+        return None
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except OSError:
+        return None
 
 
 def parse_lines(lines: Iterable[bytes]) -> Iterator[Seed | BadLine]:
