@@ -133,12 +133,14 @@ def preflight(lines: Iterable[bytes], source: str) -> tuple[int, int]:
 
     Run before the crawl so an unusable list costs no paid call."""
     valid = bad = 0
+    first_bad: BadLine | None = None
     for entry in parse_lines(lines):
         if isinstance(entry, Seed):
             valid += 1
         else:
             bad += 1
+            first_bad = first_bad or entry
     if not valid:
-        detail = f" ({bad} bad lines)" if bad else ""
+        detail = f" ({bad} bad lines; line {first_bad.line}: {first_bad.reason})" if first_bad else ""
         raise SeedError(f"{source} has no searchable image URL{detail}")
     return valid, bad
