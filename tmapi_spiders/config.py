@@ -6,6 +6,7 @@ a bad argument gives the same one-line error everywhere and costs no paid call.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -97,6 +98,17 @@ def check_settings(settings: BaseSettings) -> None:
             raise ConfigError(f"{name} must be a number, got {settings.get(name)!r}") from None
         if value < 0:
             raise ConfigError(f"{name} must not be negative, got {value}")
+    # Scrapy reads these with a bare int()/logging call: a typo would be a traceback wall.
+    for name, low in (("RETRY_TIMES", 0), ("CONCURRENT_REQUESTS", 1), ("CONCURRENT_REQUESTS_PER_DOMAIN", 1)):
+        try:
+            number = settings.getint(name)
+        except ValueError:
+            raise ConfigError(f"{name} must be an integer, got {settings.get(name)!r}") from None
+        if number < low:
+            raise ConfigError(f"{name} must be {low} or more, got {number}")
+    level = settings.get("LOG_LEVEL")
+    if isinstance(level, str) and not isinstance(logging.getLevelName(level), int):
+        raise ConfigError(f"LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got {level!r}")
     check_operator_settings(settings)
 
 
