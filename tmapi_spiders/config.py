@@ -114,10 +114,11 @@ def check_settings(settings: BaseSettings) -> None:
 
 def check_operator_settings(settings: BaseSettings) -> None:
     """The cap, cache, progress and summary settings (docs/operators.md)."""
-    from tmapi_spiders import cache, spending
+    from tmapi_spiders import cache, limits, spending
     from tmapi_spiders.extensions import progress
 
     try:
+        limits.check(settings)
         spending.max_calls(settings)
         cache.check(settings)
         progress.check(settings)

@@ -30,6 +30,11 @@ TMAPI_PROGRESS_INTERVAL = 10.0  # seconds between progress lines; 0: off
 TMAPI_PROGRESS_BAR = "auto"  # a tqdm bar instead of the lines when stderr is a terminal
 TMAPI_SUMMARY = True  # <products feed stem>.summary.json beside the feeds, and a table in the log
 TMAPI_SUMMARY_FILE = ""  # write the summary here instead
+# --- The plan's limits, held across the whole job (docs/performance.md) -----------------
+TMAPI_MAX_CONCURRENCY = 0  # calls in flight across the job (every worker); 0: no limit
+TMAPI_MAX_QPS = 0  # calls per second across the job; 0: no limit
+TMAPI_LIMIT_LEASE = 30.0  # seconds a dead worker's slots stay taken (Redis); renewed while a call runs
+TMAPI_LIMIT_POLL = 0.01  # seconds between looks at Redis for a slot another worker freed
 
 # --- Politeness and speed ------------------------------------------------------------
 ROBOTSTXT_OBEY = False  # an API, not a site
@@ -56,6 +61,8 @@ DOWNLOADER_MIDDLEWARES = {
     "tmapi_spiders.middlewares.TmapiEnvelopeMiddleware": 910,
     # After the cache lookup (900) and the envelope (910), before the token (950): counts only calls that go out.
     "tmapi_spiders.spending.TmapiCallCapMiddleware": 930,
+    # After the cap: a refused call takes no slot; cached answers never get here.
+    "tmapi_spiders.limits.TmapiLimitMiddleware": 940,
     "tmapi_spiders.middlewares.TmapiAuthMiddleware": 950,
 }
 

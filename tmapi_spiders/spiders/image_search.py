@@ -21,7 +21,7 @@ from scrapy.settings import BaseSettings
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
-from tmapi_spiders import cache, contract, distributed, feeds, signals
+from tmapi_spiders import cache, contract, distributed, feeds, limits, signals
 from tmapi_spiders.api import ENDPOINT_CONVERT, ENDPOINT_SEARCH, META_KEY, ApiRequests, envelope_of
 from tmapi_spiders.config import JobConfig, check_seed_list, check_settings, job_config
 from tmapi_spiders.items import CONTEXT_FIELDS, FailureItem, ProductItem
@@ -47,6 +47,7 @@ class ImageSearchSpider(Spider):
         feeds.configure(settings, cls.name)
         cache.configure(settings)
         distributed.configure(settings)  # only with REDIS_URL: a worker of a shared job
+        limits.configure(settings)  # with TMAPI_MAX_CONCURRENCY/QPS: the limiter alone paces the calls
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args)
