@@ -1,0 +1,155 @@
+"""TMAPI_CACHE: a re-run within the TTL pays nothing, errors are never cached, no token on disk."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from scrapy import Request
+from scrapy.http import TextResponse
+from scrapy.settings import Settings
+
+from tests.crawl_helpers import crawl
+from tmapi_spiders import cache, contract, outcome
+from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
+
+URLS = [
+    "https://cbu01.alicdn.com/img/ibank/cache-a/total-45.jpg",
+    "https://cbu01.alicdn.com/img/ibank/cache-b/total-0.jpg",
+    "https://shop.example.com/photos/cache-c/total-21.jpg",  # converted first: the POST is cached too
+]
+CALLS = 3 + 1 + (1 + 2)
+TOKEN = "tok-CACHE-5ecret-77"
+
+
+def same_items(products: list[dict[str, Any]]) -> list[str]:
+    """The records, without the time they were crawled at."""
+    return sorted(json.dumps({k: v for k, v in p.items() if k != "crawled_at"}, sort_keys=True) for p in products)
+
+
+def cache_settings(tmp_path: Path, **extra: str) -> dict[str, str]:
+    return {"TMAPI_CACHE": "true", "TMAPI_CACHE_DIR": str(tmp_path / "cache"), **extra}
+
+
+def test_a_cached_rerun_pays_nothing_and_yields_the_same_items(tmp_path: Path) -> None:
+    with SandboxThread(SandboxConfig(tokens=(TOKEN,))) as sandbox:
+        args, settings = {"urls": ",".join(URLS)}, cache_settings(tmp_path)
+        first = crawl(tmp_path / "1", sandbox.base_url, args, settings, token=TOKEN)
+        assert first.returncode == outcome.OK, first.stderr[-3000:]
+        assert sandbox.stats()["total_calls"] == CALLS
+        sandbox.reset()
+        second = crawl(tmp_path / "2", sandbox.base_url, args, settings, token=TOKEN)
+        rerun_calls = sandbox.stats()["total_calls"]
+    assert second.returncode == outcome.OK, second.stderr[-3000:]
+    assert rerun_calls == 0
+    assert "'tmapi/paid_calls'" not in second.stderr  # nothing was paid for
+    assert f"'httpcache/hit': {CALLS}" in second.stderr
+    assert len(first.products) == 45 + 21
+    assert same_items(second.products) == same_items(first.products)
+    summary = json.loads((tmp_path / "2" / "products.summary.json").read_text(encoding="utf-8"))
+    assert summary["totals"]["paid_calls"] == 0 and summary["totals"]["cached_answers"] == CALLS
+
+    # the token is nowhere in the cache (keys, metadata, bodies, headers)
+    files = [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+    assert len(files) >= CALLS
+    assert not [p for p in files if TOKEN.encode() in p.read_bytes()]
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert not [p for p in written if TOKEN.encode() in p.read_bytes()]
+    assert TOKEN not in first.stderr + second.stderr
+
+
+def test_errors_are_never_cached(tmp_path: Path) -> None:
+    denied = "https://denied.example.net/photo.jpg"
+    urls = [*URLS, denied]
+    # every failed answer kind: HTTP errors, HTTP 200 with a bad code, and a cut-off body
+    config = SandboxConfig(
+        deny_patterns=(r"denied\.example\.net",), fault_rate=0.3, fault_kinds=("500", "code", "truncated"), seed=3
+    )
+    with SandboxThread(config) as sandbox:
+        first = crawl(tmp_path / "1", sandbox.base_url, {"urls": ",".join(urls)}, cache_settings(tmp_path))
+        stats = sandbox.stats()
+        assert first.returncode == outcome.OK, first.stderr[-3000:]
+        assert sum(stats["faults"].values()) > 0
+        sandbox.reset()
+        second = crawl(tmp_path / "2", sandbox.base_url, {"urls": ",".join(urls)}, cache_settings(tmp_path))
+        calls = sandbox.calls()
+    # only the denied conversion (a 422, an error) is asked again; every good answer came from the cache
+    assert [(c["endpoint"], c["params"].get("url")) for c in calls] == [(contract.CONVERT_PATH, denied)]
+    assert [f["query_image_url"] for f in second.failures] == [denied]
+    assert same_items(second.products) == same_items(first.products)
+    # and what is on disk is only good answers
+    bodies = list((tmp_path / "cache").rglob("response_body"))
+    assert len(bodies) == CALLS
+    for body in bodies:
+        assert contract.read_envelope(200, body.read_bytes()).ok
+
+
+def test_entries_expire_after_the_ttl(tmp_path: Path) -> None:
+    url = "https://cbu01.alicdn.com/img/ibank/cache-ttl/total-5.jpg"
+    settings = cache_settings(tmp_path, TMAPI_CACHE_TTL="1")
+    with SandboxThread(SandboxConfig()) as sandbox:
+        crawl(tmp_path / "1", sandbox.base_url, {"urls": url}, settings)
+        time.sleep(1.5)  # the entry is now older than TMAPI_CACHE_TTL
+        sandbox.reset()
+        result = crawl(tmp_path / "2", sandbox.base_url, {"urls": url}, settings)
+        calls = sandbox.stats()["total_calls"]
+    assert result.returncode == outcome.OK
+    assert calls == 1 and len(result.products) == 5
+
+
+def test_cache_is_off_unless_switched_on(tmp_path: Path) -> None:
+    url = "https://cbu01.alicdn.com/img/ibank/cache-off/total-3.jpg"
+    with SandboxThread(SandboxConfig()) as sandbox:
+        for run in ("1", "2"):
+            crawl(tmp_path / run, sandbox.base_url, {"urls": url}, {"TMAPI_CACHE_DIR": str(tmp_path / "cache")})
+        calls = sandbox.stats()["total_calls"]
+    assert calls == 2
+    assert not (tmp_path / "cache").exists()
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"TMAPI_CACHE": "true", "TMAPI_CACHE_TTL": "a day"}, "TMAPI_CACHE_TTL must be a number of seconds"),
+        ({"TMAPI_CACHE": "true", "TMAPI_CACHE_TTL": "0"}, "TMAPI_CACHE_TTL must be more than 0 seconds"),
+        ({"TMAPI_CACHE": "maybe"}, "TMAPI_CACHE must be true or false"),
+    ],
+)
+def test_bad_cache_settings_fail_in_one_line(tmp_path: Path, settings: dict[str, str], message: str) -> None:
+    result = crawl(tmp_path, "http://127.0.0.1:9", {"urls": URLS[0]}, settings)
+    assert result.returncode == outcome.BAD_INPUT
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: {message}")
+
+
+# the policy and the settings, as functions
+
+
+def api_request(**meta: Any) -> Request:
+    return Request("http://127.0.0.1:1/1688/global/search/image?img_url=x", meta={"tmapi_endpoint": "search", **meta})
+
+
+def test_policy_stores_good_answers_only() -> None:
+    policy = cache.TmapiCachePolicy(Settings({"HTTPCACHE_IGNORE_SCHEMES": ["file"], "HTTPCACHE_IGNORE_HTTP_CODES": []}))
+    request = api_request()
+    assert policy.should_cache_request(request)
+    assert not policy.should_cache_request(Request("http://127.0.0.1:1/other"))  # not an API call
+    for status, cached in ((200, True), (422, False), (500, False), (503, False), (439, False)):
+        response = TextResponse(request.url, status=status, body=b"{}", request=request)
+        assert policy.should_cache_response(response, request) is cached, status
+
+
+def test_configure_turns_the_switch_into_httpcache_settings() -> None:
+    settings = Settings({"TMAPI_CACHE": "true", "TMAPI_CACHE_DIR": "/c", "TMAPI_CACHE_TTL": "3600"})
+    settings.set("HTTPCACHE_EXPIRATION_SECS", 5, priority="cmdline")
+    cache.configure(settings)
+    assert settings.getbool("HTTPCACHE_ENABLED")
+    assert settings["HTTPCACHE_DIR"] == "/c"
+    assert settings.getint("HTTPCACHE_EXPIRATION_SECS") == 3600  # TMAPI_CACHE_TTL decides
+    assert settings["HTTPCACHE_POLICY"] == cache.POLICY
+    off = Settings({"TMAPI_CACHE": False})
+    cache.configure(off)
+    assert not off.getbool("HTTPCACHE_ENABLED")
