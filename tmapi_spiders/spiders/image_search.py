@@ -8,6 +8,7 @@ Every image that cannot be searched to the end yields one FailureItem.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -91,7 +92,18 @@ class ImageSearchSpider(Spider):
                 elif bad == BAD_LINES_LOGGED + 1:
                     logger.warning("more bad seed lines: counted in stats (tmapi/seeds_bad_line), not logged")
                 continue
+            await self._room_in_scheduler()
             yield self.first_request(entry, self.job.query, self.job.max_pages)
+
+    async def _room_in_scheduler(self) -> None:
+        """Hold the next seed while the scheduler already has plenty to do.
+
+        Scrapy keeps reading start() while the downloader is busy, so without this a
+        100,000-line list would sit whole in the scheduler (and in memory)."""
+        stats = self.crawler.stats
+        limit = 2 * self.settings.getint("CONCURRENT_REQUESTS")
+        while stats.get_value("scheduler/enqueued", 0) - stats.get_value("scheduler/dequeued", 0) >= limit:
+            await asyncio.sleep(0.01)
 
     def first_request(self, seed: Seed, query: contract.SearchQuery, max_pages: int) -> Request:
         """The first paid call for one image: a conversion, or page 1 of the search."""
