@@ -1,0 +1,67 @@
+"""The CPU floor for benchmarks/throughput.py: a minimal asyncio client, no framework.
+
+    python benchmarks/floor_client.py BASE_URL TOKEN PAGES.json OUT.jsonl [CONCURRENCY]
+
+Fetches the same search pages a crawl fetches (a JSON list of query-string dicts),
+parses each answer with the standard json module and writes every item, with the same
+context fields, as one JSON Lines record (UTF-8, no \\u escapes), like the products feed. Nothing else:
+no validation, no retries, no stats.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from datetime import UTC, datetime
+
+import aiohttp
+
+SEARCH_PATH = "/1688/global/search/image"
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+async def main(base_url: str, token: str, pages_file: str, out_file: str, concurrency: int) -> int:
+    with open(pages_file, encoding="utf-8") as handle:
+        pages: list[dict[str, str]] = json.load(handle)
+    queue: asyncio.Queue[dict[str, str]] = asyncio.Queue()
+    for params in pages:
+        queue.put_nowait(params)
+    written = 0
+    with open(out_file, "w", encoding="utf-8") as out:
+
+        async def fetch(session: aiohttp.ClientSession) -> None:
+            nonlocal written
+            while not queue.empty():
+                params = queue.get_nowait()
+                async with session.get(base_url + SEARCH_PATH, params=params, headers={"apikey": token}) as resp:
+                    body = await resp.read()
+                data = json.loads(body)["data"]
+                page = int(params["page"])
+                context = {
+                    "query_image_url": params["img_url"],
+                    "search_image_url": params["img_url"],
+                    "page": page,
+                    "language": params["language"],
+                    "sort": params["sort"],
+                    "filters": {},
+                    "crawled_at": now(),
+                }
+                for rank, item in enumerate(data["items"], (page - 1) * int(params["page_size"]) + 1):
+                    out.write(json.dumps({**item, **context, "rank": rank}, ensure_ascii=False) + "\n")
+                    written += 1
+
+        connector = aiohttp.TCPConnector(limit=concurrency)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            await asyncio.gather(*(fetch(session) for _ in range(concurrency)))
+    return written
+
+
+if __name__ == "__main__":
+    base, tok, pages_path, out_path = sys.argv[1:5]
+    workers = int(sys.argv[5]) if len(sys.argv) > 5 else 16
+    count = asyncio.run(main(base, tok, pages_path, out_path, workers))
+    print(count)
