@@ -9,10 +9,14 @@ and Scrapy's request fingerprint (the cache key) does not read headers anyway.
 
 from __future__ import annotations
 
+import os
+
 from scrapy import Request
+from scrapy.exceptions import NotConfigured
 from scrapy.extensions.httpcache import DummyPolicy
 from scrapy.http import Response
 from scrapy.settings import BaseSettings
+from scrapy.utils.project import data_path
 
 from tmapi_spiders import contract
 from tmapi_spiders.api import endpoint_of
@@ -48,6 +52,15 @@ def ttl_seconds(settings: BaseSettings) -> int:
     return max(1, round(value))
 
 
+def cache_dir(directory: str) -> str:
+    """A relative TMAPI_CACHE_DIR lives in the project's .scrapy directory, as HTTPCACHE_DIR
+    would; where there is no scrapy.cfg to find it (scrapyd runs from an egg), under ./.scrapy."""
+    try:
+        return str(data_path(directory))
+    except NotConfigured:
+        return os.path.abspath(os.path.join(".scrapy", directory))
+
+
 def check(settings: BaseSettings) -> None:
     """Raise ValueError for a bad cache setting (before any paid call)."""
     try:
@@ -75,7 +88,7 @@ def configure(settings: BaseSettings) -> None:
         return
     wanted = {
         "HTTPCACHE_ENABLED": True,
-        "HTTPCACHE_DIR": str(settings.get("TMAPI_CACHE_DIR")).strip(),
+        "HTTPCACHE_DIR": cache_dir(str(settings.get("TMAPI_CACHE_DIR")).strip()),
         "HTTPCACHE_EXPIRATION_SECS": ttl_seconds(settings),
         "HTTPCACHE_POLICY": POLICY,
     }

@@ -18,6 +18,8 @@ from tmapi_spiders import contract, seeds
 QUERY_ARGS = ("language", "sort", "page_size", *contract.FILTERS)
 SEED_ARGS = ("urls_file", "urls")
 JOB_ARGS = (*SEED_ARGS, "max_pages", *QUERY_ARGS)
+# scrapyd adds these spider arguments to every job it runs (`-a _job=<id>`, `-a _version=...`).
+SCRAPYD_ARGS = ("_job", "_version")
 
 
 class ConfigError(ValueError):
@@ -58,7 +60,7 @@ def max_pages_from(value: Any) -> int:
 
 
 def job_config(args: dict[str, Any], *, need_seeds: bool = True) -> JobConfig:
-    unknown = sorted(set(args) - set(JOB_ARGS))
+    unknown = sorted(set(args) - set(JOB_ARGS) - set(SCRAPYD_ARGS))
     if unknown:
         raise ConfigError(f"unknown argument {unknown[0]!r} (arguments are {', '.join(JOB_ARGS)})")
     if need_seeds and not (args.get("urls_file") or args.get("urls")):
