@@ -1,0 +1,130 @@
+"""The API token never lands anywhere: every file, log line, stat and Redis key is searched.
+
+One test runs crawls with DEBUG logging, a feed of every format, the HTTP cache on,
+distributed mode (a private redis-server) and a fatal error (a token whose balance is
+gone), then greps everything they left behind for both tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import quote
+
+from tests.crawl_helpers import REPO
+from tests.redis_server import RedisServer
+from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
+
+TOKEN = "tok-Secret-7Qx9-livekey"
+BROKE = "tok-Secret-Broke-4Zk2"
+FORMATS = ("jsonlines", "jsonl", "json", "csv", "xml", "marshal", "pickle")
+IMAGES = [f"https://cbu01.alicdn.com/img/secret-{i}.jpg?total=45" for i in range(3)]
+IMAGES.append("https://images.example-shop.com/secret.jpg?total=25")  # converted first (POST body)
+
+
+def run(args: list[str], token: str, base_url: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TMAPI_", "REDIS_"))}
+    env.update(TMAPI_API_TOKEN=token, TMAPI_BASE_URL=base_url)
+    return subprocess.run(
+        [sys.executable, "-m", "scrapy", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def settings_args(values: dict[str, object]) -> list[str]:
+    return [arg for key, value in values.items() for arg in ("-s", f"{key}={value}")]
+
+
+def needles(token: str) -> list[bytes]:
+    return [token.encode(), quote(token, safe="").encode(), token.encode("utf-16-le")]
+
+
+def test_token_appears_in_no_file_log_stat_or_redis_key(tmp_path: Path) -> None:
+    seeds = tmp_path / "seeds.txt"
+    seeds.write_text("\n".join(IMAGES) + "\n")
+    outputs: list[str] = []
+    config = SandboxConfig(tokens=(TOKEN,), broke_tokens=(BROKE,), latency=0.01)
+    with SandboxThread(config) as sandbox, RedisServer() as redis_server:
+        common = {
+            "LOG_LEVEL": "DEBUG",
+            "TMAPI_CACHE": "true",
+            "TMAPI_CACHE_DIR": tmp_path / "cache",
+            "TMAPI_OUTPUT_DIR": tmp_path / "output",
+            "TMAPI_BACKOFF_BASE": 0.01,
+            "STATS_DUMP": "true",
+        }
+        feeds = {str(tmp_path / "single" / f"products.{fmt}"): {"format": fmt} for fmt in FORMATS}
+        every_format = settings_args({**common, "FEEDS": json.dumps(feeds)})
+        single = run(
+            ["crawl", "image_search", "-a", f"urls_file={seeds}", *every_format],
+            TOKEN,
+            sandbox.base_url,
+            tmp_path,
+        )
+        assert single.returncode == 0, single.stderr[-2000:]
+        again = run(  # the same list again: answered from the HTTP cache
+            ["crawl", "image_search", "-a", f"urls_file={seeds}", "-O", str(tmp_path / "again.jsonl"),
+             *settings_args(common)],
+            TOKEN,
+            sandbox.base_url,
+            tmp_path,
+        )  # fmt: skip
+        assert again.returncode == 0, again.stderr[-2000:]
+        assert "'httpcache/hit'" in again.stderr
+        distributed = {**common, "REDIS_URL": redis_server.url, "TMAPI_JOB": "secrets", "MAX_IDLE_TIME_BEFORE_CLOSE": 1}
+        seeded = run(["seed", str(seeds), *settings_args(distributed)], TOKEN, sandbox.base_url, tmp_path)
+        assert seeded.returncode == 0, seeded.stderr[-2000:]
+        worker = run(
+            ["crawl", "image_search", "-o", str(tmp_path / "dist" / "products-%(worker)s.jsonl"),
+             *settings_args({**distributed, "TMAPI_CACHE": "false"})],
+            TOKEN,
+            sandbox.base_url,
+            tmp_path,
+        )  # fmt: skip
+        assert worker.returncode == 0, worker.stderr[-2000:]
+        fatal = run(
+            ["crawl", "image_search", "-a", f"urls_file={seeds}", "-O", str(tmp_path / "fatal.jsonl"),
+             *settings_args({**common, "TMAPI_CACHE": "false"})],
+            BROKE,
+            sandbox.base_url,
+            tmp_path,
+        )  # fmt: skip
+        assert fatal.returncode == 3, fatal.stderr[-2000:]
+        assert "TMAPI refused the crawl" in fatal.stderr
+        for proc in (single, again, seeded, worker, fatal):
+            outputs += [proc.stdout, proc.stderr]
+        client = redis_server.client()
+        redis_keys = list(client.scan_iter("*"))
+        assert redis_keys, "distributed mode left no keys to search"
+        redis_dump = []
+        for key in redis_keys:
+            redis_dump.append(key)
+            kind = client.type(key)
+            value = {
+                "string": lambda k: client.get(k),
+                "list": lambda k: client.lrange(k, 0, -1),
+                "hash": lambda k: client.hgetall(k),
+                "set": lambda k: client.smembers(k),
+                "zset": lambda k: client.zrange(k, 0, -1, withscores=True),
+            }.get(kind, lambda k: "")(key)
+            redis_dump.append(repr(value))
+    # Sanity: the searches really happened and really used the token.
+    products = [json.loads(line) for line in (tmp_path / "single" / "products.jsonl").read_text().splitlines()]
+    assert len(products) == 3 * 45 + 25
+    assert "DEBUG" in single.stderr and "Crawled (200)" in single.stderr
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert any("cache" in p.parts for p in files)
+    assert {p.suffix for p in files} >= {".jsonlines", ".jsonl", ".json", ".csv", ".xml", ".marshal", ".pickle"}
+    haystacks: dict[str, bytes] = {str(p): p.read_bytes() for p in files}
+    haystacks.update({f"process output {i}": text.encode() for i, text in enumerate(outputs)})
+    haystacks["redis"] = "\n".join(map(str, redis_dump)).encode()
+    hits = [
+        (where, token)
+        for where, data in haystacks.items()
+        for token in (TOKEN, BROKE)
+        for needle in needles(token)
+        if needle in data
+    ]
+    assert hits == []
