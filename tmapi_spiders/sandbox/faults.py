@@ -37,6 +37,9 @@ class Fate:
     fault: str | None
 
 
+_UNHARMED = Fate(0.0, None)
+
+
 class FaultPlan:
     """Decides each API call's delay and fault, reproducibly (see the module docstring)."""
 
@@ -69,9 +72,9 @@ class FaultPlan:
 
     def decide(self, call_key: str) -> Fate:
         """The fate of the next call identified by `call_key` (endpoint + canonical params)."""
+        if self.quiet:  # every call succeeds at once: no need to count (or remember) attempts
+            return _UNHARMED
         n = self.attempt(call_key)
-        if self.quiet:
-            return Fate(0.0, None)
         digest = hashlib.blake2b(f"{self.seed}\0{call_key}\0{n}".encode(), digest_size=16).digest()
         u_fault = int.from_bytes(digest[0:6], "big") / 2**48
         u_jitter = int.from_bytes(digest[6:12], "big") / 2**48
