@@ -108,6 +108,8 @@ def test_progress_line_and_summary_carry_the_right_numbers(tmp_path: Path, sandb
         "items": total_items,
         "duplicates": 0,
         "paid_calls": calls,
+        "pages_fetched": total_pages,
+        "items_written": total_items,
         "cached_answers": 0,
     }
     assert len(result.products) == total_items

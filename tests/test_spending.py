@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from scrapy.settings import Settings
 
-from tests.crawl_helpers import crawl
+from tests.crawl_helpers import REPO, crawl, read_jsonl
+from tests.redis_server import RedisServer
 from tmapi_spiders import outcome
+from tmapi_spiders.distributed.job import Job
+from tmapi_spiders.distributed.keys import JobKeys
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
-from tmapi_spiders.spending import FINISH_REASON, LocalCounter, max_calls
+from tmapi_spiders.spending import FINISH_REASON, LocalCounter, max_calls, spent_key
 
 # 4 images of 3 pages each (max_pages=3) and one that needs a conversion first: 16 calls in all
 URLS = [f"https://cbu01.alicdn.com/img/ibank/cap-{n}/total-200.jpg" for n in range(4)]
@@ -125,3 +132,104 @@ def test_local_counter_stops_at_the_limit() -> None:
     counter = LocalCounter(3)
     assert asyncio.run(reserve_all(counter, 5)) == [1, 2, 3, 0, 0]
     assert asyncio.run(counter.spent()) == 3
+
+
+# Distributed: 2 workers of one job in Redis share the cap
+
+
+WORKER_SETTINGS = {
+    "MAX_IDLE_TIME_BEFORE_CLOSE": "1",
+    "TMAPI_REDIS_POLL_INTERVAL": "0.2",
+    "TMAPI_REDIS_LEASE": "2",
+    "TMAPI_REDIS_ACK_INTERVAL": "0.05",
+    "TMAPI_BACKOFF_BASE": "0.05",
+    "CONCURRENT_REQUESTS": "3",
+    "AUTOTHROTTLE_ENABLED": "false",
+    "TMAPI_PROGRESS_INTERVAL": "0",
+}
+DIST_URLS = [f"https://cbu01.alicdn.com/img/ibank/dcap-{n}/total-60.jpg" for n in range(4)]
+DIST_URLS.append("https://shop.example.com/photos/dcap/total-60.jpg")
+DIST_CALLS = 4 * 3 + 1 + 3
+
+
+def scrapy_cmd(args: list[str], settings: dict[str, str], base_url: str, **popen: Any) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TMAPI_", "REDIS_"))}
+    env.update(TMAPI_API_TOKEN="sandbox", TMAPI_BASE_URL=base_url)
+    flat = [arg for key, value in settings.items() for arg in ("-s", f"{key}={value}")]
+    return subprocess.Popen(
+        [sys.executable, "-m", "scrapy", *args, *flat], cwd=REPO, env=env, text=True, stdout=subprocess.PIPE, **popen
+    )
+
+
+def run_workers(tmp: Path, settings: dict[str, str], base_url: str, count: int = 2) -> tuple[list[int], str]:
+    procs, logs = [], []
+    tmp.mkdir(parents=True, exist_ok=True)
+    for n in range(count):
+        log = tmp / f"worker-{n}.log"
+        logs.append(log)
+        feed = str(tmp / "out" / "products-%(worker)s.jsonl")
+        with open(log, "w", encoding="utf-8") as handle:
+            procs.append(scrapy_cmd(["crawl", "image_search", "-o", feed], settings, base_url, stderr=handle))
+    codes = []
+    for proc in procs:
+        try:
+            proc.communicate(timeout=90)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            raise AssertionError("a worker did not stop within 90 s") from None
+        codes.append(proc.returncode)
+    return codes, "\n".join(log.read_text(encoding="utf-8") for log in logs)
+
+
+def summaries(out: Path) -> list[dict[str, Any]]:
+    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(out.glob("*.summary.json"))]
+
+
+def test_distributed_cap_is_job_wide_and_leaves_the_rest_queued(tmp_path: Path) -> None:
+    cap = 7
+    seeds = tmp_path / "seeds.txt"
+    seeds.write_text("\n".join(DIST_URLS) + "\n", encoding="utf-8")
+    with RedisServer() as redis_server, SandboxThread(SandboxConfig(latency=0.02)) as sandbox:
+        settings = {**WORKER_SETTINGS, "REDIS_URL": redis_server.url, "TMAPI_JOB": "capjob"}
+        settings["TMAPI_OUTPUT_DIR"] = str(tmp_path / "output")
+        seeded = scrapy_cmd(["seed", str(seeds)], settings, sandbox.base_url)
+        seeded.communicate(timeout=60)
+        assert seeded.returncode == 0
+        client = redis_server.client()
+        job = Job(client, JobKeys.for_job("capjob"))
+
+        codes, log = run_workers(tmp_path / "one", {**settings, "TMAPI_MAX_CALLS": str(cap)}, sandbox.base_url)
+        first_calls = sandbox.stats()["total_calls"]
+        status = job.status(live_seconds=0)
+        spent = int(client.get(spent_key("capjob")) or 0)
+        first = [p for path in (tmp_path / "one" / "out").glob("products-*.jsonl") for p in read_jsonl(path)]
+        first_failures = [p for p in first if "stage" in p]
+        first_summaries = summaries(tmp_path / "one" / "out")
+
+        sandbox.reset()
+        codes_two, log_two = run_workers(tmp_path / "two", {**settings, "TMAPI_MAX_CALLS": "100"}, sandbox.base_url)
+        second_calls = sandbox.stats()["total_calls"]
+        left_keys = sorted(client.keys("capjob:*"))
+
+    # run 1: exactly the cap across the three workers, stopped cleanly, the rest still queued
+    assert set(codes) <= {outcome.OK, outcome.CAP_REACHED} and outcome.CAP_REACHED in codes, log[-3000:]
+    assert first_calls == cap == spent
+    assert status.counters["paid_calls"] == cap
+    assert status.queued + status.seeds_left > 0 and status.in_flight == 0
+    assert first_failures == []  # a capped image is not a failure: its work waits in the queue
+    assert max(s["totals"]["paid_calls"] for s in first_summaries) == cap
+    assert max(s["totals"]["items_written"] for s in first_summaries) == len(first)
+    assert all(s["job"] == "capjob" for s in first_summaries)
+    assert min(s["totals"]["images_unfinished"] for s in first_summaries) > 0
+    # run 2, with a higher cap: the job resumes and nothing is paid twice
+    assert codes_two == [outcome.OK] * 2, log_two[-3000:]
+    assert second_calls == DIST_CALLS - cap
+    second = [p for path in (tmp_path / "two" / "out").glob("products-*.jsonl") for p in read_jsonl(path)]
+    keys = {(p["query_image_url"], p["item_id"]) for p in first + second if "item_id" in p}
+    assert len(keys) == len([p for p in first + second if "item_id" in p]) == 5 * 60
+    final = max(summaries(tmp_path / "two" / "out"), key=lambda s: s["finished_at"])
+    assert final["totals"]["images"] == 5 and final["totals"]["images_done"] == 5
+    assert final["totals"]["items"] == 5 * 60 and final["totals"]["paid_calls"] == DIST_CALLS
+    assert {i["query_image_url"] for i in final["images"]} == set(DIST_URLS)
+    assert spent_key("capjob") not in left_keys  # a finished job's count is cleared

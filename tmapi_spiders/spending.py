@@ -9,8 +9,10 @@ past the cap it raises `CapReached` (an IgnoreRequest: the spider's errback reco
 the image as failed, naming the cap) and the crawl ends with the finish reason
 `tmapi_max_calls` (exit code 5), its feeds closed as in any other finish. In one
 process every request left is refused the same way first, so each unfinished image
-has its failure record; a distributed job stops at once and leaves its queue for a
-later run with a higher cap.
+has its failure record. A distributed job counts in Redis (`<job>:max_calls_spent`,
+one atomic check-and-increment per call, so the cap holds across all workers); each
+worker stops at once, and the refused request goes back to the job's queue, so a later
+run with a higher cap (the count is the job's, not the run's) resumes it.
 """
 
 from __future__ import annotations
@@ -77,29 +79,61 @@ class LocalCounter:
         return self.count
 
 
-# INCR-and-check in one step: workers never overshoot the cap between a read and a write.
+class CounterUnavailable(Exception):
+    """The job-wide counter cannot be reached: no call may go out unreserved."""
+
+
+# Check-and-INCR in one step: workers never overshoot the cap between a read and a write.
+# The key outlives the job's work keys by TMAPI_REDIS_KEEP_STATS, like its counters.
 RESERVE_LUA = """
 local limit = tonumber(ARGV[1])
 local spent = tonumber(redis.call('GET', KEYS[1]) or '0')
 if spent >= limit then return 0 end
-return redis.call('INCR', KEYS[1])
+local n = redis.call('INCR', KEYS[1])
+if tonumber(ARGV[2]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+return n
 """
 
 
-class RedisCounter:
-    """The whole job: one counter in Redis, shared by every worker of the job."""
+def spent_key(job: str) -> str:
+    return f"{job}:max_calls_spent"
 
-    def __init__(self, client: Any, key: str, limit: int) -> None:
-        self.client = client  # a redis.asyncio.Redis
-        self.key = key
+
+class RedisCounter:
+    """The whole job: one counter in Redis, shared by every worker of the job.
+
+    One short script per paid call on the reactor thread, like the scheduler's own calls.
+    """
+
+    def __init__(self, client: Any, keys: Any, limit: int, keep_seconds: int) -> None:
+        self.client = client  # a redis.Redis from distributed.connection
+        self.keys = keys  # the job's JobKeys
+        self.key = spent_key(keys.job)
         self.limit = limit
+        self.keep_seconds = keep_seconds
         self._reserve = client.register_script(RESERVE_LUA)
 
     async def reserve(self) -> int:
-        return int(await self._reserve(keys=[self.key], args=[self.limit]))
+        from tmapi_spiders.distributed import connection
+
+        try:
+            return int(self._reserve(keys=[self.key], args=[self.limit, self.keep_seconds]))
+        except connection.ERRORS as exc:
+            raise CounterUnavailable(str(exc)) from None
 
     async def spent(self) -> int:
-        return int(await self.client.get(self.key) or 0)
+        return int(self.client.get(self.key) or 0)
+
+    def job_finished(self) -> None:
+        """A drained job's count goes with it: the next job of that name starts from 0."""
+        from tmapi_spiders.distributed import connection
+        from tmapi_spiders.distributed.job import Job
+
+        try:
+            if Job(self.client, self.keys).work_left() == 0:
+                self.client.delete(self.key)
+        except connection.ERRORS as exc:
+            logger.warning("Could not clear %s (%s): it expires by itself", self.key, exc)
 
 
 class TmapiCallCapMiddleware:
@@ -115,6 +149,7 @@ class TmapiCallCapMiddleware:
         # then close when idle. A shared queue (distributed) is left as it is for a later run.
         self.drain = isinstance(counter, LocalCounter)
         crawler.signals.connect(self.spider_idle, signal=signals.spider_idle)
+        crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -126,30 +161,46 @@ class TmapiCallCapMiddleware:
         crawler.stats.set_value("tmapi/max_calls", limit)
         return cls(crawler, counter, limit)
 
-    async def process_request(self, request: Request) -> None:
+    async def process_request(self, request: Request) -> Request | None:
         if not endpoint_of(request):
-            return
-        if await self.counter.reserve():
-            return
+            return None
         assert self.stats is not None
+        try:
+            if await self.counter.reserve():
+                return None
+        except CounterUnavailable as exc:
+            # Redis lost: nothing goes out unreserved. Back to the scheduler, which keeps it
+            # while Redis is down (and stops the worker if Redis does not come back).
+            self.stats.inc_value("tmapi/max_calls_unreserved")
+            logger.warning("Cannot reserve a paid call (%s): the request waits in the queue", exc)
+            return request.replace(dont_filter=True)
         self.stats.inc_value("tmapi/max_calls_refused")
         self._stop()
-        raise CapReached(f"{SETTING}={self.limit} reached: the job's paid calls are spent, this call was not made")
+        if self.drain:
+            raise CapReached(f"{SETTING}={self.limit} reached: the job's paid calls are spent, this call was not made")
+        # Distributed: the request goes back to the job's queue (its lease handed over in the
+        # same transaction), so a run with a higher cap picks it up where this one stopped.
+        return request.replace(dont_filter=True)
 
     def _stop(self) -> None:
         if self.reached:
             return
         self.reached = True
+        if self.drain:
+            left = "images not finished are recorded as failed. Raise the cap to go on; with TMAPI_CACHE=true"
+            left += " a re-run pays nothing for the answers already fetched"
+        else:
+            left = "the job's unfinished work stays queued in Redis: run the workers with a higher cap to go on"
         logger.warning(
-            "%s=%d reached: stopping the crawl (finish reason %s); images not finished are recorded as failed."
-            " Raise the cap to go on; with TMAPI_CACHE=true a re-run pays nothing for the answers already fetched.",
-            SETTING,
-            self.limit,
-            FINISH_REASON,
+            "%s=%d reached: stopping the crawl (finish reason %s); %s.", SETTING, self.limit, FINISH_REASON, left
         )
         if not self.drain:
             assert self.crawler.engine is not None
             deferred_from_coro(self.crawler.engine.close_spider_async(reason=FINISH_REASON))
+
+    def spider_closed(self, reason: str) -> None:
+        if isinstance(self.counter, RedisCounter) and reason == "finished":
+            self.counter.job_finished()
 
     def spider_idle(self) -> None:
         # Every request left was refused without a call (and its image recorded as failed):
@@ -160,4 +211,15 @@ class TmapiCallCapMiddleware:
 
 def job_counter(crawler: Crawler, limit: int) -> CallCounter:
     """A Redis counter under the job's key when the crawl is distributed, else a local one."""
-    return LocalCounter(limit)
+    from tmapi_spiders import distributed
+
+    settings = crawler.settings
+    if not distributed.enabled(settings):
+        return LocalCounter(limit)
+    from tmapi_spiders.distributed import connection
+    from tmapi_spiders.distributed.keys import JobKeys
+
+    assert crawler.spidercls is not None
+    keys = JobKeys.from_settings(settings, crawler.spidercls.name)
+    keep = int(settings.getfloat("TMAPI_REDIS_KEEP_STATS"))
+    return RedisCounter(connection.client(settings), keys, limit, keep)

@@ -4,7 +4,9 @@ Fed by `tmapi_spiders.signals.image_finished` (one per image, whatever its outco
 Written once the feed exporters are done (`feed_exporter_closed`), to
 `<products feed stem>.summary.json` next to the first products feed, or to
 TMAPI_SUMMARY_FILE. Images the crawl never finished (a cap, a fatal API error, a
-shutdown) are counted as unfinished.
+shutdown) are counted as unfinished. In a distributed job the results live in Redis
+(`<job>:summary`), so every worker's summary covers the whole job as far as it has
+gone; the last worker to stop writes the complete one.
 """
 
 from __future__ import annotations
@@ -159,8 +161,15 @@ class TmapiRunSummary:
         settings, stats = self.crawler.settings, self.crawler.stats
         assert stats is not None
         images = await self.results.all()
-        totals = totals_of(images, int(stats.get_value("tmapi/images_total", 0) or 0))
-        totals["paid_calls"] = int(stats.get_value("tmapi/paid_calls", 0) or 0)
+        job = self.results.job_totals() if isinstance(self.results, RedisResults) else {}
+        totals = totals_of(images, job.get("images", int(stats.get_value("tmapi/images_total", 0) or 0)))
+        # Besides the per-image sums: what was fetched and written, unfinished images included.
+        for name, stat in (
+            ("paid_calls", "tmapi/paid_calls"),
+            ("pages_fetched", "tmapi/pages"),
+            ("items_written", "tmapi/items"),
+        ):
+            totals[name] = job.get(name, int(stats.get_value(stat, 0) or 0))
         totals["cached_answers"] = int(stats.get_value("httpcache/hit", 0) or 0)
         reason = stats.get_value("finish_reason")
         summary = {
@@ -169,6 +178,7 @@ class TmapiRunSummary:
             "started_at": self.started,
             "finished_at": _now(),
             "max_calls": stats.get_value("tmapi/max_calls"),
+            "job": self.results.keys.job if isinstance(self.results, RedisResults) else None,
             "totals": totals,
             "images": images,
         }
@@ -194,6 +204,80 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+class RedisResults:
+    """The whole job: one hash `<job>:summary`, query image URL -> its result as JSON.
+
+    One HSET per finished image on the reactor thread (a short command, like the
+    scheduler's); what cannot be written while Redis is away is kept and retried at the end.
+    """
+
+    def __init__(self, client: Any, keys: Any, keep_seconds: int) -> None:
+        self.client = client
+        self.keys = keys  # the job's JobKeys
+        self.key = f"{keys.job}:summary"
+        self.keep_seconds = keep_seconds
+        self.pending: list[dict[str, Any]] = []
+
+    def add(self, image: dict[str, Any]) -> None:
+        self.pending.append(image)
+        self._flush()
+
+    def _flush(self) -> bool:
+        from tmapi_spiders.distributed import connection
+
+        if not self.pending:
+            return True
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            pipe.hset(self.key, mapping={i["query_image_url"]: json.dumps(i, ensure_ascii=False) for i in self.pending})
+            if self.keep_seconds > 0:
+                pipe.expire(self.key, self.keep_seconds)
+            pipe.execute()
+        except connection.ERRORS:
+            return False
+        self.pending = []
+        return True
+
+    async def all(self) -> list[dict[str, Any]]:
+        from tmapi_spiders.distributed import connection
+
+        if not self._flush():
+            logger.warning("Redis is unreachable: the summary covers this worker's images only")
+            return list(self.pending)
+        try:
+            return [json.loads(value) for _, value in self.client.hscan_iter(self.key, count=1000)]
+        except connection.ERRORS as exc:
+            logger.warning("Could not read the job's results from Redis (%s): the summary is incomplete", exc)
+            return []
+
+    def job_totals(self) -> dict[str, int]:
+        """Job-wide images and paid calls (the job's own counters), or {} when Redis is away."""
+        from tmapi_spiders.distributed import connection
+        from tmapi_spiders.distributed.job import Job
+
+        try:
+            status = Job(self.client, self.keys).status(live_seconds=0)
+        except connection.ERRORS:
+            return {}
+        counters = status.counters
+        return {
+            "images": status.seeds_seen,
+            "paid_calls": counters.get("paid_calls", 0),
+            "pages_fetched": counters.get("pages", 0),
+            "items_written": counters.get("items", 0),
+        }
+
+
 def job_results(crawler: Crawler) -> ImageResults:
     """Per-image results for the whole job (Redis) when distributed, else for this process."""
-    return LocalResults()
+    from tmapi_spiders import distributed
+
+    settings = crawler.settings
+    if not distributed.enabled(settings):
+        return LocalResults()
+    from tmapi_spiders.distributed import connection
+    from tmapi_spiders.distributed.keys import JobKeys
+
+    assert crawler.spidercls is not None
+    keys = JobKeys.from_settings(settings, crawler.spidercls.name)
+    return RedisResults(connection.client(settings), keys, int(settings.getfloat("TMAPI_REDIS_KEEP_STATS")))
