@@ -1,0 +1,325 @@
+"""Distributed crawls: 3 real `scrapy crawl` workers, a real redis-server, the sandbox over HTTP.
+
+Each test has its own job name (TMAPI_JOB), so the tests share one Redis and one
+sandbox and still never see each other's keys; the sandbox's counters are reset
+before each crawl, so its stats count exactly the calls of that test's workers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.crawl_helpers import REPO, crawl, read_jsonl
+from tests.redis_server import RedisServer, free_port
+from tmapi_spiders.distributed.job import Job
+from tmapi_spiders.distributed.keys import JobKeys
+from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
+
+SECRET = "tok-SECRET-123"
+TOKEN = "sandbox"
+IMAGES = [
+    "https://cbu01.alicdn.com/img/ibank/O1CN01Lnbnos2LkORtHhOVp_!!3367999730-0-cib.jpg",
+    "https://cbu01.alicdn.com/img/ibank/O1CN01MJvUUV26UATGC9C8o_!!2407317664-0-cib.jpg",
+    "https://img.alicdn.com/imgextra/i4/2207/O1CN01yNpkgG1BxXm6UG4jT.jpg",
+    "https://sc04.alicdn.com/kf/H3c1f3f1a2b1c4d5e.jpg",
+    "https://images.example-shop.com/products/phone-case-red.jpg",  # converted first
+    "https://cdn.example.org/catalog/water-bottle-750ml.png",  # converted first
+]
+WORKERS = 3
+WORKER_SETTINGS = {
+    "MAX_IDLE_TIME_BEFORE_CLOSE": "1",
+    "TMAPI_REDIS_POLL_INTERVAL": "0.2",
+    "TMAPI_REDIS_LEASE": "2",
+    "TMAPI_REDIS_ACK_INTERVAL": "0.05",
+    "TMAPI_BACKOFF_BASE": "0.05",
+    "CONCURRENT_REQUESTS": "3",
+    "AUTOTHROTTLE_ENABLED": "false",
+    "LOG_LEVEL": "INFO",
+}
+
+Key = tuple[str, Any, int, int]
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[RedisServer]:
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[SandboxThread]:
+    config = SandboxConfig(tokens=(TOKEN, SECRET), latency=0.1, jitter=0.1, seed=7)
+    with SandboxThread(config) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def seeds_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("seeds") / "images.txt"
+    path.write_text("\n".join(IMAGES) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def single(
+    tmp_path_factory: pytest.TempPathFactory, sandbox: SandboxThread, seeds_file: Path
+) -> tuple[set[Key], Counter[tuple[str, str]]]:
+    """What a single local process (no Redis) finds for the same list, and the calls it pays."""
+    sandbox.reset()
+    result = crawl(tmp_path_factory.mktemp("single"), sandbox.base_url, args={"urls_file": str(seeds_file)})
+    assert result.returncode == 0, result.stderr[-2000:]
+    keys = {key_of(p) for p in result.products}
+    assert len(keys) == len(result.products) > 100
+    return keys, paid_pages(sandbox)
+
+
+@pytest.fixture(scope="module")
+def reference(single: tuple[set[Key], Counter[tuple[str, str]]]) -> set[Key]:
+    return single[0]
+
+
+@pytest.fixture(scope="module")
+def reference_calls(single: tuple[set[Key], Counter[tuple[str, str]]]) -> Counter[tuple[str, str]]:
+    return single[1]
+
+
+def key_of(product: dict[str, Any]) -> Key:
+    return (product["query_image_url"], product["item_id"], product["page"], product["rank"])
+
+
+def scrapy(args: list[str], token: str, base_url: str, **popen: Any) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TMAPI_", "REDIS_"))}
+    env.update(TMAPI_API_TOKEN=token, TMAPI_BASE_URL=base_url)
+    return subprocess.Popen(
+        [sys.executable, "-m", "scrapy", *args], cwd=REPO, env=env, text=True, stdout=subprocess.PIPE, **popen
+    )
+
+
+class Cluster:
+    """Workers of one job, each writing its own feed under `out/`."""
+
+    def __init__(self, tmp: Path, redis_url: str, base_url: str, job: str, token: str = TOKEN) -> None:
+        self.tmp, self.redis_url, self.base_url, self.job, self.token = tmp, redis_url, base_url, job, token
+        self.out = tmp / "out"
+        self.procs: list[subprocess.Popen[str]] = []
+        self.logs: list[Path] = []
+
+    def settings(self, extra: dict[str, str] | None = None) -> list[str]:
+        merged = {**WORKER_SETTINGS, "REDIS_URL": self.redis_url, "TMAPI_JOB": self.job, **(extra or {})}
+        merged["TMAPI_OUTPUT_DIR"] = str(self.tmp / "output")
+        return [arg for key, value in merged.items() for arg in ("-s", f"{key}={value}")]
+
+    def seed(self, seeds_file: Path, *args: str) -> subprocess.CompletedProcess[str]:
+        proc = scrapy(["seed", str(seeds_file), *args, *self.settings()], self.token, self.base_url)
+        stdout, _ = proc.communicate(timeout=60)
+        return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, "")
+
+    def start(self, count: int = WORKERS, extra: dict[str, str] | None = None) -> None:
+        for _ in range(count):
+            log = self.tmp / f"worker-{len(self.logs)}.log"
+            self.logs.append(log)
+            feed = str(self.out / "products-%(worker)s.jsonl")
+            args = ["crawl", "image_search", "-o", feed, *self.settings(extra)]
+            with open(log, "w", encoding="utf-8") as handle:
+                self.procs.append(scrapy(args, self.token, self.base_url, stderr=handle))
+
+    def wait(self, timeout: float = 90) -> list[int]:
+        deadline = time.monotonic() + timeout
+        codes = []
+        for proc in self.procs:
+            try:
+                proc.communicate(timeout=max(1.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()
+                raise AssertionError(f"a worker did not stop within {timeout} s") from None
+            codes.append(proc.returncode)
+        self.procs = []
+        return codes
+
+    def products(self) -> list[dict[str, Any]]:
+        return [
+            p
+            for path in sorted(self.out.glob("products-*.jsonl"))
+            if ".failures." not in path.name
+            for p in read_jsonl(path)
+        ]
+
+    def log_text(self) -> str:
+        return "\n".join(log.read_text(encoding="utf-8") for log in self.logs)
+
+    def job_api(self, server: RedisServer) -> Job:
+        return Job(server.client(), JobKeys.for_job(self.job))
+
+
+def wait_until(predicate: Any, timeout: float = 60, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def paid_pages(sandbox: SandboxThread) -> Counter[tuple[str, str]]:
+    stats = sandbox.stats()
+    counts: Counter[tuple[str, str]] = Counter()
+    for img, pages in stats["pages"].items():
+        for page, n in pages.items():
+            counts[(img, page)] += n
+    for url, n in stats["conversions"].items():
+        counts[("convert", url)] += n
+    return counts
+
+
+def test_three_workers_pay_each_page_once_and_find_what_one_process_finds(
+    tmp_path: Path,
+    redis_server: RedisServer,
+    sandbox: SandboxThread,
+    seeds_file: Path,
+    reference: set[Key],
+    reference_calls: Counter[tuple[str, str]],
+) -> None:
+    cluster = Cluster(tmp_path, redis_server.url, sandbox.base_url, "exactly-once")
+    seeded = cluster.seed(seeds_file)
+    assert seeded.returncode == 0 and f"{len(IMAGES)} seeds pushed" in seeded.stdout
+    again = cluster.seed(seeds_file)  # seeding twice searches nothing twice
+    assert again.returncode == 0 and f"0 seeds pushed, {len(IMAGES)} already in the job" in again.stdout
+    sandbox.reset()
+
+    cluster.start()
+    codes = cluster.wait()
+
+    assert codes == [0] * WORKERS, cluster.log_text()[-3000:]
+    products = cluster.products()
+    assert {key_of(p) for p in products} == reference
+    assert len(products) == len(reference)  # and no record twice across the workers' feeds
+    paid = paid_pages(sandbox)
+    assert paid and set(paid.values()) == {1}, [k for k, n in paid.items() if n > 1]
+    assert paid == reference_calls  # the very calls one process pays, each once
+    log = cluster.log_text()
+    # each worker stopped by itself once the job was drained: the idle shutdown
+    assert log.count("is drained and this worker was idle") == WORKERS
+    assert log.count("Spider closed (finished)") == WORKERS
+    job = cluster.job_api(redis_server)
+    assert job.server.keys(f"{cluster.job}:*") == [job.keys.stats]  # the finished job's work keys are gone
+    counters = job.status(2).counters
+    assert counters["items"] == len(reference)
+    assert counters["paid_calls"] == sum(paid.values())
+
+
+def test_kill_9_of_a_worker_loses_nothing(
+    tmp_path: Path,
+    redis_server: RedisServer,
+    sandbox: SandboxThread,
+    seeds_file: Path,
+    reference: set[Key],
+    reference_calls: Counter[tuple[str, str]],
+) -> None:
+    cluster = Cluster(tmp_path, redis_server.url, sandbox.base_url, "kill-9")
+    assert cluster.seed(seeds_file).returncode == 0
+    sandbox.reset()
+    job = cluster.job_api(redis_server)
+    cluster.start()
+    victim = cluster.procs[0]
+    # kill a worker that holds leases, while the job still has work queued
+    wait_until(
+        lambda: (
+            any(victim_holds(v, victim.pid) for v in job.server.hvals(job.keys.leases))
+            and job.status(2).counters.get("pages", 0) < len(reference_calls) // 2
+        ),
+        what="the victim to hold leases mid-crawl",
+    )
+    victim.send_signal(signal.SIGKILL)
+    codes = cluster.wait()
+
+    assert codes[0] == -signal.SIGKILL and codes[1:] == [0, 0], cluster.log_text()[-3000:]
+    assert {key_of(p) for p in cluster.products()} == reference  # the union is complete
+    assert "expired leases back to the job" in cluster.log_text()
+    paid = paid_pages(sandbox)
+    assert min(paid.values()) == 1
+    # only what the victim had in flight can have been paid twice
+    assert sum(n - 1 for n in paid.values()) <= int(WORKER_SETTINGS["CONCURRENT_REQUESTS"])
+
+
+def victim_holds(lease_json: str, pid: int) -> bool:
+    return f"-{pid}-" in json.loads(lease_json)["w"]
+
+
+def test_stop_all_workers_and_resume_pays_nothing_twice_and_keeps_no_token_in_redis(
+    tmp_path: Path,
+    redis_server: RedisServer,
+    sandbox: SandboxThread,
+    seeds_file: Path,
+    reference: set[Key],
+    reference_calls: Counter[tuple[str, str]],
+) -> None:
+    cluster = Cluster(tmp_path, redis_server.url, sandbox.base_url, "stop-resume", token=SECRET)
+    assert cluster.seed(seeds_file, "-a", "language=en").returncode == 0
+    sandbox.reset()
+    job = cluster.job_api(redis_server)
+    cluster.start()
+    dumps: list[str] = []
+
+    def mid_crawl() -> bool:
+        dumps.append(json.dumps(job.dump()))
+        status = job.status(2)
+        return len(status.live_workers) == WORKERS and status.counters.get("pages", 0) >= 8
+
+    wait_until(mid_crawl, what="3 live workers and 8 pages done")
+    for proc in cluster.procs:
+        proc.send_signal(signal.SIGINT)
+    codes = cluster.wait()
+    assert codes == [0] * WORKERS, cluster.log_text()[-3000:]
+    assert cluster.log_text().count("Spider closed (shutdown)") == WORKERS
+    status = job.status(2)
+    assert not status.drained and status.in_flight == 0  # work left in Redis, nothing stuck in a lease
+    dumps.append(json.dumps(job.dump()))
+    assert status.queued + status.seeds_left > 0
+
+    cluster.start()  # the same job, new processes
+    codes = cluster.wait()
+    assert codes == [0] * WORKERS, cluster.log_text()[-3000:]
+    assert {key_of(p) for p in cluster.products()} == reference
+    assert paid_pages(sandbox) == reference_calls  # across both runs, each call paid once
+    # the token went out in every paid call, yet never into Redis, logs or feeds
+    assert any(job.keys.requests in d and "global/search/image" in d for d in dumps)  # requests were queued
+    assert all(SECRET not in d for d in dumps)
+    assert SECRET not in cluster.log_text()
+    assert all(SECRET not in p.read_text(encoding="utf-8") for p in tmp_path.rglob("*") if p.is_file())
+
+
+def test_redis_down_at_start_is_one_line_exit_4_and_no_paid_call(tmp_path: Path, sandbox: SandboxThread) -> None:
+    sandbox.reset()
+    url = f"redis://:hunter2-pw@127.0.0.1:{free_port()}/0"
+    result = crawl(tmp_path, sandbox.base_url, settings={"REDIS_URL": url})
+    assert result.returncode == 4
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        f"error: cannot reach Redis at redis://:***@127.0.0.1:{url.split(':')[-1]}"
+    )
+    assert "hunter2-pw" not in result.stderr + result.stdout
+    assert sandbox.stats()["total_calls"] == 0
+
+
+def test_a_worker_of_an_empty_job_stops_after_the_idle_time(
+    tmp_path: Path, redis_server: RedisServer, sandbox: SandboxThread
+) -> None:
+    sandbox.reset()
+    cluster = Cluster(tmp_path, redis_server.url, sandbox.base_url, "empty")
+    cluster.start(1, extra={"MAX_IDLE_TIME_BEFORE_CLOSE": "0.5"})
+    assert cluster.wait(60) == [0]
+    log = cluster.log_text()
+    assert "is drained and this worker was idle 0.5 s" in log and "Spider closed (finished)" in log
+    assert sandbox.stats()["total_calls"] == 0

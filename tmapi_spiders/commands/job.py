@@ -1,0 +1,98 @@
+"""`scrapy job -s REDIS_URL=...`: a distributed job's progress, from any machine.
+
+Reads the job's keys in one transaction: seeds left, queued and in-flight requests,
+live workers (heartbeat within one lease) and the job-wide counters the workers
+update atomically. `--delete` removes every key of the job.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from scrapy.commands import ScrapyCommand
+from scrapy.exceptions import UsageError
+
+from tmapi_spiders import outcome
+from tmapi_spiders.distributed import connection
+from tmapi_spiders.distributed.job import Job, JobStatus
+from tmapi_spiders.distributed.keys import JobKeys
+
+COUNTERS = ("seeds_pushed", "images_done", "failures", "pages", "items", "paid_calls", "leases_expired")
+
+
+def render(status: JobStatus) -> str:
+    rows = [
+        ("job", status.job),
+        ("state", "drained" if status.drained else "running" if status.live_workers else "waiting for workers"),
+        ("seeds left", status.seeds_left),
+        ("seeds pushed", status.counters.get("seeds_pushed", status.seeds_seen)),
+        ("queued requests", status.queued),
+        ("in-flight requests", status.in_flight),
+        ("images done", status.counters.get("images_done", 0)),
+        ("failures", status.counters.get("failures", 0)),
+        ("pages", status.counters.get("pages", 0)),
+        ("items", status.counters.get("items", 0)),
+        ("paid calls", status.counters.get("paid_calls", 0)),
+        ("leases expired", status.counters.get("leases_expired", 0)),
+        ("live workers", len(status.live_workers)),
+    ]
+    width = max(len(name) for name, _ in rows)
+    lines = [f"{name:<{width}}  {value}" for name, value in rows]
+    lines += [f"{'':<{width}}  {worker}" for worker in status.live_workers]
+    return "\n".join(lines)
+
+
+class Command(ScrapyCommand):
+    requires_project = True
+    requires_crawler_process = False
+    default_settings = {"LOG_ENABLED": False}
+
+    def syntax(self) -> str:
+        return "[--json] [--delete [--force]] -s REDIS_URL=redis://host:6379/0 [-s TMAPI_JOB=name]"
+
+    def short_desc(self) -> str:
+        return "Show a distributed job's progress (or delete its keys)"
+
+    def add_options(self, parser: argparse.ArgumentParser) -> None:
+        super().add_options(parser)
+        parser.add_argument("--spider", default="image_search", help="spider whose job this is (default image_search)")
+        parser.add_argument("--json", action="store_true", help="print the status as JSON")
+        parser.add_argument("--delete", action="store_true", help="remove every key of the job")
+        parser.add_argument("--force", action="store_true", help="with --delete: even while workers are live")
+
+    def run(self, args: list[str], opts: argparse.Namespace) -> None:
+        if args:
+            raise UsageError("scrapy job takes no arguments")
+        url = str(self.settings.get("REDIS_URL") or "")
+        if not url:
+            self._fail(
+                outcome.BAD_INPUT, "no REDIS_URL: give -s REDIS_URL=redis://host:6379/0 (or set it in the environment)"
+            )
+            return
+        problem = connection.check_reachable(self.settings)
+        if problem:
+            self._fail(outcome.REDIS_DOWN, problem)
+            return
+        job = Job(connection.client(self.settings), JobKeys.from_settings(self.settings, opts.spider))
+        lease = self.settings.getfloat("TMAPI_REDIS_LEASE")
+        try:
+            status = job.status(lease)
+            if opts.delete:
+                if status.live_workers and not opts.force:
+                    self._fail(
+                        outcome.BAD_INPUT,
+                        f"{len(status.live_workers)} workers are live: stop them first, or add --force",
+                    )
+                    return
+                print(f"job {status.job!r}: deleted {job.delete()} keys")
+                return
+        except connection.ERRORS as exc:
+            self._fail(outcome.REDIS_DOWN, f"lost Redis at {connection.describe(url)}: {connection.reason(exc, url)}")
+            return
+        print(json.dumps(status.to_dict(), indent=2) if opts.json else render(status))
+
+    def _fail(self, code: int, message: str) -> None:
+        print(f"error: {message}", file=sys.stderr)
+        self.exitcode = code

@@ -1,0 +1,94 @@
+"""`scrapy seed FILE -a language=ru -s REDIS_URL=...`: push a URL list into a job's seeds.
+
+The list is checked exactly like a local crawl's (same one-line errors, same bad-line
+reports) and each image is pushed as JSON with its own query arguments. A seed that
+is already in the job (same image, same query) is not pushed again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from scrapy.commands import ScrapyCommand
+from scrapy.exceptions import UsageError
+from scrapy.utils.conf import arglist_to_dict
+
+from tmapi_spiders import outcome
+from tmapi_spiders.config import ConfigError
+from tmapi_spiders.distributed import connection
+from tmapi_spiders.distributed.job import Job
+from tmapi_spiders.distributed.keys import JobKeys
+from tmapi_spiders.distributed.preflight import seed_config
+from tmapi_spiders.distributed.start import seeds_of
+from tmapi_spiders.seeds import BadLine
+
+BAD_LINES_SHOWN = 20
+
+
+class Command(ScrapyCommand):
+    requires_project = True
+    requires_crawler_process = False
+    default_settings = {"LOG_ENABLED": False}
+
+    def syntax(self) -> str:
+        return "FILE [-a language=.. -a sort=.. ...] -s REDIS_URL=redis://host:6379/0"
+
+    def short_desc(self) -> str:
+        return "Push an image URL list into a distributed job's seeds in Redis"
+
+    def add_options(self, parser: argparse.ArgumentParser) -> None:
+        super().add_options(parser)
+        parser.add_argument(
+            "-a", dest="spargs", action="append", default=[], metavar="NAME=VALUE", help="query argument of these seeds"
+        )
+        parser.add_argument("--spider", default="image_search", help="spider whose job this is (default image_search)")
+
+    def process_options(self, args: list[str], opts: argparse.Namespace) -> None:
+        super().process_options(args, opts)
+        try:
+            opts.spargs = arglist_to_dict(opts.spargs)
+        except ValueError:
+            raise UsageError("invalid -a value, use -a NAME=VALUE", print_help=False) from None
+
+    def run(self, args: list[str], opts: argparse.Namespace) -> None:
+        if len(args) != 1:
+            raise UsageError("give exactly one seed file")
+        if "urls_file" in opts.spargs or "urls" in opts.spargs:
+            self._fail(outcome.BAD_INPUT, "give the seed file as the argument, not as -a urls_file/urls")
+            return
+        if not self.settings.get("REDIS_URL"):
+            self._fail(
+                outcome.BAD_INPUT, "no REDIS_URL: give -s REDIS_URL=redis://host:6379/0 (or set it in the environment)"
+            )
+            return
+        try:
+            config = seed_config({**opts.spargs, "urls_file": args[0]})
+        except ConfigError as exc:
+            self._fail(outcome.BAD_INPUT, str(exc))
+            return
+        problem = connection.check_reachable(self.settings)
+        if problem:
+            self._fail(outcome.REDIS_DOWN, problem)
+            return
+        seeds, bad = [], 0
+        for entry in seeds_of(config):
+            if isinstance(entry, BadLine):
+                bad += 1
+                if bad <= BAD_LINES_SHOWN:
+                    print(f"warning: {args[0]} line {entry.line} skipped: {entry.reason}", file=sys.stderr)
+                continue
+            seeds.append(entry)
+        keys = JobKeys.from_settings(self.settings, opts.spider)
+        try:
+            pushed, known = Job(connection.client(self.settings), keys).push_seeds(seeds)
+        except connection.ERRORS as exc:
+            url = str(self.settings.get("REDIS_URL"))
+            self._fail(outcome.REDIS_DOWN, f"lost Redis at {connection.describe(url)}: {connection.reason(exc, url)}")
+            return
+        more = f" ({bad - BAD_LINES_SHOWN} more not shown)" if bad > BAD_LINES_SHOWN else ""
+        print(f"job {keys.job!r}: {pushed} seeds pushed, {known} already in the job, {bad} bad lines skipped{more}")
+
+    def _fail(self, code: int, message: str) -> None:
+        print(f"error: {message}", file=sys.stderr)
+        self.exitcode = code
