@@ -78,7 +78,13 @@ ITEM_PIPELINES = {
 
 # --- Output ---------------------------------------------------------------------------
 FEED_EXPORT_ENCODING = "utf-8"
-FEED_EXPORTERS = {"csv": "tmapi_spiders.exporters.FlatCsvItemExporter"}
+FEED_EXPORTERS = {
+    "csv": "tmapi_spiders.exporters.FlatCsvItemExporter",
+    # orjson instead of the pure-Python encoder: the feed was the crawl's largest CPU cost (docs/performance.md)
+    "jsonlines": "tmapi_spiders.exporters.FastJsonLinesItemExporter",
+    "jl": "tmapi_spiders.exporters.FastJsonLinesItemExporter",
+    "jsonl": "tmapi_spiders.exporters.FastJsonLinesItemExporter",
+}
 
 # --- Distributed crawls (docs/distributed.md): only used when REDIS_URL is set --------
 REDIS_URL = os.environ.get("REDIS_URL", "")  # e.g. redis://host:6379/0: this crawl becomes a worker of a job
