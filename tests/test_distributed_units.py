@@ -1,0 +1,152 @@
+"""The job's Redis operations against a real redis-server, and the pure helpers."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+
+import pytest
+from scrapy import Request, Spider
+
+from tests.redis_server import RedisServer
+from tmapi_spiders.config import ConfigError
+from tmapi_spiders.distributed import connection, serializer
+from tmapi_spiders.distributed.job import Job, seed_fingerprint
+from tmapi_spiders.distributed.keys import JobKeys
+from tmapi_spiders.distributed.start import read_seed
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[RedisServer]:
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+def job(redis_server: RedisServer, request: pytest.FixtureRequest) -> Job:
+    return Job(redis_server.client(), JobKeys.for_job(f"unit-{request.node.name}"))
+
+
+class _Spider(Spider):
+    name = "unit"
+
+    def parse(self, response: object) -> None:
+        return None
+
+
+def test_seeding_twice_pushes_each_seed_once(job: Job) -> None:
+    seeds = [{"url": f"https://img.alicdn.com/{n}.jpg", "language": "en"} for n in range(3)]
+    assert job.push_seeds(seeds) == (3, 0)
+    assert job.push_seeds([*seeds, {"url": "https://img.alicdn.com/0.jpg", "language": "ru"}]) == (1, 3)
+    assert job.server.llen(job.keys.seeds) == 4
+
+
+def test_a_popped_request_is_leased_until_acked(job: Job) -> None:
+    job.push_request("low", 1)
+    job.push_request("high", 5)
+    lease, data = job.pop_request("w1", 30) or ("", "")
+    assert data == "high"  # the priority queue order of scrapy-redis
+    assert job.work_left() == 2  # one queued, one leased: the job is not drained
+    job.ack([lease])
+    assert job.server.zcard(job.keys.inflight) == 0 and job.server.hlen(job.keys.leases) == 0
+    assert job.work_left() == 1
+
+
+def test_expired_leases_go_back_to_their_queue(job: Job) -> None:
+    job.push_request("page-2", 2)
+    job.push_seeds([{"url": "https://img.alicdn.com/a.jpg"}])
+    job.pop_request("dead", 0.2)
+    job.pop_seeds("dead", 0.2, 10)
+    assert job.requeue_expired() == 0  # not yet expired
+    time.sleep(0.3)
+    assert job.requeue_expired() == 2
+    assert job.server.zrange(job.keys.requests, 0, -1, withscores=True) == [("page-2", -2.0)]
+    assert json.loads(job.server.lindex(job.keys.seeds, 0))["url"] == "https://img.alicdn.com/a.jpg"
+    assert job.status(5).counters["leases_expired"] == 2
+
+
+def test_renewed_leases_do_not_expire(job: Job) -> None:
+    job.push_request("r", 0)
+    lease, _ = job.pop_request("live", 0.3) or ("", "")
+    for _ in range(3):
+        time.sleep(0.15)
+        job.renew("live", 0.3, [lease])
+    assert job.requeue_expired() == 0
+    assert job.status(5).live_workers == ["live"]
+
+
+def test_a_handover_queues_the_retry_and_acks_its_lease_together(job: Job) -> None:
+    job.push_seeds([{"url": "https://img.alicdn.com/b.jpg"}])
+    [(lease, _)] = job.pop_seeds("w", 30, 5)
+    job.push_request("first-request", 1, handover=lease)
+    assert job.server.zcard(job.keys.inflight) == 0
+    assert job.queued() == 1
+
+
+def test_only_the_last_worker_of_a_drained_job_deletes_it(job: Job) -> None:
+    job.push_seeds([{"url": "https://img.alicdn.com/c.jpg"}])
+    job.renew("a", 30, [])
+    job.renew("b", 30, [])
+    assert job.finish("a", 30, delete=True) == 0  # seeds left, and b is live
+    [(lease, _)] = job.pop_seeds("b", 30, 1)
+    job.ack([lease], {"pages": 3})
+    job.renew("a", 30, [])
+    assert job.finish("b", 30, delete=True) == 0  # a is still live
+    assert job.finish("a", 30, delete=True) == 2
+    assert job.server.keys(f"{job.keys.job}:*") == [job.keys.stats]
+    assert job.status(30).counters["pages"] == 3
+
+
+def test_persist_keeps_a_finished_job(job: Job) -> None:
+    job.renew("a", 30, [])
+    job.server.sadd(job.keys.dupefilter, "fp")
+    assert job.finish("a", 30, delete=False) == 1
+    assert job.server.exists(job.keys.dupefilter)
+
+
+def test_queued_requests_are_json_without_token_or_per_download_state() -> None:
+    spider = _Spider()
+    request = Request(
+        "https://api.example/search?img_url=x",
+        headers={"apikey": "tok-SECRET-123456", "Accept": "application/json"},
+        body=b"\xff\x00binary",
+        meta={"tmapi": {"page": 2}, "_tmapi_envelope": object(), "retry_times": 1},
+        callback=spider.parse,
+        priority=2,
+    )
+    text = serializer.to_json(request, spider)
+    assert "tok-SECRET" not in text and "_tmapi_envelope" not in text
+    back = serializer.from_json(text, spider)
+    assert back.body == b"\xff\x00binary" and back.meta == {"tmapi": {"page": 2}, "retry_times": 1}
+    assert back.callback == spider.parse and back.priority == 2 and "apikey" not in back.headers
+
+
+def test_a_request_carrying_the_token_elsewhere_is_refused() -> None:
+    spider = _Spider()
+    request = Request("https://api.example/search?apiToken=tok-SECRET-123456", callback=spider.parse)
+    with pytest.raises(serializer.SerializationError, match="carries the API token"):
+        serializer.to_json(request, spider, ("tok-SECRET-123456",))
+    unjsonable = Request("https://api.example/", meta={"x": object()}, callback=spider.parse)
+    with pytest.raises(serializer.SerializationError, match=r"meta\['x'\]"):
+        serializer.to_json(unjsonable, spider)
+
+
+def test_redis_urls_are_printed_without_password() -> None:
+    assert connection.describe("redis://:s3cret@host:6379/1") == "redis://:***@host:6379/1"
+    assert connection.describe("redis://user:s3cret@host/0") == "redis://user:***@host/0"
+    assert connection.describe("redis://host:6379/0") == "redis://host:6379/0"
+    assert connection.reason(ValueError("bad s3cret\nmore"), "redis://:s3cret@h/0") == "bad ***"
+
+
+def test_seeds_from_redis_are_checked_like_local_seeds() -> None:
+    seed, query, max_pages = read_seed('{"url": "https://img.alicdn.com/x.jpg", "language": "ru", "max_pages": 2}')
+    assert (seed.url, query.language, max_pages) == ("https://img.alicdn.com/x.jpg", "ru", 2)
+    assert read_seed("https://img.alicdn.com/y.jpg")[0].url == "https://img.alicdn.com/y.jpg"  # scrapy-redis style
+    with pytest.raises(ConfigError, match="language"):
+        read_seed('{"url": "https://img.alicdn.com/x.jpg", "language": "xx"}')
+    with pytest.raises(ConfigError, match="internal address"):
+        read_seed('{"url": "http://127.0.0.1/x.jpg"}')
+    with pytest.raises(ConfigError, match="unknown argument"):
+        read_seed('{"url": "https://img.alicdn.com/x.jpg", "colour": "red"}')
+    assert seed_fingerprint({"url": "u", "language": "en"}) == seed_fingerprint({"language": "en", "url": "u"})
