@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from scrapy import Request, Spider
 
 from tests.redis_server import RedisServer
 from tmapi_spiders.config import ConfigError
-from tmapi_spiders.distributed import connection, serializer
+from tmapi_spiders.distributed import connection, merge, serializer
 from tmapi_spiders.distributed.job import Job, seed_fingerprint
 from tmapi_spiders.distributed.keys import JobKeys
 from tmapi_spiders.distributed.start import read_seed
@@ -150,3 +152,14 @@ def test_seeds_from_redis_are_checked_like_local_seeds() -> None:
     with pytest.raises(ConfigError, match="unknown argument"):
         read_seed('{"url": "https://img.alicdn.com/x.jpg", "colour": "red"}')
     assert seed_fingerprint({"url": "u", "language": "en"}) == seed_fingerprint({"language": "en", "url": "u"})
+
+
+def test_merge_keeps_one_record_per_image_query_and_item(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    first = {"query_image_url": "u", "language": "en", "sort": "default", "filters": {}, "item_id": 1, "rank": 1}
+    other = {**first, "item_id": 2}
+    a.write_text(json.dumps(first) + "\n" + json.dumps(other) + "\n", encoding="utf-8")
+    b.write_text(json.dumps({**first, "crawled_at": "later"}) + "\n" + '{"query_image_url": "tru', encoding="utf-8")
+    out = io.StringIO()
+    assert merge.main([str(a), str(b)], out) == 0
+    assert [json.loads(line) for line in out.getvalue().splitlines()] == [first, other]
