@@ -323,3 +323,20 @@ def test_a_worker_of_an_empty_job_stops_after_the_idle_time(
     log = cluster.log_text()
     assert "is drained and this worker was idle 0.5 s" in log and "Spider closed (finished)" in log
     assert sandbox.stats()["total_calls"] == 0
+
+
+def test_redis_lost_mid_crawl_stops_the_worker_with_exit_4(
+    tmp_path: Path, sandbox: SandboxThread, seeds_file: Path
+) -> None:
+    with RedisServer() as private:
+        cluster = Cluster(tmp_path, private.url, sandbox.base_url, "lost")
+        assert cluster.seed(seeds_file).returncode == 0
+        job = cluster.job_api(private)
+        cluster.start(1, extra={"TMAPI_REDIS_RETRY_TIMES": "2", "TMAPI_REDIS_RETRY_DELAY": "0.2"})
+        wait_until(lambda: job.status(2).counters.get("pages", 0) >= 3, what="3 pages done")
+        private.stop()
+        codes = cluster.wait(60)
+    log = cluster.log_text()
+    assert codes == [4], log[-3000:]
+    assert "Lost Redis" in log and "Spider closed (redis_unavailable)" in log
+    assert "Traceback" not in log
