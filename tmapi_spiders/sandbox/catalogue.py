@@ -16,7 +16,7 @@ from functools import lru_cache
 from urllib.parse import parse_qs, urlsplit
 
 from tmapi_spiders import contract
-from tmapi_spiders.sandbox.items import DIGEST_SIZE, TITLE_HEADS, Item, core, render
+from tmapi_spiders.sandbox.items import DIGEST_SIZE, TITLE_HEADS, add_item, core
 
 # Generated catalogues hold at most this many items; a larger `total=N` hint is capped.
 MAX_TOTAL = 10_000
@@ -24,8 +24,8 @@ MAX_TOTAL = 10_000
 CONVERTED_DIR = contract.CONVERTED_PREFIX + "imgextra/"
 _CONVERTED_RE = re.compile(r"^/search/imgextra/([0-9a-f]{24})(?:_total-\d+)?\.jpg$")
 _TOTAL_SEGMENT_RE = re.compile(r"(?:^|[/_.\-])total-(\d+)(?=$|[/_.\-?#])")
-# Items whose random bytes come from one hash call: a page of 20 needs one or two calls.
-BLOCK = 32
+# Items whose random bytes come from one hash call: a default page of 20 needs one call.
+BLOCK = 20
 
 
 # ---------------------------------------------------------------------------------------
@@ -80,31 +80,37 @@ def catalogue_key(img_url: str) -> tuple[str, int]:
 
 
 class Catalogue:
-    """The result set for one image identity: item i is a pure function of (identity, i)."""
+    """The result set for one image identity: item i is a pure function of (identity, i).
 
-    __slots__ = ("_blocks", "_cores", "_items", "_views", "identity", "item_base", "key", "total")
+    Rendered items are not kept: rendering one from the shared pools costs about as much
+    as keeping it would in memory traffic, and a server holding a thousand images stays small.
+    """
+
+    __slots__ = ("_cores", "_views", "identity", "item_base", "key", "total")
 
     def __init__(self, identity: str, total: int) -> None:
         self.identity = identity
         self.total = total
         self.key = bytes.fromhex(identity)
         self.item_base = int(identity[12:24], 16)
-        self._blocks: dict[int, bytes] = {}
         self._cores: tuple[list[int], list[int], list[int]] | None = None
         self._views: dict[tuple[str, int], list[int]] = {}
-        # Rendered items; only bytes and ints, so millions of them cost the garbage collector nothing.
-        self._items: dict[int, Item] = {}
 
-    def _digest(self, index: int) -> bytes:
-        """Item `index`'s random bytes, cut from a block hashed once for BLOCK items."""
-        number, offset = divmod(index, BLOCK)
-        block = self._blocks.get(number)
-        if block is None:
-            block = self._blocks[number] = hashlib.shake_256(self.key + number.to_bytes(4, "big")).digest(
-                BLOCK * DIGEST_SIZE
-            )
-        offset *= DIGEST_SIZE
-        return block[offset : offset + DIGEST_SIZE]
+    def _block(self, number: int) -> bytes:
+        """The random bytes of items BLOCK*number .. BLOCK*(number+1)-1: one hash call."""
+        return hashlib.shake_256(self.key + number.to_bytes(4, "big")).digest(BLOCK * DIGEST_SIZE)
+
+    def _digests(self, indices: Sequence[int]) -> list[bytes]:
+        blocks: dict[int, bytes] = {}
+        out = []
+        for index in indices:
+            number, offset = divmod(index, BLOCK)
+            block = blocks.get(number)
+            if block is None:
+                block = blocks[number] = self._block(number)
+            offset *= DIGEST_SIZE
+            out.append(block[offset : offset + DIGEST_SIZE])
+        return out
 
     def item_id(self, index: int) -> int:
         # Distinct for every index of one catalogue: 7919 is prime and does not divide 9e11.
@@ -113,7 +119,7 @@ class Catalogue:
     def cores(self) -> tuple[list[int], list[int], list[int]]:
         """Prices, sales and filter masks of every item, for sorted or filtered views."""
         if self._cores is None:
-            cores = [core(self._digest(i)) for i in range(self.total)]
+            cores = [core(d) for d in self._digests(range(self.total))]
             self._cores = ([c[0] for c in cores], [c[1] for c in cores], [c[2] for c in cores])
         return self._cores
 
@@ -135,19 +141,14 @@ class Catalogue:
         return indices
 
     def fragments(self, indices: Sequence[int], language: str) -> list[bytes]:
-        """The JSON parts of items `indices` in `language`, ready to join (items rendered once, kept)."""
-        heads = TITLE_HEADS[language]
-        items = self._items
+        """The JSON pieces of items `indices` in `language`, comma-separated, ready to join."""
+        titles = TITLE_HEADS[language]
+        item_id = self.item_id
         parts: list[bytes] = []
-        for n, index in enumerate(indices):
-            item = items.get(index)
-            if item is None:
-                item = items[index] = render(self._digest(index), self.item_id(index))
-            head, words, model, tail = item
-            if n:
-                parts.append(b",")
-            parts += (head, heads[words], model, tail)
-        return parts
+        for index, d in zip(indices, self._digests(indices), strict=True):
+            parts.append(b",")
+            add_item(parts, d, item_id(index), titles)
+        return parts[1:]
 
     def fragment(self, index: int, language: str) -> bytes:
         """Item `index` as JSON in `language`."""

@@ -112,12 +112,13 @@ _SHARE = {
     "new_arrival": 38,
 }
 FILTER_BITS = {name: 1 << n for n, name in enumerate(contract.FILTERS)}
-# The filter bits of an item's mask, in contract.FILTERS order: bit n <=> random byte 8+n < its share.
+# The filter bits of an item's mask, in contract.FILTERS order: bit n <=> random byte 4+n < its share.
 _THRESHOLDS = tuple(_SHARE[name] for name in contract.FILTERS)
 assert contract.FILTERS == ("support_dropshipping", "is_factory", "verified_supplier", "free_shipping", "new_arrival")
 
-# Random bytes an item is made of (catalogue.py hands them out).
-DIGEST_SIZE = 64
+# Random bytes an item is made of (catalogue.py hands them out): product (2), sales
+# level (2), filter bits (5), supplier (1).
+DIGEST_SIZE = 10
 # Pool sizes. An item picks a product (title, price, tiers, brand) and a sales level with
 # random bits, and a supplier by its four supplier-side filter bits and a byte.
 PRODUCTS = 1 << 14
@@ -135,7 +136,7 @@ def core(d: bytes) -> tuple[int, int, int]:
     return (
         _CENTS[(d[0] << 8 | d[1]) % PRODUCTS],
         _SALES[(d[2] << 8 | d[3]) % SALES_LEVELS],
-        (d[8] < t0) | (d[9] < t1) << 1 | (d[10] < t2) << 2 | (d[11] < t3) << 3 | (d[12] < t4) << 4,
+        (d[4] < t0) | (d[5] < t1) << 1 | (d[6] < t2) << 2 | (d[7] < t3) << 3 | (d[8] < t4) << 4,
     )
 
 
@@ -167,7 +168,6 @@ _J_COMPANIES = [[_j(_CITY_ZH[p] + w + k) for w in _COMPANY_WORDS for k in _COMPA
 _J_BIZ_TYPES = [_j(b) for b in _BIZ_TYPES]
 _J_FACTORY_BIZ = _j("生产加工")
 _J_SERVICE_TAGS = [dumps(list(_SERVICE_TAGS[s : s + n])) for s in range(6) for n in range(3)]
-_ZEROS = [b"0" * n + b"+" for n in range(24)]
 _HEAD = b'{"item_id":%d,"product_url":"https://detail.1688.com/offer/%d.html","title":'
 # bytes.translate tables mapping any byte to a letter or digit: cheap random-looking ids.
 _ALNUM_TABLE = bytes(ord(_ALNUM[b % 62]) for b in range(256))
@@ -180,25 +180,22 @@ def _price(cents: int) -> bytes:
 
 # ---------------------------------------------------------------------------------------
 # Pools, each entry rendered on first use (a pure function of its index).
-# A product: (title words index, model code + closing quote, JSON from title_origin to the
-# image URL's random part, JSON from category_path to gmv_fuzzy's value without and with
-# a drop-ship price).
-Product = tuple[int, bytes, bytes, bytes, bytes]
-# A supplier: (the end of its items' image URL, JSON from delivery_info to the end of the item).
-Shop = tuple[bytes, bytes]
+# A product: (title words index, model code + closing quote, JSON from title_origin to
+# gmv_fuzzy's opening quote, without and with a drop-ship price).
+Product = tuple[int, bytes, bytes, bytes]
 _PRODUCT_POOL: list[Product | None] = [None] * PRODUCTS
 _SALES_POOL: list[bytes | None] = [None] * SALES_LEVELS
-_SHOP_POOL: list[Shop | None] = [None] * (16 * SHOPS_PER_KIND)
+_SHOP_POOL: list[bytes | None] = [None] * (16 * SHOPS_PER_KIND)
 
-_ORIGIN = b',"title_origin":%s%s,"img":"https://cbu01.alicdn.com/img/ibank/O1CN01'
-_OFFER = (
+_PRODUCT = (
+    b',"title_origin":%s%s,"img":"https://cbu01.alicdn.com/img/ibank/O1CN01%s_!!%d-0-cib.jpg",'
     b'"category_path":%s,"price":"%s","price_info":{"drop_ship_price":%s,"wholesale_price":"%s",'
     b'"origin_price":"%s"},"brand":%s,"title_tags":%s,"quantity_begin":%d,"quantity_prices":[%s],'
     b'"sale_info":{"gmv_fuzzy":"'
 )
 _TIER = b'{"begin_num":"%d","end_num":"%s","price":"%s"}'
 _SALE = (
-    b'","gmv_30days":0,"gmv_30days_cb":0,"sale_quantity":%d,"sale_quantity_month":%d,'
+    b'%s","gmv_30days":0,"gmv_30days_cb":0,"sale_quantity":%d,"sale_quantity_month":%d,'
     b'"sale_quantity_90days":%d,"sale_quantity_360days":%d,"orders_count":%d},"type":"normal",'
 )
 _SHOP = (
@@ -212,7 +209,7 @@ _SHOP = (
 
 
 def _product(p: int) -> Product:
-    e = hashlib.blake2b(b"product:%d" % p, digest_size=16).digest()
+    e = hashlib.blake2b(b"product:%d" % p, digest_size=40).digest()
     words = (e[0] << 8 | e[1]) % WORD_COMBOS
     model = b'%c%03d"' % (65 + e[2] % 26, (e[3] << 8 | e[4]) % 1000)
     cents = _CENTS[p]
@@ -224,27 +221,44 @@ def _product(p: int) -> Product:
         _TIER % (start, b"" if t == len(starts) - 1 else b"%d" % (starts[t + 1] - 1), _price(cents * (20 - t) // 20))
         for t, start in enumerate(starts)
     )
-    brand, tags = _J_BRANDS[e[8] % len(_J_BRANDS)], _J_TITLE_TAGS[e[9] % len(_J_TITLE_TAGS)]
-    offers = [
-        _OFFER % (_J_CATEGORIES[words // 24], price, drop_ship, price, origin, brand, tags, begin, tiers)
+    image = e[16:38].translate(_ALNUM_TABLE), 1_000_000_000 + int.from_bytes(e[11:15], "big") % 3_000_000_000
+    bodies = [
+        _PRODUCT
+        % (
+            TITLE_HEADS["zh"][words],
+            model,
+            *image,
+            _J_CATEGORIES[words // 24],
+            price,
+            drop_ship,
+            price,
+            origin,
+            _J_BRANDS[e[8] % len(_J_BRANDS)],
+            _J_TITLE_TAGS[e[9] % len(_J_TITLE_TAGS)],
+            begin,
+            tiers,
+        )
         for drop_ship in (b'""', b'"%s"' % _price(cents * (85 + e[10] % 16) // 100))
     ]
-    product = (words, model, _ORIGIN % (TITLE_HEADS["zh"][words], model), offers[0], offers[1])
+    product = (words, model, bodies[0], bodies[1])
     _PRODUCT_POOL[p] = product
     return product
 
 
 def _sales(k: int) -> bytes:
+    """Sales figures; gmv_fuzzy (a rounded-down turnover) uses a unit price of the level's own."""
     e = hashlib.blake2b(b"sales:%d" % k, digest_size=8).digest()
     sales = _SALES[k]
     month = sales * (e[0] % 20) // 100
     quarter = max(month, sales * (20 + e[1] % 40) // 100)
-    block = _SALE % (sales, month, quarter, sales, sales * (10 + e[2] % 60) // 100)
+    gmv = b"%d" % (sales * _CENTS[(e[3] << 8 | e[4]) % PRODUCTS] // 100)
+    fuzzy = b"0" if gmv == b"0" else gmv[:1] + b"0" * (len(gmv) - 1) + b"+"
+    block = _SALE % (fuzzy, sales, month, quarter, sales, sales * (10 + e[2] % 60) // 100)
     _SALES_POOL[k] = block
     return block
 
 
-def _shop(number: int) -> Shop:
+def _shop(number: int) -> bytes:
     """Supplier `number`: its filter bits (factory, verified, free postage, new) times 256 plus n.
     The supplier proper (name, member id, place) depends on (factory, verified, n) only."""
     factory, verified, free, new = number >> 8 & 1, number >> 9 & 1, number >> 10 & 1, number >> 11 & 1
@@ -277,35 +291,24 @@ def _shop(number: int) -> Shop:
         e[58] % 60,
         e[59] % 10,
     )
-    shop = (b'_!!%d-0-cib.jpg",' % member, rest)
-    _SHOP_POOL[number] = shop
-    return shop
+    _SHOP_POOL[number] = rest
+    return rest
 
 
 # ---------------------------------------------------------------------------------------
-# An item as (JSON up to the title's value, title words index, model code + closing quote,
-# JSON after the title): the title is the only part that depends on the language.
-Item = tuple[bytes, int, bytes, bytes]
-
-
-def render(d: bytes, item_id: int) -> Item:
-    """Item JSON from its random bytes `d`: three pool look-ups, a few numbers, one join."""
+def add_item(parts: list[bytes], d: bytes, item_id: int, titles: list[bytes]) -> None:
+    """Append item JSON pieces to `parts` (joined once per page) from its random bytes `d`:
+    three pool look-ups, no copying. `titles` is TITLE_HEADS of the answer's language."""
+    t0, t1, t2, t3, t4 = _THRESHOLDS
     p = (d[0] << 8 | d[1]) % PRODUCTS
     k = (d[2] << 8 | d[3]) % SALES_LEVELS
-    mask = core(d)[2]
-    words, model, origin, *offers = _PRODUCT_POOL[p] or _product(p)
-    image_end, shop = _SHOP_POOL[(mask >> 1) << 8 | d[19]] or _shop((mask >> 1) << 8 | d[19])
-    gmv = _CENTS[p] * _SALES[k] // 100
-    digits = b"%d" % gmv
-    tail = b"".join(
-        (
-            origin,
-            d[25:47].translate(_ALNUM_TABLE),
-            image_end,
-            offers[mask & 1],
-            digits[:1] + _ZEROS[len(digits) - 1] if gmv else b"0",
-            _SALES_POOL[k] or _sales(k),
-            shop,
-        )
+    shop = (d[5] < t1) << 8 | (d[6] < t2) << 9 | (d[7] < t3) << 10 | (d[8] < t4) << 11 | d[9]
+    words, model, plain, drop_ship = _PRODUCT_POOL[p] or _product(p)
+    parts += (
+        _HEAD % (item_id, item_id),
+        titles[words],
+        model,
+        drop_ship if d[4] < t0 else plain,
+        _SALES_POOL[k] or _sales(k),
+        _SHOP_POOL[shop] or _shop(shop),
     )
-    return _HEAD % (item_id, item_id), words, model, tail

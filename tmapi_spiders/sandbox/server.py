@@ -352,20 +352,15 @@ class Sandbox:
             count = min(len(indices), len(previous), round(self.config.repeat_rate * len(indices)))
             for slot, repeated in zip(rng.sample(range(len(indices)), count), rng.sample(previous, count), strict=True):
                 indices[slot] = repeated
-        language = search.language
-        items = b"".join(catalogue.fragments(indices, language))
         filters = dumps(dict(search.filters)) if search.filters else b"{}"
-        return (
-            b'{"code":200,"msg":"success","data":{"page":%d,"page_size":%d,"total_count":%d,"sort":"%s","filters":%s,"items":[%s]}}'
-            % (
-                search.page,
-                size,
-                reported,
-                search.sort.encode(),
-                filters,
-                items,
-            )
+        head = b'{"code":200,"msg":"success","data":{"page":%d,"page_size":%d,"total_count":%d,"sort":"%s",' % (
+            search.page,
+            size,
+            reported,
+            search.sort.encode(),
         )
+        parts = catalogue.fragments(indices, search.language)
+        return b"".join((head, b'"filters":%s,"items":[' % filters, *parts, b"]}}"))
 
     # -- the conversion --------------------------------------------------------------------
     async def _convert(self, request: web.BaseRequest, params: tuple[tuple[str, str], ...]) -> web.StreamResponse:
