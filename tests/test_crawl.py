@@ -6,6 +6,7 @@ import csv
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import urllib.parse
@@ -319,3 +320,17 @@ def test_demo_command(tmp_path: Path) -> None:
     images = Counter(p["query_image_url"] for p in products)
     assert len(images) >= 5
     assert any(p["search_image_url"].startswith("/search/") for p in products)  # converted ones
+
+
+def test_every_call_the_api_sees_is_counted(tmp_path: Path) -> None:
+    """Dropped kept-alive connections are not re-sent behind Scrapy's back (download.py)."""
+    urls = [ali(f"drops-{i}", 60) for i in range(8)]
+    with SandboxThread(SandboxConfig(fault_rate=0.3, fault_kinds=("drop",), seed=11)) as sb:
+        result = crawl(
+            tmp_path, sb.base_url, {"urls_file": str(write_list(tmp_path, urls))}, settings={"RETRY_TIMES": 10}
+        )
+        stats = sb.stats()
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert stats["faults"].get("drop", 0) >= 3
+    assert len(result.products) == 8 * 60
+    assert re.search(rf"'tmapi/paid_calls': {stats['total_calls']}[,}}]", result.stderr), stats["total_calls"]

@@ -56,6 +56,15 @@ RETRY_ENABLED = True
 RETRY_TIMES = 5
 RETRY_HTTP_CODES = sorted(contract.TRANSIENT_STATUSES)
 
+# Every call the API sees is one Scrapy counts (tmapi_spiders/download.py).
+DOWNLOAD_HANDLERS = {
+    "http": "tmapi_spiders.download.CountedHTTP11DownloadHandler",
+    "https": "tmapi_spiders.download.CountedHTTP11DownloadHandler",
+}
+# Scrapy's default (2083) would drop a long image URL's requests silently; seed lines are
+# already limited to 4,096 characters (seeds.py).
+URL_LENGTH_LIMIT = 16384
+
 DOWNLOADER_MIDDLEWARES = {
     "tmapi_spiders.middlewares.TmapiBackoffMiddleware": 560,
     "tmapi_spiders.middlewares.TmapiEnvelopeMiddleware": 910,
