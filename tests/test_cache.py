@@ -14,6 +14,7 @@ from scrapy.settings import Settings
 
 from tests.crawl_helpers import crawl
 from tmapi_spiders import cache, contract, outcome
+from tmapi_spiders.config import ConfigError, check_settings
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
 
 URLS = [
@@ -118,11 +119,18 @@ def test_cache_is_off_unless_switched_on(tmp_path: Path) -> None:
         ({"TMAPI_CACHE": "maybe"}, "TMAPI_CACHE must be true or false"),
     ],
 )
-def test_bad_cache_settings_fail_in_one_line(tmp_path: Path, settings: dict[str, str], message: str) -> None:
+def test_bad_cache_settings_are_named(settings: dict[str, str], message: str) -> None:
+    """What `scrapy crawl` checks before any call (the one-line form is run for real below)."""
+    with pytest.raises(ConfigError, match=message):
+        check_settings(Settings({"TMAPI_SANDBOX": True, "TMAPI_BASE_URL": "http://127.0.0.1:9", **settings}))
+
+
+def test_bad_cache_setting_fails_in_one_line(tmp_path: Path) -> None:
+    settings = {"TMAPI_CACHE": "true", "TMAPI_CACHE_TTL": "a day"}
     result = crawl(tmp_path, "http://127.0.0.1:9", {"urls": URLS[0]}, settings)
     assert result.returncode == outcome.BAD_INPUT
     [line] = result.stderr.strip().splitlines()
-    assert line.startswith(f"error: {message}")
+    assert line == "error: TMAPI_CACHE_TTL must be a number of seconds (e.g. 86400 for a day), got 'a day'"
 
 
 # the policy and the settings, as functions

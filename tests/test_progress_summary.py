@@ -17,9 +17,11 @@ import time
 from pathlib import Path
 
 import pytest
+from scrapy.settings import Settings
 
 from tests.crawl_helpers import REPO, crawl
 from tmapi_spiders import contract
+from tmapi_spiders.config import ConfigError, check_settings
 from tmapi_spiders.extensions.progress import Progress, want_bar
 from tmapi_spiders.extensions.summary import summary_path, table, totals_of
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
@@ -148,11 +150,19 @@ def test_progress_and_summary_can_be_switched_off(tmp_path: Path, sandbox: Sandb
         ("TMAPI_PROGRESS_BAR", "sometimes", "TMAPI_PROGRESS_BAR must be auto, true or false"),
     ],
 )
-def test_bad_progress_settings_fail_in_one_line(tmp_path: Path, setting: str, value: str, message: str) -> None:
-    result = crawl(tmp_path, "http://127.0.0.1:9", {"urls": ali("x", 1)}, {setting: value})
+def test_bad_progress_settings_are_named(setting: str, value: str, message: str) -> None:
+    """What `scrapy crawl` checks before any call (the one-line form is run for real below)."""
+    settings = Settings({"TMAPI_SANDBOX": True, "TMAPI_BASE_URL": "http://127.0.0.1:9", setting: value})
+    with pytest.raises(ConfigError) as raised:
+        check_settings(settings)
+    assert str(raised.value).startswith(message) and repr(value) in str(raised.value)
+
+
+def test_bad_progress_setting_fails_in_one_line(tmp_path: Path) -> None:
+    result = crawl(tmp_path, "http://127.0.0.1:9", {"urls": ali("x", 1)}, {"TMAPI_PROGRESS_INTERVAL": "soon"})
     assert result.returncode == 2
     [line] = result.stderr.strip().splitlines()
-    assert line.startswith(f"error: {message}") and repr(value) in line
+    assert line == "error: TMAPI_PROGRESS_INTERVAL must be a number of seconds (0: off), got 'soon'"
 
 
 def test_progress_bar_on_a_terminal(tmp_path: Path, sandbox: SandboxThread) -> None:
