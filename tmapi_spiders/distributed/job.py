@@ -170,7 +170,9 @@ class Job:
         )
 
     def delete(self) -> int:
-        return int(self.server.delete(*self.keys.all()))
+        """Every key of the job, ours and those other components keep under its prefix."""
+        found = set(self.server.scan_iter(match=f"{self.keys.job}:*", count=500)) | set(self.keys.all())
+        return int(self.server.delete(*found))
 
     def dump(self) -> dict[str, Any]:
         """Every key of the job with its value (tests, debugging)."""
