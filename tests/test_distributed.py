@@ -22,8 +22,10 @@ import pytest
 
 from tests.crawl_helpers import REPO, crawl, read_jsonl
 from tests.redis_server import RedisServer, free_port
+from tmapi_spiders.contract import SearchQuery
 from tmapi_spiders.distributed.job import Job
 from tmapi_spiders.distributed.keys import JobKeys
+from tmapi_spiders.distributed.start import seed_json
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
 
 SECRET = "tok-SECRET-123"
@@ -163,6 +165,11 @@ class Cluster:
         return Job(server.client(), JobKeys.for_job(self.job))
 
 
+def push_seeds(job: Job) -> None:
+    """What `scrapy seed` pushes (tested end to end in the first test), without its start-up time."""
+    assert job.push_seeds([seed_json(url, SearchQuery(), 0) for url in IMAGES]) == (len(IMAGES), 0)
+
+
 def wait_until(predicate: Any, timeout: float = 60, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -229,9 +236,9 @@ def test_kill_9_of_a_worker_loses_nothing(
     reference_calls: Counter[tuple[str, str]],
 ) -> None:
     cluster = Cluster(tmp_path, redis_server.url, sandbox.base_url, "kill-9")
-    assert cluster.seed(seeds_file).returncode == 0
-    sandbox.reset()
     job = cluster.job_api(redis_server)
+    push_seeds(job)
+    sandbox.reset()
     cluster.start()
     victim = cluster.procs[0]
     # kill a worker that holds leases, while the job still has work queued
@@ -267,9 +274,9 @@ def test_stop_all_workers_and_resume_pays_nothing_twice_and_keeps_no_token_in_re
     reference_calls: Counter[tuple[str, str]],
 ) -> None:
     cluster = Cluster(tmp_path, redis_server.url, sandbox.base_url, "stop-resume", token=SECRET)
-    assert cluster.seed(seeds_file, "-a", "language=en").returncode == 0
-    sandbox.reset()
     job = cluster.job_api(redis_server)
+    push_seeds(job)
+    sandbox.reset()
     cluster.start()
     dumps: list[str] = []
 
@@ -331,8 +338,8 @@ def test_redis_lost_mid_crawl_stops_the_worker_with_exit_4(
 ) -> None:
     with RedisServer() as private:
         cluster = Cluster(tmp_path, private.url, sandbox.base_url, "lost")
-        assert cluster.seed(seeds_file).returncode == 0
         job = cluster.job_api(private)
+        push_seeds(job)
         cluster.start(1, extra={"TMAPI_REDIS_RETRY_TIMES": "2", "TMAPI_REDIS_RETRY_DELAY": "0.2"})
         wait_until(lambda: job.status(2).counters.get("pages", 0) >= 3, what="3 pages done")
         private.stop()
