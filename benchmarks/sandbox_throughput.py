@@ -190,7 +190,7 @@ def main() -> None:
             proc.pid, drive(base_url, default, args.connections, args.seconds)
         )
         served = rows["distinct pages, sort=default"]["requests"]
-        rows["the same pages again (items cached)"] = measured(
+        rows["the same pages again"] = measured(
             proc.pid, drive(base_url, default[:served], args.connections, args.seconds)
         )
         rows["distinct pages, sort=price_up&is_factory"] = measured(

@@ -1,11 +1,10 @@
 """Synthetic 1688 items as JSON bytes, cheaply: pre-rendered pieces from shared pools.
 
-An item is a pure function of its 64 random bytes (see catalogue.py) and its item_id.
-Most of its JSON comes from pools of pre-rendered fragments (price blocks, sales
-blocks, suppliers, small field combinations), each rendered once per process on first
-use, so a new item costs a few table look-ups and one join instead of formatting forty
-fields. The pools are large enough that items of one image rarely share a fragment, and
-the combinations make every item of every image different.
+An item is a pure function of a few random bytes (catalogue.py hands them out) and its
+item_id. The bytes pick a product (title, image, price, tiers, brand), a sales level
+and a supplier variant; each pool entry is rendered to JSON once per process on first
+use, from its index alone, so the bytes never depend on the order pools were filled in.
+A new item then costs one small format and five pieces appended to the page.
 """
 
 from __future__ import annotations
