@@ -334,3 +334,24 @@ def test_every_call_the_api_sees_is_counted(tmp_path: Path) -> None:
     assert stats["faults"].get("drop", 0) >= 3
     assert len(result.products) == 8 * 60
     assert re.search(rf"'tmapi/paid_calls': {stats['total_calls']}[,}}]", result.stderr), stats["total_calls"]
+
+
+def test_search_422_converts_the_image_once_then_gives_up(tmp_path: Path) -> None:
+    """422 on a search: convert the image if not yet converted, else record the failure."""
+    unreadable = ali("unreadable", 30)
+    with SandboxThread(SandboxConfig(unrecognised_patterns=("unreadable",), deny_patterns=("denied",))) as sb:
+        result = crawl(tmp_path, sb.base_url, {"urls": unreadable})
+        calls = [(c["endpoint"], c["status"]) for c in sb.calls()]
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert calls[:2] == [(contract.SEARCH_PATH, 422), (contract.CONVERT_PATH, 200)]
+    assert calls[2:] == [(contract.SEARCH_PATH, 200)] * 2
+    assert len(result.products) == 30 and result.failures == []
+    assert {p["search_image_url"][:8] for p in result.products} == {"/search/"}
+
+    denied = ali("unreadable-denied", 30)
+    with SandboxThread(SandboxConfig(unrecognised_patterns=("unreadable",), deny_patterns=("denied",))) as sb:
+        result = crawl(tmp_path, sb.base_url, {"urls": denied})
+        calls = [(c["endpoint"], c["status"]) for c in sb.calls()]
+    assert calls == [(contract.SEARCH_PATH, 422), (contract.CONVERT_PATH, 422)]
+    [failure] = result.failures
+    assert failure["stage"] == "convert" and "denied" in failure["message"]

@@ -40,6 +40,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="regex: converting a matching URL is denied (repeatable)",
     )
     p.add_argument(
+        "--unrecognised-pattern",
+        dest="unrecognised_patterns",
+        action="append",
+        default=[],
+        help="regex: searching a matching image URL before conversion answers 422 (repeatable)",
+    )
+    p.add_argument(
         "--convert-timeout-pattern",
         dest="convert_timeout_patterns",
         action="append",

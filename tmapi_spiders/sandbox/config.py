@@ -20,6 +20,7 @@ class SandboxConfig:
     broke_tokens: tuple[str, ...] = ()  # valid tokens whose balance is spent: HTTP 439
     deny_patterns: tuple[str, ...] = ()  # regexes: converting a matching URL is denied (422)
     convert_timeout_patterns: tuple[str, ...] = ()  # regexes: the first conversion times out (422)
+    unrecognised_patterns: tuple[str, ...] = ()  # regexes: searching a matching URL unconverted answers 422
     latency: float = 0.0  # seconds added to every API call
     jitter: float = 0.0  # plus up to this many seconds, uniformly
     fault_rate: float = 0.0  # share of API calls that get a fault, 0..1
@@ -55,7 +56,7 @@ class SandboxConfig:
                 raise ValueError(f"{name}: must be an integer of 0 or more, got {getattr(self, name)!r}")
         if self.cache_size < 1:
             raise ValueError("cache_size: must be at least 1")
-        for name in ("deny_patterns", "convert_timeout_patterns"):
+        for name in ("deny_patterns", "convert_timeout_patterns", "unrecognised_patterns"):
             for pattern in getattr(self, name):
                 try:
                     re.compile(pattern)

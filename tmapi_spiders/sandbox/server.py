@@ -203,6 +203,7 @@ class Sandbox:
         self.broke = frozenset(config.broke_tokens)
         self.deny = [re.compile(p) for p in config.deny_patterns]
         self.timeout_once = [re.compile(p) for p in config.convert_timeout_patterns]
+        self.unrecognised = [re.compile(p) for p in config.unrecognised_patterns]
         self.catalogues = CatalogueCache(config.cache_size)
         self.plan = FaultPlan(
             config.seed, config.fault_rate, config.fault_kinds, config.latency, config.jitter, config.slow_seconds
@@ -316,7 +317,11 @@ class Sandbox:
         except _Invalid as exc:
             recorder.record(contract.SEARCH_PATH, params, contract.PARAM_ERROR)
             return _respond(contract.PARAM_ERROR, _body(contract.PARAM_ERROR, exc.message))
-        if not _searchable(search.img_url):
+        if not _searchable(search.img_url) or (
+            # an Alibaba-hosted image the search cannot read as it is (tmapi-notes: 422 "could not
+            # be fetched or recognised"); its converted path is searchable
+            self.unrecognised and any(p.search(search.img_url) for p in self.unrecognised)
+        ):
             recorder.record(contract.SEARCH_PATH, params, contract.PARAM_ERROR)
             return _respond(contract.PARAM_ERROR, _body(contract.PARAM_ERROR, contract.MSG_IMAGE_NOT_SUPPORTED))
         page_key = str(search.page)
