@@ -235,3 +235,4 @@ def test_distributed_cap_is_job_wide_and_leaves_the_rest_queued(tmp_path: Path) 
     assert final["totals"]["items"] == 5 * 60 and final["totals"]["paid_calls"] == DIST_CALLS
     assert {i["query_image_url"] for i in final["images"]} == set(DIST_URLS)
     assert spent_key("capjob") not in left_keys  # a finished job's count is cleared
+    assert "capjob:summary" not in left_keys  # and so are its per-image results

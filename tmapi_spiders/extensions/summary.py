@@ -198,6 +198,8 @@ class TmapiRunSummary:
             logger.error("Could not write the run summary to %s: %s", path, exc)
             return
         logger.info("Run summary written to %s", path)
+        if isinstance(self.results, RedisResults) and not settings.getbool("SCHEDULER_PERSIST"):
+            self.results.cleanup()
 
 
 def _now() -> str:
@@ -217,9 +219,11 @@ class RedisResults:
         self.key = f"{keys.job}:summary"
         self.keep_seconds = keep_seconds
         self.pending: list[dict[str, Any]] = []
+        self.mine: list[dict[str, Any]] = []  # this worker's own, in case the job's are gone
 
     def add(self, image: dict[str, Any]) -> None:
         self.pending.append(image)
+        self.mine.append(image)
         self._flush()
 
     def _flush(self) -> bool:
@@ -243,12 +247,27 @@ class RedisResults:
 
         if not self._flush():
             logger.warning("Redis is unreachable: the summary covers this worker's images only")
-            return list(self.pending)
+            return list(self.mine)
         try:
-            return [json.loads(value) for _, value in self.client.hscan_iter(self.key, count=1000)]
+            found = [json.loads(value) for _, value in self.client.hscan_iter(self.key, count=1000)]
         except connection.ERRORS as exc:
-            logger.warning("Could not read the job's results from Redis (%s): the summary is incomplete", exc)
-            return []
+            logger.warning("Could not read the job's results from Redis (%s): this worker's images only", exc)
+            return list(self.mine)
+        if len(found) < len(self.mine):  # the job was finished and cleaned up meanwhile
+            return list(self.mine)
+        return found
+
+    def cleanup(self) -> None:
+        """Once the job is finished and its work keys are gone (the last worker's `finish`
+        stamps `finished_at` in its stats), the results go too, like the rest of the job."""
+        from tmapi_spiders.distributed import connection
+        from tmapi_spiders.distributed.job import Job
+
+        try:
+            if self.client.hexists(self.keys.stats, "finished_at") and Job(self.client, self.keys).work_left() == 0:
+                self.client.delete(self.key)
+        except connection.ERRORS:
+            pass  # it expires by itself
 
     def job_totals(self) -> dict[str, int]:
         """Job-wide images and paid calls (the job's own counters), or {} when Redis is away."""
