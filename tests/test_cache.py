@@ -16,6 +16,7 @@ from tests.crawl_helpers import crawl
 from tmapi_spiders import cache, contract, outcome
 from tmapi_spiders.config import ConfigError, check_settings
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
+from tmapi_spiders.spiders.image_search import ImageSearchSpider
 
 URLS = [
     "https://cbu01.alicdn.com/img/ibank/cache-a/total-45.jpg",
@@ -101,14 +102,15 @@ def test_entries_expire_after_the_ttl(tmp_path: Path) -> None:
     assert calls == 1 and len(result.products) == 5
 
 
-def test_cache_is_off_unless_switched_on(tmp_path: Path) -> None:
-    url = "https://cbu01.alicdn.com/img/ibank/cache-off/total-3.jpg"
-    with SandboxThread(SandboxConfig()) as sandbox:
-        for run in ("1", "2"):
-            crawl(tmp_path / run, sandbox.base_url, {"urls": url}, {"TMAPI_CACHE_DIR": str(tmp_path / "cache")})
-        calls = sandbox.stats()["total_calls"]
-    assert calls == 2
-    assert not (tmp_path / "cache").exists()
+def test_cache_is_off_unless_switched_on() -> None:
+    """The project's own settings, completed by the spider as in a crawl: no HTTP cache."""
+    settings = Settings()
+    settings.setmodule("tmapi_spiders.settings", priority="project")
+    ImageSearchSpider.update_settings(settings)
+    assert not settings.getbool("HTTPCACHE_ENABLED")
+    settings.set("TMAPI_CACHE", "true", priority="cmdline")
+    ImageSearchSpider.update_settings(settings)
+    assert settings.getbool("HTTPCACHE_ENABLED") and settings["HTTPCACHE_POLICY"] == cache.POLICY
 
 
 @pytest.mark.parametrize(
