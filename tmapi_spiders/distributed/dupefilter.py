@@ -1,11 +1,15 @@
-"""scrapy-redis's shared duplicate filter, keyed by image and query, never cleared by a worker.
+"""scrapy-redis's shared duplicate filter, keyed by image, query and page, never cleared by a worker.
 
-Only an image's first request goes through the filter (later pages and retries are
-`dont_filter`), so it holds a key or two per image, and a request given back after a
-lease expires is never blocked by it. The key is the image, its query, max_pages and
-which call it is (conversion, first search, search after conversion): the same picture
-searched in two languages is two searches, although its conversion request (whose
-URL and body do not name the query) is the same.
+An image's first request goes through the filter, and so does each later page when it
+is first asked for (the scheduler checks a page's follow-up even though it is
+`dont_filter`): a page redone after a `kill -9` (its lease expired after its follow-up
+was queued) asks for the next page again, and without the filter that whole rest of
+the image's chain would be paid twice. Retries and requests given back after a lease
+expires never pass through the filter, so it cannot block them. The key is the image,
+its query, max_pages, which call it is (conversion, first search, search after
+conversion) and the page after the first: the same picture searched in two languages is
+two searches, although its conversion request (whose URL and body do not name the
+query) is the same.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import json
 from scrapy import Request
 from scrapy_redis.dupefilter import RFPDupeFilter
 
-from tmapi_spiders.api import META_KEY
+from tmapi_spiders.api import ENDPOINT_SEARCH, META_KEY, endpoint_of
 
 
 class ImageDupeFilter(RFPDupeFilter):
@@ -31,7 +35,20 @@ class ImageDupeFilter(RFPDupeFilter):
             "call": request.meta.get("tmapi_endpoint"),
             "converted": state.get("converted"),
         }
+        if is_later_page(request):  # page 1 keys stay as they were: jobs seeded before still dedupe
+            key["page"] = state["page"]
         return hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
     def close(self, reason: str = "") -> None:
         """Keep the shared filter: other workers still use it (stock scrapy-redis deletes it)."""
+
+
+def is_later_page(request: Request) -> bool:
+    """A search for page 2 or later: asked for by the page before it, `dont_filter` in a single process."""
+    state = request.meta.get(META_KEY)
+    return (
+        endpoint_of(request) == ENDPOINT_SEARCH
+        and isinstance(state, dict)
+        and isinstance(state.get("page"), int)
+        and state["page"] > 1
+    )

@@ -55,6 +55,7 @@ class Job:
         self.server = server
         self.keys = keys
         self._pop_request = server.register_script(scripts.POP_REQUEST)
+        self._push_request = server.register_script(scripts.PUSH_REQUEST)
         self._pop_seeds = server.register_script(scripts.POP_SEEDS)
         self._push_seeds = server.register_script(scripts.PUSH_SEEDS)
         self._renew = server.register_script(scripts.RENEW)
@@ -97,6 +98,13 @@ class Job:
             pipe.zrem(self.keys.inflight, handover)
             pipe.hdel(self.keys.leases, handover)
         pipe.execute()
+
+    def push_request_once(self, data: str, priority: int, fingerprint: str, handover: str | None = None) -> bool:
+        """Queue a request whose fingerprint the duplicate filter has not seen (False: it had);
+        the filter's SADD, the queueing and the handover's acknowledgement are one step."""
+        k = self.keys
+        keys = [k.requests, k.inflight, k.leases, k.dupefilter]
+        return bool(self._push_request(keys=keys, args=[data, -priority, handover or "", fingerprint]))
 
     def pop_request(self, worker: str, lease: float) -> tuple[str, str] | None:
         k = self.keys

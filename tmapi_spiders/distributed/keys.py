@@ -16,7 +16,7 @@ from scrapy_redis import defaults
 class JobKeys:
     job: str
     requests: str  # zset: serialized request -> -priority (scrapy-redis PriorityQueue layout)
-    dupefilter: str  # set: one fingerprint per image and query
+    dupefilter: str  # set: one fingerprint per image and query, and per later page
     seeds: str  # list: JSON seeds, popped from the left
     seeds_seen: str  # set: fingerprints of every seed pushed, so seeding twice is harmless
     inflight: str  # zset: lease id -> lease expiry (Redis server time)

@@ -16,7 +16,7 @@ from scrapy.crawler import Crawler
 from scrapy_redis.scheduler import Scheduler as RedisScheduler
 
 from tmapi_spiders.distributed import connection, serializer
-from tmapi_spiders.distributed.dupefilter import ImageDupeFilter
+from tmapi_spiders.distributed.dupefilter import ImageDupeFilter, is_later_page
 from tmapi_spiders.distributed.worker import LEASE_META, Worker
 
 logger = logging.getLogger(__name__)
@@ -74,19 +74,24 @@ class LeasingScheduler(RedisScheduler):
             self.worker.unsent.append((request, handover))
             return True
         try:
-            if not request.dont_filter and self.df.request_seen(request):
+            data = serializer.to_json(request, self.spider, self.secrets)
+        except serializer.SerializationError as exc:
+            logger.error("Request not queued: %s", exc)
+            self.stats.inc_value("tmapi/redis/unserializable")
+            return False
+        # A later page without a lease to hand over is a follow-up, not a retry: a page redone
+        # after a kill asks for it again, and that second ask must not pay the rest of the chain twice.
+        follow_up = handover is None and is_later_page(request)
+        try:
+            if request.dont_filter and not follow_up:
+                self.worker.job.push_request(data, request.priority, handover)
+            elif not self.worker.job.push_request_once(
+                data, request.priority, self.df.request_fingerprint(request), handover
+            ):
                 self.df.log(request, self.spider)
                 if handover:
-                    self.worker.job.ack([handover])
                     self.worker.handed_over(handover)
                 return False
-            try:
-                data = serializer.to_json(request, self.spider, self.secrets)
-            except serializer.SerializationError as exc:
-                logger.error("Request not queued: %s", exc)
-                self.stats.inc_value("tmapi/redis/unserializable")
-                return False
-            self.worker.job.push_request(data, request.priority, handover)
         except connection.ERRORS as exc:
             self.worker.unsent.append((request, handover))
             self.worker.lost(exc)

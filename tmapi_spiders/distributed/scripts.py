@@ -30,6 +30,24 @@ local function give_back(id)
 end
 """
 
+# KEYS: requests, inflight, leases, dupefilter; ARGV: data, score, handover lease id or '', fingerprint or ''
+# Queues a request unless its fingerprint is in the duplicate filter, and acknowledges the lease
+# it replaces either way: one step, so a worker killed in between cannot leave a fingerprint
+# marked seen whose request was never queued (that request would be lost for good).
+PUSH_REQUEST = """
+local queued = 1
+if ARGV[4] ~= '' and redis.call('SADD', KEYS[4], ARGV[4]) == 0 then
+  queued = 0
+else
+  redis.call('ZADD', KEYS[1], tonumber(ARGV[2]), ARGV[1])
+end
+if ARGV[3] ~= '' then
+  redis.call('ZREM', KEYS[2], ARGV[3])
+  redis.call('HDEL', KEYS[3], ARGV[3])
+end
+return queued
+"""
+
 # KEYS: requests, inflight, leases, lease_seq; ARGV: worker, lease seconds
 # Pops the highest-priority request into a lease: returns {id, data} or nil.
 POP_REQUEST = (
