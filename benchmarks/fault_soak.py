@@ -452,7 +452,7 @@ def distributed_run(
     pages: int,
     workers: int = 3,
     kills: int = 2,
-    lease: float = 2.0,
+    lease: float = 3.0,
     concurrency: int = 4,
     deadline_seconds: float = 1800,
 ) -> DistributedRun:
@@ -566,7 +566,7 @@ def run_distributed_soak(
     latency: float = 0.0,
     workers: int = 3,
     kills: int = 2,
-    lease: float = 2.0,
+    lease: float = 3.0,
     concurrency: int = 4,
     clean: Run | None = None,
 ) -> DistributedSoakResult:
@@ -653,7 +653,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", default="/tmp/tmapi-fault-soak", help="where feeds are written")
     parser.add_argument("--workers", type=int, default=0, help="run the faulty crawl as a job of N Redis workers")
     parser.add_argument("--kills", type=int, default=2, help="with --workers: SIGKILL a worker this many times")
-    parser.add_argument("--lease", type=float, default=2.0, help="with --workers: TMAPI_REDIS_LEASE in seconds")
+    parser.add_argument("--lease", type=float, default=3.0, help="with --workers: TMAPI_REDIS_LEASE in seconds")
     parser.add_argument("--concurrency", type=int, default=4, help="with --workers: CONCURRENT_REQUESTS per worker")
     args = parser.parse_args(argv)
     if args.pages < 1 or not 0 <= args.fault_rate <= 1 or args.timeout <= 0:
