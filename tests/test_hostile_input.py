@@ -197,6 +197,7 @@ BAD_ARGS = [
 ]
 BAD_SETTINGS = [
     ({"DOWNLOAD_TIMEOUT": "soon"}, "DOWNLOAD_TIMEOUT must be a number"),
+    ({"DOWNLOAD_TIMEOUT": "0"}, "DOWNLOAD_TIMEOUT must be above 0"),
     ({"TMAPI_BACKOFF_BASE": "-1"}, "TMAPI_BACKOFF_BASE must not be negative"),
     ({"TMAPI_BASE_URL": "ftp://x"}, "TMAPI_BASE_URL must be an http(s) URL"),
     ({"RETRY_TIMES": "many"}, "RETRY_TIMES must be an integer"),

@@ -98,8 +98,10 @@ def check_settings(settings: BaseSettings) -> None:
             value = settings.getfloat(name)
         except ValueError:
             raise ConfigError(f"{name} must be a number, got {settings.get(name)!r}") from None
-        if value < 0 or (name == "DOWNLOAD_TIMEOUT" and value == 0):
-            raise ConfigError(f"{name} must be {'above 0' if name == 'DOWNLOAD_TIMEOUT' else '0 or more'}, got {value}")
+        if value < 0:
+            raise ConfigError(f"{name} must not be negative, got {value}")
+        if name == "DOWNLOAD_TIMEOUT" and value == 0:
+            raise ConfigError("DOWNLOAD_TIMEOUT must be above 0 (seconds per call), got 0")
     # Scrapy reads these with a bare int()/logging call: a typo would be a traceback wall.
     for name, low in (("RETRY_TIMES", 0), ("CONCURRENT_REQUESTS", 1), ("CONCURRENT_REQUESTS_PER_DOMAIN", 1)):
         try:
