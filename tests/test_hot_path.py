@@ -2,10 +2,83 @@
 
 from __future__ import annotations
 
+import json
+import math
 from pathlib import Path
+from typing import Any
+
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from tests.crawl_helpers import crawl
+from tmapi_spiders import contract
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
+
+leaves = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**30), max_value=10**30)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20)
+    | st.sampled_from(["\ud800", "\udfff", "19.00", "\x00", "\ufeff"])
+)
+json_values = st.recursive(
+    leaves,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=12,
+)
+
+
+@st.composite
+def bodies(draw: st.DrawFn) -> bytes:
+    """JSON as an API might send it: any value, NaN/Infinity, escaped or raw text, then maybe damaged."""
+    value = draw(json_values)
+    text = json.dumps(value, ensure_ascii=draw(st.booleans()), allow_nan=True)
+    if draw(st.booleans()):
+        text = text.replace("null", draw(st.sampled_from(["NaN", "Infinity", "-Infinity", "1e400", "01"])), 1)
+    body = text.encode("utf-8", errors="surrogatepass")
+    damage = draw(st.sampled_from(["none", "none", "byte", "cut", "bom"]))
+    if damage == "byte" and body:
+        at = draw(st.integers(0, len(body) - 1))
+        body = body[:at] + draw(st.sampled_from([b"\xff", b"\xc3", b"\xed\xa0\x80", b"\x00", b"\\"])) + body[at:]
+    elif damage == "cut":
+        body = body[: draw(st.integers(0, len(body)))]
+    elif damage == "bom":
+        body = b"\xef\xbb\xbf" + body
+    return body
+
+
+def outcome_of(parse: Any, body: bytes) -> Any:
+    try:
+        return ("value", parse(body))
+    except (ValueError, RecursionError):
+        return ("error", None)
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equal, with types: json keeps 2**70 an int, and 1 is not 1.0 in a feed."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float):
+        return a == b or (math.isnan(a) and math.isnan(b))
+    return bool(a == b)
+
+
+@settings(max_examples=400, deadline=None)
+@given(body=bodies())
+@example(body=b'{"code":200,"data":{"items":[{"item_id":123456789012345678901234567890}]}}')
+@example(body=b'{"a":-9223372036854775809}')
+@example(body=b'{"a":18446744073709551616}')
+@example(body=b'{"a":"\\ud800"}')
+@example(body=b'{"a":"\xed\xa0\x80"}')
+@example(body=b"[" * 100_000)
+def test_parse_json_fast_path_reads_every_body_as_the_careful_path_does(body: bytes) -> None:
+    """orjson first, json only where orjson refuses: the same value (and type) or the same refusal."""
+    assert same(outcome_of(contract.parse_json, body), outcome_of(contract.parse_json_carefully, body))
 
 
 def test_a_long_image_url_is_searched_not_dropped(tmp_path: Path) -> None:

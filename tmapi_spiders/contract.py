@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
+
 DEFAULT_BASE_URL = "https://api.tmapi.io"
 
 # Paths
@@ -224,6 +226,11 @@ MALFORMED = 0  # our own status for a body that is not the documented JSON envel
 
 _LONE_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# orjson reads an integer beyond 64 bits as a float (json keeps it exact): a body with a run of
+# 19 digits goes the careful way. Found by mapping digits to "0" and a substring search: a
+# regex took four times as long as orjson itself.
+_DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_LONG_DIGITS = b"0" * 19
 
 
 def parse_json(body: bytes | str) -> Any:
@@ -232,7 +239,20 @@ def parse_json(body: bytes | str) -> Any:
     Bytes that are not UTF-8 become U+FFFD (one bad field must not cost the page and its
     retries); NaN/Infinity, which JSON does not allow, become null; a lone surrogate
     escape (valid JSON, unencodable text) becomes U+FFFD. Too deep a nesting raises
-    RecursionError, like any other malformed body."""
+    RecursionError, like any other malformed body.
+
+    orjson reads a well-formed body several times faster than json (the crawl's largest
+    single cost per page); it refuses every case above, and those take the careful path."""
+    if isinstance(body, bytes) and _LONG_DIGITS not in body.translate(_DIGITS_TO_ZERO):
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            pass
+    return parse_json_carefully(body)
+
+
+def parse_json_carefully(body: bytes | str) -> Any:
+    """parse_json through the json module: the bodies orjson refuses."""
     text = body.decode("utf-8-sig", errors="replace") if isinstance(body, bytes) else body
     payload = json.loads(text, parse_constant=lambda _: None)
     if _LONE_SURROGATE_ESCAPE.search(text):
