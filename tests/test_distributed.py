@@ -240,25 +240,33 @@ def test_kill_9_of_a_worker_loses_nothing(
     push_seeds(job)
     sandbox.reset()
     cluster.start()
-    victim = cluster.procs[0]
-    # kill a worker that holds leases, while the job still has work queued
-    wait_until(
-        lambda: (
-            any(victim_holds(v, victim.pid) for v in job.server.hvals(job.keys.leases))
-            and job.status(2).counters.get("pages", 0) < len(reference_calls) // 2
-        ),
-        what="the victim to hold leases mid-crawl",
-    )
+    half = len(reference_calls) // 2
+    victims: list[int] = []
+
+    def a_worker_holds_leases_mid_crawl() -> bool:
+        """Any worker will do: under load the first one started is not always the first to work."""
+        if job.status(2).counters.get("pages", 0) >= half:
+            return False
+        leases = job.server.hvals(job.keys.leases)
+        victims[:] = [i for i, proc in enumerate(cluster.procs) if any(victim_holds(v, proc.pid) for v in leases)]
+        return bool(victims)
+
+    wait_until(a_worker_holds_leases_mid_crawl, what="a worker to hold leases mid-crawl")
+    index = victims[0]
+    victim = cluster.procs[index]
     victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    held = sum(victim_holds(v, victim.pid) for v in job.server.hvals(job.keys.leases))
     codes = cluster.wait()
 
-    assert codes[0] == -signal.SIGKILL and codes[1:] == [0, 0], cluster.log_text()[-3000:]
+    assert codes[index] == -signal.SIGKILL, cluster.log_text()[-3000:]
+    assert [c for i, c in enumerate(codes) if i != index] == [0, 0], cluster.log_text()[-3000:]
     assert {key_of(p) for p in cluster.products()} == reference  # the union is complete
     assert "expired leases back to the job" in cluster.log_text()
     paid = paid_pages(sandbox)
     assert min(paid.values()) == 1
-    # only what the victim had in flight can have been paid twice
-    assert sum(n - 1 for n in paid.values()) <= int(WORKER_SETTINGS["CONCURRENT_REQUESTS"])
+    # only what the victim held when it died can have been paid twice
+    assert 0 < held and sum(n - 1 for n in paid.values()) <= held
 
 
 def victim_holds(lease_json: str, pid: int) -> bool:
