@@ -122,5 +122,7 @@ SCHEDULER_PERSIST = False  # True: keep a finished job's keys
 # Scrapy re-reads a callback's source for every response to warn about `return` in a generator
 # (its cache is keyed by the bound method, new each time): ~4 % of the crawl's CPU. Ours are checked.
 WARN_ON_GENERATOR_RETURN_VALUE = False
+# Scrapy built a DEBUG "Scraped from" record (with the whole item) per item, then dropped it at INFO.
+LOG_FORMATTER = "tmapi_spiders.logformatter.TmapiLogFormatter"
 LOG_LEVEL = "INFO"
 REMOTE_CONTROL_ENABLED = False  # no code-execution port on a machine that holds an API token
