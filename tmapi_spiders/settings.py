@@ -124,5 +124,8 @@ SCHEDULER_PERSIST = False  # True: keep a finished job's keys
 WARN_ON_GENERATOR_RETURN_VALUE = False
 # Scrapy built a DEBUG "Scraped from" record (with the whole item) per item, then dropped it at INFO.
 LOG_FORMATTER = "tmapi_spiders.logformatter.TmapiLogFormatter"
+# Scrapy starts this many asyncio tasks for every response, whatever it yields (default 100);
+# a page yields at most 20 records and the next page's request.
+CONCURRENT_ITEMS = contract.PAGE_SIZE_MAX
 LOG_LEVEL = "INFO"
 REMOTE_CONTROL_ENABLED = False  # no code-execution port on a machine that holds an API token
