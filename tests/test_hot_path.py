@@ -15,6 +15,7 @@ from tests.crawl_helpers import crawl
 from tmapi_spiders import contract
 from tmapi_spiders.logformatter import logs_debug
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
+from tmapi_spiders.schema import MAX_DEPTH, too_deep
 
 leaves = (
     st.none()
@@ -122,3 +123,36 @@ def test_logs_debug_reads_log_level_and_log_enabled() -> None:
     assert not logs_debug(get_crawler(settings_dict={"LOG_LEVEL": "INFO"}))
     assert not logs_debug(get_crawler(settings_dict={"LOG_LEVEL": "WARNING"}))
     assert not logs_debug(get_crawler(settings_dict={"LOG_LEVEL": "DEBUG", "LOG_ENABLED": False}))
+
+
+def too_deep_by_walking(record: Any, limit: int) -> bool:
+    """The reference: every container with its level, on an explicit stack."""
+    stack = [(record, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+def nest(levels: int, inner: Any, kind: str) -> Any:
+    for _ in range(levels):
+        inner = [inner] if kind == "list" else {"k": inner}
+    return inner
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=json_values, levels=st.integers(0, 40), kind=st.sampled_from(["list", "dict"]), limit=st.integers(0, 40))
+def test_too_deep_agrees_with_a_plain_walk(value: Any, levels: int, kind: str, limit: int) -> None:
+    record = {"item_id": 1, "wrapped": nest(levels, value, kind), "flat": value}
+    assert too_deep(record, limit) == too_deep_by_walking(record, limit)
+    assert too_deep(value, limit) == too_deep_by_walking(value, limit)
+
+
+def test_too_deep_at_the_limit() -> None:
+    assert not too_deep(nest(MAX_DEPTH, 1, "dict"))  # MAX_DEPTH levels of containers
+    assert too_deep(nest(MAX_DEPTH + 1, 1, "dict"))
+    assert too_deep(nest(MAX_DEPTH, [], "list"))  # the innermost empty list is one level more
+    assert too_deep(nest(100_000, 1, "list"))  # stops at the limit: no RecursionError however deep
