@@ -100,6 +100,7 @@ def test_a_long_image_url_is_searched_not_dropped(tmp_path: Path) -> None:
     assert by_image == {long_url: 25, short_url: 3}
     assert not result.failures
     assert len(calls) == 3  # two pages of the long one, one of the short one
+    assert "WARNING" not in result.stderr  # e.g. MetaRefreshMiddleware missing the RefererMiddleware
 
 
 def test_scraped_records_are_logged_only_when_the_log_takes_debug(tmp_path: Path) -> None:

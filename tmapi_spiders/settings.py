@@ -49,6 +49,8 @@ AUTOTHROTTLE_TARGET_CONCURRENCY = 8.0
 COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False
 REDIRECT_ENABLED = False
+# HTML <meta refresh> redirects: none in JSON; on, it also warned at start that RefererMiddleware is off.
+METAREFRESH_ENABLED = False
 USER_AGENT = "tmapi-spiders (+https://github.com/tmapi-spiders)"
 
 # --- Retries (Scrapy's RetryMiddleware; backoff by TmapiBackoffMiddleware) -------------
