@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from pathlib import Path
@@ -9,6 +10,8 @@ from typing import Any
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from scrapy import Request
+from scrapy.spidermiddlewares.start import StartSpiderMiddleware
 from scrapy.utils.test import get_crawler
 
 from tests.crawl_helpers import crawl
@@ -16,6 +19,7 @@ from tmapi_spiders import contract
 from tmapi_spiders.logformatter import logs_debug
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
 from tmapi_spiders.schema import MAX_DEPTH, too_deep
+from tmapi_spiders.spidermw import StartRequestsMiddleware
 
 leaves = (
     st.none()
@@ -157,3 +161,19 @@ def test_too_deep_at_the_limit() -> None:
     assert too_deep(nest(MAX_DEPTH + 1, 1, "dict"))
     assert too_deep(nest(MAX_DEPTH, [], "list"))  # the innermost empty list is one level more
     assert too_deep(nest(100_000, 1, "list"))  # stops at the limit: no RecursionError however deep
+
+
+def test_start_requests_are_flagged_as_scrapys_start_middleware_flags_them() -> None:
+    async def start() -> Any:
+        yield Request("http://127.0.0.1/a")
+        yield Request("http://127.0.0.1/b", meta={"is_start_request": False})
+        yield {"an": "item"}
+
+    async def run(middleware: Any) -> list[Any]:
+        return [o.meta if isinstance(o, Request) else o async for o in middleware.process_start(start())]
+
+    crawler = get_crawler()
+    ours = asyncio.run(run(StartRequestsMiddleware.from_crawler(crawler)))
+    scrapys = asyncio.run(run(StartSpiderMiddleware.from_crawler(crawler)))
+    assert ours == scrapys == [{"is_start_request": True}, {"is_start_request": False}, {"an": "item"}]
+    assert not hasattr(StartRequestsMiddleware, "process_spider_output")  # no layer over every record

@@ -74,6 +74,9 @@ SPIDER_MIDDLEWARES = {
     "scrapy.spidermiddlewares.depth.DepthMiddleware": None,  # no DEPTH_LIMIT: pagination is bounded by total_count
     # Warns about Scrapy-internal meta copied from a response: ours are built fresh by ApiRequests.
     "scrapy.spidermiddlewares.metacopy.MetaCopyDetectionMiddleware": None,
+    # The same is_start_request flag without a pass over every record (tmapi_spiders/spidermw.py).
+    "scrapy.spidermiddlewares.start.StartSpiderMiddleware": None,
+    "tmapi_spiders.spidermw.StartRequestsMiddleware": 25,
 }
 
 DOWNLOADER_MIDDLEWARES = {
