@@ -30,7 +30,7 @@ from typing import Any, Protocol, Self
 
 from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
-from scrapy.exceptions import IgnoreRequest, NotConfigured
+from scrapy.exceptions import NotConfigured
 from scrapy.http import Response
 from scrapy.settings import BaseSettings
 
@@ -49,6 +49,10 @@ CUT = 0.9  # multiplicative decrease on a 503 (at least one slot)
 PROBE = 30.0  # seconds before creeping past the level that last failed
 OVERLOAD_MARK = b"concurrency limit exceeded"
 REDIS_TRIES = 20  # consecutive Redis errors a waiting request survives before it fails
+
+
+class LimitUnavailable(Exception):
+    """The job-wide limit could not be consulted (Redis lost): nothing goes out unlimited."""
 
 
 class LimitError(ValueError):
@@ -367,7 +371,7 @@ class RedisBackend:
                 except Exception as exc:
                     errors += 1
                     if errors >= REDIS_TRIES:
-                        raise IgnoreRequest(f"job-wide limit: Redis is unreachable ({type(exc).__name__})") from None
+                        raise LimitUnavailable(f"Redis is unreachable ({type(exc).__name__})") from None
                     await asyncio.sleep(min(1.0, 0.05 * errors))
                     continue
                 if int(got):
@@ -473,12 +477,21 @@ class TmapiLimitMiddleware:
             crawler.stats.set_value("tmapi/limit/max_qps", qps)
         return cls(crawler, backend, concurrency, qps)
 
-    async def process_request(self, request: Request) -> None:
+    async def process_request(self, request: Request) -> Request | None:
         if not endpoint_of(request) or request in self.held:
-            return
-        self.held[request] = await self.backend.acquire()
+            return None
+        try:
+            self.held[request] = await self.backend.acquire()
+        except LimitUnavailable as exc:
+            # As the spending cap does: the request goes back to the queue (its lease handed
+            # over), never to the errback, which would record the image as failed for good.
+            assert self.stats is not None
+            self.stats.inc_value("tmapi/limit/unavailable")
+            logger.warning("Cannot take a job-wide call slot (%s): the request waits in the queue", exc)
+            return request.replace(dont_filter=True)
         if len(self.held) > self.peak:
             self.peak = len(self.held)
+        return None
 
     async def process_response(self, request: Request, response: Response) -> Response:
         slot = self.held.pop(request, None)
