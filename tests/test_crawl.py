@@ -355,3 +355,64 @@ def test_search_422_converts_the_image_once_then_gives_up(tmp_path: Path) -> Non
     assert calls == [(contract.SEARCH_PATH, 422), (contract.CONVERT_PATH, 422)]
     [failure] = result.failures
     assert failure["stage"] == "convert" and "denied" in failure["message"]
+
+
+def test_a_conversion_that_timed_out_is_tried_again(tmp_path: Path) -> None:
+    """tmapi-notes: 422 "Image URL request timed out", then success on the next identical call."""
+    url = "https://slow.example.com/photos/total-12.jpg"
+    with SandboxThread(SandboxConfig(convert_timeout_patterns=("slow\\.example",))) as sb:
+        result = crawl(tmp_path, sb.base_url, {"urls": url})
+        calls = [(c["endpoint"], c["status"]) for c in sb.calls()]
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert calls == [(contract.CONVERT_PATH, 422), (contract.CONVERT_PATH, 200), (contract.SEARCH_PATH, 200)]
+    assert len(result.products) == 12 and result.failures == []
+
+
+def test_the_sandbox_demo_ignores_a_real_token_in_the_environment(tmp_path: Path) -> None:
+    result = crawl(
+        tmp_path, None, {"urls": ali("demo-token", 5)}, token="a-real-token-0042", settings={"TMAPI_SANDBOX": "true"}
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert len(result.products) == 5
+
+
+@pytest.mark.parametrize("where", ["closed port", "wrong path"])
+def test_a_wrong_base_url_stops_the_crawl_at_once(tmp_path: Path, sandbox: SandboxThread, where: str) -> None:
+    urls = [ali(f"nowhere-{i}", 40) for i in range(40)]
+    if where == "closed port":
+        import socket
+
+        with socket.socket() as sock:  # a port nobody listens on
+            sock.bind(("127.0.0.1", 0))
+            base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    else:
+        base = sandbox.base_url + "/v9"  # the gateway answers 404 {"message": "no Route matched ..."}
+    result = crawl(tmp_path, base, {"urls_file": str(write_list(tmp_path, urls))}, settings={"RETRY_TIMES": 5})
+    assert result.returncode == outcome.API_REFUSED, result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if "] ERROR:" in line]
+    assert len(errors) == 1 and "TMAPI_BASE_URL" in errors[0], errors
+    assert "Traceback" not in result.stderr
+    if where == "wrong path":
+        assert sandbox.stats()["total_calls"] <= 16  # the first wave at most
+    else:
+        # 40 images x 6 tries would be 240 attempts; it stops after TMAPI_UNREACHABLE_AFTER (10)
+        attempts = int(re.search(r"'tmapi/paid_calls': (\d+)", result.stderr).group(1))  # type: ignore[union-attr]
+        assert attempts <= 30, attempts
+
+
+def test_csv_rows_keep_fields_the_first_row_lacks() -> None:
+    """Scrapy's CSV exporter takes its header from the first record: ours is fixed."""
+    import io
+
+    from tmapi_spiders.exporters import FlatCsvItemExporter
+
+    out = io.BytesIO()
+    exporter = FlatCsvItemExporter(out, fields_to_export=None, encoding="utf-8")
+    exporter.start_exporting()
+    exporter.export_item({"item_id": 1, "price_info": None, "filters": {}})
+    exporter.export_item({"item_id": 2, "price_info": {"origin_price": "1.50"}, "brand": "b", "new": {"x": 1}})
+    exporter.finish_exporting()
+    first, second = csv.DictReader(io.StringIO(out.getvalue().decode("utf-8")))
+    assert first["extra"] == '{"price_info": null}' and first["filters"] == "{}"
+    assert second["price_info.origin_price"] == "1.50" and second["brand"] == "b"
+    assert second["extra"] == '{"new.x": 1}'

@@ -198,6 +198,13 @@ BAD_ARGS = [
 BAD_SETTINGS = [
     ({"DOWNLOAD_TIMEOUT": "soon"}, "DOWNLOAD_TIMEOUT must be a number"),
     ({"DOWNLOAD_TIMEOUT": "0"}, "DOWNLOAD_TIMEOUT must be above 0"),
+    ({"TMAPI_SANDBOX": "maybe"}, "TMAPI_SANDBOX must be true or false"),
+    ({"TMAPI_STOP_ON_SHORT_PAGE": "maybe"}, "TMAPI_STOP_ON_SHORT_PAGE must be true or false"),
+    ({"TMAPI_SUMMARY": "maybe"}, "TMAPI_SUMMARY must be true or false"),
+    ({"TMAPI_REDIS_SEED_BATCH": "abc"}, "TMAPI_REDIS_SEED_BATCH must be an integer"),
+    ({"TMAPI_REDIS_HEARTBEAT": "-1"}, "TMAPI_REDIS_HEARTBEAT must be 0 or more"),
+    ({"TMAPI_REDIS_KEEP_STATS": "abc"}, "TMAPI_REDIS_KEEP_STATS must be a number"),
+    ({"TMAPI_BACKOFF_BASE": "5", "TMAPI_BACKOFF_MAX": "1"}, "TMAPI_BACKOFF_MAX (1.0) must not be below"),
     ({"TMAPI_BACKOFF_BASE": "-1"}, "TMAPI_BACKOFF_BASE must not be negative"),
     ({"TMAPI_BASE_URL": "ftp://x"}, "TMAPI_BASE_URL must be an http(s) URL"),
     ({"RETRY_TIMES": "many"}, "RETRY_TIMES must be an integer"),

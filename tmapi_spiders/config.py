@@ -85,6 +85,7 @@ def check_seed_list(config: JobConfig) -> tuple[int, int]:
 
 def check_settings(settings: BaseSettings) -> None:
     """Settings that must be right before the first paid call."""
+    check_typed(settings)
     if not settings.getbool("TMAPI_SANDBOX") and not settings.get("TMAPI_API_TOKEN"):
         raise ConfigError(
             "no API token: set TMAPI_API_TOKEN in the environment (or -s TMAPI_API_TOKEN=...),"
@@ -110,10 +111,42 @@ def check_settings(settings: BaseSettings) -> None:
             raise ConfigError(f"{name} must be an integer, got {settings.get(name)!r}") from None
         if number < low:
             raise ConfigError(f"{name} must be {low} or more, got {number}")
+    base, cap = settings.getfloat("TMAPI_BACKOFF_BASE"), settings.getfloat("TMAPI_BACKOFF_MAX")
+    if base > 0 and cap < base:
+        raise ConfigError(f"TMAPI_BACKOFF_MAX ({cap}) must not be below TMAPI_BACKOFF_BASE ({base})")
     level = settings.get("LOG_LEVEL")
     if isinstance(level, str) and not isinstance(logging.getLevelName(level), int):
         raise ConfigError(f"LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got {level!r}")
     check_operator_settings(settings)
+
+
+# Settings read with Scrapy's typed getters after the crawl has started, where a typo would
+# be a traceback (or worse, a silent stop): (name, type, lowest value).
+TYPED_SETTINGS: tuple[tuple[str, type, float | None], ...] = (
+    ("TMAPI_SANDBOX", bool, None),
+    ("TMAPI_STOP_ON_SHORT_PAGE", bool, None),
+    ("TMAPI_SUMMARY", bool, None),
+    ("TMAPI_CACHE", bool, None),
+    ("SCHEDULER_PERSIST", bool, None),
+    ("TMAPI_UNREACHABLE_AFTER", int, 0),
+    ("TMAPI_REDIS_SEED_BATCH", int, 1),
+    ("TMAPI_REDIS_RETRY_TIMES", int, 0),
+    ("TMAPI_REDIS_HEARTBEAT", float, 0),
+    ("TMAPI_REDIS_KEEP_STATS", float, 0),
+    ("TMAPI_REDIS_POLL_INTERVAL", float, 0),
+)
+
+
+def check_typed(settings: BaseSettings) -> None:
+    for name, kind, low in TYPED_SETTINGS:
+        getter = {bool: settings.getbool, int: settings.getint, float: settings.getfloat}[kind]
+        try:
+            value = getter(name)
+        except ValueError:
+            words = {bool: "true or false", int: "an integer", float: "a number"}[kind]
+            raise ConfigError(f"{name} must be {words}, got {settings.get(name)!r}") from None
+        if low is not None and value < low:
+            raise ConfigError(f"{name} must be {low:g} or more, got {value}")
 
 
 def check_operator_settings(settings: BaseSettings) -> None:

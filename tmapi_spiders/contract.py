@@ -72,7 +72,8 @@ STATUS_MEANINGS = {
     UNAUTHORIZED: "authentication failed",
 }
 TRANSIENT_STATUSES = frozenset({RETRY_LATER, UPSTREAM_TIMEOUT, UNEXPECTED, CONCURRENCY_LIMIT, 502, 504, 408, 429})
-FATAL_STATUSES = frozenset({NO_BALANCE, UNAUTHORIZED, 403})
+NO_ROUTE = 404  # gateway: {"message": "no Route matched ..."}: TMAPI_BASE_URL is wrong
+FATAL_STATUSES = frozenset({NO_BALANCE, UNAUTHORIZED, 403, NO_ROUTE})
 # TMAPI's 499 text asks for a 60 s timeout.
 REQUEST_TIMEOUT = 60
 
@@ -82,11 +83,71 @@ MSG_BAD_KEY = "Invalid authentication credentials"
 MSG_NO_ROUTE = "no Route matched with those values"
 MSG_NO_BALANCE = "Insufficient API balance"
 
+# The one token the bundled sandbox accepts when started without --token.
+SANDBOX_TOKEN = "sandbox"
+
 # API messages (in the {"code", "msg", "data"} envelope)
 MSG_SUCCESS = "success"
 MSG_IMAGE_DENIED = "Access to the image has been denied"  # conversion failed for good
 MSG_IMAGE_TIMEOUT = "Image URL request timed out"  # conversion failed transiently
+# A 422 with this message is transient (tmapi-notes: the next identical call succeeds).
+TRANSIENT_422_MESSAGES = frozenset({MSG_IMAGE_TIMEOUT})
 MSG_IMAGE_NOT_SUPPORTED = "image not supported: convert non-Alibaba images with /1688/tools/image/convert_url first"
+
+
+# The item object of a search answer, as the endpoint page documents it: field names, and
+# for nested objects their own fields (the CSV feed's columns come from this).
+ITEM_SHAPE: dict[str, Any] = {
+    "item_id": None,
+    "product_url": None,
+    "title": None,
+    "title_origin": None,
+    "img": None,
+    "category_path": None,
+    "price": None,
+    "price_info": {"drop_ship_price": None, "wholesale_price": None, "origin_price": None},
+    "brand": None,
+    "title_tags": None,
+    "quantity_begin": None,
+    "quantity_prices": None,
+    "sale_info": dict.fromkeys(
+        (
+            "gmv_fuzzy",
+            "gmv_30days",
+            "gmv_30days_cb",
+            "sale_quantity",
+            "sale_quantity_month",
+            "sale_quantity_90days",
+            "sale_quantity_360days",
+            "orders_count",
+        )
+    ),
+    "type": None,
+    "delivery_info": dict.fromkeys(("area_from", "weight", "suttle_weight", "free_postage")),
+    "item_repurchase_rate": None,
+    "goods_score": None,
+    "image_dsm_score": None,
+    "primary_rank_score": None,
+    "super_new_product": None,
+    "shop_info": dict.fromkeys(
+        (
+            "login_id",
+            "member_id",
+            "company_name",
+            "shop_url",
+            "biz_type",
+            "is_factory",
+            "is_super_factory",
+            "is_gold_supplier",
+            "location",
+            "service_tags",
+            "tp_member",
+            "tp_year",
+            "factory_inspection",
+            "shop_repurchase_rate",
+        )
+    ),
+}
 
 
 def is_alibaba_hosted(url: str) -> bool:

@@ -9,6 +9,9 @@ import orjson
 from scrapy.exporters import CsvItemExporter, JsonLinesItemExporter
 from scrapy.utils.serialize import ScrapyJSONEncoder
 
+from tmapi_spiders import contract
+from tmapi_spiders.items import CONTEXT_FIELDS
+
 LIST_SEPARATOR = " | "
 
 
@@ -32,9 +35,40 @@ def flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def _columns(shape: dict[str, Any], prefix: str = "") -> list[str]:
+    out: list[str] = []
+    for key, sub in shape.items():
+        out.extend(_columns(sub, f"{prefix}{key}.") if isinstance(sub, dict) else [f"{prefix}{key}"])
+    return out
+
+
+# A fixed header: Scrapy's CSV exporter takes its columns from the first record, so a field
+# the first record lacks (a null price_info, a field the API adds later) would be dropped
+# from every row. Anything outside these columns goes, as JSON, into `extra`.
+CSV_COLUMNS = (*_columns(contract.ITEM_SHAPE), *CONTEXT_FIELDS, "extra")
+_CSV_COLUMN_SET = frozenset(CSV_COLUMNS)
+_JSON_COLUMNS = ("filters",)  # our own objects whose keys vary with the query
+
+
 class FlatCsvItemExporter(CsvItemExporter):
+    def __init__(self, file: Any, **kwargs: Any) -> None:
+        self._fixed = kwargs.get("fields_to_export") is None
+        if self._fixed:
+            kwargs["fields_to_export"] = list(CSV_COLUMNS)
+        super().__init__(file, **kwargs)
+
     def export_item(self, item: Any) -> None:
-        super().export_item(flatten(dict(item)))
+        record = dict(item)
+        for name in _JSON_COLUMNS:
+            if isinstance(record.get(name), dict):
+                record[name] = json.dumps(record[name], ensure_ascii=False, sort_keys=True)
+        flat = flatten(record)
+        if self._fixed:
+            extra = {k: v for k, v in flat.items() if k not in _CSV_COLUMN_SET}
+            if extra:
+                flat = {k: v for k, v in flat.items() if k in _CSV_COLUMN_SET}
+                flat["extra"] = json.dumps(extra, ensure_ascii=False, default=str)
+        super().export_item(flat)
 
 
 class FastJsonLinesItemExporter(JsonLinesItemExporter):

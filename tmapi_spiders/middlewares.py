@@ -1,9 +1,10 @@
 """Downloader middlewares between our requests and TMAPI.
 
 Order (DOWNLOADER_MIDDLEWARES): backoff 560 -> HttpCache 900 -> envelope 910 ->
-auth 950 -> the network. Responses travel back the other way, so the token is taken
-off before the cache stores anything and a failed answer is recognised (and turned
-into its real status) before the cache or RetryMiddleware look at it.
+spending cap 930 (spending.py) -> job-wide limit 940 (limits.py) -> auth 950 -> the
+network. Responses travel back the other way, so the token is taken off before the
+cache stores anything and a failed answer is recognised (and turned into its real
+status) before the cache or RetryMiddleware look at it.
 """
 
 from __future__ import annotations
@@ -11,23 +12,34 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from dataclasses import replace
 from typing import Any, Self
 
 from scrapy import Request
 from scrapy.crawler import Crawler
-from scrapy.exceptions import IgnoreRequest, NotConfigured
+from scrapy.exceptions import CannotResolveHostError, DownloadConnectionRefusedError, IgnoreRequest, NotConfigured
 from scrapy.http import Response
 from scrapy.utils.defer import deferred_from_coro
+from twisted.internet.error import ConnectionRefusedError, DNSLookupError, NoRouteError
 
 from tmapi_spiders import contract
 from tmapi_spiders.api import ENVELOPE_META, endpoint_of
-from tmapi_spiders.sandbox.config import DEFAULT_TOKEN as SANDBOX_TOKEN
 
 logger = logging.getLogger(__name__)
+
+# Failures that mean nothing answers at TMAPI_BASE_URL (not a slow or overloaded API).
+UNREACHABLE_ERRORS = (
+    DownloadConnectionRefusedError,
+    CannotResolveHostError,
+    ConnectionRefusedError,
+    DNSLookupError,
+    NoRouteError,
+)
 
 FATAL_REASONS = {
     contract.NO_BALANCE: "tmapi_no_balance",
     contract.UNAUTHORIZED: "tmapi_auth_failed",
+    contract.NO_ROUTE: "tmapi_no_route",
     403: "tmapi_auth_failed",
 }
 
@@ -45,7 +57,8 @@ class TmapiAuthMiddleware:
 
     def __init__(self, crawler: Crawler) -> None:
         settings = crawler.settings
-        self.token = settings.get("TMAPI_API_TOKEN") or (SANDBOX_TOKEN if settings.getbool("TMAPI_SANDBOX") else "")
+        # The bundled sandbox gets its own token: a real one in the environment stays home.
+        self.token = contract.SANDBOX_TOKEN if settings.getbool("TMAPI_SANDBOX") else settings.get("TMAPI_API_TOKEN")
         self.stats = crawler.stats
 
     @classmethod
@@ -92,6 +105,9 @@ class TmapiEnvelopeMiddleware:
         self.stats = crawler.stats
         self.fatal: str | None = None
         self.fatal_status = 0
+        self.answered = False  # any answer at all from the API yet
+        self.unreachable = 0  # connection failures in a row before the first answer
+        self.unreachable_limit = crawler.settings.getint("TMAPI_UNREACHABLE_AFTER")
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -107,12 +123,17 @@ class TmapiEnvelopeMiddleware:
         if not endpoint_of(request):
             return response
         envelope = contract.read_envelope(response.status, response.body)
+        self.answered = True
         if not envelope.ok:
+            if envelope.status == contract.PARAM_ERROR and envelope.message in contract.TRANSIENT_422_MESSAGES:
+                envelope = replace(envelope, status=contract.RETRY_LATER)  # "try again": retried
             assert self.stats is not None
             self.stats.inc_value(f"tmapi/api_errors/{envelope.status}")
             retry_after = response.headers.get("Retry-After")
             if retry_after:
                 request.meta["tmapi_retry_after"] = retry_after.decode("latin-1")
+            else:
+                request.meta.pop("tmapi_retry_after", None)  # an earlier answer's wait is over
             if envelope.status != response.status:
                 response = response.replace(status=envelope.status)
             if envelope.fatal:
@@ -121,17 +142,25 @@ class TmapiEnvelopeMiddleware:
         request.meta[ENVELOPE_META] = envelope
         return response
 
+    def process_exception(self, request: Request, exception: Exception) -> None:
+        """A wrong TMAPI_BASE_URL: stop after a few refused connections, not one per image."""
+        if self.answered or not endpoint_of(request) or not isinstance(exception, UNREACHABLE_ERRORS):
+            return
+        self.unreachable += 1
+        if self.unreachable_limit and self.unreachable >= self.unreachable_limit:
+            url = request.url.split("?", 1)[0]
+            self._stop(contract.Envelope(0, f"cannot connect to {url} ({type(exception).__name__})", None))
+
     def _stop(self, envelope: contract.Envelope) -> None:
         if self.fatal:
             return
-        reason = FATAL_REASONS.get(envelope.status, "tmapi_fatal")
+        reason = FATAL_REASONS.get(envelope.status, "tmapi_unreachable" if envelope.status == 0 else "tmapi_fatal")
         self.fatal = envelope.message
         self.fatal_status = envelope.status
-        logger.error(
-            "TMAPI refused the crawl: %s (status %s); stopping. Check TMAPI_API_TOKEN and your balance.",
-            envelope.message,
-            envelope.status,
-        )
+        hint = "Check TMAPI_API_TOKEN and your balance."
+        if envelope.status in (contract.NO_ROUTE, 0):
+            hint = "Check TMAPI_BASE_URL."
+        logger.error("TMAPI refused the crawl: %s (status %s); stopping. %s", envelope.message, envelope.status, hint)
         assert self.crawler.engine is not None
         deferred_from_coro(self.crawler.engine.close_spider_async(reason=reason))
 

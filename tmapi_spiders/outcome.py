@@ -5,7 +5,7 @@ from __future__ import annotations
 OK = 0
 SCRAPY_ERROR = 1  # Scrapy could not start the crawl, or an unexpected error
 BAD_INPUT = 2  # bad argument, setting or seed list: nothing was called
-API_REFUSED = 3  # TMAPI refused the token or the balance is gone
+API_REFUSED = 3  # TMAPI refused the token or the balance is gone, or is not at TMAPI_BASE_URL
 REDIS_DOWN = 4  # Redis unreachable or lost
 CAP_REACHED = 5  # TMAPI_MAX_CALLS reached: work left for a later run
 
@@ -13,6 +13,8 @@ FINISH_REASONS = {
     "tmapi_auth_failed": API_REFUSED,
     "tmapi_no_balance": API_REFUSED,
     "tmapi_fatal": API_REFUSED,
+    "tmapi_no_route": API_REFUSED,
+    "tmapi_unreachable": API_REFUSED,
     "redis_unavailable": REDIS_DOWN,
     "tmapi_max_calls": CAP_REACHED,
 }

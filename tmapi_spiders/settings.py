@@ -19,6 +19,9 @@ TMAPI_STOP_ON_SHORT_PAGE = True
 # Exponential backoff before retries: BASE * 2**(n-1) seconds, at most MAX (jittered).
 TMAPI_BACKOFF_BASE = 0.5
 TMAPI_BACKOFF_MAX = 30.0
+# Stop (exit 3) after this many refused connections in a row before the API ever answered:
+# TMAPI_BASE_URL is wrong, and every image would fail one by one. 0: never.
+TMAPI_UNREACHABLE_AFTER = 10
 TMAPI_OUTPUT_DIR = "output"
 TMAPI_FAILURES_FEED = ""
 # --- Operators: spending cap, cache, progress, summary (docs/operators.md) ---------------

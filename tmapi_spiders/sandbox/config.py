@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, fields
 
+from tmapi_spiders import contract
 from tmapi_spiders.sandbox.faults import FAULT_KINDS
 
-DEFAULT_TOKEN = "sandbox"
+DEFAULT_TOKEN = contract.SANDBOX_TOKEN
 # `slow` is left out by default: one slow call holds a client for `slow_seconds`.
 DEFAULT_FAULT_KINDS = tuple(kind for kind in FAULT_KINDS if kind != "slow")
 
