@@ -47,8 +47,10 @@ class ApiRequests:
             meta=self._meta(ENDPOINT_SEARCH, state),
             # Later pages of a started image first: finishing images frees their state.
             priority=state["page"],
-            # Page n+1 is only ever asked for by page n's answer, so only an image's first
-            # request needs the duplicate filter: it then holds one key per image, not per page.
+            # Page n+1 is only ever asked for by page n's answer, so in one process only an
+            # image's first request needs the duplicate filter (one key per image). A shared
+            # job's scheduler filters follow-ups too (a page redone after a worker died must
+            # not ask for the next one twice): distributed/dupefilter.py.
             dont_filter=state["page"] > 1,
         )
 
