@@ -20,7 +20,8 @@ runs as its own process, so it never shares the crawler's interpreter):
 
 Rates are steady-state: from the sandbox's call records, the calls between the 10th and
 the 90th percentile of the run, over the time they span (start-up and drain left out).
-The table is printed and written to benchmarks/results/throughput.json.
+The table is printed and written to benchmarks/results/throughput.json (a run with
+--only replaces those scenarios there and keeps the rest, each with its time and load).
 """
 
 from __future__ import annotations
@@ -394,14 +395,28 @@ def main(argv: list[str] | None = None) -> int:
             result["scaling"] = scaling(tmp, redis_server.url, min(args.seconds, 15))
     result["load_after"] = os.getloadavg()[0]
     result["seconds"] = round(time.monotonic() - started, 1)
-    result["table"] = table(result)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(result["table"])
+    print(table(result))
     print(
         f"\n{result['seconds']} s; load average {result['load_before']:.1f} -> {result['load_after']:.1f};"
         f" written to {args.out}"
     )
+    # A partial run (--only) replaces its own scenarios in the file and keeps the others,
+    # each with the time and load it was measured at.
+    run_info = {k: result[k] for k in ("when", "machine", "load_before", "load_after", "seconds")}
+    previous: dict[str, Any] = {}
+    if Path(args.out).exists():
+        try:
+            previous = json.loads(Path(args.out).read_text(encoding="utf-8"))
+        except ValueError:
+            previous = {}
+    runs = previous.get("runs") or {s: {k: previous.get(k) for k in run_info} for s in SCENARIOS if s in previous}
+    merged = {s: previous[s] for s in SCENARIOS if s in previous and s not in chosen}
+    merged.update({s: result[s] for s in chosen})
+    runs.update({s: run_info for s in chosen})
+    result = {**run_info, **merged, "runs": {s: runs[s] for s in SCENARIOS if s in merged}}
+    result["table"] = table(result)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return 0
 
 
