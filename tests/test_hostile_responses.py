@@ -497,6 +497,10 @@ def test_hostile_page_end_to_end_keeps_the_good_drops_the_bad_counts_both(tmp_pa
     assert stats["tmapi/items_dropped/not_an_object"] == 1
     assert stats["tmapi/items_dropped"] == 4
     assert stats["tmapi/items_duplicate"] == 1
+    # each drop reason is one WARNING line, not one per record (Scrapy's own line is DEBUG)
+    warnings = [line for line in result.stderr.splitlines() if "] WARNING:" in line]
+    assert sum("Dropping product records" in line for line in warnings) == 3, warnings  # id, price, nesting
+    assert not any("Dropped:" in line for line in warnings), warnings
     # The body no parser can read was retried (RETRY_TIMES=1), then recorded as a failure.
     assert api.calls.count(deep_image) == 2
     assert api.calls.count(IMAGE) == 1

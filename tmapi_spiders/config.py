@@ -139,6 +139,8 @@ TYPED_SETTINGS: tuple[tuple[str, type, float | None], ...] = (
 
 def check_typed(settings: BaseSettings) -> None:
     for name, kind, low in TYPED_SETTINGS:
+        if settings.get(name) is None:
+            continue  # not set at all (e.g. settings built without the project's defaults)
         getter = {bool: settings.getbool, int: settings.getint, float: settings.getfloat}[kind]
         try:
             value = getter(name)

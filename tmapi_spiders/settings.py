@@ -97,6 +97,10 @@ EXTENSIONS = {
     "tmapi_spiders.extensions.summary.TmapiRunSummary": 510,
 }
 
+# ValidationPipeline logs each drop reason once (WARNING) and counts every drop in stats;
+# Scrapy's own line per dropped record (the whole record in it) goes to DEBUG.
+DEFAULT_DROPITEM_LOG_LEVEL = "DEBUG"
+
 ITEM_PIPELINES = {
     "tmapi_spiders.pipelines.NormalisationPipeline": 100,
     "tmapi_spiders.pipelines.ValidationPipeline": 200,
