@@ -26,7 +26,7 @@ class TmapiLogFormatter(LogFormatter):
     """Skips the DEBUG "Scraped from" message when the log does not take DEBUG.
 
     Scrapy builds that record (the whole item in it) for every item and the log handler
-    then throws it away at INFO: ~4 % of a crawl's CPU (docs/performance.md). At DEBUG
+    then throws it away at INFO: ~4 % of a crawl's CPU (README.md, "Performance"). At DEBUG
     it is written as before.
     """
 

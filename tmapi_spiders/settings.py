@@ -24,7 +24,7 @@ TMAPI_BACKOFF_MAX = 30.0
 TMAPI_UNREACHABLE_AFTER = 10
 TMAPI_OUTPUT_DIR = "output"
 TMAPI_FAILURES_FEED = ""
-# --- Operators: spending cap, cache, progress, summary (docs/operators.md) ---------------
+# --- Operators: spending cap, cache, progress, summary (README.md, "Running jobs") ---------------
 TMAPI_MAX_CALLS = 0  # paid calls (searches + conversions) the job may make; 0: no cap
 TMAPI_CACHE = False  # true: keep good answers; a re-run within the TTL pays nothing for them
 TMAPI_CACHE_DIR = "tmapi-cache"  # relative: under the project's .scrapy directory
@@ -33,7 +33,7 @@ TMAPI_PROGRESS_INTERVAL = 10.0  # seconds between progress lines; 0: off
 TMAPI_PROGRESS_BAR = "auto"  # a tqdm bar instead of the lines when stderr is a terminal
 TMAPI_SUMMARY = True  # <products feed stem>.summary.json beside the feeds, and a table in the log
 TMAPI_SUMMARY_FILE = ""  # write the summary here instead
-# --- The plan's limits, held across the whole job (docs/performance.md) -----------------
+# --- The plan's limits, held across the whole job (README.md, "Performance") -----------------
 TMAPI_MAX_CONCURRENCY = 0  # calls in flight across the job (every worker); 0: no limit
 TMAPI_MAX_QPS = 0  # calls per second across the job; 0: no limit
 TMAPI_LIMIT_LEASE = 30.0  # seconds a dead worker's slots stay taken (Redis); renewed while a call runs
@@ -68,7 +68,7 @@ DOWNLOAD_HANDLERS = {
 }
 
 # Each spider middleware with process_spider_output wraps every record a page yields in one more
-# async-generator layer (docs/performance.md). None of these does anything for an API crawl:
+# async-generator layer (README.md, "Performance"). None of these does anything for an API crawl:
 SPIDER_MIDDLEWARES = {
     "scrapy.spidermiddlewares.referer.RefererMiddleware": None,  # an API needs no Referer header
     # Its default (URLLENGTH_LIMIT 2083) dropped a long image URL's requests silently; seed
@@ -110,13 +110,13 @@ ITEM_PIPELINES = {
 FEED_EXPORT_ENCODING = "utf-8"
 FEED_EXPORTERS = {
     "csv": "tmapi_spiders.exporters.FlatCsvItemExporter",
-    # orjson instead of the pure-Python encoder: the feed was the crawl's largest CPU cost (docs/performance.md)
+    # orjson instead of the pure-Python encoder: the feed was the crawl's largest CPU cost (README.md, "Performance")
     "jsonlines": "tmapi_spiders.exporters.FastJsonLinesItemExporter",
     "jl": "tmapi_spiders.exporters.FastJsonLinesItemExporter",
     "jsonl": "tmapi_spiders.exporters.FastJsonLinesItemExporter",
 }
 
-# --- Distributed crawls (docs/distributed.md): only used when REDIS_URL is set --------
+# --- Distributed crawls (README.md, "Distributed crawls"): only used when REDIS_URL is set --------
 REDIS_URL = os.environ.get("REDIS_URL", "")  # e.g. redis://host:6379/0: this crawl becomes a worker of a job
 TMAPI_JOB = ""  # the job's name and Redis key prefix (default: the spider's name)
 TMAPI_WORKER_ID = ""  # default: host-pid-random; the %(worker)s feed URI placeholder

@@ -1,4 +1,4 @@
-"""Spider middleware for the hot path (docs/performance.md)."""
+"""Spider middleware for the hot path (README.md, "Performance")."""
 
 from __future__ import annotations
 

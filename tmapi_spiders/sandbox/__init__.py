@@ -1,5 +1,5 @@
 """A local TMAPI: the image search and conversion endpoints over real HTTP, deterministic
-synthetic data, injectable faults and limits, and call accounting (docs/sandbox.md)."""
+synthetic data, injectable faults and limits, and call accounting (README.md, "The sandbox")."""
 
 from tmapi_spiders.sandbox.config import DEFAULT_TOKEN, SandboxConfig
 from tmapi_spiders.sandbox.faults import FAULT_KINDS
