@@ -20,6 +20,7 @@ from scrapy.utils.project import data_path
 
 from tmapi_spiders import contract
 from tmapi_spiders.api import endpoint_of
+from tmapi_spiders.settings_util import priority_above
 
 POLICY = "tmapi_spiders.cache.TmapiCachePolicy"
 
@@ -93,5 +94,4 @@ def configure(settings: BaseSettings) -> None:
         "HTTPCACHE_POLICY": POLICY,
     }
     for name, value in wanted.items():
-        priority = settings.getpriority(name) or 0
-        settings.set(name, value, priority=max(priority, 20) + 1)
+        settings.set(name, value, priority=priority_above(settings, name))

@@ -12,6 +12,8 @@ from typing import Any
 
 from scrapy.settings import BaseSettings
 
+from tmapi_spiders.settings_util import priority_above
+
 PRODUCTS = "tmapi_spiders.items.ProductItem"
 FAILURES = "tmapi_spiders.items.FailureItem"
 
@@ -29,7 +31,6 @@ def failures_uri(products_uri: str, output_dir: str, spider_name: str) -> str:
 
 def configure(settings: BaseSettings, spider_name: str) -> None:
     feeds: dict[str, Any] = dict(settings.getdict("FEEDS"))
-    priority = settings.getpriority("FEEDS") or 0
     output_dir = settings.get("TMAPI_OUTPUT_DIR") or "output"
     if not feeds:
         feeds = {os.path.join(output_dir, f"{spider_name}-%(time)s.jsonl"): {"format": "jsonlines"}}
@@ -44,4 +45,4 @@ def configure(settings: BaseSettings, spider_name: str) -> None:
         wanted[uri] = {"format": "jsonlines", "item_classes": [FAILURES], "overwrite": first.get("overwrite", False)}
     # One above what it completes: `CrawlerProcess.crawl(crawler)` merges the process's
     # settings back in wherever the crawler's priority is not higher.
-    settings.set("FEEDS", wanted, priority=max(priority, 20) + 1)
+    settings.set("FEEDS", wanted, priority=priority_above(settings, "FEEDS"))

@@ -36,6 +36,7 @@ from scrapy.settings import BaseSettings
 
 from tmapi_spiders import contract
 from tmapi_spiders.api import endpoint_of
+from tmapi_spiders.settings_util import priority_above
 
 logger = logging.getLogger(__name__)
 
@@ -86,10 +87,6 @@ def read_limits(settings: BaseSettings) -> tuple[int, float]:
     return concurrency, qps
 
 
-def _above(settings: BaseSettings, name: str) -> int:
-    return max(settings.getpriority(name) or 0, 20) + 1
-
-
 def configure(settings: BaseSettings) -> None:
     """With a limit on, let the limiter alone decide how many calls run (from update_settings).
 
@@ -107,9 +104,9 @@ def configure(settings: BaseSettings) -> None:
     need = max(2 * concurrency, 16) if concurrency else max(16, math.ceil(qps))
     for name in ("CONCURRENT_REQUESTS", "CONCURRENT_REQUESTS_PER_DOMAIN"):
         if (settings.getpriority(name) or 0) < 40 and settings.getint(name) < need:
-            settings.set(name, need, priority=_above(settings, name))
+            settings.set(name, need, priority=priority_above(settings, name))
     if (settings.getpriority("AUTOTHROTTLE_ENABLED") or 0) < 40:
-        settings.set("AUTOTHROTTLE_ENABLED", False, priority=_above(settings, "AUTOTHROTTLE_ENABLED"))
+        settings.set("AUTOTHROTTLE_ENABLED", False, priority=priority_above(settings, "AUTOTHROTTLE_ENABLED"))
 
 
 def check(settings: BaseSettings) -> None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from scrapy.settings import BaseSettings
 
+from tmapi_spiders.settings_util import priority_above
+
 SCHEDULER = "tmapi_spiders.distributed.scheduler.LeasingScheduler"
 DUPEFILTER = "tmapi_spiders.distributed.dupefilter.ImageDupeFilter"
 STORAGE = "tmapi_spiders.distributed.feeds.UnbufferedFileFeedStorage"
@@ -22,12 +24,6 @@ def enabled(settings: BaseSettings) -> bool:
     return bool(settings.get("REDIS_URL"))
 
 
-def _above(settings: BaseSettings, name: str) -> int:
-    """One above the setting's priority and the project's: `CrawlerProcess.crawl(crawler)`
-    merges the process settings back in wherever the crawler's priority is not higher."""
-    return max(settings.getpriority(name) or 0, 20) + 1
-
-
 def configure(settings: BaseSettings) -> None:
     """Turn the crawl into a worker of the job named by TMAPI_JOB (default: the spider)."""
     if not enabled(settings):
@@ -36,12 +32,12 @@ def configure(settings: BaseSettings) -> None:
 
     for name, value in (("SCHEDULER", SCHEDULER), ("DUPEFILTER_CLASS", DUPEFILTER)):
         if (settings.getpriority(name) or 0) < 40:  # a `-s` choice wins
-            settings.set(name, value, priority=_above(settings, name))
+            settings.set(name, value, priority=priority_above(settings, name))
     if not settings.get("TMAPI_WORKER_ID"):
-        settings.set("TMAPI_WORKER_ID", default_worker_id(), priority=_above(settings, "TMAPI_WORKER_ID"))
+        settings.set("TMAPI_WORKER_ID", default_worker_id(), priority=priority_above(settings, "TMAPI_WORKER_ID"))
     if not settings.get("FEED_URI_PARAMS"):
-        settings.set("FEED_URI_PARAMS", URI_PARAMS, priority=_above(settings, "FEED_URI_PARAMS"))
+        settings.set("FEED_URI_PARAMS", URI_PARAMS, priority=priority_above(settings, "FEED_URI_PARAMS"))
     storages = dict(settings.getdict("FEED_STORAGES"))
     for scheme in ("", "file"):
         storages.setdefault(scheme, STORAGE)
-    settings.set("FEED_STORAGES", storages, priority=_above(settings, "FEED_STORAGES"))
+    settings.set("FEED_STORAGES", storages, priority=priority_above(settings, "FEED_STORAGES"))
