@@ -36,6 +36,7 @@ from scrapy.settings import BaseSettings
 
 from tmapi_spiders import contract
 from tmapi_spiders.api import endpoint_of
+from tmapi_spiders.distributed.scripts import _NOW
 from tmapi_spiders.settings_util import priority_above
 
 logger = logging.getLogger(__name__)
@@ -229,10 +230,6 @@ class LocalBackend:
 
 # --- Redis: the job-wide backend -------------------------------------------------------------
 
-_NOW = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-"""
 # The state hash: limit (effective slots, float), qps (effective rate), epoch, bad, bad_at, next (GCRA).
 _STATE = """
 local limit = tonumber(redis.call('HGET', KEYS[2], 'limit') or ARGV[1])
