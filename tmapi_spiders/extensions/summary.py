@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-from datetime import UTC, datetime
 from typing import Any, Protocol, Self
 from urllib.parse import unquote, urlsplit
 
@@ -25,6 +24,7 @@ from scrapy.extensions.feedexport import FeedExporter, FeedSlot
 
 from tmapi_spiders import feeds
 from tmapi_spiders import signals as tmapi_signals
+from tmapi_spiders.clock import utc_now
 
 logger = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ class TmapiRunSummary:
         return o
 
     def spider_opened(self, spider: Spider) -> None:
-        self.started = _now()
+        self.started = utc_now()
 
     def image_finished(self, image: dict[str, Any]) -> None:
         self.results.add({name: image.get(name) for name in FIELDS})
@@ -176,7 +176,7 @@ class TmapiRunSummary:
             "spider": self.crawler.spider.name if self.crawler.spider else None,
             "finish_reason": reason,
             "started_at": self.started,
-            "finished_at": _now(),
+            "finished_at": utc_now(),
             "max_calls": stats.get_value("tmapi/max_calls"),
             "job": self.results.keys.job if isinstance(self.results, RedisResults) else None,
             "totals": totals,
@@ -200,10 +200,6 @@ class TmapiRunSummary:
         logger.info("Run summary written to %s", path)
         if isinstance(self.results, RedisResults) and not settings.getbool("SCHEDULER_PERSIST"):
             self.results.cleanup()
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 class RedisResults:

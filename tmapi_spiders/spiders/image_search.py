@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
 from typing import Any, Self
 
 from scrapy import Request, Spider
@@ -24,6 +23,7 @@ from twisted.python.failure import Failure
 
 from tmapi_spiders import cache, contract, distributed, feeds, limits, signals
 from tmapi_spiders.api import ENDPOINT_CONVERT, ENDPOINT_SEARCH, META_KEY, ApiRequests, envelope_of
+from tmapi_spiders.clock import utc_now
 from tmapi_spiders.config import JobConfig, check_seed_list, check_settings, job_config
 from tmapi_spiders.items import CONTEXT_FIELDS, FailureItem, ProductItem
 from tmapi_spiders.middlewares import ApiRefused
@@ -32,10 +32,6 @@ from tmapi_spiders.seeds import BadLine, Seed, parse_lines
 logger = logging.getLogger(__name__)
 
 BAD_LINES_LOGGED = 50
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 class ImageSearchSpider(Spider):
