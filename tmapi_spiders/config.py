@@ -20,6 +20,7 @@ SEED_ARGS = ("urls_file", "urls")
 JOB_ARGS = (*SEED_ARGS, "max_pages", *QUERY_ARGS)
 # scrapyd adds these spider arguments to every job it runs (`-a _job=<id>`, `-a _version=...`).
 SCRAPYD_ARGS = ("_job", "_version")
+NO_SEEDS = "no seeds: give -a urls_file=PATH (one image URL per line) or -a urls=URL1,URL2"
 
 
 class ConfigError(ValueError):
@@ -64,7 +65,7 @@ def job_config(args: dict[str, Any], *, need_seeds: bool = True) -> JobConfig:
     if unknown:
         raise ConfigError(f"unknown argument {unknown[0]!r} (arguments are {', '.join(JOB_ARGS)})")
     if need_seeds and not (args.get("urls_file") or args.get("urls")):
-        raise ConfigError("no seeds: give -a urls_file=PATH (one image URL per line) or -a urls=URL1,URL2")
+        raise ConfigError(NO_SEEDS)
     if args.get("urls_file") and args.get("urls"):
         raise ConfigError("give either -a urls_file or -a urls, not both")
     return JobConfig(

@@ -24,7 +24,7 @@ from twisted.python.failure import Failure
 from tmapi_spiders import cache, contract, distributed, feeds, limits, signals
 from tmapi_spiders.api import ENDPOINT_CONVERT, ENDPOINT_SEARCH, META_KEY, ApiRequests, envelope_of
 from tmapi_spiders.clock import utc_now
-from tmapi_spiders.config import JobConfig, check_seed_list, check_settings, job_config
+from tmapi_spiders.config import NO_SEEDS, ConfigError, JobConfig, check_seed_list, check_settings, job_config
 from tmapi_spiders.items import CONTEXT_FIELDS, FailureItem, ProductItem
 from tmapi_spiders.middlewares import ApiRefused
 from tmapi_spiders.seeds import BadLine, Seed, parse_lines
@@ -60,7 +60,8 @@ class ImageSearchSpider(Spider):
         check_settings(settings)
         spider.seeds_total = 0
         if not distributed.enabled(settings) or spider.job.urls_file or spider.job.urls:
-            job_config(kwargs)  # a local crawl needs seeds; a worker reads them from Redis
+            if not (spider.job.urls_file or spider.job.urls):
+                raise ConfigError(NO_SEEDS)  # a local crawl needs seeds; a worker reads them from Redis
             spider.seeds_total, _ = check_seed_list(spider.job)
         spider.stop_on_short_page = settings.getbool("TMAPI_STOP_ON_SHORT_PAGE")
         spider.api = ApiRequests(settings["TMAPI_BASE_URL"], settings.getfloat("DOWNLOAD_TIMEOUT"))
