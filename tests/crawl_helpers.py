@@ -30,6 +30,22 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+def scrapy_env(base_url: str, token: str = TOKEN) -> dict[str, str]:
+    """This environment without TMAPI_* and REDIS_* variables, with the token and API base URL."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TMAPI_", "REDIS_"))}
+    env.update(TMAPI_API_TOKEN=token, TMAPI_BASE_URL=base_url)
+    return env
+
+
+def scrapy(args: list[str], base_url: str, token: str = TOKEN, **popen: Any) -> subprocess.Popen[str]:
+    """`python -m scrapy ARGS` in the repo, started and not waited for (stdout piped unless
+    `popen` says otherwise): the distributed tests' workers."""
+    popen.setdefault("stdout", subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-m", "scrapy", *args], cwd=REPO, env=scrapy_env(base_url, token), text=True, **popen
+    )
+
+
 def crawl(
     tmp_path: Path,
     base_url: str | None,

@@ -8,10 +8,8 @@ before each crawl, so its stats count exactly the calls of that test's workers.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -20,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.crawl_helpers import REPO, crawl, read_jsonl
+from tests.crawl_helpers import crawl, read_jsonl, scrapy
 from tests.redis_server import RedisServer, free_port
 from tmapi_spiders.contract import SearchQuery
 from tmapi_spiders.distributed.job import Job
@@ -100,14 +98,6 @@ def key_of(product: dict[str, Any]) -> Key:
     return (product["query_image_url"], product["item_id"], product["page"], product["rank"])
 
 
-def scrapy(args: list[str], token: str, base_url: str, **popen: Any) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TMAPI_", "REDIS_"))}
-    env.update(TMAPI_API_TOKEN=token, TMAPI_BASE_URL=base_url)
-    return subprocess.Popen(
-        [sys.executable, "-m", "scrapy", *args], cwd=REPO, env=env, text=True, stdout=subprocess.PIPE, **popen
-    )
-
-
 class Cluster:
     """Workers of one job, each writing its own feed under `out/`."""
 
@@ -123,7 +113,7 @@ class Cluster:
         return [arg for key, value in merged.items() for arg in ("-s", f"{key}={value}")]
 
     def seed(self, seeds_file: Path, *args: str) -> subprocess.CompletedProcess[str]:
-        proc = scrapy(["seed", str(seeds_file), *args, *self.settings()], self.token, self.base_url)
+        proc = scrapy(["seed", str(seeds_file), *args, *self.settings()], self.base_url, self.token)
         stdout, _ = proc.communicate(timeout=60)
         return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, "")
 
@@ -134,7 +124,7 @@ class Cluster:
             feed = str(self.out / "products-%(worker)s.jsonl")
             args = ["crawl", "image_search", "-o", feed, *self.settings(extra)]
             with open(log, "w", encoding="utf-8") as handle:
-                self.procs.append(scrapy(args, self.token, self.base_url, stderr=handle))
+                self.procs.append(scrapy(args, self.base_url, self.token, stderr=handle))
 
     def wait(self, timeout: float = 90) -> list[int]:
         deadline = time.monotonic() + timeout

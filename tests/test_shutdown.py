@@ -11,10 +11,8 @@ and a worker started later finishes the job.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -24,7 +22,7 @@ from typing import Any
 import pytest
 
 from benchmarks.fault_soak import leases_of, scrapy_stats
-from tests.crawl_helpers import REPO
+from tests.crawl_helpers import scrapy
 from tests.redis_server import RedisServer
 from tmapi_spiders.contract import SearchQuery
 from tmapi_spiders.distributed.job import Job
@@ -40,11 +38,9 @@ def start(tmp_path: Path, base_url: str) -> tuple[subprocess.Popen[str], Path]:
     seeds = tmp_path / "seeds.txt"
     seeds.write_text("\n".join(IMAGES) + "\n")
     out = tmp_path / "products.jsonl"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TMAPI_", "REDIS_"))}
-    env.update(TMAPI_API_TOKEN="sandbox", TMAPI_BASE_URL=base_url)
-    cmd = [sys.executable, "-m", "scrapy", "crawl", "image_search", "-a", f"urls_file={seeds}", "-O", str(out)]
+    cmd = ["crawl", "image_search", "-a", f"urls_file={seeds}", "-O", str(out)]
     cmd += ["-s", f"TMAPI_OUTPUT_DIR={tmp_path / 'output'}", "-s", "AUTOTHROTTLE_ENABLED=false"]
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = scrapy(cmd, base_url, stderr=subprocess.PIPE)
     return proc, out
 
 
@@ -137,20 +133,10 @@ class DistWorker:
         self.log = tmp / f"{name}.log"
         settings = {**DIST_SETTINGS, "REDIS_URL": redis_url, "TMAPI_JOB": job, "TMAPI_WORKER_ID": name}
         settings["TMAPI_OUTPUT_DIR"] = str(tmp / "output")
-        cmd = [
-            sys.executable,
-            "-m",
-            "scrapy",
-            "crawl",
-            "image_search",
-            "-o",
-            str(self.out / "products-%(worker)s.jsonl"),
-        ]
+        cmd = ["crawl", "image_search", "-o", str(self.out / "products-%(worker)s.jsonl")]
         cmd += [arg for key, value in settings.items() for arg in ("-s", f"{key}={value}")]
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("TMAPI_", "REDIS_"))}
-        env.update(TMAPI_API_TOKEN="sandbox", TMAPI_BASE_URL=base_url)
         with open(self.log, "w", encoding="utf-8") as log:
-            self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, text=True, stdout=subprocess.DEVNULL, stderr=log)
+            self.proc = scrapy(cmd, base_url, stdout=subprocess.DEVNULL, stderr=log)
 
     def wait(self, timeout: float = 60) -> int:
         try:

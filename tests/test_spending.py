@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from scrapy.settings import Settings
 
-from tests.crawl_helpers import REPO, crawl, read_jsonl
+from tests.crawl_helpers import crawl, read_jsonl, scrapy
 from tests.redis_server import RedisServer
 from tmapi_spiders import outcome
 from tmapi_spiders.distributed.job import Job
@@ -155,12 +153,8 @@ DIST_CALLS = 4 * 3 + 1 + 3
 
 
 def scrapy_cmd(args: list[str], settings: dict[str, str], base_url: str, **popen: Any) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TMAPI_", "REDIS_"))}
-    env.update(TMAPI_API_TOKEN="sandbox", TMAPI_BASE_URL=base_url)
     flat = [arg for key, value in settings.items() for arg in ("-s", f"{key}={value}")]
-    return subprocess.Popen(
-        [sys.executable, "-m", "scrapy", *args, *flat], cwd=REPO, env=env, text=True, stdout=subprocess.PIPE, **popen
-    )
+    return scrapy([*args, *flat], base_url, **popen)
 
 
 def run_workers(tmp: Path, settings: dict[str, str], base_url: str, count: int = 2) -> tuple[list[int], str]:
