@@ -66,15 +66,23 @@ class Run:
         return [(p["query_image_url"], p["item_id"]) for p in self.products]
 
 
-@dataclass
-class SoakResult:
+class _VersusClean:
+    """The comparisons both soaks make with the fault-free run `clean` (a Run): the
+    subclass names the records it delivered (`_records`) and its sandbox stats (`_sandbox`)."""
+
     clean: Run
-    faulty: Run
-    expected: set[tuple[str, Any]] = field(default_factory=set)
+
+    @property
+    def _records(self) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    @property
+    def _sandbox(self) -> dict[str, Any]:
+        raise NotImplementedError
 
     @property
     def delivered(self) -> set[tuple[str, Any]]:
-        return set(self.faulty.keys)
+        return {(p["query_image_url"], p["item_id"]) for p in self._records}
 
     @property
     def missing(self) -> set[tuple[str, Any]]:
@@ -86,21 +94,43 @@ class SoakResult:
 
     @property
     def duplicates(self) -> int:
-        return len(self.faulty.keys) - len(self.delivered)
+        return len(self._records) - len(self.delivered)
 
     @property
     def changed(self) -> int:
         """Records delivered with different content than the fault-free run's."""
         clean = {(p["query_image_url"], p["item_id"]): _stable(p) for p in self.clean.products}
-        return sum(1 for p in self.faulty.products if clean.get((p["query_image_url"], p["item_id"])) != _stable(p))
+        return sum(1 for p in self._records if clean.get((p["query_image_url"], p["item_id"])) != _stable(p))
 
     @property
     def faults(self) -> dict[str, int]:
-        return dict(self.faulty.sandbox.get("faults", {}))
+        return dict(self._sandbox.get("faults", {}))
 
     @property
     def clean_calls(self) -> int:
         return int(self.clean.sandbox["total_calls"])
+
+    @property
+    def clean_ok(self) -> bool:
+        """The fault-free run itself went well (what the other run is measured against)."""
+        return (
+            self.clean.returncode == 0 and not self.clean.failures and self.clean.stats.get("log_count/ERROR", 0) == 0
+        )
+
+
+@dataclass
+class SoakResult(_VersusClean):
+    clean: Run
+    faulty: Run
+    expected: set[tuple[str, Any]] = field(default_factory=set)
+
+    @property
+    def _records(self) -> list[dict[str, Any]]:
+        return self.faulty.products
+
+    @property
+    def _sandbox(self) -> dict[str, Any]:
+        return self.faulty.sandbox
 
     @property
     def faulty_calls(self) -> int:
@@ -116,9 +146,7 @@ class SoakResult:
     @property
     def ok(self) -> bool:
         return (
-            self.clean.returncode == 0
-            and not self.clean.failures
-            and self.clean.stats.get("log_count/ERROR", 0) == 0
+            self.clean_ok
             and self.faulty.stats.get("log_count/ERROR", 0) == 0
             and self.faulty.returncode == 0
             and not self.missing
@@ -148,6 +176,27 @@ def seed_lines(pages: int, images: int | None = None) -> list[str]:
         else:
             lines.append(f"https://cbu01.alicdn.com/img/ibank/soak-{i}.jpg?total={total}")
     return lines
+
+
+def write_seeds(workdir: Path, pages: int) -> Path:
+    """`workdir/seeds.txt` with `seed_lines(pages)` (both soaks crawl this list)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    seeds_file = workdir / "seeds.txt"
+    seeds_file.write_text("\n".join(seed_lines(pages)) + "\n", encoding="utf-8")
+    return seeds_file
+
+
+def faulty_sandbox(fault_rate: float, timeout: float, seed: int, latency: float, **extra: Any) -> SandboxConfig:
+    """The sandbox of the faulty run: every fault kind at `fault_rate`, slow ones 1.5x the timeout."""
+    return SandboxConfig(
+        tokens=(TOKEN,),
+        latency=latency,
+        fault_rate=fault_rate,
+        fault_kinds=FAULT_KINDS,
+        slow_seconds=timeout * 1.5,
+        seed=seed,
+        **extra,
+    )
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -218,19 +267,9 @@ def run_soak(
     latency: float = 0.0,
 ) -> SoakResult:
     """Crawl the same list fault-free, then with `fault_rate` of calls failing in every way."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    seeds_file = workdir / "seeds.txt"
-    seeds_file.write_text("\n".join(seed_lines(pages)) + "\n", encoding="utf-8")
-    tokens = (TOKEN,)
-    clean = one_run(workdir, seeds_file, "clean", SandboxConfig(tokens=tokens, latency=latency), timeout)
-    faulty_config = SandboxConfig(
-        tokens=tokens,
-        latency=latency,
-        fault_rate=fault_rate,
-        fault_kinds=FAULT_KINDS,
-        slow_seconds=timeout * 1.5,
-        seed=seed,
-    )
+    seeds_file = write_seeds(workdir, pages)
+    clean = one_run(workdir, seeds_file, "clean", SandboxConfig(tokens=(TOKEN,), latency=latency), timeout)
+    faulty_config = faulty_sandbox(fault_rate, timeout, seed, latency)
     faulty = one_run(workdir, seeds_file, "faulty", faulty_config, timeout)
     return SoakResult(clean, faulty, set(clean.keys))
 
@@ -307,48 +346,27 @@ class DistributedRun:
 
 
 @dataclass
-class DistributedSoakResult:
+class DistributedSoakResult(_VersusClean):
     clean: Run
     dist: DistributedRun
     kills_wanted: int
+
+    @property
+    def _records(self) -> list[dict[str, Any]]:
+        return self.dist.merged
+
+    @property
+    def _sandbox(self) -> dict[str, Any]:
+        return self.dist.sandbox
 
     @property
     def expected(self) -> set[tuple[str, Any]]:
         return set(self.clean.keys)
 
     @property
-    def delivered(self) -> set[tuple[str, Any]]:
-        return {(p["query_image_url"], p["item_id"]) for p in self.dist.merged}
-
-    @property
-    def missing(self) -> set[tuple[str, Any]]:
-        return self.expected - self.delivered
-
-    @property
-    def unexpected(self) -> set[tuple[str, Any]]:
-        return self.delivered - self.expected
-
-    @property
     def raw_duplicates(self) -> int:
         """Records in more than one feed line before the merge (pages a killed worker had not acknowledged)."""
         return len(self.dist.raw) - len({(p["query_image_url"], p["item_id"]) for p in self.dist.raw})
-
-    @property
-    def duplicates(self) -> int:
-        return len(self.dist.merged) - len(self.delivered)
-
-    @property
-    def changed(self) -> int:
-        clean = {(p["query_image_url"], p["item_id"]): _stable(p) for p in self.clean.products}
-        return sum(1 for p in self.dist.merged if clean.get((p["query_image_url"], p["item_id"])) != _stable(p))
-
-    @property
-    def faults(self) -> dict[str, int]:
-        return dict(self.dist.sandbox.get("faults", {}))
-
-    @property
-    def clean_calls(self) -> int:
-        return int(self.clean.sandbox["total_calls"])
 
     @property
     def calls(self) -> int:
@@ -374,9 +392,7 @@ class DistributedSoakResult:
     def ok(self) -> bool:
         survivors = [code for worker, code in self.dist.codes.items() if worker not in self.killed]
         return (
-            self.clean.returncode == 0
-            and not self.clean.failures
-            and self.clean.stats.get("log_count/ERROR", 0) == 0
+            self.clean_ok
             and len(self.dist.kills) == self.kills_wanted
             and all(code == -9 for worker, code in self.dist.codes.items() if worker in self.killed)
             and survivors
@@ -571,21 +587,10 @@ def run_distributed_soak(
     clean: Run | None = None,
 ) -> DistributedSoakResult:
     """The fault-free single-process run, then the same list as a faulty distributed job with kills."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    seeds_file = workdir / "seeds.txt"
-    seeds_file.write_text("\n".join(seed_lines(pages)) + "\n", encoding="utf-8")
-    tokens = (TOKEN,)
+    seeds_file = write_seeds(workdir, pages)
     if clean is None:
-        clean = one_run(workdir, seeds_file, "clean", SandboxConfig(tokens=tokens), timeout)
-    faulty_config = SandboxConfig(
-        tokens=tokens,
-        latency=latency,
-        fault_rate=fault_rate,
-        fault_kinds=FAULT_KINDS,
-        slow_seconds=timeout * 1.5,
-        seed=seed,
-        max_call_records=10 * pages + 10_000,
-    )
+        clean = one_run(workdir, seeds_file, "clean", SandboxConfig(tokens=(TOKEN,)), timeout)
+    faulty_config = faulty_sandbox(fault_rate, timeout, seed, latency, max_call_records=10 * pages + 10_000)
     total_pages = clean.stats.get("tmapi/pages", pages)
     dist = distributed_run(workdir, seeds_file, faulty_config, timeout, total_pages, workers, kills, lease, concurrency)
     return DistributedSoakResult(clean, dist, kills)
