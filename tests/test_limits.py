@@ -271,19 +271,23 @@ def test_a_killed_workers_slots_come_back_and_the_limit_still_holds(
     client = redis_server.client()
     procs = [worker(tmp_path, redis_server.url, slow_api.base_url, job, f"w{i}") for i in range(3)]
     slots_key = f"{job}:limit:slots"
-    # kill w0 while it holds slots of the job's limit, and there is work left
+    # kill a worker while it holds slots of the job's limit, and there is work left; any worker
+    # will do (under load the first one started is not always the first to take work)
     deadline = time.monotonic() + 60
     held: list[str] = []
     while time.monotonic() < deadline:
-        held = [h for h in client.zrange(slots_key, 0, -1) if h.startswith("w0:")]
+        held = client.zrange(slots_key, 0, -1)
         if held and slow_api.stats()["total_calls"] < PAGES - 6:  # and work is left for the others
             break
         time.sleep(0.01)
-    assert held, "w0 never held a slot"
-    procs[0].send_signal(signal.SIGKILL)
+    assert held, "no worker ever held a slot"
+    name = held[0].split(":", 1)[0]
+    index = int(name[1:])
+    procs[index].send_signal(signal.SIGKILL)
     codes = finish(procs)
-    assert codes[0] == -signal.SIGKILL and codes[1:] == [0, 0], logs(tmp_path)[-3000:]
+    assert codes[index] == -signal.SIGKILL, logs(tmp_path)[-3000:]
+    assert [c for i, c in enumerate(codes) if i != index] == [0, 0], logs(tmp_path)[-3000:]
     stats = slow_api.stats()
     assert stats["peak_concurrency"] <= 3
     assert found(job_products(tmp_path)) == EXPECTED  # the job finished without the dead worker's slots
-    assert not [h for h in client.zrange(slots_key, 0, -1) if h.startswith("w0:")]
+    assert not [h for h in client.zrange(slots_key, 0, -1) if h.startswith(f"{name}:")]
