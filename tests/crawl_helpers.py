@@ -14,6 +14,18 @@ REPO = Path(__file__).resolve().parent.parent
 TOKEN = "sandbox"
 
 
+# Distributed workers that notice things fast: short leases, polls and idle time.
+QUICK_WORKER_SETTINGS = {
+    "MAX_IDLE_TIME_BEFORE_CLOSE": "1",
+    "TMAPI_REDIS_POLL_INTERVAL": "0.2",
+    "TMAPI_REDIS_LEASE": "2",
+    "TMAPI_REDIS_ACK_INTERVAL": "0.05",
+    "TMAPI_BACKOFF_BASE": "0.05",
+    "CONCURRENT_REQUESTS": "3",
+    "AUTOTHROTTLE_ENABLED": "false",
+}
+
+
 @dataclass
 class CrawlResult:
     returncode: int

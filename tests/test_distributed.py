@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.crawl_helpers import crawl, read_jsonl, scrapy
+from tests.crawl_helpers import QUICK_WORKER_SETTINGS, crawl, read_jsonl, scrapy
 from tests.redis_server import RedisServer, free_port
 from tmapi_spiders.contract import SearchQuery
 from tmapi_spiders.distributed.job import Job
@@ -37,16 +37,7 @@ IMAGES = [
     "https://cdn.example.org/catalog/water-bottle-750ml.png",  # converted first
 ]
 WORKERS = 3
-WORKER_SETTINGS = {
-    "MAX_IDLE_TIME_BEFORE_CLOSE": "1",
-    "TMAPI_REDIS_POLL_INTERVAL": "0.2",
-    "TMAPI_REDIS_LEASE": "2",
-    "TMAPI_REDIS_ACK_INTERVAL": "0.05",
-    "TMAPI_BACKOFF_BASE": "0.05",
-    "CONCURRENT_REQUESTS": "3",
-    "AUTOTHROTTLE_ENABLED": "false",
-    "LOG_LEVEL": "INFO",
-}
+WORKER_SETTINGS = {**QUICK_WORKER_SETTINGS, "LOG_LEVEL": "INFO"}
 
 Key = tuple[str, Any, int, int]
 

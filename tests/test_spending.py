@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from scrapy.settings import Settings
 
-from tests.crawl_helpers import crawl, read_jsonl, scrapy
+from tests.crawl_helpers import QUICK_WORKER_SETTINGS, crawl, read_jsonl, scrapy
 from tests.redis_server import RedisServer
 from tmapi_spiders import outcome
 from tmapi_spiders.distributed.job import Job
@@ -137,16 +137,7 @@ def test_local_counter_stops_at_the_limit() -> None:
 # Distributed: 2 workers of one job in Redis share the cap
 
 
-WORKER_SETTINGS = {
-    "MAX_IDLE_TIME_BEFORE_CLOSE": "1",
-    "TMAPI_REDIS_POLL_INTERVAL": "0.2",
-    "TMAPI_REDIS_LEASE": "2",
-    "TMAPI_REDIS_ACK_INTERVAL": "0.05",
-    "TMAPI_BACKOFF_BASE": "0.05",
-    "CONCURRENT_REQUESTS": "3",
-    "AUTOTHROTTLE_ENABLED": "false",
-    "TMAPI_PROGRESS_INTERVAL": "0",
-}
+WORKER_SETTINGS = {**QUICK_WORKER_SETTINGS, "TMAPI_PROGRESS_INTERVAL": "0"}
 DIST_URLS = [f"https://cbu01.alicdn.com/img/ibank/dcap-{n}/total-60.jpg" for n in range(4)]
 DIST_URLS.append("https://shop.example.com/photos/dcap/total-60.jpg")
 DIST_CALLS = 4 * 3 + 1 + 3
