@@ -313,6 +313,9 @@ def run_page(harness: Harness, body: bytes) -> tuple[list[ProductItem], list[Any
         ({"img": None}, "invalid_img"),
         ({"price": 19.0}, "invalid_price"),
         ({"price": "19,00"}, "invalid_price"),
+        ({"price": "19.00\n"}, "invalid_price"),  # Python's `$` let a trailing newline through
+        ({"price": "١٩"}, "invalid_price"),  # Arabic-Indic digits: `\d` took them
+        ({"product_url": "https://detail.1688.com/offer/1.html "}, "invalid_product_url"),
         ({"price_info": {"origin_price": "cheap"}}, "invalid_price_info.origin_price"),
         ({"quantity_prices": [{"price": None}]}, "invalid_quantity_prices.price"),
         ({"shop_info": {"is_factory": "yes"}}, "invalid_shop_info.is_factory"),

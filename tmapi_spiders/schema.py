@@ -7,74 +7,74 @@ Records are not rebuilt from the model; prices stay the API's exact strings.
 
 from __future__ import annotations
 
-import re
-from typing import Annotated, Any
+from typing import Annotated, Any, NotRequired
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, StrictBool, StrictInt, StrictStr, ValidationError
+from pydantic import (
+    ConfigDict,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    with_config,
+)
+from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
 
-_DECIMAL = re.compile(r"^\d{1,12}(\.\d{1,6})?$")
-_ABSOLUTE_URL = re.compile(r"^https?://[^\s/?#]+[^\s]*$")
-
-
-def _decimal_string(value: Any) -> Any:
-    if not isinstance(value, str) or not _DECIMAL.match(value):
-        raise ValueError("not a decimal string")
-    return value
-
-
-def _optional_decimal_string(value: Any) -> Any:
-    return value if value in (None, "") else _decimal_string(value)
-
-
-def _absolute_url(value: Any) -> Any:
-    if not isinstance(value, str) or not _ABSOLUTE_URL.match(value):
-        raise ValueError("not an absolute http(s) URL")
-    return value
+# Checked inside pydantic-core (Rust regex, where `$` is the end of the text): a Python
+# validator per field cost a call back into the interpreter for every record.
+_DECIMAL = r"[0-9]{1,12}(\.[0-9]{1,6})?"
+DecimalString = Annotated[StrictStr, StringConstraints(pattern=rf"^{_DECIMAL}$")]
+OptionalDecimalString = Annotated[StrictStr, StringConstraints(pattern=rf"^({_DECIMAL})?$")] | None
+AbsoluteUrl = Annotated[StrictStr, StringConstraints(pattern=r"^https?://[^\s/?#]+\S*$")]
 
 
-DecimalString = Annotated[str, BeforeValidator(_decimal_string)]
-OptionalDecimalString = Annotated[str | None, BeforeValidator(_optional_decimal_string)]
-AbsoluteUrl = Annotated[str, BeforeValidator(_absolute_url)]
+# TypedDicts, not models: pydantic-core checks a dict without building five model instances
+# per record (less than half the time). Other keys are neither checked nor copied; the record
+# itself keeps them.
+_OPEN = ConfigDict(extra="ignore")
 
 
-class _Open(BaseModel):
-    # Other fields are neither checked nor copied into the model ("allow" copied ~20 of them per
-    # record into a dict nobody reads: half of pydantic's time); the record itself keeps them.
-    model_config = ConfigDict(extra="ignore")
+@with_config(_OPEN)
+class PriceInfo(TypedDict):
+    drop_ship_price: NotRequired[OptionalDecimalString]
+    wholesale_price: NotRequired[OptionalDecimalString]
+    origin_price: NotRequired[OptionalDecimalString]
 
 
-class PriceInfo(_Open):
-    drop_ship_price: OptionalDecimalString = None
-    wholesale_price: OptionalDecimalString = None
-    origin_price: OptionalDecimalString = None
-
-
-class QuantityPrice(_Open):
-    begin_num: StrictStr | None = None
-    end_num: StrictStr | None = None
+@with_config(_OPEN)
+class QuantityPrice(TypedDict):
+    begin_num: NotRequired[StrictStr | None]
+    end_num: NotRequired[StrictStr | None]
     price: DecimalString
 
 
-class ShopInfo(_Open):
-    member_id: StrictStr | None = None
-    company_name: StrictStr | None = None
-    is_factory: StrictBool | None = None
+@with_config(_OPEN)
+class ShopInfo(TypedDict):
+    member_id: NotRequired[StrictStr | None]
+    company_name: NotRequired[StrictStr | None]
+    is_factory: NotRequired[StrictBool | None]
 
 
-class Product(_Open):
+@with_config(_OPEN)
+class Product(TypedDict):
     item_id: StrictInt
     product_url: AbsoluteUrl
     title: StrictStr
     img: AbsoluteUrl
     price: DecimalString
-    price_info: PriceInfo | None = None
-    quantity_prices: list[QuantityPrice] | None = None
-    shop_info: ShopInfo | None = None
+    price_info: NotRequired[PriceInfo | None]
+    quantity_prices: NotRequired[list[QuantityPrice] | None]
+    shop_info: NotRequired[ShopInfo | None]
+
+
+_PRODUCT = TypeAdapter(Product)
 
 
 # A real record is 3 levels deep; far deeper ones break recursive exporters (CSV, JSON).
 MAX_DEPTH = 32
 _CONTAINERS = (dict, list)  # a constant: `dict | list` in the loop built a new union per value
+_CONTAINER_TYPES = frozenset(_CONTAINERS)
 
 
 def too_deep(record: Any, limit: int = MAX_DEPTH) -> bool:
@@ -87,10 +87,15 @@ def too_deep(record: Any, limit: int = MAX_DEPTH) -> bool:
 
 
 def _nests_deeper(value: Any, levels: int) -> bool:
-    """True when a container inside `value` nests more than `levels` further levels."""
+    """True when a container inside `value` nests more than `levels` further levels.
+
+    Most lists and objects of a record hold no container: `map(type, ...)` tells so in C,
+    before any Python loop over them."""
     if isinstance(value, dict):
         value = value.values()
     elif not isinstance(value, list):
+        return False
+    if _CONTAINER_TYPES.isdisjoint(map(type, value)):
         return False
     for child in value:
         if isinstance(child, _CONTAINERS) and (levels == 0 or _nests_deeper(child, levels - 1)):
@@ -103,7 +108,7 @@ def invalid_reason(record: dict[str, Any]) -> str | None:
     if too_deep(record):
         return "invalid_nesting"
     try:
-        Product.model_validate(record)
+        _PRODUCT.validate_python(record)
     except ValidationError as exc:
         error = exc.errors(include_url=False, include_input=False)[0]
         where = ".".join(str(part) for part in error["loc"] if not isinstance(part, int)) or "item"
