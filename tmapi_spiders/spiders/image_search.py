@@ -32,6 +32,7 @@ from tmapi_spiders.seeds import BadLine, Seed, parse_lines
 logger = logging.getLogger(__name__)
 
 BAD_LINES_LOGGED = 50
+_CONTEXT_FIELD_SET = frozenset(CONTEXT_FIELDS)
 
 
 class ImageSearchSpider(Spider):
@@ -219,9 +220,9 @@ class ImageSearchSpider(Spider):
                     continue
                 seen.add(key)
             product = ProductItem(raw)
-            clashes = product.keys() & CONTEXT_FIELDS
-            for name in clashes:  # a field the API adds under one of our names is kept, renamed
-                product[f"api_{name}"] = product[name]
+            if not _CONTEXT_FIELD_SET.isdisjoint(product):
+                for name in product.keys() & _CONTEXT_FIELD_SET:  # an API field under one of our names: kept, renamed
+                    product[f"api_{name}"] = product[name]
             product.update(context)
             product["rank"] = position
             kept += 1
