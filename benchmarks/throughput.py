@@ -1,6 +1,6 @@
 """Throughput at the API's limit: one command, one table, every figure a ratio from this run.
 
-    .venv/bin/python benchmarks/throughput.py            # about 3-4 minutes on 2 cores
+    .venv/bin/python benchmarks/throughput.py            # about 3.5 minutes on 2 cores
     .venv/bin/python benchmarks/throughput.py --only cpu,memory
 
 Scenarios (each a real `scrapy crawl image_search` subprocess against a sandbox that
@@ -384,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default=",".join(SCENARIOS), help="comma-separated: " + ", ".join(SCENARIOS))
     parser.add_argument("--seconds", type=float, default=25, help="length of each utilisation run")
     parser.add_argument("--cpu-images", type=int, default=60, help="images of 20 pages for the CPU run")
-    parser.add_argument("--cpu-reps", type=int, default=3, help="side-by-side repetitions of the CPU run (median)")
+    parser.add_argument("--cpu-reps", type=int, default=5, help="side-by-side repetitions of the CPU run (median)")
     parser.add_argument(
         "--cpu-set", action="append", default=[], metavar="NAME=VALUE", help="a crawl setting for the CPU run"
     )

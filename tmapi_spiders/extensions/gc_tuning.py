@@ -58,7 +58,7 @@ class GcTuning:
             gc.collect()
             gc.freeze()
         if self.threshold:
-            gc.set_threshold(max(self.threshold, _saved_threshold[0]), *_saved_threshold[1:])
+            gc.set_threshold(self.threshold, *_saved_threshold[1:])
         logger.debug(
             "Garbage collector: %d start-up objects frozen, young-generation threshold %d (Python's: %d)",
             gc.get_freeze_count(),
