@@ -149,7 +149,8 @@ def test_the_log_formatter_builds_no_debug_record_unless_the_log_takes_debug() -
 def test_gc_tuning_freezes_start_up_objects_and_gives_pythons_settings_back() -> None:
     before = gc.get_threshold()
     crawler = get_crawler(settings_dict={"TMAPI_GC_THRESHOLD": 12_345, "TMAPI_GC_FREEZE": True})
-    first, second = GcTuning.from_crawler(crawler), GcTuning.from_crawler(crawler)
+    no_freeze = get_crawler(settings_dict={"TMAPI_GC_THRESHOLD": 12_345, "TMAPI_GC_FREEZE": False})
+    first, second = GcTuning.from_crawler(crawler), GcTuning.from_crawler(no_freeze)
     try:
         first.engine_started()
         second.engine_started()  # two crawls in one process share the collector
@@ -157,6 +158,7 @@ def test_gc_tuning_freezes_start_up_objects_and_gives_pythons_settings_back() ->
         assert gc.get_freeze_count() > 1000
         first.engine_stopped()
         assert gc.get_threshold()[0] == 12_345  # the other crawl still runs
+        assert gc.get_freeze_count() > 1000
     finally:
         second.engine_stopped()
     assert gc.get_threshold() == before

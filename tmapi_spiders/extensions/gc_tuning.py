@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 # the last to stop puts them back.
 _tuned_by = 0
 _saved_threshold: tuple[int, ...] = ()
+_frozen = False
 
 
 class GcTuning:
@@ -50,13 +51,14 @@ class GcTuning:
         return o
 
     def engine_started(self) -> None:
-        global _tuned_by, _saved_threshold
+        global _tuned_by, _saved_threshold, _frozen
         if _tuned_by == 0:
             _saved_threshold = gc.get_threshold()
         _tuned_by += 1
         if self.freeze:
             gc.collect()
             gc.freeze()
+            _frozen = True
         if self.threshold:
             gc.set_threshold(self.threshold, *_saved_threshold[1:])
         logger.debug(
@@ -67,9 +69,10 @@ class GcTuning:
         )
 
     def engine_stopped(self) -> None:
-        global _tuned_by
+        global _tuned_by, _frozen
         _tuned_by -= 1
         if _tuned_by == 0:
             gc.set_threshold(*_saved_threshold)
-            if self.freeze:
+            if _frozen:
                 gc.unfreeze()
+                _frozen = False
