@@ -8,6 +8,7 @@ with real `TextResponse`s; a few broken bodies also go end to end over HTTP.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import io
 import json
@@ -96,7 +97,7 @@ class Harness:
 
     def pipe(self, product: ProductItem) -> ProductItem | None:
         try:
-            return self.validate.process_item(self.normalise.process_item(product))
+            return asyncio.run(self.validate.process_item(asyncio.run(self.normalise.process_item(product))))
         except DropItem:
             return None
 
