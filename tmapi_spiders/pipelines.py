@@ -30,8 +30,8 @@ class ValidationPipeline:
     def __init__(self, crawler: Crawler) -> None:
         assert crawler.stats is not None
         self.stats = crawler.stats
-        # Looked up once: every attribute of Scrapy's stats collector goes through a Python
-        # __getattribute__ (its spider-argument deprecation shim), once per record here.
+        # Looked up once: with Scrapy's own stats classes (STATS_CLASS set back by a user) every
+        # attribute goes through a Python __getattribute__ (a deprecation shim, tmapi_spiders/stats.py).
         self.inc_value = crawler.stats.inc_value
         self.logged: set[str] = set()
 
