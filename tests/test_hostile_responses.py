@@ -30,6 +30,7 @@ from scrapy.utils.test import get_crawler
 
 import tmapi_spiders.settings as project_settings
 from benchmarks.fault_soak import scrapy_stats
+from tests import strategies
 from tmapi_spiders import contract
 from tmapi_spiders.exporters import FlatCsvItemExporter
 from tmapi_spiders.items import FailureItem, ProductItem
@@ -130,18 +131,8 @@ def export_everywhere(items: list[dict[str, Any]]) -> None:
 
 # -- strategies ---------------------------------------------------------------------------
 
-leaves = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(10**30), max_value=10**30)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=30)
-    | st.sampled_from(["", "19.00", "https://x.example/a", "//cbu01.alicdn.com/x.jpg", "\x00\x1f"])
-)
-json_values = st.recursive(
-    leaves,
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
-    max_leaves=15,
+json_values = strategies.json_values(
+    ["", "19.00", "https://x.example/a", "//cbu01.alicdn.com/x.jpg", "\x00\x1f"], text_size=30, max_leaves=15
 )
 
 

@@ -19,6 +19,7 @@ from scrapy.http import HtmlResponse
 from scrapy.spidermiddlewares.start import StartSpiderMiddleware
 from scrapy.utils.test import get_crawler
 
+from tests import strategies
 from tests.crawl_helpers import crawl
 from tmapi_spiders import contract
 from tmapi_spiders.extensions.gc_tuning import GcTuning
@@ -28,19 +29,7 @@ from tmapi_spiders.schema import MAX_DEPTH, too_deep
 from tmapi_spiders.spidermw import StartRequestsMiddleware
 from tmapi_spiders.stats import MemoryStatsCollectorNoShim
 
-leaves = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(10**30), max_value=10**30)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=20)
-    | st.sampled_from(["\ud800", "\udfff", "19.00", "\x00", "\ufeff"])
-)
-json_values = st.recursive(
-    leaves,
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
-    max_leaves=12,
-)
+json_values = strategies.json_values(["\ud800", "\udfff", "19.00", "\x00", "\ufeff"], text_size=20, max_leaves=12)
 
 
 @st.composite
