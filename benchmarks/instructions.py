@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from benchmarks.throughput import PY, TOKEN, Sandbox, crawl_args, crawl_env, images, page_list, write_seeds  # noqa: E402
+from benchmarks.throughput import Sandbox, crawl_args, crawl_env, floor, images, page_list, write_seeds  # noqa: E402
 
 PAGES_ONE, PAGES_MANY = 20, 220
 _REFS = re.compile(r"I\s+refs:\s+([\d,]+)")
@@ -82,17 +82,10 @@ def main(argv: list[str] | None = None) -> int:
             seeds[name] = write_seeds(tmp, f"instr-{name}", urls)
             pages[name] = tmp / f"pages-{name}.json"
             pages[name].write_text(json.dumps(page_list(urls, 400)), encoding="utf-8")
-            floor = [PY, "benchmarks/floor_client.py", sandbox.url, TOKEN, str(pages[name]), str(tmp / "warm.jsonl")]
-            subprocess.run(floor, cwd=REPO, env=env, check=True, capture_output=True)  # the sandbox builds its items
-        floor_row = per_page(
-            *(
-                [PY, "benchmarks/floor_client.py", sandbox.url, TOKEN, str(pages[n]), str(tmp / f"floor-{n}.jsonl")]
-                for n in ("one", "many")
-            ),
-            env,
-            tmp,
-            "floor",
-        )
+            warm = floor(sandbox.url, pages[name], tmp / "warm.jsonl")
+            subprocess.run(warm, cwd=REPO, env=env, check=True, capture_output=True)  # the sandbox builds its items
+        floor_runs = [floor(sandbox.url, pages[n], tmp / f"floor-{n}.jsonl") for n in ("one", "many")]
+        floor_row = per_page(floor_runs[0], floor_runs[1], env, tmp, "floor")
         for name, settings in variants.items():
             runs = [
                 crawl_args(seeds[n], tmp / f"{name}-{n}.jsonl", {"AUTOTHROTTLE_ENABLED": False, **settings})
