@@ -93,6 +93,11 @@ DOWNLOADER_MIDDLEWARES = {
 }
 
 EXTENSIONS = {
+    # Scrapy's two, called by ITEM_PROCESSOR instead of an asyncio task per item each (tmapi_spiders/itemproc.py)
+    "scrapy.extensions.corestats.CoreStats": None,
+    "tmapi_spiders.itemproc.CoreStats": 0,
+    "scrapy.extensions.feedexport.FeedExporter": None,
+    "tmapi_spiders.itemproc.FeedExporter": 0,
     "tmapi_spiders.extensions.progress.TmapiProgress": 500,
     "tmapi_spiders.extensions.summary.TmapiRunSummary": 510,
     "tmapi_spiders.extensions.gc_tuning.GcTuning": 520,
@@ -106,6 +111,8 @@ TMAPI_GC_FREEZE = True  # exempt what exists when the engine starts from every l
 # Scrapy's own line per dropped record (the whole record in it) goes to DEBUG.
 DEFAULT_DROPITEM_LOG_LEVEL = "DEBUG"
 
+# Scrapy's pipeline manager, then CoreStats' and FeedExporter's item_scraped called directly.
+ITEM_PROCESSOR = "tmapi_spiders.itemproc.ItemProcessor"
 ITEM_PIPELINES = {
     "tmapi_spiders.pipelines.NormalisationPipeline": 100,
     "tmapi_spiders.pipelines.ValidationPipeline": 200,

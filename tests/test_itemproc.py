@@ -1,0 +1,83 @@
+"""ItemProcessor calls CoreStats and FeedExporter directly (tmapi_spiders/itemproc.py):
+a crawl gives what Scrapy's own signal path gives, receiver errors included."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from scrapy import Spider, signals
+from scrapy.crawler import Crawler
+from scrapy.exporters import JsonLinesItemExporter
+from scrapy.utils.project import get_project_settings
+
+from tests.conftest import SANDBOX_TOKEN
+from tests.crawl_helpers import crawl, read_jsonl
+from tmapi_spiders.sandbox import SandboxThread
+
+SCRAPYS_PROCESSOR = "scrapy.pipelines.ItemPipelineManager"
+
+
+class SeenItems:
+    """A user's extension on `item_scraped`: it must still get every item."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.stats = crawler.stats
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> SeenItems:
+        extension = cls(crawler)
+        crawler.signals.connect(extension.item_scraped, signal=signals.item_scraped)
+        return extension
+
+    def item_scraped(self, item: Any, spider: Spider) -> None:
+        self.stats.inc_value("test/item_scraped_seen")
+
+
+class FailingOnRank3Exporter(JsonLinesItemExporter):
+    """A feed exporter that fails on some records: a receiver that raises."""
+
+    def export_item(self, item: Any) -> None:
+        if item.get("rank") == 3:
+            raise ValueError("rank 3 will not go")
+        super().export_item(item)
+
+
+def stat(stderr: str, name: str) -> int | None:
+    found = re.search(rf"'{re.escape(name)}': (\d+),", stderr)
+    return int(found.group(1)) if found else None
+
+
+@pytest.mark.parametrize("processor", ["tmapi_spiders.itemproc.ItemProcessor", SCRAPYS_PROCESSOR])
+def test_items_reach_stats_feeds_and_other_receivers_as_with_scrapys_signal(
+    processor: str, tmp_path: Path, sandbox: SandboxThread
+) -> None:
+    urls = [f"https://cbu01.alicdn.com/img/ibank/proc/{i}/total-{total}.jpg" for i, total in enumerate((45, 7, 20))]
+    seeds = tmp_path / "images.txt"
+    seeds.write_text("\n".join(urls) + "\n", encoding="utf-8")
+    extensions = {**get_project_settings().getdict("EXTENSIONS"), "tests.test_itemproc.SeenItems": 900}
+    result = crawl(
+        tmp_path,
+        sandbox.base_url,
+        {"urls_file": str(seeds)},
+        settings={
+            "ITEM_PROCESSOR": processor,
+            "EXTENSIONS": json.dumps(extensions),
+            "FEED_EXPORTERS": json.dumps({"failing": "tests.test_itemproc.FailingOnRank3Exporter"}),
+        },
+        output="products.failing",
+        token=SANDBOX_TOKEN,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    records = read_jsonl(tmp_path / "products.failing")
+    # Every item is scraped and counted once; the feed lost only what its exporter refused.
+    assert stat(result.stderr, "item_scraped_count") == 45 + 7 + 20
+    assert stat(result.stderr, "test/item_scraped_seen") == 45 + 7 + 20
+    assert len(records) == 45 + 7 + 20 - 3 and all(r["rank"] != 3 for r in records)
+    # Each refusal is logged as Scrapy logs a failing receiver, with its cause; nothing else.
+    assert result.stderr.count("ERROR: Error caught on signal handler: ") == 3
+    assert result.stderr.count("ValueError: rank 3 will not go") == 3
+    assert not (stat(result.stderr, "log_count/ERROR") or 0) - 3
