@@ -51,14 +51,22 @@ def stat(stderr: str, name: str) -> int | None:
     return int(found.group(1)) if found else None
 
 
-@pytest.mark.parametrize("processor", ["tmapi_spiders.itemproc.ItemProcessor", SCRAPYS_PROCESSOR])
+@pytest.mark.parametrize(
+    ("processor", "scrapys_extensions"),
+    [
+        ("tmapi_spiders.itemproc.ItemProcessor", False),  # the project's settings
+        (SCRAPYS_PROCESSOR, False),  # ours take the signal again
+        ("tmapi_spiders.itemproc.ItemProcessor", True),  # a user's EXTENSIONS without ours: Scrapy's come back
+    ],
+)
 def test_items_reach_stats_feeds_and_other_receivers_as_with_scrapys_signal(
-    processor: str, tmp_path: Path, sandbox: SandboxThread
+    processor: str, scrapys_extensions: bool, tmp_path: Path, sandbox: SandboxThread
 ) -> None:
     urls = [f"https://cbu01.alicdn.com/img/ibank/proc/{i}/total-{total}.jpg" for i, total in enumerate((45, 7, 20))]
     seeds = tmp_path / "images.txt"
     seeds.write_text("\n".join(urls) + "\n", encoding="utf-8")
-    extensions = {**get_project_settings().getdict("EXTENSIONS"), "tests.test_itemproc.SeenItems": 900}
+    extensions = {} if scrapys_extensions else get_project_settings().getdict("EXTENSIONS")
+    extensions["tests.test_itemproc.SeenItems"] = 900
     result = crawl(
         tmp_path,
         sandbox.base_url,
@@ -72,6 +80,9 @@ def test_items_reach_stats_feeds_and_other_receivers_as_with_scrapys_signal(
         token=SANDBOX_TOKEN,
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    # The log's "Enabled extensions" list says which exporter and stats ran.
+    assert ("'tmapi_spiders.itemproc.FeedExporter'" in result.stderr) is not scrapys_extensions
+    assert ("'tmapi_spiders.itemproc.CoreStats'" in result.stderr) is not scrapys_extensions
     records = read_jsonl(tmp_path / "products.failing")
     # Every item is scraped and counted once; the feed lost only what its exporter refused.
     assert stat(result.stderr, "item_scraped_count") == 45 + 7 + 20
