@@ -66,7 +66,9 @@ class ItemProcessor(ItemPipelineManager):
 
     def __init__(self, *middlewares: Any, crawler: Crawler | None = None) -> None:
         super().__init__(*middlewares, crawler=crawler)
-        extensions = crawler.extensions.middlewares if crawler is not None else ()
+        # A crawl builds its extensions before its engine, so before us; a bare crawler has none.
+        manager = getattr(crawler, "extensions", None)
+        extensions = manager.middlewares if manager is not None else ()
         # In the extensions' order, the order Scrapy connected them to the signal in.
         self._receivers = [ext.item_scraped for ext in extensions if isinstance(ext, _ScrapedByItemProcessor)]
 
