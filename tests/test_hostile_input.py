@@ -7,6 +7,7 @@ should not be, and nothing valid is skipped (checked against the sandbox's call 
 from __future__ import annotations
 
 from pathlib import Path
+from subprocess import PIPE
 
 import pytest
 from scrapy.settings import Settings
@@ -16,7 +17,7 @@ from tmapi_spiders.config import ConfigError, check_seed_list, check_settings, j
 from tmapi_spiders.sandbox import SandboxThread
 from tmapi_spiders.seeds import BadLine, Seed, check_image_url, parse_lines
 
-from .crawl_helpers import crawl
+from .crawl_helpers import crawl, scrapy
 
 SANDBOX_TOKEN = "test-token"
 
@@ -260,3 +261,16 @@ def test_missing_token_is_one_line_exit_2_and_no_call(tmp_path: Path, sandbox: S
         " or run against the bundled sandbox with -s TMAPI_SANDBOX=true"
     ]
     assert sandbox.stats()["total_calls"] == 0
+
+
+def test_scrapy_parse_of_an_api_page_is_one_line_exit_2_and_no_call(sandbox: SandboxThread) -> None:
+    """Scrapy's parse would fetch the page (a paid call) and fail without the crawl's state."""
+    page = f"{sandbox.base_url}/1688/global/search/image?img_url=https%3A%2F%2Fcbu01.alicdn.com%2Fa.jpg&page=1"
+    proc = scrapy(["parse", "--spider", "image_search", "--pipelines", page], sandbox.base_url, "sandbox", stderr=PIPE)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2, err[-2000:]
+    assert err.strip().splitlines() == [
+        "error: scrapy parse cannot run image_search: its pages need the state a crawl carries from page to page;"
+        " for one image's results run: scrapy crawl image_search -a urls=IMAGE_URL -O results.jsonl"
+    ]
+    assert not out and sandbox.stats()["total_calls"] == 0
