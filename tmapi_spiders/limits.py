@@ -36,7 +36,7 @@ from scrapy.settings import BaseSettings
 
 from tmapi_spiders import contract
 from tmapi_spiders.api import endpoint_of
-from tmapi_spiders.distributed.scripts import _NOW
+from tmapi_spiders.distributed.scripts import LUA_NOW
 from tmapi_spiders.settings_util import priority_above
 
 logger = logging.getLogger(__name__)
@@ -240,7 +240,7 @@ local epoch = tonumber(redis.call('HGET', KEYS[2], 'epoch') or '0')
 # KEYS: slots, state; ARGV: ceiling, qps ceiling, holder, lease, ttl
 # Returns {1, epoch, wait seconds} with a slot, or {0, epoch, 0} when all are taken.
 ACQUIRE = (
-    _NOW
+    LUA_NOW
     + _STATE
     + """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
@@ -264,7 +264,7 @@ return {1, epoch, tostring(wait)}
 # KEYS: slots, state; ARGV: ceiling, qps ceiling, holder, overloaded (0/1), epoch of the call, probe seconds
 # Gives a slot back and applies the AIMD step (see Aimd). Returns {cut (0/1), limit, qps}.
 RELEASE = (
-    _NOW
+    LUA_NOW
     + _STATE
     + """
 redis.call('ZREM', KEYS[1], ARGV[3])
@@ -303,7 +303,7 @@ return {cut, tostring(limit), tostring(qps)}
 
 # KEYS: slots; ARGV: lease, holder1, holder2, ...
 RENEW = (
-    _NOW
+    LUA_NOW
     + """
 for i = 2, #ARGV do redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[1]), ARGV[i]) end
 return 1

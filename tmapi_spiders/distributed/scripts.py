@@ -8,7 +8,8 @@ back to the request queue) or "seed" (goes back to the front of the seed list).
 
 from __future__ import annotations
 
-_NOW = """
+# Redis server time as `now` (seconds): every script here and the job-wide limit (limits.py) use it.
+LUA_NOW = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 """
@@ -51,7 +52,7 @@ return queued
 # KEYS: requests, inflight, leases, lease_seq; ARGV: worker, lease seconds
 # Pops the highest-priority request into a lease: returns {id, data} or nil.
 POP_REQUEST = (
-    _NOW
+    LUA_NOW
     + """
 local top = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 if #top == 0 then return nil end
@@ -66,7 +67,7 @@ return {id, top[1]}
 # KEYS: seeds, inflight, leases, lease_seq; ARGV: worker, lease seconds, count
 # Pops up to `count` seeds into leases: returns {id1, seed1, id2, seed2, ...}.
 POP_SEEDS = (
-    _NOW
+    LUA_NOW
     + """
 local out = {}
 for i = 1, tonumber(ARGV[3]) do
@@ -99,7 +100,7 @@ return pushed
 # KEYS: inflight, workers; ARGV: worker, lease seconds, id1, id2, ...
 # Extends this worker's leases (only those still in flight) and marks it alive.
 RENEW = (
-    _NOW
+    LUA_NOW
     + """
 for i = 3, #ARGV do
   redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[i])
@@ -112,7 +113,7 @@ return 1
 # KEYS: requests, inflight, leases, seeds, stats; ARGV: max count
 # Gives expired leases (their worker died or stalled) back to the job.
 REQUEUE_EXPIRED = (
-    _NOW
+    LUA_NOW
     + "local KEYS_REQUESTS, KEYS_INFLIGHT, KEYS_LEASES, KEYS_SEEDS = KEYS[1], KEYS[2], KEYS[3], KEYS[4]\n"
     + _GIVE_BACK
     + """
@@ -146,7 +147,7 @@ return redis.call('LLEN', KEYS[1]) + redis.call('ZCARD', KEYS[2]) + redis.call('
 # seconds to keep the stats hash of a finished job
 # The last live worker of a drained job removes its work keys; any other leaves them.
 FINISH = (
-    _NOW
+    LUA_NOW
     + """
 redis.call('ZREM', KEYS[1], ARGV[1])
 local live = redis.call('ZCOUNT', KEYS[1], now - tonumber(ARGV[2]), '+inf')
