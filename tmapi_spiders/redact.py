@@ -1,0 +1,114 @@
+"""The one place that takes the API token out of text that came from outside.
+
+A server may echo the request (headers, query string) in its error text, a seed line
+may carry the token, an exception may quote the URL it failed on. Whatever such text
+is about to become (a log line, a stat key, a failure record, a summary, a Redis value),
+it goes through a `Redactor` first. The token is matched as written, percent-encoded
+(either case of hex digits, `+` or `%20` for a space) and inside longer strings.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import quote, quote_plus
+
+MASK = "[redacted]"
+# Shorter secrets would match ordinary words: a token is never that short.
+MIN_SECRET_LENGTH = 4
+
+
+def _forms(secret: str) -> set[str]:
+    """The secret as written and percent-encoded (matched case-insensitively, so `%2f`
+    and `%2F` alike)."""
+    return {secret, quote(secret, safe=""), quote_plus(secret, safe=""), quote(secret)}
+
+
+class Redactor:
+    """Replaces every known secret in text, bytes and JSON-like values by `MASK`."""
+
+    def __init__(self, secrets: Iterable[str | None]) -> None:
+        self.secrets = tuple(sorted({s for s in secrets if s and len(s) >= MIN_SECRET_LENGTH}))
+        forms = sorted({form for secret in self.secrets for form in _forms(secret)}, key=len, reverse=True)
+        self._pattern = re.compile("|".join(map(re.escape, forms)), re.IGNORECASE) if forms else None
+        self._bytes_pattern = (
+            re.compile(b"|".join(re.escape(f.encode("utf-8")) for f in forms), re.IGNORECASE) if forms else None
+        )
+
+    def __bool__(self) -> bool:
+        return self._pattern is not None
+
+    def found_in(self, text: str) -> bool:
+        return self._pattern is not None and self._pattern.search(text) is not None
+
+    def text(self, text: str) -> str:
+        if self._pattern is None or not text:
+            return text
+        return self._pattern.sub(MASK, text)
+
+    def bytes(self, data: bytes) -> bytes:
+        if self._bytes_pattern is None or not data:
+            return data
+        return self._bytes_pattern.sub(MASK.encode(), data)
+
+    def value(self, value: Any) -> Any:
+        """A copy of a JSON-like value (str, list, dict, tuple) with every string redacted."""
+        if self._pattern is None:
+            return value
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, bytes):
+            return self.bytes(value)
+        if isinstance(value, dict):
+            return {self.value(k): self.value(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return type(value)(self.value(v) for v in value)
+        return value
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that redacts a record's whole text, exception included.
+
+    Installed on the root logger's handlers, it sees every record any logger emits
+    (Scrapy's "Crawled" and error lines print request URLs and server messages)."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__()
+        self.redactor = redactor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.redactor:
+            return True
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken %-format: let the handler report it as it would
+            return True
+        record.msg, record.args = self.redactor.text(message), ()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.redactor.text(record.exc_text)
+            record.exc_info = None
+        if record.stack_info:
+            record.stack_info = self.redactor.text(record.stack_info)
+        return True
+
+
+def install_log_filter(redactor: Redactor, logger: logging.Logger | None = None) -> RedactingFilter | None:
+    """Put a RedactingFilter on every handler of `logger` (root by default); None when
+    there is nothing to redact. Returns the filter so it can be taken off again."""
+    if not redactor:
+        return None
+    log_filter = RedactingFilter(redactor)
+    for handler in (logger or logging.getLogger()).handlers:
+        handler.addFilter(log_filter)
+    return log_filter
+
+
+def remove_log_filter(log_filter: RedactingFilter | None, logger: logging.Logger | None = None) -> None:
+    if log_filter is None:
+        return
+    for handler in (logger or logging.getLogger()).handlers:
+        handler.removeFilter(log_filter)
