@@ -138,14 +138,28 @@ def test_repeated_items_across_pages_are_kept_once(tmp_path: Path) -> None:
     assert "'tmapi/items_duplicate'" in result.stderr
 
 
-def test_overstated_total_stops_at_the_short_page(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop_on_short_page", [False, True])
+def test_overstated_total_ends_at_the_empty_page_or_the_short_one(tmp_path: Path, stop_on_short_page: bool) -> None:
     with SandboxThread(SandboxConfig(overstate=0.5)) as sb:
-        result = crawl(tmp_path, sb.base_url, {"urls": ali("overstate", 30)})
+        result = crawl(
+            tmp_path,
+            sb.base_url,
+            {"urls": ali("overstate", 30)},
+            settings={"TMAPI_STOP_ON_SHORT_PAGE": stop_on_short_page},
+        )
         pages = sb.stats()["pages"][ali("overstate", 30)]
     assert result.returncode == 0
     assert len(result.products) == 30
-    # total_count says 45 (3 pages); page 2 holds the last 10: page 3 is never paid for
-    assert pages == {"1": 1, "2": 1}
+    summary = json.loads((tmp_path / "products.summary.json").read_text())
+    (image,) = summary["images"]
+    # total_count says 45 (3 pages); page 2 holds the last 10. By default the short page does
+    # not prove the end (an item may have been filtered out of it): page 3 comes back empty.
+    # TMAPI_STOP_ON_SHORT_PAGE saves that call.
+    if stop_on_short_page:
+        assert pages == {"1": 1, "2": 1} and image["ended"] == "short_page"
+    else:
+        assert pages == {"1": 1, "2": 1, "3": 1} and image["ended"] == "empty_page"
+    assert "'tmapi/images_below_total': 1" in result.stderr
 
 
 @pytest.mark.parametrize("kind", ["417", "499", "500", "503", "drop", "truncated", "html", "code", "nodata"])
@@ -395,8 +409,10 @@ def test_a_wrong_base_url_stops_the_crawl_at_once(tmp_path: Path, sandbox: Sandb
         assert sandbox.stats()["total_calls"] <= 16  # the first wave at most
     else:
         # 40 images x 6 tries would be 240 attempts; it stops after TMAPI_UNREACHABLE_AFTER (10)
-        attempts = int(re.search(r"'tmapi/paid_calls': (\d+)", result.stderr).group(1))  # type: ignore[union-attr]
+        attempts = int(re.search(r"'downloader/request_count': (\d+)", result.stderr).group(1))  # type: ignore[union-attr]
         assert attempts <= 30, attempts
+        # none of them connected: nothing reached the API, nothing is counted as paid
+        assert "'tmapi/paid_calls'" not in result.stderr
 
 
 def test_csv_rows_keep_fields_the_first_row_lacks() -> None:

@@ -1,7 +1,7 @@
 """Scrapy requests for the two TMAPI calls, built from the contract.
 
-Requests never carry the token: `TmapiAuthMiddleware` adds it at download time and
-takes it off again, so it cannot reach logs, fingerprints, caches or Redis. The
+Requests never carry the token: the download handler (download.py) sends a signed copy,
+so it cannot reach logs, fingerprints, caches or Redis. The
 chain state of an image travels in `meta["tmapi"]` as plain JSON-able data, so a
 request can be queued in Redis and finished by any worker.
 """

@@ -13,7 +13,7 @@ from typing import Any
 
 from scrapy.settings import BaseSettings
 
-from tmapi_spiders import contract, seeds
+from tmapi_spiders import auth, contract, seeds
 
 QUERY_ARGS = ("language", "sort", "page_size", *contract.FILTERS)
 SEED_ARGS = ("urls_file", "urls")
@@ -95,6 +95,10 @@ def check_settings(settings: BaseSettings) -> None:
     base = str(settings.get("TMAPI_BASE_URL") or "")
     if not base.startswith(("http://", "https://")):
         raise ConfigError(f"TMAPI_BASE_URL must be an http(s) URL, got {base!r}")
+    try:
+        auth.auth_mode(settings)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     for name in ("TMAPI_BACKOFF_BASE", "TMAPI_BACKOFF_MAX", "DOWNLOAD_TIMEOUT"):
         try:
             value = settings.getfloat(name)

@@ -82,6 +82,11 @@ MSG_NO_KEY = "No API key found in request"
 MSG_BAD_KEY = "Invalid authentication credentials"
 MSG_NO_ROUTE = "no Route matched with those values"
 MSG_NO_BALANCE = "Insufficient API balance"
+# The bare gateway answers that mean the key itself was refused (fatal for the run). Any
+# other bare message (rate limiting, "An unexpected error occurred", an upstream timeout)
+# is a failure of that one call, whatever HTTP status carries it.
+GATEWAY_AUTH_MESSAGES = (MSG_NO_KEY.lower(), MSG_BAD_KEY.lower(), "invalid api key", "unauthorized")
+AUTH_MODES = ("auto", "header", "query")
 
 # The one token the bundled sandbox accepts when started without --token.
 SANDBOX_TOKEN = "sandbox"
@@ -346,11 +351,7 @@ def read_envelope(http_status: int, body: bytes | str | dict[str, Any]) -> Envel
     if not isinstance(payload, dict):
         return Envelope(UNEXPECTED if http_status == OK else http_status, "response body is not a JSON object", None)
     if "code" not in payload and "message" in payload:  # gateway-level failure
-        message = str(payload.get("message"))
-        status = http_status if http_status != OK else UNAUTHORIZED
-        if MSG_NO_BALANCE.lower() in message.lower():
-            status = NO_BALANCE
-        return Envelope(status, message, None)
+        return gateway_envelope(http_status, str(payload.get("message")))
     code = payload.get("code")
     if not isinstance(code, int) or isinstance(code, bool):
         code = http_status if http_status != OK else UNEXPECTED
@@ -363,3 +364,29 @@ def read_envelope(http_status: int, body: bytes | str | dict[str, Any]) -> Envel
     if not isinstance(data, dict):
         return Envelope(UNEXPECTED, "response has no data", None)
     return Envelope(OK, message, data)
+
+
+def gateway_envelope(http_status: int, message: str) -> Envelope:
+    """A bare gateway `{"message": ...}`: refused key, spent balance, unknown route, or a
+    failure of this call only.
+
+    Only the answers that name the key or the balance (or a 401/403 status) stop the
+    crawl; an unknown message on HTTP 200 is an unexpected error (retried), and on any
+    other status keeps that status (429, 502, 504... retried as usual)."""
+    lowered = message.lower()
+    if MSG_NO_BALANCE.lower() in lowered:
+        return Envelope(NO_BALANCE, message, None)
+    if MSG_NO_ROUTE.lower() in lowered:
+        return Envelope(NO_ROUTE, message, None)
+    if http_status in (UNAUTHORIZED, 403) or any(known in lowered for known in GATEWAY_AUTH_MESSAGES):
+        return Envelope(http_status if http_status in (UNAUTHORIZED, 403) else UNAUTHORIZED, message, None)
+    return Envelope(http_status if http_status != OK else UNEXPECTED, message, None)
+
+
+def check_page(envelope: Envelope, page_size: int) -> Envelope:
+    """A search answer with more items than the page size asked for is not a page (a broken
+    or hostile backend): failed as malformed, like a body cut short."""
+    items = envelope.data.get("items") if envelope.data is not None else None
+    if isinstance(items, list) and len(items) > page_size:
+        return Envelope(UNEXPECTED, f"malformed page: {len(items)} items for page_size {page_size}", None)
+    return envelope

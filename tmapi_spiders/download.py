@@ -1,19 +1,110 @@
-"""Scrapy's HTTP/1.1 download handler, without Twisted's silent re-send.
+"""Scrapy's HTTP/1.1 download handler, with the token put on at the last moment.
 
-Twisted's connection pool re-sends an idempotent request once, unseen by Scrapy, when a
-kept-alive connection fails. For a paid API that is a call nobody counts: the spending
-cap, `tmapi/paid_calls` and the limiter would all miss it. With the re-send off, such a
-failure reaches RetryMiddleware like any other: counted, backed off, capped.
+Two changes to the stock handler, both about paid calls and secrets:
+
+- The token (auth.py decides header or query parameter) goes on a copy of the request
+  that only the network sees. The response comes back under the request's own URL, and
+  an exception's text is redacted, so the token is on nothing Scrapy logs, fingerprints,
+  caches or queues.
+- Twisted's connection pool re-sends an idempotent request once, unseen by Scrapy, when a
+  kept-alive connection fails. For a paid API that is a call nobody counts: the spending
+  cap, `tmapi/paid_calls` and the limiter would all miss it. With the re-send off, such a
+  failure reaches RetryMiddleware like any other: counted, backed off, capped.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
+from scrapy import Request
 from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler
+from scrapy.crawler import Crawler
+from scrapy.exceptions import CannotResolveHostError, DownloadConnectionRefusedError
+from scrapy.http import Response
+from twisted.internet.error import ConnectError, DNSLookupError, NoRouteError, TCPTimedOutError
+
+from tmapi_spiders import auth, signals
+from tmapi_spiders.api import endpoint_of
+from tmapi_spiders.redact import Redactor
+
+# Failures before the request could reach the API: no call to pay for.
+NOT_CONNECTED = (
+    ConnectError,
+    DNSLookupError,
+    NoRouteError,
+    TCPTimedOutError,
+    CannotResolveHostError,
+    DownloadConnectionRefusedError,
+)
 
 
 class CountedHTTP11DownloadHandler(HTTP11DownloadHandler):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    """Signs API calls with the token and counts every call the API received
+    (`tmapi/paid_calls`, `tmapi/calls/<endpoint>`): an answer came back, or the call
+    failed after the connection was made (the API may have done the work). Calls that
+    never connected, and the one `auto` call the gateway refused, are not paid."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        super().__init__(crawler)
         self._pool.retryAutomatically = False
+        self.signer = auth.Signer.from_settings(crawler.settings)
+        self.redactor = Redactor([self.signer.token])
+        self.stats = crawler.stats
+        self.signer.listeners.append(lambda way: crawler.signals.send_catch_log(signals.auth_learned, way=way))
+        crawler.signals.connect(self.signer.adopt, signal=signals.auth_known)
+
+    async def download_request(self, request: Request) -> Response:
+        if not self.signer.applies(request):
+            return await super().download_request(request)
+        way, probing = await self.signer.next_way()
+        if not probing:
+            return await self._send(request, way)
+        try:
+            response = await self._send(request, way, count=False)
+            if auth.refused(response.status):
+                # The gateway did not take the header: the same call once more with the
+                # endpoint page's query parameter, before the token counts as refused.
+                assert self.stats is not None
+                self.stats.inc_value("tmapi/auth/header_refused")
+                way = auth.QUERY
+                response = await self._send(request, way)
+            else:
+                self._count(request)
+        except BaseException:
+            self.signer.settle(None)  # undecided: the next call probes again
+            raise
+        refused = auth.refused(response.status)
+        self.signer.settle(None if refused else way, refused=refused)
+        return response
+
+    async def _send(self, request: Request, way: str, count: bool = True) -> Response:
+        signed = self.signer.sign(request, way)
+        try:
+            response = await super().download_request(signed)
+        except Exception as exc:
+            if not isinstance(exc, NOT_CONNECTED):
+                self._count(request)
+            self._scrub(exc)
+            raise
+        if count:
+            self._count(request)
+        if response.url != request.url:
+            response = response.replace(url=request.url)
+        return response
+
+    def _scrub(self, exc: BaseException) -> None:
+        """Redact the text of an exception and of those it was raised from (a URL with
+        the token in it is what a timeout or a refused connection quotes)."""
+        seen: set[int] = set()
+        current: BaseException | None = exc
+        while current is not None and id(current) not in seen:
+            seen.add(id(current))
+            try:
+                current.args = tuple(self.redactor.value(arg) for arg in current.args)
+            except (AttributeError, TypeError):
+                pass
+            current = current.__cause__ or current.__context__
+
+    def _count(self, request: Request) -> None:
+        endpoint = endpoint_of(request)
+        if endpoint and self.stats is not None:
+            self.stats.inc_value("tmapi/paid_calls")
+            self.stats.inc_value(f"tmapi/calls/{endpoint}")

@@ -1,10 +1,11 @@
 """Downloader middlewares between our requests and TMAPI.
 
 Order (DOWNLOADER_MIDDLEWARES): backoff 560 -> HttpCache 900 -> envelope 910 ->
-spending cap 930 (spending.py) -> job-wide limit 940 (limits.py) -> auth 950 -> the
-network. Responses travel back the other way, so the token is taken off before the
-cache stores anything and a failed answer is recognised (and turned into its real
-status) before the cache or RetryMiddleware look at it.
+HttpCompression 915 -> spending cap 930 (spending.py) -> job-wide limit 940 (limits.py)
+-> the download handler (download.py: it alone puts the token on, and counts the calls
+that reach the API). Responses travel back the other way: decoded (915) before the envelope reads them,
+and a failed answer is recognised (and turned into its real status) before the cache
+or RetryMiddleware look at it.
 """
 
 from __future__ import annotations
@@ -15,17 +16,23 @@ import random
 from dataclasses import replace
 from typing import Any, Self
 
+import orjson
 from scrapy import Request
 from scrapy.crawler import Crawler
+from scrapy.downloadermiddlewares.httpcompression import HttpCompressionMiddleware
 from scrapy.exceptions import CannotResolveHostError, DownloadConnectionRefusedError, IgnoreRequest, NotConfigured
 from scrapy.http import Response
 from scrapy.utils.defer import deferred_from_coro
 from twisted.internet.error import ConnectionRefusedError, DNSLookupError, NoRouteError
 
 from tmapi_spiders import contract
-from tmapi_spiders.api import ENVELOPE_META, endpoint_of
+from tmapi_spiders.api import ENDPOINT_SEARCH, ENVELOPE_META, META_KEY, endpoint_of
+from tmapi_spiders.auth import ApiRefused, token_of
+from tmapi_spiders.redact import Redactor
 
 logger = logging.getLogger(__name__)
+
+__all__ = ["ApiRefused", "TmapiBackoffMiddleware", "TmapiEnvelopeMiddleware", "TmapiHttpCompressionMiddleware"]
 
 # Failures that mean nothing answers at TMAPI_BASE_URL (not a slow or overloaded API).
 UNREACHABLE_ERRORS = (
@@ -42,53 +49,6 @@ FATAL_REASONS = {
     contract.NO_ROUTE: "tmapi_no_route",
     403: "tmapi_auth_failed",
 }
-
-
-class ApiRefused(IgnoreRequest):
-    """TMAPI refused the token or the balance: the request and the crawl stop."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class TmapiAuthMiddleware:
-    """Adds the token as the `apikey` header at download time, counts paid calls."""
-
-    def __init__(self, crawler: Crawler) -> None:
-        settings = crawler.settings
-        # The bundled sandbox gets its own token: a real one in the environment stays home.
-        self.token = contract.SANDBOX_TOKEN if settings.getbool("TMAPI_SANDBOX") else settings.get("TMAPI_API_TOKEN")
-        self.stats = crawler.stats
-
-    @classmethod
-    def from_crawler(cls, crawler: Crawler) -> Self:
-        return cls(crawler)
-
-    def process_request(self, request: Request) -> None:
-        endpoint = endpoint_of(request)
-        if endpoint and self.token:
-            request.headers[contract.TOKEN_HEADER] = self.token
-
-    def process_response(self, request: Request, response: Response) -> Response:
-        endpoint = endpoint_of(request)
-        if endpoint:
-            request.headers.pop(contract.TOKEN_HEADER, None)
-            if "cached" not in response.flags:
-                self._count(endpoint)
-        return response
-
-    def process_exception(self, request: Request, exception: Exception) -> None:
-        endpoint = endpoint_of(request)
-        # Only a request that got here (it carries the token) may have reached the API: count
-        # it as paid. One refused earlier in the chain (e.g. by the TMAPI_MAX_CALLS cap) did not.
-        if endpoint and request.headers.pop(contract.TOKEN_HEADER, None) is not None:
-            self._count(endpoint)
-
-    def _count(self, endpoint: str) -> None:
-        assert self.stats is not None
-        self.stats.inc_value("tmapi/paid_calls")
-        self.stats.inc_value(f"tmapi/calls/{endpoint}")
 
 
 class TmapiEnvelopeMiddleware:
@@ -108,6 +68,9 @@ class TmapiEnvelopeMiddleware:
         self.answered = False  # any answer at all from the API yet
         self.unreachable = 0  # connection failures in a row before the first answer
         self.unreachable_limit = crawler.settings.getint("TMAPI_UNREACHABLE_AFTER")
+        # Whatever the server sends back (an error text that quotes the request's headers,
+        # say) loses the token here, before anything reads, stores, logs or counts it.
+        self.redactor = Redactor([token_of(crawler.settings)])
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -122,7 +85,13 @@ class TmapiEnvelopeMiddleware:
     def process_response(self, request: Request, response: Response) -> Response:
         if not endpoint_of(request):
             return response
+        if self.redactor.found_in_bytes(response.body):
+            assert self.stats is not None
+            self.stats.inc_value("tmapi/token_echoed")
+            response = response.replace(body=self.redactor.bytes(response.body))
         envelope = contract.read_envelope(response.status, response.body)
+        if envelope.ok and endpoint_of(request) == ENDPOINT_SEARCH:
+            envelope = contract.check_page(envelope, request.meta[META_KEY]["q"]["page_size"])
         self.answered = True
         if not envelope.ok:
             if envelope.status == contract.PARAM_ERROR and envelope.message in contract.TRANSIENT_422_MESSAGES:
@@ -163,6 +132,23 @@ class TmapiEnvelopeMiddleware:
         logger.error("TMAPI refused the crawl: %s (status %s); stopping. %s", envelope.message, envelope.status, hint)
         assert self.crawler.engine is not None
         deferred_from_coro(self.crawler.engine.close_spider_async(reason=reason))
+
+
+class TmapiHttpCompressionMiddleware(HttpCompressionMiddleware):
+    """Scrapy's decoding (gzip, deflate, br, zstd), with a decoded body over DOWNLOAD_MAXSIZE
+    treated as the broken answer it is: a 500 that RetryMiddleware retries and, after the
+    last try, a failure record that says why. (Scrapy's own raises IgnoreRequest, which no
+    retry or failure record ever sees.)"""
+
+    def process_response(self, request: Request, response: Response) -> Response | Request:  # type: ignore[override]
+        try:
+            return super().process_response(request, response)
+        except IgnoreRequest:
+            if not endpoint_of(request):
+                raise
+            message = f"malformed answer: over DOWNLOAD_MAXSIZE once decoded ({len(response.body)} B compressed)"
+            body = orjson.dumps({"code": contract.UNEXPECTED, "msg": message, "data": None})
+            return Response(response.url, status=contract.UNEXPECTED, body=body, request=request)
 
 
 class TmapiBackoffMiddleware:

@@ -43,6 +43,9 @@ class Redactor:
     def found_in(self, text: str) -> bool:
         return self._pattern is not None and self._pattern.search(text) is not None
 
+    def found_in_bytes(self, data: bytes) -> bool:
+        return self._bytes_pattern is not None and self._bytes_pattern.search(data) is not None
+
     def text(self, text: str) -> str:
         if self._pattern is None or not text:
             return text

@@ -2,6 +2,8 @@
 
 import os
 
+from scrapy.settings import default_settings
+
 from tmapi_spiders import contract
 
 BOT_NAME = "tmapi_spiders"
@@ -14,8 +16,12 @@ TMAPI_API_TOKEN = os.environ.get("TMAPI_API_TOKEN", "")
 TMAPI_BASE_URL = os.environ.get("TMAPI_BASE_URL", contract.DEFAULT_BASE_URL)
 # Start the bundled sandbox in-process and crawl it (demo, rehearsals): no token, no cost.
 TMAPI_SANDBOX = False
-# A page with fewer items than page_size is the last one: do not pay for the next.
-TMAPI_STOP_ON_SHORT_PAGE = True
+# How the token is sent: "header" (apikey), "query" (apiToken, as the endpoint page documents),
+# or "auto": the header, and the query parameter if the gateway refuses the header (tmapi_spiders/auth.py).
+TMAPI_AUTH = "auto"
+# Opt-in saving: a page with fewer items than page_size ends the image. Off by default, since
+# a backend that filters an item out of a page sends a short page before the end.
+TMAPI_STOP_ON_SHORT_PAGE = False
 # Exponential backoff before retries: BASE * 2**(n-1) seconds, at most MAX (jittered).
 TMAPI_BACKOFF_BASE = 0.5
 TMAPI_BACKOFF_MAX = 30.0
@@ -45,6 +51,10 @@ CONCURRENT_REQUESTS = 16
 CONCURRENT_REQUESTS_PER_DOMAIN = 16
 DOWNLOAD_DELAY = 0
 DOWNLOAD_TIMEOUT = contract.REQUEST_TIMEOUT
+# A page holds at most 20 items (tens of KB): a body past 2 MiB, compressed or decoded, is not a
+# page (HttpCompressionMiddleware applies the same bound to the decoded size).
+DOWNLOAD_MAXSIZE = 2 * 1024 * 1024
+DOWNLOAD_WARNSIZE = 512 * 1024
 AUTOTHROTTLE_ENABLED = True
 AUTOTHROTTLE_START_DELAY = 0.0
 AUTOTHROTTLE_MAX_DELAY = 10.0
@@ -60,8 +70,11 @@ USER_AGENT = "tmapi-spiders (+https://github.com/tmapi-spiders)"
 RETRY_ENABLED = True
 RETRY_TIMES = 5
 RETRY_HTTP_CODES = sorted(contract.TRANSIENT_STATUSES)
+# Scrapy's list, and a body cut off at DOWNLOAD_MAXSIZE: a broken answer, retried like a truncated one.
+RETRY_EXCEPTIONS = [*default_settings.RETRY_EXCEPTIONS, "scrapy.exceptions.DownloadCancelledError"]
 
-# Every call the API sees is one Scrapy counts (tmapi_spiders/download.py).
+# The token goes on at download time, on a copy nothing else sees; every call the API sees is
+# counted (tmapi/paid_calls), none is re-sent unseen (tmapi_spiders/download.py).
 DOWNLOAD_HANDLERS = {
     "http": "tmapi_spiders.download.CountedHTTP11DownloadHandler",
     "https": "tmapi_spiders.download.CountedHTTP11DownloadHandler",
@@ -84,12 +97,15 @@ SPIDER_MIDDLEWARES = {
 
 DOWNLOADER_MIDDLEWARES = {
     "tmapi_spiders.middlewares.TmapiBackoffMiddleware": 560,
+    # Gateways gzip JSON: decode before the envelope (910) reads the body and the cache (900) keeps it.
+    "scrapy.downloadermiddlewares.httpcompression.HttpCompressionMiddleware": None,
+    "tmapi_spiders.middlewares.TmapiHttpCompressionMiddleware": 915,
     "tmapi_spiders.middlewares.TmapiEnvelopeMiddleware": 910,
     # After the cache lookup (900) and the envelope (910), before the token (950): counts only calls that go out.
     "tmapi_spiders.spending.TmapiCallCapMiddleware": 930,
     # After the cap: a refused call takes no slot; cached answers never get here.
     "tmapi_spiders.limits.TmapiLimitMiddleware": 940,
-    "tmapi_spiders.middlewares.TmapiAuthMiddleware": 950,
+    # Then the download handler (tmapi_spiders/download.py) puts the token on and counts the call.
 }
 
 EXTENSIONS = {

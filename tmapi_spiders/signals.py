@@ -6,3 +6,9 @@ total_count, pages, items, duplicates.
 """
 
 image_finished = object()
+
+# TMAPI_AUTH=auto: auth_learned(way) is sent once the gateway has shown which way it takes
+# the token ("header" or "query"); auth_known(way) tells the download handler a way learned
+# elsewhere (another worker of a distributed job). Neither carries the token.
+auth_learned = object()
+auth_known = object()

@@ -28,7 +28,9 @@ from tmapi_spiders.clock import utc_now
 
 logger = logging.getLogger(__name__)
 
-FIELDS = ("query_image_url", "status", "total_count", "pages", "items", "duplicates", "reason")
+# `ended`: why a finished image's search stopped (spiders/image_search.py END_*); with
+# items below total_count it says why the API's count was not reached.
+FIELDS = ("query_image_url", "status", "total_count", "pages", "items", "duplicates", "ended", "reason")
 TABLE_ROWS = 20
 SUFFIX = ".summary.json"
 

@@ -6,11 +6,11 @@ import re
 from dataclasses import dataclass, fields
 
 from tmapi_spiders import contract
-from tmapi_spiders.sandbox.faults import FAULT_KINDS
+from tmapi_spiders.sandbox.faults import FAULT_KINDS, OPT_IN_FAULTS
 
 DEFAULT_TOKEN = contract.SANDBOX_TOKEN
-# `slow` is left out by default: one slow call holds a client for `slow_seconds`.
-DEFAULT_FAULT_KINDS = tuple(kind for kind in FAULT_KINDS if kind != "slow")
+DEFAULT_FAULT_KINDS = tuple(kind for kind in FAULT_KINDS if kind not in OPT_IN_FAULTS)
+AUTH_WAYS = ("both", "query", "header")
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,16 @@ class SandboxConfig:
     overstate: float = 0.0  # total_count is reported this fraction larger than the real count
     cache_size: int = 1024  # image catalogues kept in memory (LRU)
     max_call_records: int = 200_000  # call records kept for /_sandbox/calls (oldest dropped)
+    # What a real gateway in front of the API does (on by default where gateways do it):
+    auth: str = "both"  # where the token is read: "query" (apiToken, the endpoint page), "header" (apikey), "both"
+    compress: bool = True  # gzip/deflate the body whenever the client's Accept-Encoding allows
+    chunked: bool = True  # send bodies with Transfer-Encoding: chunked (no Content-Length)
+    echo_errors: bool = False  # error answers quote the request's headers and query (token included)
+    # What a search backend does with paging:
+    max_page_size: int = 20  # the backend's own page size: a larger page_size is cut to it (and said so)
+    filter_per_page: int = 0  # items dropped from every page after paging (total_count unchanged)
+    stuck_after: int = 0  # pages after this one repeat its items (0: never)
+    report_total: int = 0  # total_count reported whatever the pages hold (0: the real count)
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -52,7 +62,12 @@ class SandboxConfig:
         unknown = [kind for kind in self.fault_kinds if kind not in FAULT_KINDS]
         if unknown or (self.fault_rate > 0 and not self.fault_kinds):
             raise ValueError(f"fault_kinds: {unknown or 'none'} given; choose from {', '.join(FAULT_KINDS)}")
-        for name in ("max_concurrency", "cache_size", "max_call_records"):
+        if self.auth not in AUTH_WAYS:
+            raise ValueError(f"auth: must be one of {', '.join(AUTH_WAYS)}, got {self.auth!r}")
+        if not 1 <= self.max_page_size <= 20:
+            raise ValueError(f"max_page_size: must be from 1 to 20, got {self.max_page_size!r}")
+        counts = ("max_concurrency", "cache_size", "max_call_records", "filter_per_page", "stuck_after", "report_total")
+        for name in counts:
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
                 raise ValueError(f"{name}: must be an integer of 0 or more, got {getattr(self, name)!r}")
         if self.cache_size < 1:

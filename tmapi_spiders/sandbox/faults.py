@@ -24,8 +24,13 @@ FAULT_KINDS = (
     "html",  # HTTP 500 with an HTML error page (a proxy in the way)
     "code",  # HTTP 200 whose body carries code 500
     "nodata",  # HTTP 200, code 200, no `data` key
+    "gateway",  # HTTP 200 with a bare gateway message no document names ("An unexpected error occurred")
+    "echo",  # HTTP 500 whose error text echoes the request's headers and query (the token included)
     "slow",  # a latency spike of `slow_seconds`, then the normal answer
+    "huge",  # HTTP 200, a 5 MB page of 1.7 million empty items
 )
+# Left out unless asked for: `slow` holds a client for `slow_seconds`, `huge` sends 5 MB.
+OPT_IN_FAULTS = frozenset({"slow", "huge"})
 STATUS_FAULTS = frozenset({"417", "499", "500", "503"})
 
 

@@ -13,6 +13,7 @@ import math
 import random
 import re
 import time
+import zlib
 from collections import Counter, defaultdict, deque
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -40,6 +41,15 @@ _HTML_ERROR = (
     b"<body><center><h1>500 Internal Server Error</h1></center><hr><center>openresty</center></body></html>"
 )
 _INT_RE = re.compile(r"[0-9]{1,12}")
+# A gateway message no TMAPI document names, sent on HTTP 200 (the `gateway` fault).
+MSG_GATEWAY_UNKNOWN = "An unexpected error occurred"
+
+
+@lru_cache(maxsize=1)
+def _huge_body() -> bytes:
+    """The `huge` fault's answer: 5 MB, 1.7 million empty items on one page."""
+    head = b'{"code":200,"msg":"success","data":{"page":1,"page_size":20,"total_count":20,"items":['
+    return head + b"{}," * 1_700_000 + b"{}]}}"
 
 
 def _body(code: int, msg: str) -> bytes:
@@ -221,6 +231,39 @@ class Sandbox:
 
     # -- dispatch --------------------------------------------------------------------------
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        """Serve, then dress the answer as the gateway would: echo, compression, chunking."""
+        response = await self._route(request)
+        if not isinstance(response, web.Response) or response.prepared or request.path.startswith("/_sandbox/"):
+            return response
+        if request.transport is None or request.transport.is_closing():  # dropped, or the client gave up
+            return response
+        body = response.body
+        if not isinstance(body, bytes):
+            return response
+        if self.config.echo_errors and response.status != 200:
+            body = _echo(body, request)
+        encoding = _accepted_encoding(request.headers.get("Accept-Encoding", "")) if self.config.compress else None
+        if encoding:
+            body = _compress(body, encoding)
+        if not self.config.chunked:
+            if body is not response.body:
+                response.body = body
+            if encoding:
+                response.headers["Content-Encoding"] = encoding
+            return response
+        stream = web.StreamResponse(status=response.status, reason=response.reason)
+        stream.content_type = response.content_type
+        if response.charset:
+            stream.charset = response.charset
+        if encoding:
+            stream.headers["Content-Encoding"] = encoding
+        stream.enable_chunked_encoding()
+        await stream.prepare(request)
+        await stream.write(body)
+        await stream.write_eof()
+        return stream
+
+    async def _route(self, request: web.BaseRequest) -> web.StreamResponse:
         path, method = request.path, request.method
         if path == contract.SEARCH_PATH and method == "GET":
             return await self._api(request, contract.SEARCH_PATH, self._search)
@@ -243,7 +286,10 @@ class Sandbox:
     async def _api(self, request: web.BaseRequest, endpoint: str, serve: Any) -> web.StreamResponse:
         """Gateway checks shared by both endpoints: auth, then the concurrency and rate limits."""
         query = request.query
-        token = query.get(contract.TOKEN_QUERY_PARAM) or request.headers.get(contract.TOKEN_HEADER)
+        way = self.config.auth
+        token = (query.get(contract.TOKEN_QUERY_PARAM) if way != "header" else None) or (
+            request.headers.get(contract.TOKEN_HEADER) if way != "query" else None
+        )
         params = tuple((k, v) for k, v in query.items() if k != contract.TOKEN_QUERY_PARAM)
         recorder = self.recorder
         if not token:
@@ -304,6 +350,12 @@ class Sandbox:
             return _respond(200, good[: len(good) // 2]), fault
         if fault == "html":
             return _respond(500, _HTML_ERROR, "text/html; charset=utf-8"), fault
+        if fault == "gateway":
+            return _respond(200, dumps({"message": MSG_GATEWAY_UNKNOWN})), fault
+        if fault == "echo":
+            return _respond(500, _echo(_body(500, "upstream error"), request)), fault
+        if fault == "huge":
+            return _respond(200, _huge_body()), fault
         if fault == "code":
             return _respond(200, _body(contract.UNEXPECTED, contract.STATUS_MEANINGS[contract.UNEXPECTED])), fault
         # nodata
@@ -347,16 +399,23 @@ class Sandbox:
                 mask |= FILTER_BITS[name]
         view = catalogue.view(search.sort, mask)
         real = len(view)
-        reported = real + math.ceil(real * self.config.overstate)
-        size = search.page_size
-        start = (search.page - 1) * size
+        config = self.config
+        reported = config.report_total or real + math.ceil(real * config.overstate)
+        size = min(search.page_size, config.max_page_size)
+        page = min(search.page, config.stuck_after) if config.stuck_after else search.page
+        start = (page - 1) * size
         indices = list(view[start : start + size])
-        if self.config.repeat_rate and search.page > 1 and indices:
+        if config.repeat_rate and page > 1 and indices:
             previous = view[start - size : start]
             rng = random.Random(f"{catalogue.identity}\0{search.key()}")
-            count = min(len(indices), len(previous), round(self.config.repeat_rate * len(indices)))
+            count = min(len(indices), len(previous), round(config.repeat_rate * len(indices)))
             for slot, repeated in zip(rng.sample(range(len(indices)), count), rng.sample(previous, count), strict=True):
                 indices[slot] = repeated
+        if config.filter_per_page and indices:
+            # the backend filtered some items out after paging: the page comes back short
+            rng = random.Random(f"filter\0{catalogue.identity}\0{search.key()}")
+            for _ in range(min(config.filter_per_page, len(indices))):
+                indices.pop(rng.randrange(len(indices)))
         filters = dumps(dict(search.filters)) if search.filters else b"{}"
         head = b'{"code":200,"msg":"success","data":{"page":%d,"page_size":%d,"total_count":%d,"sort":"%s",' % (
             search.page,
@@ -403,6 +462,45 @@ class Sandbox:
             recorder.conversions_ok[url] += 1
         recorder.record(contract.CONVERT_PATH, fields, None if response is None else response.status, fault)
         return response if response is not None else web.Response(status=500)
+
+
+def _accepted_encoding(header: str) -> str | None:
+    """gzip or deflate when the client's Accept-Encoding allows it (q=0 refuses)."""
+    offered = {}
+    for part in header.lower().split(","):
+        name, _, params = part.strip().partition(";")
+        q = 1.0
+        if params.strip().startswith("q="):
+            try:
+                q = float(params.strip()[2:])
+            except ValueError:
+                q = 0.0
+        offered[name.strip()] = q
+    for encoding in ("gzip", "deflate"):
+        if offered.get(encoding, offered.get("*", 0.0)) > 0:
+            return encoding
+    return None
+
+
+def _compress(body: bytes, encoding: str) -> bytes:
+    # gzip: a gzip member (wbits 31); deflate: zlib-wrapped, as HTTP's "deflate" means
+    compressor = zlib.compressobj(1, zlib.DEFLATED, 31 if encoding == "gzip" else 15)
+    return compressor.compress(body) + compressor.flush()
+
+
+def _echo(body: bytes, request: web.BaseRequest) -> bytes:
+    """An error body that quotes the request back, as a misbehaving upstream's does."""
+    headers = "; ".join(f"{name}: {value}" for name, value in request.headers.items())
+    echoed = f"upstream error, request headers were {headers}; query was {request.query_string}"
+    try:
+        payload = _loads(body)
+    except ValueError:
+        return body + f"<!-- {echoed} -->".encode()
+    if isinstance(payload, dict):
+        key = "message" if "message" in payload and "code" not in payload else "msg"
+        payload[key] = f"{payload.get(key) or ''} ({echoed})"
+        return dumps(payload)
+    return body
 
 
 try:

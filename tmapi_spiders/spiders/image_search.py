@@ -23,10 +23,10 @@ from twisted.python.failure import Failure
 
 from tmapi_spiders import cache, contract, distributed, feeds, limits, signals
 from tmapi_spiders.api import ENDPOINT_CONVERT, ENDPOINT_SEARCH, META_KEY, ApiRequests, envelope_of
+from tmapi_spiders.auth import ApiRefused
 from tmapi_spiders.clock import utc_now
 from tmapi_spiders.config import NO_SEEDS, ConfigError, JobConfig, check_seed_list, check_settings, job_config
 from tmapi_spiders.items import CONTEXT_FIELDS, FailureItem, ProductItem
-from tmapi_spiders.middlewares import ApiRefused
 from tmapi_spiders.seeds import BadLine, Seed, parse_lines
 
 logger = logging.getLogger(__name__)
@@ -204,8 +204,10 @@ class ImageSearchSpider(Spider):
             "filters": query.filters,
             "crawled_at": utc_now(),
         }
+        # The API's own page size, when it says one (a backend may page by less than asked).
+        size = page_size_of(data, query.page_size)
         kept = dups = 0
-        offset = (page - 1) * query.page_size
+        offset = (page - 1) * size
         for position, raw in enumerate(items, offset + 1):
             if not isinstance(raw, dict):
                 stats.inc_value("tmapi/items_dropped/not_an_object")
@@ -229,17 +231,9 @@ class ImageSearchSpider(Spider):
             yield product
         if dups:
             stats.inc_value("tmapi/items_duplicate", dups)
-        last = contract.last_page(total, query.page_size)
-        if state["max_pages"]:
-            last = min(last, state["max_pages"])
+        last = contract.last_page(total, size)
         if page == 1:
-            stats.inc_value("tmapi/pages_expected", max(last, 1))
-        more = (
-            page < last
-            and bool(items)
-            and data.get("has_next_page") is not False
-            and not (self.stop_on_short_page and len(items) < query.page_size)
-        )
+            stats.inc_value("tmapi/pages_expected", max(min(last, state["max_pages"] or last), 1))
         state = {
             **state,
             "total": total if state["total"] is None else state["total"],
@@ -247,11 +241,19 @@ class ImageSearchSpider(Spider):
             "dups": state["dups"] + dups,
             "seen": list(seen),
         }
-        if more:
+        end = end_of_search(
+            page, last, state["max_pages"], len(items), kept, size, data.get("has_next_page"), self.stop_on_short_page
+        )
+        if end is None:
             yield self._search({**state, "page": page + 1})
-        else:
-            stats.inc_value("tmapi/images_searched")
-            self._finished(state, "done", "", pages=page)
+            return
+        stats.inc_value("tmapi/images_searched")
+        below = max(0, total - state["items"])
+        if below and end != END_MAX_PAGES:
+            # The API offered fewer results than total_count said: say so, and why it ended.
+            stats.inc_value("tmapi/images_below_total")
+            stats.inc_value(f"tmapi/images_below_total/{end}")
+        self._finished(state, "done", "", pages=page, ended=end)
 
     def on_error(self, failure: Failure) -> Iterator[Any]:
         request = failure.request  # type: ignore[attr-defined]
@@ -291,7 +293,7 @@ class ImageSearchSpider(Spider):
             crawled_at=utc_now(),
         )
 
-    def _finished(self, state: dict[str, Any], status: str, reason: str, pages: int) -> None:
+    def _finished(self, state: dict[str, Any], status: str, reason: str, pages: int, ended: str = "") -> None:
         self.crawler.signals.send_catch_log(
             signals.image_finished,
             image={
@@ -302,5 +304,54 @@ class ImageSearchSpider(Spider):
                 "pages": pages,
                 "items": state["items"],
                 "duplicates": state["dups"],
+                "ended": ended,
             },
         )
+
+
+# Why an image's search ended (the summary's `ended`, stats tmapi/images_below_total/<why>).
+END_LAST_PAGE = "last_page"  # the page total_count puts last
+END_MAX_PAGES = "max_pages"  # the -a max_pages limit
+END_EMPTY = "empty_page"  # a page with no items
+END_NOTHING_NEW = "no_new_items"  # every item of the page was seen before (a repeating backend)
+END_NO_NEXT = "has_next_page_false"
+END_SHORT = "short_page"  # TMAPI_STOP_ON_SHORT_PAGE: fewer items than the page size
+
+
+def page_size_of(data: dict[str, Any], asked: int) -> int:
+    """The page size the API paged by: its `page_size` when it reports a smaller one."""
+    said = data.get("page_size")
+    if type(said) is int and 1 <= said < asked:
+        return said
+    return asked
+
+
+def end_of_search(
+    page: int,
+    last: int,
+    max_pages: int,
+    items: int,
+    new: int,
+    size: int,
+    has_next_page: Any,
+    stop_on_short_page: bool,
+) -> str | None:
+    """Why the search of an image ends after this page, or None to ask for the next.
+
+    Completeness first: a short page alone does not end it (the backend may have filtered
+    an item out of it) unless TMAPI_STOP_ON_SHORT_PAGE asks to save that call; but a page
+    that cannot lead anywhere new (empty, nothing unseen, `has_next_page: false`) does,
+    so an overstated or endless total_count is never paid for page after page."""
+    if not items:
+        return END_EMPTY
+    if not new:
+        return END_NOTHING_NEW
+    if page >= last:
+        return END_LAST_PAGE
+    if max_pages and page >= max_pages:
+        return END_MAX_PAGES
+    if has_next_page is False:
+        return END_NO_NEXT
+    if stop_on_short_page and items < size:
+        return END_SHORT
+    return None

@@ -1,0 +1,128 @@
+"""How the token reaches TMAPI: the `apikey` header, the `apiToken` query parameter, or
+whichever of the two the gateway accepts (TMAPI_AUTH = header | query | auto).
+
+The endpoint page documents only the query parameter; newer TMAPI pages accept the
+header too. `auto` starts with the header and, if the gateway answers the first call
+with "no API key" / "invalid credentials", repeats that one call with the query
+parameter before the token counts as refused, then keeps what worked. While that first
+call is out, the crawl's other calls wait for it, so finding the way costs at most one
+call.
+
+The token is put on a copy of the request at download time (download.py) and nothing
+else ever holds it: requests, fingerprints, cache keys and Redis queues are built from
+the request without it, and the response is given back under the request's own URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from scrapy import Request
+from scrapy.exceptions import IgnoreRequest
+from scrapy.settings import BaseSettings
+from w3lib.url import add_or_replace_parameter
+
+from tmapi_spiders import contract
+from tmapi_spiders.api import endpoint_of
+
+logger = logging.getLogger(__name__)
+
+HEADER, QUERY, AUTO = "header", "query", "auto"
+
+class ApiRefused(IgnoreRequest):
+    """TMAPI refused the token or the balance: the request and the crawl stop."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def token_of(settings: BaseSettings) -> str:
+    """The token this crawl sends: the bundled sandbox gets its own, so a real
+    TMAPI_API_TOKEN in the environment stays home."""
+    if settings.getbool("TMAPI_SANDBOX"):
+        return contract.SANDBOX_TOKEN
+    return str(settings.get("TMAPI_API_TOKEN") or "")
+
+
+def auth_mode(settings: BaseSettings) -> str:
+    """TMAPI_AUTH, checked; ValueError names the setting and the allowed values."""
+    mode = str(settings.get("TMAPI_AUTH") or AUTO).strip().lower()
+    if mode not in contract.AUTH_MODES:
+        allowed = ", ".join(contract.AUTH_MODES)
+        raise ValueError(f"TMAPI_AUTH must be one of {allowed}, got {settings.get('TMAPI_AUTH')!r}")
+    return mode
+
+
+class Signer:
+    """Decides how each API call carries the token, and learns it once in `auto` mode."""
+
+    def __init__(self, token: str, mode: str, base_url: str) -> None:
+        self.token = token
+        self.configured = mode
+        self.way: str | None = None if mode == AUTO else mode
+        self.base_url = base_url.rstrip("/")
+        self._probe: asyncio.Future[None] | None = None
+        self.refused = False  # the gateway took the token neither way: no call goes out again
+        self.listeners: list = []  # called with the way once `auto` has learned it
+
+    @classmethod
+    def from_settings(cls, settings: BaseSettings) -> Signer:
+        return cls(token_of(settings), auth_mode(settings), str(settings.get("TMAPI_BASE_URL") or ""))
+
+    def applies(self, request: Request) -> bool:
+        """Our API calls, and (for `scrapy shell`/`fetch`/`view`) any URL under the API's base."""
+        if not self.token:
+            return False
+        if endpoint_of(request):
+            return True
+        return bool(self.base_url) and request.url.startswith(self.base_url + "/1688/")
+
+    def adopt(self, way: str) -> None:
+        """A way learned elsewhere (another worker of the job, through Redis)."""
+        if self.configured == AUTO and way in (HEADER, QUERY) and self.way is None:
+            self.way = way
+            logger.info("TMAPI_AUTH=auto: the job sends the token as the %s (learned by another worker)", _named(way))
+
+    async def next_way(self) -> tuple[str, bool]:
+        """(way, probing): the way for the next call; `probing` when this call decides it.
+        Calls made while a probe is out wait for its answer."""
+        while self.way is None:
+            if self.refused:
+                raise ApiRefused(contract.UNAUTHORIZED, "crawl stopping: the gateway refused the token both ways")
+            if self._probe is None:
+                self._probe = asyncio.get_running_loop().create_future()
+                return HEADER, True
+            await asyncio.shield(self._probe)
+        return self.way, False
+
+    def settle(self, way: str | None, refused: bool = False) -> None:
+        """End a probe: `way` is what worked (None: undecided, e.g. the call failed in
+        transit); `refused`: the token was refused both ways (the crawl is stopping)."""
+        self.refused = self.refused or refused
+        if way is not None and self.way is None:
+            self.way = way
+            logger.info("TMAPI_AUTH=auto: the gateway takes the token as the %s; kept for this job", _named(way))
+            for listener in self.listeners:
+                listener(way)
+        probe, self._probe = self._probe, None
+        if probe is not None and not probe.done():
+            probe.set_result(None)
+
+    def sign(self, request: Request, way: str) -> Request:
+        """A copy of `request` carrying the token (the original never does)."""
+        if way == QUERY:
+            return request.replace(url=add_or_replace_parameter(request.url, contract.TOKEN_QUERY_PARAM, self.token))
+        signed = request.replace()
+        signed.headers[contract.TOKEN_HEADER] = self.token
+        return signed
+
+
+def _named(way: str) -> str:
+    return f"`{contract.TOKEN_HEADER}` header" if way == HEADER else f"`{contract.TOKEN_QUERY_PARAM}` query parameter"
+
+
+def refused(status: int) -> bool:
+    """The gateway refused the key (it answers 401 for no key and for an unknown one)."""
+    return status in (contract.UNAUTHORIZED, 403)
