@@ -109,6 +109,7 @@ DOWNLOADER_MIDDLEWARES = {
 }
 
 EXTENSIONS = {
+    "tmapi_spiders.extensions.redaction.LogRedaction": 0,  # no log line shows the token
     # Scrapy's two, called by ITEM_PROCESSOR instead of an asyncio task per item each (tmapi_spiders/itemproc.py)
     "scrapy.extensions.corestats.CoreStats": None,
     "tmapi_spiders.itemproc.CoreStats": 0,

@@ -12,7 +12,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from tmapi_spiders.sandbox.config import DEFAULT_FAULT_KINDS, SandboxConfig
+from tmapi_spiders.sandbox.config import AUTH_WAYS, COMPRESSIONS, DEFAULT_FAULT_KINDS, SandboxConfig
 from tmapi_spiders.sandbox.faults import FAULT_KINDS
 from tmapi_spiders.sandbox.server import start_sandbox
 
@@ -97,6 +97,20 @@ def build_parser() -> argparse.ArgumentParser:
         default=d.max_call_records,
         help="call records kept for /_sandbox/calls (default %(default)s)",
     )
+    p.add_argument("--auth", choices=AUTH_WAYS, default=d.auth, help="where the token is read (default %(default)s)")
+    p.add_argument(
+        "--compress", choices=COMPRESSIONS, default=d.compress, help="answer encoding if accepted (default %(default)s)"
+    )
+    p.add_argument(
+        "--no-chunked", dest="chunked", action="store_false", help="send Content-Length instead of chunked bodies"
+    )
+    p.add_argument("--echo-errors", action="store_true", help="error answers quote the request's headers and query")
+    p.add_argument(
+        "--max-page-size", type=int, default=d.max_page_size, help="the backend's own page size (default %(default)s)"
+    )
+    p.add_argument("--filter-per-page", type=int, default=d.filter_per_page, help="items dropped from every page")
+    p.add_argument("--stuck-after", type=int, default=d.stuck_after, help="pages after this one repeat it (0: never)")
+    p.add_argument("--report-total", type=int, default=d.report_total, help="total_count reported (0: the real one)")
     return p  # fmt: skip
 
 

@@ -11,6 +11,7 @@ from tmapi_spiders.sandbox.faults import FAULT_KINDS, OPT_IN_FAULTS
 DEFAULT_TOKEN = contract.SANDBOX_TOKEN
 DEFAULT_FAULT_KINDS = tuple(kind for kind in FAULT_KINDS if kind not in OPT_IN_FAULTS)
 AUTH_WAYS = ("both", "query", "header")
+COMPRESSIONS = ("gzip", "deflate", "none")
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class SandboxConfig:
     max_call_records: int = 200_000  # call records kept for /_sandbox/calls (oldest dropped)
     # What a real gateway in front of the API does (on by default where gateways do it):
     auth: str = "both"  # where the token is read: "query" (apiToken, the endpoint page), "header" (apikey), "both"
-    compress: bool = True  # gzip/deflate the body whenever the client's Accept-Encoding allows
+    compress: str = "gzip"  # "gzip" or "deflate" the body whenever the client's Accept-Encoding allows; "none"
     chunked: bool = True  # send bodies with Transfer-Encoding: chunked (no Content-Length)
     echo_errors: bool = False  # error answers quote the request's headers and query (token included)
     # What a search backend does with paging:
@@ -62,6 +63,8 @@ class SandboxConfig:
         unknown = [kind for kind in self.fault_kinds if kind not in FAULT_KINDS]
         if unknown or (self.fault_rate > 0 and not self.fault_kinds):
             raise ValueError(f"fault_kinds: {unknown or 'none'} given; choose from {', '.join(FAULT_KINDS)}")
+        if self.compress not in COMPRESSIONS:
+            raise ValueError(f"compress: must be one of {', '.join(COMPRESSIONS)}, got {self.compress!r}")
         if self.auth not in AUTH_WAYS:
             raise ValueError(f"auth: must be one of {', '.join(AUTH_WAYS)}, got {self.auth!r}")
         if not 1 <= self.max_page_size <= 20:

@@ -242,7 +242,7 @@ class Sandbox:
             return response
         if self.config.echo_errors and response.status != 200:
             body = _echo(body, request)
-        encoding = _accepted_encoding(request.headers.get("Accept-Encoding", "")) if self.config.compress else None
+        encoding = _accepted_encoding(request.headers.get("Accept-Encoding", ""), self.config.compress)
         if encoding:
             body = _compress(body, encoding)
         if not self.config.chunked:
@@ -464,8 +464,10 @@ class Sandbox:
         return response if response is not None else web.Response(status=500)
 
 
-def _accepted_encoding(header: str) -> str | None:
-    """gzip or deflate when the client's Accept-Encoding allows it (q=0 refuses)."""
+def _accepted_encoding(header: str, wanted: str) -> str | None:
+    """`wanted` (gzip or deflate) when the client's Accept-Encoding allows it (q=0 refuses)."""
+    if wanted not in ("gzip", "deflate"):
+        return None
     offered = {}
     for part in header.lower().split(","):
         name, _, params = part.strip().partition(";")
@@ -476,10 +478,7 @@ def _accepted_encoding(header: str) -> str | None:
             except ValueError:
                 q = 0.0
         offered[name.strip()] = q
-    for encoding in ("gzip", "deflate"):
-        if offered.get(encoding, offered.get("*", 0.0)) > 0:
-            return encoding
-    return None
+    return wanted if offered.get(wanted, offered.get("*", 0.0)) > 0 else None
 
 
 def _compress(body: bytes, encoding: str) -> bytes:

@@ -15,7 +15,7 @@ from typing import Any, Self
 
 from scrapy import Request, Spider
 from scrapy.crawler import Crawler
-from scrapy.exceptions import IgnoreRequest
+from scrapy.exceptions import DownloadCancelledError, IgnoreRequest
 from scrapy.http import Response
 from scrapy.settings import BaseSettings
 from scrapy.spidermiddlewares.httperror import HttpError
@@ -32,6 +32,7 @@ from tmapi_spiders.seeds import BadLine, Seed, parse_lines
 logger = logging.getLogger(__name__)
 
 BAD_LINES_LOGGED = 50
+CANCELLED = "download cancelled: the answer grew past DOWNLOAD_MAXSIZE, or the crawl was stopping"
 _CONTEXT_FIELD_SET = frozenset(CONTEXT_FIELDS)
 
 
@@ -267,6 +268,9 @@ class ImageSearchSpider(Spider):
             status, message = failure.value.status, str(failure.value)
         elif failure.check(IgnoreRequest):
             status, message = 0, str(failure.value) or "request ignored"
+        elif failure.check(DownloadCancelledError):
+            # Scrapy cancels a body that grows past DOWNLOAD_MAXSIZE (and says so only in a warning)
+            status, message = 0, f"DownloadCancelledError: {failure.getErrorMessage() or CANCELLED}"
         else:
             status, message = 0, f"{failure.type.__name__}: {failure.getErrorMessage()}"
         yield self.failure(state, stage, status, message)

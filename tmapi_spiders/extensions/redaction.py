@@ -1,0 +1,32 @@
+"""Log redaction: no log line of the crawl shows the token, whatever produced it.
+
+The token is kept off every request (download.py) and out of every server text the
+crawl reads (middlewares.py), so this is the net under those: a filter on the log
+handlers that redacts each record's text and traceback (tmapi_spiders/redact.py).
+Installed when the crawler is built, before the first request; NotConfigured when
+there is no token to hide.
+"""
+
+from __future__ import annotations
+
+from typing import Self
+
+from scrapy.crawler import Crawler
+from scrapy.exceptions import NotConfigured
+
+from tmapi_spiders.auth import token_of
+from tmapi_spiders.redact import RedactingFilter, Redactor, install_log_filter
+
+
+class LogRedaction:
+    def __init__(self, crawler: Crawler) -> None:
+        redactor = Redactor([token_of(crawler.settings), crawler.settings.get("TMAPI_API_TOKEN")])
+        if not redactor:
+            raise NotConfigured
+        # Left on for the rest of the process: the last lines (stats, summary, the exit
+        # reason) come after the engine has stopped.
+        self.filter: RedactingFilter | None = install_log_filter(redactor)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        return cls(crawler)
