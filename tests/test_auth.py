@@ -1,0 +1,107 @@
+"""TMAPI_AUTH: the token as the `apikey` header, the documented `apiToken` query parameter,
+or `auto` (the header, then the parameter once if the gateway refuses it), each against a
+sandbox that accepts only one way, or both."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.crawl_helpers import REPO, crawl, scrapy_env
+from tmapi_spiders import outcome
+from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
+
+TOKEN = "tok-Auth-9Vq2-mode"
+URLS = [f"https://cbu01.alicdn.com/img/ibank/auth-{i}/total-45.jpg" for i in range(4)]
+URLS.append("https://images.example-shop.com/auth.jpg?total=25")  # converted first: a POST
+
+
+def stat(stderr: str, name: str) -> int:
+    found = re.search(rf"'{re.escape(name)}': (\d+)", stderr)
+    return int(found.group(1)) if found else 0
+
+
+@pytest.mark.parametrize(
+    ("mode", "server", "refused_calls"),
+    [
+        ("auto", "both", 0),
+        ("auto", "header", 0),
+        ("auto", "query", 1),  # the header once, then the query parameter for the whole job
+        ("header", "header", 0),
+        ("header", "both", 0),
+        ("query", "query", 0),
+        ("query", "both", 0),
+    ],
+)
+def test_every_record_in_each_mode_the_server_accepts(
+    tmp_path: Path, mode: str, server: str, refused_calls: int
+) -> None:
+    config = SandboxConfig(tokens=(TOKEN,), auth=server)
+    with SandboxThread(config) as sb:
+        result = crawl(
+            tmp_path,
+            sb.base_url,
+            {"urls": ",".join(URLS)},
+            {"TMAPI_AUTH": mode, "CONCURRENT_REQUESTS": 8},
+            token=TOKEN,
+        )
+        stats = sb.stats()
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert len(result.products) == 4 * 45 + 25 and not result.failures
+    assert stats["statuses"].get("401", 0) == refused_calls
+    assert stat(result.stderr, "tmapi/auth/header_refused") == refused_calls
+    # paid calls: one per page and the conversion; the refused probe is not one
+    assert stat(result.stderr, "tmapi/paid_calls") == stats["total_calls"] - refused_calls == 4 * 3 + 1 + 2
+    if mode == "auto":
+        named = "`apiToken` query parameter" if server == "query" else "`apikey` header"
+        assert f"TMAPI_AUTH=auto: the gateway takes the token as the {named}" in result.stderr
+    assert TOKEN not in result.stderr
+
+
+@pytest.mark.parametrize(("mode", "server"), [("header", "query"), ("query", "header")])
+def test_a_fixed_mode_the_server_does_not_take_stops_the_crawl(tmp_path: Path, mode: str, server: str) -> None:
+    with SandboxThread(SandboxConfig(tokens=(TOKEN,), auth=server)) as sb:
+        result = crawl(tmp_path, sb.base_url, {"urls": ",".join(URLS)}, {"TMAPI_AUTH": mode}, token=TOKEN)
+        calls = sb.stats()["total_calls"]
+    assert result.returncode == outcome.API_REFUSED, result.stderr[-2000:]
+    assert "No API key found in request" in result.stderr
+    assert calls <= 16  # the first wave at most
+
+
+def test_auto_with_a_token_refused_both_ways_spends_two_calls_then_stops(tmp_path: Path) -> None:
+    with SandboxThread(SandboxConfig(tokens=("another-token",))) as sb:
+        result = crawl(tmp_path, sb.base_url, {"urls": ",".join(URLS)}, token=TOKEN)
+        calls = sb.stats()["total_calls"]
+    assert result.returncode == outcome.API_REFUSED, result.stderr[-2000:]
+    assert "Invalid authentication credentials" in result.stderr
+    assert calls == 2  # the header, then the query parameter; the other calls never went out
+    assert TOKEN not in result.stderr
+
+
+def test_bad_tmapi_auth_is_one_line_and_no_call(tmp_path: Path) -> None:
+    result = crawl(tmp_path, "http://127.0.0.1:9", {"urls": URLS[0]}, {"TMAPI_AUTH": "cookie"}, token=TOKEN)
+    assert result.returncode == outcome.BAD_INPUT
+    assert "TMAPI_AUTH must be one of auto, header, query, got 'cookie'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("mode", ["header", "query"])
+def test_scrapy_fetch_sends_the_token_and_never_prints_it(tmp_path: Path, mode: str) -> None:
+    with SandboxThread(SandboxConfig(tokens=(TOKEN,), auth=mode)) as sb:
+        url = f"{sb.base_url}/1688/global/search/image?img_url={URLS[0]}&page=1"
+        env = scrapy_env(sb.base_url, TOKEN)
+        proc = subprocess.run(
+            [sys.executable, "-m", "scrapy", "fetch", "--nolog", "-s", f"TMAPI_AUTH={mode}", url],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert '"total_count":45' in proc.stdout
+    assert TOKEN not in proc.stdout + proc.stderr
