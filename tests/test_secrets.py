@@ -1,8 +1,10 @@
 """The API token never lands anywhere: every file, log line, stat and Redis key is searched.
 
-One test runs crawls with DEBUG logging, a feed of every format, the HTTP cache on,
-distributed mode (a private redis-server) and a fatal error (a token whose balance is
-gone), then greps everything they left behind for both tokens.
+One test, in each TMAPI_AUTH mode against a server that takes the token that way, runs
+crawls with DEBUG logging, a feed of every format, the HTTP cache on, distributed mode
+(a private redis-server), a fatal error (a token whose balance is gone), and a server
+whose error answers quote the request's headers and query back (the token in them),
+then greps everything they left behind for both tokens.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import sys
 from pathlib import Path
 from urllib.parse import quote
 
+import pytest
+
 from tests.crawl_helpers import REPO
 from tests.redis_server import RedisServer
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
@@ -23,11 +27,12 @@ BROKE = "tok-Secret-Broke-4Zk2"
 FORMATS = ("jsonlines", "jsonl", "json", "csv", "xml", "marshal", "pickle")
 IMAGES = [f"https://cbu01.alicdn.com/img/secret-{i}.jpg?total=45" for i in range(3)]
 IMAGES.append("https://images.example-shop.com/secret.jpg?total=25")  # converted first (POST body)
+DENIED = "https://denied.example-shop.com/secret.jpg"  # a failure record whose message the server echoed into
 
 
-def run(args: list[str], token: str, base_url: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def run(args: list[str], token: str, base_url: str, cwd: Path, mode: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TMAPI_", "REDIS_"))}
-    env.update(TMAPI_API_TOKEN=token, TMAPI_BASE_URL=base_url)
+    env.update(TMAPI_API_TOKEN=token, TMAPI_BASE_URL=base_url, TMAPI_AUTH=mode)
     return subprocess.run(
         [sys.executable, "-m", "scrapy", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
     )
@@ -41,11 +46,22 @@ def needles(token: str) -> list[bytes]:
     return [token.encode(), quote(token, safe="").encode(), token.encode("utf-16-le")]
 
 
-def test_token_appears_in_no_file_log_stat_or_redis_key(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("mode", "server"), [("auto", "query"), ("header", "header"), ("query", "both")])
+def test_token_appears_in_no_file_log_stat_or_redis_key(tmp_path: Path, mode: str, server: str) -> None:
     seeds = tmp_path / "seeds.txt"
-    seeds.write_text("\n".join(IMAGES) + "\n")
+    seeds.write_text("\n".join([*IMAGES, DENIED]) + "\n")
     outputs: list[str] = []
-    config = SandboxConfig(tokens=(TOKEN,), broke_tokens=(BROKE,), latency=0.01)
+    config = SandboxConfig(
+        tokens=(TOKEN,),
+        broke_tokens=(BROKE,),
+        latency=0.01,
+        auth=server,
+        echo_errors=True,
+        deny_patterns=(r"denied\.example",),
+        fault_rate=0.15,
+        fault_kinds=("echo", "500", "html", "gateway"),
+        seed=4,
+    )
     with SandboxThread(config) as sandbox, RedisServer() as redis_server:
         common = {
             "LOG_LEVEL": "DEBUG",
@@ -62,6 +78,7 @@ def test_token_appears_in_no_file_log_stat_or_redis_key(tmp_path: Path) -> None:
             TOKEN,
             sandbox.base_url,
             tmp_path,
+            mode,
         )
         assert single.returncode == 0, single.stderr[-2000:]
         again = run(  # the same list again: answered from the HTTP cache
@@ -70,11 +87,12 @@ def test_token_appears_in_no_file_log_stat_or_redis_key(tmp_path: Path) -> None:
             TOKEN,
             sandbox.base_url,
             tmp_path,
+            mode,
         )  # fmt: skip
         assert again.returncode == 0, again.stderr[-2000:]
         assert "'httpcache/hit'" in again.stderr
         distributed = {**common, "REDIS_URL": redis_server.url, "TMAPI_JOB": "secrets", "MAX_IDLE_TIME_BEFORE_CLOSE": 1}
-        seeded = run(["seed", str(seeds), *settings_args(distributed)], TOKEN, sandbox.base_url, tmp_path)
+        seeded = run(["seed", str(seeds), *settings_args(distributed)], TOKEN, sandbox.base_url, tmp_path, mode)
         assert seeded.returncode == 0, seeded.stderr[-2000:]
         worker = run(
             ["crawl", "image_search", "-o", str(tmp_path / "dist" / "products-%(worker)s.jsonl"),
@@ -82,6 +100,7 @@ def test_token_appears_in_no_file_log_stat_or_redis_key(tmp_path: Path) -> None:
             TOKEN,
             sandbox.base_url,
             tmp_path,
+            mode,
         )  # fmt: skip
         assert worker.returncode == 0, worker.stderr[-2000:]
         fatal = run(
@@ -90,6 +109,7 @@ def test_token_appears_in_no_file_log_stat_or_redis_key(tmp_path: Path) -> None:
             BROKE,
             sandbox.base_url,
             tmp_path,
+            mode,
         )  # fmt: skip
         assert fatal.returncode == 3, fatal.stderr[-2000:]
         assert "TMAPI refused the crawl" in fatal.stderr
@@ -113,6 +133,9 @@ def test_token_appears_in_no_file_log_stat_or_redis_key(tmp_path: Path) -> None:
     # Sanity: the searches really happened and really used the token.
     products = [json.loads(line) for line in (tmp_path / "single" / "products.jsonl").read_text().splitlines()]
     assert len(products) == 3 * 45 + 25
+    failures = (tmp_path / "single" / "products.failures.jsonl").read_text()
+    assert "denied.example-shop.com" in failures and "request headers were" in failures  # the echo was there
+    assert "[redacted]" in failures
     assert "DEBUG" in single.stderr and "Crawled (200)" in single.stderr
     files = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert any("cache" in p.parts for p in files)
