@@ -34,7 +34,7 @@ def summary_of(tmp_path: Path) -> dict[str, Any]:
     return json.loads((tmp_path / "products.summary.json").read_text())
 
 
-@pytest.mark.parametrize("encoding", ["gzip", "deflate", "none"])
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "br", "none"])
 @pytest.mark.parametrize("chunked", [True, False])
 def test_compressed_and_chunked_answers_give_every_record_for_one_call_a_page(
     tmp_path: Path, encoding: str, chunked: bool

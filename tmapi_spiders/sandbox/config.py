@@ -11,7 +11,7 @@ from tmapi_spiders.sandbox.faults import FAULT_KINDS, OPT_IN_FAULTS
 DEFAULT_TOKEN = contract.SANDBOX_TOKEN
 DEFAULT_FAULT_KINDS = tuple(kind for kind in FAULT_KINDS if kind not in OPT_IN_FAULTS)
 AUTH_WAYS = ("both", "query", "header")
-COMPRESSIONS = ("gzip", "deflate", "none")
+COMPRESSIONS = ("gzip", "deflate", "br", "none")
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class SandboxConfig:
     max_call_records: int = 200_000  # call records kept for /_sandbox/calls (oldest dropped)
     # What a real gateway in front of the API does (on by default where gateways do it):
     auth: str = "both"  # where the token is read: "query" (apiToken, the endpoint page), "header" (apikey), "both"
-    compress: str = "gzip"  # "gzip" or "deflate" the body whenever the client's Accept-Encoding allows; "none"
+    compress: str = "gzip"  # "gzip", "deflate" or "br" the body whenever the client's Accept-Encoding allows; "none"
     chunked: bool = True  # send bodies with Transfer-Encoding: chunked (no Content-Length)
     echo_errors: bool = False  # error answers quote the request's headers and query (token included)
     # What a search backend does with paging:

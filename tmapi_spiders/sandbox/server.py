@@ -465,8 +465,8 @@ class Sandbox:
 
 
 def _accepted_encoding(header: str, wanted: str) -> str | None:
-    """`wanted` (gzip or deflate) when the client's Accept-Encoding allows it (q=0 refuses)."""
-    if wanted not in ("gzip", "deflate"):
+    """`wanted` (gzip, deflate or br) when the client's Accept-Encoding allows it (q=0 refuses)."""
+    if wanted not in ("gzip", "deflate", "br"):
         return None
     offered = {}
     for part in header.lower().split(","):
@@ -482,6 +482,10 @@ def _accepted_encoding(header: str, wanted: str) -> str | None:
 
 
 def _compress(body: bytes, encoding: str) -> bytes:
+    if encoding == "br":
+        import brotli  # Scrapy's own dependency, for the same encoding
+
+        return brotli.compress(body, quality=1)
     # gzip: a gzip member (wbits 31); deflate: zlib-wrapped, as HTTP's "deflate" means
     compressor = zlib.compressobj(1, zlib.DEFLATED, 31 if encoding == "gzip" else 15)
     return compressor.compress(body) + compressor.flush()
