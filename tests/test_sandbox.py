@@ -228,7 +228,7 @@ def test_default_token_is_sandbox(make_sandbox: Any) -> None:
 
 def test_non_alibaba_image_is_422(sandbox_client: SandboxClient) -> None:
     for url in ("https://example.com/a.jpg", "https://alicdn.com.evil.net/a.jpg", "not a url"):
-        assert_error(sandbox_client.search(url), 422, "image not supported")
+        assert_error(sandbox_client.search(url), 422, "Only images from Alibaba-affiliated platforms")
     for url in ("https://img.alicdn.com/a.jpg", "https://sc04.alibaba.com/a.jpg", "https://x.aliimg.com/b.png"):
         assert sandbox_client.search(url).status == 200
 

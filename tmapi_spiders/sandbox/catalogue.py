@@ -15,13 +15,13 @@ from collections.abc import Sequence
 from functools import lru_cache
 from urllib.parse import parse_qs, urlsplit
 
-from tmapi_spiders import contract
+from tmapi_spiders.sandbox import spec
 from tmapi_spiders.sandbox.items import DIGEST_SIZE, TITLE_HEADS, add_item, core
 
 # Generated catalogues hold at most this many items; a larger `total=N` hint is capped.
 MAX_TOTAL = 10_000
 # Converted images: /search/imgextra/<identity>[_total-N].jpg
-CONVERTED_DIR = contract.CONVERTED_PREFIX + "imgextra/"
+CONVERTED_DIR = spec.CONVERTED_PREFIX + "imgextra/"
 _CONVERTED_RE = re.compile(r"^/search/imgextra/([0-9a-f]{24})(?:_total-\d+)?\.jpg$")
 _TOTAL_SEGMENT_RE = re.compile(r"(?:^|[/_.\-])total-(\d+)(?=$|[/_.\-?#])")
 # Items whose random bytes come from one hash call: a default page of 20 needs one call.

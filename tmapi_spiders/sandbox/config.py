@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, fields
 
-from tmapi_spiders import contract
+from tmapi_spiders.sandbox import spec
 from tmapi_spiders.sandbox.faults import FAULT_KINDS, OPT_IN_FAULTS
 
-DEFAULT_TOKEN = contract.SANDBOX_TOKEN
+DEFAULT_TOKEN = spec.SANDBOX_TOKEN
 DEFAULT_FAULT_KINDS = tuple(kind for kind in FAULT_KINDS if kind not in OPT_IN_FAULTS)
 AUTH_WAYS = ("both", "query", "header")
 COMPRESSIONS = ("gzip", "deflate", "br", "none")

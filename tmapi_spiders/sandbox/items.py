@@ -13,7 +13,7 @@ import hashlib
 import math
 from typing import Any
 
-from tmapi_spiders import contract
+from tmapi_spiders.sandbox import spec
 
 try:  # orjson is optional: about 3x faster than json for these documents
     import orjson
@@ -78,7 +78,7 @@ _MATERIALS: dict[str, tuple[str, ...]] = {
 # Noun-first word order and no spaces between words, per language.
 _NOUN_FIRST = frozenset({"pt", "es", "vi", "th"})
 _NO_SPACES = frozenset({"zh", "ja"})
-assert set(_NOUNS) == set(_ADJECTIVES) == set(_MATERIALS) == set(contract.LANGUAGES)
+assert set(_NOUNS) == set(_ADJECTIVES) == set(_MATERIALS) == set(spec.LANGUAGES)
 
 _CATEGORIES = (
     ["1042207", "50911", "7"], ["122216001", "1038378", "68"], ["127380009", "54", "312"],
@@ -110,10 +110,10 @@ _SHARE = {
     "free_shipping": 77,
     "new_arrival": 38,
 }
-FILTER_BITS = {name: 1 << n for n, name in enumerate(contract.FILTERS)}
-# The filter bits of an item's mask, in contract.FILTERS order: bit n <=> random byte 4+n < its share.
-_THRESHOLDS = tuple(_SHARE[name] for name in contract.FILTERS)
-assert contract.FILTERS == ("support_dropshipping", "is_factory", "verified_supplier", "free_shipping", "new_arrival")
+FILTER_BITS = {name: 1 << n for n, name in enumerate(spec.FILTERS)}
+# The filter bits of an item's mask, in spec.FILTERS order: bit n <=> random byte 4+n < its share.
+_THRESHOLDS = tuple(_SHARE[name] for name in spec.FILTERS)
+assert spec.FILTERS == ("support_dropshipping", "is_factory", "verified_supplier", "free_shipping", "new_arrival")
 
 # Random bytes an item is made of (catalogue.py hands them out): product (2), sales
 # level (2), filter bits (5), supplier (1).
@@ -150,7 +150,7 @@ _TRUE_FALSE = (b"false", b"true")
 WORD_COMBOS = 10 * 6 * 4
 # Title prefixes as JSON: the opening quote and the words, per language and (noun, adjective, material).
 TITLE_HEADS: dict[str, list[bytes]] = {}
-for _lang in contract.LANGUAGES:
+for _lang in spec.LANGUAGES:
     _heads = []
     for _noun in range(10):
         for _adj in range(6):

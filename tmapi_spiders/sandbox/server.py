@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from tmapi_spiders import contract
+from tmapi_spiders.sandbox import spec
 from tmapi_spiders.sandbox.catalogue import CatalogueCache, converted_path
 from tmapi_spiders.sandbox.config import SandboxConfig
 from tmapi_spiders.sandbox.faults import STATUS_FAULTS, FaultPlan, QpsWindow
@@ -35,7 +35,7 @@ RESET_PATH = "/_sandbox/reset"
 
 JSON_TYPE = "application/json; charset=utf-8"
 # Reason phrases for the statuses HTTP does not name.
-_REASONS = {contract.NO_BALANCE: "Insufficient Balance", contract.UPSTREAM_TIMEOUT: "Upstream Timeout"}
+_REASONS = {spec.NO_BALANCE: "Insufficient Balance", spec.UPSTREAM_TIMEOUT: "Upstream Timeout"}
 _HTML_ERROR = (
     b"<!DOCTYPE html><html><head><title>500 Internal Server Error</title></head>"
     b"<body><center><h1>500 Internal Server Error</h1></center><hr><center>openresty</center></body></html>"
@@ -80,7 +80,7 @@ class _Search:
     def key(self) -> str:
         flags = ",".join(f"{name}={int(value)}" for name, value in self.filters)
         return (
-            f"{contract.SEARCH_PATH}\0{self.img_url}\0{self.page}\0{self.page_size}\0{self.language}\0"
+            f"{spec.SEARCH_PATH}\0{self.img_url}\0{self.page}\0{self.page_size}\0{self.language}\0"
             f"{self.sort}\0{flags}"
         )
 
@@ -90,21 +90,21 @@ def parse_search(query: Mapping[str, str]) -> _Search:
     img_url = query.get("img_url")
     if not img_url:
         raise _Invalid("img_url: is required")
-    page = _int(query, "page", contract.PAGE_DEFAULT, 1, None)
-    page_size = _int(query, "page_size", contract.PAGE_SIZE_DEFAULT, 1, contract.PAGE_SIZE_MAX)
-    language = query.get("language", contract.LANGUAGE_DEFAULT)
-    if language not in contract.LANGUAGES:
-        raise _Invalid(f"language: must be one of {', '.join(contract.LANGUAGES)}")
-    sort = query.get("sort", contract.SORT_DEFAULT)
-    if sort not in contract.SORTS:
-        raise _Invalid(f"sort: must be one of {', '.join(contract.SORTS)}")
+    page = _int(query, "page", spec.PAGE_DEFAULT, 1, None)
+    page_size = _int(query, "page_size", spec.PAGE_SIZE_DEFAULT, 1, spec.PAGE_SIZE_MAX)
+    language = query.get("language", spec.LANGUAGE_DEFAULT)
+    if language not in spec.LANGUAGES:
+        raise _Invalid(f"language: must be one of {', '.join(spec.LANGUAGES)}")
+    sort = query.get("sort", spec.SORT_DEFAULT)
+    if sort not in spec.SORTS:
+        raise _Invalid(f"sort: must be one of {', '.join(spec.SORTS)}")
     filters = []
-    for name in contract.FILTERS:
+    for name in spec.FILTERS:
         raw = query.get(name)
         if raw is None:
             continue
         try:
-            filters.append((name, contract.parse_bool(raw)))
+            filters.append((name, spec.parse_bool(raw)))
         except ValueError:
             raise _Invalid(f"{name}: must be a boolean (true/false/1/0)") from None
     return _Search(img_url, page, page_size, language, sort, tuple(filters))
@@ -124,8 +124,8 @@ def _int(query: Mapping[str, str], name: str, default: int, low: int, high: int 
 
 @lru_cache(maxsize=1 << 16)
 def _searchable(img_url: str) -> bool:
-    """contract.is_alibaba_hosted, memoised: every page of an image asks again."""
-    return contract.is_alibaba_hosted(img_url)
+    """spec.is_alibaba_hosted, memoised: every page of an image asks again."""
+    return spec.is_alibaba_hosted(img_url)
 
 
 def _is_http_url(value: Any) -> bool:
@@ -265,10 +265,10 @@ class Sandbox:
 
     async def _route(self, request: web.BaseRequest) -> web.StreamResponse:
         path, method = request.path, request.method
-        if path == contract.SEARCH_PATH and method == "GET":
-            return await self._api(request, contract.SEARCH_PATH, self._search)
-        if path == contract.CONVERT_PATH and method == "POST":
-            return await self._api(request, contract.CONVERT_PATH, self._convert)
+        if path == spec.SEARCH_PATH and method == "GET":
+            return await self._api(request, spec.SEARCH_PATH, self._search)
+        if path == spec.CONVERT_PATH and method == "POST":
+            return await self._api(request, spec.CONVERT_PATH, self._convert)
         if path == STATS_PATH and method == "GET":
             return _respond(200, dumps(self.recorder.stats(self.in_flight)))
         if path == CALLS_PATH and method == "GET":
@@ -279,29 +279,29 @@ class Sandbox:
             return _respond(200, dumps(self.recorder.calls(int(since), int(limit) if limit is not None else None)))
         if path == RESET_PATH and method == "POST":
             self.reset()
-            return _respond(200, dumps({"code": 200, "msg": contract.MSG_SUCCESS, "data": {"reset": True}}))
+            return _respond(200, dumps({"code": 200, "msg": spec.MSG_SUCCESS, "data": {"reset": True}}))
         self.recorder.record("unmatched", (("method", method), ("path", path)), 404)
-        return _respond(404, dumps({"message": contract.MSG_NO_ROUTE}))
+        return _respond(404, dumps({"message": spec.MSG_NO_ROUTE}))
 
     async def _api(self, request: web.BaseRequest, endpoint: str, serve: Any) -> web.StreamResponse:
         """Gateway checks shared by both endpoints: auth, then the concurrency and rate limits."""
         query = request.query
         way = self.config.auth
-        token = (query.get(contract.TOKEN_QUERY_PARAM) if way != "header" else None) or (
-            request.headers.get(contract.TOKEN_HEADER) if way != "query" else None
+        token = (query.get(spec.TOKEN_QUERY_PARAM) if way != "header" else None) or (
+            request.headers.get(spec.TOKEN_HEADER) if way != "query" else None
         )
-        params = tuple((k, v) for k, v in query.items() if k != contract.TOKEN_QUERY_PARAM)
+        params = tuple((k, v) for k, v in query.items() if k != spec.TOKEN_QUERY_PARAM)
         recorder = self.recorder
         if not token:
             recorder.record(endpoint, params, 401)
-            return _respond(401, dumps({"message": contract.MSG_NO_KEY}))
+            return _respond(401, dumps({"message": spec.MSG_NO_KEY}))
         if token not in self.tokens:
             recorder.record(endpoint, params, 401)
-            return _respond(401, dumps({"message": contract.MSG_BAD_KEY}))
+            return _respond(401, dumps({"message": spec.MSG_BAD_KEY}))
         if token in self.broke:
-            recorder.record(endpoint, params, contract.NO_BALANCE)
+            recorder.record(endpoint, params, spec.NO_BALANCE)
             return _respond(
-                contract.NO_BALANCE, _body(contract.NO_BALANCE, contract.STATUS_MEANINGS[contract.NO_BALANCE])
+                spec.NO_BALANCE, _body(spec.NO_BALANCE, spec.STATUS_MEANINGS[spec.NO_BALANCE])
             )
         del token
         limit = self.config.max_concurrency
@@ -319,9 +319,9 @@ class Sandbox:
 
     def _limited(self, endpoint: str, params: tuple[tuple[str, str], ...], why: str) -> web.Response:
         self.recorder.limited[why] += 1
-        self.recorder.record(endpoint, params, contract.CONCURRENCY_LIMIT)
-        code = contract.CONCURRENCY_LIMIT
-        return _respond(code, _body(code, contract.STATUS_MEANINGS[code]))
+        self.recorder.record(endpoint, params, spec.CONCURRENCY_LIMIT)
+        code = spec.CONCURRENCY_LIMIT
+        return _respond(code, _body(code, spec.STATUS_MEANINGS[code]))
 
     async def _faulty(
         self,
@@ -340,7 +340,7 @@ class Sandbox:
             return _respond(200, good), fault
         if fault in STATUS_FAULTS:
             code = int(fault)
-            return _respond(code, _body(code, contract.STATUS_MEANINGS[code])), fault
+            return _respond(code, _body(code, spec.STATUS_MEANINGS[code])), fault
         if fault == "drop":
             transport = request.transport
             if transport is not None:
@@ -357,9 +357,9 @@ class Sandbox:
         if fault == "huge":
             return _respond(200, _huge_body()), fault
         if fault == "code":
-            return _respond(200, _body(contract.UNEXPECTED, contract.STATUS_MEANINGS[contract.UNEXPECTED])), fault
+            return _respond(200, _body(spec.UNEXPECTED, spec.STATUS_MEANINGS[spec.UNEXPECTED])), fault
         # nodata
-        return _respond(200, dumps({"code": contract.OK, "msg": contract.MSG_SUCCESS})), fault
+        return _respond(200, dumps({"code": spec.OK, "msg": spec.MSG_SUCCESS})), fault
 
     # -- the search ------------------------------------------------------------------------
     async def _search(self, request: web.BaseRequest, params: tuple[tuple[str, str], ...]) -> web.StreamResponse:
@@ -367,27 +367,27 @@ class Sandbox:
         try:
             search = parse_search(request.query)
         except _Invalid as exc:
-            recorder.record(contract.SEARCH_PATH, params, contract.PARAM_ERROR)
-            return _respond(contract.PARAM_ERROR, _body(contract.PARAM_ERROR, exc.message))
+            recorder.record(spec.SEARCH_PATH, params, spec.PARAM_ERROR)
+            return _respond(spec.PARAM_ERROR, _body(spec.PARAM_ERROR, exc.message))
         if not _searchable(search.img_url) or (
             # an Alibaba-hosted image the search cannot read as it is (tmapi-notes: 422 "could not
             # be fetched or recognised"); its converted path is searchable
             self.unrecognised and any(p.search(search.img_url) for p in self.unrecognised)
         ):
-            recorder.record(contract.SEARCH_PATH, params, contract.PARAM_ERROR)
-            return _respond(contract.PARAM_ERROR, _body(contract.PARAM_ERROR, contract.MSG_IMAGE_NOT_SUPPORTED))
+            recorder.record(spec.SEARCH_PATH, params, spec.PARAM_ERROR)
+            return _respond(spec.PARAM_ERROR, _body(spec.PARAM_ERROR, spec.MSG_IMAGE_NOT_SUPPORTED))
         page_key = str(search.page)
         recorder.pages[search.img_url][page_key] += 1
         good = self.search_body(search)
         if self.plan.quiet:  # no latency, no faults: nothing to decide (the common, fast case)
             recorder.pages_ok[search.img_url][page_key] += 1
-            recorder.record(contract.SEARCH_PATH, params, 200)
+            recorder.record(spec.SEARCH_PATH, params, 200)
             return _respond(200, good)
-        response, fault = await self._faulty(request, contract.SEARCH_PATH, params, search.key(), good)
+        response, fault = await self._faulty(request, spec.SEARCH_PATH, params, search.key(), good)
         status = None if response is None else response.status
         if response is not None and fault in (None, "slow"):
             recorder.pages_ok[search.img_url][page_key] += 1
-        recorder.record(contract.SEARCH_PATH, params, status, fault)
+        recorder.record(spec.SEARCH_PATH, params, status, fault)
         return response if response is not None else web.Response(status=500)
 
     def search_body(self, search: _Search) -> bytes:
@@ -435,32 +435,32 @@ class Sandbox:
         except ValueError:
             body = None
         if not isinstance(body, dict):
-            recorder.record(contract.CONVERT_PATH, params, contract.PARAM_ERROR)
-            return _respond(contract.PARAM_ERROR, _body(contract.PARAM_ERROR, "body: must be a JSON object"))
+            recorder.record(spec.CONVERT_PATH, params, spec.PARAM_ERROR)
+            return _respond(spec.PARAM_ERROR, _body(spec.PARAM_ERROR, "body: must be a JSON object"))
         url = body.get("url")
-        endpoint_for = body.get("search_api_endpoint", contract.CONVERT_SEARCH_ENDPOINTS[0])
+        endpoint_for = body.get("search_api_endpoint", spec.CONVERT_SEARCH_ENDPOINTS[0])
         fields = (*params, ("url", str(url)), ("search_api_endpoint", str(endpoint_for)))
         message = None
         if not _is_http_url(url):
             message = "url: must be an http(s) URL"
-        elif endpoint_for not in contract.CONVERT_SEARCH_ENDPOINTS:
-            message = f"search_api_endpoint: must be one of {', '.join(contract.CONVERT_SEARCH_ENDPOINTS)}"
+        elif endpoint_for not in spec.CONVERT_SEARCH_ENDPOINTS:
+            message = f"search_api_endpoint: must be one of {', '.join(spec.CONVERT_SEARCH_ENDPOINTS)}"
         elif any(p.search(url) for p in self.deny):
-            message = contract.MSG_IMAGE_DENIED
+            message = spec.MSG_IMAGE_DENIED
         if message is not None:
-            recorder.record(contract.CONVERT_PATH, fields, contract.PARAM_ERROR)
-            return _respond(contract.PARAM_ERROR, _body(contract.PARAM_ERROR, message))
+            recorder.record(spec.CONVERT_PATH, fields, spec.PARAM_ERROR)
+            return _respond(spec.PARAM_ERROR, _body(spec.PARAM_ERROR, message))
         recorder.conversions[url] += 1
         if url not in self._timed_out and any(p.search(url) for p in self.timeout_once):
             self._timed_out.add(url)
-            recorder.record(contract.CONVERT_PATH, fields, contract.PARAM_ERROR)
-            return _respond(contract.PARAM_ERROR, _body(contract.PARAM_ERROR, contract.MSG_IMAGE_TIMEOUT))
-        good = dumps({"code": contract.OK, "msg": contract.MSG_SUCCESS, "data": {"image_url": converted_path(url)}})
-        call_key = f"{contract.CONVERT_PATH}\0{url}\0{endpoint_for}"
-        response, fault = await self._faulty(request, contract.CONVERT_PATH, fields, call_key, good)
+            recorder.record(spec.CONVERT_PATH, fields, spec.PARAM_ERROR)
+            return _respond(spec.PARAM_ERROR, _body(spec.PARAM_ERROR, spec.MSG_IMAGE_TIMEOUT))
+        good = dumps({"code": spec.OK, "msg": spec.MSG_SUCCESS, "data": {"image_url": converted_path(url)}})
+        call_key = f"{spec.CONVERT_PATH}\0{url}\0{endpoint_for}"
+        response, fault = await self._faulty(request, spec.CONVERT_PATH, fields, call_key, good)
         if response is not None and fault in (None, "slow"):
             recorder.conversions_ok[url] += 1
-        recorder.record(contract.CONVERT_PATH, fields, None if response is None else response.status, fault)
+        recorder.record(spec.CONVERT_PATH, fields, None if response is None else response.status, fault)
         return response if response is not None else web.Response(status=500)
 
 
