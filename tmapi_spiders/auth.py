@@ -39,11 +39,14 @@ class ApiRefused(IgnoreRequest):
 
 
 def token_of(settings: BaseSettings) -> str:
-    """The token this crawl sends: the bundled sandbox gets its own, so a real
-    TMAPI_API_TOKEN in the environment stays home."""
-    if settings.getbool("TMAPI_SANDBOX"):
-        return contract.SANDBOX_TOKEN
+    """The token this crawl sends (TMAPI_SANDBOX's add-on puts the sandbox's own there)."""
     return str(settings.get("TMAPI_API_TOKEN") or "")
+
+
+def secrets_of(settings: BaseSettings) -> list[str]:
+    """What must never be shown: the token, unless it is the sandbox's public one."""
+    token = token_of(settings)
+    return [token] if token and token != contract.SANDBOX_TOKEN else []
 
 
 def auth_mode(settings: BaseSettings) -> str:

@@ -46,7 +46,7 @@ class CountedHTTP11DownloadHandler(HTTP11DownloadHandler):
         super().__init__(crawler)
         self._pool.retryAutomatically = False
         self.signer = auth.Signer.from_settings(crawler.settings)
-        self.redactor = Redactor([self.signer.token])
+        self.redactor = Redactor(auth.secrets_of(crawler.settings))
         self.stats = crawler.stats
         self.signer.listeners.append(lambda way: crawler.signals.send_catch_log(signals.auth_learned, way=way))
         crawler.signals.connect(self.signer.adopt, signal=signals.auth_known)

@@ -27,7 +27,7 @@ from twisted.internet.error import ConnectionRefusedError, DNSLookupError, NoRou
 
 from tmapi_spiders import contract
 from tmapi_spiders.api import ENDPOINT_SEARCH, ENVELOPE_META, META_KEY, endpoint_of
-from tmapi_spiders.auth import ApiRefused, token_of
+from tmapi_spiders.auth import ApiRefused, secrets_of
 from tmapi_spiders.redact import Redactor
 
 logger = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ class TmapiEnvelopeMiddleware:
         self.unreachable_limit = crawler.settings.getint("TMAPI_UNREACHABLE_AFTER")
         # Whatever the server sends back (an error text that quotes the request's headers,
         # say) loses the token here, before anything reads, stores, logs or counts it.
-        self.redactor = Redactor([token_of(crawler.settings)])
+        self.redactor = Redactor(secrets_of(crawler.settings))
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:

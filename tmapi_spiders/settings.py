@@ -16,6 +16,9 @@ TMAPI_API_TOKEN = os.environ.get("TMAPI_API_TOKEN", "")
 TMAPI_BASE_URL = os.environ.get("TMAPI_BASE_URL", contract.DEFAULT_BASE_URL)
 # Start the bundled sandbox in-process and crawl it (demo, rehearsals): no token, no cost.
 TMAPI_SANDBOX = False
+ADDONS = {
+    "tmapi_spiders.addons.SandboxAddon": 0,  # TMAPI_SANDBOX
+}
 # How the token is sent: "header" (apikey), "query" (apiToken, as the endpoint page documents),
 # or "auto": the header, and the query parameter if the gateway refuses the header (tmapi_spiders/auth.py).
 TMAPI_AUTH = "auto"

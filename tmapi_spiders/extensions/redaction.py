@@ -14,13 +14,13 @@ from typing import Self
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 
-from tmapi_spiders.auth import token_of
+from tmapi_spiders.auth import secrets_of
 from tmapi_spiders.redact import RedactingFilter, Redactor, install_log_filter
 
 
 class LogRedaction:
     def __init__(self, crawler: Crawler) -> None:
-        redactor = Redactor([token_of(crawler.settings), crawler.settings.get("TMAPI_API_TOKEN")])
+        redactor = Redactor(secrets_of(crawler.settings))
         if not redactor:
             raise NotConfigured
         # Left on for the rest of the process: the last lines (stats, summary, the exit

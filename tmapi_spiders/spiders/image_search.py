@@ -51,8 +51,7 @@ class ImageSearchSpider(Spider):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args)
         self.job: JobConfig = job_config(kwargs, need_seeds=False)  # from_crawler: seeds unless distributed
-        self.api: ApiRequests | None = None
-        self._sandbox: Any = None
+        self._api: ApiRequests | None = None
         self._queries: dict[str, contract.SearchQuery] = {}
 
     @classmethod
@@ -66,14 +65,11 @@ class ImageSearchSpider(Spider):
                 raise ConfigError(NO_SEEDS)  # a local crawl needs seeds; a worker reads them from Redis
             spider.seeds_total, _ = check_seed_list(spider.job)
         spider.stop_on_short_page = settings.getbool("TMAPI_STOP_ON_SHORT_PAGE")
-        spider.api = ApiRequests(settings["TMAPI_BASE_URL"], settings.getfloat("DOWNLOAD_TIMEOUT"))
         return spider
 
     # seeds -> first requests
 
     async def start(self) -> AsyncIterator[Any]:
-        if self.settings.getbool("TMAPI_SANDBOX"):
-            await self._start_sandbox()
         if distributed.enabled(self.settings):
             from tmapi_spiders.distributed.start import start as start_worker
 
@@ -123,18 +119,6 @@ class ImageSearchSpider(Spider):
             return self._search(state)
         return self._convert(state)
 
-    async def _start_sandbox(self) -> None:
-        from tmapi_spiders.sandbox import SandboxConfig, start_sandbox
-
-        self._sandbox = await start_sandbox(SandboxConfig())
-        assert self.api is not None
-        self.api = ApiRequests(self._sandbox.base_url, self.api.timeout)
-        logger.info("TMAPI_SANDBOX: crawling the bundled sandbox at %s (no paid calls)", self._sandbox.base_url)
-
-    async def closed(self, reason: str) -> None:
-        if self._sandbox is not None:
-            await self._sandbox.stop()
-
     # requests
 
     def query_of(self, state: dict[str, Any]) -> contract.SearchQuery:
@@ -145,12 +129,18 @@ class ImageSearchSpider(Spider):
             query = self._queries[key] = contract.SearchQuery(**q)
         return query
 
+    @property
+    def api(self) -> ApiRequests:
+        """Built at the first request, not in from_crawler: add-ons (TMAPI_SANDBOX) settle
+        the base URL after the spider is created."""
+        if self._api is None:
+            self._api = ApiRequests(self.settings["TMAPI_BASE_URL"], self.settings.getfloat("DOWNLOAD_TIMEOUT"))
+        return self._api
+
     def _search(self, state: dict[str, Any]) -> Request:
-        assert self.api is not None
         return self.api.search(state, self.query_of(state), self.parse_search, self.on_error)
 
     def _convert(self, state: dict[str, Any]) -> Request:
-        assert self.api is not None
         return self.api.convert(state, self.parse_converted, self.on_error)
 
     # callbacks

@@ -1,0 +1,84 @@
+"""Scrapy add-ons (the ADDONS setting): features switched on by one setting each.
+
+`SandboxAddon` (TMAPI_SANDBOX=true): the crawl runs against the bundled sandbox, started
+in-process on a free loopback port, with the sandbox's own token. It points
+TMAPI_BASE_URL and TMAPI_API_TOKEN there when the crawler applies its settings (after
+the process settings are merged), so no other module needs to know the sandbox exists,
+and a real token in the environment is never sent to it.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from typing import Any, Self
+
+from scrapy import signals
+from scrapy.crawler import Crawler
+from scrapy.exceptions import NotConfigured
+from scrapy.settings import BaseSettings
+
+logger = logging.getLogger(__name__)
+
+SANDBOX_EXTENSION = "tmapi_spiders.addons.SandboxServer"
+SANDBOX_HOST = "127.0.0.1"
+
+
+def _enabled(settings: BaseSettings) -> bool:
+    try:
+        return settings.getbool("TMAPI_SANDBOX")
+    except ValueError:
+        return False  # config.check_settings names the bad value
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((SANDBOX_HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+class SandboxAddon:
+    def update_settings(self, settings: BaseSettings) -> None:
+        if not _enabled(settings) or settings.get("TMAPI_SANDBOX_PORT"):
+            return
+        from tmapi_spiders.sandbox import DEFAULT_TOKEN
+
+        port = _free_port()
+        wanted = {
+            "TMAPI_SANDBOX_PORT": port,
+            "TMAPI_BASE_URL": f"http://{SANDBOX_HOST}:{port}",
+            "TMAPI_API_TOKEN": DEFAULT_TOKEN,
+        }
+        for name, value in wanted.items():
+            settings.set(name, value, priority=max(settings.getpriority(name) or 0, 40))
+        extensions = dict(settings.getdict("EXTENSIONS"))
+        extensions[SANDBOX_EXTENSION] = 0
+        settings.set("EXTENSIONS", extensions, priority=max(settings.getpriority("EXTENSIONS") or 0, 40))
+
+
+class SandboxServer:
+    """Serves the sandbox from `spider_opened` (before the first request) to `spider_closed`."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        port = crawler.settings.getint("TMAPI_SANDBOX_PORT")
+        if not port:
+            raise NotConfigured
+        self.port = port
+        self.running: Any = None
+        crawler.signals.connect(self.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        return cls(crawler)
+
+    async def spider_opened(self) -> None:
+        from tmapi_spiders.sandbox import SandboxConfig, start_sandbox
+
+        self.running = await start_sandbox(SandboxConfig(), SANDBOX_HOST, self.port)
+        logger.info("TMAPI_SANDBOX: crawling the bundled sandbox at %s (no paid calls)", self.running.base_url)
+
+    async def spider_closed(self) -> None:
+        if self.running is not None:
+            await self.running.stop()
+            self.running = None
