@@ -30,6 +30,7 @@ from scrapy.utils.defer import deferred_from_coro
 from twisted.internet import task, threads
 from twisted.python.failure import Failure
 
+from tmapi_spiders.config import token_redactor
 from tmapi_spiders.distributed import connection
 from tmapi_spiders.distributed.job import Job
 from tmapi_spiders.distributed.keys import JobKeys
@@ -61,6 +62,7 @@ class Worker:
         self.id = str(settings.get("TMAPI_WORKER_ID") or default_worker_id())
         assert crawler.spidercls is not None
         self.keys = JobKeys.from_settings(settings, crawler.spidercls.name)
+        self.redactor = token_redactor(settings)  # the token, kept out of what this worker logs or writes
         self.server = connection.client(settings)
         self.job = Job(self.server, self.keys)
         self.lease = _positive(settings, "TMAPI_REDIS_LEASE")
