@@ -337,3 +337,33 @@ def test_redis_lost_mid_crawl_stops_the_worker_with_exit_4(
     assert codes == [4], log[-3000:]
     assert "Lost Redis" in log and "Spider closed (redis_unavailable)" in log
     assert "Traceback" not in log
+
+
+def test_a_request_the_job_refuses_releases_its_lease_and_becomes_a_failure_record(
+    tmp_path: Path, redis_server: RedisServer, sandbox: SandboxThread
+) -> None:
+    """A seed carrying the token (pushed by hand, or by a `scrapy seed` from before it refused
+    such lines) becomes a request the scheduler will not queue: the seed's lease used to be
+    renewed forever, so the worker never stopped and the job never drained."""
+    cluster = Cluster(tmp_path, redis_server.url, sandbox.base_url, "refused", token=SECRET)
+    job = cluster.job_api(redis_server)
+    leaking = f"https://cbu01.alicdn.com/img/ibank/leak.jpg?k={SECRET}"
+    assert job.push_seeds([seed_json(leaking, SearchQuery(), 0), seed_json(IMAGES[0], SearchQuery(), 1)]) == (2, 0)
+    sandbox.reset()
+    started = time.monotonic()
+    cluster.start(1)
+    codes = cluster.wait(45)
+    log = cluster.log_text()
+
+    assert codes == [0], log[-3000:]  # a failed image, like any other: exit 0, a failure record
+    assert time.monotonic() - started < 40
+    assert "Spider closed (finished)" in log and "is drained and this worker was idle" in log
+    failures = [f for path in cluster.out.glob("*.failures.jsonl") for f in read_jsonl(path)]
+    assert [f["query_image_url"] for f in failures] == [leaking.replace(SECRET, "[redacted]")]
+    assert failures[0]["stage"] == "search" and "carries the API token" in failures[0]["message"]
+    assert {p["query_image_url"] for p in cluster.products()} == {IMAGES[0]}  # the other seed was searched
+    status = job.status(2)
+    assert status.drained and status.counters["failures"] == 1 and status.counters["images_done"] == 1
+    assert sandbox.stats()["total_calls"] == 1  # the refused image cost nothing
+    written = log + json.dumps(job.dump()) + "".join(p.read_text() for p in tmp_path.rglob("*") if p.is_file())
+    assert SECRET not in written

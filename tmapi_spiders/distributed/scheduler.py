@@ -18,6 +18,7 @@ from scrapy_redis.scheduler import Scheduler as RedisScheduler
 from tmapi_spiders.distributed import connection, serializer
 from tmapi_spiders.distributed.dupefilter import ImageDupeFilter, is_later_page
 from tmapi_spiders.distributed.worker import LEASE_META, Worker
+from tmapi_spiders.redact import Redactor
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ class LeasingScheduler(RedisScheduler):
         self.worker = worker
         self.stats = crawler.stats
         token = str(crawler.settings.get("TMAPI_API_TOKEN") or "")
-        self.secrets = (token,) if len(token) >= MIN_SECRET_LENGTH else ()
+        self.secrets = Redactor([token] if len(token) >= MIN_SECRET_LENGTH else [])
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -76,8 +77,11 @@ class LeasingScheduler(RedisScheduler):
         try:
             data = serializer.to_json(request, self.spider, self.secrets)
         except serializer.SerializationError as exc:
+            # Never dropped silently: the lease it replaces is released and its image gets a
+            # failure record (else the seed's lease was renewed forever and the job never drained).
             logger.error("Request not queued: %s", exc)
             self.stats.inc_value("tmapi/redis/unserializable")
+            self.worker.refused(request, handover, f"not queued for the job: {exc}")
             return False
         # A later page without a lease to hand over is a follow-up, not a retry: a page redone
         # after a kill asks for it again, and that second ask must not pay the rest of the chain twice.

@@ -30,6 +30,7 @@ from scrapy.utils.defer import deferred_from_coro
 from twisted.internet import task, threads
 from twisted.python.failure import Failure
 
+from tmapi_spiders.api import ENDPOINT_SEARCH, META_KEY
 from tmapi_spiders.config import token_redactor
 from tmapi_spiders.distributed import connection
 from tmapi_spiders.distributed.job import Job
@@ -143,6 +144,45 @@ class Worker:
 
     def handed_over(self, lease_id: str) -> None:
         self.leases.pop(lease_id, None)
+
+    def refused(self, request: Request, handover: str | None, reason: str) -> None:
+        """A request the job cannot queue (it carries the token, its meta is not JSON).
+
+        Its image gets a failure record through the crawler's item path (pipelines, the
+        failures feed, the summary), and the lease it replaces (a seed's, a retry's) is
+        acknowledged once that record is written: it was renewed forever before, so the job
+        never drained, and Ctrl-C gave it back to be refused again. A follow-up page has no
+        lease of its own: the page that asked for it is acknowledged as usual."""
+        assert self.crawler.stats is not None
+        self.crawler.stats.inc_value("tmapi/redis/refused")
+        if handover:
+            self.leases[handover] = None  # still renewed, and given back if we stop before the record is out
+
+        def release(_: Any = None) -> None:
+            if handover and handover in self.leases:
+                self.leases[handover] = request  # done: the next ack tick acknowledges it
+
+        item = self._failure_item(request, reason)
+        engine = self.crawler.engine
+        if item is None or engine is None or getattr(engine.scraper, "slot", None) is None:
+            release()
+            return
+        deferred_from_coro(engine.scraper.start_itemproc_async(item, response=None)).addBoth(release)
+
+    def _failure_item(self, request: Request, reason: str) -> Any:
+        """The spider's own failure record for the refused request's image, token redacted
+        (None when the request is not an image search's)."""
+        state = request.meta.get(META_KEY)
+        failure = getattr(self.spider, "failure", None)
+        if not isinstance(state, dict) or failure is None:
+            logger.error("A refused request without an image: no failure record (%s)", self.redactor.text(reason))
+            return None
+        stage = request.meta.get("tmapi_endpoint") or ENDPOINT_SEARCH
+        try:
+            return failure(self.redactor.value(state), stage, 0, self.redactor.text(reason))
+        except (KeyError, TypeError, ValueError) as exc:
+            logger.error("No failure record for a refused request (%s): %s", exc, self.redactor.text(reason))
+            return None
 
     def _busy(self) -> set[Request]:
         """Requests the engine still works on: in the downloader, in the scraper, or
