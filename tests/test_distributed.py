@@ -367,3 +367,59 @@ def test_a_request_the_job_refuses_releases_its_lease_and_becomes_a_failure_reco
     assert sandbox.stats()["total_calls"] == 1  # the refused image cost nothing
     written = log + json.dumps(job.dump()) + "".join(p.read_text() for p in tmp_path.rglob("*") if p.is_file())
     assert SECRET not in written
+
+
+def test_a_job_flushed_from_redis_mid_crawl_stops_its_workers_with_exit_6(
+    tmp_path: Path, sandbox: SandboxThread
+) -> None:
+    """FLUSHALL (or a restart without persistence) left an empty queue, which looked like a
+    finished job: the workers logged "Job ... is finished" and exited 0 (58 % of the items
+    lost, measured). Now a worker that saw the job's marker and finds it gone stops loudly."""
+    with RedisServer() as private:
+        cluster = Cluster(tmp_path, private.url, sandbox.base_url, "flushed")
+        job = cluster.job_api(private)
+        push_seeds(job)
+        cluster.start(2)
+        wait_until(lambda: job.status(2).counters.get("pages", 0) >= 3, what="3 pages done")
+        private.client().flushall()
+        codes = cluster.wait(60)
+    log = cluster.log_text()
+    assert codes == [6, 6], log[-3000:]
+    assert log.count("lost its state in Redis") >= 2 and log.count("Spider closed (redis_job_lost)") == 2
+    assert "is finished" not in log and "Traceback" not in log
+
+
+def test_a_redis_restarted_empty_mid_crawl_stops_the_worker_with_exit_6(tmp_path: Path, sandbox: SandboxThread) -> None:
+    """Redis comes back on the same address, but empty: the worker must not push what it
+    kept while Redis was away into a job that no longer exists, nor call it finished."""
+    with RedisServer() as private:
+        cluster = Cluster(tmp_path, private.url, sandbox.base_url, "restarted")
+        job = cluster.job_api(private)
+        push_seeds(job)
+        cluster.start(1, extra={"TMAPI_REDIS_RETRY_TIMES": "8", "TMAPI_REDIS_RETRY_DELAY": "0.3"})
+        wait_until(lambda: job.status(2).counters.get("pages", 0) >= 3, what="3 pages done")
+        port = private.port
+        private.stop()
+        time.sleep(0.5)
+        private.start(port)
+        codes = cluster.wait(60)
+        left = private.client().keys("restarted:*")
+    log = cluster.log_text()
+    assert codes == [6], log[-3000:]
+    assert "lost its state in Redis" in log and "Spider closed (redis_job_lost)" in log
+    assert "Redis is back" not in log and "Traceback" not in log
+    assert left == []  # nothing of the lost job planted in the new Redis
+
+
+def test_a_wrong_redis_password_says_authentication_failed(tmp_path: Path, sandbox: SandboxThread) -> None:
+    with RedisServer(password="right-pw-771") as private:
+        sandbox.reset()
+        wrong = private.url.replace("right-pw-771", "wrong-pw-338")
+        result = crawl(tmp_path, sandbox.base_url, settings={"REDIS_URL": wrong})
+        none = crawl(tmp_path, sandbox.base_url, settings={"REDIS_URL": private.url.replace(":right-pw-771@", "")})
+    for run in (result, none):
+        lines = run.stderr.strip().splitlines()
+        assert run.returncode == 4 and len(lines) == 1, run.stderr
+        assert lines[0].startswith("error: authentication failed at Redis redis://"), lines[0]
+    assert "wrong-pw-338" not in result.stderr and "redis://:***@127.0.0.1" in result.stderr
+    assert sandbox.stats()["total_calls"] == 0

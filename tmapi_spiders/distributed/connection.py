@@ -21,6 +21,8 @@ DEFAULT_PARAMS: dict[str, Any] = {
 }
 
 ERRORS = (redis.ConnectionError, redis.TimeoutError)
+# Replies of a server that refused the password (redis-py raises most as AuthenticationError).
+AUTH_ERRORS = ("WRONGPASS", "NOAUTH", "NOPERM", "ERR AUTH", "INVALID PASSWORD", "INVALID USERNAME")
 
 
 def client(settings: BaseSettings) -> redis.Redis:
@@ -68,6 +70,12 @@ def check_reachable(settings: BaseSettings) -> str | None:
         server = client(settings)
         server.ping()
         server.close()
+    except redis.AuthenticationError as exc:  # a ConnectionError too: the server answered, the password is wrong
+        return f"authentication failed at Redis {describe(url)}: {reason(exc, url)}"
+    except redis.ResponseError as exc:
+        if str(exc).upper().startswith(AUTH_ERRORS):
+            return f"authentication failed at Redis {describe(url)}: {reason(exc, url)}"
+        return f"cannot reach Redis at {describe(url)}: {reason(exc, url)}"
     except (redis.RedisError, ValueError, OSError) as exc:
         return f"cannot reach Redis at {describe(url)}: {reason(exc, url)}"
     return None

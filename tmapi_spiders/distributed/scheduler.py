@@ -17,6 +17,7 @@ from scrapy_redis.scheduler import Scheduler as RedisScheduler
 
 from tmapi_spiders.distributed import connection, serializer
 from tmapi_spiders.distributed.dupefilter import ImageDupeFilter, is_later_page
+from tmapi_spiders.distributed.job import JobGone
 from tmapi_spiders.distributed.worker import LEASE_META, Worker
 from tmapi_spiders.redact import Redactor
 
@@ -71,6 +72,9 @@ class LeasingScheduler(RedisScheduler):
     def enqueue_request(self, request: Request) -> bool:
         assert self.stats is not None
         handover = request.meta.pop(LEASE_META, None)
+        if self.worker.gone:  # the job is lost and the worker stopping: its queue must not be planted again
+            self.stats.inc_value("tmapi/redis/not_queued_job_lost")
+            return False
         if self.worker.down:
             self.worker.unsent.append((request, handover))
             return True
@@ -107,13 +111,16 @@ class LeasingScheduler(RedisScheduler):
 
     def next_request(self) -> Request | None:
         worker = self.worker
-        if worker.down or worker.closing:
+        if worker.down or worker.closing or worker.gone:
             return None
         while True:
             try:
                 got = worker.job.pop_request(worker.id, worker.lease)
             except connection.ERRORS as exc:
                 worker.lost(exc)
+                return None
+            except JobGone as exc:
+                worker.job_gone(exc)
                 return None
             if got is None:
                 return None

@@ -21,6 +21,7 @@ from twisted.internet import threads
 from tmapi_spiders import contract
 from tmapi_spiders.config import ConfigError, JobConfig, max_pages_from, query_from_args
 from tmapi_spiders.distributed import connection
+from tmapi_spiders.distributed.job import JobGone
 from tmapi_spiders.distributed.worker import LEASE_META, Worker
 from tmapi_spiders.redact import Redactor
 from tmapi_spiders.seeds import BadLine, Seed, check_image_url, parse_lines
@@ -105,7 +106,7 @@ async def start(spider: ImageSearchSpider) -> AsyncIterator[Request]:
             "Seeded job %r from %s: %d new, %d already seeded", worker.keys.job, spider.job.seed_source, pushed, known
         )
     idle_since: float | None = None
-    while not worker.closing:
+    while not worker.closing and not worker.gone:
         if worker.down:
             idle_since = None
             await asyncio.sleep(poll)
@@ -115,6 +116,9 @@ async def start(spider: ImageSearchSpider) -> AsyncIterator[Request]:
         except connection.ERRORS as exc:
             worker.lost(exc)
             continue
+        except JobGone as exc:
+            worker.job_gone(exc)
+            return
         for lease, raw in popped:
             worker.take(lease, None)
             try:
