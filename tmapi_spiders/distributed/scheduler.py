@@ -129,7 +129,7 @@ class LeasingScheduler(RedisScheduler):
                 request = serializer.from_json(data, self.spider)
             except (ValueError, KeyError, TypeError) as exc:
                 # Not ours or corrupt: it can never be downloaded, so do not hold the job for it.
-                logger.error("Dropping an unreadable queued request (%s): %.200s", exc, data)
+                logger.error("Dropping an unreadable queued request (%s): %.200s", exc, worker.redactor.text(data))
                 assert self.stats is not None
                 self.stats.inc_value("tmapi/redis/unreadable")
                 worker.job.ack([lease])
