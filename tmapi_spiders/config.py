@@ -37,9 +37,10 @@ class JobConfig:
     # The API token: seed lines carrying it are bad lines (seeds.check_image_url).
     redactor: Redactor = field(default_factory=lambda: Redactor(()), compare=False, repr=False)
 
-    def with_redactor(self, redactor: Redactor) -> JobConfig:
-        """The same job, checking its seeds against `redactor`'s token (known once settings are)."""
-        return replace(self, redactor=redactor)
+    def with_token(self, settings: BaseSettings) -> JobConfig:
+        """The same job, checking its seeds against the settings' API token (the spider
+        builds its JobConfig from its arguments, before it has settings)."""
+        return replace(self, redactor=token_redactor(settings))
 
     def seed_lines(self) -> Iterator[bytes]:
         if self.urls_file:

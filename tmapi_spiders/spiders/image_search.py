@@ -24,15 +24,7 @@ from twisted.python.failure import Failure
 from tmapi_spiders import cache, contract, distributed, feeds, limits, signals
 from tmapi_spiders.api import ENDPOINT_CONVERT, ENDPOINT_SEARCH, META_KEY, ApiRequests, envelope_of
 from tmapi_spiders.clock import utc_now
-from tmapi_spiders.config import (
-    NO_SEEDS,
-    ConfigError,
-    JobConfig,
-    check_seed_list,
-    check_settings,
-    job_config,
-    token_redactor,
-)
+from tmapi_spiders.config import NO_SEEDS, ConfigError, JobConfig, check_seed_list, check_settings, job_config
 from tmapi_spiders.items import CONTEXT_FIELDS, FailureItem, ProductItem
 from tmapi_spiders.middlewares import ApiRefused
 from tmapi_spiders.seeds import BadLine, Seed, parse_lines
@@ -67,7 +59,7 @@ class ImageSearchSpider(Spider):
         spider = super().from_crawler(crawler, *args, **kwargs)
         settings = crawler.settings
         check_settings(settings)
-        spider.job = spider.job.with_redactor(token_redactor(settings))  # seed lines carrying the token are bad
+        spider.job = spider.job.with_token(settings)  # seed lines carrying the token are bad lines
         spider.seeds_total = 0
         if not distributed.enabled(settings) or spider.job.urls_file or spider.job.urls:
             if not (spider.job.urls_file or spider.job.urls):
