@@ -28,6 +28,8 @@ class JobKeys:
     marker: str  # string: the job's random id, set when it is first seeded; gone = the job's state was lost
     limit_slots: str  # zset: the job-wide limiter's slot holders (limits.py)
     limit_state: str  # hash: the job-wide limiter's learned limits and schedule (limits.py)
+    summary: str  # hash: query image URL -> its result as JSON, for the run summary (extensions/summary.py)
+    max_calls_spent: str  # counter: paid calls against TMAPI_MAX_CALLS (spending.py)
 
     @classmethod
     def for_job(
@@ -51,6 +53,8 @@ class JobKeys:
             marker=f"{job}:marker",
             limit_slots=f"{job}:limit:slots",
             limit_state=f"{job}:limit:state",
+            summary=f"{job}:summary",
+            max_calls_spent=f"{job}:max_calls_spent",
         )
 
     @classmethod
@@ -67,8 +71,17 @@ class JobKeys:
 
     def work(self) -> list[str]:
         """Keys that hold the job's work: deleted when the job is finished (the marker stays
-        as long as the stats, so a worker still running sees a finished job, not a lost one)."""
-        kept = (self.stats, self.workers, self.marker, self.limit_slots, self.limit_state)
+        as long as the stats, so a worker still running sees a finished job, not a lost one;
+        the limiter, the summary and the spending count are cleared by their own components)."""
+        kept = (
+            self.stats,
+            self.workers,
+            self.marker,
+            self.limit_slots,
+            self.limit_state,
+            self.summary,
+            self.max_calls_spent,
+        )
         return [k for k in self.all() if k not in kept]
 
 
