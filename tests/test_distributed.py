@@ -25,6 +25,7 @@ from tmapi_spiders.distributed.job import Job
 from tmapi_spiders.distributed.keys import JobKeys
 from tmapi_spiders.distributed.start import seed_json
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
+from tmapi_spiders.sandbox.catalogue import converted_path
 
 SECRET = "tok-SECRET-123"
 TOKEN = "sandbox"
@@ -423,3 +424,30 @@ def test_a_wrong_redis_password_says_authentication_failed(tmp_path: Path, sandb
         assert lines[0].startswith("error: authentication failed at Redis redis://"), lines[0]
     assert "wrong-pw-338" not in result.stderr and "redis://:***@127.0.0.1" in result.stderr
     assert sandbox.stats()["total_calls"] == 0
+
+
+def test_a_follow_up_request_the_job_refuses_becomes_a_failure_record_and_the_job_drains(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """A later request, not the seed's: the API answers a conversion with a path that holds
+    the token (a server echoing what it was sent), so the search after it cannot be queued.
+    Before, it was dropped with a log line only: no failure record, the image silently lost."""
+    image = "https://cdn.example.org/catalog/echoed-token.png"
+    echoed = converted_path(image).rsplit("/", 1)[1].split(".")[0].split("_")[0]  # the path's 24 hex digits
+    with SandboxThread(SandboxConfig(tokens=(echoed,))) as echoing:
+        cluster = Cluster(tmp_path, redis_server.url, echoing.base_url, "refused-later", token=echoed)
+        job = cluster.job_api(redis_server)
+        job.push_seeds([seed_json(image, SearchQuery(), 0)])
+        cluster.start(1)
+        codes = cluster.wait(45)
+        calls = echoing.stats()
+    log = cluster.log_text()
+    assert codes == [0], log[-3000:]
+    failures = [f for path in cluster.out.glob("*.failures.jsonl") for f in read_jsonl(path)]
+    assert len(failures) == 1 and failures[0]["query_image_url"] == image
+    assert failures[0]["stage"] == "search" and "carries the API token" in failures[0]["message"]
+    assert failures[0]["search_image_url"] == converted_path(image).replace(echoed, "[redacted]")
+    assert calls["total_calls"] == 1 and sum(calls["conversions"].values()) == 1  # the conversion only
+    status = job.status(2)
+    assert status.drained and status.counters["failures"] == 1
+    assert echoed not in log + json.dumps(job.dump())
