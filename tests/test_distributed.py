@@ -412,12 +412,19 @@ def test_a_redis_restarted_empty_mid_crawl_stops_the_worker_with_exit_6(tmp_path
     assert left == []  # nothing of the lost job planted in the new Redis
 
 
-def test_a_wrong_redis_password_says_authentication_failed(tmp_path: Path, sandbox: SandboxThread) -> None:
+def test_a_wrong_redis_password_says_authentication_failed(
+    tmp_path: Path, sandbox: SandboxThread, seeds_file: Path
+) -> None:
     with RedisServer(password="right-pw-771") as private:
         sandbox.reset()
         wrong = private.url.replace("right-pw-771", "wrong-pw-338")
         result = crawl(tmp_path, sandbox.base_url, settings={"REDIS_URL": wrong})
         none = crawl(tmp_path, sandbox.base_url, settings={"REDIS_URL": private.url.replace(":right-pw-771@", "")})
+        seeding = scrapy(
+            ["seed", str(seeds_file), "-s", f"REDIS_URL={wrong}"], sandbox.base_url, stderr=subprocess.PIPE
+        )
+        _, seed_err = seeding.communicate(timeout=60)
+    assert seeding.returncode == 4 and seed_err.startswith("error: authentication failed at Redis redis://:***@")
     for run in (result, none):
         lines = run.stderr.strip().splitlines()
         assert run.returncode == 4 and len(lines) == 1, run.stderr

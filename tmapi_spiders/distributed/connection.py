@@ -63,6 +63,14 @@ def reason(exc: BaseException, url: str) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def is_auth_error(exc: BaseException) -> bool:
+    """Redis refused the password (WRONGPASS, NOAUTH...), as opposed to not answering at all:
+    redis-py raises most as AuthenticationError, a ConnectionError too, so check it first."""
+    return isinstance(exc, redis.AuthenticationError) or (
+        isinstance(exc, redis.ResponseError) and str(exc).upper().startswith(AUTH_ERRORS)
+    )
+
+
 def check_reachable(settings: BaseSettings) -> str | None:
     """None when Redis answers a PING, else the one-line error `scrapy crawl` prints."""
     url = str(settings.get("REDIS_URL") or "")
@@ -70,12 +78,8 @@ def check_reachable(settings: BaseSettings) -> str | None:
         server = client(settings)
         server.ping()
         server.close()
-    except redis.AuthenticationError as exc:  # a ConnectionError too: the server answered, the password is wrong
-        return f"authentication failed at Redis {describe(url)}: {reason(exc, url)}"
-    except redis.ResponseError as exc:
-        if str(exc).upper().startswith(AUTH_ERRORS):
-            return f"authentication failed at Redis {describe(url)}: {reason(exc, url)}"
-        return f"cannot reach Redis at {describe(url)}: {reason(exc, url)}"
     except (redis.RedisError, ValueError, OSError) as exc:
+        if is_auth_error(exc):  # the server answered: the password is wrong or missing
+            return f"authentication failed at Redis {describe(url)}: {reason(exc, url)}"
         return f"cannot reach Redis at {describe(url)}: {reason(exc, url)}"
     return None

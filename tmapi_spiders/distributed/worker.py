@@ -297,7 +297,8 @@ class Worker:
         assert self.crawler.stats is not None
         self.crawler.stats.inc_value("tmapi/redis/lost")
         logger.error(
-            "Lost Redis (%s): taking no new work, retrying %d times",
+            "Lost Redis (%s%s): taking no new work, retrying %d times",
+            "authentication failed: " if connection.is_auth_error(exc) else "",
             connection.reason(exc, str(self.crawler.settings.get("REDIS_URL") or "")),
             self.retry_times,
         )
