@@ -384,8 +384,10 @@ def test_a_job_flushed_from_redis_mid_crawl_stops_its_workers_with_exit_6(
         wait_until(lambda: job.status(2).counters.get("pages", 0) >= 3, what="3 pages done")
         private.client().flushall()
         codes = cluster.wait(60)
+        left = private.client().keys("flushed:*")
     log = cluster.log_text()
     assert codes == [6, 6], log[-3000:]
+    assert left == [], left  # nothing of the lost job planted back
     assert log.count("lost its state in Redis") >= 2 and log.count("Spider closed (redis_job_lost)") == 2
     assert "is finished" not in log and "Traceback" not in log
 

@@ -109,8 +109,8 @@ def test_only_the_last_worker_of_a_drained_job_deletes_it(job: Job) -> None:
 
 
 def test_a_worker_that_saw_the_job_finds_it_lost_when_its_marker_is_gone(job: Job, redis_server: RedisServer) -> None:
-    """Taking, acknowledging and renewing check the job's marker: after a FLUSHALL (or a
-    restart without persistence) the queue is simply empty, which looked like a finished job."""
+    """Taking, queueing, acknowledging and renewing check the job's marker: after a FLUSHALL
+    (or a restart without persistence) the queue is simply empty, which looked like a finished job."""
     worker = Job(redis_server.client(), job.keys)
     worker.renew("w", 30, [])
     assert worker.marker_id is None  # not seeded yet: an empty job, not a lost one
@@ -127,6 +127,8 @@ def test_a_worker_that_saw_the_job_finds_it_lost_when_its_marker_is_gone(job: Jo
         lambda: worker.pop_request("w", 30),
         lambda: worker.ack([lease], {"pages": 1}),
         lambda: worker.renew("w", 30, [lease]),
+        lambda: worker.push_request("follow-up", 1, lease),
+        lambda: worker.push_request_once("follow-up", 1, "fp"),
     ):
         with pytest.raises(JobGone, match="lost its state in Redis"):
             call()

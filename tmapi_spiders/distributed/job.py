@@ -129,20 +129,18 @@ class Job:
 
     def push_request(self, data: str, priority: int, handover: str | None = None) -> None:
         """Queue a request; `handover` is the lease it replaces (a seed, a retried request),
-        acknowledged in the same transaction so the work is never in neither place."""
-        pipe = self.server.pipeline(transaction=True)
-        pipe.zadd(self.keys.requests, {data: -priority})
-        if handover:
-            pipe.zrem(self.keys.inflight, handover)
-            pipe.hdel(self.keys.leases, handover)
-        pipe.execute()
+        acknowledged in the same step so the work is never in neither place."""
+        self.push_request_once(data, priority, "", handover)
 
     def push_request_once(self, data: str, priority: int, fingerprint: str, handover: str | None = None) -> bool:
-        """Queue a request whose fingerprint the duplicate filter has not seen (False: it had);
-        the filter's SADD, the queueing and the handover's acknowledgement are one step."""
+        """Queue a request whose fingerprint the duplicate filter has not seen (False: it had;
+        "" skips the filter); the filter's SADD, the queueing and the handover's
+        acknowledgement are one step, checked against the job's marker (JobGone)."""
         k = self.keys
-        keys = [k.requests, k.inflight, k.leases, k.dupefilter]
-        return bool(self._push_request(keys=keys, args=[data, -priority, handover or "", fingerprint]))
+        keys = [k.requests, k.inflight, k.leases, k.dupefilter, k.marker]
+        args = [self.marker_id or "", data, -priority, handover or "", fingerprint]
+        [queued] = self._checked(self._push_request(keys=keys, args=args))
+        return bool(queued)
 
     def pop_request(self, worker: str, lease: float) -> tuple[str, str] | None:
         k = self.keys

@@ -104,6 +104,10 @@ class LeasingScheduler(RedisScheduler):
             self.worker.unsent.append((request, handover))
             self.worker.lost(exc)
             return True
+        except JobGone as exc:
+            self.stats.inc_value("tmapi/redis/not_queued_job_lost")
+            self.worker.job_gone(exc)
+            return False
         if handover:
             self.worker.handed_over(handover)
         self.stats.inc_value("scheduler/enqueued/redis")

@@ -41,23 +41,29 @@ local function give_back(id)
 end
 """
 
-# KEYS: requests, inflight, leases, dupefilter; ARGV: data, score, handover lease id or '', fingerprint or ''
+# KEYS: requests, inflight, leases, dupefilter, marker; ARGV: marker id seen, data, score, handover lease id or '',
+# fingerprint or ''
 # Queues a request unless its fingerprint is in the duplicate filter, and acknowledges the lease
 # it replaces either way: one step, so a worker killed in between cannot leave a fingerprint
 # marked seen whose request was never queued (that request would be lost for good).
-PUSH_REQUEST = """
+# Returns {'ok', marker, 1 if queued else 0}.
+PUSH_REQUEST = (
+    "local KEYS_MARKER = KEYS[5]\n"
+    + _MARKER
+    + """
 local queued = 1
-if ARGV[4] ~= '' and redis.call('SADD', KEYS[4], ARGV[4]) == 0 then
+if ARGV[5] ~= '' and redis.call('SADD', KEYS[4], ARGV[5]) == 0 then
   queued = 0
 else
-  redis.call('ZADD', KEYS[1], tonumber(ARGV[2]), ARGV[1])
+  redis.call('ZADD', KEYS[1], tonumber(ARGV[3]), ARGV[2])
 end
-if ARGV[3] ~= '' then
-  redis.call('ZREM', KEYS[2], ARGV[3])
-  redis.call('HDEL', KEYS[3], ARGV[3])
+if ARGV[4] ~= '' then
+  redis.call('ZREM', KEYS[2], ARGV[4])
+  redis.call('HDEL', KEYS[3], ARGV[4])
 end
-return queued
+return {'ok', marker, queued}
 """
+)
 
 # KEYS: requests, inflight, leases, lease_seq, marker; ARGV: marker id seen, worker, lease seconds
 # Pops the highest-priority request into a lease: returns {'ok', marker, id, data} or {'ok', marker}.

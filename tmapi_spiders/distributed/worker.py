@@ -126,6 +126,7 @@ class Worker:
             )
             return
         try:
+            self.job.renew(self.id, self.lease, [])  # the marker check: a lost job gets nothing back
             self._ack_done()
             left = [lease for lease in self.leases]
             given = self.job.give_back(left)
@@ -135,6 +136,10 @@ class Worker:
             state = self.job.finish(self.id, self.lease, delete=not self.persist, keep_stats=self.keep_stats)
         except connection.ERRORS as exc:
             logger.warning("Redis lost while closing (%s): unfinished leases expire by themselves", exc)
+            return
+        except JobGone as exc:
+            self.gone = True
+            logger.error("Job %r was lost from Redis: %s", self.keys.job, exc)
             return
         if reason == "finished" and state == 2:
             logger.info("Job %r is finished: its queue, seeds and duplicate filter were removed", self.keys.job)
