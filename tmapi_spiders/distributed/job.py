@@ -113,6 +113,8 @@ class Job:
         return list(answer[2:])
 
     def marker(self) -> str | None:
+        """The job's marker id now (None: never seeded, or lost): a worker compares it with
+        the one it saw after Redis comes back, before pushing what it kept."""
         return self.server.get(self.keys.marker)
 
     def pop_seeds(self, worker: str, lease: float, count: int) -> list[tuple[str, str]]:

@@ -132,6 +132,7 @@ def parse_args(argv: list[str]) -> tuple[list[str], str | None] | str:
 
 
 def main(argv: list[str], out: TextIO = sys.stdout) -> int:
+    """The exit code (module docstring); warnings and errors one line each on stderr."""
     parsed = parse_args(argv)
     if isinstance(parsed, str):
         print(f"error: {parsed}; {USAGE}", file=sys.stderr)
