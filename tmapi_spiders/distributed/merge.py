@@ -1,8 +1,23 @@
-"""`python -m tmapi_spiders.distributed.merge out/products-*.jsonl > products.jsonl`
+"""`python -m tmapi_spiders.distributed.merge [--failures F] out/products-*.jsonl > products.jsonl`
 
 Joins the workers' feeds. After a `kill -9` the dead worker's unacknowledged requests
 are done again elsewhere, so a record can be in two feeds: the first one per image,
-query and item is kept. A truncated last line (the kill hit mid-write) is skipped.
+query and item is kept.
+
+A worker killed by power loss can leave a feed cut anywhere: mid-line, or inside a
+multi-byte UTF-8 character. Every file is read as bytes and each line decoded alone, so
+a torn line costs that line only (reported on stderr with its file and line number) and
+every whole record of every file is merged.
+
+The glob `out/products-*.jsonl` also matches the failures feeds beside the products
+(`products-<worker>.failures.jsonl`): failure records are recognised by their fields
+(`stage` and `message`, no `item_id`) and never written to the products output; with
+`--failures FILE` they are merged (deduplicated) into FILE, else counted in a warning.
+
+Exit codes: 0 when every file was read (torn lines and left-out failure records are
+warnings: a killed worker's feed is expected to end torn); 1 when the files had lines
+but not one whole record (nothing could be read: the wrong files, or all garbage);
+2 for bad usage or a file that cannot be opened (checked first: nothing is written).
 """
 
 from __future__ import annotations
@@ -10,7 +25,11 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterable, Iterator
-from typing import Any, TextIO
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, TextIO
+
+USAGE = "usage: python -m tmapi_spiders.distributed.merge [--failures FAILURES.jsonl] FEED.jsonl... > merged.jsonl"
+OK, NOTHING_READ, BAD_USAGE = 0, 1, 2
 
 
 def record_key(record: dict[str, Any]) -> str:
@@ -27,39 +46,130 @@ def record_key(record: dict[str, Any]) -> str:
     )
 
 
-def merge(paths: Iterable[str], skipped: list[str]) -> Iterator[str]:
+def is_failure(record: dict[str, Any]) -> bool:
+    """A FailureItem (items.FAILURE_FIELDS): it has a stage and a message, and no item id."""
+    return "stage" in record and "message" in record and "item_id" not in record
+
+
+@dataclass
+class Report:
+    """What the merge left out, for stderr and the exit code."""
+
+    torn: list[str] = field(default_factory=list)  # "path:line: why"
+    failures_left_out: int = 0
+    lines: int = 0  # non-blank lines seen
+    records: int = 0  # whole records read (products and failures)
+
+
+def records_of(path: str, handle: BinaryIO, report: Report) -> Iterator[tuple[dict[str, Any], str]]:
+    """The whole JSON objects of one feed, each with its line as written; a line that is
+    cut, undecodable or not an object is reported and skipped (one bad byte costs one line)."""
+    for number, raw in enumerate(handle, 1):
+        if not raw.strip():
+            continue
+        report.lines += 1
+        try:
+            text = raw.decode("utf-8")
+            record = json.loads(text)
+        except UnicodeDecodeError:
+            report.torn.append(f"{path}:{number}: not UTF-8 (cut inside a character?)")
+            continue
+        except ValueError:
+            report.torn.append(f"{path}:{number}: not a whole JSON line (cut mid-line?)")
+            continue
+        if not isinstance(record, dict):
+            report.torn.append(f"{path}:{number}: not a JSON object")
+            continue
+        report.records += 1
+        yield record, text.rstrip("\r\n") + "\n"
+
+
+def merge(
+    paths: Iterable[str], skipped: list[str], failures: list[str] | None = None, report: Report | None = None
+) -> Iterator[str]:
+    """Product lines, first per key; torn lines go to `skipped` ("path:line: why"), failure
+    records to `failures` (deduplicated) or, without it, are counted in `report`."""
+    report = report or Report()
+    report.torn = skipped
     seen: set[str] = set()
+    seen_failures: set[str] = set()
     for path in paths:
-        with open(path, encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except ValueError:
-                    skipped.append(f"{path}:{number}")
-                    continue
+        with open(path, "rb") as handle:
+            for record, line in records_of(path, handle, report):
                 key = record_key(record)
+                if is_failure(record):
+                    if failures is None:
+                        report.failures_left_out += 1
+                    elif key not in seen_failures:
+                        seen_failures.add(key)
+                        failures.append(line)
+                    continue
                 if key in seen:
                     continue
                 seen.add(key)
-                yield line if line.endswith("\n") else line + "\n"
+                yield line
+
+
+def parse_args(argv: list[str]) -> tuple[list[str], str | None] | str:
+    """(feeds, failures path), or the one-line usage error."""
+    paths: list[str] = []
+    failures: str | None = None
+    args = iter(argv)
+    for arg in args:
+        if arg == "--failures":
+            failures = next(args, None)
+            if not failures:
+                return "--failures needs a file name"
+        elif arg.startswith("--failures="):
+            failures = arg.split("=", 1)[1]
+        elif arg.startswith("-") and arg != "-":
+            return f"unknown option {arg!r}"
+        else:
+            paths.append(arg)
+    if not paths:
+        return "no feed given"
+    return paths, failures
 
 
 def main(argv: list[str], out: TextIO = sys.stdout) -> int:
-    if not argv:
-        print("usage: python -m tmapi_spiders.distributed.merge FEED.jsonl... > merged.jsonl", file=sys.stderr)
-        return 2
-    skipped: list[str] = []
+    """The exit code (module docstring); warnings and errors one line each on stderr."""
+    parsed = parse_args(argv)
+    if isinstance(parsed, str):
+        print(f"error: {parsed}; {USAGE}", file=sys.stderr)
+        return BAD_USAGE
+    paths, failures_path = parsed
+    for path in paths:  # every file readable before a line is written
+        try:
+            open(path, "rb").close()
+        except OSError as exc:
+            print(f"error: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
+            return BAD_USAGE
+    if failures_path is not None and failures_path in paths:
+        print(f"error: --failures {failures_path} is also a feed to merge", file=sys.stderr)
+        return BAD_USAGE
+    report = Report()
+    failures: list[str] | None = [] if failures_path is not None else None
     try:
-        for line in merge(argv, skipped):
+        for line in merge(paths, report.torn, failures, report):
             out.write(line)
+        if failures_path is not None:
+            with open(failures_path, "w", encoding="utf-8") as handle:
+                handle.writelines(failures or [])
     except OSError as exc:
-        print(f"error: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
-        return 2
-    for where in skipped:
-        print(f"warning: unreadable line skipped at {where}", file=sys.stderr)
-    return 0
+        print(f"error: {exc.filename or 'output'}: {exc.strerror or exc}", file=sys.stderr)
+        return BAD_USAGE
+    for where in report.torn:
+        print(f"warning: torn line skipped at {where}", file=sys.stderr)
+    if report.failures_left_out:
+        print(
+            f"warning: {report.failures_left_out} failure records left out of the products"
+            " (give --failures FILE to keep them)",
+            file=sys.stderr,
+        )
+    if report.lines and not report.records:
+        print(f"error: not one whole record in {len(paths)} files", file=sys.stderr)
+        return NOTHING_READ
+    return OK
 
 
 if __name__ == "__main__":

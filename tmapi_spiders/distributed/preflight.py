@@ -7,7 +7,7 @@ from typing import Any
 from scrapy.settings import BaseSettings
 
 from tmapi_spiders import outcome
-from tmapi_spiders.config import ConfigError, JobConfig, check_seed_list, job_config
+from tmapi_spiders.config import ConfigError, JobConfig, check_seed_list, job_config, token_redactor
 from tmapi_spiders.config import check_settings as check_job_settings
 from tmapi_spiders.distributed import connection
 
@@ -16,7 +16,7 @@ def check(settings: BaseSettings, spider_args: dict[str, Any]) -> tuple[int, str
     """(exit code, message) when the worker must not start, else None."""
     try:
         check_job_settings(settings)
-        config = job_config(spider_args, need_seeds=False)
+        config = job_config(spider_args, need_seeds=False, redactor=token_redactor(settings))
         if config.urls_file or config.urls:
             check_seed_list(config)
         check_settings(settings)
@@ -54,7 +54,8 @@ def check_settings(settings: BaseSettings) -> None:
         ) from None
 
 
-def seed_config(spider_args: dict[str, Any]) -> JobConfig:
-    config = job_config(spider_args)
+def seed_config(spider_args: dict[str, Any], settings: BaseSettings) -> JobConfig:
+    """The checked config of `scrapy seed`; lines carrying the settings' token are bad lines."""
+    config = job_config(spider_args, redactor=token_redactor(settings))
     check_seed_list(config)
     return config

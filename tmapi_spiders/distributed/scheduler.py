@@ -17,7 +17,9 @@ from scrapy_redis.scheduler import Scheduler as RedisScheduler
 
 from tmapi_spiders.distributed import connection, serializer
 from tmapi_spiders.distributed.dupefilter import ImageDupeFilter, is_later_page
+from tmapi_spiders.distributed.job import JobGone
 from tmapi_spiders.distributed.worker import LEASE_META, Worker
+from tmapi_spiders.redact import Redactor
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +41,7 @@ class LeasingScheduler(RedisScheduler):
         self.worker = worker
         self.stats = crawler.stats
         token = str(crawler.settings.get("TMAPI_API_TOKEN") or "")
-        self.secrets = (token,) if len(token) >= MIN_SECRET_LENGTH else ()
+        self.secrets = Redactor([token] if len(token) >= MIN_SECRET_LENGTH else [])
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -70,14 +72,20 @@ class LeasingScheduler(RedisScheduler):
     def enqueue_request(self, request: Request) -> bool:
         assert self.stats is not None
         handover = request.meta.pop(LEASE_META, None)
+        if self.worker.gone:  # the job is lost and the worker stopping: its queue must not be planted again
+            self.stats.inc_value("tmapi/redis/not_queued_job_lost")
+            return False
         if self.worker.down:
             self.worker.unsent.append((request, handover))
             return True
         try:
             data = serializer.to_json(request, self.spider, self.secrets)
         except serializer.SerializationError as exc:
+            # Never dropped silently: the lease it replaces is released and its image gets a
+            # failure record (else the seed's lease was renewed forever and the job never drained).
             logger.error("Request not queued: %s", exc)
             self.stats.inc_value("tmapi/redis/unserializable")
+            self.worker.refused(request, handover, f"not queued for the job: {exc}")
             return False
         # A later page without a lease to hand over is a follow-up, not a retry: a page redone
         # after a kill asks for it again, and that second ask must not pay the rest of the chain twice.
@@ -96,6 +104,10 @@ class LeasingScheduler(RedisScheduler):
             self.worker.unsent.append((request, handover))
             self.worker.lost(exc)
             return True
+        except JobGone as exc:
+            self.stats.inc_value("tmapi/redis/not_queued_job_lost")
+            self.worker.job_gone(exc)
+            return False
         if handover:
             self.worker.handed_over(handover)
         self.stats.inc_value("scheduler/enqueued/redis")
@@ -103,13 +115,16 @@ class LeasingScheduler(RedisScheduler):
 
     def next_request(self) -> Request | None:
         worker = self.worker
-        if worker.down or worker.closing:
+        if worker.down or worker.closing or worker.gone:
             return None
         while True:
             try:
                 got = worker.job.pop_request(worker.id, worker.lease)
             except connection.ERRORS as exc:
                 worker.lost(exc)
+                return None
+            except JobGone as exc:
+                worker.job_gone(exc)
                 return None
             if got is None:
                 return None
@@ -118,7 +133,7 @@ class LeasingScheduler(RedisScheduler):
                 request = serializer.from_json(data, self.spider)
             except (ValueError, KeyError, TypeError) as exc:
                 # Not ours or corrupt: it can never be downloaded, so do not hold the job for it.
-                logger.error("Dropping an unreadable queued request (%s): %.200s", exc, data)
+                logger.error("Dropping an unreadable queued request (%s): %.200s", exc, worker.redactor.text(data))
                 assert self.stats is not None
                 self.stats.inc_value("tmapi/redis/unreadable")
                 worker.job.ack([lease])

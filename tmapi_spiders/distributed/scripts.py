@@ -14,6 +14,16 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 """
 
+# The job's marker (its random id, set when first seeded), checked before a worker takes or
+# acknowledges work. ARGV[1] is the id this worker saw ('' before it saw one): when the
+# marker is gone or another, the job's state was lost (Redis restarted empty, FLUSHALL),
+# and the script changes nothing and answers {'gone', marker}; else its answer starts
+# with {'ok', marker}.
+_MARKER = """
+local marker = redis.call('GET', KEYS_MARKER) or ''
+if ARGV[1] ~= '' and marker ~= ARGV[1] then return {'gone', marker} end
+"""
+
 _GIVE_BACK = """
 local function give_back(id)
   local raw = redis.call('HGET', KEYS_LEASES, id)
@@ -31,51 +41,61 @@ local function give_back(id)
 end
 """
 
-# KEYS: requests, inflight, leases, dupefilter; ARGV: data, score, handover lease id or '', fingerprint or ''
+# KEYS: requests, inflight, leases, dupefilter, marker; ARGV: marker id seen, data, score, handover lease id or '',
+# fingerprint or ''
 # Queues a request unless its fingerprint is in the duplicate filter, and acknowledges the lease
 # it replaces either way: one step, so a worker killed in between cannot leave a fingerprint
 # marked seen whose request was never queued (that request would be lost for good).
-PUSH_REQUEST = """
+# Returns {'ok', marker, 1 if queued else 0}.
+PUSH_REQUEST = (
+    "local KEYS_MARKER = KEYS[5]\n"
+    + _MARKER
+    + """
 local queued = 1
-if ARGV[4] ~= '' and redis.call('SADD', KEYS[4], ARGV[4]) == 0 then
+if ARGV[5] ~= '' and redis.call('SADD', KEYS[4], ARGV[5]) == 0 then
   queued = 0
 else
-  redis.call('ZADD', KEYS[1], tonumber(ARGV[2]), ARGV[1])
+  redis.call('ZADD', KEYS[1], tonumber(ARGV[3]), ARGV[2])
 end
-if ARGV[3] ~= '' then
-  redis.call('ZREM', KEYS[2], ARGV[3])
-  redis.call('HDEL', KEYS[3], ARGV[3])
+if ARGV[4] ~= '' then
+  redis.call('ZREM', KEYS[2], ARGV[4])
+  redis.call('HDEL', KEYS[3], ARGV[4])
 end
-return queued
-"""
-
-# KEYS: requests, inflight, leases, lease_seq; ARGV: worker, lease seconds
-# Pops the highest-priority request into a lease: returns {id, data} or nil.
-POP_REQUEST = (
-    LUA_NOW
-    + """
-local top = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-if #top == 0 then return nil end
-redis.call('ZREM', KEYS[1], top[1])
-local id = tostring(redis.call('INCR', KEYS[4]))
-redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), id)
-redis.call('HSET', KEYS[3], id, cjson.encode({k = 'request', w = ARGV[1], s = tonumber(top[2]), d = top[1]}))
-return {id, top[1]}
+return {'ok', marker, queued}
 """
 )
 
-# KEYS: seeds, inflight, leases, lease_seq; ARGV: worker, lease seconds, count
-# Pops up to `count` seeds into leases: returns {id1, seed1, id2, seed2, ...}.
+# KEYS: requests, inflight, leases, lease_seq, marker; ARGV: marker id seen, worker, lease seconds
+# Pops the highest-priority request into a lease: returns {'ok', marker, id, data} or {'ok', marker}.
+POP_REQUEST = (
+    LUA_NOW
+    + "local KEYS_MARKER = KEYS[5]\n"
+    + _MARKER
+    + """
+local top = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+if #top == 0 then return {'ok', marker} end
+redis.call('ZREM', KEYS[1], top[1])
+local id = tostring(redis.call('INCR', KEYS[4]))
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), id)
+redis.call('HSET', KEYS[3], id, cjson.encode({k = 'request', w = ARGV[2], s = tonumber(top[2]), d = top[1]}))
+return {'ok', marker, id, top[1]}
+"""
+)
+
+# KEYS: seeds, inflight, leases, lease_seq, marker; ARGV: marker id seen, worker, lease seconds, count
+# Pops up to `count` seeds into leases: returns {'ok', marker, id1, seed1, id2, seed2, ...}.
 POP_SEEDS = (
     LUA_NOW
+    + "local KEYS_MARKER = KEYS[5]\n"
+    + _MARKER
     + """
-local out = {}
-for i = 1, tonumber(ARGV[3]) do
+local out = {'ok', marker}
+for i = 1, tonumber(ARGV[4]) do
   local seed = redis.call('LPOP', KEYS[1])
   if not seed then break end
   local id = tostring(redis.call('INCR', KEYS[4]))
-  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), id)
-  redis.call('HSET', KEYS[3], id, cjson.encode({k = 'seed', w = ARGV[1], s = 0, d = seed}))
+  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), id)
+  redis.call('HSET', KEYS[3], id, cjson.encode({k = 'seed', w = ARGV[2], s = 0, d = seed}))
   out[#out + 1] = id
   out[#out + 1] = seed
 end
@@ -83,11 +103,13 @@ return out
 """
 )
 
-# KEYS: seeds, seeds_seen, stats; ARGV: fp1, seed1, fp2, seed2, ...
-# Pushes the seeds not seen before: returns how many were new.
+# KEYS: seeds, seeds_seen, stats, marker; ARGV: a new marker id, fp1, seed1, fp2, seed2, ...
+# Marks the job (its first seeding sets the marker, later ones keep it) and pushes the seeds
+# not seen before: returns how many were new.
 PUSH_SEEDS = """
+redis.call('SET', KEYS[4], ARGV[1], 'NX')
 local pushed = 0
-for i = 1, #ARGV, 2 do
+for i = 2, #ARGV, 2 do
   if redis.call('SADD', KEYS[2], ARGV[i]) == 1 then
     redis.call('RPUSH', KEYS[1], ARGV[i + 1])
     pushed = pushed + 1
@@ -97,16 +119,36 @@ if pushed > 0 then redis.call('HINCRBY', KEYS[3], 'seeds_pushed', pushed) end
 return pushed
 """
 
-# KEYS: inflight, workers; ARGV: worker, lease seconds, id1, id2, ...
-# Extends this worker's leases (only those still in flight) and marks it alive.
+# KEYS: inflight, workers, marker; ARGV: marker id seen, worker, lease seconds, id1, id2, ...
+# Extends this worker's leases (only those still in flight) and marks it alive: {'ok', marker}.
 RENEW = (
     LUA_NOW
+    + "local KEYS_MARKER = KEYS[3]\n"
+    + _MARKER
     + """
-for i = 3, #ARGV do
-  redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[i])
+for i = 4, #ARGV do
+  redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[3]), ARGV[i])
 end
-redis.call('ZADD', KEYS[2], now, ARGV[1])
-return 1
+redis.call('ZADD', KEYS[2], now, ARGV[2])
+return {'ok', marker}
+"""
+)
+
+# KEYS: inflight, leases, stats, marker; ARGV: marker id seen, number of ids n, id1..idn, name1, value1, ...
+# Acknowledges finished leases and adds the counters' deltas, in one step: {'ok', marker}.
+ACK = (
+    "local KEYS_MARKER = KEYS[4]\n"
+    + _MARKER
+    + """
+local n = tonumber(ARGV[2])
+for i = 3, 2 + n do
+  redis.call('ZREM', KEYS[1], ARGV[i])
+  redis.call('HDEL', KEYS[2], ARGV[i])
+end
+for i = 3 + n, #ARGV, 2 do
+  redis.call('HINCRBY', KEYS[3], ARGV[i], tonumber(ARGV[i + 1]))
+end
+return {'ok', marker}
 """
 )
 
@@ -143,8 +185,8 @@ DRAINED = """
 return redis.call('LLEN', KEYS[1]) + redis.call('ZCARD', KEYS[2]) + redis.call('ZCARD', KEYS[3])
 """
 
-# KEYS: workers, seeds, requests, inflight, stats, <work keys...>; ARGV: worker, live seconds, delete(0/1),
-# seconds to keep the stats hash of a finished job
+# KEYS: workers, seeds, requests, inflight, stats, marker, <work keys...>; ARGV: worker, live seconds,
+# delete(0/1), seconds to keep the stats hash (and the marker) of a finished job
 # The last live worker of a drained job removes its work keys; any other leaves them.
 FINISH = (
     LUA_NOW
@@ -154,10 +196,13 @@ local live = redis.call('ZCOUNT', KEYS[1], now - tonumber(ARGV[2]), '+inf')
 local left = redis.call('LLEN', KEYS[2]) + redis.call('ZCARD', KEYS[3]) + redis.call('ZCARD', KEYS[4])
 if live > 0 or left > 0 then return 0 end
 if ARGV[3] == '1' then
-  for i = 6, #KEYS do redis.call('DEL', KEYS[i]) end
+  for i = 7, #KEYS do redis.call('DEL', KEYS[i]) end
   redis.call('DEL', KEYS[1])
   redis.call('HSET', KEYS[5], 'finished_at', math.floor(now))
-  if tonumber(ARGV[4]) > 0 then redis.call('EXPIRE', KEYS[5], tonumber(ARGV[4])) end
+  if tonumber(ARGV[4]) > 0 then
+    redis.call('EXPIRE', KEYS[5], tonumber(ARGV[4]))
+    redis.call('EXPIRE', KEYS[6], tonumber(ARGV[4]))
+  end
   return 2
 end
 return 1

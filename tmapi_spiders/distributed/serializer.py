@@ -17,6 +17,7 @@ from scrapy.utils.request import request_from_dict
 
 from tmapi_spiders import contract
 from tmapi_spiders.api import ENVELOPE_META
+from tmapi_spiders.redact import Redactor
 
 SECRET_HEADERS = frozenset({contract.TOKEN_HEADER.lower(), "authorization", "proxy-authorization", "cookie"})
 # Per-download state that means nothing to the worker that takes the request next.
@@ -31,7 +32,12 @@ def _text(value: bytes | str) -> str:
     return value.decode("latin-1") if isinstance(value, bytes) else value
 
 
-def to_json(request: Request, spider: Spider, secrets: tuple[str, ...] = ()) -> str:
+def to_json(request: Request, spider: Spider, secrets: Redactor | tuple[str, ...] = ()) -> str:
+    """The request as queue JSON; SerializationError (its message redacted) when it cannot
+    be JSON or carries a secret, raw or percent-encoded, in its URL, meta or body (the body
+    is checked before base64 would hide it)."""
+    redactor = secrets if isinstance(secrets, Redactor) else Redactor(secrets)
+    url = redactor.text(request.url)[:80]
     data = request.to_dict(spider=spider)
     meta = {k: v for k, v in (data.get("meta") or {}).items() if k not in DROPPED_META}
     for key, value in meta.items():
@@ -39,7 +45,7 @@ def to_json(request: Request, spider: Spider, secrets: tuple[str, ...] = ()) -> 
             json.dumps(value, allow_nan=False)
         except (TypeError, ValueError):
             raise SerializationError(
-                f"meta[{key!r}] of {request.url[:80]} is not JSON ({type(value).__name__})"
+                f"meta[{redactor.text(key)!r}] of {url} is not JSON ({type(value).__name__})"
             ) from None
     data["meta"] = meta
     data["headers"] = {
@@ -47,11 +53,11 @@ def to_json(request: Request, spider: Spider, secrets: tuple[str, ...] = ()) -> 
         for name, values in (data.get("headers") or {}).items()
         if _text(name).lower() not in SECRET_HEADERS
     }
-    data["body"] = base64.b64encode(data.get("body") or b"").decode("ascii")
+    body = data.get("body") or b""
+    data["body"] = base64.b64encode(body).decode("ascii")
     text = json.dumps(data, separators=(",", ":"), sort_keys=True, ensure_ascii=False, allow_nan=False)
-    for secret in secrets:
-        if secret and secret in text:
-            raise SerializationError(f"refusing to queue {request.url[:80]}: it carries the API token")
+    if redactor and (redactor.found_in(text) or redactor.found_in(body.decode("utf-8", "replace"))):
+        raise SerializationError(f"refusing to queue {url}: it carries the API token")
     return text
 
 

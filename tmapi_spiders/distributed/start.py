@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
@@ -20,13 +21,17 @@ from twisted.internet import threads
 from tmapi_spiders import contract
 from tmapi_spiders.config import ConfigError, JobConfig, max_pages_from, query_from_args
 from tmapi_spiders.distributed import connection
+from tmapi_spiders.distributed.job import JobGone
 from tmapi_spiders.distributed.worker import LEASE_META, Worker
+from tmapi_spiders.redact import Redactor
 from tmapi_spiders.seeds import BadLine, Seed, check_image_url, parse_lines
 
 if TYPE_CHECKING:
     from tmapi_spiders.spiders.image_search import ImageSearchSpider
 
 logger = logging.getLogger(__name__)
+
+_USERINFO = re.compile(r"(//)[^/?#@\s]*@")
 
 
 def seed_json(url: str, query: contract.SearchQuery, max_pages: int) -> dict[str, Any]:
@@ -40,12 +45,22 @@ def seed_json(url: str, query: contract.SearchQuery, max_pages: int) -> dict[str
 
 
 def seeds_of(config: JobConfig) -> Iterator[dict[str, Any] | BadLine]:
-    for entry in parse_lines(config.seed_lines()):
+    for entry in parse_lines(config.seed_lines(), config.redactor):
         yield entry if isinstance(entry, BadLine) else seed_json(entry.url, config.query, config.max_pages)
 
 
-def read_seed(raw: str) -> tuple[Seed, contract.SearchQuery, int]:
-    """A seed popped from Redis, checked like a line of a local list; ConfigError when bad."""
+def shown(text: str, redactor: Redactor | None = None) -> str:
+    """A seed as a log line may quote it: no token, no `user:pass@`, at most 200 characters."""
+    text = redactor.text(text) if redactor else text
+    return _USERINFO.sub(r"\1***@", text)[:200]
+
+
+def read_seed(raw: str, redactor: Redactor | None = None) -> tuple[Seed, contract.SearchQuery, int]:
+    """A seed popped from Redis, checked like a line of a local list; ConfigError when bad.
+
+    The token is not checked here: a seed carrying it becomes a request that the scheduler
+    refuses to queue, which releases the seed's lease and writes a failure record (one path
+    for every refusal). `redactor` only keeps the token out of the error messages."""
     try:
         data = json.loads(raw)
     except ValueError:
@@ -53,15 +68,15 @@ def read_seed(raw: str) -> tuple[Seed, contract.SearchQuery, int]:
     if isinstance(data, str):
         data = {"url": data}
     if not isinstance(data, Mapping) or not isinstance(data.get("url"), str):
-        raise ConfigError(f"seed is not a JSON object with a url: {raw[:200]!r}")
+        raise ConfigError(f"seed is not a JSON object with a url: {shown(raw, redactor)!r}")
     url = data["url"].strip()
     reason = check_image_url(url)
     if reason:
-        raise ConfigError(f"seed {url[:200]!r}: {reason}")
+        raise ConfigError(f"seed {shown(url, redactor)!r}: {reason}")
     args = {k: v for k, v in data.items() if k not in ("url", "max_pages")}
     unknown = sorted(set(args) - {"language", "sort", "page_size", *contract.FILTERS})
     if unknown:
-        raise ConfigError(f"seed {url[:200]!r}: unknown argument {unknown[0]!r}")
+        raise ConfigError(f"seed {shown(url, redactor)!r}: unknown argument {shown(unknown[0], redactor)!r}")
     max_pages = data.get("max_pages")
     return Seed(url, 0), query_from_args(args), 0 if max_pages in (0, "0") else max_pages_from(max_pages)
 
@@ -91,7 +106,7 @@ async def start(spider: ImageSearchSpider) -> AsyncIterator[Request]:
             "Seeded job %r from %s: %d new, %d already seeded", worker.keys.job, spider.job.seed_source, pushed, known
         )
     idle_since: float | None = None
-    while not worker.closing:
+    while not worker.closing and not worker.gone:
         if worker.down:
             idle_since = None
             await asyncio.sleep(poll)
@@ -101,10 +116,13 @@ async def start(spider: ImageSearchSpider) -> AsyncIterator[Request]:
         except connection.ERRORS as exc:
             worker.lost(exc)
             continue
+        except JobGone as exc:
+            worker.job_gone(exc)
+            return
         for lease, raw in popped:
             worker.take(lease, None)
             try:
-                seed, query, max_pages = read_seed(raw)
+                seed, query, max_pages = read_seed(raw, worker.redactor)
             except ConfigError as exc:
                 stats.inc_value("tmapi/seeds_bad")
                 logger.warning("bad seed skipped: %s", exc)

@@ -30,8 +30,10 @@ from scrapy.utils.defer import deferred_from_coro
 from twisted.internet import task, threads
 from twisted.python.failure import Failure
 
+from tmapi_spiders.api import ENDPOINT_SEARCH, META_KEY
+from tmapi_spiders.config import token_redactor
 from tmapi_spiders.distributed import connection
-from tmapi_spiders.distributed.job import Job
+from tmapi_spiders.distributed.job import Job, JobGone
 from tmapi_spiders.distributed.keys import JobKeys
 
 logger = logging.getLogger(__name__)
@@ -46,6 +48,7 @@ COUNTERS = {
     "tmapi/paid_calls": "paid_calls",
 }
 REDIS_DOWN_REASON = "redis_unavailable"
+JOB_LOST_REASON = "redis_job_lost"
 
 _workers: weakref.WeakKeyDictionary[Crawler, Worker] = weakref.WeakKeyDictionary()
 
@@ -61,6 +64,7 @@ class Worker:
         self.id = str(settings.get("TMAPI_WORKER_ID") or default_worker_id())
         assert crawler.spidercls is not None
         self.keys = JobKeys.from_settings(settings, crawler.spidercls.name)
+        self.redactor = token_redactor(settings)  # the token, kept out of what this worker logs or writes
         self.server = connection.client(settings)
         self.job = Job(self.server, self.keys)
         self.lease = _positive(settings, "TMAPI_REDIS_LEASE")
@@ -75,6 +79,7 @@ class Worker:
         self.unsent: list[tuple[Request, str | None]] = []  # enqueued while Redis was down
         self.sent_counters: dict[str, int] = {}
         self.down = False
+        self.gone = False  # the job's state vanished from Redis: nothing more is read or written there
         self.closing = False
         self._loops: list[task.LoopingCall] = []
         self.spider: Spider | None = None
@@ -91,7 +96,7 @@ class Worker:
 
     def open(self, spider: Spider) -> None:
         self.spider = spider
-        self.job.renew(self.id, self.lease, [])  # visible as a live worker at once
+        self.job.renew(self.id, self.lease, [])  # visible as a live worker at once; learns the job's marker
         queued, work_left = self.job.queued(), self.job.work_left()
         logger.info(
             "Worker %s joined job %r (%d requests queued, %d seeds/requests/leases left)",
@@ -111,6 +116,9 @@ class Worker:
         for loop in self._loops:
             if loop.running:
                 loop.stop()
+        if self.gone:  # giving leases back or finishing would only plant keys of a job that is no more
+            logger.error("Job %r was lost from Redis: this worker stopped without finishing it", self.keys.job)
+            return
         if self.down:
             logger.warning(
                 "Redis is unreachable: %d leases of this worker come back to the job when they expire",
@@ -118,6 +126,7 @@ class Worker:
             )
             return
         try:
+            self.job.renew(self.id, self.lease, [])  # the marker check: a lost job gets nothing back
             self._ack_done()
             left = [lease for lease in self.leases]
             given = self.job.give_back(left)
@@ -127,6 +136,10 @@ class Worker:
             state = self.job.finish(self.id, self.lease, delete=not self.persist, keep_stats=self.keep_stats)
         except connection.ERRORS as exc:
             logger.warning("Redis lost while closing (%s): unfinished leases expire by themselves", exc)
+            return
+        except JobGone as exc:
+            self.gone = True
+            logger.error("Job %r was lost from Redis: %s", self.keys.job, exc)
             return
         if reason == "finished" and state == 2:
             logger.info("Job %r is finished: its queue, seeds and duplicate filter were removed", self.keys.job)
@@ -141,6 +154,45 @@ class Worker:
 
     def handed_over(self, lease_id: str) -> None:
         self.leases.pop(lease_id, None)
+
+    def refused(self, request: Request, handover: str | None, reason: str) -> None:
+        """A request the job cannot queue (it carries the token, its meta is not JSON).
+
+        Its image gets a failure record through the crawler's item path (pipelines, the
+        failures feed, the summary), and the lease it replaces (a seed's, a retry's) is
+        acknowledged once that record is written: it was renewed forever before, so the job
+        never drained, and Ctrl-C gave it back to be refused again. A follow-up page has no
+        lease of its own: the page that asked for it is acknowledged as usual."""
+        assert self.crawler.stats is not None
+        self.crawler.stats.inc_value("tmapi/redis/refused")
+        if handover:
+            self.leases[handover] = None  # still renewed, and given back if we stop before the record is out
+
+        def release(_: Any = None) -> None:
+            if handover and handover in self.leases:
+                self.leases[handover] = request  # done: the next ack tick acknowledges it
+
+        item = self._failure_item(request, reason)
+        engine = self.crawler.engine
+        if item is None or engine is None or getattr(engine.scraper, "slot", None) is None:
+            release()
+            return
+        deferred_from_coro(engine.scraper.start_itemproc_async(item, response=None)).addBoth(release)
+
+    def _failure_item(self, request: Request, reason: str) -> Any:
+        """The spider's own failure record for the refused request's image, token redacted
+        (None when the request is not an image search's)."""
+        state = request.meta.get(META_KEY)
+        failure = getattr(self.spider, "failure", None)
+        if not isinstance(state, dict) or failure is None:
+            logger.error("A refused request without an image: no failure record (%s)", self.redactor.text(reason))
+            return None
+        stage = request.meta.get("tmapi_endpoint") or ENDPOINT_SEARCH
+        try:
+            return failure(self.redactor.value(state), stage, 0, self.redactor.text(reason))
+        except (KeyError, TypeError, ValueError) as exc:
+            logger.error("No failure record for a refused request (%s): %s", exc, self.redactor.text(reason))
+            return None
 
     def _busy(self) -> set[Request]:
         """Requests the engine still works on: in the downloader, in the scraper, or
@@ -158,7 +210,7 @@ class Worker:
         return busy
 
     def _ack_done(self) -> None:
-        if self.down:
+        if self.down or self.gone:
             return
         busy = self._busy()
         done = [lease for lease, request in self.leases.items() if request is not None and request not in busy]
@@ -169,6 +221,9 @@ class Worker:
             self.job.ack(done, counters)
         except connection.ERRORS as exc:
             self.lost(exc)
+            return
+        except JobGone as exc:
+            self.job_gone(exc)
             return
         for lease in done:
             self.leases.pop(lease, None)
@@ -186,7 +241,7 @@ class Worker:
         return deltas
 
     def _beat(self) -> Any:
-        if self.down:
+        if self.down or self.gone:
             return None
         leases = list(self.leases)
 
@@ -206,7 +261,9 @@ class Worker:
             self.wake()
 
     def _beat_failed(self, failure: Failure) -> None:
-        if failure.check(*connection.ERRORS):
+        if failure.check(JobGone):
+            self.job_gone(failure.value)
+        elif failure.check(*connection.ERRORS):
             self.lost(failure.value)
         else:
             logger.error("Heartbeat failed: %s", failure.getErrorMessage())
@@ -223,6 +280,21 @@ class Worker:
 
     # Redis health
 
+    def job_gone(self, exc: BaseException) -> None:
+        """Stop loudly: the job's marker vanished, so its queue, seeds and leases did too.
+
+        Without this the worker found nothing left, logged "Job ... is finished" and
+        exited 0 while most of the job was never searched (58 % of the items, measured)."""
+        if self.gone:
+            return
+        self.gone = True
+        assert self.crawler.stats is not None
+        self.crawler.stats.inc_value("tmapi/redis/job_lost")
+        logger.error("Stopping: %s", exc)
+        engine = self.crawler.engine
+        if engine is not None and engine.spider is not None and not self.closing:
+            deferred_from_coro(engine.close_spider_async(reason=JOB_LOST_REASON))
+
     def lost(self, exc: BaseException) -> None:
         if self.down or self.closing:
             return
@@ -230,7 +302,8 @@ class Worker:
         assert self.crawler.stats is not None
         self.crawler.stats.inc_value("tmapi/redis/lost")
         logger.error(
-            "Lost Redis (%s): taking no new work, retrying %d times",
+            "Lost Redis (%s%s): taking no new work, retrying %d times",
+            "authentication failed: " if connection.is_auth_error(exc) else "",
             connection.reason(exc, str(self.crawler.settings.get("REDIS_URL") or "")),
             self.retry_times,
         )
@@ -258,6 +331,16 @@ class Worker:
             engine = self.crawler.engine
             if engine is not None and engine.spider is not None:
                 deferred_from_coro(engine.close_spider_async(reason=REDIS_DOWN_REASON))
+            return
+        try:
+            marker = self.job.marker()
+        except connection.ERRORS as exc:
+            self.down = False
+            self.lost(exc)
+            return
+        if self.job.marker_id is not None and marker != self.job.marker_id:
+            self.down = False
+            self.job_gone(JobGone(self.keys.job, marker or ""))  # restarted empty: push nothing into it
             return
         logger.info("Redis is back")
         self.down = False

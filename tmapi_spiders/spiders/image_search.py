@@ -59,6 +59,7 @@ class ImageSearchSpider(Spider):
         spider = super().from_crawler(crawler, *args, **kwargs)
         settings = crawler.settings
         check_settings(settings)
+        spider.job = spider.job.with_token(settings)  # seed lines carrying the token are bad lines
         spider.seeds_total = 0
         if not distributed.enabled(settings) or spider.job.urls_file or spider.job.urls:
             if not (spider.job.urls_file or spider.job.urls):
@@ -78,7 +79,7 @@ class ImageSearchSpider(Spider):
             return
         self.crawler.stats.set_value("tmapi/images_total", self.seeds_total)
         bad = 0
-        for entry in parse_lines(self.job.seed_lines()):
+        for entry in parse_lines(self.job.seed_lines(), self.job.redactor):
             if isinstance(entry, BadLine):
                 bad += 1
                 self.crawler.stats.inc_value("tmapi/seeds_bad_line")
