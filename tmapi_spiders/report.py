@@ -429,7 +429,7 @@ style-src 'unsafe-inline'; script-src 'unsafe-inline'">
 </select></div>
 <div class="field"><label for="q">Search</label>
 <input id="q" name="q" type="search" placeholder="title, supplier, place" autocomplete="off"></div>
-<div class="field price"><label for="min">Price from (¥)</label>
+<div class="field price-range"><label for="min">Price from (¥)</label>
 <input id="min" name="min" type="number" min="0" step="any" inputmode="decimal">
 <label for="max">to</label>
 <input id="max" name="max" type="number" min="0" step="any" inputmode="decimal"></div>

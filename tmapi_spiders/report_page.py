@@ -25,8 +25,8 @@ h1 { font-size: 1.35rem; margin: 0 0 .5rem; overflow-wrap: anywhere; }
 .run dl { display: contents; }
 .controls { display: flex; flex-wrap: wrap; gap: .6rem 1.25rem; align-items: flex-end; }
 .field { display: flex; flex-direction: column; gap: .15rem; font-size: .85rem; color: var(--muted); }
-.field.price { flex-direction: row; align-items: center; gap: .4rem; flex-wrap: wrap; }
-.field.price input { width: 6.5em; }
+.field.price-range { flex-direction: row; align-items: center; gap: .4rem; flex-wrap: wrap; }
+.field.price-range input { width: 6.5em; }
 select, input, button { font: inherit; font-size: .95rem; color: var(--ink); }
 select, input { padding: .35rem .5rem; border: 1px solid #b8bfca; border-radius: 6px; background: #fff; }
 input[type=search] { width: 15em; max-width: 100%; }
@@ -300,7 +300,7 @@ JS = r"""
     var facts = [];
     if (o[O_MOQ] !== null) facts.push('MOQ ' + ints.format(o[O_MOQ]));
     if (o[O_SOLD] !== null) facts.push(ints.format(o[O_SOLD]) + ' sold');
-    if (o[O_ORDERS]) facts.push(ints.format(o[O_ORDERS]) + ' orders');
+    if (o[O_ORDERS]) facts.push(ints.format(o[O_ORDERS]) + (o[O_ORDERS] === 1 ? ' order' : ' orders'));
     if (o[O_REPURCHASE]) facts.push(o[O_REPURCHASE] + ' repurchase');
     if (facts.length) body.appendChild(el('p', 'facts', facts.join(' \u00b7 ')));
     if (o[O_SUPPLIER]) body.appendChild(el('p', 'supplier', o[O_SUPPLIER]));
