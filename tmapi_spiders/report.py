@@ -177,9 +177,10 @@ def offer_row(record: dict[str, Any]) -> list[Any]:
     ]
 
 
-def read_jsonl(path: Path, what: str = "record") -> Iterator[dict[str, Any]]:
-    """The objects of a JSON Lines file, one a line (blank lines skipped); a missing file or a
-    line that is not a JSON object raises ReportError naming the file and line."""
+def read_jsonl(path: Path, what: str = "record", require: str = "") -> Iterator[dict[str, Any]]:
+    """The objects of a JSON Lines file, one a line (blank lines skipped); a missing file, a
+    line that is not a JSON object, or one without the `require` field raises ReportError
+    naming the file and line (another kind of file given by mistake is caught on line 1)."""
     try:
         f = open(path, "rb")  # closed by the `with` below, once read
     except FileNotFoundError:
@@ -198,6 +199,8 @@ def read_jsonl(path: Path, what: str = "record") -> Iterator[dict[str, Any]]:
                 raise ReportError(f"{path} line {number_}: malformed JSON ({exc})") from None
             if not isinstance(value, dict):
                 raise ReportError(f"{path} line {number_}: not a {what} (a JSON {type(value).__name__}, not an object)")
+            if require and require not in value:
+                raise ReportError(f"{path} line {number_}: not a {what} (no {require})")
             yield value
 
 
@@ -240,7 +243,6 @@ def group(
     failures: Iterable[dict[str, Any]] = (),
     summary: dict[str, Any] | None = None,
     top: int | None = None,
-    source: str = "products",
 ) -> list[ImageGroup]:
     """Records grouped by query image, in the order images first appear (images known only
     from the summary or the failures feed come after); each image's offers by rank, at most
@@ -254,10 +256,8 @@ def group(
             found = groups[key] = ImageGroup(key)
         return found
 
-    for n, record in enumerate(records, 1):
-        if "query_image_url" not in record:
-            raise ReportError(f"{source} record {n}: not a product record (no query_image_url)")
-        image = of(record["query_image_url"])
+    for record in records:
+        image = of(record.get("query_image_url"))
         if not image.search_url:
             image.search_url = text(record.get("search_image_url"), MAX_URL)
             image.language = text(record.get("language"), 10)
@@ -288,6 +288,8 @@ def image_data(image: ImageGroup, summary_entry: dict[str, Any] | None) -> dict[
     if pages is None:
         pages = len(image.pages)
     converted = bool(image.search_url) and image.search_url != image.url
+    # A refused conversion was called (and paid) too.
+    conversion_called = converted or any(f.get("stage") == "convert" for f in image.failures)
     messages = [
         f"{text(f.get('stage'), 40)} {text(f.get('status'), 20)}: {text(f.get('message'))}".strip(": ")
         for f in image.failures[:FAILURE_MESSAGES_SHOWN]
@@ -304,7 +306,7 @@ def image_data(image: ImageGroup, summary_entry: dict[str, Any] | None) -> dict[
         "found": image.found,
         "pages": pages,
         # A conversion is one paid call, each page one more (the run's exact total is in the header).
-        "calls": pages + (1 if converted else 0),
+        "calls": pages + (1 if conversion_called else 0),
         "failures": len(image.failures),
         "fm": messages,
         "o": image.offers,
@@ -340,7 +342,7 @@ def report_data(
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """Everything the page needs, redacted: the run header and each image with its offers."""
-    groups = group(records, failures, summary, top, source)
+    groups = group(records, failures, summary, top)
     entries: dict[str, dict[str, Any]] = {}
     for entry in (summary or {}).get("images") or ():
         if isinstance(entry, dict):
@@ -390,8 +392,10 @@ def build(
     if summary is None and beside(products, ".summary.json").is_file():
         summary = beside(products, ".summary.json")
     run = read_summary(summary) if summary is not None else None
-    failure_records = list(read_jsonl(failures, "failure record")) if failures is not None else []
-    data = report_data(read_jsonl(products, "product record"), failure_records, run, top, products.name, secrets)
+    failure_records = list(read_jsonl(failures, "failure record", "query_image_url")) if failures is not None else []
+    data = report_data(
+        read_jsonl(products, "product record", "query_image_url"), failure_records, run, top, products.name, secrets
+    )
     return render(data, f"1688 matches: {products.name}")
 
 
