@@ -55,6 +55,7 @@ class Page:
         self.events: list[dict[str, Any]] = []
         self.waiters: list[tuple[str, asyncio.Future[dict[str, Any]]]] = []
         self.errors: list[str] = []
+        self.tasks: set[asyncio.Future[Any]] = set()  # kept so they are not collected while they run
         self.reader = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
@@ -82,6 +83,10 @@ class Page:
             # Image loads that fail offline are the network's, not the page's: everything else counts.
             if entry.get("level") == "error" and entry.get("source") != "network":
                 self.errors.append(f"log ({entry.get('source')}): {entry.get('text')}")
+        elif method == "Page.javascriptDialogOpening":
+            # An alert() is the page running data as code: record it, and close it so the page goes on.
+            self.errors.append(f"dialog ({params.get('type')}): {params.get('message')}")
+            self.tasks.add(asyncio.ensure_future(self.send("Page.handleJavaScriptDialog", accept=True)))
         for name, future in list(self.waiters):
             if name == method and not future.done():
                 future.set_result(params)

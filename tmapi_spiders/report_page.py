@@ -153,6 +153,8 @@ JS = r"""
     if (o[O_URL] === 0) return 'https://detail.1688.com/offer/' + encodeURIComponent(String(o[O_ID])) + '.html';
     return safeUrl(o[O_URL]);
   }
+  // A thumbnail that cannot load (offline, gone) is hidden, and the placeholder under it shows.
+  function hideBroken(event) { event.target.hidden = true; }
   function yuan(n) { return '\u00a5' + money.format(n); }
   function num(v) {
     if (v === null || v === undefined || String(v).trim() === '') return null;
@@ -177,14 +179,15 @@ JS = r"""
     state.q = p.get('q') || '';
   }
   function writeHash() {
-    var p = new URLSearchParams();
-    if (state.sort !== 'rank') p.set('sort', state.sort);
+    var p = [];
+    function set(name, value) { p.push(name + '=' + encodeURIComponent(value).replace(/%2C/g, ',')); }
+    if (state.sort !== 'rank') set('sort', state.sort);
     var keys = BADGES.filter(function (b) { return state.badges & b.bit; }).map(function (b) { return b.key; });
-    if (keys.length) p.set('badge', keys.join(','));
-    if (state.min !== null) p.set('min', String(state.min));
-    if (state.max !== null) p.set('max', String(state.max));
-    if (state.q) p.set('q', state.q);
-    var hash = p.toString();
+    if (keys.length) set('badge', keys.join(','));
+    if (state.min !== null) set('min', String(state.min));
+    if (state.max !== null) set('max', String(state.max));
+    if (state.q) set('q', state.q);
+    var hash = p.join('&');
     if (hash !== location.hash.replace(/^#/, '')) {
       history.replaceState(null, '', hash ? '#' + hash : location.pathname + location.search);
     }
@@ -251,6 +254,7 @@ JS = r"""
   // --- rendering -----------------------------------------------------------------------------
   function card(img, o) {
     var li = el('li', 'card');
+    if (o[O_RANK] !== null) li.dataset.rank = String(o[O_RANK]);
     var thumb = el('div', 'thumb');
     if (o[O_RANK] !== null) thumb.appendChild(el('span', 'rank', '#' + o[O_RANK]));
     var src = safeUrl(o[O_IMG]);
@@ -260,7 +264,7 @@ JS = r"""
       pic.loading = 'lazy';
       pic.decoding = 'async';
       pic.referrerPolicy = 'no-referrer';
-      pic.addEventListener('error', function () { pic.remove(); });
+      pic.addEventListener('error', hideBroken);
       pic.src = src;
       thumb.appendChild(pic);
     }
@@ -353,7 +357,7 @@ JS = r"""
       pic.loading = 'lazy';
       pic.decoding = 'async';
       pic.referrerPolicy = 'no-referrer';
-      pic.addEventListener('error', function () { pic.remove(); });
+      pic.addEventListener('error', hideBroken);
       pic.src = src;
       frame.appendChild(pic);
     }
