@@ -217,6 +217,7 @@ class Browser:
         page = Page(ws)
         for domain in ("Page", "Runtime", "Log"):
             await page.send(f"{domain}.enable")
+        await page.send("Page.bringToFront")  # a background tab records no paint timings
         await page.viewport(*self.size)
         return page
 
@@ -240,3 +241,38 @@ async def open_report(browser: Browser, path: Path, fragment: str = "") -> Page:
     await page.goto(path.resolve().as_uri() + (f"#{fragment}" if fragment else ""))
     await page.wait_for("document.documentElement.dataset.ready === '1'")
     return page
+
+
+async def _screenshot(report: Path, png: Path, width: int, height: int, mobile: bool) -> None:
+    async with Browser(width=width, height=height) as browser:
+        page = await open_report(browser, report)
+        if mobile:
+            await page.viewport(width, height, mobile=True)
+        await page.js("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+        await page.screenshot(png)
+        if page.errors:
+            raise BrowserError("; ".join(page.errors))
+        await page.close()
+
+
+def main() -> None:
+    """`python -m tests.browser REPORT.html OUT.png [--width W --height H --mobile]`: how
+    docs/report.png is made (docs/report.md)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("report", type=Path)
+    parser.add_argument("png", type=Path)
+    parser.add_argument("--width", type=int, default=1280)
+    parser.add_argument("--height", type=int, default=900)
+    parser.add_argument("--mobile", action="store_true")
+    args = parser.parse_args()
+    if not args.report.is_file():
+        raise SystemExit(f"error: {args.report}: no such file")
+    if find_chromium() is None:
+        raise SystemExit("error: no chromium binary (Debian: apt-get install chromium)")
+    asyncio.run(_screenshot(args.report, args.png, args.width, args.height, args.mobile))
+
+
+if __name__ == "__main__":
+    main()

@@ -31,10 +31,11 @@ def write_jsonl(path: Path, records: list[dict[str, Any]]) -> Path:
 
 
 def embedded(page: str) -> dict[str, Any]:
-    """The page's data block, parsed as the browser's JSON.parse would."""
-    found = re.search(r'<script type="application/json" id="report-data">(.*?)</script>', page, re.S)
-    assert found, "no data block"
-    return json.loads(found.group(1))
+    """The page's two data blocks, parsed as the browser's JSON.parse would, images as one list."""
+    blocks = dict(re.findall(r'<script type="application/json" id="report-(data|rest)">(.*?)</script>', page, re.S))
+    assert set(blocks) == {"data", "rest"}, "missing data block"
+    data, rest = json.loads(blocks["data"]), json.loads(blocks["rest"])
+    return {**data, "images": data["images"] + rest["images"]}
 
 
 # --- the builder ------------------------------------------------------------------------------
@@ -121,6 +122,20 @@ def test_images_keep_feed_order_offers_rank_order_and_counts() -> None:
     assert data["failures"] == 1
 
 
+def test_the_first_block_holds_the_first_screen_and_strings_are_shared() -> None:
+    records = [record(f"https://cbu01.alicdn.com/img/ibank/q{i}.jpg", rank=r) for i in range(20) for r in (1, 2)]
+    page = report.render(report.report_data(records))
+    blocks = re.findall(r'id="report-(?:data|rest)">(.*?)</script>', page, re.S)
+    first, rest = (json.loads(b) for b in blocks)
+    assert (len(first["images"]), len(rest["images"])) == (report.HEAD_IMAGES, 20 - report.HEAD_IMAGES)
+    assert first["strings"] == ["晋江鑫源贸易有限公司", "Fujian, Jinjiang, Quanzhou"] == rest["strings"]
+    row = first["images"][0]["o"][0]
+    assert (row[report.O_SUPPLIER], row[report.O_LOCATION]) == (0, 1)
+    assert row[report.O_IMG] == "^" + records[0]["img"].removeprefix(report.IMG_PREFIX)
+    big = [record(f"https://cbu01.alicdn.com/img/ibank/b{i}.jpg", rank=r) for i in range(3) for r in range(1, 1201)]
+    assert report.head_size(report.report_data(big)["images"]) == 2  # 2,400 offers: the first screen is full
+
+
 def test_top_keeps_the_best_ranked_offers_and_says_how_many_there_were() -> None:
     records = [record(Q1, rank=r) for r in (5, 3, 1, 4, 2)]
     image = report.report_data(records, top=2)["images"][0]
@@ -133,7 +148,7 @@ def test_hostile_text_stays_text_and_bad_urls_are_not_embedded() -> None:
         record("javascript:alert(3)", rank=1, title="</script><script>alert(4)</script><!--"),
     ]
     page = report.render(report.report_data(records, source="<b>x</b>.jsonl"), title="<i>t</i>")
-    assert page.count("<script") == 2 and page.count("</script>") == 2  # the data block and the code
+    assert page.count("<script") == 4 and page.count("</script>") == 4  # two data blocks, two scripts
     assert "<!--" not in page and "<i>t</i>" not in page
     images = embedded(page)["images"]
     assert images[0]["o"][0][report.O_TITLE] == HOSTILE_TITLE  # the text itself, shown as text

@@ -236,7 +236,7 @@ def test_hostile_data_is_shown_as_text_and_never_run_or_linked(browser: Any, dem
     async def steps(page: Page) -> None:
         titles = await page.js("Array.from(document.querySelectorAll('#cards-1 h3')).map(h => h.textContent)")
         assert titles[:2] == [HOSTILE_TITLE, HOSTILE_IMG_TITLE]
-        assert await page.js("document.scripts.length") == 2  # the data block and the page's own
+        assert await page.js("document.scripts.length") == 4  # the two data blocks and the page's two
         assert (
             await page.js("document.querySelectorAll('main script, main [onerror], .card img[src=\"x\"]').length") == 0
         )

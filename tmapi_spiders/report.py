@@ -42,6 +42,12 @@ FACTORY, VERIFIED, DROPSHIP, FREE_SHIPPING, NEW_ARRIVAL = 1, 2, 4, 8, 16
 # The product page URL the API gives for almost every offer: stored as 0 and rebuilt in the
 # page from the id (about 50 bytes per offer).
 STANDARD_OFFER_URL = "https://detail.1688.com/offer/{}.html"
+# Most thumbnails live under this prefix: stored as "^" + the rest (about 35 bytes per offer).
+IMG_PREFIX = "https://cbu01.alicdn.com/img/ibank/"
+# The page is drawn from a first block of data (these few images, the first screen), then
+# the rest is parsed: cards show before a large report's bulk has even been read.
+HEAD_IMAGES = 8
+HEAD_OFFERS = 2000
 MAX_TEXT = 500  # characters kept of a title, supplier or location: a card is not a document
 MAX_URL = 4096  # the seed lists' own limit (seeds.py)
 FAILURE_MESSAGES_SHOWN = 3
@@ -366,12 +372,51 @@ def script_json(data: Any) -> str:
     return raw.replace(b"<", b"\\u003c").replace(b">", b"\\u003e").replace(b"&", b"\\u0026").decode("utf-8")
 
 
+def pack(images: list[dict[str, Any]]) -> dict[str, Any]:
+    """Images as embedded: suppliers and places (repeated across offers) as indexes into one
+    string table, thumbnails under IMG_PREFIX shortened, single price tiers dropped (the price
+    says it). The page's `prepare` undoes the first; the rest it reads as they are."""
+    table: dict[str, int] = {}
+
+    def index(value: str) -> int:
+        return table.setdefault(value, len(table))
+
+    packed = []
+    for image in images:
+        rows = []
+        for row in image["o"]:
+            row = list(row)
+            row[O_SUPPLIER], row[O_LOCATION] = index(row[O_SUPPLIER]), index(row[O_LOCATION])
+            img = row[O_IMG]
+            if img is not None and img.startswith(IMG_PREFIX):
+                row[O_IMG] = "^" + img[len(IMG_PREFIX) :]
+            if len(row[O_TIERS]) <= 1:
+                row[O_TIERS] = []
+            rows.append(row)
+        packed.append({**image, "o": rows})
+    return {"images": packed, "strings": list(table)}
+
+
+def head_size(images: list[dict[str, Any]]) -> int:
+    """How many images go in the first block: HEAD_IMAGES, fewer if they hold HEAD_OFFERS."""
+    offers = 0
+    for n, image in enumerate(images[:HEAD_IMAGES], 1):
+        offers += len(image["o"])
+        if offers >= HEAD_OFFERS:
+            return n
+    return min(len(images), HEAD_IMAGES)
+
+
 def render(data: dict[str, Any], title: str = "1688 matches") -> str:
     """The whole page: markup, style, data and script in one file (no external resource)."""
+    images = data["images"]
+    cut = head_size(images)
+    first = {**{k: v for k, v in data.items() if k != "images"}, "img_prefix": IMG_PREFIX, **pack(images[:cut])}
     return PAGE.format(
         title=html.escape(title),
         css=CSS,
-        data=script_json(data),
+        data=script_json(first),
+        rest=script_json(pack(images[cut:])),
         js=JS,
     )
 
@@ -451,6 +496,8 @@ style-src 'unsafe-inline'; script-src 'unsafe-inline'">
 <noscript><p class="noscript">This report draws its cards with JavaScript: allow scripts for this file.</p></noscript>
 <script type="application/json" id="report-data">{data}</script>
 <script>{js}</script>
+<script type="application/json" id="report-rest">{rest}</script>
+<script>window.reportRest();</script>
 </body>
 </html>
 """

@@ -123,8 +123,10 @@ JS = r"""
   var SORTS = ['rank', 'price_up', 'price_down', 'sales'];
   var IMAGES_AT_ONCE = 8, CARDS_FIRST = 12, CARDS_MORE = 24;
 
+  var timing = {start: performance.now()};  // read by benchmarks/report_size.py
   var data = JSON.parse(document.getElementById('report-data').textContent);
-  var images = data.images;
+  var images = prepare(data);
+  timing.parsed = performance.now();
   var state = {sort: 'rank', badges: 0, min: null, max: null, q: ''};
   var views = [];          // per image: indexes of its offers that pass the filters, in display order
   var order = [];          // images to show, in order (all of them, or those with matches when filtering)
@@ -152,6 +154,21 @@ JS = r"""
   function offerUrl(o) {
     if (o[O_URL] === 0) return 'https://detail.1688.com/offer/' + encodeURIComponent(String(o[O_ID])) + '.html';
     return safeUrl(o[O_URL]);
+  }
+  // Undo report.py's `pack`: suppliers and places from the block's string table.
+  function prepare(block) {
+    var strings = block.strings || [];
+    block.images.forEach(function (img) {
+      img.o.forEach(function (o) {
+        o[O_SUPPLIER] = strings[o[O_SUPPLIER]] || '';
+        o[O_LOCATION] = strings[o[O_LOCATION]] || '';
+      });
+    });
+    return block.images;
+  }
+  function imageUrl(o) {
+    var u = o[O_IMG];
+    return safeUrl(typeof u === 'string' && u.charAt(0) === '^' ? data.img_prefix + u.slice(1) : u);
   }
   // A thumbnail that cannot load (offline, gone) is hidden, and the placeholder under it shows.
   function hideBroken(event) { event.target.hidden = true; }
@@ -229,11 +246,11 @@ JS = r"""
     price_down: function (a, b) { return nullsLast(a[O_PMAX], b[O_PMAX], true); },
     sales: function (a, b) { return nullsLast(a[O_SOLD], b[O_SOLD], true); }
   };
-  function compute() {
+  function compute(from) {
     var words = state.q.trim().toLowerCase().split(/\s+/).filter(Boolean);
     var cmp = COMPARE[state.sort];
-    order = [];
-    for (var k = 0; k < images.length; k++) {
+    if (!from) order = [];
+    for (var k = from || 0; k < images.length; k++) {
       var offers = images[k].o, view = [], hay = words.length ? haystack(k) : null;
       for (var i = 0; i < offers.length; i++) {
         var o = offers[i];
@@ -257,7 +274,7 @@ JS = r"""
     if (o[O_RANK] !== null) li.dataset.rank = String(o[O_RANK]);
     var thumb = el('div', 'thumb');
     if (o[O_RANK] !== null) thumb.appendChild(el('span', 'rank', '#' + o[O_RANK]));
-    var src = safeUrl(o[O_IMG]);
+    var src = imageUrl(o);
     if (src) {
       var pic = el('img');
       pic.alt = 'Photo of ' + (o[O_TITLE] || 'offer ' + o[O_ID]);
@@ -309,7 +326,7 @@ JS = r"""
     if (facts.length) body.appendChild(el('p', 'facts', facts.join(' \u00b7 ')));
     if (o[O_SUPPLIER]) body.appendChild(el('p', 'supplier', o[O_SUPPLIER]));
     var where = [];
-    if (o[O_YEARS] !== null) where.push(o[O_YEARS] + (o[O_YEARS] === 1 ? ' year' : ' years'));
+    if (o[O_YEARS]) where.push(o[O_YEARS] + (o[O_YEARS] === 1 ? ' year' : ' years'));
     if (o[O_LOCATION]) where.push(o[O_LOCATION]);
     if (where.length) body.appendChild(el('p', 'where', where.join(' \u00b7 ')));
     var tags = BADGES.filter(function (b) { return o[O_BADGES] & b.bit; });
@@ -433,6 +450,9 @@ JS = r"""
     var frag = document.createDocumentFragment();
     for (; rendered < end; rendered++) frag.appendChild(section(order[rendered]));
     main.appendChild(frag);
+    updateMoreButton();
+  }
+  function updateMoreButton() {
     var left = order.length - rendered;
     moreButton.hidden = left <= 0;
     moreButton.textContent = 'Show more images (' + ints.format(left) + ' left)';
@@ -456,6 +476,7 @@ JS = r"""
   }
   function apply() {
     compute();
+    timing.computed = timing.computed || performance.now();
     render();
   }
 
@@ -542,7 +563,19 @@ JS = r"""
       if (entries.some(function (e) { return e.isIntersecting; })) fill();
     }, {rootMargin: '600px'}).observe(moreImages);
   }
-  window.reportReady = performance.now();
-  document.documentElement.setAttribute('data-ready', '1');
+  // The second data block (every image after the first few), parsed once the first cards are up.
+  window.reportRest = function () {
+    var block = JSON.parse(document.getElementById('report-rest').textContent);
+    var first = images.length;
+    prepare(block).forEach(function (img) { images.push(img); });
+    compute(first);
+    updateMoreButton();
+    updateStatus();
+    fill();
+    timing.rest = performance.now();
+    document.documentElement.setAttribute('data-ready', '1');
+  };
+  window.reportReady = timing.ready = performance.now();
+  window.reportTiming = timing;
 })();
 """
