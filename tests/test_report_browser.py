@@ -300,7 +300,7 @@ def test_many_images_are_rendered_as_they_are_reached(browser: Any, many: Path) 
 
     async def steps(page: Page) -> None:
         first = await page.js(sections)
-        assert 8 <= first < 60
+        assert 4 <= first < 60
         await page.js("window.scrollTo(0, document.body.scrollHeight)")
         await page.wait_for(f"{sections} > {first}")
         await page.js("document.querySelector('.more-images-button').focus()")

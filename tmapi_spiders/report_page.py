@@ -121,7 +121,7 @@ JS = r"""
     {bit: 16, key: 'new', label: 'New arrival'}
   ];
   var SORTS = ['rank', 'price_up', 'price_down', 'sales'];
-  var IMAGES_AT_ONCE = 8, CARDS_FIRST = 12, CARDS_MORE = 24;
+  var IMAGES_AT_ONCE = 4, CARDS_FIRST = 12, CARDS_MORE = 24;
 
   var timing = {start: performance.now()};  // read by benchmarks/report_size.py
   var data = JSON.parse(document.getElementById('report-data').textContent);
