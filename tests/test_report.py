@@ -260,3 +260,11 @@ def test_crawl_writes_the_report_beside_the_feed_when_asked(tmp_path: Path) -> N
     assert TOKEN not in page
     assert "HTML report written to" in result.stderr
     assert plain.returncode == 0 and not list((tmp_path / "off").glob("*.report.html"))
+
+
+def test_a_bad_report_setting_stops_the_crawl_with_one_line(tmp_path: Path) -> None:
+    result = crawl(
+        tmp_path, None, {"urls_file": "examples/images.txt"}, {"TMAPI_SANDBOX": "true", "TMAPI_REPORT": "maybe"}
+    )
+    assert result.returncode == 2
+    assert result.stderr == "error: TMAPI_REPORT must be true or false, got 'maybe'\n"
