@@ -247,11 +247,17 @@ def test_command_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str
 
 def test_crawl_writes_the_report_beside_the_feed_when_asked(tmp_path: Path) -> None:
     urls = [Q1.replace("query-1", "total-25"), DENIED]
+    report_file = tmp_path / "products.report.html"
     with SandboxThread(SandboxConfig(tokens=(TOKEN,), deny_patterns=(r"denied\.example\.net",))) as sb:
         result = crawl(tmp_path, sb.base_url, {"urls": ",".join(urls)}, {"TMAPI_REPORT": "true"}, token=TOKEN)
         assert result.returncode == 0, result.stderr[-3000:]
+        page = report_file.read_text()
         plain = crawl(tmp_path / "off", sb.base_url, {"urls": urls[0]}, token=TOKEN)
-    page = (tmp_path / "products.report.html").read_text()
+        # Again without a summary: the first run's summary and failures beside the feed are not this run's.
+        again = crawl(
+            tmp_path, sb.base_url, {"urls": urls[0]}, {"TMAPI_REPORT": "true", "TMAPI_SUMMARY": "false"}, token=TOKEN
+        )
+        assert again.returncode == 0, again.stderr[-3000:]
     data = embedded(page)
     assert data["run"]["finish_reason"] == "finished" and data["run"]["totals"]["paid_calls"] == 3
     by_url = {i["u"]: i for i in data["images"]}
@@ -260,6 +266,9 @@ def test_crawl_writes_the_report_beside_the_feed_when_asked(tmp_path: Path) -> N
     assert TOKEN not in page
     assert "HTML report written to" in result.stderr
     assert plain.returncode == 0 and not list((tmp_path / "off").glob("*.report.html"))
+    second = embedded(report_file.read_text())
+    assert "finish_reason" not in second["run"] and [i["u"] for i in second["images"]] == [urls[0]]
+    assert second["run"]["totals"] == {"images": 1, "items": 25, "pages": 2} and second["failures"] == 0
 
 
 def test_a_bad_report_setting_stops_the_crawl_with_one_line(tmp_path: Path) -> None:

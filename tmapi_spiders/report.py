@@ -432,14 +432,17 @@ def build(
     summary: Path | None = None,
     top: int | None = None,
     secrets: Iterable[str | None] = (),
+    discover: bool = True,
 ) -> str:
     """The report of a products feed. The failures feed and the run summary are looked for
-    beside it (`<stem>.failures.jsonl`, `<stem>.summary.json`) unless given; given ones must exist."""
+    beside it (`<stem>.failures.jsonl`, `<stem>.summary.json`) unless given or `discover` is
+    false (a crawl knows its own, and an older run's file there must not be shown); given
+    ones must exist."""
     if top is not None and top < 1:
         raise ReportError(f"--top must be at least 1 (got {top})")
-    if failures is None and beside(products, ".failures.jsonl").is_file():
+    if discover and failures is None and beside(products, ".failures.jsonl").is_file():
         failures = beside(products, ".failures.jsonl")
-    if summary is None and beside(products, ".summary.json").is_file():
+    if discover and summary is None and beside(products, ".summary.json").is_file():
         summary = beside(products, ".summary.json")
     run = read_summary(summary) if summary is not None else None
     failure_records = list(read_jsonl(failures, "failure record", "query_image_url")) if failures is not None else []

@@ -86,7 +86,10 @@ class TmapiReport:
             logger.warning("TMAPI_REPORT: the report needs a local JSON Lines products feed; the feed is %s", where)
             return
         settings = self.crawler.settings
-        summary = settings.get("TMAPI_SUMMARY_FILE") or None
+        # This crawl's own summary and failures feed, never an older run's files beside the feed.
+        summary = None
+        if settings.getbool("TMAPI_SUMMARY", True):
+            summary = Path(settings.get("TMAPI_SUMMARY_FILE") or report.beside(products, ".summary.json"))
         failures = local_path(self.failures) if self.failures else None
         output = report.beside(products, report.SUFFIX)
         started = time.perf_counter()
@@ -94,8 +97,9 @@ class TmapiReport:
             page = report.build(
                 products,
                 failures=failures if failures is not None and failures.is_file() else None,
-                summary=Path(summary) if summary and Path(summary).is_file() else None,
+                summary=summary if summary is not None and summary.is_file() else None,
                 secrets=[settings.get("TMAPI_API_TOKEN")],
+                discover=False,
             )
             report.write(page, output)
         except (report.ReportError, OSError) as exc:
