@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from typing import Any
 import pytest
 
 from tests.browser import Browser, Page, find_chromium, open_report
+from tests.crawl_helpers import REPO, read_jsonl
 from tests.report_data import failure, record
 from tmapi_spiders import report
 
@@ -94,6 +97,18 @@ def many(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("report") / "many.report.html"
     report.write(report.render(report.report_data(records)), path)
     return path
+
+
+@pytest.fixture(scope="module")
+def crawled(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The README's demo, end to end: the sandbox crawled for examples/images.txt, then `scrapy report`."""
+    out = tmp_path_factory.mktemp("crawled")
+    products = out / "products.jsonl"
+    crawl = [sys.executable, "-m", "scrapy", "crawl", "image_search", "-a", "urls_file=examples/images.txt"]
+    crawl += ["-s", "TMAPI_SANDBOX=true", "-O", str(products)]
+    subprocess.run(crawl, cwd=REPO, check=True, capture_output=True, timeout=120)
+    subprocess.run([sys.executable, "-m", "scrapy", "report", str(products)], cwd=REPO, check=True, timeout=60)
+    return products
 
 
 def run(
@@ -309,3 +324,27 @@ def test_many_images_are_rendered_as_they_are_reached(browser: Any, many: Path) 
         assert await page.js("document.querySelector('.more-images-button').hidden") is True
 
     run(browser, many, steps)
+
+
+def test_the_demo_crawl_as_a_report(browser: Any, crawled: Path) -> None:
+    offers: dict[str, int] = {}
+    for r in read_jsonl(crawled):
+        offers[r["query_image_url"]] = offers.get(r["query_image_url"], 0) + 1
+    summary = json.loads(crawled.with_name("products.summary.json").read_text())
+
+    async def steps(page: Page) -> None:
+        await page.js("document.getElementById('expand-all').click()")
+        while not await page.js("document.querySelector('.more-images-button').hidden"):
+            await click(page, ".more-images-button")
+        shown = await page.js(
+            "Array.from(document.querySelectorAll('section.image')).map(s => ["
+            "s.querySelector('figcaption').textContent, s.querySelectorAll('.card').length])"
+        )
+        assert len(shown) == len(summary["images"]) == 7
+        assert {url: cards for url, cards in shown if cards} == {u: min(n, 12) for u, n in offers.items()}
+        header = await page.js("document.getElementById('run').textContent")
+        totals = summary["totals"]
+        assert f"Offers{totals['items_written']:,}" in header and f"Paid calls{totals['paid_calls']}" in header
+        assert "Finish reasonfinished" in header
+
+    run(browser, crawled.with_name("products.report.html"), steps)
