@@ -118,6 +118,8 @@ def test_images_keep_feed_order_offers_rank_order_and_counts() -> None:
     assert (images[1]["pages"], images[1]["calls"]) == (2, 3)  # pages 1 and 2, and the conversion
     assert (images[0]["pages"], images[0]["calls"]) == (1, 1)
     assert (images[2]["status"], images[2]["failures"], images[2]["calls"]) == ("failed", 1, 1)
+    assert images[0]["status"] == images[1]["status"] == "unfinished"  # not in the summary: the run left them
+    assert report.report_data(records)["images"][0]["status"] == ""  # no summary: nothing known
     assert images[2]["fm"] == ["convert 403: Access denied"] and images[2]["o"] == []
     assert data["failures"] == 1
 

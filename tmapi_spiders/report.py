@@ -292,7 +292,7 @@ def group(
     return list(groups.values())
 
 
-def image_data(image: ImageGroup, summary_entry: dict[str, Any] | None) -> dict[str, Any]:
+def image_data(image: ImageGroup, summary_entry: dict[str, Any] | None, summary_known: bool = False) -> dict[str, Any]:
     """One image's block of the page's data: counts, status, failure messages and offers."""
     entry = summary_entry or {}
     pages = count(entry.get("pages"))
@@ -305,7 +305,9 @@ def image_data(image: ImageGroup, summary_entry: dict[str, Any] | None) -> dict[
         f"{text(f.get('stage'), 40)} {text(f.get('status'), 20)}: {text(f.get('message'))}".strip(": ")
         for f in image.failures[:FAILURE_MESSAGES_SHOWN]
     ]
-    status = text(entry.get("status"), 20) or ("failed" if image.failures else "done")
+    # The summary lists every image the run finished: one it does not list was left unfinished
+    # (a cap, a shutdown). Without a summary only a failure record tells anything.
+    status = text(entry.get("status"), 20) or ("failed" if image.failures else "unfinished" if summary_known else "")
     return {
         "u": image.url,
         "safe": safe_url(image.url),
@@ -364,7 +366,7 @@ def report_data(
         "top": top,
         "run": summary_header(summary, groups),
         "failures": sum(len(g.failures) for g in groups),
-        "images": [image_data(g, entries.get(g.url)) for g in groups],
+        "images": [image_data(g, entries.get(g.url), summary is not None) for g in groups],
     }
     return Redactor(secrets).value(data)
 

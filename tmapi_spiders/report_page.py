@@ -385,8 +385,8 @@ JS = r"""
     var info = el('div', 'image-info');
     var h = el('h2', null, 'Image ' + (k + 1));
     h.id = 'image-h-' + k;
-    var st = img.status || 'done';
-    h.appendChild(el('span', 'state ' + (st === 'done' ? 'done' : st === 'failed' ? 'failed' : 'unfinished'), st));
+    var st = img.status;
+    if (st) h.appendChild(el('span', 'state ' + (st === 'done' || st === 'failed' ? st : 'unfinished'), st));
     info.appendChild(h);
     var dl = el('dl', 'counts');
     var offers = ints.format(img.o.length);
