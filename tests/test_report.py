@@ -167,6 +167,12 @@ def test_the_token_never_reaches_the_page() -> None:
     assert "[redacted]" in page
 
 
+def test_a_token_in_the_file_name_is_not_in_the_title(tmp_path: Path) -> None:
+    products = write_jsonl(tmp_path / f"run-{TOKEN}.jsonl", [record(Q1)])
+    page = report.build(products, secrets=iter([TOKEN]))
+    assert TOKEN not in page and "<title>1688 matches: run-[redacted].jsonl</title>" in page
+
+
 def test_build_reads_failures_and_summary_from_beside_the_feed(tmp_path: Path) -> None:
     products = write_jsonl(tmp_path / "products.jsonl", [record(Q1)])
     write_jsonl(tmp_path / "products.failures.jsonl", [failure(DENIED)])

@@ -442,6 +442,7 @@ def build(
     ones must exist."""
     if top is not None and top < 1:
         raise ReportError(f"--top must be at least 1 (got {top})")
+    secrets = list(secrets)
     if discover and failures is None and beside(products, ".failures.jsonl").is_file():
         failures = beside(products, ".failures.jsonl")
     if discover and summary is None and beside(products, ".summary.json").is_file():
@@ -451,7 +452,7 @@ def build(
     data = report_data(
         read_jsonl(products, "product record", "query_image_url"), failure_records, run, top, products.name, secrets
     )
-    return render(data, f"1688 matches: {products.name}")
+    return render(data, Redactor(secrets).text(f"1688 matches: {products.name}"))
 
 
 def write(html_text: str, path: Path) -> None:
