@@ -145,6 +145,7 @@ TYPED_SETTINGS: tuple[tuple[str, type, float | None], ...] = (
     ("TMAPI_SANDBOX", bool, None),
     ("TMAPI_STOP_ON_SHORT_PAGE", bool, None),
     ("TMAPI_SUMMARY", bool, None),
+    ("TMAPI_REPORT", bool, None),
     ("TMAPI_CACHE", bool, None),
     ("TMAPI_GC_FREEZE", bool, None),
     ("TMAPI_GC_THRESHOLD", int, 0),

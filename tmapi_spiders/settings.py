@@ -42,6 +42,7 @@ TMAPI_PROGRESS_INTERVAL = 10.0  # seconds between progress lines; 0: off
 TMAPI_PROGRESS_BAR = "auto"  # a tqdm bar instead of the lines when stderr is a terminal
 TMAPI_SUMMARY = True  # <products feed stem>.summary.json beside the feeds, and a table in the log
 TMAPI_SUMMARY_FILE = ""  # write the summary here instead
+TMAPI_REPORT = False  # true: <products feed stem>.report.html beside the feed (docs/report.md)
 # --- The plan's limits, held across the whole job (README.md, "Performance") -----------------
 TMAPI_MAX_CONCURRENCY = 0  # calls in flight across the job (every worker); 0: no limit
 TMAPI_MAX_QPS = 0  # calls per second across the job; 0: no limit
@@ -121,6 +122,7 @@ EXTENSIONS = {
     "tmapi_spiders.extensions.progress.TmapiProgress": 500,
     "tmapi_spiders.extensions.summary.TmapiRunSummary": 510,
     "tmapi_spiders.extensions.gc_tuning.GcTuning": 520,
+    "tmapi_spiders.extensions.report.TmapiReport": 530,
 }
 # The garbage collector took about a quarter of the crawl's CPU, mostly re-walking start-up
 # objects (tmapi_spiders/extensions/gc_tuning.py). 0 / False: Python's own behaviour.

@@ -1,0 +1,82 @@
+"""`scrapy report products.jsonl -o report.html`: the feed as an HTML page of matches.
+
+Each query photo beside its 1688 offers, in one self-contained file (docs/report.md).
+The failures feed and the run summary are read from beside the feed when they are
+there. Bad input (a missing file, a malformed line) is one line on stderr and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from scrapy.commands import ScrapyCommand
+from scrapy.exceptions import UsageError
+
+from tmapi_spiders import outcome, report
+
+
+def top_of(value: str | None) -> int | None:
+    """--top: a count of offers, so a whole number of at least 1 (checked here rather than by
+    argparse, whose error is a usage screen, not one line)."""
+    if value is None:
+        return None
+    try:
+        n = int(value)
+    except ValueError:
+        raise report.ReportError(f"--top must be a whole number (got {value!r})") from None
+    if n < 1:
+        raise report.ReportError(f"--top must be at least 1 (got {n})")
+    return n
+
+
+class Command(ScrapyCommand):
+    requires_project = True
+    requires_crawler_process = False
+    default_settings = {"LOG_ENABLED": False}
+
+    def syntax(self) -> str:
+        return "PRODUCTS.jsonl [-o REPORT.html] [--top N] [--failures FILE] [--summary FILE]"
+
+    def short_desc(self) -> str:
+        return "Write an HTML report of a products feed: each query photo beside its offers"
+
+    def add_options(self, parser: argparse.ArgumentParser) -> None:
+        super().add_options(parser)
+        parser.add_argument(
+            "-o", "--output", metavar="FILE", help="where to write the report (default: <feed stem>.report.html)"
+        )
+        parser.add_argument("--top", metavar="N", help="keep the N best-ranked offers per image")
+        parser.add_argument("--failures", metavar="FILE", help="failures feed (default: <feed stem>.failures.jsonl)")
+        parser.add_argument("--summary", metavar="FILE", help="run summary (default: <feed stem>.summary.json)")
+
+    def run(self, args: list[str], opts: argparse.Namespace) -> None:
+        if len(args) != 1:
+            raise UsageError("give exactly one products feed (a .jsonl file)")
+        products = Path(args[0])
+        output = Path(opts.output) if opts.output else report.beside(products, report.SUFFIX)
+        started = time.perf_counter()
+        try:
+            top = top_of(opts.top)
+            page = report.build(
+                products,
+                failures=Path(opts.failures) if opts.failures else None,
+                summary=Path(opts.summary) if opts.summary else None,
+                top=top,
+                secrets=[self.settings.get("TMAPI_API_TOKEN")],
+            )
+            report.write(page, output)
+        except report.ReportError as exc:
+            self._fail(outcome.BAD_INPUT, str(exc))
+            return
+        except OSError as exc:
+            self._fail(outcome.BAD_INPUT, f"{output}: cannot write the report ({exc.strerror or exc})")
+            return
+        size = len(page.encode("utf-8"))
+        print(f"report written to {output} ({size / 1e6:.1f} MB, {time.perf_counter() - started:.1f} s)")
+
+    def _fail(self, code: int, message: str) -> None:
+        print(f"error: {message}", file=sys.stderr)
+        self.exitcode = code

@@ -1,0 +1,108 @@
+"""TMAPI_REPORT=true: the HTML match report written beside the products feed at the end.
+
+`out/products.jsonl` -> `out/products.report.html` (the same page as `scrapy report`,
+docs/report.md). It needs the feed complete on disk, so it is written on
+`feed_exporter_closed` (Scrapy's FeedExporter closes its files on `spider_closed`, after
+which a report would read a half-written feed), after the run summary, which it shows.
+Only a local JSON Lines products feed can be read back: any other feed is logged and skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Self
+from urllib.parse import unquote, urlsplit
+
+from scrapy import Spider, signals
+from scrapy.crawler import Crawler
+from scrapy.exceptions import NotConfigured
+from scrapy.extensions.feedexport import FeedExporter, FeedSlot
+
+from tmapi_spiders import feeds, report
+from tmapi_spiders.extensions.summary import TmapiRunSummary
+
+logger = logging.getLogger(__name__)
+
+JSON_LINES = ("jsonlines", "jsonl", "jl")
+
+
+def local_path(uri: str) -> Path | None:
+    """A feed URI's file on this machine, or None (stdout, s3://, ftp://...)."""
+    parts = urlsplit(uri)
+    if parts.scheme == "file":
+        return Path(unquote(parts.path))
+    if len(parts.scheme) <= 1 and uri not in ("-",):  # a plain path (or a Windows drive letter)
+        return Path(uri)
+    return None
+
+
+class TmapiReport:
+    """Writes `<products feed stem>.report.html` once the feeds are closed."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.products: FeedSlot | None = None
+        self.failures: str | None = None
+        self.written = False
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        if not crawler.settings.getbool("TMAPI_REPORT"):
+            raise NotConfigured
+        o = cls(crawler)
+        crawler.signals.connect(o.feed_slot_closed, signal=signals.feed_slot_closed)
+        crawler.signals.connect(o.feed_exporter_closed, signal=signals.feed_exporter_closed)
+        crawler.signals.connect(o.spider_closed, signal=signals.spider_closed)
+        return o
+
+    def feed_slot_closed(self, slot: FeedSlot) -> None:
+        classes = [str(c) for c in (slot.feed_options.get("item_classes") or ())]
+        if feeds.FAILURES in classes:
+            self.failures = self.failures or slot.uri
+        elif self.products is None:
+            self.products = slot
+
+    async def feed_exporter_closed(self) -> None:
+        # The summary is written on the same signal: make sure it is on disk first.
+        for ext in self.crawler.extensions.middlewares:
+            if isinstance(ext, TmapiRunSummary):
+                await ext.write()
+        self.write()
+
+    def spider_closed(self, spider: Spider, reason: str) -> None:
+        if not any(isinstance(ext, FeedExporter) for ext in self.crawler.extensions.middlewares):
+            logger.warning("TMAPI_REPORT: no feed exporter, so no products feed to report on")
+
+    def write(self) -> None:
+        if self.written:
+            return
+        self.written = True
+        slot = self.products
+        products = local_path(slot.uri) if slot is not None else None
+        if slot is None or products is None or slot.format not in JSON_LINES:
+            where = f"{slot.uri} ({slot.format})" if slot is not None else "none"
+            logger.warning("TMAPI_REPORT: the report needs a local JSON Lines products feed; the feed is %s", where)
+            return
+        settings = self.crawler.settings
+        # This crawl's own summary and failures feed, never an older run's files beside the feed.
+        summary = None
+        if settings.getbool("TMAPI_SUMMARY", True):
+            summary = Path(settings.get("TMAPI_SUMMARY_FILE") or report.beside(products, ".summary.json"))
+        failures = local_path(self.failures) if self.failures else None
+        output = report.beside(products, report.SUFFIX)
+        started = time.perf_counter()
+        try:
+            page = report.build(
+                products,
+                failures=failures if failures is not None and failures.is_file() else None,
+                summary=summary if summary is not None and summary.is_file() else None,
+                secrets=[settings.get("TMAPI_API_TOKEN")],
+                discover=False,
+            )
+            report.write(page, output)
+        except (report.ReportError, OSError) as exc:
+            logger.error("TMAPI_REPORT: could not write the report to %s: %s", output, exc)
+            return
+        logger.info("HTML report written to %s (%.1f s)", output, time.perf_counter() - started)
