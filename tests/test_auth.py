@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.crawl_helpers import REPO, crawl, scrapy_env
+from tests.crawl_helpers import QUICK_WORKER_SETTINGS, REPO, crawl, scrapy, scrapy_env
+from tests.redis_server import RedisServer
 from tmapi_spiders import outcome
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
 
@@ -105,3 +106,41 @@ def test_scrapy_fetch_sends_the_token_and_never_prints_it(tmp_path: Path, mode: 
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert '"total_count":45' in proc.stdout
     assert TOKEN not in proc.stdout + proc.stderr
+
+
+def test_distributed_workers_learn_the_way_from_redis_without_the_token(tmp_path: Path) -> None:
+    seeds = tmp_path / "seeds.txt"
+    seeds.write_text("\n".join(URLS) + "\n")
+    with SandboxThread(SandboxConfig(tokens=(TOKEN,), auth="query")) as sb, RedisServer() as redis_server:
+        common = ["-s", f"REDIS_URL={redis_server.url}", "-s", "TMAPI_JOB=auth"]
+        common += [arg for k, v in QUICK_WORKER_SETTINGS.items() for arg in ("-s", f"{k}={v}")]
+        seeded = scrapy(["seed", str(seeds), *common], sb.base_url, TOKEN, stderr=subprocess.PIPE)
+        assert seeded.wait(60) == 0
+        first = scrapy(
+            ["crawl", "image_search", "-o", str(tmp_path / "w1.jsonl"), *common],
+            sb.base_url,
+            TOKEN,
+            stderr=subprocess.PIPE,
+        )
+        _, err1 = first.communicate(timeout=120)
+        assert first.returncode == 0, err1[-2000:]
+        assert redis_server.client().get("auth:auth") == "query"
+        refused_after_first = sb.stats()["statuses"].get("401", 0)
+        # a second worker of the same job (more seeds): it asks the gateway nothing to learn the way
+        more = tmp_path / "more.txt"
+        more.write_text("https://cbu01.alicdn.com/img/ibank/auth-more/total-25.jpg\n")
+        assert scrapy(["seed", str(more), *common], sb.base_url, TOKEN).wait(60) == 0
+        second = scrapy(
+            ["crawl", "image_search", "-o", str(tmp_path / "w2.jsonl"), *common],
+            sb.base_url,
+            TOKEN,
+            stderr=subprocess.PIPE,
+        )
+        _, err2 = second.communicate(timeout=120)
+        stats = sb.stats()
+        dump = repr({k: redis_server.client().dump(k) for k in redis_server.client().scan_iter("*")})
+    assert second.returncode == 0, err2[-2000:]
+    assert refused_after_first == 1 and stats["statuses"].get("401", 0) == 1
+    assert "learned by another worker" in err2
+    assert len((tmp_path / "w2.jsonl").read_text().splitlines()) == 25
+    assert TOKEN not in dump and TOKEN not in err1 + err2

@@ -42,6 +42,10 @@ class CountedHTTP11DownloadHandler(HTTP11DownloadHandler):
     failed after the connection was made (the API may have done the work). Calls that
     never connected, and the one `auto` call the gateway refused, are not paid."""
 
+    # Built with the engine, not at the first download: a distributed worker tells it at
+    # open how the job's gateway takes the token (signals.auth_known).
+    lazy = False
+
     def __init__(self, crawler: Crawler) -> None:
         super().__init__(crawler)
         self._pool.retryAutomatically = False

@@ -30,6 +30,7 @@ class JobKeys:
     limit_state: str  # hash: the job-wide limiter's learned limits and schedule (limits.py)
     summary: str  # hash: query image URL -> its result as JSON, for the run summary (extensions/summary.py)
     max_calls_spent: str  # counter: paid calls against TMAPI_MAX_CALLS (spending.py)
+    auth: str  # string: how the gateway takes the token ("header" or "query"), learned by TMAPI_AUTH=auto
 
     @classmethod
     def for_job(
@@ -55,6 +56,7 @@ class JobKeys:
             limit_state=f"{job}:limit:state",
             summary=f"{job}:summary",
             max_calls_spent=f"{job}:max_calls_spent",
+            auth=f"{job}:auth",
         )
 
     @classmethod
@@ -77,6 +79,7 @@ class JobKeys:
             self.stats,
             self.workers,
             self.marker,
+            self.auth,
             self.limit_slots,
             self.limit_state,
             self.summary,

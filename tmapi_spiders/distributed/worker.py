@@ -30,6 +30,7 @@ from scrapy.utils.defer import deferred_from_coro
 from twisted.internet import task, threads
 from twisted.python.failure import Failure
 
+from tmapi_spiders import signals as tmapi_signals
 from tmapi_spiders.api import ENDPOINT_SEARCH, META_KEY
 from tmapi_spiders.config import token_redactor
 from tmapi_spiders.distributed import connection
@@ -97,6 +98,12 @@ class Worker:
     def open(self, spider: Spider) -> None:
         self.spider = spider
         self.job.renew(self.id, self.lease, [])  # visible as a live worker at once; learns the job's marker
+        # TMAPI_AUTH=auto: how the gateway takes the token, if another worker learned it already
+        # (the way only, "header" or "query": never the token).
+        way = self.server.get(self.keys.auth)
+        if way:
+            self.crawler.signals.send_catch_log(tmapi_signals.auth_known, way=way)
+        self.crawler.signals.connect(self._auth_learned, signal=tmapi_signals.auth_learned)
         queued, work_left = self.job.queued(), self.job.work_left()
         logger.info(
             "Worker %s joined job %r (%d requests queued, %d seeds/requests/leases left)",
@@ -110,6 +117,12 @@ class Worker:
         beats = task.LoopingCall(self._beat)
         beats.start(self.heartbeat, now=False).addErrback(self._loop_failed, "heartbeat")
         self._loops = [acks, beats]
+
+    def _auth_learned(self, way: str) -> None:
+        def remember() -> None:
+            self.server.set(self.keys.auth, way, ex=max(1, int(self.keep_stats)))
+
+        threads.deferToThread(remember).addErrback(lambda f: logger.warning("could not share TMAPI_AUTH: %s", f.value))
 
     def close(self, reason: str) -> None:
         self.closing = True
