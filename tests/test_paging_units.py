@@ -8,7 +8,7 @@ import json
 import pytest
 
 from tmapi_spiders import contract
-from tmapi_spiders.spiders.image_search import end_of_search, page_size_of
+from tmapi_spiders.paging import END_EMPTY, NO_TOTAL, ChainState, end_of_search, page_size_of, paginate
 
 
 @pytest.mark.parametrize(
@@ -66,3 +66,43 @@ def test_a_page_with_more_items_than_asked_is_malformed() -> None:
     assert contract.check_page(envelope, 3) is envelope
     bad = contract.check_page(envelope, 2)
     assert not bad.ok and bad.transient and bad.message == "malformed page: 3 items for page_size 2"
+
+
+def state(page: int = 1, **kw: object) -> ChainState:
+    url = "https://cbu01.alicdn.com/a.jpg"
+    return ChainState(image=url, img=url, q={}, page=page, **kw)  # type: ignore[arg-type]
+
+
+def items(*ids: int) -> list[dict[str, int]]:
+    return [{"item_id": i} for i in ids]
+
+
+def test_paginate_walks_pages_ranks_and_skips_repeats() -> None:
+    first = paginate(state(), {"total_count": 5, "items": items(1, 2)}, 2, False)
+    assert [rank for rank, _ in first.new_items] == [1, 2] and first.next is not None and first.end is None
+    assert first.expected_pages == 3 and first.next.page == 2 and first.next.total == 5
+    second = paginate(first.next, {"total_count": 5, "items": items(2, 3)}, 2, False)
+    assert [(rank, raw["item_id"]) for rank, raw in second.new_items] == [(4, 3)] and second.duplicates == 1
+    third = paginate(second.next, {"total_count": 5, "items": items(4)}, 2, False)  # type: ignore[arg-type]
+    assert third.end == "last_page" and third.next is None
+    assert (third.state.items, third.state.dups, third.below_total) == (4, 1, 1)
+
+
+def test_paginate_round_trips_through_meta() -> None:
+    step = paginate(state(max_pages=3), {"total_count": 50, "items": items(1, 2, 3), "page_size": 3}, 20, False)
+    assert step.next is not None
+    assert ChainState.from_meta(step.next.to_meta()) == step.next
+    assert step.new_items[-1][0] == 3 and step.next.page == 2 and step.expected_pages == 3
+
+
+def test_paginate_refuses_an_answer_without_total_or_items_and_reads_null_as_nothing() -> None:
+    bad: list[dict[str, object]] = [
+        {"items": []},
+        {"total_count": -1, "items": []},
+        {"total_count": 3},
+        {"total_count": True, "items": []},
+    ]
+    for data in bad:
+        assert paginate(state(), data, 20, False).failure == NO_TOTAL
+    empty = paginate(state(), {"total_count": 0, "items": None}, 20, False)
+    assert empty.failure is None and empty.end == END_EMPTY and empty.below_total == 0

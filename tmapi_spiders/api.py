@@ -17,6 +17,7 @@ from scrapy import Request
 from scrapy.http import Response
 
 from tmapi_spiders import contract
+from tmapi_spiders.paging import ChainState
 
 META_KEY = "tmapi"
 # Where TmapiEnvelopeMiddleware leaves the parsed answer for the callback (read once).
@@ -34,28 +35,28 @@ class ApiRequests:
 
     def search(
         self,
-        state: dict[str, Any],
+        state: ChainState,
         query: contract.SearchQuery,
         callback: Callable[..., Any],
         errback: Callable[..., Any],
     ) -> Request:
-        url = f"{self.base_url}{contract.SEARCH_PATH}?{urlencode(query.params(state['img'], state['page']))}"
+        url = f"{self.base_url}{contract.SEARCH_PATH}?{urlencode(query.params(state.img, state.page))}"
         return Request(
             url,
             callback=callback,
             errback=errback,
             meta=self._meta(ENDPOINT_SEARCH, state),
             # Later pages of a started image first: finishing images frees their state.
-            priority=state["page"],
+            priority=state.page,
             # Page n+1 is only ever asked for by page n's answer, so in one process only an
             # image's first request needs the duplicate filter (one key per image). A shared
             # job's scheduler filters follow-ups too (a page redone after a worker died must
             # not ask for the next one twice): distributed/dupefilter.py.
-            dont_filter=state["page"] > 1,
+            dont_filter=state.page > 1,
         )
 
-    def convert(self, state: dict[str, Any], callback: Callable[..., Any], errback: Callable[..., Any]) -> Request:
-        body = {"url": state["image"], "search_api_endpoint": contract.CONVERT_SEARCH_ENDPOINT}
+    def convert(self, state: ChainState, callback: Callable[..., Any], errback: Callable[..., Any]) -> Request:
+        body = {"url": state.image, "search_api_endpoint": contract.CONVERT_SEARCH_ENDPOINT}
         return Request(
             f"{self.base_url}{contract.CONVERT_PATH}",
             method="POST",
@@ -66,9 +67,9 @@ class ApiRequests:
             meta=self._meta(ENDPOINT_CONVERT, state),
         )
 
-    def _meta(self, endpoint: str, state: dict[str, Any]) -> dict[str, Any]:
+    def _meta(self, endpoint: str, state: ChainState) -> dict[str, Any]:
         return {
-            META_KEY: state,
+            META_KEY: state.to_meta(),
             "tmapi_endpoint": endpoint,
             "handle_httpstatus_list": [contract.PARAM_ERROR],
             "download_timeout": self.timeout,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from typing import Any, Self
 
 from scrapy import Request, Spider
@@ -27,6 +28,8 @@ from tmapi_spiders.auth import ApiRefused
 from tmapi_spiders.clock import utc_now
 from tmapi_spiders.config import NO_SEEDS, ConfigError, JobConfig, check_seed_list, check_settings, job_config
 from tmapi_spiders.items import CONTEXT_FIELDS, FailureItem, ProductItem
+from tmapi_spiders.paging import ChainState, paginate
+from tmapi_spiders.redact import MASK
 from tmapi_spiders.seeds import BadLine, Seed, parse_lines
 
 logger = logging.getLogger(__name__)
@@ -104,26 +107,15 @@ class ImageSearchSpider(Spider):
     def first_request(self, seed: Seed, query: contract.SearchQuery, max_pages: int) -> Request:
         """The first paid call for one image: a conversion, or page 1 of the search."""
         self.crawler.stats.inc_value("tmapi/images_seeded")
-        state: dict[str, Any] = {
-            "image": seed.url,
-            "img": seed.url,
-            "page": 1,
-            "q": query.to_dict(),
-            "max_pages": max_pages,
-            "converted": False,
-            "seen": [],
-            "total": None,
-            "items": 0,
-            "dups": 0,
-        }
+        state = ChainState(image=seed.url, img=seed.url, q=query.to_dict(), max_pages=max_pages)
         if contract.is_alibaba_hosted(seed.url):
             return self._search(state)
         return self._convert(state)
 
     # requests
 
-    def query_of(self, state: dict[str, Any]) -> contract.SearchQuery:
-        q = state["q"]
+    def query_of(self, state: ChainState) -> contract.SearchQuery:
+        q = state.q
         key = f"{q['language']}|{q['sort']}|{q['page_size']}|{sorted(q['filters'].items())}"
         query = self._queries.get(key)
         if query is None:
@@ -138,16 +130,17 @@ class ImageSearchSpider(Spider):
             self._api = ApiRequests(self.settings["TMAPI_BASE_URL"], self.settings.getfloat("DOWNLOAD_TIMEOUT"))
         return self._api
 
-    def _search(self, state: dict[str, Any]) -> Request:
+    def _search(self, state: ChainState | dict[str, Any]) -> Request:
+        state = ChainState.from_meta(state)
         return self.api.search(state, self.query_of(state), self.parse_search, self.on_error)
 
-    def _convert(self, state: dict[str, Any]) -> Request:
-        return self.api.convert(state, self.parse_converted, self.on_error)
+    def _convert(self, state: ChainState | dict[str, Any]) -> Request:
+        return self.api.convert(ChainState.from_meta(state), self.parse_converted, self.on_error)
 
     # callbacks
 
     def parse_converted(self, response: Response) -> Iterator[Any]:
-        state = dict(response.meta[META_KEY])
+        state = ChainState.from_meta(response.meta[META_KEY])
         envelope = envelope_of(response)
         if not envelope.ok:
             yield self.failure(state, ENDPOINT_CONVERT, envelope.status, envelope.message)
@@ -159,93 +152,67 @@ class ImageSearchSpider(Spider):
                 state, ENDPOINT_CONVERT, contract.UNEXPECTED, f"conversion returned no image_url ({path!r})"
             )
             return
+        if MASK in path:
+            # The answer quoted the token (redacted on arrival): not a path anything can search.
+            yield self.failure(
+                state, ENDPOINT_CONVERT, contract.UNEXPECTED, "conversion returned an image_url holding the API token"
+            )
+            return
         self.crawler.stats.inc_value("tmapi/images_converted")
-        state.update(img=path, converted=True, page=1)
-        yield self._search(state)
+        yield self._search(replace(state, img=path, converted=True, page=1))
 
     def parse_search(self, response: Response) -> Iterator[Any]:
-        state = response.meta[META_KEY]
+        state = ChainState.from_meta(response.meta[META_KEY])
         envelope = envelope_of(response)
         if not envelope.ok:
-            if envelope.status == contract.PARAM_ERROR and not state["converted"] and state["page"] == 1:
-                if state["image"].startswith(("http://", "https://")):
+            if envelope.status == contract.PARAM_ERROR and not state.converted and state.page == 1:
+                if state.image.startswith(("http://", "https://")):
                     # The API could not use the image as it is: convert it and search again.
-                    yield self._convert(dict(state))
+                    yield self._convert(state)
                     return
             yield self.failure(state, ENDPOINT_SEARCH, envelope.status, envelope.message)
             return
         assert envelope.data is not None
-        data = envelope.data
-        total, items = data.get("total_count"), data.get("items")
-        if total == 0 and items is None:  # "nothing found" written as null
-            items = []
-        if not isinstance(total, int) or isinstance(total, bool) or total < 0 or not isinstance(items, list):
-            yield self.failure(state, ENDPOINT_SEARCH, contract.UNEXPECTED, "response data has no total_count or items")
+        query = self.query_of(state)
+        step = paginate(state, envelope.data, query.page_size, self.stop_on_short_page)
+        if step.failure:
+            yield self.failure(state, ENDPOINT_SEARCH, contract.UNEXPECTED, step.failure)
             return
         stats = self.crawler.stats
         stats.inc_value("tmapi/pages")
-        query = self.query_of(state)
-        page = state["page"]
-        seen = set(state["seen"])
+        if step.not_objects:
+            stats.inc_value("tmapi/items_dropped/not_an_object", step.not_objects)
+            stats.inc_value("tmapi/items_dropped", step.not_objects)
+        if step.duplicates:
+            stats.inc_value("tmapi/items_duplicate", step.duplicates)
+        if state.page == 1:
+            stats.inc_value("tmapi/pages_expected", step.expected_pages)
         context = {
-            "query_image_url": state["image"],
-            "search_image_url": state["img"],
-            "page": page,
+            "query_image_url": state.image,
+            "search_image_url": state.img,
+            "page": state.page,
             "language": query.language,
             "sort": query.sort,
             "filters": query.filters,
             "crawled_at": utc_now(),
         }
-        # The API's own page size, when it says one (a backend may page by less than asked).
-        size = page_size_of(data, query.page_size)
-        kept = dups = 0
-        offset = (page - 1) * size
-        for position, raw in enumerate(items, offset + 1):
-            if not isinstance(raw, dict):
-                stats.inc_value("tmapi/items_dropped/not_an_object")
-                stats.inc_value("tmapi/items_dropped")
-                continue
-            key = raw.get("item_id")
-            # Only a real integer id is remembered: `true` or `1.0` would pass for item 1 and
-            # drop the real item 1 as a repeat (both are dropped by validation anyway).
-            if type(key) is int:
-                if key in seen:
-                    dups += 1
-                    continue
-                seen.add(key)
+        for rank, raw in step.new_items:
             product = ProductItem(raw)
             if not _CONTEXT_FIELD_SET.isdisjoint(product):
                 for name in product.keys() & _CONTEXT_FIELD_SET:  # an API field under one of our names: kept, renamed
                     product[f"api_{name}"] = product[name]
             product.update(context)
-            product["rank"] = position
-            kept += 1
+            product["rank"] = rank
             yield product
-        if dups:
-            stats.inc_value("tmapi/items_duplicate", dups)
-        last = contract.last_page(total, size)
-        if page == 1:
-            stats.inc_value("tmapi/pages_expected", max(min(last, state["max_pages"] or last), 1))
-        state = {
-            **state,
-            "total": total if state["total"] is None else state["total"],
-            "items": state["items"] + kept,
-            "dups": state["dups"] + dups,
-            "seen": list(seen),
-        }
-        end = end_of_search(
-            page, last, state["max_pages"], len(items), kept, size, data.get("has_next_page"), self.stop_on_short_page
-        )
-        if end is None:
-            yield self._search({**state, "page": page + 1})
+        if step.next is not None:
+            yield self._search(step.next)
             return
         stats.inc_value("tmapi/images_searched")
-        below = max(0, total - state["items"])
-        if below and end != END_MAX_PAGES:
+        if step.below_total:
             # The API offered fewer results than total_count said: say so, and why it ended.
             stats.inc_value("tmapi/images_below_total")
-            stats.inc_value(f"tmapi/images_below_total/{end}")
-        self._finished(state, "done", "", pages=page, ended=end)
+            stats.inc_value(f"tmapi/images_below_total/{step.end}")
+        self._finished(step.state, "done", "", pages=state.page, ended=step.end or "")
 
     def on_error(self, failure: Failure) -> Iterator[Any]:
         request = failure.request  # type: ignore[attr-defined]
@@ -268,85 +235,40 @@ class ImageSearchSpider(Spider):
 
     # outcomes
 
-    def failure(self, state: dict[str, Any], stage: str, status: int, message: str) -> FailureItem:
+    def failure(self, state: ChainState | dict[str, Any], stage: str, status: int, message: str) -> FailureItem:
+        """The failure record of an image (and its image_finished signal). `state` may be
+        a request's meta dict: the distributed worker calls this for requests it refuses."""
+        state = ChainState.from_meta(state)
         self.crawler.stats.inc_value("tmapi/images_failed")
         self.crawler.stats.inc_value(f"tmapi/images_failed/{stage}/{status}")
-        pages_ok = state["page"] - 1 if stage == ENDPOINT_SEARCH else 0
+        pages_ok = state.page - 1 if stage == ENDPOINT_SEARCH else 0
         self._finished(state, "failed", message, pages=pages_ok)
-        query = state["q"]
+        query = state.q
         return FailureItem(
-            query_image_url=state["image"],
-            search_image_url=state["img"],
+            query_image_url=state.image,
+            search_image_url=state.img,
             stage=stage,
             status=status,
             message=message,
             pages_ok=pages_ok,
-            failed_page=state["page"] if stage == ENDPOINT_SEARCH else None,
+            failed_page=state.page if stage == ENDPOINT_SEARCH else None,
             language=query["language"],
             sort=query["sort"],
             filters=query["filters"],
             crawled_at=utc_now(),
         )
 
-    def _finished(self, state: dict[str, Any], status: str, reason: str, pages: int, ended: str = "") -> None:
+    def _finished(self, state: ChainState, status: str, reason: str, pages: int, ended: str = "") -> None:
         self.crawler.signals.send_catch_log(
             signals.image_finished,
             image={
-                "query_image_url": state["image"],
+                "query_image_url": state.image,
                 "status": status,
                 "reason": reason,
-                "total_count": state["total"],
+                "total_count": state.total,
                 "pages": pages,
-                "items": state["items"],
-                "duplicates": state["dups"],
+                "items": state.items,
+                "duplicates": state.dups,
                 "ended": ended,
             },
         )
-
-
-# Why an image's search ended (the summary's `ended`, stats tmapi/images_below_total/<why>).
-END_LAST_PAGE = "last_page"  # the page total_count puts last
-END_MAX_PAGES = "max_pages"  # the -a max_pages limit
-END_EMPTY = "empty_page"  # a page with no items
-END_NOTHING_NEW = "no_new_items"  # every item of the page was seen before (a repeating backend)
-END_NO_NEXT = "has_next_page_false"
-END_SHORT = "short_page"  # TMAPI_STOP_ON_SHORT_PAGE: fewer items than the page size
-
-
-def page_size_of(data: dict[str, Any], asked: int) -> int:
-    """The page size the API paged by: its `page_size` when it reports a smaller one."""
-    said = data.get("page_size")
-    if type(said) is int and 1 <= said < asked:
-        return said
-    return asked
-
-
-def end_of_search(
-    page: int,
-    last: int,
-    max_pages: int,
-    items: int,
-    new: int,
-    size: int,
-    has_next_page: Any,
-    stop_on_short_page: bool,
-) -> str | None:
-    """Why the search of an image ends after this page, or None to ask for the next.
-
-    Completeness first: a short page alone does not end it (the backend may have filtered
-    an item out of it) unless TMAPI_STOP_ON_SHORT_PAGE asks to save that call; but a page
-    that cannot lead anywhere new (empty, nothing unseen, `has_next_page: false`) does,
-    so an overstated or endless total_count is never paid for page after page."""
-    if not items:
-        return END_EMPTY
-    if not new:
-        return END_NOTHING_NEW
-    if page >= last:
-        return END_LAST_PAGE
-    if max_pages and page >= max_pages:
-        return END_MAX_PAGES
-    if has_next_page is False:
-        return END_NO_NEXT
-    if stop_on_short_page and items < size:
-        return END_SHORT
-    return None

@@ -1,0 +1,180 @@
+"""One image's search, page after page: the chain state, and what each answer means.
+
+`ChainState` is what travels with a request (`meta["tmapi"]`, plain JSON, so a Redis
+queue can carry it to any worker). `paginate(state, data, ...)` reads one successful
+search answer and says what to do: which items are new, which page comes next, or why
+the image is finished. It knows nothing of Scrapy, so every paging rule is a unit test.
+
+The rules follow what the API does, not what we expect of it (completeness first):
+the API's own page size when it reports a smaller one; a short page does not end an
+image while total_count says more (a backend may filter an item out of a page) unless
+TMAPI_STOP_ON_SHORT_PAGE asks to save that call; an empty page, a page with nothing
+new (a repeating backend, an overstated or endless total_count) or `has_next_page:
+false` does end it, so no call is paid for a page that cannot bring anything new.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from tmapi_spiders import contract
+
+# Why an image's search ended (the summary's `ended`, stats tmapi/images_below_total/<why>).
+END_LAST_PAGE = "last_page"  # the page total_count puts last
+END_MAX_PAGES = "max_pages"  # the -a max_pages limit
+END_EMPTY = "empty_page"  # a page with no items
+END_NOTHING_NEW = "no_new_items"  # every item of the page was seen before (a repeating backend)
+END_NO_NEXT = "has_next_page_false"
+END_SHORT = "short_page"  # TMAPI_STOP_ON_SHORT_PAGE: fewer items than the page size
+NO_TOTAL = "response data has no total_count or items"
+
+
+@dataclass
+class ChainState:
+    """Where one image's search stands: the image, the query, the page to fetch next,
+    and what the pages so far held (item ids seen, counts)."""
+
+    image: str  # the seed's URL (the query image)
+    img: str  # what is searched: the same URL, or the converted /search/... path
+    q: dict[str, Any]  # contract.SearchQuery.to_dict()
+    page: int = 1
+    max_pages: int = 0  # 0: up to total_count
+    converted: bool = False
+    seen: list[int] = field(default_factory=list)
+    total: int | None = None  # total_count of the first page
+    items: int = 0  # new items kept so far
+    dups: int = 0  # items repeated from earlier pages
+
+    def to_meta(self) -> dict[str, Any]:
+        return {
+            "image": self.image,
+            "img": self.img,
+            "page": self.page,
+            "q": self.q,
+            "max_pages": self.max_pages,
+            "converted": self.converted,
+            "seen": self.seen,
+            "total": self.total,
+            "items": self.items,
+            "dups": self.dups,
+        }
+
+    @classmethod
+    def from_meta(cls, meta: dict[str, Any] | ChainState) -> ChainState:
+        if isinstance(meta, ChainState):
+            return meta
+        return cls(
+            image=meta["image"],
+            img=meta.get("img", meta["image"]),
+            q=meta["q"],
+            page=meta.get("page", 1),
+            max_pages=meta.get("max_pages", 0),
+            converted=meta.get("converted", False),
+            seen=list(meta.get("seen", ())),
+            total=meta.get("total"),
+            items=meta.get("items", 0),
+            dups=meta.get("dups", 0),
+        )
+
+
+@dataclass
+class Step:
+    """What one answer means for its image."""
+
+    new_items: list[tuple[int, dict[str, Any]]]  # (rank, the API's item) for each new item
+    not_objects: int  # entries of `items` that are not objects (dropped)
+    duplicates: int  # items already seen on an earlier page
+    state: ChainState  # the state after this page
+    next: ChainState | None  # the next page to fetch, or None
+    end: str | None  # END_*: why the image is finished (None while there is a next page)
+    expected_pages: int  # pages total_count promises (at most max_pages), at least 1
+    failure: str | None = None  # the answer cannot be paged (NO_TOTAL)
+
+    @property
+    def below_total(self) -> int:
+        """Items total_count promised that the API never delivered (0 when max_pages cut it)."""
+        if self.end in (None, END_MAX_PAGES) or self.state.total is None:
+            return 0
+        return max(0, self.state.total - self.state.items)
+
+
+def page_size_of(data: dict[str, Any], asked: int) -> int:
+    """The page size the API paged by: its `page_size` when it reports a smaller one."""
+    said = data.get("page_size")
+    if type(said) is int and 1 <= said < asked:
+        return said
+    return asked
+
+
+def end_of_search(
+    page: int,
+    last: int,
+    max_pages: int,
+    items: int,
+    new: int,
+    size: int,
+    has_next_page: Any,
+    stop_on_short_page: bool,
+) -> str | None:
+    """Why the search of an image ends after this page, or None to ask for the next."""
+    if not items:
+        return END_EMPTY
+    if not new:
+        return END_NOTHING_NEW
+    if page >= last:
+        return END_LAST_PAGE
+    if max_pages and page >= max_pages:
+        return END_MAX_PAGES
+    if has_next_page is False:
+        return END_NO_NEXT
+    if stop_on_short_page and items < size:
+        return END_SHORT
+    return None
+
+
+def paginate(state: ChainState, data: dict[str, Any], asked_page_size: int, stop_on_short_page: bool) -> Step:
+    """Read one successful search answer (`data` of the envelope) for `state`'s page."""
+    total, items = data.get("total_count"), data.get("items")
+    if total == 0 and items is None:  # "nothing found" written as null
+        items = []
+    if not isinstance(total, int) or isinstance(total, bool) or total < 0 or not isinstance(items, list):
+        return Step([], 0, 0, state, None, None, 0, failure=NO_TOTAL)
+    size = page_size_of(data, asked_page_size)
+    seen = set(state.seen)
+    new: list[tuple[int, dict[str, Any]]] = []
+    not_objects = dups = 0
+    for rank, raw in enumerate(items, (state.page - 1) * size + 1):
+        if not isinstance(raw, dict):
+            not_objects += 1
+            continue
+        key = raw.get("item_id")
+        # Only a real integer id is remembered: `true` or `1.0` would pass for item 1 and
+        # drop the real item 1 as a repeat (both are dropped by validation anyway).
+        if type(key) is int:
+            if key in seen:
+                dups += 1
+                continue
+            seen.add(key)
+        new.append((rank, raw))
+    last = contract.last_page(total, size)
+    after = ChainState(
+        image=state.image,
+        img=state.img,
+        q=state.q,
+        page=state.page,
+        max_pages=state.max_pages,
+        converted=state.converted,
+        seen=list(seen),
+        total=total if state.total is None else state.total,
+        items=state.items + len(new),
+        dups=state.dups + dups,
+    )
+    end = end_of_search(
+        state.page, last, state.max_pages, len(items), len(new), size, data.get("has_next_page"), stop_on_short_page
+    )
+    following = None
+    if end is None:
+        following = replace(after, page=state.page + 1)
+    expected = max(min(last, state.max_pages or last), 1)
+    return Step(new, not_objects, dups, after, following, end, expected)
