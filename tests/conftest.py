@@ -131,3 +131,17 @@ def make_sandbox() -> Iterator[Callable[..., SandboxThread]]:
     yield make
     for sb in started:
         sb.stop()
+
+
+@pytest.fixture(autouse=True)
+def own_project_data_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test's crawls get their own project data directory (`.scrapy`), as on a fresh checkout.
+
+    The answer store is on by default and lives there (`.scrapy/tmapi-cache`); without this,
+    a test would replay answers another test paid for against a sandbox on the same port
+    (the session's shared sandbox, or a port used again later) and see no calls. Scrapy reads
+    `[datadir]` from `$XDG_CONFIG_HOME/scrapy.cfg`, which every `scrapy` subprocess inherits.
+    """
+    home = tmp_path_factory.mktemp("xdg")
+    (home / "scrapy.cfg").write_text(f"[datadir]\ndefault = {home / 'data'}\n", encoding="utf-8")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home))

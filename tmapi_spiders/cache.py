@@ -1,28 +1,74 @@
-"""TMAPI_CACHE: re-run a list without paying again, on Scrapy's own HTTP cache.
+"""The answer store: never pay twice for the same call, on by default in one process.
 
-One switch turns on HttpCacheMiddleware (900) with a filesystem store under
-TMAPI_CACHE_DIR, entries expiring after TMAPI_CACHE_TTL seconds, and `TmapiCachePolicy`,
-which stores good answers only. The token never reaches the cache: it is a header put
-on at 950 (after the lookup) and taken off again before the cache stores the answer,
-and Scrapy's request fingerprint (the cache key) does not read headers anyway.
+Users pay per call, and a crawl of a big list is interrupted (Ctrl-C, a kill, a power
+cut, the spending cap, a 439) or extended ("I added 50 photos"). The answer store keeps
+every good answer on disk as it arrives, so running the same command again replays
+every answer already paid for, free, and rewrites the whole `-O` feed; only the calls
+in flight at a kill -9 are paid again.
+
+It is Scrapy's own HttpCacheMiddleware (900) with two project classes:
+
+- `TmapiCachePolicy` stores good answers only (the envelope middleware at 910 has
+  already given every failed answer its real status);
+- `AnswerStore`, the storage: one gzip file per answer, written to a temporary file
+  and renamed into place, so a kill -9 never leaves a half-written entry under a real
+  name, and an entry torn by a power cut fails gzip's CRC check and is a miss, not a
+  crash. Scrapy's FilesystemCacheStorage writes six files per entry (four 4 KiB blocks
+  more per page on disk) and can leave an entry half-written; DbmCacheStorage can lose
+  the whole database to one kill -9.
+
+The key is Scrapy's request fingerprint (method, URL, body): no header, so never the
+token, which is a header added after the lookup. Settings: TMAPI_CACHE (auto: on in
+one process; off for distributed workers, whose state is in Redis, and for the
+bundled in-process sandbox, which costs nothing), TMAPI_CACHE_DIR, TMAPI_CACHE_TTL,
+TMAPI_CACHE_MAX_MB, TMAPI_REFRESH (or `-a refresh=true`). README.md, "Running jobs",
+and docs/resume.md.
 """
 
 from __future__ import annotations
 
+import gzip
+import json
+import logging
 import os
+import time
+import zlib
+from dataclasses import dataclass
+from typing import Any, Self
+from urllib.parse import quote, quote_plus
 
-from scrapy import Request
+from scrapy import Request, Spider
+from scrapy.core.scheduler import Scheduler
+from scrapy.crawler import Crawler
+from scrapy.dupefilters import RFPDupeFilter
 from scrapy.exceptions import NotConfigured
 from scrapy.extensions.httpcache import DummyPolicy
-from scrapy.http import Response
+from scrapy.http import Headers, Response
+from scrapy.responsetypes import responsetypes
 from scrapy.settings import BaseSettings
+from scrapy.utils.misc import build_from_crawler, load_object
 from scrapy.utils.project import data_path
 
 from tmapi_spiders import contract
 from tmapi_spiders.api import endpoint_of
+from tmapi_spiders.redact import Redactor
 from tmapi_spiders.settings_util import priority_above
 
+logger = logging.getLogger(__name__)
+
 POLICY = "tmapi_spiders.cache.TmapiCachePolicy"
+STORAGE = "tmapi_spiders.cache.AnswerStore"
+SCHEDULER = "tmapi_spiders.cache.ReplayScheduler"
+# Entries live under <TMAPI_CACHE_DIR>/answers-v1/<2 hex>/<fingerprint>.gz; a change of
+# format gets a new directory, so an old store is never misread.
+LAYOUT = "answers-v1"
+SUFFIX = ".gz"
+TMP_SUFFIX = ".tmp"
+# A temporary file this old belongs to a process that died mid-write (kill -9, power loss).
+STALE_TMP_SECONDS = 600
+# zlib level 1: a page's JSON shrinks about 5x at a fraction of level 6's CPU (benchmarks/RESULTS.md).
+GZIP_LEVEL = 1
+AUTO = "auto"
 
 
 class TmapiCachePolicy(DummyPolicy):
@@ -30,8 +76,8 @@ class TmapiCachePolicy(DummyPolicy):
 
     TmapiEnvelopeMiddleware (910) has already given every failed answer (a bad `code`
     in an HTTP 200, no `data`, malformed JSON) its real status before the cache (900)
-    sees it, so status 200 here means a good answer. Freshness is the storage's
-    HTTPCACHE_EXPIRATION_SECS; the API's own cache headers are ignored.
+    sees it, so status 200 here means a good answer. Freshness is the storage's (the
+    TTL is applied when an entry is read); the API's own cache headers are ignored.
     """
 
     def should_cache_request(self, request: Request) -> bool:
@@ -39,6 +85,9 @@ class TmapiCachePolicy(DummyPolicy):
 
     def should_cache_response(self, response: Response, request: Request) -> bool:
         return response.status == contract.OK
+
+
+# -- settings ---------------------------------------------------------------------------
 
 
 def ttl_seconds(settings: BaseSettings) -> int:
@@ -53,45 +102,412 @@ def ttl_seconds(settings: BaseSettings) -> int:
     return max(1, round(value))
 
 
+def max_bytes(settings: BaseSettings) -> int:
+    """TMAPI_CACHE_MAX_MB in bytes (0: no size bound); ValueError names the setting."""
+    raw = settings.get("TMAPI_CACHE_MAX_MB")
+    if raw in (None, ""):
+        return 0
+    try:
+        value = float(str(raw).strip())
+    except ValueError:
+        raise ValueError(f"TMAPI_CACHE_MAX_MB must be a number of megabytes (0 for no bound), got {raw!r}") from None
+    if value < 0 or value != value:
+        raise ValueError(f"TMAPI_CACHE_MAX_MB must not be negative (0 for no bound), got {raw!r}")
+    return int(value * 1024 * 1024)
+
+
+def enabled(settings: BaseSettings) -> bool:
+    """Whether this crawl keeps and reuses answers. `auto` (the default): in one process,
+    yes; a distributed worker keeps its state in Redis, and the bundled in-process
+    sandbox (a new port, so new keys, every run) costs nothing. ValueError names the setting."""
+    from tmapi_spiders import distributed
+
+    raw = settings.get("TMAPI_CACHE")
+    if raw is None:
+        return False  # settings built without the project's defaults (which say auto)
+    if str(raw).strip().lower() == AUTO:
+        return not distributed.enabled(settings) and not settings.getbool("TMAPI_SANDBOX")
+    try:
+        return contract.parse_bool(raw)
+    except ValueError:
+        raise ValueError(f"TMAPI_CACHE must be auto, true or false, got {raw!r}") from None
+
+
+def refresh_setting(settings: BaseSettings) -> bool:
+    raw = settings.get("TMAPI_REFRESH")
+    if raw in (None, ""):
+        return False
+    try:
+        return contract.parse_bool(raw)
+    except ValueError:
+        raise ValueError(f"TMAPI_REFRESH must be true or false, got {raw!r}") from None
+
+
 def cache_dir(directory: str) -> str:
     """A relative TMAPI_CACHE_DIR lives in the project's .scrapy directory, as HTTPCACHE_DIR
-    would; where there is no scrapy.cfg to find it (scrapyd runs from an egg), under ./.scrapy."""
+    would; where there is no scrapy.cfg to find it (scrapyd runs from an egg), or the
+    project directory cannot be written (checked later, with one clear line), under ./.scrapy."""
+    if os.path.isabs(directory):
+        return directory
     try:
         return str(data_path(directory))
-    except NotConfigured:
+    except (NotConfigured, OSError):
         return os.path.abspath(os.path.join(".scrapy", directory))
 
 
-def check(settings: BaseSettings) -> None:
-    """Raise ValueError for a bad cache setting (before any paid call)."""
+def check_writable(directory: str) -> None:
+    """Create the store's directory and write (then remove) a probe file, before any paid
+    call: an unwritable directory or a full disk is one line at start, not a surprise
+    an hour into a paid job. ValueError says what and how to go on."""
+    probe = os.path.join(directory, f".probe-{os.getpid()}{TMP_SUFFIX}")
     try:
-        enabled = settings.getbool("TMAPI_CACHE")
-    except ValueError:
-        raise ValueError(f"TMAPI_CACHE must be true or false, got {settings.get('TMAPI_CACHE')!r}") from None
-    if enabled:
+        os.makedirs(os.path.join(directory, LAYOUT), exist_ok=True)
+        with open(probe, "wb") as f:
+            f.write(b"\0" * 4096)
+        os.remove(probe)
+    except OSError as exc:
+        try:
+            os.remove(probe)
+        except OSError:
+            pass
+        raise ValueError(
+            f"TMAPI_CACHE_DIR {directory} cannot be written ({exc.strerror or exc}): free some space or"
+            " choose another directory with -s TMAPI_CACHE_DIR=..., or run without the answer store"
+            " (-s TMAPI_CACHE=false: an interrupted run then pays again for everything)"
+        ) from None
+
+
+def check(settings: BaseSettings) -> None:
+    """Raise ValueError for a bad store setting or an unwritable store (before any paid call)."""
+    from tmapi_spiders import distributed
+
+    on = enabled(settings)
+    refresh_setting(settings)
+    max_bytes(settings)
+    if on or settings.get("TMAPI_CACHE_TTL") is not None:
         ttl_seconds(settings)
-        if not str(settings.get("TMAPI_CACHE_DIR") or "").strip():
-            raise ValueError("TMAPI_CACHE_DIR must name a directory when TMAPI_CACHE is true")
+    if not on:
+        if settings.get("JOBDIR") and not distributed.enabled(settings) and _overwrites(settings):
+            raise ValueError(
+                "JOBDIR with TMAPI_CACHE=false and -O: resuming would overwrite the records of the run it"
+                " resumes. Keep the answer store on (the default) or write with -o (append)"
+            )
+        return
+    directory = str(settings.get("TMAPI_CACHE_DIR") or "").strip()
+    if not directory:
+        raise ValueError("TMAPI_CACHE_DIR must name a directory when the answer store is on (TMAPI_CACHE)")
+    check_writable(cache_dir(directory))
+
+
+def _overwrites(settings: BaseSettings) -> bool:
+    return any((options or {}).get("overwrite") for options in settings.getdict("FEEDS").values())
 
 
 def configure(settings: BaseSettings) -> None:
-    """Turn TMAPI_CACHE into Scrapy's HTTPCACHE_* settings (from the spider's update_settings).
+    """Turn the answer store into Scrapy's HTTPCACHE_* settings (from the spider's update_settings).
 
     Each is set one priority above whatever set it before: `CrawlerProcess.crawl(crawler)`
     merges the process's settings back in wherever the crawler's priority is not higher
     (see feeds.configure). A bad value is left for config.check_settings to report.
     """
+    from tmapi_spiders import distributed
+
     try:
-        check(settings)
+        on = enabled(settings)
+        ttl = ttl_seconds(settings)
     except ValueError:
         return
-    if not settings.getbool("TMAPI_CACHE"):
+    if not on:
         return
-    wanted = {
+    wanted: dict[str, Any] = {
         "HTTPCACHE_ENABLED": True,
-        "HTTPCACHE_DIR": cache_dir(str(settings.get("TMAPI_CACHE_DIR")).strip()),
-        "HTTPCACHE_EXPIRATION_SECS": ttl_seconds(settings),
+        "HTTPCACHE_DIR": cache_dir(str(settings.get("TMAPI_CACHE_DIR") or "").strip() or "tmapi-cache"),
+        "HTTPCACHE_EXPIRATION_SECS": ttl,
         "HTTPCACHE_POLICY": POLICY,
+        "HTTPCACHE_STORAGE": STORAGE,
     }
+    # JOBDIR in one process: the answer store does the resuming (each run starts from the
+    # seed list and replays what is stored), so the feed is written whole again. Scrapy's
+    # queue and seen-set in JOBDIR would skip the images already done, and a resumed -O
+    # would lose their records; they are also not safe against kill -9.
+    if settings.get("JOBDIR") and not distributed.enabled(settings) and (settings.getpriority("SCHEDULER") or 0) < 40:
+        wanted["SCHEDULER"] = SCHEDULER
     for name, value in wanted.items():
         settings.set(name, value, priority=priority_above(settings, name))
+
+
+# -- the storage --------------------------------------------------------------------------
+
+
+@dataclass
+class Inventory:
+    """What the store held at start, after pruning."""
+
+    entries: int = 0
+    bytes: int = 0
+    pruned_old: int = 0
+    pruned_size: int = 0
+    pruned_bytes: int = 0
+    stale_tmp: int = 0
+
+
+def _mb(n: int) -> str:
+    return f"{n / (1024 * 1024):.1f} MB"
+
+
+class AnswerStore:
+    """HTTPCACHE_STORAGE: one gzip file per good answer, atomic writes, unreadable = miss.
+
+    An entry is `{"url", "status", "headers"}` as one JSON line, then the body, gzipped
+    (the gzip trailer's CRC and length catch a torn file). Freshness is the file's mtime
+    against TMAPI_CACHE_TTL. A write that fails (disk full, a directory gone) is logged
+    once and counted (`tmapi/answers/store_failed`): the answer still goes on to the
+    spider, so the feed loses nothing; only the next run pays for that call again.
+    """
+
+    def __init__(self, settings: BaseSettings) -> None:
+        self.root = str(settings["HTTPCACHE_DIR"])
+        self.dir = os.path.join(self.root, LAYOUT)
+        self.ttl = settings.getint("HTTPCACHE_EXPIRATION_SECS")
+        self.max_bytes = max_bytes(settings)
+        self.refresh = refresh_setting(settings)
+        self.jobdir = settings.get("JOBDIR") or ""
+        token = settings.get("TMAPI_API_TOKEN") or ""
+        self.redactor = Redactor([token])
+        # Plain substring checks first (fast); the redactor (case-insensitive) only on a hit.
+        forms = (token, quote(token, safe=""), quote_plus(token, safe=""))
+        self.token_forms = tuple({f.encode() for f in forms}) if self.redactor else ()
+        self.stats: Any = None
+        self.fingerprinter: Any = None
+        self.made: set[str] = set()
+        self.write_error_logged = False
+        self.read_error_logged = False
+        self.pid = os.getpid()
+
+    # Scrapy's storage interface
+
+    def open_spider(self, spider: Spider) -> None:
+        crawler: Crawler = spider.crawler
+        self.stats = crawler.stats
+        self.fingerprinter = crawler.request_fingerprinter
+        job = getattr(spider, "job", None)
+        self.refresh = self.refresh or bool(getattr(job, "refresh", False))
+        inventory = self.prune()
+        self.stats.set_value("tmapi/answers/stored_at_start", inventory.entries)
+        self.log_start(inventory)
+
+    def close_spider(self, spider: Spider) -> None:
+        pass
+
+    def retrieve_response(self, spider: Spider, request: Request) -> Response | None:
+        if self.refresh:
+            return None
+        path = self.path_of(request)
+        try:
+            with open(path, "rb") as f:
+                if time.time() - os.fstat(f.fileno()).st_mtime > self.ttl:
+                    return None  # too old to reuse: asked (and paid for) again, and replaced
+                raw = f.read()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            self._read_failed(path, f"cannot be read ({exc.strerror or exc})")
+            return None
+        try:
+            head, _, body = gzip.decompress(raw).partition(b"\n")
+            meta = json.loads(head)
+            url, status, headers = str(meta["url"]), int(meta["status"]), Headers(meta["headers"])
+        except (OSError, EOFError, zlib.error, ValueError, KeyError, TypeError) as exc:
+            # A power cut can leave a file whose data never reached the disk: a miss, and replaced.
+            self._read_failed(path, f"is torn or corrupt ({type(exc).__name__})")
+            try:
+                os.remove(path)
+            except OSError:
+                pass
+            return None
+        respcls = responsetypes.from_args(headers=headers, url=url, body=body)
+        return respcls(url=url, headers=headers, status=status, body=body)
+
+    def store_response(self, spider: Spider, request: Request, response: Response) -> None:
+        headers = {k.decode("latin-1"): [v.decode("latin-1") for v in values] for k, values in response.headers.items()}
+        payload = json.dumps({"url": response.url, "status": response.status, "headers": headers}).encode()
+        payload += b"\n" + response.body
+        if self.token_forms and any(form in payload for form in self.token_forms):
+            payload = self.redactor.bytes(payload)  # an answer that echoed the token: never on disk
+            self.stats.inc_value("tmapi/answers/token_redacted")
+        path = self.path_of(request)
+        tmp = f"{path}.{self.pid}{TMP_SUFFIX}"
+        try:
+            folder = os.path.dirname(path)
+            if folder not in self.made:
+                os.makedirs(folder, exist_ok=True)
+                self.made.add(folder)
+            with open(tmp, "wb") as f:
+                f.write(gzip.compress(payload, compresslevel=GZIP_LEVEL, mtime=0))
+            os.replace(tmp, path)
+        except OSError as exc:
+            self.stats.inc_value("tmapi/answers/store_failed")
+            try:
+                os.remove(tmp)
+            except OSError:
+                pass
+            if not self.write_error_logged:
+                self.write_error_logged = True
+                logger.error(
+                    "Answer store: could not save an answer under %s (%s). The crawl goes on and its records"
+                    " still reach the feed, but answers not saved will be paid for again by the next run"
+                    " (count: tmapi/answers/store_failed).",
+                    self.root,
+                    exc.strerror or exc,
+                )
+            return
+        self.stats.inc_value("tmapi/answers/stored")
+
+    # helpers
+
+    def path_of(self, request: Request) -> str:
+        key = self.fingerprinter.fingerprint(request).hex()
+        return os.path.join(self.dir, key[:2], key + SUFFIX)
+
+    def _read_failed(self, path: str, what: str) -> None:
+        self.stats.inc_value("tmapi/answers/unreadable")
+        if not self.read_error_logged:
+            self.read_error_logged = True
+            logger.warning("Answer store: the entry %s %s: treated as not stored (asked again)", path, what)
+
+    def prune(self) -> Inventory:
+        """Delete entries older than the TTL (never reused again), temporary files left by
+        a killed process, and, over TMAPI_CACHE_MAX_MB, the oldest entries. Returns what is left."""
+        return prune(self.dir, self.ttl, self.max_bytes)
+
+    def log_start(self, inventory: Inventory) -> None:
+        if inventory.pruned_old or inventory.pruned_size or inventory.stale_tmp:
+            logger.info(
+                "Answer store: pruned %d entries older than TMAPI_CACHE_TTL (%d s), %d over TMAPI_CACHE_MAX_MB"
+                " and %d unfinished writes: %s freed",
+                inventory.pruned_old,
+                self.ttl,
+                inventory.pruned_size,
+                inventory.stale_tmp,
+                _mb(inventory.pruned_bytes),
+            )
+        bound = f"at most {_mb(self.max_bytes)} (TMAPI_CACHE_MAX_MB)" if self.max_bytes else "no size bound"
+        if self.refresh:
+            logger.info(
+                "Answer store: refresh: the %d stored answers under %s are not reused this run; every call is"
+                " paid for and its answer replaces the stored one",
+                inventory.entries,
+                self.root,
+            )
+        elif inventory.entries:
+            logger.info(
+                "Answer store: resuming: %d stored answers under %s (younger than TMAPI_CACHE_TTL, %d s) are"
+                " reused free wherever this run asks for them; new good answers are saved there as they"
+                " arrive (%s on disk, %s). -a refresh=true pays for everything again",
+                inventory.entries,
+                self.root,
+                self.ttl,
+                _mb(inventory.bytes),
+                bound,
+            )
+        else:
+            logger.info(
+                "Answer store: nothing stored under %s yet; every good answer is saved there as it arrives,"
+                " so running the same command again after an interruption pays nothing for it (%s)",
+                self.root,
+                bound,
+            )
+        if self.jobdir:
+            logger.info(
+                "JOBDIR %s: the job resumes from the answer store: every run starts from the seed list,"
+                " replays the stored answers free and writes the feed whole again",
+                self.jobdir,
+            )
+
+
+def prune(directory: str, ttl: int, limit: int, now: float | None = None) -> Inventory:
+    """Prune one store directory (see AnswerStore.prune); also what a user can call by hand."""
+    now = time.time() if now is None else now
+    inventory = Inventory()
+    kept: list[tuple[float, int, str]] = []
+    try:
+        shards = [e for e in os.scandir(directory) if e.is_dir(follow_symlinks=False)]
+    except FileNotFoundError:
+        return inventory
+    for shard in shards:
+        try:
+            entries = list(os.scandir(shard.path))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            age = now - st.st_mtime
+            if entry.name.endswith(TMP_SUFFIX):
+                if age > STALE_TMP_SECONDS and _remove(entry.path):
+                    inventory.stale_tmp += 1
+                    inventory.pruned_bytes += st.st_size
+                continue
+            if not entry.name.endswith(SUFFIX):
+                continue
+            if age > ttl:
+                if _remove(entry.path):
+                    inventory.pruned_old += 1
+                    inventory.pruned_bytes += st.st_size
+                continue
+            kept.append((st.st_mtime, st.st_size, entry.path))
+    total = sum(size for _, size, _ in kept)
+    if limit and total > limit:
+        kept.sort()  # oldest first
+        while kept and total > limit:
+            _, size, path = kept.pop(0)
+            if _remove(path):
+                inventory.pruned_size += 1
+                inventory.pruned_bytes += size
+            total -= size
+    inventory.entries, inventory.bytes = len(kept), total
+    return inventory
+
+
+def _remove(path: str) -> bool:
+    try:
+        os.remove(path)
+    except OSError:
+        return False
+    return True
+
+
+# -- JOBDIR ---------------------------------------------------------------------------------
+
+
+class ReplayScheduler(Scheduler):
+    """Scrapy's scheduler without JOBDIR's request queue and seen-set (one process, store on).
+
+    With the answer store, a resumed run replays everything already paid for and writes
+    the whole feed again; JOBDIR's seen-set would instead skip the images already done
+    (and `-O` would lose their records), and its disk queue is only consistent after a
+    clean stop. JOBDIR itself stays the job's directory (spider state and so on).
+    """
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        settings = crawler.settings
+        dupefilter_cls = load_object(settings["DUPEFILTER_CLASS"])
+        if dupefilter_cls is RFPDupeFilter:
+            dupefilter = RFPDupeFilter(
+                None, settings.getbool("DUPEFILTER_DEBUG"), fingerprinter=crawler.request_fingerprinter
+            )
+        else:
+            dupefilter = build_from_crawler(dupefilter_cls, crawler)
+        return cls(
+            dupefilter=dupefilter,
+            jobdir=None,
+            dqclass=load_object(settings["SCHEDULER_DISK_QUEUE"]),
+            mqclass=load_object(settings["SCHEDULER_MEMORY_QUEUE"]),
+            logunser=settings.getbool("SCHEDULER_DEBUG"),
+            stats=crawler.stats,
+            pqclass=load_object(settings["SCHEDULER_PRIORITY_QUEUE"]),
+            crawler=crawler,
+        )

@@ -17,7 +17,8 @@ from tmapi_spiders import contract, seeds
 
 QUERY_ARGS = ("language", "sort", "page_size", *contract.FILTERS)
 SEED_ARGS = ("urls_file", "urls")
-JOB_ARGS = (*SEED_ARGS, "max_pages", *QUERY_ARGS)
+# refresh=true: pay for every call again instead of reusing the answer store (cache.py).
+JOB_ARGS = (*SEED_ARGS, "max_pages", *QUERY_ARGS, "refresh")
 # scrapyd adds these spider arguments to every job it runs (`-a _job=<id>`, `-a _version=...`).
 SCRAPYD_ARGS = ("_job", "_version")
 NO_SEEDS = "no seeds: give -a urls_file=PATH (one image URL per line) or -a urls=URL1,URL2"
@@ -33,6 +34,7 @@ class JobConfig:
     max_pages: int  # 0: no limit beyond total_count
     urls_file: str | None
     urls: str | None
+    refresh: bool = False  # -a refresh=true: stored answers are not reused this run
 
     def seed_lines(self) -> Iterator[bytes]:
         if self.urls_file:
@@ -60,6 +62,15 @@ def max_pages_from(value: Any) -> int:
         raise ConfigError(f"bad argument {exc}") from None
 
 
+def refresh_from(value: Any) -> bool:
+    if value in (None, ""):
+        return False
+    try:
+        return contract.parse_bool(value)
+    except ValueError:
+        raise ConfigError(f"bad argument refresh: {value!r} is not one of true/false/1/0/yes/no") from None
+
+
 def job_config(args: dict[str, Any], *, need_seeds: bool = True) -> JobConfig:
     unknown = sorted(set(args) - set(JOB_ARGS) - set(SCRAPYD_ARGS))
     if unknown:
@@ -73,6 +84,7 @@ def job_config(args: dict[str, Any], *, need_seeds: bool = True) -> JobConfig:
         max_pages=max_pages_from(args.get("max_pages")),
         urls_file=args.get("urls_file") or None,
         urls=args.get("urls") or None,
+        refresh=refresh_from(args.get("refresh")),
     )
 
 
@@ -127,7 +139,6 @@ TYPED_SETTINGS: tuple[tuple[str, type, float | None], ...] = (
     ("TMAPI_SANDBOX", bool, None),
     ("TMAPI_STOP_ON_SHORT_PAGE", bool, None),
     ("TMAPI_SUMMARY", bool, None),
-    ("TMAPI_CACHE", bool, None),
     ("TMAPI_GC_FREEZE", bool, None),
     ("TMAPI_GC_THRESHOLD", int, 0),
     ("SCHEDULER_PERSIST", bool, None),

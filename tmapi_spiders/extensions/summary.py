@@ -106,10 +106,13 @@ def table(images: list[dict[str, Any]], totals: dict[str, Any], rows: int = TABL
     out = ["  ".join(cell.ljust(widths[c]) for c, cell in enumerate(line)).rstrip() for line in lines]
     if len(images) > len(shown):
         out.append(f"... and {len(images) - len(shown)} more images (see the summary file)")
-    out.append(
+    line = (
         "totals: {images} images: {images_done} done, {images_failed} failed, {images_unfinished} unfinished;"
         " {pages} pages, {items} items, {duplicates} duplicates; {paid_calls} paid calls".format(**totals)
     )
+    if totals.get("cached_answers"):  # a resumed or extended run: what it did not pay for again
+        line += f", {totals['cached_answers']} answers reused free from the answer store"
+    out.append(line)
     return "\n".join(out)
 
 
