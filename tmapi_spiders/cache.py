@@ -308,7 +308,7 @@ class AnswerStore:
                 if time.time() - os.fstat(f.fileno()).st_mtime > self.ttl:
                     return None  # too old to reuse: asked (and paid for) again, and replaced
                 raw = f.read()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return None
         except OSError as exc:
             self._read_failed(path, f"cannot be read ({exc.strerror or exc})")
