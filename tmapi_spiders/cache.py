@@ -10,14 +10,14 @@ It is Scrapy's own HttpCacheMiddleware (900) with two project classes:
 
 - `TmapiCachePolicy` stores good answers only (the envelope middleware at 910 has
   already given every failed answer its real status);
-- `AnswerStore`, the storage: one gzip file per answer, written to a temporary file
-  and renamed into place, so a kill -9 never leaves a half-written entry under a real
-  name, and an entry torn by a power cut fails gzip's CRC check and is a miss, not a
-  crash. Scrapy's FilesystemCacheStorage writes six files per entry (four 4 KiB blocks
-  more per page on disk) and can leave an entry half-written; DbmCacheStorage can lose
-  the whole database to one kill -9.
+- `AnswerStore`, the storage: one SQLite database (write-ahead log, one row per answer,
+  zlib-compressed). A kill -9 loses no committed answer and a power cut leaves it
+  consistent; an entry that cannot be decoded is a miss, not a crash. Scrapy's
+  FilesystemCacheStorage writes six files per entry (file creation was most of the
+  store's CPU, and 4 KiB blocks most of its disk) and can leave an entry half-written;
+  DbmCacheStorage can lose the whole database to one kill -9.
 
-The key is Scrapy's request fingerprint (method, URL, body): no header, so never the
+The key is a SHA-1 of the request's method, URL and body: no header, so never the
 token, which is a header added after the lookup. Settings: TMAPI_CACHE (auto: on in
 one process; off for distributed workers, whose state is in Redis, and for the
 bundled in-process sandbox, which costs nothing), TMAPI_CACHE_DIR, TMAPI_CACHE_TTL,
@@ -27,12 +27,14 @@ and docs/resume.md.
 
 from __future__ import annotations
 
-import gzip
+import hashlib
 import json
 import logging
 import os
+import sqlite3
 import time
 import zlib
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Any, Self
 from urllib.parse import quote, quote_plus
@@ -59,15 +61,8 @@ logger = logging.getLogger(__name__)
 POLICY = "tmapi_spiders.cache.TmapiCachePolicy"
 STORAGE = "tmapi_spiders.cache.AnswerStore"
 SCHEDULER = "tmapi_spiders.cache.ReplayScheduler"
-# Entries live under <TMAPI_CACHE_DIR>/answers-v1/<2 hex>/<fingerprint>.gz; a change of
-# format gets a new directory, so an old store is never misread.
-LAYOUT = "answers-v1"
-SUFFIX = ".gz"
-TMP_SUFFIX = ".tmp"
-# A temporary file this old belongs to a process that died mid-write (kill -9, power loss).
-STALE_TMP_SECONDS = 600
-# zlib level 1: a page's JSON shrinks about 5x at a fraction of level 6's CPU (benchmarks/RESULTS.md).
-GZIP_LEVEL = 1
+# zlib level 1: a page's JSON shrinks about 5x at half of level 6's CPU (benchmarks/RESULTS.md).
+ZLIB_LEVEL = 1
 AUTO = "auto"
 
 
@@ -156,25 +151,30 @@ def cache_dir(directory: str) -> str:
 
 
 def check_writable(directory: str) -> None:
-    """Create the store's directory and write (then remove) a probe file, before any paid
-    call: an unwritable directory or a full disk is one line at start, not a surprise
-    an hour into a paid job. ValueError says what and how to go on."""
-    probe = os.path.join(directory, f".probe-{os.getpid()}{TMP_SUFFIX}")
+    """Create the store (directory and database) and write a probe file, before any paid
+    call: an unwritable directory or a full disk is one line at start, not a surprise an
+    hour into a paid job. ValueError says what and how to go on. A database file that is
+    not one is left for the store to move aside (AnswerStore._open)."""
+    probe = os.path.join(directory, f".probe-{os.getpid()}")
     try:
-        os.makedirs(os.path.join(directory, LAYOUT), exist_ok=True)
+        os.makedirs(directory, exist_ok=True)
         with open(probe, "wb") as f:
             f.write(b"\0" * 4096)
         os.remove(probe)
-    except OSError as exc:
+        connect(directory).close()
+    except (OSError, sqlite3.OperationalError) as exc:
         try:
             os.remove(probe)
         except OSError:
             pass
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise ValueError(
-            f"TMAPI_CACHE_DIR {directory} cannot be written ({exc.strerror or exc}): free some space or"
-            " choose another directory with -s TMAPI_CACHE_DIR=..., or run without the answer store"
+            f"TMAPI_CACHE_DIR {directory} cannot be written ({reason}): free some space or choose another"
+            " directory with -s TMAPI_CACHE_DIR=..., or run without the answer store"
             " (-s TMAPI_CACHE=false: an interrupted run then pays again for everything)"
         ) from None
+    except sqlite3.DatabaseError:
+        pass
 
 
 def check(settings: BaseSettings) -> None:
@@ -238,6 +238,67 @@ def configure(settings: BaseSettings) -> None:
 
 # -- the storage --------------------------------------------------------------------------
 
+DB_NAME = "answers.sqlite3"
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS answers (
+    id INTEGER PRIMARY KEY,   -- the key's first 8 bytes, signed: the row id, so no second index
+    key BLOB NOT NULL,        -- SHA-1 of the request's method, URL and body (never a header)
+    stored_at REAL NOT NULL,  -- Unix time the answer was paid for
+    data BLOB NOT NULL        -- zlib: a JSON line {"url", "status", "headers"}, then the body
+);
+CREATE INDEX IF NOT EXISTS answers_by_age ON answers (stored_at);
+"""
+
+
+def connect(directory: str) -> sqlite3.Connection:
+    """The store's database, created if need be. WAL with synchronous=NORMAL: a commit is one
+    append to the log, without fsync; a kill -9 loses no committed answer, a power cut at most
+    the last ones, and never leaves the database inconsistent."""
+    os.makedirs(directory, exist_ok=True)
+    db = sqlite3.connect(os.path.join(directory, DB_NAME), isolation_level=None, timeout=10)
+    try:
+        db.execute("PRAGMA auto_vacuum = INCREMENTAL")  # takes effect in a new database only
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = NORMAL")
+        db.executescript(SCHEMA)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def key_of(request: Request) -> bytes:
+    """SHA-1 of the request's method, URL and body: never a header, so never the token.
+    Scrapy's request fingerprint canonicalises the URL first, which cost 0.25 ms a page;
+    ApiRequests already writes every URL in one stable form."""
+    return hashlib.sha1(b"%s %s\n%s" % (request.method.encode(), request.url.encode(), request.body)).digest()
+
+
+def row_id(key: bytes) -> int:
+    return int.from_bytes(key[:8], "big", signed=True)
+
+
+def encode(response: Response) -> bytes:
+    headers = {k.decode("latin-1"): [v.decode("latin-1") for v in values] for k, values in response.headers.items()}
+    head = json.dumps({"url": response.url, "status": response.status, "headers": headers}).encode()
+    return head + b"\n" + response.body
+
+
+def decode(data: bytes) -> Response:
+    """ValueError (or zlib.error) for anything but a whole entry."""
+    head, _, body = zlib.decompress(data).partition(b"\n")
+    meta = json.loads(head)
+    url, status, headers = str(meta["url"]), int(meta["status"]), Headers(meta["headers"])
+    respcls = responsetypes.from_args(headers=headers, url=url, body=body)
+    return respcls(url=url, headers=headers, status=status, body=body)
+
+
+def stored_answers(directory: str) -> list[tuple[float, bytes]]:
+    """Every entry as (stored_at, JSON line + body): for tests and for looking inside."""
+    with closing(connect(directory)) as db:
+        rows = db.execute("SELECT stored_at, data FROM answers ORDER BY stored_at").fetchall()
+    return [(at, zlib.decompress(data)) for at, data in rows]
+
 
 @dataclass
 class Inventory:
@@ -248,26 +309,53 @@ class Inventory:
     pruned_old: int = 0
     pruned_size: int = 0
     pruned_bytes: int = 0
-    stale_tmp: int = 0
 
 
 def _mb(n: int) -> str:
     return f"{n / (1024 * 1024):.1f} MB"
 
 
-class AnswerStore:
-    """HTTPCACHE_STORAGE: one gzip file per good answer, atomic writes, unreadable = miss.
+def prune(db: sqlite3.Connection, ttl: int, limit: int, now: float | None = None) -> Inventory:
+    """Delete entries older than the TTL (never reused again) and, over `limit` bytes, the
+    oldest ones; give the freed pages back to the file system. Returns what is left."""
+    now = time.time() if now is None else now
+    inventory = Inventory()
+    old = db.execute("SELECT count(*), coalesce(sum(length(data)), 0) FROM answers WHERE stored_at < ?", (now - ttl,))
+    inventory.pruned_old, inventory.pruned_bytes = old.fetchone()
+    if inventory.pruned_old:
+        db.execute("DELETE FROM answers WHERE stored_at < ?", (now - ttl,))
+    entries, total = db.execute("SELECT count(*), coalesce(sum(length(data)), 0) FROM answers").fetchone()
+    if limit and total > limit:
+        doomed: list[tuple[int]] = []
+        for rid, size in db.execute("SELECT id, length(data) FROM answers ORDER BY stored_at"):
+            if total <= limit:
+                break
+            doomed.append((rid,))
+            total -= size
+            inventory.pruned_bytes += size
+        db.executemany("DELETE FROM answers WHERE id = ?", doomed)
+        inventory.pruned_size = len(doomed)
+        entries -= len(doomed)
+    if inventory.pruned_old or inventory.pruned_size:
+        db.execute("PRAGMA incremental_vacuum")
+    inventory.entries, inventory.bytes = entries, total
+    return inventory
 
-    An entry is `{"url", "status", "headers"}` as one JSON line, then the body, gzipped
-    (the gzip trailer's CRC and length catch a torn file). Freshness is the file's mtime
-    against TMAPI_CACHE_TTL. A write that fails (disk full, a directory gone) is logged
-    once and counted (`tmapi/answers/store_failed`): the answer still goes on to the
-    spider, so the feed loses nothing; only the next run pays for that call again.
+
+class AnswerStore:
+    """HTTPCACHE_STORAGE: every good answer as one row of a SQLite database.
+
+    One file, whatever the number of answers (one file per answer cost a file creation,
+    0.5 ms a page, and 4 KiB blocks on disk); a lookup is one primary-key read; a commit
+    one append to the write-ahead log. An entry that cannot be decoded (a disk fault) is a
+    miss and is deleted; a database that is not one (overwritten, truncated) is moved aside
+    and a new one started. A write that fails (disk full) is logged once and counted
+    (`tmapi/answers/store_failed`): the answer still goes on to the spider, so the feed
+    loses nothing; only the next run pays for that call again.
     """
 
     def __init__(self, settings: BaseSettings) -> None:
         self.root = str(settings["HTTPCACHE_DIR"])
-        self.dir = os.path.join(self.root, LAYOUT)
         self.ttl = settings.getint("HTTPCACHE_EXPIRATION_SECS")
         self.max_bytes = max_bytes(settings)
         self.refresh = refresh_setting(settings)
@@ -277,80 +365,93 @@ class AnswerStore:
         # Plain substring checks first (fast); the redactor (case-insensitive) only on a hit.
         forms = (token, quote(token, safe=""), quote_plus(token, safe=""))
         self.token_forms = tuple({f.encode() for f in forms}) if self.redactor else ()
+        self.db: sqlite3.Connection | None = None
         self.stats: Any = None
-        self.fingerprinter: Any = None
-        self.made: set[str] = set()
         self.write_error_logged = False
         self.read_error_logged = False
-        self.pid = os.getpid()
 
     # Scrapy's storage interface
 
     def open_spider(self, spider: Spider) -> None:
-        crawler: Crawler = spider.crawler
-        self.stats = crawler.stats
-        self.fingerprinter = crawler.request_fingerprinter
+        self.stats = spider.crawler.stats
         job = getattr(spider, "job", None)
         self.refresh = self.refresh or bool(getattr(job, "refresh", False))
-        inventory = self.prune()
+        try:
+            self.db = self._open()
+            inventory = prune(self.db, self.ttl, self.max_bytes)
+        except (OSError, sqlite3.Error) as exc:
+            self.db = None
+            logger.error(
+                "Answer store: cannot open %s (%s): this run keeps no answers, and running it again will pay"
+                " for every call again. Its records still reach the feed.",
+                os.path.join(self.root, DB_NAME),
+                exc,
+            )
+            return
         self.stats.set_value("tmapi/answers/stored_at_start", inventory.entries)
         self.log_start(inventory)
 
+    def _open(self) -> sqlite3.Connection:
+        try:
+            return connect(self.root)
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError):
+                raise  # locked, disk full, unwritable: not the file's fault
+        path = os.path.join(self.root, DB_NAME)
+        aside = f"{path}.unreadable-{int(time.time())}"
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(path + suffix):
+                os.replace(path + suffix, aside + suffix)
+        logger.warning("Answer store: %s was not a readable database: moved to %s, starting an empty one", path, aside)
+        return connect(self.root)
+
     def close_spider(self, spider: Spider) -> None:
-        pass
+        if self.db is not None:
+            try:
+                self.db.close()  # the last connection folds the write-ahead log into the database
+            except sqlite3.Error:
+                pass
+            self.db = None
 
     def retrieve_response(self, spider: Spider, request: Request) -> Response | None:
-        if self.refresh:
+        if self.refresh or self.db is None:
             return None
-        path = self.path_of(request)
+        key = key_of(request)
         try:
-            with open(path, "rb") as f:
-                if time.time() - os.fstat(f.fileno()).st_mtime > self.ttl:
-                    return None  # too old to reuse: asked (and paid for) again, and replaced
-                raw = f.read()
-        except (FileNotFoundError, NotADirectoryError):
+            row = self.db.execute("SELECT key, stored_at, data FROM answers WHERE id = ?", (row_id(key),)).fetchone()
+        except sqlite3.Error as exc:
+            self._read_failed(f"could not be read ({exc})")
             return None
-        except OSError as exc:
-            self._read_failed(path, f"cannot be read ({exc.strerror or exc})")
+        if row is None or row[0] != key:
             return None
+        if time.time() - row[1] > self.ttl:
+            return None  # too old to reuse: asked (and paid for) again, and replaced
         try:
-            head, _, body = gzip.decompress(raw).partition(b"\n")
-            meta = json.loads(head)
-            url, status, headers = str(meta["url"]), int(meta["status"]), Headers(meta["headers"])
-        except (OSError, EOFError, zlib.error, ValueError, KeyError, TypeError) as exc:
-            # A power cut can leave a file whose data never reached the disk: a miss, and replaced.
-            self._read_failed(path, f"is torn or corrupt ({type(exc).__name__})")
+            return decode(row[2])
+        except (zlib.error, ValueError, KeyError, TypeError) as exc:
+            self._read_failed(f"is torn or corrupt ({type(exc).__name__})")
             try:
-                os.remove(path)
-            except OSError:
+                self.db.execute("DELETE FROM answers WHERE id = ?", (row_id(key),))
+            except sqlite3.Error:
                 pass
             return None
-        respcls = responsetypes.from_args(headers=headers, url=url, body=body)
-        return respcls(url=url, headers=headers, status=status, body=body)
 
     def store_response(self, spider: Spider, request: Request, response: Response) -> None:
-        headers = {k.decode("latin-1"): [v.decode("latin-1") for v in values] for k, values in response.headers.items()}
-        payload = json.dumps({"url": response.url, "status": response.status, "headers": headers}).encode()
-        payload += b"\n" + response.body
+        if self.db is None:
+            self.stats.inc_value("tmapi/answers/store_failed")
+            return
+        payload = encode(response)
         if self.token_forms and any(form in payload for form in self.token_forms):
             payload = self.redactor.bytes(payload)  # an answer that echoed the token: never on disk
             self.stats.inc_value("tmapi/answers/token_redacted")
-        path = self.path_of(request)
-        tmp = f"{path}.{self.pid}{TMP_SUFFIX}"
+        key = key_of(request)
         try:
-            folder = os.path.dirname(path)
-            if folder not in self.made:
-                os.makedirs(folder, exist_ok=True)
-                self.made.add(folder)
-            with open(tmp, "wb") as f:
-                f.write(gzip.compress(payload, compresslevel=GZIP_LEVEL, mtime=0))
-            os.replace(tmp, path)
-        except OSError as exc:
+            self.db.execute(
+                "INSERT OR REPLACE INTO answers (id, key, stored_at, data) VALUES (?, ?, ?, ?)",
+                (row_id(key), key, time.time(), zlib.compress(payload, ZLIB_LEVEL)),
+            )
+        except sqlite3.Error as exc:
             self.stats.inc_value("tmapi/answers/store_failed")
-            try:
-                os.remove(tmp)
-            except OSError:
-                pass
             if not self.write_error_logged:
                 self.write_error_logged = True
                 logger.error(
@@ -358,37 +459,27 @@ class AnswerStore:
                     " still reach the feed, but answers not saved will be paid for again by the next run"
                     " (count: tmapi/answers/store_failed).",
                     self.root,
-                    exc.strerror or exc,
+                    exc,
                 )
             return
         self.stats.inc_value("tmapi/answers/stored")
 
     # helpers
 
-    def path_of(self, request: Request) -> str:
-        key = self.fingerprinter.fingerprint(request).hex()
-        return os.path.join(self.dir, key[:2], key + SUFFIX)
-
-    def _read_failed(self, path: str, what: str) -> None:
+    def _read_failed(self, what: str) -> None:
         self.stats.inc_value("tmapi/answers/unreadable")
         if not self.read_error_logged:
             self.read_error_logged = True
-            logger.warning("Answer store: the entry %s %s: treated as not stored (asked again)", path, what)
-
-    def prune(self) -> Inventory:
-        """Delete entries older than the TTL (never reused again), temporary files left by
-        a killed process, and, over TMAPI_CACHE_MAX_MB, the oldest entries. Returns what is left."""
-        return prune(self.dir, self.ttl, self.max_bytes)
+            logger.warning("Answer store: an entry under %s %s: treated as not stored (asked again)", self.root, what)
 
     def log_start(self, inventory: Inventory) -> None:
-        if inventory.pruned_old or inventory.pruned_size or inventory.stale_tmp:
+        if inventory.pruned_old or inventory.pruned_size:
             logger.info(
-                "Answer store: pruned %d entries older than TMAPI_CACHE_TTL (%d s), %d over TMAPI_CACHE_MAX_MB"
-                " and %d unfinished writes: %s freed",
+                "Answer store: pruned %d entries older than TMAPI_CACHE_TTL (%d s) and %d over TMAPI_CACHE_MAX_MB:"
+                " %s freed",
                 inventory.pruned_old,
                 self.ttl,
                 inventory.pruned_size,
-                inventory.stale_tmp,
                 _mb(inventory.pruned_bytes),
             )
         bound = f"at most {_mb(self.max_bytes)} (TMAPI_CACHE_MAX_MB)" if self.max_bytes else "no size bound"
@@ -403,7 +494,7 @@ class AnswerStore:
             logger.info(
                 "Answer store: resuming: %d stored answers under %s (younger than TMAPI_CACHE_TTL, %d s) are"
                 " reused free wherever this run asks for them; new good answers are saved there as they"
-                " arrive (%s on disk, %s). -a refresh=true pays for everything again",
+                " arrive (%s, %s). -a refresh=true pays for everything again",
                 inventory.entries,
                 self.root,
                 self.ttl,
@@ -423,60 +514,6 @@ class AnswerStore:
                 " replays the stored answers free and writes the feed whole again",
                 self.jobdir,
             )
-
-
-def prune(directory: str, ttl: int, limit: int, now: float | None = None) -> Inventory:
-    """Prune one store directory (see AnswerStore.prune); also what a user can call by hand."""
-    now = time.time() if now is None else now
-    inventory = Inventory()
-    kept: list[tuple[float, int, str]] = []
-    try:
-        shards = [e for e in os.scandir(directory) if e.is_dir(follow_symlinks=False)]
-    except FileNotFoundError:
-        return inventory
-    for shard in shards:
-        try:
-            entries = list(os.scandir(shard.path))
-        except OSError:
-            continue
-        for entry in entries:
-            try:
-                st = entry.stat(follow_symlinks=False)
-            except OSError:
-                continue
-            age = now - st.st_mtime
-            if entry.name.endswith(TMP_SUFFIX):
-                if age > STALE_TMP_SECONDS and _remove(entry.path):
-                    inventory.stale_tmp += 1
-                    inventory.pruned_bytes += st.st_size
-                continue
-            if not entry.name.endswith(SUFFIX):
-                continue
-            if age > ttl:
-                if _remove(entry.path):
-                    inventory.pruned_old += 1
-                    inventory.pruned_bytes += st.st_size
-                continue
-            kept.append((st.st_mtime, st.st_size, entry.path))
-    total = sum(size for _, size, _ in kept)
-    if limit and total > limit:
-        kept.sort()  # oldest first
-        while kept and total > limit:
-            _, size, path = kept.pop(0)
-            if _remove(path):
-                inventory.pruned_size += 1
-                inventory.pruned_bytes += size
-            total -= size
-    inventory.entries, inventory.bytes = len(kept), total
-    return inventory
-
-
-def _remove(path: str) -> bool:
-    try:
-        os.remove(path)
-    except OSError:
-        return False
-    return True
 
 
 # -- JOBDIR ---------------------------------------------------------------------------------
