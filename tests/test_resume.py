@@ -21,10 +21,15 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
+from scrapy import Request, Spider
+from scrapy.http import TextResponse
+from scrapy.utils.test import get_crawler
 
-from tests.crawl_helpers import REPO, read_jsonl, scrapy_env
+from tests.crawl_helpers import QUICK_WORKER_SETTINGS, REPO, read_jsonl, scrapy_env
+from tests.redis_server import RedisServer
 from tmapi_spiders import cache, contract, outcome
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
 
@@ -230,6 +235,7 @@ def test_the_same_command_again_finishes_an_interrupted_job(
     assert_complete(job, baseline)
     assert calls_made(fresh) == CALLS + paid_again(fresh)  # every page was paid for at least once
     assert stat(again.log, "httpcache/hit") == stored - torn
+    print(f"{kind}: {first_calls} calls before, {stored} saved, {paid_again(fresh)} paid again")
     if kind in ("sigint", "sigterm"):
         assert proc.returncode == 0 and unsaved == 0  # a clean stop saves every call it paid for
         assert paid_again(fresh) == 0
@@ -464,3 +470,51 @@ def test_the_store_holds_no_token(tmp_path: Path, fresh: SandboxThread) -> None:
     entries += [p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()]
     assert not [e for e in entries if GOOD.encode() in e]
     assert GOOD not in result.log
+
+
+def test_an_answer_that_echoes_the_token_is_redacted_before_it_is_stored(tmp_path: Path) -> None:
+    """Belt and braces: the token never reaches the store even if an answer carried it."""
+    crawler = get_crawler(Spider, {"HTTPCACHE_DIR": str(tmp_path), "HTTPCACHE_EXPIRATION_SECS": 60})
+    crawler.settings.frozen = False
+    crawler.settings.set("TMAPI_API_TOKEN", GOOD)
+    spider = Spider.from_crawler(crawler, name="redaction")
+    store = cache.AnswerStore(crawler.settings)
+    store.open_spider(spider)
+    request = Request("http://127.0.0.1:1/1688/global/search/image?img_url=x", meta={"tmapi_endpoint": "search"})
+    body = json.dumps({"code": 200, "data": {"echo": f"apikey={GOOD}", "quoted": quote(GOOD)}}).encode()
+    store.store_response(spider, request, TextResponse(request.url, status=200, body=body))
+    stored = store.retrieve_response(spider, request)
+    store.close_spider(spider)
+    assert stored is not None and GOOD.encode() not in stored.body and b"[redacted]" in stored.body
+    assert not [data for _at, data in cache.stored_answers(str(tmp_path)) if GOOD.encode() in data]
+
+
+def test_a_single_process_rerun_of_a_distributed_jobs_list_reuses_what_its_workers_stored(
+    tmp_path: Path, fresh: SandboxThread, baseline: list[str]
+) -> None:
+    """Workers keep their state in Redis and go without the store by default; given
+    TMAPI_CACHE=true, a later single-process run of the list on the same machine reuses it."""
+
+    def worker(redis_url: str, name: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        settings = {**QUICK_WORKER_SETTINGS, "REDIS_URL": redis_url, "TMAPI_JOB": name, **extra}
+        settings["TMAPI_OUTPUT_DIR"] = str(tmp_path / "output")
+        cmd = [sys.executable, "-m", "scrapy", "crawl", "image_search", "-a", f"urls_file={job.seeds}"]
+        cmd += ["-o", str(tmp_path / name / "products-%(worker)s.jsonl")]
+        cmd += [arg for key, value in settings.items() for arg in ("-s", f"{key}={value}")]
+        return subprocess.run(
+            cmd, cwd=REPO, env=scrapy_env(fresh.base_url, GOOD), capture_output=True, text=True, timeout=120
+        )
+
+    job = Job(tmp_path, fresh.base_url)
+    with RedisServer() as redis_server:
+        plain = worker(redis_server.url, "dist-default", TMAPI_CACHE_DIR=str(tmp_path / "unused"))
+        assert plain.returncode == 0, plain.stderr[-3000:]
+        assert not (tmp_path / "unused").exists()  # a worker's default: no store, as before
+        fresh.reset()
+        stored = worker(redis_server.url, "dist-store", TMAPI_CACHE="true", TMAPI_CACHE_DIR=str(job.store))
+        assert stored.returncode == 0, stored.stderr[-3000:]
+    assert calls_made(fresh) == CALLS and len(job.stored()) == CALLS
+    result = job.run()
+    assert result.returncode == outcome.OK, result.log[-3000:]
+    assert_complete(job, baseline)
+    assert paid_again(fresh) == 0 and stat(result.log, "httpcache/hit") == CALLS
