@@ -67,6 +67,7 @@ class Job:
         self.settings = {**SETTINGS, "TMAPI_CACHE_DIR": str(self.store), "TMAPI_OUTPUT_DIR": str(tmp / "output")}
         self.settings.update({k: str(v) for k, v in settings.items()})
         self.args: dict[str, str] = {}
+        self.feed_option = "-O"  # -o: append
         self.runs = 0
 
     def write_seeds(self, images: list[str]) -> None:
@@ -75,7 +76,7 @@ class Job:
     def command(self) -> list[str]:
         cmd = [sys.executable, "-m", "scrapy", "crawl", "image_search", "-a", f"urls_file={self.seeds}"]
         cmd += [arg for key, value in self.args.items() for arg in ("-a", f"{key}={value}")]
-        cmd += ["-O", str(self.out)]
+        cmd += [self.feed_option, str(self.out)]
         return cmd + [arg for key, value in self.settings.items() for arg in ("-s", f"{key}={value}")]
 
     def start(self, token: str = GOOD, **popen: Any) -> tuple[subprocess.Popen[str], Path]:
@@ -394,6 +395,25 @@ def test_jobdir_resumes_with_the_whole_feed(tmp_path: Path, fresh: SandboxThread
     assert again.returncode == outcome.OK, again.log[-3000:]
     assert f"JOBDIR {tmp_path / 'job'}: the job resumes from the answer store" in again.log
     assert_complete(job, baseline)  # -O kept nothing of the first run, and lost nothing either
+    assert paid_again(fresh) == 0 and calls_made(fresh) == CALLS
+
+
+def test_jobdir_with_an_appended_feed_resumes_as_scrapy_does(
+    tmp_path: Path, fresh: SandboxThread, baseline: list[str]
+) -> None:
+    """`-o` with JOBDIR, Scrapy's documented idiom: the second run appends only what is left."""
+    job = Job(tmp_path, fresh.base_url, JOBDIR=tmp_path / "job")
+    job.feed_option = "-o"
+    proc, _ = job.start()
+    wait_for_calls(fresh, proc, 16)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 0
+    first = len(job.records())
+    again = job.run()
+    assert again.returncode == outcome.OK, again.log[-3000:]
+    assert "with an appended feed (-o): Scrapy's own resume" in again.log
+    assert 0 < first < len(baseline)
+    assert_complete(job, baseline)
     assert paid_again(fresh) == 0 and calls_made(fresh) == CALLS
 
 

@@ -203,6 +203,15 @@ def _overwrites(settings: BaseSettings) -> bool:
     return any((options or {}).get("overwrite") for options in settings.getdict("FEEDS").values())
 
 
+def _appends(settings: BaseSettings) -> bool:
+    """A feed opened in append mode (`-o`) that a re-run writes into again: a file name
+    without `%(time)s`, which would be a new file each run."""
+    return any(
+        not (options or {}).get("overwrite") and "%(time)s" not in str(uri)
+        for uri, options in settings.getdict("FEEDS").items()
+    )
+
+
 def configure(settings: BaseSettings) -> None:
     """Turn the answer store into Scrapy's HTTPCACHE_* settings (from the spider's update_settings).
 
@@ -226,11 +235,18 @@ def configure(settings: BaseSettings) -> None:
         "HTTPCACHE_POLICY": POLICY,
         "HTTPCACHE_STORAGE": STORAGE,
     }
-    # JOBDIR in one process: the answer store does the resuming (each run starts from the
-    # seed list and replays what is stored), so the feed is written whole again. Scrapy's
-    # queue and seen-set in JOBDIR would skip the images already done, and a resumed -O
-    # would lose their records; they are also not safe against kill -9.
-    if settings.get("JOBDIR") and not distributed.enabled(settings) and (settings.getpriority("SCHEDULER") or 0) < 40:
+    # JOBDIR in one process, writing with -O: the answer store does the resuming (each run
+    # starts from the seed list and replays what is stored), so the feed is written whole
+    # again. Scrapy's queue and seen-set in JOBDIR would skip the images already done, and
+    # a resumed -O would lose their records; they are also not safe against kill -9. With
+    # -o (append), Scrapy's own JOBDIR resume is kept: replaying would append every record
+    # of the first run a second time.
+    if (
+        settings.get("JOBDIR")
+        and not distributed.enabled(settings)
+        and not _appends(settings)
+        and (settings.getpriority("SCHEDULER") or 0) < 40
+    ):
         wanted["SCHEDULER"] = SCHEDULER
     for name, value in wanted.items():
         settings.set(name, value, priority=priority_above(settings, name))
@@ -360,6 +376,7 @@ class AnswerStore:
         self.max_bytes = max_bytes(settings)
         self.refresh = refresh_setting(settings)
         self.jobdir = settings.get("JOBDIR") or ""
+        self.replays_jobdir = settings.get("SCHEDULER") == SCHEDULER
         token = settings.get("TMAPI_API_TOKEN") or ""
         self.redactor = Redactor([token])
         # Plain substring checks first (fast); the redactor (case-insensitive) only on a hit.
@@ -508,10 +525,16 @@ class AnswerStore:
                 self.root,
                 bound,
             )
-        if self.jobdir:
+        if self.jobdir and self.replays_jobdir:
             logger.info(
                 "JOBDIR %s: the job resumes from the answer store: every run starts from the seed list,"
                 " replays the stored answers free and writes the feed whole again",
+                self.jobdir,
+            )
+        elif self.jobdir:
+            logger.info(
+                "JOBDIR %s with an appended feed (-o): Scrapy's own resume (its request queue and seen"
+                " requests there) goes on where the last run stopped; stop it with one Ctrl-C",
                 self.jobdir,
             )
 
