@@ -465,6 +465,9 @@ def test_a_store_write_failing_mid_run_loses_nothing_from_the_feed(tmp_path: Pat
     assert result.log.count("Answer store: could not save an answer under") == 1
     assert "(database or disk is full)" in result.log
     assert stat(result.log, "tmapi/answers/store_failed") == 9
+    assert "9 answers NOT saved in the answer store" in result.log  # the run summary says it too
+    summary = json.loads((job.out.parent / "products.summary.json").read_text(encoding="utf-8"))
+    assert summary["totals"]["answers_not_saved"] == 9
     assert "Traceback" not in result.log
 
 
