@@ -63,6 +63,10 @@ STORAGE = "tmapi_spiders.cache.AnswerStore"
 SCHEDULER = "tmapi_spiders.cache.ReplayScheduler"
 # zlib level 1: a page's JSON shrinks about 5x at half of level 6's CPU (benchmarks/RESULTS.md).
 ZLIB_LEVEL = 1
+# Seconds between checkpoints, which sync the write-ahead log to disk: what a power cut can
+# lose of the answers already saved (a kill -9 loses none of them). A sync per answer would
+# cost a disk flush per page on the reactor thread.
+SYNC_SECONDS = 5.0
 AUTO = "auto"
 
 
@@ -386,6 +390,7 @@ class AnswerStore:
         self.stats: Any = None
         self.write_error_logged = False
         self.read_error_logged = False
+        self.last_sync = time.monotonic()
 
     # Scrapy's storage interface
 
@@ -480,6 +485,12 @@ class AnswerStore:
                 )
             return
         self.stats.inc_value("tmapi/answers/stored")
+        if time.monotonic() - self.last_sync >= SYNC_SECONDS:
+            self.last_sync = time.monotonic()
+            try:
+                self.db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error:
+                pass  # a later checkpoint, or the one at close, does it
 
     # helpers
 
