@@ -168,6 +168,7 @@ def baseline(sandbox: SandboxThread, tmp_path_factory: pytest.TempPathFactory) -
     job = Job(tmp_path_factory.mktemp("baseline"), sandbox.base_url)
     result = job.run()
     assert result.returncode == outcome.OK, result.log[-3000:]
+    assert f"Answer store: nothing stored under {job.store} yet; every good answer is saved there" in result.log
     assert calls_made(sandbox) == CALLS and paid_again(sandbox) == 0
     records = job.records()
     assert len(records) == len(set(records)) == 10 * 100 + 2 * 60
