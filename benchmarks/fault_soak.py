@@ -228,6 +228,9 @@ def crawl(
         "TMAPI_OUTPUT_DIR": workdir / "output",
         "LOG_LEVEL": "INFO",
         "LOGSTATS_INTERVAL": 3600,
+        # An answer store of its own: each run pays for its pages (another run's answers,
+        # from a sandbox that got the same port, would make it replay them instead).
+        "TMAPI_CACHE_DIR": workdir / f"{name}-answers",
     }
     merged.update(settings or {})
     cmd = [sys.executable, "-m", "scrapy", "crawl", "image_search", "-a", f"urls_file={seeds_file}", "-O", str(out)]

@@ -269,12 +269,15 @@ def cpu(tmp: Path, images_count: int, reps: int, extra: dict[str, str]) -> dict[
             write_seeds(tmp, f"cpu-{name}", urls)
             # warm the sandbox: its items are built once, for both sides
             run(floor(sandbox.url, tmp / f"{name}.json", tmp / "w.jsonl"), env)
-        for _ in range(reps):
+        for rep in range(reps):
             results: dict[str, Proc] = {}
             for name in ("one", "many"):
                 floor_run = floor(sandbox.url, tmp / f"{name}.json", tmp / f"floor-{name}.jsonl")
                 results[f"floor_{name}"] = run(floor_run, env)
-                crawl = crawl_args(tmp / f"cpu-{name}.txt", tmp / f"crawl-{name}.jsonl", settings)
+                # an empty answer store each time: the default crawl pays (and stores) every page,
+                # where a shared one would replay the earlier repetitions' answers
+                store = {"TMAPI_CACHE_DIR": str(tmp / f"answers-{rep}-{name}")}
+                crawl = crawl_args(tmp / f"cpu-{name}.txt", tmp / f"crawl-{name}.jsonl", {**store, **settings})
                 results[f"crawl_{name}"] = run(crawl, env, tmp / f"crawl-{name}.log")
             items = sum(1 for _ in open(tmp / "crawl-many.jsonl", encoding="utf-8"))
             floor_items = sum(1 for _ in open(tmp / "floor-many.jsonl", encoding="utf-8"))

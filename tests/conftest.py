@@ -7,6 +7,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -131,3 +132,30 @@ def make_sandbox() -> Iterator[Callable[..., SandboxThread]]:
     yield make
     for sb in started:
         sb.stop()
+
+
+def _data_dir_config(home: Path) -> str:
+    (home / "scrapy.cfg").write_text(f"[datadir]\ndefault = {home / 'data'}\n", encoding="utf-8")
+    return str(home)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def module_project_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The same as `own_project_data_dir` for a module's own fixtures (a module-scoped fixture
+    runs before any function-scoped one): none of them writes to the repository's `.scrapy`."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CONFIG_HOME", _data_dir_config(tmp_path_factory.mktemp("xdg-module")))
+        yield
+
+
+@pytest.fixture(autouse=True)
+def own_project_data_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test's crawls get their own project data directory (`.scrapy`), as on a fresh checkout.
+
+    The answer store is on by default and lives there (`.scrapy/tmapi-cache`); without this,
+    a test would replay answers another test paid for against a sandbox on the same port
+    (the session's shared sandbox, or a port used again later, even by an earlier session)
+    and see no calls. Scrapy reads `[datadir]` from `$XDG_CONFIG_HOME/scrapy.cfg`, which every
+    `scrapy` subprocess inherits.
+    """
+    monkeypatch.setenv("XDG_CONFIG_HOME", _data_dir_config(tmp_path_factory.mktemp("xdg")))

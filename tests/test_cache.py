@@ -54,10 +54,10 @@ def test_a_cached_rerun_pays_nothing_and_yields_the_same_items(tmp_path: Path) -
     summary = json.loads((tmp_path / "2" / "products.summary.json").read_text(encoding="utf-8"))
     assert summary["totals"]["paid_calls"] == 0 and summary["totals"]["cached_answers"] == CALLS
 
-    # the token is nowhere in the cache (keys, metadata, bodies, headers)
-    files = [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
-    assert len(files) >= CALLS
-    assert not [p for p in files if TOKEN.encode() in p.read_bytes()]
+    # the token is nowhere in the cache (keys, metadata, bodies, headers), compressed or not
+    entries = cache.stored_answers(str(tmp_path / "cache"))
+    assert len(entries) == CALLS
+    assert not [e for _at, e in entries if TOKEN.encode() in e]
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert not [p for p in written if TOKEN.encode() in p.read_bytes()]
     assert TOKEN not in first.stderr + second.stderr
@@ -83,10 +83,11 @@ def test_errors_are_never_cached(tmp_path: Path) -> None:
     assert [f["query_image_url"] for f in second.failures] == [denied]
     assert same_items(second.products) == same_items(first.products)
     # and what is on disk is only good answers
-    bodies = list((tmp_path / "cache").rglob("response_body"))
-    assert len(bodies) == CALLS
-    for body in bodies:
-        assert contract.read_envelope(200, body.read_bytes()).ok
+    entries = cache.stored_answers(str(tmp_path / "cache"))
+    assert len(entries) == CALLS
+    for _at, entry in entries:
+        _head, _, body = entry.partition(b"\n")
+        assert contract.read_envelope(200, body).ok
 
 
 def test_entries_expire_after_the_ttl(tmp_path: Path) -> None:
@@ -102,15 +103,25 @@ def test_entries_expire_after_the_ttl(tmp_path: Path) -> None:
     assert calls == 1 and len(result.products) == 5
 
 
-def test_cache_is_off_unless_switched_on() -> None:
-    """The project's own settings, completed by the spider as in a crawl: no HTTP cache."""
-    settings = Settings()
-    settings.setmodule("tmapi_spiders.settings", priority="project")
-    ImageSearchSpider.update_settings(settings)
-    assert not settings.getbool("HTTPCACHE_ENABLED")
-    settings.set("TMAPI_CACHE", "true", priority="cmdline")
-    ImageSearchSpider.update_settings(settings)
-    assert settings.getbool("HTTPCACHE_ENABLED") and settings["HTTPCACHE_POLICY"] == cache.POLICY
+def test_store_is_on_by_default_in_one_process_only() -> None:
+    """The project's own settings, completed by the spider as in a crawl: the answer store is on;
+    a distributed worker (state in Redis) and the in-process sandbox (nothing paid) go without."""
+
+    def completed(**chosen: str) -> Settings:
+        settings = Settings()
+        settings.setmodule("tmapi_spiders.settings", priority="project")
+        for name, value in chosen.items():
+            settings.set(name, value, priority="cmdline")
+        ImageSearchSpider.update_settings(settings)
+        return settings
+
+    on = completed()
+    assert on.getbool("HTTPCACHE_ENABLED") and on["HTTPCACHE_POLICY"] == cache.POLICY
+    assert on["HTTPCACHE_STORAGE"] == cache.STORAGE
+    assert not completed(TMAPI_CACHE="false").getbool("HTTPCACHE_ENABLED")
+    assert not completed(REDIS_URL="redis://127.0.0.1:1/0").getbool("HTTPCACHE_ENABLED")
+    assert completed(REDIS_URL="redis://127.0.0.1:1/0", TMAPI_CACHE="true").getbool("HTTPCACHE_ENABLED")
+    assert not completed(TMAPI_SANDBOX="true").getbool("HTTPCACHE_ENABLED")
 
 
 @pytest.mark.parametrize(
@@ -118,7 +129,9 @@ def test_cache_is_off_unless_switched_on() -> None:
     [
         ({"TMAPI_CACHE": "true", "TMAPI_CACHE_TTL": "a day"}, "TMAPI_CACHE_TTL must be a number of seconds"),
         ({"TMAPI_CACHE": "true", "TMAPI_CACHE_TTL": "0"}, "TMAPI_CACHE_TTL must be more than 0 seconds"),
-        ({"TMAPI_CACHE": "maybe"}, "TMAPI_CACHE must be true or false"),
+        ({"TMAPI_CACHE": "maybe"}, "TMAPI_CACHE must be auto, true or false"),
+        ({"TMAPI_CACHE_MAX_MB": "-1"}, "TMAPI_CACHE_MAX_MB must not be negative"),
+        ({"TMAPI_REFRESH": "later"}, "TMAPI_REFRESH must be true or false"),
     ],
 )
 def test_bad_cache_settings_are_named(settings: dict[str, str], message: str) -> None:
@@ -160,6 +173,7 @@ def test_configure_turns_the_switch_into_httpcache_settings() -> None:
     assert settings["HTTPCACHE_DIR"] == "/c"
     assert settings.getint("HTTPCACHE_EXPIRATION_SECS") == 3600  # TMAPI_CACHE_TTL decides
     assert settings["HTTPCACHE_POLICY"] == cache.POLICY
+    assert settings["HTTPCACHE_STORAGE"] == cache.STORAGE
     off = Settings({"TMAPI_CACHE": False})
     cache.configure(off)
     assert not off.getbool("HTTPCACHE_ENABLED")

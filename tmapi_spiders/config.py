@@ -18,7 +18,8 @@ from tmapi_spiders.redact import Redactor
 
 QUERY_ARGS = ("language", "sort", "page_size", *contract.FILTERS)
 SEED_ARGS = ("urls_file", "urls")
-JOB_ARGS = (*SEED_ARGS, "max_pages", *QUERY_ARGS)
+# refresh=true: pay for every call again instead of reusing the answer store (cache.py).
+JOB_ARGS = (*SEED_ARGS, "max_pages", *QUERY_ARGS, "refresh")
 # scrapyd adds these spider arguments to every job it runs (`-a _job=<id>`, `-a _version=...`).
 SCRAPYD_ARGS = ("_job", "_version")
 NO_SEEDS = "no seeds: give -a urls_file=PATH (one image URL per line) or -a urls=URL1,URL2"
@@ -41,6 +42,7 @@ class JobConfig:
         """The same job, checking its seeds against the settings' API token (the spider
         builds its JobConfig from its arguments, before it has settings)."""
         return replace(self, redactor=token_redactor(settings))
+    refresh: bool = False  # -a refresh=true: stored answers are not reused this run
 
     def seed_lines(self) -> Iterator[bytes]:
         if self.urls_file:
@@ -73,6 +75,15 @@ def token_redactor(settings: BaseSettings) -> Redactor:
     return Redactor(auth.secrets_of(settings))
 
 
+def refresh_from(value: Any) -> bool:
+    if value in (None, ""):
+        return False
+    try:
+        return contract.parse_bool(value)
+    except ValueError:
+        raise ConfigError(f"bad argument refresh: {value!r} is not one of true/false/1/0/yes/no") from None
+
+
 def job_config(args: dict[str, Any], *, need_seeds: bool = True, redactor: Redactor | None = None) -> JobConfig:
     unknown = sorted(set(args) - set(JOB_ARGS) - set(SCRAPYD_ARGS))
     if unknown:
@@ -87,6 +98,7 @@ def job_config(args: dict[str, Any], *, need_seeds: bool = True, redactor: Redac
         urls_file=args.get("urls_file") or None,
         urls=args.get("urls") or None,
         redactor=redactor or Redactor(()),
+        refresh=refresh_from(args.get("refresh")),
     )
 
 
@@ -146,7 +158,6 @@ TYPED_SETTINGS: tuple[tuple[str, type, float | None], ...] = (
     ("TMAPI_STOP_ON_SHORT_PAGE", bool, None),
     ("TMAPI_SUMMARY", bool, None),
     ("TMAPI_REPORT", bool, None),
-    ("TMAPI_CACHE", bool, None),
     ("TMAPI_GC_FREEZE", bool, None),
     ("TMAPI_GC_THRESHOLD", int, 0),
     ("SCHEDULER_PERSIST", bool, None),

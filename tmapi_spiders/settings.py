@@ -35,9 +35,14 @@ TMAPI_OUTPUT_DIR = "output"
 TMAPI_FAILURES_FEED = ""
 # --- Operators: spending cap, cache, progress, summary (README.md, "Running jobs") ---------------
 TMAPI_MAX_CALLS = 0  # paid calls (searches + conversions) the job may make; 0: no cap
-TMAPI_CACHE = False  # true: keep good answers; a re-run within the TTL pays nothing for them
+# The answer store (cache.py): every good answer kept on disk as it arrives, so running the same
+# command again after any interruption pays nothing for it. auto: on in one process; off for
+# distributed workers (their state is in Redis) and for TMAPI_SANDBOX=true (nothing is paid).
+TMAPI_CACHE = "auto"
 TMAPI_CACHE_DIR = "tmapi-cache"  # relative: under the project's .scrapy directory
-TMAPI_CACHE_TTL = 86400  # seconds a cached answer is reused
+TMAPI_CACHE_TTL = 86400  # seconds a stored answer is reused; older ones are paid for again and pruned at start
+TMAPI_CACHE_MAX_MB = 0  # pruned at start, oldest first, down to this size; 0: no bound (the TTL alone prunes)
+TMAPI_REFRESH = False  # true (or -a refresh=true): pay for every call again, replacing stored answers
 TMAPI_PROGRESS_INTERVAL = 10.0  # seconds between progress lines; 0: off
 TMAPI_PROGRESS_BAR = "auto"  # a tqdm bar instead of the lines when stderr is a terminal
 TMAPI_SUMMARY = True  # <products feed stem>.summary.json beside the feeds, and a table in the log

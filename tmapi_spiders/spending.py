@@ -189,8 +189,8 @@ class TmapiCallCapMiddleware:
             return
         self.reached = True
         if self.drain:
-            left = "images not finished are recorded as failed. Raise the cap to go on; with TMAPI_CACHE=true"
-            left += " a re-run pays nothing for the answers already fetched"
+            left = "images not finished are recorded as failed. Run the same command again to go on (a higher"
+            left += " cap finishes sooner): the answer store replays the answers already fetched, free"
         else:
             left = "the job's unfinished work stays queued in Redis: run the workers with a higher cap to go on"
         logger.warning(

@@ -108,10 +108,15 @@ def table(images: list[dict[str, Any]], totals: dict[str, Any], rows: int = TABL
     out = ["  ".join(cell.ljust(widths[c]) for c, cell in enumerate(line)).rstrip() for line in lines]
     if len(images) > len(shown):
         out.append(f"... and {len(images) - len(shown)} more images (see the summary file)")
-    out.append(
+    line = (
         "totals: {images} images: {images_done} done, {images_failed} failed, {images_unfinished} unfinished;"
         " {pages} pages, {items} items, {duplicates} duplicates; {paid_calls} paid calls".format(**totals)
     )
+    if totals.get("cached_answers"):  # a resumed or extended run: what it did not pay for again
+        line += f", {totals['cached_answers']} answers reused free from the answer store"
+    if totals.get("answers_not_saved"):
+        line += f"; {totals['answers_not_saved']} answers NOT saved in the answer store (see the error above)"
+    out.append(line)
     return "\n".join(out)
 
 
@@ -173,6 +178,9 @@ class TmapiRunSummary:
         ):
             totals[name] = job.get(name, int(stats.get_value(stat, 0) or 0))
         totals["cached_answers"] = int(stats.get_value("httpcache/hit", 0) or 0)
+        not_saved = int(stats.get_value("tmapi/answers/store_failed", 0) or 0)
+        if not_saved:  # the answer store could not keep them (disk full): a re-run pays for them again
+            totals["answers_not_saved"] = not_saved
         reason = stats.get_value("finish_reason")
         summary = {
             "spider": self.crawler.spider.name if self.crawler.spider else None,
