@@ -1,5 +1,14 @@
 """Scrapy add-ons (the ADDONS setting): features switched on by one setting each.
 
+An add-on's `update_settings` runs when the crawler applies its settings, after the
+process settings (`-s`, `-o`/`-O`) are merged, so each completes what the user asked for
+without the spider knowing the feature exists:
+
+- `FeedsAddon`: products to the user's feeds (or a default one), failures beside them.
+- `AnswerStoreAddon` (TMAPI_CACHE): the answer store, on Scrapy's HttpCacheMiddleware.
+- `DistributedAddon` (REDIS_URL): the crawl becomes a worker of a shared job.
+- `LimitsAddon` (TMAPI_MAX_CONCURRENCY / TMAPI_MAX_QPS): the limiter alone paces calls.
+
 `SandboxAddon` (TMAPI_SANDBOX=true): the crawl runs against the bundled sandbox, started
 in-process on a free loopback port, with the sandbox's own token. It points
 TMAPI_BASE_URL and TMAPI_API_TOKEN there when the crawler applies its settings (after
@@ -37,8 +46,56 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class SandboxAddon:
+class _ForOurSpiders:
+    """Applies only to this project's spiders (a `tmapi_job = True` class attribute): a
+    user's own spider in the same project keeps Scrapy's behaviour."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.spider_name = str(getattr(crawler.spidercls, "name", "") or "")
+        self.ours = bool(getattr(crawler.spidercls, "tmapi_job", False))
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        return cls(crawler)
+
     def update_settings(self, settings: BaseSettings) -> None:
+        if self.ours:
+            self.configure(settings)
+
+    def configure(self, settings: BaseSettings) -> None:
+        raise NotImplementedError
+
+
+class FeedsAddon(_ForOurSpiders):
+    def configure(self, settings: BaseSettings) -> None:
+        from tmapi_spiders import feeds
+
+        feeds.configure(settings, self.spider_name)
+
+
+class AnswerStoreAddon(_ForOurSpiders):
+    def configure(self, settings: BaseSettings) -> None:
+        from tmapi_spiders import cache
+
+        cache.configure(settings)
+
+
+class DistributedAddon(_ForOurSpiders):
+    def configure(self, settings: BaseSettings) -> None:
+        from tmapi_spiders import distributed
+
+        distributed.configure(settings)
+
+
+class LimitsAddon(_ForOurSpiders):
+    def configure(self, settings: BaseSettings) -> None:
+        from tmapi_spiders import limits
+
+        limits.configure(settings)
+
+
+class SandboxAddon(_ForOurSpiders):
+    def configure(self, settings: BaseSettings) -> None:
         if not _enabled(settings) or settings.get("TMAPI_SANDBOX_PORT"):
             return
         from tmapi_spiders.sandbox import DEFAULT_TOKEN

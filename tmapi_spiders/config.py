@@ -13,8 +13,11 @@ from typing import Any
 
 from scrapy.settings import BaseSettings
 
-from tmapi_spiders import auth, contract, seeds
+from tmapi_spiders import auth, contract, registry, seeds
 from tmapi_spiders.redact import Redactor
+from tmapi_spiders.registry import ConfigError
+
+__all__ = ["ConfigError", "JobConfig", "check_seed_list", "check_settings", "job_config"]
 
 QUERY_ARGS = ("language", "sort", "page_size", *contract.FILTERS)
 SEED_ARGS = ("urls_file", "urls")
@@ -23,10 +26,6 @@ JOB_ARGS = (*SEED_ARGS, "max_pages", *QUERY_ARGS, "refresh")
 # scrapyd adds these spider arguments to every job it runs (`-a _job=<id>`, `-a _version=...`).
 SCRAPYD_ARGS = ("_job", "_version")
 NO_SEEDS = "no seeds: give -a urls_file=PATH (one image URL per line) or -a urls=URL1,URL2"
-
-
-class ConfigError(ValueError):
-    """A bad argument or setting: the message is the whole story, shown as one line."""
 
 
 @dataclass(frozen=True)
@@ -111,21 +110,15 @@ def check_seed_list(config: JobConfig) -> tuple[int, int]:
 
 
 def check_settings(settings: BaseSettings) -> None:
-    """Settings that must be right before the first paid call."""
-    check_typed(settings)
+    """Settings that must be right before the first paid call: ours by the registry (type,
+    bounds, choices), then the few Scrapy settings we read and the cross-field rules."""
+    registry.check(settings)
     if not settings.getbool("TMAPI_SANDBOX") and not settings.get("TMAPI_API_TOKEN"):
         raise ConfigError(
             "no API token: set TMAPI_API_TOKEN in the environment (or -s TMAPI_API_TOKEN=...),"
             " or run against the bundled sandbox with -s TMAPI_SANDBOX=true"
         )
-    base = str(settings.get("TMAPI_BASE_URL") or "")
-    if not base.startswith(("http://", "https://")):
-        raise ConfigError(f"TMAPI_BASE_URL must be an http(s) URL, got {base!r}")
-    try:
-        auth.auth_mode(settings)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
-    for name in ("TMAPI_BACKOFF_BASE", "TMAPI_BACKOFF_MAX", "DOWNLOAD_TIMEOUT"):
+    for name in ("DOWNLOAD_TIMEOUT",):
         try:
             value = settings.getfloat(name)
         except ValueError:
@@ -149,39 +142,6 @@ def check_settings(settings: BaseSettings) -> None:
     if isinstance(level, str) and not isinstance(logging.getLevelName(level), int):
         raise ConfigError(f"LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got {level!r}")
     check_operator_settings(settings)
-
-
-# Settings read with Scrapy's typed getters after the crawl has started, where a typo would
-# be a traceback (or worse, a silent stop): (name, type, lowest value).
-TYPED_SETTINGS: tuple[tuple[str, type, float | None], ...] = (
-    ("TMAPI_SANDBOX", bool, None),
-    ("TMAPI_STOP_ON_SHORT_PAGE", bool, None),
-    ("TMAPI_SUMMARY", bool, None),
-    ("TMAPI_REPORT", bool, None),
-    ("TMAPI_GC_FREEZE", bool, None),
-    ("TMAPI_GC_THRESHOLD", int, 0),
-    ("SCHEDULER_PERSIST", bool, None),
-    ("TMAPI_UNREACHABLE_AFTER", int, 0),
-    ("TMAPI_REDIS_SEED_BATCH", int, 1),
-    ("TMAPI_REDIS_RETRY_TIMES", int, 0),
-    ("TMAPI_REDIS_HEARTBEAT", float, 0),
-    ("TMAPI_REDIS_KEEP_STATS", float, 0),
-    ("TMAPI_REDIS_POLL_INTERVAL", float, 0),
-)
-
-
-def check_typed(settings: BaseSettings) -> None:
-    for name, kind, low in TYPED_SETTINGS:
-        if settings.get(name) is None:
-            continue  # not set at all (e.g. settings built without the project's defaults)
-        getter = {bool: settings.getbool, int: settings.getint, float: settings.getfloat}[kind]
-        try:
-            value = getter(name)
-        except ValueError:
-            words = {bool: "true or false", int: "an integer", float: "a number"}[kind]
-            raise ConfigError(f"{name} must be {words}, got {settings.get(name)!r}") from None
-        if low is not None and value < low:
-            raise ConfigError(f"{name} must be {low:g} or more, got {value}")
 
 
 def check_operator_settings(settings: BaseSettings) -> None:

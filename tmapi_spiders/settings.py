@@ -1,58 +1,28 @@
-"""Settings for tmapi-spiders. Every TMAPI_* setting is documented in README.md."""
+"""Settings for tmapi-spiders: Scrapy's, as this project needs them, and ours.
 
-import os
+Our own settings (TMAPI_*, and scrapy-redis's REDIS_URL, SCHEDULER_PERSIST,
+MAX_IDLE_TIME_BEFORE_CLOSE) are defined once, with type, bounds and doc, in registry.py;
+their reference is docs/settings.md."""
 
 from scrapy.settings import default_settings
 
-from tmapi_spiders import contract
+from tmapi_spiders import contract, registry
 
 BOT_NAME = "tmapi_spiders"
 SPIDER_MODULES = ["tmapi_spiders.spiders"]
 NEWSPIDER_MODULE = "tmapi_spiders.spiders"
 COMMANDS_MODULE = "tmapi_spiders.commands"
 
-# --- TMAPI -------------------------------------------------------------------------
-TMAPI_API_TOKEN = os.environ.get("TMAPI_API_TOKEN", "")
-TMAPI_BASE_URL = os.environ.get("TMAPI_BASE_URL", contract.DEFAULT_BASE_URL)
-# Start the bundled sandbox in-process and crawl it (demo, rehearsals): no token, no cost.
-TMAPI_SANDBOX = False
+# --- Ours: every TMAPI_* setting, with its default (tmapi_spiders/registry.py) ----------
+globals().update(registry.defaults())
+# Features switched on by one setting each (Scrapy add-ons, tmapi_spiders/addons.py).
 ADDONS = {
-    "tmapi_spiders.addons.SandboxAddon": 0,  # TMAPI_SANDBOX
+    "tmapi_spiders.addons.SandboxAddon": 0,  # TMAPI_SANDBOX: crawl the bundled sandbox
+    "tmapi_spiders.addons.FeedsAddon": 10,  # products to the feeds asked for, failures beside them
+    "tmapi_spiders.addons.AnswerStoreAddon": 20,  # TMAPI_CACHE: the answer store
+    "tmapi_spiders.addons.DistributedAddon": 30,  # REDIS_URL: a worker of a shared job
+    "tmapi_spiders.addons.LimitsAddon": 40,  # TMAPI_MAX_CONCURRENCY / TMAPI_MAX_QPS
 }
-# How the token is sent: "header" (apikey), "query" (apiToken, as the endpoint page documents),
-# or "auto": the header, and the query parameter if the gateway refuses the header (tmapi_spiders/auth.py).
-TMAPI_AUTH = "auto"
-# Opt-in saving: a page with fewer items than page_size ends the image. Off by default, since
-# a backend that filters an item out of a page sends a short page before the end.
-TMAPI_STOP_ON_SHORT_PAGE = False
-# Exponential backoff before retries: BASE * 2**(n-1) seconds, at most MAX (jittered).
-TMAPI_BACKOFF_BASE = 0.5
-TMAPI_BACKOFF_MAX = 30.0
-# Stop (exit 3) after this many refused connections in a row before the API ever answered:
-# TMAPI_BASE_URL is wrong, and every image would fail one by one. 0: never.
-TMAPI_UNREACHABLE_AFTER = 10
-TMAPI_OUTPUT_DIR = "output"
-TMAPI_FAILURES_FEED = ""
-# --- Operators: spending cap, cache, progress, summary (README.md, "Running jobs") ---------------
-TMAPI_MAX_CALLS = 0  # paid calls (searches + conversions) the job may make; 0: no cap
-# The answer store (cache.py): every good answer kept on disk as it arrives, so running the same
-# command again after any interruption pays nothing for it. auto: on in one process; off for
-# distributed workers (their state is in Redis) and for TMAPI_SANDBOX=true (nothing is paid).
-TMAPI_CACHE = "auto"
-TMAPI_CACHE_DIR = "tmapi-cache"  # relative: under the project's .scrapy directory
-TMAPI_CACHE_TTL = 86400  # seconds a stored answer is reused; older ones are paid for again and pruned at start
-TMAPI_CACHE_MAX_MB = 0  # pruned at start, oldest first, down to this size; 0: no bound (the TTL alone prunes)
-TMAPI_REFRESH = False  # true (or -a refresh=true): pay for every call again, replacing stored answers
-TMAPI_PROGRESS_INTERVAL = 10.0  # seconds between progress lines; 0: off
-TMAPI_PROGRESS_BAR = "auto"  # a tqdm bar instead of the lines when stderr is a terminal
-TMAPI_SUMMARY = True  # <products feed stem>.summary.json beside the feeds, and a table in the log
-TMAPI_SUMMARY_FILE = ""  # write the summary here instead
-TMAPI_REPORT = False  # true: <products feed stem>.report.html beside the feed (docs/report.md)
-# --- The plan's limits, held across the whole job (README.md, "Performance") -----------------
-TMAPI_MAX_CONCURRENCY = 0  # calls in flight across the job (every worker); 0: no limit
-TMAPI_MAX_QPS = 0  # calls per second across the job; 0: no limit
-TMAPI_LIMIT_LEASE = 30.0  # seconds a dead worker's slots stay taken (Redis); renewed while a call runs
-TMAPI_LIMIT_POLL = 0.01  # seconds between looks at Redis for a slot another worker freed
 
 # --- Politeness and speed ------------------------------------------------------------
 ROBOTSTXT_OBEY = False  # an API, not a site
@@ -131,8 +101,6 @@ EXTENSIONS = {
 }
 # The garbage collector took about a quarter of the crawl's CPU, mostly re-walking start-up
 # objects (tmapi_spiders/extensions/gc_tuning.py). 0 / False: Python's own behaviour.
-TMAPI_GC_THRESHOLD = 10_000  # new container objects between young-generation passes (Python: 700)
-TMAPI_GC_FREEZE = True  # exempt what exists when the engine starts from every later pass
 
 # ValidationPipeline logs each drop reason once (WARNING) and counts every drop in stats;
 # Scrapy's own line per dropped record (the whole record in it) goes to DEBUG.
@@ -155,20 +123,6 @@ FEED_EXPORTERS = {
     "jsonl": "tmapi_spiders.exporters.FastJsonLinesItemExporter",
 }
 
-# --- Distributed crawls (README.md, "Distributed crawls"): only used when REDIS_URL is set --------
-REDIS_URL = os.environ.get("REDIS_URL", "")  # e.g. redis://host:6379/0: this crawl becomes a worker of a job
-TMAPI_JOB = ""  # the job's name and Redis key prefix (default: the spider's name)
-TMAPI_WORKER_ID = ""  # default: host-pid-random; the %(worker)s feed URI placeholder
-TMAPI_REDIS_LEASE = 60.0  # seconds a taken request stays leased without a heartbeat
-TMAPI_REDIS_HEARTBEAT = 0.0  # seconds between lease renewals (0: a quarter of the lease)
-TMAPI_REDIS_ACK_INTERVAL = 0.2  # seconds between acknowledgements of finished requests
-TMAPI_REDIS_POLL_INTERVAL = 1.0  # seconds between looks for new seeds when there are none
-TMAPI_REDIS_SEED_BATCH = 50  # seeds taken per look
-TMAPI_REDIS_RETRY_TIMES = 5  # reconnect attempts after Redis is lost, then stop (exit 4)
-TMAPI_REDIS_RETRY_DELAY = 0.5  # seconds before the first attempt, doubled each time
-TMAPI_REDIS_KEEP_STATS = 7 * 24 * 3600  # seconds a finished job's counters stay for `scrapy job`
-MAX_IDLE_TIME_BEFORE_CLOSE = 10  # scrapy-redis's name: stop when the job is drained this long (0: never)
-SCHEDULER_PERSIST = False  # True: keep a finished job's keys
 
 # Scrapy re-reads a callback's source for every response to warn about `return` in a generator
 # (its cache is keyed by the bound method, new each time): ~4 % of the crawl's CPU. Ours are checked.

@@ -18,11 +18,10 @@ from scrapy import Request, Spider
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DownloadCancelledError, IgnoreRequest
 from scrapy.http import Response
-from scrapy.settings import BaseSettings
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
-from tmapi_spiders import cache, contract, distributed, feeds, limits, signals
+from tmapi_spiders import contract, distributed, signals
 from tmapi_spiders.api import ENDPOINT_CONVERT, ENDPOINT_SEARCH, META_KEY, ApiRequests, envelope_of
 from tmapi_spiders.auth import ApiRefused
 from tmapi_spiders.clock import utc_now
@@ -42,14 +41,6 @@ _CONTEXT_FIELD_SET = frozenset(CONTEXT_FIELDS)
 class ImageSearchSpider(Spider):
     name = "image_search"
     tmapi_job = True  # `scrapy crawl` checks arguments, settings and seeds first
-
-    @classmethod
-    def update_settings(cls, settings: BaseSettings) -> None:
-        super().update_settings(settings)
-        feeds.configure(settings, cls.name)
-        cache.configure(settings)
-        distributed.configure(settings)  # only with REDIS_URL: a worker of a shared job
-        limits.configure(settings)  # with TMAPI_MAX_CONCURRENCY/QPS: the limiter alone paces the calls
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args)
