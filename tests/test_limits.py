@@ -133,7 +133,7 @@ def test_bad_limit_is_one_line_before_any_call(tmp_path: Path, slow_api: Sandbox
     result = crawl(tmp_path, slow_api.base_url, {"urls_file": str(seeds)}, {"TMAPI_MAX_CONCURRENCY": "lots"})
     assert result.returncode != 0
     assert result.stderr.strip().splitlines() == [
-        "error: TMAPI_MAX_CONCURRENCY must be a whole number of calls (0: no limit), got 'lots'"
+        "error: TMAPI_MAX_CONCURRENCY must be a whole number of calls, 0 or more (0: no limit), got 'lots'"
     ]
     assert slow_api.stats()["total_calls"] == 0
 

@@ -145,9 +145,9 @@ def test_progress_and_summary_can_be_switched_off(tmp_path: Path, sandbox: Sandb
 @pytest.mark.parametrize(
     ("setting", "value", "message"),
     [
-        ("TMAPI_PROGRESS_INTERVAL", "soon", "TMAPI_PROGRESS_INTERVAL must be a number of seconds"),
-        ("TMAPI_PROGRESS_INTERVAL", "-1", "TMAPI_PROGRESS_INTERVAL must not be negative"),
-        ("TMAPI_PROGRESS_BAR", "sometimes", "TMAPI_PROGRESS_BAR must be auto, true or false"),
+        ("TMAPI_PROGRESS_INTERVAL", "soon", "TMAPI_PROGRESS_INTERVAL must be a number of seconds, 0 or more (0: off)"),
+        ("TMAPI_PROGRESS_INTERVAL", "-1", "TMAPI_PROGRESS_INTERVAL must be a number of seconds, 0 or more (0: off)"),
+        ("TMAPI_PROGRESS_BAR", "sometimes", "TMAPI_PROGRESS_BAR must be one of auto, true, false"),
     ],
 )
 def test_bad_progress_settings_are_named(setting: str, value: str, message: str) -> None:
@@ -162,7 +162,7 @@ def test_bad_progress_setting_fails_in_one_line(tmp_path: Path) -> None:
     result = crawl(tmp_path, "http://127.0.0.1:9", {"urls": ali("x", 1)}, {"TMAPI_PROGRESS_INTERVAL": "soon"})
     assert result.returncode == 2
     [line] = result.stderr.strip().splitlines()
-    assert line == "error: TMAPI_PROGRESS_INTERVAL must be a number of seconds (0: off), got 'soon'"
+    assert line == "error: TMAPI_PROGRESS_INTERVAL must be a number of seconds, 0 or more (0: off), got 'soon'"
 
 
 def test_progress_bar_on_a_terminal(tmp_path: Path, sandbox: SandboxThread) -> None:

@@ -33,6 +33,8 @@ class Setting:
     high: float | None = None
     choices: tuple[str, ...] = ()
     env: bool = False  # the default is read from the environment variable of the same name
+    unit: str = ""  # what a number counts ("seconds", "calls")
+    zero: str = ""  # what 0 means, where it means something ("off", "no limit")
 
     def expected(self) -> str:
         if self.kind == "bool":
@@ -41,11 +43,15 @@ class Setting:
             return "one of " + ", ".join(self.choices)
         if self.kind == "url":
             return "an http(s) URL"
-        words = {"int": "an integer", "float": "a number", "str": "text"}[self.kind]
+        words = {"int": "a whole number", "float": "a number", "str": "text"}[self.kind]
+        if self.unit:
+            words += f" of {self.unit}"
         if self.low is not None and self.high is not None:
-            return f"{words} from {self.low:g} to {self.high:g}"
-        if self.low is not None:
-            return f"{words} of {self.low:g} or more"
+            words += f", from {self.low:g} to {self.high:g}"
+        elif self.low is not None:
+            words += f", {self.low:g} or more"
+        if self.zero:
+            words += f" (0: {self.zero})"
         return words
 
 
@@ -82,6 +88,7 @@ SETTINGS: tuple[Setting, ...] = (
         _RUN,
         0,
         65535,
+        zero="not running",
     ),
     Setting(
         "TMAPI_BACKOFF_BASE",
@@ -90,8 +97,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds before the first retry, doubled each time (0: no backoff).",
         _RUN,
         0,
+        unit="seconds",
+        zero="no backoff",
     ),
-    Setting("TMAPI_BACKOFF_MAX", "float", 30.0, "The longest wait before a retry, in seconds.", _RUN, 0),
+    Setting(
+        "TMAPI_BACKOFF_MAX", "float", 30.0, "The longest wait before a retry, in seconds.", _RUN, 0, unit="seconds"
+    ),
     Setting(
         "TMAPI_UNREACHABLE_AFTER",
         "int",
@@ -99,6 +110,8 @@ SETTINGS: tuple[Setting, ...] = (
         "Stop (exit 3) after this many refused connections in a row before the API ever answered (0: never).",
         _RUN,
         0,
+        unit="refused connections",
+        zero="never",
     ),
     Setting("TMAPI_OUTPUT_DIR", "str", "output", "Where the default feed goes when no -o/-O is given.", _RUN),
     Setting(
@@ -114,7 +127,16 @@ SETTINGS: tuple[Setting, ...] = (
         _PAGING,
     ),
     # --- running jobs
-    Setting("TMAPI_MAX_CALLS", "int", 0, "Paid calls (searches + conversions) the job may make (0: no cap).", _JOBS, 0),
+    Setting(
+        "TMAPI_MAX_CALLS",
+        "int",
+        0,
+        "Paid calls (searches + conversions) the job may make (0: no cap).",
+        _JOBS,
+        0,
+        unit="calls",
+        zero="no cap",
+    ),
     Setting(
         "TMAPI_CACHE",
         "choice",
@@ -132,9 +154,17 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds a stored answer is reused; older ones are pruned at start.",
         _JOBS,
         1,
+        unit="seconds",
     ),
     Setting(
-        "TMAPI_CACHE_MAX_MB", "float", 0, "Pruned at start, oldest first, down to this size (0: no bound).", _JOBS, 0
+        "TMAPI_CACHE_MAX_MB",
+        "float",
+        0,
+        "Pruned at start, oldest first, down to this size (0: no bound).",
+        _JOBS,
+        0,
+        unit="megabytes",
+        zero="no bound",
     ),
     Setting(
         "TMAPI_REFRESH",
@@ -143,7 +173,16 @@ SETTINGS: tuple[Setting, ...] = (
         "Pay for every call again, replacing stored answers (or -a refresh=true).",
         _JOBS,
     ),
-    Setting("TMAPI_PROGRESS_INTERVAL", "float", 10.0, "Seconds between progress lines (0: off).", _JOBS, 0),
+    Setting(
+        "TMAPI_PROGRESS_INTERVAL",
+        "float",
+        10.0,
+        "Seconds between progress lines (0: off).",
+        _JOBS,
+        0,
+        unit="seconds",
+        zero="off",
+    ),
     Setting(
         "TMAPI_PROGRESS_BAR",
         "choice",
@@ -164,6 +203,8 @@ SETTINGS: tuple[Setting, ...] = (
         "New objects between young-generation GC passes (0: Python's own).",
         _JOBS,
         0,
+        unit="objects",
+        zero="Python's own",
     ),
     Setting("TMAPI_GC_FREEZE", "bool", True, "Exempt what exists when the engine starts from later GC passes.", _JOBS),
     # --- plan limits
@@ -174,8 +215,19 @@ SETTINGS: tuple[Setting, ...] = (
         "Calls in flight across the whole job, every worker (0: no limit).",
         _LIMITS,
         0,
+        unit="calls",
+        zero="no limit",
     ),
-    Setting("TMAPI_MAX_QPS", "float", 0, "Calls per second across the whole job (0: no limit).", _LIMITS, 0),
+    Setting(
+        "TMAPI_MAX_QPS",
+        "float",
+        0,
+        "Calls per second across the whole job (0: no limit).",
+        _LIMITS,
+        0,
+        unit="calls per second",
+        zero="no limit",
+    ),
     Setting(
         "TMAPI_LIMIT_LEASE",
         "float",
@@ -183,6 +235,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds a dead worker's slots stay taken (renewed while a call runs).",
         _LIMITS,
         0.1,
+        unit="seconds",
     ),
     Setting(
         "TMAPI_LIMIT_POLL",
@@ -191,6 +244,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds between looks at Redis for a slot another worker freed.",
         _LIMITS,
         0.001,
+        unit="seconds",
     ),
     # --- distributed
     Setting(
@@ -210,10 +264,23 @@ SETTINGS: tuple[Setting, ...] = (
         _REDIS,
     ),
     Setting(
-        "TMAPI_REDIS_LEASE", "float", 60.0, "Seconds a taken request stays leased without a heartbeat.", _REDIS, 0.1
+        "TMAPI_REDIS_LEASE",
+        "float",
+        60.0,
+        "Seconds a taken request stays leased without a heartbeat.",
+        _REDIS,
+        0.1,
+        unit="seconds",
     ),
     Setting(
-        "TMAPI_REDIS_HEARTBEAT", "float", 0.0, "Seconds between lease renewals (0: a quarter of the lease).", _REDIS, 0
+        "TMAPI_REDIS_HEARTBEAT",
+        "float",
+        0.0,
+        "Seconds between lease renewals (0: a quarter of the lease).",
+        _REDIS,
+        0,
+        unit="seconds",
+        zero="a quarter of the lease",
     ),
     Setting(
         "TMAPI_REDIS_ACK_INTERVAL",
@@ -222,13 +289,26 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds between acknowledgements of finished requests.",
         _REDIS,
         0.001,
+        unit="seconds",
     ),
     Setting(
-        "TMAPI_REDIS_POLL_INTERVAL", "float", 1.0, "Seconds between looks for new seeds when there are none.", _REDIS, 0
+        "TMAPI_REDIS_POLL_INTERVAL",
+        "float",
+        1.0,
+        "Seconds between looks for new seeds when there are none.",
+        _REDIS,
+        0,
+        unit="seconds",
     ),
-    Setting("TMAPI_REDIS_SEED_BATCH", "int", 50, "Seeds taken per look.", _REDIS, 1),
+    Setting("TMAPI_REDIS_SEED_BATCH", "int", 50, "Seeds taken per look.", _REDIS, 1, unit="seeds"),
     Setting(
-        "TMAPI_REDIS_RETRY_TIMES", "int", 5, "Reconnect attempts after Redis is lost, then stop (exit 4).", _REDIS, 0
+        "TMAPI_REDIS_RETRY_TIMES",
+        "int",
+        5,
+        "Reconnect attempts after Redis is lost, then stop (exit 4).",
+        _REDIS,
+        0,
+        unit="attempts",
     ),
     Setting(
         "TMAPI_REDIS_RETRY_DELAY",
@@ -237,6 +317,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds before the first reconnect attempt, doubled each time.",
         _REDIS,
         0,
+        unit="seconds",
     ),
     Setting(
         "TMAPI_REDIS_KEEP_STATS",
@@ -245,6 +326,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds a finished job's counters stay for `scrapy job`.",
         _REDIS,
         0,
+        unit="seconds",
     ),
     Setting(
         "MAX_IDLE_TIME_BEFORE_CLOSE",
@@ -253,6 +335,8 @@ SETTINGS: tuple[Setting, ...] = (
         "scrapy-redis's name: stop a worker when the job is drained this long (0: never).",
         _REDIS,
         0,
+        unit="seconds",
+        zero="never",
     ),
     Setting("SCHEDULER_PERSIST", "bool", False, "scrapy-redis's name: keep a finished job's keys.", _REDIS),
 )
