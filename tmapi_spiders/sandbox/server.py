@@ -12,22 +12,19 @@ import asyncio
 import math
 import random
 import re
-import time
-import zlib
-from collections import Counter, defaultdict, deque
-from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from tmapi_spiders.sandbox import spec
+from tmapi_spiders.sandbox import gateway, spec
 from tmapi_spiders.sandbox.catalogue import CatalogueCache, converted_path
 from tmapi_spiders.sandbox.config import SandboxConfig
 from tmapi_spiders.sandbox.faults import STATUS_FAULTS, FaultPlan, QpsWindow
 from tmapi_spiders.sandbox.items import FILTER_BITS, dumps
+from tmapi_spiders.sandbox.params import Invalid, Search, parse_search
+from tmapi_spiders.sandbox.recorder import Recorder
 
 STATS_PATH = "/_sandbox/stats"
 CALLS_PATH = "/_sandbox/calls"
@@ -40,7 +37,6 @@ _HTML_ERROR = (
     b"<!DOCTYPE html><html><head><title>500 Internal Server Error</title></head>"
     b"<body><center><h1>500 Internal Server Error</h1></center><hr><center>openresty</center></body></html>"
 )
-_INT_RE = re.compile(r"[0-9]{1,12}")
 # A gateway message no TMAPI document names, sent on HTTP 200 (the `gateway` fault).
 MSG_GATEWAY_UNKNOWN = "An unexpected error occurred"
 
@@ -60,68 +56,6 @@ def _respond(status: int, body: bytes, content_type: str = JSON_TYPE) -> web.Res
     return web.Response(body=body, status=status, reason=_REASONS.get(status), headers={"Content-Type": content_type})
 
 
-class _Invalid(Exception):
-    """A parameter outside the documented domain: answered 422 with `message`."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-@dataclass(frozen=True)
-class _Search:
-    img_url: str
-    page: int
-    page_size: int
-    language: str
-    sort: str
-    filters: tuple[tuple[str, bool], ...]
-
-    def key(self) -> str:
-        flags = ",".join(f"{name}={int(value)}" for name, value in self.filters)
-        return (
-            f"{spec.SEARCH_PATH}\0{self.img_url}\0{self.page}\0{self.page_size}\0{self.language}\0"
-            f"{self.sort}\0{flags}"
-        )
-
-
-def parse_search(query: Mapping[str, str]) -> _Search:
-    """Validate the search parameters exactly as the endpoint page documents them."""
-    img_url = query.get("img_url")
-    if not img_url:
-        raise _Invalid("img_url: is required")
-    page = _int(query, "page", spec.PAGE_DEFAULT, 1, None)
-    page_size = _int(query, "page_size", spec.PAGE_SIZE_DEFAULT, 1, spec.PAGE_SIZE_MAX)
-    language = query.get("language", spec.LANGUAGE_DEFAULT)
-    if language not in spec.LANGUAGES:
-        raise _Invalid(f"language: must be one of {', '.join(spec.LANGUAGES)}")
-    sort = query.get("sort", spec.SORT_DEFAULT)
-    if sort not in spec.SORTS:
-        raise _Invalid(f"sort: must be one of {', '.join(spec.SORTS)}")
-    filters = []
-    for name in spec.FILTERS:
-        raw = query.get(name)
-        if raw is None:
-            continue
-        try:
-            filters.append((name, spec.parse_bool(raw)))
-        except ValueError:
-            raise _Invalid(f"{name}: must be a boolean (true/false/1/0)") from None
-    return _Search(img_url, page, page_size, language, sort, tuple(filters))
-
-
-def _int(query: Mapping[str, str], name: str, default: int, low: int, high: int | None) -> int:
-    raw = query.get(name)
-    if raw is None:
-        return default
-    if _INT_RE.fullmatch(raw):
-        value = int(raw)
-        if value >= low and (high is None or value <= high):
-            return value
-    bound = f"from {low} to {high}" if high is not None else f"of {low} or more"
-    raise _Invalid(f"{name}: must be an integer {bound}")
-
-
 @lru_cache(maxsize=1 << 16)
 def _searchable(img_url: str) -> bool:
     """spec.is_alibaba_hosted, memoised: every page of an image asks again."""
@@ -133,75 +67,6 @@ def _is_http_url(value: Any) -> bool:
         return False
     parts = urlsplit(value)
     return parts.scheme in ("http", "https") and bool(parts.hostname)
-
-
-class Recorder:
-    """Call records and counters behind /_sandbox/stats and /_sandbox/calls.
-
-    Counters are plain dicts of ints (small even after millions of calls); records are
-    compact tuples in a bounded deque, rendered as JSON only when asked for.
-    """
-
-    def __init__(self, max_records: int) -> None:
-        self.max_records = max_records
-        self.reset()
-
-    def reset(self) -> None:
-        self.records: deque[tuple[int, float, str, tuple[tuple[str, str], ...], int | None, str | None]] = deque(
-            maxlen=self.max_records or None
-        )
-        self.total = 0
-        self.endpoints: Counter[str] = Counter()
-        self.statuses: Counter[str] = Counter()
-        self.by_endpoint: defaultdict[str, Counter[str]] = defaultdict(Counter)
-        self.pages: defaultdict[str, Counter[str]] = defaultdict(Counter)
-        self.pages_ok: defaultdict[str, Counter[str]] = defaultdict(Counter)
-        self.conversions: Counter[str] = Counter()
-        self.conversions_ok: Counter[str] = Counter()
-        self.faults: Counter[str] = Counter()
-        self.limited: Counter[str] = Counter()
-        self.in_flight = 0
-        self.peak_concurrency = 0
-
-    def record(
-        self, endpoint: str, params: tuple[tuple[str, str], ...], status: int | None, fault: str | None = None
-    ) -> None:
-        self.total += 1
-        self.records.append((self.total, time.time(), endpoint, params, status, fault))
-        key = "dropped" if status is None else str(status)
-        self.endpoints[endpoint] += 1
-        self.statuses[key] += 1
-        self.by_endpoint[endpoint][key] += 1
-        if fault:
-            self.faults[fault] += 1
-
-    def stats(self, in_flight: int) -> dict[str, Any]:
-        return {
-            "total_calls": self.total,
-            "in_flight": in_flight,
-            "peak_concurrency": self.peak_concurrency,
-            "endpoints": dict(self.endpoints),
-            "statuses": dict(self.statuses),
-            "by_endpoint": {name: dict(counts) for name, counts in self.by_endpoint.items()},
-            "pages": {img: dict(pages) for img, pages in self.pages.items()},
-            "pages_ok": {img: dict(pages) for img, pages in self.pages_ok.items()},
-            "conversions": dict(self.conversions),
-            "conversions_ok": dict(self.conversions_ok),
-            "faults": dict(self.faults),
-            "limited": dict(self.limited),
-        }
-
-    def calls(self, since: int = 0, limit: int | None = None) -> dict[str, Any]:
-        out = []
-        for seq, at, endpoint, params, status, fault in self.records:
-            if seq <= since:
-                continue
-            out.append(
-                {"seq": seq, "time": at, "endpoint": endpoint, "params": dict(params), "status": status, "fault": fault}
-            )
-            if limit is not None and len(out) >= limit:
-                break
-        return {"total_calls": self.total, "calls": out}
 
 
 class Sandbox:
@@ -241,10 +106,10 @@ class Sandbox:
         if not isinstance(body, bytes):
             return response
         if self.config.echo_errors and response.status != 200:
-            body = _echo(body, request)
-        encoding = _accepted_encoding(request.headers.get("Accept-Encoding", ""), self.config.compress)
+            body = gateway.echo(body, request)
+        encoding = gateway.accepted_encoding(request.headers.get("Accept-Encoding", ""), self.config.compress)
         if encoding:
-            body = _compress(body, encoding)
+            body = gateway.compress(body, encoding)
         if not self.config.chunked:
             if body is not response.body:
                 response.body = body
@@ -353,7 +218,7 @@ class Sandbox:
         if fault == "gateway":
             return _respond(200, dumps({"message": MSG_GATEWAY_UNKNOWN})), fault
         if fault == "echo":
-            return _respond(500, _echo(_body(500, "upstream error"), request)), fault
+            return _respond(500, gateway.echo(_body(500, "upstream error"), request)), fault
         if fault == "huge":
             return _respond(200, _huge_body()), fault
         if fault == "code":
@@ -366,7 +231,7 @@ class Sandbox:
         recorder = self.recorder
         try:
             search = parse_search(request.query)
-        except _Invalid as exc:
+        except Invalid as exc:
             recorder.record(spec.SEARCH_PATH, params, spec.PARAM_ERROR)
             return _respond(spec.PARAM_ERROR, _body(spec.PARAM_ERROR, exc.message))
         if not _searchable(search.img_url) or (
@@ -390,7 +255,7 @@ class Sandbox:
         recorder.record(spec.SEARCH_PATH, params, status, fault)
         return response if response is not None else web.Response(status=500)
 
-    def search_body(self, search: _Search) -> bytes:
+    def search_body(self, search: Search) -> bytes:
         """The success answer: a slice of the image's catalogue, sorted and filtered."""
         catalogue = self.catalogues.get(search.img_url)
         mask = 0
@@ -462,48 +327,6 @@ class Sandbox:
             recorder.conversions_ok[url] += 1
         recorder.record(spec.CONVERT_PATH, fields, None if response is None else response.status, fault)
         return response if response is not None else web.Response(status=500)
-
-
-def _accepted_encoding(header: str, wanted: str) -> str | None:
-    """`wanted` (gzip, deflate or br) when the client's Accept-Encoding allows it (q=0 refuses)."""
-    if wanted not in ("gzip", "deflate", "br"):
-        return None
-    offered = {}
-    for part in header.lower().split(","):
-        name, _, params = part.strip().partition(";")
-        q = 1.0
-        if params.strip().startswith("q="):
-            try:
-                q = float(params.strip()[2:])
-            except ValueError:
-                q = 0.0
-        offered[name.strip()] = q
-    return wanted if offered.get(wanted, offered.get("*", 0.0)) > 0 else None
-
-
-def _compress(body: bytes, encoding: str) -> bytes:
-    if encoding == "br":
-        import brotli  # Scrapy's own dependency, for the same encoding
-
-        return brotli.compress(body, quality=1)
-    # gzip: a gzip member (wbits 31); deflate: zlib-wrapped, as HTTP's "deflate" means
-    compressor = zlib.compressobj(1, zlib.DEFLATED, 31 if encoding == "gzip" else 15)
-    return compressor.compress(body) + compressor.flush()
-
-
-def _echo(body: bytes, request: web.BaseRequest) -> bytes:
-    """An error body that quotes the request back, as a misbehaving upstream's does."""
-    headers = "; ".join(f"{name}: {value}" for name, value in request.headers.items())
-    echoed = f"upstream error, request headers were {headers}; query was {request.query_string}"
-    try:
-        payload = _loads(body)
-    except ValueError:
-        return body + f"<!-- {echoed} -->".encode()
-    if isinstance(payload, dict):
-        key = "message" if "message" in payload and "code" not in payload else "msg"
-        payload[key] = f"{payload.get(key) or ''} ({echoed})"
-        return dumps(payload)
-    return body
 
 
 try:

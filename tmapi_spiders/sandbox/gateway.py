@@ -1,0 +1,57 @@
+"""What a gateway in front of the API does to an answer: compress it when the client
+accepts that, and (when asked to misbehave) quote the request back in an error."""
+
+from __future__ import annotations
+
+import zlib
+
+from aiohttp import web
+
+from tmapi_spiders.sandbox.items import dumps
+
+try:
+    from orjson import loads as _loads
+except ImportError:  # pragma: no cover
+    from json import loads as _loads  # type: ignore[assignment]
+
+
+def accepted_encoding(header: str, wanted: str) -> str | None:
+    """`wanted` (gzip, deflate or br) when the client's Accept-Encoding allows it (q=0 refuses)."""
+    if wanted not in ("gzip", "deflate", "br"):
+        return None
+    offered = {}
+    for part in header.lower().split(","):
+        name, _, params = part.strip().partition(";")
+        q = 1.0
+        if params.strip().startswith("q="):
+            try:
+                q = float(params.strip()[2:])
+            except ValueError:
+                q = 0.0
+        offered[name.strip()] = q
+    return wanted if offered.get(wanted, offered.get("*", 0.0)) > 0 else None
+
+
+def compress(body: bytes, encoding: str) -> bytes:
+    if encoding == "br":
+        import brotli  # Scrapy's own dependency, for the same encoding
+
+        return brotli.compress(body, quality=1)
+    # gzip: a gzip member (wbits 31); deflate: zlib-wrapped, as HTTP's "deflate" means
+    compressor = zlib.compressobj(1, zlib.DEFLATED, 31 if encoding == "gzip" else 15)
+    return compressor.compress(body) + compressor.flush()
+
+
+def echo(body: bytes, request: web.BaseRequest) -> bytes:
+    """An error body that quotes the request back, as a misbehaving upstream's does."""
+    headers = "; ".join(f"{name}: {value}" for name, value in request.headers.items())
+    echoed = f"upstream error, request headers were {headers}; query was {request.query_string}"
+    try:
+        payload = _loads(body)
+    except ValueError:
+        return body + f"<!-- {echoed} -->".encode()
+    if isinstance(payload, dict):
+        key = "message" if "message" in payload and "code" not in payload else "msg"
+        payload[key] = f"{payload.get(key) or ''} ({echoed})"
+        return dumps(payload)
+    return body
