@@ -13,7 +13,7 @@ from scrapy.http import TextResponse
 from scrapy.settings import Settings
 
 from tests.crawl_helpers import crawl
-from tmapi_spiders import cache, contract, outcome
+from tmapi_spiders import answer_store, cache, contract, outcome
 from tmapi_spiders.config import ConfigError, check_settings
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
 
@@ -54,7 +54,7 @@ def test_a_cached_rerun_pays_nothing_and_yields_the_same_items(tmp_path: Path) -
     assert summary["totals"]["paid_calls"] == 0 and summary["totals"]["cached_answers"] == CALLS
 
     # the token is nowhere in the cache (keys, metadata, bodies, headers), compressed or not
-    entries = cache.stored_answers(str(tmp_path / "cache"))
+    entries = answer_store.stored_answers(str(tmp_path / "cache"))
     assert len(entries) == CALLS
     assert not [e for _at, e in entries if TOKEN.encode() in e]
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
@@ -82,7 +82,7 @@ def test_errors_are_never_cached(tmp_path: Path) -> None:
     assert [f["query_image_url"] for f in second.failures] == [denied]
     assert same_items(second.products) == same_items(first.products)
     # and what is on disk is only good answers
-    entries = cache.stored_answers(str(tmp_path / "cache"))
+    entries = answer_store.stored_answers(str(tmp_path / "cache"))
     assert len(entries) == CALLS
     for _at, entry in entries:
         _head, _, body = entry.partition(b"\n")

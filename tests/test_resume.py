@@ -30,7 +30,7 @@ from scrapy.utils.test import get_crawler
 
 from tests.crawl_helpers import QUICK_WORKER_SETTINGS, REPO, read_jsonl, scrapy_env
 from tests.redis_server import RedisServer
-from tmapi_spiders import cache, contract, outcome
+from tmapi_spiders import answer_store, cache, contract, outcome
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
 
 GOOD, BROKE = "tok-RESUME-good-41", "tok-RESUME-broke-42"
@@ -105,11 +105,11 @@ class Job:
         return read_jsonl(self.out.with_name("products.failures.jsonl"))
 
     def stored(self) -> list[tuple[float, bytes]]:
-        return cache.stored_answers(str(self.store))
+        return answer_store.stored_answers(str(self.store))
 
     def sql(self, statement: str, *args: Any) -> None:
         """Change the store behind the crawl's back (age entries, tear them, make writes fail)."""
-        with closing(sqlite3.connect(self.store / cache.DB_NAME, isolation_level=None)) as db:
+        with closing(sqlite3.connect(self.store / answer_store.DB_NAME, isolation_level=None)) as db:
             db.execute(statement, args)
 
 
@@ -196,9 +196,9 @@ def tear(job: Job) -> None:
         "UPDATE answers SET data = zeroblob(length(data))"
         " WHERE id = (SELECT id FROM answers ORDER BY stored_at DESC LIMIT 1 OFFSET 1)"
     )
-    with sqlite3.connect(job.store / cache.DB_NAME) as db:
+    with sqlite3.connect(job.store / answer_store.DB_NAME) as db:
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    with open(job.store / (cache.DB_NAME + "-wal"), "ab") as wal:
+    with open(job.store / (answer_store.DB_NAME + "-wal"), "ab") as wal:
         wal.write(os.urandom(3000))
 
 
@@ -370,7 +370,7 @@ def test_old_answers_are_pruned_and_the_size_is_bounded(tmp_path: Path, fresh: S
     assert job.run().returncode == outcome.OK
     # three answers older than the TTL: paid for again, and pruned at start
     job.sql("UPDATE answers SET stored_at = stored_at - 2 * 86400 WHERE id IN (SELECT id FROM answers LIMIT 3)")
-    with closing(sqlite3.connect(job.store / cache.DB_NAME)) as db:
+    with closing(sqlite3.connect(job.store / answer_store.DB_NAME)) as db:
         [(size,)] = db.execute("SELECT sum(length(data)) FROM answers WHERE stored_at > ?", (time.time() - 86400,))
     fresh.reset()
     job.settings["TMAPI_CACHE_MAX_MB"] = str((size - 1) / 1024 / 1024)  # one entry too many
@@ -457,7 +457,7 @@ def test_a_failing_disk_at_start_is_one_line_before_any_call(tmp_path: Path, fre
 
 def test_a_store_write_failing_mid_run_loses_nothing_from_the_feed(tmp_path: Path, fresh: SandboxThread) -> None:
     job = Job(tmp_path, fresh.base_url, images=[ALIBABA[0], CONVERTED[0]])
-    cache.connect(str(job.store)).close()
+    answer_store.connect(str(job.store)).close()
     # every write fails after the start-up checks, as on a disk that fills up during the run
     job.sql("CREATE TRIGGER full BEFORE INSERT ON answers BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END")
     result = job.run()
@@ -475,11 +475,11 @@ def test_a_store_write_failing_mid_run_loses_nothing_from_the_feed(tmp_path: Pat
 def test_a_store_that_is_not_a_database_is_moved_aside(tmp_path: Path, fresh: SandboxThread) -> None:
     job = Job(tmp_path, fresh.base_url, images=[ALIBABA[0]])
     job.store.mkdir()
-    (job.store / cache.DB_NAME).write_bytes(b"this is not a database" * 100)
+    (job.store / answer_store.DB_NAME).write_bytes(b"this is not a database" * 100)
     result = job.run()
     assert result.returncode == outcome.OK, result.log[-3000:]
     assert "was not a readable database: moved to" in result.log and "Traceback" not in result.log
-    assert len(job.stored()) == 5 and len(list(job.store.glob(cache.DB_NAME + ".unreadable-*"))) == 1
+    assert len(job.stored()) == 5 and len(list(job.store.glob(answer_store.DB_NAME + ".unreadable-*"))) == 1
 
 
 # -- what is on disk -------------------------------------------------------------------------------
@@ -502,7 +502,7 @@ def test_an_answer_that_echoes_the_token_is_redacted_before_it_is_stored(tmp_pat
     crawler.settings.frozen = False
     crawler.settings.set("TMAPI_API_TOKEN", GOOD)
     spider = Spider.from_crawler(crawler, name="redaction")
-    store = cache.AnswerStore(crawler.settings)
+    store = answer_store.AnswerStore(crawler.settings)
     store.open_spider(spider)
     request = Request("http://127.0.0.1:1/1688/global/search/image?img_url=x", meta={"tmapi_endpoint": "search"})
     body = json.dumps({"code": 200, "data": {"echo": f"apikey={GOOD}", "quoted": quote(GOOD)}}).encode()
@@ -510,7 +510,7 @@ def test_an_answer_that_echoes_the_token_is_redacted_before_it_is_stored(tmp_pat
     stored = store.retrieve_response(spider, request)
     store.close_spider(spider)
     assert stored is not None and GOOD.encode() not in stored.body and b"[redacted]" in stored.body
-    assert not [data for _at, data in cache.stored_answers(str(tmp_path)) if GOOD.encode() in data]
+    assert not [data for _at, data in answer_store.stored_answers(str(tmp_path)) if GOOD.encode() in data]
 
 
 def test_a_single_process_rerun_of_a_distributed_jobs_list_reuses_what_its_workers_stored(
