@@ -114,6 +114,8 @@ DOWNLOADER_MIDDLEWARES = {
 
 EXTENSIONS = {
     "tmapi_spiders.extensions.redaction.LogRedaction": 0,  # no log line shows the token
+    # Stops the crawl at open if a Scrapy internal the project reads changed (tmapi_spiders/inspection.py)
+    "tmapi_spiders.inspection.InspectionCheck": 0,
     # Scrapy's two, called by ITEM_PROCESSOR instead of an asyncio task per item each (tmapi_spiders/itemproc.py)
     "scrapy.extensions.corestats.CoreStats": None,
     "tmapi_spiders.itemproc.CoreStats": 0,
