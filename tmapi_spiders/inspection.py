@@ -85,7 +85,7 @@ POOL_NEEDS: tuple[Need, ...] = (
         ("_pool", "retryAutomatically"),
         "a bool",
         lambda value: isinstance(value, bool),
-        "Twisted would re-send a failed paid call unseen (uncounted by the cap and tmapi/paid_calls)",
+        "Twisted would re-send a failed paid call unseen by the cap and tmapi/paid_calls",
     ),
 )
 
