@@ -94,9 +94,6 @@ SPIDER_MIDDLEWARES = {
     "scrapy.spidermiddlewares.depth.DepthMiddleware": None,  # no DEPTH_LIMIT: pagination is bounded by total_count
     # Warns about Scrapy-internal meta copied from a response: ours are built fresh by ApiRequests.
     "scrapy.spidermiddlewares.metacopy.MetaCopyDetectionMiddleware": None,
-    # The same is_start_request flag without a pass over every record (tmapi_spiders/spidermw.py).
-    "scrapy.spidermiddlewares.start.StartSpiderMiddleware": None,
-    "tmapi_spiders.spidermw.StartRequestsMiddleware": 25,
 }
 
 DOWNLOADER_MIDDLEWARES = {
@@ -177,6 +174,4 @@ LOG_FORMATTER = "tmapi_spiders.logformatter.TmapiLogFormatter"
 # per page than 20 (callgrind; 1, 2 and 5 about the same, 10 in between).
 CONCURRENT_ITEMS = 5
 LOG_LEVEL = "INFO"
-# MemoryStatsCollector without Scrapy's per-attribute deprecation hook (tmapi_spiders/stats.py).
-STATS_CLASS = "tmapi_spiders.stats.MemoryStatsCollectorNoShim"
 REMOTE_CONTROL_ENABLED = False  # no code-execution port on a machine that holds an API token
