@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import pytest
 from tests.crawl_helpers import QUICK_WORKER_SETTINGS, REPO, CrawlResult, crawl
 from tests.redis_server import RedisServer
 from tmapi_spiders import settings as project_settings
+from tmapi_spiders.inspection import SUPPORTED
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
 
 IMAGES = [
@@ -98,3 +100,10 @@ def test_the_download_handler_turns_twisteds_re_send_off_and_a_pool_without_it_s
         " (Twisted would re-send a failed paid call unseen by the cap and tmapi/paid_calls)"
     ]
     assert verdicts["lacking_stops"] == "tmapi_scrapy_unsupported"
+
+
+def test_the_error_names_the_versions_pyproject_declares() -> None:
+    dependencies = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["dependencies"]
+    scrapy = next(d for d in dependencies if d.startswith("scrapy>="))
+    twisted = next(d for d in dependencies if d.startswith("twisted>=")).split()[0]
+    assert f"Scrapy {scrapy.removeprefix('scrapy')} with Twisted {twisted.removeprefix('twisted')}" in SUPPORTED

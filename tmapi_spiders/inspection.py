@@ -43,7 +43,7 @@ from twisted.internet.defer import Deferred
 logger = logging.getLogger(__name__)
 
 UNSUPPORTED_REASON = "tmapi_scrapy_unsupported"
-SUPPORTED = "Scrapy >=2.19,<2.20 and Twisted >=24.7 (pyproject.toml)"
+SUPPORTED = "Scrapy >=2.19,<2.20 with Twisted >=26.10,<27 (pyproject.toml)"  # tests/test_inspection.py pins it
 _MISSING = object()
 
 
