@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/internals.py --instructions      # callgrind rows (~70 s each on 2 cores)
     .venv/bin/python benchmarks/internals.py --cpu --reps 5      # CPU seconds per page, median of the reps
-    .venv/bin/python benchmarks/internals.py --cpu --variant stock  # one variant beside the project's settings
+    .venv/bin/python benchmarks/internals.py --gc --variant no-gc   # CPU inside the garbage collector
 
 Issue 13 kept a replacement of Scrapy's own machinery only if it saves at least 15 % of the
 crawl's CPU per page: below that, a Scrapy upgrade that changes the internal it leans on
@@ -23,10 +23,12 @@ default` means anything: it is then the stock crawl. Instructions (callgrind) re
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +57,38 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "stock": {k: v for settings in OFF.values() for k, v in settings.items()},
 }
 PAGES_ONE = 20
+
+
+class GcTimer:
+    """An extension (`--gc`): the process CPU time spent inside the garbage collector while
+    the engine runs, from gc.callbacks, written to TMAPI_BENCH_GC_OUT when it stops. CPU
+    time, not wall time: other work on the machine does not inflate it."""
+
+    def __init__(self, out: str) -> None:
+        self.out, self.spent, self.collections, self.started = out, 0.0, 0, 0.0
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> GcTimer:
+        from scrapy import signals
+
+        timer = cls(crawler.settings["TMAPI_BENCH_GC_OUT"])
+        crawler.signals.connect(timer.engine_started, signal=signals.engine_started)
+        crawler.signals.connect(timer.engine_stopped, signal=signals.engine_stopped)
+        return timer
+
+    def _callback(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self.started = time.process_time()
+        else:
+            self.spent += time.process_time() - self.started
+            self.collections += 1
+
+    def engine_started(self) -> None:
+        gc.callbacks.append(self._callback)
+
+    def engine_stopped(self) -> None:
+        gc.callbacks.remove(self._callback)
+        Path(self.out).write_text(json.dumps({"gc_cpu_s": self.spent, "collections": self.collections}))
 
 
 def _settings(name: str) -> dict[str, Any]:
@@ -94,6 +128,30 @@ def cpu_rows(names: list[str], tmp: Path, sandbox: Sandbox, many_images: int, re
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
+def gc_rows(names: list[str], tmp: Path, sandbox: Sandbox, many_images: int, reps: int) -> dict[str, float]:
+    """Median CPU seconds per page spent in the garbage collector (GcTimer), per variant."""
+    from tmapi_spiders import settings as project
+
+    env = crawl_env(sandbox.url)
+    seeds = _seeds(tmp, sandbox, env, many_images)
+    extensions = json.dumps({**project.EXTENSIONS, "benchmarks.internals.GcTimer": 1000})
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for _ in range(reps):
+        for name in names:
+            spent = {}
+            for n in ("one", "many"):
+                out = tmp / f"gc-{name}-{n}.json"
+                settings = {**_settings(name), "EXTENSIONS": extensions, "TMAPI_BENCH_GC_OUT": str(out)}
+                done = run(crawl_args(seeds[n], tmp / f"{name}-{n}.jsonl", settings), env)
+                if done.returncode:
+                    raise RuntimeError(f"{name}: crawl failed ({done.returncode})")
+                spent[n] = json.loads(out.read_text())["gc_cpu_s"]
+            samples[name].append((spent["many"] - spent["one"]) / (many_images * 20 - PAGES_ONE))
+        shown = ", ".join(f"{n} {s[-1] * 1000:.3f} ms" for n, s in samples.items())
+        print(f"  gc: {shown}", file=sys.stderr, flush=True)
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
 def _seeds(tmp: Path, sandbox: Sandbox, env: dict[str, str], many_images: int) -> dict[str, Path]:
     seeds = {}
     for name, count in (("one", 1), ("many", many_images)):
@@ -115,12 +173,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--instructions", action="store_true", help="callgrind instructions per page")
     parser.add_argument("--cpu", action="store_true", help="CPU seconds per page (wait4 rusage)")
+    parser.add_argument("--gc", action="store_true", help="CPU seconds per page inside the garbage collector")
     parser.add_argument("--variant", action="append", choices=sorted(VARIANTS), help="default: all")
     parser.add_argument("--images", type=int, default=0, help="images of 20 pages (default 11 callgrind, 30 CPU)")
     parser.add_argument("--reps", type=int, default=3)
     args = parser.parse_args(argv)
-    if not (args.instructions or args.cpu):
-        parser.error("say --instructions, --cpu or both")
+    if not (args.instructions or args.cpu or args.gc):
+        parser.error("say --instructions, --cpu, --gc or several")
     names = ["default", *[n for n in args.variant or VARIANTS if n != "default"]]
     results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="tmapi-internals-") as tmpdir, Sandbox() as sandbox:
@@ -129,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
             results["instructions"] = instruction_rows(names, tmp, sandbox, args.images or 11)
         if args.cpu:
             results["cpu"] = cpu_rows(names, tmp, sandbox, args.images or 30, max(1, args.reps))
+        if args.gc:
+            results["gc"] = gc_rows(names, tmp, sandbox, args.images or 30, max(1, args.reps))
     print("| crawl | " + " | ".join(f"{k} per page | vs default" for k in results) + " |")
     print("| --- |" + " --- | --- |" * len(results))
     for name in names:
@@ -136,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         for kind, rows in results.items():
             value, base = rows[name], rows["default"]
             shown = f"{value / 1e6:.2f} M" if kind == "instructions" else f"{value * 1000:.3f} ms"
-            cells.append(f"{shown} | {value / base - 1:+.1%}")
+            cells.append(f"{shown} | {value / base - 1:+.1%}" if base else f"{shown} | ")
         print(f"| {name} | " + " | ".join(cells) + " |")
     return 0
 

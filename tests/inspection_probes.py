@@ -18,6 +18,7 @@ from scrapy.http import Response
 
 from tmapi_spiders import inspection
 from tmapi_spiders.inspection import ENGINE_NEEDS, InspectionCheck, Need
+from tmapi_spiders.itemproc import FeedExporter
 
 # Attributes no Scrapy has, or a shape the real one does not have: what a rename looks like.
 ABSENT = Need(("_slot", "inprogress_renamed"), "a set of Requests", lambda value: True, "a rename")
@@ -90,6 +91,21 @@ def handler_verdicts() -> dict[str, Any]:
         "lacking": inspection.problems(object(), inspection.POOL_NEEDS),
         "lacking_stops": stopped,
     }
+
+
+
+class FeedExporterListeningTwice(FeedExporter):
+    """The project's FeedExporter on a Scrapy whose FeedExporter connects a second receiver
+    to item_scraped: ItemProcessor's call and the signal would both export each record."""
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        exporter = super().from_crawler(crawler)
+        crawler.signals.connect(exporter.item_scraped_again, signal=signals.item_scraped)
+        return exporter
+
+    def item_scraped_again(self, item: Any, spider: Any) -> None:
+        self.item_scraped(item, spider)
 
 
 if __name__ == "__main__":

@@ -88,6 +88,31 @@ def test_a_scrapy_without_an_attribute_the_worker_reads_stops_it_before_any_call
     assert sandbox.stats()["total_calls"] == 0 and result.products == []
 
 
+def test_an_extension_left_on_item_scraped_that_item_processor_also_calls_stops_the_crawl(
+    tmp_path: Path, sandbox: SandboxThread
+) -> None:
+    """itemproc.py takes CoreStats and FeedExporter off the signal by their `item_scraped`:
+    a Scrapy whose FeedExporter listens through another method must not export twice."""
+    sandbox.reset()
+    extensions = {**project_settings.EXTENSIONS}
+    extensions["tmapi_spiders.itemproc.FeedExporter"] = None
+    extensions["tests.inspection_probes.FeedExporterListeningTwice"] = 0
+    result = crawl(
+        tmp_path, sandbox.base_url, args={"urls": IMAGES[0]}, settings={"EXTENSIONS": json.dumps(extensions)}
+    )
+    assert result.returncode == 1, result.stderr[-3000:]
+    errors = [line for line in result.stderr.splitlines() if "This Scrapy cannot run tmapi-spiders safely" in line]
+    assert len(errors) == 1, result.stderr[-3000:]
+    assert "FeedExporterListeningTwice.item_scraped_again still receives item_scraped" in errors[0]
+    assert "Spider closed (tmapi_scrapy_unsupported)" in result.stderr
+    assert sandbox.stats()["total_calls"] == 0 and result.products == []
+    # The same crawl with the project's own FeedExporter passes the check and writes each record once.
+    fine = crawl(tmp_path / "fine", sandbox.base_url, args={"urls": IMAGES[0]})
+    assert fine.returncode == 0 and "cannot run tmapi-spiders" not in fine.stderr, fine.stderr[-3000:]
+    keys = [(p["query_image_url"], p["item_id"]) for p in fine.products]
+    assert len(keys) == len(set(keys)) > 0
+
+
 def test_the_download_handler_turns_twisteds_re_send_off_and_a_pool_without_it_stops_the_crawl() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "tests.inspection_probes"], cwd=REPO, capture_output=True, text=True, timeout=60

@@ -16,6 +16,10 @@ Why they exist (each has no public equivalent in Scrapy 2.19):
   gets a failure record through the same pipelines and feeds as every other record.
 - `HTTP11DownloadHandler._pool.retryAutomatically`: Twisted's pool re-sends a failed
   idempotent request once, unseen by Scrapy: a paid call nobody counts.
+- The receivers of `item_scraped` (PyDispatcher's getAllReceivers for the crawler's
+  `signals.sender`): tmapi_spiders/itemproc.py takes Scrapy's CoreStats and FeedExporter
+  off the signal and calls them itself, which is right only if no receiver of theirs is
+  left on it (else each record is counted or exported twice).
 
 A rename in a later Scrapy or Twisted must not fail silently (acknowledging a lease while
 its items are still in the scraper loses them on `kill -9`, with every test green), so
@@ -161,11 +165,36 @@ def automatic_retries(handler: Any) -> bool:
     return bool(handler._pool.retryAutomatically)
 
 
+def item_scraped_receivers(crawler: Crawler) -> list[Any]:
+    """Every live receiver of the crawler's `item_scraped` signal."""
+    from pydispatch.dispatcher import getAllReceivers, liveReceivers
+
+    return list(liveReceivers(getAllReceivers(crawler.signals.sender, signals.item_scraped)))
+
+
+def called_twice(crawler: Crawler) -> list[str]:
+    """One line per receiver still on `item_scraped` of an extension ItemProcessor calls itself."""
+    from tmapi_spiders.itemproc import called_directly
+
+    direct = {id(extension): extension for extension in called_directly(crawler)}
+    found = []
+    for receiver in item_scraped_receivers(crawler):
+        owner = getattr(receiver, "__self__", None)
+        if id(owner) in direct and direct[id(owner)] is owner:
+            found.append(
+                f"{type(owner).__name__}.{getattr(receiver, '__name__', receiver)} still receives item_scraped"
+                " although ITEM_PROCESSOR calls the extension itself (every record would be counted or exported"
+                " twice; set ITEM_PROCESSOR = 'scrapy.pipelines.ItemPipelineManager')"
+            )
+    return found
+
+
 class InspectionCheck:
     """Stops the crawl at open when a read above would fail or mean something else.
 
     The engine's reads matter to distributed workers only (REDIS_URL); the pool's to
-    every crawl that uses the project's download handler."""
+    every crawl that uses the project's download handler, the item_scraped check to every
+    crawl whose ITEM_PROCESSOR is tmapi_spiders.itemproc.ItemProcessor."""
 
     engine_needs: tuple[Need, ...] = ENGINE_NEEDS
 
@@ -182,6 +211,7 @@ class InspectionCheck:
         from tmapi_spiders import distributed
 
         found = list(_early.pop(self.crawler, []))
+        found += called_twice(self.crawler)
         if distributed.enabled(self.crawler.settings):
             found += problems(self.crawler.engine, self.engine_needs)
         if found:
