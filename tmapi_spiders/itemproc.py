@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 import scrapy.extensions.corestats
 import scrapy.extensions.feedexport
 from scrapy import Spider, signals
+from scrapy.extensions import corestats, feedexport
 from scrapy.pipelines import ItemPipelineManager
 from scrapy.utils.misc import load_object
 
@@ -83,10 +84,10 @@ class FeedExporter(_ScrapedByItemProcessor, scrapy.extensions.feedexport.FeedExp
 def called_directly(crawler: Crawler) -> list[_ScrapedByItemProcessor]:
     """The crawler's extensions that ItemProcessor calls instead of the signal."""
     try:  # a crawl builds its extensions before its engine, so before ItemProcessor
-        extensions = crawler.extensions.middlewares
-    except RuntimeError:  # Crawler.extensions "is not set yet": a crawler that never crawled
+        found = [crawler.get_extension(cls) for cls in (corestats.CoreStats, feedexport.FeedExporter)]
+    except RuntimeError:  # "only after the extension manager has been created": a crawler that never crawled
         return []
-    return [ext for ext in extensions if isinstance(ext, _ScrapedByItemProcessor) and ext.called_by_item_processor]
+    return [ext for ext in found if isinstance(ext, _ScrapedByItemProcessor) and ext.called_by_item_processor]
 
 
 class ItemProcessor(ItemPipelineManager):
