@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
 import math
 from pathlib import Path
 from typing import Any
 
-import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from scrapy import Request, Spider
-from scrapy.exceptions import DropItem, NotConfigured
+from scrapy.exceptions import DropItem
 from scrapy.http import HtmlResponse
 from scrapy.utils.test import get_crawler
 
 from tests import strategies
 from tests.crawl_helpers import crawl
 from tmapi_spiders import contract
-from tmapi_spiders.extensions.gc_tuning import GcTuning
 from tmapi_spiders.logformatter import TmapiLogFormatter, logs_debug
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
 from tmapi_spiders.schema import MAX_DEPTH, too_deep
@@ -113,8 +110,6 @@ def test_scraped_records_are_logged_only_when_the_log_takes_debug(tmp_path: Path
     assert debug.stderr.count("DEBUG: Crawled (200) ") == 1
     assert "Scraped from" not in info.stderr
     assert "'item_scraped_count': 3," in info.stderr and "'tmapi/items': 3," in info.stderr
-    # The garbage collector is tuned once the engine runs (tmapi_spiders/extensions/gc_tuning.py).
-    assert "Garbage collector: " in debug.stderr and "young-generation threshold 10000 (Python's: 700)" in debug.stderr
 
 
 def test_the_log_formatter_builds_no_debug_record_unless_the_log_takes_debug() -> None:
@@ -128,30 +123,6 @@ def test_the_log_formatter_builds_no_debug_record_unless_the_log_takes_debug() -
     assert loud.crawled(request, response, spider)["level"] == logging.DEBUG
     assert loud.scraped({"a": 1}, response, spider)["level"] == logging.DEBUG
     assert quiet.dropped({"a": 1}, DropItem("x"), response, spider) is not None  # the rest is Scrapy's
-
-
-def test_gc_tuning_freezes_start_up_objects_and_gives_pythons_settings_back() -> None:
-    before = gc.get_threshold()
-    crawler = get_crawler(settings_dict={"TMAPI_GC_THRESHOLD": 12_345, "TMAPI_GC_FREEZE": True})
-    no_freeze = get_crawler(settings_dict={"TMAPI_GC_THRESHOLD": 12_345, "TMAPI_GC_FREEZE": False})
-    first, second = GcTuning.from_crawler(crawler), GcTuning.from_crawler(no_freeze)
-    try:
-        first.engine_started()
-        second.engine_started()  # two crawls in one process share the collector
-        assert gc.get_threshold() == (12_345, *before[1:])
-        assert gc.get_freeze_count() > 1000
-        first.engine_stopped()
-        assert gc.get_threshold()[0] == 12_345  # the other crawl still runs
-        assert gc.get_freeze_count() > 1000
-    finally:
-        second.engine_stopped()
-    assert gc.get_threshold() == before
-    assert gc.get_freeze_count() == 0
-
-
-def test_gc_tuning_off_leaves_the_collector_alone() -> None:
-    with pytest.raises(NotConfigured):
-        GcTuning.from_crawler(get_crawler(settings_dict={"TMAPI_GC_THRESHOLD": 0, "TMAPI_GC_FREEZE": False}))
 
 
 def test_logs_debug_reads_log_level_and_log_enabled() -> None:

@@ -147,8 +147,6 @@ TYPED_SETTINGS: tuple[tuple[str, type, float | None], ...] = (
     ("TMAPI_SUMMARY", bool, None),
     ("TMAPI_REPORT", bool, None),
     ("TMAPI_CACHE", bool, None),
-    ("TMAPI_GC_FREEZE", bool, None),
-    ("TMAPI_GC_THRESHOLD", int, 0),
     ("SCHEDULER_PERSIST", bool, None),
     ("TMAPI_UNREACHABLE_AFTER", int, 0),
     ("TMAPI_REDIS_SEED_BATCH", int, 1),

@@ -120,13 +120,8 @@ EXTENSIONS = {
     "tmapi_spiders.itemproc.FeedExporter": 0,
     "tmapi_spiders.extensions.progress.TmapiProgress": 500,
     "tmapi_spiders.extensions.summary.TmapiRunSummary": 510,
-    "tmapi_spiders.extensions.gc_tuning.GcTuning": 520,
     "tmapi_spiders.extensions.report.TmapiReport": 530,
 }
-# The garbage collector took about a quarter of the crawl's CPU, mostly re-walking start-up
-# objects (tmapi_spiders/extensions/gc_tuning.py). 0 / False: Python's own behaviour.
-TMAPI_GC_THRESHOLD = 10_000  # new container objects between young-generation passes (Python: 700)
-TMAPI_GC_FREEZE = True  # exempt what exists when the engine starts from every later pass
 
 # ValidationPipeline logs each drop reason once (WARNING) and counts every drop in stats;
 # Scrapy's own line per dropped record (the whole record in it) goes to DEBUG.
