@@ -15,9 +15,12 @@ The variants are settings only, so the same checkout measures every side:
 - `spidermw` off: Scrapy's StartSpiderMiddleware instead of StartRequestsMiddleware;
 - `gc` off: TMAPI_GC_THRESHOLD=0, TMAPI_GC_FREEZE=False (Python's collector as it is).
 
-After the replacements were removed (the checkout no longer has them) only `--variant
-default` means anything: it is then the stock crawl. Instructions (callgrind) repeat to
-~0.05 % but leave out the garbage collector's cache misses, so the decision reads both.
+Results and decisions: benchmarks/results/internals.md. Only ItemProcessor was kept; the
+other three are gone from this checkout, so their variants now measure nothing (run the
+script in an export of commit 76ebc23 to repeat them: `git archive 76ebc23 | tar -x -C DIR`,
+then `cd DIR && <this venv>/bin/python benchmarks/internals.py ...`). Instructions
+(callgrind) repeat to ~0.05 % but leave out the garbage collector's cache misses, so the
+decision reads both, and `--gc` times the collector itself.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ import pytest
 from tests.crawl_helpers import QUICK_WORKER_SETTINGS, REPO, CrawlResult, crawl
 from tests.redis_server import RedisServer
 from tmapi_spiders import settings as project_settings
-from tmapi_spiders.inspection import SUPPORTED
+from tmapi_spiders.inspection import SUPPORTED, UnsupportedScrapy, in_progress
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
 
 IMAGES = [
@@ -132,3 +132,10 @@ def test_the_error_names_the_versions_pyproject_declares() -> None:
     scrapy = next(d for d in dependencies if d.startswith("scrapy>="))
     twisted = next(d for d in dependencies if d.startswith("twisted>=")).split()[0]
     assert f"Scrapy {scrapy.removeprefix('scrapy')} with Twisted {twisted.removeprefix('twisted')}" in SUPPORTED
+
+
+def test_without_the_in_progress_set_nothing_counts_as_done() -> None:
+    """The old read (getattr(..., ())) answered "nothing in progress" when the attribute was
+    gone, so every lease was acknowledged at once; now the read refuses and the worker acks nothing."""
+    with pytest.raises(UnsupportedScrapy, match=r"object\._slot\.inprogress is missing"):
+        in_progress(object())

@@ -130,9 +130,17 @@ def _message(found: list[str]) -> str:
 
 
 def in_progress(engine: Any) -> Set[Request]:
-    """Requests the engine took from the scheduler and has not finished (empty once closed)."""
-    slot = engine._slot
-    return slot.inprogress if slot is not None else frozenset()
+    """Requests the engine took from the scheduler and has not finished (empty once closed).
+
+    Raises UnsupportedScrapy rather than answer "none" when the attribute is gone: the
+    caller then acknowledges nothing (fail safe) until InspectionCheck stops the crawl."""
+    slot = getattr(engine, "_slot", _MISSING)
+    if slot is None:
+        return frozenset()
+    found = getattr(slot, "inprogress", _MISSING)
+    if found is _MISSING:
+        raise UnsupportedScrapy(_message(problems(engine, ENGINE_NEEDS[:1])))
+    return found
 
 
 def wake(engine: Any) -> None:

@@ -215,7 +215,10 @@ class Worker:
         # item it gave is through the pipelines and feeds (Scrapy drops a request from its
         # in-progress set only after the scraper finished its response; tmapi_spiders/inspection.py).
         engine = self.crawler.engine
-        busy = inspection.in_progress(engine) if engine is not None else frozenset()
+        try:
+            busy = inspection.in_progress(engine) if engine is not None else frozenset()
+        except inspection.UnsupportedScrapy:
+            return  # nothing is known done: acknowledge nothing (the crawl is being stopped at open)
         done = [lease for lease, request in self.leases.items() if request is not None and request not in busy]
         counters = self._counter_deltas()
         if not done and not counters:
