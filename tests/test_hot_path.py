@@ -2,32 +2,25 @@
 
 from __future__ import annotations
 
-import asyncio
-import gc
 import json
 import logging
 import math
 from pathlib import Path
 from typing import Any
 
-import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from scrapy import Request, Spider
-from scrapy.exceptions import DropItem, NotConfigured
+from scrapy.exceptions import DropItem
 from scrapy.http import HtmlResponse
-from scrapy.spidermiddlewares.start import StartSpiderMiddleware
 from scrapy.utils.test import get_crawler
 
 from tests import strategies
 from tests.crawl_helpers import crawl
 from tmapi_spiders import contract
-from tmapi_spiders.extensions.gc_tuning import GcTuning
 from tmapi_spiders.logformatter import TmapiLogFormatter, logs_debug
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
 from tmapi_spiders.schema import MAX_DEPTH, too_deep
-from tmapi_spiders.spidermw import StartRequestsMiddleware
-from tmapi_spiders.stats import MemoryStatsCollectorNoShim
 
 json_values = strategies.json_values(["\ud800", "\udfff", "19.00", "\x00", "\ufeff"], text_size=20, max_leaves=12)
 
@@ -116,10 +109,7 @@ def test_scraped_records_are_logged_only_when_the_log_takes_debug(tmp_path: Path
     assert debug.stderr.count("DEBUG: Scraped from <200 ") == 3
     assert debug.stderr.count("DEBUG: Crawled (200) ") == 1
     assert "Scraped from" not in info.stderr
-    # The stats collector without Scrapy's attribute hook still counts and dumps as Scrapy's does.
     assert "'item_scraped_count': 3," in info.stderr and "'tmapi/items': 3," in info.stderr
-    # The garbage collector is tuned once the engine runs (tmapi_spiders/extensions/gc_tuning.py).
-    assert "Garbage collector: " in debug.stderr and "young-generation threshold 10000 (Python's: 700)" in debug.stderr
 
 
 def test_the_log_formatter_builds_no_debug_record_unless_the_log_takes_debug() -> None:
@@ -133,40 +123,6 @@ def test_the_log_formatter_builds_no_debug_record_unless_the_log_takes_debug() -
     assert loud.crawled(request, response, spider)["level"] == logging.DEBUG
     assert loud.scraped({"a": 1}, response, spider)["level"] == logging.DEBUG
     assert quiet.dropped({"a": 1}, DropItem("x"), response, spider) is not None  # the rest is Scrapy's
-
-
-def test_gc_tuning_freezes_start_up_objects_and_gives_pythons_settings_back() -> None:
-    before = gc.get_threshold()
-    crawler = get_crawler(settings_dict={"TMAPI_GC_THRESHOLD": 12_345, "TMAPI_GC_FREEZE": True})
-    no_freeze = get_crawler(settings_dict={"TMAPI_GC_THRESHOLD": 12_345, "TMAPI_GC_FREEZE": False})
-    first, second = GcTuning.from_crawler(crawler), GcTuning.from_crawler(no_freeze)
-    try:
-        first.engine_started()
-        second.engine_started()  # two crawls in one process share the collector
-        assert gc.get_threshold() == (12_345, *before[1:])
-        assert gc.get_freeze_count() > 1000
-        first.engine_stopped()
-        assert gc.get_threshold()[0] == 12_345  # the other crawl still runs
-        assert gc.get_freeze_count() > 1000
-    finally:
-        second.engine_stopped()
-    assert gc.get_threshold() == before
-    assert gc.get_freeze_count() == 0
-
-
-def test_gc_tuning_off_leaves_the_collector_alone() -> None:
-    with pytest.raises(NotConfigured):
-        GcTuning.from_crawler(get_crawler(settings_dict={"TMAPI_GC_THRESHOLD": 0, "TMAPI_GC_FREEZE": False}))
-
-
-def test_stats_without_the_attribute_hook_still_take_scrapys_calls() -> None:
-    stats = MemoryStatsCollectorNoShim(get_crawler())
-    stats.inc_value("a")
-    stats.inc_value("a", 2, spider=None)  # the deprecated argument still works, without the warning
-    stats.max_value("m", 5)
-    stats.max_value("m", 3)
-    assert stats.get_stats() == {"a": 3, "m": 5}
-    assert type(stats).__getattribute__ is object.__getattribute__
 
 
 def test_logs_debug_reads_log_level_and_log_enabled() -> None:
@@ -209,19 +165,3 @@ def test_too_deep_at_the_limit() -> None:
     assert too_deep(nest(MAX_DEPTH + 1, 1, "dict"))
     assert too_deep(nest(MAX_DEPTH, [], "list"))  # the innermost empty list is one level more
     assert too_deep(nest(100_000, 1, "list"))  # stops at the limit: no RecursionError however deep
-
-
-def test_start_requests_are_flagged_as_scrapys_start_middleware_flags_them() -> None:
-    async def start() -> Any:
-        yield Request("http://127.0.0.1/a")
-        yield Request("http://127.0.0.1/b", meta={"is_start_request": False})
-        yield {"an": "item"}
-
-    async def run(middleware: Any) -> list[Any]:
-        return [o.meta if isinstance(o, Request) else o async for o in middleware.process_start(start())]
-
-    crawler = get_crawler()
-    ours = asyncio.run(run(StartRequestsMiddleware.from_crawler(crawler)))
-    scrapys = asyncio.run(run(StartSpiderMiddleware.from_crawler(crawler)))
-    assert ours == scrapys == [{"is_start_request": True}, {"is_start_request": False}, {"an": "item"}]
-    assert not hasattr(StartRequestsMiddleware, "process_spider_output")  # no layer over every record

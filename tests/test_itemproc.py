@@ -102,4 +102,4 @@ def test_an_item_processor_for_a_crawler_that_never_crawled_has_no_receivers() -
         name = "bare"
 
     processor = ItemProcessor.from_crawler(Crawler(Bare, {"ITEM_PIPELINES": {}}))
-    assert processor._receivers == []
+    assert processor.receivers == []

@@ -21,7 +21,7 @@ from scrapy.exceptions import CannotResolveHostError, DownloadConnectionRefusedE
 from scrapy.http import Response
 from twisted.internet.error import ConnectError, DNSLookupError, NoRouteError, TCPTimedOutError
 
-from tmapi_spiders import auth, signals
+from tmapi_spiders import auth, inspection, signals
 from tmapi_spiders.api import endpoint_of
 from tmapi_spiders.redact import Redactor
 
@@ -48,7 +48,7 @@ class CountedHTTP11DownloadHandler(HTTP11DownloadHandler):
 
     def __init__(self, crawler: Crawler) -> None:
         super().__init__(crawler)
-        self._pool.retryAutomatically = False
+        inspection.stop_automatic_retries(self, crawler)  # Twisted's unseen re-send off, checked at open
         self.signer = auth.Signer.from_settings(crawler.settings)
         self.redactor = Redactor(auth.secrets_of(crawler.settings))
         self.stats = crawler.stats

@@ -82,7 +82,8 @@ class FastJsonLinesItemExporter(JsonLinesItemExporter):
 
     def __init__(self, file: Any, **kwargs: Any) -> None:
         super().__init__(file, **kwargs)
-        self._fast = self.encoding in ("utf-8", "utf8", "UTF-8") and not self._kwargs.get("ensure_ascii")
+        # Read from our own arguments: what the base class keeps of them is private.
+        self._fast = self.encoding in ("utf-8", "utf8", "UTF-8") and not kwargs.get("ensure_ascii")
         self._default = ScrapyJSONEncoder().default
 
     def export_item(self, item: Any) -> None:

@@ -19,6 +19,7 @@ FINISH_REASONS = {
     "redis_unavailable": REDIS_DOWN,
     "redis_job_lost": JOB_LOST,
     "tmapi_max_calls": CAP_REACHED,
+    "tmapi_scrapy_unsupported": SCRAPY_ERROR,  # tmapi_spiders/inspection.py
 }
 
 

@@ -30,8 +30,8 @@ class ValidationPipeline:
     def __init__(self, crawler: Crawler) -> None:
         assert crawler.stats is not None
         self.stats = crawler.stats
-        # Looked up once: with Scrapy's own stats classes (STATS_CLASS set back by a user) every
-        # attribute goes through a Python __getattribute__ (a deprecation shim, tmapi_spiders/stats.py).
+        # Looked up once: Scrapy's stats classes run a Python __getattribute__ (a deprecation
+        # check) on every attribute access.
         self.inc_value = crawler.stats.inc_value
         self.logged: set[str] = set()
 

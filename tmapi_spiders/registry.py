@@ -196,17 +196,6 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("TMAPI_SUMMARY_FILE", "str", "", "Write the summary here instead.", _JOBS),
     Setting("TMAPI_REPORT", "bool", False, "Write <feed stem>.report.html beside the feed (docs/report.md).", _JOBS),
-    Setting(
-        "TMAPI_GC_THRESHOLD",
-        "int",
-        10_000,
-        "New objects between young-generation GC passes (0: Python's own).",
-        _JOBS,
-        0,
-        unit="objects",
-        zero="Python's own",
-    ),
-    Setting("TMAPI_GC_FREEZE", "bool", True, "Exempt what exists when the engine starts from later GC passes.", _JOBS),
     # --- plan limits
     Setting(
         "TMAPI_MAX_CONCURRENCY",

@@ -69,9 +69,6 @@ SPIDER_MIDDLEWARES = {
     "scrapy.spidermiddlewares.depth.DepthMiddleware": None,  # no DEPTH_LIMIT: pagination is bounded by total_count
     # Warns about Scrapy-internal meta copied from a response: ours are built fresh by ApiRequests.
     "scrapy.spidermiddlewares.metacopy.MetaCopyDetectionMiddleware": None,
-    # The same is_start_request flag without a pass over every record (tmapi_spiders/spidermw.py).
-    "scrapy.spidermiddlewares.start.StartSpiderMiddleware": None,
-    "tmapi_spiders.spidermw.StartRequestsMiddleware": 25,
 }
 
 DOWNLOADER_MIDDLEWARES = {
@@ -89,6 +86,8 @@ DOWNLOADER_MIDDLEWARES = {
 
 EXTENSIONS = {
     "tmapi_spiders.extensions.redaction.LogRedaction": 0,  # no log line shows the token
+    # Stops the crawl at open if a Scrapy internal the project reads changed (tmapi_spiders/inspection.py)
+    "tmapi_spiders.inspection.InspectionCheck": 0,
     # Scrapy's two, called by ITEM_PROCESSOR instead of an asyncio task per item each (tmapi_spiders/itemproc.py)
     "scrapy.extensions.corestats.CoreStats": None,
     "tmapi_spiders.itemproc.CoreStats": 0,
@@ -96,11 +95,8 @@ EXTENSIONS = {
     "tmapi_spiders.itemproc.FeedExporter": 0,
     "tmapi_spiders.extensions.progress.TmapiProgress": 500,
     "tmapi_spiders.extensions.summary.TmapiRunSummary": 510,
-    "tmapi_spiders.extensions.gc_tuning.GcTuning": 520,
     "tmapi_spiders.extensions.report.TmapiReport": 530,
 }
-# The garbage collector took about a quarter of the crawl's CPU, mostly re-walking start-up
-# objects (tmapi_spiders/extensions/gc_tuning.py). 0 / False: Python's own behaviour.
 
 # ValidationPipeline logs each drop reason once (WARNING) and counts every drop in stats;
 # Scrapy's own line per dropped record (the whole record in it) goes to DEBUG.
@@ -134,6 +130,4 @@ LOG_FORMATTER = "tmapi_spiders.logformatter.TmapiLogFormatter"
 # per page than 20 (callgrind; 1, 2 and 5 about the same, 10 in between).
 CONCURRENT_ITEMS = 5
 LOG_LEVEL = "INFO"
-# MemoryStatsCollector without Scrapy's per-attribute deprecation hook (tmapi_spiders/stats.py).
-STATS_CLASS = "tmapi_spiders.stats.MemoryStatsCollectorNoShim"
 REMOTE_CONTROL_ENABLED = False  # no code-execution port on a machine that holds an API token

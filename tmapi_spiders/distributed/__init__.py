@@ -4,7 +4,8 @@ Setting REDIS_URL switches it on (`configure`, from the spider's update_settings
 without it nothing here is imported by the crawl and Redis is never touched.
 Modules: keys (names), connection (clients, safe messages), serializer (JSON
 requests), scripts + job (atomic Redis operations), worker (leases, heartbeats,
-acks, Redis loss), scheduler + dupefilter (scrapy-redis, leased), start (seeds),
+acks, Redis loss), scheduler (leased; a Scrapy BaseScheduler on scrapy-redis's keys) +
+dupefilter (scrapy-redis's), start (seeds),
 feeds (per-worker, kill-safe feeds), merge (joining the workers' feeds).
 """
 

@@ -29,6 +29,11 @@ def check(settings: BaseSettings, spider_args: dict[str, Any]) -> tuple[int, str
 
 
 def check_settings(settings: BaseSettings) -> None:
+    from tmapi_spiders.distributed.scheduler import refused_setting
+
+    refused = refused_setting(settings)
+    if refused:
+        raise ConfigError(refused)
     if settings.getbool("TMAPI_SANDBOX"):
         raise ConfigError(
             "TMAPI_SANDBOX starts a private sandbox in each worker, which other workers cannot reach:"

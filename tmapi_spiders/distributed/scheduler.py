@@ -1,9 +1,11 @@
-"""The scrapy-redis scheduler with leases: what a worker takes, it finishes or gives back.
+"""The job's scheduler: what a worker takes from Redis, it finishes or gives back.
 
-Keeps scrapy-redis's settings (REDIS_URL, SCHEDULER_QUEUE_KEY, SCHEDULER_DUPEFILTER_KEY,
-SCHEDULER_PERSIST) and its priority-queue layout, and changes what costs money or data:
-requests are JSON (never pickle), popping leases the request to this worker, and
-closing never deletes what other workers still use.
+Not scrapy-redis's Scheduler (it is a Scrapy BaseScheduler): it shares scrapy-redis's
+key settings (REDIS_URL, SCHEDULER_QUEUE_KEY, SCHEDULER_DUPEFILTER_KEY, SCHEDULER_PERSIST)
+and its priority-queue layout, and changes what costs money or data: requests are JSON
+(never pickle), popping leases the request to this worker, and closing never deletes what
+other workers still use. scrapy-redis's other scheduler settings would do nothing here,
+so a worker refuses them at start (`refused_setting`) instead of ignoring them.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ import logging
 from typing import Self
 
 from scrapy import Request, Spider
+from scrapy.core.scheduler import BaseScheduler
 from scrapy.crawler import Crawler
-from scrapy_redis.scheduler import Scheduler as RedisScheduler
+from scrapy.settings import BaseSettings
+from scrapy.utils.misc import load_object
 
 from tmapi_spiders.distributed import connection, serializer
 from tmapi_spiders.distributed.dupefilter import ImageDupeFilter, is_later_page
@@ -25,26 +29,73 @@ logger = logging.getLogger(__name__)
 
 MIN_SECRET_LENGTH = 12  # shorter "tokens" (the sandbox's) are common words: no content check
 
+# scrapy-redis scheduler settings this scheduler does not follow: (setting, accepted values, what to do instead).
+UNSUPPORTED_SETTINGS: tuple[tuple[str, tuple[object, ...], str], ...] = (
+    (
+        "SCHEDULER_QUEUE_CLASS",
+        ("scrapy_redis.queue.PriorityQueue",),
+        "the job's queue is always a priority queue with leases (Request.priority orders it)",
+    ),
+    ("SCHEDULER_SERIALIZER", (), "queued requests are always JSON (Request.to_dict), never pickle"),
+    ("SCHEDULER_FLUSH_ON_START", (False,), "a worker never empties the shared queue: use `scrapy job --delete`"),
+    (
+        "SCHEDULER_IDLE_BEFORE_CLOSE",
+        (0,),
+        "pops never block: use MAX_IDLE_TIME_BEFORE_CLOSE (and TMAPI_REDIS_POLL_INTERVAL)",
+    ),
+    ("SCHEDULER_DUPEFILTER_CLASS", (), "the job's duplicate filter is ImageDupeFilter (DUPEFILTER_CLASS)"),
+)
 
-class LeasingScheduler(RedisScheduler):
+
+def refused_setting(settings: BaseSettings) -> str | None:
+    """A one-line error when a scrapy-redis scheduler setting is set that this scheduler
+    would not honour (None: nothing to refuse)."""
+    for name, accepted, instead in UNSUPPORTED_SETTINGS:
+        value = settings.get(name)
+        if value is None or value == "":
+            continue
+        if isinstance(value, str) and accepted and isinstance(accepted[0], bool | int):
+            try:
+                value = settings.getbool(name) if isinstance(accepted[0], bool) else settings.getint(name)
+            except ValueError:
+                pass
+        if value not in accepted:
+            return f"{name}={settings.get(name)!r} is not supported by the distributed scheduler: {instead}"
+    dupefilter = settings.get("DUPEFILTER_CLASS")
+    try:
+        cls = load_object(dupefilter) if isinstance(dupefilter, str) else dupefilter
+    except (ImportError, NameError, ValueError):
+        cls = None
+    chosen = (settings.getpriority("DUPEFILTER_CLASS") or 0) >= 40  # else configure() puts ImageDupeFilter in
+    if chosen and not (isinstance(cls, type) and issubclass(cls, ImageDupeFilter)):
+        return (
+            f"DUPEFILTER_CLASS={dupefilter!r} is not supported by the distributed scheduler:"
+            " it uses tmapi_spiders.distributed.dupefilter.ImageDupeFilter (or a subclass)"
+        )
+    return None
+
+
+class LeasingScheduler(BaseScheduler):
     def __init__(self, crawler: Crawler, worker: Worker) -> None:
-        super().__init__(
-            server=worker.server,
-            persist=worker.persist,
-            queue_key=worker.keys.requests,
-            dupefilter=ImageDupeFilter(
-                worker.server, worker.keys.dupefilter, crawler.settings.getbool("DUPEFILTER_DEBUG")
-            ),
-            dupefilter_key=worker.keys.dupefilter,
+        settings = crawler.settings
+        dupefilter_cls = load_object(settings["DUPEFILTER_CLASS"])
+        self.df: ImageDupeFilter = dupefilter_cls(
+            worker.server, worker.keys.dupefilter, settings.getbool("DUPEFILTER_DEBUG")
         )
         self.crawler = crawler
         self.worker = worker
         self.stats = crawler.stats
-        token = str(crawler.settings.get("TMAPI_API_TOKEN") or "")
+        self.spider: Spider | None = None
+        token = str(settings.get("TMAPI_API_TOKEN") or "")
         self.secrets = Redactor([token] if len(token) >= MIN_SECRET_LENGTH else [])
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
+        problem = refused_setting(crawler.settings)  # `scrapy crawl` said so before (preflight)
+        if problem:
+            from tmapi_spiders.config import ConfigError
+
+            raise ConfigError(problem)
         return cls(crawler, Worker.of(crawler))
 
     def open(self, spider: Spider) -> None:
@@ -53,9 +104,6 @@ class LeasingScheduler(RedisScheduler):
 
     def close(self, reason: str) -> None:
         self.worker.close(reason)
-
-    def flush(self) -> None:
-        raise RuntimeError("a worker never flushes the shared queue: use `scrapy job --delete`")
 
     def __len__(self) -> int:
         if self.worker.down:

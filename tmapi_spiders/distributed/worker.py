@@ -30,6 +30,7 @@ from scrapy.utils.defer import deferred_from_coro
 from twisted.internet import task, threads
 from twisted.python.failure import Failure
 
+from tmapi_spiders import inspection
 from tmapi_spiders import signals as tmapi_signals
 from tmapi_spiders.api import ENDPOINT_SEARCH, META_KEY
 from tmapi_spiders.config import token_redactor
@@ -186,11 +187,11 @@ class Worker:
                 self.leases[handover] = request  # done: the next ack tick acknowledges it
 
         item = self._failure_item(request, reason)
-        engine = self.crawler.engine
-        if item is None or engine is None or getattr(engine.scraper, "slot", None) is None:
+        written = inspection.start_itemproc(self.crawler.engine, item) if item is not None else None
+        if written is None:
             release()
             return
-        deferred_from_coro(engine.scraper.start_itemproc_async(item, response=None)).addBoth(release)
+        written.addBoth(release)
 
     def _failure_item(self, request: Request, reason: str) -> Any:
         """The spider's own failure record for the refused request's image, token redacted
@@ -207,25 +208,17 @@ class Worker:
             logger.error("No failure record for a refused request (%s): %s", exc, self.redactor.text(reason))
             return None
 
-    def _busy(self) -> set[Request]:
-        """Requests the engine still works on: in the downloader, in the scraper, or
-        being handed from one to the other (the engine's in-progress set)."""
-        engine = self.crawler.engine
-        if engine is None:
-            return set()
-        busy: set[Request] = set(getattr(engine.downloader, "active", ()))
-        slot = getattr(engine, "_slot", None)
-        busy.update(getattr(slot, "inprogress", ()))
-        scraper_slot = getattr(engine.scraper, "slot", None)
-        if scraper_slot is not None:
-            busy.update(scraper_slot.active)
-            busy.update(entry[1] for entry in scraper_slot.queue)
-        return busy
-
     def _ack_done(self) -> None:
         if self.down or self.gone:
             return
-        busy = self._busy()
+        # Done: the engine no longer holds the request, so its callback or errback ran and every
+        # item it gave is through the pipelines and feeds (Scrapy drops a request from its
+        # in-progress set only after the scraper finished its response; tmapi_spiders/inspection.py).
+        engine = self.crawler.engine
+        try:
+            busy = inspection.in_progress(engine) if engine is not None else frozenset()
+        except inspection.UnsupportedScrapy:
+            return  # nothing is known done: acknowledge nothing (the crawl is being stopped at open)
         done = [lease for lease, request in self.leases.items() if request is not None and request not in busy]
         counters = self._counter_deltas()
         if not done and not counters:
@@ -286,10 +279,8 @@ class Worker:
 
     def wake(self) -> None:
         """Ask the engine for requests now instead of at its next 5 s heartbeat."""
-        slot = getattr(self.crawler.engine, "_slot", None)
-        nextcall = getattr(slot, "nextcall", None)
-        if nextcall is not None and not self.closing:
-            nextcall.schedule()
+        if self.crawler.engine is not None and not self.closing:
+            inspection.wake(self.crawler.engine)
 
     # Redis health
 
@@ -358,7 +349,7 @@ class Worker:
         logger.info("Redis is back")
         self.down = False
         pending, self.unsent = self.unsent, []
-        scheduler = getattr(getattr(self.crawler.engine, "_slot", None), "scheduler", None)
+        scheduler = self.crawler.engine.scheduler if self.crawler.engine is not None else None
         for request, handover in pending:
             if handover:
                 request.meta[LEASE_META] = handover

@@ -66,13 +66,13 @@ class TmapiReport:
 
     async def feed_exporter_closed(self) -> None:
         # The summary is written on the same signal: make sure it is on disk first.
-        for ext in self.crawler.extensions.middlewares:
-            if isinstance(ext, TmapiRunSummary):
-                await ext.write()
+        summary = self.crawler.get_extension(TmapiRunSummary)
+        if summary is not None:
+            await summary.write()
         self.write()
 
     def spider_closed(self, spider: Spider, reason: str) -> None:
-        if not any(isinstance(ext, FeedExporter) for ext in self.crawler.extensions.middlewares):
+        if self.crawler.get_extension(FeedExporter) is None:
             logger.warning("TMAPI_REPORT: no feed exporter, so no products feed to report on")
 
     def write(self) -> None:

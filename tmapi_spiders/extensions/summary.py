@@ -158,7 +158,7 @@ class TmapiRunSummary:
 
     async def spider_closed(self, spider: Spider, reason: str) -> None:
         # Without a feed exporter there is no feed_exporter_closed to wait for.
-        if not any(isinstance(ext, FeedExporter) for ext in self.crawler.extensions.middlewares):
+        if self.crawler.get_extension(FeedExporter) is None:
             await self.write()
 
     async def write(self) -> None:
