@@ -11,11 +11,14 @@ paths outside the repository."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -46,9 +49,24 @@ def test_the_block_finder_sees_only_marked_blocks() -> None:
 
 
 def run_block(body: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", body], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
-    )
+    """`bash -euo pipefail -c BODY` in its own process group, output to files (a server the
+    block started in the background cannot hold a pipe open); whatever the block left
+    running is ended with it."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(
+            ["bash", "-euo", "pipefail", "-c", body], cwd=cwd, env=env, stdout=out, stderr=err, start_new_session=True
+        )
+        try:
+            returncode = proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            returncode = -1
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        out.seek(0)
+        err.seek(0)
+        return subprocess.CompletedProcess(proc.args, returncode, out.read(), err.read())
 
 
 def test_a_failing_line_anywhere_in_a_block_fails_it(tmp_path: Path) -> None:
