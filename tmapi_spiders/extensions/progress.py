@@ -31,6 +31,7 @@ from twisted.internet.task import LoopingCall
 from tmapi_spiders import contract
 from tmapi_spiders import signals as tmapi_signals
 from tmapi_spiders.api import ENDPOINT_SEARCH, META_KEY, endpoint_of
+from tmapi_spiders.extensions import for_tmapi_job
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +117,7 @@ class TmapiProgress:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         interval = check(crawler.settings)
-        if not interval:
+        if not interval or not for_tmapi_job(crawler):
             raise NotConfigured
         o = cls(crawler, interval, want_bar(crawler.settings.get("TMAPI_PROGRESS_BAR", "auto")))
         crawler.signals.connect(o.spider_opened, signal=signals.spider_opened)

@@ -29,6 +29,7 @@ from tmapi_spiders import feeds
 from tmapi_spiders import signals as tmapi_signals
 from tmapi_spiders.api import META_KEY
 from tmapi_spiders.clock import utc_now
+from tmapi_spiders.extensions import for_tmapi_job
 
 logger = logging.getLogger(__name__)
 
@@ -141,7 +142,7 @@ class TmapiRunSummary:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        if not crawler.settings.getbool("TMAPI_SUMMARY", True):
+        if not crawler.settings.getbool("TMAPI_SUMMARY", True) or not for_tmapi_job(crawler):
             raise NotConfigured
         o = cls(crawler, job_results(crawler))
         crawler.signals.connect(o.spider_opened, signal=signals.spider_opened)
