@@ -12,7 +12,7 @@ from pathlib import Path
 from tests.crawl_helpers import REPO, scrapy_env
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
 
-SPIDER = '''
+SPIDER = """
 import scrapy
 
 
@@ -24,7 +24,7 @@ class Mine(scrapy.Spider):
 
     def parse(self, response):
         yield {"status": response.status, "calls": response.json()["total_calls"]}
-'''
+"""
 
 
 def test_a_users_own_spider_gets_none_of_our_extensions(tmp_path: Path) -> None:
