@@ -14,7 +14,7 @@ each once with the whole list and once with one page, so that start-up is taken 
 CPU per page = (CPU of the big run - CPU of the one-page run) / (pages - 1), process CPU
 (user + system, from wait4). The ratio against `off` is per repetition; the table shows
 the median repetition and every repetition's ratio (this shared 2-core machine swings by
-10-15 % from run to run, README.md "Benchmarks"). Disk: the store's files after the big
+10-15 % from run to run, benchmarks/RESULTS.md). Disk: the store's files after the big
 run, as bytes written (file sizes) and as space taken (allocated blocks, directories
 included), per 1,000 pages. The table is printed and written to
 benchmarks/results/resume_overhead.json; benchmarks/RESULTS.md "Resume store" quotes it.

@@ -1,4 +1,4 @@
-"""Shared fixtures. Sandbox fixtures: a running local TMAPI over real HTTP (README.md, "The sandbox")."""
+"""Shared fixtures. Sandbox fixtures: a running local TMAPI over real HTTP (docs/sandbox.md)."""
 
 from __future__ import annotations
 

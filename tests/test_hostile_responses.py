@@ -1,6 +1,6 @@
 """Hostile API answers: arbitrary JSON shapes through the envelope, the spider's callbacks,
 the pipelines and the real feed exporters. No crash ever; every product record is either
-kept or dropped by the rules in README.md, "Reliability", and every drop is counted in stats.
+kept or dropped by the rules in docs/reliability.md, and every drop is counted in stats.
 
 Property tests call the real callbacks of a spider built by Scrapy's own `get_crawler`
 with real `TextResponse`s; a few broken bodies also go end to end over HTTP.

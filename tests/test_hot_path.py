@@ -1,4 +1,4 @@
-"""The per-page hot path (README.md, "Performance"): the faster ways give the same answers."""
+"""The per-page hot path (benchmarks/RESULTS.md): the faster ways give the same answers."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 Every test drives real `scrapy crawl` subprocesses against a sandbox and reads the sandbox's own
 per-page call counts. "Paid again" is a page (or conversion) the sandbox answered more than once
 over the interrupted run and its re-run. The final `-O` file must equal an uninterrupted run's
-records (as a set, `crawled_at` aside) with no duplicates. README.md "Running jobs", docs/resume.md.
+records (as a set, `crawled_at` aside) with no duplicates. docs/running-jobs.md, docs/resume.md.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Ctrl-C: one SIGINT finishes in-flight calls and flushes the feeds; a second stops at once.
 
-What is guaranteed (README.md, "Reliability"): after one SIGINT every page the API answered
+What is guaranteed (docs/reliability.md): after one SIGINT every page the API answered
 was parsed and every record parsed is in the feed, as whole JSON lines. After a second
 SIGINT the process ends promptly; records still buffered may be lost (single process).
 A distributed worker leaves the job's unfinished work queued in Redis either way: after

@@ -21,8 +21,8 @@ The key is a SHA-1 of the request's method, URL and body: no header, so never th
 token, which is a header added after the lookup. Settings: TMAPI_CACHE (auto: on in
 one process; off for distributed workers, whose state is in Redis, and for the
 bundled in-process sandbox, which costs nothing), TMAPI_CACHE_DIR, TMAPI_CACHE_TTL,
-TMAPI_CACHE_MAX_MB, TMAPI_REFRESH (or `-a refresh=true`). README.md, "Running jobs",
-and docs/resume.md.
+TMAPI_CACHE_MAX_MB, TMAPI_REFRESH (or `-a refresh=true`). docs/running-jobs.md and
+docs/resume.md.
 """
 
 from __future__ import annotations

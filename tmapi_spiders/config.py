@@ -145,7 +145,7 @@ def check_settings(settings: BaseSettings) -> None:
 
 
 def check_operator_settings(settings: BaseSettings) -> None:
-    """The cap, cache, progress and summary settings (README.md, "Running jobs")."""
+    """The cap, cache, progress and summary settings (docs/running-jobs.md)."""
     from tmapi_spiders import cache, limits, spending
     from tmapi_spiders.extensions import progress
 

@@ -15,6 +15,16 @@ from tmapi_spiders.items import CONTEXT_FIELDS
 LIST_SEPARATOR = " | "
 
 
+def cell(value: Any) -> Any:
+    """A scalar as a CSV cell: booleans as JSON writes them (`true`/`false`, as in the JSON
+    Lines feed), not Python's `True`/`False`; None as an empty cell."""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return "" if value is None else value
+
+
 def flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """{"a": {"b": 1}, "c": [1, 2]} -> {"a.b": 1, "c": "1 | 2"}; lists of objects as JSON."""
     flat: dict[str, Any] = {}
@@ -27,7 +37,7 @@ def flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
                 flat[name] = ""
         elif isinstance(value, list | tuple):
             if all(not isinstance(v, dict | list | tuple) for v in value):
-                flat[name] = LIST_SEPARATOR.join("" if v is None else str(v) for v in value)
+                flat[name] = LIST_SEPARATOR.join(str(cell(v)) for v in value)
             else:
                 flat[name] = json.dumps(value, ensure_ascii=False)
         else:
@@ -68,7 +78,7 @@ class FlatCsvItemExporter(CsvItemExporter):
             if extra:
                 flat = {k: v for k, v in flat.items() if k in _CSV_COLUMN_SET}
                 flat["extra"] = json.dumps(extra, ensure_ascii=False, default=str)
-        super().export_item(flat)
+        super().export_item({name: cell(value) for name, value in flat.items()})
 
 
 class FastJsonLinesItemExporter(JsonLinesItemExporter):

@@ -12,17 +12,24 @@ from typing import Any
 
 from scrapy.settings import BaseSettings
 
+from tmapi_spiders.clock import utc_now
 from tmapi_spiders.settings_util import priority_above
 
 PRODUCTS = "tmapi_spiders.items.ProductItem"
 FAILURES = "tmapi_spiders.items.FailureItem"
 
 
-def failures_uri(products_uri: str, output_dir: str, spider_name: str) -> str:
+def stamp_now() -> str:
+    """The crawl's start in file names: the summary's and records' UTC form with `-` for
+    `:` (`2026-11-27T10-09-41Z`), not Scrapy's `%(time)s` (`...+00-00`)."""
+    return utc_now().replace(":", "-")
+
+
+def failures_uri(products_uri: str, output_dir: str, spider_name: str, stamp: str = "%(time)s") -> str:
     """`x/products.jsonl` -> `x/products.failures.jsonl`; stdout and URIs without a
     file name fall back to the output directory."""
     if products_uri in ("-", "stdout:") or products_uri.startswith(("stdout:", "-:")):
-        return os.path.join(output_dir, f"{spider_name}-%(time)s.failures.jsonl")
+        return os.path.join(output_dir, f"{spider_name}-{stamp}.failures.jsonl")
     stem, dot, ext = products_uri.rpartition(".")
     if not dot or "/" in ext:
         return products_uri + ".failures.jsonl"
@@ -32,8 +39,9 @@ def failures_uri(products_uri: str, output_dir: str, spider_name: str) -> str:
 def configure(settings: BaseSettings, spider_name: str) -> None:
     feeds: dict[str, Any] = dict(settings.getdict("FEEDS"))
     output_dir = settings.get("TMAPI_OUTPUT_DIR") or "output"
+    stamp = stamp_now()
     if not feeds:
-        feeds = {os.path.join(output_dir, f"{spider_name}-%(time)s.jsonl"): {"format": "jsonlines"}}
+        feeds = {os.path.join(output_dir, f"{spider_name}-{stamp}.jsonl"): {"format": "jsonlines"}}
     wanted: dict[str, Any] = {}
     for uri, options in feeds.items():
         options = dict(options or {})
@@ -41,7 +49,7 @@ def configure(settings: BaseSettings, spider_name: str) -> None:
         wanted[str(uri)] = options
     if not any(FAILURES in (o.get("item_classes") or ()) for o in wanted.values()):
         first_uri, first = next(iter(wanted.items()))
-        uri = settings.get("TMAPI_FAILURES_FEED") or failures_uri(first_uri, output_dir, spider_name)
+        uri = settings.get("TMAPI_FAILURES_FEED") or failures_uri(first_uri, output_dir, spider_name, stamp)
         wanted[uri] = {"format": "jsonlines", "item_classes": [FAILURES], "overwrite": first.get("overwrite", False)}
     # One above what it completes: `CrawlerProcess.crawl(crawler)` merges the process's
     # settings back in wherever the crawler's priority is not higher.

@@ -26,8 +26,8 @@ class TmapiLogFormatter(LogFormatter):
     """Skips the DEBUG "Scraped from" and "Crawled" messages when the log does not take DEBUG.
 
     Scrapy builds those records (the whole item in one, per item; one per response) and the
-    log handler then throws them away at INFO: ~5 % of a crawl's CPU (README.md,
-    "Performance"). At DEBUG they are written as before.
+    log handler then throws them away at INFO: a measurable share of a crawl's CPU
+    (benchmarks/RESULTS.md). At DEBUG they are written as before.
     """
 
     def __init__(self, debug: bool = True) -> None:

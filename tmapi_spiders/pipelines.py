@@ -2,7 +2,7 @@
 
 Both are coroutines although neither waits for anything: Scrapy awaits a coroutine as it
 is, where a plain return value costs it an `inspect.isawaitable` ABC check and a wrapper
-coroutine per pipeline per record (1 % of the crawl's instructions, README "Performance").
+coroutine per pipeline per record (1 % of the crawl's instructions, benchmarks/RESULTS.md).
 
 Failure records pass through untouched. A dropped record is counted by reason under
 `tmapi/items_dropped/<reason>` and each reason is logged once, not once per item.

@@ -112,7 +112,7 @@ def _dict(value: Any) -> dict[str, Any]:
 
 
 def badges(record: dict[str, Any]) -> int:
-    """The five badges, decided as the query filters decide them (README.md, "The data rules")."""
+    """The five badges, decided as the query filters decide them (docs/sandbox.md, "The data rules")."""
     shop, price_info, delivery = (
         _dict(record.get("shop_info")),
         _dict(record.get("price_info")),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from scrapy import signals
 from scrapy.commands.crawl import Command as ScrapyCrawl
 from scrapy.exceptions import UsageError
 from scrapy.spiderloader import get_spider_loader
@@ -18,6 +19,7 @@ from scrapy.spiderloader import get_spider_loader
 from tmapi_spiders import distributed, outcome
 from tmapi_spiders.config import ConfigError, check_seed_list, check_settings, job_config, token_redactor
 from tmapi_spiders.distributed.preflight import check as distributed_check
+from tmapi_spiders.extensions.summary import TmapiRunSummary
 
 
 class Command(ScrapyCrawl):
@@ -48,10 +50,20 @@ class Command(ScrapyCrawl):
             raise UsageError("give exactly one spider name")
         assert self.crawler_process is not None
         crawler = self.crawler_process.create_crawler(args[0])  # kept: its stats give the exit code
+        closed: list[bool] = []
+        crawler.signals.connect(lambda **_: closed.append(True), signal=signals.spider_closed, weak=False)
         self.crawler_process.crawl(crawler, **opts.spargs)
         self.crawler_process.start()
         if self.crawler_process.bootstrap_failed:
             self.exitcode = outcome.SCRAPY_ERROR
             return
         assert crawler.stats is not None
+        if crawler.spider is not None and not closed:
+            # A second Ctrl-C / SIGTERM: Scrapy stopped the reactor without closing the
+            # spider. Scripts must be able to tell, and the summary must still be written.
+            for extension in getattr(crawler.extensions, "middlewares", ()):
+                if isinstance(extension, TmapiRunSummary):
+                    extension.write_after_forced_stop()
+            self.exitcode = outcome.INTERRUPTED
+            return
         self.exitcode = outcome.exit_code(crawler.stats.get_value("finish_reason"))

@@ -28,9 +28,10 @@ from scrapy.statscollectors import StatsCollector
 from scrapy.utils.asyncio import AsyncioLoopingCall, create_looping_call
 from twisted.internet.task import LoopingCall
 
-from tmapi_spiders import contract
+from tmapi_spiders import contract, distributed
 from tmapi_spiders import signals as tmapi_signals
 from tmapi_spiders.api import ENDPOINT_SEARCH, META_KEY, endpoint_of
+from tmapi_spiders.extensions import for_tmapi_job
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +53,9 @@ class Progress:
     paid_calls: int
     calls_per_s: float
     pages_per_s: float
+    # A distributed worker: seeds come from Redis and other workers fetch pages of the same
+    # images, so it knows no total and no expected pages; the job's progress is `scrapy job`.
+    worker: bool = False
 
     @property
     def pages_remaining(self) -> float:
@@ -76,6 +80,12 @@ class Progress:
         return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
     def line(self) -> str:
+        if self.worker:
+            return (
+                f"progress (this worker; the whole job: scrapy job): images {self.images_done} done, "
+                f"pages {self.pages}, items {self.items}, failures {self.images_failed}, "
+                f"paid calls {self.paid_calls} ({self.calls_per_s:.1f}/s)"
+            )
         return (
             f"progress: images {self.images_done}/{self.images_total} done, "
             f"pages {self.pages}/{self.pages_expected} expected so far, "
@@ -84,6 +94,11 @@ class Progress:
         )
 
     def postfix(self) -> str:
+        if self.worker:
+            return (
+                f"pages {self.pages} items {self.items} fail {self.images_failed} "
+                f"calls {self.paid_calls} ({self.calls_per_s:.1f}/s)"
+            )
         return (
             f"pages {self.pages}/{self.pages_expected} items {self.items} fail {self.images_failed} "
             f"calls {self.paid_calls} ({self.calls_per_s:.1f}/s) ETA {self.eta()}"
@@ -112,11 +127,12 @@ class TmapiProgress:
         self.task: AsyncioLoopingCall | LoopingCall | None = None
         self.bar: Any = None
         self._redirect = contextlib.ExitStack()
+        self.worker = distributed.enabled(crawler.settings)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         interval = check(crawler.settings)
-        if not interval:
+        if not interval or not for_tmapi_job(crawler):
             raise NotConfigured
         o = cls(crawler, interval, want_bar(crawler.settings.get("TMAPI_PROGRESS_BAR", "auto")))
         crawler.signals.connect(o.spider_opened, signal=signals.spider_opened)
@@ -177,6 +193,7 @@ class TmapiProgress:
             paid_calls=calls,
             calls_per_s=calls_per_s,
             pages_per_s=pages / elapsed if elapsed > 0 else 0.0,
+            worker=self.worker,
         )
 
     def tick(self) -> None:
@@ -187,7 +204,7 @@ class TmapiProgress:
             self.draw(progress)
 
     def draw(self, progress: Progress) -> None:
-        self.bar.total = max(progress.images_total, 1)
+        self.bar.total = None if progress.worker else max(progress.images_total, 1)
         self.bar.n = progress.images_done
         self.bar.set_postfix_str(progress.postfix(), refresh=False)
         self.bar.refresh()

@@ -21,6 +21,7 @@ from scrapy.exceptions import NotConfigured
 from scrapy.extensions.feedexport import FeedExporter, FeedSlot
 
 from tmapi_spiders import feeds, report
+from tmapi_spiders.extensions import for_tmapi_job
 from tmapi_spiders.extensions.summary import TmapiRunSummary
 
 logger = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ class TmapiReport:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        if not crawler.settings.getbool("TMAPI_REPORT"):
+        if not crawler.settings.getbool("TMAPI_REPORT") or not for_tmapi_job(crawler):
             raise NotConfigured
         o = cls(crawler)
         crawler.signals.connect(o.feed_slot_closed, signal=signals.feed_slot_closed)

@@ -4,7 +4,10 @@ Fed by `tmapi_spiders.signals.image_finished` (one per image, whatever its outco
 Written once the feed exporters are done (`feed_exporter_closed`), to
 `<products feed stem>.summary.json` next to the first products feed, or to
 TMAPI_SUMMARY_FILE. Images the crawl never finished (a cap, a fatal API error, a
-shutdown) are counted as unfinished. In a distributed job the results live in Redis
+shutdown) are counted as unfinished; in one process each image the crawl had started and
+not finished is listed too, with status `unfinished`, the pages and items it got so far
+(from the chain state of its last scheduled request), so the summary's pages and items
+add up to what the feeds hold. In a distributed job the results live in Redis
 (`<job>:summary`), so every worker's summary covers the whole job as far as it has
 gone; the last worker to stop writes the complete one.
 """
@@ -24,7 +27,9 @@ from scrapy.extensions.feedexport import FeedExporter, FeedSlot
 
 from tmapi_spiders import feeds
 from tmapi_spiders import signals as tmapi_signals
+from tmapi_spiders.api import META_KEY
 from tmapi_spiders.clock import utc_now
+from tmapi_spiders.extensions import for_tmapi_job
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +38,7 @@ logger = logging.getLogger(__name__)
 FIELDS = ("query_image_url", "status", "total_count", "pages", "items", "duplicates", "ended", "reason")
 TABLE_ROWS = 20
 SUFFIX = ".summary.json"
+FORCED = "shutdown_forced"  # finish reason after a second Ctrl-C / SIGTERM (outcome.INTERRUPTED)
 
 
 class ImageResults(Protocol):
@@ -88,7 +94,8 @@ def totals_of(images: list[dict[str, Any]], images_total: int) -> dict[str, Any]
 
 def table(images: list[dict[str, Any]], totals: dict[str, Any], rows: int = TABLE_ROWS) -> str:
     """A short fixed-width table: the first `rows` images (failures first), then the totals."""
-    shown = sorted(images, key=lambda i: i.get("status") != "failed")[:rows]
+    order = {"failed": 0, "unfinished": 1}
+    shown = sorted(images, key=lambda i: order.get(str(i.get("status")), 2))[:rows]
     header = ("image", "status", "total", "pages", "items", "dups", "reason")
     lines = [header]
     for image in shown:
@@ -129,14 +136,19 @@ class TmapiRunSummary:
         self.products_uri: str | None = None
         self.started = ""
         self.written = False
+        # One process: images started and not finished yet, by query image URL: their chain
+        # state as of their latest scheduled request (api.META_KEY of its meta).
+        self.in_progress: dict[str, dict[str, Any]] = {}
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        if not crawler.settings.getbool("TMAPI_SUMMARY", True):
+        if not crawler.settings.getbool("TMAPI_SUMMARY", True) or not for_tmapi_job(crawler):
             raise NotConfigured
         o = cls(crawler, job_results(crawler))
         crawler.signals.connect(o.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(o.image_finished, signal=tmapi_signals.image_finished)
+        if isinstance(o.results, LocalResults):
+            crawler.signals.connect(o.request_scheduled, signal=signals.request_scheduled)
         crawler.signals.connect(o.feed_slot_closed, signal=signals.feed_slot_closed)
         crawler.signals.connect(o.feed_exporter_closed, signal=signals.feed_exporter_closed)
         crawler.signals.connect(o.spider_closed, signal=signals.spider_closed)
@@ -145,8 +157,30 @@ class TmapiRunSummary:
     def spider_opened(self, spider: Spider) -> None:
         self.started = utc_now()
 
+    def request_scheduled(self, request: Any, spider: Spider) -> None:
+        state = request.meta.get(META_KEY)
+        if isinstance(state, dict) and state.get("image"):
+            self.in_progress[state["image"]] = state
+
     def image_finished(self, image: dict[str, Any]) -> None:
+        self.in_progress.pop(str(image.get("query_image_url")), None)
         self.results.add({name: image.get(name) for name in FIELDS})
+
+    def unfinished(self, finish_reason: str) -> list[dict[str, Any]]:
+        """The images started and not finished, as summary entries (status `unfinished`)."""
+        return [
+            {
+                "query_image_url": image,
+                "status": "unfinished",
+                "total_count": state.get("total"),
+                "pages": max(0, int(state.get("page") or 1) - 1),
+                "items": int(state.get("items") or 0),
+                "duplicates": int(state.get("dups") or 0),
+                "ended": None,
+                "reason": f"not finished: the crawl stopped ({finish_reason})",
+            }
+            for image, state in self.in_progress.items()
+        ]
 
     def feed_slot_closed(self, slot: FeedSlot) -> None:
         classes = [str(c) for c in (slot.feed_options.get("item_classes") or ())]
@@ -165,9 +199,33 @@ class TmapiRunSummary:
         if self.written:
             return
         self.written = True
+        self._write(await self.results.all())
+
+    def write_after_forced_stop(self) -> None:
+        """A second Ctrl-C (or SIGTERM) stopped the reactor before the spider closed: no
+        signal will come. Called by `scrapy crawl` once the reactor is down, it writes the
+        summary from what this process knows (finish reason `shutdown_forced`)."""
+        if self.written:
+            return
+        self.written = True
+        stats = self.crawler.stats
+        assert stats is not None
+        stats.set_value("finish_reason", FORCED)
+        if self.products_uri is None:  # no feed slot closed: beside the first products feed that names a file
+            for uri, options in self.crawler.settings.getdict("FEEDS").items():
+                classes = [str(c) for c in ((options or {}).get("item_classes") or ())]
+                if feeds.FAILURES not in classes and "%(" not in str(uri):
+                    self.products_uri = str(uri)
+                    break
+        mine = self.results.images if isinstance(self.results, LocalResults) else getattr(self.results, "mine", [])
+        self._write(list(mine))
+
+    def _write(self, images: list[dict[str, Any]]) -> None:
         settings, stats = self.crawler.settings, self.crawler.stats
         assert stats is not None
-        images = await self.results.all()
+        reason = stats.get_value("finish_reason")
+        if isinstance(self.results, LocalResults):
+            images += self.unfinished(str(reason))
         job = self.results.job_totals() if isinstance(self.results, RedisResults) else {}
         totals = totals_of(images, job.get("images", int(stats.get_value("tmapi/images_total", 0) or 0)))
         # Besides the per-image sums: what was fetched and written, unfinished images included.
@@ -181,7 +239,6 @@ class TmapiRunSummary:
         not_saved = int(stats.get_value("tmapi/answers/store_failed", 0) or 0)
         if not_saved:  # the answer store could not keep them (disk full): a re-run pays for them again
             totals["answers_not_saved"] = not_saved
-        reason = stats.get_value("finish_reason")
         summary = {
             "spider": self.crawler.spider.name if self.crawler.spider else None,
             "finish_reason": reason,
