@@ -1,0 +1,41 @@
+"""Extensions the speed tests put into real crawls (`-s EXTENSIONS=...`) to watch them from inside.
+
+They use only public Scrapy APIs (signals, `engine.scheduler`, the stats) and write what
+they saw as stats, which the crawl's log prints at its end.
+"""
+
+from __future__ import annotations
+
+from typing import Self
+
+from scrapy import Request, signals
+from scrapy.crawler import Crawler
+
+
+class SchedulerProbe:
+    """The most requests the scheduler held at once (`probe/max_scheduled`).
+
+    The seed loop exists to keep a long seed list out of the scheduler: this tells a test
+    whether it does."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.most = 0
+        crawler.signals.connect(self.request_scheduled, signal=signals.request_scheduled)
+        crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        return cls(crawler)
+
+    def request_scheduled(self, request: Request) -> None:
+        engine = self.crawler.engine
+        scheduler = engine.scheduler if engine is not None else None
+        if scheduler is not None:
+            held = len(scheduler) + 1  # sent before the request is queued
+            if held > self.most:
+                self.most = held
+
+    def spider_closed(self) -> None:
+        assert self.crawler.stats is not None
+        self.crawler.stats.set_value("probe/max_scheduled", self.most)
