@@ -1,0 +1,341 @@
+"""Issue 17's table: honest speed, every row a ratio or rate measured side by side in one run.
+
+    .venv/bin/python benchmarks/speed.py            # about 4 minutes on 2 cores
+    .venv/bin/python benchmarks/speed.py --quick    # about 1.5 minutes: fewer rounds, shorter runs
+    .venv/bin/python benchmarks/speed.py --only redis,qps
+
+Rows (each a real `scrapy crawl image_search` subprocess; the sandbox runs as its own
+process, Redis is a private redis-server):
+
+- cpu: CPU per page at zero latency against benchmarks/floor_client.py (aiohttp, orjson both
+  ways, gzip answers: what the crawl does, with nothing else). Rounds alternate floor and
+  crawl, one page and many, so the machine's load weighs on both sides; the median round.
+- latency: CPU a second while every call waits on the API (one page that takes 6 s), and CPU
+  per page of a latency-bound crawl (0.5 s a call, 16 at once) against the zero-latency one,
+  in the same rounds as the cpu row.
+- redis: Redis commands per page (INFO commandstats, every command a script runs included)
+  with TMAPI_MAX_CONCURRENCY=8 against a plan of 8, for 1, 3 and 20 workers, and 3 workers
+  without the limiter; counted over the middle of the run (start-up and drain left out).
+- qps: TMAPI_MAX_QPS=10 against a sandbox that answers 503 to the 11th call in any second:
+  the steady rate as a share of 10, and the share of 503s.
+- startup: seconds from starting `scrapy crawl` on one image to the sandbox's record of the
+  first call (the median of the rounds).
+
+The table is printed and written to benchmarks/results/speed.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from throughput import (
+    PY,
+    REPO,
+    Sandbox,
+    crawl_args,
+    crawl_env,
+    floor,
+    images,
+    page_list,
+    run,
+    steady_rate,
+    write_seeds,
+)
+
+from tests.redis_server import RedisServer
+from tmapi_spiders import contract
+
+RESULTS = REPO / "benchmarks" / "results" / "speed.json"
+SCENARIOS = ("cpu", "redis", "qps", "startup")
+NO_THROTTLE = {"AUTOTHROTTLE_ENABLED": False}
+
+
+def cpu_and_latency(tmp: Path, rounds: int, images_count: int, quick: bool) -> dict[str, Any]:
+    """Floor and crawl at zero latency, a latency-bound crawl, a crawl that only waits: in rounds."""
+    total = 400  # 20 pages of 20 items an image
+    many = images("cpu", images_count, total)
+    n = len(many) * 20
+    one = images("cpu-one", 1, 20)
+    lat_images = images("lat", 8 if quick else 16, total)
+    lat_n = len(lat_images) * 20
+    out: list[dict[str, float]] = []
+    with Sandbox() as fast, Sandbox("--latency", "0.5") as slow, Sandbox("--latency", "6") as idle:
+        for name, urls, t in (("one", one, 20), ("many", many, total)):
+            (tmp / f"{name}.json").write_text(json.dumps(page_list(urls, t)), encoding="utf-8")
+            write_seeds(tmp, f"cpu-{name}", urls)
+            run(floor(fast.url, tmp / f"{name}.json", tmp / "warm.jsonl"), crawl_env(fast.url))  # warm the sandbox
+        write_seeds(tmp, "lat", lat_images)
+        for r in range(rounds):
+            got: dict[str, Any] = {}
+            order = ["floor_one", "floor_many", "crawl_one", "crawl_many", "crawl_latency", "crawl_idle"]
+            if r % 2:
+                order.reverse()
+            for what in order:
+                if what.startswith("floor"):
+                    size = what.split("_")[1]
+                    got[what] = run(floor(fast.url, tmp / f"{size}.json", tmp / f"{what}.jsonl"), crawl_env(fast.url))
+                    continue
+                sandbox, seeds = {
+                    "crawl_one": (fast, "cpu-one"),
+                    "crawl_many": (fast, "cpu-many"),
+                    "crawl_latency": (slow, "lat"),
+                    "crawl_idle": (idle, "cpu-one"),
+                }[what]
+                sandbox.reset()
+                args = crawl_args(tmp / f"{seeds}.txt", tmp / f"{what}.jsonl", NO_THROTTLE)
+                got[what] = run(args, crawl_env(sandbox.url), tmp / f"{what}.log")
+                if got[what].returncode:
+                    raise RuntimeError(f"{what} failed: {got[what].output[-1500:]}")
+            crawl_page = (got["crawl_many"].cpu - got["crawl_one"].cpu) / (n - 1)
+            floor_page = (got["floor_many"].cpu - got["floor_one"].cpu) / (n - 1)
+            latency_page = (got["crawl_latency"].cpu - got["crawl_one"].cpu) / (lat_n - 1)
+            waited = got["crawl_idle"].seconds - got["crawl_one"].seconds
+            idle_per_s = (got["crawl_idle"].cpu - got["crawl_one"].cpu) / waited
+            out.append(
+                {
+                    "crawl_ms_per_page": crawl_page * 1000,
+                    "floor_ms_per_page": floor_page * 1000,
+                    "ratio": crawl_page / floor_page,
+                    "latency_ms_per_page": latency_page * 1000,
+                    "latency_ratio": latency_page / crawl_page,
+                    "idle_ms_per_s": idle_per_s * 1000,
+                    "startup_cpu_s": got["crawl_one"].cpu,
+                }
+            )
+            print(f"  cpu round {r + 1}: {json.dumps({k: round(v, 3) for k, v in out[-1].items()})}", file=sys.stderr)
+    med = {k: statistics.median(r[k] for r in out) for k in out[0]}
+    return {
+        "pages": n,
+        "latency_pages": lat_n,
+        "median": {k: round(v, 3) for k, v in med.items()},
+        "rounds": [{k: round(v, 3) for k, v in r.items()} for r in out],
+    }
+
+
+def commands(client: Any) -> dict[str, int]:
+    return {k.removeprefix("cmdstat_"): v["calls"] for k, v in client.info("commandstats").items()}
+
+
+def redis_run(
+    tmp: Path, sandbox: Sandbox, redis_url: str, job: str, workers: int, settings: dict[str, Any], seconds: float
+) -> dict[str, Any]:
+    """`workers` worker processes on one job; commands and pages counted over the middle of the run."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    seeds = write_seeds(tmp, job, images(job, 400, 160))
+    env = crawl_env(sandbox.url)
+    seeded = subprocess.run(
+        [PY, "-m", "scrapy", "seed", str(seeds), "-s", f"REDIS_URL={redis_url}", "-s", f"TMAPI_JOB={job}"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if seeded.returncode:
+        raise RuntimeError(f"scrapy seed failed: {seeded.stderr[-500:]}")
+    sandbox.reset()
+    common = {
+        "REDIS_URL": redis_url,
+        "TMAPI_JOB": job,
+        "MAX_IDLE_TIME_BEFORE_CLOSE": 1,
+        "TMAPI_REDIS_POLL_INTERVAL": 0.2,
+        "CLOSESPIDER_TIMEOUT": seconds,
+        **settings,
+    }
+    procs = [
+        subprocess.Popen(
+            crawl_args(None, tmp / job / f"products-w{i}.jsonl", {**common, "TMAPI_WORKER_ID": f"w{i}"}),
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for i in range(workers)
+    ]
+    started = time.monotonic()
+    # The window: from when every worker has had time to start and the calls flow, to before the end.
+    first = started + min(seconds * 0.4, 4 + 0.5 * workers)
+    last = started + seconds * 0.9
+    marks: list[tuple[dict[str, int], int]] = []
+    for at in (first, last):
+        time.sleep(max(0.0, at - time.monotonic()))
+        marks.append((commands(client), sandbox.get("/_sandbox/stats")["endpoints"].get(contract_search(), 0)))
+    cpu = 0.0
+    for proc in procs:
+        _, _status, usage = os.wait4(proc.pid, 0)
+        cpu += usage.ru_utime + usage.ru_stime
+    (c0, p0), (c1, p1) = marks
+    pages = max(1, p1 - p0)
+    per = {k: (c1.get(k, 0) - c0.get(k, 0)) / pages for k in c1}
+    calls = sandbox.calls()
+    refused = sum(1 for c in calls if c["status"] == contract.CONCURRENCY_LIMIT)
+    return {
+        "workers": workers,
+        "pages_in_window": pages,
+        "commands_per_page": round(sum(per.values()), 1),
+        "top": {k: round(v, 1) for k, v in sorted(per.items(), key=lambda kv: -kv[1])[:6]},
+        "pages_per_s": round(steady_rate(calls), 2),
+        "share_503": round(refused / max(1, len(calls)), 4),
+        "worker_cpu_ms_per_page": round(cpu * 1000 / max(1, sum(1 for c in calls if c["status"] == 200)), 2),
+    }
+
+
+def contract_search() -> str:
+    from tmapi_spiders.sandbox.spec import SEARCH_PATH
+
+    return SEARCH_PATH
+
+
+def redis_rows(tmp: Path, redis_url: str, quick: bool) -> list[dict[str, Any]]:
+    rows = []
+    cases = [
+        (1, {"TMAPI_MAX_CONCURRENCY": 8}),
+        (3, {"TMAPI_MAX_CONCURRENCY": 8}),
+        (20, {"TMAPI_MAX_CONCURRENCY": 8}),
+        (3, {"CONCURRENT_REQUESTS": 3}),  # no limiter: the scheduler's own traffic, for comparison
+    ]
+    with Sandbox("--latency", "0.5", "--max-concurrency", "8") as sandbox:
+        for n, (workers, settings) in enumerate(cases):
+            seconds = (12 if quick else 20) + (8 if workers > 10 else 0)
+            row = redis_run(tmp, sandbox, redis_url, f"cmd{n}", workers, {**NO_THROTTLE, **settings}, seconds)
+            row["limiter"] = "TMAPI_MAX_CONCURRENCY" in settings
+            rows.append(row)
+            print(f"  redis: {row}", file=sys.stderr, flush=True)
+    return rows
+
+
+def qps_row(tmp: Path, quick: bool) -> dict[str, Any]:
+    seconds = 10 if quick else 25
+    seeds = write_seeds(tmp, "qps", images("qps", 40, 400))
+    with Sandbox("--latency", "0.05", "--max-qps", "10") as sandbox:
+        sandbox.reset()
+        proc = run(
+            crawl_args(seeds, tmp / "qps.jsonl", {**NO_THROTTLE, "TMAPI_MAX_QPS": 10, "CLOSESPIDER_TIMEOUT": seconds}),
+            crawl_env(sandbox.url),
+            tmp / "qps.log",
+        )
+        calls = sandbox.calls()
+    refused = sum(1 for c in calls if c["status"] == contract.CONCURRENCY_LIMIT)
+    rate = steady_rate(calls, None)
+    return {
+        "rate": round(rate, 2),
+        "share_of_plan": round(rate / 10, 4),
+        "share_503": round(refused / max(1, len(calls)), 4),
+        "calls": len(calls),
+        "exit": proc.returncode,
+    }
+
+
+def startup_row(tmp: Path, rounds: int) -> dict[str, Any]:
+    seeds = write_seeds(tmp, "start", images("start", 1, 20))
+    times = []
+    with Sandbox() as sandbox:
+        env = crawl_env(sandbox.url)
+        for _ in range(rounds):
+            sandbox.reset()
+            began = time.time()
+            run(crawl_args(seeds, tmp / "start.jsonl", NO_THROTTLE), env)
+            calls = sandbox.calls()
+            times.append(min(c["time"] for c in calls) - began)
+    return {"seconds": round(statistics.median(times), 3), "rounds": [round(t, 3) for t in times]}
+
+
+def table(result: dict[str, Any]) -> str:
+    lines = ["| figure | measured | goal | note |", "| --- | --- | --- | --- |"]
+    c = result.get("cpu")
+    if c:
+        m, rs = c["median"], c["rounds"]
+        lines.append(
+            f"| CPU per page, zero latency, vs the orjson floor | {m['ratio']:.2f}x ({m['crawl_ms_per_page']:.2f} ms"
+            f" vs {m['floor_ms_per_page']:.2f} ms) | <= 3x | median of {len(rs)} rounds,"
+            f" range {min(r['ratio'] for r in rs):.2f}-{max(r['ratio'] for r in rs):.2f}x; {c['pages']} pages |"
+        )
+        lines.append(
+            f"| CPU while every call waits on the API | {m['idle_ms_per_s']:.1f} ms a second | <= 2 ms a second"
+            f" | one call of 6 s, less a zero-latency one-page crawl |"
+        )
+        lines.append(
+            f"| latency-bound CPU per page vs zero latency | {m['latency_ratio']:.2f}x"
+            f" ({m['latency_ms_per_page']:.2f} ms vs {m['crawl_ms_per_page']:.2f} ms) | <= 1.5x"
+            f" | 0.5 s a call, 16 at once, {c['latency_pages']} pages |"
+        )
+    for row in result.get("redis", []):
+        what = "plan limit 8" if row["limiter"] else "no limiter"
+        goal = "<= 20, flat from 1 to 20 workers" if row["limiter"] else "(reference)"
+        lines.append(
+            f"| Redis commands per page, {what}, {row['workers']} worker(s) | {row['commands_per_page']:.1f}"
+            f" | {goal} | {row['pages_per_s']:.1f} pages/s, 503s {row['share_503']:.2%},"
+            f" worker CPU {row['worker_cpu_ms_per_page']:.1f} ms/page; most: "
+            + ", ".join(f"{k} {v}" for k, v in row["top"].items())
+            + " |"
+        )
+    q = result.get("qps")
+    if q:
+        lines.append(
+            f"| TMAPI_MAX_QPS=10 against a plan of 10 in any second | {q['share_of_plan']:.1%} of the rate,"
+            f" {q['share_503']:.2%} 503s | >= 97 %, < 0.5 % 503s | {q['rate']:.2f} calls/s, {q['calls']} calls |"
+        )
+    s = result.get("startup")
+    if s:
+        lines.append(
+            f"| time to the first call, one image | {s['seconds']:.2f} s | <= 0.8 s | median of {s['rounds']} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--only", default=",".join(SCENARIOS), help="comma-separated: " + ", ".join(SCENARIOS))
+    parser.add_argument("--quick", action="store_true", help="fewer rounds, shorter runs (about 1.5 minutes)")
+    parser.add_argument("--rounds", type=int, default=0, help="rounds of the CPU rows (default 5, quick 2)")
+    parser.add_argument("--out", default=str(RESULTS))
+    args = parser.parse_args(argv)
+    chosen = [s.strip() for s in args.only.split(",") if s.strip()]
+    if set(chosen) - set(SCENARIOS):
+        parser.error(f"choose from {', '.join(SCENARIOS)}")
+    rounds = args.rounds or (2 if args.quick else 5)
+    started = time.monotonic()
+    result: dict[str, Any] = {
+        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "load_before": os.getloadavg()[0],
+        "quick": args.quick,
+    }
+    with tempfile.TemporaryDirectory(prefix="tmapi-speed-") as tmpdir, RedisServer() as redis_server:
+        tmp = Path(tmpdir)
+        if "startup" in chosen:
+            result["startup"] = startup_row(tmp, 3 if args.quick else 7)
+            print(f"  startup: {result['startup']}", file=sys.stderr, flush=True)
+        if "cpu" in chosen:
+            result["cpu"] = cpu_and_latency(tmp, rounds, 20 if args.quick else 60, args.quick)
+        if "redis" in chosen:
+            result["redis"] = redis_rows(tmp, redis_server.url, args.quick)
+        if "qps" in chosen:
+            result["qps"] = qps_row(tmp, args.quick)
+            print(f"  qps: {result['qps']}", file=sys.stderr, flush=True)
+    result["load_after"] = os.getloadavg()[0]
+    result["seconds"] = round(time.monotonic() - started, 1)
+    result["table"] = table(result)
+    print(result["table"])
+    print(f"\n{result['seconds']} s; load average {result['load_before']:.1f} -> {result['load_after']:.1f}")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
