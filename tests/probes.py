@@ -39,3 +39,26 @@ class SchedulerProbe:
     def spider_closed(self) -> None:
         assert self.crawler.stats is not None
         self.crawler.stats.set_value("probe/max_scheduled", self.most)
+
+
+class ImportProbe:
+    """Which of the heavy optional libraries the crawl had imported by its end (`probe/imported/<name>`: 0 or 1).
+
+    A single-process crawl of a JSON API needs none of them (issue 17, time to the first call)."""
+
+    WATCHED = ("redis", "aiohttp", "tldextract", "scrapy_redis")
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        return cls(crawler)
+
+    def spider_closed(self) -> None:
+        import sys
+
+        assert self.crawler.stats is not None
+        for name in self.WATCHED:
+            self.crawler.stats.set_value(f"probe/imported/{name}", int(name in sys.modules))

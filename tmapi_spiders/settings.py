@@ -18,6 +18,8 @@ TMAPI_BASE_URL = os.environ.get("TMAPI_BASE_URL", contract.DEFAULT_BASE_URL)
 TMAPI_SANDBOX = False
 ADDONS = {
     "tmapi_spiders.addons.SandboxAddon": 0,  # TMAPI_SANDBOX
+    # Cookies and remote control off: their modules (tldextract, aiohttp) not even imported (lean.py).
+    "tmapi_spiders.lean.LeanStartAddon": 10,
 }
 # How the token is sent: "header" (apikey), "query" (apiToken, as the endpoint page documents),
 # or "auto": the header, and the query parameter if the gateway refuses the header (tmapi_spiders/auth.py).

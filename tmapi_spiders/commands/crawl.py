@@ -17,7 +17,6 @@ from scrapy.spiderloader import get_spider_loader
 
 from tmapi_spiders import distributed, outcome
 from tmapi_spiders.config import ConfigError, check_seed_list, check_settings, job_config, token_redactor
-from tmapi_spiders.distributed.preflight import check as distributed_check
 
 
 class Command(ScrapyCrawl):
@@ -31,6 +30,9 @@ class Command(ScrapyCrawl):
             return
         if getattr(spidercls, "tmapi_job", False):
             if distributed.enabled(self.settings):  # a worker of a shared job: seeds in Redis
+                # Imported only here: a single-process crawl never loads redis (issue 17).
+                from tmapi_spiders.distributed.preflight import check as distributed_check
+
                 problem = distributed_check(self.settings, opts.spargs)
                 if problem:
                     print(f"error: {problem[1]}", file=sys.stderr)
