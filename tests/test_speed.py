@@ -6,15 +6,26 @@ Real crawls against the bundled sandbox and real redis-servers; the figures them
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from scrapy.settings import Settings
 
 from tests.crawl_helpers import crawl
 from tests.probes import ImportProbe
+from tests.redis_server import RedisServer
+from tmapi_spiders import limits
 from tmapi_spiders.lean import LeanStartAddon
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[RedisServer]:
+    with RedisServer() as server:
+        yield server
 
 
 def stat(stderr: str, name: str) -> int:
@@ -81,3 +92,105 @@ def test_cookies_and_remote_control_switched_on_are_loaded_as_before() -> None:
     # A project that names the component itself keeps its own choice.
     middlewares, _ = components(DOWNLOADER_MIDDLEWARES={cookies: 701})
     assert middlewares[cookies] == 701
+
+
+# --- the Redis limiter: woken by a freed slot, not by polling ------------------------------------
+
+
+def backends(url: str, count: int, concurrency: int, poll: float, lease: float = 30.0) -> list[limits.RedisBackend]:
+    import redis.asyncio
+
+    made = []
+    for i in range(count):
+        client = redis.asyncio.Redis.from_url(url, socket_timeout=5, decode_responses=True)
+        backend = limits.RedisBackend(
+            client, ("{t}:limit:slots", "{t}:limit:state", "{t}:limit:wake"), f"w{i}", concurrency, 0
+        )
+        backend.poll, backend.lease = poll, lease
+        made.append(backend)
+    return made
+
+
+def test_a_worker_waiting_for_a_full_job_is_woken_by_anothers_release(redis_server: RedisServer) -> None:
+    # A poll of 60 s: only the wake token can hand the slot over before the guard's 20 s.
+    async def scenario() -> dict[str, int]:
+        a, b = backends(redis_server.url, 2, concurrency=1, poll=60)
+        held = await a.acquire()
+        waiting = asyncio.ensure_future(b.acquire())
+        await asyncio.sleep(0.3)
+        assert not waiting.done()  # the job's one slot is taken
+        await a.release(held, False)
+        slot = await asyncio.wait_for(waiting, 20)
+        await b.release(slot, False)
+        counts = dict(b.counts)
+        await a.close()
+        await b.close()
+        return counts
+
+    counts = asyncio.run(scenario())
+    assert counts["refused"] == 1 and counts["acquired"] == 1  # asked once, slept, asked once more
+
+
+def test_a_dead_workers_slot_comes_back_by_lease_expiry_without_a_token(redis_server: RedisServer) -> None:
+    # What a kill -9'd worker leaves: its holder in the zset, a lease 1 s from now (Redis
+    # time), and no release, so no token. The waiter finds the slot when the lease expires,
+    # at its next look: the zset of leases, not the wake list, decides.
+    import redis
+
+    raw = redis.Redis.from_url(redis_server.url)
+    seconds, micros = raw.time()
+    raw.zadd("{t}:limit:slots", {"dead:1": seconds + micros / 1e6 + 1.0})
+
+    async def scenario() -> dict[str, int]:
+        (alive,) = backends(redis_server.url, 1, concurrency=1, poll=0.2)
+        slot = await asyncio.wait_for(alive.acquire(), 20)
+        await alive.release(slot, False)
+        counts = dict(alive.counts)
+        await alive.close()
+        return counts
+
+    counts = asyncio.run(scenario())
+    assert counts["acquired"] == 1 and counts["refused"] >= 2  # refused while the lease lived
+
+
+def test_slots_are_handed_over_inside_a_worker_and_never_exceed_the_limit(redis_server: RedisServer) -> None:
+    async def scenario() -> tuple[int, list[dict[str, int]]]:
+        workers = backends(redis_server.url, 3, concurrency=2, poll=1.0)
+        in_flight = peak = 0
+
+        async def calls(backend: limits.RedisBackend) -> None:
+            nonlocal in_flight, peak
+            for _ in range(10):
+                slot = await backend.acquire()
+                in_flight += 1
+                peak = max(peak, in_flight)
+                await asyncio.sleep(0.01)
+                in_flight -= 1
+                await backend.release(slot, False)
+
+        await asyncio.wait_for(asyncio.gather(*(calls(w) for w in workers for _ in range(3))), 60)
+        counts = [w.counts for w in workers]
+        for w in workers:
+            await w.close()
+        return peak, counts
+
+    peak, counts = asyncio.run(scenario())
+    assert peak == 2  # the whole limit used, never more, across three workers
+    assert sum(c["handed_over"] for c in counts) > 0
+    assert sum(c["acquired"] for c in counts) + sum(c["handed_over"] for c in counts) == 90
+    assert all(c["acquired"] > 0 for c in counts)  # every worker got slots through Redis
+
+
+def test_max_qps_at_the_plans_own_rate_draws_no_503(tmp_path: Path) -> None:
+    # TMAPI_MAX_QPS equal to the plan (6 calls in any second): the limiter aims 2.5 % under it,
+    # so the sandbox's clock and the loop's jitter do not put a 7th call into a second.
+    urls = [f"https://cbu01.alicdn.com/img/qps/{i}/total-100.jpg" for i in range(6)]
+    seeds = tmp_path / "images.txt"
+    seeds.write_text("\n".join(urls) + "\n", encoding="utf-8")
+    with SandboxThread(SandboxConfig(max_qps=6, seed=5)) as api:
+        result = crawl(tmp_path, api.base_url, {"urls_file": str(seeds)}, {"TMAPI_MAX_QPS": 6})
+        stats = api.stats()
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert stats["limited"] == {}
+    assert stats["statuses"] == {"200": 30}
+    assert len(result.products) == 600
