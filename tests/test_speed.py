@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -181,16 +182,27 @@ def test_slots_are_handed_over_inside_a_worker_and_never_exceed_the_limit(redis_
     assert all(c["acquired"] > 0 for c in counts)  # every worker got slots through Redis
 
 
-def test_max_qps_at_the_plans_own_rate_draws_no_503(tmp_path: Path) -> None:
-    # TMAPI_MAX_QPS equal to the plan (6 calls in any second): the limiter aims 2.5 % under it,
-    # so the sandbox's clock and the loop's jitter do not put a 7th call into a second.
-    urls = [f"https://cbu01.alicdn.com/img/qps/{i}/total-100.jpg" for i in range(6)]
-    seeds = tmp_path / "images.txt"
-    seeds.write_text("\n".join(urls) + "\n", encoding="utf-8")
-    with SandboxThread(SandboxConfig(max_qps=6, seed=5)) as api:
-        result = crawl(tmp_path, api.base_url, {"urls_file": str(seeds)}, {"TMAPI_MAX_QPS": 6})
-        stats = api.stats()
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert stats["limited"] == {}
-    assert stats["statuses"] == {"200": 30}
-    assert len(result.products) == 600
+def test_the_rate_limit_never_sends_more_than_the_plan_in_any_window_even_after_a_stall() -> None:
+    # TMAPI_MAX_QPS=10: the schedule spaces calls 1.025/10 s apart. A loop that wakes late (here:
+    # the reactor blocked for 0.35 s, as on a busy machine) must not send the overdue calls
+    # together: whatever happens, no 11 calls leave within 1.025 s of each other (10 calls in
+    # any 1.025 s, so 25 ms of the API's clock and the network's jitter cannot make 11 in a second).
+    async def scenario() -> list[float]:
+        backend = limits.LocalBackend(0, 10.0)
+        sent: list[float] = []
+
+        async def call(n: int) -> None:
+            slot = await backend.acquire()  # all 40 wait at once: each has its turn in the schedule
+            sent.append(time.monotonic())
+            if n in (12, 25):
+                time.sleep(0.35)  # the stall being simulated: the turns of the next calls pass meanwhile
+            await backend.release(slot, False)
+
+        await asyncio.gather(*(call(n) for n in range(40)))
+        return sorted(sent)
+
+    sent = asyncio.run(scenario())
+    # Read just after the limiter let each call go: allow 20 ms for the reading itself on a
+    # loaded machine (a burst of overdue calls after a stall would break this by ~0.35 s).
+    window = 1.0 + limits.QPS_MARGIN - 0.02
+    assert all(later - first >= window for first, later in zip(sent, sent[10:], strict=False))

@@ -189,6 +189,7 @@ class LocalBackend:
         self.policy = Aimd(concurrency, qps)
         self.in_flight = 0
         self.next_start = 0.0
+        self.sent: deque[float] = deque()  # when the last calls really left (rate limit)
         self.waiters: deque[asyncio.Future[None]] = deque()
         self.seq = 0
 
@@ -201,11 +202,22 @@ class LocalBackend:
         self.in_flight += 1
         epoch = policy.epoch
         if policy.qps:
+            interval = (1.0 + QPS_MARGIN) / policy.qps
             now = time.monotonic()
             start = max(now, self.next_start)
-            self.next_start = start + (1.0 + QPS_MARGIN) / policy.qps
+            self.next_start = start + interval
             if start > now:
                 await asyncio.sleep(start - now)
+            # The schedule above spaces the calls; a loop that wakes late (a busy machine) would
+            # then send the overdue ones together. So also: never more than `k` calls sent in
+            # any k intervals, counted on the times they really left.
+            k = max(1, int(policy.qps))
+            window = k * interval
+            while len(self.sent) >= k and (now := time.monotonic()) < self.sent[-k] + window:
+                await asyncio.sleep(self.sent[-k] + window - now)
+            self.sent.append(time.monotonic())
+            while len(self.sent) > k:
+                self.sent.popleft()
         self.seq += 1
         return Slot(str(self.seq), epoch)
 
