@@ -16,7 +16,7 @@ import pytest
 from scrapy.settings import Settings
 
 from tests.crawl_helpers import crawl
-from tests.probes import ImportProbe
+from tests.probes import ImportProbe, with_probe
 from tests.redis_server import RedisServer
 from tmapi_spiders import limits
 from tmapi_spiders.lean import LeanStartAddon
@@ -49,7 +49,7 @@ def test_the_seed_loop_holds_a_long_list_out_of_the_scheduler(tmp_path: Path) ->
             {
                 "CONCURRENT_REQUESTS": 4,
                 "AUTOTHROTTLE_ENABLED": False,
-                "EXTENSIONS": '{"tests.probes.SchedulerProbe": 900}',
+                "EXTENSIONS": with_probe("tests.probes.SchedulerProbe"),
             },
         )
     assert result.returncode == 0, result.stderr[-2000:]
@@ -68,7 +68,7 @@ def test_a_single_process_crawl_imports_no_redis_aiohttp_or_tldextract(tmp_path:
             tmp_path,
             api.base_url,
             {"urls_file": str(seeds)},
-            {"EXTENSIONS": '{"tests.probes.ImportProbe": 900}'},
+            {"EXTENSIONS": with_probe("tests.probes.ImportProbe")},
         )
     assert result.returncode == 0, result.stderr[-2000:]
     assert len(result.products) == 40  # validated (the schema loads at the first record) and written
@@ -86,10 +86,11 @@ def test_cookies_and_remote_control_switched_on_are_loaded_as_before() -> None:
 
     cookies = "scrapy.downloadermiddlewares.cookies.CookiesMiddleware"
     remote = "scrapy.extensions.remote_control.RemoteControl"
+    telnet = "scrapy.extensions.telnet.TelnetConsole"
     middlewares, extensions = components()
-    assert cookies not in middlewares and remote not in extensions
-    middlewares, extensions = components(COOKIES_ENABLED=True, REMOTE_CONTROL_ENABLED=True)
-    assert middlewares[cookies] == 700 and extensions[remote] == 0
+    assert cookies not in middlewares and remote not in extensions and telnet not in extensions
+    middlewares, extensions = components(COOKIES_ENABLED=True, REMOTE_CONTROL_ENABLED=True, TELNETCONSOLE_ENABLED=True)
+    assert middlewares[cookies] == 700 and extensions[remote] == 0 and extensions[telnet] == 0
     # A project that names the component itself keeps its own choice.
     middlewares, _ = components(DOWNLOADER_MIDDLEWARES={cookies: 701})
     assert middlewares[cookies] == 701

@@ -4,7 +4,8 @@ Scrapy imports every middleware and extension it is given and only then lets it 
 (NotConfigured). Two of its defaults pull in large libraries that way, for nothing in a
 crawl of a JSON API (issue 17, time to the first call): the cookies middleware loads
 tldextract (~40 ms) with COOKIES_ENABLED off, and the remote-control extension loads
-aiohttp's web server (~100 ms) with REMOTE_CONTROL_ENABLED off. Setting either to None
+aiohttp's web server (~100 ms) with REMOTE_CONTROL_ENABLED off, the telnet console
+Twisted's conch with TELNETCONSOLE_ENABLED off. Setting either to None
 in DOWNLOADER_MIDDLEWARES / EXTENSIONS does not help: Scrapy's `getwithbase` imports every
 key of those dicts, None or not, to compare it with the `_BASE` ones. So this add-on,
 through Scrapy's documented `update_settings` hook for add-ons, takes each out of the
@@ -21,6 +22,7 @@ from scrapy.settings import BaseSettings
 SWITCHED_OFF = (
     ("DOWNLOADER_MIDDLEWARES", "scrapy.downloadermiddlewares.cookies.CookiesMiddleware", "COOKIES_ENABLED"),
     ("EXTENSIONS", "scrapy.extensions.remote_control.RemoteControl", "REMOTE_CONTROL_ENABLED"),
+    ("EXTENSIONS", "scrapy.extensions.telnet.TelnetConsole", "TELNETCONSOLE_ENABLED"),  # twisted.conch, ~10 ms
 )
 
 
