@@ -36,6 +36,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -170,38 +171,43 @@ def redis_run(
         **settings,
     }
     (tmp / job).mkdir(exist_ok=True)
+    logs = [open(tmp / job / f"w{i}.log", "w", encoding="utf-8") for i in range(workers)]
     procs = [
         subprocess.Popen(
             crawl_args(None, tmp / job / f"products-w{i}.jsonl", {**common, "TMAPI_WORKER_ID": f"w{i}"}),
             cwd=REPO,
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=open(tmp / job / f"w{i}.log", "w", encoding="utf-8"),
+            stderr=logs[i],
         )
         for i in range(workers)
     ]
-    started = time.monotonic()
-    # The window: from when every worker has started (each has made a call) to before the
-    # first of them stops (CLOSESPIDER_TIMEOUT counts from each one's own start).
-    while time.monotonic() - started < seconds * 0.6 and client.zcard(f"{job}:workers") < workers:
-        time.sleep(0.5)
-    time.sleep(1.0)
-    first = time.monotonic()
-    last = max(first + 3.0, started + seconds * 0.85)
-    marks: list[tuple[dict[str, int], int]] = []
-    for at in (first, last):
-        time.sleep(max(0.0, at - time.monotonic()))
-        marks.append((commands(client), sandbox.get("/_sandbox/stats")["endpoints"].get(contract_search(), 0)))
-    cpu = 0.0
-    for proc in procs:
-        _, _status, usage = os.wait4(proc.pid, 0)
-        cpu += usage.ru_utime + usage.ru_stime
-    (c0, p0), (c1, p1) = marks
+    # Samples (time, commands so far, pages so far) every second while the workers run; the
+    # window is the middle of the stretch in which pages were made (start-up and drain left out).
+    usages: dict[int, Any] = {}
+
+    def reap(proc: subprocess.Popen[bytes]) -> None:
+        _, _status, usages[proc.pid] = os.wait4(proc.pid, 0)  # the worker's own CPU
+
+    reapers = [threading.Thread(target=reap, args=(proc,)) for proc in procs]
+    for reaper in reapers:
+        reaper.start()
+    samples: list[tuple[float, dict[str, int], int]] = []
+    while any(reaper.is_alive() for reaper in reapers):
+        pages_so_far = sandbox.get("/_sandbox/stats")["statuses"].get("200", 0)
+        samples.append((time.monotonic(), commands(client), pages_so_far))
+        time.sleep(1.0)
+    making = [x for x in samples if 0 < x[2] < samples[-1][2]]
+    if len(making) < 4:
+        raise RuntimeError(f"{job}: too few samples with pages being made ({len(making)})")
+    t0, t1 = making[0][0], making[-1][0]
+    inside = [x for x in making if t0 + 0.3 * (t1 - t0) <= x[0] <= t0 + 0.9 * (t1 - t0)]
+    (_, c0, p0), (_, c1, p1) = inside[0], inside[-1]
     pages = max(1, p1 - p0)
     per = {k: (c1.get(k, 0) - c0.get(k, 0)) / pages for k in c1}
-    for proc in procs:
-        if proc.stderr is not None:
-            proc.stderr.close()
+    cpu = sum(usage.ru_utime + usage.ru_stime for usage in usages.values())
+    for log in logs:
+        log.close()
     calls = sandbox.calls()
     refused = sum(1 for c in calls if c["status"] == contract.CONCURRENCY_LIMIT)
     ok = max(1, sum(1 for c in calls if c["status"] == 200))
@@ -225,12 +231,6 @@ def redis_run(
     }
 
 
-def contract_search() -> str:
-    from tmapi_spiders.sandbox.spec import SEARCH_PATH
-
-    return SEARCH_PATH
-
-
 def redis_rows(tmp: Path, redis_url: str, quick: bool) -> list[dict[str, Any]]:
     rows = []
     cases = [
@@ -242,7 +242,7 @@ def redis_rows(tmp: Path, redis_url: str, quick: bool) -> list[dict[str, Any]]:
     ]
     with Sandbox("--latency", "0.5", "--max-concurrency", "8") as sandbox:
         for n, (workers, settings) in enumerate(cases):
-            seconds = (12 if quick else 20) + (20 if workers > 10 else 0)
+            seconds = (12 if quick else 18) + (14 if workers > 10 else 0)
             row = redis_run(tmp, sandbox, redis_url, f"cmd{n}", workers, {**NO_THROTTLE, **settings}, seconds)
             row["limiter"] = "TMAPI_MAX_CONCURRENCY" in settings
             rows.append(row)
@@ -251,7 +251,7 @@ def redis_rows(tmp: Path, redis_url: str, quick: bool) -> list[dict[str, Any]]:
 
 
 def qps_row(tmp: Path, quick: bool) -> dict[str, Any]:
-    seconds = 10 if quick else 25
+    seconds = 10 if quick else 20
     seeds = write_seeds(tmp, "qps", images("qps", 40, 400))
     with Sandbox("--latency", "0.05", "--max-qps", "10") as sandbox:
         sandbox.reset()
@@ -375,13 +375,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--only", default=",".join(SCENARIOS), help="comma-separated: " + ", ".join(SCENARIOS))
     parser.add_argument("--quick", action="store_true", help="fewer rounds, shorter runs (about 1.5 minutes)")
-    parser.add_argument("--rounds", type=int, default=0, help="rounds of the CPU rows (default 5, quick 2)")
+    parser.add_argument("--rounds", type=int, default=0, help="rounds of the CPU rows (default 3, quick 1)")
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args(argv)
     chosen = [s.strip() for s in args.only.split(",") if s.strip()]
     if set(chosen) - set(SCENARIOS):
         parser.error(f"choose from {', '.join(SCENARIOS)}")
-    rounds = args.rounds or (2 if args.quick else 5)
+    rounds = args.rounds or (1 if args.quick else 3)
     started = time.monotonic()
     result: dict[str, Any] = {
         "when": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -392,10 +392,10 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="tmapi-speed-") as tmpdir, RedisServer() as redis_server:
         tmp = Path(tmpdir)
         if "startup" in chosen:
-            result["startup"] = startup_row(tmp, 3 if args.quick else 7)
+            result["startup"] = startup_row(tmp, 3 if args.quick else 5)
             print(f"  startup: {result['startup']}", file=sys.stderr, flush=True)
         if "cpu" in chosen:
-            result["cpu"] = cpu_and_latency(tmp, rounds, 20 if args.quick else 60, args.quick)
+            result["cpu"] = cpu_and_latency(tmp, rounds, 20 if args.quick else 40, args.quick)
         if "redis" in chosen:
             result["redis"] = redis_rows(tmp, redis_server.url, args.quick)
         if "qps" in chosen:

@@ -45,7 +45,10 @@ QPS_SETTING = "TMAPI_MAX_QPS"
 LEASE_SETTING = "TMAPI_LIMIT_LEASE"
 POLL_SETTING = "TMAPI_LIMIT_POLL"
 DEFAULT_LEASE = 30.0  # seconds a slot of a silent worker is kept; renewed every third of it
-DEFAULT_POLL = 1.0  # longest wait on the wake list before looking at the leases again (expired ones)
+# Longest wait on the wake list before looking at the leases again: only a slot freed without a
+# token needs it (a kill -9'd worker's lease expiring, TMAPI_LIMIT_LEASE, 30 s). Each waiting worker
+# asks once per this, so 1 s cost 20 asks a second with 20 workers (6.5 commands a page).
+DEFAULT_POLL = 5.0
 # The rate is aimed this far under the plan: calls 1.025/QPS apart, so the API's clock and the
 # network may move a call by ~25 ms either way before 11 land in a second of a plan of 10.
 QPS_MARGIN = 0.025
@@ -329,6 +332,7 @@ else
     if bad > 0 and math.floor(grown) >= bad and now - bad_at < tonumber(ARGV[6]) then
       grown = math.min(grown, bad - 1 + 0.999)
     end
+    if math.floor(grown) > math.floor(limit) then redis.call('RPUSH', KEYS[3], '1') end  -- a new slot: wake one
     limit = grown
   end
   if qceiling > 0 and qps < qceiling then qps = math.min(qceiling, qps + qceiling / 200) end

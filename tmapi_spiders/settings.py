@@ -49,7 +49,7 @@ TMAPI_REPORT = False  # true: <products feed stem>.report.html beside the feed (
 TMAPI_MAX_CONCURRENCY = 0  # calls in flight across the job (every worker); 0: no limit
 TMAPI_MAX_QPS = 0  # calls per second across the job; 0: no limit
 TMAPI_LIMIT_LEASE = 30.0  # seconds a dead worker's slots stay taken (Redis); renewed while a call runs
-TMAPI_LIMIT_POLL = 1.0  # longest wait for a freed slot's wake token before looking again (Redis)
+TMAPI_LIMIT_POLL = 5.0  # longest wait for a freed slot's wake token before looking again (Redis)
 
 # --- Politeness and speed ------------------------------------------------------------
 ROBOTSTXT_OBEY = False  # an API, not a site
