@@ -9,8 +9,10 @@ comes back in `process_response` / `process_exception`.
 In one process the slots are a counter on the reactor thread. With REDIS_URL they are a
 job-wide, lease-based semaphore in Redis: a zset `{job}:limit:slots` of holders scored
 by lease expiry (Redis server time), taken and given back by Lua scripts, renewed while
-a call runs; a kill -9'd worker's slots expire and come back by themselves. The rate
-is a shared schedule (GCRA): each call reserves the next free start time.
+a call runs; a kill -9'd worker's slots expire and come back by themselves. A worker
+that finds every slot taken blocks on the job's wake list (one token per released slot)
+instead of polling (issue 17). The rate is a shared schedule (GCRA): each call reserves
+the next free start time, aimed 2.5 % under the plan.
 
 A 503 "concurrency limit exceeded" means the plan is tighter than the settings say:
 the limits are cut (once per window: only a call made under the current limit can cut
