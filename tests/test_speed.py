@@ -104,7 +104,7 @@ def backends(url: str, count: int, concurrency: int, poll: float, lease: float =
 
     made = []
     for i in range(count):
-        client = redis.asyncio.Redis.from_url(url, socket_timeout=5, decode_responses=True)
+        client = redis.asyncio.Redis.from_url(url, socket_timeout=poll + 5, decode_responses=True)  # as async_client
         backend = limits.RedisBackend(
             client, ("{t}:limit:slots", "{t}:limit:state", "{t}:limit:wake"), f"w{i}", concurrency, 0
         )
