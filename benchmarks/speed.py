@@ -1,7 +1,7 @@
 """Issue 17's table: honest speed, every row a ratio or rate measured side by side in one run.
 
     .venv/bin/python benchmarks/speed.py            # about 5 minutes on 2 cores
-    .venv/bin/python benchmarks/speed.py --quick    # about 3 minutes: one CPU round, shorter runs
+    .venv/bin/python benchmarks/speed.py --quick    # about 3.5 minutes: one CPU round, shorter runs
     .venv/bin/python benchmarks/speed.py --only redis,qps
 
 Rows (each a real `scrapy crawl image_search` subprocess; the sandbox runs as its own
@@ -374,7 +374,7 @@ def table(result: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--only", default=",".join(SCENARIOS), help="comma-separated: " + ", ".join(SCENARIOS))
-    parser.add_argument("--quick", action="store_true", help="one CPU round, shorter runs (about 3 minutes)")
+    parser.add_argument("--quick", action="store_true", help="one CPU round, shorter runs (about 3.5 minutes)")
     parser.add_argument("--rounds", type=int, default=0, help="rounds of the CPU rows (default 3, quick 1)")
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args(argv)
