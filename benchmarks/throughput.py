@@ -12,7 +12,7 @@ runs as its own process, so it never shares the crawler's interpreter):
    workers sharing the limit through a private redis-server.
 2. cpu: process CPU time (user + system, from wait4: not wall time, which other work on
    the machine makes noisy) per page of the full stack, against a floor measured in the
-   same run: benchmarks/floor_client.py (aiohttp + json) fetching the same pages and
+   same run: benchmarks/floor_client.py (aiohttp + orjson, gzip answers) fetching the same pages and
    writing the same JSON Lines. Start-up is taken out by also timing a one-page run.
 3. memory: peak RSS of a crawl of 50,000 items against one of 5,000.
 4. scaling: 1, 2 and 3 workers through Redis on a latency-bound sandbox with no limit:

@@ -9,8 +9,10 @@ comes back in `process_response` / `process_exception`.
 In one process the slots are a counter on the reactor thread. With REDIS_URL they are a
 job-wide, lease-based semaphore in Redis: a zset `{job}:limit:slots` of holders scored
 by lease expiry (Redis server time), taken and given back by Lua scripts, renewed while
-a call runs; a kill -9'd worker's slots expire and come back by themselves. The rate
-is a shared schedule (GCRA): each call reserves the next free start time.
+a call runs; a kill -9'd worker's slots expire and come back by themselves. A worker
+that finds every slot taken blocks on the job's wake list (one token per released slot)
+instead of polling (issue 17). The rate is a shared schedule (GCRA): each call reserves
+the next free start time, aimed 2.5 % under the plan.
 
 A 503 "concurrency limit exceeded" means the plan is tighter than the settings say:
 the limits are cut (once per window: only a call made under the current limit can cut
@@ -36,7 +38,6 @@ from scrapy.settings import BaseSettings
 
 from tmapi_spiders import contract
 from tmapi_spiders.api import endpoint_of
-from tmapi_spiders.distributed.scripts import LUA_NOW
 from tmapi_spiders.settings_util import priority_above
 
 logger = logging.getLogger(__name__)
@@ -46,7 +47,13 @@ QPS_SETTING = "TMAPI_MAX_QPS"
 LEASE_SETTING = "TMAPI_LIMIT_LEASE"
 POLL_SETTING = "TMAPI_LIMIT_POLL"
 DEFAULT_LEASE = 30.0  # seconds a slot of a silent worker is kept; renewed every third of it
-DEFAULT_POLL = 0.01  # seconds between looks at Redis for a free slot freed by another worker
+# Longest wait on the wake list before looking at the leases again: only a slot freed without a
+# token needs it (a kill -9'd worker's lease expiring, TMAPI_LIMIT_LEASE, 30 s). Each waiting worker
+# asks once per this, so 1 s cost 20 asks a second with 20 workers (6.5 commands a page).
+DEFAULT_POLL = 5.0
+# The rate is aimed this far under the plan: calls 1.025/QPS apart, so the API's clock and the
+# network may move a call by ~25 ms either way before 11 land in a second of a plan of 10.
+QPS_MARGIN = 0.025
 CUT = 0.9  # multiplicative decrease on a 503 (at least one slot)
 PROBE = 30.0  # seconds before creeping past the level that last failed
 OVERLOAD_MARK = b"concurrency limit exceeded"
@@ -164,6 +171,8 @@ class Aimd:
 class Slot:
     holder: str
     epoch: int
+    wait: float = 0.0  # seconds until the call's turn in the rate schedule
+    uses: int = 0  # hand-overs inside one worker since the slot came from Redis
 
 
 class Backend(Protocol):
@@ -185,6 +194,7 @@ class LocalBackend:
         self.policy = Aimd(concurrency, qps)
         self.in_flight = 0
         self.next_start = 0.0
+        self.sent: deque[float] = deque()  # when the last calls really left (rate limit)
         self.waiters: deque[asyncio.Future[None]] = deque()
         self.seq = 0
 
@@ -197,11 +207,22 @@ class LocalBackend:
         self.in_flight += 1
         epoch = policy.epoch
         if policy.qps:
+            interval = (1.0 + QPS_MARGIN) / policy.qps
             now = time.monotonic()
             start = max(now, self.next_start)
-            self.next_start = start + 1.0 / policy.qps
+            self.next_start = start + interval
             if start > now:
                 await asyncio.sleep(start - now)
+            # The schedule above spaces the calls; a loop that wakes late (a busy machine) would
+            # then send the overdue ones together. So also: never more than `k` calls sent in
+            # any k intervals, counted on the times they really left.
+            k = max(1, int(policy.qps))
+            window = k * interval
+            while len(self.sent) >= k and (now := time.monotonic()) < self.sent[-k] + window:
+                await asyncio.sleep(self.sent[-k] + window - now)
+            self.sent.append(time.monotonic())
+            while len(self.sent) > k:
+                self.sent.popleft()
         self.seq += 1
         return Slot(str(self.seq), epoch)
 
@@ -230,47 +251,71 @@ class LocalBackend:
 
 # --- Redis: the job-wide backend -------------------------------------------------------------
 
-# The state hash: limit (effective slots, float), qps (effective rate), epoch, bad, bad_at, next (GCRA).
-_STATE = """
-local limit = tonumber(redis.call('HGET', KEYS[2], 'limit') or ARGV[1])
-local qps = tonumber(redis.call('HGET', KEYS[2], 'qps') or ARGV[2])
-local epoch = tonumber(redis.call('HGET', KEYS[2], 'epoch') or '0')
+# Server time, in seconds (the leases and the shared rate schedule use Redis's clock only).
+LUA_NOW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 """
 
-# KEYS: slots, state; ARGV: ceiling, qps ceiling, holder, lease, ttl
-# Returns {1, epoch, wait seconds} with a slot, or {0, epoch, 0} when all are taken.
+# KEYS: slots, state, wake; ARGV: ceiling, qps ceiling, holder, lease, ttl, rate margin
+# Returns {1, epoch, wait seconds, limit, qps} with a slot, or {0, epoch, 0, limit, qps} when all
+# are taken. Lean on purpose (issue 17: Redis commands per page): one HMGET for the state, a
+# ZCOUNT of live leases (expired ones are ignored here and removed by the renewal), the TTLs
+# set when the first holder arrives and refreshed by the renewal, not on every call.
 ACQUIRE = (
     LUA_NOW
-    + _STATE
     + """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local st = redis.call('HMGET', KEYS[2], 'limit', 'qps', 'epoch', 'next')
+local limit = tonumber(st[1] or ARGV[1])
+local qps = tonumber(st[2] or ARGV[2])
+local epoch = tonumber(st[3] or '0')
 local ceiling = tonumber(ARGV[1])
-if ceiling > 0 and redis.call('ZCARD', KEYS[1]) >= math.max(1, math.floor(limit)) then
-  return {0, epoch, '0'}
+local live = redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')
+if ceiling > 0 and live >= math.max(1, math.floor(limit)) then
+  return {0, epoch, '0', tostring(limit), tostring(qps)}
 end
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[4]), ARGV[3])
-redis.call('EXPIRE', KEYS[1], tonumber(ARGV[5]))
 local wait = 0
 if qps > 0 then
-  local start = math.max(now, tonumber(redis.call('HGET', KEYS[2], 'next') or '0'))
-  redis.call('HSET', KEYS[2], 'next', tostring(start + 1 / qps))
+  local start = math.max(now, tonumber(st[4] or '0'))
+  redis.call('HSET', KEYS[2], 'next', tostring(start + (1 + tonumber(ARGV[6])) / qps))
   wait = start - now
 end
-redis.call('EXPIRE', KEYS[2], tonumber(ARGV[5]))
-return {1, epoch, tostring(wait)}
+if live == 0 then
+  redis.call('EXPIRE', KEYS[1], tonumber(ARGV[5]))
+  if qps > 0 then redis.call('EXPIRE', KEYS[2], tonumber(ARGV[5])) end
+end
+return {1, epoch, tostring(wait), tostring(limit), tostring(qps)}
 """
 )
 
-# KEYS: slots, state; ARGV: ceiling, qps ceiling, holder, overloaded (0/1), epoch of the call, probe seconds
-# Gives a slot back and applies the AIMD step (see Aimd). Returns {cut (0/1), limit, qps}.
+# KEYS: slots, state, wake; ARGV: ceiling, qps ceiling, holder, overloaded (0/1), epoch of the call,
+# probe seconds, at ceiling (0/1: the caller last saw the limits at their ceilings), ttl.
+# Gives a slot back, applies the AIMD step (see Aimd) and leaves one wake token for a waiting
+# worker (the list is only a doorbell: a woken worker still asks ACQUIRE, the zset decides).
+# Returns {cut (0/1), limit, qps}.
 RELEASE = (
-    LUA_NOW
-    + _STATE
-    + """
+    """
 redis.call('ZREM', KEYS[1], ARGV[3])
 local ceiling, qceiling = tonumber(ARGV[1]), tonumber(ARGV[2])
-local bad = tonumber(redis.call('HGET', KEYS[2], 'bad') or '0')
-local bad_at = tonumber(redis.call('HGET', KEYS[2], 'bad_at') or '-1e18')
+if ceiling > 0 then
+  local cap = math.max(1, ceiling)
+  local tokens = redis.call('RPUSH', KEYS[3], '1')
+  if tokens == 1 then redis.call('EXPIRE', KEYS[3], tonumber(ARGV[8]))
+  elseif tokens > cap then redis.call('LTRIM', KEYS[3], -cap, -1) end
+end
+if ARGV[4] ~= '1' and ARGV[7] == '1' then
+  return {0, ARGV[1], ARGV[2]}
+end
+"""
+    + LUA_NOW
+    + """
+local st = redis.call('HMGET', KEYS[2], 'limit', 'qps', 'epoch', 'bad', 'bad_at')
+local limit = tonumber(st[1] or ARGV[1])
+local qps = tonumber(st[2] or ARGV[2])
+local epoch = tonumber(st[3] or '0')
+local bad = tonumber(st[4] or '0')
+local bad_at = tonumber(st[5] or '-1e18')
 local cut = 0
 if ARGV[4] == '1' then
   if tonumber(ARGV[5]) == epoch then
@@ -289,50 +334,79 @@ else
     if bad > 0 and math.floor(grown) >= bad and now - bad_at < tonumber(ARGV[6]) then
       grown = math.min(grown, bad - 1 + 0.999)
     end
+    if math.floor(grown) > math.floor(limit) then redis.call('RPUSH', KEYS[3], '1') end  -- a new slot: wake one
     limit = grown
   end
   if qceiling > 0 and qps < qceiling then qps = math.min(qceiling, qps + qceiling / 200) end
 end
-if cut == 1 or ARGV[4] ~= '1' and (limit < ceiling or qps < qceiling) then
+if cut == 1 or ARGV[4] ~= '1' and (limit < ceiling or qps < qceiling) or st[1] and limit >= ceiling then
   redis.call('HSET', KEYS[2], 'limit', tostring(limit), 'qps', tostring(qps), 'epoch', epoch,
     'bad', bad, 'bad_at', tostring(bad_at))
+  redis.call('EXPIRE', KEYS[2], tonumber(ARGV[8]))
 end
 return {cut, tostring(limit), tostring(qps)}
 """
 )
 
-# KEYS: slots; ARGV: lease, holder1, holder2, ...
+# KEYS: slots, state, wake; ARGV: lease, ttl, holder1, holder2, ...
+# Every third of a lease: extend this worker's leases, drop expired ones (a kill -9'd worker's),
+# keep the keys alive while the job uses them.
 RENEW = (
     LUA_NOW
     + """
-for i = 2, #ARGV do redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[1]), ARGV[i]) end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+for i = 3, #ARGV do redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[1]), ARGV[i]) end
+for i = 1, 3 do redis.call('EXPIRE', KEYS[i], tonumber(ARGV[2])) end
 return 1
 """
 )
 
+HANDOFFS = 8  # calls a slot may serve in a row inside one worker before it goes back through Redis
 
-def limit_keys(settings: BaseSettings, spider_name: str) -> tuple[str, str]:
-    """(slots zset, state hash) under the job's prefix, beside its other keys."""
+
+def limit_keys(settings: BaseSettings, spider_name: str) -> tuple[str, str, str]:
+    """(slots zset, state hash, wake list) under the job's prefix, beside its other keys.
+
+    The wake list is named from the slots key, so it keeps any hash tag (Redis Cluster: the
+    three keys of one script must share a slot)."""
     from tmapi_spiders.distributed.keys import JobKeys
 
     keys = JobKeys.from_settings(settings, spider_name)
-    return keys.limit_slots, keys.limit_state
+    return keys.limit_slots, keys.limit_state, keys.limit_slots.rsplit(":", 1)[0] + ":wake"
 
 
 def async_client(settings: BaseSettings) -> Any:
-    """A redis.asyncio client on the reactor's loop, with the distributed module's timeouts."""
+    """A redis.asyncio client on the reactor's loop, with the distributed module's timeouts.
+
+    Its read timeout outlasts the BLPOP the limiter waits in (TMAPI_LIMIT_POLL): a socket
+    that timed out first would turn every quiet wait into a connection error."""
     import redis.asyncio
 
     from tmapi_spiders.distributed.connection import DEFAULT_PARAMS
 
     params = {k: v for k, v in DEFAULT_PARAMS.items() if k != "health_check_interval"}
+    poll = settings.getfloat(POLL_SETTING, DEFAULT_POLL)
+    params["socket_timeout"] = max(float(params.get("socket_timeout") or 0), poll + 5)
     return redis.asyncio.Redis.from_url(str(settings.get("REDIS_URL")), **params)
 
 
 class RedisBackend:
-    """The job-wide semaphore and rate schedule (see the module docstring)."""
+    """The job-wide semaphore and rate schedule (see the module docstring).
 
-    def __init__(self, client: Any, keys: tuple[str, str], worker: str, concurrency: int, qps: float) -> None:
+    Nothing polls. One task per worker (the pump) asks for slots while requests wait; when
+    every slot is taken it blocks on the job's wake list (BLPOP), where each released slot
+    leaves a token, so the worker that waited longest is woken once per freed slot however
+    many workers there are. The list is only a doorbell: the zset of leases is the truth, and
+    a slot that comes back without a token (a kill -9'd worker's lease expiring, a limit
+    growing) is seen at the pump's next look, at most TMAPI_LIMIT_POLL seconds later.
+
+    A worker whose request finishes while another of its requests waits hands the slot over
+    in-process (same lease), at most HANDOFFS calls in a row and only while the job's limits
+    stand at their ceilings: that takes a Redis round trip off most calls of a busy job, and
+    every slot still goes back through Redis often enough to be shared, and to see a cut
+    made by another worker's 503."""
+
+    def __init__(self, client: Any, keys: tuple[str, str, str], worker: str, concurrency: int, qps: float) -> None:
         self.client = client
         self.keys = list(keys)
         self.worker = worker
@@ -340,58 +414,118 @@ class RedisBackend:
         self.qps_ceiling = qps
         self.lease = DEFAULT_LEASE
         self.poll = DEFAULT_POLL
+        self.margin = QPS_MARGIN
         self.held: set[str] = set()
         self.seq = 0
         self.limit, self.qps = float(concurrency), qps
         self._acquire = client.register_script(ACQUIRE)
         self._release = client.register_script(RELEASE)
         self._renew = client.register_script(RENEW)
-        self._turn = asyncio.Lock()  # one local waiter polls Redis at a time, in arrival order
-        self._freed = asyncio.Event()
+        self._waiters: deque[asyncio.Future[Slot]] = deque()
+        self._pump: asyncio.Task[None] | None = None
         self._renewer: asyncio.Task[None] | None = None
+        self._closed = False
+        # What the limiter asked of Redis, for the stats (tmapi/limit/redis/*): the benchmark's
+        # commands per page, explained.
+        self.counts: dict[str, int] = {"acquired": 0, "refused": 0, "released": 0, "handed_over": 0}
+
+    def _at_ceiling(self) -> bool:
+        return self.limit >= self.concurrency and self.qps >= self.qps_ceiling
 
     async def acquire(self) -> Slot:
-        self.seq += 1
-        holder = f"{self.worker}:{self.seq}"
+        waiter: asyncio.Future[Slot] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        if self._pump is None or self._pump.done():
+            self._pump = asyncio.get_running_loop().create_task(self._pump_slots())
+        slot = await waiter
+        if slot.wait > 0:
+            await asyncio.sleep(slot.wait)
+        return slot
+
+    def _has_waiters(self) -> bool:
+        return any(not waiter.done() for waiter in self._waiters)
+
+    def _next_waiter(self) -> asyncio.Future[Slot] | None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                return waiter
+        return None
+
+    async def _pump_slots(self) -> None:
+        """Takes slots from Redis for the requests waiting in this worker, in their order."""
         errors = 0
-        async with self._turn:
-            while True:
-                self._freed.clear()
-                try:
-                    got, epoch, wait = await self._acquire(
-                        keys=self.keys,
-                        args=[self.concurrency, self.qps_ceiling, holder, self.lease, int(self.lease * 10) + 60],
-                    )
-                except Exception as exc:
-                    errors += 1
-                    if errors >= REDIS_TRIES:
-                        raise LimitUnavailable(f"Redis is unreachable ({type(exc).__name__})") from None
-                    await asyncio.sleep(min(1.0, 0.05 * errors))
+        while self._has_waiters() and not self._closed:
+            self.seq += 1
+            holder = f"{self.worker}:{self.seq}"
+            try:
+                got, epoch, wait, limit, qps = await self._acquire(
+                    keys=self.keys,
+                    args=[
+                        self.concurrency,
+                        self.qps_ceiling,
+                        holder,
+                        self.lease,
+                        int(self.lease * 10) + 60,
+                        self.margin,
+                    ],
+                )
+                errors = 0
+                self.limit, self.qps = float(limit), float(qps)
+                if not int(got):
+                    # Every slot is taken: sleep until one is given back (a token), or poll.
+                    # New requests of this worker meanwhile join the wait instead of asking
+                    # Redis again (most are served by a hand-over before a token comes).
+                    self.counts["refused"] += 1
+                    token = await self.client.blpop([self.keys[2]], timeout=self.poll)
+                    if token is not None and not self._has_waiters():
+                        await self.client.lpush(self.keys[2], "1")  # not ours to use: the next worker's
                     continue
-                if int(got):
-                    break
-                try:  # a local release wakes us at once; another worker's is seen at the next poll
-                    await asyncio.wait_for(self._freed.wait(), self.poll)
-                except TimeoutError:
-                    pass
-        self.held.add(holder)
-        self._start_renewer()
-        if float(wait) > 0:
-            await asyncio.sleep(float(wait))
-        return Slot(holder, int(epoch))
+            except Exception as exc:
+                errors += 1
+                if errors >= REDIS_TRIES:
+                    failure = LimitUnavailable(f"Redis is unreachable ({type(exc).__name__})")
+                    while (waiter := self._next_waiter()) is not None:
+                        waiter.set_exception(failure)
+                    return
+                await asyncio.sleep(min(1.0, 0.05 * errors))
+                continue
+            self.counts["acquired"] += 1
+            self.held.add(holder)
+            self._start_renewer()
+            slot = Slot(holder, int(epoch), float(wait))
+            waiter = self._next_waiter()
+            if waiter is None:  # served meanwhile by a hand-over: give this one back
+                await self.release(slot, False)
+                continue
+            waiter.set_result(slot)
 
     async def release(self, slot: Slot, overloaded: bool) -> bool:
+        if not overloaded and not self.qps_ceiling and slot.uses < HANDOFFS and self._at_ceiling():
+            waiter = self._next_waiter()
+            if waiter is not None:
+                waiter.set_result(Slot(slot.holder, slot.epoch, 0.0, slot.uses + 1))
+                self.counts["handed_over"] += 1
+                return False
         self.held.discard(slot.holder)
+        self.counts["released"] += 1
         try:
             cut, limit, qps = await self._release(
                 keys=self.keys,
-                args=[self.concurrency, self.qps_ceiling, slot.holder, int(overloaded), slot.epoch, PROBE],
+                args=[
+                    self.concurrency,
+                    self.qps_ceiling,
+                    slot.holder,
+                    int(overloaded),
+                    slot.epoch,
+                    PROBE,
+                    int(self._at_ceiling()),
+                    int(self.lease * 10) + 60,
+                ],
             )
         except Exception as exc:  # the lease expires by itself
             logger.debug("job-wide limit: could not give back a slot (%s); its lease will expire", type(exc).__name__)
             return False
-        finally:
-            self._freed.set()
         self.limit, self.qps = float(limit), float(qps)
         return bool(int(cut))
 
@@ -404,13 +538,17 @@ class RedisBackend:
             await asyncio.sleep(self.lease / 3)
             if self.held:
                 try:
-                    await self._renew(keys=self.keys[:1], args=[self.lease, *self.held])
+                    await self._renew(keys=self.keys, args=[self.lease, int(self.lease * 10) + 60, *self.held])
                 except Exception as exc:
                     logger.debug("job-wide limit: lease renewal failed (%s)", type(exc).__name__)
 
     async def close(self) -> None:
-        if self._renewer is not None:
-            self._renewer.cancel()
+        self._closed = True
+        for task in (self._renewer, self._pump):
+            if task is not None:
+                task.cancel()
+        while (waiter := self._next_waiter()) is not None:
+            waiter.cancel()
         try:
             if self.held:
                 await self.client.zrem(self.keys[0], *self.held)
@@ -523,4 +661,6 @@ class TmapiLimitMiddleware:
             self.stats.set_value("tmapi/limit/effective_concurrency", int(limit))
         if self.qps:
             self.stats.set_value("tmapi/limit/effective_qps", round(qps, 3))
+        for name, count in getattr(self.backend, "counts", {}).items():
+            self.stats.set_value(f"tmapi/limit/redis/{name}", count)
         await self.backend.close()

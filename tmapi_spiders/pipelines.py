@@ -13,13 +13,13 @@ pagination state, because that state follows the image from worker to worker.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any, Self
 
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 
 from tmapi_spiders.items import ProductItem
-from tmapi_spiders.schema import invalid_reason
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +34,15 @@ class ValidationPipeline:
         # check) on every attribute access.
         self.inc_value = crawler.stats.inc_value
         self.logged: set[str] = set()
+        # The schema (pydantic, ~70 ms to import and build) is loaded at the first record,
+        # not at start: it is not needed before the first answer (issue 17, time to the first call).
+        self.invalid_reason: Callable[[dict[str, Any]], str | None] = self._load_schema
+
+    def _load_schema(self, record: dict[str, Any]) -> str | None:
+        from tmapi_spiders.schema import invalid_reason
+
+        self.invalid_reason = invalid_reason
+        return invalid_reason(record)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -42,7 +51,7 @@ class ValidationPipeline:
     async def process_item(self, item: Any) -> Any:
         if not isinstance(item, ProductItem):
             return item
-        reason = invalid_reason(item)
+        reason = self.invalid_reason(item)
         if reason is None:
             self.inc_value("tmapi/items")
             return item

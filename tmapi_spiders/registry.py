@@ -229,8 +229,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "TMAPI_LIMIT_POLL",
         "float",
-        0.01,
-        "Seconds between looks at Redis for a slot another worker freed.",
+        5.0,
+        "Longest wait for a freed slot's wake token before looking at Redis again (finds a dead worker's slots).",
         _LIMITS,
         0.001,
         unit="seconds",

@@ -18,6 +18,8 @@ globals().update(registry.defaults())
 # Features switched on by one setting each (Scrapy add-ons, tmapi_spiders/addons.py).
 ADDONS = {
     "tmapi_spiders.addons.SandboxAddon": 0,  # TMAPI_SANDBOX: crawl the bundled sandbox
+    # Cookies and remote control off: their modules (tldextract, aiohttp) not even imported (lean.py).
+    "tmapi_spiders.lean.LeanStartAddon": 5,
     "tmapi_spiders.addons.FeedsAddon": 10,  # products to the feeds asked for, failures beside them
     "tmapi_spiders.addons.AnswerStoreAddon": 20,  # TMAPI_CACHE: the answer store
     "tmapi_spiders.addons.DistributedAddon": 30,  # REDIS_URL: a worker of a shared job

@@ -18,8 +18,6 @@ from scrapy.spiderloader import get_spider_loader
 
 from tmapi_spiders import distributed, outcome
 from tmapi_spiders.config import ConfigError, check_seed_list, check_settings, job_config, token_redactor
-from tmapi_spiders.distributed.preflight import check as distributed_check
-from tmapi_spiders.extensions.summary import TmapiRunSummary
 
 
 class Command(ScrapyCrawl):
@@ -33,6 +31,9 @@ class Command(ScrapyCrawl):
             return
         if getattr(spidercls, "tmapi_job", False):
             if distributed.enabled(self.settings):  # a worker of a shared job: seeds in Redis
+                # Imported only here: a single-process crawl never loads redis (issue 17).
+                from tmapi_spiders.distributed.preflight import check as distributed_check
+
                 problem = distributed_check(self.settings, opts.spargs)
                 if problem:
                     print(f"error: {problem[1]}", file=sys.stderr)
@@ -61,9 +62,11 @@ class Command(ScrapyCrawl):
         if crawler.spider is not None and not closed:
             # A second Ctrl-C / SIGTERM: Scrapy stopped the reactor without closing the
             # spider. Scripts must be able to tell, and the summary must still be written.
-            for extension in getattr(crawler.extensions, "middlewares", ()):
-                if isinstance(extension, TmapiRunSummary):
-                    extension.write_after_forced_stop()
+            from tmapi_spiders.extensions.summary import TmapiRunSummary
+
+            summary = crawler.get_extension(TmapiRunSummary)
+            if summary is not None:
+                summary.write_after_forced_stop()
             self.exitcode = outcome.INTERRUPTED
             return
         self.exitcode = outcome.exit_code(crawler.stats.get_value("finish_reason"))

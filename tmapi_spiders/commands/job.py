@@ -10,14 +10,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
 from tmapi_spiders import outcome
-from tmapi_spiders.distributed import connection
-from tmapi_spiders.distributed.job import Job, JobStatus
-from tmapi_spiders.distributed.keys import JobKeys
+
+if TYPE_CHECKING:
+    from tmapi_spiders.distributed.job import JobStatus
 
 COUNTERS = ("seeds_pushed", "images_done", "failures", "pages", "items", "paid_calls", "leases_expired")
 
@@ -71,6 +72,12 @@ class Command(ScrapyCommand):
                 outcome.BAD_INPUT, "no REDIS_URL: give -s REDIS_URL=redis://host:6379/0 (or set it in the environment)"
             )
             return
+        # Imported here, not at the top: Scrapy imports every command module at start, and a
+        # single-process crawl must not load redis (issue 17: time to the first call).
+        from tmapi_spiders.distributed import connection
+        from tmapi_spiders.distributed.job import Job
+        from tmapi_spiders.distributed.keys import JobKeys
+
         problem = connection.check_reachable(self.settings)
         if problem:
             self._fail(outcome.REDIS_DOWN, problem)

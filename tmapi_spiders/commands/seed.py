@@ -16,11 +16,6 @@ from scrapy.utils.conf import arglist_to_dict
 
 from tmapi_spiders import outcome
 from tmapi_spiders.config import ConfigError
-from tmapi_spiders.distributed import connection
-from tmapi_spiders.distributed.job import Job
-from tmapi_spiders.distributed.keys import JobKeys
-from tmapi_spiders.distributed.preflight import seed_config
-from tmapi_spiders.distributed.start import seeds_of
 from tmapi_spiders.seeds import BadLine
 
 BAD_LINES_SHOWN = 20
@@ -62,6 +57,14 @@ class Command(ScrapyCommand):
                 outcome.BAD_INPUT, "no REDIS_URL: give -s REDIS_URL=redis://host:6379/0 (or set it in the environment)"
             )
             return
+        # Imported here, not at the top: Scrapy imports every command module at start, and a
+        # single-process crawl must not load redis (issue 17: time to the first call).
+        from tmapi_spiders.distributed import connection
+        from tmapi_spiders.distributed.job import Job
+        from tmapi_spiders.distributed.keys import JobKeys
+        from tmapi_spiders.distributed.preflight import seed_config
+        from tmapi_spiders.distributed.start import seeds_of
+
         try:
             config = seed_config({**opts.spargs, "urls_file": args[0]}, self.settings)
         except ConfigError as exc:
