@@ -197,7 +197,7 @@ def test_distributed_cap_is_job_wide_and_leaves_the_rest_queued(tmp_path: Path) 
         sandbox.reset()
         codes_two, log_two = run_workers(tmp_path / "two", {**settings, "TMAPI_MAX_CALLS": "100"}, sandbox.base_url)
         second_calls = sandbox.stats()["total_calls"]
-        left_keys = sorted(client.keys("capjob:*"))
+        left_keys = sorted(client.keys("{capjob}:*"))
 
     # run 1: exactly the cap across the three workers, stopped cleanly, the rest still queued
     assert set(codes) <= {outcome.OK, outcome.CAP_REACHED} and outcome.CAP_REACHED in codes, log[-3000:]
@@ -220,4 +220,4 @@ def test_distributed_cap_is_job_wide_and_leaves_the_rest_queued(tmp_path: Path) 
     assert final["totals"]["items"] == 5 * 60 and final["totals"]["paid_calls"] == DIST_CALLS
     assert {i["query_image_url"] for i in final["images"]} == set(DIST_URLS)
     assert spent_key("capjob") not in left_keys  # a finished job's count is cleared
-    assert "capjob:summary" not in left_keys  # and so are its per-image results
+    assert "{capjob}:summary" not in left_keys  # and so are its per-image results

@@ -321,12 +321,9 @@ def limit_keys(settings: BaseSettings, spider_name: str) -> tuple[str, str]:
 
 def async_client(settings: BaseSettings) -> Any:
     """A redis.asyncio client on the reactor's loop, with the distributed module's timeouts."""
-    import redis.asyncio
+    from tmapi_spiders.distributed.connection import async_client as job_async_client
 
-    from tmapi_spiders.distributed.connection import DEFAULT_PARAMS
-
-    params = {k: v for k, v in DEFAULT_PARAMS.items() if k != "health_check_interval"}
-    return redis.asyncio.Redis.from_url(str(settings.get("REDIS_URL")), **params)
+    return job_async_client(settings)  # one Redis, a cluster or Sentinel's master, TLS or not
 
 
 class RedisBackend:

@@ -164,6 +164,15 @@ TMAPI_REDIS_RETRY_DELAY = 0.5  # seconds before the first attempt, doubled each 
 TMAPI_REDIS_KEEP_STATS = 7 * 24 * 3600  # seconds a finished job's counters stay for `scrapy job`
 MAX_IDLE_TIME_BEFORE_CLOSE = 10  # scrapy-redis's name: stop when the job is drained this long (0: never)
 SCHEDULER_PERSIST = False  # True: keep a finished job's keys
+# Managed Redis (docs/distributed.md): TLS, Redis Cluster, Sentinel; checked at start, one line naming the setting.
+REDIS_TLS_CA_FILE = ""  # rediss://: the CA bundle that signed the server's certificate (default: the system's)
+REDIS_TLS_CERT_FILE = ""  # rediss://: a client certificate, for servers that ask for one (tls-auth-clients)
+REDIS_TLS_KEY_FILE = ""  # rediss://: its private key
+REDIS_TLS_VERIFY = True  # check the server's certificate and host name; false only for a test server
+REDIS_CLUSTER = False  # True: REDIS_URL is a node of a Redis Cluster (or use redis+cluster://host:port)
+REDIS_SENTINELS = os.environ.get("REDIS_SENTINELS", "")  # host:port,host:port (or redis+sentinel://h:p,h:p/master/0)
+REDIS_SENTINEL_MASTER = ""  # the master's name the sentinels watch
+REDIS_SENTINEL_PASSWORD = ""  # the sentinels' own password, if they have one (the master's is in REDIS_URL)
 
 # Scrapy re-reads a callback's source for every response to warn about `return` in a generator
 # (its cache is keyed by the bound method, new each time): ~4 % of the crawl's CPU. Ours are checked.

@@ -31,7 +31,7 @@ class Command(ScrapyCrawl):
             return
         if getattr(spidercls, "tmapi_job", False):
             if distributed.enabled(self.settings):  # a worker of a shared job: seeds in Redis
-                problem = distributed_check(self.settings, opts.spargs)
+                problem = distributed_check(self.settings, opts.spargs, spidercls.name)
                 if problem:
                     print(f"error: {problem[1]}", file=sys.stderr)
                     sys.exit(problem[0])

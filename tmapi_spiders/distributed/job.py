@@ -82,6 +82,7 @@ class Job:
         self._give_back = server.register_script(scripts.GIVE_BACK)
         self._drained = server.register_script(scripts.DRAINED)
         self._finish = server.register_script(scripts.FINISH)
+        self._status = server.register_script(scripts.STATUS)
 
     # seeds
 
@@ -207,12 +208,11 @@ class Job:
 
     def status(self, live_seconds: float) -> JobStatus:
         k = self.keys
-        now = self.server.time()
-        pipe = self.server.pipeline(transaction=True)
-        pipe.llen(k.seeds).scard(k.seeds_seen).zcard(k.requests).zcard(k.inflight)
-        pipe.zrangebyscore(k.workers, now[0] + now[1] / 1e6 - live_seconds, "+inf")
-        pipe.hgetall(k.stats)
-        seeds_left, seen, queued, in_flight, workers, counters = pipe.execute()
+        # One script, not a MULTI with TIME: atomic on a cluster node too (TIME has no key).
+        seeds_left, seen, queued, in_flight, workers, flat = self._status(
+            keys=[k.seeds, k.seeds_seen, k.requests, k.inflight, k.workers, k.stats], args=[live_seconds]
+        )
+        counters = dict(zip(flat[::2], flat[1::2], strict=True))
         return JobStatus(
             job=k.job,
             seeds_left=int(seeds_left),
@@ -225,13 +225,15 @@ class Job:
 
     def delete(self) -> int:
         """Every key of the job, ours and those other components keep under its prefix."""
-        found = set(self.server.scan_iter(match=f"{self.keys.job}:*", count=500)) | set(self.keys.all())
-        return int(self.server.delete(*found))
+        found = set(self.server.scan_iter(match=self.keys.pattern, count=500)) | set(self.keys.all())
+        # One DEL per key: on a cluster a multi-key DEL is split by slot anyway, and these
+        # share one slot, but keys another tool put under the prefix without the tag may not.
+        return sum(int(self.server.delete(key)) for key in sorted(found))
 
     def dump(self) -> dict[str, Any]:
         """Every key of the job with its value (tests, debugging)."""
         out: dict[str, Any] = {}
-        for key in self.server.scan_iter(match=f"{self.keys.job}:*", count=500):
+        for key in self.server.scan_iter(match=self.keys.pattern, count=500):
             kind = self.server.type(key)
             if kind == "string":
                 out[key] = self.server.get(key)

@@ -208,3 +208,17 @@ end
 return 1
 """
 )
+
+# KEYS: seeds, seeds_seen, requests, inflight, workers, stats; ARGV: live seconds
+# The job's status for `scrapy job`, read in one atomic step with Redis server time.
+STATUS = (
+    LUA_NOW
+    + """
+return {
+  redis.call('LLEN', KEYS[1]), redis.call('SCARD', KEYS[2]), redis.call('ZCARD', KEYS[3]),
+  redis.call('ZCARD', KEYS[4]),
+  redis.call('ZRANGEBYSCORE', KEYS[5], tostring(now - tonumber(ARGV[1])), '+inf'),
+  redis.call('HGETALL', KEYS[6])
+}
+"""
+)

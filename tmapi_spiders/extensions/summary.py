@@ -214,7 +214,7 @@ class RedisResults:
     def __init__(self, client: Any, keys: Any, keep_seconds: int) -> None:
         self.client = client
         self.keys = keys  # the job's JobKeys
-        self.key = f"{keys.job}:summary"
+        self.key = keys.summary
         self.keep_seconds = keep_seconds
         self.pending: list[dict[str, Any]] = []
         self.mine: list[dict[str, Any]] = []  # this worker's own, in case the job's are gone
