@@ -72,6 +72,9 @@ class Job:
         # The marker id this worker saw (None: not seen yet, e.g. a worker started before
         # the job was seeded). Commands that only seed or report never set it.
         self.marker_id: str | None = None
+        # Lease ids: this process's random token and its own counter, unique across failovers.
+        self._lease_prefix = f"{secrets.token_hex(4)}."
+        self._lease_count = 0
         self._ack = server.register_script(scripts.ACK)
         self._pop_request = server.register_script(scripts.POP_REQUEST)
         self._push_request = server.register_script(scripts.PUSH_REQUEST)
@@ -120,10 +123,12 @@ class Job:
 
     def pop_seeds(self, worker: str, lease: float, count: int) -> list[tuple[str, str]]:
         k = self.keys
+        first = self._lease_count + 1
+        self._lease_count += count
         flat = self._checked(
             self._pop_seeds(
-                keys=[k.seeds, k.inflight, k.leases, k.lease_seq, k.marker],
-                args=[self.marker_id or "", worker, lease, count],
+                keys=[k.seeds, k.inflight, k.leases, k.marker],
+                args=[self.marker_id or "", worker, lease, count, self._lease_prefix, first],
             )
         )
         return list(zip(flat[::2], flat[1::2], strict=True))
@@ -147,10 +152,11 @@ class Job:
 
     def pop_request(self, worker: str, lease: float) -> tuple[str, str] | None:
         k = self.keys
+        self._lease_count += 1
         got = self._checked(
             self._pop_request(
-                keys=[k.requests, k.inflight, k.leases, k.lease_seq, k.marker],
-                args=[self.marker_id or "", worker, lease],
+                keys=[k.requests, k.inflight, k.leases, k.marker],
+                args=[self.marker_id or "", worker, lease, f"{self._lease_prefix}{self._lease_count}"],
             )
         )
         return (got[0], got[1]) if got else None

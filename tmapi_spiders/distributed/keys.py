@@ -34,7 +34,7 @@ class JobKeys:
     seeds_seen: str  # set: fingerprints of every seed pushed, so seeding twice is harmless
     inflight: str  # zset: lease id -> lease expiry (Redis server time)
     leases: str  # hash: lease id -> JSON {kind, worker, score, data}
-    lease_seq: str  # counter for lease ids
+    lease_seq: str  # counter for lease ids of jobs before worker-made ids: only deleted now
     stats: str  # hash: job-wide counters (HINCRBY)
     workers: str  # zset: worker id -> last heartbeat (Redis server time)
     marker: str  # string: the job's random id, set when it is first seeded; gone = the job's state was lost

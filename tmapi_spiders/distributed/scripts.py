@@ -65,35 +65,39 @@ return {'ok', marker, queued}
 """
 )
 
-# KEYS: requests, inflight, leases, lease_seq, marker; ARGV: marker id seen, worker, lease seconds
+# KEYS: requests, inflight, leases, marker; ARGV: marker id seen, worker, lease seconds, lease id
 # Pops the highest-priority request into a lease: returns {'ok', marker, id, data} or {'ok', marker}.
+# Lease ids are made by the worker (a random token per process and its own counter), not by an
+# INCR here: after a failover to a replica that missed the last INCRs, a Redis counter would hand
+# out again an id a worker still holds, and that worker's ack would drop another's lease.
 POP_REQUEST = (
     LUA_NOW
-    + "local KEYS_MARKER = KEYS[5]\n"
+    + "local KEYS_MARKER = KEYS[4]\n"
     + _MARKER
     + """
 local top = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 if #top == 0 then return {'ok', marker} end
 redis.call('ZREM', KEYS[1], top[1])
-local id = tostring(redis.call('INCR', KEYS[4]))
+local id = ARGV[4]
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), id)
 redis.call('HSET', KEYS[3], id, cjson.encode({k = 'request', w = ARGV[2], s = tonumber(top[2]), d = top[1]}))
 return {'ok', marker, id, top[1]}
 """
 )
 
-# KEYS: seeds, inflight, leases, lease_seq, marker; ARGV: marker id seen, worker, lease seconds, count
-# Pops up to `count` seeds into leases: returns {'ok', marker, id1, seed1, id2, seed2, ...}.
+# KEYS: seeds, inflight, leases, marker; ARGV: marker id seen, worker, lease seconds, count, lease id
+# prefix, first number. Pops up to `count` seeds into leases (ids prefix..number, prefix..number+1,
+# ...): returns {'ok', marker, id1, seed1, id2, seed2, ...}.
 POP_SEEDS = (
     LUA_NOW
-    + "local KEYS_MARKER = KEYS[5]\n"
+    + "local KEYS_MARKER = KEYS[4]\n"
     + _MARKER
     + """
 local out = {'ok', marker}
 for i = 1, tonumber(ARGV[4]) do
   local seed = redis.call('LPOP', KEYS[1])
   if not seed then break end
-  local id = tostring(redis.call('INCR', KEYS[4]))
+  local id = ARGV[5] .. tostring(tonumber(ARGV[6]) + i - 1)
   redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), id)
   redis.call('HSET', KEYS[3], id, cjson.encode({k = 'seed', w = ARGV[2], s = 0, d = seed}))
   out[#out + 1] = id
