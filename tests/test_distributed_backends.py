@@ -18,37 +18,42 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from redis.crc import key_slot
 
+import tests.test_distributed as dist
+import tests.test_limits as limits
+import tests.test_spending as spending
 from tests.redis_server import RedisCluster, SentinelPair, TlsRedisServer, tls_supported
-from tests.test_distributed import (  # noqa: F401  (fixtures and tests, run here against each shape)
-    IMAGES,
-    Cluster,
-    Key,
-    key_of,
-    paid_pages,
-    push_seeds,
-    reference,
-    reference_calls,
-    sandbox,
-    seeds_file,
-    single,
-    test_kill_9_of_a_worker_loses_nothing,
-    test_stop_all_workers_and_resume_pays_nothing_twice_and_keeps_no_token_in_redis,
-    test_three_workers_pay_each_page_once_and_find_what_one_process_finds,
-    wait_until,
-)
-from tests.test_limits import (  # noqa: F401
-    seeds,
-    slow_api,
-    test_a_killed_workers_slots_come_back_and_the_limit_still_holds,
-    test_three_workers_share_one_limit_through_redis,
-)
-from tests.test_spending import test_distributed_cap_is_job_wide_and_leaves_the_rest_queued  # noqa: F401
+from tests.test_distributed import IMAGES, Cluster, Key, key_of, paid_pages, push_seeds, wait_until
 from tmapi_spiders.distributed.job import Job
 from tmapi_spiders.distributed.keys import JobKeys
 from tmapi_spiders.sandbox import SandboxThread
 
 pytestmark = pytest.mark.slow
+
+# The fixtures and tests of the other modules, collected here again: pytest resolves their
+# `redis_server` to this module's, which is each managed-Redis shape in turn.
+sandbox = dist.sandbox
+seeds_file = dist.seeds_file
+single = dist.single
+reference = dist.reference
+reference_calls = dist.reference_calls
+seeds = limits.seeds
+slow_api = limits.slow_api
+test_three_workers_pay_each_page_once_and_find_what_one_process_finds = (
+    dist.test_three_workers_pay_each_page_once_and_find_what_one_process_finds
+)
+test_kill_9_of_a_worker_loses_nothing = dist.test_kill_9_of_a_worker_loses_nothing
+test_stop_all_workers_and_resume_pays_nothing_twice_and_keeps_no_token_in_redis = (
+    dist.test_stop_all_workers_and_resume_pays_nothing_twice_and_keeps_no_token_in_redis
+)
+test_three_workers_share_one_limit_through_redis = limits.test_three_workers_share_one_limit_through_redis
+test_a_killed_workers_slots_come_back_and_the_limit_still_holds = (
+    limits.test_a_killed_workers_slots_come_back_and_the_limit_still_holds
+)
+test_distributed_cap_is_job_wide_and_leaves_the_rest_queued = (
+    spending.test_distributed_cap_is_job_wide_and_leaves_the_rest_queued
+)
 
 SHAPES = ("cluster", "tls", "sentinel")
 
@@ -77,9 +82,7 @@ def redis_server(request: pytest.FixtureRequest) -> Iterator[Any]:
 def test_every_key_of_a_job_is_in_one_slot_of_the_cluster(redis_server: Any) -> None:
     """On a cluster, the job's keys all hash to one slot (else its scripts fail with CROSSSLOT)."""
     keys = JobKeys.for_job("one-slot")
-    slots = {
-        redis_server.client().keyslot(key) if hasattr(redis_server.client(), "keyslot") else 0 for key in keys.all()
-    }
+    slots = {key_slot(key.encode()) for key in keys.all()}
     assert len(slots) == 1
     job = Job(redis_server.client(), keys)
     assert job.push_seeds([{"url": IMAGES[0], "max_pages": 1}]) == (1, 0)
