@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -141,3 +142,25 @@ def test_tls_settings_reach_a_server_that_asks_for_client_certificates(tmp_path:
         seeded = scrapy_run(args, values["REDIS_URL"])
         assert seeded.returncode == 0 and "1 seeds pushed" in seeded.stdout, seeded.stderr
         assert Job(server.client(), JobKeys.for_job("image_search")).status(30).seeds_left == 1
+
+
+def test_a_dupefilter_ttl_bounds_the_filter_and_forgets_only_old_fingerprints(redis_server: RedisServer) -> None:
+    """TMAPI_REDIS_DUPEFILTER_TTL: a fingerprint counts for the ttl, then is dropped (16 of the
+    oldest per push), so the filter holds about a ttl's worth of fingerprints, not the job's."""
+    client = redis_server.client()
+    job = Job(client, JobKeys.for_job("ttl"))
+    job.push_seeds([{"url": IMAGE}])  # the marker
+    job.dupefilter_ttl = 0.5
+    assert job.push_request_once("r-a", 0, "fp-a") is True
+    assert job.push_request_once("r-a", 0, "fp-a") is False  # within the ttl: a duplicate
+    for i in range(20):
+        assert job.push_request_once(f"r-{i}", 0, f"fp-{i}")
+    time.sleep(0.6)
+    assert job.push_request_once("r-a", 0, "fp-a") is True  # older than the ttl: it counts no more
+    assert job.push_request_once("r-late", 0, "fp-late") is True
+    recent = client.zrange(job.keys.dupefilter_recent, 0, -1)
+    assert len(recent) <= 21 - 16 + 2 and "fp-a" in recent and "fp-late" in recent
+    assert client.exists(job.keys.dupefilter) == 0  # the unbounded set is not used at all
+    job.dupefilter_ttl = 0
+    assert job.push_request_once("r-b", 0, "fp-b") and not job.push_request_once("r-b", 0, "fp-b")
+    assert client.sismember(job.keys.dupefilter, "fp-b")

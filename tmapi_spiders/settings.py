@@ -164,6 +164,9 @@ TMAPI_REDIS_RETRY_DELAY = 0.5  # seconds before the first attempt, doubled each 
 TMAPI_REDIS_KEEP_STATS = 7 * 24 * 3600  # seconds a finished job's counters stay for `scrapy job`
 MAX_IDLE_TIME_BEFORE_CLOSE = 10  # scrapy-redis's name: stop when the job is drained this long (0: never)
 SCHEDULER_PERSIST = False  # True: keep a finished job's keys
+# Seconds a duplicate-filter fingerprint counts (0: until the job is finished). Bounds the filter to
+# about fingerprints-per-second x this; keep it well above the longest wait of a request in the queue.
+TMAPI_REDIS_DUPEFILTER_TTL = 0.0
 # Managed Redis (docs/distributed.md): TLS, Redis Cluster, Sentinel; checked at start, one line naming the setting.
 REDIS_TLS_CA_FILE = ""  # rediss://: the CA bundle that signed the server's certificate (default: the system's)
 REDIS_TLS_CERT_FILE = ""  # rediss://: a client certificate, for servers that ask for one (tls-auth-clients)

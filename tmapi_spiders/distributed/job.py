@@ -75,6 +75,8 @@ class Job:
         # Lease ids: this process's random token and its own counter, unique across failovers.
         self._lease_prefix = f"{secrets.token_hex(4)}."
         self._lease_count = 0
+        # TMAPI_REDIS_DUPEFILTER_TTL: seconds a fingerprint counts (0: until the job is finished).
+        self.dupefilter_ttl = 0.0
         self._ack = server.register_script(scripts.ACK)
         self._pop_request = server.register_script(scripts.POP_REQUEST)
         self._push_request = server.register_script(scripts.PUSH_REQUEST)
@@ -145,8 +147,8 @@ class Job:
         "" skips the filter); the filter's SADD, the queueing and the handover's
         acknowledgement are one step, checked against the job's marker (JobGone)."""
         k = self.keys
-        keys = [k.requests, k.inflight, k.leases, k.dupefilter, k.marker]
-        args = [self.marker_id or "", data, -priority, handover or "", fingerprint]
+        keys = [k.requests, k.inflight, k.leases, k.dupefilter, k.marker, k.dupefilter_recent]
+        args = [self.marker_id or "", data, -priority, handover or "", fingerprint, self.dupefilter_ttl]
         [queued] = self._checked(self._push_request(keys=keys, args=args))
         return bool(queued)
 

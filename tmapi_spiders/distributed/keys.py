@@ -30,6 +30,7 @@ class JobKeys:
     job: str
     requests: str  # zset: serialized request -> -priority (scrapy-redis PriorityQueue layout)
     dupefilter: str  # set: one fingerprint per image and query, and per later page
+    dupefilter_recent: str  # zset: the same, scored by when added, with TMAPI_REDIS_DUPEFILTER_TTL
     seeds: str  # list: JSON seeds, popped from the left
     seeds_seen: str  # set: fingerprints of every seed pushed, so seeding twice is harmless
     inflight: str  # zset: lease id -> lease expiry (Redis server time)
@@ -60,6 +61,7 @@ class JobKeys:
             job=job,
             requests=queue_key % {"spider": prefix},
             dupefilter=dupefilter_key % {"spider": prefix},
+            dupefilter_recent=(dupefilter_key % {"spider": prefix}) + ":recent",
             seeds=start_urls_key % {"name": prefix},
             seeds_seen=f"{prefix}:seeds_seen",
             inflight=f"{prefix}:inflight",

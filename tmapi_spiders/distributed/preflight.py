@@ -68,6 +68,7 @@ def check_settings(settings: BaseSettings) -> None:
         "TMAPI_REDIS_LEASE",
         "TMAPI_REDIS_ACK_INTERVAL",
         "TMAPI_REDIS_RETRY_DELAY",
+        "TMAPI_REDIS_DUPEFILTER_TTL",
         "MAX_IDLE_TIME_BEFORE_CLOSE",
     ):
         try:

@@ -41,20 +41,36 @@ local function give_back(id)
 end
 """
 
-# KEYS: requests, inflight, leases, dupefilter, marker; ARGV: marker id seen, data, score, handover lease id or '',
-# fingerprint or ''
+# KEYS: requests, inflight, leases, dupefilter, marker, dupefilter_recent; ARGV: marker id seen, data, score,
+# handover lease id or '', fingerprint or '', dupefilter ttl seconds (0: keep every fingerprint)
 # Queues a request unless its fingerprint is in the duplicate filter, and acknowledges the lease
 # it replaces either way: one step, so a worker killed in between cannot leave a fingerprint
 # marked seen whose request was never queued (that request would be lost for good).
+# With a ttl (TMAPI_REDIS_DUPEFILTER_TTL) the filter is a zset scored by when each fingerprint
+# was added, and a fingerprint older than the ttl no longer counts: each call drops up to 16 of
+# the oldest, so the filter holds about (fingerprints added per second) x ttl, not the whole job.
 # Returns {'ok', marker, 1 if queued else 0}.
 PUSH_REQUEST = (
     "local KEYS_MARKER = KEYS[5]\n"
     + _MARKER
     + """
 local queued = 1
-if ARGV[5] ~= '' and redis.call('SADD', KEYS[4], ARGV[5]) == 0 then
+local ttl = tonumber(ARGV[6] or '0') or 0
+if ARGV[5] ~= '' and ttl > 0 then
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+  local old = redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', now - ttl, 'LIMIT', 0, 16)
+  if #old > 0 then redis.call('ZREM', KEYS[6], unpack(old)) end
+  local added = redis.call('ZSCORE', KEYS[6], ARGV[5])
+  if added and tonumber(added) > now - ttl then
+    queued = 0
+  else
+    redis.call('ZADD', KEYS[6], now, ARGV[5])
+  end
+elseif ARGV[5] ~= '' and redis.call('SADD', KEYS[4], ARGV[5]) == 0 then
   queued = 0
-else
+end
+if queued == 1 then
   redis.call('ZADD', KEYS[1], tonumber(ARGV[3]), ARGV[2])
 end
 if ARGV[4] ~= '' then

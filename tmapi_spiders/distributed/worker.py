@@ -68,6 +68,7 @@ class Worker:
         self.redactor = token_redactor(settings)  # the token, kept out of what this worker logs or writes
         self.server = connection.client(settings)
         self.job = Job(self.server, self.keys)
+        self.job.dupefilter_ttl = settings.getfloat("TMAPI_REDIS_DUPEFILTER_TTL")  # 0: the whole job's
         self.lease = _positive(settings, "TMAPI_REDIS_LEASE")
         self.heartbeat = settings.getfloat("TMAPI_REDIS_HEARTBEAT") or self.lease / 4
         self.ack_interval = _positive(settings, "TMAPI_REDIS_ACK_INTERVAL")
