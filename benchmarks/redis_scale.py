@@ -1,7 +1,7 @@
 """20 workers on one job, one Redis, one sandbox: throughput, Redis cost and fairness.
 
 For each scenario this starts a private redis-server and one sandbox (latency 0.3 s), seeds
-a job of IMAGES images of 100 offers (5 pages each) through `Job.push_seeds`, starts W real
+a job of --images images of 100 offers (5 pages each) through `Job.push_seeds`, starts W real
 `scrapy crawl image_search` workers on it, and samples the job's counters every 0.5 s:
 
 - pages/s: the job's `pages` counter between 20 % and 80 % of the pages (steady state),
@@ -11,14 +11,14 @@ a job of IMAGES images of 100 offers (5 pages each) through `Job.push_seeds`, st
   scripts run inside Redis count too) and EVALSHA calls per page (one round trip each);
 - Redis CPU per page (INFO cpu, user + sys) over the same window;
 - the spread of work: pages per worker (min / median / max, from each worker's final stats);
-- a new worker's start: one more worker started at 30 % of the job; seconds until it is a
+- a new worker's start: one more worker started at 25 % of the job; seconds until it is a
   live worker of the job (Python and Scrapy start-up), and until it holds its first lease.
 
 Bounded: every scenario stops by itself (the job drains; workers are killed after --timeout).
 The machine's cores are shared by the workers, the sandbox and Redis: with 2 cores the
 workers' own CPU, not Redis, is the limit without an API limit. Usage:
 
-    .venv/bin/python benchmarks/redis_scale.py [--images 400] [--scenarios 20:0,20:8,5:0]
+    .venv/bin/python benchmarks/redis_scale.py [--images 600] [--scenarios 20:0,20:8,5:0]
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
 LATENCY = 0.3
 PAGES_PER_IMAGE = 5
 CONCURRENT_REQUESTS = 16  # the project's default, per worker
+LATE_AT = 0.25  # share of the pages done when one more worker is started
 
 
 @dataclass
@@ -63,6 +64,7 @@ class Result:
     spread: tuple[int, int, int]
     joined_after: float
     first_lease_after: float
+    late_pages: int
     codes: list[int]
     top: list[tuple[str, float]]
 
@@ -113,7 +115,7 @@ def run(workers: int, limit: int, images: int, timeout: float) -> Result:
             calls, cpu = redis_counters(client)
             now = time.monotonic()
             samples.append((now, pages, calls, cpu))
-            if late is None and pages >= 0.3 * total:
+            if late is None and pages >= LATE_AT * total:
                 late_started = time.monotonic()
                 late = start_worker(tmp, server.url, sandbox.base_url, "late", limit)
             if late is not None and joined != joined:  # NaN: not yet
@@ -130,10 +132,13 @@ def run(workers: int, limit: int, images: int, timeout: float) -> Result:
                 proc.kill()
             proc.wait()
         codes = [p.returncode for p in procs] + ([late.returncode] if late else [])
-        per_worker = []
+        per_worker, late_pages = [], 0
         for log in sorted(tmp.glob("*.log")):
             found = re.findall(r"'tmapi/pages': (\d+)", log.read_text(encoding="utf-8"))
-            per_worker.append(int(found[-1]) if found else 0)
+            if log.stem == "late":
+                late_pages = int(found[-1]) if found else 0
+            else:
+                per_worker.append(int(found[-1]) if found else 0)
     lo = next(s for s in samples if s[1] >= 0.2 * total)
     hi = next((s for s in samples if s[1] >= 0.8 * total), samples[-1])
     pages = max(1, hi[1] - lo[1])
@@ -152,6 +157,7 @@ def run(workers: int, limit: int, images: int, timeout: float) -> Result:
         spread=(min(per_worker), int(statistics.median(per_worker)), max(per_worker)),
         joined_after=joined,
         first_lease_after=first_lease,
+        late_pages=late_pages,
         codes=codes,
         top=top,
     )
@@ -159,7 +165,7 @@ def run(workers: int, limit: int, images: int, timeout: float) -> Result:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--images", type=int, default=400, help="images of 5 pages each")
+    parser.add_argument("--images", type=int, default=600, help="images of 5 pages each")
     parser.add_argument("--scenarios", default="20:0,20:8,5:0", help="workers:plan limit, comma-separated")
     parser.add_argument("--timeout", type=float, default=400)
     opts = parser.parse_args()
@@ -171,7 +177,8 @@ def main() -> None:
     print(f"{opts.images} images x {PAGES_PER_IMAGE} pages, sandbox latency {LATENCY} s, {os.cpu_count()} cores\n")
     print(
         "| workers | API limit | pages | pages/s | possible | Redis commands / page | EVALSHA / page"
-        " | Redis CPU / page | pages per worker min / median / max | new worker: live / first lease | exit codes |"
+        " | Redis CPU / page | pages per worker min / median / max"
+        " | new worker: live / first lease / pages | exit codes |"
     )
     print("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |")
     for r in results:
@@ -179,7 +186,8 @@ def main() -> None:
         print(
             f"| {r.workers} (+1 late) | {r.plan_limit or 'none'} | {r.pages:,} | {r.rate:.1f} | {r.possible:.0f}"
             f" | {r.commands_per_page:.1f} | {r.evalsha_per_page:.1f} | {r.cpu_ms_per_page:.2f} ms"
-            f" | {r.spread[0]} / {r.spread[1]} / {r.spread[2]} | {r.joined_after:.1f} s / {r.first_lease_after:.1f} s"
+            f" | {r.spread[0]} / {r.spread[1]} / {r.spread[2]}"
+            f" | {r.joined_after:.1f} s / {r.first_lease_after:.1f} s / {r.late_pages}"
             f" | {codes} |"
         )
     print("\nRedis commands per page, the most frequent (inside scripts included):")

@@ -184,3 +184,27 @@ def test_a_cluster_master_failover_mid_crawl_loses_nothing(
     assert {key_of(p) for p in cluster.products()} == reference
     assert set(paid_pages(sandbox)) == set(reference_calls)
     assert status.drained and "Traceback" not in log
+
+
+def test_eight_workers_on_a_cluster_pay_each_page_once_and_find_what_one_process_finds(
+    tmp_path: Path,
+    sandbox: SandboxThread,
+    seeds_file: Path,
+    reference: set[Key],
+    reference_calls: Counter[tuple[str, str]],
+) -> None:
+    """More workers than pages in flight at times: eight on one job of a 3-master cluster,
+    every call paid once, the union of their feeds what one process finds
+    (benchmarks/redis_scale.py runs 20 for the figures; this is the correctness check)."""
+    with RedisCluster(masters=3) as servers:
+        cluster = Cluster(tmp_path, servers.url, sandbox.base_url, "eight")
+        push_seeds(Job(servers.client(), JobKeys.for_job("eight")))
+        sandbox.reset()
+        cluster.start(8)
+        codes = cluster.wait(180)
+    log = cluster.log_text()
+    assert codes == [0] * 8, log[-3000:]
+    products = cluster.products()
+    assert {key_of(p) for p in products} == reference and len(products) == len(reference)
+    assert paid_pages(sandbox) == reference_calls  # each call once, across eight workers
+    assert log.count("Spider closed (finished)") == 8

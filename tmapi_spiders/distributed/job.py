@@ -77,6 +77,9 @@ class Job:
         self._lease_count = 0
         # TMAPI_REDIS_DUPEFILTER_TTL: seconds a fingerprint counts (0: until the job is finished).
         self.dupefilter_ttl = 0.0
+        # Seeds, queued requests and leases left, as the last pop_seeds saw them (its own
+        # leases included): the seed loop's "is the job drained?" without another round trip.
+        self.left_after_pop = 0
         self._ack = server.register_script(scripts.ACK)
         self._pop_request = server.register_script(scripts.POP_REQUEST)
         self._push_request = server.register_script(scripts.PUSH_REQUEST)
@@ -127,12 +130,13 @@ class Job:
         k = self.keys
         first = self._lease_count + 1
         self._lease_count += count
-        flat = self._checked(
+        left, *flat = self._checked(
             self._pop_seeds(
-                keys=[k.seeds, k.inflight, k.leases, k.marker],
+                keys=[k.seeds, k.inflight, k.leases, k.marker, k.requests],
                 args=[self.marker_id or "", worker, lease, count, self._lease_prefix, first],
             )
         )
+        self.left_after_pop = int(left)
         return list(zip(flat[::2], flat[1::2], strict=True))
 
     # requests

@@ -101,15 +101,16 @@ return {'ok', marker, id, top[1]}
 """
 )
 
-# KEYS: seeds, inflight, leases, marker; ARGV: marker id seen, worker, lease seconds, count, lease id
-# prefix, first number. Pops up to `count` seeds into leases (ids prefix..number, prefix..number+1,
-# ...): returns {'ok', marker, id1, seed1, id2, seed2, ...}.
+# KEYS: seeds, inflight, leases, marker, requests; ARGV: marker id seen, worker, lease seconds, count,
+# lease id prefix, first number. Pops up to `count` seeds into leases (ids prefix..number,
+# prefix..number+1, ...): returns {'ok', marker, work left, id1, seed1, id2, seed2, ...}, where
+# work left is what DRAINED counts, so a worker that finds no seed needs no second round trip.
 POP_SEEDS = (
     LUA_NOW
     + "local KEYS_MARKER = KEYS[4]\n"
     + _MARKER
     + """
-local out = {'ok', marker}
+local out = {'ok', marker, 0}
 for i = 1, tonumber(ARGV[4]) do
   local seed = redis.call('LPOP', KEYS[1])
   if not seed then break end
@@ -119,6 +120,7 @@ for i = 1, tonumber(ARGV[4]) do
   out[#out + 1] = id
   out[#out + 1] = seed
 end
+out[3] = redis.call('LLEN', KEYS[1]) + redis.call('ZCARD', KEYS[5]) + redis.call('ZCARD', KEYS[2])
 return out
 """
 )
