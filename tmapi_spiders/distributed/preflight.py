@@ -69,6 +69,7 @@ def check_settings(settings: BaseSettings) -> None:
         "TMAPI_REDIS_ACK_INTERVAL",
         "TMAPI_REDIS_RETRY_DELAY",
         "TMAPI_REDIS_DUPEFILTER_TTL",
+        "TMAPI_REDIS_ACK_MAX_DELAY",
         "MAX_IDLE_TIME_BEFORE_CLOSE",
     ):
         try:
