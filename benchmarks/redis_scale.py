@@ -163,6 +163,11 @@ def run(workers: int, limit: int, images: int, timeout: float) -> Result:
     )
 
 
+def seconds(value: float) -> str:
+    """A duration for the table; "–" when it never happened (the job drained first)."""
+    return "–" if value != value else f"{value:.1f} s"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--images", type=int, default=600, help="images of 5 pages each")
@@ -187,7 +192,7 @@ def main() -> None:
             f"| {r.workers} (+1 late) | {r.plan_limit or 'none'} | {r.pages:,} | {r.rate:.1f} | {r.possible:.0f}"
             f" | {r.commands_per_page:.1f} | {r.evalsha_per_page:.1f} | {r.cpu_ms_per_page:.2f} ms"
             f" | {r.spread[0]} / {r.spread[1]} / {r.spread[2]}"
-            f" | {r.joined_after:.1f} s / {r.first_lease_after:.1f} s / {r.late_pages}"
+            f" | {seconds(r.joined_after)} / {seconds(r.first_lease_after)} / {r.late_pages}"
             f" | {codes} |"
         )
     print("\nRedis commands per page, the most frequent (inside scripts included):")
