@@ -5,7 +5,7 @@ Written once the feed exporters are done (`feed_exporter_closed`), to
 `<products feed stem>.summary.json` next to the first products feed, or to
 TMAPI_SUMMARY_FILE. Images the crawl never finished (a cap, a fatal API error, a
 shutdown) are counted as unfinished. In a distributed job the results live in Redis
-(`<job>:summary`), so every worker's summary covers the whole job as far as it has
+(`{<job>}:summary`), so every worker's summary covers the whole job as far as it has
 gone; the last worker to stop writes the complete one.
 """
 
@@ -214,7 +214,7 @@ return 1
 
 
 class RedisResults:
-    """The whole job: one hash `<job>:summary`, query image URL -> its result as JSON.
+    """The whole job: one hash `{<job>}:summary`, query image URL -> its result as JSON.
 
     One HSET per finished image on the reactor thread (a short command, like the
     scheduler's); what cannot be written while Redis is away is kept and retried at the end.
