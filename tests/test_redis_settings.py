@@ -164,3 +164,9 @@ def test_a_dupefilter_ttl_bounds_the_filter_and_forgets_only_old_fingerprints(re
     job.dupefilter_ttl = 0
     assert job.push_request_once("r-b", 0, "fp-b") and not job.push_request_once("r-b", 0, "fp-b")
     assert client.sismember(job.keys.dupefilter, "fp-b")
+
+
+def test_a_sentinel_url_is_shown_without_its_password() -> None:
+    """Its host list is no URL netloc urllib can parse: the password is blanked all the same."""
+    shown = connection.describe("redis+sentinel://:hunter2@s1:26379,s2:26379/main/0")
+    assert shown == "redis+sentinel://:***@s1:26379,s2:26379/main/0"

@@ -18,6 +18,7 @@ current master): this module only turns the settings into their arguments.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -43,6 +44,7 @@ ERRORS = (redis.ConnectionError, redis.TimeoutError)
 AUTH_ERRORS = ("WRONGPASS", "NOAUTH", "NOPERM", "ERR AUTH", "INVALID PASSWORD", "INVALID USERNAME")
 
 
+_USERINFO_PASSWORD = re.compile(r"^([a-z+]+://[^:/@]*:)[^@/]*@", re.IGNORECASE)
 CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 SENTINEL_SCHEMES = {"redis+sentinel": "redis", "rediss+sentinel": "rediss"}
 SCHEMES = ("redis", "rediss", "unix", *CLUSTER_SCHEMES, *SENTINEL_SCHEMES)
@@ -229,8 +231,9 @@ def describe(url: str) -> str:
         if parts.port:
             host = f"{host}:{parts.port}"
         return urlunsplit((parts.scheme, f"{user}:***@{host}", parts.path, parts.query, parts.fragment))
-    except ValueError:
-        return "(unparsable REDIS_URL)"
+    except ValueError:  # e.g. a Sentinel URL's host list: blank the userinfo's password anyway
+        masked = _USERINFO_PASSWORD.sub(r"\1***@", url, count=1)
+        return masked if "://" in masked else "(unparsable REDIS_URL)"
 
 
 def reason(exc: BaseException, url: str) -> str:
