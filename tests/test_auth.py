@@ -14,6 +14,7 @@ import pytest
 from tests.crawl_helpers import QUICK_WORKER_SETTINGS, REPO, crawl, scrapy, scrapy_env
 from tests.redis_server import RedisServer
 from tmapi_spiders import outcome
+from tmapi_spiders.distributed.keys import JobKeys
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
 
 TOKEN = "tok-Auth-9Vq2-mode"
@@ -124,7 +125,7 @@ def test_distributed_workers_learn_the_way_from_redis_without_the_token(tmp_path
         )
         _, err1 = first.communicate(timeout=120)
         assert first.returncode == 0, err1[-2000:]
-        assert redis_server.client().get("auth:auth") == "query"
+        assert redis_server.client().get(JobKeys.for_job("auth").auth) == "query"
         refused_after_first = sb.stats()["statuses"].get("401", 0)
         # a second worker of the same job (more seeds): it asks the gateway nothing to learn the way
         more = tmp_path / "more.txt"

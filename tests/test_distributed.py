@@ -202,7 +202,7 @@ def test_three_workers_pay_each_page_once_and_find_what_one_process_finds(
     assert log.count("is drained and this worker was idle") == WORKERS
     assert log.count("Spider closed (finished)") == WORKERS
     job = cluster.job_api(redis_server)
-    left = set(job.server.keys(f"{cluster.job}:*"))
+    left = set(job.server.keys(job.keys.pattern))
     assert job.keys.stats in left and not left & set(job.keys.work())  # the finished job's work keys are gone
     counters = job.status(2).counters
     assert counters["items"] == len(reference)
@@ -384,7 +384,7 @@ def test_a_job_flushed_from_redis_mid_crawl_stops_its_workers_with_exit_6(
         wait_until(lambda: job.status(2).counters.get("pages", 0) >= 3, what="3 pages done")
         private.client().flushall()
         codes = cluster.wait(60)
-        left = private.client().keys("flushed:*")
+        left = private.client().keys("{flushed}:*")
     log = cluster.log_text()
     assert codes == [6, 6], log[-3000:]
     assert left == [], left  # nothing of the lost job planted back
@@ -406,7 +406,7 @@ def test_a_redis_restarted_empty_mid_crawl_stops_the_worker_with_exit_6(tmp_path
         time.sleep(0.5)
         private.start(port)
         codes = cluster.wait(60)
-        left = private.client().keys("restarted:*")
+        left = private.client().keys("{restarted}:*")
     log = cluster.log_text()
     assert codes == [6], log[-3000:]
     assert "lost its state in Redis" in log and "Spider closed (redis_job_lost)" in log

@@ -102,10 +102,10 @@ def test_only_the_last_worker_of_a_drained_job_deletes_it(job: Job) -> None:
     assert job.finish("b", 30, delete=True) == 0  # a is still live
     assert job.finish("a", 30, delete=True) == 2
     # the counters stay for `scrapy job`, and the marker with them: a finished job is not a lost one
-    assert sorted(job.server.keys(f"{job.keys.job}:*")) == sorted([job.keys.stats, job.keys.marker])
+    assert sorted(job.server.keys(job.keys.pattern)) == sorted([job.keys.stats, job.keys.marker])
     assert job.status(30).counters["pages"] == 3
-    job.server.hset(f"{job.keys.job}:summary", "image", "{}")  # a key another component keeps for the job
-    assert job.delete() == 3 and not job.server.keys(f"{job.keys.job}:*")
+    job.server.hset(job.keys.summary, "image", "{}")  # a key another component keeps for the job
+    assert job.delete() == 3 and not job.server.keys(job.keys.pattern)
 
 
 def test_a_worker_that_saw_the_job_finds_it_lost_when_its_marker_is_gone(job: Job, redis_server: RedisServer) -> None:
@@ -132,7 +132,7 @@ def test_a_worker_that_saw_the_job_finds_it_lost_when_its_marker_is_gone(job: Jo
     ):
         with pytest.raises(JobGone, match="lost its state in Redis"):
             call()
-    assert job.server.keys(f"{job.keys.job}:*") == []  # and nothing of it was written back
+    assert job.server.keys(job.keys.pattern) == []  # and nothing of it was written back
     job.push_seeds([{"url": "https://img.alicdn.com/a.jpg"}])  # seeded again: a new job, not the one it worked on
     with pytest.raises(JobGone, match="replaced by a new one"):
         worker.pop_seeds("w", 30, 5)

@@ -24,6 +24,7 @@ from scrapy.settings import Settings
 from tests.crawl_helpers import REPO, crawl, read_jsonl
 from tests.redis_server import RedisServer
 from tmapi_spiders import limits
+from tmapi_spiders.distributed.keys import JobKeys
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
 
 TOKEN = "sandbox"
@@ -270,7 +271,7 @@ def test_a_killed_workers_slots_come_back_and_the_limit_still_holds(
     slow_api.reset()
     client = redis_server.client()
     procs = [worker(tmp_path, redis_server.url, slow_api.base_url, job, f"w{i}") for i in range(3)]
-    slots_key = f"{job}:limit:slots"
+    slots_key = JobKeys.for_job(job).limit_slots
     # kill a worker while it holds slots of the job's limit, and there is work left; any worker
     # will do (under load the first one started is not always the first to take work)
     deadline = time.monotonic() + 60

@@ -107,6 +107,7 @@ DIST_SETTINGS = {
     "TMAPI_BACKOFF_BASE": "0.05",
     "TMAPI_REDIS_LEASE": "2",
     "TMAPI_REDIS_ACK_INTERVAL": "0.05",
+    "TMAPI_REDIS_ACK_MAX_DELAY": "0",  # ack at every look: the job's counters follow the crawl closely
     "TMAPI_REDIS_POLL_INTERVAL": "0.2",
     "MAX_IDLE_TIME_BEFORE_CLOSE": "1",
     "LOG_LEVEL": "INFO",

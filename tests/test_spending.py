@@ -6,6 +6,7 @@ import asyncio
 import json
 import re
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -173,11 +174,18 @@ def summaries(out: Path) -> list[dict[str, Any]]:
     return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(out.glob("*.summary.json"))]
 
 
-def test_distributed_cap_is_job_wide_and_leaves_the_rest_queued(tmp_path: Path) -> None:
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A private Redis (test_distributed_backends.py runs the same test on a cluster, TLS, Sentinel)."""
+    with RedisServer() as server:
+        yield server
+
+
+def test_distributed_cap_is_job_wide_and_leaves_the_rest_queued(tmp_path: Path, redis_server: RedisServer) -> None:
     cap = 7
     seeds = tmp_path / "seeds.txt"
     seeds.write_text("\n".join(DIST_URLS) + "\n", encoding="utf-8")
-    with RedisServer() as redis_server, SandboxThread(SandboxConfig(latency=0.02)) as sandbox:
+    with SandboxThread(SandboxConfig(latency=0.02)) as sandbox:
         settings = {**WORKER_SETTINGS, "REDIS_URL": redis_server.url, "TMAPI_JOB": "capjob"}
         settings["TMAPI_OUTPUT_DIR"] = str(tmp_path / "output")
         seeded = scrapy_cmd(["seed", str(seeds)], settings, sandbox.base_url)
@@ -197,7 +205,7 @@ def test_distributed_cap_is_job_wide_and_leaves_the_rest_queued(tmp_path: Path) 
         sandbox.reset()
         codes_two, log_two = run_workers(tmp_path / "two", {**settings, "TMAPI_MAX_CALLS": "100"}, sandbox.base_url)
         second_calls = sandbox.stats()["total_calls"]
-        left_keys = sorted(client.keys("capjob:*"))
+        left_keys = sorted(client.keys("{capjob}:*"))
 
     # run 1: exactly the cap across the three workers, stopped cleanly, the rest still queued
     assert set(codes) <= {outcome.OK, outcome.CAP_REACHED} and outcome.CAP_REACHED in codes, log[-3000:]
@@ -220,4 +228,4 @@ def test_distributed_cap_is_job_wide_and_leaves_the_rest_queued(tmp_path: Path) 
     assert final["totals"]["items"] == 5 * 60 and final["totals"]["paid_calls"] == DIST_CALLS
     assert {i["query_image_url"] for i in final["images"]} == set(DIST_URLS)
     assert spent_key("capjob") not in left_keys  # a finished job's count is cleared
-    assert "capjob:summary" not in left_keys  # and so are its per-image results
+    assert "{capjob}:summary" not in left_keys  # and so are its per-image results

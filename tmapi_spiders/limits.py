@@ -376,18 +376,14 @@ def limit_keys(settings: BaseSettings, spider_name: str) -> tuple[str, str, str]
 
 
 def async_client(settings: BaseSettings) -> Any:
-    """A redis.asyncio client on the reactor's loop, with the distributed module's timeouts.
+    """A redis.asyncio client of the job's Redis (one server, a cluster or Sentinel's master,
+    TLS or not), with the distributed module's timeouts.
 
     Its read timeout outlasts the BLPOP the limiter waits in (TMAPI_LIMIT_POLL): a socket
     that timed out first would turn every quiet wait into a connection error."""
-    import redis.asyncio
+    from tmapi_spiders.distributed.connection import async_client as job_async_client
 
-    from tmapi_spiders.distributed.connection import DEFAULT_PARAMS
-
-    params = {k: v for k, v in DEFAULT_PARAMS.items() if k != "health_check_interval"}
-    poll = settings.getfloat(POLL_SETTING, DEFAULT_POLL)
-    params["socket_timeout"] = max(float(params.get("socket_timeout") or 0), poll + 5)
-    return redis.asyncio.Redis.from_url(str(settings.get("REDIS_URL")), **params)
+    return job_async_client(settings, min_socket_timeout=settings.getfloat(POLL_SETTING, DEFAULT_POLL) + 5)
 
 
 class RedisBackend:

@@ -9,7 +9,7 @@ past the cap it raises `CapReached` (an IgnoreRequest: the spider's errback reco
 the image as failed, naming the cap) and the crawl ends with the finish reason
 `tmapi_max_calls` (exit code 5), its feeds closed as in any other finish. In one
 process every request left is refused the same way first, so each unfinished image
-has its failure record. A distributed job counts in Redis (`<job>:max_calls_spent`,
+has its failure record. A distributed job counts in Redis (`{<job>}:max_calls_spent`,
 one atomic check-and-increment per call, so the cap holds across all workers); each
 worker stops at once, and the refused request goes back to the job's queue, so a later
 run with a higher cap (the count is the job's, not the run's) resumes it.

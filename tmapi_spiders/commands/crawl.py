@@ -34,7 +34,7 @@ class Command(ScrapyCrawl):
                 # Imported only here: a single-process crawl never loads redis (issue 17).
                 from tmapi_spiders.distributed.preflight import check as distributed_check
 
-                problem = distributed_check(self.settings, opts.spargs)
+                problem = distributed_check(self.settings, opts.spargs, spidercls.name)
                 if problem:
                     print(f"error: {problem[1]}", file=sys.stderr)
                     sys.exit(problem[0])

@@ -2,7 +2,8 @@
 
 Reads the job's keys in one transaction: seeds left, queued and in-flight requests,
 live workers (heartbeat within one lease) and the job-wide counters the workers
-update atomically. `--delete` removes every key of the job.
+update atomically. `--delete` removes every key of the job. `--migrate` renames the keys
+of a job created before the `{job}` hash tags to the new names, once, with no worker running.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from typing import TYPE_CHECKING
 from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
-from tmapi_spiders import outcome
+from tmapi_spiders import distributed, outcome
 
 if TYPE_CHECKING:
-    from tmapi_spiders.distributed.job import JobStatus
+    from tmapi_spiders.distributed.job import Job, JobStatus
 
 COUNTERS = ("seeds_pushed", "images_done", "failures", "pages", "items", "paid_calls", "leases_expired")
 
@@ -45,6 +46,30 @@ def render(status: JobStatus) -> str:
     return "\n".join(lines)
 
 
+class MigrationError(Exception):
+    """The job cannot be migrated as it is (both names hold data)."""
+
+
+def migrate(job: Job) -> int:
+    """Rename every key of the job from `<job>:name` to `{<job>}:name`; how many were moved.
+
+    DUMP + RESTORE (with its time to live) + DEL rather than RENAME: on a Redis Cluster the
+    old and new names are in different slots, where RENAME answers CROSSSLOT. Run with no
+    worker on the job: a key written between its DUMP and its DEL would be lost."""
+    from tmapi_spiders.distributed.keys import migration_pairs
+
+    pairs = [(old, new) for old, new in migration_pairs(job.keys) if job.server.exists(old)]
+    clash = [new for _, new in pairs if job.server.exists(new)]
+    if clash:
+        raise MigrationError(f"both the old and the new names hold data ({clash[0]}): nothing was renamed")
+    for old, new in pairs:
+        data = job.server.dump(old)
+        ttl = int(job.server.pttl(old))
+        job.server.restore(new, max(ttl, 0), data)
+        job.server.delete(old)
+    return len(pairs)
+
+
 class Command(ScrapyCommand):
     requires_project = True
     requires_crawler_process = False
@@ -62,12 +87,15 @@ class Command(ScrapyCommand):
         parser.add_argument("--json", action="store_true", help="print the status as JSON")
         parser.add_argument("--delete", action="store_true", help="remove every key of the job")
         parser.add_argument("--force", action="store_true", help="with --delete: even while workers are live")
+        parser.add_argument(
+            "--migrate", action="store_true", help="rename a job's keys from the old <job>:... names to {<job>}:..."
+        )
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         if args:
             raise UsageError("scrapy job takes no arguments")
-        url = str(self.settings.get("REDIS_URL") or "")
-        if not url:
+        url = str(self.settings.get("REDIS_URL") or self.settings.get("REDIS_SENTINELS") or "")
+        if not distributed.enabled(self.settings):
             self._fail(
                 outcome.BAD_INPUT, "no REDIS_URL: give -s REDIS_URL=redis://host:6379/0 (or set it in the environment)"
             )
@@ -76,8 +104,12 @@ class Command(ScrapyCommand):
         # single-process crawl must not load redis (issue 17: time to the first call).
         from tmapi_spiders.distributed import connection
         from tmapi_spiders.distributed.job import Job
-        from tmapi_spiders.distributed.keys import JobKeys
+        from tmapi_spiders.distributed.keys import JobKeys, legacy_keys, legacy_message
 
+        problem = connection.check_settings(self.settings)
+        if problem:
+            self._fail(outcome.BAD_INPUT, problem)
+            return
         problem = connection.check_reachable(self.settings)
         if problem:
             self._fail(outcome.REDIS_DOWN, problem)
@@ -85,6 +117,14 @@ class Command(ScrapyCommand):
         job = Job(connection.client(self.settings), JobKeys.from_settings(self.settings, opts.spider))
         lease = self.settings.getfloat("TMAPI_REDIS_LEASE")
         try:
+            if opts.migrate:
+                moved = migrate(job)
+                print(f"job {job.keys.job!r}: {moved} keys renamed to {job.keys.prefix}...")
+                return
+            found = legacy_keys(job.server, job.keys)
+            if found:
+                self._fail(outcome.BAD_INPUT, legacy_message(job.keys, found))
+                return
             status = job.status(lease)
             if opts.delete:
                 if status.live_workers and not opts.force:
@@ -95,6 +135,9 @@ class Command(ScrapyCommand):
                     return
                 print(f"job {status.job!r}: deleted {job.delete()} keys")
                 return
+        except MigrationError as exc:
+            self._fail(outcome.BAD_INPUT, str(exc))
+            return
         except connection.ERRORS as exc:
             self._fail(outcome.REDIS_DOWN, f"lost Redis at {connection.describe(url)}: {connection.reason(exc, url)}")
             return

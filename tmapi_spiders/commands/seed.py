@@ -14,7 +14,7 @@ from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 from scrapy.utils.conf import arglist_to_dict
 
-from tmapi_spiders import outcome
+from tmapi_spiders import distributed, outcome
 from tmapi_spiders.config import ConfigError
 from tmapi_spiders.seeds import BadLine
 
@@ -52,7 +52,7 @@ class Command(ScrapyCommand):
         if "urls_file" in opts.spargs or "urls" in opts.spargs:
             self._fail(outcome.BAD_INPUT, "give the seed file as the argument, not as -a urls_file/urls")
             return
-        if not self.settings.get("REDIS_URL"):
+        if not distributed.enabled(self.settings):
             self._fail(
                 outcome.BAD_INPUT, "no REDIS_URL: give -s REDIS_URL=redis://host:6379/0 (or set it in the environment)"
             )
@@ -62,7 +62,7 @@ class Command(ScrapyCommand):
         from tmapi_spiders.distributed import connection
         from tmapi_spiders.distributed.job import Job
         from tmapi_spiders.distributed.keys import JobKeys
-        from tmapi_spiders.distributed.preflight import seed_config
+        from tmapi_spiders.distributed.preflight import check_keys, check_legacy, seed_config
         from tmapi_spiders.distributed.start import seeds_of
 
         try:
@@ -70,9 +70,18 @@ class Command(ScrapyCommand):
         except ConfigError as exc:
             self._fail(outcome.BAD_INPUT, str(exc))
             return
+        try:
+            check_keys(self.settings, opts.spider)
+        except ConfigError as exc:
+            self._fail(outcome.BAD_INPUT, str(exc))
+            return
         problem = connection.check_reachable(self.settings)
         if problem:
             self._fail(outcome.REDIS_DOWN, problem)
+            return
+        legacy = check_legacy(self.settings, opts.spider)  # seeding under new names would split the job
+        if legacy:
+            self._fail(*legacy)
             return
         seeds, bad = [], 0
         for entry in seeds_of(config):

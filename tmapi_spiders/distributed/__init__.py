@@ -22,7 +22,8 @@ URI_PARAMS = "tmapi_spiders.distributed.feeds.uri_params"
 
 
 def enabled(settings: BaseSettings) -> bool:
-    return bool(settings.get("REDIS_URL"))
+    """REDIS_URL, or REDIS_SENTINELS (the sentinels name the master): a worker of a job."""
+    return bool(settings.get("REDIS_URL") or settings.get("REDIS_SENTINELS"))
 
 
 def configure(settings: BaseSettings) -> None:

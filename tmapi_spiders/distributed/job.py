@@ -72,6 +72,14 @@ class Job:
         # The marker id this worker saw (None: not seen yet, e.g. a worker started before
         # the job was seeded). Commands that only seed or report never set it.
         self.marker_id: str | None = None
+        # Lease ids: this process's random token and its own counter, unique across failovers.
+        self._lease_prefix = f"{secrets.token_hex(4)}."
+        self._lease_count = 0
+        # TMAPI_REDIS_DUPEFILTER_TTL: seconds a fingerprint counts (0: until the job is finished).
+        self.dupefilter_ttl = 0.0
+        # Seeds, queued requests and leases left, as the last pop_seeds saw them (its own
+        # leases included): the seed loop's "is the job drained?" without another round trip.
+        self.left_after_pop = 0
         self._ack = server.register_script(scripts.ACK)
         self._pop_request = server.register_script(scripts.POP_REQUEST)
         self._push_request = server.register_script(scripts.PUSH_REQUEST)
@@ -82,6 +90,7 @@ class Job:
         self._give_back = server.register_script(scripts.GIVE_BACK)
         self._drained = server.register_script(scripts.DRAINED)
         self._finish = server.register_script(scripts.FINISH)
+        self._status = server.register_script(scripts.STATUS)
 
     # seeds
 
@@ -119,12 +128,15 @@ class Job:
 
     def pop_seeds(self, worker: str, lease: float, count: int) -> list[tuple[str, str]]:
         k = self.keys
-        flat = self._checked(
+        first = self._lease_count + 1
+        self._lease_count += count
+        left, *flat = self._checked(
             self._pop_seeds(
-                keys=[k.seeds, k.inflight, k.leases, k.lease_seq, k.marker],
-                args=[self.marker_id or "", worker, lease, count],
+                keys=[k.seeds, k.inflight, k.leases, k.marker, k.requests],
+                args=[self.marker_id or "", worker, lease, count, self._lease_prefix, first],
             )
         )
+        self.left_after_pop = int(left)
         return list(zip(flat[::2], flat[1::2], strict=True))
 
     # requests
@@ -139,17 +151,18 @@ class Job:
         "" skips the filter); the filter's SADD, the queueing and the handover's
         acknowledgement are one step, checked against the job's marker (JobGone)."""
         k = self.keys
-        keys = [k.requests, k.inflight, k.leases, k.dupefilter, k.marker]
-        args = [self.marker_id or "", data, -priority, handover or "", fingerprint]
+        keys = [k.requests, k.inflight, k.leases, k.dupefilter, k.marker, k.dupefilter_recent]
+        args = [self.marker_id or "", data, -priority, handover or "", fingerprint, self.dupefilter_ttl]
         [queued] = self._checked(self._push_request(keys=keys, args=args))
         return bool(queued)
 
     def pop_request(self, worker: str, lease: float) -> tuple[str, str] | None:
         k = self.keys
+        self._lease_count += 1
         got = self._checked(
             self._pop_request(
-                keys=[k.requests, k.inflight, k.leases, k.lease_seq, k.marker],
-                args=[self.marker_id or "", worker, lease],
+                keys=[k.requests, k.inflight, k.leases, k.marker],
+                args=[self.marker_id or "", worker, lease, f"{self._lease_prefix}{self._lease_count}"],
             )
         )
         return (got[0], got[1]) if got else None
@@ -207,12 +220,11 @@ class Job:
 
     def status(self, live_seconds: float) -> JobStatus:
         k = self.keys
-        now = self.server.time()
-        pipe = self.server.pipeline(transaction=True)
-        pipe.llen(k.seeds).scard(k.seeds_seen).zcard(k.requests).zcard(k.inflight)
-        pipe.zrangebyscore(k.workers, now[0] + now[1] / 1e6 - live_seconds, "+inf")
-        pipe.hgetall(k.stats)
-        seeds_left, seen, queued, in_flight, workers, counters = pipe.execute()
+        # One script, not a MULTI with TIME: atomic on a cluster node too (TIME has no key).
+        seeds_left, seen, queued, in_flight, workers, flat = self._status(
+            keys=[k.seeds, k.seeds_seen, k.requests, k.inflight, k.workers, k.stats], args=[live_seconds]
+        )
+        counters = dict(zip(flat[::2], flat[1::2], strict=True))
         return JobStatus(
             job=k.job,
             seeds_left=int(seeds_left),
@@ -225,13 +237,15 @@ class Job:
 
     def delete(self) -> int:
         """Every key of the job, ours and those other components keep under its prefix."""
-        found = set(self.server.scan_iter(match=f"{self.keys.job}:*", count=500)) | set(self.keys.all())
-        return int(self.server.delete(*found))
+        found = set(self.server.scan_iter(match=self.keys.pattern, count=500)) | set(self.keys.all())
+        # One DEL per key: on a cluster a multi-key DEL is split by slot anyway, and these
+        # share one slot, but keys another tool put under the prefix without the tag may not.
+        return sum(int(self.server.delete(key)) for key in sorted(found))
 
     def dump(self) -> dict[str, Any]:
         """Every key of the job with its value (tests, debugging)."""
         out: dict[str, Any] = {}
-        for key in self.server.scan_iter(match=f"{self.keys.job}:*", count=500):
+        for key in self.server.scan_iter(match=self.keys.pattern, count=500):
             kind = self.server.type(key)
             if kind == "string":
                 out[key] = self.server.get(key)

@@ -1,16 +1,28 @@
 """The Redis keys of one job, named as scrapy-redis names them where it has a name.
 
-Every key of a job starts with the job name (TMAPI_JOB, default: the spider's name),
-so one Redis can hold several jobs and `scrapy job` can find all of a job's keys. Every
-key is named here, including the job-wide limiter's (limits.py).
+Every key of a job starts with the job name in braces, `{<job>}:` (TMAPI_JOB, default:
+the spider's name): a Redis Cluster hash tag, so all of a job's keys live in one hash
+slot and every Lua script and transaction that touches several of them works on a
+cluster (without the braces they fail with CROSSSLOT). One Redis can hold several jobs
+and `scrapy job` finds all of a job's keys by the prefix. Every key is named here,
+including the job-wide limiter's (limits.py) and the summary's.
+
+Jobs created before the hash tags have keys named `<job>:...`: `legacy_keys` finds
+them, and `scrapy job --migrate` renames them once (see docs/distributed.md).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, fields
+from typing import Any
 
+from redis.crc import key_slot
 from scrapy.settings import BaseSettings
 from scrapy_redis import defaults
+
+# Characters special in a Redis glob pattern (SCAN MATCH, KEYS): escaped in a job's prefix.
+_GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 
 
 @dataclass(frozen=True)
@@ -18,11 +30,12 @@ class JobKeys:
     job: str
     requests: str  # zset: serialized request -> -priority (scrapy-redis PriorityQueue layout)
     dupefilter: str  # set: one fingerprint per image and query, and per later page
+    dupefilter_recent: str  # zset: the same, scored by when added, with TMAPI_REDIS_DUPEFILTER_TTL
     seeds: str  # list: JSON seeds, popped from the left
     seeds_seen: str  # set: fingerprints of every seed pushed, so seeding twice is harmless
     inflight: str  # zset: lease id -> lease expiry (Redis server time)
     leases: str  # hash: lease id -> JSON {kind, worker, score, data}
-    lease_seq: str  # counter for lease ids
+    lease_seq: str  # counter for lease ids of jobs before worker-made ids: only deleted now
     stats: str  # hash: job-wide counters (HINCRBY)
     workers: str  # zset: worker id -> last heartbeat (Redis server time)
     marker: str  # string: the job's random id, set when it is first seeded; gone = the job's state was lost
@@ -39,33 +52,65 @@ class JobKeys:
         queue_key: str = defaults.SCHEDULER_QUEUE_KEY,
         dupefilter_key: str = defaults.SCHEDULER_DUPEFILTER_KEY,
         start_urls_key: str = defaults.START_URLS_KEY,
+        tagged: bool = True,
     ) -> JobKeys:
+        """The job's keys, under `{job}:` (`tagged=False`: the names of jobs created before
+        the hash tags, for `legacy_keys` and the migration only)."""
+        prefix = f"{{{job}}}" if tagged else job
         return cls(
             job=job,
-            requests=queue_key % {"spider": job},
-            dupefilter=dupefilter_key % {"spider": job},
-            seeds=start_urls_key % {"name": job},
-            seeds_seen=f"{job}:seeds_seen",
-            inflight=f"{job}:inflight",
-            leases=f"{job}:leases",
-            lease_seq=f"{job}:lease_seq",
-            stats=f"{job}:stats",
-            workers=f"{job}:workers",
-            marker=f"{job}:marker",
-            limit_slots=f"{job}:limit:slots",
-            limit_state=f"{job}:limit:state",
-            summary=f"{job}:summary",
-            max_calls_spent=f"{job}:max_calls_spent",
-            auth=f"{job}:auth",
+            requests=queue_key % {"spider": prefix},
+            dupefilter=dupefilter_key % {"spider": prefix},
+            dupefilter_recent=(dupefilter_key % {"spider": prefix}) + ":recent",
+            seeds=start_urls_key % {"name": prefix},
+            seeds_seen=f"{prefix}:seeds_seen",
+            inflight=f"{prefix}:inflight",
+            leases=f"{prefix}:leases",
+            lease_seq=f"{prefix}:lease_seq",
+            stats=f"{prefix}:stats",
+            workers=f"{prefix}:workers",
+            marker=f"{prefix}:marker",
+            limit_slots=f"{prefix}:limit:slots",
+            limit_state=f"{prefix}:limit:state",
+            summary=f"{prefix}:summary",
+            max_calls_spent=f"{prefix}:max_calls_spent",
+            auth=f"{prefix}:auth",
         )
 
+    @property
+    def prefix(self) -> str:
+        """What every key of the job starts with (the job's own, from `stats`)."""
+        return self.stats[: -len("stats")]
+
+    @property
+    def pattern(self) -> str:
+        """A SCAN MATCH pattern for every key under the job's prefix (glob characters escaped)."""
+        return _GLOB_SPECIAL.sub(r"\\\1", self.prefix) + "*"
+
+    def check_one_slot(self) -> None:
+        """ValueError naming the setting whose key is not under the job's hash tag: on a
+        Redis Cluster its scripts would fail with CROSSSLOT at the first call."""
+        slot = key_slot(self.stats.encode())
+        for name, key in (
+            ("SCHEDULER_QUEUE_KEY", self.requests),
+            ("SCHEDULER_DUPEFILTER_KEY", self.dupefilter),
+            ("REDIS_START_URLS_KEY", self.seeds),
+        ):
+            if key_slot(key.encode()) != slot:
+                placeholder = "%(name)s" if name == "REDIS_START_URLS_KEY" else "%(spider)s"
+                raise ValueError(
+                    f"{name} must contain {placeholder} (it becomes the job's {{hash tag}}), got {key!r}:"
+                    " a job's keys must share one hash slot"
+                )
+
     @classmethod
-    def from_settings(cls, settings: BaseSettings, spider_name: str) -> JobKeys:
+    def from_settings(cls, settings: BaseSettings, spider_name: str, tagged: bool = True) -> JobKeys:
         return cls.for_job(
             job_name(settings, spider_name),
             settings.get("SCHEDULER_QUEUE_KEY") or defaults.SCHEDULER_QUEUE_KEY,
             settings.get("SCHEDULER_DUPEFILTER_KEY") or defaults.SCHEDULER_DUPEFILTER_KEY,
             settings.get("REDIS_START_URLS_KEY") or defaults.START_URLS_KEY,
+            tagged=tagged,
         )
 
     def all(self) -> list[str]:
@@ -90,3 +135,43 @@ class JobKeys:
 
 def job_name(settings: BaseSettings, spider_name: str) -> str:
     return str(settings.get("TMAPI_JOB") or spider_name)
+
+
+def legacy_keys(server: Any, keys: JobKeys) -> list[str]:
+    """Keys of this job under the names used before the hash tags (`<job>:requests`...),
+    when the job has none under the new names: a job seeded by an older version, which a
+    new worker would otherwise see as empty (and its seeds would never be searched).
+
+    Only the job's own named keys are looked at (EXISTS, no scan), and only when its new
+    marker and stats are absent, so a running job pays one round trip."""
+    if server.exists(keys.marker, keys.stats):
+        return []
+    old = JobKeys.for_job(
+        keys.job,
+        keys.requests.replace(keys.prefix, "%(spider)s:", 1),
+        keys.dupefilter.replace(keys.prefix, "%(spider)s:", 1),
+        keys.seeds.replace(keys.prefix, "%(name)s:", 1),
+        tagged=False,
+    )
+    return [key for key in old.all() if server.exists(key)]
+
+
+def migration_pairs(keys: JobKeys) -> list[tuple[str, str]]:
+    """(old name, new name) of every key of the job, for `scrapy job --migrate`."""
+    old = JobKeys.for_job(
+        keys.job,
+        keys.requests.replace(keys.prefix, "%(spider)s:", 1),
+        keys.dupefilter.replace(keys.prefix, "%(spider)s:", 1),
+        keys.seeds.replace(keys.prefix, "%(name)s:", 1),
+        tagged=False,
+    )
+    return list(zip(old.all(), keys.all(), strict=True))
+
+
+def legacy_message(keys: JobKeys, found: list[str]) -> str:
+    """The one line a worker, `scrapy seed` and `scrapy job` print for an old-named job."""
+    return (
+        f"job {keys.job!r} was created with the old key names ({found[0]}...), before the"
+        f" {{hash tag}} names ({keys.prefix}...): stop its workers and run `scrapy job --migrate"
+        f" -s TMAPI_JOB={keys.job}` once with the same REDIS_URL"
+    )

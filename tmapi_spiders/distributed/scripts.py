@@ -41,20 +41,36 @@ local function give_back(id)
 end
 """
 
-# KEYS: requests, inflight, leases, dupefilter, marker; ARGV: marker id seen, data, score, handover lease id or '',
-# fingerprint or ''
+# KEYS: requests, inflight, leases, dupefilter, marker, dupefilter_recent; ARGV: marker id seen, data, score,
+# handover lease id or '', fingerprint or '', dupefilter ttl seconds (0: keep every fingerprint)
 # Queues a request unless its fingerprint is in the duplicate filter, and acknowledges the lease
 # it replaces either way: one step, so a worker killed in between cannot leave a fingerprint
 # marked seen whose request was never queued (that request would be lost for good).
+# With a ttl (TMAPI_REDIS_DUPEFILTER_TTL) the filter is a zset scored by when each fingerprint
+# was added, and a fingerprint older than the ttl no longer counts: each call drops up to 16 of
+# the oldest, so the filter holds about (fingerprints added per second) x ttl, not the whole job.
 # Returns {'ok', marker, 1 if queued else 0}.
 PUSH_REQUEST = (
     "local KEYS_MARKER = KEYS[5]\n"
     + _MARKER
     + """
 local queued = 1
-if ARGV[5] ~= '' and redis.call('SADD', KEYS[4], ARGV[5]) == 0 then
+local ttl = tonumber(ARGV[6] or '0') or 0
+if ARGV[5] ~= '' and ttl > 0 then
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+  local old = redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', now - ttl, 'LIMIT', 0, 16)
+  if #old > 0 then redis.call('ZREM', KEYS[6], unpack(old)) end
+  local added = redis.call('ZSCORE', KEYS[6], ARGV[5])
+  if added and tonumber(added) > now - ttl then
+    queued = 0
+  else
+    redis.call('ZADD', KEYS[6], now, ARGV[5])
+  end
+elseif ARGV[5] ~= '' and redis.call('SADD', KEYS[4], ARGV[5]) == 0 then
   queued = 0
-else
+end
+if queued == 1 then
   redis.call('ZADD', KEYS[1], tonumber(ARGV[3]), ARGV[2])
 end
 if ARGV[4] ~= '' then
@@ -65,40 +81,46 @@ return {'ok', marker, queued}
 """
 )
 
-# KEYS: requests, inflight, leases, lease_seq, marker; ARGV: marker id seen, worker, lease seconds
+# KEYS: requests, inflight, leases, marker; ARGV: marker id seen, worker, lease seconds, lease id
 # Pops the highest-priority request into a lease: returns {'ok', marker, id, data} or {'ok', marker}.
+# Lease ids are made by the worker (a random token per process and its own counter), not by an
+# INCR here: after a failover to a replica that missed the last INCRs, a Redis counter would hand
+# out again an id a worker still holds, and that worker's ack would drop another's lease.
 POP_REQUEST = (
     LUA_NOW
-    + "local KEYS_MARKER = KEYS[5]\n"
+    + "local KEYS_MARKER = KEYS[4]\n"
     + _MARKER
     + """
 local top = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 if #top == 0 then return {'ok', marker} end
 redis.call('ZREM', KEYS[1], top[1])
-local id = tostring(redis.call('INCR', KEYS[4]))
+local id = ARGV[4]
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), id)
 redis.call('HSET', KEYS[3], id, cjson.encode({k = 'request', w = ARGV[2], s = tonumber(top[2]), d = top[1]}))
 return {'ok', marker, id, top[1]}
 """
 )
 
-# KEYS: seeds, inflight, leases, lease_seq, marker; ARGV: marker id seen, worker, lease seconds, count
-# Pops up to `count` seeds into leases: returns {'ok', marker, id1, seed1, id2, seed2, ...}.
+# KEYS: seeds, inflight, leases, marker, requests; ARGV: marker id seen, worker, lease seconds, count,
+# lease id prefix, first number. Pops up to `count` seeds into leases (ids prefix..number,
+# prefix..number+1, ...): returns {'ok', marker, work left, id1, seed1, id2, seed2, ...}, where
+# work left is what DRAINED counts, so a worker that finds no seed needs no second round trip.
 POP_SEEDS = (
     LUA_NOW
-    + "local KEYS_MARKER = KEYS[5]\n"
+    + "local KEYS_MARKER = KEYS[4]\n"
     + _MARKER
     + """
-local out = {'ok', marker}
+local out = {'ok', marker, 0}
 for i = 1, tonumber(ARGV[4]) do
   local seed = redis.call('LPOP', KEYS[1])
   if not seed then break end
-  local id = tostring(redis.call('INCR', KEYS[4]))
+  local id = ARGV[5] .. tostring(tonumber(ARGV[6]) + i - 1)
   redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), id)
   redis.call('HSET', KEYS[3], id, cjson.encode({k = 'seed', w = ARGV[2], s = 0, d = seed}))
   out[#out + 1] = id
   out[#out + 1] = seed
 end
+out[3] = redis.call('LLEN', KEYS[1]) + redis.call('ZCARD', KEYS[5]) + redis.call('ZCARD', KEYS[2])
 return out
 """
 )
@@ -206,5 +228,19 @@ if ARGV[3] == '1' then
   return 2
 end
 return 1
+"""
+)
+
+# KEYS: seeds, seeds_seen, requests, inflight, workers, stats; ARGV: live seconds
+# The job's status for `scrapy job`, read in one atomic step with Redis server time.
+STATUS = (
+    LUA_NOW
+    + """
+return {
+  redis.call('LLEN', KEYS[1]), redis.call('SCARD', KEYS[2]), redis.call('ZCARD', KEYS[3]),
+  redis.call('ZCARD', KEYS[4]),
+  redis.call('ZRANGEBYSCORE', KEYS[5], tostring(now - tonumber(ARGV[1])), '+inf'),
+  redis.call('HGETALL', KEYS[6])
+}
 """
 )

@@ -135,11 +135,7 @@ async def start(spider: ImageSearchSpider) -> AsyncIterator[Request]:
         if popped:
             idle_since = None
             continue
-        try:
-            left = await in_thread(worker.job.work_left)
-        except connection.ERRORS as exc:
-            worker.lost(exc)
-            continue
+        left = worker.job.left_after_pop  # counted by the pop itself: one round trip per look, not two
         if left:
             idle_since = None
             worker.wake()

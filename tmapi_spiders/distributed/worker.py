@@ -49,6 +49,7 @@ COUNTERS = {
     "tmapi/images_searched": "images_done",
     "tmapi/paid_calls": "paid_calls",
 }
+ACK_BATCH = 16  # done leases acknowledged at once without waiting for TMAPI_REDIS_ACK_MAX_DELAY
 REDIS_DOWN_REASON = "redis_unavailable"
 JOB_LOST_REASON = "redis_job_lost"
 
@@ -69,9 +70,14 @@ class Worker:
         self.redactor = token_redactor(settings)  # the token, kept out of what this worker logs or writes
         self.server = connection.client(settings)
         self.job = Job(self.server, self.keys)
+        self.job.dupefilter_ttl = settings.getfloat("TMAPI_REDIS_DUPEFILTER_TTL")  # 0: the whole job's
         self.lease = _positive(settings, "TMAPI_REDIS_LEASE")
         self.heartbeat = settings.getfloat("TMAPI_REDIS_HEARTBEAT") or self.lease / 4
         self.ack_interval = _positive(settings, "TMAPI_REDIS_ACK_INTERVAL")
+        # Acks wait until ACK_BATCH leases are done or the first done one waited this long: one
+        # round trip for many pages, however thinly 20 workers spread them (0: every tick).
+        self.ack_max_delay = settings.getfloat("TMAPI_REDIS_ACK_MAX_DELAY")
+        self._done_since: float | None = None
         self.retry_times = settings.getint("TMAPI_REDIS_RETRY_TIMES")
         self.retry_delay = settings.getfloat("TMAPI_REDIS_RETRY_DELAY")
         self.persist = settings.getbool("SCHEDULER_PERSIST")
@@ -141,7 +147,7 @@ class Worker:
             return
         try:
             self.job.renew(self.id, self.lease, [])  # the marker check: a lost job gets nothing back
-            self._ack_done()
+            self._ack_done(force=True)
             left = [lease for lease in self.leases]
             given = self.job.give_back(left)
             if given:
@@ -208,7 +214,7 @@ class Worker:
             logger.error("No failure record for a refused request (%s): %s", exc, self.redactor.text(reason))
             return None
 
-    def _ack_done(self) -> None:
+    def _ack_done(self, force: bool = False) -> None:
         if self.down or self.gone:
             return
         # Done: the engine no longer holds the request, so its callback or errback ran and every
@@ -223,6 +229,11 @@ class Worker:
         counters = self._counter_deltas()
         if not done and not counters:
             return
+        now = time.monotonic()
+        self._done_since = self._done_since or now
+        if not force and len(done) < ACK_BATCH and now - self._done_since < self.ack_max_delay:
+            return  # batch: a few more pages will be done by the next tick
+        self._done_since = None
         try:
             self.job.ack(done, counters)
         except connection.ERRORS as exc:

@@ -8,7 +8,7 @@ shutdown) are counted as unfinished; in one process each image the crawl had sta
 not finished is listed too, with status `unfinished`, the pages and items it got so far
 (from the chain state of its last scheduled request), so the summary's pages and items
 add up to what the feeds hold. In a distributed job the results live in Redis
-(`<job>:summary`), so every worker's summary covers the whole job as far as it has
+(`{<job>}:summary`), so every worker's summary covers the whole job as far as it has
 gone; the last worker to stop writes the complete one.
 """
 
@@ -269,8 +269,17 @@ class TmapiRunSummary:
             self.results.cleanup()
 
 
+# KEYS: summary, marker; ARGV: seconds to keep (0: no expiry), url1, json1, url2, json2, ...
+WRITE_RESULTS = """
+if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+if tonumber(ARGV[1]) > 0 then redis.call('EXPIRE', KEYS[1], tonumber(ARGV[1])) end
+return 1
+"""
+
+
 class RedisResults:
-    """The whole job: one hash `<job>:summary`, query image URL -> its result as JSON.
+    """The whole job: one hash `{<job>}:summary`, query image URL -> its result as JSON.
 
     One HSET per finished image on the reactor thread (a short command, like the
     scheduler's); what cannot be written while Redis is away is kept and retried at the end.
@@ -279,7 +288,8 @@ class RedisResults:
     def __init__(self, client: Any, keys: Any, keep_seconds: int) -> None:
         self.client = client
         self.keys = keys  # the job's JobKeys
-        self.key = f"{keys.job}:summary"
+        self.key = keys.summary
+        self._write = client.register_script(WRITE_RESULTS)
         self.keep_seconds = keep_seconds
         self.pending: list[dict[str, Any]] = []
         self.mine: list[dict[str, Any]] = []  # this worker's own, in case the job's are gone
@@ -295,14 +305,16 @@ class RedisResults:
         if not self.pending:
             return True
         try:
-            pipe = self.client.pipeline(transaction=False)
-            pipe.hset(self.key, mapping={i["query_image_url"]: json.dumps(i, ensure_ascii=False) for i in self.pending})
-            if self.keep_seconds > 0:
-                pipe.expire(self.key, self.keep_seconds)
-            pipe.execute()
+            # Only into a job that still has its marker: a job lost from Redis (flushed,
+            # restarted empty) must not get a summary key planted back by a finishing worker.
+            # 500 images a call: Lua's unpack has a limit (what piled up while Redis was away).
+            while self.pending:
+                batch = self.pending[:500]
+                flat = [part for i in batch for part in (i["query_image_url"], json.dumps(i, ensure_ascii=False))]
+                self._write(keys=[self.key, self.keys.marker], args=[self.keep_seconds, *flat])
+                del self.pending[:500]
         except connection.ERRORS:
             return False
-        self.pending = []
         return True
 
     async def all(self) -> list[dict[str, Any]]:
