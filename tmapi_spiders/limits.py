@@ -54,8 +54,14 @@ DEFAULT_POLL = 5.0
 # The rate is aimed this far under the plan: calls 1.025/QPS apart, so the API's clock and the
 # network may move a call by ~25 ms either way before 11 land in a second of a plan of 10.
 QPS_MARGIN = 0.025
+# The AIMD policy's constants, in one place: `Aimd` uses them, and the Redis RELEASE script
+# gets them as arguments (tests/test_limits_policy.py runs the same events through both).
 CUT = 0.9  # multiplicative decrease on a 503 (at least one slot)
 PROBE = 30.0  # seconds before creeping past the level that last failed
+CREEP = 10  # slots grow by 1/(CREEP x limit) a success: about one slot per CREEP full rounds
+QPS_FLOOR = 100  # a cut never takes the rate below ceiling/QPS_FLOOR
+QPS_STEP = 200  # the rate grows by ceiling/QPS_STEP a success
+AIMD_ARGS = (CUT, CREEP, QPS_FLOOR, QPS_STEP)
 OVERLOAD_MARK = b"concurrency limit exceeded"
 REDIS_TRIES = 20  # consecutive Redis errors a waiting request survives before it fails
 
@@ -153,18 +159,18 @@ class Aimd:
             self.bad = self.slots()
             self.limit = float(max(1, min(self.bad - 1, math.floor(self.limit * CUT))))
         if self.qps_ceiling:
-            self.qps = max(self.qps_ceiling / 100, self.qps * CUT)
+            self.qps = max(self.qps_ceiling / QPS_FLOOR, self.qps * CUT)
         return True
 
     def on_success(self, now: float) -> None:
         if self.ceiling and self.limit < self.ceiling:
-            step = 1.0 / (10 * max(1.0, self.limit))  # about one slot per ten full rounds
+            step = 1.0 / (CREEP * max(1.0, self.limit))
             grown = min(float(self.ceiling), self.limit + step)
             if self.bad and int(grown) >= self.bad and now - self.bad_at < PROBE:
                 grown = min(grown, self.bad - 1 + 0.999)
             self.limit = grown
         if self.qps_ceiling and self.qps < self.qps_ceiling:
-            self.qps = min(self.qps_ceiling, self.qps + self.qps_ceiling / 200)
+            self.qps = min(self.qps_ceiling, self.qps + self.qps_ceiling / QPS_STEP)
 
 
 @dataclass
@@ -290,7 +296,8 @@ return {1, epoch, tostring(wait), tostring(limit), tostring(qps)}
 )
 
 # KEYS: slots, state, wake; ARGV: ceiling, qps ceiling, holder, overloaded (0/1), epoch of the call,
-# probe seconds, at ceiling (0/1: the caller last saw the limits at their ceilings), ttl.
+# probe seconds, at ceiling (0/1: the caller last saw the limits at their ceilings), ttl, then
+# the policy's constants (AIMD_ARGS): cut, creep, qps floor, qps step.
 # Gives a slot back, applies the AIMD step (see Aimd) and leaves one wake token for a waiting
 # worker (the list is only a doorbell: a woken worker still asks ACQUIRE, the zset decides).
 # Returns {cut (0/1), limit, qps}.
@@ -324,20 +331,20 @@ if ARGV[4] == '1' then
     bad_at = now
     if ceiling > 0 then
       bad = math.max(1, math.floor(limit))
-      limit = math.max(1, math.min(bad - 1, math.floor(limit * 0.9)))
+      limit = math.max(1, math.min(bad - 1, math.floor(limit * tonumber(ARGV[9]))))
     end
-    if qceiling > 0 then qps = math.max(qceiling / 100, qps * 0.9) end
+    if qceiling > 0 then qps = math.max(qceiling / tonumber(ARGV[11]), qps * tonumber(ARGV[9])) end
   end
 else
   if ceiling > 0 and limit < ceiling then
-    local grown = math.min(ceiling, limit + 1 / (10 * math.max(1, limit)))
+    local grown = math.min(ceiling, limit + 1 / (tonumber(ARGV[10]) * math.max(1, limit)))
     if bad > 0 and math.floor(grown) >= bad and now - bad_at < tonumber(ARGV[6]) then
       grown = math.min(grown, bad - 1 + 0.999)
     end
     if math.floor(grown) > math.floor(limit) then redis.call('RPUSH', KEYS[3], '1') end  -- a new slot: wake one
     limit = grown
   end
-  if qceiling > 0 and qps < qceiling then qps = math.min(qceiling, qps + qceiling / 200) end
+  if qceiling > 0 and qps < qceiling then qps = math.min(qceiling, qps + qceiling / tonumber(ARGV[12])) end
 end
 if cut == 1 or ARGV[4] ~= '1' and (limit < ceiling or qps < qceiling) or st[1] and limit >= ceiling then
   redis.call('HSET', KEYS[2], 'limit', tostring(limit), 'qps', tostring(qps), 'epoch', epoch,
@@ -517,6 +524,7 @@ class RedisBackend:
                     PROBE,
                     int(self._at_ceiling()),
                     int(self.lease * 10) + 60,
+                    *AIMD_ARGS,
                 ],
             )
         except Exception as exc:  # the lease expires by itself
