@@ -1,7 +1,7 @@
 """Downloader middlewares between our requests and TMAPI.
 
 Order (DOWNLOADER_MIDDLEWARES): backoff 560 -> HttpCache 900 -> envelope 910 ->
-HttpCompression 915 -> spending cap 930 (spending.py) -> job-wide limit 940 (limits.py)
+HttpCompression 915 -> spending cap 930 (spending.py) -> job-wide limit 940 (limits/)
 -> the download handler (download.py: it alone puts the token on, and counts the calls
 that reach the API). Responses travel back the other way: decoded (915) before the envelope reads them,
 and a failed answer is recognised (and turned into its real status) before the cache

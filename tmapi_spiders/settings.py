@@ -82,7 +82,7 @@ DOWNLOADER_MIDDLEWARES = {
     # After the cache lookup (900) and the envelope (910), before the token (950): counts only calls that go out.
     "tmapi_spiders.spending.TmapiCallCapMiddleware": 930,
     # After the cap: a refused call takes no slot; cached answers never get here.
-    "tmapi_spiders.limits.TmapiLimitMiddleware": 940,
+    "tmapi_spiders.limits.middleware.TmapiLimitMiddleware": 940,
     # Then the download handler (tmapi_spiders/download.py) puts the token on and counts the call.
 }
 

@@ -204,7 +204,7 @@ def client(settings: BaseSettings) -> Any:
 
 
 def async_client(settings: BaseSettings, min_socket_timeout: float = 0) -> Any:
-    """The redis.asyncio client of the same Redis (the job-wide limiter's, limits.py);
+    """The redis.asyncio client of the same Redis (the job-wide limiter's, limits/);
     `min_socket_timeout` for a client that waits in blocking commands."""
     import redis.asyncio
 

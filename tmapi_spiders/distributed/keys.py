@@ -5,7 +5,7 @@ the spider's name): a Redis Cluster hash tag, so all of a job's keys live in one
 slot and every Lua script and transaction that touches several of them works on a
 cluster (without the braces they fail with CROSSSLOT). One Redis can hold several jobs
 and `scrapy job` finds all of a job's keys by the prefix. Every key is named here,
-including the job-wide limiter's (limits.py) and the summary's.
+including the job-wide limiter's (limits/) and the summary's.
 
 Jobs created before the hash tags have keys named `<job>:...`: `legacy_keys` finds
 them, and `scrapy job --migrate` renames them once (see docs/distributed.md).
@@ -39,8 +39,8 @@ class JobKeys:
     stats: str  # hash: job-wide counters (HINCRBY)
     workers: str  # zset: worker id -> last heartbeat (Redis server time)
     marker: str  # string: the job's random id, set when it is first seeded; gone = the job's state was lost
-    limit_slots: str  # zset: the job-wide limiter's slot holders (limits.py)
-    limit_state: str  # hash: the job-wide limiter's learned limits and schedule (limits.py)
+    limit_slots: str  # zset: the job-wide limiter's slot holders (limits/)
+    limit_state: str  # hash: the job-wide limiter's learned limits and schedule (limits/)
     summary: str  # hash: query image URL -> its result as JSON, for the run summary (extensions/summary.py)
     max_calls_spent: str  # counter: paid calls against TMAPI_MAX_CALLS (spending.py)
     auth: str  # string: how the gateway takes the token ("header" or "query"), learned by TMAPI_AUTH=auto

@@ -8,7 +8,7 @@ back to the request queue) or "seed" (goes back to the front of the seed list).
 
 from __future__ import annotations
 
-# Redis server time as `now` (seconds): every script here and the job-wide limit (limits.py) use it.
+# Redis server time as `now` (seconds): every script here and the job-wide limit (limits/) use it.
 LUA_NOW = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000

@@ -1,0 +1,141 @@
+"""TmapiLimitMiddleware: a slot before each call that leaves for the API, given back after."""
+
+from __future__ import annotations
+
+import logging
+from typing import Self
+
+from scrapy import Request, Spider, signals
+from scrapy.crawler import Crawler
+from scrapy.exceptions import NotConfigured
+from scrapy.http import Response
+
+from tmapi_spiders import contract
+from tmapi_spiders.api import endpoint_of
+from tmapi_spiders.limits.local import (
+    LocalBackend,
+)
+from tmapi_spiders.limits.policy import (
+    DEFAULT_LEASE,
+    DEFAULT_POLL,
+    LEASE_SETTING,
+    OVERLOAD_MARK,
+    POLL_SETTING,
+    Backend,
+    LimitError,
+    LimitUnavailable,
+    Slot,
+    read_limits,
+)
+from tmapi_spiders.limits.shared import (
+    RedisBackend,
+    async_client,
+    limit_keys,
+)
+
+logger = logging.getLogger(__name__)
+
+# --- the middleware ------------------------------------------------------------------------------
+
+
+class TmapiLimitMiddleware:
+    """Holds every API call to the job's TMAPI_MAX_CONCURRENCY and TMAPI_MAX_QPS."""
+
+    def __init__(self, crawler: Crawler, backend: Backend, concurrency: int, qps: float) -> None:
+        self.crawler = crawler
+        self.stats = crawler.stats
+        self.backend = backend
+        self.concurrency = concurrency
+        self.qps = qps
+        self.held: dict[Request, Slot] = {}  # by identity: a retry is a new request, its meta a copy
+        self.peak = 0
+        crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        settings = crawler.settings
+        try:
+            concurrency, qps = read_limits(settings)
+        except LimitError as exc:
+            raise ValueError(str(exc)) from None
+        if not concurrency and not qps:
+            raise NotConfigured
+        backend: Backend
+        if settings.get("REDIS_URL"):
+            from tmapi_spiders.distributed.worker import default_worker_id
+
+            assert crawler.spidercls is not None
+            redis_backend = RedisBackend(
+                async_client(settings),
+                limit_keys(settings, crawler.spidercls.name),
+                str(settings.get("TMAPI_WORKER_ID") or default_worker_id()),
+                concurrency,
+                qps,
+            )
+            redis_backend.lease = settings.getfloat(LEASE_SETTING, DEFAULT_LEASE)
+            redis_backend.poll = settings.getfloat(POLL_SETTING, DEFAULT_POLL)
+            backend = redis_backend
+        else:
+            backend = LocalBackend(concurrency, qps)
+        assert crawler.stats is not None
+        if concurrency:
+            crawler.stats.set_value("tmapi/limit/max_concurrency", concurrency)
+        if qps:
+            crawler.stats.set_value("tmapi/limit/max_qps", qps)
+        return cls(crawler, backend, concurrency, qps)
+
+    async def process_request(self, request: Request) -> Request | None:
+        if not endpoint_of(request) or request in self.held:
+            return None
+        try:
+            self.held[request] = await self.backend.acquire()
+        except LimitUnavailable as exc:
+            # As the spending cap does: the request goes back to the queue (its lease handed
+            # over), never to the errback, which would record the image as failed for good.
+            assert self.stats is not None
+            self.stats.inc_value("tmapi/limit/unavailable")
+            logger.warning("Cannot take a job-wide call slot (%s): the request waits in the queue", exc)
+            return request.replace(dont_filter=True)
+        if len(self.held) > self.peak:
+            self.peak = len(self.held)
+        return None
+
+    async def process_response(self, request: Request, response: Response) -> Response:
+        slot = self.held.pop(request, None)
+        if slot is not None:
+            overloaded = response.status == contract.CONCURRENCY_LIMIT or (
+                response.status == 200 and OVERLOAD_MARK in response.body[:300]
+            )
+            await self._release(slot, overloaded)
+        return response
+
+    async def process_exception(self, request: Request, exception: Exception) -> None:
+        slot = self.held.pop(request, None)
+        if slot is not None:
+            await self._release(slot, False)
+
+    async def _release(self, slot: Slot, overloaded: bool) -> None:
+        cut = await self.backend.release(slot, overloaded)
+        if overloaded:
+            assert self.stats is not None
+            self.stats.inc_value("tmapi/limit/overloaded")
+            if cut:
+                limit, qps = self.backend.effective()
+                self.stats.inc_value("tmapi/limit/cuts")
+                logger.info(
+                    "TMAPI answered 503 (concurrency limit): lowering the job's limits to %s calls in flight, %s/s",
+                    int(limit) if self.concurrency else "unlimited",
+                    f"{qps:.2f}" if self.qps else "unlimited",
+                )
+
+    async def spider_closed(self, spider: Spider) -> None:
+        assert self.stats is not None
+        limit, qps = self.backend.effective()
+        self.stats.set_value("tmapi/limit/peak_in_flight", self.peak)
+        if self.concurrency:
+            self.stats.set_value("tmapi/limit/effective_concurrency", int(limit))
+        if self.qps:
+            self.stats.set_value("tmapi/limit/effective_qps", round(qps, 3))
+        for name, count in getattr(self.backend, "counts", {}).items():
+            self.stats.set_value(f"tmapi/limit/redis/{name}", count)
+        await self.backend.close()

@@ -1,0 +1,332 @@
+"""A shared job (REDIS_URL): a lease-based semaphore in Redis, changed only by Lua scripts."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import Any
+
+from scrapy.settings import BaseSettings
+
+from tmapi_spiders.limits.policy import (
+    AIMD_ARGS,
+    DEFAULT_LEASE,
+    DEFAULT_POLL,
+    POLL_SETTING,
+    PROBE,
+    QPS_MARGIN,
+    REDIS_TRIES,
+    LimitUnavailable,
+    Slot,
+)
+
+logger = logging.getLogger(__name__)
+
+# --- Redis: the job-wide backend -------------------------------------------------------------
+
+# Server time, in seconds (the leases and the shared rate schedule use Redis's clock only).
+LUA_NOW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+"""
+
+# KEYS: slots, state, wake; ARGV: ceiling, qps ceiling, holder, lease, ttl, rate margin
+# Returns {1, epoch, wait seconds, limit, qps} with a slot, or {0, epoch, 0, limit, qps} when all
+# are taken. Lean on purpose (issue 17: Redis commands per page): one HMGET for the state, a
+# ZCOUNT of live leases (expired ones are ignored here and removed by the renewal), the TTLs
+# set when the first holder arrives and refreshed by the renewal, not on every call.
+ACQUIRE = (
+    LUA_NOW
+    + """
+local st = redis.call('HMGET', KEYS[2], 'limit', 'qps', 'epoch', 'next')
+local limit = tonumber(st[1] or ARGV[1])
+local qps = tonumber(st[2] or ARGV[2])
+local epoch = tonumber(st[3] or '0')
+local ceiling = tonumber(ARGV[1])
+local live = redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')
+if ceiling > 0 and live >= math.max(1, math.floor(limit)) then
+  return {0, epoch, '0', tostring(limit), tostring(qps)}
+end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[4]), ARGV[3])
+local wait = 0
+if qps > 0 then
+  local start = math.max(now, tonumber(st[4] or '0'))
+  redis.call('HSET', KEYS[2], 'next', tostring(start + (1 + tonumber(ARGV[6])) / qps))
+  wait = start - now
+end
+if live == 0 then
+  redis.call('EXPIRE', KEYS[1], tonumber(ARGV[5]))
+  if qps > 0 then redis.call('EXPIRE', KEYS[2], tonumber(ARGV[5])) end
+end
+return {1, epoch, tostring(wait), tostring(limit), tostring(qps)}
+"""
+)
+
+# KEYS: slots, state, wake; ARGV: ceiling, qps ceiling, holder, overloaded (0/1), epoch of the call,
+# probe seconds, at ceiling (0/1: the caller last saw the limits at their ceilings), ttl, then
+# the policy's constants (AIMD_ARGS): cut, creep, qps floor, qps step.
+# Gives a slot back, applies the AIMD step (see Aimd) and leaves one wake token for a waiting
+# worker (the list is only a doorbell: a woken worker still asks ACQUIRE, the zset decides).
+# Returns {cut (0/1), limit, qps}.
+RELEASE = (
+    """
+redis.call('ZREM', KEYS[1], ARGV[3])
+local ceiling, qceiling = tonumber(ARGV[1]), tonumber(ARGV[2])
+if ceiling > 0 then
+  local cap = math.max(1, ceiling)
+  local tokens = redis.call('RPUSH', KEYS[3], '1')
+  if tokens == 1 then redis.call('EXPIRE', KEYS[3], tonumber(ARGV[8]))
+  elseif tokens > cap then redis.call('LTRIM', KEYS[3], -cap, -1) end
+end
+if ARGV[4] ~= '1' and ARGV[7] == '1' then
+  return {0, ARGV[1], ARGV[2]}
+end
+"""
+    + LUA_NOW
+    + """
+local st = redis.call('HMGET', KEYS[2], 'limit', 'qps', 'epoch', 'bad', 'bad_at')
+local limit = tonumber(st[1] or ARGV[1])
+local qps = tonumber(st[2] or ARGV[2])
+local epoch = tonumber(st[3] or '0')
+local bad = tonumber(st[4] or '0')
+local bad_at = tonumber(st[5] or '-1e18')
+local cut = 0
+if ARGV[4] == '1' then
+  if tonumber(ARGV[5]) == epoch then
+    cut = 1
+    epoch = epoch + 1
+    bad_at = now
+    if ceiling > 0 then
+      bad = math.max(1, math.floor(limit))
+      limit = math.max(1, math.min(bad - 1, math.floor(limit * tonumber(ARGV[9]))))
+    end
+    if qceiling > 0 then qps = math.max(qceiling / tonumber(ARGV[11]), qps * tonumber(ARGV[9])) end
+  end
+else
+  if ceiling > 0 and limit < ceiling then
+    local grown = math.min(ceiling, limit + 1 / (tonumber(ARGV[10]) * math.max(1, limit)))
+    if bad > 0 and math.floor(grown) >= bad and now - bad_at < tonumber(ARGV[6]) then
+      grown = math.min(grown, bad - 1 + 0.999)
+    end
+    if math.floor(grown) > math.floor(limit) then redis.call('RPUSH', KEYS[3], '1') end  -- a new slot: wake one
+    limit = grown
+  end
+  if qceiling > 0 and qps < qceiling then qps = math.min(qceiling, qps + qceiling / tonumber(ARGV[12])) end
+end
+if cut == 1 or ARGV[4] ~= '1' and (limit < ceiling or qps < qceiling) or st[1] and limit >= ceiling then
+  redis.call('HSET', KEYS[2], 'limit', tostring(limit), 'qps', tostring(qps), 'epoch', epoch,
+    'bad', bad, 'bad_at', tostring(bad_at))
+  redis.call('EXPIRE', KEYS[2], tonumber(ARGV[8]))
+end
+return {cut, tostring(limit), tostring(qps)}
+"""
+)
+
+# KEYS: slots, state, wake; ARGV: lease, ttl, holder1, holder2, ...
+# Every third of a lease: extend this worker's leases, drop expired ones (a kill -9'd worker's),
+# keep the keys alive while the job uses them.
+RENEW = (
+    LUA_NOW
+    + """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+for i = 3, #ARGV do redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[1]), ARGV[i]) end
+for i = 1, 3 do redis.call('EXPIRE', KEYS[i], tonumber(ARGV[2])) end
+return 1
+"""
+)
+
+HANDOFFS = 8  # calls a slot may serve in a row inside one worker before it goes back through Redis
+
+
+def limit_keys(settings: BaseSettings, spider_name: str) -> tuple[str, str, str]:
+    """(slots zset, state hash, wake list) under the job's prefix, beside its other keys.
+
+    The wake list is named from the slots key, so it keeps any hash tag (Redis Cluster: the
+    three keys of one script must share a slot)."""
+    from tmapi_spiders.distributed.keys import JobKeys
+
+    keys = JobKeys.from_settings(settings, spider_name)
+    return keys.limit_slots, keys.limit_state, keys.limit_slots.rsplit(":", 1)[0] + ":wake"
+
+
+def async_client(settings: BaseSettings) -> Any:
+    """A redis.asyncio client of the job's Redis (one server, a cluster or Sentinel's master,
+    TLS or not), with the distributed module's timeouts.
+
+    Its read timeout outlasts the BLPOP the limiter waits in (TMAPI_LIMIT_POLL): a socket
+    that timed out first would turn every quiet wait into a connection error."""
+    from tmapi_spiders.distributed.connection import async_client as job_async_client
+
+    return job_async_client(settings, min_socket_timeout=settings.getfloat(POLL_SETTING, DEFAULT_POLL) + 5)
+
+
+class RedisBackend:
+    """The job-wide semaphore and rate schedule (see the module docstring).
+
+    Nothing polls. One task per worker (the pump) asks for slots while requests wait; when
+    every slot is taken it blocks on the job's wake list (BLPOP), where each released slot
+    leaves a token, so the worker that waited longest is woken once per freed slot however
+    many workers there are. The list is only a doorbell: the zset of leases is the truth, and
+    a slot that comes back without a token (a kill -9'd worker's lease expiring, a limit
+    growing) is seen at the pump's next look, at most TMAPI_LIMIT_POLL seconds later.
+
+    A worker whose request finishes while another of its requests waits hands the slot over
+    in-process (same lease), at most HANDOFFS calls in a row and only while the job's limits
+    stand at their ceilings: that takes a Redis round trip off most calls of a busy job, and
+    every slot still goes back through Redis often enough to be shared, and to see a cut
+    made by another worker's 503."""
+
+    def __init__(self, client: Any, keys: tuple[str, str, str], worker: str, concurrency: int, qps: float) -> None:
+        self.client = client
+        self.keys = list(keys)
+        self.worker = worker
+        self.concurrency = concurrency
+        self.qps_ceiling = qps
+        self.lease = DEFAULT_LEASE
+        self.poll = DEFAULT_POLL
+        self.margin = QPS_MARGIN
+        self.held: set[str] = set()
+        self.seq = 0
+        self.limit, self.qps = float(concurrency), qps
+        self._acquire = client.register_script(ACQUIRE)
+        self._release = client.register_script(RELEASE)
+        self._renew = client.register_script(RENEW)
+        self._waiters: deque[asyncio.Future[Slot]] = deque()
+        self._pump: asyncio.Task[None] | None = None
+        self._renewer: asyncio.Task[None] | None = None
+        self._closed = False
+        # What the limiter asked of Redis, for the stats (tmapi/limit/redis/*): the benchmark's
+        # commands per page, explained.
+        self.counts: dict[str, int] = {"acquired": 0, "refused": 0, "released": 0, "handed_over": 0}
+
+    def _at_ceiling(self) -> bool:
+        return self.limit >= self.concurrency and self.qps >= self.qps_ceiling
+
+    async def acquire(self) -> Slot:
+        waiter: asyncio.Future[Slot] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        if self._pump is None or self._pump.done():
+            self._pump = asyncio.get_running_loop().create_task(self._pump_slots())
+        slot = await waiter
+        if slot.wait > 0:
+            await asyncio.sleep(slot.wait)
+        return slot
+
+    def _has_waiters(self) -> bool:
+        return any(not waiter.done() for waiter in self._waiters)
+
+    def _next_waiter(self) -> asyncio.Future[Slot] | None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                return waiter
+        return None
+
+    async def _pump_slots(self) -> None:
+        """Takes slots from Redis for the requests waiting in this worker, in their order."""
+        errors = 0
+        while self._has_waiters() and not self._closed:
+            self.seq += 1
+            holder = f"{self.worker}:{self.seq}"
+            try:
+                got, epoch, wait, limit, qps = await self._acquire(
+                    keys=self.keys,
+                    args=[
+                        self.concurrency,
+                        self.qps_ceiling,
+                        holder,
+                        self.lease,
+                        int(self.lease * 10) + 60,
+                        self.margin,
+                    ],
+                )
+                errors = 0
+                self.limit, self.qps = float(limit), float(qps)
+                if not int(got):
+                    # Every slot is taken: sleep until one is given back (a token), or poll.
+                    # New requests of this worker meanwhile join the wait instead of asking
+                    # Redis again (most are served by a hand-over before a token comes).
+                    self.counts["refused"] += 1
+                    token = await self.client.blpop([self.keys[2]], timeout=self.poll)
+                    if token is not None and not self._has_waiters():
+                        await self.client.lpush(self.keys[2], "1")  # not ours to use: the next worker's
+                    continue
+            except Exception as exc:
+                errors += 1
+                if errors >= REDIS_TRIES:
+                    failure = LimitUnavailable(f"Redis is unreachable ({type(exc).__name__})")
+                    while (waiter := self._next_waiter()) is not None:
+                        waiter.set_exception(failure)
+                    return
+                await asyncio.sleep(min(1.0, 0.05 * errors))
+                continue
+            self.counts["acquired"] += 1
+            self.held.add(holder)
+            self._start_renewer()
+            slot = Slot(holder, int(epoch), float(wait))
+            waiter = self._next_waiter()
+            if waiter is None:  # served meanwhile by a hand-over: give this one back
+                await self.release(slot, False)
+                continue
+            waiter.set_result(slot)
+
+    async def release(self, slot: Slot, overloaded: bool) -> bool:
+        if not overloaded and not self.qps_ceiling and slot.uses < HANDOFFS and self._at_ceiling():
+            waiter = self._next_waiter()
+            if waiter is not None:
+                waiter.set_result(Slot(slot.holder, slot.epoch, 0.0, slot.uses + 1))
+                self.counts["handed_over"] += 1
+                return False
+        self.held.discard(slot.holder)
+        self.counts["released"] += 1
+        try:
+            cut, limit, qps = await self._release(
+                keys=self.keys,
+                args=[
+                    self.concurrency,
+                    self.qps_ceiling,
+                    slot.holder,
+                    int(overloaded),
+                    slot.epoch,
+                    PROBE,
+                    int(self._at_ceiling()),
+                    int(self.lease * 10) + 60,
+                    *AIMD_ARGS,
+                ],
+            )
+        except Exception as exc:  # the lease expires by itself
+            logger.debug("job-wide limit: could not give back a slot (%s); its lease will expire", type(exc).__name__)
+            return False
+        self.limit, self.qps = float(limit), float(qps)
+        return bool(int(cut))
+
+    def _start_renewer(self) -> None:
+        if self._renewer is None or self._renewer.done():
+            self._renewer = asyncio.get_running_loop().create_task(self._renew_loop())
+
+    async def _renew_loop(self) -> None:
+        while self.held:
+            await asyncio.sleep(self.lease / 3)
+            if self.held:
+                try:
+                    await self._renew(keys=self.keys, args=[self.lease, int(self.lease * 10) + 60, *self.held])
+                except Exception as exc:
+                    logger.debug("job-wide limit: lease renewal failed (%s)", type(exc).__name__)
+
+    async def close(self) -> None:
+        self._closed = True
+        for task in (self._renewer, self._pump):
+            if task is not None:
+                task.cancel()
+        while (waiter := self._next_waiter()) is not None:
+            waiter.cancel()
+        try:
+            if self.held:
+                await self.client.zrem(self.keys[0], *self.held)
+            await self.client.aclose()
+        except Exception as exc:
+            logger.debug("job-wide limit: closing (%s); leases expire by themselves", type(exc).__name__)
+
+    def effective(self) -> tuple[float, float]:
+        return self.limit, self.qps
