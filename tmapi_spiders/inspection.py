@@ -26,7 +26,7 @@ its items are still in the scraper loses them on `kill -9`, with every test gree
 each read is declared as a `Need` and checked when the spider opens
 (`InspectionCheck`): a missing attribute or an unexpected shape stops the crawl before
 its first paid call, with finish reason `tmapi_scrapy_unsupported` (exit 1) and one log
-line naming the attribute. tests/test_inspection.py pins the verdict.
+line naming the attribute. tests/e2e/test_inspection.py pins the verdict.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from twisted.internet.defer import Deferred
 logger = logging.getLogger(__name__)
 
 UNSUPPORTED_REASON = "tmapi_scrapy_unsupported"
-SUPPORTED = "Scrapy >=2.19,<2.20 with Twisted >=26.10,<27 (pyproject.toml)"  # tests/test_inspection.py pins it
+SUPPORTED = "Scrapy >=2.19,<2.20 with Twisted >=26.10,<27 (pyproject.toml)"  # tests/e2e/test_inspection.py pins it
 _MISSING = object()
 
 

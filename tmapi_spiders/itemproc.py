@@ -25,7 +25,7 @@ What this leans on in Scrapy: each of the two listens to `item_scraped` through 
 (or a renamed one), disconnecting `item_scraped` would leave it on the signal and every
 record would be counted or exported twice; tmapi_spiders/inspection.py checks when the
 spider opens that no receiver of either extension is left on the signal, and stops the
-crawl otherwise (tests/test_inspection.py). Kept because it saves ~20 % of the crawl's
+crawl otherwise (tests/e2e/test_inspection.py). Kept because it saves ~20 % of the crawl's
 instructions per page (benchmarks/internals.py, issue 13).
 """
 

@@ -27,7 +27,7 @@ DEFAULT_POLL = 5.0
 # network may move a call by ~25 ms either way before 11 land in a second of a plan of 10.
 QPS_MARGIN = 0.025
 # The AIMD policy's constants, in one place: `Aimd` uses them, and the Redis RELEASE script
-# gets them as arguments (tests/test_limits_policy.py runs the same events through both).
+# gets them as arguments (tests/unit/test_limits_policy.py runs the same events through both).
 CUT = 0.9  # multiplicative decrease on a 503 (at least one slot)
 PROBE = 30.0  # seconds before creeping past the level that last failed
 CREEP = 10  # slots grow by 1/(CREEP x limit) a success: about one slot per CREEP full rounds

@@ -5,7 +5,7 @@ that reading, or the end-to-end tests would only prove that the crawler agrees w
 itself. So nothing here is imported from the crawler: each value is copied literally
 from the documents (the endpoint page "Search for 1688 products by image
 (Multilingual version)", the image URL conversion page, TMAPI's error table, and the
-gateway's own wording). `tests/test_two_readings.py` compares the two readings: where
+gateway's own wording). `tests/unit/test_two_readings.py` compares the two readings: where
 they differ, one of them misread the documents.
 """
 

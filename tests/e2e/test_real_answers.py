@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 
 from tests.crawl_helpers import crawl
-from tests.test_hostile_responses import CannedApi
+from tests.e2e.test_hostile_responses import CannedApi
 from tmapi_spiders import outcome
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parent.parent / "data"
 IMAGE = "https://cbu01.alicdn.com/img/ibank/real-{}/total-{}.jpg"
 
 

@@ -1,5 +1,5 @@
 """`scrapy shell` and `scrapy view` on an API URL send the token as a crawl does, and never
-print it (`scrapy fetch` is in tests/test_auth.py). Both run as real subprocesses against
+print it (`scrapy fetch` is in tests/e2e/test_auth.py). Both run as real subprocesses against
 a sandbox that accepts only the test's token: a 200 proves the token went out."""
 
 from __future__ import annotations

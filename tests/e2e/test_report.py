@@ -1,5 +1,5 @@
 """The HTML report without a browser: the builder's pure functions, `scrapy report`, and
-TMAPI_REPORT=true in a real crawl. What the page does with the data is tests/test_report_browser.py."""
+TMAPI_REPORT=true in a real crawl. What the page does with the data is tests/e2e/test_report_browser.py."""
 
 from __future__ import annotations
 

@@ -20,11 +20,11 @@ from typing import Any
 import pytest
 from redis.crc import key_slot
 
-import tests.test_distributed as dist
-import tests.test_limits as limits
-import tests.test_spending as spending
+import tests.e2e.test_distributed as dist
+import tests.e2e.test_limits as limits
+import tests.e2e.test_spending as spending
+from tests.e2e.test_distributed import IMAGES, Cluster, Key, key_of, paid_pages, push_seeds, wait_until
 from tests.redis_server import RedisCluster, SentinelPair, TlsRedisServer, tls_supported
-from tests.test_distributed import IMAGES, Cluster, Key, key_of, paid_pages, push_seeds, wait_until
 from tmapi_spiders.distributed.job import Job
 from tmapi_spiders.distributed.keys import JobKeys
 from tmapi_spiders.sandbox import SandboxThread

@@ -67,7 +67,7 @@ def test_items_reach_stats_feeds_and_other_receivers_as_with_scrapys_signal(
     seeds = tmp_path / "images.txt"
     seeds.write_text("\n".join(urls) + "\n", encoding="utf-8")
     extensions = {} if scrapys_extensions else get_project_settings().getdict("EXTENSIONS")
-    extensions["tests.test_itemproc.SeenItems"] = 900
+    extensions["tests.e2e.test_itemproc.SeenItems"] = 900
     result = crawl(
         tmp_path,
         sandbox.base_url,
@@ -75,7 +75,7 @@ def test_items_reach_stats_feeds_and_other_receivers_as_with_scrapys_signal(
         settings={
             "ITEM_PROCESSOR": processor,
             "EXTENSIONS": json.dumps(extensions),
-            "FEED_EXPORTERS": json.dumps({"failing": "tests.test_itemproc.FailingOnRank3Exporter"}),
+            "FEED_EXPORTERS": json.dumps({"failing": "tests.e2e.test_itemproc.FailingOnRank3Exporter"}),
         },
         output="products.failing",
         token=SANDBOX_TOKEN,
