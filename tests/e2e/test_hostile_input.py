@@ -13,11 +13,10 @@ import pytest
 from scrapy.settings import Settings
 
 from benchmarks.fault_soak import scrapy_stats
+from tests.crawl_helpers import crawl, scrapy
 from tmapi_spiders.config import ConfigError, check_seed_list, check_settings, job_config
 from tmapi_spiders.sandbox import SandboxThread
 from tmapi_spiders.seeds import BadLine, Seed, check_image_url, parse_lines
-
-from .crawl_helpers import crawl, scrapy
 
 SANDBOX_TOKEN = "test-token"
 

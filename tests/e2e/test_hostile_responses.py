@@ -31,6 +31,7 @@ from scrapy.utils.test import get_crawler
 import tmapi_spiders.settings as project_settings
 from benchmarks.fault_soak import scrapy_stats
 from tests import strategies
+from tests.crawl_helpers import crawl
 from tmapi_spiders import contract
 from tmapi_spiders.exporters import FlatCsvItemExporter
 from tmapi_spiders.items import FailureItem, ProductItem
@@ -38,8 +39,6 @@ from tmapi_spiders.pipelines import NormalisationPipeline, ValidationPipeline
 from tmapi_spiders.schema import MAX_DEPTH, invalid_reason
 from tmapi_spiders.seeds import Seed
 from tmapi_spiders.spiders.image_search import ImageSearchSpider
-
-from .crawl_helpers import crawl
 
 IMAGE = "https://cbu01.alicdn.com/img/ibank/hostile.jpg"
 GOOD_ITEM: dict[str, Any] = {

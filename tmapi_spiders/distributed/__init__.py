@@ -19,6 +19,10 @@ SCHEDULER = "tmapi_spiders.distributed.scheduler.LeasingScheduler"
 DUPEFILTER = "tmapi_spiders.distributed.dupefilter.ImageDupeFilter"
 STORAGE = "tmapi_spiders.distributed.feeds.UnbufferedFileFeedStorage"
 URI_PARAMS = "tmapi_spiders.distributed.feeds.uri_params"
+# A worker's start requests come from the job in Redis: a spider middleware next to the spider
+# takes the place of its own seed list (the spider does not know it runs as a worker).
+WORKER_START = "tmapi_spiders.distributed.start.WorkerStartMiddleware"
+WORKER_START_ORDER = 990
 
 
 def enabled(settings: BaseSettings) -> bool:
@@ -43,3 +47,6 @@ def configure(settings: BaseSettings) -> None:
     for scheme in ("", "file"):
         storages.setdefault(scheme, STORAGE)
     settings.set("FEED_STORAGES", storages, priority=priority_above(settings, "FEED_STORAGES"))
+    middlewares = dict(settings.getdict("SPIDER_MIDDLEWARES"))
+    middlewares.setdefault(WORKER_START, WORKER_START_ORDER)
+    settings.set("SPIDER_MIDDLEWARES", middlewares, priority=priority_above(settings, "SPIDER_MIDDLEWARES"))

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from scrapy import Request
+from scrapy.crawler import Crawler
 from twisted.internet import threads
 
 from tmapi_spiders import contract
@@ -87,7 +88,7 @@ async def in_thread(func: Any, *args: Any) -> Any:
     return await maybe_deferred_to_future(threads.deferToThread(func, *args))
 
 
-async def start(spider: ImageSearchSpider) -> AsyncIterator[Request]:
+async def worker_start(spider: ImageSearchSpider) -> AsyncIterator[Request]:
     worker = Worker.of(spider.crawler)
     settings = spider.settings
     stats = spider.crawler.stats
@@ -145,3 +146,24 @@ async def start(spider: ImageSearchSpider) -> AsyncIterator[Request]:
                 logger.info("Job %r is drained and this worker was idle %.1f s: stopping", worker.keys.job, max_idle)
                 return
         await asyncio.sleep(poll)
+
+
+class WorkerStartMiddleware:
+    """The worker's start(): seeds from the job in Redis instead of the spider's own list.
+
+    Switched on by `distributed.configure` (REDIS_URL) next to the spider; the spider's own
+    start() is not consumed (a worker given -a urls_file pushes that list into the job
+    first, in `start` above)."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> WorkerStartMiddleware:
+        return cls(crawler)
+
+    async def process_start(self, start: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        spider = self.crawler.spider
+        assert spider is not None
+        async for request in worker_start(spider):  # type: ignore[arg-type]
+            yield request
