@@ -54,6 +54,7 @@ from throughput import (
     images,
     page_list,
     run,
+    seed_job,
     steady_rate,
     write_seeds,
 )
@@ -151,17 +152,7 @@ def redis_run(
 
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     seeds = write_seeds(tmp, job, images(job, 400, 160))
-    env = crawl_env(sandbox.url)
-    seeded = subprocess.run(
-        [PY, "-m", "scrapy", "seed", str(seeds), "-s", f"REDIS_URL={redis_url}", "-s", f"TMAPI_JOB={job}"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    if seeded.returncode:
-        raise RuntimeError(f"scrapy seed failed: {seeded.stderr[-500:]}")
-    sandbox.reset()
+    env = seed_job(sandbox, redis_url, job, seeds)
     common = {
         "REDIS_URL": redis_url,
         "TMAPI_JOB": job,

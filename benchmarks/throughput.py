@@ -156,10 +156,8 @@ def crawl_args(seeds: Path | None, out: Path, settings: dict[str, Any]) -> list[
     return args
 
 
-def run_job(
-    tmp: Path, sandbox: Sandbox, redis_url: str, job: str, seeds: Path, workers: int, settings: dict[str, Any]
-) -> list[Proc]:
-    """Seed a job in Redis and run `workers` crawl processes on it."""
+def seed_job(sandbox: Sandbox, redis_url: str, job: str, seeds: Path) -> dict[str, str]:
+    """`scrapy seed` the list into the job, then reset the sandbox's counts; the crawl env."""
     env = crawl_env(sandbox.url)
     seeded = subprocess.run(
         [PY, "-m", "scrapy", "seed", str(seeds), "-s", f"REDIS_URL={redis_url}", "-s", f"TMAPI_JOB={job}"],
@@ -171,6 +169,14 @@ def run_job(
     if seeded.returncode:
         raise RuntimeError(f"scrapy seed failed: {seeded.stderr.strip()[-500:]}")
     sandbox.reset()
+    return env
+
+
+def run_job(
+    tmp: Path, sandbox: Sandbox, redis_url: str, job: str, seeds: Path, workers: int, settings: dict[str, Any]
+) -> list[Proc]:
+    """Seed a job in Redis and run `workers` crawl processes on it."""
+    env = seed_job(sandbox, redis_url, job, seeds)
     common = {
         "REDIS_URL": redis_url,
         "TMAPI_JOB": job,
