@@ -278,6 +278,11 @@ class Worker:
             self.wake()
 
     def _beat_failed(self, failure: Failure) -> None:
+        if self.closing:
+            # A heartbeat still in its thread when the worker closed its Redis connection: the
+            # leases are acknowledged or given back by close() itself, nothing is lost.
+            logger.debug("Heartbeat ended by the worker closing: %s", failure.getErrorMessage())
+            return
         if failure.check(JobGone):
             self.job_gone(failure.value)
         elif failure.check(*connection.ERRORS):
