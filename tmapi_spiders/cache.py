@@ -43,7 +43,7 @@ from scrapy.settings import BaseSettings
 from scrapy.utils.misc import build_from_crawler, load_object
 from scrapy.utils.project import data_path
 
-from tmapi_spiders import contract
+from tmapi_spiders import contract, registry
 from tmapi_spiders.api import endpoint_of
 from tmapi_spiders.settings_util import priority_above
 
@@ -75,29 +75,13 @@ class TmapiCachePolicy(DummyPolicy):
 
 
 def ttl_seconds(settings: BaseSettings) -> int:
-    """TMAPI_CACHE_TTL as whole seconds; ValueError names the setting."""
-    raw = settings.get("TMAPI_CACHE_TTL")
-    try:
-        value = float(str(raw).strip())
-    except ValueError:
-        raise ValueError(f"TMAPI_CACHE_TTL must be a number of seconds (e.g. 86400 for a day), got {raw!r}") from None
-    if value <= 0 or value != value:
-        raise ValueError(f"TMAPI_CACHE_TTL must be more than 0 seconds, got {raw!r}")
-    return max(1, round(value))
+    """TMAPI_CACHE_TTL as whole seconds; ConfigError (a ValueError) names a bad value."""
+    return max(1, round(registry.read(settings, "TMAPI_CACHE_TTL")))
 
 
 def max_bytes(settings: BaseSettings) -> int:
-    """TMAPI_CACHE_MAX_MB in bytes (0: no size bound); ValueError names the setting."""
-    raw = settings.get("TMAPI_CACHE_MAX_MB")
-    if raw in (None, ""):
-        return 0
-    try:
-        value = float(str(raw).strip())
-    except ValueError:
-        raise ValueError(f"TMAPI_CACHE_MAX_MB must be a number of megabytes (0 for no bound), got {raw!r}") from None
-    if value < 0 or value != value:
-        raise ValueError(f"TMAPI_CACHE_MAX_MB must not be negative (0 for no bound), got {raw!r}")
-    return int(value * 1024 * 1024)
+    """TMAPI_CACHE_MAX_MB in bytes (0: no size bound)."""
+    return int(registry.read(settings, "TMAPI_CACHE_MAX_MB") * 1024 * 1024)
 
 
 def enabled(settings: BaseSettings) -> bool:
@@ -118,13 +102,7 @@ def enabled(settings: BaseSettings) -> bool:
 
 
 def refresh_setting(settings: BaseSettings) -> bool:
-    raw = settings.get("TMAPI_REFRESH")
-    if raw in (None, ""):
-        return False
-    try:
-        return contract.parse_bool(raw)
-    except ValueError:
-        raise ValueError(f"TMAPI_REFRESH must be true or false, got {raw!r}") from None
+    return bool(registry.read(settings, "TMAPI_REFRESH"))
 
 
 def cache_dir(directory: str) -> str:

@@ -397,24 +397,34 @@ def _value(setting: Setting, settings: BaseSettings) -> Any:
     return value
 
 
+def read(settings: BaseSettings, name: str) -> Any:
+    """The setting's value, typed and checked (its default when unset, or empty for a number);
+    ConfigError in the one message shape otherwise. Components read their settings with it
+    instead of parsing and checking them again."""
+    setting = BY_NAME[name]
+    raw = settings.get(name)
+    if raw is None or (raw == "" and setting.kind in ("int", "float")):
+        return setting.default
+    try:
+        value = _value(setting, settings)
+    except ValueError:
+        raise ConfigError(f"{name} must be {setting.expected()}, got {raw!r}") from None
+    bad = (
+        (setting.kind == "choice" and value not in setting.choices)
+        or (setting.kind == "url" and not value.startswith(("http://", "https://")))
+        or (setting.low is not None and value < setting.low)
+        or (setting.high is not None and value > setting.high)
+    )
+    if bad:
+        raise ConfigError(f"{name} must be {setting.expected()}, got {raw!r}")
+    return value
+
+
 def check(settings: BaseSettings) -> None:
     """Raise ConfigError for the first setting outside its type, bounds or choices."""
     for setting in SETTINGS:
-        raw = settings.get(setting.name)
-        if raw is None:
-            continue  # not set at all (settings built without the project's defaults)
-        try:
-            value = _value(setting, settings)
-        except ValueError:
-            raise ConfigError(f"{setting.name} must be {setting.expected()}, got {raw!r}") from None
-        bad = (
-            (setting.kind == "choice" and value not in setting.choices)
-            or (setting.kind == "url" and not value.startswith(("http://", "https://")))
-            or (setting.low is not None and value < setting.low)
-            or (setting.high is not None and value > setting.high)
-        )
-        if bad:
-            raise ConfigError(f"{setting.name} must be {setting.expected()}, got {raw!r}")
+        if settings.get(setting.name) is not None:  # unset: settings built without the project's defaults
+            read(settings, setting.name)
 
 
 def reference() -> str:

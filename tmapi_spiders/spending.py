@@ -26,6 +26,7 @@ from scrapy.exceptions import CloseSpider, IgnoreRequest, NotConfigured
 from scrapy.settings import BaseSettings
 from scrapy.utils.defer import deferred_from_coro
 
+from tmapi_spiders import registry
 from tmapi_spiders.api import endpoint_of
 
 logger = logging.getLogger(__name__)
@@ -39,17 +40,8 @@ class CapReached(IgnoreRequest):
 
 
 def max_calls(settings: BaseSettings) -> int:
-    """TMAPI_MAX_CALLS as a number (0: no cap); ValueError names the setting."""
-    raw = settings.get(SETTING)
-    if raw in (None, ""):
-        return 0
-    try:
-        value = int(str(raw).strip())
-    except ValueError:
-        raise ValueError(f"{SETTING} must be a whole number of paid calls (0 for no cap), got {raw!r}") from None
-    if value < 0:
-        raise ValueError(f"{SETTING} must not be negative (0 for no cap), got {value}")
-    return value
+    """TMAPI_MAX_CALLS as a number (0: no cap); ConfigError (a ValueError) names a bad value."""
+    return int(registry.read(settings, SETTING))
 
 
 class CallCounter(Protocol):
