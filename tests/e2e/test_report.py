@@ -15,6 +15,8 @@ import pytest
 from tests.crawl_helpers import REPO, crawl
 from tests.report_data import failure, record
 from tmapi_spiders import report
+from tmapi_spiders.report import model, offers
+from tmapi_spiders.report import page as report_page
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
 
 HOSTILE_TITLE = "<script>alert(1)</script>"
@@ -43,7 +45,7 @@ def embedded(page: str) -> dict[str, Any]:
 
 def test_script_json_cannot_end_the_block_and_parses_back() -> None:
     data = {"t": "</script><!-- <script>x</script> & \u2028", "u": "</SCRIPT >"}
-    out = report.script_json(data)
+    out = report_page.script_json(data)
     assert "<" not in out and ">" not in out and "&" not in out
     assert json.loads(out) == data
 
@@ -67,7 +69,7 @@ def test_script_json_cannot_end_the_block_and_parses_back() -> None:
     ],
 )
 def test_only_http_urls_with_a_host_are_kept(url: Any, kept: bool) -> None:
-    assert (report.safe_url(url) is not None) is kept
+    assert (offers.safe_url(url) is not None) is kept
 
 
 def test_offer_row_carries_what_a_card_shows() -> None:
@@ -76,17 +78,17 @@ def test_offer_row_carries_what_a_card_shows() -> None:
         {"begin_num": "2", "end_num": "19", "price": "13.40"},
         {"begin_num": "20", "end_num": "", "price": "12.73"},
     ]
-    row = report.offer_row(r)
-    assert row[report.O_URL] == 0  # the standard offer URL, rebuilt in the page from the id
-    assert row[report.O_TITLE] == r["title"] and row[report.O_ORIGIN] == "可爱不锈钢手机壳 O563"
-    assert (row[report.O_PMIN], row[report.O_PMAX]) == (12.73, 13.40)
-    assert row[report.O_TIERS] == [["2", "19", "13.40"], ["20", "", "12.73"]]
-    assert (row[report.O_MOQ], row[report.O_SOLD], row[report.O_ORDERS]) == (2, 15496, 4028)
-    assert row[report.O_REPURCHASE] == "30%"
-    assert (row[report.O_SUPPLIER], row[report.O_YEARS]) == ("晋江鑫源贸易有限公司", 6)
-    assert row[report.O_LOCATION] == "Fujian, Jinjiang, Quanzhou"
-    assert row[report.O_BADGES] == report.FACTORY | report.VERIFIED | report.DROPSHIP | report.NEW_ARRIVAL
-    assert row[report.O_RANK] == 3
+    row = offers.offer_row(r)
+    assert row[offers.O_URL] == 0  # the standard offer URL, rebuilt in the page from the id
+    assert row[offers.O_TITLE] == r["title"] and row[offers.O_ORIGIN] == "可爱不锈钢手机壳 O563"
+    assert (row[offers.O_PMIN], row[offers.O_PMAX]) == (12.73, 13.40)
+    assert row[offers.O_TIERS] == [["2", "19", "13.40"], ["20", "", "12.73"]]
+    assert (row[offers.O_MOQ], row[offers.O_SOLD], row[offers.O_ORDERS]) == (2, 15496, 4028)
+    assert row[offers.O_REPURCHASE] == "30%"
+    assert (row[offers.O_SUPPLIER], row[offers.O_YEARS]) == ("晋江鑫源贸易有限公司", 6)
+    assert row[offers.O_LOCATION] == "Fujian, Jinjiang, Quanzhou"
+    assert row[offers.O_BADGES] == offers.FACTORY | offers.VERIFIED | offers.DROPSHIP | offers.NEW_ARRIVAL
+    assert row[offers.O_RANK] == 3
 
 
 def test_offer_row_survives_missing_and_strange_fields() -> None:
@@ -100,48 +102,48 @@ def test_offer_row_survives_missing_and_strange_fields() -> None:
         "shop_info": None,
         "item_repurchase_rate": "31.6%",
     }
-    row = report.offer_row(r)
-    assert row[report.O_URL] == "https://m.1688.com/offer/7.html"  # not the standard form: kept whole
-    assert row[report.O_IMG] is None and row[report.O_TITLE] == ""
-    assert (row[report.O_PMIN], row[report.O_PMAX], row[report.O_TIERS]) == (None, None, [])
-    assert row[report.O_REPURCHASE] == "31.6%" and row[report.O_BADGES] == 0
+    row = offers.offer_row(r)
+    assert row[offers.O_URL] == "https://m.1688.com/offer/7.html"  # not the standard form: kept whole
+    assert row[offers.O_IMG] is None and row[offers.O_TITLE] == ""
+    assert (row[offers.O_PMIN], row[offers.O_PMAX], row[offers.O_TIERS]) == (None, None, [])
+    assert row[offers.O_REPURCHASE] == "31.6%" and row[offers.O_BADGES] == 0
 
 
 def test_images_keep_feed_order_offers_rank_order_and_counts() -> None:
     records = [record(Q2, rank=2), record(Q1, rank=2), record(Q1, rank=1), record(Q2, rank=1), record(Q1, rank=21)]
     records[1]["search_image_url"] = "https://cbu01.alicdn.com/img/ibank/converted.jpg"
     summary = {"images": [{"query_image_url": DENIED, "status": "failed", "pages": 0, "reason": "denied"}]}
-    data = report.report_data(records, [failure(DENIED)], summary)
+    data = model.report_data(records, [failure(DENIED)], summary)
     images = data["images"]
     assert [i["u"] for i in images] == [Q2, Q1, DENIED]
-    assert [o[report.O_RANK] for o in images[1]["o"]] == [1, 2, 21]
+    assert [o[offers.O_RANK] for o in images[1]["o"]] == [1, 2, 21]
     assert (images[1]["pages"], images[1]["calls"]) == (2, 3)  # pages 1 and 2, and the conversion
     assert (images[0]["pages"], images[0]["calls"]) == (1, 1)
     assert (images[2]["status"], images[2]["failures"], images[2]["calls"]) == ("failed", 1, 1)
     assert images[0]["status"] == images[1]["status"] == "unfinished"  # not in the summary: the run left them
-    assert report.report_data(records)["images"][0]["status"] == ""  # no summary: nothing known
+    assert model.report_data(records)["images"][0]["status"] == ""  # no summary: nothing known
     assert images[2]["fm"] == ["convert 403: Access denied"] and images[2]["o"] == []
     assert data["failures"] == 1
 
 
 def test_the_first_block_holds_the_first_screen_and_strings_are_shared() -> None:
     records = [record(f"https://cbu01.alicdn.com/img/ibank/q{i}.jpg", rank=r) for i in range(20) for r in (1, 2)]
-    page = report.render(report.report_data(records))
+    page = report_page.render(model.report_data(records))
     blocks = re.findall(r'id="report-(?:data|rest)">(.*?)</script>', page, re.S)
     first, rest = (json.loads(b) for b in blocks)
-    assert (len(first["images"]), len(rest["images"])) == (report.HEAD_IMAGES, 20 - report.HEAD_IMAGES)
+    assert (len(first["images"]), len(rest["images"])) == (report_page.HEAD_IMAGES, 20 - report_page.HEAD_IMAGES)
     assert first["strings"] == ["晋江鑫源贸易有限公司", "Fujian, Jinjiang, Quanzhou"] == rest["strings"]
     row = first["images"][0]["o"][0]
-    assert (row[report.O_SUPPLIER], row[report.O_LOCATION]) == (0, 1)
-    assert row[report.O_IMG] == "^" + records[0]["img"].removeprefix(report.IMG_PREFIX)
+    assert (row[offers.O_SUPPLIER], row[offers.O_LOCATION]) == (0, 1)
+    assert row[offers.O_IMG] == "^" + records[0]["img"].removeprefix(report_page.IMG_PREFIX)
     big = [record(f"https://cbu01.alicdn.com/img/ibank/b{i}.jpg", rank=r) for i in range(3) for r in range(1, 1201)]
-    assert report.head_size(report.report_data(big)["images"]) == 2  # 2,400 offers: the first screen is full
+    assert report_page.head_size(model.report_data(big)["images"]) == 2  # 2,400 offers: the first screen is full
 
 
 def test_top_keeps_the_best_ranked_offers_and_says_how_many_there_were() -> None:
     records = [record(Q1, rank=r) for r in (5, 3, 1, 4, 2)]
-    image = report.report_data(records, top=2)["images"][0]
-    assert [o[report.O_RANK] for o in image["o"]] == [1, 2] and image["found"] == 5
+    image = model.report_data(records, top=2)["images"][0]
+    assert [o[offers.O_RANK] for o in image["o"]] == [1, 2] and image["found"] == 5
 
 
 def test_hostile_text_stays_text_and_bad_urls_are_not_embedded() -> None:
@@ -149,12 +151,12 @@ def test_hostile_text_stays_text_and_bad_urls_are_not_embedded() -> None:
         record(Q1, rank=1, title=HOSTILE_TITLE, product_url="javascript:alert(1)", img="javascript:alert(2)"),
         record("javascript:alert(3)", rank=1, title="</script><script>alert(4)</script><!--"),
     ]
-    page = report.render(report.report_data(records, source="<b>x</b>.jsonl"), title="<i>t</i>")
+    page = report_page.render(model.report_data(records, source="<b>x</b>.jsonl"), title="<i>t</i>")
     assert page.count("<script") == 4 and page.count("</script>") == 4  # two data blocks, two scripts
     assert "<!--" not in page and "<i>t</i>" not in page
     images = embedded(page)["images"]
-    assert images[0]["o"][0][report.O_TITLE] == HOSTILE_TITLE  # the text itself, shown as text
-    assert images[0]["o"][0][report.O_URL] is None and images[0]["o"][0][report.O_IMG] is None
+    assert images[0]["o"][0][offers.O_TITLE] == HOSTILE_TITLE  # the text itself, shown as text
+    assert images[0]["o"][0][offers.O_URL] is None and images[0]["o"][0][offers.O_IMG] is None
     assert images[1]["safe"] is None  # shown as its URL text, never loaded or linked
 
 
@@ -162,7 +164,7 @@ def test_the_token_never_reaches_the_page() -> None:
     records = [record(Q1, title=f"leaked {TOKEN} here", img=f"https://cbu01.alicdn.com/x.jpg?token={TOKEN}")]
     failures = [failure(Q2, message=f"GET /search?apiToken={TOKEN.upper()} failed")]
     summary = {"spider": "image_search", "finish_reason": f"x{TOKEN}", "totals": {"images": 2}, "images": []}
-    page = report.render(report.report_data(records, failures, summary, secrets=[TOKEN]))
+    page = report_page.render(model.report_data(records, failures, summary, secrets=[TOKEN]))
     assert TOKEN.lower() not in page.lower()
     assert "[redacted]" in page
 

@@ -20,6 +20,8 @@ from tests.browser import Browser, Page, find_chromium, open_report
 from tests.crawl_helpers import REPO, read_jsonl
 from tests.report_data import failure, record
 from tmapi_spiders import report
+from tmapi_spiders.report import model
+from tmapi_spiders.report import page as report_page
 
 pytestmark = pytest.mark.e2e
 
@@ -84,9 +86,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
         record(Q2, rank=3, title=f"Token {TOKEN} in a title"),
     ]
     records = [*LAMPS, *hostile, record(JS_QUERY, rank=1, title="Offer of a strange query")]
-    data = report.report_data(records, [failure(DENIED)], None, secrets=[TOKEN])
+    data = model.report_data(records, [failure(DENIED)], None, secrets=[TOKEN])
     path = tmp_path_factory.mktemp("report") / "demo.report.html"
-    report.write(report.render(data), path)
+    report.write(report_page.render(data), path)
     return path
 
 
@@ -95,7 +97,7 @@ def many(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """60 images of 3 offers: more than one screenful of sections."""
     records = [record(f"https://cbu01.alicdn.com/img/ibank/q{i}.jpg", rank=r) for i in range(60) for r in (1, 2, 3)]
     path = tmp_path_factory.mktemp("report") / "many.report.html"
-    report.write(report.render(report.report_data(records)), path)
+    report.write(report_page.render(model.report_data(records)), path)
     return path
 
 

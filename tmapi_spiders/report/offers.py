@@ -1,0 +1,158 @@
+"""One product record as the report's offer row: display text, safe URLs, prices, badges.
+
+A record is about 1.7 kB of JSON; the page stores each offer as a short array (the `O_*`
+positions below, mirrored in the page's script, `script_state.py`), about 0.3 kB. This is
+also where outside data is made harmless for the page: every string is cut to a card's
+length and URLs that are not http(s) are dropped here (and checked again in the page), so a
+hostile title stays text and a `javascript:` URL never becomes a link.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import urlsplit
+
+# Positions in an offer row (the page's script uses the same numbers).
+O_ID, O_URL, O_TITLE, O_ORIGIN, O_IMG, O_PMIN, O_PMAX, O_TIERS = 0, 1, 2, 3, 4, 5, 6, 7
+O_MOQ, O_SOLD, O_ORDERS, O_REPURCHASE, O_SUPPLIER, O_YEARS, O_LOCATION, O_BADGES, O_RANK = range(8, 17)
+
+# Badge bits, in the order the page shows them.
+FACTORY, VERIFIED, DROPSHIP, FREE_SHIPPING, NEW_ARRIVAL = 1, 2, 4, 8, 16
+
+# The product page URL the API gives for almost every offer: stored as 0 and rebuilt in the
+# page from the id (about 50 bytes per offer).
+STANDARD_OFFER_URL = "https://detail.1688.com/offer/{}.html"
+MAX_TEXT = 500  # characters kept of a title, supplier or location: a card is not a document
+MAX_URL = 4096  # the seed lists' own limit (seeds.py)
+
+
+# Whitespace, controls and the characters that end an HTML attribute or a CSS url().
+_NOT_IN_URLS = re.compile(r'[\x00-\x20\x7f"<>\\`]')
+
+
+def text(value: Any, limit: int = MAX_TEXT) -> str:
+    """Any scalar as display text ("" for null, objects and lists: a record the API changed
+    must not put a Python repr on a card)."""
+    if value is None or isinstance(value, (dict, list, bool)):
+        return ""
+    out = value if isinstance(value, str) else str(value)
+    return out[:limit]
+
+
+def safe_url(value: Any) -> str | None:
+    """An http(s) URL with a host, or None: anything else (`javascript:`, `data:`, relative,
+    control characters) must not become a link or an image source."""
+    if not isinstance(value, str) or not value or len(value) > MAX_URL:
+        return None
+    if _NOT_IN_URLS.search(value):
+        return None
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    return value
+
+
+def number(value: Any) -> float | None:
+    """A price or count from the API's decimal strings, or None when it is not one."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str) and value.strip():
+        try:
+            parsed = Decimal(value.strip().rstrip("%"))
+        except InvalidOperation:
+            return None
+        return float(parsed) if parsed.is_finite() else None
+    return None
+
+
+def count(value: Any) -> int | None:
+    n = number(value)
+    return int(n) if n is not None and n >= 0 else None
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def badges(record: dict[str, Any]) -> int:
+    """The five badges, decided as the query filters decide them (docs/sandbox.md, "The data rules")."""
+    shop, price_info, delivery = (
+        _dict(record.get("shop_info")),
+        _dict(record.get("price_info")),
+        _dict(record.get("delivery_info")),
+    )
+    bits = 0
+    if shop.get("is_factory") is True or shop.get("is_super_factory") is True:
+        bits |= FACTORY
+    if shop.get("tp_member") is True:
+        bits |= VERIFIED
+    if price_info.get("drop_ship_price") not in (None, ""):
+        bits |= DROPSHIP
+    if delivery.get("free_postage") is True:
+        bits |= FREE_SHIPPING
+    if record.get("super_new_product") is True:
+        bits |= NEW_ARRIVAL
+    return bits
+
+
+def repurchase(value: Any) -> str:
+    """`"0.6"` (a fraction) -> `"60%"`; `"31.6%"` stays; anything else is dropped."""
+    if isinstance(value, str) and value.strip().endswith("%"):
+        return text(value.strip(), 12) if number(value) is not None else ""
+    n = number(value)
+    if n is None or n < 0:
+        return ""
+    return f"{n * 100:.4g}%" if n <= 1 else f"{n:.4g}%"
+
+
+def offer_row(record: dict[str, Any]) -> list[Any]:
+    """One product record as the page's short array (positions O_*)."""
+    item_id = record.get("item_id")
+    item_id = item_id if isinstance(item_id, int) and not isinstance(item_id, bool) else text(item_id, 40)
+    url = safe_url(record.get("product_url"))
+    stored_url: str | int | None = 0 if url is not None and url == STANDARD_OFFER_URL.format(item_id) else url
+    tiers: list[list[str]] = []
+    prices: list[float] = []
+    main = number(record.get("price"))
+    if main is not None:
+        prices.append(main)
+    for tier in record.get("quantity_prices") or () if isinstance(record.get("quantity_prices"), list) else ():
+        tier = _dict(tier)
+        price = number(tier.get("price"))
+        if price is None:
+            continue
+        prices.append(price)
+        tiers.append([text(tier.get("begin_num"), 20), text(tier.get("end_num"), 20), text(tier.get("price"), 20)])
+    sale, shop = _dict(record.get("sale_info")), _dict(record.get("shop_info"))
+    sold = count(sale.get("sale_quantity"))
+    if sold is None:
+        sold = count(sale.get("sale_quantity_90days"))
+    location = shop.get("location") or _dict(record.get("delivery_info")).get("area_from")
+    where = ", ".join(text(p, 80) for p in location if text(p, 80)) if isinstance(location, list) else text(location)
+    rank = count(record.get("rank"))
+    return [
+        item_id,
+        stored_url,
+        text(record.get("title")),
+        text(record.get("title_origin")),
+        safe_url(record.get("img")),
+        min(prices) if prices else None,
+        max(prices) if prices else None,
+        tiers,
+        count(record.get("quantity_begin")),
+        sold,
+        count(sale.get("orders_count")),
+        repurchase(record.get("item_repurchase_rate")),
+        text(shop.get("company_name")),
+        count(shop.get("tp_year")),
+        where[:MAX_TEXT],
+        badges(record),
+        rank,
+    ]

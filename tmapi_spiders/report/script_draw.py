@@ -1,0 +1,319 @@
+"""The second half of the report page's script: drawing, the controls, and start-up.
+
+It continues the closure `script_state.STATE` opens (see there). Everything is put into the
+page with textContent, attribute setters and URLs the script has checked itself; a few image
+sections and a page of cards per image are drawn at a time (more on scroll or on "show
+more"), and the second data block is parsed once the first cards are up.
+"""
+
+DRAW = r"""  // --- rendering -----------------------------------------------------------------------------
+  function card(img, o) {
+    var li = el('li', 'card');
+    if (o[O_RANK] !== null) li.dataset.rank = String(o[O_RANK]);
+    var thumb = el('div', 'thumb');
+    if (o[O_RANK] !== null) thumb.appendChild(el('span', 'rank', '#' + o[O_RANK]));
+    var src = imageUrl(o);
+    if (src) {
+      var pic = el('img');
+      pic.alt = 'Photo of ' + (o[O_TITLE] || 'offer ' + o[O_ID]);
+      pic.loading = 'lazy';
+      pic.decoding = 'async';
+      pic.referrerPolicy = 'no-referrer';
+      pic.addEventListener('error', hideBroken);
+      pic.src = src;
+      thumb.appendChild(pic);
+    }
+    li.appendChild(thumb);
+    var body = el('div', 'body');
+    var h = el('h3');
+    var href = offerUrl(o);
+    var name = o[O_TITLE] || o[O_ORIGIN] || 'Offer ' + o[O_ID];
+    var link = el(href ? 'a' : 'span', null, name);
+    if (href) {
+      link.href = href;
+      link.target = '_blank';
+      link.rel = 'noopener noreferrer';
+    }
+    if (o[O_ORIGIN]) link.title = o[O_ORIGIN];
+    if (img.l) h.lang = img.l;
+    h.appendChild(link);
+    body.appendChild(h);
+    if (o[O_ORIGIN] && o[O_ORIGIN] !== name) {
+      var orig = el('p', 'orig', o[O_ORIGIN]);
+      orig.lang = 'zh';
+      body.appendChild(orig);
+    }
+    var price = o[O_PMIN] === null ? 'price not given'
+      : o[O_PMIN] === o[O_PMAX] ? yuan(o[O_PMIN]) : yuan(o[O_PMIN]) + ' \u2013 ' + yuan(o[O_PMAX]);
+    body.appendChild(el('p', 'price', price));
+    if (o[O_TIERS].length > 1) {
+      var tiers = el('ul', 'tiers');
+      tiers.setAttribute('aria-label', 'Price by quantity');
+      o[O_TIERS].forEach(function (t) {
+        var range = t[1] ? t[0] + '\u2013' + t[1] : '\u2265' + t[0];
+        var p = num(t[2]);
+        tiers.appendChild(el('li', null, range + ': ' + (p === null ? t[2] : yuan(p))));
+      });
+      body.appendChild(tiers);
+    }
+    var facts = [];
+    if (o[O_MOQ] !== null) facts.push('MOQ ' + ints.format(o[O_MOQ]));
+    if (o[O_SOLD] !== null) facts.push(ints.format(o[O_SOLD]) + ' sold');
+    if (o[O_ORDERS]) facts.push(ints.format(o[O_ORDERS]) + (o[O_ORDERS] === 1 ? ' order' : ' orders'));
+    if (o[O_REPURCHASE]) facts.push(o[O_REPURCHASE] + ' repurchase');
+    if (facts.length) body.appendChild(el('p', 'facts', facts.join(' \u00b7 ')));
+    if (o[O_SUPPLIER]) body.appendChild(el('p', 'supplier', o[O_SUPPLIER]));
+    var where = [];
+    if (o[O_YEARS]) where.push(o[O_YEARS] + (o[O_YEARS] === 1 ? ' year' : ' years'));
+    if (o[O_LOCATION]) where.push(o[O_LOCATION]);
+    if (where.length) body.appendChild(el('p', 'where', where.join(' \u00b7 ')));
+    var tags = BADGES.filter(function (b) { return o[O_BADGES] & b.bit; });
+    if (tags.length) {
+      var ul = el('ul', 'tags');
+      ul.setAttribute('aria-label', 'Badges');
+      tags.forEach(function (b) { ul.appendChild(el('li', 'tag tag-' + b.key, b.label)); });
+      body.appendChild(ul);
+    }
+    li.appendChild(body);
+    return li;
+  }
+
+  function showCards(k, list, more, upTo) {
+    var img = images[k], view = views[k];
+    var from = list.childElementCount, to = Math.min(view.length, upTo);
+    var frag = document.createDocumentFragment();
+    for (var i = from; i < to; i++) frag.appendChild(card(img, img.o[view[i]]));
+    list.appendChild(frag);
+    var left = view.length - to;
+    more.hidden = left <= 0 || list.hidden;
+    more.textContent = 'Show ' + Math.min(left, CARDS_MORE) + ' more offers (' + ints.format(left) + ' left)';
+  }
+
+  function count(dl, label, value) {
+    var d = el('div');
+    d.appendChild(el('dt', null, label));
+    d.appendChild(el('dd', null, value));
+    dl.appendChild(d);
+  }
+
+  function section(k) {
+    var img = images[k], view = views[k];
+    var sec = el('section', 'image');
+    sec.id = 'image-' + (k + 1);
+    sec.dataset.image = String(k + 1);
+    sec.setAttribute('aria-labelledby', 'image-h-' + k);
+    var head = el('div', 'image-head');
+    var fig = el('figure', 'photo');
+    var frame = el('div', 'frame');
+    var src = safeUrl(img.safe);
+    if (src) {
+      var pic = el('img');
+      pic.alt = 'Query photo ' + (k + 1);
+      pic.loading = 'lazy';
+      pic.decoding = 'async';
+      pic.referrerPolicy = 'no-referrer';
+      pic.addEventListener('error', hideBroken);
+      pic.src = src;
+      frame.appendChild(pic);
+    }
+    fig.appendChild(frame);
+    fig.appendChild(el('figcaption', null, img.u || '(no query image URL)'));
+    head.appendChild(fig);
+
+    var info = el('div', 'image-info');
+    var h = el('h2', null, 'Image ' + (k + 1));
+    h.id = 'image-h-' + k;
+    var st = img.status;
+    if (st) h.appendChild(el('span', 'state ' + (st === 'done' || st === 'failed' ? st : 'unfinished'), st));
+    info.appendChild(h);
+    var dl = el('dl', 'counts');
+    var offers = ints.format(img.o.length);
+    if (filtering()) offers = ints.format(view.length) + ' of ' + offers;
+    if (img.found > img.o.length) offers += ' (top of ' + ints.format(img.found) + ')';
+    count(dl, 'Offers', offers);
+    if (img.total !== null && img.total !== undefined) count(dl, 'Found by the API', ints.format(img.total));
+    count(dl, 'Pages', ints.format(img.pages));
+    count(dl, 'Paid calls', ints.format(img.calls));
+    count(dl, 'Failures', ints.format(img.failures));
+    info.appendChild(dl);
+    if (img.s) info.appendChild(el('p', 'note', 'Searched as (converted): ' + img.s));
+    if (img.reason || img.fm.length) {
+      var fl = el('ul', 'failures');
+      fl.setAttribute('aria-label', 'Failures');
+      if (img.reason) fl.appendChild(el('li', null, img.reason));
+      img.fm.forEach(function (m) { if (m !== img.reason) fl.appendChild(el('li', null, m)); });
+      info.appendChild(fl);
+    }
+    var toggle = el('button', 'toggle');
+    toggle.type = 'button';
+    toggle.setAttribute('aria-controls', 'cards-' + k);
+    info.appendChild(toggle);
+    head.appendChild(info);
+    sec.appendChild(head);
+
+    var list = el('ul', 'cards');
+    list.id = 'cards-' + k;
+    list.setAttribute('aria-label', 'Offers for image ' + (k + 1));
+    var more = el('button', 'more');
+    more.type = 'button';
+    var empty = el('p', 'empty', img.o.length ? 'No offer of this image matches the filters.' : 'No offers.');
+    empty.hidden = view.length > 0;
+    sec.appendChild(list);
+    sec.appendChild(empty);
+    sec.appendChild(more);
+    function setCollapsed(yes) {
+      list.hidden = yes;
+      toggle.setAttribute('aria-expanded', String(!yes));
+      toggle.textContent = (yes ? 'Show' : 'Hide') + ' offers';
+      if (yes) { collapsed.add(k); more.hidden = true; } else {
+        collapsed.delete(k);
+        showCards(k, list, more, Math.max(list.childElementCount, CARDS_FIRST));
+      }
+    }
+    toggle.addEventListener('click', function () { setCollapsed(!collapsed.has(k)); });
+    more.addEventListener('click', function () { showCards(k, list, more, list.childElementCount + CARDS_MORE); });
+    sec.setCollapsed = setCollapsed;
+    toggle.hidden = view.length === 0;
+    setCollapsed(collapsed.has(k));
+    return sec;
+  }
+
+  var moreButton = el('button', 'more-images-button');
+  moreButton.type = 'button';
+  moreButton.addEventListener('click', function () { appendImages(); });
+  moreImages.appendChild(moreButton);
+
+  function appendImages() {
+    var end = Math.min(order.length, rendered + IMAGES_AT_ONCE);
+    var frag = document.createDocumentFragment();
+    for (; rendered < end; rendered++) frag.appendChild(section(order[rendered]));
+    main.appendChild(frag);
+    updateMoreButton();
+  }
+  function updateMoreButton() {
+    var left = order.length - rendered;
+    moreButton.hidden = left <= 0;
+    moreButton.textContent = 'Show more images (' + ints.format(left) + ' left)';
+  }
+
+  function updateStatus() {
+    var shown = 0, all = 0;
+    for (var k = 0; k < images.length; k++) { shown += views[k].length; all += images[k].o.length; }
+    var text = filtering()
+      ? ints.format(shown) + ' of ' + ints.format(all) + ' offers match, for ' + ints.format(order.length) + ' of '
+        + ints.format(images.length) + ' images.'
+      : ints.format(all) + ' offers for ' + ints.format(images.length) + ' images.';
+    document.getElementById('status').textContent = text;
+  }
+
+  function render() {
+    main.textContent = '';
+    rendered = 0;
+    appendImages();
+    updateStatus();
+  }
+  function apply() {
+    compute();
+    timing.computed = timing.computed || performance.now();
+    render();
+  }
+
+  function runHeader() {
+    var run = data.run || {}, t = run.totals || {};
+    var dl = el('dl');
+    function add(label, value) { if (value !== undefined && value !== null && value !== '') count(dl, label, value); }
+    add('Source', data.source);
+    add('Spider', run.spider);
+    add('Finish reason', run.finish_reason);
+    add('Started', run.started_at);
+    add('Finished', run.finished_at);
+    if (t.images !== undefined) {
+      var parts = [ints.format(t.images)];
+      if (t.images_done !== undefined) {
+        parts.push('(' + ints.format(t.images_done) + ' done, ' + ints.format(t.images_failed || 0) + ' failed, '
+          + ints.format(t.images_unfinished || 0) + ' unfinished)');
+      }
+      add('Images', parts.join(' '));
+    }
+    function n(v) { return v === undefined || v === null ? null : ints.format(v); }
+    add('Offers', n(t.items_written !== undefined ? t.items_written : t.items));
+    add('Pages', n(t.pages_fetched !== undefined ? t.pages_fetched : t.pages));
+    add('Paid calls', n(t.paid_calls));
+    add('Cached answers', t.cached_answers ? ints.format(t.cached_answers) : null);
+    add('Duplicates dropped', t.duplicates ? ints.format(t.duplicates) : null);
+    add('Failure records', ints.format(data.failures || 0));
+    add('Call cap', run.max_calls);
+    add('Job', run.job);
+    if (data.top) add('Kept per image', 'top ' + ints.format(data.top));
+    add('Report built', data.generated);
+    document.getElementById('run').appendChild(dl);
+  }
+
+  function badgeBoxes() {
+    var box = document.getElementById('badge-boxes');
+    BADGES.forEach(function (b) {
+      var label = el('label');
+      var input = el('input');
+      input.type = 'checkbox';
+      input.id = 'badge-' + b.key;
+      input.name = 'badge';
+      input.value = b.key;
+      label.appendChild(input);
+      label.appendChild(document.createTextNode(b.label));
+      box.appendChild(label);
+    });
+  }
+
+  var typing = 0;
+  function onControls(event) {
+    var delay = event && event.target && (event.target.id === 'q' || event.target.type === 'number') ? 200 : 0;
+    clearTimeout(typing);
+    typing = setTimeout(function () { readControls(); writeHash(); apply(); }, delay);
+  }
+
+  runHeader();
+  badgeBoxes();
+  readHash();
+  syncControls();
+  apply();
+  form.addEventListener('change', onControls);
+  form.addEventListener('input', onControls);
+  form.addEventListener('submit', function (e) { e.preventDefault(); onControls(); });
+  form.addEventListener('reset', function () { setTimeout(onControls, 0); });
+  window.addEventListener('hashchange', function () { readHash(); syncControls(); apply(); });
+  document.getElementById('collapse-all').addEventListener('click', function () {
+    images.forEach(function (_, k) { collapsed.add(k); });
+    main.querySelectorAll('section.image').forEach(function (s) { s.setCollapsed(true); });
+  });
+  document.getElementById('expand-all').addEventListener('click', function () {
+    collapsed.clear();
+    main.querySelectorAll('section.image').forEach(function (s) { s.setCollapsed(false); });
+  });
+  // Near the end of the page: the next few images (again while the end stays in view).
+  function fill() {
+    if (rendered < order.length && moreImages.getBoundingClientRect().top < window.innerHeight + 600) {
+      appendImages();
+      requestAnimationFrame(fill);
+    }
+  }
+  if ('IntersectionObserver' in window) {
+    new IntersectionObserver(function (entries) {
+      if (entries.some(function (e) { return e.isIntersecting; })) fill();
+    }, {rootMargin: '600px'}).observe(moreImages);
+  }
+  // The second data block (every image after the first few), parsed once the first cards are up.
+  window.reportRest = function () {
+    var block = JSON.parse(document.getElementById('report-rest').textContent);
+    var first = images.length;
+    prepare(block).forEach(function (img) { images.push(img); });
+    compute(first);
+    updateMoreButton();
+    updateStatus();
+    fill();
+    timing.rest = performance.now();
+    document.documentElement.setAttribute('data-ready', '1');
+  };
+  window.reportReady = timing.ready = performance.now();
+  window.reportTiming = timing;
+})();
+"""
