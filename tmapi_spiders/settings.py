@@ -1,7 +1,7 @@
 """Settings for tmapi-spiders: Scrapy's, as this project needs them, and ours.
 
 Our own settings (TMAPI_*, and scrapy-redis's REDIS_URL, SCHEDULER_PERSIST,
-MAX_IDLE_TIME_BEFORE_CLOSE) are defined once, with type, bounds and doc, in registry.py;
+MAX_IDLE_TIME_BEFORE_CLOSE) are defined once, with type, bounds and doc, in registry/table.py;
 their reference is docs/settings.md."""
 
 from scrapy.settings import default_settings
@@ -13,7 +13,7 @@ SPIDER_MODULES = ["tmapi_spiders.spiders"]
 NEWSPIDER_MODULE = "tmapi_spiders.spiders"
 COMMANDS_MODULE = "tmapi_spiders.commands"
 
-# --- Ours: every TMAPI_* setting, with its default (tmapi_spiders/registry.py) ----------
+# --- Ours: every TMAPI_* setting, with its default (tmapi_spiders/registry/table.py) ----
 globals().update(registry.defaults())
 # Features switched on by one setting each (Scrapy add-ons, tmapi_spiders/addons.py).
 ADDONS = {

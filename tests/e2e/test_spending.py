@@ -120,7 +120,7 @@ def test_max_calls_setting() -> None:
     assert max_calls(Settings({"TMAPI_MAX_CALLS": "12"})) == 12
     assert max_calls(Settings({"TMAPI_MAX_CALLS": 0})) == 0
     assert max_calls(Settings({})) == 0
-    # the registry's one message shape (tmapi_spiders/registry.py read)
+    # the registry's one message shape (tmapi_spiders/registry: read)
     with pytest.raises(
         ValueError, match=r"TMAPI_MAX_CALLS must be a whole number of calls, 0 or more \(0: no cap\), got -3"
     ):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,14 @@ from tmapi_spiders.registry import ConfigError
 def test_the_settings_reference_is_the_registry() -> None:
     written = (REPO / "docs" / "settings.md").read_text(encoding="utf-8")
     assert written == registry.reference(), "run: python -m tmapi_spiders.registry > docs/settings.md"
+
+
+def test_the_documented_command_writes_the_reference() -> None:
+    # `python -m tmapi_spiders.registry > docs/settings.md`, as the reference's first lines say
+    out = subprocess.run(
+        [sys.executable, "-m", "tmapi_spiders.registry"], cwd=REPO, capture_output=True, check=True
+    ).stdout
+    assert out.decode("utf-8") == (REPO / "docs" / "settings.md").read_text(encoding="utf-8")
 
 
 def test_every_setting_the_code_reads_is_in_the_registry() -> None:

@@ -1,59 +1,15 @@
-"""Every setting of ours, once: name, type, default, bounds and a one-line doc.
+"""The table of every setting of ours: add a setting here, and only here.
 
-settings.py takes its defaults from here, `check(settings)` validates them before the
-first paid call with one message shape ("NAME must be ..., got VALUE"), and
-`python -m tmapi_spiders.registry` writes docs/settings.md (a test fails when the
-file and the registry differ). A component reads its settings with Scrapy's getters as
-usual; it does not need to check them again.
+One `Setting` a setting, by group, in the order docs/settings.md shows them. settings.py
+takes its defaults from this table, `registry.check` validates against it, and
+`python -m tmapi_spiders.registry > docs/settings.md` writes the reference from it (a test
+fails when the file and the table differ, and when the code reads a TMAPI_* setting the
+table does not have).
 """
 
 from __future__ import annotations
 
-import math
-import os
-import sys
-from dataclasses import dataclass
-from typing import Any
-
-from scrapy.settings import BaseSettings
-
-
-class ConfigError(ValueError):
-    """A bad argument or setting: the message is the whole story, shown as one line."""
-
-
-@dataclass(frozen=True)
-class Setting:
-    name: str
-    kind: str  # bool | int | float | str | choice | url
-    default: Any
-    doc: str
-    group: str
-    low: float | None = None
-    high: float | None = None
-    choices: tuple[str, ...] = ()
-    env: bool = False  # the default is read from the environment variable of the same name
-    unit: str = ""  # what a number counts ("seconds", "calls")
-    zero: str = ""  # what 0 means, where it means something ("off", "no limit")
-
-    def expected(self) -> str:
-        if self.kind == "bool":
-            return "true or false"
-        if self.kind == "choice":
-            return "one of " + ", ".join(self.choices)
-        if self.kind == "url":
-            return "an http(s) URL"
-        words = {"int": "a whole number", "float": "a number", "str": "text"}[self.kind]
-        if self.unit:
-            words += f" of {self.unit}"
-        if self.low is not None and self.high is not None:
-            words += f", from {self.low:g} to {self.high:g}"
-        elif self.low is not None:
-            words += f", {self.low:g} or more"
-        if self.zero:
-            words += f" (0: {self.zero})"
-        return words
-
+from tmapi_spiders.registry.setting import Setting
 
 _RUN, _PAGING, _JOBS, _LIMITS, _REDIS = "Crawling", "Paging", "Running jobs", "Plan limits", "Distributed (Redis)"
 
@@ -378,79 +334,3 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("SCHEDULER_PERSIST", "bool", False, "scrapy-redis's name: keep a finished job's keys.", _REDIS),
 )
-BY_NAME = {setting.name: setting for setting in SETTINGS}
-
-
-def defaults() -> dict[str, Any]:
-    """What settings.py sets: each default, or its environment variable where it has one."""
-    return {s.name: os.environ.get(s.name, s.default) if s.env else s.default for s in SETTINGS}
-
-
-def _value(setting: Setting, settings: BaseSettings) -> Any:
-    getter = {"bool": settings.getbool, "int": settings.getint, "float": settings.getfloat}.get(setting.kind)
-    raw = settings.get(setting.name)
-    if getter is None:
-        return str(raw).strip().lower() if setting.kind == "choice" else str(raw)
-    value = getter(setting.name)
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(raw)
-    return value
-
-
-def read(settings: BaseSettings, name: str) -> Any:
-    """The setting's value, typed and checked (its default when unset, or empty for a number);
-    ConfigError in the one message shape otherwise. Components read their settings with it
-    instead of parsing and checking them again."""
-    setting = BY_NAME[name]
-    raw = settings.get(name)
-    if raw is None or (raw == "" and setting.kind in ("int", "float")):
-        return setting.default
-    try:
-        value = _value(setting, settings)
-    except ValueError:
-        raise ConfigError(f"{name} must be {setting.expected()}, got {raw!r}") from None
-    bad = (
-        (setting.kind == "choice" and value not in setting.choices)
-        or (setting.kind == "url" and not value.startswith(("http://", "https://")))
-        or (setting.low is not None and value < setting.low)
-        or (setting.high is not None and value > setting.high)
-    )
-    if bad:
-        raise ConfigError(f"{name} must be {setting.expected()}, got {raw!r}")
-    return value
-
-
-def check(settings: BaseSettings) -> None:
-    """Raise ConfigError for the first setting outside its type, bounds or choices."""
-    for setting in SETTINGS:
-        if settings.get(setting.name) is not None:  # unset: settings built without the project's defaults
-            read(settings, setting.name)
-
-
-def reference() -> str:
-    """docs/settings.md: every setting by group, as a table."""
-    lines = [
-        "# Settings reference",
-        "",
-        "Generated from `tmapi_spiders/registry.py` by `python -m tmapi_spiders.registry > docs/settings.md`;",
-        "a test fails when the two differ. Set any of them with `-s NAME=VALUE`, in a project's",
-        "`settings.py`, or (where marked) in the environment. A bad value stops the crawl before",
-        "the first call with one line: `NAME must be ..., got VALUE`.",
-        "",
-        "Scrapy's own settings (CONCURRENT_REQUESTS, DOWNLOAD_TIMEOUT, RETRY_TIMES, FEEDS, ...) work",
-        "as Scrapy documents them; this project's defaults for them are in `tmapi_spiders/settings.py`.",
-    ]
-    groups: dict[str, list[Setting]] = {}
-    for setting in SETTINGS:
-        groups.setdefault(setting.group, []).append(setting)
-    for group, members in groups.items():
-        lines += ["", f"## {group}", "", "| setting | default | allowed | what it does |", "| --- | --- | --- | --- |"]
-        for s in members:
-            default = "(empty)" if s.default == "" else str(s.default).lower() if s.kind == "bool" else str(s.default)
-            env = " Environment variable too." if s.env else ""
-            lines.append(f"| `{s.name}` | `{default}` | {s.expected()} | {s.doc}{env} |")
-    return "\n".join(lines) + "\n"
-
-
-if __name__ == "__main__":
-    sys.stdout.write(reference())

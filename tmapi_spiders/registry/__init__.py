@@ -1,0 +1,99 @@
+"""Every setting of ours, once: the registry's engine, over the table in `table.py`.
+
+settings.py takes its defaults from here, `check(settings)` validates them before the
+first paid call with one message shape ("NAME must be ..., got VALUE"), `read` gives a
+component one setting typed and checked, and `python -m tmapi_spiders.registry` writes
+docs/settings.md (a test fails when the file and the registry differ). The table itself
+is `table.py` (a new setting goes there), what one entry holds is `setting.py`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+from scrapy.settings import BaseSettings
+
+from tmapi_spiders.registry.setting import Setting
+from tmapi_spiders.registry.table import SETTINGS
+
+__all__ = ["BY_NAME", "SETTINGS", "ConfigError", "Setting", "check", "defaults", "read", "reference"]
+
+
+class ConfigError(ValueError):
+    """A bad argument or setting: the message is the whole story, shown as one line."""
+
+
+BY_NAME = {setting.name: setting for setting in SETTINGS}
+
+
+def defaults() -> dict[str, Any]:
+    """What settings.py sets: each default, or its environment variable where it has one."""
+    return {s.name: os.environ.get(s.name, s.default) if s.env else s.default for s in SETTINGS}
+
+
+def _value(setting: Setting, settings: BaseSettings) -> Any:
+    getter = {"bool": settings.getbool, "int": settings.getint, "float": settings.getfloat}.get(setting.kind)
+    raw = settings.get(setting.name)
+    if getter is None:
+        return str(raw).strip().lower() if setting.kind == "choice" else str(raw)
+    value = getter(setting.name)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(raw)
+    return value
+
+
+def read(settings: BaseSettings, name: str) -> Any:
+    """The setting's value, typed and checked (its default when unset, or empty for a number);
+    ConfigError in the one message shape otherwise. Components read their settings with it
+    instead of parsing and checking them again."""
+    setting = BY_NAME[name]
+    raw = settings.get(name)
+    if raw is None or (raw == "" and setting.kind in ("int", "float")):
+        return setting.default
+    try:
+        value = _value(setting, settings)
+    except ValueError:
+        raise ConfigError(f"{name} must be {setting.expected()}, got {raw!r}") from None
+    bad = (
+        (setting.kind == "choice" and value not in setting.choices)
+        or (setting.kind == "url" and not value.startswith(("http://", "https://")))
+        or (setting.low is not None and value < setting.low)
+        or (setting.high is not None and value > setting.high)
+    )
+    if bad:
+        raise ConfigError(f"{name} must be {setting.expected()}, got {raw!r}")
+    return value
+
+
+def check(settings: BaseSettings) -> None:
+    """Raise ConfigError for the first setting outside its type, bounds or choices."""
+    for setting in SETTINGS:
+        if settings.get(setting.name) is not None:  # unset: settings built without the project's defaults
+            read(settings, setting.name)
+
+
+def reference() -> str:
+    """docs/settings.md: every setting by group, as a table."""
+    lines = [
+        "# Settings reference",
+        "",
+        "Generated from `tmapi_spiders/registry/table.py` by `python -m tmapi_spiders.registry > docs/settings.md`;",
+        "a test fails when the two differ. Set any of them with `-s NAME=VALUE`, in a project's",
+        "`settings.py`, or (where marked) in the environment. A bad value stops the crawl before",
+        "the first call with one line: `NAME must be ..., got VALUE`.",
+        "",
+        "Scrapy's own settings (CONCURRENT_REQUESTS, DOWNLOAD_TIMEOUT, RETRY_TIMES, FEEDS, ...) work",
+        "as Scrapy documents them; this project's defaults for them are in `tmapi_spiders/settings.py`.",
+    ]
+    groups: dict[str, list[Setting]] = {}
+    for setting in SETTINGS:
+        groups.setdefault(setting.group, []).append(setting)
+    for group, members in groups.items():
+        lines += ["", f"## {group}", "", "| setting | default | allowed | what it does |", "| --- | --- | --- | --- |"]
+        for s in members:
+            default = "(empty)" if s.default == "" else str(s.default).lower() if s.kind == "bool" else str(s.default)
+            env = " Environment variable too." if s.env else ""
+            lines.append(f"| `{s.name}` | `{default}` | {s.expected()} | {s.doc}{env} |")
+    return "\n".join(lines) + "\n"

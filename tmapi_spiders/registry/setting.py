@@ -1,0 +1,44 @@
+"""What one setting of ours is: name, type, default, bounds, a one-line doc, and how its
+allowed values read in words.
+
+Kept apart from the table (`table.py`) and from the code that reads and checks settings
+(`__init__.py`), which both use it: the table lists settings, this says what a listing holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    kind: str  # bool | int | float | str | choice | url
+    default: Any
+    doc: str
+    group: str
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] = ()
+    env: bool = False  # the default is read from the environment variable of the same name
+    unit: str = ""  # what a number counts ("seconds", "calls")
+    zero: str = ""  # what 0 means, where it means something ("off", "no limit")
+
+    def expected(self) -> str:
+        if self.kind == "bool":
+            return "true or false"
+        if self.kind == "choice":
+            return "one of " + ", ".join(self.choices)
+        if self.kind == "url":
+            return "an http(s) URL"
+        words = {"int": "a whole number", "float": "a number", "str": "text"}[self.kind]
+        if self.unit:
+            words += f" of {self.unit}"
+        if self.low is not None and self.high is not None:
+            words += f", from {self.low:g} to {self.high:g}"
+        elif self.low is not None:
+            words += f", {self.low:g} or more"
+        if self.zero:
+            words += f" (0: {self.zero})"
+        return words
