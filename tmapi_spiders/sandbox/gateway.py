@@ -1,5 +1,6 @@
 """What a gateway in front of the API does to an answer: compress it when the client
-accepts that, and (when asked to misbehave) quote the request back in an error."""
+accepts that, send it chunked, and (when asked to misbehave) quote the request back in an
+error. `dress` applies all of it to an answer the server has built."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import zlib
 
 from aiohttp import web
 
+from tmapi_spiders.sandbox.config import SandboxConfig
 from tmapi_spiders.sandbox.items import dumps
 
 try:
@@ -55,3 +57,36 @@ def echo(body: bytes, request: web.BaseRequest) -> bytes:
         payload[key] = f"{payload.get(key) or ''} ({echoed})"
         return dumps(payload)
     return body
+
+
+async def dress(request: web.BaseRequest, response: web.StreamResponse, config: SandboxConfig) -> web.StreamResponse:
+    """The answer as the gateway sends it: echo, compression, chunking (not /_sandbox/*)."""
+    if not isinstance(response, web.Response) or response.prepared or request.path.startswith("/_sandbox/"):
+        return response
+    if request.transport is None or request.transport.is_closing():  # dropped, or the client gave up
+        return response
+    body = response.body
+    if not isinstance(body, bytes):
+        return response
+    if config.echo_errors and response.status != 200:
+        body = echo(body, request)
+    encoding = accepted_encoding(request.headers.get("Accept-Encoding", ""), config.compress)
+    if encoding:
+        body = compress(body, encoding)
+    if not config.chunked:
+        if body is not response.body:
+            response.body = body
+        if encoding:
+            response.headers["Content-Encoding"] = encoding
+        return response
+    stream = web.StreamResponse(status=response.status, reason=response.reason)
+    stream.content_type = response.content_type
+    if response.charset:
+        stream.charset = response.charset
+    if encoding:
+        stream.headers["Content-Encoding"] = encoding
+    stream.enable_chunked_encoding()
+    await stream.prepare(request)
+    await stream.write(body)
+    await stream.write_eof()
+    return stream

@@ -4,6 +4,11 @@ It runs on aiohttp's low-level server (one handler, no router) because a page mu
 little more than slicing a cached catalogue and joining pre-serialised items. Checks run
 in the gateway's order: route, authentication, limits, parameters, then latency and the
 injected fault. Tokens are compared and forgotten: never logged, recorded or echoed.
+
+This module decides which answer a call gets and keeps the server's state; the answers
+themselves (the envelope, the gateway's errors, each fault's answer) are built by
+`answers.py`, and what the gateway does to them on the way out (echo, compression,
+chunking) is `gateway.dress`.
 """
 
 from __future__ import annotations
@@ -18,10 +23,10 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from tmapi_spiders.sandbox import gateway, spec
+from tmapi_spiders.sandbox import answers, gateway, spec
 from tmapi_spiders.sandbox.catalogue import CatalogueCache, converted_path
 from tmapi_spiders.sandbox.config import SandboxConfig
-from tmapi_spiders.sandbox.faults import STATUS_FAULTS, FaultPlan, QpsWindow
+from tmapi_spiders.sandbox.faults import FaultPlan, QpsWindow
 from tmapi_spiders.sandbox.items import FILTER_BITS, dumps
 from tmapi_spiders.sandbox.params import Invalid, Search, parse_search
 from tmapi_spiders.sandbox.recorder import Recorder
@@ -29,31 +34,6 @@ from tmapi_spiders.sandbox.recorder import Recorder
 STATS_PATH = "/_sandbox/stats"
 CALLS_PATH = "/_sandbox/calls"
 RESET_PATH = "/_sandbox/reset"
-
-JSON_TYPE = "application/json; charset=utf-8"
-# Reason phrases for the statuses HTTP does not name.
-_REASONS = {spec.NO_BALANCE: "Insufficient Balance", spec.UPSTREAM_TIMEOUT: "Upstream Timeout"}
-_HTML_ERROR = (
-    b"<!DOCTYPE html><html><head><title>500 Internal Server Error</title></head>"
-    b"<body><center><h1>500 Internal Server Error</h1></center><hr><center>openresty</center></body></html>"
-)
-# A gateway message no TMAPI document names, sent on HTTP 200 (the `gateway` fault).
-MSG_GATEWAY_UNKNOWN = "An unexpected error occurred"
-
-
-@lru_cache(maxsize=1)
-def _huge_body() -> bytes:
-    """The `huge` fault's answer: 5 MB, 1.7 million empty items on one page."""
-    head = b'{"code":200,"msg":"success","data":{"page":1,"page_size":20,"total_count":20,"items":['
-    return head + b"{}," * 1_700_000 + b"{}]}}"
-
-
-def _body(code: int, msg: str) -> bytes:
-    return dumps({"code": code, "msg": msg, "data": None})
-
-
-def _respond(status: int, body: bytes, content_type: str = JSON_TYPE) -> web.Response:
-    return web.Response(body=body, status=status, reason=_REASONS.get(status), headers={"Content-Type": content_type})
 
 
 @lru_cache(maxsize=1 << 16)
@@ -96,37 +76,8 @@ class Sandbox:
 
     # -- dispatch --------------------------------------------------------------------------
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
-        """Serve, then dress the answer as the gateway would: echo, compression, chunking."""
-        response = await self._route(request)
-        if not isinstance(response, web.Response) or response.prepared or request.path.startswith("/_sandbox/"):
-            return response
-        if request.transport is None or request.transport.is_closing():  # dropped, or the client gave up
-            return response
-        body = response.body
-        if not isinstance(body, bytes):
-            return response
-        if self.config.echo_errors and response.status != 200:
-            body = gateway.echo(body, request)
-        encoding = gateway.accepted_encoding(request.headers.get("Accept-Encoding", ""), self.config.compress)
-        if encoding:
-            body = gateway.compress(body, encoding)
-        if not self.config.chunked:
-            if body is not response.body:
-                response.body = body
-            if encoding:
-                response.headers["Content-Encoding"] = encoding
-            return response
-        stream = web.StreamResponse(status=response.status, reason=response.reason)
-        stream.content_type = response.content_type
-        if response.charset:
-            stream.charset = response.charset
-        if encoding:
-            stream.headers["Content-Encoding"] = encoding
-        stream.enable_chunked_encoding()
-        await stream.prepare(request)
-        await stream.write(body)
-        await stream.write_eof()
-        return stream
+        """Serve, then dress the answer as the gateway would (`gateway.dress`)."""
+        return await gateway.dress(request, await self._route(request), self.config)
 
     async def _route(self, request: web.BaseRequest) -> web.StreamResponse:
         path, method = request.path, request.method
@@ -135,18 +86,20 @@ class Sandbox:
         if path == spec.CONVERT_PATH and method == "POST":
             return await self._api(request, spec.CONVERT_PATH, self._convert)
         if path == STATS_PATH and method == "GET":
-            return _respond(200, dumps(self.recorder.stats(self.in_flight)))
+            return answers.respond(200, dumps(self.recorder.stats(self.in_flight)))
         if path == CALLS_PATH and method == "GET":
             since = request.query.get("since", "0")
             limit = request.query.get("limit")
             if not since.isdigit() or (limit is not None and not limit.isdigit()):
-                return _respond(422, _body(422, "since, limit: must be integers"))
-            return _respond(200, dumps(self.recorder.calls(int(since), int(limit) if limit is not None else None)))
+                return answers.failed(422, "since, limit: must be integers")
+            return answers.respond(
+                200, dumps(self.recorder.calls(int(since), int(limit) if limit is not None else None))
+            )
         if path == RESET_PATH and method == "POST":
             self.reset()
-            return _respond(200, dumps({"code": 200, "msg": spec.MSG_SUCCESS, "data": {"reset": True}}))
+            return answers.respond(200, dumps({"code": 200, "msg": spec.MSG_SUCCESS, "data": {"reset": True}}))
         self.recorder.record("unmatched", (("method", method), ("path", path)), 404)
-        return _respond(404, dumps({"message": spec.MSG_NO_ROUTE}))
+        return answers.respond(404, dumps({"message": spec.MSG_NO_ROUTE}))
 
     async def _api(self, request: web.BaseRequest, endpoint: str, serve: Any) -> web.StreamResponse:
         """Gateway checks shared by both endpoints: auth, then the concurrency and rate limits."""
@@ -159,15 +112,13 @@ class Sandbox:
         recorder = self.recorder
         if not token:
             recorder.record(endpoint, params, 401)
-            return _respond(401, dumps({"message": spec.MSG_NO_KEY}))
+            return answers.respond(401, dumps({"message": spec.MSG_NO_KEY}))
         if token not in self.tokens:
             recorder.record(endpoint, params, 401)
-            return _respond(401, dumps({"message": spec.MSG_BAD_KEY}))
+            return answers.respond(401, dumps({"message": spec.MSG_BAD_KEY}))
         if token in self.broke:
             recorder.record(endpoint, params, spec.NO_BALANCE)
-            return _respond(
-                spec.NO_BALANCE, _body(spec.NO_BALANCE, spec.STATUS_MEANINGS[spec.NO_BALANCE])
-            )
+            return answers.error(spec.NO_BALANCE)
         del token
         limit = self.config.max_concurrency
         if limit and self.in_flight >= limit:
@@ -185,8 +136,7 @@ class Sandbox:
     def _limited(self, endpoint: str, params: tuple[tuple[str, str], ...], why: str) -> web.Response:
         self.recorder.limited[why] += 1
         self.recorder.record(endpoint, params, spec.CONCURRENCY_LIMIT)
-        code = spec.CONCURRENCY_LIMIT
-        return _respond(code, _body(code, spec.STATUS_MEANINGS[code]))
+        return answers.error(spec.CONCURRENCY_LIMIT)
 
     async def _faulty(
         self,
@@ -200,31 +150,7 @@ class Sandbox:
         fate = self.plan.decide(call_key)
         if fate.delay > 0:
             await asyncio.sleep(fate.delay)
-        fault = fate.fault
-        if fault is None or fault == "slow":
-            return _respond(200, good), fault
-        if fault in STATUS_FAULTS:
-            code = int(fault)
-            return _respond(code, _body(code, spec.STATUS_MEANINGS[code])), fault
-        if fault == "drop":
-            transport = request.transport
-            if transport is not None:
-                transport.abort()
-            return None, fault
-        if fault == "truncated":
-            return _respond(200, good[: len(good) // 2]), fault
-        if fault == "html":
-            return _respond(500, _HTML_ERROR, "text/html; charset=utf-8"), fault
-        if fault == "gateway":
-            return _respond(200, dumps({"message": MSG_GATEWAY_UNKNOWN})), fault
-        if fault == "echo":
-            return _respond(500, gateway.echo(_body(500, "upstream error"), request)), fault
-        if fault == "huge":
-            return _respond(200, _huge_body()), fault
-        if fault == "code":
-            return _respond(200, _body(spec.UNEXPECTED, spec.STATUS_MEANINGS[spec.UNEXPECTED])), fault
-        # nodata
-        return _respond(200, dumps({"code": spec.OK, "msg": spec.MSG_SUCCESS})), fault
+        return answers.faulty(request, fate.fault, good), fate.fault
 
     # -- the search ------------------------------------------------------------------------
     async def _search(self, request: web.BaseRequest, params: tuple[tuple[str, str], ...]) -> web.StreamResponse:
@@ -233,21 +159,21 @@ class Sandbox:
             search = parse_search(request.query)
         except Invalid as exc:
             recorder.record(spec.SEARCH_PATH, params, spec.PARAM_ERROR)
-            return _respond(spec.PARAM_ERROR, _body(spec.PARAM_ERROR, exc.message))
+            return answers.failed(spec.PARAM_ERROR, exc.message)
         if not _searchable(search.img_url) or (
             # an Alibaba-hosted image the search cannot read as it is (tmapi-notes: 422 "could not
             # be fetched or recognised"); its converted path is searchable
             self.unrecognised and any(p.search(search.img_url) for p in self.unrecognised)
         ):
             recorder.record(spec.SEARCH_PATH, params, spec.PARAM_ERROR)
-            return _respond(spec.PARAM_ERROR, _body(spec.PARAM_ERROR, spec.MSG_IMAGE_NOT_SUPPORTED))
+            return answers.failed(spec.PARAM_ERROR, spec.MSG_IMAGE_NOT_SUPPORTED)
         page_key = str(search.page)
         recorder.pages[search.img_url][page_key] += 1
         good = self.search_body(search)
         if self.plan.quiet:  # no latency, no faults: nothing to decide (the common, fast case)
             recorder.pages_ok[search.img_url][page_key] += 1
             recorder.record(spec.SEARCH_PATH, params, 200)
-            return _respond(200, good)
+            return answers.respond(200, good)
         response, fault = await self._faulty(request, spec.SEARCH_PATH, params, search.key(), good)
         status = None if response is None else response.status
         if response is not None and fault in (None, "slow"):
@@ -301,7 +227,7 @@ class Sandbox:
             body = None
         if not isinstance(body, dict):
             recorder.record(spec.CONVERT_PATH, params, spec.PARAM_ERROR)
-            return _respond(spec.PARAM_ERROR, _body(spec.PARAM_ERROR, "body: must be a JSON object"))
+            return answers.failed(spec.PARAM_ERROR, "body: must be a JSON object")
         url = body.get("url")
         endpoint_for = body.get("search_api_endpoint", spec.CONVERT_SEARCH_ENDPOINTS[0])
         fields = (*params, ("url", str(url)), ("search_api_endpoint", str(endpoint_for)))
@@ -314,12 +240,12 @@ class Sandbox:
             message = spec.MSG_IMAGE_DENIED
         if message is not None:
             recorder.record(spec.CONVERT_PATH, fields, spec.PARAM_ERROR)
-            return _respond(spec.PARAM_ERROR, _body(spec.PARAM_ERROR, message))
+            return answers.failed(spec.PARAM_ERROR, message)
         recorder.conversions[url] += 1
         if url not in self._timed_out and any(p.search(url) for p in self.timeout_once):
             self._timed_out.add(url)
             recorder.record(spec.CONVERT_PATH, fields, spec.PARAM_ERROR)
-            return _respond(spec.PARAM_ERROR, _body(spec.PARAM_ERROR, spec.MSG_IMAGE_TIMEOUT))
+            return answers.failed(spec.PARAM_ERROR, spec.MSG_IMAGE_TIMEOUT)
         good = dumps({"code": spec.OK, "msg": spec.MSG_SUCCESS, "data": {"image_url": converted_path(url)}})
         call_key = f"{spec.CONVERT_PATH}\0{url}\0{endpoint_for}"
         response, fault = await self._faulty(request, spec.CONVERT_PATH, fields, call_key, good)
