@@ -17,6 +17,8 @@ COMMANDS_MODULE = "tmapi_spiders.commands"
 globals().update(registry.defaults())
 # Features switched on by one setting each (Scrapy add-ons, tmapi_spiders/addons.py).
 ADDONS = {
+    # Log redaction and the inspection check stay on whatever -s EXTENSIONS says (guards.py).
+    "tmapi_spiders.guards.GuardsAddon": 0,
     "tmapi_spiders.addons.SandboxAddon": 0,  # TMAPI_SANDBOX: crawl the bundled sandbox
     # Cookies and remote control off: their modules (tldextract, aiohttp) not even imported (lean.py).
     "tmapi_spiders.lean.LeanStartAddon": 5,
