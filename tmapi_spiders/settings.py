@@ -81,7 +81,7 @@ DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.httpcompression.HttpCompressionMiddleware": None,
     "tmapi_spiders.middlewares.TmapiHttpCompressionMiddleware": 915,
     "tmapi_spiders.middlewares.TmapiEnvelopeMiddleware": 910,
-    # After the cache lookup (900) and the envelope (910): counts only calls that go out (the token goes on in the download handler).
+    # After the cache lookup (900) and the envelope (910): counts only calls that go out.
     "tmapi_spiders.spending.TmapiCallCapMiddleware": 930,
     # After the cap: a refused call takes no slot; cached answers never get here.
     "tmapi_spiders.limits.middleware.TmapiLimitMiddleware": 940,
