@@ -29,7 +29,6 @@ from scrapy.settings import BaseSettings
 
 logger = logging.getLogger(__name__)
 
-SANDBOX_EXTENSION = "tmapi_spiders.addons.SandboxServer"
 SANDBOX_HOST = "127.0.0.1"
 
 
@@ -96,11 +95,14 @@ class LimitsAddon(_ForOurSpiders):
 
 class SandboxAddon(_ForOurSpiders):
     def configure(self, settings: BaseSettings) -> None:
-        if not _enabled(settings) or settings.get("TMAPI_SANDBOX_PORT"):
+        if not _enabled(settings):
             return
         from tmapi_spiders.sandbox import DEFAULT_TOKEN
 
-        port = _free_port()
+        # A port given with -s is used (a fixed port to watch the sandbox from outside);
+        # otherwise a free one. Either way the sandbox starts, and the base URL and token
+        # point at it: a real token in the environment is never sent anywhere.
+        port = settings.getint("TMAPI_SANDBOX_PORT") or _free_port()
         wanted = {
             "TMAPI_SANDBOX_PORT": port,
             "TMAPI_BASE_URL": f"http://{SANDBOX_HOST}:{port}",
@@ -108,9 +110,16 @@ class SandboxAddon(_ForOurSpiders):
         }
         for name, value in wanted.items():
             settings.set(name, value, priority=max(settings.getpriority(name) or 0, 40))
-        extensions = dict(settings.getdict("EXTENSIONS"))
-        extensions[SANDBOX_EXTENSION] = 0
-        settings.set("EXTENSIONS", extensions, priority=max(settings.getpriority("EXTENSIONS") or 0, 40))
+        if (settings.getpriority("TMAPI_CACHE") or 0) < 40:
+            # A new sandbox (new keys) every run, and its answers cost nothing: no store.
+            settings.set("TMAPI_CACHE", "false", priority=max(settings.getpriority("TMAPI_CACHE") or 0, 21))
+        settings.set_in_component_priority_dict("EXTENSIONS", SandboxServer, 0)
+
+
+def token_supplied(settings: BaseSettings) -> bool:
+    """Whether an add-on will supply the API token (the sandbox's), so a crawl without
+    TMAPI_API_TOKEN is not an error (config.check_settings asks, before add-ons run)."""
+    return _enabled(settings)
 
 
 class SandboxServer:

@@ -113,7 +113,9 @@ def check_settings(settings: BaseSettings) -> None:
     """Settings that must be right before the first paid call: ours by the registry (type,
     bounds, choices), then the few Scrapy settings we read and the cross-field rules."""
     registry.check(settings)
-    if not settings.getbool("TMAPI_SANDBOX") and not settings.get("TMAPI_API_TOKEN"):
+    from tmapi_spiders.addons import token_supplied
+
+    if not settings.get("TMAPI_API_TOKEN") and not token_supplied(settings):
         raise ConfigError(
             "no API token: set TMAPI_API_TOKEN in the environment (or -s TMAPI_API_TOKEN=...),"
             " or run against the bundled sandbox with -s TMAPI_SANDBOX=true"

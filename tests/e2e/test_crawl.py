@@ -389,6 +389,30 @@ def test_the_sandbox_demo_ignores_a_real_token_in_the_environment(tmp_path: Path
     assert len(result.products) == 5
 
 
+def test_the_sandbox_starts_on_a_port_given_with_s(tmp_path: Path) -> None:
+    """TMAPI_SANDBOX_PORT given by the user: the sandbox starts there and is crawled (the
+    add-on used to return early, leaving TMAPI_BASE_URL at the real API and the real token on)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        closed = socket.socket()
+        closed.bind(("127.0.0.1", 0))
+        nowhere = f"http://127.0.0.1:{closed.getsockname()[1]}"  # nobody listens: a call there fails
+    result = crawl(
+        tmp_path,
+        nowhere,
+        {"urls": ali("fixed-port", 5)},
+        token="a-real-token-0042",
+        settings={"TMAPI_SANDBOX": "true", "TMAPI_SANDBOX_PORT": str(port)},
+    )
+    closed.close()
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"crawling the bundled sandbox at http://127.0.0.1:{port}" in result.stderr
+    assert len(result.products) == 5
+
+
 @pytest.mark.parametrize("where", ["closed port", "wrong path"])
 def test_a_wrong_base_url_stops_the_crawl_at_once(tmp_path: Path, sandbox: SandboxThread, where: str) -> None:
     urls = [ali(f"nowhere-{i}", 40) for i in range(40)]
