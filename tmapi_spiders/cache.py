@@ -45,7 +45,7 @@ from scrapy.utils.project import data_path
 
 from tmapi_spiders import contract, registry
 from tmapi_spiders.api import endpoint_of
-from tmapi_spiders.settings_util import priority_above
+from tmapi_spiders.settings_util import set_unless_given
 
 logger = logging.getLogger(__name__)
 
@@ -182,11 +182,11 @@ def _appends(settings: BaseSettings) -> bool:
 
 
 def configure(settings: BaseSettings) -> None:
-    """Turn the answer store into Scrapy's HTTPCACHE_* settings (from the spider's update_settings).
+    """Turn the answer store into Scrapy's HTTPCACHE_* settings (AnswerStoreAddon).
 
-    Each is set one priority above whatever set it before: `CrawlerProcess.crawl(crawler)`
-    merges the process's settings back in wherever the crawler's priority is not higher
-    (see feeds.configure). A bad value is left for config.check_settings to report.
+    Each is set above the project's value, but an HTTPCACHE_* setting given with -s is
+    kept (-s HTTPCACHE_ENABLED=false switches the store off as TMAPI_CACHE=false does).
+    A bad value is left for config.check_settings to report.
     """
     from tmapi_spiders import distributed
 
@@ -218,7 +218,7 @@ def configure(settings: BaseSettings) -> None:
     ):
         wanted["SCHEDULER"] = SCHEDULER
     for name, value in wanted.items():
-        settings.set(name, value, priority=priority_above(settings, name))
+        set_unless_given(settings, name, value)
 
 
 # -- the storage --------------------------------------------------------------------------

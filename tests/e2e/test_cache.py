@@ -120,7 +120,20 @@ def test_store_is_on_by_default_in_one_process_only() -> None:
     assert not completed(TMAPI_CACHE="false").getbool("HTTPCACHE_ENABLED")
     assert not completed(REDIS_URL="redis://127.0.0.1:1/0").getbool("HTTPCACHE_ENABLED")
     assert completed(REDIS_URL="redis://127.0.0.1:1/0", TMAPI_CACHE="true").getbool("HTTPCACHE_ENABLED")
-    assert not completed(TMAPI_SANDBOX="true").getbool("HTTPCACHE_ENABLED")
+    # -s wins: an HTTPCACHE_* setting given on the command line is kept
+    assert not completed(HTTPCACHE_ENABLED="false").getbool("HTTPCACHE_ENABLED")
+    assert completed(HTTPCACHE_DIR="/tmp/elsewhere")["HTTPCACHE_DIR"] == "/tmp/elsewhere"
+
+
+def test_s_httpcache_enabled_false_switches_the_store_off(tmp_path: Path) -> None:
+    """`-s HTTPCACHE_ENABLED=false` is obeyed (the add-on set it back to True above -s)."""
+    with SandboxThread(SandboxConfig(tokens=(TOKEN,))) as sandbox:
+        args, settings = {"urls": ",".join(URLS)}, cache_settings(tmp_path, HTTPCACHE_ENABLED="false")
+        for run in ("1", "2"):
+            result = crawl(tmp_path / run, sandbox.base_url, args, settings, token=TOKEN)
+            assert result.returncode == outcome.OK, result.stderr[-3000:]
+        assert sandbox.stats()["total_calls"] == 2 * CALLS  # the second run paid again: no store
+    assert answer_store.stored_answers(str(tmp_path / "cache")) == []
 
 
 @pytest.mark.parametrize(
@@ -170,7 +183,7 @@ def test_configure_turns_the_switch_into_httpcache_settings() -> None:
     cache.configure(settings)
     assert settings.getbool("HTTPCACHE_ENABLED")
     assert settings["HTTPCACHE_DIR"] == "/c"
-    assert settings.getint("HTTPCACHE_EXPIRATION_SECS") == 3600  # TMAPI_CACHE_TTL decides
+    assert settings.getint("HTTPCACHE_EXPIRATION_SECS") == 5  # -s wins, here as everywhere
     assert settings["HTTPCACHE_POLICY"] == cache.POLICY
     assert settings["HTTPCACHE_STORAGE"] == cache.STORAGE
     off = Settings({"TMAPI_CACHE": False})
