@@ -68,6 +68,7 @@ def nest(levels: int, inner: Any) -> Any:
 )
 @example(value=['"]]]]', ["\\", "[[", {"\\\\": "\\\\\\"}]], ascii_only=False, indent=None, limit=10)
 @example(value={"a": "\\", "b": [["]"]]}, ascii_only=True, indent=None, limit=10)
+@example(value={"[": "", "": "]", "x": ["[[", "", "]]"]}, ascii_only=True, indent=None, limit=10)
 def test_json_depth_counts_only_brackets_outside_strings(value: Any, ascii_only: bool, indent: int, limit: int) -> None:
     body = json.dumps(value, ensure_ascii=ascii_only, indent=indent).encode("utf-8", errors="surrogatepass")
     assert json_depth(body, limit) == min(depth_by_walking(value), limit + 1)
