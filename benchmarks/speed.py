@@ -3,6 +3,8 @@
     .venv/bin/python benchmarks/speed.py            # about 5 minutes on 2 cores
     .venv/bin/python benchmarks/speed.py --quick    # about 3.5 minutes: one CPU round, shorter runs
     .venv/bin/python benchmarks/speed.py --only redis,qps
+    git archive 473ff35 | tar -x -C /tmp/old   # the code before issue 13's architecture work
+    .venv/bin/python benchmarks/speed.py --only cpu --against /tmp/old
 
 Rows (each a real `scrapy crawl image_search` subprocess; the sandbox runs as its own
 process, Redis is a private redis-server):
@@ -10,6 +12,9 @@ process, Redis is a private redis-server):
 - cpu: CPU per page at zero latency against benchmarks/floor_client.py (aiohttp, orjson both
   ways, gzip answers: what the crawl does, with nothing else). Rounds alternate floor and
   crawl, one page and many, so the machine's load weighs on both sides; the median round.
+- against (--against DIR): the crawl of another checkout of the project (its own scrapy.cfg,
+  settings and tmapi_spiders, this venv) in the same rounds, same sandbox and pages: CPU per
+  page of this crawl over that one's (issue 13: no more than 1.10).
 - latency: CPU a second while every call waits on the API (one call that takes 6 s, timed
   inside the crawl by tests/probes.py's WaitCpuProbe: process CPU over wall time), and CPU
   per page of a latency-bound crawl (0.5 s a call, 16 at once) against the zero-latency one,
@@ -75,8 +80,9 @@ NO_THROTTLE = {"AUTOTHROTTLE_ENABLED": False, "TMAPI_CACHE": False}
 LIMITER_COMMANDS = {"acquired": 5, "refused": 5, "released": 4}
 
 
-def cpu_and_latency(tmp: Path, rounds: int, images_count: int, quick: bool) -> dict[str, Any]:
-    """Floor and crawl at zero latency, a latency-bound crawl, a crawl that only waits: in rounds."""
+def cpu_and_latency(tmp: Path, rounds: int, images_count: int, quick: bool, against: Path | None) -> dict[str, Any]:
+    """Floor and crawl at zero latency, a latency-bound crawl, a crawl that only waits: in rounds;
+    with `against`, that checkout's crawl at zero latency too (one page and many)."""
     total = 400  # 20 pages of 20 items an image
     many = images("cpu", images_count, total)
     n = len(many) * 20
@@ -84,6 +90,7 @@ def cpu_and_latency(tmp: Path, rounds: int, images_count: int, quick: bool) -> d
     lat_images = images("lat", 8 if quick else 16, total)
     lat_n = len(lat_images) * 20
     out: list[dict[str, float]] = []
+    old_settings = decoding_before_the_envelope(against) if against is not None else {}
     with Sandbox() as fast, Sandbox("--latency", "0.5") as slow, Sandbox("--latency", "6") as idle:
         for name, urls, t in (("one", one, 20), ("many", many, total)):
             (tmp / f"{name}.json").write_text(json.dumps(page_list(urls, t)), encoding="utf-8")
@@ -93,12 +100,23 @@ def cpu_and_latency(tmp: Path, rounds: int, images_count: int, quick: bool) -> d
         for r in range(rounds):
             got: dict[str, Any] = {}
             order = ["floor_one", "floor_many", "crawl_one", "crawl_many", "crawl_latency", "crawl_idle"]
+            if against is not None:
+                order[2:2] = ["old_one", "old_many"]
             if r % 2:
                 order.reverse()
             for what in order:
                 if what.startswith("floor"):
                     size = what.split("_")[1]
                     got[what] = run(floor(fast.url, tmp / f"{size}.json", tmp / f"{what}.jsonl"), crawl_env(fast.url))
+                    continue
+                if what.startswith("old"):
+                    assert against is not None
+                    fast.reset()
+                    seeds_file = tmp / f"cpu-{what.split('_')[1]}.txt"
+                    args = crawl_args(seeds_file, tmp / f"{what}.jsonl", {**NO_THROTTLE, **old_settings})
+                    got[what] = run(args, crawl_env(fast.url), tmp / f"{what}.log", cwd=against)
+                    if got[what].returncode:
+                        raise RuntimeError(f"{what} ({against}) failed: {got[what].output[-1500:]}")
                     continue
                 sandbox, seeds = {
                     "crawl_one": (fast, "cpu-one"),
@@ -122,6 +140,13 @@ def cpu_and_latency(tmp: Path, rounds: int, images_count: int, quick: bool) -> d
             if not (wait_cpu and wait_wall):
                 raise RuntimeError("crawl_idle: no probe/wait_* stats in its log")
             idle_per_s = int(wait_cpu.group(1)) / int(wait_wall.group(1))
+            vs_old: dict[str, float] = {}
+            if against is not None:
+                written = {w: len((tmp / f"{w}.jsonl").read_bytes().splitlines()) for w in ("old_many", "crawl_many")}
+                if written["old_many"] != written["crawl_many"]:
+                    raise RuntimeError(f"the two crawls wrote different numbers of records: {written}")
+                old_page = (got["old_many"].cpu - got["old_one"].cpu) / (n - 1)
+                vs_old = {"old_ms_per_page": old_page * 1000, "vs_old": crawl_page / old_page}
             out.append(
                 {
                     "crawl_ms_per_page": crawl_page * 1000,
@@ -131,6 +156,7 @@ def cpu_and_latency(tmp: Path, rounds: int, images_count: int, quick: bool) -> d
                     "latency_ratio": latency_page / crawl_page,
                     "idle_ms_per_s": idle_per_s * 1000,
                     "startup_cpu_s": got["crawl_one"].cpu,
+                    **vs_old,
                 }
             )
             print(f"  cpu round {r + 1}: {json.dumps({k: round(v, 3) for k, v in out[-1].items()})}", file=sys.stderr)
@@ -141,6 +167,24 @@ def cpu_and_latency(tmp: Path, rounds: int, images_count: int, quick: bool) -> d
         "median": {k: round(v, 3) for k, v in med.items()},
         "rounds": [{k: round(v, 3) for k, v in r.items()} for r in out],
     }
+
+
+def decoding_before_the_envelope(checkout: Path) -> dict[str, Any]:
+    """Settings that let an older checkout read the sandbox's gzip answers.
+
+    The code before issue 13 (473ff35) left Scrapy's HttpCompressionMiddleware at its default
+    590, so its envelope middleware (910) read the gzip bytes and called every answer
+    malformed; the sandbox learnt gzip later. Scrapy's own middleware at 915 (decoding before
+    the envelope reads, as this project's does now) lets it read the same answers as the
+    crawl and the floor, at the cost the decoding has (its only change). A checkout that
+    places the middleware itself keeps its settings."""
+    code = "import json, tmapi_spiders.settings as s; print(json.dumps(s.DOWNLOADER_MIDDLEWARES))"
+    found = subprocess.run([PY, "-c", code], cwd=checkout, capture_output=True, text=True, check=True)
+    middlewares = json.loads(found.stdout)
+    stock = "scrapy.downloadermiddlewares.httpcompression.HttpCompressionMiddleware"
+    if any("HttpCompression" in name for name in middlewares):
+        return {}
+    return {"DOWNLOADER_MIDDLEWARES": json.dumps({**middlewares, stock: 915})}
 
 
 def commands(client: Any) -> dict[str, int]:
@@ -330,6 +374,13 @@ def table(result: dict[str, Any]) -> str:
             f" vs {m['floor_ms_per_page']:.2f} ms) | <= 3x | median of {len(rs)} rounds,"
             f" range {min(r['ratio'] for r in rs):.2f}-{max(r['ratio'] for r in rs):.2f}x; {c['pages']} pages |"
         )
+        if "vs_old" in m:
+            lines.append(
+                f"| CPU per page, zero latency, vs {c['against']} | {m['vs_old']:.2f}x ({m['crawl_ms_per_page']:.2f} ms"
+                f" vs {m['old_ms_per_page']:.2f} ms) | <= 1.10x (issue 13) | this crawl over that one's, median of"
+                f" {len(rs)} rounds, range {min(r['vs_old'] for r in rs):.2f}-{max(r['vs_old'] for r in rs):.2f}x;"
+                " the same rounds as the floor |"
+            )
         lines.append(
             f"| CPU while every call waits on the API | {m['idle_ms_per_s']:.1f} ms a second | <= 2 ms a second"
             f" | CPU of the crawl process while its one call (6 s) is out, per second |"
@@ -371,6 +422,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="one CPU round, shorter runs (about 3.5 minutes)")
     parser.add_argument("--rounds", type=int, default=0, help="rounds of the CPU rows (default 3, quick 1)")
     parser.add_argument("--out", default=str(RESULTS))
+    parser.add_argument(
+        "--against",
+        type=Path,
+        help="another checkout of the project (`git archive 473ff35 | tar -x -C DIR`): its crawl in the cpu rounds",
+    )
     args = parser.parse_args(argv)
     chosen = [s.strip() for s in args.only.split(",") if s.strip()]
     if set(chosen) - set(SCENARIOS):
@@ -389,7 +445,12 @@ def main(argv: list[str] | None = None) -> int:
             result["startup"] = startup_row(tmp, 3 if args.quick else 5)
             print(f"  startup: {result['startup']}", file=sys.stderr, flush=True)
         if "cpu" in chosen:
-            result["cpu"] = cpu_and_latency(tmp, rounds, 20 if args.quick else 40, args.quick)
+            against = args.against.resolve() if args.against else None
+            if against is not None and not (against / "scrapy.cfg").is_file():
+                parser.error(f"--against {against}: no scrapy.cfg there (a checkout of the project?)")
+            result["cpu"] = cpu_and_latency(tmp, rounds, 20 if args.quick else 40, args.quick, against)
+            if against is not None:
+                result["cpu"]["against"] = str(against)
         if "redis" in chosen:
             result["redis"] = redis_rows(tmp, redis_server.url, args.quick)
         if "qps" in chosen:
