@@ -62,13 +62,11 @@ class Proc:
     output: str
 
 
-def run(args: list[str], env: dict[str, str] | None = None, log: Path | None = None, cwd: Path = REPO) -> Proc:
-    """Run a child and read its own rusage (wait4), not that of every child so far. `cwd`
-    is the project it crawls with (its scrapy.cfg, and its tmapi_spiders before the
-    installed one: `python -m` puts the working directory first on sys.path)."""
+def run(args: list[str], env: dict[str, str] | None = None, log: Path | None = None) -> Proc:
+    """Run a child and read its own rusage (wait4), not that of every child so far."""
     started = time.monotonic()
     out = open(log, "w", encoding="utf-8") if log else subprocess.DEVNULL
-    proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     if log:
