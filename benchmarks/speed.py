@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/speed.py            # about 5 minutes on 2 cores
     .venv/bin/python benchmarks/speed.py --quick    # about 3.5 minutes: one CPU round, shorter runs
     .venv/bin/python benchmarks/speed.py --only redis,qps
-    git archive 473ff35 | tar -x -C /tmp/old   # the code before issue 13's architecture work
+    mkdir -p /tmp/old && git archive 473ff35 | tar -x -C /tmp/old   # the code before issue 13's rework
     .venv/bin/python benchmarks/speed.py --only cpu --against /tmp/old
 
 Rows (each a real `scrapy crawl image_search` subprocess; the sandbox runs as its own
