@@ -17,6 +17,7 @@ from scrapy import Request
 from scrapy.http import Response
 
 from tmapi_spiders import contract
+from tmapi_spiders.envelope import Envelope, read_envelope
 from tmapi_spiders.paging import ChainState
 
 META_KEY = "tmapi"
@@ -76,11 +77,11 @@ class ApiRequests:
         }
 
 
-def envelope_of(response: Response) -> contract.Envelope:
+def envelope_of(response: Response) -> Envelope:
     """The answer as TmapiEnvelopeMiddleware read it (parsed again only if it did not)."""
     envelope = response.meta.get(ENVELOPE_META)
     if envelope is None:
-        envelope = contract.read_envelope(response.status, response.body)
+        envelope = read_envelope(response.status, response.body)
     return envelope
 
 

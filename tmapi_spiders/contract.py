@@ -7,14 +7,10 @@ so a change to the API is a change in one place. Sources: the endpoint page
 
 from __future__ import annotations
 
-import json
 import math
-import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
-
-import orjson
 
 DEFAULT_BASE_URL = "https://api.tmapi.io"
 
@@ -264,129 +260,3 @@ def parse_int(name: str, value: Any, low: int, high: int | None = None) -> int:
         bound = f"from {low} to {high}" if high is not None else f"{low} or more"
         raise ParamError(name, f"{number} is out of range (an integer {bound})")
     return number
-
-
-@dataclass(frozen=True)
-class Envelope:
-    """One API answer, classified: ok with `data`, or failed with a status and reason."""
-
-    status: int
-    message: str
-    data: dict[str, Any] | None
-
-    @property
-    def ok(self) -> bool:
-        return self.data is not None
-
-    @property
-    def transient(self) -> bool:
-        return self.status in TRANSIENT_STATUSES
-
-    @property
-    def fatal(self) -> bool:
-        return self.status in FATAL_STATUSES
-
-
-MALFORMED = 0  # our own status for a body that is not the documented JSON envelope
-
-
-_LONE_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
-_SURROGATE = re.compile("[\ud800-\udfff]")
-# orjson reads an integer beyond 64 bits as a float (json keeps it exact): a body with a run of
-# 19 digits goes the careful way. Found by mapping digits to "0" and a substring search: a
-# regex took four times as long as orjson itself.
-_DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
-_LONG_DIGITS = b"0" * 19
-
-
-def parse_json(body: bytes | str) -> Any:
-    """JSON as the API meant it, never a crash further down.
-
-    Bytes that are not UTF-8 become U+FFFD (one bad field must not cost the page and its
-    retries); NaN/Infinity, which JSON does not allow, become null; a lone surrogate
-    escape (valid JSON, unencodable text) becomes U+FFFD. Too deep a nesting raises
-    RecursionError, like any other malformed body.
-
-    orjson reads a well-formed body several times faster than json (the crawl's largest
-    single cost per page); it refuses every case above, and those take the careful path."""
-    if isinstance(body, bytes) and _LONG_DIGITS not in body.translate(_DIGITS_TO_ZERO):
-        try:
-            return orjson.loads(body)
-        except orjson.JSONDecodeError:
-            pass
-    return parse_json_carefully(body)
-
-
-def parse_json_carefully(body: bytes | str) -> Any:
-    """parse_json through the json module: the bodies orjson refuses."""
-    text = body.decode("utf-8-sig", errors="replace") if isinstance(body, bytes) else body
-    payload = json.loads(text, parse_constant=lambda _: None)
-    if _LONE_SURROGATE_ESCAPE.search(text):
-        payload = _scrub_surrogates(payload)
-    return payload
-
-
-def _scrub_surrogates(value: Any) -> Any:
-    if isinstance(value, str):
-        return _SURROGATE.sub("\ufffd", value)
-    if isinstance(value, list):
-        return [_scrub_surrogates(v) for v in value]
-    if isinstance(value, dict):
-        return {_scrub_surrogates(k): _scrub_surrogates(v) for k, v in value.items()}
-    return value
-
-
-def read_envelope(http_status: int, body: bytes | str | dict[str, Any]) -> Envelope:
-    """Classify an answer: failed when the HTTP status or the body's `code` is not 200
-    or `data` is missing (tmapi-notes: some failures come back as HTTP 200)."""
-    if isinstance(body, dict):
-        payload: Any = body
-    else:
-        try:
-            payload = parse_json(body)
-        except (ValueError, RecursionError):
-            status = http_status if http_status != OK else UNEXPECTED
-            kind = "malformed JSON body" if http_status == OK else STATUS_MEANINGS.get(http_status, "error")
-            return Envelope(status, f"{kind} (HTTP {http_status})", None)
-    if not isinstance(payload, dict):
-        return Envelope(UNEXPECTED if http_status == OK else http_status, "response body is not a JSON object", None)
-    if "code" not in payload and "message" in payload:  # gateway-level failure
-        return gateway_envelope(http_status, str(payload.get("message")))
-    code = payload.get("code")
-    if not isinstance(code, int) or isinstance(code, bool):
-        code = http_status if http_status != OK else UNEXPECTED
-    message = str(payload.get("msg") or STATUS_MEANINGS.get(code, ""))
-    if http_status != OK:
-        return Envelope(http_status, message or STATUS_MEANINGS.get(http_status, "error"), None)
-    if code != OK:
-        return Envelope(code, message, None)
-    data = payload.get("data")
-    if not isinstance(data, dict):
-        return Envelope(UNEXPECTED, "response has no data", None)
-    return Envelope(OK, message, data)
-
-
-def gateway_envelope(http_status: int, message: str) -> Envelope:
-    """A bare gateway `{"message": ...}`: refused key, spent balance, unknown route, or a
-    failure of this call only.
-
-    Only the answers that name the key or the balance (or a 401/403 status) stop the
-    crawl; an unknown message on HTTP 200 is an unexpected error (retried), and on any
-    other status keeps that status (429, 502, 504... retried as usual)."""
-    lowered = message.lower()
-    if MSG_NO_BALANCE.lower() in lowered:
-        return Envelope(NO_BALANCE, message, None)
-    if MSG_NO_ROUTE.lower() in lowered:
-        return Envelope(NO_ROUTE, message, None)
-    if http_status in (UNAUTHORIZED, 403) or any(known in lowered for known in GATEWAY_AUTH_MESSAGES):
-        return Envelope(http_status if http_status in (UNAUTHORIZED, 403) else UNAUTHORIZED, message, None)
-    return Envelope(http_status if http_status != OK else UNEXPECTED, message, None)
-
-
-def check_page(envelope: Envelope, page_size: int) -> Envelope:
-    """A search answer with more items than the page size asked for is not a page (a broken
-    or hostile backend): failed as malformed, like a body cut short."""
-    items = envelope.data.get("items") if envelope.data is not None else None
-    if isinstance(items, list) and len(items) > page_size:
-        return Envelope(UNEXPECTED, f"malformed page: {len(items)} items for page_size {page_size}", None)
-    return envelope

@@ -38,5 +38,13 @@ class ProductItem(dict):
     """One search result: the API's item object under its own names, plus context."""
 
 
+class CheckedProductItem(ProductItem):
+    """A ProductItem whose whole page passed validation in the spider (schema.page_is_valid).
+
+    ValidationPipeline lets it through without checking it again, when nothing but
+    NormalisationPipeline runs between the spider and it (pipelines.checks_pages_in_spider).
+    A copy made with `ProductItem(record)` is checked again, as any other record."""
+
+
 class FailureItem(dict):
     """An image that could not be searched to the end, and why."""

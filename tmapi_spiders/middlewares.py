@@ -28,6 +28,7 @@ from twisted.internet.error import ConnectionRefusedError, DNSLookupError, NoRou
 from tmapi_spiders import contract
 from tmapi_spiders.api import ENDPOINT_SEARCH, ENVELOPE_META, META_KEY, endpoint_of
 from tmapi_spiders.auth import ApiRefused, secrets_of
+from tmapi_spiders.envelope import Envelope, check_page, read_envelope
 from tmapi_spiders.redact import Redactor
 
 logger = logging.getLogger(__name__)
@@ -89,9 +90,9 @@ class TmapiEnvelopeMiddleware:
             assert self.stats is not None
             self.stats.inc_value("tmapi/token_echoed")
             response = response.replace(body=self.redactor.bytes(response.body))
-        envelope = contract.read_envelope(response.status, response.body)
+        envelope = read_envelope(response.status, response.body)
         if envelope.ok and endpoint_of(request) == ENDPOINT_SEARCH:
-            envelope = contract.check_page(envelope, request.meta[META_KEY]["q"]["page_size"])
+            envelope = check_page(envelope, request.meta[META_KEY]["q"]["page_size"])
         self.answered = True
         if not envelope.ok:
             if envelope.status == contract.PARAM_ERROR and envelope.message in contract.TRANSIENT_422_MESSAGES:
@@ -118,9 +119,9 @@ class TmapiEnvelopeMiddleware:
         self.unreachable += 1
         if self.unreachable_limit and self.unreachable >= self.unreachable_limit:
             url = request.url.split("?", 1)[0]
-            self._stop(contract.Envelope(0, f"cannot connect to {url} ({type(exception).__name__})", None))
+            self._stop(Envelope(0, f"cannot connect to {url} ({type(exception).__name__})", None))
 
-    def _stop(self, envelope: contract.Envelope) -> None:
+    def _stop(self, envelope: Envelope) -> None:
         if self.fatal:
             return
         reason = FATAL_REASONS.get(envelope.status, "tmapi_unreachable" if envelope.status == 0 else "tmapi_fatal")

@@ -4,6 +4,12 @@ Both are coroutines although neither waits for anything: Scrapy awaits a corouti
 is, where a plain return value costs it an `inspect.isawaitable` ABC check and a wrapper
 coroutine per pipeline per record (1 % of the crawl's instructions, benchmarks/RESULTS.md).
 
+The spider validates a page's records together (one pydantic call, one depth count of the
+body) and emits them as CheckedProductItem; ValidationPipeline counts those without checking
+them again, but only when nothing but NormalisationPipeline can change a record on its way
+(`checks_pages_in_spider`). A page that fails that check comes as plain ProductItems,
+checked here one by one, so the drop reasons and counts are the same.
+
 Failure records pass through untouched. A dropped record is counted by reason under
 `tmapi/items_dropped/<reason>` and each reason is logged once, not once per item.
 Duplicates of an item across an image's pages are removed earlier, in the spider's
@@ -18,8 +24,10 @@ from typing import Any, Self
 
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
+from scrapy.settings import BaseSettings
+from scrapy.utils.misc import load_object
 
-from tmapi_spiders.items import ProductItem
+from tmapi_spiders.items import CheckedProductItem, ProductItem
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +45,7 @@ class ValidationPipeline:
         # The schema (pydantic, ~70 ms to import and build) is loaded at the first record,
         # not at start: it is not needed before the first answer (issue 17, time to the first call).
         self.invalid_reason: Callable[[dict[str, Any]], str | None] = self._load_schema
+        self.trusts_checked = checks_pages_in_spider(crawler.settings)
 
     def _load_schema(self, record: dict[str, Any]) -> str | None:
         from tmapi_spiders.schema import invalid_reason
@@ -49,6 +58,9 @@ class ValidationPipeline:
         return cls(crawler)
 
     async def process_item(self, item: Any) -> Any:
+        if type(item) is CheckedProductItem and self.trusts_checked:
+            self.inc_value("tmapi/items")
+            return item
         if not isinstance(item, ProductItem):
             return item
         reason = self.invalid_reason(item)
@@ -94,3 +106,34 @@ class NormalisationPipeline:
             if isinstance(url, str) and url.startswith("//"):
                 shop["shop_url"] = "https:" + url
         return item
+
+
+def checks_pages_in_spider(settings: BaseSettings) -> bool:
+    """True when a record the spider validated with its page can reach ValidationPipeline
+    only through NormalisationPipeline, unchanged otherwise: then the spider's check
+    (scheme-relative URLs allowed, as NormalisationPipeline makes them absolute) is the
+    same as this pipeline's, and neither side needs the other's work done again.
+
+    False when ValidationPipeline is off, when any other pipeline (a user's own) runs
+    before it or NormalisationPipeline does not, or when a spider middleware from outside
+    Scrapy and this project could change records after the spider: then the spider does
+    not check pages and every record is checked here, as before."""
+    pipelines = [
+        (order, load_object(path))
+        for path, order in settings.getwithbase("ITEM_PIPELINES").items()
+        if order is not None
+    ]
+    chain = [cls for _, cls in sorted(pipelines, key=lambda entry: entry[0])]
+    validating = [i for i, cls in enumerate(chain) if isinstance(cls, type) and issubclass(cls, ValidationPipeline)]
+    if not validating or chain[: validating[0]] != [NormalisationPipeline]:
+        return False
+    for path, order in settings.getwithbase("SPIDER_MIDDLEWARES").items():
+        if order is None:
+            continue
+        middleware = load_object(path)
+        changes_output = hasattr(middleware, "process_spider_output") or hasattr(
+            middleware, "process_spider_output_async"
+        )
+        if changes_output and not middleware.__module__.startswith(("scrapy.", "tmapi_spiders.")):
+            return False
+    return True

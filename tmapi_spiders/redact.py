@@ -36,6 +36,9 @@ class Redactor:
         self._bytes_pattern = (
             re.compile(b"|".join(re.escape(f.encode("utf-8")) for f in forms), re.IGNORECASE) if forms else None
         )
+        # found_in_bytes: each form, lowercased, looked for in the lowercased bytes (ASCII case,
+        # as IGNORECASE does for a bytes pattern).
+        self._lower_forms = tuple(sorted({f.encode("utf-8").lower() for f in forms}))
 
     def __bool__(self) -> bool:
         return self._pattern is not None
@@ -44,7 +47,13 @@ class Redactor:
         return self._pattern is not None and self._pattern.search(text) is not None
 
     def found_in_bytes(self, data: bytes) -> bool:
-        return self._bytes_pattern is not None and self._bytes_pattern.search(data) is not None
+        """Whether `bytes()` would change `data`. Every answer body goes through this once:
+        `lower()` and a substring search per form run in C at memory speed, where the
+        case-insensitive regex cost more than parsing the page (issue 17)."""
+        if not self._lower_forms:
+            return False
+        lowered = data.lower()
+        return any(form in lowered for form in self._lower_forms)
 
     def text(self, text: str) -> str:
         if self._pattern is None or not text:

@@ -15,6 +15,7 @@ from scrapy.settings import Settings
 from tests.crawl_helpers import crawl
 from tmapi_spiders import answer_store, cache, contract, outcome
 from tmapi_spiders.config import ConfigError, check_settings
+from tmapi_spiders.envelope import read_envelope
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
 
 URLS = [
@@ -86,7 +87,7 @@ def test_errors_are_never_cached(tmp_path: Path) -> None:
     assert len(entries) == CALLS
     for _at, entry in entries:
         _head, _, body = entry.partition(b"\n")
-        assert contract.read_envelope(200, body).ok
+        assert read_envelope(200, body).ok
 
 
 def test_entries_expire_after_the_ttl(tmp_path: Path) -> None:

@@ -32,7 +32,7 @@ import tmapi_spiders.settings as project_settings
 from benchmarks.fault_soak import scrapy_stats
 from tests import strategies
 from tests.crawl_helpers import crawl
-from tmapi_spiders import contract
+from tmapi_spiders.envelope import Envelope, read_envelope
 from tmapi_spiders.exporters import FlatCsvItemExporter
 from tmapi_spiders.items import FailureItem, ProductItem
 from tmapi_spiders.pipelines import NormalisationPipeline, ValidationPipeline
@@ -191,8 +191,8 @@ def search_bodies(draw: st.DrawFn) -> bytes:
 @example(status=200, body=b'{"code":200,"data":' * 50_000)
 @example(status=200, body=b"\xef\xbb\xbf" + b'{"code":200,"msg":"success","data":{}}')
 def test_read_envelope_never_raises_on_any_bytes(status: int, body: bytes) -> None:
-    envelope = contract.read_envelope(status, body)
-    assert isinstance(envelope, contract.Envelope)
+    envelope = read_envelope(status, body)
+    assert isinstance(envelope, Envelope)
     assert envelope.ok == (envelope.data is not None)
     if envelope.ok:
         assert status == 200 and envelope.status == 200 and isinstance(envelope.data, dict)
@@ -201,7 +201,7 @@ def test_read_envelope_never_raises_on_any_bytes(status: int, body: bytes) -> No
 @settings(max_examples=300, deadline=None)
 @given(value=json_values, status=st.sampled_from([200, 500]))
 def test_read_envelope_on_any_json_is_ok_only_with_code_200_and_object_data(value: Any, status: int) -> None:
-    envelope = contract.read_envelope(status, json.dumps(value).encode())
+    envelope = read_envelope(status, json.dumps(value).encode())
     expected_ok = (
         status == 200
         and isinstance(value, dict)
@@ -227,7 +227,7 @@ def test_parse_search_and_pipelines_never_crash_and_count_every_drop(harness: Ha
     for request in requests:
         assert request.meta["tmapi"]["page"] == 2
         json.dumps(request.meta["tmapi"])  # chain state stays JSON-able (Redis)
-    envelope = contract.read_envelope(200, body)
+    envelope = read_envelope(200, body)
     if failures:
         assert harness.stat("tmapi/images_failed") == before["tmapi/images_failed"] + 1
     elif envelope.ok:
@@ -363,7 +363,7 @@ def test_nesting_beyond_the_limit_is_dropped_below_it_kept(harness: Harness) -> 
 
 
 def test_body_nested_past_the_parser_is_malformed_not_a_crash(harness: Harness) -> None:
-    envelope = contract.read_envelope(200, b'{"code":200,"data":' + b"[" * 200_000)
+    envelope = read_envelope(200, b'{"code":200,"data":' + b"[" * 200_000)
     assert not envelope.ok and envelope.transient  # retried like a truncated answer
     _, outputs = run_page(harness, b"[" * 200_000)
     assert len(outputs) == 1 and isinstance(outputs[0], FailureItem) and outputs[0]["status"] == 500

@@ -17,7 +17,7 @@ from scrapy.utils.test import get_crawler
 
 from tests import strategies
 from tests.crawl_helpers import crawl
-from tmapi_spiders import contract
+from tmapi_spiders.envelope import parse_json, parse_json_carefully
 from tmapi_spiders.logformatter import TmapiLogFormatter, logs_debug
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
 from tmapi_spiders.schema import MAX_DEPTH, too_deep
@@ -74,7 +74,7 @@ def same(a: Any, b: Any) -> bool:
 @example(body=b"[" * 100_000)
 def test_parse_json_fast_path_reads_every_body_as_the_careful_path_does(body: bytes) -> None:
     """orjson first, json only where orjson refuses: the same value (and type) or the same refusal."""
-    assert same(outcome_of(contract.parse_json, body), outcome_of(contract.parse_json_carefully, body))
+    assert same(outcome_of(parse_json, body), outcome_of(parse_json_carefully, body))
 
 
 def test_a_long_image_url_is_searched_not_dropped(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from tmapi_spiders import contract
+from tmapi_spiders.envelope import check_page, read_envelope
 from tmapi_spiders.paging import END_EMPTY, NO_TOTAL, ChainState, end_of_search, page_size_of, paginate
 
 
@@ -55,16 +56,16 @@ def test_page_size_of_follows_a_smaller_reported_size_only() -> None:
     ],
 )
 def test_bare_gateway_messages(http: int, message: str, status: int, fatal: bool) -> None:
-    envelope = contract.read_envelope(http, json.dumps({"message": message}).encode())
+    envelope = read_envelope(http, json.dumps({"message": message}).encode())
     assert (envelope.status, envelope.fatal, envelope.ok) == (status, fatal, False)
     assert envelope.transient is not fatal
 
 
 def test_a_page_with_more_items_than_asked_is_malformed() -> None:
     body = b'{"code":200,"msg":"success","data":{"total_count":3,"items":[{},{},{}]}}'
-    envelope = contract.read_envelope(200, body)
-    assert contract.check_page(envelope, 3) is envelope
-    bad = contract.check_page(envelope, 2)
+    envelope = read_envelope(200, body)
+    assert check_page(envelope, 3) is envelope
+    bad = check_page(envelope, 2)
     assert not bad.ok and bad.transient and bad.message == "malformed page: 3 items for page_size 2"
 
 

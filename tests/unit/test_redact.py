@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import logging
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from tmapi_spiders.redact import MASK, Redactor, install_log_filter, remove_log_filter
 
 TOKEN = "tok/Se cret+1"
@@ -48,3 +51,26 @@ def test_log_filter_masks_message_arguments_and_exception() -> None:
         logger.removeHandler(handler)
     text = "\n".join(records)
     assert "cret" not in text and text.count(MASK) == 2, text
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    secret=st.text(alphabet="aZ9-_/+ %éK", min_size=4, max_size=8),
+    before=st.binary(max_size=30),
+    after=st.binary(max_size=30),
+    form=st.integers(0, 3),
+    case=st.sampled_from(["as is", "upper", "lower", "swap"]),
+    inside=st.booleans(),
+)
+def test_found_in_bytes_says_what_the_bytes_redaction_would_change(
+    secret: str, before: bytes, after: bytes, form: int, case: str, inside: bool
+) -> None:
+    """The fast search (lowercase, substring) agrees with the case-insensitive pattern it replaced."""
+    from urllib.parse import quote, quote_plus
+
+    redactor = Redactor([secret])
+    written = [secret, quote(secret, safe=""), quote_plus(secret, safe=""), quote(secret)][form].encode()
+    written = {"as is": written, "upper": written.upper(), "lower": written.lower(), "swap": written.swapcase()}[case]
+    data = before + (written if inside else b"") + after
+    assert redactor.found_in_bytes(data) == (redactor.bytes(data) != data)
+    assert not Redactor([]).found_in_bytes(data)

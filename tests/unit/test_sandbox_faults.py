@@ -17,6 +17,7 @@ import pytest
 
 from tests.conftest import SANDBOX_TOKEN, SandboxClient
 from tmapi_spiders import contract
+from tmapi_spiders.envelope import read_envelope
 from tmapi_spiders.sandbox import FAULT_KINDS, SandboxConfig
 
 IMG = "https://cbu01.alicdn.com/img/ibank/faults_total-60.jpg"
@@ -64,13 +65,13 @@ def test_html_fault_is_500_html(make_sandbox: Any) -> None:
 def test_code_fault_is_200_with_code_500(make_sandbox: Any) -> None:
     answer = fault_client(make_sandbox, "code").search(IMG)
     assert answer.status == 200 and answer.json() == {"code": 500, "msg": "unexpected error", "data": None}
-    assert not contract.read_envelope(answer.status, answer.body).ok
+    assert not read_envelope(answer.status, answer.body).ok
 
 
 def test_nodata_fault_is_200_without_data(make_sandbox: Any) -> None:
     answer = fault_client(make_sandbox, "nodata").search(IMG)
     assert answer.status == 200 and answer.json() == {"code": 200, "msg": "success"}
-    assert not contract.read_envelope(answer.status, answer.body).ok
+    assert not read_envelope(answer.status, answer.body).ok
 
 
 def test_slow_fault_outlasts_a_client_timeout_then_answers(make_sandbox: Any, sandbox_client: SandboxClient) -> None:
