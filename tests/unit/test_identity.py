@@ -7,14 +7,19 @@ jobs, so a worker of a new version must compute the very same bytes for the same
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tmapi_spiders import contract
 from tmapi_spiders.api import ApiRequests
 from tmapi_spiders.distributed.dupefilter import ImageDupeFilter
 from tmapi_spiders.distributed.job import seed_fingerprint
 from tmapi_spiders.distributed.merge import record_key
-from tmapi_spiders.distributed.start import seed_json
+from tmapi_spiders.distributed.start import read_seed, seed_json
+from tmapi_spiders.identity import ImageSearch, image_key, record_results
 from tmapi_spiders.paging import ChainState
 
 ALIBABA = "https://cbu01.alicdn.com/img/ibank/a.jpg"
@@ -88,3 +93,73 @@ def test_merge_keys_are_unchanged() -> None:
     failure = {**record, "filters": None, "stage": "search", "message": "m"}
     assert record_key(failure) == '["u", "en", "default", null, "search"]'
     assert record_key({"query_image_url": "u"}) == '["u", null, null, null, null]'
+
+
+# -- one definition: the seed, the chain state, the filter and the record agree on what a search is
+
+images = st.from_regex(r"https://[a-z]{1,12}\.(com|cn)/[A-Za-z0-9/._%-]{0,40}", fullmatch=True)
+queries = st.builds(
+    contract.SearchQuery,
+    language=st.sampled_from(contract.LANGUAGES),
+    sort=st.sampled_from(contract.SORTS),
+    page_size=st.integers(1, contract.PAGE_SIZE_MAX),
+    filters=st.dictionaries(st.sampled_from(contract.FILTERS), st.booleans()),
+)
+searches = st.tuples(images, queries, st.integers(0, 50))
+
+
+@given(searches)
+def test_a_seed_read_back_from_redis_is_the_search_seeded(search: tuple[str, contract.SearchQuery, int]) -> None:
+    image, query, max_pages = search
+    seed = seed_json(image, query, max_pages)
+    read, read_query, read_max = read_seed(json.dumps(seed, ensure_ascii=False, sort_keys=True))
+    assert ImageSearch.of(read.url, read_query, read_max) == ImageSearch.of(image, query, max_pages)
+    # however the JSON was spelled, one seed
+    assert seed_fingerprint(json.loads(json.dumps(dict(reversed(seed.items()))))) == seed_fingerprint(seed)
+
+
+@given(searches)
+def test_the_chain_state_of_a_seed_is_the_same_search(search: tuple[str, contract.SearchQuery, int]) -> None:
+    image, query, max_pages = search
+    state = ChainState(image=image, img=image, q=query.to_dict(), max_pages=max_pages)
+    assert ImageSearch.from_state(state.to_meta()) == ImageSearch.of(image, query, max_pages)
+    assert ImageSearch.of(image, query, max_pages).query_dict() == query.to_dict()
+
+
+@given(searches, searches)
+def test_two_searches_share_keys_only_when_they_are_the_same_search(
+    one: tuple[str, contract.SearchQuery, int], other: tuple[str, contract.SearchQuery, int]
+) -> None:
+    a, b = ImageSearch.of(*one), ImageSearch.of(*other)
+    same = a == b
+    assert (seed_fingerprint(a.seed_fields()) == seed_fingerprint(b.seed_fields())) is same
+    assert (a.dupefilter_key("search", False) == b.dupefilter_key("search", False)) is same
+    # a record does not depend on the paging parameters: only image, language, sort and filters
+    same_results = a.result_fields() == b.result_fields()
+    assert same_results is (a.image == b.image and (a.language, a.sort, a.filters) == (b.language, b.sort, b.filters))
+
+
+@given(searches, st.integers(2, 100))
+def test_calls_of_one_search_have_keys_of_their_own(search: tuple[str, contract.SearchQuery, int], page: int) -> None:
+    s = ImageSearch.of(*search)
+    keys = {
+        s.dupefilter_key("convert", False),
+        s.dupefilter_key("search", False),
+        s.dupefilter_key("search", True),
+        s.dupefilter_key("search", True, page),
+        s.dupefilter_key("search", True, page + 1),
+    }
+    assert len(keys) == 5
+
+
+@given(searches, st.integers(1, 10**6))
+def test_a_record_says_which_search_found_it(search: tuple[str, contract.SearchQuery, int], item_id: int) -> None:
+    image, query, max_pages = search
+    record = {"query_image_url": image, "language": query.language, "sort": query.sort, "filters": query.filters}
+    assert record_results({**record, "item_id": item_id}) == ImageSearch.of(image, query, max_pages).result_fields()
+
+
+def test_the_image_is_stripped_and_nothing_more() -> None:
+    # TMAPI fetches the URL as written: case, query order and escapes may name another picture.
+    assert image_key("  https://a.com/X.jpg?b=1&a=2 \n") == "https://a.com/X.jpg?b=1&a=2"
+    assert len({image_key(u) for u in ("https://a.com/x.jpg", "https://a.com/X.jpg", "https://a.com/x%2Ejpg")}) == 3
