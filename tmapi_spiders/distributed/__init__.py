@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from scrapy.settings import BaseSettings
 
-from tmapi_spiders import backends
+# Not `from tmapi_spiders import backends`: importing the submodule distributed/backends.py
+# would rebind that name in this package.
+from tmapi_spiders.backends import shared as _shared_job
 from tmapi_spiders.settings_util import priority_above
 
 SCHEDULER = "tmapi_spiders.distributed.scheduler.LeasingScheduler"
@@ -31,7 +33,7 @@ WORKER_START_ORDER = 990
 def enabled(settings: BaseSettings) -> bool:
     """REDIS_URL, or REDIS_SENTINELS (the sentinels name the master): a worker of a job
     (defined once, in tmapi_spiders/backends.py)."""
-    return backends.shared(settings)
+    return _shared_job(settings)
 
 
 def configure(settings: BaseSettings) -> None:
