@@ -44,7 +44,6 @@ from tmapi_spiders.sandbox.faults import FAULT_KINDS  # noqa: E402
 
 PAGE_SIZE = 20
 TOKEN = "soak-token-0123456789"
-_STAT_RE = re.compile(r"^\s*[{]?'([^']+)': (\d+)[,}]?$", re.M)
 # Fields that legitimately differ between two runs of the same list.
 VOLATILE = ("crawled_at",)
 
@@ -205,10 +204,13 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def scrapy_stats(stderr: str) -> dict[str, int]:
-    """The integer stats of Scrapy's closing stats dump."""
-    _, _, dump = stderr.rpartition("Dumping Scrapy stats:")
-    return {key: int(value) for key, value in _STAT_RE.findall(dump)}
+def scrapy_stats(path: Path) -> dict[str, int]:
+    """The integer stats of a crawl, from the JSON file TMAPI_STATS_FILE wrote ({}: a crawl
+    killed before it could write one)."""
+    if not path.exists():
+        return {}
+    stats = json.loads(path.read_text(encoding="utf-8"))
+    return {k: v for k, v in stats.items() if isinstance(v, int) and not isinstance(v, bool)}
 
 
 def crawl(
@@ -228,6 +230,7 @@ def crawl(
         "TMAPI_OUTPUT_DIR": workdir / "output",
         "LOG_LEVEL": "INFO",
         "LOGSTATS_INTERVAL": 3600,
+        "TMAPI_STATS_FILE": workdir / f"{name}.stats.json",
         # An answer store of its own: each run pays for its pages (another run's answers,
         # from a sandbox that got the same port, would make it replay them instead).
         "TMAPI_CACHE_DIR": workdir / f"{name}-answers",
@@ -254,7 +257,7 @@ def one_run(workdir: Path, seeds_file: Path, name: str, config: SandboxConfig, t
         proc.returncode,
         read_jsonl(out),
         read_jsonl(out.with_name(f"{name}.failures.jsonl")),
-        scrapy_stats(proc.stderr),
+        scrapy_stats(workdir / f"{name}.stats.json"),
         stats,
         seconds,
         proc.stderr,
@@ -501,7 +504,8 @@ def distributed_run(
             name = f"w{len(procs)}"
             logs[name] = out / f"{name}.log"
             feed = str(out / "products-%(worker)s.jsonl")
-            cmd = _scrapy_cmd("crawl", "image_search", "-o", feed, settings={**settings, "TMAPI_WORKER_ID": name})
+            worker = {**settings, "TMAPI_WORKER_ID": name, "TMAPI_STATS_FILE": out / f"{name}.stats.json"}
+            cmd = _scrapy_cmd("crawl", "image_search", "-o", feed, settings=worker)
             with open(logs[name], "w", encoding="utf-8") as log:
                 procs[name] = subprocess.Popen(cmd, cwd=REPO, env=env, text=True, stdout=subprocess.DEVNULL, stderr=log)
 
@@ -549,8 +553,8 @@ def distributed_run(
     failures = [r for p in out.glob("products-*.failures.jsonl") for r in read_jsonl(p)]
     stats: Counter[str] = Counter()
     text = {name: log.read_text(encoding="utf-8") for name, log in logs.items()}
-    for log_text in text.values():
-        stats.update(scrapy_stats(log_text))
+    for name in logs:
+        stats.update(scrapy_stats(out / f"{name}.stats.json"))
     return DistributedRun(
         codes={name: int(proc.returncode) for name, proc in procs.items()},
         raw=raw,

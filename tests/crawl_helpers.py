@@ -34,12 +34,29 @@ class CrawlResult:
     products: list[dict[str, Any]] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
+    # The crawl's final Scrapy stats, from the JSON file TMAPI_STATS_FILE wrote ({}: none written).
+    stats: dict[str, Any] = field(default_factory=dict)
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def stats_path(tmp_path: Path) -> Path:
+    """Where `crawl` has the crawl write its stats (TMAPI_STATS_FILE): beside tmp_path, not
+    in it, so tests that list what a crawl wrote into tmp_path do not see it."""
+    return tmp_path.parent / f"{tmp_path.name}.stats.json"
+
+
+def read_stats(path: Path) -> dict[str, Any]:
+    """A crawl's final stats as TMAPI_STATS_FILE wrote them ({} when it wrote none). Tests
+    read stats here, never from the log's dump: a key absent here was never set."""
+    if not path.exists():
+        return {}
+    stats: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return stats
 
 
 def scrapy_env(base_url: str, token: str = TOKEN) -> dict[str, str]:
@@ -74,7 +91,13 @@ def crawl(
     cmd = [sys.executable, "-m", "scrapy", "crawl", "image_search", "-O", str(out)]
     for key, value in (args or {}).items():
         cmd += ["-a", f"{key}={value}"]
-    merged = {"TMAPI_OUTPUT_DIR": str(tmp_path / "output"), "TMAPI_BACKOFF_BASE": "0.05"}
+    stats_file = stats_path(tmp_path)
+    stats_file.unlink(missing_ok=True)  # an earlier crawl's, in the same tmp_path
+    merged = {
+        "TMAPI_OUTPUT_DIR": str(tmp_path / "output"),
+        "TMAPI_BACKOFF_BASE": "0.05",
+        "TMAPI_STATS_FILE": str(stats_file),
+    }
     merged.update({k: str(v) for k, v in (settings or {}).items()})
     for key, value in merged.items():
         cmd += ["-s", f"{key}={value}"]
@@ -86,7 +109,7 @@ def crawl(
         full_env["TMAPI_BASE_URL"] = base_url
     full_env.update(env or {})
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout, env=full_env)
-    result = CrawlResult(proc.returncode, proc.stdout, proc.stderr)
+    result = CrawlResult(proc.returncode, proc.stdout, proc.stderr, stats=read_stats(stats_file))
     if output.endswith(".jsonl"):
         result.products = read_jsonl(out)
         result.failures = read_jsonl(out.with_name(out.name[: -len(".jsonl")] + ".failures.jsonl"))

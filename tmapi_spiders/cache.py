@@ -43,7 +43,7 @@ from scrapy.settings import BaseSettings
 from scrapy.utils.misc import build_from_crawler, load_object
 from scrapy.utils.project import data_path
 
-from tmapi_spiders import contract, registry
+from tmapi_spiders import backends, contract, registry
 from tmapi_spiders.api import endpoint_of
 from tmapi_spiders.settings_util import set_unless_given
 
@@ -88,13 +88,11 @@ def enabled(settings: BaseSettings) -> bool:
     """Whether this crawl keeps and reuses answers. `auto` (the default): in one process,
     yes; a distributed worker keeps its state in Redis, and the bundled in-process
     sandbox (a new port, so new keys, every run) costs nothing. ValueError names the setting."""
-    from tmapi_spiders import distributed
-
     raw = settings.get("TMAPI_CACHE")
     if raw is None:
         return False  # settings built without the project's defaults (which say auto)
     if str(raw).strip().lower() == AUTO:
-        return not distributed.enabled(settings) and not settings.getbool("TMAPI_SANDBOX")
+        return not backends.shared(settings) and not settings.getbool("TMAPI_SANDBOX")
     try:
         return contract.parse_bool(raw)
     except ValueError:
@@ -148,15 +146,13 @@ def check_writable(directory: str) -> None:
 
 def check(settings: BaseSettings) -> None:
     """Raise ValueError for a bad store setting or an unwritable store (before any paid call)."""
-    from tmapi_spiders import distributed
-
     on = enabled(settings)
     refresh_setting(settings)
     max_bytes(settings)
     if on or settings.get("TMAPI_CACHE_TTL") is not None:
         ttl_seconds(settings)
     if not on:
-        if settings.get("JOBDIR") and not distributed.enabled(settings) and _overwrites(settings):
+        if settings.get("JOBDIR") and not backends.shared(settings) and _overwrites(settings):
             raise ValueError(
                 "JOBDIR with TMAPI_CACHE=false and -O: resuming would overwrite the records of the run it"
                 " resumes. Keep the answer store on (the default) or write with -o (append)"
@@ -188,8 +184,6 @@ def configure(settings: BaseSettings) -> None:
     kept (-s HTTPCACHE_ENABLED=false switches the store off as TMAPI_CACHE=false does).
     A bad value is left for config.check_settings to report.
     """
-    from tmapi_spiders import distributed
-
     try:
         on = enabled(settings)
         ttl = ttl_seconds(settings)
@@ -212,7 +206,7 @@ def configure(settings: BaseSettings) -> None:
     # of the first run a second time.
     if (
         settings.get("JOBDIR")
-        and not distributed.enabled(settings)
+        and not backends.shared(settings)
         and not _appends(settings)
         and (settings.getpriority("SCHEDULER") or 0) < 40
     ):

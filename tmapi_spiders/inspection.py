@@ -216,11 +216,11 @@ class InspectionCheck:
         return check
 
     def spider_opened(self) -> None:
-        from tmapi_spiders import distributed
+        from tmapi_spiders import backends
 
         found = list(_early.pop(self.crawler, []))
         found += called_twice(self.crawler)
-        if distributed.enabled(self.crawler.settings):
+        if backends.shared(self.crawler.settings):
             found += problems(self.crawler.engine, self.engine_needs)
         if found:
             logger.error(_message(found))

@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from tmapi_spiders import contract
+from tmapi_spiders.identity import image_key
 from tmapi_spiders.redact import Redactor
 
 logger = logging.getLogger(__name__)
@@ -122,9 +123,11 @@ def parse_lines(lines: Iterable[bytes], redactor: Redactor | None = None) -> Ite
         if reason:
             yield BadLine(number, reason)
             continue
-        if text in seen:
+        # One list has one query for every line: the image alone is the search (identity.py).
+        key = image_key(text)
+        if key in seen:
             continue
-        seen.add(text)
+        seen.add(key)
         yield Seed(text, number)
 
 

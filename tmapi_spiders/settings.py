@@ -100,6 +100,7 @@ EXTENSIONS = {
     "tmapi_spiders.extensions.progress.TmapiProgress": 500,
     "tmapi_spiders.extensions.summary.TmapiRunSummary": 510,
     "tmapi_spiders.extensions.report.TmapiReport": 530,
+    "tmapi_spiders.extensions.stats_file.TmapiStatsFile": 540,  # TMAPI_STATS_FILE: the final stats as JSON
 }
 
 # ValidationPipeline logs each drop reason once (WARNING) and counts every drop in stats;

@@ -9,7 +9,7 @@ past the cap it raises `CapReached` (an IgnoreRequest: the spider's errback reco
 the image as failed, naming the cap) and the crawl ends with the finish reason
 `tmapi_max_calls` (exit code 5), its feeds closed as in any other finish. In one
 process every request left is refused the same way first, so each unfinished image
-has its failure record. A distributed job counts in Redis (`{<job>}:max_calls_spent`,
+has its failure record. A distributed job counts in Redis (`{<job>}:max_calls_spent`, distributed/backends.py,
 one atomic check-and-increment per call, so the cap holds across all workers); each
 worker stops at once, and the refused request goes back to the job's queue, so a later
 run with a higher cap (the count is the job's, not the run's) resumes it.
@@ -18,7 +18,7 @@ run with a higher cap (the count is the job's, not the run's) resumes it.
 from __future__ import annotations
 
 import logging
-from typing import Any, Protocol, Self
+from typing import Protocol, Self
 
 from scrapy import Request, signals
 from scrapy.crawler import Crawler
@@ -26,7 +26,7 @@ from scrapy.exceptions import CloseSpider, IgnoreRequest, NotConfigured
 from scrapy.settings import BaseSettings
 from scrapy.utils.defer import deferred_from_coro
 
-from tmapi_spiders import registry
+from tmapi_spiders import backends, registry
 from tmapi_spiders.api import endpoint_of
 
 logger = logging.getLogger(__name__)
@@ -45,7 +45,12 @@ def max_calls(settings: BaseSettings) -> int:
 
 
 class CallCounter(Protocol):
-    """Where reservations are counted: this process, or the whole job (Redis)."""
+    """Where reservations are counted: this process, or the whole job (Redis,
+    distributed/backends.py). Chosen by tmapi_spiders/backends.py, never here."""
+
+    # The job's queue (True) is left as it is at the cap, for a later run with a higher
+    # one; this process's (False) is drained, each request left refused and recorded.
+    shared: bool
 
     async def reserve(self) -> int:
         """Reserve one call; the number of calls reserved so far including this one, or 0 if the cap is reached."""
@@ -53,9 +58,14 @@ class CallCounter(Protocol):
 
     async def spent(self) -> int: ...
 
+    def job_finished(self) -> None:
+        """The crawl finished (not stopped): a job-wide count goes with the job."""
+
 
 class LocalCounter:
     """One process: the reactor thread is the only writer, so a plain int is exact."""
+
+    shared = False
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
@@ -70,64 +80,12 @@ class LocalCounter:
     async def spent(self) -> int:
         return self.count
 
+    def job_finished(self) -> None:
+        return None  # nothing outlives the process
+
 
 class CounterUnavailable(Exception):
     """The job-wide counter cannot be reached: no call may go out unreserved."""
-
-
-# Check-and-INCR in one step: workers never overshoot the cap between a read and a write.
-# The key outlives the job's work keys by TMAPI_REDIS_KEEP_STATS, like its counters.
-RESERVE_LUA = """
-local limit = tonumber(ARGV[1])
-local spent = tonumber(redis.call('GET', KEYS[1]) or '0')
-if spent >= limit then return 0 end
-local n = redis.call('INCR', KEYS[1])
-if tonumber(ARGV[2]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
-return n
-"""
-
-
-def spent_key(job: str) -> str:
-    from tmapi_spiders.distributed.keys import JobKeys
-
-    return JobKeys.for_job(job).max_calls_spent
-
-
-class RedisCounter:
-    """The whole job: one counter in Redis, shared by every worker of the job.
-
-    One short script per paid call on the reactor thread, like the scheduler's own calls.
-    """
-
-    def __init__(self, client: Any, keys: Any, limit: int, keep_seconds: int) -> None:
-        self.client = client  # a redis.Redis from distributed.connection
-        self.keys = keys  # the job's JobKeys
-        self.key = spent_key(keys.job)
-        self.limit = limit
-        self.keep_seconds = keep_seconds
-        self._reserve = client.register_script(RESERVE_LUA)
-
-    async def reserve(self) -> int:
-        from tmapi_spiders.distributed import connection
-
-        try:
-            return int(self._reserve(keys=[self.key], args=[self.limit, self.keep_seconds]))
-        except connection.ERRORS as exc:
-            raise CounterUnavailable(str(exc)) from None
-
-    async def spent(self) -> int:
-        return int(self.client.get(self.key) or 0)
-
-    def job_finished(self) -> None:
-        """A drained job's count goes with it: the next job of that name starts from 0."""
-        from tmapi_spiders.distributed import connection
-        from tmapi_spiders.distributed.job import Job
-
-        try:
-            if Job(self.client, self.keys).work_left() == 0:
-                self.client.delete(self.key)
-        except connection.ERRORS as exc:
-            logger.warning("Could not clear %s (%s): it expires by itself", self.key, exc)
 
 
 class TmapiCallCapMiddleware:
@@ -141,7 +99,7 @@ class TmapiCallCapMiddleware:
         self.reached = False
         # One process: refuse what is left so each unfinished image gets its failure record,
         # then close when idle. A shared queue (distributed) is left as it is for a later run.
-        self.drain = isinstance(counter, LocalCounter)
+        self.drain = not counter.shared
         crawler.signals.connect(self.spider_idle, signal=signals.spider_idle)
         crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
 
@@ -150,7 +108,7 @@ class TmapiCallCapMiddleware:
         limit = max_calls(crawler.settings)
         if not limit:
             raise NotConfigured
-        counter = job_counter(crawler, limit)
+        counter = backends.for_crawler(crawler).call_counter(limit)
         assert crawler.stats is not None
         crawler.stats.set_value("tmapi/max_calls", limit)
         return cls(crawler, counter, limit)
@@ -193,7 +151,7 @@ class TmapiCallCapMiddleware:
             deferred_from_coro(self.crawler.engine.close_spider_async(reason=FINISH_REASON))
 
     def spider_closed(self, reason: str) -> None:
-        if isinstance(self.counter, RedisCounter) and reason == "finished":
+        if reason == "finished":
             self.counter.job_finished()
 
     def spider_idle(self) -> None:
@@ -202,18 +160,3 @@ class TmapiCallCapMiddleware:
         if self.reached:
             raise CloseSpider(FINISH_REASON)
 
-
-def job_counter(crawler: Crawler, limit: int) -> CallCounter:
-    """A Redis counter under the job's key when the crawl is distributed, else a local one."""
-    from tmapi_spiders import distributed
-
-    settings = crawler.settings
-    if not distributed.enabled(settings):
-        return LocalCounter(limit)
-    from tmapi_spiders.distributed import connection
-    from tmapi_spiders.distributed.keys import JobKeys
-
-    assert crawler.spidercls is not None
-    keys = JobKeys.from_settings(settings, crawler.spidercls.name)
-    keep = int(settings.getfloat("TMAPI_REDIS_KEEP_STATS"))
-    return RedisCounter(connection.client(settings), keys, limit, keep)

@@ -12,7 +12,6 @@ from subprocess import PIPE
 import pytest
 from scrapy.settings import Settings
 
-from benchmarks.fault_soak import scrapy_stats
 from tests.crawl_helpers import crawl, scrapy
 from tmapi_spiders.config import ConfigError, check_seed_list, check_settings, job_config
 from tmapi_spiders.sandbox import SandboxThread
@@ -126,7 +125,7 @@ def test_hostile_seed_file_searches_exactly_the_valid_lines(tmp_path: Path, sand
     assert searched(sandbox) == set(good)
     assert {p["query_image_url"] for p in result.products} == set(good)
     assert len(result.products) == 3 * len(good)
-    stats = scrapy_stats(result.stderr)
+    stats = result.stats
     assert stats["tmapi/seeds_bad_line"] == len(BAD_URLS) + 2
     assert stats["tmapi/images_seeded"] == len(good)
     # Each bad line is named with its number and reason, one line each.
@@ -149,7 +148,7 @@ def test_100000_line_list_is_streamed_not_loaded_whole(tmp_path: Path, sandbox: 
         token="sandbox",
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    stats = scrapy_stats(result.stderr)
+    stats = result.stats
     assert stats["tmapi/images_total"] == 100_000  # the whole list was checked first
     # ...but only a few requests ahead of the downloader were ever queued.
     assert stats["scheduler/enqueued"] <= stats["response_received_count"] + 2 * 8 + 8
@@ -174,7 +173,7 @@ def test_100000_lines_of_mostly_junk_search_every_valid_line_once(tmp_path: Path
     assert result.returncode == 0, result.stderr[-2000:]
     assert searched(sandbox) == set(good)
     assert sandbox.stats()["total_calls"] == len(good)
-    stats = scrapy_stats(result.stderr)
+    stats = result.stats
     assert stats["tmapi/images_searched"] == len(good)
     assert "more bad seed lines: counted in stats" in result.stderr
     assert result.stderr.count("skipped:") == 50  # logged up to a limit, counted beyond it

@@ -29,7 +29,6 @@ from scrapy.http import TextResponse
 from scrapy.utils.test import get_crawler
 
 import tmapi_spiders.settings as project_settings
-from benchmarks.fault_soak import scrapy_stats
 from tests import strategies
 from tests.crawl_helpers import crawl
 from tmapi_spiders.envelope import Envelope, read_envelope
@@ -483,7 +482,7 @@ def test_hostile_page_end_to_end_keeps_the_good_drops_the_bad_counts_both(tmp_pa
     assert sorted(r["item_id"] for r in records) == [1, 2, 5]
     assert {r["item_id"]: r["title"] for r in records}[2] == "\ufffd\ufffd"
     assert {r["item_id"]: r["title"] for r in records}[5] == "\ufffd"
-    stats = scrapy_stats(result.stderr)
+    stats = result.stats
     assert stats["tmapi/items"] == 3
     assert stats["tmapi/items_dropped/invalid_item_id"] == 1
     assert stats["tmapi/items_dropped/invalid_price"] == 1

@@ -4,7 +4,6 @@ a crawl gives what Scrapy's own signal path gives, receiver errors included."""
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -47,11 +46,6 @@ class FailingOnRank3Exporter(JsonLinesItemExporter):
         super().export_item(item)
 
 
-def stat(stderr: str, name: str) -> int | None:
-    found = re.search(rf"'{re.escape(name)}': (\d+),", stderr)
-    return int(found.group(1)) if found else None
-
-
 @pytest.mark.parametrize(
     ("processor", "scrapys_extensions"),
     [
@@ -68,6 +62,7 @@ def test_items_reach_stats_feeds_and_other_receivers_as_with_scrapys_signal(
     seeds.write_text("\n".join(urls) + "\n", encoding="utf-8")
     extensions = {} if scrapys_extensions else get_project_settings().getdict("EXTENSIONS")
     extensions["tests.e2e.test_itemproc.SeenItems"] = 900
+    extensions["tmapi_spiders.extensions.stats_file.TmapiStatsFile"] = 540  # the stats the test reads
     result = crawl(
         tmp_path,
         sandbox.base_url,
@@ -86,13 +81,13 @@ def test_items_reach_stats_feeds_and_other_receivers_as_with_scrapys_signal(
     assert ("'tmapi_spiders.itemproc.CoreStats'" in result.stderr) is not scrapys_extensions
     records = read_jsonl(tmp_path / "products.failing")
     # Every item is scraped and counted once; the feed lost only what its exporter refused.
-    assert stat(result.stderr, "item_scraped_count") == 45 + 7 + 20
-    assert stat(result.stderr, "test/item_scraped_seen") == 45 + 7 + 20
+    assert result.stats["item_scraped_count"] == 45 + 7 + 20
+    assert result.stats["test/item_scraped_seen"] == 45 + 7 + 20
     assert len(records) == 45 + 7 + 20 - 3 and all(r["rank"] != 3 for r in records)
     # Each refusal is logged as Scrapy logs a failing receiver, with its cause; nothing else.
     assert result.stderr.count("[scrapy.utils.signal] ERROR: Error caught on signal handler: ") == 3
     assert result.stderr.count("ValueError: rank 3 will not go") == 3
-    assert stat(result.stderr, "log_count/ERROR") == 3
+    assert result.stats["log_count/ERROR"] == 3
 
 
 def test_an_item_processor_for_a_crawler_that_never_crawled_has_no_receivers() -> None:

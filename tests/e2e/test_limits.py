@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from scrapy.settings import Settings
 
-from tests.crawl_helpers import REPO, crawl, read_jsonl
+from tests.crawl_helpers import REPO, crawl, read_jsonl, read_stats
 from tests.redis_server import RedisServer
 from tmapi_spiders import limits
 from tmapi_spiders.distributed.keys import JobKeys
@@ -155,7 +155,7 @@ def test_one_process_never_exceeds_max_concurrency_and_uses_all_of_it(
     assert found(result.products) == EXPECTED
     assert len(result.products) == sum(IMAGES.values())
     assert stats["statuses"] == {"200": sum(math.ceil(n / 20) for n in IMAGES.values())}
-    assert "'tmapi/limit/peak_in_flight': 3" in result.stderr
+    assert result.stats["tmapi/limit/peak_in_flight"] == 3
 
 
 def test_max_qps_keeps_under_the_plans_rate(tmp_path: Path, seeds: Path) -> None:
@@ -180,7 +180,7 @@ def test_a_503_settles_the_job_at_the_real_limit(tmp_path: Path, seeds: Path) ->
         stats = api.stats()
     assert result.returncode == 0, result.stderr[-2000:]
     assert found(result.products) == EXPECTED
-    assert "'tmapi/limit/effective_concurrency': 3" in result.stderr
+    assert result.stats["tmapi/limit/effective_concurrency"] == 3
     pages = sum(math.ceil(n / 20) for n in IMAGES.values())
     refused = stats["limited"]["concurrency"]
     assert stats["statuses"] == {"200": pages, "503": refused}
@@ -204,6 +204,7 @@ def worker(tmp: Path, redis_url: str, base_url: str, job: str, name: str, **extr
         "MAX_IDLE_TIME_BEFORE_CLOSE": "1",
         "TMAPI_BACKOFF_BASE": "0.05",
         "TMAPI_OUTPUT_DIR": str(tmp / "output"),
+        "TMAPI_STATS_FILE": str(tmp / "stats" / "%(worker)s.json"),
         **extra,
     }
     args = [sys.executable, "-m", "scrapy", "crawl", "image_search", "-o", str(tmp / "out" / f"products-{name}.jsonl")]
@@ -260,7 +261,8 @@ def test_three_workers_share_one_limit_through_redis(
     assert stats["peak_concurrency"] == 3
     assert found(job_products(tmp_path)) == EXPECTED
     assert stats["statuses"] == {"200": sum(math.ceil(n / 20) for n in IMAGES.values())}
-    assert logs(tmp_path).count("'tmapi/limit/max_concurrency': 3") == 3
+    stats_files = sorted((tmp_path / "stats").glob("*.json"))
+    assert [read_stats(p)["tmapi/limit/max_concurrency"] for p in stats_files] == [3, 3, 3]
 
 
 def test_a_killed_workers_slots_come_back_and_the_limit_still_holds(

@@ -28,7 +28,7 @@ from scrapy import Request, Spider
 from scrapy.http import TextResponse
 from scrapy.utils.test import get_crawler
 
-from tests.crawl_helpers import QUICK_WORKER_SETTINGS, REPO, read_jsonl, scrapy_env
+from tests.crawl_helpers import QUICK_WORKER_SETTINGS, REPO, read_jsonl, read_stats, scrapy_env
 from tests.redis_server import RedisServer
 from tmapi_spiders import answer_store, contract, outcome
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
@@ -53,6 +53,7 @@ SETTINGS = {
 class Run:
     returncode: int
     log: str
+    stats: dict[str, Any]  # the run's final stats (TMAPI_STATS_FILE)
 
 
 class Job:
@@ -73,11 +74,15 @@ class Job:
     def write_seeds(self, images: list[str]) -> None:
         self.seeds.write_text("\n".join(images) + "\n", encoding="utf-8")
 
+    def stats_file(self) -> Path:
+        return self.tmp / f"run{self.runs}.stats.json"
+
     def command(self) -> list[str]:
         cmd = [sys.executable, "-m", "scrapy", "crawl", "image_search", "-a", f"urls_file={self.seeds}"]
         cmd += [arg for key, value in self.args.items() for arg in ("-a", f"{key}={value}")]
         cmd += [self.feed_option, str(self.out)]
-        return cmd + [arg for key, value in self.settings.items() for arg in ("-s", f"{key}={value}")]
+        settings = {**self.settings, "TMAPI_STATS_FILE": str(self.stats_file())}
+        return cmd + [arg for key, value in settings.items() for arg in ("-s", f"{key}={value}")]
 
     def start(self, token: str = GOOD, **popen: Any) -> tuple[subprocess.Popen[str], Path]:
         self.runs += 1
@@ -96,7 +101,7 @@ class Job:
         finally:
             if proc.poll() is None:
                 proc.kill()
-        return Run(proc.returncode, log.read_text(encoding="utf-8"))
+        return Run(proc.returncode, log.read_text(encoding="utf-8"), read_stats(self.stats_file()))
 
     def records(self) -> list[str]:
         return [same(r) for r in read_jsonl(self.out)]
@@ -136,14 +141,6 @@ def wait_for_calls(sandbox: SandboxThread, proc: subprocess.Popen[str], count: i
         assert proc.poll() is None, "the crawl ended before it was interrupted"
         assert time.monotonic() < deadline, "the crawl made no calls"
         time.sleep(0.02)
-
-
-def stat(log: str, name: str) -> int:
-    """One integer from Scrapy's stats dump at the end of the log (0 when absent)."""
-    for line in log.splitlines():
-        if line.strip().startswith(f"'{name}':"):
-            return int(line.split(":", 1)[1].strip().rstrip(","))
-    return 0
 
 
 def assert_complete(job: Job, baseline: list[str]) -> None:
@@ -236,7 +233,7 @@ def test_the_same_command_again_finishes_an_interrupted_job(
     assert f"Answer store: resuming: {stored} stored answers" in again.log
     assert_complete(job, baseline)
     assert calls_made(fresh) == CALLS + paid_again(fresh)  # every page was paid for at least once
-    assert stat(again.log, "httpcache/hit") == stored - torn
+    assert again.stats.get("httpcache/hit", 0) == stored - torn
     print(f"{kind}: {first_calls} calls before, {stored} saved, {paid_again(fresh)} paid again")
     if kind in ("sigint", "sigterm"):
         assert proc.returncode == 0 and unsaved == 0  # a clean stop saves every call it paid for
@@ -245,7 +242,7 @@ def test_the_same_command_again_finishes_an_interrupted_job(
         assert unsaved <= CONCURRENCY
         assert paid_again(fresh) == unsaved + torn
     if kind == "power_loss":
-        assert stat(again.log, "tmapi/answers/unreadable") == 2
+        assert again.stats.get("tmapi/answers/unreadable", 0) == 2
         assert again.log.count("is torn or corrupt") == 1  # logged once, counted in stats
 
 
@@ -283,7 +280,7 @@ def test_a_439_is_finished_by_running_again_with_a_funded_token(
     assert broke.returncode == outcome.API_REFUSED, broke.log[-3000:]
     assert "TMAPI refused the crawl" in broke.log
     # (it stops at the first 439, so it may not get through every stored answer first)
-    assert 0 < stat(broke.log, "httpcache/hit") <= stored
+    assert 0 < broke.stats.get("httpcache/hit", 0) <= stored
     assert len(job.stored()) == stored  # a refusal is never stored
     # Topped up: the same command finishes the job.
     again = job.run()
@@ -311,7 +308,7 @@ def test_added_seeds_pay_exactly_the_new_images_pages(
     old_urls = set(old)
     assert not [c for c in calls if c["params"].get("img_url") in old_urls]
     assert paid_again(fresh) == 0
-    assert stat(result.log, "httpcache/hit") == 6 * 5
+    assert result.stats.get("httpcache/hit", 0) == 6 * 5
 
 
 def test_another_query_pays_only_for_its_own_pages(tmp_path: Path, fresh: SandboxThread) -> None:
@@ -325,11 +322,11 @@ def test_another_query_pays_only_for_its_own_pages(tmp_path: Path, fresh: Sandbo
     calls = fresh.calls()
     # Every search page again in the new query; the conversion is the same call and is reused.
     assert {c["endpoint"] for c in calls} == {contract.SEARCH_PATH}
-    assert len(calls) == stat(result.log, "tmapi/pages") > 0
+    assert len(calls) == result.stats.get("tmapi/pages", 0) > 0
     assert {(c["params"]["language"], c["params"]["sort"], c["params"]["free_shipping"]) for c in calls} == {
         ("ru", "sales", "true")
     }
-    assert stat(result.log, "httpcache/hit") == 1
+    assert result.stats.get("httpcache/hit", 0) == 1
     assert {r["language"] for r in read_jsonl(job.out)} == {"ru"}
 
 
@@ -342,7 +339,7 @@ def test_refresh_pays_again_and_replaces_the_stored_answers(tmp_path: Path, fres
     result = job.run()
     assert result.returncode == outcome.OK, result.log[-3000:]
     assert "Answer store: refresh: the 9 stored answers" in result.log
-    assert calls_made(fresh) == 9 and stat(result.log, "httpcache/hit") == 0
+    assert calls_made(fresh) == 9 and result.stats.get("httpcache/hit", 0) == 0
     after = job.stored()
     assert len(after) == 9 and min(at for at, _ in after) > before  # every answer replaced by the new one
     fresh.reset()
@@ -379,7 +376,7 @@ def test_old_answers_are_pruned_and_the_size_is_bounded(tmp_path: Path, fresh: S
     assert "Answer store: pruned 3 entries older than TMAPI_CACHE_TTL (86400 s) and 1 over TMAPI_CACHE_MAX_MB" in (
         result.log
     )
-    assert calls_made(fresh) == 4 and stat(result.log, "httpcache/hit") == 5
+    assert calls_made(fresh) == 4 and result.stats.get("httpcache/hit", 0) == 5
 
 
 # -- JOBDIR ----------------------------------------------------------------------------------------
@@ -465,7 +462,7 @@ def test_a_store_write_failing_mid_run_loses_nothing_from_the_feed(tmp_path: Pat
     assert len(read_jsonl(job.out)) == 100 + 60 and job.failures() == []
     assert result.log.count("Answer store: could not save an answer under") == 1
     assert "(database or disk is full)" in result.log
-    assert stat(result.log, "tmapi/answers/store_failed") == 9
+    assert result.stats.get("tmapi/answers/store_failed", 0) == 9
     assert "9 answers NOT saved in the answer store" in result.log  # the run summary says it too
     summary = json.loads((job.out.parent / "products.summary.json").read_text(encoding="utf-8"))
     assert summary["totals"]["answers_not_saved"] == 9
@@ -541,4 +538,4 @@ def test_a_single_process_rerun_of_a_distributed_jobs_list_reuses_what_its_worke
     result = job.run()
     assert result.returncode == outcome.OK, result.log[-3000:]
     assert_complete(job, baseline)
-    assert paid_again(fresh) == 0 and stat(result.log, "httpcache/hit") == CALLS
+    assert paid_again(fresh) == 0 and result.stats.get("httpcache/hit", 0) == CALLS

@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from benchmarks.fault_soak import leases_of, scrapy_stats
-from tests.crawl_helpers import scrapy
+from benchmarks.fault_soak import leases_of
+from tests.crawl_helpers import read_stats, scrapy
 from tests.redis_server import RedisServer
 from tmapi_spiders.contract import SearchQuery
 from tmapi_spiders.distributed.job import Job
@@ -40,6 +40,7 @@ def start(tmp_path: Path, base_url: str) -> tuple[subprocess.Popen[str], Path]:
     out = tmp_path / "products.jsonl"
     cmd = ["crawl", "image_search", "-a", f"urls_file={seeds}", "-O", str(out)]
     cmd += ["-s", f"TMAPI_OUTPUT_DIR={tmp_path / 'output'}", "-s", "AUTOTHROTTLE_ENABLED=false"]
+    cmd += ["-s", f"TMAPI_STATS_FILE={tmp_path / 'stats.json'}"]
     proc = scrapy(cmd, base_url, stderr=subprocess.PIPE)
     return proc, out
 
@@ -61,7 +62,7 @@ def test_one_sigint_finishes_in_flight_calls_and_flushes_the_feed(tmp_path: Path
         served = sandbox.stats()
     assert proc.returncode == 0, stderr[-2000:]
     assert "Received SIGINT, shutting down gracefully" in stderr
-    stats = scrapy_stats(stderr)
+    stats = read_stats(tmp_path / "stats.json")
     lines = out.read_text(encoding="utf-8").splitlines()
     records = [json.loads(line) for line in lines]  # whole JSON lines only
     assert len(records) == stats["item_scraped_count"] > 0
@@ -93,6 +94,8 @@ def test_second_sigint_stops_at_once(tmp_path: Path) -> None:
             proc.communicate()
             raise AssertionError("a second SIGINT did not stop the crawl") from None
     assert "forcing unclean shutdown" in stderr
+    # The stats are still written, with the finish reason the summary gives such a run.
+    assert read_stats(tmp_path / "stats.json")["finish_reason"] == "shutdown_forced"
 
 
 # -- distributed: one worker of a Redis job, stopped by SIGINT, then another one finishes the job ---------------
@@ -134,6 +137,7 @@ class DistWorker:
         self.log = tmp / f"{name}.log"
         settings = {**DIST_SETTINGS, "REDIS_URL": redis_url, "TMAPI_JOB": job, "TMAPI_WORKER_ID": name}
         settings["TMAPI_OUTPUT_DIR"] = str(tmp / "output")
+        settings["TMAPI_STATS_FILE"] = str(tmp / f"{name}.stats.json")
         cmd = ["crawl", "image_search", "-o", str(self.out / "products-%(worker)s.jsonl")]
         cmd += [arg for key, value in settings.items() for arg in ("-s", f"{key}={value}")]
         with open(self.log, "w", encoding="utf-8") as log:
@@ -153,6 +157,10 @@ class DistWorker:
 
     def text(self) -> str:
         return self.log.read_text(encoding="utf-8")
+
+    def stats(self) -> dict[str, Any]:
+        """The worker's final stats (TMAPI_STATS_FILE)."""
+        return read_stats(self.log.with_name(f"{self.name}.stats.json"))
 
 
 def dist_job(server: RedisServer, name: str) -> Job:
@@ -209,7 +217,7 @@ def test_distributed_one_sigint_leaves_the_unfinished_work_queued_and_pays_nothi
     log = first.text()
     assert "Received SIGINT, shutting down gracefully" in log and "Spider closed (shutdown)" in log
     # In-flight calls were finished and parsed, and every record is a whole JSON line in the feed.
-    stats = scrapy_stats(log)
+    stats = first.stats()
     served = slow_sandbox.stats()
     assert stats["tmapi/pages"] == sum(n for pages in served["pages_ok"].values() for n in pages.values())
     raw = first.feed.read_text(encoding="utf-8")

@@ -7,7 +7,6 @@ Real crawls against the bundled sandbox and real redis-servers; the figures them
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,12 +26,6 @@ from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
 def redis_server() -> Iterator[RedisServer]:
     with RedisServer() as server:
         yield server
-
-
-def stat(stderr: str, name: str) -> int:
-    match = re.search(rf"'{re.escape(name)}': (\d+)", stderr)
-    assert match, f"no {name} in the crawl's stats"
-    return int(match.group(1))
 
 
 def test_the_seed_loop_holds_a_long_list_out_of_the_scheduler(tmp_path: Path) -> None:
@@ -55,7 +48,7 @@ def test_the_seed_loop_holds_a_long_list_out_of_the_scheduler(tmp_path: Path) ->
     assert result.returncode == 0, result.stderr[-2000:]
     assert {p["query_image_url"] for p in result.products} == set(urls)
     assert len(result.products) == 150 * 20
-    assert 1 <= stat(result.stderr, "probe/max_scheduled") <= 4
+    assert 1 <= result.stats["probe/max_scheduled"] <= 4
 
 
 def test_a_single_process_crawl_imports_no_redis_aiohttp_or_tldextract(tmp_path: Path) -> None:
@@ -73,7 +66,7 @@ def test_a_single_process_crawl_imports_no_redis_aiohttp_or_tldextract(tmp_path:
     assert result.returncode == 0, result.stderr[-2000:]
     assert len(result.products) == 40  # validated (the schema loads at the first record) and written
     for name in ImportProbe.WATCHED:
-        assert stat(result.stderr, f"probe/imported/{name}") == 0, name
+        assert result.stats[f"probe/imported/{name}"] == 0, name
 
 
 def test_cookies_and_remote_control_switched_on_are_loaded_as_before() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,20 +15,16 @@ from scrapy.settings import Settings
 from tests.crawl_helpers import QUICK_WORKER_SETTINGS, crawl, read_jsonl, scrapy
 from tests.redis_server import RedisServer
 from tmapi_spiders import outcome
+from tmapi_spiders.distributed.backends import spent_key
 from tmapi_spiders.distributed.job import Job
 from tmapi_spiders.distributed.keys import JobKeys
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
-from tmapi_spiders.spending import FINISH_REASON, LocalCounter, max_calls, spent_key
+from tmapi_spiders.spending import FINISH_REASON, LocalCounter, max_calls
 
 # 4 images of 3 pages each (max_pages=3) and one that needs a conversion first: 16 calls in all
 URLS = [f"https://cbu01.alicdn.com/img/ibank/cap-{n}/total-200.jpg" for n in range(4)]
 URLS.append("https://shop.example.com/photos/cap/total-60.jpg")
 FULL_CALLS = 4 * 3 + 1 + 3
-
-
-def stat(stderr: str, name: str) -> int | None:
-    found = re.search(rf"'{re.escape(name)}': (\d+)", stderr)
-    return int(found.group(1)) if found else None
 
 
 def run(tmp_path: Path, sandbox: SandboxThread, cap: int | str, **settings: str):  # type: ignore[no-untyped-def]
@@ -48,9 +43,9 @@ def test_cap_is_exact_and_stops_cleanly(tmp_path: Path, cap: int) -> None:
         sandbox_calls = sandbox.stats()["total_calls"]
     assert result.returncode == outcome.CAP_REACHED, result.stderr[-3000:]
     assert sandbox_calls == cap
-    assert stat(result.stderr, "tmapi/paid_calls") == cap
-    assert stat(result.stderr, "tmapi/max_calls_refused") >= 1
-    assert f"'finish_reason': '{FINISH_REASON}'" in result.stderr
+    assert result.stats["tmapi/paid_calls"] == cap
+    assert result.stats["tmapi/max_calls_refused"] >= 1
+    assert result.stats["finish_reason"] == FINISH_REASON
     assert f"TMAPI_MAX_CALLS={cap} reached: stopping the crawl" in result.stderr
     # every image is accounted for: searched to the end, or a failure record naming the cap
     done = {p["query_image_url"] for p in result.products}
@@ -76,7 +71,7 @@ def test_retries_are_paid_calls_too(tmp_path: Path) -> None:
     assert result.returncode == outcome.CAP_REACHED, result.stderr[-3000:]
     assert sum(stats["faults"].values()) > 0  # some of the capped calls were retries
     assert stats["total_calls"] == cap
-    assert stat(result.stderr, "tmapi/paid_calls") == cap
+    assert result.stats["tmapi/paid_calls"] == cap
 
 
 def test_cap_not_reached_finishes_normally(tmp_path: Path) -> None:
@@ -87,7 +82,7 @@ def test_cap_not_reached_finishes_normally(tmp_path: Path) -> None:
     assert calls == FULL_CALLS
     assert result.failures == []
     assert len(result.products) == 4 * 60 + 60
-    assert "'finish_reason': 'finished'" in result.stderr
+    assert result.stats["finish_reason"] == "finished"
 
 
 def test_raising_the_cap_with_the_cache_resumes_without_paying_twice(tmp_path: Path) -> None:
@@ -101,7 +96,7 @@ def test_raising_the_cap_with_the_cache_resumes_without_paying_twice(tmp_path: P
         resumed_calls = sandbox.stats()["total_calls"]
     assert second.returncode == outcome.OK, second.stderr[-3000:]
     assert resumed_calls == FULL_CALLS - 6  # the 6 answers paid for in the first run came from the cache
-    assert stat(second.stderr, "httpcache/hit") == 6
+    assert second.stats["httpcache/hit"] == 6
     assert second.failures == [] and len(second.products) == 4 * 60 + 60
 
 

@@ -62,11 +62,15 @@ class Command(ScrapyCrawl):
         if crawler.spider is not None and not closed:
             # A second Ctrl-C / SIGTERM: Scrapy stopped the reactor without closing the
             # spider. Scripts must be able to tell, and the summary must still be written.
+            from tmapi_spiders.extensions.stats_file import TmapiStatsFile
             from tmapi_spiders.extensions.summary import TmapiRunSummary
 
             summary = crawler.get_extension(TmapiRunSummary)
             if summary is not None:
                 summary.write_after_forced_stop()
+            stats_file = crawler.get_extension(TmapiStatsFile)
+            if stats_file is not None:
+                stats_file.write_after_forced_stop()
             self.exitcode = outcome.INTERRUPTED
             return
         self.exitcode = outcome.exit_code(crawler.stats.get_value("finish_reason"))

@@ -6,13 +6,18 @@ Modules: keys (names), connection (clients, safe messages), serializer (JSON
 requests), scripts + job (atomic Redis operations), worker (leases, heartbeats,
 acks, Redis loss), scheduler (leased; a Scrapy BaseScheduler on scrapy-redis's keys) +
 dupefilter (scrapy-redis's), start (seeds),
-feeds (per-worker, kill-safe feeds), merge (joining the workers' feeds).
+feeds (per-worker, kill-safe feeds), merge (joining the workers' feeds), backends (the
+job's side of the run summary, the spending cap and the limiter, handed to those features
+by tmapi_spiders/backends.py).
 """
 
 from __future__ import annotations
 
 from scrapy.settings import BaseSettings
 
+# Not `from tmapi_spiders import backends`: importing the submodule distributed/backends.py
+# would rebind that name in this package.
+from tmapi_spiders.backends import shared as _shared_job
 from tmapi_spiders.settings_util import priority_above
 
 SCHEDULER = "tmapi_spiders.distributed.scheduler.LeasingScheduler"
@@ -26,8 +31,9 @@ WORKER_START_ORDER = 990
 
 
 def enabled(settings: BaseSettings) -> bool:
-    """REDIS_URL, or REDIS_SENTINELS (the sentinels name the master): a worker of a job."""
-    return bool(settings.get("REDIS_URL") or settings.get("REDIS_SENTINELS"))
+    """REDIS_URL, or REDIS_SENTINELS (the sentinels name the master): a worker of a job
+    (defined once, in tmapi_spiders/backends.py)."""
+    return _shared_job(settings)
 
 
 def configure(settings: BaseSettings) -> None:

@@ -9,18 +9,17 @@ expires never pass through the filter, so it cannot block them. The key is the i
 its query, max_pages, which call it is (conversion, first search, search after
 conversion) and the page after the first: the same picture searched in two languages is
 two searches, although its conversion request (whose URL and body do not name the
-query) is the same.
+query) is the same. What "the image and its query" is, is defined once in
+tmapi_spiders/identity.py (`ImageSearch.dupefilter_key`); its keys are pinned there.
 """
 
 from __future__ import annotations
-
-import hashlib
-import json
 
 from scrapy import Request
 from scrapy_redis.dupefilter import RFPDupeFilter
 
 from tmapi_spiders.api import ENDPOINT_SEARCH, META_KEY, endpoint_of
+from tmapi_spiders.identity import ImageSearch
 
 
 class ImageDupeFilter(RFPDupeFilter):
@@ -28,16 +27,9 @@ class ImageDupeFilter(RFPDupeFilter):
         state = request.meta.get(META_KEY)
         if not isinstance(state, dict):
             return str(super().request_fingerprint(request))
-        key = {
-            "image": state.get("image"),
-            "q": state.get("q"),
-            "max_pages": state.get("max_pages"),
-            "call": request.meta.get("tmapi_endpoint"),
-            "converted": state.get("converted"),
-        }
-        if is_later_page(request):  # page 1 keys stay as they were: jobs seeded before still dedupe
-            key["page"] = state["page"]
-        return hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()
+        # page 1 keys stay without a page: jobs seeded before pages were keyed still dedupe
+        page = state["page"] if is_later_page(request) else None
+        return ImageSearch.from_state(state).dupefilter_key(endpoint_of(request), state.get("converted"), page)
 
     def close(self, reason: str = "") -> None:
         """Keep the shared filter: other workers still use it (stock scrapy-redis deletes it)."""

@@ -4,7 +4,6 @@ on the reactor thread, the worker's loops and the commands from threads.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 from collections.abc import Iterable, Mapping
@@ -15,6 +14,9 @@ import redis
 
 from tmapi_spiders.distributed import scripts
 from tmapi_spiders.distributed.keys import JobKeys
+from tmapi_spiders.identity import seed_fingerprint  # what one seed is: tmapi_spiders/identity.py
+
+__all__ = ["Job", "JobGone", "JobStatus", "seed_fingerprint"]
 
 SEED_BATCH = 500
 
@@ -31,11 +33,6 @@ class JobGone(Exception):
             f"job {job!r} lost its state in Redis (its marker {what}: Redis restarted empty or was"
             " flushed, or the job was deleted): its queued work is lost; seed the job again"
         )
-
-
-def seed_fingerprint(seed: Mapping[str, Any]) -> str:
-    """One image with one query is one seed, however its JSON is spelled."""
-    return hashlib.sha1(json.dumps(seed, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 @dataclass(frozen=True)

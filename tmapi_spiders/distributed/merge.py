@@ -28,21 +28,18 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, TextIO
 
+from tmapi_spiders.identity import record_results
+
 USAGE = "usage: python -m tmapi_spiders.distributed.merge [--failures FAILURES.jsonl] FEED.jsonl... > merged.jsonl"
 OK, NOTHING_READ, BAD_USAGE = 0, 1, 2
 
 
 def record_key(record: dict[str, Any]) -> str:
+    """One record of one search: which search found it (identity.RESULT_FIELDS: the image,
+    language, sort and filters; page size and max_pages do not make an item another) and
+    its item id, or for a failure its stage."""
     return json.dumps(
-        [
-            record.get("query_image_url"),
-            record.get("language"),
-            record.get("sort"),
-            record.get("filters"),
-            record.get("item_id", record.get("stage")),
-        ],
-        sort_keys=True,
-        default=str,
+        [*record_results(record), record.get("item_id", record.get("stage"))], sort_keys=True, default=str
     )
 
 

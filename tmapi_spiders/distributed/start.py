@@ -24,6 +24,7 @@ from tmapi_spiders.config import ConfigError, JobConfig, max_pages_from, query_f
 from tmapi_spiders.distributed import connection
 from tmapi_spiders.distributed.job import JobGone
 from tmapi_spiders.distributed.worker import LEASE_META, Worker
+from tmapi_spiders.identity import ImageSearch, image_key
 from tmapi_spiders.redact import Redactor
 from tmapi_spiders.seeds import BadLine, Seed, check_image_url, parse_lines
 
@@ -36,13 +37,8 @@ _USERINFO = re.compile(r"(//)[^/?#@\s]*@")
 
 
 def seed_json(url: str, query: contract.SearchQuery, max_pages: int) -> dict[str, Any]:
-    """The JSON of one seed: the image and its own query arguments."""
-    return {
-        "url": url,
-        "max_pages": max_pages,
-        **{k: v for k, v in query.to_dict().items() if k != "filters"},
-        **query.filters,
-    }
+    """The JSON of one seed: the image and its own query arguments (identity.ImageSearch)."""
+    return ImageSearch.of(url, query, max_pages).seed_fields()
 
 
 def seeds_of(config: JobConfig) -> Iterator[dict[str, Any] | BadLine]:
@@ -70,7 +66,7 @@ def read_seed(raw: str, redactor: Redactor | None = None) -> tuple[Seed, contrac
         data = {"url": data}
     if not isinstance(data, Mapping) or not isinstance(data.get("url"), str):
         raise ConfigError(f"seed is not a JSON object with a url: {shown(raw, redactor)!r}")
-    url = data["url"].strip()
+    url = image_key(data["url"])
     reason = check_image_url(url)
     if reason:
         raise ConfigError(f"seed {shown(url, redactor)!r}: {reason}")

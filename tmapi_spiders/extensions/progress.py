@@ -28,7 +28,7 @@ from scrapy.statscollectors import StatsCollector
 from scrapy.utils.asyncio import AsyncioLoopingCall, create_looping_call
 from twisted.internet.task import LoopingCall
 
-from tmapi_spiders import contract, distributed
+from tmapi_spiders import backends, contract
 from tmapi_spiders import signals as tmapi_signals
 from tmapi_spiders.api import ENDPOINT_SEARCH, META_KEY, endpoint_of
 from tmapi_spiders.extensions import for_tmapi_job
@@ -127,7 +127,7 @@ class TmapiProgress:
         self.task: AsyncioLoopingCall | LoopingCall | None = None
         self.bar: Any = None
         self._redirect = contextlib.ExitStack()
-        self.worker = distributed.enabled(crawler.settings)
+        self.worker = backends.shared(crawler.settings)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:

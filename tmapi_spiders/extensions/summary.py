@@ -8,8 +8,9 @@ shutdown) are counted as unfinished; in one process each image the crawl had sta
 not finished is listed too, with status `unfinished`, the pages and items it got so far
 (from the chain state of its last scheduled request), so the summary's pages and items
 add up to what the feeds hold. In a distributed job the results live in Redis
-(`{<job>}:summary`), so every worker's summary covers the whole job as far as it has
-gone; the last worker to stop writes the complete one.
+(`{<job>}:summary`, distributed/backends.py), so every worker's summary covers the whole
+job as far as it has gone; the last worker to stop writes the complete one. Which of the
+two is chosen in tmapi_spiders/backends.py.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from scrapy.extensions.feedexport import FeedExporter, FeedSlot
 
-from tmapi_spiders import feeds
+from tmapi_spiders import backends, feeds
 from tmapi_spiders import signals as tmapi_signals
 from tmapi_spiders.api import META_KEY
 from tmapi_spiders.clock import utc_now
@@ -42,15 +43,36 @@ FORCED = "shutdown_forced"  # finish reason after a second Ctrl-C / SIGTERM (out
 
 
 class ImageResults(Protocol):
-    """Where per-image results are kept: this process, or the whole job (Redis)."""
+    """Where per-image results are kept: this process, or the whole job (Redis,
+    distributed/backends.py). Chosen by tmapi_spiders/backends.py, never here."""
+
+    # The job's (True): other workers' images are in it, and images in progress here are
+    # not tracked (each worker sees a part of them). This process's (False): they are.
+    shared: bool
+    job_name: str | None  # the summary's `job`
 
     def add(self, image: dict[str, Any]) -> None:
         """Called from a signal handler: must not block the reactor."""
 
     async def all(self) -> list[dict[str, Any]]: ...
 
+    def mine(self) -> list[dict[str, Any]]:
+        """This process's own images, readable after the reactor is gone (a forced stop)."""
+        ...
+
+    def job_totals(self) -> dict[str, int]:
+        """The job's own counters (images, paid_calls, pages_fetched, items_written) where
+        they are more than this process's stats; {} when they are not."""
+        ...
+
+    def cleanup(self, persist: bool) -> None:
+        """Called once the summary is written (persist: SCHEDULER_PERSIST keeps the job)."""
+
 
 class LocalResults:
+    shared = False
+    job_name = None
+
     def __init__(self) -> None:
         self.images: list[dict[str, Any]] = []
 
@@ -59,6 +81,15 @@ class LocalResults:
 
     async def all(self) -> list[dict[str, Any]]:
         return list(self.images)
+
+    def mine(self) -> list[dict[str, Any]]:
+        return list(self.images)
+
+    def job_totals(self) -> dict[str, int]:
+        return {}
+
+    def cleanup(self, persist: bool) -> None:
+        return None
 
 
 def summary_path(products_uri: str | None, output_dir: str, spider_name: str, stamp: str) -> str:
@@ -144,10 +175,10 @@ class TmapiRunSummary:
     def from_crawler(cls, crawler: Crawler) -> Self:
         if not crawler.settings.getbool("TMAPI_SUMMARY", True) or not for_tmapi_job(crawler):
             raise NotConfigured
-        o = cls(crawler, job_results(crawler))
+        o = cls(crawler, backends.for_crawler(crawler).image_results())
         crawler.signals.connect(o.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(o.image_finished, signal=tmapi_signals.image_finished)
-        if isinstance(o.results, LocalResults):
+        if not o.results.shared:
             crawler.signals.connect(o.request_scheduled, signal=signals.request_scheduled)
         crawler.signals.connect(o.feed_slot_closed, signal=signals.feed_slot_closed)
         crawler.signals.connect(o.feed_exporter_closed, signal=signals.feed_exporter_closed)
@@ -217,16 +248,15 @@ class TmapiRunSummary:
                 if feeds.FAILURES not in classes and "%(" not in str(uri):
                     self.products_uri = str(uri)
                     break
-        mine = self.results.images if isinstance(self.results, LocalResults) else getattr(self.results, "mine", [])
-        self._write(list(mine))
+        self._write(self.results.mine())
 
     def _write(self, images: list[dict[str, Any]]) -> None:
         settings, stats = self.crawler.settings, self.crawler.stats
         assert stats is not None
         reason = stats.get_value("finish_reason")
-        if isinstance(self.results, LocalResults):
+        if not self.results.shared:
             images += self.unfinished(str(reason))
-        job = self.results.job_totals() if isinstance(self.results, RedisResults) else {}
+        job = self.results.job_totals()
         totals = totals_of(images, job.get("images", int(stats.get_value("tmapi/images_total", 0) or 0)))
         # Besides the per-image sums: what was fetched and written, unfinished images included.
         for name, stat in (
@@ -245,7 +275,7 @@ class TmapiRunSummary:
             "started_at": self.started,
             "finished_at": utc_now(),
             "max_calls": stats.get_value("tmapi/max_calls"),
-            "job": self.results.keys.job if isinstance(self.results, RedisResults) else None,
+            "job": self.results.job_name,
             "totals": totals,
             "images": images,
         }
@@ -265,113 +295,4 @@ class TmapiRunSummary:
             logger.error("Could not write the run summary to %s: %s", path, exc)
             return
         logger.info("Run summary written to %s", path)
-        if isinstance(self.results, RedisResults) and not settings.getbool("SCHEDULER_PERSIST"):
-            self.results.cleanup()
-
-
-# KEYS: summary, marker; ARGV: seconds to keep (0: no expiry), url1, json1, url2, json2, ...
-WRITE_RESULTS = """
-if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 2))
-if tonumber(ARGV[1]) > 0 then redis.call('EXPIRE', KEYS[1], tonumber(ARGV[1])) end
-return 1
-"""
-
-
-class RedisResults:
-    """The whole job: one hash `{<job>}:summary`, query image URL -> its result as JSON.
-
-    One HSET per finished image on the reactor thread (a short command, like the
-    scheduler's); what cannot be written while Redis is away is kept and retried at the end.
-    """
-
-    def __init__(self, client: Any, keys: Any, keep_seconds: int) -> None:
-        self.client = client
-        self.keys = keys  # the job's JobKeys
-        self.key = keys.summary
-        self._write = client.register_script(WRITE_RESULTS)
-        self.keep_seconds = keep_seconds
-        self.pending: list[dict[str, Any]] = []
-        self.mine: list[dict[str, Any]] = []  # this worker's own, in case the job's are gone
-
-    def add(self, image: dict[str, Any]) -> None:
-        self.pending.append(image)
-        self.mine.append(image)
-        self._flush()
-
-    def _flush(self) -> bool:
-        from tmapi_spiders.distributed import connection
-
-        if not self.pending:
-            return True
-        try:
-            # Only into a job that still has its marker: a job lost from Redis (flushed,
-            # restarted empty) must not get a summary key planted back by a finishing worker.
-            # 500 images a call: Lua's unpack has a limit (what piled up while Redis was away).
-            while self.pending:
-                batch = self.pending[:500]
-                flat = [part for i in batch for part in (i["query_image_url"], json.dumps(i, ensure_ascii=False))]
-                self._write(keys=[self.key, self.keys.marker], args=[self.keep_seconds, *flat])
-                del self.pending[:500]
-        except connection.ERRORS:
-            return False
-        return True
-
-    async def all(self) -> list[dict[str, Any]]:
-        from tmapi_spiders.distributed import connection
-
-        if not self._flush():
-            logger.warning("Redis is unreachable: the summary covers this worker's images only")
-            return list(self.mine)
-        try:
-            found = [json.loads(value) for _, value in self.client.hscan_iter(self.key, count=1000)]
-        except connection.ERRORS as exc:
-            logger.warning("Could not read the job's results from Redis (%s): this worker's images only", exc)
-            return list(self.mine)
-        if len(found) < len(self.mine):  # the job was finished and cleaned up meanwhile
-            return list(self.mine)
-        return found
-
-    def cleanup(self) -> None:
-        """Once the job is finished and its work keys are gone (the last worker's `finish`
-        stamps `finished_at` in its stats), the results go too, like the rest of the job."""
-        from tmapi_spiders.distributed import connection
-        from tmapi_spiders.distributed.job import Job
-
-        try:
-            if self.client.hexists(self.keys.stats, "finished_at") and Job(self.client, self.keys).work_left() == 0:
-                self.client.delete(self.key)
-        except connection.ERRORS:
-            pass  # it expires by itself
-
-    def job_totals(self) -> dict[str, int]:
-        """Job-wide images and paid calls (the job's own counters), or {} when Redis is away."""
-        from tmapi_spiders.distributed import connection
-        from tmapi_spiders.distributed.job import Job
-
-        try:
-            status = Job(self.client, self.keys).status(live_seconds=0)
-        except connection.ERRORS:
-            return {}
-        counters = status.counters
-        return {
-            "images": status.seeds_seen,
-            "paid_calls": counters.get("paid_calls", 0),
-            "pages_fetched": counters.get("pages", 0),
-            "items_written": counters.get("items", 0),
-        }
-
-
-def job_results(crawler: Crawler) -> ImageResults:
-    """Per-image results for the whole job (Redis) when distributed, else for this process."""
-    from tmapi_spiders import distributed
-
-    settings = crawler.settings
-    if not distributed.enabled(settings):
-        return LocalResults()
-    from tmapi_spiders.distributed import connection
-    from tmapi_spiders.distributed.keys import JobKeys
-
-    assert crawler.spidercls is not None
-    keys = JobKeys.from_settings(settings, crawler.spidercls.name)
-    return RedisResults(connection.client(settings), keys, int(settings.getfloat("TMAPI_REDIS_KEEP_STATS")))
+        self.results.cleanup(settings.getbool("SCHEDULER_PERSIST"))

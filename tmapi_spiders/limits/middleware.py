@@ -10,27 +10,15 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from scrapy.http import Response
 
-from tmapi_spiders import contract
+from tmapi_spiders import backends, contract
 from tmapi_spiders.api import endpoint_of
-from tmapi_spiders.limits.local import (
-    LocalBackend,
-)
 from tmapi_spiders.limits.policy import (
-    DEFAULT_LEASE,
-    DEFAULT_POLL,
-    LEASE_SETTING,
     OVERLOAD_MARK,
-    POLL_SETTING,
     Backend,
     LimitError,
     LimitUnavailable,
     Slot,
     read_limits,
-)
-from tmapi_spiders.limits.shared import (
-    RedisBackend,
-    async_client,
-    limit_keys,
 )
 
 logger = logging.getLogger(__name__)
@@ -60,23 +48,8 @@ class TmapiLimitMiddleware:
             raise ValueError(str(exc)) from None
         if not concurrency and not qps:
             raise NotConfigured
-        backend: Backend
-        if settings.get("REDIS_URL"):
-            from tmapi_spiders.distributed.worker import default_worker_id
-
-            assert crawler.spidercls is not None
-            redis_backend = RedisBackend(
-                async_client(settings),
-                limit_keys(settings, crawler.spidercls.name),
-                str(settings.get("TMAPI_WORKER_ID") or default_worker_id()),
-                concurrency,
-                qps,
-            )
-            redis_backend.lease = settings.getfloat(LEASE_SETTING, DEFAULT_LEASE)
-            redis_backend.poll = settings.getfloat(POLL_SETTING, DEFAULT_POLL)
-            backend = redis_backend
-        else:
-            backend = LocalBackend(concurrency, qps)
+        # This process's slots, or the job's in Redis: chosen in tmapi_spiders/backends.py.
+        backend = backends.for_crawler(crawler).limiter(concurrency, qps)
         assert crawler.stats is not None
         if concurrency:
             crawler.stats.set_value("tmapi/limit/max_concurrency", concurrency)

@@ -151,6 +151,14 @@ SETTINGS: tuple[Setting, ...] = (
         "TMAPI_SUMMARY", "bool", True, "Write <feed stem>.summary.json beside the feeds, and a table in the log.", _JOBS
     ),
     Setting("TMAPI_SUMMARY_FILE", "str", "", "Write the summary here instead.", _JOBS),
+    Setting(
+        "TMAPI_STATS_FILE",
+        "str",
+        "",
+        "Write Scrapy's final stats here as JSON (datetimes as ISO strings), for monitoring; "
+        "`%(name)s`: the spider, `%(worker)s`: the worker id (empty: not written).",
+        _JOBS,
+    ),
     Setting("TMAPI_REPORT", "bool", False, "Write <feed stem>.report.html beside the feed (docs/report.md).", _JOBS),
     # --- plan limits
     Setting(

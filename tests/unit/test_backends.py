@@ -1,0 +1,65 @@
+"""tmapi_spiders/backends.py: one place gives each feature its local or Redis backend."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+
+import pytest
+from scrapy.spiders import Spider
+from scrapy.utils.test import get_crawler
+
+from tests.redis_server import RedisServer
+from tmapi_spiders import backends
+from tmapi_spiders.distributed.backends import RedisBackends
+from tmapi_spiders.distributed.job import Job
+from tmapi_spiders.extensions.summary import LocalResults
+from tmapi_spiders.limits.local import LocalBackend
+from tmapi_spiders.limits.shared import RedisBackend
+from tmapi_spiders.spending import LocalCounter
+
+
+class Unit(Spider):
+    name = "unit-backends"
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[RedisServer]:
+    with RedisServer() as server:
+        yield server
+
+
+def test_one_process_gets_local_backends() -> None:
+    chosen = backends.for_crawler(get_crawler(Unit, {}))
+    assert not chosen.shared
+    assert isinstance(chosen.image_results(), LocalResults)
+    assert isinstance(chosen.call_counter(3), LocalCounter)
+    assert isinstance(chosen.limiter(3, 0), LocalBackend)
+    assert not any(b.shared for b in (chosen.image_results(), chosen.call_counter(3)))
+
+
+@pytest.mark.parametrize("setting", ["REDIS_URL", "REDIS_SENTINELS"])
+def test_a_worker_of_a_shared_job_gets_the_jobs_backends(setting: str) -> None:
+    value = "redis://127.0.0.1:1/0" if setting == "REDIS_URL" else "127.0.0.1:1"
+    settings = {setting: value, "REDIS_SENTINEL_MASTER": "m", "TMAPI_JOB": "j", "TMAPI_WORKER_ID": "w"}
+    chosen = backends.for_crawler(get_crawler(Unit, settings))
+    assert isinstance(chosen, RedisBackends) and chosen.shared
+    assert chosen.keys.job == "j"
+    assert isinstance(chosen.limiter(3, 0), RedisBackend)  # the limiter too, with sentinels alone
+
+
+def test_the_jobs_results_and_counter_live_under_the_jobs_keys(redis_server: RedisServer) -> None:
+    crawler = get_crawler(Unit, {"REDIS_URL": redis_server.url, "TMAPI_JOB": "unit-backends"})
+    chosen = backends.for_crawler(crawler)
+    client = redis_server.client()
+    Job(client, chosen.keys).push_seeds([{"url": "https://a.com/x.jpg"}])  # the job exists (its marker)
+    results, counter = chosen.image_results(), chosen.call_counter(2)
+    assert results.shared and counter.shared and results.job_name == "unit-backends"
+    assert [asyncio.run(counter.reserve()) for _ in range(3)] == [1, 2, 0]  # the cap holds job-wide
+    assert int(client.get(chosen.keys.max_calls_spent) or 0) == 2
+    image = {"query_image_url": "https://a.com/x.jpg", "status": "done"}
+    results.add(image)
+    assert results.mine() == [image]
+    assert [json.loads(v) for v in client.hvals(chosen.keys.summary)] == [image]
+    assert asyncio.run(results.all()) == [image]

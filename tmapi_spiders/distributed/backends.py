@@ -1,0 +1,204 @@
+"""The job's Redis backends of the features that keep state (tmapi_spiders/backends.py):
+the run summary's per-image results, the spending cap's counter, the limiter's slots.
+
+`tmapi_spiders.backends.for_crawler` returns `RedisBackends` for a worker of a shared job;
+nothing else chooses between these and the features' local ones.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from scrapy.crawler import Crawler
+
+from tmapi_spiders.distributed import connection
+from tmapi_spiders.distributed.job import Job
+from tmapi_spiders.distributed.keys import JobKeys
+from tmapi_spiders.distributed.worker import default_worker_id
+from tmapi_spiders.spending import CounterUnavailable
+
+logger = logging.getLogger(__name__)
+
+
+class RedisBackends:
+    """A worker's backends, on its job's keys (TMAPI_JOB, else the spider's name)."""
+
+    shared = True
+
+    def __init__(self, crawler: Crawler) -> None:
+        assert crawler.spidercls is not None
+        self.crawler = crawler
+        self.settings = crawler.settings
+        self.spider_name = str(crawler.spidercls.name)
+        self.keys = JobKeys.from_settings(self.settings, self.spider_name)
+        self.keep_seconds = int(self.settings.getfloat("TMAPI_REDIS_KEEP_STATS"))
+
+    def image_results(self) -> RedisResults:
+        return RedisResults(connection.client(self.settings), self.keys, self.keep_seconds)
+
+    def call_counter(self, limit: int) -> RedisCounter:
+        return RedisCounter(connection.client(self.settings), self.keys, limit, self.keep_seconds)
+
+    def limiter(self, concurrency: int, qps: float) -> Any:
+        from tmapi_spiders.limits.policy import DEFAULT_LEASE, DEFAULT_POLL, LEASE_SETTING, POLL_SETTING
+        from tmapi_spiders.limits.shared import RedisBackend, async_client, limit_keys
+
+        backend = RedisBackend(
+            async_client(self.settings),
+            limit_keys(self.settings, self.spider_name),
+            str(self.settings.get("TMAPI_WORKER_ID") or default_worker_id()),
+            concurrency,
+            qps,
+        )
+        backend.lease = self.settings.getfloat(LEASE_SETTING, DEFAULT_LEASE)
+        backend.poll = self.settings.getfloat(POLL_SETTING, DEFAULT_POLL)
+        return backend
+
+
+# -- the run summary: every worker's finished images in one hash ---------------------------
+
+# KEYS: summary, marker; ARGV: seconds to keep (0: no expiry), url1, json1, url2, json2, ...
+WRITE_RESULTS = """
+if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+if tonumber(ARGV[1]) > 0 then redis.call('EXPIRE', KEYS[1], tonumber(ARGV[1])) end
+return 1
+"""
+
+
+class RedisResults:
+    """The whole job: one hash `{<job>}:summary`, query image URL -> its result as JSON.
+
+    One HSET per finished image on the reactor thread (a short command, like the
+    scheduler's); what cannot be written while Redis is away is kept and retried at the end.
+    """
+
+    shared = True  # images in progress are other workers' too: none are tracked here
+
+    def __init__(self, client: Any, keys: JobKeys, keep_seconds: int) -> None:
+        self.client = client
+        self.keys = keys
+        self.key = keys.summary
+        self.job_name: str | None = keys.job
+        self._write = client.register_script(WRITE_RESULTS)
+        self.keep_seconds = keep_seconds
+        self.pending: list[dict[str, Any]] = []
+        self._mine: list[dict[str, Any]] = []  # this worker's own, in case the job's are gone
+
+    def add(self, image: dict[str, Any]) -> None:
+        self.pending.append(image)
+        self._mine.append(image)
+        self._flush()
+
+    def mine(self) -> list[dict[str, Any]]:
+        return list(self._mine)
+
+    def _flush(self) -> bool:
+        if not self.pending:
+            return True
+        try:
+            # Only into a job that still has its marker: a job lost from Redis (flushed,
+            # restarted empty) must not get a summary key planted back by a finishing worker.
+            # 500 images a call: Lua's unpack has a limit (what piled up while Redis was away).
+            while self.pending:
+                batch = self.pending[:500]
+                flat = [part for i in batch for part in (i["query_image_url"], json.dumps(i, ensure_ascii=False))]
+                self._write(keys=[self.key, self.keys.marker], args=[self.keep_seconds, *flat])
+                del self.pending[:500]
+        except connection.ERRORS:
+            return False
+        return True
+
+    async def all(self) -> list[dict[str, Any]]:
+        if not self._flush():
+            logger.warning("Redis is unreachable: the summary covers this worker's images only")
+            return self.mine()
+        try:
+            found = [json.loads(value) for _, value in self.client.hscan_iter(self.key, count=1000)]
+        except connection.ERRORS as exc:
+            logger.warning("Could not read the job's results from Redis (%s): this worker's images only", exc)
+            return self.mine()
+        if len(found) < len(self._mine):  # the job was finished and cleaned up meanwhile
+            return self.mine()
+        return found
+
+    def cleanup(self, persist: bool) -> None:
+        """Once the job is finished and its work keys are gone (the last worker's `finish`
+        stamps `finished_at` in its stats), the results go too, like the rest of the job
+        (unless SCHEDULER_PERSIST keeps the job's keys)."""
+        if persist:
+            return
+        try:
+            if self.client.hexists(self.keys.stats, "finished_at") and Job(self.client, self.keys).work_left() == 0:
+                self.client.delete(self.key)
+        except connection.ERRORS:
+            pass  # it expires by itself
+
+    def job_totals(self) -> dict[str, int]:
+        """Job-wide images and paid calls (the job's own counters), or {} when Redis is away."""
+        try:
+            status = Job(self.client, self.keys).status(live_seconds=0)
+        except connection.ERRORS:
+            return {}
+        counters = status.counters
+        return {
+            "images": status.seeds_seen,
+            "paid_calls": counters.get("paid_calls", 0),
+            "pages_fetched": counters.get("pages", 0),
+            "items_written": counters.get("items", 0),
+        }
+
+
+# -- the spending cap: one counter for the whole job ----------------------------------------
+
+# Check-and-INCR in one step: workers never overshoot the cap between a read and a write.
+# The key outlives the job's work keys by TMAPI_REDIS_KEEP_STATS, like its counters.
+RESERVE_LUA = """
+local limit = tonumber(ARGV[1])
+local spent = tonumber(redis.call('GET', KEYS[1]) or '0')
+if spent >= limit then return 0 end
+local n = redis.call('INCR', KEYS[1])
+if tonumber(ARGV[2]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+return n
+"""
+
+
+def spent_key(job: str) -> str:
+    return JobKeys.for_job(job).max_calls_spent
+
+
+class RedisCounter:
+    """The whole job: one counter in Redis, shared by every worker of the job.
+
+    One short script per paid call on the reactor thread, like the scheduler's own calls.
+    """
+
+    # A shared queue is left as it is for a later run with a higher cap (not drained).
+    shared = True
+
+    def __init__(self, client: Any, keys: JobKeys, limit: int, keep_seconds: int) -> None:
+        self.client = client  # a redis.Redis from distributed.connection
+        self.keys = keys
+        self.key = spent_key(keys.job)
+        self.limit = limit
+        self.keep_seconds = keep_seconds
+        self._reserve = client.register_script(RESERVE_LUA)
+
+    async def reserve(self) -> int:
+        try:
+            return int(self._reserve(keys=[self.key], args=[self.limit, self.keep_seconds]))
+        except connection.ERRORS as exc:
+            raise CounterUnavailable(str(exc)) from None
+
+    async def spent(self) -> int:
+        return int(self.client.get(self.key) or 0)
+
+    def job_finished(self) -> None:
+        """A drained job's count goes with it: the next job of that name starts from 0."""
+        try:
+            if Job(self.client, self.keys).work_left() == 0:
+                self.client.delete(self.key)
+        except connection.ERRORS as exc:
+            logger.warning("Could not clear %s (%s): it expires by itself", self.key, exc)
