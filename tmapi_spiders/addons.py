@@ -116,6 +116,12 @@ class SandboxAddon(_ForOurSpiders):
         settings.set_in_component_priority_dict("EXTENSIONS", SandboxServer, 0)
 
 
+def answers_cost_nothing(settings: BaseSettings) -> bool:
+    """Whether an add-on points the crawl at a server whose answers cost nothing (the
+    sandbox): the answer store's `auto` keeps none (cache.enabled asks, before add-ons run)."""
+    return _enabled(settings)
+
+
 def token_supplied(settings: BaseSettings) -> bool:
     """Whether an add-on will supply the API token (the sandbox's), so a crawl without
     TMAPI_API_TOKEN is not an error (config.check_settings asks, before add-ons run)."""

@@ -92,7 +92,9 @@ def enabled(settings: BaseSettings) -> bool:
     if raw is None:
         return False  # settings built without the project's defaults (which say auto)
     if str(raw).strip().lower() == AUTO:
-        return not backends.shared(settings) and not settings.getbool("TMAPI_SANDBOX")
+        from tmapi_spiders.addons import answers_cost_nothing
+
+        return not backends.shared(settings) and not answers_cost_nothing(settings)
     try:
         return contract.parse_bool(raw)
     except ValueError:
