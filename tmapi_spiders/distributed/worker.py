@@ -8,13 +8,13 @@ in Redis). Until then a heartbeat renews it; if the worker dies, the lease expir
 any other worker gives the request back to the queue.
 
 Redis calls on the reactor thread are single short commands or scripts; heartbeats,
-expiry sweeps and reconnects run in threads. When Redis is lost, the worker stops
-taking work, keeps what it must push, and retries a bounded number of times before
-closing with finish reason `redis_unavailable`.
+expiry sweeps and reconnects run in threads. What the worker does when Redis fails it
+(lost, reconnecting, the job gone) is in health.py.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import secrets
@@ -26,7 +26,6 @@ from typing import Any
 from scrapy import Request, Spider
 from scrapy.crawler import Crawler
 from scrapy.settings import BaseSettings
-from scrapy.utils.defer import deferred_from_coro
 from twisted.internet import task, threads
 from twisted.python.failure import Failure
 
@@ -35,12 +34,13 @@ from tmapi_spiders import signals as tmapi_signals
 from tmapi_spiders.api import ENDPOINT_SEARCH, META_KEY
 from tmapi_spiders.config import token_redactor
 from tmapi_spiders.distributed import connection
+from tmapi_spiders.distributed.health import JOB_LOST_REASON, LEASE_META, REDIS_DOWN_REASON, RedisHealth
 from tmapi_spiders.distributed.job import Job, JobGone
 from tmapi_spiders.distributed.keys import JobKeys
 
 logger = logging.getLogger(__name__)
 
-LEASE_META = "_tmapi_lease"
+__all__ = ["JOB_LOST_REASON", "LEASE_META", "REDIS_DOWN_REASON", "Worker", "default_worker_id"]
 # Local stats mirrored into the job's stats hash (HINCRBY of the deltas, with each ack).
 COUNTERS = {
     "tmapi/pages": "pages",
@@ -50,8 +50,6 @@ COUNTERS = {
     "tmapi/paid_calls": "paid_calls",
 }
 ACK_BATCH = 16  # done leases acknowledged at once without waiting for TMAPI_REDIS_ACK_MAX_DELAY
-REDIS_DOWN_REASON = "redis_unavailable"
-JOB_LOST_REASON = "redis_job_lost"
 
 _workers: weakref.WeakKeyDictionary[Crawler, Worker] = weakref.WeakKeyDictionary()
 
@@ -60,7 +58,7 @@ def default_worker_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
 
 
-class Worker:
+class Worker(RedisHealth):
     def __init__(self, crawler: Crawler) -> None:
         settings = crawler.settings
         self.crawler = crawler
@@ -91,6 +89,7 @@ class Worker:
         self.closing = False
         self._loops: list[task.LoopingCall] = []
         self.spider: Spider | None = None
+        self._look = asyncio.Event()  # set: the seed loop looks now instead of at the end of its wait
 
     @classmethod
     def of(cls, crawler: Crawler) -> Worker:
@@ -133,6 +132,7 @@ class Worker:
 
     def close(self, reason: str) -> None:
         self.closing = True
+        self.look_now()  # the seed loop, asleep, sees `closing` at once
         for loop in self._loops:
             if loop.running:
                 loop.stop()
@@ -276,6 +276,7 @@ class Worker:
             assert self.crawler.stats is not None
             self.crawler.stats.inc_value("tmapi/redis/requeued_expired", count)
             self.wake()
+            self.look_now()  # some of them may be seeds: this worker's seed loop takes them
 
     def _beat_failed(self, failure: Failure) -> None:
         if self.closing:
@@ -298,80 +299,17 @@ class Worker:
         if self.crawler.engine is not None and not self.closing:
             inspection.wake(self.crawler.engine)
 
-    # Redis health
+    def look_now(self) -> None:
+        """End the seed loop's wait (`idle`): seeds may be back, Redis is back, or we close."""
+        self._look.set()
 
-    def job_gone(self, exc: BaseException) -> None:
-        """Stop loudly: the job's marker vanished, so its queue, seeds and leases did too.
-
-        Without this the worker found nothing left, logged "Job ... is finished" and
-        exited 0 while most of the job was never searched (58 % of the items, measured)."""
-        if self.gone:
-            return
-        self.gone = True
-        assert self.crawler.stats is not None
-        self.crawler.stats.inc_value("tmapi/redis/job_lost")
-        logger.error("Stopping: %s", exc)
-        engine = self.crawler.engine
-        if engine is not None and engine.spider is not None and not self.closing:
-            deferred_from_coro(engine.close_spider_async(reason=JOB_LOST_REASON))
-
-    def lost(self, exc: BaseException) -> None:
-        if self.down or self.closing:
-            return
-        self.down = True
-        assert self.crawler.stats is not None
-        self.crawler.stats.inc_value("tmapi/redis/lost")
-        logger.error(
-            "Lost Redis (%s%s): taking no new work, retrying %d times",
-            "authentication failed: " if connection.is_auth_error(exc) else "",
-            connection.reason(exc, str(self.crawler.settings.get("REDIS_URL") or "")),
-            self.retry_times,
-        )
-        d = threads.deferToThread(self._reconnect)
-        d.addCallback(self._reconnected)
-
-    def _reconnect(self) -> bool:
-        for attempt in range(self.retry_times):
-            time.sleep(min(self.retry_delay * 2**attempt, 30.0))
-            try:
-                self.server.ping()
-                return True
-            except connection.ERRORS:
-                continue
-        return False
-
-    def _reconnected(self, ok: bool) -> None:
-        if self.closing:
-            return
-        if not ok:
-            logger.error(
-                "Redis is still unreachable after %d attempts: stopping; the job's queued work stays in Redis",
-                self.retry_times,
-            )
-            engine = self.crawler.engine
-            if engine is not None and engine.spider is not None:
-                deferred_from_coro(engine.close_spider_async(reason=REDIS_DOWN_REASON))
-            return
+    async def idle(self, seconds: float) -> None:
+        """The seed loop's wait between looks: `seconds`, or less when `look_now` is called."""
         try:
-            marker = self.job.marker()
-        except connection.ERRORS as exc:
-            self.down = False
-            self.lost(exc)
-            return
-        if self.job.marker_id is not None and marker != self.job.marker_id:
-            self.down = False
-            self.job_gone(JobGone(self.keys.job, marker or ""))  # restarted empty: push nothing into it
-            return
-        logger.info("Redis is back")
-        self.down = False
-        pending, self.unsent = self.unsent, []
-        scheduler = self.crawler.engine.scheduler if self.crawler.engine is not None else None
-        for request, handover in pending:
-            if handover:
-                request.meta[LEASE_META] = handover
-            if scheduler is not None:
-                scheduler.enqueue_request(request)
-        self.wake()
+            await asyncio.wait_for(self._look.wait(), seconds)
+        except TimeoutError:
+            pass
+        self._look.clear()
 
 
 def _positive(settings: BaseSettings, name: str) -> float:
