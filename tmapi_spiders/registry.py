@@ -284,7 +284,7 @@ SETTINGS: tuple[Setting, ...] = (
         "TMAPI_REDIS_POLL_INTERVAL",
         "float",
         1.0,
-        "Seconds between looks for new seeds when there are none.",
+        "Seconds between looks for new seeds when there are none (doubling up to 5 s while other workers still work).",
         _REDIS,
         0,
         unit="seconds",

@@ -86,13 +86,16 @@ return {'ok', marker, queued}
 # Lease ids are made by the worker (a random token per process and its own counter), not by an
 # INCR here: after a failover to a replica that missed the last INCRs, a Redis counter would hand
 # out again an id a worker still holds, and that worker's ack would drop another's lease.
+# TIME only once a request is found: an idle worker's empty look is GET and ZRANGE (issue 17).
 POP_REQUEST = (
-    LUA_NOW
-    + "local KEYS_MARKER = KEYS[4]\n"
+    "local KEYS_MARKER = KEYS[4]\n"
     + _MARKER
     + """
 local top = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 if #top == 0 then return {'ok', marker} end
+"""
+    + LUA_NOW
+    + """
 redis.call('ZREM', KEYS[1], top[1])
 local id = ARGV[4]
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), id)
