@@ -15,11 +15,14 @@ from __future__ import annotations
 import argparse
 import hashlib
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
+
+import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -29,6 +32,7 @@ from throughput import Sandbox
 
 from tests.redis_server import RedisServer
 from tmapi_spiders.distributed import scripts as job_scripts
+from tmapi_spiders.distributed.keys import JobKeys
 from tmapi_spiders.limits import shared
 
 
@@ -78,16 +82,13 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=8, help="TMAPI_MAX_CONCURRENCY (0: no limiter)")
     parser.add_argument("--seconds", type=float, default=30)
     opts = parser.parse_args()
-    import tempfile
-
-    import redis
-
     settings: dict[str, Any] = dict(speed.NO_THROTTLE)
     if opts.limit:
         settings["TMAPI_MAX_CONCURRENCY"] = opts.limit
     else:
         settings["CONCURRENT_REQUESTS"] = 2
     pages: list[tuple[float, int]] = []
+    leased: list[int] = []  # the job's leases (requests taken by workers, not acknowledged), sampled
     with (
         tempfile.TemporaryDirectory() as folder,
         RedisServer() as server,
@@ -98,8 +99,11 @@ def main() -> None:
         done = threading.Event()
 
         def sample() -> None:
+            keys = JobKeys.for_job("src")
+            client = redis.Redis.from_url(server.url, decode_responses=True)
             while not done.is_set():
                 pages.append((time.time(), sandbox.get("/_sandbox/stats")["statuses"].get("200", 0)))
+                leased.append(int(client.zcard(keys.inflight)))
                 time.sleep(0.5)
 
         sampler = threading.Thread(target=sample, daemon=True)
@@ -123,6 +127,8 @@ def main() -> None:
     total = sum(by_source.values())
     print(f"{opts.workers} workers, limit {opts.limit or 'none'}: {n} pages in {span:.1f} s ({n / span:.1f}/s)")
     print(f"speed.py's own figures for this run: {row}")
+    middle = sorted(leased)[len(leased) // 4 : 3 * len(leased) // 4] or [0]
+    print(f"leases held job-wide (middle half of the samples): {min(middle)}-{max(middle)}")
     print(f"commands per page {total / n:.1f} ({total / span:.0f}/s), by source:")
     for source, count in by_source.most_common():
         inner = ", ".join(

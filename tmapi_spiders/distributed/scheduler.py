@@ -163,7 +163,7 @@ class LeasingScheduler(BaseScheduler):
 
     def next_request(self) -> Request | None:
         worker = self.worker
-        if worker.down or worker.closing or worker.gone:
+        if worker.down or worker.closing or worker.gone or not worker.room.may_pop():
             return None
         while True:
             try:
@@ -188,6 +188,7 @@ class LeasingScheduler(BaseScheduler):
                 continue
             request.meta[LEASE_META] = lease
             worker.take(lease, request)
+            worker.room.popped()
             assert self.stats is not None
             self.stats.inc_value("scheduler/dequeued/redis")
             return request

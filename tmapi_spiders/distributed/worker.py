@@ -37,6 +37,7 @@ from tmapi_spiders.distributed import connection
 from tmapi_spiders.distributed.health import JOB_LOST_REASON, LEASE_META, REDIS_DOWN_REASON, RedisHealth
 from tmapi_spiders.distributed.job import Job, JobGone
 from tmapi_spiders.distributed.keys import JobKeys
+from tmapi_spiders.distributed.room import Room
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +91,7 @@ class Worker(RedisHealth):
         self._loops: list[task.LoopingCall] = []
         self.spider: Spider | None = None
         self._look = asyncio.Event()  # set: the seed loop looks now instead of at the end of its wait
+        self.room = Room(self.wake)  # whether to pop a request more now (the job-wide limiter's say)
 
     @classmethod
     def of(cls, crawler: Crawler) -> Worker:

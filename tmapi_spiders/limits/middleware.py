@@ -75,6 +75,14 @@ class TmapiLimitMiddleware:
             redis_backend.lease = settings.getfloat(LEASE_SETTING, DEFAULT_LEASE)
             redis_backend.poll = settings.getfloat(POLL_SETTING, DEFAULT_POLL)
             backend = redis_backend
+            from tmapi_spiders import distributed
+
+            if distributed.enabled(settings):  # the worker pops only what can start soon
+                from tmapi_spiders.distributed.worker import Worker
+
+                worker = Worker.of(crawler)
+                worker.room.limiter = redis_backend.has_room
+                redis_backend.on_room = worker.wake
         else:
             backend = LocalBackend(concurrency, qps)
         assert crawler.stats is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from scrapy.settings import BaseSettings
@@ -196,6 +197,7 @@ class RedisBackend:
         self._pump: asyncio.Task[None] | None = None
         self._renewer: asyncio.Task[None] | None = None
         self._closed = False
+        self.on_room: Callable[[], None] = lambda: None  # a request of ours took a slot: the worker may pop one
         # What the limiter asked of Redis, for the stats (tmapi/limit/redis/*): the benchmark's
         # commands per page, explained.
         self.counts: dict[str, int] = {"acquired": 0, "refused": 0, "released": 0, "handed_over": 0}
@@ -215,6 +217,18 @@ class RedisBackend:
 
     def _has_waiters(self) -> bool:
         return any(not waiter.done() for waiter in self._waiters)
+
+    def has_room(self) -> bool:
+        """Whether a request more of this worker could start soon: fewer wait for a slot than
+        the slots it holds (each the next call of a hand-over), and at least one waits to take
+        a freed slot. A distributed worker pops no request from the job's queue without room
+        (issue 17): 20 workers each held 16 leased requests for 8 slots job-wide, renewed
+        every heartbeat, and a kill -9 made them wait a whole lease."""
+        return sum(not waiter.done() for waiter in self._waiters) < max(1, len(self.held))
+
+    def _served(self, waiter: asyncio.Future[Slot], slot: Slot) -> None:
+        waiter.set_result(slot)
+        self.on_room()
 
     def _next_waiter(self) -> asyncio.Future[Slot] | None:
         while self._waiters:
@@ -269,13 +283,13 @@ class RedisBackend:
             if waiter is None:  # served meanwhile by a hand-over: give this one back
                 await self.release(slot, False)
                 continue
-            waiter.set_result(slot)
+            self._served(waiter, slot)
 
     async def release(self, slot: Slot, overloaded: bool) -> bool:
         if not overloaded and not self.qps_ceiling and slot.uses < HANDOFFS and self._at_ceiling():
             waiter = self._next_waiter()
             if waiter is not None:
-                waiter.set_result(Slot(slot.holder, slot.epoch, 0.0, slot.uses + 1))
+                self._served(waiter, Slot(slot.holder, slot.epoch, 0.0, slot.uses + 1))
                 self.counts["handed_over"] += 1
                 return False
         self.held.discard(slot.holder)
