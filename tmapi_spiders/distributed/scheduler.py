@@ -166,14 +166,16 @@ class LeasingScheduler(BaseScheduler):
         if worker.down or worker.closing or worker.gone or not worker.room.may_pop():
             return None
         while True:
+            done, counters = worker.ride_along()
             try:
-                got = worker.job.pop_request(worker.id, worker.lease)
+                got = worker.job.pop_request(worker.id, worker.lease, done, counters)
             except connection.ERRORS as exc:
                 worker.lost(exc)
                 return None
             except JobGone as exc:
                 worker.job_gone(exc)
                 return None
+            worker.acked(done, counters)
             if got is None:
                 return None
             lease, data = got

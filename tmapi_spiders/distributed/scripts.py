@@ -24,6 +24,22 @@ local marker = redis.call('GET', KEYS_MARKER) or ''
 if ARGV[1] ~= '' and marker ~= ARGV[1] then return {'gone', marker} end
 """
 
+# Acknowledges the lease ids ARGV[first..first+n-1] (one ZREM and one HDEL for up to 500 ids, not
+# two commands an id) and adds the counters' deltas that follow them (name, value, ...).
+_ACK = """
+local function ack(first)
+  local n = tonumber(ARGV[first - 1])
+  for i = first, first + n - 1, 500 do
+    local last = math.min(first + n - 1, i + 499)
+    redis.call('ZREM', KEYS_INFLIGHT, unpack(ARGV, i, last))
+    redis.call('HDEL', KEYS_LEASES, unpack(ARGV, i, last))
+  end
+  for i = first + n, #ARGV, 2 do
+    redis.call('HINCRBY', KEYS_STATS, ARGV[i], tonumber(ARGV[i + 1]))
+  end
+end
+"""
+
 _GIVE_BACK = """
 local function give_back(id)
   local raw = redis.call('HGET', KEYS_LEASES, id)
@@ -81,22 +97,27 @@ return {'ok', marker, queued}
 """
 )
 
-# KEYS: requests, inflight, leases, marker; ARGV: marker id seen, worker, lease seconds, lease id
-# Pops the highest-priority request into a lease: returns {'ok', marker, id, data} or {'ok', marker}.
+# KEYS: requests, inflight, leases, marker, stats; ARGV: marker id seen, worker, lease seconds, lease id,
+# number of done lease ids n, id1..idn, name1, value1, ...
+# Acknowledges this worker's done leases and adds its counters (as ACK does: the round trip is
+# paid anyway), then pops the highest-priority request into a lease: returns
+# {'ok', marker, id, data} or {'ok', marker}.
 # Lease ids are made by the worker (a random token per process and its own counter), not by an
 # INCR here: after a failover to a replica that missed the last INCRs, a Redis counter would hand
 # out again an id a worker still holds, and that worker's ack would drop another's lease.
-# TIME only once a request is found: an idle worker's empty look is GET and ZRANGE (issue 17).
+# ZPOPMIN, and TIME only once a request is found: an idle worker's empty look is GET and
+# ZPOPMIN (issue 17: Redis commands per page).
 POP_REQUEST = (
-    "local KEYS_MARKER = KEYS[4]\n"
+    "local KEYS_MARKER, KEYS_INFLIGHT, KEYS_LEASES, KEYS_STATS = KEYS[4], KEYS[2], KEYS[3], KEYS[5]\n"
     + _MARKER
+    + _ACK
     + """
-local top = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+ack(6)
+local top = redis.call('ZPOPMIN', KEYS[1])
 if #top == 0 then return {'ok', marker} end
 """
     + LUA_NOW
     + """
-redis.call('ZREM', KEYS[1], top[1])
 local id = ARGV[4]
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), id)
 redis.call('HSET', KEYS[3], id, cjson.encode({k = 'request', w = ARGV[2], s = tonumber(top[2]), d = top[1]}))
@@ -169,17 +190,11 @@ return {'ok', marker}
 # KEYS: inflight, leases, stats, marker; ARGV: marker id seen, number of ids n, id1..idn, name1, value1, ...
 # Acknowledges finished leases and adds the counters' deltas, in one step: {'ok', marker}.
 ACK = (
-    "local KEYS_MARKER = KEYS[4]\n"
+    "local KEYS_MARKER, KEYS_INFLIGHT, KEYS_LEASES, KEYS_STATS = KEYS[4], KEYS[1], KEYS[2], KEYS[3]\n"
     + _MARKER
+    + _ACK
     + """
-local n = tonumber(ARGV[2])
-for i = 3, 2 + n do
-  redis.call('ZREM', KEYS[1], ARGV[i])
-  redis.call('HDEL', KEYS[2], ARGV[i])
-end
-for i = 3 + n, #ARGV, 2 do
-  redis.call('HINCRBY', KEYS[3], ARGV[i], tonumber(ARGV[i + 1]))
-end
+ack(3)
 return {'ok', marker}
 """
 )

@@ -31,12 +31,12 @@ from twisted.python.failure import Failure
 
 from tmapi_spiders import inspection
 from tmapi_spiders import signals as tmapi_signals
-from tmapi_spiders.api import ENDPOINT_SEARCH, META_KEY
 from tmapi_spiders.config import token_redactor
 from tmapi_spiders.distributed import connection
 from tmapi_spiders.distributed.health import JOB_LOST_REASON, LEASE_META, REDIS_DOWN_REASON, RedisHealth
 from tmapi_spiders.distributed.job import Job, JobGone
 from tmapi_spiders.distributed.keys import JobKeys
+from tmapi_spiders.distributed.refusal import FailureRecords
 from tmapi_spiders.distributed.room import Room
 
 logger = logging.getLogger(__name__)
@@ -51,6 +51,9 @@ COUNTERS = {
     "tmapi/paid_calls": "paid_calls",
 }
 ACK_BATCH = 16  # done leases acknowledged at once without waiting for TMAPI_REDIS_ACK_MAX_DELAY
+# Seconds between sends of the counters when no ack is due (or a pop takes them): with 20 workers
+# each ack was about one page, and its 3 HINCRBYs 2.4 Redis commands a page (issue 17).
+COUNTERS_EVERY = 1.0
 
 _workers: weakref.WeakKeyDictionary[Crawler, Worker] = weakref.WeakKeyDictionary()
 
@@ -59,7 +62,7 @@ def default_worker_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
 
 
-class Worker(RedisHealth):
+class Worker(RedisHealth, FailureRecords):
     def __init__(self, crawler: Crawler) -> None:
         settings = crawler.settings
         self.crawler = crawler
@@ -77,6 +80,7 @@ class Worker(RedisHealth):
         # round trip for many pages, however thinly 20 workers spread them (0: every tick).
         self.ack_max_delay = settings.getfloat("TMAPI_REDIS_ACK_MAX_DELAY")
         self._done_since: float | None = None
+        self._counters_at = 0.0  # when the counters last went to Redis (monotonic)
         self.retry_times = settings.getint("TMAPI_REDIS_RETRY_TIMES")
         self.retry_delay = settings.getfloat("TMAPI_REDIS_RETRY_DELAY")
         self.persist = settings.getbool("SCHEDULER_PERSIST")
@@ -177,65 +181,49 @@ class Worker(RedisHealth):
     def handed_over(self, lease_id: str) -> None:
         self.leases.pop(lease_id, None)
 
-    def refused(self, request: Request, handover: str | None, reason: str) -> None:
-        """A request the job cannot queue (it carries the token, its meta is not JSON).
+    def done_leases(self) -> list[str] | None:
+        """Leases whose request the engine is done with (None: unknown, so none is).
 
-        Its image gets a failure record through the crawler's item path (pipelines, the
-        failures feed, the summary), and the lease it replaces (a seed's, a retry's) is
-        acknowledged once that record is written: it was renewed forever before, so the job
-        never drained, and Ctrl-C gave it back to be refused again. A follow-up page has no
-        lease of its own: the page that asked for it is acknowledged as usual."""
-        assert self.crawler.stats is not None
-        self.crawler.stats.inc_value("tmapi/redis/refused")
-        if handover:
-            self.leases[handover] = None  # still renewed, and given back if we stop before the record is out
-
-        def release(_: Any = None) -> None:
-            if handover and handover in self.leases:
-                self.leases[handover] = request  # done: the next ack tick acknowledges it
-
-        item = self._failure_item(request, reason)
-        written = inspection.start_itemproc(self.crawler.engine, item) if item is not None else None
-        if written is None:
-            release()
-            return
-        written.addBoth(release)
-
-    def _failure_item(self, request: Request, reason: str) -> Any:
-        """The spider's own failure record for the refused request's image, token redacted
-        (None when the request is not an image search's)."""
-        state = request.meta.get(META_KEY)
-        failure = getattr(self.spider, "failure", None)
-        if not isinstance(state, dict) or failure is None:
-            logger.error("A refused request without an image: no failure record (%s)", self.redactor.text(reason))
-            return None
-        stage = request.meta.get("tmapi_endpoint") or ENDPOINT_SEARCH
-        try:
-            return failure(self.redactor.value(state), stage, 0, self.redactor.text(reason))
-        except (KeyError, TypeError, ValueError) as exc:
-            logger.error("No failure record for a refused request (%s): %s", exc, self.redactor.text(reason))
-            return None
-
-    def _ack_done(self, force: bool = False) -> None:
-        if self.down or self.gone:
-            return
-        # Done: the engine no longer holds the request, so its callback or errback ran and every
-        # item it gave is through the pipelines and feeds (Scrapy drops a request from its
-        # in-progress set only after the scraper finished its response; tmapi_spiders/inspection.py).
+        Done: the engine no longer holds the request, so its callback or errback ran and every
+        item it gave is through the pipelines and feeds (Scrapy drops a request from its
+        in-progress set only after the scraper finished its response; tmapi_spiders/inspection.py)."""
         engine = self.crawler.engine
         try:
             busy = inspection.in_progress(engine) if engine is not None else frozenset()
         except inspection.UnsupportedScrapy:
-            return  # nothing is known done: acknowledge nothing (the crawl is being stopped at open)
-        done = [lease for lease, request in self.leases.items() if request is not None and request not in busy]
-        counters = self._counter_deltas()
-        if not done and not counters:
+            return None  # acknowledge nothing (the crawl is being stopped at open)
+        return [lease for lease, request in self.leases.items() if request is not None and request not in busy]
+
+    def ride_along(self) -> tuple[list[str], dict[str, int]]:
+        """What the scheduler's next pop acknowledges on its way (one round trip, not two):
+        every done lease, and the counters when COUNTERS_EVERY has passed since they last went."""
+        due = time.monotonic() - self._counters_at >= COUNTERS_EVERY
+        return self.done_leases() or [], self._counter_deltas() if due else {}
+
+    def acked(self, done: list[str], counters: dict[str, int]) -> None:
+        """Redis took `done` and `counters` (with an ack, or with a pop they rode on)."""
+        for lease in done:
+            self.leases.pop(lease, None)
+        if counters:
+            self.sent_counters.update({name: self.sent_counters.get(name, 0) + n for name, n in counters.items()})
+            self._counters_at = time.monotonic()
+        self._done_since = None
+        assert self.crawler.stats is not None
+        self.crawler.stats.inc_value("tmapi/redis/acked", len(done))
+
+    def _ack_done(self, force: bool = False) -> None:
+        if self.down or self.gone:
             return
+        done = self.done_leases()
+        if done is None:
+            return
+        counters = self._counter_deltas()
         now = time.monotonic()
+        if not done and not (counters and (force or now - self._counters_at >= COUNTERS_EVERY)):
+            return  # counters alone go at most every COUNTERS_EVERY
         self._done_since = self._done_since or now
         if not force and len(done) < ACK_BATCH and now - self._done_since < self.ack_max_delay:
             return  # batch: a few more pages will be done by the next tick
-        self._done_since = None
         try:
             self.job.ack(done, counters)
         except connection.ERRORS as exc:
@@ -244,11 +232,7 @@ class Worker(RedisHealth):
         except JobGone as exc:
             self.job_gone(exc)
             return
-        for lease in done:
-            self.leases.pop(lease, None)
-        self.sent_counters.update({name: self.sent_counters.get(name, 0) + n for name, n in counters.items()})
-        assert self.crawler.stats is not None
-        self.crawler.stats.inc_value("tmapi/redis/acked", len(done))
+        self.acked(done, counters)
 
     def _counter_deltas(self) -> dict[str, int]:
         assert self.crawler.stats is not None
