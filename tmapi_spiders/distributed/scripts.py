@@ -25,7 +25,8 @@ if ARGV[1] ~= '' and marker ~= ARGV[1] then return {'gone', marker} end
 """
 
 # Acknowledges the lease ids ARGV[first..first+n-1] (one ZREM and one HDEL for up to 500 ids, not
-# two commands an id) and adds the counters' deltas that follow them (name, value, ...).
+# two commands an id) and adds the counters' deltas that follow them (name, value, ...): one
+# HMGET and one HSET for them all, not a HINCRBY each (atomic all the same: it is one script).
 _ACK = """
 local function ack(first)
   local n = tonumber(ARGV[first - 1])
@@ -34,8 +35,17 @@ local function ack(first)
     redis.call('ZREM', KEYS_INFLIGHT, unpack(ARGV, i, last))
     redis.call('HDEL', KEYS_LEASES, unpack(ARGV, i, last))
   end
-  for i = first + n, #ARGV, 2 do
-    redis.call('HINCRBY', KEYS_STATS, ARGV[i], tonumber(ARGV[i + 1]))
+  local names = {}
+  for i = first + n, #ARGV, 2 do names[#names + 1] = ARGV[i] end
+  if #names == 1 then
+    redis.call('HINCRBY', KEYS_STATS, names[1], tonumber(ARGV[#ARGV]))
+  elseif #names > 1 then
+    local old, new = redis.call('HMGET', KEYS_STATS, unpack(names)), {}
+    for j, name in ipairs(names) do
+      new[#new + 1] = name
+      new[#new + 1] = string.format('%d', (tonumber(old[j]) or 0) + tonumber(ARGV[first + n + 2 * j - 1]))
+    end
+    redis.call('HSET', KEYS_STATS, unpack(new))
   end
 end
 """

@@ -38,6 +38,9 @@ logger = logging.getLogger(__name__)
 # lease of a seed comes back, and the worker that gives a lease back looks at once
 # (Worker.look_now): 20 workers looking every 0.2 s were 40 of 57 Redis commands a page.
 IDLE_LOOK_MAX = 5.0
+# The same while this worker holds leases of its own: it has work, and a new seed's requests
+# would wait for its calls anyway; it looks at once when its last lease is acknowledged.
+BUSY_LOOK_MAX = 20.0
 
 _USERINFO = re.compile(r"(//)[^/?#@\s]*@")
 
@@ -151,7 +154,7 @@ async def worker_start(spider: ImageSearchSpider) -> AsyncIterator[Request]:
             idle_since = None
             worker.wake()
             await worker.idle(wait)
-            wait = min(2 * wait, max(poll, IDLE_LOOK_MAX))
+            wait = min(2 * wait, max(poll, BUSY_LOOK_MAX if worker.leases else IDLE_LOOK_MAX))
             continue
         # Drained: look every poll interval, to stop after MAX_IDLE_TIME_BEFORE_CLOSE on time.
         wait = poll

@@ -204,6 +204,8 @@ class Worker(RedisHealth, FailureRecords):
         """Redis took `done` and `counters` (with an ack, or with a pop they rode on)."""
         for lease in done:
             self.leases.pop(lease, None)
+        if done and not self.leases:
+            self.look_now()  # idle now: the seed loop, maybe in a busy worker's long wait, looks
         if counters:
             self.sent_counters.update({name: self.sent_counters.get(name, 0) + n for name, n in counters.items()})
             self._counters_at = time.monotonic()

@@ -197,6 +197,7 @@ class RedisBackend:
         self._pump: asyncio.Task[None] | None = None
         self._renewer: asyncio.Task[None] | None = None
         self._closed = False
+        self._full = False  # every slot was taken when this worker last asked
         self.on_room: Callable[[], None] = lambda: None  # a request of ours took a slot: the worker may pop one
         # What the limiter asked of Redis, for the stats (tmapi/limit/redis/*): the benchmark's
         # commands per page, explained.
@@ -219,11 +220,8 @@ class RedisBackend:
         return any(not waiter.done() for waiter in self._waiters)
 
     def has_room(self) -> bool:
-        """Whether a request more of this worker could start soon: fewer wait for a slot than
-        the slots it holds (each the next call of a hand-over), and at least one waits to take
-        a freed slot. A distributed worker pops no request from the job's queue without room
-        (issue 17): 20 workers each held 16 leased requests for 8 slots job-wide, renewed
-        every heartbeat, and a kill -9 made them wait a whole lease."""
+        """Whether a request more of this worker could start soon: fewer wait for a slot than it
+        holds slots (each waiter the next call of a hand-over), or none waits (distributed/room.py)."""
         return sum(not waiter.done() for waiter in self._waiters) < max(1, len(self.held))
 
     def _served(self, waiter: asyncio.Future[Slot], slot: Slot) -> None:
@@ -241,9 +239,18 @@ class RedisBackend:
         """Takes slots from Redis for the requests waiting in this worker, in their order."""
         errors = 0
         while self._has_waiters() and not self._closed:
-            self.seq += 1
-            holder = f"{self.worker}:{self.seq}"
             try:
+                if self._full:
+                    # Every slot was taken at our last ask: sleep until one is given back (a token)
+                    # or TMAPI_LIMIT_POLL passes, not ask again at once (a worker with one request
+                    # waiting starts a pump per request, and each asked in vain: issue 17).
+                    token = await self.client.blpop([self.keys[2]], timeout=self.poll)
+                    self._full = False
+                    if token is not None and not self._has_waiters():
+                        await self.client.lpush(self.keys[2], "1")  # not ours to use: the next worker's
+                        continue
+                self.seq += 1
+                holder = f"{self.worker}:{self.seq}"
                 got, epoch, wait, limit, qps = await self._acquire(
                     keys=self.keys,
                     args=[
@@ -257,14 +264,9 @@ class RedisBackend:
                 )
                 errors = 0
                 self.limit, self.qps = float(limit), float(qps)
-                if not int(got):
-                    # Every slot is taken: sleep until one is given back (a token), or poll.
-                    # New requests of this worker meanwhile join the wait instead of asking
-                    # Redis again (most are served by a hand-over before a token comes).
+                if not int(got):  # new requests of this worker meanwhile join the wait
                     self.counts["refused"] += 1
-                    token = await self.client.blpop([self.keys[2]], timeout=self.poll)
-                    if token is not None and not self._has_waiters():
-                        await self.client.lpush(self.keys[2], "1")  # not ours to use: the next worker's
+                    self._full = True
                     continue
             except Exception as exc:
                 errors += 1
