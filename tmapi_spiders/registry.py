@@ -284,7 +284,7 @@ SETTINGS: tuple[Setting, ...] = (
         "TMAPI_REDIS_POLL_INTERVAL",
         "float",
         1.0,
-        "Seconds between looks for new seeds when there are none (doubling up to 5 s while other workers still work).",
+        "Seconds between looks for seeds when there are none (doubling up to 5 s, 20 s while busy, as others work).",
         _REDIS,
         0,
         unit="seconds",
