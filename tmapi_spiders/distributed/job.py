@@ -93,6 +93,7 @@ class Job:
         self._push_seeds = server.register_script(scripts.PUSH_SEEDS)
         self._renew = server.register_script(scripts.RENEW)
         self._requeue = server.register_script(scripts.REQUEUE_EXPIRED)
+        self._heartbeat = server.register_script(scripts.HEARTBEAT)
         self._give_back = server.register_script(scripts.GIVE_BACK)
         self._drained = server.register_script(scripts.DRAINED)
         self._finish = server.register_script(scripts.FINISH)
@@ -204,6 +205,17 @@ class Job:
         self._checked(
             self._renew(keys=[k.inflight, k.workers, k.marker], args=[self.marker_id or "", worker, lease, *lease_ids])
         )
+
+    def heartbeat(self, worker: str, lease: float, lease_ids: Iterable[str], limit: int = 1000) -> int:
+        """`renew`, then `requeue_expired`, in one step: how many expired leases were given back."""
+        k = self.keys
+        [given] = self._checked(
+            self._heartbeat(
+                keys=[k.requests, k.inflight, k.leases, k.seeds, k.stats, k.workers, k.marker],
+                args=[self.marker_id or "", worker, lease, limit, *lease_ids],
+            )
+        )
+        return int(given)
 
     def requeue_expired(self, limit: int = 1000) -> int:
         k = self.keys

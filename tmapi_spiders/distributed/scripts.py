@@ -182,16 +182,29 @@ if pushed > 0 then redis.call('HINCRBY', KEYS[3], 'seeds_pushed', pushed) end
 return pushed
 """
 
+# Extends the leases ARGV[first..] (only those still in flight: XX), up to 500 with one ZADD.
+_EXTEND = """
+local function extend(first, seconds)
+  for i = first, #ARGV, 500 do
+    local args = {'XX'}
+    for j = i, math.min(#ARGV, i + 499) do
+      args[#args + 1] = now + seconds
+      args[#args + 1] = ARGV[j]
+    end
+    redis.call('ZADD', KEYS_INFLIGHT, unpack(args))
+  end
+end
+"""
+
 # KEYS: inflight, workers, marker; ARGV: marker id seen, worker, lease seconds, id1, id2, ...
 # Extends this worker's leases (only those still in flight) and marks it alive: {'ok', marker}.
 RENEW = (
     LUA_NOW
-    + "local KEYS_MARKER = KEYS[3]\n"
+    + "local KEYS_MARKER, KEYS_INFLIGHT = KEYS[3], KEYS[1]\n"
     + _MARKER
+    + _EXTEND
     + """
-for i = 4, #ARGV do
-  redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[3]), ARGV[i])
-end
+extend(4, tonumber(ARGV[3]))
 redis.call('ZADD', KEYS[2], now, ARGV[2])
 return {'ok', marker}
 """
@@ -209,18 +222,45 @@ return {'ok', marker}
 """
 )
 
+_REQUEUE = """
+local function requeue(limit)
+  local ids = redis.call('ZRANGEBYSCORE', KEYS_INFLIGHT, '-inf', now, 'LIMIT', 0, limit)
+  local n = 0
+  for _, id in ipairs(ids) do n = n + give_back(id) end
+  if n > 0 then redis.call('HINCRBY', KEYS_STATS, 'leases_expired', n) end
+  return n
+end
+"""
+
 # KEYS: requests, inflight, leases, seeds, stats; ARGV: max count
 # Gives expired leases (their worker died or stalled) back to the job.
 REQUEUE_EXPIRED = (
     LUA_NOW
     + "local KEYS_REQUESTS, KEYS_INFLIGHT, KEYS_LEASES, KEYS_SEEDS = KEYS[1], KEYS[2], KEYS[3], KEYS[4]\n"
+    + "local KEYS_STATS = KEYS[5]\n"
     + _GIVE_BACK
+    + _REQUEUE
     + """
-local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
-local n = 0
-for _, id in ipairs(ids) do n = n + give_back(id) end
-if n > 0 then redis.call('HINCRBY', KEYS[5], 'leases_expired', n) end
-return n
+return requeue(tonumber(ARGV[1]))
+"""
+)
+
+# KEYS: requests, inflight, leases, seeds, stats, workers, marker; ARGV: marker id seen, worker,
+# lease seconds, max count, id1, id2, ...
+# A worker's heartbeat: RENEW, then REQUEUE_EXPIRED, in one round trip (one EVALSHA and one TIME
+# for both): {'ok', marker, leases given back}.
+HEARTBEAT = (
+    LUA_NOW
+    + "local KEYS_REQUESTS, KEYS_INFLIGHT, KEYS_LEASES, KEYS_SEEDS = KEYS[1], KEYS[2], KEYS[3], KEYS[4]\n"
+    + "local KEYS_STATS, KEYS_MARKER = KEYS[5], KEYS[7]\n"
+    + _MARKER
+    + _EXTEND
+    + _GIVE_BACK
+    + _REQUEUE
+    + """
+extend(5, tonumber(ARGV[3]))
+redis.call('ZADD', KEYS[6], now, ARGV[2])
+return {'ok', marker, requeue(tonumber(ARGV[4]))}
 """
 )
 

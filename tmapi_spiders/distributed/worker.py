@@ -51,8 +51,8 @@ COUNTERS = {
     "tmapi/paid_calls": "paid_calls",
 }
 ACK_BATCH = 16  # done leases acknowledged at once without waiting for TMAPI_REDIS_ACK_MAX_DELAY
-# Seconds between sends of the counters when no ack is due (or a pop takes them): with 20 workers
-# each ack was about one page, and its 3 HINCRBYs 2.4 Redis commands a page (issue 17).
+# Seconds between sends of the counters alone (they go with every acknowledgement too): a pop
+# that finds nothing to acknowledge does not carry them each time (issue 17).
 COUNTERS_EVERY = 1.0
 
 _workers: weakref.WeakKeyDictionary[Crawler, Worker] = weakref.WeakKeyDictionary()
@@ -196,9 +196,11 @@ class Worker(RedisHealth, FailureRecords):
 
     def ride_along(self) -> tuple[list[str], dict[str, int]]:
         """What the scheduler's next pop acknowledges on its way (one round trip, not two):
-        every done lease, and the counters when COUNTERS_EVERY has passed since they last went."""
-        due = time.monotonic() - self._counters_at >= COUNTERS_EVERY
-        return self.done_leases() or [], self._counter_deltas() if due else {}
+        every done lease, with the counters (as fresh as the acks), or the counters alone when
+        COUNTERS_EVERY has passed since they last went."""
+        done = self.done_leases() or []
+        due = done or time.monotonic() - self._counters_at >= COUNTERS_EVERY
+        return done, self._counter_deltas() if due else {}
 
     def acked(self, done: list[str], counters: dict[str, int]) -> None:
         """Redis took `done` and `counters` (with an ack, or with a pop they rode on)."""
@@ -250,11 +252,7 @@ class Worker(RedisHealth, FailureRecords):
             return None
         leases = list(self.leases)
 
-        def beat() -> int:
-            self.job.renew(self.id, self.lease, leases)
-            return self.job.requeue_expired()
-
-        d = threads.deferToThread(beat)
+        d = threads.deferToThread(self.job.heartbeat, self.id, self.lease, leases)
         d.addCallbacks(self._requeued, self._beat_failed)
         return d
 
