@@ -196,10 +196,11 @@ class Worker(RedisHealth, FailureRecords):
 
     def ride_along(self) -> tuple[list[str], dict[str, int]]:
         """What the scheduler's next pop acknowledges on its way (one round trip, not two):
-        every done lease, with the counters (as fresh as the acks), or the counters alone when
-        COUNTERS_EVERY has passed since they last went."""
+        every done lease, and the counters as often as the ack loop would send them (with done
+        leases TMAPI_REDIS_ACK_MAX_DELAY apart, alone COUNTERS_EVERY apart), not with every pop."""
         done = self.done_leases() or []
-        due = done or time.monotonic() - self._counters_at >= COUNTERS_EVERY
+        since = time.monotonic() - self._counters_at
+        due = since >= COUNTERS_EVERY or (done and since >= self.ack_max_delay)
         return done, self._counter_deltas() if due else {}
 
     def acked(self, done: list[str], counters: dict[str, int]) -> None:
