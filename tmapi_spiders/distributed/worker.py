@@ -205,6 +205,8 @@ class Worker(RedisHealth, FailureRecords):
 
     def acked(self, done: list[str], counters: dict[str, int]) -> None:
         """Redis took `done` and `counters` (with an ack, or with a pop they rode on)."""
+        if not done and not counters:
+            return  # a pop that carried nothing: the ack loop's batch timer keeps running
         for lease in done:
             self.leases.pop(lease, None)
         if done and not self.leases:
