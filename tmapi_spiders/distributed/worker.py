@@ -51,9 +51,6 @@ COUNTERS = {
     "tmapi/paid_calls": "paid_calls",
 }
 ACK_BATCH = 16  # done leases acknowledged at once without waiting for TMAPI_REDIS_ACK_MAX_DELAY
-# Seconds between sends of the counters alone (they go with every acknowledgement too): a pop
-# that finds nothing to acknowledge does not carry them each time (issue 17).
-COUNTERS_EVERY = 1.0
 
 _workers: weakref.WeakKeyDictionary[Crawler, Worker] = weakref.WeakKeyDictionary()
 
@@ -196,12 +193,11 @@ class Worker(RedisHealth, FailureRecords):
 
     def ride_along(self) -> tuple[list[str], dict[str, int]]:
         """What the scheduler's next pop acknowledges on its way (one round trip, not two):
-        every done lease, and the counters as often as the ack loop would send them (with done
-        leases TMAPI_REDIS_ACK_MAX_DELAY apart, alone COUNTERS_EVERY apart), not with every pop."""
-        done = self.done_leases() or []
-        since = time.monotonic() - self._counters_at
-        due = since >= COUNTERS_EVERY or (done and since >= self.ack_max_delay)
-        return done, self._counter_deltas() if due else {}
+        every done lease, and the counters once TMAPI_REDIS_ACK_MAX_DELAY has passed since they
+        last went (as fresh as the ack loop keeps them: a closing worker's summary reads them),
+        not with every pop of a busy worker."""
+        due = time.monotonic() - self._counters_at >= self.ack_max_delay
+        return self.done_leases() or [], self._counter_deltas() if due else {}
 
     def acked(self, done: list[str], counters: dict[str, int]) -> None:
         """Redis took `done` and `counters` (with an ack, or with a pop they rode on)."""
@@ -225,9 +221,9 @@ class Worker(RedisHealth, FailureRecords):
         if done is None:
             return
         counters = self._counter_deltas()
+        if not done and not counters:
+            return
         now = time.monotonic()
-        if not done and not (counters and (force or now - self._counters_at >= COUNTERS_EVERY)):
-            return  # counters alone go at most every COUNTERS_EVERY
         self._done_since = self._done_since or now
         if not force and len(done) < ACK_BATCH and now - self._done_since < self.ack_max_delay:
             return  # batch: a few more pages will be done by the next tick
