@@ -16,7 +16,7 @@ from scrapy.crawler import Crawler
 from tmapi_spiders.distributed import connection
 from tmapi_spiders.distributed.job import Job
 from tmapi_spiders.distributed.keys import JobKeys
-from tmapi_spiders.distributed.worker import default_worker_id
+from tmapi_spiders.distributed.worker import Worker, default_worker_id
 from tmapi_spiders.spending import CounterUnavailable
 
 logger = logging.getLogger(__name__)
@@ -54,6 +54,11 @@ class RedisBackends:
         )
         backend.lease = self.settings.getfloat(LEASE_SETTING, DEFAULT_LEASE)
         backend.poll = self.settings.getfloat(POLL_SETTING, DEFAULT_POLL)
+        # The worker pops only what can start soon (distributed/room.py): it asks the
+        # limiter for room, and the limiter wakes it when a waiting request takes a slot.
+        worker = Worker.of(self.crawler)
+        worker.room.limiter = backend.has_room
+        backend.on_room = worker.wake
         return backend
 
 

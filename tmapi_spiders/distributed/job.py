@@ -62,6 +62,12 @@ class JobStatus:
         }
 
 
+def _ack_args(lease_ids: Iterable[str], counters: Mapping[str, int] | None) -> list[Any]:
+    """[n, id1..idn, name1, delta1, ...]: what the scripts' `ack` reads (zero deltas left out)."""
+    ids = list(lease_ids)
+    return [len(ids), *ids, *(part for name, value in (counters or {}).items() if value for part in (name, value))]
+
+
 class Job:
     def __init__(self, server: redis.Redis, keys: JobKeys) -> None:
         self.server = server
@@ -84,6 +90,7 @@ class Job:
         self._push_seeds = server.register_script(scripts.PUSH_SEEDS)
         self._renew = server.register_script(scripts.RENEW)
         self._requeue = server.register_script(scripts.REQUEUE_EXPIRED)
+        self._heartbeat = server.register_script(scripts.HEARTBEAT)
         self._give_back = server.register_script(scripts.GIVE_BACK)
         self._drained = server.register_script(scripts.DRAINED)
         self._finish = server.register_script(scripts.FINISH)
@@ -153,28 +160,37 @@ class Job:
         [queued] = self._checked(self._push_request(keys=keys, args=args))
         return bool(queued)
 
-    def pop_request(self, worker: str, lease: float) -> tuple[str, str] | None:
+    def pop_request(
+        self,
+        worker: str,
+        lease: float,
+        done: Iterable[str] = (),
+        counters: Mapping[str, int] | None = None,
+    ) -> tuple[str, str] | None:
+        """Pop the next request into a lease; `done` leases are acknowledged and `counters`
+        added in the same step (the ack rides on a round trip the pop pays anyway)."""
         k = self.keys
         self._lease_count += 1
         got = self._checked(
             self._pop_request(
-                keys=[k.requests, k.inflight, k.leases, k.marker],
-                args=[self.marker_id or "", worker, lease, f"{self._lease_prefix}{self._lease_count}"],
+                keys=[k.requests, k.inflight, k.leases, k.marker, k.stats],
+                args=[
+                    self.marker_id or "",
+                    worker,
+                    lease,
+                    f"{self._lease_prefix}{self._lease_count}",
+                    *_ack_args(done, counters),
+                ],
             )
         )
         return (got[0], got[1]) if got else None
 
     def ack(self, lease_ids: Iterable[str], counters: Mapping[str, int] | None = None) -> None:
-        ids = list(lease_ids)
-        deltas = [part for name, value in (counters or {}).items() if value for part in (name, value)]
-        if not ids and not deltas:
+        args = _ack_args(lease_ids, counters)
+        if len(args) == 1:
             return
         k = self.keys
-        self._checked(
-            self._ack(
-                keys=[k.inflight, k.leases, k.stats, k.marker], args=[self.marker_id or "", len(ids), *ids, *deltas]
-            )
-        )
+        self._checked(self._ack(keys=[k.inflight, k.leases, k.stats, k.marker], args=[self.marker_id or "", *args]))
 
     def queued(self) -> int:
         return int(self.server.zcard(self.keys.requests))
@@ -186,6 +202,17 @@ class Job:
         self._checked(
             self._renew(keys=[k.inflight, k.workers, k.marker], args=[self.marker_id or "", worker, lease, *lease_ids])
         )
+
+    def heartbeat(self, worker: str, lease: float, lease_ids: Iterable[str], limit: int = 1000) -> int:
+        """`renew`, then `requeue_expired`, in one step: how many expired leases were given back."""
+        k = self.keys
+        [given] = self._checked(
+            self._heartbeat(
+                keys=[k.requests, k.inflight, k.leases, k.seeds, k.stats, k.workers, k.marker],
+                args=[self.marker_id or "", worker, lease, limit, *lease_ids],
+            )
+        )
+        return int(given)
 
     def requeue_expired(self, limit: int = 1000) -> int:
         k = self.keys

@@ -163,17 +163,19 @@ class LeasingScheduler(BaseScheduler):
 
     def next_request(self) -> Request | None:
         worker = self.worker
-        if worker.down or worker.closing or worker.gone:
+        if worker.down or worker.closing or worker.gone or not worker.room.may_pop():
             return None
         while True:
+            done, counters = worker.ride_along()
             try:
-                got = worker.job.pop_request(worker.id, worker.lease)
+                got = worker.job.pop_request(worker.id, worker.lease, done, counters)
             except connection.ERRORS as exc:
                 worker.lost(exc)
                 return None
             except JobGone as exc:
                 worker.job_gone(exc)
                 return None
+            worker.acked(done, counters)
             if got is None:
                 return None
             lease, data = got
@@ -188,6 +190,7 @@ class LeasingScheduler(BaseScheduler):
                 continue
             request.meta[LEASE_META] = lease
             worker.take(lease, request)
+            worker.room.popped()
             assert self.stats is not None
             self.stats.inc_value("scheduler/dequeued/redis")
             return request

@@ -24,6 +24,32 @@ local marker = redis.call('GET', KEYS_MARKER) or ''
 if ARGV[1] ~= '' and marker ~= ARGV[1] then return {'gone', marker} end
 """
 
+# Acknowledges the lease ids ARGV[first..first+n-1] (one ZREM and one HDEL for up to 500 ids, not
+# two commands an id) and adds the counters' deltas that follow them (name, value, ...): one
+# HMGET and one HSET for them all, not a HINCRBY each (atomic all the same: it is one script).
+_ACK = """
+local function ack(first)
+  local n = tonumber(ARGV[first - 1])
+  for i = first, first + n - 1, 500 do
+    local last = math.min(first + n - 1, i + 499)
+    redis.call('ZREM', KEYS_INFLIGHT, unpack(ARGV, i, last))
+    redis.call('HDEL', KEYS_LEASES, unpack(ARGV, i, last))
+  end
+  local names = {}
+  for i = first + n, #ARGV, 2 do names[#names + 1] = ARGV[i] end
+  if #names == 1 then
+    redis.call('HINCRBY', KEYS_STATS, names[1], tonumber(ARGV[#ARGV]))
+  elseif #names > 1 then
+    local old, new = redis.call('HMGET', KEYS_STATS, unpack(names)), {}
+    for j, name in ipairs(names) do
+      new[#new + 1] = name
+      new[#new + 1] = string.format('%d', (tonumber(old[j]) or 0) + tonumber(ARGV[first + n + 2 * j - 1]))
+    end
+    redis.call('HSET', KEYS_STATS, unpack(new))
+  end
+end
+"""
+
 _GIVE_BACK = """
 local function give_back(id)
   local raw = redis.call('HGET', KEYS_LEASES, id)
@@ -81,19 +107,27 @@ return {'ok', marker, queued}
 """
 )
 
-# KEYS: requests, inflight, leases, marker; ARGV: marker id seen, worker, lease seconds, lease id
-# Pops the highest-priority request into a lease: returns {'ok', marker, id, data} or {'ok', marker}.
+# KEYS: requests, inflight, leases, marker, stats; ARGV: marker id seen, worker, lease seconds, lease id,
+# number of done lease ids n, id1..idn, name1, value1, ...
+# Acknowledges this worker's done leases and adds its counters (as ACK does: the round trip is
+# paid anyway), then pops the highest-priority request into a lease: returns
+# {'ok', marker, id, data} or {'ok', marker}.
 # Lease ids are made by the worker (a random token per process and its own counter), not by an
 # INCR here: after a failover to a replica that missed the last INCRs, a Redis counter would hand
 # out again an id a worker still holds, and that worker's ack would drop another's lease.
+# ZPOPMIN, and TIME only once a request is found: an idle worker's empty look is GET and
+# ZPOPMIN (issue 17: Redis commands per page).
 POP_REQUEST = (
-    LUA_NOW
-    + "local KEYS_MARKER = KEYS[4]\n"
+    "local KEYS_MARKER, KEYS_INFLIGHT, KEYS_LEASES, KEYS_STATS = KEYS[4], KEYS[2], KEYS[3], KEYS[5]\n"
     + _MARKER
+    + _ACK
     + """
-local top = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+ack(6)
+local top = redis.call('ZPOPMIN', KEYS[1])
 if #top == 0 then return {'ok', marker} end
-redis.call('ZREM', KEYS[1], top[1])
+"""
+    + LUA_NOW
+    + """
 local id = ARGV[4]
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), id)
 redis.call('HSET', KEYS[3], id, cjson.encode({k = 'request', w = ARGV[2], s = tonumber(top[2]), d = top[1]}))
@@ -105,22 +139,29 @@ return {'ok', marker, id, top[1]}
 # lease id prefix, first number. Pops up to `count` seeds into leases (ids prefix..number,
 # prefix..number+1, ...): returns {'ok', marker, work left, id1, seed1, id2, seed2, ...}, where
 # work left is what DRAINED counts, so a worker that finds no seed needs no second round trip.
+# An idle worker's look finds no seed most of the time: then it runs GET, LLEN and two ZCARDs
+# only (no TIME, no LPOP), the cheapest answer to "any seed, and is the job drained?" (issue 17).
 POP_SEEDS = (
-    LUA_NOW
-    + "local KEYS_MARKER = KEYS[4]\n"
+    "local KEYS_MARKER = KEYS[4]\n"
     + _MARKER
     + """
 local out = {'ok', marker, 0}
-for i = 1, tonumber(ARGV[4]) do
-  local seed = redis.call('LPOP', KEYS[1])
-  if not seed then break end
-  local id = ARGV[5] .. tostring(tonumber(ARGV[6]) + i - 1)
-  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), id)
-  redis.call('HSET', KEYS[3], id, cjson.encode({k = 'seed', w = ARGV[2], s = 0, d = seed}))
-  out[#out + 1] = id
-  out[#out + 1] = seed
+local seeds = redis.call('LLEN', KEYS[1])
+if seeds > 0 then
+"""
+    + LUA_NOW
+    + """
+  for i = 1, math.min(seeds, tonumber(ARGV[4])) do
+    local seed = redis.call('LPOP', KEYS[1])
+    local id = ARGV[5] .. tostring(tonumber(ARGV[6]) + i - 1)
+    redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), id)
+    redis.call('HSET', KEYS[3], id, cjson.encode({k = 'seed', w = ARGV[2], s = 0, d = seed}))
+    out[#out + 1] = id
+    out[#out + 1] = seed
+  end
+  seeds = seeds - (#out - 3) / 2
 end
-out[3] = redis.call('LLEN', KEYS[1]) + redis.call('ZCARD', KEYS[5]) + redis.call('ZCARD', KEYS[2])
+out[3] = seeds + redis.call('ZCARD', KEYS[5]) + redis.call('ZCARD', KEYS[2])
 return out
 """
 )
@@ -141,16 +182,29 @@ if pushed > 0 then redis.call('HINCRBY', KEYS[3], 'seeds_pushed', pushed) end
 return pushed
 """
 
+# Extends the leases ARGV[first..] (only those still in flight: XX), up to 500 with one ZADD.
+_EXTEND = """
+local function extend(first, seconds)
+  for i = first, #ARGV, 500 do
+    local args = {'XX'}
+    for j = i, math.min(#ARGV, i + 499) do
+      args[#args + 1] = now + seconds
+      args[#args + 1] = ARGV[j]
+    end
+    redis.call('ZADD', KEYS_INFLIGHT, unpack(args))
+  end
+end
+"""
+
 # KEYS: inflight, workers, marker; ARGV: marker id seen, worker, lease seconds, id1, id2, ...
 # Extends this worker's leases (only those still in flight) and marks it alive: {'ok', marker}.
 RENEW = (
     LUA_NOW
-    + "local KEYS_MARKER = KEYS[3]\n"
+    + "local KEYS_MARKER, KEYS_INFLIGHT = KEYS[3], KEYS[1]\n"
     + _MARKER
+    + _EXTEND
     + """
-for i = 4, #ARGV do
-  redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[3]), ARGV[i])
-end
+extend(4, tonumber(ARGV[3]))
 redis.call('ZADD', KEYS[2], now, ARGV[2])
 return {'ok', marker}
 """
@@ -159,33 +213,54 @@ return {'ok', marker}
 # KEYS: inflight, leases, stats, marker; ARGV: marker id seen, number of ids n, id1..idn, name1, value1, ...
 # Acknowledges finished leases and adds the counters' deltas, in one step: {'ok', marker}.
 ACK = (
-    "local KEYS_MARKER = KEYS[4]\n"
+    "local KEYS_MARKER, KEYS_INFLIGHT, KEYS_LEASES, KEYS_STATS = KEYS[4], KEYS[1], KEYS[2], KEYS[3]\n"
     + _MARKER
+    + _ACK
     + """
-local n = tonumber(ARGV[2])
-for i = 3, 2 + n do
-  redis.call('ZREM', KEYS[1], ARGV[i])
-  redis.call('HDEL', KEYS[2], ARGV[i])
-end
-for i = 3 + n, #ARGV, 2 do
-  redis.call('HINCRBY', KEYS[3], ARGV[i], tonumber(ARGV[i + 1]))
-end
+ack(3)
 return {'ok', marker}
 """
 )
+
+_REQUEUE = """
+local function requeue(limit)
+  local ids = redis.call('ZRANGEBYSCORE', KEYS_INFLIGHT, '-inf', now, 'LIMIT', 0, limit)
+  local n = 0
+  for _, id in ipairs(ids) do n = n + give_back(id) end
+  if n > 0 then redis.call('HINCRBY', KEYS_STATS, 'leases_expired', n) end
+  return n
+end
+"""
 
 # KEYS: requests, inflight, leases, seeds, stats; ARGV: max count
 # Gives expired leases (their worker died or stalled) back to the job.
 REQUEUE_EXPIRED = (
     LUA_NOW
     + "local KEYS_REQUESTS, KEYS_INFLIGHT, KEYS_LEASES, KEYS_SEEDS = KEYS[1], KEYS[2], KEYS[3], KEYS[4]\n"
+    + "local KEYS_STATS = KEYS[5]\n"
     + _GIVE_BACK
+    + _REQUEUE
     + """
-local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
-local n = 0
-for _, id in ipairs(ids) do n = n + give_back(id) end
-if n > 0 then redis.call('HINCRBY', KEYS[5], 'leases_expired', n) end
-return n
+return requeue(tonumber(ARGV[1]))
+"""
+)
+
+# KEYS: requests, inflight, leases, seeds, stats, workers, marker; ARGV: marker id seen, worker,
+# lease seconds, max count, id1, id2, ...
+# A worker's heartbeat: RENEW, then REQUEUE_EXPIRED, in one round trip (one EVALSHA and one TIME
+# for both): {'ok', marker, leases given back}.
+HEARTBEAT = (
+    LUA_NOW
+    + "local KEYS_REQUESTS, KEYS_INFLIGHT, KEYS_LEASES, KEYS_SEEDS = KEYS[1], KEYS[2], KEYS[3], KEYS[4]\n"
+    + "local KEYS_STATS, KEYS_MARKER = KEYS[5], KEYS[7]\n"
+    + _MARKER
+    + _EXTEND
+    + _GIVE_BACK
+    + _REQUEUE
+    + """
+extend(5, tonumber(ARGV[3]))
+redis.call('ZADD', KEYS[6], now, ARGV[2])
+return {'ok', marker, requeue(tonumber(ARGV[4]))}
 """
 )
 

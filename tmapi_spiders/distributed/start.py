@@ -33,6 +33,16 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# Longest wait between an idle worker's looks for seeds while other workers still have work:
+# the wait doubles from TMAPI_REDIS_POLL_INTERVAL up to this (Scrapy's engine looks at its
+# scheduler every 5 s too). Seeds only appear mid-job when someone seeds the job again or a
+# lease of a seed comes back, and the worker that gives a lease back looks at once
+# (Worker.look_now): 20 workers looking every 0.2 s were 40 of 57 Redis commands a page.
+IDLE_LOOK_MAX = 5.0
+# The same while this worker holds leases of its own: it has work, and a new seed's requests
+# would wait for its calls anyway; it looks at once when its last lease is acknowledged.
+BUSY_LOOK_MAX = 20.0
+
 _USERINFO = re.compile(r"(//)[^/?#@\s]*@")
 
 
@@ -103,6 +113,7 @@ async def worker_start(spider: ImageSearchSpider) -> AsyncIterator[Request]:
             "Seeded job %r from %s: %d new, %d already seeded", worker.keys.job, spider.job.seed_source, pushed, known
         )
     idle_since: float | None = None
+    wait = poll  # before the next look when this one finds no seed
     while not worker.closing and not worker.gone:
         if worker.down:
             idle_since = None
@@ -131,17 +142,23 @@ async def worker_start(spider: ImageSearchSpider) -> AsyncIterator[Request]:
             yield request
         if popped:
             idle_since = None
+            wait = poll
             continue
         left = worker.job.left_after_pop  # counted by the pop itself: one round trip per look, not two
         if left:
+            # Others still work: no seed is likely soon, so look less and less often.
             idle_since = None
             worker.wake()
-        else:
-            idle_since = idle_since or time.monotonic()
-            if max_idle > 0 and time.monotonic() - idle_since >= max_idle:
-                logger.info("Job %r is drained and this worker was idle %.1f s: stopping", worker.keys.job, max_idle)
-                return
-        await asyncio.sleep(poll)
+            await worker.idle(wait)
+            wait = min(2 * wait, max(poll, BUSY_LOOK_MAX if worker.leases else IDLE_LOOK_MAX))
+            continue
+        # Drained: look every poll interval, to stop after MAX_IDLE_TIME_BEFORE_CLOSE on time.
+        wait = poll
+        idle_since = idle_since or time.monotonic()
+        if max_idle > 0 and time.monotonic() - idle_since >= max_idle:
+            logger.info("Job %r is drained and this worker was idle %.1f s: stopping", worker.keys.job, max_idle)
+            return
+        await worker.idle(poll)
 
 
 class WorkerStartMiddleware:

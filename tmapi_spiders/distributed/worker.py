@@ -8,13 +8,13 @@ in Redis). Until then a heartbeat renews it; if the worker dies, the lease expir
 any other worker gives the request back to the queue.
 
 Redis calls on the reactor thread are single short commands or scripts; heartbeats,
-expiry sweeps and reconnects run in threads. When Redis is lost, the worker stops
-taking work, keeps what it must push, and retries a bounded number of times before
-closing with finish reason `redis_unavailable`.
+expiry sweeps and reconnects run in threads. What the worker does when Redis fails it
+(lost, reconnecting, the job gone) is in health.py.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import secrets
@@ -26,21 +26,22 @@ from typing import Any
 from scrapy import Request, Spider
 from scrapy.crawler import Crawler
 from scrapy.settings import BaseSettings
-from scrapy.utils.defer import deferred_from_coro
 from twisted.internet import task, threads
 from twisted.python.failure import Failure
 
 from tmapi_spiders import inspection
 from tmapi_spiders import signals as tmapi_signals
-from tmapi_spiders.api import ENDPOINT_SEARCH, META_KEY
 from tmapi_spiders.config import token_redactor
 from tmapi_spiders.distributed import connection
+from tmapi_spiders.distributed.health import JOB_LOST_REASON, LEASE_META, REDIS_DOWN_REASON, RedisHealth
 from tmapi_spiders.distributed.job import Job, JobGone
 from tmapi_spiders.distributed.keys import JobKeys
+from tmapi_spiders.distributed.refusal import FailureRecords
+from tmapi_spiders.distributed.room import Room
 
 logger = logging.getLogger(__name__)
 
-LEASE_META = "_tmapi_lease"
+__all__ = ["JOB_LOST_REASON", "LEASE_META", "REDIS_DOWN_REASON", "Worker", "default_worker_id"]
 # Local stats mirrored into the job's stats hash (HINCRBY of the deltas, with each ack).
 COUNTERS = {
     "tmapi/pages": "pages",
@@ -50,8 +51,6 @@ COUNTERS = {
     "tmapi/paid_calls": "paid_calls",
 }
 ACK_BATCH = 16  # done leases acknowledged at once without waiting for TMAPI_REDIS_ACK_MAX_DELAY
-REDIS_DOWN_REASON = "redis_unavailable"
-JOB_LOST_REASON = "redis_job_lost"
 
 _workers: weakref.WeakKeyDictionary[Crawler, Worker] = weakref.WeakKeyDictionary()
 
@@ -60,7 +59,7 @@ def default_worker_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
 
 
-class Worker:
+class Worker(RedisHealth, FailureRecords):
     def __init__(self, crawler: Crawler) -> None:
         settings = crawler.settings
         self.crawler = crawler
@@ -78,6 +77,7 @@ class Worker:
         # round trip for many pages, however thinly 20 workers spread them (0: every tick).
         self.ack_max_delay = settings.getfloat("TMAPI_REDIS_ACK_MAX_DELAY")
         self._done_since: float | None = None
+        self._counters_at = 0.0  # when the counters last went to Redis (monotonic)
         self.retry_times = settings.getint("TMAPI_REDIS_RETRY_TIMES")
         self.retry_delay = settings.getfloat("TMAPI_REDIS_RETRY_DELAY")
         self.persist = settings.getbool("SCHEDULER_PERSIST")
@@ -91,6 +91,8 @@ class Worker:
         self.closing = False
         self._loops: list[task.LoopingCall] = []
         self.spider: Spider | None = None
+        self._look = asyncio.Event()  # set: the seed loop looks now instead of at the end of its wait
+        self.room = Room(self.wake)  # whether to pop a request more now (the job-wide limiter's say)
 
     @classmethod
     def of(cls, crawler: Crawler) -> Worker:
@@ -133,6 +135,7 @@ class Worker:
 
     def close(self, reason: str) -> None:
         self.closing = True
+        self.look_now()  # the seed loop, asleep, sees `closing` at once
         for loop in self._loops:
             if loop.running:
                 loop.stop()
@@ -175,57 +178,48 @@ class Worker:
     def handed_over(self, lease_id: str) -> None:
         self.leases.pop(lease_id, None)
 
-    def refused(self, request: Request, handover: str | None, reason: str) -> None:
-        """A request the job cannot queue (it carries the token, its meta is not JSON).
+    def done_leases(self) -> list[str] | None:
+        """Leases whose request the engine is done with (None: unknown, so none is).
 
-        Its image gets a failure record through the crawler's item path (pipelines, the
-        failures feed, the summary), and the lease it replaces (a seed's, a retry's) is
-        acknowledged once that record is written: it was renewed forever before, so the job
-        never drained, and Ctrl-C gave it back to be refused again. A follow-up page has no
-        lease of its own: the page that asked for it is acknowledged as usual."""
-        assert self.crawler.stats is not None
-        self.crawler.stats.inc_value("tmapi/redis/refused")
-        if handover:
-            self.leases[handover] = None  # still renewed, and given back if we stop before the record is out
-
-        def release(_: Any = None) -> None:
-            if handover and handover in self.leases:
-                self.leases[handover] = request  # done: the next ack tick acknowledges it
-
-        item = self._failure_item(request, reason)
-        written = inspection.start_itemproc(self.crawler.engine, item) if item is not None else None
-        if written is None:
-            release()
-            return
-        written.addBoth(release)
-
-    def _failure_item(self, request: Request, reason: str) -> Any:
-        """The spider's own failure record for the refused request's image, token redacted
-        (None when the request is not an image search's)."""
-        state = request.meta.get(META_KEY)
-        failure = getattr(self.spider, "failure", None)
-        if not isinstance(state, dict) or failure is None:
-            logger.error("A refused request without an image: no failure record (%s)", self.redactor.text(reason))
-            return None
-        stage = request.meta.get("tmapi_endpoint") or ENDPOINT_SEARCH
-        try:
-            return failure(self.redactor.value(state), stage, 0, self.redactor.text(reason))
-        except (KeyError, TypeError, ValueError) as exc:
-            logger.error("No failure record for a refused request (%s): %s", exc, self.redactor.text(reason))
-            return None
-
-    def _ack_done(self, force: bool = False) -> None:
-        if self.down or self.gone:
-            return
-        # Done: the engine no longer holds the request, so its callback or errback ran and every
-        # item it gave is through the pipelines and feeds (Scrapy drops a request from its
-        # in-progress set only after the scraper finished its response; tmapi_spiders/inspection.py).
+        Done: the engine no longer holds the request, so its callback or errback ran and every
+        item it gave is through the pipelines and feeds (Scrapy drops a request from its
+        in-progress set only after the scraper finished its response; tmapi_spiders/inspection.py)."""
         engine = self.crawler.engine
         try:
             busy = inspection.in_progress(engine) if engine is not None else frozenset()
         except inspection.UnsupportedScrapy:
-            return  # nothing is known done: acknowledge nothing (the crawl is being stopped at open)
-        done = [lease for lease, request in self.leases.items() if request is not None and request not in busy]
+            return None  # acknowledge nothing (the crawl is being stopped at open)
+        return [lease for lease, request in self.leases.items() if request is not None and request not in busy]
+
+    def ride_along(self) -> tuple[list[str], dict[str, int]]:
+        """What the scheduler's next pop acknowledges on its way (one round trip, not two):
+        every done lease, and the counters once TMAPI_REDIS_ACK_MAX_DELAY has passed since they
+        last went (as fresh as the ack loop keeps them: a closing worker's summary reads them),
+        not with every pop of a busy worker."""
+        due = time.monotonic() - self._counters_at >= self.ack_max_delay
+        return self.done_leases() or [], self._counter_deltas() if due else {}
+
+    def acked(self, done: list[str], counters: dict[str, int]) -> None:
+        """Redis took `done` and `counters` (with an ack, or with a pop they rode on)."""
+        if not done and not counters:
+            return  # a pop that carried nothing: the ack loop's batch timer keeps running
+        for lease in done:
+            self.leases.pop(lease, None)
+        if done and not self.leases:
+            self.look_now()  # idle now: the seed loop, maybe in a busy worker's long wait, looks
+        if counters:
+            self.sent_counters.update({name: self.sent_counters.get(name, 0) + n for name, n in counters.items()})
+            self._counters_at = time.monotonic()
+        self._done_since = None
+        assert self.crawler.stats is not None
+        self.crawler.stats.inc_value("tmapi/redis/acked", len(done))
+
+    def _ack_done(self, force: bool = False) -> None:
+        if self.down or self.gone:
+            return
+        done = self.done_leases()
+        if done is None:
+            return
         counters = self._counter_deltas()
         if not done and not counters:
             return
@@ -233,7 +227,6 @@ class Worker:
         self._done_since = self._done_since or now
         if not force and len(done) < ACK_BATCH and now - self._done_since < self.ack_max_delay:
             return  # batch: a few more pages will be done by the next tick
-        self._done_since = None
         try:
             self.job.ack(done, counters)
         except connection.ERRORS as exc:
@@ -242,11 +235,7 @@ class Worker:
         except JobGone as exc:
             self.job_gone(exc)
             return
-        for lease in done:
-            self.leases.pop(lease, None)
-        self.sent_counters.update({name: self.sent_counters.get(name, 0) + n for name, n in counters.items()})
-        assert self.crawler.stats is not None
-        self.crawler.stats.inc_value("tmapi/redis/acked", len(done))
+        self.acked(done, counters)
 
     def _counter_deltas(self) -> dict[str, int]:
         assert self.crawler.stats is not None
@@ -262,11 +251,7 @@ class Worker:
             return None
         leases = list(self.leases)
 
-        def beat() -> int:
-            self.job.renew(self.id, self.lease, leases)
-            return self.job.requeue_expired()
-
-        d = threads.deferToThread(beat)
+        d = threads.deferToThread(self.job.heartbeat, self.id, self.lease, leases)
         d.addCallbacks(self._requeued, self._beat_failed)
         return d
 
@@ -276,6 +261,7 @@ class Worker:
             assert self.crawler.stats is not None
             self.crawler.stats.inc_value("tmapi/redis/requeued_expired", count)
             self.wake()
+            self.look_now()  # some of them may be seeds: this worker's seed loop takes them
 
     def _beat_failed(self, failure: Failure) -> None:
         if self.closing:
@@ -298,80 +284,17 @@ class Worker:
         if self.crawler.engine is not None and not self.closing:
             inspection.wake(self.crawler.engine)
 
-    # Redis health
+    def look_now(self) -> None:
+        """End the seed loop's wait (`idle`): seeds may be back, Redis is back, or we close."""
+        self._look.set()
 
-    def job_gone(self, exc: BaseException) -> None:
-        """Stop loudly: the job's marker vanished, so its queue, seeds and leases did too.
-
-        Without this the worker found nothing left, logged "Job ... is finished" and
-        exited 0 while most of the job was never searched (58 % of the items, measured)."""
-        if self.gone:
-            return
-        self.gone = True
-        assert self.crawler.stats is not None
-        self.crawler.stats.inc_value("tmapi/redis/job_lost")
-        logger.error("Stopping: %s", exc)
-        engine = self.crawler.engine
-        if engine is not None and engine.spider is not None and not self.closing:
-            deferred_from_coro(engine.close_spider_async(reason=JOB_LOST_REASON))
-
-    def lost(self, exc: BaseException) -> None:
-        if self.down or self.closing:
-            return
-        self.down = True
-        assert self.crawler.stats is not None
-        self.crawler.stats.inc_value("tmapi/redis/lost")
-        logger.error(
-            "Lost Redis (%s%s): taking no new work, retrying %d times",
-            "authentication failed: " if connection.is_auth_error(exc) else "",
-            connection.reason(exc, str(self.crawler.settings.get("REDIS_URL") or "")),
-            self.retry_times,
-        )
-        d = threads.deferToThread(self._reconnect)
-        d.addCallback(self._reconnected)
-
-    def _reconnect(self) -> bool:
-        for attempt in range(self.retry_times):
-            time.sleep(min(self.retry_delay * 2**attempt, 30.0))
-            try:
-                self.server.ping()
-                return True
-            except connection.ERRORS:
-                continue
-        return False
-
-    def _reconnected(self, ok: bool) -> None:
-        if self.closing:
-            return
-        if not ok:
-            logger.error(
-                "Redis is still unreachable after %d attempts: stopping; the job's queued work stays in Redis",
-                self.retry_times,
-            )
-            engine = self.crawler.engine
-            if engine is not None and engine.spider is not None:
-                deferred_from_coro(engine.close_spider_async(reason=REDIS_DOWN_REASON))
-            return
+    async def idle(self, seconds: float) -> None:
+        """The seed loop's wait between looks: `seconds`, or less when `look_now` is called."""
         try:
-            marker = self.job.marker()
-        except connection.ERRORS as exc:
-            self.down = False
-            self.lost(exc)
-            return
-        if self.job.marker_id is not None and marker != self.job.marker_id:
-            self.down = False
-            self.job_gone(JobGone(self.keys.job, marker or ""))  # restarted empty: push nothing into it
-            return
-        logger.info("Redis is back")
-        self.down = False
-        pending, self.unsent = self.unsent, []
-        scheduler = self.crawler.engine.scheduler if self.crawler.engine is not None else None
-        for request, handover in pending:
-            if handover:
-                request.meta[LEASE_META] = handover
-            if scheduler is not None:
-                scheduler.enqueue_request(request)
-        self.wake()
+            await asyncio.wait_for(self._look.wait(), seconds)
+        except TimeoutError:
+            pass
+        self._look.clear()
 
 
 def _positive(settings: BaseSettings, name: str) -> float:

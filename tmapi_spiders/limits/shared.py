@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from scrapy.settings import BaseSettings
@@ -196,6 +197,8 @@ class RedisBackend:
         self._pump: asyncio.Task[None] | None = None
         self._renewer: asyncio.Task[None] | None = None
         self._closed = False
+        self._full = False  # every slot was taken when this worker last asked
+        self.on_room: Callable[[], None] = lambda: None  # a request of ours took a slot: the worker may pop one
         # What the limiter asked of Redis, for the stats (tmapi/limit/redis/*): the benchmark's
         # commands per page, explained.
         self.counts: dict[str, int] = {"acquired": 0, "refused": 0, "released": 0, "handed_over": 0}
@@ -216,6 +219,15 @@ class RedisBackend:
     def _has_waiters(self) -> bool:
         return any(not waiter.done() for waiter in self._waiters)
 
+    def has_room(self) -> bool:
+        """Whether a request more of this worker could start soon: fewer wait for a slot than it
+        holds slots (each waiter the next call of a hand-over), or none waits (distributed/room.py)."""
+        return sum(not waiter.done() for waiter in self._waiters) < max(1, len(self.held))
+
+    def _served(self, waiter: asyncio.Future[Slot], slot: Slot) -> None:
+        waiter.set_result(slot)
+        self.on_room()
+
     def _next_waiter(self) -> asyncio.Future[Slot] | None:
         while self._waiters:
             waiter = self._waiters.popleft()
@@ -227,9 +239,18 @@ class RedisBackend:
         """Takes slots from Redis for the requests waiting in this worker, in their order."""
         errors = 0
         while self._has_waiters() and not self._closed:
-            self.seq += 1
-            holder = f"{self.worker}:{self.seq}"
             try:
+                if self._full:
+                    # Every slot was taken at our last ask: sleep until one is given back (a token)
+                    # or TMAPI_LIMIT_POLL passes, not ask again at once (a worker with one request
+                    # waiting starts a pump per request, and each asked in vain: issue 17).
+                    token = await self.client.blpop([self.keys[2]], timeout=self.poll)
+                    self._full = False
+                    if token is not None and not self._has_waiters():
+                        await self.client.lpush(self.keys[2], "1")  # not ours to use: the next worker's
+                        continue
+                self.seq += 1
+                holder = f"{self.worker}:{self.seq}"
                 got, epoch, wait, limit, qps = await self._acquire(
                     keys=self.keys,
                     args=[
@@ -243,14 +264,9 @@ class RedisBackend:
                 )
                 errors = 0
                 self.limit, self.qps = float(limit), float(qps)
-                if not int(got):
-                    # Every slot is taken: sleep until one is given back (a token), or poll.
-                    # New requests of this worker meanwhile join the wait instead of asking
-                    # Redis again (most are served by a hand-over before a token comes).
+                if not int(got):  # new requests of this worker meanwhile join the wait
                     self.counts["refused"] += 1
-                    token = await self.client.blpop([self.keys[2]], timeout=self.poll)
-                    if token is not None and not self._has_waiters():
-                        await self.client.lpush(self.keys[2], "1")  # not ours to use: the next worker's
+                    self._full = True
                     continue
             except Exception as exc:
                 errors += 1
@@ -269,13 +285,13 @@ class RedisBackend:
             if waiter is None:  # served meanwhile by a hand-over: give this one back
                 await self.release(slot, False)
                 continue
-            waiter.set_result(slot)
+            self._served(waiter, slot)
 
     async def release(self, slot: Slot, overloaded: bool) -> bool:
         if not overloaded and not self.qps_ceiling and slot.uses < HANDOFFS and self._at_ceiling():
             waiter = self._next_waiter()
             if waiter is not None:
-                waiter.set_result(Slot(slot.holder, slot.epoch, 0.0, slot.uses + 1))
+                self._served(waiter, Slot(slot.holder, slot.epoch, 0.0, slot.uses + 1))
                 self.counts["handed_over"] += 1
                 return False
         self.held.discard(slot.holder)

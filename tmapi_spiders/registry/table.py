@@ -248,7 +248,7 @@ SETTINGS: tuple[Setting, ...] = (
         "TMAPI_REDIS_POLL_INTERVAL",
         "float",
         1.0,
-        "Seconds between looks for new seeds when there are none.",
+        "Seconds between looks for seeds when there are none (doubling up to 5 s, 20 s while busy, as others work).",
         _REDIS,
         0,
         unit="seconds",
