@@ -11,7 +11,7 @@ from scrapy.spiders import Spider
 from scrapy.utils.test import get_crawler
 
 from tests.redis_server import RedisServer
-from tmapi_spiders import backends
+from tmapi_spiders import backends, registry
 from tmapi_spiders.distributed.backends import RedisBackends
 from tmapi_spiders.distributed.job import Job
 from tmapi_spiders.extensions.summary import LocalResults
@@ -42,7 +42,13 @@ def test_one_process_gets_local_backends() -> None:
 @pytest.mark.parametrize("setting", ["REDIS_URL", "REDIS_SENTINELS"])
 def test_a_worker_of_a_shared_job_gets_the_jobs_backends(setting: str) -> None:
     value = "redis://127.0.0.1:1/0" if setting == "REDIS_URL" else "127.0.0.1:1"
-    settings = {setting: value, "REDIS_SENTINEL_MASTER": "m", "TMAPI_JOB": "j", "TMAPI_WORKER_ID": "w"}
+    settings = {
+        **registry.defaults(),  # the worker the limiter wires to reads the project's defaults
+        setting: value,
+        "REDIS_SENTINEL_MASTER": "m",
+        "TMAPI_JOB": "j",
+        "TMAPI_WORKER_ID": "w",
+    }
     chosen = backends.for_crawler(get_crawler(Unit, settings))
     assert isinstance(chosen, RedisBackends) and chosen.shared
     assert chosen.keys.job == "j"
