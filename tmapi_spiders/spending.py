@@ -1,7 +1,7 @@
 """TMAPI_MAX_CALLS: a hard cap on what one job may spend, in paid calls.
 
 `TmapiCallCapMiddleware` sits after HttpCacheMiddleware (900) and the envelope
-middleware (910), before the auth middleware (950) puts the token on: it only sees
+middleware (910), before the download handler puts the token on: it only sees
 requests that are about to leave for the API, so cached answers cost nothing and a
 request refused earlier in the chain reserves nothing. Each request reserves one
 call before it goes out (retries go through here again, and are paid calls too);

@@ -41,6 +41,7 @@ class JobKeys:
     marker: str  # string: the job's random id, set when it is first seeded; gone = the job's state was lost
     limit_slots: str  # zset: the job-wide limiter's slot holders (limits/)
     limit_state: str  # hash: the job-wide limiter's learned limits and schedule (limits/)
+    limit_wake: str  # list: one token per freed slot, for a worker waiting in BLPOP (limits/)
     summary: str  # hash: query image URL -> its result as JSON, for the run summary (extensions/summary.py)
     max_calls_spent: str  # counter: paid calls against TMAPI_MAX_CALLS (spending.py)
     auth: str  # string: how the gateway takes the token ("header" or "query"), learned by TMAPI_AUTH=auto
@@ -72,6 +73,7 @@ class JobKeys:
             marker=f"{prefix}:marker",
             limit_slots=f"{prefix}:limit:slots",
             limit_state=f"{prefix}:limit:state",
+            limit_wake=f"{prefix}:limit:wake",
             summary=f"{prefix}:summary",
             max_calls_spent=f"{prefix}:max_calls_spent",
             auth=f"{prefix}:auth",
@@ -127,6 +129,7 @@ class JobKeys:
             self.auth,
             self.limit_slots,
             self.limit_state,
+            self.limit_wake,
             self.summary,
             self.max_calls_spent,
         )

@@ -1,7 +1,7 @@
 """TMAPI_MAX_CONCURRENCY and TMAPI_MAX_QPS: the plan's limits, held across the whole job.
 
 `TmapiLimitMiddleware` sits after HttpCacheMiddleware (900), the envelope (910) and the
-spending cap (930), before the token goes on (950): only calls that really leave for
+spending cap (930), before the download handler puts the token on: only calls that really leave for
 the API take a slot, and cached answers or refused requests take none. Its
 `process_request` awaits a slot (and, with a rate limit, the request's turn); the slot
 comes back in `process_response` / `process_exception`.

@@ -74,7 +74,7 @@ def read_limits(settings: BaseSettings) -> tuple[int, float]:
 
 
 def configure(settings: BaseSettings) -> None:
-    """With a limit on, let the limiter alone decide how many calls run (from update_settings).
+    """With a limit on, let the limiter alone decide how many calls run (LimitsAddon).
 
     CONCURRENT_REQUESTS counts requests waiting for a slot too, so each process may hold
     twice the job's limit (every worker must be able to use the whole limit when the

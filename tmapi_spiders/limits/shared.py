@@ -141,14 +141,12 @@ HANDOFFS = 8  # calls a slot may serve in a row inside one worker before it goes
 
 
 def limit_keys(settings: BaseSettings, spider_name: str) -> tuple[str, str, str]:
-    """(slots zset, state hash, wake list) under the job's prefix, beside its other keys.
-
-    The wake list is named from the slots key, so it keeps any hash tag (Redis Cluster: the
-    three keys of one script must share a slot)."""
+    """(slots zset, state hash, wake list): the job's keys (distributed/keys.py names them,
+    under one hash tag: the three keys of one script share a Redis Cluster slot)."""
     from tmapi_spiders.distributed.keys import JobKeys
 
     keys = JobKeys.from_settings(settings, spider_name)
-    return keys.limit_slots, keys.limit_state, keys.limit_slots.rsplit(":", 1)[0] + ":wake"
+    return keys.limit_slots, keys.limit_state, keys.limit_wake
 
 
 def async_client(settings: BaseSettings) -> Any:
