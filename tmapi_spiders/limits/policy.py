@@ -113,6 +113,7 @@ class Aimd:
     epoch: int = 0
     bad: int = 0  # the slot count that last failed (0: none)
     bad_at: float = -math.inf
+    probe: float = PROBE  # seconds before creeping past the level that last failed (the Lua script's ARGV)
 
     def __post_init__(self) -> None:
         self.limit = float(self.ceiling)
@@ -138,7 +139,7 @@ class Aimd:
         if self.ceiling and self.limit < self.ceiling:
             step = 1.0 / (CREEP * max(1.0, self.limit))
             grown = min(float(self.ceiling), self.limit + step)
-            if self.bad and int(grown) >= self.bad and now - self.bad_at < PROBE:
+            if self.bad and int(grown) >= self.bad and now - self.bad_at < self.probe:
                 grown = min(grown, self.bad - 1 + 0.999)
             self.limit = grown
         if self.qps_ceiling and self.qps < self.qps_ceiling:
