@@ -43,6 +43,9 @@ from scrapy.extensions import corestats, feedexport
 from scrapy.pipelines import ItemPipelineManager
 from scrapy.utils.misc import load_object
 
+from tmapi_spiders.items import CheckedProductItem
+from tmapi_spiders.pipelines import only_ours
+
 if TYPE_CHECKING:
     from typing import Self
 
@@ -98,9 +101,14 @@ class ItemProcessor(ItemPipelineManager):
         super().__init__(*middlewares, crawler=crawler)
         # In the extensions' order, the order Scrapy connected them to the signal in.
         self.receivers = [ext.item_scraped for ext in called_directly(crawler)] if crawler is not None else []
+        # The spider normalised, validated and counted a CheckedProductItem with its page, so
+        # our two pipelines hand it on untouched: with no other pipeline, calling them costs
+        # Scrapy's chain (a name built and an awaitable check per pipeline) and nothing else.
+        self.skips_checked = crawler is not None and only_ours(crawler.settings)
 
     async def process_item_async(self, item: Any) -> Any:
-        item = await super().process_item_async(item)
+        if type(item) is not CheckedProductItem or not self.skips_checked:
+            item = await super().process_item_async(item)
         spider = self.crawler.spider if self.crawler is not None else None
         for receiver in self.receivers:
             try:

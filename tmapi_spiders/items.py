@@ -39,11 +39,13 @@ class ProductItem(dict):
 
 
 class CheckedProductItem(ProductItem):
-    """A ProductItem whose whole page passed validation in the spider (schema.page_is_valid).
+    """A ProductItem whose whole page passed validation in the spider (schema.page_is_valid),
+    normalised there (pipelines.normalise) and counted in `tmapi/items` with its page.
 
-    ValidationPipeline lets it through without checking it again, when nothing but
-    NormalisationPipeline runs between the spider and it (pipelines.checks_pages_in_spider).
-    A copy made with `ProductItem(record)` is checked again, as any other record."""
+    The spider makes these only when nothing but NormalisationPipeline runs between it and
+    ValidationPipeline (pipelines.checks_pages_in_spider); then both pipelines let them
+    through untouched. A copy made with `ProductItem(record)` is normalised and checked
+    again, as any other record."""
 
 
 class FailureItem(dict):

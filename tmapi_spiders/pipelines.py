@@ -5,10 +5,13 @@ is, where a plain return value costs it an `inspect.isawaitable` ABC check and a
 coroutine per pipeline per record (1 % of the crawl's instructions, benchmarks/RESULTS.md).
 
 The spider validates a page's records together (one pydantic call, one depth count of the
-body) and emits them as CheckedProductItem; ValidationPipeline counts those without checking
-them again, but only when nothing but NormalisationPipeline can change a record on its way
-(`checks_pages_in_spider`). A page that fails that check comes as plain ProductItems,
-checked here one by one, so the drop reasons and counts are the same.
+body), normalises them itself (`normalise`, the same code) and counts them in `tmapi/items`
+once per page, then emits them as CheckedProductItem: neither pipeline has anything left to
+do for those, so both let them through untouched (and itemproc.ItemProcessor skips the two
+altogether). The spider does so only when nothing but NormalisationPipeline can change a
+record on its way to ValidationPipeline (`checks_pages_in_spider`). A page that fails that
+check comes as plain ProductItems, normalised and checked here one by one, so the drop
+reasons and counts are the same.
 
 Failure records pass through untouched. A dropped record is counted by reason under
 `tmapi/items_dropped/<reason>` and each reason is logged once, not once per item.
@@ -59,8 +62,7 @@ class ValidationPipeline:
 
     async def process_item(self, item: Any) -> Any:
         if type(item) is CheckedProductItem and self.trusts_checked:
-            self.inc_value("tmapi/items")
-            return item
+            return item  # checked and counted with its page, in the spider
         if not isinstance(item, ProductItem):
             return item
         reason = self.invalid_reason(item)
@@ -90,22 +92,28 @@ class NormalisationPipeline:
         return cls()
 
     async def process_item(self, item: Any) -> Any:
-        if not isinstance(item, ProductItem):
-            return item
-        for name in self.URL_FIELDS:
-            value = item.get(name)
-            if isinstance(value, str) and value.startswith("//"):
-                item[name] = "https:" + value
-        for name in ("title", "title_origin"):
-            value = item.get(name)
-            if isinstance(value, str):
-                item[name] = " ".join(value.split())
-        shop = item.get("shop_info")
-        if isinstance(shop, dict):
-            url = shop.get("shop_url")
-            if isinstance(url, str) and url.startswith("//"):
-                shop["shop_url"] = "https:" + url
+        # A CheckedProductItem was normalised with its page, in the spider.
+        if isinstance(item, ProductItem) and type(item) is not CheckedProductItem:
+            normalise(item)
         return item
+
+
+def normalise(record: dict[str, Any]) -> None:
+    """NormalisationPipeline's work on one record, in place (the spider does it for a checked
+    page): idempotent, so a record normalised twice is the same as once."""
+    for name in NormalisationPipeline.URL_FIELDS:
+        value = record.get(name)
+        if isinstance(value, str) and value.startswith("//"):
+            record[name] = "https:" + value
+    for name in ("title", "title_origin"):
+        value = record.get(name)
+        if isinstance(value, str):
+            record[name] = " ".join(value.split())
+    shop = record.get("shop_info")
+    if isinstance(shop, dict):
+        url = shop.get("shop_url")
+        if isinstance(url, str) and url.startswith("//"):
+            shop["shop_url"] = "https:" + url
 
 
 def checks_pages_in_spider(settings: BaseSettings) -> bool:
@@ -118,12 +126,7 @@ def checks_pages_in_spider(settings: BaseSettings) -> bool:
     before it or NormalisationPipeline does not, or when a spider middleware from outside
     Scrapy and this project could change records after the spider: then the spider does
     not check pages and every record is checked here, as before."""
-    pipelines = [
-        (order, load_object(path))
-        for path, order in settings.getwithbase("ITEM_PIPELINES").items()
-        if order is not None
-    ]
-    chain = [cls for _, cls in sorted(pipelines, key=lambda entry: entry[0])]
+    chain = pipeline_chain(settings)
     validating = [i for i, cls in enumerate(chain) if isinstance(cls, type) and issubclass(cls, ValidationPipeline)]
     if not validating or chain[: validating[0]] != [NormalisationPipeline]:
         return False
@@ -137,3 +140,20 @@ def checks_pages_in_spider(settings: BaseSettings) -> bool:
         if changes_output and not middleware.__module__.startswith(("scrapy.", "tmapi_spiders.")):
             return False
     return True
+
+
+def pipeline_chain(settings: BaseSettings) -> list[Any]:
+    """ITEM_PIPELINES' classes (or objects) in the order Scrapy runs them."""
+    pipelines = [
+        (order, load_object(path))
+        for path, order in settings.getwithbase("ITEM_PIPELINES").items()
+        if order is not None
+    ]
+    return [cls for _, cls in sorted(pipelines, key=lambda entry: entry[0])]
+
+
+def only_ours(settings: BaseSettings) -> bool:
+    """True when the pipelines are exactly NormalisationPipeline then ValidationPipeline (not
+    subclasses, nothing else): then a CheckedProductItem leaves both exactly as it came, and
+    itemproc.ItemProcessor need not call them for it."""
+    return pipeline_chain(settings) == [NormalisationPipeline, ValidationPipeline] and checks_pages_in_spider(settings)

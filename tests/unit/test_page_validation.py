@@ -237,3 +237,48 @@ def test_a_checked_record_is_checked_again_where_the_pipeline_cannot_trust_it() 
     validate = ValidationPipeline.from_crawler(crawler)
     with pytest.raises(DropItem, match="invalid_img"):
         asyncio.run(validate.process_item(CheckedProductItem({**GOOD, "img": "//cbu01.alicdn.com/b.jpg"})))
+
+
+def test_a_checked_page_leaves_the_spider_normalised_and_counted() -> None:
+    """Nothing left for either pipeline: URLs absolute, titles trimmed, `tmapi/items` counted once."""
+    messy = {**GOOD, "item_id": 2, "img": "//cbu01.alicdn.com/b.jpg", "title": "  Phone \n Case ", "shop_info": {}}
+    messy["shop_info"] = {"shop_url": "//shop.1688.com/x"}
+    crawler = get_crawler(ImageSearchSpider, crawler_settings())
+    spider = ImageSearchSpider.from_crawler(crawler, urls=IMAGE)
+    crawler.spider = spider
+    request = spider.first_request(Seed(IMAGE, 1), spider.job.query, 0)
+    body = json.dumps({"code": 200, "msg": "success", "data": {"total_count": 2, "items": [GOOD, messy]}})
+    response = TextResponse(request.url, body=body.encode(), request=request, encoding="utf-8")
+    products = [o for o in spider.parse_search(response) if isinstance(o, ProductItem)]
+    assert [type(p) for p in products] == [CheckedProductItem] * 2
+    assert products[1]["img"] == "https://cbu01.alicdn.com/b.jpg" and products[1]["title"] == "Phone Case"
+    assert products[1]["shop_info"]["shop_url"] == "https://shop.1688.com/x"
+    assert crawler.stats.get_value("tmapi/items") == 2
+    for product in products:  # the pipelines change nothing more
+        assert normalised(dict(product)) == product
+
+
+@pytest.mark.parametrize(
+    ("pipelines", "skipped"),
+    [
+        (PIPELINES, True),
+        ({**PIPELINES, f"{__name__}.UserPipeline": 300}, False),  # a user's pipeline gets every record
+        ({NORMALISE: 100, f"{__name__}.StrictValidation": 200}, False),  # a subclass may do more
+        ({VALIDATE: 200}, False),
+    ],
+)
+def test_item_processor_skips_only_our_own_two_pipelines_for_a_checked_record(
+    pipelines: dict[str, Any], skipped: bool
+) -> None:
+    from tmapi_spiders.itemproc import ItemProcessor
+
+    crawler = get_crawler(ImageSearchSpider, crawler_settings(ITEM_PIPELINES=pipelines))
+    crawler.spider = ImageSearchSpider.from_crawler(crawler, urls=IMAGE)
+    processor = ItemProcessor.from_crawler(crawler)
+    assert processor.skips_checked is skipped
+    record = asyncio.run(processor.process_item_async(CheckedProductItem(GOOD)))
+    assert (record["price"] == "free") is (f"{__name__}.UserPipeline" in pipelines)
+
+
+class StrictValidation(ValidationPipeline):
+    """A user's stricter ValidationPipeline: not ours, so not skipped."""

@@ -52,6 +52,8 @@ class ImageSearchSpider(Spider):
         # decided at the first page (add-ons settle the settings after the spider is made).
         self._check_page: PageCheck | None = None
         self._page_check_decided = False
+        # pipelines.normalise, set with _check_page: a checked page is normalised here too.
+        self._normalise: Callable[[dict[str, Any]], None] = lambda record: None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
@@ -194,9 +196,9 @@ class ImageSearchSpider(Spider):
             "crawled_at": utc_now(),
         }
         check = self._check_page if self._page_check_decided else self._decide_page_check()
-        kind = ProductItem
-        if step.new_items and check is not None and check([raw for _, raw in step.new_items], response.body):
-            kind = CheckedProductItem  # the whole page is valid: ValidationPipeline counts, does not check again
+        checked = bool(step.new_items) and check is not None and check([r for _, r in step.new_items], response.body)
+        # A valid page: normalised and counted here, so neither pipeline has anything left to do.
+        kind = CheckedProductItem if checked else ProductItem
         for rank, raw in step.new_items:
             product = kind(raw)
             if not _CONTEXT_FIELD_SET.isdisjoint(product):
@@ -204,7 +206,13 @@ class ImageSearchSpider(Spider):
                     product[f"api_{name}"] = product[name]
             product.update(context)
             product["rank"] = rank
+            if checked:
+                self._normalise(product)
             yield product
+        if checked:
+            # Once per page, after each of its records went to the pipelines (which never drop
+            # a checked one): what ValidationPipeline counted record by record before.
+            stats.inc_value("tmapi/items", len(step.new_items))
         if step.next is not None:
             yield self._search(step.next)
             return
@@ -218,15 +226,18 @@ class ImageSearchSpider(Spider):
     def _decide_page_check(self) -> PageCheck | None:
         """Validate a page's records at once (one pydantic call, one depth count of the body)
         when ValidationPipeline will trust the result, instead of a pydantic call and a walk
-        per record (issue 17). The schema (pydantic) is loaded at the first page, not at
-        start (time to the first call)."""
+        per record, and normalise a valid page's records here (issue 17): then each record
+        needs nothing from either pipeline (itemproc.ItemProcessor skips them). The schema
+        (pydantic) is loaded at the first page, not at start (time to the first call)."""
         from tmapi_spiders.pipelines import checks_pages_in_spider
 
         self._page_check_decided = True
         if checks_pages_in_spider(self.crawler.settings):
+            from tmapi_spiders.pipelines import normalise
             from tmapi_spiders.schema import page_is_valid
 
             self._check_page = page_is_valid
+            self._normalise = normalise
         return self._check_page
 
     def on_error(self, failure: Failure) -> Iterator[Any]:
