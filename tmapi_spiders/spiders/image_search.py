@@ -20,7 +20,7 @@ from scrapy.http import Response
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
-from tmapi_spiders import contract, signals
+from tmapi_spiders import backends, contract, signals
 from tmapi_spiders.api import ENDPOINT_CONVERT, ENDPOINT_SEARCH, META_KEY, ApiRequests, envelope_of
 from tmapi_spiders.auth import ApiRefused
 from tmapi_spiders.clock import utc_now
@@ -62,9 +62,9 @@ class ImageSearchSpider(Spider):
         check_settings(settings)
         spider.job = spider.job.with_token(settings)  # seed lines carrying the token are bad lines
         spider.seeds_total = 0
-        # A worker of a distributed job (REDIS_URL) may run without a list: its seeds come from
-        # the job (distributed/start.py, a spider middleware switched on by the add-on).
-        if not settings.get("REDIS_URL") or spider.job.urls_file or spider.job.urls:
+        # A worker of a shared job (REDIS_URL or REDIS_SENTINELS) may run without a list: its
+        # seeds come from the job (distributed/start.py, a spider middleware switched on by the add-on).
+        if not backends.shared(settings) or spider.job.urls_file or spider.job.urls:
             if not (spider.job.urls_file or spider.job.urls):
                 raise ConfigError(NO_SEEDS)  # a local crawl needs seeds; a worker reads them from Redis
             spider.seeds_total, _ = check_seed_list(spider.job)
