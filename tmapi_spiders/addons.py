@@ -122,6 +122,17 @@ def answers_cost_nothing(settings: BaseSettings) -> bool:
     return _enabled(settings)
 
 
+def shared_job_conflict(settings: BaseSettings) -> str | None:
+    """Why an add-on cannot serve a worker of a shared job (None: it can); the distributed
+    preflight asks. The sandbox runs inside one process, where other workers cannot reach it."""
+    if _enabled(settings):
+        return (
+            "TMAPI_SANDBOX starts a private sandbox in each worker, which other workers cannot reach:"
+            " start one with `python -m tmapi_spiders.sandbox --port 8900` and set TMAPI_BASE_URL to it"
+        )
+    return None
+
+
 def token_supplied(settings: BaseSettings) -> bool:
     """Whether an add-on will supply the API token (the sandbox's), so a crawl without
     TMAPI_API_TOKEN is not an error (config.check_settings asks, before add-ons run)."""

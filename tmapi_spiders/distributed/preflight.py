@@ -64,11 +64,11 @@ def check_settings(settings: BaseSettings) -> None:
     refused = refused_setting(settings)
     if refused:
         raise ConfigError(refused)
-    if settings.getbool("TMAPI_SANDBOX"):
-        raise ConfigError(
-            "TMAPI_SANDBOX starts a private sandbox in each worker, which other workers cannot reach:"
-            " start one with `python -m tmapi_spiders.sandbox --port 8900` and set TMAPI_BASE_URL to it"
-        )
+    from tmapi_spiders.addons import shared_job_conflict
+
+    conflict = shared_job_conflict(settings)
+    if conflict:
+        raise ConfigError(conflict)
     for name in (
         "TMAPI_REDIS_LEASE",
         "TMAPI_REDIS_ACK_INTERVAL",
