@@ -15,7 +15,18 @@ from pathlib import Path
 from typing import Any
 
 from speed_cpu import NO_THROTTLE
-from throughput import REPO, Sandbox, crawl_args, crawl_env, images, run, seed_job, steady_rate, write_seeds
+from throughput import (
+    REPO,
+    Sandbox,
+    crawl_args,
+    crawl_env,
+    images,
+    run,
+    seed_job,
+    steady_rate,
+    worker_settings,
+    write_seeds,
+)
 
 from tmapi_spiders import contract
 
@@ -38,14 +49,7 @@ def redis_run(
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     seeds = write_seeds(tmp, job, images(job, 400, 160))
     env = seed_job(sandbox, redis_url, job, seeds)
-    common = {
-        "REDIS_URL": redis_url,
-        "TMAPI_JOB": job,
-        "MAX_IDLE_TIME_BEFORE_CLOSE": 1,
-        "TMAPI_REDIS_POLL_INTERVAL": 0.2,
-        "CLOSESPIDER_TIMEOUT": seconds,
-        **settings,
-    }
+    common = worker_settings(redis_url, job, {"CLOSESPIDER_TIMEOUT": seconds, **settings})
     (tmp / job).mkdir(exist_ok=True)
     logs = [open(tmp / job / f"w{i}.log", "w", encoding="utf-8") for i in range(workers)]
     procs = [

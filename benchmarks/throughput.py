@@ -172,18 +172,23 @@ def seed_job(sandbox: Sandbox, redis_url: str, job: str, seeds: Path) -> dict[st
     return env
 
 
-def run_job(
-    tmp: Path, sandbox: Sandbox, redis_url: str, job: str, seeds: Path, workers: int, settings: dict[str, Any]
-) -> list[Proc]:
-    """Seed a job in Redis and run `workers` crawl processes on it."""
-    env = seed_job(sandbox, redis_url, job, seeds)
-    common = {
+def worker_settings(redis_url: str, job: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """A benchmark worker's settings: the job, a quick close once it is drained, a short seed poll."""
+    return {
         "REDIS_URL": redis_url,
         "TMAPI_JOB": job,
         "MAX_IDLE_TIME_BEFORE_CLOSE": 1,
         "TMAPI_REDIS_POLL_INTERVAL": 0.2,
         **settings,
     }
+
+
+def run_job(
+    tmp: Path, sandbox: Sandbox, redis_url: str, job: str, seeds: Path, workers: int, settings: dict[str, Any]
+) -> list[Proc]:
+    """Seed a job in Redis and run `workers` crawl processes on it."""
+    env = seed_job(sandbox, redis_url, job, seeds)
+    common = worker_settings(redis_url, job, settings)
     procs = []
     with tempfile.TemporaryDirectory(dir=tmp) as out:
         import concurrent.futures
