@@ -27,6 +27,8 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from scrapy.settings import BaseSettings
 
+from tmapi_spiders.settings_util import set_unless_given
+
 logger = logging.getLogger(__name__)
 
 SANDBOX_HOST = "127.0.0.1"
@@ -110,9 +112,8 @@ class SandboxAddon(_ForOurSpiders):
         }
         for name, value in wanted.items():
             settings.set(name, value, priority=max(settings.getpriority(name) or 0, 40))
-        if (settings.getpriority("TMAPI_CACHE") or 0) < 40:
-            # A new sandbox (new keys) every run, and its answers cost nothing: no store.
-            settings.set("TMAPI_CACHE", "false", priority=max(settings.getpriority("TMAPI_CACHE") or 0, 21))
+        # A new sandbox (new keys) every run, and its answers cost nothing: no store.
+        set_unless_given(settings, "TMAPI_CACHE", "false")
         settings.set_in_component_priority_dict("EXTENSIONS", SandboxServer, 0)
 
 

@@ -18,7 +18,7 @@ from scrapy.settings import BaseSettings
 # Not `from tmapi_spiders import backends`: importing the submodule distributed/backends.py
 # would rebind that name in this package.
 from tmapi_spiders.backends import shared as _shared_job
-from tmapi_spiders.settings_util import priority_above
+from tmapi_spiders.settings_util import priority_above, set_unless_given
 
 SCHEDULER = "tmapi_spiders.distributed.scheduler.LeasingScheduler"
 DUPEFILTER = "tmapi_spiders.distributed.dupefilter.ImageDupeFilter"
@@ -43,8 +43,7 @@ def configure(settings: BaseSettings) -> None:
     from tmapi_spiders.distributed.worker import default_worker_id
 
     for name, value in (("SCHEDULER", SCHEDULER), ("DUPEFILTER_CLASS", DUPEFILTER)):
-        if (settings.getpriority(name) or 0) < 40:  # a `-s` choice wins
-            settings.set(name, value, priority=priority_above(settings, name))
+        set_unless_given(settings, name, value)  # a `-s` choice wins
     if not settings.get("TMAPI_WORKER_ID"):
         settings.set("TMAPI_WORKER_ID", default_worker_id(), priority=priority_above(settings, "TMAPI_WORKER_ID"))
     if not settings.get("FEED_URI_PARAMS"):

@@ -9,7 +9,7 @@ from typing import Protocol
 
 from scrapy.settings import BaseSettings
 
-from tmapi_spiders.settings_util import priority_above
+from tmapi_spiders.settings_util import set_unless_given
 
 logger = logging.getLogger(__name__)
 
@@ -89,10 +89,9 @@ def configure(settings: BaseSettings) -> None:
         return
     need = max(2 * concurrency, 16) if concurrency else max(16, math.ceil(qps))
     for name in ("CONCURRENT_REQUESTS", "CONCURRENT_REQUESTS_PER_DOMAIN"):
-        if (settings.getpriority(name) or 0) < 40 and settings.getint(name) < need:
-            settings.set(name, need, priority=priority_above(settings, name))
-    if (settings.getpriority("AUTOTHROTTLE_ENABLED") or 0) < 40:
-        settings.set("AUTOTHROTTLE_ENABLED", False, priority=priority_above(settings, "AUTOTHROTTLE_ENABLED"))
+        if settings.getint(name) < need:
+            set_unless_given(settings, name, need)
+    set_unless_given(settings, "AUTOTHROTTLE_ENABLED", False)
 
 
 def check(settings: BaseSettings) -> None:
