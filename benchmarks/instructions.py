@@ -13,7 +13,10 @@ benchmarks/throughput.py stays the measure of record.
 
 Each row: a one-image run (20 pages) and an 11-image run (220 pages) under callgrind,
 both at once; instructions per page = the difference / 200 (start-up taken out). The
-floor is benchmarks/floor_client.py fetching the same pages. About 70 s per row on 2 cores.
+floor is benchmarks/floor_client.py fetching the same pages; the Scrapy peer is
+benchmarks/scrapy_peer.py (stock Scrapy, orjson both ways): what Scrapy alone costs for the
+same job. The crawl runs with the answer store off, as speed.py's CPU rows do (add
+`--variant store=TMAPI_CACHE=auto` for its cost). About 70 s per row on 2 cores.
 Needs valgrind (`apt install valgrind`).
 """
 
@@ -34,9 +37,22 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from benchmarks.throughput import Sandbox, crawl_args, crawl_env, floor, images, page_list, write_seeds  # noqa: E402
+from benchmarks.throughput import (  # noqa: E402
+    PY,
+    TOKEN,
+    Sandbox,
+    crawl_args,
+    crawl_env,
+    floor,
+    images,
+    page_list,
+    write_seeds,
+)
 
 PAGES_ONE, PAGES_MANY = 20, 220
+# As speed.py's CPU rows: no AutoThrottle delays, and the answer store off (its cost is a
+# variant: with it on, a run writes every answer to disk, which neither peer does).
+CRAWL = {"AUTOTHROTTLE_ENABLED": False, "TMAPI_CACHE": False}
 _REFS = re.compile(r"I\s+refs:\s+([\d,]+)")
 
 
@@ -56,6 +72,10 @@ def per_page(one: list[str], many: list[str], env: dict[str, str], tmp: Path, na
         second = pool.submit(instructions, many, env, tmp / f"{name}-many")
         i_one, i_many = first.result(), second.result()
     return {"one": i_one, "many": i_many, "per_page": (i_many - i_one) / (PAGES_MANY - PAGES_ONE)}
+
+
+def peer(base_url: str, pages: Path, out: Path, *flags: str) -> list[str]:
+    return [PY, "benchmarks/scrapy_peer.py", base_url, TOKEN, str(pages), str(out), *flags]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,9 +106,17 @@ def main(argv: list[str] | None = None) -> int:
             subprocess.run(warm, cwd=REPO, env=env, check=True, capture_output=True)  # the sandbox builds its items
         floor_runs = [floor(sandbox.url, pages[n], tmp / f"floor-{n}.jsonl") for n in ("one", "many")]
         floor_row = per_page(floor_runs[0], floor_runs[1], env, tmp, "floor")
+        peers = {}
+        for who, flags in (("stock", ()), ("lean", ("--lean",))):
+            runs = [peer(sandbox.url, pages[n], tmp / f"{who}-{n}.jsonl", *flags) for n in ("one", "many")]
+            peers[who] = per_page(runs[0], runs[1], env, tmp, who)
+        for who in ("floor", "stock", "lean"):
+            written = sum(1 for _ in open(tmp / f"{who}-many.jsonl", encoding="utf-8"))
+            if written != PAGES_MANY * 20:
+                raise RuntimeError(f"{who}: {written} records written, expected {PAGES_MANY * 20}")
         for name, settings in variants.items():
             runs = [
-                crawl_args(seeds[n], tmp / f"{name}-{n}.jsonl", {"AUTOTHROTTLE_ENABLED": False, **settings})
+                crawl_args(seeds[n], tmp / f"{name}-{n}.jsonl", {**CRAWL, **settings})
                 for n in ("one", "many")
             ]
             rows.append((name, per_page(runs[0], runs[1], env, tmp, name)))
@@ -104,6 +132,12 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"| {name} ({settings}) | {row['per_page'] / 1e6:.2f} M | {row['per_page'] / base - 1:+.1%}"
             f" | {row['per_page'] / floor_row['per_page']:.2f}x |"
+        )
+    for who, flag in (("stock", ""), ("lean", " --lean")):
+        page = peers[who]["per_page"]
+        print(
+            f"| Scrapy peer, {who} (benchmarks/scrapy_peer.py{flag}) | {page / 1e6:.2f} M | {page / base - 1:+.1%}"
+            f" | {page / floor_row['per_page']:.2f}x |"
         )
     print(f"| floor (benchmarks/floor_client.py) | {floor_row['per_page'] / 1e6:.2f} M | | 1.00x |")
     return 0

@@ -27,10 +27,11 @@ import redis
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import speed
+import speed_limits
 from throughput import Sandbox
 
 from tests.redis_server import RedisServer
+from tmapi_spiders.distributed import backends as job_backends
 from tmapi_spiders.distributed import scripts as job_scripts
 from tmapi_spiders.distributed.keys import JobKeys
 from tmapi_spiders.limits import shared
@@ -39,7 +40,7 @@ from tmapi_spiders.limits import shared
 def script_names() -> dict[str, str]:
     """SHA1 of every Lua script the project registers -> a readable name."""
     names = {}
-    for prefix, module in (("job", job_scripts), ("limit", shared)):
+    for prefix, module in (("job", job_scripts), ("limit", shared), ("summary", job_backends)):
         for name in dir(module):
             value = getattr(module, name)
             if name.isupper() and isinstance(value, str) and "redis.call" in value:
@@ -58,6 +59,13 @@ class Monitor(threading.Thread):
         self.stopped = False
 
     def run(self) -> None:
+        try:
+            self._listen()
+        except redis.ConnectionError:
+            if not self.stopped:  # the private server going away at the end is the normal way out
+                raise
+
+    def _listen(self) -> None:
         current = "?"
         with self.client.monitor() as monitor:
             for event in monitor.listen():
@@ -82,7 +90,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=8, help="TMAPI_MAX_CONCURRENCY (0: no limiter)")
     parser.add_argument("--seconds", type=float, default=30)
     opts = parser.parse_args()
-    settings: dict[str, Any] = dict(speed.NO_THROTTLE)
+    settings: dict[str, Any] = dict(speed_limits.NO_THROTTLE)
     if opts.limit:
         settings["TMAPI_MAX_CONCURRENCY"] = opts.limit
     else:
@@ -108,7 +116,7 @@ def main() -> None:
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
-        row = speed.redis_run(Path(folder), sandbox, server.url, "src", opts.workers, settings, opts.seconds)
+        row = speed_limits.redis_run(Path(folder), sandbox, server.url, "src", opts.workers, settings, opts.seconds)
         done.set()
         monitor.stopped = True
         sampler.join()

@@ -12,6 +12,9 @@ process, Redis is a private redis-server):
 - cpu: CPU per page at zero latency against benchmarks/floor_client.py (aiohttp, orjson both
   ways, gzip answers: what the crawl does, with nothing else). Rounds alternate floor and
   crawl, one page and many, so the machine's load weighs on both sides; the median round.
+  Beside them, in the same rounds, benchmarks/scrapy_peer.py --lean: the same job done by
+  Scrapy with nothing but gzip decoding, the feed and core stats (the least a Scrapy crawl
+  of these pages costs).
 - against (--against DIR): the crawl of another checkout of the project (its own scrapy.cfg,
   settings and tmapi_spiders, this venv) in the same rounds, same sandbox and pages: CPU per
   page of this crawl over that one's (issue 13: no more than 1.10).
@@ -121,6 +124,12 @@ def table(result: dict[str, Any]) -> str:
             f"| CPU per page, zero latency, vs the orjson floor | {m['ratio']:.2f}x ({m['crawl_ms_per_page']:.2f} ms"
             f" vs {m['floor_ms_per_page']:.2f} ms) | <= 3x | median of {len(rs)} rounds,"
             f" range {min(r['ratio'] for r in rs):.2f}-{max(r['ratio'] for r in rs):.2f}x; {c['pages']} pages |"
+        )
+        lines.append(
+            f"| CPU per page, zero latency, vs the lean Scrapy peer | {m['vs_peer']:.2f}x"
+            f" ({m['crawl_ms_per_page']:.2f} ms vs {m['peer_ms_per_page']:.2f} ms) | (reference: the floor"
+            f" of any Scrapy crawl) | benchmarks/scrapy_peer.py --lean, {m['peer_ratio']:.2f}x the orjson floor;"
+            f" range {min(r['vs_peer'] for r in rs):.2f}-{max(r['vs_peer'] for r in rs):.2f}x; the same rounds |"
         )
         if "vs_old" in m:
             lines.append(

@@ -1,5 +1,6 @@
-"""speed.py's cpu and latency rows: CPU per page at zero latency against the orjson floor (and,
-with --against, against another checkout's crawl), a latency-bound crawl, a crawl that waits.
+"""speed.py's cpu and latency rows: CPU per page at zero latency against the orjson floor and the
+lean Scrapy peer (and, with --against, against another checkout's crawl), a latency-bound crawl,
+a crawl that waits.
 
 Rounds alternate floor and crawl, one page and many, so the machine's load weighs on both
 sides; the median round is reported (benchmarks/speed.py says what each row means).
@@ -15,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from throughput import PY, Sandbox, crawl_args, crawl_env, floor, images, page_list, run, write_seeds
+from throughput import PY, TOKEN, Sandbox, crawl_args, crawl_env, floor, images, page_list, run, write_seeds
 
 from tests.probes import with_probe
 
@@ -44,7 +45,8 @@ def cpu_and_latency(tmp: Path, rounds: int, images_count: int, quick: bool, agai
         write_seeds(tmp, "lat", lat_images)
         for r in range(rounds):
             got: dict[str, Any] = {}
-            order = ["floor_one", "floor_many", "crawl_one", "crawl_many", "crawl_latency", "crawl_idle"]
+            order = ["floor_one", "floor_many", "peer_one", "peer_many", "crawl_one", "crawl_many"]
+            order += ["crawl_latency", "crawl_idle"]
             if against is not None:
                 order[2:2] = ["old_one", "old_many"]
             if r % 2:
@@ -53,6 +55,13 @@ def cpu_and_latency(tmp: Path, rounds: int, images_count: int, quick: bool, agai
                 if what.startswith("floor"):
                     size = what.split("_")[1]
                     got[what] = run(floor(fast.url, tmp / f"{size}.json", tmp / f"{what}.jsonl"), crawl_env(fast.url))
+                    continue
+                if what.startswith("peer"):  # the lean Scrapy peer (benchmarks/scrapy_peer.py)
+                    size = what.split("_")[1]
+                    peer = [PY, "benchmarks/scrapy_peer.py", fast.url, TOKEN, str(tmp / f"{size}.json")]
+                    got[what] = run([*peer, str(tmp / f"{what}.jsonl"), "--lean"], crawl_env(fast.url))
+                    if got[what].returncode:
+                        raise RuntimeError(f"{what} failed: {got[what].output[-1500:]}")
                     continue
                 if what.startswith("old"):
                     assert against is not None
@@ -79,6 +88,7 @@ def cpu_and_latency(tmp: Path, rounds: int, images_count: int, quick: bool, agai
                     raise RuntimeError(f"{what} failed: {got[what].output[-1500:]}")
             crawl_page = (got["crawl_many"].cpu - got["crawl_one"].cpu) / (n - 1)
             floor_page = (got["floor_many"].cpu - got["floor_one"].cpu) / (n - 1)
+            peer_page = (got["peer_many"].cpu - got["peer_one"].cpu) / (n - 1)
             latency_page = (got["crawl_latency"].cpu - got["crawl_one"].cpu) / (lat_n - 1)
             wait_cpu = re.search(r"'probe/wait_cpu_us': (\d+)", got["crawl_idle"].output)
             wait_wall = re.search(r"'probe/wait_us': (\d+)", got["crawl_idle"].output)
@@ -97,6 +107,9 @@ def cpu_and_latency(tmp: Path, rounds: int, images_count: int, quick: bool, agai
                     "crawl_ms_per_page": crawl_page * 1000,
                     "floor_ms_per_page": floor_page * 1000,
                     "ratio": crawl_page / floor_page,
+                    "peer_ms_per_page": peer_page * 1000,
+                    "peer_ratio": peer_page / floor_page,
+                    "vs_peer": crawl_page / peer_page,
                     "latency_ms_per_page": latency_page * 1000,
                     "latency_ratio": latency_page / crawl_page,
                     "idle_ms_per_s": idle_per_s * 1000,

@@ -1,0 +1,123 @@
+"""The Scrapy peer for the benchmarks: a stock Scrapy spider doing the floor's job.
+
+    python benchmarks/scrapy_peer.py BASE_URL TOKEN PAGES.json OUT.jsonl [--lean]
+
+The same pages, headers, concurrency (16) and records as benchmarks/floor_client.py,
+through Scrapy (no project settings: this file builds its own), parsed with orjson and
+written by a JSON Lines exporter that uses orjson, so it differs from the floor only by
+Scrapy itself. Two versions:
+
+- stock: Scrapy's default components, as `scrapy startproject` gives them.
+- --lean: the best Scrapy version of the job. Every default downloader middleware, spider
+  middleware and extension off but the three the job needs (gzip decoding, the feed, core
+  stats), and the crawl's two settings that cut Scrapy's per-record cost (CONCURRENT_ITEMS 5;
+  no "Scraped from" DEBUG record built per item when the log is at INFO): what Scrapy's
+  engine, downloader, scheduler, signals and item path cost on their own, about the least
+  a Scrapy-based crawl of these pages can cost.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+import orjson
+from scrapy import Request, Spider
+from scrapy.crawler import CrawlerProcess
+from scrapy.exporters import BaseItemExporter
+from scrapy.http import Response
+from scrapy.logformatter import LogFormatter
+
+SEARCH_PATH = "/1688/global/search/image"
+
+
+class OrjsonLinesExporter(BaseItemExporter):
+    """One orjson line per item (UTF-8, no escapes), as the crawl's feed writes."""
+
+    def __init__(self, file: Any, **kwargs: Any) -> None:
+        super().__init__(dont_fail=True, **kwargs)
+        self.file = file
+
+    def export_item(self, item: Any) -> None:
+        self.file.write(orjson.dumps(item, option=orjson.OPT_APPEND_NEWLINE))
+
+
+class InfoLogFormatter(LogFormatter):
+    """No per-item and per-response DEBUG records built only to be dropped at INFO."""
+
+    def crawled(self, *args: Any) -> None:
+        return None
+
+    def scraped(self, *args: Any) -> None:
+        return None
+
+
+class PeerSpider(Spider):
+    name = "peer"
+
+    def __init__(self, base_url: str, token: str, pages_file: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.base_url, self.token = base_url, token
+        with open(pages_file, "rb") as handle:
+            self.pages: list[dict[str, str]] = orjson.loads(handle.read())
+
+    async def start(self) -> Any:
+        for params in self.pages:
+            url = f"{self.base_url}{SEARCH_PATH}?{urlencode(params)}"
+            yield Request(url, headers={"apikey": self.token}, cb_kwargs={"params": params}, dont_filter=True)
+
+    def parse(self, response: Response, params: dict[str, str]) -> Iterator[dict[str, Any]]:
+        data = orjson.loads(response.body)["data"]
+        page = int(params["page"])
+        context = {
+            "query_image_url": params["img_url"],
+            "search_image_url": params["img_url"],
+            "page": page,
+            "language": params["language"],
+            "sort": params["sort"],
+            "filters": {},
+            "crawled_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        }
+        for rank, item in enumerate(data["items"], (page - 1) * int(params["page_size"]) + 1):
+            yield {**item, **context, "rank": rank}
+
+
+def lean_settings() -> dict[str, Any]:
+    """Every default component off but gzip decoding, the feed and core stats; the crawl's
+    per-record settings."""
+    from scrapy.settings import default_settings as d
+
+    keep = {
+        "scrapy.downloadermiddlewares.httpcompression.HttpCompressionMiddleware",
+        "scrapy.extensions.feedexport.FeedExporter",
+        "scrapy.extensions.corestats.CoreStats",
+    }
+    off = {
+        name: {path: None for path in getattr(d, f"{name}_BASE") if path not in keep}
+        for name in ("DOWNLOADER_MIDDLEWARES", "SPIDER_MIDDLEWARES", "EXTENSIONS")
+    }
+    return {**off, "CONCURRENT_ITEMS": 5, "LOG_FORMATTER": InfoLogFormatter}
+
+
+def main(base_url: str, token: str, pages_file: str, out_file: str, lean: bool) -> int:
+    process = CrawlerProcess(
+        {
+            "CONCURRENT_REQUESTS": 16,
+            "CONCURRENT_REQUESTS_PER_DOMAIN": 16,
+            "FEEDS": {out_file: {"format": "orjsonlines", "overwrite": True}},
+            "FEED_EXPORTERS": {"orjsonlines": OrjsonLinesExporter},
+            "LOG_LEVEL": "INFO",
+            **(lean_settings() if lean else {}),
+        }
+    )
+    process.crawl(PeerSpider, base_url=base_url, token=token, pages_file=pages_file)
+    process.start()
+    return 0
+
+
+if __name__ == "__main__":
+    base, tok, pages_path, out_path = sys.argv[1:5]
+    sys.exit(main(base, tok, pages_path, out_path, lean="--lean" in sys.argv[5:]))
