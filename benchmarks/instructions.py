@@ -1,6 +1,6 @@
-"""CPU per page as instructions (valgrind callgrind): the crawl against the floor, and settings side by side.
+"""CPU per page as instructions (valgrind callgrind): the crawl beside the floor, the Scrapy peers, variants.
 
-    .venv/bin/python benchmarks/instructions.py                       # the crawl as configured, and the floor
+    .venv/bin/python benchmarks/instructions.py                       # the crawl, the two Scrapy peers, the floor
     .venv/bin/python benchmarks/instructions.py --variant ci20=CONCURRENT_ITEMS=20 \\
         --variant uvloop=ASYNCIO_EVENT_LOOP=uvloop.Loop               # each variant beside the default
 
@@ -115,10 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             if written != PAGES_MANY * 20:
                 raise RuntimeError(f"{who}: {written} records written, expected {PAGES_MANY * 20}")
         for name, settings in variants.items():
-            runs = [
-                crawl_args(seeds[n], tmp / f"{name}-{n}.jsonl", {**CRAWL, **settings})
-                for n in ("one", "many")
-            ]
+            runs = [crawl_args(seeds[n], tmp / f"{name}-{n}.jsonl", {**CRAWL, **settings}) for n in ("one", "many")]
             rows.append((name, per_page(runs[0], runs[1], env, tmp, name)))
             written = sum(1 for _ in open(tmp / f"{name}-many.jsonl", encoding="utf-8"))
             if written != PAGES_MANY * 20:

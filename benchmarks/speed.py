@@ -1,7 +1,7 @@
 """Issue 17's table: honest speed, every row a ratio or rate measured side by side in one run.
 
-    .venv/bin/python benchmarks/speed.py            # about 5 minutes on 2 cores
-    .venv/bin/python benchmarks/speed.py --quick    # about 3.5 minutes: one CPU round, shorter runs
+    .venv/bin/python benchmarks/speed.py            # about 6 minutes on 2 cores
+    .venv/bin/python benchmarks/speed.py --quick    # about 4 minutes: one CPU round, shorter runs
     .venv/bin/python benchmarks/speed.py --only redis,qps
     mkdir -p /tmp/old && git archive 473ff35 | tar -x -C /tmp/old   # the code before issue 13's rework
     .venv/bin/python benchmarks/speed.py --only cpu --against /tmp/old
