@@ -27,6 +27,19 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def context_of(params: dict[str, str]) -> dict[str, object]:
+    """The fields the crawl adds to every record of a page (benchmarks/scrapy_peer.py too)."""
+    return {
+        "query_image_url": params["img_url"],
+        "search_image_url": params["img_url"],
+        "page": int(params["page"]),
+        "language": params["language"],
+        "sort": params["sort"],
+        "filters": {},
+        "crawled_at": now(),
+    }
+
+
 async def main(base_url: str, token: str, pages_file: str, out_file: str, concurrency: int) -> int:
     with open(pages_file, "rb") as handle:
         pages: list[dict[str, str]] = orjson.loads(handle.read())
@@ -46,15 +59,7 @@ async def main(base_url: str, token: str, pages_file: str, out_file: str, concur
                     body = await resp.read()
                 data = orjson.loads(body)["data"]
                 page = int(params["page"])
-                context = {
-                    "query_image_url": params["img_url"],
-                    "search_image_url": params["img_url"],
-                    "page": page,
-                    "language": params["language"],
-                    "sort": params["sort"],
-                    "filters": {},
-                    "crawled_at": now(),
-                }
+                context = context_of(params)
                 for rank, item in enumerate(data["items"], (page - 1) * int(params["page_size"]) + 1):
                     out.write(dumps({**item, **context, "rank": rank}, option=newline))
                     written += 1

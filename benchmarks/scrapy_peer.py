@@ -20,18 +20,16 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
 import orjson
+from floor_client import SEARCH_PATH, context_of  # the script's folder is on sys.path
 from scrapy import Request, Spider
 from scrapy.crawler import CrawlerProcess
 from scrapy.exporters import BaseItemExporter
 from scrapy.http import Response
 from scrapy.logformatter import LogFormatter
-
-SEARCH_PATH = "/1688/global/search/image"
 
 
 class OrjsonLinesExporter(BaseItemExporter):
@@ -72,15 +70,7 @@ class PeerSpider(Spider):
     def parse(self, response: Response, params: dict[str, str]) -> Iterator[dict[str, Any]]:
         data = orjson.loads(response.body)["data"]
         page = int(params["page"])
-        context = {
-            "query_image_url": params["img_url"],
-            "search_image_url": params["img_url"],
-            "page": page,
-            "language": params["language"],
-            "sort": params["sort"],
-            "filters": {},
-            "crawled_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        }
+        context = context_of(params)
         for rank, item in enumerate(data["items"], (page - 1) * int(params["page_size"]) + 1):
             yield {**item, **context, "rank": rank}
 
