@@ -142,10 +142,6 @@ def write_seeds(tmp: Path, name: str, urls: list[str]) -> Path:
 
 def crawl_env(base_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TMAPI_", "REDIS_"))}
-    # As on a user's machine, each process reads the .pyc files an earlier one wrote: with
-    # PYTHONDONTWRITEBYTECODE (set on some CI machines) every start compiles the project's
-    # ~90 modules again (installed packages have theirs from pip), which only our side pays.
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.update(TMAPI_API_TOKEN=TOKEN, TMAPI_BASE_URL=base_url)
     return env
 
