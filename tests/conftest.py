@@ -159,3 +159,14 @@ def own_project_data_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: 
     `scrapy` subprocess inherits.
     """
     monkeypatch.setenv("XDG_CONFIG_HOME", _data_dir_config(tmp_path_factory.mktemp("xdg")))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Modules with a test marked `slow` run first (in their own order, the rest after them).
+
+    pytest-xdist hands tests out in collection order, and the slowest (the wheel install,
+    the soaks, Redis Cluster/TLS/Sentinel) sat at the end of the alphabet: one of the two
+    workers ran them alone while the other had finished. Started first, they overlap with
+    the many short tests instead."""
+    slow = {item.nodeid.split("::")[0] for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.nodeid.split("::")[0] not in slow)
