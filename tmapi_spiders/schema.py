@@ -7,7 +7,7 @@ Records are not rebuilt from the model; prices stay the API's exact strings.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, NotRequired
+from typing import Annotated, Any, Generic, NotRequired, TypeVar
 
 from pydantic import (
     ConfigDict,
@@ -60,31 +60,26 @@ class ShopInfo(TypedDict):
     is_factory: NotRequired[StrictBool | None]
 
 
+_Url = TypeVar("_Url")
+
+
 @with_config(_OPEN)
-class Product(TypedDict):
+class _Product(TypedDict, Generic[_Url]):
+    """A product record, with `_Url` for its two URL fields: one list of fields for the record
+    as kept (`Product`) and as the spider reads it off a page (`ProductBeforeNormalising`)."""
+
     item_id: StrictInt
-    product_url: AbsoluteUrl
+    product_url: _Url
     title: StrictStr
-    img: AbsoluteUrl
+    img: _Url
     price: DecimalString
     price_info: NotRequired[PriceInfo | None]
     quantity_prices: NotRequired[list[QuantityPrice] | None]
     shop_info: NotRequired[ShopInfo | None]
 
 
-@with_config(_OPEN)
-class ProductBeforeNormalising(TypedDict):
-    """Product as the spider reads it off the page, before NormalisationPipeline."""
-
-    item_id: StrictInt
-    product_url: UrlBeforeNormalising
-    title: StrictStr
-    img: UrlBeforeNormalising
-    price: DecimalString
-    price_info: NotRequired[PriceInfo | None]
-    quantity_prices: NotRequired[list[QuantityPrice] | None]
-    shop_info: NotRequired[ShopInfo | None]
-
+Product = _Product[AbsoluteUrl]
+ProductBeforeNormalising = _Product[UrlBeforeNormalising]  # before NormalisationPipeline
 
 _PRODUCT = TypeAdapter(Product)
 # One validation for a page's items: one call into pydantic-core instead of one per record.
