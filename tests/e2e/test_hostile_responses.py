@@ -142,12 +142,10 @@ def mutated_items(draw: st.DrawFn) -> Any:
     item = copy.deepcopy(GOOD_ITEM)
     item["item_id"] = draw(st.integers(1, 10**12))
     for name in draw(st.lists(st.sampled_from(FIELDS), max_size=4, unique=True)):
-        target, _, sub = name.partition(".")
-        holder = item
-        if sub:
-            if not isinstance(item.get(target), dict):
-                continue
-            holder, target = item[target], sub
+        found = strategies.field_holder(item, name)
+        if found is None:
+            continue
+        holder, target = found
         action = draw(st.sampled_from(["delete", "null", "value", "huge"]))
         if action == "delete":
             holder.pop(target, None)

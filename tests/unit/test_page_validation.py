@@ -91,12 +91,10 @@ def records(draw: st.DrawFn) -> Any:
     record = copy.deepcopy(GOOD)
     record["item_id"] = draw(st.integers(1, 10**6))
     for name in draw(st.lists(st.sampled_from([*GOOD, "extra", "shop_info.is_factory"]), max_size=3, unique=True)):
-        target, _, sub = name.partition(".")
-        holder = record
-        if sub:
-            if not isinstance(record.get(target), dict):
-                continue
-            holder, target = record[target], sub
+        found = strategies.field_holder(record, name)
+        if found is None:
+            continue
+        holder, target = found
         action = draw(st.sampled_from(["delete", "value", "relative", "deep"]))
         if action == "delete":
             holder.pop(target, None)
