@@ -9,6 +9,7 @@ API_REFUSED = 3  # TMAPI refused the token or the balance is gone, or is not at 
 REDIS_DOWN = 4  # Redis unreachable or lost
 CAP_REACHED = 5  # TMAPI_MAX_CALLS reached: work left for a later run
 JOB_LOST = 6  # distributed: the job's state vanished from Redis (restarted empty, flushed): seed it again
+WRITE_FAILED = 7  # a record, the failures feed or the summary could not be written: what was not written is not done
 INTERRUPTED = 130  # a second Ctrl-C or SIGTERM forced an unclean stop (128 + SIGINT, as shells report it)
 
 FINISH_REASONS = {
@@ -19,6 +20,7 @@ FINISH_REASONS = {
     "tmapi_unreachable": API_REFUSED,
     "redis_unavailable": REDIS_DOWN,
     "redis_job_lost": JOB_LOST,
+    "tmapi_write_failed": WRITE_FAILED,
     "tmapi_max_calls": CAP_REACHED,
     "tmapi_scrapy_unsupported": SCRAPY_ERROR,  # tmapi_spiders/inspection.py
     "shutdown_forced": INTERRUPTED,
