@@ -17,23 +17,25 @@ from scrapy.exceptions import CloseSpider
 from scrapy.http import Response
 
 from tmapi_spiders import inspection
+from tmapi_spiders.distributed.worker import LEASE_META, Worker
 from tmapi_spiders.inspection import ENGINE_NEEDS, InspectionCheck, Need
 from tmapi_spiders.itemproc import FeedExporter
 
 # Attributes no Scrapy has, or a shape the real one does not have: what a rename looks like.
-ABSENT = Need(("_slot", "inprogress_renamed"), "a set of Requests", lambda value: True, "a rename")
-WRONG_SHAPE = Need(("_slot", "inprogress"), "a list", lambda value: isinstance(value, list), "a changed type")
+ABSENT = Need(("_slot", "nextcall_renamed"), "a method", lambda value: True, "a rename")
+WRONG_SHAPE = Need(("_slot", "nextcall"), "a list", lambda value: isinstance(value, list), "a changed type")
 
 
 class Verdicts:
     """Writes, to TMAPI_TEST_VERDICTS: the probe's verdict on this crawl's own engine (and on
     specs naming an absent attribute or a wrong shape), and, for every record, whether the
-    request whose response gave it was still in progress when the feed got the record."""
+    worker already counted the lease of the request that gave it as done when the feed had
+    written the record (it must not: the record's own signal counts it off after this one)."""
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
         self.path = Path(crawler.settings["TMAPI_TEST_VERDICTS"])
-        self.out: dict[str, Any] = {"in_progress_at_item": []}
+        self.out: dict[str, Any] = {"done_at_item": []}
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -51,11 +53,13 @@ class Verdicts:
 
     def item_scraped(self, item: Any, response: Any) -> None:
         if isinstance(response, Response):
-            busy = inspection.in_progress(self.crawler.engine)
-            self.out["in_progress_at_item"].append(response.request in busy)
+            worker = Worker.of(self.crawler)
+            lease = response.request.meta.get(LEASE_META)
+            self.out["done_at_item"].append(lease in worker.finished or lease not in worker.leases)
 
     def spider_closed(self) -> None:
-        self.out["in_progress_at_close"] = len(inspection.in_progress(self.crawler.engine))
+        worker = Worker.of(self.crawler)
+        self.out["held_at_close"] = len(worker.leases) + len(worker.finished)
         self.path.write_text(json.dumps(self.out), encoding="utf-8")
 
 

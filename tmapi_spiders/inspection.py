@@ -2,14 +2,6 @@
 
 Why they exist (each has no public equivalent in Scrapy 2.19):
 
-- `ExecutionEngine._slot.inprogress`: the requests the engine has taken from the
-  scheduler and not finished: a request stays in it from the download until its callback
-  or errback ran and every item it gave went through the pipelines and the feed
-  (Scrapy removes it only after the scraper is done with the response). A distributed
-  worker acknowledges a lease only once its request has left this set. No public signal
-  says when a response's output is all processed: the item signals tell when one item is
-  done, not how many are still to come, and an errback's output for a failed download
-  passes no spider middleware that could count it.
 - `ExecutionEngine._slot.nextcall.schedule()`: asks the engine for the scheduler's next
   requests now, not at its 5-second heartbeat, when another worker queued work.
 - `Scraper.slot` and `Scraper.start_itemproc_async()`: a request the job refuses to queue
@@ -21,12 +13,11 @@ Why they exist (each has no public equivalent in Scrapy 2.19):
   off the signal and calls them itself, which is right only if no receiver of theirs is
   left on it (else each record is counted or exported twice).
 
-A rename in a later Scrapy or Twisted must not fail silently (acknowledging a lease while
-its items are still in the scraper loses them on `kill -9`, with every test green), so
-each read is declared as a `Need` and checked when the spider opens
-(`InspectionCheck`): a missing attribute or an unexpected shape stops the crawl before
-its first paid call, with finish reason `tmapi_scrapy_unsupported` (exit 1) and one log
-line naming the attribute. tests/e2e/test_inspection.py pins the verdict.
+A rename in a later Scrapy or Twisted must not fail silently, so each read is declared as
+a `Need` and checked when the spider opens (`InspectionCheck`): a missing attribute or an
+unexpected shape stops the crawl before its first paid call, with finish reason
+`tmapi_scrapy_unsupported` (exit 1) and one log line naming the attribute.
+tests/e2e/test_inspection.py pins the verdict.
 """
 
 from __future__ import annotations
@@ -34,11 +25,11 @@ from __future__ import annotations
 import inspect
 import logging
 import weakref
-from collections.abc import Callable, Set
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Self
 
-from scrapy import Request, signals
+from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import CloseSpider
 from scrapy.utils.defer import deferred_from_coro
@@ -64,17 +55,7 @@ class Need:
         return ".".join(self.path)
 
 
-def _is_request_set(value: Any) -> bool:
-    return isinstance(value, Set) and all(isinstance(r, Request) for r in value)
-
-
 ENGINE_NEEDS: tuple[Need, ...] = (
-    Need(
-        ("_slot", "inprogress"),
-        "a set of Requests",
-        _is_request_set,
-        "leases would be acknowledged while their items are still being processed",
-    ),
     Need(("_slot", "nextcall", "schedule"), "a method", callable, "queued work would wait for the engine's heartbeat"),
     Need(("scraper", "slot"), "the scraper's open slot", lambda value: value is not None, "no failure records"),
     Need(
@@ -95,10 +76,6 @@ POOL_NEEDS: tuple[Need, ...] = (
 
 # Problems found before the spider opened (the download handler is built with the engine).
 _early: weakref.WeakKeyDictionary[Crawler, list[str]] = weakref.WeakKeyDictionary()
-
-
-class UnsupportedScrapy(RuntimeError):
-    """An attribute the project reads is missing or changed shape."""
 
 
 def _read(obj: Any, path: tuple[str, ...]) -> Any:
@@ -127,20 +104,6 @@ def _message(found: list[str]) -> str:
 
 
 # the reads themselves
-
-
-def in_progress(engine: Any) -> Set[Request]:
-    """Requests the engine took from the scheduler and has not finished (empty once closed).
-
-    Raises UnsupportedScrapy rather than answer "none" when the attribute is gone: the
-    caller then acknowledges nothing (fail safe) until InspectionCheck stops the crawl."""
-    slot = getattr(engine, "_slot", _MISSING)
-    if slot is None:
-        return frozenset()
-    found = getattr(slot, "inprogress", _MISSING)
-    if found is _MISSING:
-        raise UnsupportedScrapy(_message(problems(engine, ENGINE_NEEDS[:1])))
-    return found
 
 
 def wake(engine: Any) -> None:

@@ -116,6 +116,12 @@ ITEM_PIPELINES = {
 
 # --- Output ---------------------------------------------------------------------------
 FEED_EXPORT_ENCODING = "utf-8"
+# Local feed files whose failed write stops the crawl in one line (exit code 7) instead of a
+# traceback per record and an exit 0 (tmapi_spiders/done.py).
+FEED_STORAGES = {
+    "": "tmapi_spiders.done.CheckedFileFeedStorage",
+    "file": "tmapi_spiders.done.CheckedFileFeedStorage",
+}
 FEED_EXPORTERS = {
     "csv": "tmapi_spiders.exporters.FlatCsvItemExporter",
     # orjson instead of the pure-Python encoder: the feed was the crawl's largest CPU cost (README.md, "Performance")

@@ -12,3 +12,9 @@ image_finished = object()
 # elsewhere (another worker of a distributed job). Neither carries the token.
 auth_learned = object()
 auth_known = object()
+
+# request_done(request) is sent once a request's work is done: every record its callback or
+# errback gave is through the item path (written by the feeds, or dropped with a reason) and
+# every follow-up request it gave is queued (tmapi_spiders/done.py). Only in a worker of a
+# distributed job, where it decides when a lease is acknowledged.
+request_done = object()

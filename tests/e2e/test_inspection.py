@@ -19,7 +19,7 @@ import pytest
 from tests.crawl_helpers import QUICK_WORKER_SETTINGS, REPO, CrawlResult, crawl
 from tests.redis_server import RedisServer
 from tmapi_spiders import settings as project_settings
-from tmapi_spiders.inspection import SUPPORTED, UnsupportedScrapy, in_progress
+from tmapi_spiders.inspection import SUPPORTED
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
 
 IMAGES = [
@@ -56,7 +56,7 @@ def worker(
     return crawl(tmp_path, sandbox.base_url, args={"urls_file": str(seeds)}, settings=settings)
 
 
-def test_the_engine_meets_every_need_and_holds_a_request_until_its_records_are_written(
+def test_the_engine_meets_every_need_and_no_lease_is_done_before_its_records_are_written(
     tmp_path: Path, sandbox: SandboxThread, redis_server: RedisServer
 ) -> None:
     result = worker(tmp_path, sandbox, redis_server, "probe-ok", {"tests.inspection_probes.Verdicts": 900})
@@ -64,14 +64,16 @@ def test_the_engine_meets_every_need_and_holds_a_request_until_its_records_are_w
     verdicts = json.loads((tmp_path / "verdicts.json").read_text(encoding="utf-8"))
     assert verdicts["real"] == []  # this Scrapy has every attribute, in the shape the project reads
     assert verdicts["absent"] == [
-        "ExecutionEngine._slot.inprogress_renamed is missing (a rename)"
+        "ExecutionEngine._slot.nextcall_renamed is missing (a rename)"
     ]  # and the verdict names the one it lacks
-    assert verdicts["wrong_shape"] == ["ExecutionEngine._slot.inprogress is not a list but set (a changed type)"]
-    # What acknowledgement relies on: while the feed writes a page's record, that page's request
-    # is still in the engine's in-progress set; none is left once the spider closes.
-    seen = verdicts["in_progress_at_item"]
-    assert len(seen) == len(result.products) > 40 and all(seen)
-    assert verdicts["in_progress_at_close"] == 0
+    assert verdicts["wrong_shape"] == [
+        "ExecutionEngine._slot.nextcall is not a list but CallLaterOnce (a changed type)"
+    ]
+    # What acknowledgement relies on (tmapi_spiders/done.py): when the feed has written a
+    # page's record, that page's lease is not yet done; none is held once the spider closes.
+    seen = verdicts["done_at_item"]
+    assert len(seen) == len(result.products) > 40 and not any(seen)
+    assert verdicts["held_at_close"] == 0
 
 
 def test_a_scrapy_without_an_attribute_the_worker_reads_stops_it_before_any_call(
@@ -82,7 +84,7 @@ def test_a_scrapy_without_an_attribute_the_worker_reads_stops_it_before_any_call
     result = worker(tmp_path, sandbox, redis_server, "probe-renamed", extensions)
     assert result.returncode == 1, result.stderr[-3000:]
     errors = [line for line in result.stderr.splitlines() if "This Scrapy cannot run tmapi-spiders safely" in line]
-    assert len(errors) == 1 and "ExecutionEngine._slot.inprogress_renamed is missing" in errors[0], result.stderr
+    assert len(errors) == 1 and "ExecutionEngine._slot.nextcall_renamed is missing" in errors[0], result.stderr
     assert "Supported: Scrapy >=" in errors[0]
     assert "Spider closed (tmapi_scrapy_unsupported)" in result.stderr
     assert sandbox.stats()["total_calls"] == 0 and result.products == []
@@ -132,10 +134,3 @@ def test_the_error_names_the_versions_pyproject_declares() -> None:
     scrapy = next(d for d in dependencies if d.startswith("scrapy>="))
     twisted = next(d for d in dependencies if d.startswith("twisted>=")).split()[0]
     assert f"Scrapy {scrapy.removeprefix('scrapy')} with Twisted {twisted.removeprefix('twisted')}" in SUPPORTED
-
-
-def test_without_the_in_progress_set_nothing_counts_as_done() -> None:
-    """The old read (getattr(..., ())) answered "nothing in progress" when the attribute was
-    gone, so every lease was acknowledged at once; now the read refuses and the worker acks nothing."""
-    with pytest.raises(UnsupportedScrapy, match=r"object\._slot\.inprogress is missing"):
-        in_progress(object())

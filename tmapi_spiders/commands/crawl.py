@@ -74,3 +74,7 @@ class Command(ScrapyCrawl):
             self.exitcode = outcome.INTERRUPTED
             return
         self.exitcode = outcome.exit_code(crawler.stats.get_value("finish_reason"))
+        if crawler.stats.get_value("tmapi/write_failed"):
+            # A feed or the summary could not be written, even if the crawl had ended for
+            # another reason first (a cap, a fatal answer): results are missing.
+            self.exitcode = outcome.WRITE_FAILED

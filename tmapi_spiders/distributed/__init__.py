@@ -22,12 +22,17 @@ from tmapi_spiders.settings_util import priority_above, set_unless_given
 
 SCHEDULER = "tmapi_spiders.distributed.scheduler.LeasingScheduler"
 DUPEFILTER = "tmapi_spiders.distributed.dupefilter.ImageDupeFilter"
-STORAGE = "tmapi_spiders.distributed.feeds.UnbufferedFileFeedStorage"
+STORAGE = "tmapi_spiders.done.UnbufferedFileFeedStorage"  # kill -9 safe: each line in the kernel
+LOCAL_STORAGE = "tmapi_spiders.done.CheckedFileFeedStorage"  # settings.py's, for one process
 URI_PARAMS = "tmapi_spiders.distributed.feeds.uri_params"
 # A worker's start requests come from the job in Redis: a spider middleware next to the spider
 # takes the place of its own seed list (the spider does not know it runs as a worker).
 WORKER_START = "tmapi_spiders.distributed.start.WorkerStartMiddleware"
 WORKER_START_ORDER = 990
+# When a lease's work is done (records written, follow-ups queued): outermost, next to the
+# engine, so it counts what every other spider middleware lets through.
+REQUESTS_DONE = "tmapi_spiders.done.RequestsDone"
+REQUESTS_DONE_ORDER = -1000
 
 
 def enabled(settings: BaseSettings) -> bool:
@@ -50,8 +55,10 @@ def configure(settings: BaseSettings) -> None:
         settings.set("FEED_URI_PARAMS", URI_PARAMS, priority=priority_above(settings, "FEED_URI_PARAMS"))
     storages = dict(settings.getdict("FEED_STORAGES"))
     for scheme in ("", "file"):
-        storages.setdefault(scheme, STORAGE)
+        if storages.get(scheme) in (None, LOCAL_STORAGE):  # a storage of the user's own is kept
+            storages[scheme] = STORAGE
     settings.set("FEED_STORAGES", storages, priority=priority_above(settings, "FEED_STORAGES"))
     middlewares = dict(settings.getdict("SPIDER_MIDDLEWARES"))
     middlewares.setdefault(WORKER_START, WORKER_START_ORDER)
+    middlewares.setdefault(REQUESTS_DONE, REQUESTS_DONE_ORDER)
     settings.set("SPIDER_MIDDLEWARES", middlewares, priority=priority_above(settings, "SPIDER_MIDDLEWARES"))

@@ -28,6 +28,7 @@ class FailureRecords:
     spider: Spider | None
     redactor: Redactor
     leases: dict[str, Request | None]
+    finished: set[str]
 
     def refused(self, request: Request, handover: str | None, reason: str) -> None:
         """A request the job cannot queue (it carries the token, its meta is not JSON).
@@ -44,7 +45,8 @@ class FailureRecords:
 
         def release(_: Any = None) -> None:
             if handover and handover in self.leases:
-                self.leases[handover] = request  # done: the next ack tick acknowledges it
+                self.leases[handover] = request
+                self.finished.add(handover)  # done: the next ack tick acknowledges it
 
         item = self._failure_item(request, reason)
         written = inspection.start_itemproc(self.crawler.engine, item) if item is not None else None

@@ -2,10 +2,11 @@
 
 The reliable-queue half of the design. A request popped from Redis is leased to this
 worker (job-wide `inflight` zset, scored by expiry). The lease is acknowledged once
-the engine is done with the request: downloaded, its callback or errback run, and
-every item and follow-up request it gave processed (items are on disk, follow-ups are
-in Redis). Until then a heartbeat renews it; if the worker dies, the lease expires and
-any other worker gives the request back to the queue.
+the request's work is done (tmapi_spiders/done.py): its callback or errback ran, every
+record it gave is written by the feeds and every follow-up request it gave is in Redis.
+Until then a heartbeat renews it; if the worker dies, the lease expires and any other
+worker gives the request back to the queue. After a failed write nothing more is
+acknowledged: what this worker holds goes back to the job when it stops.
 
 Redis calls on the reactor thread are single short commands or scripts; heartbeats,
 expiry sweeps and reconnects run in threads. What the worker does when Redis fails it
@@ -38,6 +39,7 @@ from tmapi_spiders.distributed.job import Job, JobGone
 from tmapi_spiders.distributed.keys import JobKeys
 from tmapi_spiders.distributed.refusal import FailureRecords
 from tmapi_spiders.distributed.room import Room
+from tmapi_spiders.done import WriteGuard
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +86,8 @@ class Worker(RedisHealth, FailureRecords):
         self.keep_stats = settings.getfloat("TMAPI_REDIS_KEEP_STATS")
         # lease id -> the request the engine holds (None: a seed not yet turned into a request)
         self.leases: dict[str, Request | None] = {}
+        self.finished: set[str] = set()  # leases whose request's work is done (request_done), not yet acknowledged
+        self.writes = WriteGuard.of(crawler)
         self.unsent: list[tuple[Request, str | None]] = []  # enqueued while Redis was down
         self.sent_counters: dict[str, int] = {}
         self.down = False
@@ -113,6 +117,7 @@ class Worker(RedisHealth, FailureRecords):
         if way:
             self.crawler.signals.send_catch_log(tmapi_signals.auth_known, way=way)
         self.crawler.signals.connect(self._auth_learned, signal=tmapi_signals.auth_learned)
+        self.crawler.signals.connect(self._request_done, signal=tmapi_signals.request_done)
         queued, work_left = self.job.queued(), self.job.work_left()
         logger.info(
             "Worker %s joined job %r (%d requests queued, %d seeds/requests/leases left)",
@@ -177,19 +182,20 @@ class Worker(RedisHealth, FailureRecords):
 
     def handed_over(self, lease_id: str) -> None:
         self.leases.pop(lease_id, None)
+        self.finished.discard(lease_id)
+
+    def _request_done(self, request: Request) -> None:
+        lease = request.meta.get(LEASE_META)
+        if lease is not None and self.leases.get(lease) is request:
+            self.finished.add(lease)
 
     def done_leases(self) -> list[str] | None:
-        """Leases whose request the engine is done with (None: unknown, so none is).
-
-        Done: the engine no longer holds the request, so its callback or errback ran and every
-        item it gave is through the pipelines and feeds (Scrapy drops a request from its
-        in-progress set only after the scraper finished its response; tmapi_spiders/inspection.py)."""
-        engine = self.crawler.engine
-        try:
-            busy = inspection.in_progress(engine) if engine is not None else frozenset()
-        except inspection.UnsupportedScrapy:
-            return None  # acknowledge nothing (the crawl is being stopped at open)
-        return [lease for lease, request in self.leases.items() if request is not None and request not in busy]
+        """Leases whose request's work is done: its records written (the feeds flushed to the
+        kernel first) and its follow-ups queued. None once a write has failed: nothing is
+        acknowledged from then on, so that work goes back to the job."""
+        if not self.writes.flush():
+            return None
+        return [lease for lease in self.finished if lease in self.leases]
 
     def ride_along(self) -> tuple[list[str], dict[str, int]]:
         """What the scheduler's next pop acknowledges on its way (one round trip, not two):
@@ -205,6 +211,7 @@ class Worker(RedisHealth, FailureRecords):
             return  # a pop that carried nothing: the ack loop's batch timer keeps running
         for lease in done:
             self.leases.pop(lease, None)
+            self.finished.discard(lease)
         if done and not self.leases:
             self.look_now()  # idle now: the seed loop, maybe in a busy worker's long wait, looks
         if counters:

@@ -15,6 +15,7 @@ two is chosen in tmapi_spiders/backends.py.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -30,6 +31,7 @@ from tmapi_spiders import backends, feeds
 from tmapi_spiders import signals as tmapi_signals
 from tmapi_spiders.api import META_KEY
 from tmapi_spiders.clock import utc_now
+from tmapi_spiders.done import WriteGuard
 from tmapi_spiders.extensions import for_tmapi_job
 
 logger = logging.getLogger(__name__)
@@ -272,6 +274,8 @@ class TmapiRunSummary:
         summary = {
             "spider": self.crawler.spider.name if self.crawler.spider else None,
             "finish_reason": reason,
+            # A feed that could not be written: its records are missing (exit code 7).
+            "write_failed": WriteGuard.failure_of(self.crawler),
             "started_at": self.started,
             "finished_at": utc_now(),
             "max_calls": stats.get_value("tmapi/max_calls"),
@@ -292,7 +296,9 @@ class TmapiRunSummary:
                 f.write("\n")
             os.replace(tmp, path)
         except OSError as exc:
-            logger.error("Could not write the run summary to %s: %s", path, exc)
+            with contextlib.suppress(OSError):
+                os.remove(f"{path}.part")
+            WriteGuard.of(self.crawler).fail(path, exc)
             return
         logger.info("Run summary written to %s", path)
         self.results.cleanup(settings.getbool("SCHEDULER_PERSIST"))

@@ -1,0 +1,291 @@
+"""When a request's work is done: its records written and its follow-up requests queued.
+
+Done means written. A distributed worker acknowledges a lease, and so gives up the right
+to redo its request, only once everything that request produced is safe: each record it
+gave through the item pipelines and written by the feeds, each follow-up request in the
+job's queue. Two pieces, both on Scrapy's public hooks:
+
+- `WriteGuard`: the feeds' local files go through `CheckedFileFeedStorage`, whose file
+  reports a failed write (a full disk, a removed folder) to the crawler's guard instead of
+  raising into Scrapy's item path (a traceback per record). The first failure is logged in
+  one line, stops the crawl with finish reason `tmapi_write_failed` (exit code 7), and from
+  then on nothing is done: every later write is discarded and no lease is acknowledged, so
+  their work goes back to the job.
+- `RequestsDone`: a spider middleware that counts what each response's callback yields,
+  and the `item_scraped`, `item_dropped` and `item_error` signals that count each record
+  off (their `response` argument names the request: `Response.request`, or
+  `Failure.request` for an errback's records). A request is done once its callback's output
+  is exhausted (follow-ups are queued as they are yielded) and each of its records is
+  through. A download failure's errback passes no spider middleware: the spider's errback
+  yields exactly one failure record, so its request is done once that record is through.
+  Done requests are announced with the `request_done` signal (tmapi_spiders.signals).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import weakref
+from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
+from typing import IO, Any, Self
+
+from scrapy import Request, Spider, signals
+from scrapy.crawler import Crawler
+from scrapy.extensions.feedexport import FileFeedStorage
+from scrapy.http import Response
+from scrapy.utils.defer import deferred_from_coro
+from twisted.python.failure import Failure
+
+from tmapi_spiders import signals as tmapi_signals
+
+logger = logging.getLogger(__name__)
+
+WRITE_FAILED_REASON = "tmapi_write_failed"  # outcome.WRITE_FAILED
+
+_guards: weakref.WeakKeyDictionary[Crawler, WriteGuard] = weakref.WeakKeyDictionary()
+
+
+class WriteFailed(OSError):
+    """A feed file could not be written: raised by `store()` so that Scrapy's feed exporter
+    reports the feed as not stored (the cause was logged when the write failed)."""
+
+
+class WriteGuard:
+    """The crawler's record of its local output files and of the first write that failed."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.failed: str | None = None  # "<path>: <cause>" of the first failed write
+        self.files: list[_CheckedRaw] = []
+
+    @classmethod
+    def of(cls, crawler: Crawler) -> WriteGuard:
+        guard = _guards.get(crawler)
+        if guard is None:
+            guard = _guards[crawler] = cls(crawler)
+        return guard
+
+    @classmethod
+    def failure_of(cls, crawler: Crawler) -> str | None:
+        """The first failed write of `crawler` (None: every write so far went through)."""
+        guard = _guards.get(crawler)
+        return guard.failed if guard is not None else None
+
+    def fail(self, path: str, exc: OSError) -> None:
+        """A write to `path` failed: stop the crawl, once, and count nothing done from now on."""
+        stats = self.crawler.stats
+        if stats is not None:
+            stats.inc_value("tmapi/write_failed")
+        if self.failed is not None:
+            return
+        cause = os.strerror(exc.errno) if exc.errno else str(exc)
+        self.failed = f"{path}: {cause}"
+        logger.error(
+            "Could not write %s (%s): stopping; records not written are not counted done"
+            " (run the same command again once it can be written)",
+            path,
+            cause,
+        )
+        engine = self.crawler.engine
+        if engine is not None and engine.spider is not None and getattr(engine, "running", True):
+            deferred_from_coro(engine.close_spider_async(reason=WRITE_FAILED_REASON))
+
+    def flush(self) -> bool:
+        """Push every buffered byte of the local feeds to the kernel; False when a write has
+        failed (now or before): nothing may be acknowledged then."""
+        for raw in list(self.files):
+            raw.flush_buffer()
+        return self.failed is None
+
+
+class _CheckedRaw(io.RawIOBase):
+    """An unbuffered file whose failed write goes to the guard, not to the caller.
+
+    After the first failure every write is discarded (the crawl is stopping and nothing
+    written from then on is counted done), so an exporter never sees an exception."""
+
+    def __init__(self, path: str, mode: str, guard: WriteGuard) -> None:
+        super().__init__()
+        self.path = path
+        self.guard = guard
+        self._file = open(path, mode, buffering=0)
+        self.buffered: io.BufferedWriter | None = None  # set by the storage that wraps this file
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        size = len(memoryview(data).cast("B"))
+        if self.guard.failed is not None:
+            return size
+        try:
+            view = memoryview(data).cast("B")
+            while view:  # a regular file takes all at once; anything else may take less
+                written = self._file.write(view)
+                view = view[written or 0 :]
+                if not written:
+                    raise OSError(0, "the file took no bytes")
+        except OSError as exc:
+            self.guard.fail(self.path, exc)
+        return size
+
+    def flush_buffer(self) -> None:
+        """Flush the buffer in front of this file, if any (its errors reach `write`)."""
+        if self.buffered is not None and not self.buffered.closed:
+            try:
+                self.buffered.flush()
+            except (OSError, ValueError) as exc:
+                if isinstance(exc, OSError):
+                    self.guard.fail(self.path, exc)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        try:
+            self._file.close()
+        except OSError as exc:
+            self.guard.fail(self.path, exc)
+        finally:
+            if self in self.guard.files:
+                self.guard.files.remove(self)
+            super().close()
+
+
+class CheckedFileFeedStorage(FileFeedStorage):
+    """Scrapy's local file storage, its writes checked by the crawler's `WriteGuard`.
+
+    `buffered` False (distributed workers) writes every exported line straight into the
+    kernel, which outlives the process: a `kill -9` loses no record whose lease was
+    acknowledged."""
+
+    buffered = True
+
+    def __init__(self, uri: str, *, feed_options: dict[str, Any] | None = None, crawler: Crawler | None = None):
+        super().__init__(uri, feed_options=feed_options)
+        self.guard = WriteGuard.of(crawler) if crawler is not None else None
+        self._raw: _CheckedRaw | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, uri: str, *, feed_options: dict[str, Any] | None = None) -> Self:
+        return cls(uri, feed_options=feed_options, crawler=crawler)
+
+    def open(self, spider: Spider) -> IO[bytes]:
+        if self.guard is None:
+            self.guard = WriteGuard.of(spider.crawler)
+        path = Path(self.path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            self.guard.fail(str(path.parent), exc)
+        try:
+            raw = _CheckedRaw(str(path), self.write_mode, self.guard)
+        except OSError as exc:
+            self.guard.fail(self.path, exc)
+            raw = _CheckedRaw(os.devnull, "ab", self.guard)  # the crawl is stopping: a place to discard into
+        self._raw = raw
+        self.guard.files.append(raw)
+        if not self.buffered:
+            return raw  # type: ignore[return-value]
+        raw.buffered = io.BufferedWriter(raw)
+        return raw.buffered  # type: ignore[return-value]
+
+    def store(self, file: IO[bytes]) -> None:
+        file.close()
+        assert self.guard is not None
+        if self.guard.failed is not None:
+            raise WriteFailed(f"not stored: {self.guard.failed}")
+
+
+class UnbufferedFileFeedStorage(CheckedFileFeedStorage):
+    buffered = False
+
+
+class _NoTraceback(logging.Filter):
+    """Scrapy's "Error storing ... feed" line without a traceback for a `WriteFailed`, whose
+    cause was logged in one line when the write failed."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, WriteFailed):
+            record.msg = f"{record.msg} ({exc})"
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+logging.getLogger("scrapy.extensions.feedexport").addFilter(_NoTraceback())
+
+
+class _Pending:
+    __slots__ = ("complete", "records")
+
+    def __init__(self) -> None:
+        self.records = 0  # yielded and not yet through the item path
+        self.complete = False  # the callback's output is exhausted
+
+
+class RequestsDone:
+    """A spider middleware (next to the engine, so it sees what every other one lets
+    through) that announces each request whose work is done (`request_done`)."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.pending: weakref.WeakKeyDictionary[Request, _Pending] = weakref.WeakKeyDictionary()
+        for signal in (signals.item_scraped, signals.item_dropped, signals.item_error):
+            crawler.signals.connect(self._record_through, signal=signal)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        return cls(crawler)
+
+    async def process_spider_output_async(self, response: Response, result: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        request = response.request
+        pending = self.pending.setdefault(request, _Pending()) if request is not None else None
+        try:
+            async for element in result:
+                if pending is not None and not isinstance(element, Request):
+                    pending.records += 1
+                yield element
+        finally:
+            if pending is not None and request is not None:
+                pending.complete = True
+                self._maybe_done(request, pending)
+
+    def process_spider_output(self, response: Response, result: Iterable[Any]) -> Iterable[Any]:
+        """For Scrapy's synchronous chain (a middleware before this one that is sync only)."""
+        request = response.request
+        pending = self.pending.setdefault(request, _Pending()) if request is not None else None
+        try:
+            for element in result:
+                if pending is not None and not isinstance(element, Request):
+                    pending.records += 1
+                yield element
+        finally:
+            if pending is not None and request is not None:
+                pending.complete = True
+                self._maybe_done(request, pending)
+
+    def _record_through(self, item: Any, response: Response | Failure | None = None, **_: Any) -> None:
+        request = getattr(response, "request", None)
+        if not isinstance(request, Request):
+            return  # a record with no request (written by the worker itself): not counted here
+        pending = self.pending.get(request)
+        if pending is None:
+            # An errback's record for a failed download (no spider middleware saw it): the
+            # spider's errback yields one record, so the request is done with it.
+            pending = _Pending()
+            pending.complete = True
+            self.pending[request] = pending
+        else:
+            pending.records -= 1
+        self._maybe_done(request, pending)
+
+    def _maybe_done(self, request: Request, pending: _Pending) -> None:
+        if not pending.complete or pending.records > 0:
+            return
+        del self.pending[request]
+        if WriteGuard.failure_of(self.crawler) is not None:
+            return  # a write failed: nothing is done from now on
+        self.crawler.signals.send_catch_log(tmapi_signals.request_done, request=request)
