@@ -19,6 +19,7 @@ FINISH_REASONS = {
     "tmapi_no_route": API_REFUSED,
     "tmapi_unreachable": API_REFUSED,
     "redis_unavailable": REDIS_DOWN,
+    "redis_out_of_memory": REDIS_DOWN,
     "redis_job_lost": JOB_LOST,
     "tmapi_write_failed": WRITE_FAILED,
     "tmapi_max_calls": CAP_REACHED,

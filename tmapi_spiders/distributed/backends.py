@@ -112,7 +112,7 @@ class RedisResults:
                 flat = [part for i in batch for part in (i["query_image_url"], json.dumps(i, ensure_ascii=False))]
                 self._write(keys=[self.key, self.keys.marker], args=[self.keep_seconds, *flat])
                 del self.pending[:500]
-        except connection.ERRORS:
+        except (*connection.ERRORS, connection.OUT_OF_MEMORY):
             return False
         return True
 
@@ -194,7 +194,7 @@ class RedisCounter:
     async def reserve(self) -> int:
         try:
             return int(self._reserve(keys=[self.key], args=[self.limit, self.keep_seconds]))
-        except connection.ERRORS as exc:
+        except (*connection.ERRORS, connection.OUT_OF_MEMORY) as exc:
             raise CounterUnavailable(str(exc)) from None
 
     async def spent(self) -> int:

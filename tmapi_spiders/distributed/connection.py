@@ -40,6 +40,9 @@ DEFAULT_PARAMS: dict[str, Any] = {
 }
 
 ERRORS = (redis.ConnectionError, redis.TimeoutError)
+# A server at its `maxmemory` with `noeviction` refuses every write that could grow it: not
+# lost, but no work can be queued or leased until someone raises the limit.
+OUT_OF_MEMORY = redis.exceptions.OutOfMemoryError
 # Replies of a server that refused the password (redis-py raises most as AuthenticationError).
 AUTH_ERRORS = ("WRONGPASS", "NOAUTH", "NOPERM", "ERR AUTH", "INVALID PASSWORD", "INVALID USERNAME")
 

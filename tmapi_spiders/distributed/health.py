@@ -31,6 +31,7 @@ logger = logging.getLogger("tmapi_spiders.distributed.worker")  # one logger for
 LEASE_META = "_tmapi_lease"
 REDIS_DOWN_REASON = "redis_unavailable"
 JOB_LOST_REASON = "redis_job_lost"
+OUT_OF_MEMORY_REASON = "redis_out_of_memory"
 
 
 class RedisHealth:
@@ -43,6 +44,7 @@ class RedisHealth:
     unsent: list[tuple[Request, str | None]]
     down: bool
     gone: bool
+    full: bool
     closing: bool
     retry_times: int
     retry_delay: float
@@ -67,6 +69,24 @@ class RedisHealth:
         engine = self.crawler.engine
         if engine is not None and engine.spider is not None and not self.closing:
             deferred_from_coro(engine.close_spider_async(reason=JOB_LOST_REASON))
+
+    def out_of_memory(self, exc: BaseException) -> None:
+        """Stop: Redis refused a write for its `maxmemory`. Nothing more is acknowledged (the
+        page whose next page or records could not be queued must be done again), and the
+        leases this worker holds stay in Redis: they come back to the job when they expire."""
+        if self.full:
+            return
+        self.full = True
+        assert self.crawler.stats is not None
+        self.crawler.stats.inc_value("tmapi/redis/out_of_memory")
+        logger.error(
+            "Stopping: Redis is out of memory (maxmemory) and refused a write (%s); this worker's unfinished"
+            " work stays in the job: raise maxmemory (or free memory), then start the workers again",
+            str(exc).split(". script:")[0].rstrip("."),
+        )
+        engine = self.crawler.engine
+        if engine is not None and engine.spider is not None and not self.closing:
+            deferred_from_coro(engine.close_spider_async(reason=OUT_OF_MEMORY_REASON))
 
     def lost(self, exc: BaseException) -> None:
         if self.down or self.closing:

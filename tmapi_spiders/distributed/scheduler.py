@@ -120,6 +120,9 @@ class LeasingScheduler(BaseScheduler):
     def enqueue_request(self, request: Request) -> bool:
         assert self.stats is not None
         handover = request.meta.pop(LEASE_META, None)
+        if self.worker.full:  # stopping: the page that asked for it is done again later
+            self.stats.inc_value("tmapi/redis/not_queued_out_of_memory")
+            return False
         if self.worker.gone:  # the job is lost and the worker stopping: its queue must not be planted again
             self.stats.inc_value("tmapi/redis/not_queued_job_lost")
             return False
@@ -152,6 +155,12 @@ class LeasingScheduler(BaseScheduler):
             self.worker.unsent.append((request, handover))
             self.worker.lost(exc)
             return True
+        except connection.OUT_OF_MEMORY as exc:
+            # Not queued, and the lease of the page that asked for it is never acknowledged:
+            # that page is done again (by any worker) once Redis has room.
+            self.stats.inc_value("tmapi/redis/not_queued_out_of_memory")
+            self.worker.out_of_memory(exc)
+            return False
         except JobGone as exc:
             self.stats.inc_value("tmapi/redis/not_queued_job_lost")
             self.worker.job_gone(exc)
@@ -163,7 +172,7 @@ class LeasingScheduler(BaseScheduler):
 
     def next_request(self) -> Request | None:
         worker = self.worker
-        if worker.down or worker.closing or worker.gone or not worker.room.may_pop():
+        if worker.down or worker.closing or worker.gone or worker.full or not worker.room.may_pop():
             return None
         while True:
             done, counters = worker.ride_along()
@@ -171,6 +180,9 @@ class LeasingScheduler(BaseScheduler):
                 got = worker.job.pop_request(worker.id, worker.lease, done, counters)
             except connection.ERRORS as exc:
                 worker.lost(exc)
+                return None
+            except connection.OUT_OF_MEMORY as exc:
+                worker.out_of_memory(exc)
                 return None
             except JobGone as exc:
                 worker.job_gone(exc)

@@ -114,7 +114,7 @@ async def worker_start(spider: ImageSearchSpider) -> AsyncIterator[Request]:
         )
     idle_since: float | None = None
     wait = poll  # before the next look when this one finds no seed
-    while not worker.closing and not worker.gone:
+    while not worker.closing and not worker.gone and not worker.full:
         if worker.down:
             idle_since = None
             await asyncio.sleep(poll)
@@ -124,6 +124,9 @@ async def worker_start(spider: ImageSearchSpider) -> AsyncIterator[Request]:
         except connection.ERRORS as exc:
             worker.lost(exc)
             continue
+        except connection.OUT_OF_MEMORY as exc:
+            worker.out_of_memory(exc)
+            return
         except JobGone as exc:
             worker.job_gone(exc)
             return

@@ -92,6 +92,7 @@ class Worker(RedisHealth, FailureRecords):
         self.sent_counters: dict[str, int] = {}
         self.down = False
         self.gone = False  # the job's state vanished from Redis: nothing more is read or written there
+        self.full = False  # Redis refused a write for its maxmemory: nothing more is acknowledged
         self.closing = False
         self._loops: list[task.LoopingCall] = []
         self.spider: Spider | None = None
@@ -147,9 +148,10 @@ class Worker(RedisHealth, FailureRecords):
         if self.gone:  # giving leases back or finishing would only plant keys of a job that is no more
             logger.error("Job %r was lost from Redis: this worker stopped without finishing it", self.keys.job)
             return
-        if self.down:
+        if self.down or self.full:
             logger.warning(
-                "Redis is unreachable: %d leases of this worker come back to the job when they expire",
+                "Redis is %s: %d leases of this worker come back to the job when they expire",
+                "unreachable" if self.down else "out of memory",
                 len(self.leases),
             )
             return
@@ -193,7 +195,7 @@ class Worker(RedisHealth, FailureRecords):
         """Leases whose request's work is done: its records written (the feeds flushed to the
         kernel first) and its follow-ups queued. None once a write has failed: nothing is
         acknowledged from then on, so that work goes back to the job."""
-        if not self.writes.flush():
+        if not self.writes.flush() or self.full:
             return None
         return [lease for lease in self.finished if lease in self.leases]
 
@@ -222,7 +224,7 @@ class Worker(RedisHealth, FailureRecords):
         self.crawler.stats.inc_value("tmapi/redis/acked", len(done))
 
     def _ack_done(self, force: bool = False) -> None:
-        if self.down or self.gone:
+        if self.down or self.gone or self.full:
             return
         done = self.done_leases()
         if done is None:
@@ -239,6 +241,9 @@ class Worker(RedisHealth, FailureRecords):
         except connection.ERRORS as exc:
             self.lost(exc)
             return
+        except connection.OUT_OF_MEMORY as exc:
+            self.out_of_memory(exc)
+            return
         except JobGone as exc:
             self.job_gone(exc)
             return
@@ -254,7 +259,7 @@ class Worker(RedisHealth, FailureRecords):
         return deltas
 
     def _beat(self) -> Any:
-        if self.down or self.gone:
+        if self.down or self.gone or self.full:
             return None
         leases = list(self.leases)
 
@@ -278,6 +283,8 @@ class Worker(RedisHealth, FailureRecords):
             return
         if failure.check(JobGone):
             self.job_gone(failure.value)
+        elif failure.check(connection.OUT_OF_MEMORY):
+            self.out_of_memory(failure.value)
         elif failure.check(*connection.ERRORS):
             self.lost(failure.value)
         else:

@@ -111,6 +111,13 @@ def summary_path(products_uri: str | None, output_dir: str, spider_name: str, st
     return os.path.join(output_dir, f"{spider_name}-{stamp}{SUFFIX}")
 
 
+def not_written(image: dict[str, Any], cause: str) -> dict[str, Any]:
+    """A finished image whose records may not have been written: unfinished, saying why."""
+    if image.get("status") != "done":
+        return image
+    return {**image, "status": "unfinished", "reason": f"records not written: {cause}"}
+
+
 def totals_of(images: list[dict[str, Any]], images_total: int) -> dict[str, Any]:
     done = sum(1 for i in images if i.get("status") == "done")
     failed = sum(1 for i in images if i.get("status") == "failed")
@@ -258,6 +265,11 @@ class TmapiRunSummary:
         reason = stats.get_value("finish_reason")
         if not self.results.shared:
             images += self.unfinished(str(reason))
+        write_failed = WriteGuard.failure_of(self.crawler)
+        if write_failed is not None and not self.results.shared:
+            # Which of this process's records reached the disk is not known record by record
+            # (a buffered feed fails at a later flush): none of its images is reported done.
+            images = [not_written(image, write_failed) for image in images]
         job = self.results.job_totals()
         totals = totals_of(images, job.get("images", int(stats.get_value("tmapi/images_total", 0) or 0)))
         # Besides the per-image sums: what was fetched and written, unfinished images included.
@@ -275,7 +287,7 @@ class TmapiRunSummary:
             "spider": self.crawler.spider.name if self.crawler.spider else None,
             "finish_reason": reason,
             # A feed that could not be written: its records are missing (exit code 7).
-            "write_failed": WriteGuard.failure_of(self.crawler),
+            "write_failed": write_failed,
             "started_at": self.started,
             "finished_at": utc_now(),
             "max_calls": stats.get_value("tmapi/max_calls"),
