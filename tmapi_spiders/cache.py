@@ -43,8 +43,8 @@ from scrapy.settings import BaseSettings
 from scrapy.utils.misc import build_from_crawler, load_object
 from scrapy.utils.project import data_path
 
-from tmapi_spiders import backends, contract, registry
-from tmapi_spiders.api import endpoint_of
+from tmapi_spiders import backends, contract, paging, registry
+from tmapi_spiders.api import ENDPOINT_SEARCH, ENVELOPE_META, META_KEY, endpoint_of
 from tmapi_spiders.settings_util import set_unless_given
 
 logger = logging.getLogger(__name__)
@@ -56,19 +56,30 @@ AUTO = "auto"
 
 
 class TmapiCachePolicy(DummyPolicy):
-    """Caches API answers whose status is 200, the POST conversion included.
+    """Caches API answers whose status is 200 and that yield their records, the POST
+    conversion included.
 
     TmapiEnvelopeMiddleware (910) has already given every failed answer (a bad `code`
     in an HTTP 200, no `data`, malformed JSON) its real status before the cache (900)
-    sees it, so status 200 here means a good answer. Freshness is the storage's (the
-    TTL is applied when an entry is read); the API's own cache headers are ignored.
+    sees it, so status 200 here means a well-formed answer. A search answer that did not
+    yield its page is still not kept (`paging.unusable_search`: no total_count or items,
+    or empty while total_count promised items on the page): a re-run would replay the
+    hiccup for as long as the TTL instead of asking again. Freshness is the storage's
+    (the TTL is applied when an entry is read); the API's own cache headers are ignored.
     """
 
     def should_cache_request(self, request: Request) -> bool:
         return endpoint_of(request) is not None and super().should_cache_request(request)
 
     def should_cache_response(self, response: Response, request: Request) -> bool:
-        return response.status == contract.OK
+        if response.status != contract.OK:
+            return False
+        if endpoint_of(request) != ENDPOINT_SEARCH:
+            return True
+        envelope, state = request.meta.get(ENVELOPE_META), request.meta.get(META_KEY)
+        if envelope is None or envelope.data is None or not isinstance(state, dict):
+            return True
+        return paging.unusable_search(envelope.data, state["page"], state["q"]["page_size"]) is None
 
 
 # -- settings ---------------------------------------------------------------------------

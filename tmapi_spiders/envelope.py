@@ -12,6 +12,7 @@ import json
 import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import orjson
 
@@ -117,8 +118,12 @@ def read_envelope(http_status: int, body: bytes | str | dict[str, Any]) -> Envel
     if "code" not in payload and "message" in payload:  # gateway-level failure
         return gateway_envelope(http_status, str(payload.get("message")))
     code = payload.get("code")
-    if not isinstance(code, int) or isinstance(code, bool):
-        code = http_status if http_status != OK else UNEXPECTED
+    if type(code) is not int:
+        if http_status == OK:
+            # The endpoint page's `code` is a JSON number: "200" (a string), 200.0 or true is
+            # not the documented envelope, and its `msg` ("success") would hide that.
+            return Envelope(UNEXPECTED, code_problem(payload), None)
+        code = http_status
     message = str(payload.get("msg") or STATUS_MEANINGS.get(code, ""))
     if http_status != OK:
         return Envelope(http_status, message or STATUS_MEANINGS.get(http_status, "error"), None)
@@ -128,6 +133,34 @@ def read_envelope(http_status: int, body: bytes | str | dict[str, Any]) -> Envel
     if not isinstance(data, dict):
         return Envelope(UNEXPECTED, "response has no data", None)
     return Envelope(OK, message, data)
+
+
+def code_problem(payload: dict[str, Any]) -> str:
+    """Why an envelope's `code` is not the documented number (the failure record's reason)."""
+    if "code" not in payload:
+        return "response has no code"
+    code = payload["code"]
+    kind = "an integer" if isinstance(code, float) else "a number"
+    return f"code is not {kind}: {code!r:.60}"
+
+
+def redirect_envelope(http_status: int, location: str | None, url: str) -> Envelope:
+    """A 3xx answer (redirects are not followed for the API): failed, naming where it pointed.
+
+    Only the host is named: a gateway's Location can quote the request's query, the
+    apiToken parameter included."""
+    try:
+        parts = urlsplit(urljoin(url, location) if location else "")
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host, port = None, None
+    if not host:
+        where = "no Location" if not location else "an unreadable Location"
+        return Envelope(http_status, f"redirected, {where} (HTTP {http_status})", None)
+    shown = f"[{host}]" if ":" in host else host
+    if port is not None:
+        shown += f":{port}"
+    return Envelope(http_status, f"redirected to {shown} (HTTP {http_status})", None)
 
 
 def gateway_envelope(http_status: int, message: str) -> Envelope:

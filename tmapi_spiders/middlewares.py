@@ -28,7 +28,7 @@ from twisted.internet.error import ConnectionRefusedError, DNSLookupError, NoRou
 from tmapi_spiders import contract
 from tmapi_spiders.api import ENDPOINT_SEARCH, ENVELOPE_META, META_KEY, endpoint_of
 from tmapi_spiders.auth import ApiRefused, secrets_of
-from tmapi_spiders.envelope import Envelope, check_page, read_envelope
+from tmapi_spiders.envelope import Envelope, check_page, read_envelope, redirect_envelope
 from tmapi_spiders.redact import Redactor
 
 logger = logging.getLogger(__name__)
@@ -90,7 +90,11 @@ class TmapiEnvelopeMiddleware:
             assert self.stats is not None
             self.stats.inc_value("tmapi/token_echoed")
             response = response.replace(body=self.redactor.bytes(response.body))
-        envelope = read_envelope(response.status, response.body)
+        if 300 <= response.status < 400:  # REDIRECT_ENABLED is off: a redirect is no answer
+            location = response.headers.get("Location")
+            envelope = redirect_envelope(response.status, location.decode("latin-1") if location else None, request.url)
+        else:
+            envelope = read_envelope(response.status, response.body)
         if envelope.ok and endpoint_of(request) == ENDPOINT_SEARCH:
             envelope = check_page(envelope, request.meta[META_KEY]["q"]["page_size"])
         self.answered = True

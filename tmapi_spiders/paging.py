@@ -11,6 +11,12 @@ image while total_count says more (a backend may filter an item out of a page) u
 TMAPI_STOP_ON_SHORT_PAGE asks to save that call; an empty page, a page with nothing
 new (a repeating backend, an overstated or endless total_count) or `has_next_page:
 false` does end it, so no call is paid for a page that cannot bring anything new.
+
+An empty page that total_count says should hold items is suspect (`Step.promised_empty`):
+on page 1, or after a full page, it looks like a backend hiccup rather than the end, so
+the spider asks it once more (TMAPI_EMPTY_PAGE_RETRIES) before it counts, and one that
+stays empty fails the image. After a short page the backend has already run out (an
+overstated total_count), so the empty page ends the image as any empty page does.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ END_NOTHING_NEW = "no_new_items"  # every item of the page was seen before (a re
 END_NO_NEXT = "has_next_page_false"
 END_SHORT = "short_page"  # TMAPI_STOP_ON_SHORT_PAGE: fewer items than the page size
 NO_TOTAL = "response data has no total_count or items"
+EMPTY_PROMISED = "empty page while total_count says more"
 
 
 @dataclass
@@ -45,6 +52,8 @@ class ChainState:
     total: int | None = None  # total_count of the first page
     items: int = 0  # new items kept so far
     dups: int = 0  # items repeated from earlier pages
+    prev_short: bool = False  # the page before held fewer items than the page size
+    empty_asks: int = 0  # times this page came back empty while total_count promised items on it
 
     def to_meta(self) -> dict[str, Any]:
         return {
@@ -58,6 +67,8 @@ class ChainState:
             "total": self.total,
             "items": self.items,
             "dups": self.dups,
+            "prev_short": self.prev_short,
+            "empty_asks": self.empty_asks,
         }
 
     @classmethod
@@ -75,6 +86,8 @@ class ChainState:
             total=meta.get("total"),
             items=meta.get("items", 0),
             dups=meta.get("dups", 0),
+            prev_short=meta.get("prev_short", False),
+            empty_asks=meta.get("empty_asks", 0),
         )
 
 
@@ -90,6 +103,9 @@ class Step:
     end: str | None  # END_*: why the image is finished (None while there is a next page)
     expected_pages: int  # pages total_count promises (at most max_pages), at least 1
     failure: str | None = None  # the answer cannot be paged (NO_TOTAL)
+    # Empty although total_count promised items on this page, where that looks like a hiccup
+    # (page 1, or after a full page): asked again, then a failure (module docstring).
+    promised_empty: bool = False
 
     @property
     def below_total(self) -> int:
@@ -105,6 +121,35 @@ def page_size_of(data: dict[str, Any], asked: int) -> int:
     if type(said) is int and 1 <= said < asked:
         return said
     return asked
+
+
+def promises_items(total: int, page: int, size: int) -> bool:
+    """Whether total_count says page `page` (of `size` items) holds at least one item."""
+    return total > (page - 1) * size
+
+
+def unusable_search(data: dict[str, Any], page: int, asked_page_size: int) -> str | None:
+    """Why a successful search answer must not be kept for a re-run (None: it may).
+
+    An answer that did not yield its page's records is no answer to replay: one that cannot
+    be paged (NO_TOTAL), or an empty page that total_count says should hold items (a hiccup
+    stored would be replayed by every re-run until the store's TTL)."""
+    total, items = data.get("total_count"), data.get("items")
+    if total == 0 and items is None:
+        return None
+    if type(total) is not int or total < 0 or not isinstance(items, list):
+        return NO_TOTAL
+    if not items and promises_items(total, page, page_size_of(data, asked_page_size)):
+        return EMPTY_PROMISED
+    return None
+
+
+def empty_page_message(page: int, total: int, asks: int, items: int) -> str:
+    """The failure record's reason for a page that stayed empty while total_count promised more."""
+    times = "once" if asks == 1 else f"{asks} times"
+    earlier = "page 1" if page == 2 else f"pages 1-{page - 1}"
+    kept = f"; {items} items kept from {earlier}" if page > 1 else ""
+    return f"empty page: page {page} came back empty {times} while total_count says {total}{kept}"
 
 
 def end_of_search(
@@ -169,7 +214,9 @@ def paginate(state: ChainState, data: dict[str, Any], asked_page_size: int, stop
         total=total if state.total is None else state.total,
         items=state.items + len(new),
         dups=state.dups + dups,
+        prev_short=len(items) < size,
     )
+    promised_empty = not items and promises_items(total, state.page, size) and (state.page == 1 or not state.prev_short)
     end = end_of_search(
         state.page, last, state.max_pages, len(items), len(new), size, data.get("has_next_page"), stop_on_short_page
     )
@@ -177,4 +224,4 @@ def paginate(state: ChainState, data: dict[str, Any], asked_page_size: int, stop
     if end is None:
         following = replace(after, page=state.page + 1)
     expected = max(min(last, state.max_pages or last), 1)
-    return Step(new, not_objects, dups, after, following, end, expected)
+    return Step(new, not_objects, dups, after, following, end, expected, promised_empty=promised_empty)

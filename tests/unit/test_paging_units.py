@@ -8,8 +8,18 @@ import json
 import pytest
 
 from tmapi_spiders import contract
-from tmapi_spiders.envelope import check_page, read_envelope
-from tmapi_spiders.paging import END_EMPTY, NO_TOTAL, ChainState, end_of_search, page_size_of, paginate
+from tmapi_spiders.envelope import check_page, read_envelope, redirect_envelope
+from tmapi_spiders.paging import (
+    EMPTY_PROMISED,
+    END_EMPTY,
+    NO_TOTAL,
+    ChainState,
+    empty_page_message,
+    end_of_search,
+    page_size_of,
+    paginate,
+    unusable_search,
+)
 
 
 @pytest.mark.parametrize(
@@ -107,3 +117,85 @@ def test_paginate_refuses_an_answer_without_total_or_items_and_reads_null_as_not
         assert paginate(state(), data, 20, False).failure == NO_TOTAL
     empty = paginate(state(), {"total_count": 0, "items": None}, 20, False)
     assert empty.failure is None and empty.end == END_EMPTY and empty.below_total == 0
+
+
+@pytest.mark.parametrize(
+    ("page", "prev_short", "total", "suspect"),
+    [
+        (1, False, 45, True),  # page 1 empty although 45 were promised: a hiccup
+        (1, False, 0, False),  # nothing found
+        (2, False, 45, True),  # after a full page
+        (2, True, 45, False),  # after a short page: an overstated total, the end
+        (3, False, 40, False),  # past the page total_count puts last
+        (3, False, 41, True),
+    ],
+)
+def test_an_empty_page_is_suspect_only_where_total_count_promised_items_and_the_pages_did_not_run_short(
+    page: int, prev_short: bool, total: int, suspect: bool
+) -> None:
+    step = paginate(state(page, prev_short=prev_short), {"total_count": total, "items": []}, 20, False)
+    assert step.promised_empty is suspect and step.end == END_EMPTY and step.failure is None
+
+
+def test_a_page_remembers_whether_it_ran_short_and_the_next_page_starts_with_no_empty_asks() -> None:
+    full = paginate(state(1, empty_asks=1), {"total_count": 45, "items": items(*range(1, 21))}, 20, False)
+    assert full.next is not None and full.next.prev_short is False and full.next.empty_asks == 0
+    short = paginate(state(1), {"total_count": 45, "items": items(*range(1, 20))}, 20, False)
+    assert short.next is not None and short.next.prev_short is True
+    assert ChainState.from_meta(short.next.to_meta()) == short.next
+
+
+@pytest.mark.parametrize(
+    ("data", "page", "why"),
+    [
+        ({"total_count": 45, "items": []}, 1, EMPTY_PROMISED),
+        ({"total_count": 45, "items": []}, 3, EMPTY_PROMISED),  # even after a short page: a re-run asks again
+        ({"total_count": 45, "items": []}, 4, None),  # past the end: a true answer, kept
+        ({"total_count": 45, "page_size": 10, "items": []}, 5, EMPTY_PROMISED),  # the API's own page size
+        ({"total_count": 0, "items": []}, 1, None),
+        ({"total_count": 0, "items": None}, 1, None),
+        ({"total_count": 45}, 1, NO_TOTAL),
+        ({"total_count": "45", "items": []}, 1, NO_TOTAL),
+        ({"total_count": 45, "items": items(1)}, 1, None),
+    ],
+)
+def test_an_answer_that_did_not_yield_its_records_is_not_kept(data: dict[str, object], page: int, why: str) -> None:
+    assert unusable_search(data, page, 20) == why
+
+
+def test_the_empty_page_message_says_which_page_how_often_and_what_was_kept() -> None:
+    assert empty_page_message(1, 45, 2, 0) == "empty page: page 1 came back empty 2 times while total_count says 45"
+    assert empty_page_message(3, 90, 1, 40).endswith(
+        "empty once while total_count says 90; 40 items kept from pages 1-2"
+    )
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        ('"200"', "code is not a number: '200'"),
+        ("200.0", "code is not an integer: 200.0"),
+        ("true", "code is not a number: True"),
+        ("null", "code is not a number: None"),
+    ],
+)
+def test_a_code_that_is_not_the_documented_number_is_named_not_its_msg(code: str, message: str) -> None:
+    envelope = read_envelope(200, f'{{"code": {code}, "msg": "success", "data": {{"items": []}}}}'.encode())
+    assert not envelope.ok and envelope.transient and envelope.message == message
+    assert read_envelope(200, b'{"msg": "success", "data": {}}').message == "response has no code"
+
+
+@pytest.mark.parametrize(
+    ("location", "message"),
+    [
+        ("https://login.example/x?apiToken=SECRET", "redirected to login.example (HTTP 302)"),
+        ("https://user:SECRET@login.example:8443/", "redirected to login.example:8443 (HTTP 302)"),
+        ("/elsewhere?apiToken=SECRET", "redirected to api.example (HTTP 302)"),  # relative: the same host
+        ("http://[::1", "redirected, an unreadable Location (HTTP 302)"),
+        (None, "redirected, no Location (HTTP 302)"),
+    ],
+)
+def test_a_redirect_names_the_host_only(location: str | None, message: str) -> None:
+    envelope = redirect_envelope(302, location, "https://api.example/1688/global/search/image?img_url=x")
+    assert envelope.status == 302 and not envelope.ok and not envelope.transient and envelope.message == message
+    assert "SECRET" not in envelope.message

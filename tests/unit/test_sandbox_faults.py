@@ -274,6 +274,45 @@ def test_reset_is_post_only(sandbox_client: SandboxClient) -> None:
     assert sandbox_client.sandbox.stats()["total_calls"] == 2  # the search and the unmatched GET
 
 
+# -- answers that do not yield their records (empty_patterns, string_code_patterns, redirect_patterns)
+def test_the_first_asks_of_the_chosen_page_answer_empty_with_the_real_total(make_sandbox: Any) -> None:
+    client = SandboxClient(make_sandbox(empty_patterns=("hiccup",), empty_page=2, empty_times=2))
+    url = "https://cbu01.alicdn.com/img/hiccup_total-45.jpg"
+    assert len(client.search(url, page=1).json()["data"]["items"]) == 20  # another page: untouched
+    answers = [client.search(url, page=2).json()["data"] for _ in range(3)]
+    assert [(len(a["items"]), a["total_count"]) for a in answers] == [(0, 45), (0, 45), (20, 45)]
+    assert len(client.search(url, page=2, sort="sales").json()["data"]["items"]) == 0  # another search: its own count
+    stats = client.sandbox.stats()
+    assert stats["faults"] == {"empty": 3} and stats["pages"][url] == {"1": 1, "2": 4}
+    client.sandbox.reset()
+    assert client.search(url, page=2).json()["data"]["items"] == []  # reset starts the count again
+
+
+def test_a_string_code_carries_the_whole_page(make_sandbox: Any) -> None:
+    client = SandboxClient(make_sandbox(string_code_patterns=("strcode",)))
+    body = client.search("https://cbu01.alicdn.com/img/strcode_total-5.jpg").json()
+    assert body["code"] == "200" and len(body["data"]["items"]) == 5
+    assert client.search(IMG).json()["code"] == 200
+
+
+@pytest.mark.parametrize("way", ["query", "header"])
+def test_a_redirect_quotes_the_call_and_its_token_in_the_location(make_sandbox: Any, way: str) -> None:
+    sandbox = make_sandbox(tokens=("SECRET-1",), redirect_patterns=("moved",))
+    host, port = sandbox.base_url.split("//")[1].split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=5)
+    query = "img_url=https%3A%2F%2Fcbu01.alicdn.com%2Fmoved.jpg"
+    if way == "query":
+        conn.request("GET", f"{contract.SEARCH_PATH}?apiToken=SECRET-1&{query}")
+    else:
+        conn.request("GET", f"{contract.SEARCH_PATH}?{query}", headers={"apikey": "SECRET-1"})
+    response = conn.getresponse()
+    location = response.getheader("Location") or ""
+    conn.close()
+    assert response.status == 302
+    assert location.startswith("https://moved.sandbox.invalid/1688/global/search/image?") and "SECRET-1" in location
+    assert sandbox.stats()["faults"] == {"redirect": 1}
+
+
 # -- configuration and command line ----------------------------------------------------------
 @pytest.mark.parametrize(
     ("options", "field"),
@@ -284,6 +323,10 @@ def test_reset_is_post_only(sandbox_client: SandboxClient) -> None:
         ({"max_concurrency": -2}, "max_concurrency"),
         ({"deny_patterns": ("(",)}, "deny_patterns"),
         ({"repeat_rate": 2}, "repeat_rate"),
+        ({"empty_page": 0}, "empty_page"),
+        ({"empty_times": -1}, "empty_times"),
+        ({"empty_patterns": ("(",)}, "empty_patterns"),
+        ({"redirect_patterns": ("[",)}, "redirect_patterns"),
     ],
 )
 def test_config_rejects_bad_values(options: dict[str, Any], field: str) -> None:

@@ -82,6 +82,17 @@ SETTINGS: tuple[Setting, ...] = (
         "filtered out of a page).",
         _PAGING,
     ),
+    Setting(
+        "TMAPI_EMPTY_PAGE_RETRIES",
+        "int",
+        1,
+        "An empty page that total_count says holds items (page 1, or after a full page) is asked again this many "
+        "times before the image counts as failed (0: never asked again).",
+        _PAGING,
+        0,
+        unit="asks",
+        zero="never asked again",
+    ),
     # --- running jobs
     Setting(
         "TMAPI_MAX_CALLS",

@@ -53,6 +53,33 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         help="regex: the first conversion of a matching URL times out (repeatable)",
     )
+    p.add_argument(
+        "--empty-pattern",
+        dest="empty_patterns",
+        action="append",
+        default=[],
+        help="regex: the first --empty-times asks of page --empty-page of a matching image answer items: []",
+    )
+    p.add_argument(
+        "--empty-page", type=int, default=d.empty_page, help="the page --empty-pattern empties (default %(default)s)"
+    )
+    p.add_argument(
+        "--empty-times", type=int, default=d.empty_times, help="asks of it answered empty (default %(default)s)"
+    )
+    p.add_argument(
+        "--string-code-pattern",
+        dest="string_code_patterns",
+        action="append",
+        default=[],
+        help='regex: a matching image\'s search pages carry "code": "200", a string (repeatable)',
+    )
+    p.add_argument(
+        "--redirect-pattern",
+        dest="redirect_patterns",
+        action="append",
+        default=[],
+        help="regex: searching a matching image answers 302, its Location quoting the query and token (repeatable)",
+    )
     p.add_argument("--latency", type=float, default=d.latency, help="seconds added to every API call")
     p.add_argument("--jitter", type=float, default=d.jitter, help="plus up to this many seconds, uniformly")
     p.add_argument("--fault-rate", type=float, default=d.fault_rate, help="share of API calls that get a fault, 0..1")

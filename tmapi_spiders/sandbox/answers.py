@@ -9,6 +9,7 @@ looks like on the wire sit side by side.
 from __future__ import annotations
 
 from functools import lru_cache
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -51,6 +52,22 @@ def failed(code: int, msg: str) -> web.Response:
 def error(code: int) -> web.Response:
     """The documented error answer for `code` (its meaning as the message)."""
     return failed(code, spec.STATUS_MEANINGS[code])
+
+
+# Where the redirect answer points (redirect_patterns): a host of its own, never resolved.
+REDIRECT_HOST = "moved.sandbox.invalid"
+
+
+def redirect(request: web.BaseRequest) -> web.Response:
+    """HTTP 302 whose Location quotes the call's query, and a header token as `apikey`, as a
+    gateway sending a client elsewhere (to a login page, to https) does: the token must not
+    reach a failure record through it."""
+    query = request.query_string
+    header_token = request.headers.get(spec.TOKEN_HEADER)
+    if header_token:
+        query += f"&{spec.TOKEN_HEADER}={quote(header_token, safe='')}"
+    location = f"https://{REDIRECT_HOST}{request.path}?{query}"
+    return web.Response(status=302, body=b"", headers={"Location": location, "Content-Type": JSON_TYPE})
 
 
 def faulty(request: web.BaseRequest, fault: str | None, good: bytes) -> web.Response | None:

@@ -23,6 +23,13 @@ class SandboxConfig:
     deny_patterns: tuple[str, ...] = ()  # regexes: converting a matching URL is denied (422)
     convert_timeout_patterns: tuple[str, ...] = ()  # regexes: the first conversion times out (422)
     unrecognised_patterns: tuple[str, ...] = ()  # regexes: searching a matching URL unconverted answers 422
+    # A search backend's hiccup: the first `empty_times` asks of page `empty_page` of a matching
+    # image answer `items: []` with the real total_count (later asks are answered in full).
+    empty_patterns: tuple[str, ...] = ()
+    empty_page: int = 1
+    empty_times: int = 1
+    string_code_patterns: tuple[str, ...] = ()  # regexes: a matching image's pages carry "code": "200", a string
+    redirect_patterns: tuple[str, ...] = ()  # regexes: searching a matching image answers 302 (Location: the call)
     latency: float = 0.0  # seconds added to every API call
     jitter: float = 0.0  # plus up to this many seconds, uniformly
     fault_rate: float = 0.0  # share of API calls that get a fault, 0..1
@@ -69,13 +76,24 @@ class SandboxConfig:
             raise ValueError(f"auth: must be one of {', '.join(AUTH_WAYS)}, got {self.auth!r}")
         if not 1 <= self.max_page_size <= 20:
             raise ValueError(f"max_page_size: must be from 1 to 20, got {self.max_page_size!r}")
-        counts = ("max_concurrency", "cache_size", "max_call_records", "filter_per_page", "stuck_after", "report_total")
+        counts = (
+            "max_concurrency",
+            "cache_size",
+            "max_call_records",
+            "filter_per_page",
+            "stuck_after",
+            "report_total",
+            "empty_times",
+        )
         for name in counts:
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
                 raise ValueError(f"{name}: must be an integer of 0 or more, got {getattr(self, name)!r}")
+        if not isinstance(self.empty_page, int) or self.empty_page < 1:
+            raise ValueError(f"empty_page: must be an integer of 1 or more, got {self.empty_page!r}")
         if self.cache_size < 1:
             raise ValueError("cache_size: must be at least 1")
-        for name in ("deny_patterns", "convert_timeout_patterns", "unrecognised_patterns"):
+        patterns = ("deny_patterns", "convert_timeout_patterns", "unrecognised_patterns", "empty_patterns")
+        for name in (*patterns, "string_code_patterns", "redirect_patterns"):
             for pattern in getattr(self, name):
                 try:
                     re.compile(pattern)

@@ -85,6 +85,8 @@ async def dress(request: web.BaseRequest, response: web.StreamResponse, config: 
         stream.charset = response.charset
     if encoding:
         stream.headers["Content-Encoding"] = encoding
+    if "Location" in response.headers:  # a redirect's target goes through as it is
+        stream.headers["Location"] = response.headers["Location"]
     stream.enable_chunked_encoding()
     await stream.prepare(request)
     await stream.write(body)

@@ -17,6 +17,7 @@ import asyncio
 import math
 import random
 import re
+from collections import Counter
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
@@ -59,6 +60,9 @@ class Sandbox:
         self.deny = [re.compile(p) for p in config.deny_patterns]
         self.timeout_once = [re.compile(p) for p in config.convert_timeout_patterns]
         self.unrecognised = [re.compile(p) for p in config.unrecognised_patterns]
+        self.empty = [re.compile(p) for p in config.empty_patterns]
+        self.string_code = [re.compile(p) for p in config.string_code_patterns]
+        self.redirect = [re.compile(p) for p in config.redirect_patterns]
         self.catalogues = CatalogueCache(config.cache_size)
         self.plan = FaultPlan(
             config.seed, config.fault_rate, config.fault_kinds, config.latency, config.jitter, config.slow_seconds
@@ -67,12 +71,14 @@ class Sandbox:
         self.recorder = Recorder(config.max_call_records)
         self.in_flight = 0
         self._timed_out: set[str] = set()
+        self._emptied: Counter[str] = Counter()  # empty answers given, per search (empty_patterns)
 
     def reset(self) -> None:
         self.recorder.reset()
         self.plan.reset()
         self.qps.reset()
         self._timed_out.clear()
+        self._emptied.clear()
 
     # -- dispatch --------------------------------------------------------------------------
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
@@ -169,7 +175,17 @@ class Sandbox:
             return answers.failed(spec.PARAM_ERROR, spec.MSG_IMAGE_NOT_SUPPORTED)
         page_key = str(search.page)
         recorder.pages[search.img_url][page_key] += 1
+        if self.redirect and any(p.search(search.img_url) for p in self.redirect):
+            recorder.record(spec.SEARCH_PATH, params, 302, "redirect")
+            return answers.redirect(request)
+        if self._hiccup(search):
+            recorder.record(spec.SEARCH_PATH, params, 200, "empty")
+            return answers.respond(200, self.search_body(search, empty=True))
         good = self.search_body(search)
+        if self.string_code and any(p.search(search.img_url) for p in self.string_code):
+            good = good.replace(b'"code":200', b'"code":"200"', 1)
+            recorder.record(spec.SEARCH_PATH, params, 200, "string_code")
+            return answers.respond(200, good)
         if self.plan.quiet:  # no latency, no faults: nothing to decide (the common, fast case)
             recorder.pages_ok[search.img_url][page_key] += 1
             recorder.record(spec.SEARCH_PATH, params, 200)
@@ -181,8 +197,23 @@ class Sandbox:
         recorder.record(spec.SEARCH_PATH, params, status, fault)
         return response if response is not None else web.Response(status=500)
 
-    def search_body(self, search: Search) -> bytes:
-        """The success answer: a slice of the image's catalogue, sorted and filtered."""
+    def _hiccup(self, search: Search) -> bool:
+        """Whether this ask of the page is one of the first `empty_times` of a matching image's
+        `empty_page` (counted per identical search, so every run is exact)."""
+        config = self.config
+        if not self.empty or search.page != config.empty_page:
+            return False
+        if not any(p.search(search.img_url) for p in self.empty):
+            return False
+        key = search.key()
+        if self._emptied[key] >= config.empty_times:
+            return False
+        self._emptied[key] += 1
+        return True
+
+    def search_body(self, search: Search, empty: bool = False) -> bytes:
+        """The success answer: a slice of the image's catalogue, sorted and filtered (`empty`:
+        no items, the same total_count, as a backend's hiccup answers)."""
         catalogue = self.catalogues.get(search.img_url)
         mask = 0
         for name, wanted in search.filters:
@@ -195,7 +226,7 @@ class Sandbox:
         size = min(search.page_size, config.max_page_size)
         page = min(search.page, config.stuck_after) if config.stuck_after else search.page
         start = (page - 1) * size
-        indices = list(view[start : start + size])
+        indices = [] if empty else list(view[start : start + size])
         if config.repeat_rate and page > 1 and indices:
             previous = view[start - size : start]
             rng = random.Random(f"{catalogue.identity}\0{search.key()}")

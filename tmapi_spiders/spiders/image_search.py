@@ -15,18 +15,19 @@ from typing import Any, Self
 
 from scrapy import Request, Spider
 from scrapy.crawler import Crawler
+from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.exceptions import DownloadCancelledError, IgnoreRequest
 from scrapy.http import Response
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
-from tmapi_spiders import backends, contract, signals
+from tmapi_spiders import backends, contract, registry, signals
 from tmapi_spiders.api import ENDPOINT_CONVERT, ENDPOINT_SEARCH, META_KEY, ApiRequests, envelope_of
 from tmapi_spiders.auth import ApiRefused
 from tmapi_spiders.clock import utc_now
 from tmapi_spiders.config import NO_SEEDS, ConfigError, JobConfig, check_seed_list, check_settings, job_config
 from tmapi_spiders.items import CONTEXT_FIELDS, CheckedProductItem, FailureItem, ProductItem
-from tmapi_spiders.paging import ChainState, paginate
+from tmapi_spiders.paging import ChainState, Step, empty_page_message, paginate
 from tmapi_spiders.redact import MASK
 from tmapi_spiders.seeds import BadLine, Seed, parse_lines
 
@@ -69,6 +70,7 @@ class ImageSearchSpider(Spider):
                 raise ConfigError(NO_SEEDS)  # a local crawl needs seeds; a worker reads them from Redis
             spider.seeds_total, _ = check_seed_list(spider.job)
         spider.stop_on_short_page = settings.getbool("TMAPI_STOP_ON_SHORT_PAGE")
+        spider.empty_page_retries = registry.read(settings, "TMAPI_EMPTY_PAGE_RETRIES")
         return spider
 
     # seeds -> first requests
@@ -177,6 +179,9 @@ class ImageSearchSpider(Spider):
         if step.failure:
             yield self.failure(state, ENDPOINT_SEARCH, contract.UNEXPECTED, step.failure)
             return
+        if step.promised_empty:
+            yield self._empty_page(response, state, step, envelope.data.get("total_count"))
+            return
         stats = self.crawler.stats
         stats.inc_value("tmapi/pages")
         if step.not_objects:
@@ -222,6 +227,25 @@ class ImageSearchSpider(Spider):
             stats.inc_value("tmapi/images_below_total")
             stats.inc_value(f"tmapi/images_below_total/{step.end}")
         self._finished(step.state, "done", "", pages=state.page, ended=step.end or "")
+
+    def _empty_page(self, response: Response, state: ChainState, step: Step, total: Any) -> Request | FailureItem:
+        """An empty page where total_count promised items (paging.Step.promised_empty): asked
+        again, TMAPI_EMPTY_PAGE_RETRIES times, through Scrapy's own retry (counted, backed off,
+        and in a shared job handed over in place of the request's lease), then a failure record:
+        the image is not complete. The answer store never kept the empty answer
+        (cache.TmapiCachePolicy), so a re-run asks the page again."""
+        stats = self.crawler.stats
+        request = response.request
+        if request is not None and state.empty_asks < self.empty_page_retries:
+            tries = int(request.meta.get("retry_times", 0))
+            again = get_retry_request(request, spider=self, reason="empty_page", max_retry_times=tries + 1)
+            if again is not None:
+                stats.inc_value("tmapi/empty_page_retry/count")
+                again.meta[META_KEY] = replace(state, empty_asks=state.empty_asks + 1).to_meta()
+                return again
+        stats.inc_value("tmapi/empty_page_retry/max_reached")
+        message = empty_page_message(state.page, total, state.empty_asks + 1, state.items)
+        return self.failure(step.state, ENDPOINT_SEARCH, contract.UNEXPECTED, message)
 
     def _decide_page_check(self) -> PageCheck | None:
         """Validate a page's records at once (one pydantic call, one depth count of the body)
