@@ -14,9 +14,10 @@ false` does end it, so no call is paid for a page that cannot bring anything new
 
 An empty page that total_count says should hold items is suspect (`Step.promised_empty`):
 on page 1, or after a full page, it looks like a backend hiccup rather than the end, so
-the spider asks it once more (TMAPI_EMPTY_PAGE_RETRIES) before it counts, and one that
-stays empty fails the image. After a short page the backend has already run out (an
-overstated total_count), so the empty page ends the image as any empty page does.
+the spider asks it once more (TMAPI_EMPTY_PAGE_RETRIES) before it counts. A page 1 that
+stays empty fails the image; a later one ends it as any empty page does (its records are
+kept, the summary says it ended below total_count). After a short page the backend has
+already run out (an overstated total_count), so the empty page ends the image at once.
 """
 
 from __future__ import annotations

@@ -179,7 +179,9 @@ class ImageSearchSpider(Spider):
         if step.failure:
             yield self.failure(state, ENDPOINT_SEARCH, contract.UNEXPECTED, step.failure)
             return
-        if step.promised_empty:
+        if step.promised_empty and (state.page == 1 or state.empty_asks < self.empty_page_retries):
+            # A later page that stays empty after its re-ask ends the image as any empty page
+            # does (the backend overstated total_count); page 1 empty is a failed search.
             yield self._empty_page(response, state, step, envelope.data.get("total_count"))
             return
         stats = self.crawler.stats
