@@ -255,6 +255,10 @@ class AnswerStore:
             self.db = None
         path = os.path.join(self.root, DB_NAME)
         aside = f"{path}.unreadable-{int(time.time())}"
+        n = 1
+        while os.path.lexists(aside):  # moved aside once already this second: keep both
+            n += 1
+            aside = f"{path}.unreadable-{int(time.time())}-{n}"
         for suffix in ("", "-wal", "-shm"):
             if os.path.exists(path + suffix):
                 os.replace(path + suffix, aside + suffix)
