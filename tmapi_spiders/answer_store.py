@@ -99,6 +99,44 @@ def stored_answers(directory: str) -> list[tuple[float, bytes]]:
     return [(at, zlib.decompress(data)) for at, data in rows]
 
 
+# SQLite's primary result codes for a damaged file: CORRUPT ("database disk image is
+# malformed") and NOTADB ("file is not a database"). Others (full, locked, I/O) are not the file's fault.
+DAMAGED_CODES = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+
+
+def damaged(exc: sqlite3.Error) -> bool:
+    """Whether SQLite says the file itself is damaged (then it is moved aside, not retried)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in DAMAGED_CODES
+    return isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError)
+
+
+def salvage(source: str, db: sqlite3.Connection) -> int:
+    """Copy every entry still readable in the database at `source` into `db`: in key order up
+    to the first damaged page, then backwards from the end to it. Returns how many."""
+    copied: set[int] = set()
+    try:
+        old = sqlite3.connect(source, isolation_level=None, timeout=1)
+    except sqlite3.Error:
+        return 0
+    with closing(old):
+        for order in ("ASC", "DESC"):
+            try:
+                db.execute("BEGIN")
+                try:
+                    for row in old.execute(f"SELECT id, key, stored_at, data FROM answers ORDER BY id {order}"):
+                        if row[0] in copied:
+                            break
+                        db.execute("INSERT OR IGNORE INTO answers (id, key, stored_at, data) VALUES (?, ?, ?, ?)", row)
+                        copied.add(row[0])
+                finally:
+                    db.execute("COMMIT")
+            except sqlite3.DatabaseError:
+                continue
+    return len(copied)
+
+
 @dataclass
 class Inventory:
     """What the store held at start, after pruning."""
@@ -178,8 +216,13 @@ class AnswerStore:
         job = getattr(spider, "job", None)
         self.refresh = self.refresh or bool(getattr(job, "refresh", False))
         try:
-            self.db = self._open()
-            inventory = prune(self.db, self.ttl, self.max_bytes)
+            try:
+                self.db, inventory = self._open_and_prune()
+            except sqlite3.DatabaseError as exc:
+                if not damaged(exc):
+                    raise
+                self._replace_damaged(exc)  # damage that shows at open, or in the pruning's reads
+                self.db, inventory = self._open_and_prune()
         except (OSError, sqlite3.Error) as exc:
             self.db = None
             logger.error(
@@ -192,19 +235,63 @@ class AnswerStore:
         self.stats.set_value("tmapi/answers/stored_at_start", inventory.entries)
         self.log_start(inventory)
 
-    def _open(self) -> sqlite3.Connection:
+    def _open_and_prune(self) -> tuple[sqlite3.Connection, Inventory]:
+        db = connect(self.root)
         try:
-            return connect(self.root)
-        except sqlite3.DatabaseError as exc:
-            if isinstance(exc, sqlite3.OperationalError):
-                raise  # locked, disk full, unwritable: not the file's fault
+            return db, prune(db, self.ttl, self.max_bytes)
+        except BaseException:
+            db.close()
+            raise
+
+    def _replace_damaged(self, exc: sqlite3.Error) -> None:
+        """Move the damaged database aside (with its write-ahead log) and start a new one
+        holding every answer that can still be read from it: the run goes on keeping its
+        answers, and the next one replays them."""
+        if self.db is not None:
+            try:
+                self.db.close()
+            except sqlite3.Error:
+                pass
+            self.db = None
         path = os.path.join(self.root, DB_NAME)
         aside = f"{path}.unreadable-{int(time.time())}"
+        n = 1
+        while os.path.lexists(aside):  # moved aside once already this second: keep both
+            n += 1
+            aside = f"{path}.unreadable-{int(time.time())}-{n}"
         for suffix in ("", "-wal", "-shm"):
             if os.path.exists(path + suffix):
                 os.replace(path + suffix, aside + suffix)
-        logger.warning("Answer store: %s was not a readable database: moved to %s, starting an empty one", path, aside)
-        return connect(self.root)
+        db = connect(self.root)
+        kept = salvage(aside, db)
+        self.db = db
+        if self.stats is not None:
+            self.stats.inc_value("tmapi/answers/damaged_store_moved")
+        logger.warning(
+            "Answer store: %s was not a readable database: moved to %s (%s); a new one was started with the"
+            " %d answers that could still be read from it",
+            path,
+            aside,
+            exc,
+            kept,
+        )
+
+    def _recover(self, exc: sqlite3.Error) -> bool:
+        """Damage found mid-run: replace the store (False, and no store for the rest of the
+        run, when even that fails)."""
+        try:
+            self._replace_damaged(exc)
+            return True
+        except (OSError, sqlite3.Error) as again:
+            self.db = None
+            logger.error(
+                "Answer store: %s is damaged (%s) and no new one could be started (%s): the rest of this run"
+                " keeps no answers. Its records still reach the feed.",
+                os.path.join(self.root, DB_NAME),
+                exc,
+                again,
+            )
+            return False
 
     def close_spider(self, spider: Spider) -> None:
         if self.db is not None:
@@ -219,10 +306,16 @@ class AnswerStore:
             return None
         key = key_of(request)
         try:
-            row = self.db.execute("SELECT key, stored_at, data FROM answers WHERE id = ?", (row_id(key),)).fetchone()
+            row = self._select(key)
         except sqlite3.Error as exc:
-            self._read_failed(f"could not be read ({exc})")
-            return None
+            if not (damaged(exc) and self._recover(exc)):
+                self._read_failed(f"could not be read ({exc})")
+                return None
+            try:
+                row = self._select(key)
+            except sqlite3.Error as again:
+                self._read_failed(f"could not be read ({again})")
+                return None
         if row is None or row[0] != key:
             return None
         if time.time() - row[1] > self.ttl:
@@ -246,11 +339,14 @@ class AnswerStore:
             payload = self.redactor.bytes(payload)  # an answer that echoed the token: never on disk
             self.stats.inc_value("tmapi/answers/token_redacted")
         key = key_of(request)
+        row = (row_id(key), key, time.time(), zlib.compress(payload, ZLIB_LEVEL))
         try:
-            self.db.execute(
-                "INSERT OR REPLACE INTO answers (id, key, stored_at, data) VALUES (?, ?, ?, ?)",
-                (row_id(key), key, time.time(), zlib.compress(payload, ZLIB_LEVEL)),
-            )
+            try:
+                self._insert(row)
+            except sqlite3.DatabaseError as exc:
+                if not (damaged(exc) and self._recover(exc)):
+                    raise
+                self._insert(row)
         except sqlite3.Error as exc:
             self.stats.inc_value("tmapi/answers/store_failed")
             if not self.write_error_logged:
@@ -272,6 +368,18 @@ class AnswerStore:
                 pass  # a later checkpoint, or the one at close, does it
 
     # helpers
+
+    def _select(self, key: bytes) -> tuple[bytes, float, bytes] | None:
+        assert self.db is not None
+        row: tuple[bytes, float, bytes] | None = self.db.execute(
+            "SELECT key, stored_at, data FROM answers WHERE id = ?", (row_id(key),)
+        ).fetchone()
+        return row
+
+    def _insert(self, row: tuple[int, bytes, float, bytes]) -> None:
+        if self.db is None:
+            raise sqlite3.OperationalError("no answer store")
+        self.db.execute("INSERT OR REPLACE INTO answers (id, key, stored_at, data) VALUES (?, ?, ?, ?)", row)
 
     def _read_failed(self, what: str) -> None:
         self.stats.inc_value("tmapi/answers/unreadable")

@@ -27,6 +27,7 @@ docs/resume.md.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import sqlite3
@@ -133,24 +134,37 @@ def check_writable(directory: str) -> None:
     call: an unwritable directory or a full disk is one line at start, not a surprise an
     hour into a paid job. ValueError says what and how to go on. A database file that is
     not one is left for the store to move aside (AnswerStore._open)."""
+    from tmapi_spiders.answer_store import DB_NAME, connect  # the store imports this module's settings readers
+
+    database = os.path.join(directory, DB_NAME)
+    if os.path.isdir(database):
+        raise ValueError(
+            f"TMAPI_CACHE_DIR {directory}: {database} is a directory, where the answer store's file should be:"
+            " move it away or choose another directory with -s TMAPI_CACHE_DIR=..."
+        )
     probe = os.path.join(directory, f".probe-{os.getpid()}")
     try:
         os.makedirs(directory, exist_ok=True)
         with open(probe, "wb") as f:
             f.write(b"\0" * 4096)
         os.remove(probe)
-        from tmapi_spiders.answer_store import connect  # the store imports this module's settings readers
-
         connect(directory).close()
     except (OSError, sqlite3.OperationalError) as exc:
         try:
             os.remove(probe)
         except OSError:
             pass
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        if isinstance(exc, OSError):
+            from tmapi_spiders.outputs import cause
+
+            reason = cause(exc, probe)
+        else:
+            reason = str(exc)
+        full = isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
         raise ValueError(
-            f"TMAPI_CACHE_DIR {directory} cannot be written ({reason}): free some space or choose another"
-            " directory with -s TMAPI_CACHE_DIR=..., or run without the answer store"
+            f"TMAPI_CACHE_DIR {directory} cannot be written ({reason}): "
+            + ("free some space or choose" if full else "choose")
+            + " another directory with -s TMAPI_CACHE_DIR=..., or run without the answer store"
             " (-s TMAPI_CACHE=false: an interrupted run then pays again for everything)"
         ) from None
     except sqlite3.DatabaseError:
@@ -229,6 +243,7 @@ def configure(settings: BaseSettings) -> None:
 
 
 # -- the storage --------------------------------------------------------------------------
+
 
 class ReplayScheduler(Scheduler):
     """Scrapy's scheduler without JOBDIR's request queue and seen-set (one process, store on).

@@ -434,7 +434,8 @@ def test_an_unwritable_store_is_one_line_before_any_call(tmp_path: Path, fresh: 
     result = job.run()
     assert result.returncode == outcome.BAD_INPUT
     [line] = result.log.strip().splitlines()
-    assert line.startswith(f"error: TMAPI_CACHE_DIR {blocker / 'store'} cannot be written (Not a directory)")
+    cause = f"Not a directory: {blocker} is a file, not a folder"
+    assert line.startswith(f"error: TMAPI_CACHE_DIR {blocker / 'store'} cannot be written ({cause})")
     assert fresh.stats()["total_calls"] == 0
 
 

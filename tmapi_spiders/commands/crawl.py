@@ -16,11 +16,14 @@ from scrapy.commands.crawl import Command as ScrapyCrawl
 from scrapy.exceptions import UsageError
 from scrapy.spiderloader import get_spider_loader
 
-from tmapi_spiders import distributed, outcome
+from tmapi_spiders import distributed, outcome, outputs
 from tmapi_spiders.config import ConfigError, check_seed_list, check_settings, job_config, token_redactor
 
 
 class Command(ScrapyCrawl):
+    # The locks on this run's outputs and answer store (outputs.py), held until it ends.
+    guard: outputs.Guard | None = None
+
     def process_options(self, args: list[str], opts: argparse.Namespace) -> None:
         super().process_options(args, opts)
         if len(args) != 1:
@@ -38,17 +41,47 @@ class Command(ScrapyCrawl):
                 if problem:
                     print(f"error: {problem[1]}", file=sys.stderr)
                     sys.exit(problem[0])
-                return
+            else:
+                try:
+                    check_settings(self.settings)
+                    check_seed_list(job_config(opts.spargs, redactor=token_redactor(self.settings)))
+                except ConfigError as exc:
+                    print(f"error: {exc}", file=sys.stderr)
+                    sys.exit(outcome.BAD_INPUT)
             try:
-                check_settings(self.settings)
-                check_seed_list(job_config(opts.spargs, redactor=token_redactor(self.settings)))
-            except ConfigError as exc:
+                self.guard = self.claim_outputs(spidercls.name)
+            except outputs.OutputError as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 sys.exit(outcome.BAD_INPUT)
+
+    def claim_outputs(self, spider_name: str) -> outputs.Guard:
+        """Complete the feeds as the add-ons will (the same file names, worker id included),
+        then check and lock every file the crawl will write (outputs.prepare)."""
+        from tmapi_spiders import cache, feeds
+
+        settings = self.settings
+        if distributed.enabled(settings) and not settings.get("TMAPI_WORKER_ID"):
+            from tmapi_spiders.distributed.worker import default_worker_id
+
+            settings.set("TMAPI_WORKER_ID", default_worker_id(), priority="cmdline")
+        feeds.configure(settings, spider_name)
+        store = None
+        if cache.enabled(settings) and not distributed.enabled(settings):
+            # Workers on one machine may share a store: SQLite serialises their writes, and
+            # Redis, not the store, keeps two of them from paying for the same page.
+            store = cache.cache_dir(str(settings.get("TMAPI_CACHE_DIR") or "").strip() or "tmapi-cache")
+        return outputs.prepare(outputs.planned(settings, spider_name, feeds.stamp_now()), store)
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         if len(args) != 1:
             raise UsageError("give exactly one spider name")
+        try:
+            self.run_crawl(args, opts)
+        finally:
+            if self.guard is not None:
+                self.guard.release()  # the summary and stats files are written: others may write now
+
+    def run_crawl(self, args: list[str], opts: argparse.Namespace) -> None:
         assert self.crawler_process is not None
         crawler = self.crawler_process.create_crawler(args[0])  # kept: its stats give the exit code
         closed: list[bool] = []
