@@ -35,7 +35,7 @@ __all__ = [
 
 PREFIX = "TMAPI_"
 # The test harness's own environment variables (tests/redis_server.py): not settings.
-HARNESS_PREFIX = "TMAPI_TEST_"
+HARNESS_PREFIX = PREFIX + "TEST_"
 
 
 class ConfigError(ValueError):
