@@ -18,7 +18,6 @@ import zlib
 from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, quote_plus
 
 from scrapy import Request, Spider
 from scrapy.http import Headers, Response
@@ -200,9 +199,6 @@ class AnswerStore:
         self.replays_jobdir = settings.get("SCHEDULER") == SCHEDULER
         token = settings.get("TMAPI_API_TOKEN") or ""
         self.redactor = Redactor([token])
-        # Plain substring checks first (fast); the redactor (case-insensitive) only on a hit.
-        forms = (token, quote(token, safe=""), quote_plus(token, safe=""))
-        self.token_forms = tuple({f.encode() for f in forms}) if self.redactor else ()
         self.db: sqlite3.Connection | None = None
         self.stats: Any = None
         self.write_error_logged = False
@@ -335,7 +331,7 @@ class AnswerStore:
             self.stats.inc_value("tmapi/answers/store_failed")
             return
         payload = encode(response)
-        if self.token_forms and any(form in payload for form in self.token_forms):
+        if self.redactor.found_in_bytes(payload):
             payload = self.redactor.bytes(payload)  # an answer that echoed the token: never on disk
             self.stats.inc_value("tmapi/answers/token_redacted")
         key = key_of(request)

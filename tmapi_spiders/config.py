@@ -7,7 +7,8 @@ a bad argument gives the same one-line error everywhere and costs no paid call.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import os
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -17,7 +18,7 @@ from tmapi_spiders import auth, contract, registry, seeds
 from tmapi_spiders.redact import Redactor
 from tmapi_spiders.registry import ConfigError
 
-__all__ = ["ConfigError", "JobConfig", "check_seed_list", "check_settings", "job_config"]
+__all__ = ["ConfigError", "JobConfig", "check_seed_list", "check_setting_names", "check_settings", "job_config"]
 
 QUERY_ARGS = ("language", "sort", "page_size", *contract.FILTERS)
 SEED_ARGS = ("urls_file", "urls")
@@ -41,6 +42,7 @@ class JobConfig:
         """The same job, checking its seeds against the settings' API token (the spider
         builds its JobConfig from its arguments, before it has settings)."""
         return replace(self, redactor=token_redactor(settings))
+
     refresh: bool = False  # -a refresh=true: stored answers are not reused this run
 
     def seed_lines(self) -> Iterator[bytes]:
@@ -107,6 +109,15 @@ def check_seed_list(config: JobConfig) -> tuple[int, int]:
         return seeds.preflight(config.seed_lines(), config.seed_source, config.redactor)
     except seeds.SeedError as exc:
         raise ConfigError(str(exc)) from None
+
+
+def check_setting_names(settings: BaseSettings, custom: Mapping[str, Any] | None = None) -> None:
+    """Every `TMAPI_*` name given (-s, settings.py, a spider's custom_settings, the environment)
+    is one the registry knows: before anything is paid, a typo is one line, not a cap that is
+    silently off."""
+    registry.check_names(settings)
+    registry.check_names(custom or {})
+    registry.check_environment(os.environ)
 
 
 def check_settings(settings: BaseSettings) -> None:

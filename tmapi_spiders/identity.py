@@ -2,11 +2,12 @@
 
 An image search is the query image and the query parameters sent with it:
 
-- the image: its URL exactly as the seed gave it, surrounding whitespace stripped and
-  nothing else. It is not normalised (no lower-casing, no sorting of its query string, no
-  decoding): TMAPI fetches the URL as written, and two spellings may well be two pictures
-  (case-sensitive paths, signed CDN URLs, `?x-oss-process=` resizes). Normalising would
-  also change every key below, which running jobs keep in Redis.
+- the image: its URL as the seed gave it, surrounding whitespace stripped, and changed only
+  where the change provably names the same resource (`image_key`): scheme and host in lower
+  case, a default port (`:443` for https, `:80` for http) and a `#fragment` dropped. Path,
+  query and userinfo stay exactly as written (no sorting of the query, no decoding): TMAPI
+  fetches the URL as written, and two spellings there may well be two pictures
+  (case-sensitive paths, signed CDN URLs, `?x-oss-process=` resizes).
 - `language`, `sort` and the filters: they change which items the search finds and in
   which order (RESULT_PARAMS);
 - `page_size` and `max_pages`: they change which paid calls are made (how the same items
@@ -37,6 +38,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from tmapi_spiders import contract
 
@@ -46,9 +48,34 @@ PAGING_PARAMS = ("page_size", "max_pages")
 RESULT_FIELDS = ("query_image_url", *RESULT_PARAMS)
 
 
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
 def image_key(url: str) -> str:
-    """The image part of a search's identity: the URL as given, whitespace stripped."""
-    return url.strip()
+    """The image part of a search's identity, and the URL the search sends: the URL as given,
+    whitespace stripped, scheme and host lower-cased, a default port and a fragment dropped
+    (a fragment never reaches the server). A converted `/search/` path, or anything urllib
+    cannot split, is only stripped."""
+    url = url.strip()
+    if not url or url.startswith("/"):
+        return url
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return url
+    scheme = parts.scheme.lower()
+    if scheme not in DEFAULT_PORTS or not parts.netloc:
+        return url
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    if hostport.startswith("["):  # IPv6: the address in brackets, then maybe :port
+        host, _, rest = hostport.partition("]")
+        host, rest = host + "]", rest[1:]
+    else:
+        host, _, rest = hostport.partition(":")
+    keep_port = rest and port != DEFAULT_PORTS[scheme]
+    netloc = userinfo + at + host.lower() + (f":{rest}" if keep_port else "")
+    return urlunsplit((scheme, netloc, parts.path, parts.query, ""))
 
 
 @dataclass(frozen=True)

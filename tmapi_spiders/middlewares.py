@@ -95,6 +95,10 @@ class TmapiEnvelopeMiddleware:
             envelope = redirect_envelope(response.status, location.decode("latin-1") if location else None, request.url)
         else:
             envelope = read_envelope(response.status, response.body)
+        if envelope.message and self.redactor.found_in(envelope.message):
+            # The decoded text, read again: an escape the bytes did not show as one (the
+            # message is what failure records, the summary and the log quote).
+            envelope = replace(envelope, message=self.redactor.text(envelope.message))
         if envelope.ok and endpoint_of(request) == ENDPOINT_SEARCH:
             envelope = check_page(envelope, request.meta[META_KEY]["q"]["page_size"])
         self.answered = True

@@ -3,8 +3,12 @@
 A server may echo the request (headers, query string) in its error text, a seed line
 may carry the token, an exception may quote the URL it failed on. Whatever such text
 is about to become (a log line, a stat key, a failure record, a summary, a Redis value),
-it goes through a `Redactor` first. The token is matched as written, percent-encoded
-(either case of hex digits, `+` or `%20` for a space) and inside longer strings.
+it goes through a `Redactor` first. The token is matched inside longer strings however
+the server escaped it, each character on its own: as itself, percent-encoded (`%2F`, `%2f`,
+`+` or `%20` for a space), JSON-escaped (`\\/` for `/` as PHP's `json_encode` writes it,
+`\\"`, `\\\\`, or `\\uXXXX` in either hex case, surrogate pairs beyond the BMP), in any mix.
+Raw answer bytes are redacted before they are decoded, and decoded text again before it
+is written, so neither reading leaks what the other missed.
 """
 
 from __future__ import annotations
@@ -22,8 +26,27 @@ MIN_SECRET_LENGTH = 4
 
 def _forms(secret: str) -> set[str]:
     """The secret as written and percent-encoded (matched case-insensitively, so `%2f`
-    and `%2F` alike)."""
+    and `%2F` alike): the whole forms the fast search in `found_in_bytes` looks for."""
     return {secret, quote(secret, safe=""), quote_plus(secret, safe=""), quote(secret)}
+
+
+def _escapes(char: str) -> list[str]:
+    """Every way but itself a server may write `char` in text: percent-encoded (one `%XX`
+    per UTF-8 byte), JSON's `\\uXXXX` (a surrogate pair beyond the BMP), JSON's short
+    escapes and `+` for a space. Hex case is left to the pattern's IGNORECASE."""
+    forms = ["".join(f"%{byte:02X}" for byte in char.encode("utf-8"))]
+    units = char.encode("utf-16-be")
+    forms.append("".join(f"\\u{units[i]:02X}{units[i + 1]:02X}" for i in range(0, len(units), 2)))
+    short = {"/": "\\/", '"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+    if char in short:
+        forms.append(short[char])
+    if char == " ":
+        forms.append("+")
+    return forms
+
+
+def _char_pattern(char: str) -> str:
+    return "(?:" + "|".join(re.escape(form) for form in [char, *_escapes(char)]) + ")"
 
 
 class Redactor:
@@ -31,14 +54,31 @@ class Redactor:
 
     def __init__(self, secrets: Iterable[str | None]) -> None:
         self.secrets = tuple(sorted({s for s in secrets if s and len(s) >= MIN_SECRET_LENGTH}))
-        forms = sorted({form for secret in self.secrets for form in _forms(secret)}, key=len, reverse=True)
-        self._pattern = re.compile("|".join(map(re.escape, forms)), re.IGNORECASE) if forms else None
-        self._bytes_pattern = (
-            re.compile(b"|".join(re.escape(f.encode("utf-8")) for f in forms), re.IGNORECASE) if forms else None
-        )
-        # found_in_bytes: each form, lowercased, looked for in the lowercased bytes (ASCII case,
-        # as IGNORECASE does for a bytes pattern).
+        # One pattern per secret, a group per character (its escapes written as UTF-8, so the
+        # same text serves str and bytes); longest first so no secret leaves a tail of another.
+        per_secret = ["".join(map(_char_pattern, s)) for s in sorted(self.secrets, key=len, reverse=True)]
+        source = "|".join(per_secret)
+        self._pattern = re.compile(source, re.IGNORECASE) if per_secret else None
+        self._bytes_pattern = re.compile(source.encode("utf-8"), re.IGNORECASE) if per_secret else None
+        forms = {form for secret in self.secrets for form in _forms(secret)}
+        # found_in_bytes: each whole form, lowercased, looked for in the lowercased bytes (ASCII
+        # case, as IGNORECASE does for a bytes pattern), and again with `\\/` read as `/` (PHP's
+        # json_encode writes every slash so). Any other match holds one of the characters'
+        # other escapes (`%2f`, `\\u0074`, `+`, ...): only when one is there does the pattern run.
+        # The escapes are grouped by their first byte, looked for only when that byte is there.
         self._lower_forms = tuple(sorted({f.encode("utf-8").lower() for f in forms}))
+        hints: dict[bytes, set[bytes]] = {}
+        for char in {char for secret in self.secrets for char in secret}:
+            for escape in _escapes(char):
+                if escape != "\\/":
+                    hint = escape.encode("utf-8").lower()
+                    hints.setdefault(hint[:1], set()).add(hint)
+        # One pattern per group: it starts with a literal byte, which the regex engine scans for
+        # at memory speed, where a substring search per escape would pass over the text each time.
+        self._hint_groups = tuple(
+            (first, re.compile(re.escape(first) + b"(?:" + b"|".join(re.escape(h[1:]) for h in sorted(group)) + b")"))
+            for first, group in sorted(hints.items())
+        )
 
     def __bool__(self) -> bool:
         return self._pattern is not None
@@ -50,10 +90,18 @@ class Redactor:
         """Whether `bytes()` would change `data`. Every answer body goes through this once:
         `lower()` and a substring search per form run in C at memory speed, where the
         case-insensitive regex cost more than parsing the page (issue 17)."""
-        if not self._lower_forms:
+        if not self._lower_forms or self._bytes_pattern is None:
             return False
         lowered = data.lower()
-        return any(form in lowered for form in self._lower_forms)
+        if any(form in lowered for form in self._lower_forms):
+            return True
+        for first, group in self._hint_groups:
+            if first in lowered and group.search(lowered):
+                return self._bytes_pattern.search(data) is not None
+        if b"\\/" in lowered:
+            unslashed = lowered.replace(b"\\/", b"/")
+            return any(form in unslashed for form in self._lower_forms)
+        return False
 
     def text(self, text: str) -> str:
         if self._pattern is None or not text:

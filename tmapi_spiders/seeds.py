@@ -128,7 +128,7 @@ def parse_lines(lines: Iterable[bytes], redactor: Redactor | None = None) -> Ite
         if key in seen:
             continue
         seen.add(key)
-        yield Seed(text, number)
+        yield Seed(key, number)  # the canonical spelling is what is searched and recorded
 
 
 def open_lines(path: str | Path) -> Iterator[bytes]:

@@ -32,9 +32,14 @@ DENIED = "https://denied.example-shop.com/secret.jpg"  # a failure record whose 
 
 def run(args: list[str], token: str, base_url: str, cwd: Path, mode: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TMAPI_", "REDIS_"))}
-    env.update(TMAPI_API_TOKEN=token, TMAPI_BASE_URL=base_url, TMAPI_AUTH=mode)
+    env.update(TMAPI_API_TOKEN=token, TMAPI_BASE_URL=base_url)  # TMAPI_AUTH is a setting, not read from the environment
     return subprocess.run(
-        [sys.executable, "-m", "scrapy", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "scrapy", *args, "-s", f"TMAPI_AUTH={mode}"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 

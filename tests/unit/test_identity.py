@@ -163,3 +163,28 @@ def test_the_image_is_stripped_and_nothing_more() -> None:
     # TMAPI fetches the URL as written: case, query order and escapes may name another picture.
     assert image_key("  https://a.com/X.jpg?b=1&a=2 \n") == "https://a.com/X.jpg?b=1&a=2"
     assert len({image_key(u) for u in ("https://a.com/x.jpg", "https://a.com/X.jpg", "https://a.com/x%2Ejpg")}) == 3
+
+
+def test_image_key_makes_one_spelling_of_what_is_provably_the_same_image() -> None:
+    from tmapi_spiders.identity import image_key
+
+    same = [
+        "https://cbu01.alicdn.com/img/A.jpg?X=1",
+        "HTTPS://CBU01.AliCDN.com/img/A.jpg?X=1",
+        "https://cbu01.alicdn.com:443/img/A.jpg?X=1",
+        " https://cbu01.alicdn.com/img/A.jpg?X=1#top ",
+    ]
+    assert {image_key(u) for u in same} == {same[0]}
+    # Path and query are case-sensitive on many servers: kept exactly, query order too.
+    for other in ("https://cbu01.alicdn.com/img/a.jpg?X=1", "https://cbu01.alicdn.com/img/A.jpg?x=1"):
+        assert image_key(other) == other
+    assert image_key("https://a.com/x?b=2&a=1") == "https://a.com/x?b=2&a=1"
+    assert image_key("HTTP://A.com:80/X") == "http://a.com/X"
+    assert image_key("http://a.com:443/x") == "http://a.com:443/x"  # not http's default port
+    assert image_key("https://a.com:8443/x") == "https://a.com:8443/x"
+    assert image_key("https://[2001:DB8::1]:443/a") == "https://[2001:db8::1]/a"
+    assert image_key("https://[2001:DB8::1]:8443/a") == "https://[2001:db8::1]:8443/a"
+    assert image_key("https://Bücher.DE/A") == "https://bücher.de/A"
+    assert image_key("https://User:PW@Host.com/A") == "https://User:PW@host.com/A"  # userinfo untouched
+    assert image_key("/search/imgextra/X.jpg") == "/search/imgextra/X.jpg"
+    assert image_key(image_key(same[1])) == image_key(same[1])

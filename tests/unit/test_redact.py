@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 from hypothesis import given, settings
@@ -74,3 +75,65 @@ def test_found_in_bytes_says_what_the_bytes_redaction_would_change(
     data = before + (written if inside else b"") + after
     assert redactor.found_in_bytes(data) == (redactor.bytes(data) != data)
     assert not Redactor([]).found_in_bytes(data)
+
+
+SLASHED = "tk/9+Q=x/Z_a"  # a token with `/`, `+`, `=` and `_`, as real tokens are
+
+
+def json_escaped(secret: str, how: str) -> str:
+    """`secret` as a server may write it inside a JSON string."""
+    if how == "php":  # json_encode's default: every `/` as `\/`
+        return secret.replace("/", "\\/")
+    if how == "unicode":
+        return "".join(f"\\u{ord(c):04x}" for c in secret)
+    if how == "UNICODE":
+        return "".join(f"\\u{ord(c):04X}" for c in secret)
+    # mixed: plain, \u lower, \u upper, percent, in turn; `/` as `\/` when plain
+    out = []
+    for i, c in enumerate(secret):
+        plain = "\\/" if c == "/" else c
+        out.append([plain, f"\\u{ord(c):04x}", f"\\u{ord(c):04X}", f"%{ord(c):02x}"][i % 4])
+    return "".join(out)
+
+
+def test_json_escaped_forms_are_masked_in_text_and_bytes() -> None:
+    r = Redactor([SLASHED])
+    for how in ("php", "unicode", "UNICODE", "mixed"):
+        written = json_escaped(SLASHED, how)
+        body = '{"code":500,"msg":"upstream error (apikey: ' + written + ')"}'
+        assert r.found_in(body) and r.found_in_bytes(body.encode()), how
+        out = r.bytes(body.encode())
+        assert out == b'{"code":500,"msg":"upstream error (apikey: [redacted])"}', (how, out)
+        assert json.loads(out)["msg"].endswith("[redacted])")
+        assert r.text(json.loads(body)["msg"]) == "upstream error (apikey: [redacted])"  # decoded, then redacted
+    beyond = Redactor(["ab\U0001f600cd"])  # outside the BMP: a surrogate pair in JSON
+    assert beyond.found_in_bytes(json.dumps("x ab\U0001f600cd y").encode())
+
+
+def test_json_escapes_of_other_text_are_left_alone() -> None:
+    r = Redactor([SLASHED])
+    body = json.dumps({"url": "https://x/tk/9", "t": "\u00e9t\u00e9 tk 9"}).replace("/", "\\/").encode()
+    assert not r.found_in_bytes(body) and r.bytes(body) == body
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    secret=st.text(alphabet="aZ9-_/+=%é", min_size=4, max_size=10),
+    before=st.text(alphabet='a\\/u0%"2f', max_size=12),
+    after=st.text(alphabet='a\\/u0%"2f', max_size=12),
+    forms=st.lists(st.integers(0, 4), min_size=10, max_size=10),
+)
+def test_every_mix_of_escapes_is_found_and_masked(secret: str, before: str, after: str, forms: list[int]) -> None:
+    """Each character as itself, `\\/`, `\\u` (either hex case) or `%XX`, in any mix: found
+    by the fast search and masked by the pattern, in text and in bytes."""
+    written = []
+    for char, form in zip(secret, forms, strict=False):
+        utf16 = char.encode("utf-16-be").hex()
+        percent = "".join(f"%{b:02X}" for b in char.encode())
+        options = [char, "\\/" if char == "/" else char, f"\\u{utf16}", f"\\u{utf16.upper()}", percent]
+        written.append(options[form])
+    data = before + "".join(written) + after
+    r = Redactor([secret])
+    assert r.found_in_bytes(data.encode()) and r.found_in(data)
+    assert MASK in r.text(data) and MASK.encode() in r.bytes(data.encode())
+    assert r.found_in_bytes(data.encode()) == (r.bytes(data.encode()) != data.encode())

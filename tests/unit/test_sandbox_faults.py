@@ -370,3 +370,17 @@ def test_command_line_rejects_bad_option() -> None:
     cmd = [sys.executable, "-m", "tmapi_spiders.sandbox", "--port", "0", "--fault-kind", "boom"]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
     assert result.returncode == 2 and "fault_kinds" in result.stderr
+
+
+def test_echo_escapes_keep_the_json_valid_and_the_text_as_sent() -> None:
+    """`echo_escape`: the text decodes back to itself (bar `%XX` in `mixed`), written as named."""
+    import json
+
+    from tmapi_spiders.sandbox.gateway import json_string
+
+    text = 'a/b+c "q" \\ é \U0001f600'
+    assert json.loads(json_string(text, "slash")) == text and "\\/" in json_string(text, "slash")
+    assert json.loads(json_string(text, "unicode")) == text and "a" not in json_string(text, "unicode")
+    assert json.loads(json_string(text, "none")) == text
+    mixed = json_string("abcd/", "mixed")
+    assert mixed == '"a\\u0062\\u0063%64\\/"'

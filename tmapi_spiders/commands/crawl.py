@@ -17,7 +17,14 @@ from scrapy.exceptions import UsageError
 from scrapy.spiderloader import get_spider_loader
 
 from tmapi_spiders import distributed, outcome, outputs
-from tmapi_spiders.config import ConfigError, check_seed_list, check_settings, job_config, token_redactor
+from tmapi_spiders.config import (
+    ConfigError,
+    check_seed_list,
+    check_setting_names,
+    check_settings,
+    job_config,
+    token_redactor,
+)
 
 
 class Command(ScrapyCrawl):
@@ -33,6 +40,11 @@ class Command(ScrapyCrawl):
         except KeyError:
             return
         if getattr(spidercls, "tmapi_job", False):
+            try:
+                check_setting_names(self.settings, spidercls.custom_settings)
+            except ConfigError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                sys.exit(outcome.BAD_INPUT)
             if distributed.enabled(self.settings):  # a worker of a shared job: seeds in Redis
                 # Imported only here: a single-process crawl never loads redis (issue 17).
                 from tmapi_spiders.distributed.preflight import check as distributed_check

@@ -17,6 +17,7 @@ from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
 from tmapi_spiders import distributed, outcome
+from tmapi_spiders.config import ConfigError, check_setting_names
 
 if TYPE_CHECKING:
     from tmapi_spiders.distributed.job import Job, JobStatus
@@ -94,6 +95,11 @@ class Command(ScrapyCommand):
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         if args:
             raise UsageError("scrapy job takes no arguments")
+        try:
+            check_setting_names(self.settings)
+        except ConfigError as exc:
+            self._fail(outcome.BAD_INPUT, str(exc))
+            return
         url = str(self.settings.get("REDIS_URL") or self.settings.get("REDIS_SENTINELS") or "")
         if not distributed.enabled(self.settings):
             self._fail(

@@ -15,7 +15,7 @@ from scrapy.exceptions import UsageError
 from scrapy.utils.conf import arglist_to_dict
 
 from tmapi_spiders import distributed, outcome
-from tmapi_spiders.config import ConfigError
+from tmapi_spiders.config import ConfigError, check_setting_names
 from tmapi_spiders.seeds import BadLine
 
 BAD_LINES_SHOWN = 20
@@ -49,6 +49,11 @@ class Command(ScrapyCommand):
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         if len(args) != 1:
             raise UsageError("give exactly one seed file")
+        try:
+            check_setting_names(self.settings)
+        except ConfigError as exc:
+            self._fail(outcome.BAD_INPUT, str(exc))
+            return
         if "urls_file" in opts.spargs or "urls" in opts.spargs:
             self._fail(outcome.BAD_INPUT, "give the seed file as the argument, not as -a urls_file/urls")
             return

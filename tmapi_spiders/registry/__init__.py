@@ -9,8 +9,10 @@ is `table.py` (a new setting goes there), what one entry holds is `setting.py`.
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from scrapy.settings import BaseSettings
@@ -18,7 +20,22 @@ from scrapy.settings import BaseSettings
 from tmapi_spiders.registry.setting import Setting
 from tmapi_spiders.registry.table import SETTINGS
 
-__all__ = ["BY_NAME", "SETTINGS", "ConfigError", "Setting", "check", "defaults", "read", "reference"]
+__all__ = [
+    "BY_NAME",
+    "SETTINGS",
+    "ConfigError",
+    "Setting",
+    "check",
+    "check_environment",
+    "check_names",
+    "defaults",
+    "read",
+    "reference",
+]
+
+PREFIX = "TMAPI_"
+# The test harness's own environment variables (tests/redis_server.py): not settings.
+HARNESS_PREFIX = PREFIX + "TEST_"
 
 
 class ConfigError(ValueError):
@@ -72,6 +89,35 @@ def check(settings: BaseSettings) -> None:
     for setting in SETTINGS:
         if settings.get(setting.name) is not None:  # unset: settings built without the project's defaults
             read(settings, setting.name)
+
+
+def _nearest(name: str) -> str:
+    close = difflib.get_close_matches(name, BY_NAME, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def check_names(names: Iterable[str]) -> None:
+    """ConfigError for the first `TMAPI_*` name the registry does not hold: a typo'd setting
+    would otherwise be ignored without a word (a cap left off, a store not used)."""
+    for name in sorted(str(n) for n in names):
+        if name.startswith(PREFIX) and name not in BY_NAME:
+            raise ConfigError(f"unknown setting {name}{_nearest(name)}")
+
+
+def check_environment(environ: Mapping[str, str]) -> None:
+    """ConfigError for a `TMAPI_*` environment variable this project does not read: settings.py
+    reads the few marked `env` in the registry (the token, the base URL) and nothing else."""
+    for name in sorted(environ):
+        if not name.startswith(PREFIX) or name.startswith(HARNESS_PREFIX):
+            continue
+        setting = BY_NAME.get(name)
+        if setting is None:
+            raise ConfigError(f"unknown setting {name} in the environment{_nearest(name)}")
+        if not setting.env:
+            read = ", ".join(s.name for s in SETTINGS if s.env and s.name.startswith(PREFIX))
+            raise ConfigError(
+                f"{name} is set in the environment, which is read only for {read}: give -s {name}=... instead"
+            )
 
 
 def reference() -> str:

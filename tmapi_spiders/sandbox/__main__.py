@@ -12,7 +12,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from tmapi_spiders.sandbox.config import AUTH_WAYS, COMPRESSIONS, DEFAULT_FAULT_KINDS, SandboxConfig
+from tmapi_spiders.sandbox.config import AUTH_WAYS, COMPRESSIONS, DEFAULT_FAULT_KINDS, ECHO_ESCAPES, SandboxConfig
 from tmapi_spiders.sandbox.faults import FAULT_KINDS
 from tmapi_spiders.sandbox.server import start_sandbox
 
@@ -132,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-chunked", dest="chunked", action="store_false", help="send Content-Length instead of chunked bodies"
     )
     p.add_argument("--echo-errors", action="store_true", help="error answers quote the request's headers and query")
+    p.add_argument(
+        "--echo-escape", choices=ECHO_ESCAPES, default=d.echo_escape, help="how the echo is escaped in the JSON string"
+    )
     p.add_argument(
         "--max-page-size", type=int, default=d.max_page_size, help="the backend's own page size (default %(default)s)"
     )

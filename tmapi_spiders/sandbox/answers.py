@@ -70,7 +70,7 @@ def redirect(request: web.BaseRequest) -> web.Response:
     return web.Response(status=302, body=b"", headers={"Location": location, "Content-Type": JSON_TYPE})
 
 
-def faulty(request: web.BaseRequest, fault: str | None, good: bytes) -> web.Response | None:
+def faulty(request: web.BaseRequest, fault: str | None, good: bytes, echo_escape: str = "none") -> web.Response | None:
     """The answer to a call that meets `fault` (None or `slow`: the good one); None when the
     fault is to drop the connection, which this aborts."""
     if fault is None or fault == "slow":
@@ -89,7 +89,7 @@ def faulty(request: web.BaseRequest, fault: str | None, good: bytes) -> web.Resp
     if fault == "gateway":
         return respond(200, dumps({"message": MSG_GATEWAY_UNKNOWN}))
     if fault == "echo":
-        return respond(500, gateway.echo(envelope(500, "upstream error"), request))
+        return respond(500, gateway.echo(envelope(500, "upstream error"), request, echo_escape))
     if fault == "huge":
         return respond(200, _huge_body())
     if fault == "code":

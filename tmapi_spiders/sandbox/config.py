@@ -12,6 +12,7 @@ DEFAULT_TOKEN = spec.SANDBOX_TOKEN
 DEFAULT_FAULT_KINDS = tuple(kind for kind in FAULT_KINDS if kind not in OPT_IN_FAULTS)
 AUTH_WAYS = ("both", "query", "header")
 COMPRESSIONS = ("gzip", "deflate", "br", "none")
+ECHO_ESCAPES = ("none", "slash", "unicode", "mixed")
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,10 @@ class SandboxConfig:
     compress: str = "gzip"  # "gzip", "deflate" or "br" the body whenever the client's Accept-Encoding allows; "none"
     chunked: bool = True  # send bodies with Transfer-Encoding: chunked (no Content-Length)
     echo_errors: bool = False  # error answers quote the request's headers and query (token included)
+    # How the echoed text is escaped inside the JSON string: "none" (as written), "slash" (every
+    # `/` as `\/`, as PHP's json_encode writes it), "unicode" (every character `\uXXXX`),
+    # "mixed" (as written, `\u` lower-case hex, `\u` upper-case hex, `%XX`, in turn).
+    echo_escape: str = "none"
     # What a search backend does with paging:
     max_page_size: int = 20  # the backend's own page size: a larger page_size is cut to it (and said so)
     filter_per_page: int = 0  # items dropped from every page after paging (total_count unchanged)
@@ -72,6 +77,8 @@ class SandboxConfig:
             raise ValueError(f"fault_kinds: {unknown or 'none'} given; choose from {', '.join(FAULT_KINDS)}")
         if self.compress not in COMPRESSIONS:
             raise ValueError(f"compress: must be one of {', '.join(COMPRESSIONS)}, got {self.compress!r}")
+        if self.echo_escape not in ECHO_ESCAPES:
+            raise ValueError(f"echo_escape: must be one of {', '.join(ECHO_ESCAPES)}, got {self.echo_escape!r}")
         if self.auth not in AUTH_WAYS:
             raise ValueError(f"auth: must be one of {', '.join(AUTH_WAYS)}, got {self.auth!r}")
         if not 1 <= self.max_page_size <= 20:

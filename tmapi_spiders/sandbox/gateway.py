@@ -4,6 +4,7 @@ error. `dress` applies all of it to an answer the server has built."""
 
 from __future__ import annotations
 
+import json
 import zlib
 
 from aiohttp import web
@@ -44,8 +45,35 @@ def compress(body: bytes, encoding: str) -> bytes:
     return compressor.compress(body) + compressor.flush()
 
 
-def echo(body: bytes, request: web.BaseRequest) -> bytes:
-    """An error body that quotes the request back, as a misbehaving upstream's does."""
+def json_string(text: str, escape: str = "none") -> str:
+    """`text` as a JSON string literal, quotes included, escaped the way `escape` names
+    (config.ECHO_ESCAPES): a server's JSON writer decides this, not the text."""
+    if escape == "none":
+        return json.dumps(text, ensure_ascii=False)
+    if escape == "slash":  # PHP's json_encode by default: `\/`, and `\uXXXX` beyond ASCII
+        return json.dumps(text).replace("/", "\\/")
+    if escape == "unicode":
+        return '"' + "".join(f"\\u{unit:04X}" for unit in _utf16_units(text)) + '"'
+    out = []  # mixed
+    for i, char in enumerate(text):
+        plain = json.dumps(char, ensure_ascii=False)[1:-1].replace("/", "\\/")
+        units = _utf16_units(char)
+        lower = "".join(f"\\u{unit:04x}" for unit in units)
+        upper = "".join(f"\\u{unit:04X}" for unit in units)
+        percent = "".join(f"%{byte:02X}" for byte in char.encode("utf-8"))
+        out.append((plain, lower, upper, percent)[i % 4])
+    return '"' + "".join(out) + '"'
+
+
+def _utf16_units(text: str) -> list[int]:
+    data = text.encode("utf-16-be")
+    return [int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data), 2)]
+
+
+def echo(body: bytes, request: web.BaseRequest, escape: str = "none") -> bytes:
+    """An error body that quotes the request back, as a misbehaving upstream's does, its
+    text escaped in the JSON string as `escape` says (the JSON stays valid: a client that
+    decodes it reads the headers and query as sent)."""
     headers = "; ".join(f"{name}: {value}" for name, value in request.headers.items())
     echoed = f"upstream error, request headers were {headers}; query was {request.query_string}"
     try:
@@ -54,9 +82,16 @@ def echo(body: bytes, request: web.BaseRequest) -> bytes:
         return body + f"<!-- {echoed} -->".encode()
     if isinstance(payload, dict):
         key = "message" if "message" in payload and "code" not in payload else "msg"
-        payload[key] = f"{payload.get(key) or ''} ({echoed})"
-        return dumps(payload)
+        text = f"{payload.get(key) or ''} ({echoed})"
+        if escape == "none":
+            payload[key] = text
+            return dumps(payload)
+        payload[key] = _PLACEHOLDER
+        return dumps(payload).replace(json.dumps(_PLACEHOLDER).encode(), json_string(text, escape).encode())
     return body
+
+
+_PLACEHOLDER = "\x00echoed\x00"  # stands for the message while the rest of the body is written
 
 
 async def dress(request: web.BaseRequest, response: web.StreamResponse, config: SandboxConfig) -> web.StreamResponse:
@@ -69,7 +104,7 @@ async def dress(request: web.BaseRequest, response: web.StreamResponse, config: 
     if not isinstance(body, bytes):
         return response
     if config.echo_errors and response.status != 200:
-        body = echo(body, request)
+        body = echo(body, request, config.echo_escape)
     encoding = accepted_encoding(request.headers.get("Accept-Encoding", ""), config.compress)
     if encoding:
         body = compress(body, encoding)

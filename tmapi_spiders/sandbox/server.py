@@ -156,7 +156,7 @@ class Sandbox:
         fate = self.plan.decide(call_key)
         if fate.delay > 0:
             await asyncio.sleep(fate.delay)
-        return answers.faulty(request, fate.fault, good), fate.fault
+        return answers.faulty(request, fate.fault, good, self.config.echo_escape), fate.fault
 
     # -- the search ------------------------------------------------------------------------
     async def _search(self, request: web.BaseRequest, params: tuple[tuple[str, str], ...]) -> web.StreamResponse:
