@@ -222,7 +222,9 @@ def test_parse_search_and_pipelines_never_crash_and_count_every_drop(harness: Ha
     assert len(failures) + len(requests) <= 1
     assert not (failures and products)
     for request in requests:
-        assert request.meta["tmapi"]["page"] == 2
+        # The next page, or page 1 asked once more: empty while total_count promised items.
+        state = request.meta["tmapi"]
+        assert state["page"] == 2 or (state["page"] == 1 and state["empty_asks"] == 1 and products == [])
         json.dumps(request.meta["tmapi"])  # chain state stays JSON-able (Redis)
     envelope = read_envelope(200, body)
     if failures:
