@@ -85,6 +85,8 @@ async def dress(request: web.BaseRequest, response: web.StreamResponse, config: 
         stream.charset = response.charset
     if encoding:
         stream.headers["Content-Encoding"] = encoding
+    if "Retry-After" in response.headers:
+        stream.headers["Retry-After"] = response.headers["Retry-After"]
     stream.enable_chunked_encoding()
     await stream.prepare(request)
     await stream.write(body)
