@@ -12,8 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
+import time
 from dataclasses import replace
+from datetime import UTC
+from email.utils import parsedate_to_datetime
 from typing import Any, Self
 
 import orjson
@@ -182,12 +186,15 @@ class TmapiBackoffMiddleware:
         return cls(base, cap)
 
     def delay_for(self, request: Request) -> float:
+        """The wait before this retry: the usual backoff, or the server's `Retry-After` if
+        longer (bounded by 4 x TMAPI_BACKOFF_MAX: a server asking for an hour gets a failure
+        record sooner, not a crawl that stalls)."""
         tries = int(request.meta.get("retry_times", 0))
         if not tries:
             return 0.0
         delay = min(self.cap, self.base * 2 ** (tries - 1)) * random.uniform(0.5, 1.0)
-        retry_after = _seconds(request.meta.get("tmapi_retry_after"))
-        return max(delay, min(retry_after, self.cap * 4))
+        retry_after = retry_after_seconds(request.meta.get("tmapi_retry_after"))
+        return max(delay, min(retry_after or 0.0, self.cap * 4))
 
     async def process_request(self, request: Request) -> None:
         if endpoint_of(request):
@@ -196,8 +203,21 @@ class TmapiBackoffMiddleware:
                 await asyncio.sleep(delay)
 
 
-def _seconds(value: Any) -> float:
+def retry_after_seconds(value: Any, now: float | None = None) -> float | None:
+    """Seconds a `Retry-After` value asks to wait, in either form RFC 9110 allows
+    (section 10.2.3): delay-seconds ("120") or an HTTP-date ("Wed, 21 Oct 2026 07:28:00 GMT",
+    measured from `now`, the wall clock by default). A date already past means 0; a value
+    that is neither form means None (the usual backoff applies)."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
     try:
-        return max(0.0, float(value))
-    except (TypeError, ValueError):
-        return 0.0
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:  # "-0000" or no zone: RFC 9110 dates are in GMT
+        when = when.replace(tzinfo=UTC)
+    wait = when.timestamp() - (time.time() if now is None else now)
+    return max(0.0, wait) if math.isfinite(wait) else None

@@ -14,6 +14,10 @@ that finds every slot taken blocks on the job's wake list (one token per release
 instead of polling (issue 17). The rate is a shared schedule (GCRA): each call reserves
 the next free start time, aimed 2.5 % under the plan.
 
+A 429 (the gateway's rate limit) cuts the rate the same way; with no TMAPI_MAX_QPS the job
+had none, so the limiter is on even without a limit (waiting for nothing) and the first 429
+sets a rate from the calls the gateway let through in the second before it.
+
 A 503 "concurrency limit exceeded" means the plan is tighter than the settings say:
 the limits are cut (once per window: only a call made under the current limit can cut
 it again) and creep back one success at a time, but never past the last level that
@@ -33,6 +37,7 @@ from tmapi_spiders.limits.policy import (
     CUT,
     DEFAULT_LEASE,
     DEFAULT_POLL,
+    FOUND_STEP,
     LEASE_SETTING,
     OVERLOAD_MARK,
     POLL_SETTING,
@@ -41,6 +46,9 @@ from tmapi_spiders.limits.policy import (
     QPS_MARGIN,
     QPS_SETTING,
     QPS_STEP,
+    RATE_FLOOR,
+    RATE_LIMIT_MARK,
+    RATE_LIMITED,
     REDIS_TRIES,
     Aimd,
     Backend,
@@ -70,6 +78,7 @@ __all__ = [
     "CUT",
     "DEFAULT_LEASE",
     "DEFAULT_POLL",
+    "FOUND_STEP",
     "HANDOFFS",
     "LEASE_SETTING",
     "LUA_NOW",
@@ -80,6 +89,9 @@ __all__ = [
     "QPS_MARGIN",
     "QPS_SETTING",
     "QPS_STEP",
+    "RATE_FLOOR",
+    "RATE_LIMITED",
+    "RATE_LIMIT_MARK",
     "REDIS_TRIES",
     "RELEASE",
     "RENEW",

@@ -24,6 +24,7 @@ class LocalBackend:
         self.in_flight = 0
         self.next_start = 0.0
         self.sent: deque[float] = deque()  # when the last calls really left (rate limit)
+        self.answered: deque[float] = deque()  # when calls were answered, the last second's (a 429's rate)
         self.waiters: deque[asyncio.Future[None]] = deque()
         self.seq = 0
 
@@ -55,11 +56,23 @@ class LocalBackend:
         self.seq += 1
         return Slot(str(self.seq), epoch)
 
-    async def release(self, slot: Slot, overloaded: bool) -> bool:
+    async def release(self, slot: Slot, overloaded: bool, rate_limited: bool = False) -> bool:
         self.in_flight -= 1
         now = time.monotonic()
-        cut = self.policy.on_overload(slot.epoch, now) if overloaded else False
-        if not overloaded:
+        answered = self.answered
+        while answered and now - answered[0] > 1.0:
+            answered.popleft()
+        cut = False
+        if rate_limited:
+            cut = self.policy.on_rate_limited(slot.epoch, now, len(answered))
+            if cut:
+                # the gateway counts the calls of the last second: let them age out of its
+                # window before the first call at the new rate
+                self.next_start = max(self.next_start, now + 1.0)
+        elif overloaded:
+            cut = self.policy.on_overload(slot.epoch, now)
+        else:
+            answered.append(now)
             self.policy.on_success(now)
         free = self.policy.slots() - self.in_flight
         while free > 0 and self.waiters:

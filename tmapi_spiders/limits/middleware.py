@@ -7,13 +7,15 @@ from typing import Self
 
 from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
-from scrapy.exceptions import NotConfigured
 from scrapy.http import Response
 
 from tmapi_spiders import backends, contract
 from tmapi_spiders.api import endpoint_of
+from tmapi_spiders.limits.local import LocalBackend
 from tmapi_spiders.limits.policy import (
     OVERLOAD_MARK,
+    RATE_LIMIT_MARK,
+    RATE_LIMITED,
     Backend,
     LimitError,
     LimitUnavailable,
@@ -27,7 +29,12 @@ logger = logging.getLogger(__name__)
 
 
 class TmapiLimitMiddleware:
-    """Holds every API call to the job's TMAPI_MAX_CONCURRENCY and TMAPI_MAX_QPS."""
+    """Holds every API call to the job's TMAPI_MAX_CONCURRENCY and TMAPI_MAX_QPS, and slows
+    the job down when the gateway answers 429 (its rate limit).
+
+    On even with no limit set: then nothing waits until the first 429, which sets a rate
+    for every call of this process (Aimd.on_rate_limited), so the job goes on at what the
+    gateway allows instead of retrying into it until images fail."""
 
     def __init__(self, crawler: Crawler, backend: Backend, concurrency: int, qps: float) -> None:
         self.crawler = crawler
@@ -46,10 +53,14 @@ class TmapiLimitMiddleware:
             concurrency, qps = read_limits(settings)
         except LimitError as exc:
             raise ValueError(str(exc)) from None
+        backend: Backend
         if not concurrency and not qps:
-            raise NotConfigured
-        # This process's slots, or the job's in Redis: chosen in tmapi_spiders/backends.py.
-        backend = backends.for_crawler(crawler).limiter(concurrency, qps)
+            # No plan limit: nothing to share with other workers until a 429 comes, so each
+            # process finds its own rate (together they settle under the gateway's limit).
+            backend = LocalBackend(0, 0.0)
+        else:
+            # This process's slots, or the job's in Redis: chosen in tmapi_spiders/backends.py.
+            backend = backends.for_crawler(crawler).limiter(concurrency, qps)
         assert crawler.stats is not None
         if concurrency:
             crawler.stats.set_value("tmapi/limit/max_concurrency", concurrency)
@@ -76,10 +87,10 @@ class TmapiLimitMiddleware:
     async def process_response(self, request: Request, response: Response) -> Response:
         slot = self.held.pop(request, None)
         if slot is not None:
-            overloaded = response.status == contract.CONCURRENCY_LIMIT or (
-                response.status == 200 and OVERLOAD_MARK in response.body[:300]
-            )
-            await self._release(slot, overloaded)
+            head = response.body[:300] if response.status == 200 else b""
+            overloaded = response.status == contract.CONCURRENCY_LIMIT or OVERLOAD_MARK in head
+            rate_limited = response.status == RATE_LIMITED or RATE_LIMIT_MARK in head
+            await self._release(slot, overloaded, rate_limited)
         return response
 
     async def process_exception(self, request: Request, exception: Exception) -> None:
@@ -87,9 +98,20 @@ class TmapiLimitMiddleware:
         if slot is not None:
             await self._release(slot, False)
 
-    async def _release(self, slot: Slot, overloaded: bool) -> None:
-        cut = await self.backend.release(slot, overloaded)
-        if overloaded:
+    async def _release(self, slot: Slot, overloaded: bool, rate_limited: bool = False) -> None:
+        cut = await self.backend.release(slot, overloaded, rate_limited)
+        if rate_limited:
+            assert self.stats is not None
+            self.stats.inc_value("tmapi/limit/rate_limited")
+            if cut:
+                limit, qps = self.backend.effective()
+                self.stats.inc_value("tmapi/limit/cuts")
+                logger.info(
+                    "TMAPI answered 429 (rate limit): slowing the job down to %s calls in flight, %s/s",
+                    int(limit) if self.concurrency else "unlimited",
+                    f"{qps:.2f}" if qps else "unlimited",
+                )
+        elif overloaded:
             assert self.stats is not None
             self.stats.inc_value("tmapi/limit/overloaded")
             if cut:
@@ -107,7 +129,7 @@ class TmapiLimitMiddleware:
         self.stats.set_value("tmapi/limit/peak_in_flight", self.peak)
         if self.concurrency:
             self.stats.set_value("tmapi/limit/effective_concurrency", int(limit))
-        if self.qps:
+        if self.qps or qps:  # the plan's rate, or one found from 429s
             self.stats.set_value("tmapi/limit/effective_qps", round(qps, 3))
         for name, count in getattr(self.backend, "counts", {}).items():
             self.stats.set_value(f"tmapi/limit/redis/{name}", count)

@@ -34,7 +34,13 @@ CREEP = 10  # slots grow by 1/(CREEP x limit) a success: about one slot per CREE
 QPS_FLOOR = 100  # a cut never takes the rate below ceiling/QPS_FLOOR
 QPS_STEP = 200  # the rate grows by ceiling/QPS_STEP a success
 AIMD_ARGS = (CUT, CREEP, QPS_FLOOR, QPS_STEP)
+# Without TMAPI_MAX_QPS, a 429 sets a rate from the calls the gateway let through in the second
+# before it (see Aimd.on_rate_limited); that rate grows by itself/FOUND_STEP a success.
+RATE_FLOOR = 0.5  # calls a second: a rate found from 429s is never set lower
+FOUND_STEP = 20
 OVERLOAD_MARK = b"concurrency limit exceeded"
+RATE_LIMITED = 429  # the gateway's rate limit (Retry-After tells when to come back)
+RATE_LIMIT_MARK = b"rate limit exceeded"
 REDIS_TRIES = 20  # consecutive Redis errors a waiting request survives before it fails
 
 
@@ -112,6 +118,7 @@ class Aimd:
     epoch: int = 0
     bad: int = 0  # the slot count that last failed (0: none)
     bad_at: float = -math.inf
+    found: float = 0.0  # without a qps ceiling: the rate the gateway let through at its last 429 (0: none yet)
     probe: float = PROBE  # seconds before creeping past the level that last failed (the Lua script's ARGV)
 
     def __post_init__(self) -> None:
@@ -134,6 +141,23 @@ class Aimd:
             self.qps = max(self.qps_ceiling / QPS_FLOOR, self.qps * CUT)
         return True
 
+    def on_rate_limited(self, epoch: int, now: float, accepted: float) -> bool:
+        """A 429 (the gateway's rate limit) for a call made under `epoch`: cut once per epoch.
+
+        With TMAPI_MAX_QPS the plan's rate is cut as a 503 cuts it. Without, there is no rate
+        to cut: the job takes the one the gateway let through, `accepted` (calls answered in
+        the second before this 429), less CUT, so one 429 brings the whole job under the
+        gateway's limit instead of ten percent at a time. True if it cut."""
+        if self.qps_ceiling:
+            return self.on_overload(epoch, now)
+        if epoch != self.epoch:
+            return False
+        self.epoch += 1
+        self.bad_at = now
+        self.found = max(RATE_FLOOR, min(self.qps, accepted) if self.qps else accepted)
+        self.qps = max(RATE_FLOOR, self.found * CUT)
+        return True
+
     def on_success(self, now: float) -> None:
         if self.ceiling and self.limit < self.ceiling:
             step = 1.0 / (CREEP * max(1.0, self.limit))
@@ -143,6 +167,13 @@ class Aimd:
             self.limit = grown
         if self.qps_ceiling and self.qps < self.qps_ceiling:
             self.qps = min(self.qps_ceiling, self.qps + self.qps_ceiling / QPS_STEP)
+        elif self.found:
+            # a rate found from 429s creeps up, never past the rate that was refused until PROBE
+            # seconds have passed, then on until the gateway refuses again
+            grown = self.qps + self.found / FOUND_STEP
+            if now - self.bad_at < self.probe:
+                grown = min(grown, self.found)
+            self.qps = max(self.qps, grown)
 
 
 @dataclass
@@ -156,8 +187,8 @@ class Slot:
 class Backend(Protocol):
     async def acquire(self) -> Slot: ...
 
-    async def release(self, slot: Slot, overloaded: bool) -> bool:
-        """Gives the slot back; True if this 503 cut the job's limits."""
+    async def release(self, slot: Slot, overloaded: bool, rate_limited: bool = False) -> bool:
+        """Gives the slot back; True if this 503 (overloaded) or 429 (rate_limited) cut the job's limits."""
         ...
 
     async def close(self) -> None: ...

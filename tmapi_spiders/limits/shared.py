@@ -285,7 +285,9 @@ class RedisBackend:
                 continue
             self._served(waiter, slot)
 
-    async def release(self, slot: Slot, overloaded: bool) -> bool:
+    async def release(self, slot: Slot, overloaded: bool, rate_limited: bool = False) -> bool:
+        # A 429 cuts the job's shared limits as a 503 does (the concurrency, and the rate if set).
+        overloaded = overloaded or rate_limited
         if not overloaded and not self.qps_ceiling and slot.uses < HANDOFFS and self._at_ceiling():
             waiter = self._next_waiter()
             if waiter is not None:

@@ -12,7 +12,14 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from tmapi_spiders.sandbox.config import AUTH_WAYS, COMPRESSIONS, DEFAULT_FAULT_KINDS, ECHO_ESCAPES, SandboxConfig
+from tmapi_spiders.sandbox.config import (
+    AUTH_WAYS,
+    COMPRESSIONS,
+    DEFAULT_FAULT_KINDS,
+    ECHO_ESCAPES,
+    RETRY_AFTER_FORMS,
+    SandboxConfig,
+)
 from tmapi_spiders.sandbox.faults import FAULT_KINDS
 from tmapi_spiders.sandbox.server import start_sandbox
 
@@ -105,6 +112,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--max-qps", type=float, default=d.max_qps, help="calls per second beyond this answer 503 (0 = no limit)"
+    )
+    p.add_argument(
+        "--rate-limit",
+        type=float,
+        default=d.rate_limit,
+        help="the gateway's rate limit: calls per second beyond this answer 429 (0 = no limit)",
+    )
+    p.add_argument(
+        "--retry-after",
+        choices=RETRY_AFTER_FORMS,
+        default=d.retry_after,
+        help="Retry-After on 429 and 503 answers, as delay-seconds or an HTTP-date (default %(default)s)",
+    )
+    p.add_argument(
+        "--retry-after-seconds",
+        type=float,
+        default=d.retry_after_seconds,
+        help="the distance Retry-After gives (0: until the limit admits a call, at least 1 s)",
     )
     p.add_argument(
         "--repeat-rate", type=float, default=d.repeat_rate, help="share of items on page p>1 repeated from page p-1"

@@ -13,6 +13,7 @@ DEFAULT_FAULT_KINDS = tuple(kind for kind in FAULT_KINDS if kind not in OPT_IN_F
 AUTH_WAYS = ("both", "query", "header")
 COMPRESSIONS = ("gzip", "deflate", "br", "none")
 ECHO_ESCAPES = ("none", "slash", "unicode", "mixed")
+RETRY_AFTER_FORMS = ("none", "seconds", "date")
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,9 @@ class SandboxConfig:
     seed: int = 0  # seeds the fault and jitter decisions
     max_concurrency: int = 0  # calls in flight beyond this answer 503 (0 = no limit)
     max_qps: float = 0.0  # calls per sliding second beyond this answer 503 (0 = no limit)
+    rate_limit: float = 0.0  # the gateway's rate limit: calls per sliding second beyond this answer 429 (0 = none)
+    retry_after: str = "none"  # Retry-After on 429 and 503 answers: "none", "seconds" or "date" (an HTTP-date)
+    retry_after_seconds: float = 0.0  # the distance Retry-After gives (0: until the limit admits a call, at least 1 s)
     repeat_rate: float = 0.0  # share of items on page p>1 repeated from page p-1
     overstate: float = 0.0  # total_count is reported this fraction larger than the real count
     cache_size: int = 1024  # image catalogues kept in memory (LRU)
@@ -65,7 +69,16 @@ class SandboxConfig:
                 object.__setattr__(self, f.name, tuple(value))
         if not self.tokens:
             object.__setattr__(self, "tokens", (DEFAULT_TOKEN,))
-        for name in ("latency", "jitter", "slow_seconds", "max_qps", "repeat_rate", "overstate"):
+        for name in (
+            "latency",
+            "jitter",
+            "slow_seconds",
+            "max_qps",
+            "rate_limit",
+            "retry_after_seconds",
+            "repeat_rate",
+            "overstate",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}: must be 0 or more, got {getattr(self, name)!r}")
         if not 0 <= self.fault_rate <= 1:
@@ -79,6 +92,8 @@ class SandboxConfig:
             raise ValueError(f"compress: must be one of {', '.join(COMPRESSIONS)}, got {self.compress!r}")
         if self.echo_escape not in ECHO_ESCAPES:
             raise ValueError(f"echo_escape: must be one of {', '.join(ECHO_ESCAPES)}, got {self.echo_escape!r}")
+        if self.retry_after not in RETRY_AFTER_FORMS:
+            raise ValueError(f"retry_after: must be one of {', '.join(RETRY_AFTER_FORMS)}, got {self.retry_after!r}")
         if self.auth not in AUTH_WAYS:
             raise ValueError(f"auth: must be one of {', '.join(AUTH_WAYS)}, got {self.auth!r}")
         if not 1 <= self.max_page_size <= 20:

@@ -111,5 +111,15 @@ class QpsWindow:
         times.append(now)
         return True
 
+    def retry_in(self, now: float | None = None) -> float:
+        """Seconds until the window admits a call again (0 when it would now)."""
+        now = time.monotonic() if now is None else now
+        times = self._times
+        while times and now - times[0] >= 1.0:
+            times.popleft()
+        if self.max_qps <= 0 or len(times) < self.max_qps:
+            return 0.0
+        return times[0] + 1.0 - now  # the oldest call leaves the window
+
     def reset(self) -> None:
         self._times.clear()

@@ -122,6 +122,8 @@ async def dress(request: web.BaseRequest, response: web.StreamResponse, config: 
         stream.headers["Content-Encoding"] = encoding
     if "Location" in response.headers:  # a redirect's target goes through as it is
         stream.headers["Location"] = response.headers["Location"]
+    if "Retry-After" in response.headers:
+        stream.headers["Retry-After"] = response.headers["Retry-After"]
     stream.enable_chunked_encoding()
     await stream.prepare(request)
     await stream.write(body)

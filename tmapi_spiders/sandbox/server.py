@@ -17,7 +17,9 @@ import asyncio
 import math
 import random
 import re
+import time
 from collections import Counter
+from email.utils import formatdate
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
@@ -68,6 +70,7 @@ class Sandbox:
             config.seed, config.fault_rate, config.fault_kinds, config.latency, config.jitter, config.slow_seconds
         )
         self.qps = QpsWindow(config.max_qps)
+        self.rate = QpsWindow(config.rate_limit)  # the gateway's own rate limit (429)
         self.recorder = Recorder(config.max_call_records)
         self.in_flight = 0
         self._timed_out: set[str] = set()
@@ -77,13 +80,30 @@ class Sandbox:
         self.recorder.reset()
         self.plan.reset()
         self.qps.reset()
+        self.rate.reset()
         self._timed_out.clear()
         self._emptied.clear()
 
     # -- dispatch --------------------------------------------------------------------------
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         """Serve, then dress the answer as the gateway would (`gateway.dress`)."""
-        return await gateway.dress(request, await self._route(request), self.config)
+        response = await self._route(request)
+        if self.config.retry_after != "none" and response.status in (spec.RATE_LIMITED, spec.CONCURRENCY_LIMIT):
+            if request.path in (spec.SEARCH_PATH, spec.CONVERT_PATH):
+                response.headers[spec.RETRY_AFTER_HEADER] = self.retry_after(response.status)
+        return await gateway.dress(request, response, self.config)
+
+    def retry_after(self, status: int) -> str:
+        """The Retry-After a refused call gets, in the configured form (RFC 9110 section 10.2.3):
+        `retry_after_seconds`, or else the time until the rate limit admits a call again (a
+        429) or a second (a 503), never under one second: both forms count whole seconds."""
+        distance = self.config.retry_after_seconds
+        if not distance:
+            distance = self.rate.retry_in() if status == spec.RATE_LIMITED else 1.0
+        if self.config.retry_after == "date":
+            # rounded up, so the date is never nearer than the distance
+            return formatdate(math.ceil(time.time() + max(1.0, distance)), usegmt=True)
+        return str(max(1, math.ceil(distance)))
 
     async def _route(self, request: web.BaseRequest) -> web.StreamResponse:
         path, method = request.path, request.method
@@ -126,6 +146,10 @@ class Sandbox:
             recorder.record(endpoint, params, spec.NO_BALANCE)
             return answers.error(spec.NO_BALANCE)
         del token
+        if not self.rate.admit():  # the gateway's rate limit, in front of the API's own limits
+            recorder.limited["rate"] += 1
+            recorder.record(endpoint, params, spec.RATE_LIMITED)
+            return answers.respond(spec.RATE_LIMITED, dumps({"message": spec.MSG_RATE_LIMITED}))
         limit = self.config.max_concurrency
         if limit and self.in_flight >= limit:
             return self._limited(endpoint, params, "concurrency")

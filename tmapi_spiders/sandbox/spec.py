@@ -53,6 +53,13 @@ STATUS_MEANINGS = {  # the table's "meaning" column, as written
     CONCURRENCY_LIMIT: "API request concurrency limit exceeded",
 }
 
+# The gateway in front of the API (Kong: its wording above) limits the rate per consumer with its
+# rate-limiting plugin: HTTP 429, a bare message, and a `Retry-After` header, which RFC 9110
+# (section 10.2.3) allows as delay-seconds ("120") or as an HTTP-date ("Wed, 21 Oct 2026 07:28:00 GMT").
+RATE_LIMITED = 429
+MSG_RATE_LIMITED = "API rate limit exceeded"
+RETRY_AFTER_HEADER = "Retry-After"
+
 MSG_SUCCESS = "success"
 MSG_NO_KEY = "No API key found in request"
 MSG_BAD_KEY = "Invalid authentication credentials"

@@ -1,0 +1,76 @@
+"""Retry-After in both of RFC 9110's forms, and the AIMD step a 429 takes (pure functions)."""
+
+from __future__ import annotations
+
+import time
+from email.utils import formatdate
+
+import pytest
+from scrapy import Request
+
+from tmapi_spiders import limits
+from tmapi_spiders.api import META_KEY
+from tmapi_spiders.middlewares import TmapiBackoffMiddleware, retry_after_seconds
+
+NOW = 1_800_000_000.0  # a fixed wall-clock time
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("6", 6.0),
+        (" 120 ", 120.0),
+        ("0", 0.0),
+        (formatdate(NOW + 6, usegmt=True), 6.0),  # "Fri, 15 Jan 2027 08:00:06 GMT"
+        (formatdate(NOW - 3600, usegmt=True), 0.0),  # a date already past: at once
+        (formatdate(NOW + 6, localtime=False), 6.0),  # "-0000" instead of "GMT"
+        ("Wed, 21 Oct 2026 07:28:00 GMT", 0.0),  # the RFC's example, past by NOW
+        ("soon", None),
+        ("-5", None),
+        ("1.5", None),  # delay-seconds are whole, non-negative numbers
+        ("", None),
+        (None, None),
+        ("Wed, 99 Foo 2026 77:28:00 GMT", None),
+    ],
+)
+def test_retry_after_reads_both_forms_and_refuses_garbage(value: str | None, expected: float | None) -> None:
+    assert retry_after_seconds(value, now=NOW) == expected
+
+
+def _retry(retry_after: str | None, tries: int = 1) -> Request:
+    meta = {"retry_times": tries, META_KEY: {}}
+    if retry_after is not None:
+        meta["tmapi_retry_after"] = retry_after
+    return Request("http://api.test/1688/global/search/image?img_url=x", meta=meta)
+
+
+def test_the_backoff_waits_for_retry_after_bounded_and_falls_back_on_garbage() -> None:
+    backoff = TmapiBackoffMiddleware(base=0.5, cap=30.0)
+    in_six = formatdate(time.time() + 6, usegmt=True)
+    assert 4.5 <= backoff.delay_for(_retry(in_six)) <= 6.0
+    assert backoff.delay_for(_retry("6")) == 6.0
+    assert backoff.delay_for(_retry("100000")) == 120.0  # at most 4 x TMAPI_BACKOFF_MAX
+    for value in ("later", formatdate(0, usegmt=True), None):  # garbage, the past, none: the usual backoff
+        assert 0.25 <= backoff.delay_for(_retry(value)) <= 0.5
+
+
+def test_without_a_qps_ceiling_a_429_takes_the_rate_the_gateway_let_through() -> None:
+    aimd = limits.Aimd(0, 0.0)
+    assert aimd.qps == 0  # no rate: nothing waits
+    assert aimd.on_rate_limited(0, 100.0, accepted=5)
+    assert aimd.qps == pytest.approx(5 * limits.CUT)
+    assert not aimd.on_rate_limited(0, 100.1, accepted=5)  # a call of the old epoch: no second cut
+    for _ in range(100):
+        aimd.on_success(101.0)
+    assert aimd.qps == 5  # creeps back, never past the refused rate within the probe time
+    aimd.on_success(100.0 + limits.PROBE + 1)
+    assert aimd.qps > 5  # then on, until the gateway refuses again
+    assert aimd.on_rate_limited(1, 200.0, accepted=0)
+    assert aimd.qps == limits.RATE_FLOOR  # a 429 with nothing let through: the floor
+
+
+def test_with_a_qps_ceiling_a_429_cuts_as_a_503_does() -> None:
+    by_429, by_503 = limits.Aimd(8, 10.0), limits.Aimd(8, 10.0)
+    by_429.on_rate_limited(0, 1.0, accepted=3)
+    by_503.on_overload(0, 1.0)
+    assert (by_429.limit, by_429.qps, by_429.epoch) == (by_503.limit, by_503.qps, by_503.epoch)
