@@ -27,14 +27,14 @@ WRONG_SHAPE = Need(("_slot", "nextcall"), "a list", lambda value: isinstance(val
 
 
 class Verdicts:
-    """Writes, to TMAPI_TEST_VERDICTS: the probe's verdict on this crawl's own engine (and on
+    """Writes, to PROBE_VERDICTS: the probe's verdict on this crawl's own engine (and on
     specs naming an absent attribute or a wrong shape), and, for every record, whether the
     worker already counted the lease of the request that gave it as done when the feed had
     written the record (it must not: the record's own signal counts it off after this one)."""
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
-        self.path = Path(crawler.settings["TMAPI_TEST_VERDICTS"])
+        self.path = Path(crawler.settings["PROBE_VERDICTS"])
         self.out: dict[str, Any] = {"done_at_item": []}
 
     @classmethod

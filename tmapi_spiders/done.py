@@ -27,7 +27,7 @@ import io
 import logging
 import os
 import weakref
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import IO, Any, Self
 
@@ -240,25 +240,11 @@ class RequestsDone:
     def from_crawler(cls, crawler: Crawler) -> Self:
         return cls(crawler)
 
-    async def process_spider_output_async(self, response: Response, result: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    async def process_spider_output(self, response: Response, result: AsyncIterator[Any]) -> AsyncIterator[Any]:
         request = response.request
         pending = self.pending.setdefault(request, _Pending()) if request is not None else None
         try:
             async for element in result:
-                if pending is not None and not isinstance(element, Request):
-                    pending.records += 1
-                yield element
-        finally:
-            if pending is not None and request is not None:
-                pending.complete = True
-                self._maybe_done(request, pending)
-
-    def process_spider_output(self, response: Response, result: Iterable[Any]) -> Iterable[Any]:
-        """For Scrapy's synchronous chain (a middleware before this one that is sync only)."""
-        request = response.request
-        pending = self.pending.setdefault(request, _Pending()) if request is not None else None
-        try:
-            for element in result:
                 if pending is not None and not isinstance(element, Request):
                     pending.records += 1
                 yield element

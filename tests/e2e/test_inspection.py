@@ -50,7 +50,7 @@ def worker(
         **QUICK_WORKER_SETTINGS,
         "REDIS_URL": redis.url,
         "TMAPI_JOB": job,
-        "TMAPI_TEST_VERDICTS": str(tmp_path / "verdicts.json"),
+        "PROBE_VERDICTS": str(tmp_path / "verdicts.json"),
         "EXTENSIONS": json.dumps({**project_settings.EXTENSIONS, **extensions}),
     }
     return crawl(tmp_path, sandbox.base_url, args={"urls_file": str(seeds)}, settings=settings)
