@@ -18,7 +18,7 @@ run with a higher cap (the count is the job's, not the run's) resumes it.
 from __future__ import annotations
 
 import logging
-from typing import Protocol, Self
+from typing import Self
 
 from scrapy import Request, signals
 from scrapy.crawler import Crawler
@@ -28,6 +28,7 @@ from scrapy.utils.defer import deferred_from_coro
 
 from tmapi_spiders import backends, registry
 from tmapi_spiders.api import endpoint_of
+from tmapi_spiders.backends import CallCounter, CounterUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -42,50 +43,6 @@ class CapReached(IgnoreRequest):
 def max_calls(settings: BaseSettings) -> int:
     """TMAPI_MAX_CALLS as a number (0: no cap); ConfigError (a ValueError) names a bad value."""
     return int(registry.read(settings, SETTING))
-
-
-class CallCounter(Protocol):
-    """Where reservations are counted: this process, or the whole job (Redis,
-    distributed/backends.py). Chosen by tmapi_spiders/backends.py, never here."""
-
-    # The job's queue (True) is left as it is at the cap, for a later run with a higher
-    # one; this process's (False) is drained, each request left refused and recorded.
-    shared: bool
-
-    async def reserve(self) -> int:
-        """Reserve one call; the number of calls reserved so far including this one, or 0 if the cap is reached."""
-        ...
-
-    async def spent(self) -> int: ...
-
-    def job_finished(self) -> None:
-        """The crawl finished (not stopped): a job-wide count goes with the job."""
-
-
-class LocalCounter:
-    """One process: the reactor thread is the only writer, so a plain int is exact."""
-
-    shared = False
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.count = 0
-
-    async def reserve(self) -> int:
-        if self.count >= self.limit:
-            return 0
-        self.count += 1
-        return self.count
-
-    async def spent(self) -> int:
-        return self.count
-
-    def job_finished(self) -> None:
-        return None  # nothing outlives the process
-
-
-class CounterUnavailable(Exception):
-    """The job-wide counter cannot be reached: no call may go out unreserved."""
 
 
 class TmapiCallCapMiddleware:

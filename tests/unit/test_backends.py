@@ -12,12 +12,11 @@ from scrapy.utils.test import get_crawler
 
 from tests.redis_server import RedisServer
 from tmapi_spiders import backends, registry
+from tmapi_spiders.backends import LocalCounter, LocalResults
 from tmapi_spiders.distributed.backends import RedisBackends
 from tmapi_spiders.distributed.job import Job
-from tmapi_spiders.extensions.summary import LocalResults
 from tmapi_spiders.limits.local import LocalBackend
 from tmapi_spiders.limits.shared import RedisBackend
-from tmapi_spiders.spending import LocalCounter
 
 
 class Unit(Spider):

@@ -13,11 +13,11 @@ from typing import Any
 
 from scrapy.crawler import Crawler
 
+from tmapi_spiders.backends import CounterUnavailable
 from tmapi_spiders.distributed import connection
 from tmapi_spiders.distributed.job import Job
 from tmapi_spiders.distributed.keys import JobKeys
 from tmapi_spiders.distributed.worker import Worker, default_worker_id
-from tmapi_spiders.spending import CounterUnavailable
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ import contextlib
 import json
 import logging
 import os
-from typing import Any, Protocol, Self
+from typing import Any, Self
 from urllib.parse import unquote, urlsplit
 
 from scrapy import Spider, signals
@@ -30,6 +30,7 @@ from scrapy.extensions.feedexport import FeedExporter, FeedSlot
 from tmapi_spiders import backends, feeds
 from tmapi_spiders import signals as tmapi_signals
 from tmapi_spiders.api import META_KEY
+from tmapi_spiders.backends import ImageResults
 from tmapi_spiders.clock import utc_now
 from tmapi_spiders.done import WriteGuard
 from tmapi_spiders.extensions import for_tmapi_job
@@ -42,56 +43,6 @@ FIELDS = ("query_image_url", "status", "total_count", "pages", "items", "duplica
 TABLE_ROWS = 20
 SUFFIX = ".summary.json"
 FORCED = "shutdown_forced"  # finish reason after a second Ctrl-C / SIGTERM (outcome.INTERRUPTED)
-
-
-class ImageResults(Protocol):
-    """Where per-image results are kept: this process, or the whole job (Redis,
-    distributed/backends.py). Chosen by tmapi_spiders/backends.py, never here."""
-
-    # The job's (True): other workers' images are in it, and images in progress here are
-    # not tracked (each worker sees a part of them). This process's (False): they are.
-    shared: bool
-    job_name: str | None  # the summary's `job`
-
-    def add(self, image: dict[str, Any]) -> None:
-        """Called from a signal handler: must not block the reactor."""
-
-    async def all(self) -> list[dict[str, Any]]: ...
-
-    def mine(self) -> list[dict[str, Any]]:
-        """This process's own images, readable after the reactor is gone (a forced stop)."""
-        ...
-
-    def job_totals(self) -> dict[str, int]:
-        """The job's own counters (images, paid_calls, pages_fetched, items_written) where
-        they are more than this process's stats; {} when they are not."""
-        ...
-
-    def cleanup(self, persist: bool) -> None:
-        """Called once the summary is written (persist: SCHEDULER_PERSIST keeps the job)."""
-
-
-class LocalResults:
-    shared = False
-    job_name = None
-
-    def __init__(self) -> None:
-        self.images: list[dict[str, Any]] = []
-
-    def add(self, image: dict[str, Any]) -> None:
-        self.images.append(image)
-
-    async def all(self) -> list[dict[str, Any]]:
-        return list(self.images)
-
-    def mine(self) -> list[dict[str, Any]]:
-        return list(self.images)
-
-    def job_totals(self) -> dict[str, int]:
-        return {}
-
-    def cleanup(self, persist: bool) -> None:
-        return None
 
 
 def summary_path(products_uri: str | None, output_dir: str, spider_name: str, stamp: str) -> str:
