@@ -12,7 +12,7 @@ crawl drains its queue, what is cleaned up at the end) is a method or an attribu
 the backend.
 
 The Redis side is named by its import path, so a single-process crawl never imports
-redis (issue 17). `shared(settings)` is also the one test of "a worker of a shared job"
+redis. `shared(settings)` is also the one test of "a worker of a shared job"
 that the answer store (off by default for workers), progress and the commands use.
 """
 

@@ -1,7 +1,7 @@
 """Reading one TMAPI answer: its JSON body, parsed without ever crashing, and the envelope
 (`{"code", "msg", "data"}`, or a gateway's bare `{"message"}`) classified as ok or failed.
 
-Split from contract.py (issue 13): contract.py says what the API is (paths, parameters,
+contract.py says what the API is (paths, parameters,
 statuses), this module how an answer is read. TmapiEnvelopeMiddleware reads every answer
 once through `read_envelope` and `check_page`; the spider's callbacks read the result.
 """

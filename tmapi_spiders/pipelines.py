@@ -46,7 +46,7 @@ class ValidationPipeline:
         self.inc_value = crawler.stats.inc_value
         self.logged: set[str] = set()
         # The schema (pydantic, ~70 ms to import and build) is loaded at the first record,
-        # not at start: it is not needed before the first answer (issue 17, time to the first call).
+        # not at start: it is not needed before the first answer (time to the first call).
         self.invalid_reason: Callable[[dict[str, Any]], str | None] = self._load_schema
         self.trusts_checked = checks_pages_in_spider(crawler.settings)
 

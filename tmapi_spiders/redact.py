@@ -89,7 +89,7 @@ class Redactor:
     def found_in_bytes(self, data: bytes) -> bool:
         """Whether `bytes()` would change `data`. Every answer body goes through this once:
         `lower()` and a substring search per form run in C at memory speed, where the
-        case-insensitive regex cost more than parsing the page (issue 17)."""
+        case-insensitive regex cost more than parsing the page."""
         if not self._lower_forms or self._bytes_pattern is None:
             return False
         lowered = data.lower()

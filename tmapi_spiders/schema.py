@@ -136,7 +136,7 @@ def json_depth(body: bytes, limit: int) -> int:
     remains alternates outside and inside a string at each quote). Each round of removing
     "()" then takes away exactly the innermost level. All of it runs in C: ~85 us for a
     page of 20 (27 KB), where the walk of each parsed record cost more than pydantic
-    itself (issue 17). Only for a body a JSON parser accepted: for broken JSON the count
+    itself. Only for a body a JSON parser accepted: for broken JSON the count
     means nothing."""
     if b"\\" in body:  # a search for a byte; replace() read the whole body even with nothing to replace
         body = body.replace(b"\\\\", b"").replace(b'\\"', b"")

@@ -46,7 +46,7 @@ class Command(ScrapyCrawl):
                 print(f"error: {exc}", file=sys.stderr)
                 sys.exit(outcome.BAD_INPUT)
             if distributed.enabled(self.settings):  # a worker of a shared job: seeds in Redis
-                # Imported only here: a single-process crawl never loads redis (issue 17).
+                # Imported only here: a single-process crawl never loads redis.
                 from tmapi_spiders.distributed.preflight import check as distributed_check
 
                 problem = distributed_check(self.settings, opts.spargs, spidercls.name)

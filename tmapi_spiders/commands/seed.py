@@ -63,7 +63,7 @@ class Command(ScrapyCommand):
             )
             return
         # Imported here, not at the top: Scrapy imports every command module at start, and a
-        # single-process crawl must not load redis (issue 17: time to the first call).
+        # single-process crawl must not load redis.
         from tmapi_spiders.distributed import connection
         from tmapi_spiders.distributed.job import Job
         from tmapi_spiders.distributed.keys import JobKeys

@@ -1,6 +1,6 @@
 """A worker's Redis health: losing Redis, reconnecting, and a job lost from Redis.
 
-Split from worker.py (issue 13: no module over ~350 lines) along the seam between the work
+The seam between the work
 a worker does (leases, acks, heartbeats: worker.py) and what it does when Redis fails it.
 When Redis is lost, the worker stops taking work, keeps what it must push (`unsent`), and
 retries a bounded number of times before closing with finish reason `redis_unavailable`;

@@ -1,6 +1,6 @@
 """A request the job cannot queue becomes its image's failure record (a `Worker` mixin).
 
-Split from worker.py (issue 13: no module over ~350 lines): the worker's one use of the
+The worker's one use of the
 crawler's item path. A request whose JSON would carry the token, or whose meta is not JSON,
 is refused by the scheduler; its image must still end with a record, and the lease it
 replaces must be acknowledged once that record is written.

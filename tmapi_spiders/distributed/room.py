@@ -1,4 +1,4 @@
-"""Whether a worker should take one more request from the job's queue now (issue 17).
+"""Whether a worker should take one more request from the job's queue now.
 
 With a job-wide limit (TMAPI_MAX_CONCURRENCY) most requests a worker pops wait for a call
 slot: 20 workers each popped up to CONCURRENT_REQUESTS (16) for 8 slots job-wide, so about

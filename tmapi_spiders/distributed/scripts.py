@@ -116,7 +116,7 @@ return {'ok', marker, queued}
 # INCR here: after a failover to a replica that missed the last INCRs, a Redis counter would hand
 # out again an id a worker still holds, and that worker's ack would drop another's lease.
 # ZPOPMIN, and TIME only once a request is found: an idle worker's empty look is GET and
-# ZPOPMIN (issue 17: Redis commands per page).
+# ZPOPMIN.
 POP_REQUEST = (
     "local KEYS_MARKER, KEYS_INFLIGHT, KEYS_LEASES, KEYS_STATS = KEYS[4], KEYS[2], KEYS[3], KEYS[5]\n"
     + _MARKER
@@ -140,7 +140,7 @@ return {'ok', marker, id, top[1]}
 # prefix..number+1, ...): returns {'ok', marker, work left, id1, seed1, id2, seed2, ...}, where
 # work left is what DRAINED counts, so a worker that finds no seed needs no second round trip.
 # An idle worker's look finds no seed most of the time: then it runs GET, LLEN and two ZCARDs
-# only (no TIME, no LPOP), the cheapest answer to "any seed, and is the job drained?" (issue 17).
+# only (no TIME, no LPOP), the cheapest answer to "any seed, and is the job drained?".
 POP_SEEDS = (
     "local KEYS_MARKER = KEYS[4]\n"
     + _MARKER

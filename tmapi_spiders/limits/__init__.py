@@ -11,7 +11,7 @@ job-wide, lease-based semaphore in Redis: a zset `{job}:limit:slots` of holders 
 by lease expiry (Redis server time), taken and given back by Lua scripts, renewed while
 a call runs; a kill -9'd worker's slots expire and come back by themselves. A worker
 that finds every slot taken blocks on the job's wake list (one token per released slot)
-instead of polling (issue 17). The rate is a shared schedule (GCRA): each call reserves
+instead of polling. The rate is a shared schedule (GCRA): each call reserves
 the next free start time, aimed 2.5 % under the plan.
 
 A 429 (the gateway's rate limit) cuts the rate the same way; with no TMAPI_MAX_QPS the job

@@ -34,7 +34,7 @@ local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 
 # KEYS: slots, state, wake; ARGV: ceiling, qps ceiling, holder, lease, ttl, rate margin
 # Returns {1, epoch, wait seconds, limit, qps} with a slot, or {0, epoch, 0, limit, qps} when all
-# are taken. Lean on purpose (issue 17: Redis commands per page): one HMGET for the state, a
+# are taken. Lean on purpose: one HMGET for the state, a
 # ZCOUNT of live leases (expired ones are ignored here and removed by the renewal), the TTLs
 # set when the first holder arrives and refreshed by the renewal, not on every call.
 ACQUIRE = (
@@ -241,7 +241,7 @@ class RedisBackend:
                 if self._full:
                     # Every slot was taken at our last ask: sleep until one is given back (a token)
                     # or TMAPI_LIMIT_POLL passes, not ask again at once (a worker with one request
-                    # waiting starts a pump per request, and each asked in vain: issue 17).
+                    # waiting starts a pump per request, and each asked in vain).
                     token = await self.client.blpop([self.keys[2]], timeout=self.poll)
                     self._full = False
                     if token is not None and not self._has_waiters():

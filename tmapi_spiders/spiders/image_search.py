@@ -98,7 +98,7 @@ class ImageSearchSpider(Spider):
         pattern for lazy start requests (`engine.needs_backout()`, then the next
         `scheduler_empty` signal): the seed loop sleeps on the engine's signal instead of
         waking every 10 ms to compare counters, which cost ~23 ms of CPU a second in a
-        latency-bound crawl (issue 17)."""
+        latency-bound crawl."""
         engine = self.crawler.engine
         if engine is not None and engine.needs_backout():
             from scrapy import signals as scrapy_signals
@@ -252,7 +252,7 @@ class ImageSearchSpider(Spider):
     def _decide_page_check(self) -> PageCheck | None:
         """Validate a page's records at once (one pydantic call, one depth count of the body)
         when ValidationPipeline will trust the result, instead of a pydantic call and a walk
-        per record, and normalise a valid page's records here (issue 17): then each record
+        per record, and normalise a valid page's records here: then each record
         needs nothing from either pipeline (itemproc.ItemProcessor skips them). The schema
         (pydantic) is loaded at the first page, not at start (time to the first call)."""
         from tmapi_spiders.pipelines import checks_pages_in_spider
