@@ -269,6 +269,7 @@ SCRIPT = r"""
       body.appendChild(tr);
     });
     count.textContent = shown.length + ' of ' + rows.length;
+    document.documentElement.dataset.ready = '1';
   }
   Array.prototype.forEach.call(document.querySelectorAll('th[data-key] button'), function (b) {
     b.addEventListener('click', function () {
