@@ -25,11 +25,15 @@ from tmapi_spiders.config import (
     job_config,
     token_redactor,
 )
+from tmapi_spiders.watch import history
 
 
 class Command(ScrapyCrawl):
     # The locks on this run's outputs and answer store (outputs.py), held until it ends.
     guard: outputs.Guard | None = None
+    # `-a history=DIR` (tmapi_spiders/watch/history.py): this run's place in the history.
+    plan: history.Plan | None = None
+    finish_reason: str | None = None
 
     def process_options(self, args: list[str], opts: argparse.Namespace) -> None:
         super().process_options(args, opts)
@@ -43,6 +47,11 @@ class Command(ScrapyCrawl):
             try:
                 check_setting_names(self.settings, spidercls.custom_settings)
             except ConfigError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                sys.exit(outcome.BAD_INPUT)
+            try:
+                self.plan = self.plan_history(opts)
+            except (history.HistoryError, ValueError) as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 sys.exit(outcome.BAD_INPUT)
             if distributed.enabled(self.settings):  # a worker of a shared job: seeds in Redis
@@ -65,6 +74,35 @@ class Command(ScrapyCrawl):
             except outputs.OutputError as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 sys.exit(outcome.BAD_INPUT)
+            if self.plan is not None:
+                try:
+                    history.start(self.plan)
+                except OSError as exc:
+                    print(
+                        f"error: history {self.plan.directory}: cannot be written ({exc.strerror or exc})",
+                        file=sys.stderr,
+                    )
+                    sys.exit(outcome.BAD_INPUT)
+
+    def plan_history(self, opts: argparse.Namespace) -> history.Plan | None:
+        """`-a history=DIR`: check it, lock the history, and point the feed and the answer
+        store at it (before the other checks, which then check those). None without it."""
+        directory, keep, rules = history.options(opts.spargs)
+        if directory is None:
+            return None
+        if distributed.enabled(self.settings):
+            raise history.HistoryError("-a history=DIR runs in one process: not with REDIS_URL (a distributed worker)")
+        if self.settings.getdict("FEEDS"):
+            raise history.HistoryError("-a history=DIR writes its own feed (DIR/<UTC time>.jsonl): drop -o/-O")
+        webhook = str(self.settings.get("TMAPI_ALERT_WEBHOOK") or "").strip()
+        if webhook:
+            from tmapi_spiders.watch.alerts import check_url
+
+            check_url(webhook)
+        plan = history.prepare(directory, keep, rules)
+        for name, value in history.settings_for(plan).items():
+            self.settings.set(name, value, priority="cmdline")
+        return plan
 
     def claim_outputs(self, spider_name: str) -> outputs.Guard:
         """Complete the feeds as the add-ons will (the same file names, worker id included),
@@ -89,9 +127,21 @@ class Command(ScrapyCrawl):
             raise UsageError("give exactly one spider name")
         try:
             self.run_crawl(args, opts)
+            if self.plan is not None:
+                self.conclude_history(self.plan)
         finally:
             if self.guard is not None:
                 self.guard.release()  # the summary and stats files are written: others may write now
+            if self.plan is not None:
+                history.release(self.plan)
+
+    def conclude_history(self, plan: history.Plan) -> None:
+        """Record the run in its history, write its changes and send its alerts on."""
+        webhook = str(self.settings.get("TMAPI_ALERT_WEBHOOK") or "").strip()
+        code, lines = history.conclude(plan, int(self.exitcode or 0), self.finish_reason, webhook)
+        for line in lines:
+            print(line, file=sys.stderr if line.startswith(("error:", "warning:")) else sys.stdout, flush=True)
+        self.exitcode = code
 
     def run_crawl(self, args: list[str], opts: argparse.Namespace) -> None:
         assert self.crawler_process is not None
@@ -118,7 +168,8 @@ class Command(ScrapyCrawl):
                 stats_file.write_after_forced_stop()
             self.exitcode = outcome.INTERRUPTED
             return
-        self.exitcode = outcome.exit_code(crawler.stats.get_value("finish_reason"))
+        self.finish_reason = crawler.stats.get_value("finish_reason")
+        self.exitcode = outcome.exit_code(self.finish_reason)
         if crawler.stats.get_value("tmapi/write_failed"):
             # A feed or the summary could not be written, even if the crawl had ended for
             # another reason first (a cap, a fatal answer): results are missing.

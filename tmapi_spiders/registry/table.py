@@ -171,6 +171,15 @@ SETTINGS: tuple[Setting, ...] = (
         _JOBS,
     ),
     Setting("TMAPI_REPORT", "bool", False, "Write <feed stem>.report.html beside the feed (docs/report.md).", _JOBS),
+    Setting(
+        "TMAPI_ALERT_WEBHOOK",
+        "str",
+        "",
+        "A history run (`-a history=DIR`) POSTs its changes summary as JSON here when an alert matches "
+        "(docs/watch.md); a failed POST is a warning (empty: not sent).",
+        _JOBS,
+        env=True,
+    ),
     # --- plan limits
     Setting(
         "TMAPI_MAX_CONCURRENCY",

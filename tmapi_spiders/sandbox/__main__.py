@@ -166,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--filter-per-page", type=int, default=d.filter_per_page, help="items dropped from every page")
     p.add_argument("--stuck-after", type=int, default=d.stuck_after, help="pages after this one repeat it (0: never)")
     p.add_argument("--report-total", type=int, default=d.report_total, help="total_count reported (0: the real one)")
+    p.add_argument(
+        "--day", type=int, default=d.day, help="the catalogue's day: N moves offers by days 1..N (default %(default)s)"
+    )
     return p  # fmt: skip
 
 

@@ -61,6 +61,9 @@ class SandboxConfig:
     filter_per_page: int = 0  # items dropped from every page after paging (total_count unchanged)
     stuck_after: int = 0  # pages after this one repeat its items (0: never)
     report_total: int = 0  # total_count reported whatever the pages hold (0: the real count)
+    # Which "day" the catalogue is on: 0 as always; N moves prices, MOQ, sales and badges and
+    # replaces offers by the changes of days 1..N (days.py), for watching a list over time.
+    day: int = 0
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -106,6 +109,7 @@ class SandboxConfig:
             "stuck_after",
             "report_total",
             "empty_times",
+            "day",
         )
         for name in counts:
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:

@@ -14,6 +14,7 @@ chunking) is `gateway.dress`.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import random
 import re
@@ -26,7 +27,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from tmapi_spiders.sandbox import answers, gateway, spec
+from tmapi_spiders.sandbox import answers, days, gateway, spec
 from tmapi_spiders.sandbox.catalogue import CatalogueCache, converted_path
 from tmapi_spiders.sandbox.config import SandboxConfig
 from tmapi_spiders.sandbox.faults import FaultPlan, QpsWindow
@@ -270,6 +271,10 @@ class Sandbox:
             search.sort.encode(),
         )
         parts = catalogue.fragments(indices, search.language)
+        if config.day:
+            # a later day: each item as it stands then (parsed and rendered again: slower, tests only)
+            items = json.loads(b"[" + b"".join(parts) + b"]")
+            parts = [dumps([days.apply(item, config.day) for item in items])[1:-1]]
         return b"".join((head, b'"filters":%s,"items":[' % filters, *parts, b"]}}"))
 
     # -- the conversion --------------------------------------------------------------------

@@ -1,0 +1,82 @@
+"""`scrapy diff OLD.jsonl NEW.jsonl -o changes.jsonl`: what moved between two runs.
+
+Per product and per offer: new, gone, price (and each tier), MOQ, sales, repurchase rate,
+rank, badges and supplier changes; `.html` and `.xlsx` by the output's extension
+(docs/watch.md). Bad input (a missing file, a file that is not a products feed, two
+different lists, a bad alert rule) is one line on stderr and exit 2; torn lines and
+foreign records are counted in the summary, not fatal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from scrapy.commands import ScrapyCommand
+from scrapy.exceptions import UsageError
+
+from tmapi_spiders import outcome
+from tmapi_spiders.report.files import beside
+from tmapi_spiders.watch import diff as d
+from tmapi_spiders.watch import output
+from tmapi_spiders.watch.compute import changes_of
+
+
+class Command(ScrapyCommand):
+    requires_project = True
+    requires_crawler_process = False
+    default_settings = {"LOG_ENABLED": False}
+
+    def syntax(self) -> str:
+        return "OLD.jsonl NEW.jsonl [-o CHANGES.jsonl|.html|.xlsx] [--alert RULES]"
+
+    def short_desc(self) -> str:
+        return "Compare two products feeds of the same list: new, gone and changed offers"
+
+    def add_options(self, parser: argparse.ArgumentParser) -> None:
+        super().add_options(parser)
+        parser.add_argument(
+            "-o",
+            "--output",
+            metavar="FILE",
+            action="append",
+            help="where to write the changes: .jsonl, .html or .xlsx (repeatable; default: <NEW stem>.changes.jsonl)",
+        )
+        parser.add_argument("--alert", metavar="RULES", help="e.g. 'price_drop>=5%%,new_offer' (docs/watch.md)")
+
+    def run(self, args: list[str], opts: argparse.Namespace) -> None:
+        if len(args) != 2:
+            raise UsageError("give two products feeds: the older run, then the newer one")
+        old, new = Path(args[0]), Path(args[1])
+        targets = [Path(o) for o in opts.output] if opts.output else [beside(new, ".changes.jsonl")]
+        try:
+            for target in targets:
+                output.output_kind(target)
+            rules = d.parse_rules(opts.alert)
+            summary, records = changes_of(old, new, rules)
+        except d.DiffError as exc:
+            self._fail(str(exc))
+            return
+        for target in targets:
+            try:
+                output.write(target, summary, records, title=f"What changed: {new.name} against {old.name}")
+            except OSError as exc:
+                self._fail(f"{target}: cannot write the changes ({exc.strerror or exc})", outcome.WRITE_FAILED)
+                return
+        print(d.summary_line(summary))
+        for match in summary["alerts"]["matches"]:
+            print(_match_line(match))
+        print("changes written to " + ", ".join(str(t) for t in targets))
+
+    def _fail(self, message: str, code: int = outcome.BAD_INPUT) -> None:
+        print(f"error: {message}", file=sys.stderr)
+        self.exitcode = code
+
+
+def _match_line(match: dict[str, object]) -> str:
+    price = match.get("price")
+    moved = ""
+    if isinstance(price, dict):
+        moved = f" {price.get('old')} → {price.get('new')} ({price.get('pct')}%)"
+    return f"alert {match['rule']}: {match['query_image_url']} offer {match['item_id']} {match['change']}{moved}"
