@@ -193,7 +193,9 @@ def records(path: Path) -> list[str]:
 @pytest.mark.parametrize("second_feed", ["same", "other"])
 def test_a_second_run_is_refused_while_the_first_runs(tmp_path: Path, sandbox: SandboxThread, second_feed: str) -> None:
     out = tmp_path / "out" / "products.jsonl"
-    first = start(tmp_path, sandbox.base_url, ["-O", str(out)], "first")
+    # One call at a time, 0.1 s apart: the first run still pays while the second starts up.
+    slow = {"CONCURRENT_REQUESTS": "1", "DOWNLOAD_DELAY": "0.1"}
+    first = start(tmp_path, sandbox.base_url, ["-O", str(out)], "first", **slow)
     try:
         wait_until_paying(sandbox, first, Path(f"{out}.lock"))
         other = out if second_feed == "same" else tmp_path / "out2" / "products.jsonl"
