@@ -121,6 +121,9 @@ FEED_EXPORT_ENCODING = "utf-8"
 FEED_STORAGES = {
     "": "tmapi_spiders.done.CheckedFileFeedStorage",
     "file": "tmapi_spiders.done.CheckedFileFeedStorage",
+    # Object storage: checked before the first paid call, a failed upload at close is exit 7 (storage.py).
+    "s3": "tmapi_spiders.storage.GuardedS3FeedStorage",
+    "gs": "tmapi_spiders.storage.GuardedGCSFeedStorage",
 }
 FEED_EXPORTERS = {
     "csv": "tmapi_spiders.exporters.FlatCsvItemExporter",
