@@ -26,6 +26,7 @@ ADDONS = {
     "tmapi_spiders.addons.AnswerStoreAddon": 20,  # TMAPI_CACHE: the answer store
     "tmapi_spiders.addons.DistributedAddon": 30,  # REDIS_URL: a worker of a shared job
     "tmapi_spiders.addons.LimitsAddon": 40,  # TMAPI_MAX_CONCURRENCY / TMAPI_MAX_QPS
+    "tmapi_spiders.monitoring.MonitoringAddon": 50,  # SPIDERMON_ENABLED: Spidermon's monitors and validation
 }
 
 # --- Politeness and speed ------------------------------------------------------------

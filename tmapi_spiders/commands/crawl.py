@@ -60,6 +60,13 @@ class Command(ScrapyCrawl):
                 except ConfigError as exc:
                     print(f"error: {exc}", file=sys.stderr)
                     sys.exit(outcome.BAD_INPUT)
+            from tmapi_spiders import monitoring
+
+            try:
+                monitoring.check(self.settings)
+            except monitoring.MonitoringError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                sys.exit(outcome.BAD_INPUT)
             try:
                 self.guard = self.claim_outputs(spidercls.name)
             except outputs.OutputError as exc:
