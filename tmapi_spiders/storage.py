@@ -67,8 +67,7 @@ def check(uri: str, what: str, settings: BaseSettings) -> None:
     module, extra = LIBRARIES[scheme]
     if not _installed(module):
         raise StorageError(
-            f"{what} {uri} needs the {module} library, which is not installed:"
-            f" pip install 'tmapi-spiders[{extra}]'"
+            f"{what} {uri} needs the {module} library, which is not installed: pip install 'tmapi-spiders[{extra}]'"
         )
     if scheme == "s3":
         _check_s3(uri, what, settings)
@@ -170,4 +169,3 @@ class GuardedGCSFeedStorage(_Guarded, GCSFeedStorage):
 
     def store(self, file: IO[bytes]) -> Deferred[None]:
         return self._guard_store(super().store(file))
-

@@ -36,7 +36,7 @@ class Inbox:
     def __init__(self) -> None:
         self.messages: list[email.message.Message] = []
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd's name)
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append(email.message_from_bytes(envelope.original_content or envelope.content))
         return "250 OK"
 
@@ -84,7 +84,11 @@ def sandbox(make_sandbox: Callable[..., SandboxThread]) -> SandboxThread:
 def test_a_clean_run_passes_every_monitor_without_alert_settings(tmp_path: Path, sandbox: SandboxThread) -> None:
     urls = [GOOD.format(i) for i in range(2)]
     result = crawl(
-        tmp_path, sandbox.base_url, {"urls_file": seeds(tmp_path, *urls)}, {**QUICK, "SPIDERMON_ENABLED": "true"}, token=TOKEN
+        tmp_path,
+        sandbox.base_url,
+        {"urls_file": seeds(tmp_path, *urls)},
+        {**QUICK, "SPIDERMON_ENABLED": "true"},
+        token=TOKEN,
     )
     assert result.returncode == outcome.OK, result.stderr[-3000:]
     assert len(result.products) == 80
