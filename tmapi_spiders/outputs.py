@@ -16,7 +16,8 @@ engine starts:
   dies with its process (kill -9 included), so a stale lock file never blocks a run; the
   lock files are removed at a clean exit.
 
-Only local files are checked: stdout and remote feeds (s3://, ftp://...) are left to Scrapy.
+Feeds in object storage (s3://, gs://) are checked by tmapi_spiders/storage.py (`remote`
+lists them); other remote schemes (ftp://...) are left to Scrapy.
 """
 
 from __future__ import annotations
@@ -129,6 +130,22 @@ def planned(settings: BaseSettings, spider_name: str, stamp: str) -> list[Output
     if stats:
         path = stats.replace("%(name)s", spider_name).replace("%(worker)s", known["worker"])
         found.append(Output("TMAPI_STATS_FILE", path, False))
+    return found
+
+
+def remote(settings: BaseSettings, spider_name: str, stamp: str) -> list[tuple[str, str]]:
+    """(what, uri) of each feed of this crawl in object storage (storage.LIBRARIES), from its
+    completed FEEDS."""
+    from tmapi_spiders import feeds, storage
+
+    known = {"name": spider_name, "time": stamp, "batch_time": stamp, "batch_id": 1}
+    known["worker"] = settings.get("TMAPI_WORKER_ID") or ""
+    found: list[tuple[str, str]] = []
+    for uri, options in settings.getdict("FEEDS").items():
+        classes = [str(c) for c in ((options or {}).get("item_classes") or ())]
+        resolved, _stable = resolve(str(uri), known)
+        if storage.is_remote(resolved):
+            found.append(("the failures feed" if feeds.FAILURES in classes else "the products feed", resolved))
     return found
 
 

@@ -26,6 +26,7 @@ ADDONS = {
     "tmapi_spiders.addons.AnswerStoreAddon": 20,  # TMAPI_CACHE: the answer store
     "tmapi_spiders.addons.DistributedAddon": 30,  # REDIS_URL: a worker of a shared job
     "tmapi_spiders.addons.LimitsAddon": 40,  # TMAPI_MAX_CONCURRENCY / TMAPI_MAX_QPS
+    "tmapi_spiders.monitoring.MonitoringAddon": 50,  # SPIDERMON_ENABLED: Spidermon's monitors and validation
 }
 
 # --- Politeness and speed ------------------------------------------------------------
@@ -121,6 +122,9 @@ FEED_EXPORT_ENCODING = "utf-8"
 FEED_STORAGES = {
     "": "tmapi_spiders.done.CheckedFileFeedStorage",
     "file": "tmapi_spiders.done.CheckedFileFeedStorage",
+    # Object storage: checked before the first paid call, a failed upload at close is exit 7 (storage.py).
+    "s3": "tmapi_spiders.storage.GuardedS3FeedStorage",
+    "gs": "tmapi_spiders.storage.GuardedGCSFeedStorage",
 }
 FEED_EXPORTERS = {
     "csv": "tmapi_spiders.exporters.FlatCsvItemExporter",

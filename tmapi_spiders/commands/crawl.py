@@ -69,6 +69,13 @@ class Command(ScrapyCrawl):
                 except ConfigError as exc:
                     print(f"error: {exc}", file=sys.stderr)
                     sys.exit(outcome.BAD_INPUT)
+            from tmapi_spiders import monitoring
+
+            try:
+                monitoring.check(self.settings)
+            except monitoring.MonitoringError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                sys.exit(outcome.BAD_INPUT)
             try:
                 self.guard = self.claim_outputs(spidercls.name)
             except outputs.OutputError as exc:
@@ -120,7 +127,15 @@ class Command(ScrapyCrawl):
             # Workers on one machine may share a store: SQLite serialises their writes, and
             # Redis, not the store, keeps two of them from paying for the same page.
             store = cache.cache_dir(str(settings.get("TMAPI_CACHE_DIR") or "").strip() or "tmapi-cache")
-        return outputs.prepare(outputs.planned(settings, spider_name, feeds.stamp_now()), store)
+        stamp = feeds.stamp_now()
+        from tmapi_spiders import storage
+
+        for what, uri in outputs.remote(settings, spider_name, stamp):
+            try:
+                storage.check(uri, what, settings)
+            except storage.StorageError as exc:
+                raise outputs.OutputError(str(exc)) from None
+        return outputs.prepare(outputs.planned(settings, spider_name, stamp), store)
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         if len(args) != 1:

@@ -193,6 +193,8 @@ class ImageSearchSpider(Spider):
             stats.inc_value("tmapi/items_duplicate", step.duplicates)
         if state.page == 1:
             stats.inc_value("tmapi/pages_expected", step.expected_pages)
+            if isinstance(step.state.total, int):  # the records it promises (tmapi_spiders/monitoring)
+                stats.inc_value("tmapi/items_expected", min(step.state.total, step.expected_pages * query.page_size))
         context = {
             "query_image_url": state.image,
             "search_image_url": state.img,
