@@ -165,4 +165,3 @@ class TmapiCallCapMiddleware:
         # finish with the reason that says why, not "finished".
         if self.reached:
             raise CloseSpider(FINISH_REASON)
-

@@ -9,6 +9,7 @@ Every image that cannot be searched to the end yields one FailureItem.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from typing import Any, Self
@@ -107,6 +108,7 @@ class ImageSearchSpider(Spider):
             stats.set_value("tmapi/images_listed", self.seeds_started)
             yield self.first_request(entry, self.job.query, self.job.max_pages)
         stats.set_value("tmapi/images_total", self.seeds_started)
+        stats.set_value("tmapi/seed_list_read_at", time.time())  # when its last line was read
 
     def _stop_starting(self, reason: str) -> None:
         self.stopping = self.stopping or reason
@@ -135,7 +137,7 @@ class ImageSearchSpider(Spider):
             else:
                 stats.inc_value("tmapi/seeds_bad_line")
         stats.set_value("tmapi/images_total", total)
-        stats.set_value("tmapi/images_listed", total)
+        stats.set_value("tmapi/seed_list_read_at", time.time())
 
     async def _room_in_scheduler(self) -> None:
         """Hold the next seed while the downloader is full, until the scheduler runs dry.
