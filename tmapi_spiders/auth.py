@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 HEADER, QUERY, AUTO = "header", "query", "auto"
 
+
 class ApiRefused(IgnoreRequest):
     """TMAPI refused the token or the balance: the request and the crawl stop."""
 

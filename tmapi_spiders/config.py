@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -45,10 +45,10 @@ class JobConfig:
 
     refresh: bool = False  # -a refresh=true: stored answers are not reused this run
 
-    def seed_lines(self) -> Iterator[bytes]:
-        if self.urls_file:
-            return seeds.open_lines(self.urls_file)
-        return iter(seeds.inline_lines(self.urls or ""))
+    def read_seeds(self) -> seeds.SeedSource:
+        """The job's seed list, opened and read lazily (seeds.read_source); SeedError when it
+        cannot be opened."""
+        return seeds.read_source(self.urls_file, self.urls, self.redactor)
 
     @property
     def seed_source(self) -> str:
@@ -103,10 +103,12 @@ def job_config(args: dict[str, Any], *, need_seeds: bool = True, redactor: Redac
     )
 
 
-def check_seed_list(config: JobConfig) -> tuple[int, int]:
-    """Scan the whole list once; raises ConfigError when it is unreadable or empty."""
+def check_seed_list(config: JobConfig) -> None:
+    """ConfigError when the list cannot be opened or holds no searchable line, read up to its
+    first searchable line only: a list of a million lines starts at once, and the rest is
+    checked and counted as the crawl reads it."""
     try:
-        return seeds.preflight(config.seed_lines(), config.seed_source, config.redactor)
+        seeds.first_seed(config.read_seeds().entries, config.seed_source)
     except seeds.SeedError as exc:
         raise ConfigError(str(exc)) from None
 

@@ -30,6 +30,7 @@ from scrapy.utils.defer import deferred_from_coro
 from twisted.internet.error import ConnectionRefusedError, DNSLookupError, NoRouteError
 
 from tmapi_spiders import contract
+from tmapi_spiders import signals as tmapi_signals
 from tmapi_spiders.api import ENDPOINT_SEARCH, ENVELOPE_META, META_KEY, endpoint_of
 from tmapi_spiders.auth import ApiRefused, secrets_of
 from tmapi_spiders.envelope import Envelope, check_page, read_envelope, redirect_envelope
@@ -144,6 +145,7 @@ class TmapiEnvelopeMiddleware:
             hint = "Check TMAPI_BASE_URL."
         logger.error("TMAPI refused the crawl: %s (status %s); stopping. %s", envelope.message, envelope.status, hint)
         assert self.crawler.engine is not None
+        self.crawler.signals.send_catch_log(tmapi_signals.stop_starting, reason=reason)
         deferred_from_coro(self.crawler.engine.close_spider_async(reason=reason))
 
 

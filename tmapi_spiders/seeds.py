@@ -1,18 +1,24 @@
 """Seed lists: one image URL per line, streamed, validated, de-duplicated.
 
-Reading is lazy so a list of 100,000 lines never sits whole in the scheduler; a
-bad line is reported with its number and skipped, never searched.
+Reading is lazy: the crawl checks only that the list has a first searchable line before
+it starts, then reads the rest as it goes, so a list of a million lines costs neither a
+wait before the first call nor memory for its lines. Repeats are told apart by a 16-byte
+digest of each image's key, not by the key itself. A bad line is reported with its number
+and skipped, never searched.
 """
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import logging
+import os
 import re
 import socket
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from tmapi_spiders import contract
@@ -24,20 +30,29 @@ logger = logging.getLogger(__name__)
 MAX_URL_LENGTH = 4096
 _INTERNAL_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback")
 _NUMERIC_HOST = re.compile(r"(0x[0-9a-f]+|[0-9]+)(\.(0x[0-9a-f]+|[0-9]+)){0,3}")
+_CONTROL = re.compile("[\x00-\x1f\x7f\ufffd]")
+# The spellings most lines of a catalogue export have: an http(s) scheme and a dotted host
+# name, maybe with the scheme's default port or a fragment, and no userinfo, space or
+# control character. Such a line is checked and keyed without urllib (plain_key); anything
+# else takes the full path (check_image_url, image_key).
+_PLAIN = re.compile(
+    r"(https?)://([a-z0-9-]+(?:\.[a-z0-9-]+)+)(?::(80|443))?(/[^\x00-\x20\x7f#@\\\ufffd]*)?(#[^\x00-\x20\x7f\ufffd]*)?",
+    re.ASCII | re.IGNORECASE,
+)
+_DEFAULT_PORT = {"http": "80", "https": "443"}
+_INTERNAL_SUFFIXES = (".localhost", ".local", ".internal", ".home.arpa")
 
 
 class SeedError(ValueError):
     """The seed list as a whole cannot be used (unreadable, empty)."""
 
 
-@dataclass(frozen=True)
-class Seed:
+class Seed(NamedTuple):  # a tuple: a million of them are made in seconds
     url: str
     line: int
 
 
-@dataclass(frozen=True)
-class BadLine:
+class BadLine(NamedTuple):
     line: int
     reason: str
 
@@ -56,7 +71,7 @@ def check_image_url(value: str, redactor: Redactor | None = None) -> str | None:
         return TOKEN_REASON
     if len(value) > MAX_URL_LENGTH:
         return f"longer than {MAX_URL_LENGTH} characters"
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value) or "\ufffd" in value:
+    if _CONTROL.search(value):
         return "contains control characters or undecodable bytes"
     if value.startswith(contract.CONVERTED_PREFIX):
         return None if contract.is_converted_path(value) else "empty converted path"
@@ -105,11 +120,36 @@ def _legacy_ipv4(host: str) -> ipaddress.IPv4Address | None:
         return None
 
 
+def plain_key(text: str) -> str | None:
+    """The image key (identity.image_key) of `text` when it is a plain URL (_PLAIN) that
+    check_image_url accepts, computed without urllib; None means "not known": take the
+    full path. tests/unit/test_seed_reading.py holds it to the full path's answers."""
+    match = _PLAIN.fullmatch(text)
+    if match is None or len(text) > MAX_URL_LENGTH:
+        return None
+    scheme, host, port, path, _fragment = match.groups()
+    if path and path.endswith("?"):
+        return None  # urllib drops a bare trailing "?"
+    scheme, host = scheme.lower(), host.lower()
+    if port and port != _DEFAULT_PORT[scheme]:
+        return None
+    if host.endswith(_INTERNAL_SUFFIXES) or _NUMERIC_HOST.fullmatch(host) or host.rpartition(".")[2].isdigit():
+        return None
+    return f"{scheme}://{host}{path or ''}"
+
+
+def seed_digest(key: str) -> int:
+    """16 bytes standing for an image key in a list's duplicate set (as an int: the smallest
+    Python object that holds them); two keys share one with a chance of 2**-128."""
+    return int.from_bytes(hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).digest())
+
+
 def parse_lines(lines: Iterable[bytes], redactor: Redactor | None = None) -> Iterator[Seed | BadLine]:
     """Seeds and bad lines in file order; blank lines and `#` comments are skipped,
     a BOM and CRLF line ends are accepted, and a repeated URL is yielded once.
     `redactor` (the API token) refuses lines that carry it (check_image_url)."""
-    seen: set[str] = set()
+    seen: set[int] = set()
+    token = redactor if redactor and redactor.secrets else None
     for number, raw in enumerate(lines, 1):
         if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
             raw = raw[3:]
@@ -119,45 +159,81 @@ def parse_lines(lines: Iterable[bytes], redactor: Redactor | None = None) -> Ite
         text = raw.decode("utf-8", errors="replace").strip()
         if not text or text.startswith("#"):
             continue
-        reason = check_image_url(text, redactor)
-        if reason:
-            yield BadLine(number, reason)
+        key = plain_key(text) if token is None or not token.found_in(text) else None
+        if key is None:
+            reason = check_image_url(text, redactor)
+            if reason:
+                yield BadLine(number, reason)
+                continue
+            # One list has one query for every line: the image alone is the search (identity.py).
+            key = image_key(text)
+        digest = seed_digest(key)
+        if digest in seen:
             continue
-        # One list has one query for every line: the image alone is the search (identity.py).
-        key = image_key(text)
-        if key in seen:
-            continue
-        seen.add(key)
+        seen.add(digest)
         yield Seed(key, number)  # the canonical spelling is what is searched and recorded
 
 
+class LineReader:
+    """Lines of a seed file as bytes (decoded per line, so one bad byte costs one line),
+    counting the bytes read so far against the file's size: how far into the list the
+    crawl is before the list has been read to its end (progress)."""
+
+    def __init__(self, path: str | Path) -> None:
+        try:
+            self.handle = open(path, "rb")  # closed when the lines run out
+            self.size = os.fstat(self.handle.fileno()).st_size
+        except OSError as exc:
+            raise SeedError(f"cannot read urls_file {str(path)!r}: {exc.strerror or exc}") from None
+        self.read = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        with self.handle:
+            for raw in self.handle:
+                self.read += len(raw)
+                yield raw
+
+
 def open_lines(path: str | Path) -> Iterator[bytes]:
-    """Lines of a seed file as bytes (decoded per line, so one bad byte costs one line)."""
-    try:
-        handle = open(path, "rb")
-    except OSError as exc:
-        raise SeedError(f"cannot read urls_file {str(path)!r}: {exc.strerror or exc}") from None
-    with handle:
-        yield from handle
+    """Lines of a seed file as bytes; SeedError (at once, not at the first line) when it cannot be opened."""
+    return iter(LineReader(path))
 
 
 def inline_lines(urls: str) -> list[bytes]:
     return [part.strip().encode() for part in urls.split(",")]
 
 
-def preflight(lines: Iterable[bytes], source: str, redactor: Redactor | None = None) -> tuple[int, int]:
-    """(valid, bad) counts of a whole list; raises SeedError when nothing is searchable.
+@dataclass
+class SeedSource:
+    """A seed list being read: its entries in order, and how much of it has been read
+    (`fraction`, None when its size is not known)."""
 
-    Run before the crawl so an unusable list costs no paid call."""
-    valid = bad = 0
-    first_bad: BadLine | None = None
-    for entry in parse_lines(lines, redactor):
+    entries: Iterator[Seed | BadLine]
+    reader: LineReader | None = None
+
+    def fraction(self) -> float | None:
+        if self.reader is None or not self.reader.size:
+            return None
+        return min(1.0, self.reader.read / self.reader.size)
+
+
+def read_source(urls_file: str | None, urls: str | None, redactor: Redactor | None = None) -> SeedSource:
+    """The one place a seed source becomes entries (a file's lines or the `urls` argument):
+    a reader for another format plugs in here and yields the same Seed / BadLine entries."""
+    if urls_file:
+        reader = LineReader(urls_file)
+        return SeedSource(parse_lines(iter(reader), redactor), reader)
+    return SeedSource(parse_lines(inline_lines(urls or ""), redactor))
+
+
+def first_seed(entries: Iterator[Seed | BadLine], source: str) -> tuple[Seed, list[BadLine]]:
+    """The list's first searchable entry and the bad lines before it; SeedError when there is
+    none. What the crawl checks before anything is paid: that the list can start, not the
+    whole list (the rest is read, checked and counted as the crawl goes)."""
+    bad: list[BadLine] = []
+    for entry in entries:
         if isinstance(entry, Seed):
-            valid += 1
-        else:
-            bad += 1
-            first_bad = first_bad or entry
-    if not valid:
-        detail = f" ({bad} bad lines; line {first_bad.line}: {first_bad.reason})" if first_bad else ""
-        raise SeedError(f"{source} has no searchable image URL{detail}")
-    return valid, bad
+            return entry, bad
+        bad.append(entry)
+    detail = f" ({len(bad)} bad lines; line {bad[0].line}: {bad[0].reason})" if bad else ""
+    raise SeedError(f"{source} has no searchable image URL{detail}")

@@ -18,3 +18,8 @@ auth_known = object()
 # every follow-up request it gave is queued (tmapi_spiders/done.py). Only in a worker of a
 # distributed job, where it decides when a lease is acknowledged.
 request_done = object()
+
+# stop_starting(reason) is sent once when the crawl will start no new image: the spending cap
+# is reached (spending.py). The spider stops reading its list; what it did not start is
+# counted and listed once at the end (the run summary), not refused one request at a time.
+stop_starting = object()

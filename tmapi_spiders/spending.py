@@ -8,10 +8,12 @@ call before it goes out (retries go through here again, and are paid calls too);
 past the cap it raises `CapReached` (an IgnoreRequest: the spider's errback records
 the image as failed, naming the cap) and the crawl ends with the finish reason
 `tmapi_max_calls` (exit code 5), its feeds closed as in any other finish. In one
-process every request left is refused the same way first, so each unfinished image
-has its failure record. A distributed job counts in Redis (`{<job>}:max_calls_spent`, distributed/backends.py,
-one atomic check-and-increment per call, so the cap holds across all workers); each
-worker stops at once, and the refused request goes back to the job's queue, so a later
+process the spider stops reading its list (signals.stop_starting), every request
+already queued is refused the same way, so each started image has its failure record,
+and the images never started are counted and listed once by the run summary. A
+distributed job counts in Redis (`{<job>}:max_calls_spent`, distributed/backends.py, one
+atomic check-and-increment per call, so the cap holds across all workers); each worker
+stops at once, and the refused request goes back to the job's queue, so a later
 run with a higher cap (the count is the job's, not the run's) resumes it.
 """
 
@@ -27,6 +29,7 @@ from scrapy.settings import BaseSettings
 from scrapy.utils.defer import deferred_from_coro
 
 from tmapi_spiders import backends, registry
+from tmapi_spiders import signals as tmapi_signals
 from tmapi_spiders.api import endpoint_of
 from tmapi_spiders.backends import CallCounter, CounterUnavailable
 
@@ -95,8 +98,11 @@ class TmapiCallCapMiddleware:
         if self.reached:
             return
         self.reached = True
+        # No new image from the list: what was not started is counted and listed once at the end.
+        self.crawler.signals.send_catch_log(tmapi_signals.stop_starting, reason=FINISH_REASON)
         if self.drain:
-            left = "images not finished are recorded as failed. Run the same command again to go on (a higher"
+            left = "images started and not finished are recorded as failed, those not started are listed"
+            left += " beside the summary. Run the same command again to go on (a higher"
             left += " cap finishes sooner): the answer store replays the answers already fetched, free"
         else:
             left = "the job's unfinished work stays queued in Redis: run the workers with a higher cap to go on"
@@ -116,4 +122,3 @@ class TmapiCallCapMiddleware:
         # finish with the reason that says why, not "finished".
         if self.reached:
             raise CloseSpider(FINISH_REASON)
-

@@ -62,7 +62,7 @@ def progress_lines(stderr: str) -> list[str]:
 
 
 LINE_RE = re.compile(
-    r"progress: images (\d+)/(\d+) done, pages (\d+)/(\d+) expected so far, items (\d+), failures (\d+),"
+    r"progress: images (\d+)/~?(\d+) done, pages (\d+)/(\d+) expected so far, items (\d+), failures (\d+),"
     r" paid calls (\d+) \(([\d.]+)/s\), ETA (\S+)"
 )
 

@@ -48,17 +48,22 @@ def test_cap_is_exact_and_stops_cleanly(tmp_path: Path, cap: int) -> None:
     assert result.stats["tmapi/max_calls_refused"] >= 1
     assert result.stats["finish_reason"] == FINISH_REASON
     assert f"TMAPI_MAX_CALLS={cap} reached: stopping the crawl" in result.stderr
-    # every image is accounted for: searched to the end, or a failure record naming the cap
+    # every image is accounted for: searched to the end, a failure record naming the cap
+    # (started), or listed once in the not-started file (never started)
     done = {p["query_image_url"] for p in result.products}
     failed = {f["query_image_url"]: f for f in result.failures}
-    assert set(URLS) == done | set(failed)
+    listed = tmp_path / "products.not-started.txt"
+    not_started = set(listed.read_text(encoding="utf-8").splitlines()[1:]) if listed.exists() else set()
+    assert set(URLS) == done | set(failed) | not_started
+    assert not not_started & (done | set(failed))
     capped = [f for f in failed.values() if "TMAPI_MAX_CALLS" in f["message"]]
     assert capped and all(f["stage"] in ("search", "convert") for f in capped)
     # the feeds are complete JSON lines (read_jsonl parsed every line) and the summary agrees
     summary = json.loads((tmp_path / "products.summary.json").read_text(encoding="utf-8"))
     assert summary["finish_reason"] == FINISH_REASON and summary["max_calls"] == cap
     assert summary["totals"]["paid_calls"] == cap
-    assert summary["totals"]["images_unfinished"] == 0
+    assert summary["totals"]["images_unfinished"] == len(not_started)
+    assert summary["totals"].get("images_not_started", 0) == len(not_started)
     assert summary["totals"]["images_failed"] == len(failed)
     assert summary["totals"]["items"] == len(result.products)
 

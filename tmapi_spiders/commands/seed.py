@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
+from typing import Any
 
 from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
@@ -88,17 +90,22 @@ class Command(ScrapyCommand):
         if legacy:
             self._fail(*legacy)
             return
-        seeds, bad = [], 0
-        for entry in seeds_of(config):
-            if isinstance(entry, BadLine):
-                bad += 1
-                if bad <= BAD_LINES_SHOWN:
-                    print(f"warning: {args[0]} line {entry.line} skipped: {entry.reason}", file=sys.stderr)
-                continue
-            seeds.append(entry)
+        bad = 0
+
+        def good() -> Iterator[dict[str, Any]]:
+            # Streamed into Redis a batch at a time: a list of a million lines is never whole in memory.
+            nonlocal bad
+            for entry in seeds_of(config):
+                if isinstance(entry, BadLine):
+                    bad += 1
+                    if bad <= BAD_LINES_SHOWN:
+                        print(f"warning: {args[0]} line {entry.line} skipped: {entry.reason}", file=sys.stderr)
+                    continue
+                yield entry
+
         keys = JobKeys.from_settings(self.settings, opts.spider)
         try:
-            pushed, known = Job(connection.client(self.settings), keys).push_seeds(seeds)
+            pushed, known = Job(connection.client(self.settings), keys).push_seeds(good())
         except connection.ERRORS as exc:
             url = str(self.settings.get("REDIS_URL"))
             self._fail(outcome.REDIS_DOWN, f"lost Redis at {connection.describe(url)}: {connection.reason(exc, url)}")

@@ -26,7 +26,7 @@ from tmapi_spiders.distributed.job import JobGone
 from tmapi_spiders.distributed.worker import LEASE_META, Worker
 from tmapi_spiders.identity import ImageSearch, image_key
 from tmapi_spiders.redact import Redactor
-from tmapi_spiders.seeds import BadLine, Seed, check_image_url, parse_lines
+from tmapi_spiders.seeds import BadLine, Seed, check_image_url
 
 if TYPE_CHECKING:
     from tmapi_spiders.spiders.image_search import ImageSearchSpider
@@ -52,7 +52,7 @@ def seed_json(url: str, query: contract.SearchQuery, max_pages: int) -> dict[str
 
 
 def seeds_of(config: JobConfig) -> Iterator[dict[str, Any] | BadLine]:
-    for entry in parse_lines(config.seed_lines(), config.redactor):
+    for entry in config.read_seeds().entries:
         yield entry if isinstance(entry, BadLine) else seed_json(entry.url, config.query, config.max_pages)
 
 
@@ -103,12 +103,25 @@ async def worker_start(spider: ImageSearchSpider) -> AsyncIterator[Request]:
     poll = max(0.05, settings.getfloat("TMAPI_REDIS_POLL_INTERVAL"))
     max_idle = settings.getfloat("MAX_IDLE_TIME_BEFORE_CLOSE")
     if spider.job.urls_file or spider.job.urls:
-        entries = list(seeds_of(spider.job))
-        good = [e for e in entries if not isinstance(e, BadLine)]
-        for bad in (e for e in entries if isinstance(e, BadLine)):
-            stats.inc_value("tmapi/seeds_bad_line")
+        bad_lines: list[BadLine] = []
+        bad_count = [0]
+
+        def good() -> Iterator[dict[str, Any]]:
+            # Streamed into Redis a batch at a time (in a thread): the list is never whole in
+            # memory. Counted here, put in the stats back on the reactor thread.
+            for entry in seeds_of(spider.job):
+                if isinstance(entry, BadLine):
+                    bad_count[0] += 1
+                    if len(bad_lines) < 50:
+                        bad_lines.append(entry)
+                    continue
+                yield entry
+
+        pushed, known = await in_thread(worker.job.push_seeds, good())
+        if bad_count[0]:
+            stats.inc_value("tmapi/seeds_bad_line", bad_count[0])
+        for bad in bad_lines:
             logger.warning("%s line %d skipped: %s", spider.job.seed_source, bad.line, bad.reason)
-        pushed, known = await in_thread(worker.job.push_seeds, good)
         logger.info(
             "Seeded job %r from %s: %d new, %d already seeded", worker.keys.job, spider.job.seed_source, pushed, known
         )

@@ -3,8 +3,11 @@
 Every TMAPI_PROGRESS_INTERVAL seconds one log line (or, when stderr is a terminal, a
 tqdm progress bar instead) from the stats the spider already keeps. Pages expected
 are only known once an image's first page is in; images not yet started are
-estimated at the average of those that are. The ETA divides the pages still expected
-by the rate pages came in so far.
+estimated at the average of those that are. The list is read as the crawl goes: until its
+last line is read, its size in images is estimated from the images found in the share of
+the file read so far (shown with "~"). The ETA divides the pages still expected by the
+rate pages came in since the first one, and is shown only once there is such a rate
+(RATE_AFTER); once the crawl is stopping (the cap) it says so instead.
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ from tmapi_spiders.extensions import for_tmapi_job
 logger = logging.getLogger(__name__)
 
 BAR_REFRESH = 0.5  # seconds between bar redraws, whatever the log interval
+# A rate needs this many pages, over at least this many seconds since the first page:
+# before that an ETA would be start-up time divided by almost nothing.
+RATE_AFTER = (3, 1.0)
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,8 @@ class Progress:
     # A distributed worker: seeds come from Redis and other workers fetch pages of the same
     # images, so it knows no total and no expected pages; the job's progress is `scrapy job`.
     worker: bool = False
+    total_known: bool = True  # False: images_total is an estimate (the list is still being read)
+    stopping: str = ""  # why the crawl starts no new image (the cap), or ""
 
     @property
     def pages_remaining(self) -> float:
@@ -66,13 +74,20 @@ class Progress:
 
     @property
     def eta_seconds(self) -> float | None:
-        if self.images_total and self.images_done >= self.images_total:
+        if self.stopping:
+            return None
+        if self.total_known and self.images_total and self.images_done >= self.images_total:
             return 0.0
         if self.pages_per_s <= 0:
             return None
         return self.pages_remaining / self.pages_per_s
 
+    def total(self) -> str:
+        return str(self.images_total) if self.total_known else f"~{self.images_total}"
+
     def eta(self) -> str:
+        if self.stopping:
+            return f"- (stopping: {self.stopping})"
         seconds = self.eta_seconds
         if seconds is None:
             return "?"
@@ -87,7 +102,7 @@ class Progress:
                 f"paid calls {self.paid_calls} ({self.calls_per_s:.1f}/s)"
             )
         return (
-            f"progress: images {self.images_done}/{self.images_total} done, "
+            f"progress: images {self.images_done}/{self.total()} done, "
             f"pages {self.pages}/{self.pages_expected} expected so far, "
             f"items {self.items}, failures {self.images_failed}, "
             f"paid calls {self.paid_calls} ({self.calls_per_s:.1f}/s), ETA {self.eta()}"
@@ -109,6 +124,27 @@ def _stat(stats: StatsCollector, name: str) -> int:
     return int(stats.get_value(name, 0) or 0)
 
 
+def images_total(stats: StatsCollector) -> tuple[int, bool]:
+    """(the list's images, exact?): exact once the list has been read to its end
+    (`tmapi/images_total`), else the images found so far scaled by the share of the file
+    read (`tmapi/seeds_read_fraction`); the images found so far when that share is unknown."""
+    total = stats.get_value("tmapi/images_total")
+    if total is not None:
+        return int(total), True
+    listed = _stat(stats, "tmapi/images_listed")
+    fraction = float(stats.get_value("tmapi/seeds_read_fraction", 0) or 0)
+    if fraction > 0:
+        return max(listed, round(listed / fraction)), False
+    return listed, False
+
+
+def page_rate(pages: int, first_page: float | None, now: float) -> float:
+    """Pages a second since the first page came in; 0 (no rate, no ETA) before RATE_AFTER."""
+    if first_page is None or pages < RATE_AFTER[0] or now - first_page < RATE_AFTER[1]:
+        return 0.0
+    return pages / (now - first_page)
+
+
 class TmapiProgress:
     """Logs a progress line every TMAPI_PROGRESS_INTERVAL seconds (0 switches it off).
 
@@ -122,6 +158,8 @@ class TmapiProgress:
         self.use_bar = bar
         self.known = 0
         self.failed_early = 0
+        self.first_page: float | None = None  # when the first page came in: the rate counts from there
+        self.stopping = ""
         self.started = 0.0
         self.samples: deque[tuple[float, int]] = deque()  # (time, paid calls) over the last interval
         self.task: AsyncioLoopingCall | LoopingCall | None = None
@@ -139,7 +177,11 @@ class TmapiProgress:
         crawler.signals.connect(o.spider_closed, signal=signals.spider_closed)
         crawler.signals.connect(o.response_received, signal=signals.response_received)
         crawler.signals.connect(o.image_finished, signal=tmapi_signals.image_finished)
+        crawler.signals.connect(o.stop_starting, signal=tmapi_signals.stop_starting)
         return o
+
+    def stop_starting(self, reason: str) -> None:
+        self.stopping = self.stopping or reason
 
     def spider_opened(self, spider: Spider) -> None:
         self.started = time.monotonic()
@@ -160,6 +202,8 @@ class TmapiProgress:
 
     def response_received(self, response: Response, request: Request) -> None:
         if endpoint_of(request) == ENDPOINT_SEARCH and response.status == contract.OK:
+            if self.first_page is None:
+                self.first_page = time.monotonic()
             state = request.meta.get(META_KEY) or {}
             if state.get("page") == 1:
                 self.known += 1
@@ -179,10 +223,10 @@ class TmapiProgress:
         since, calls_then = (self.started, 0) if whole else self.samples[0]
         span = now - since
         calls_per_s = (calls - calls_then) / span if span > 0 else 0.0
-        elapsed = now - self.started
         failed = _stat(self.stats, "tmapi/images_failed")
+        total, known = images_total(self.stats)
         return Progress(
-            images_total=_stat(self.stats, "tmapi/images_total"),
+            images_total=total,
             images_done=_stat(self.stats, "tmapi/images_searched") + failed,
             images_failed=failed,
             images_known=self.known,
@@ -192,8 +236,10 @@ class TmapiProgress:
             items=_stat(self.stats, "tmapi/items"),
             paid_calls=calls,
             calls_per_s=calls_per_s,
-            pages_per_s=pages / elapsed if elapsed > 0 else 0.0,
+            pages_per_s=page_rate(pages, self.first_page, now),
             worker=self.worker,
+            total_known=known,
+            stopping=self.stopping,
         )
 
     def tick(self) -> None:

@@ -16,6 +16,7 @@ two is chosen in tmapi_spiders/backends.py.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -42,7 +43,13 @@ logger = logging.getLogger(__name__)
 FIELDS = ("query_image_url", "status", "total_count", "pages", "items", "duplicates", "ended", "reason")
 TABLE_ROWS = 20
 SUFFIX = ".summary.json"
+NOT_STARTED_SUFFIX = ".not-started.txt"
 FORCED = "shutdown_forced"  # finish reason after a second Ctrl-C / SIGTERM (outcome.INTERRUPTED)
+
+
+def not_started_path(summary: str) -> str:
+    """`x/products.summary.json` -> `x/products.not-started.txt`."""
+    return (summary.removesuffix(SUFFIX) if summary.endswith(SUFFIX) else summary) + NOT_STARTED_SUFFIX
 
 
 def summary_path(products_uri: str | None, output_dir: str, spider_name: str, stamp: str) -> str:
@@ -173,6 +180,40 @@ class TmapiRunSummary:
             for image, state in self.in_progress.items()
         ]
 
+    def list_not_started(self, summary: str) -> tuple[int, str | None]:
+        """The list's images this run never started (it stopped first: a cap, a fatal answer, an
+        interruption), written in one pass, one URL a line (a seed list itself), beside the
+        summary; (their number, the file) or (0, None) when there are none. A file left by an
+        earlier run of the same outputs is removed: it would name images this run has done."""
+        spider = self.crawler.spider
+        rest = getattr(spider, "unstarted_seeds", None)
+        path = not_started_path(summary)
+        seeds = rest() if rest is not None else iter(())
+        first = next(seeds, None)
+        if first is None:
+            with contextlib.suppress(OSError):
+                os.remove(path)
+            return 0, None
+        count = 0
+        try:
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            with open(f"{path}.part", "w", encoding="utf-8") as f:
+                reason = self.crawler.stats.get_value("finish_reason")
+                f.write(f"# not started ({reason}): run the same command again\n")
+                for seed in itertools.chain((first,), seeds):
+                    f.write(seed.url + "\n")
+                    count += 1
+            os.replace(f"{path}.part", path)
+        except OSError as exc:
+            for _ in seeds:  # counted all the same: the summary's totals cover the whole list
+                count += 1
+            with contextlib.suppress(OSError):
+                os.remove(f"{path}.part")
+            WriteGuard.of(self.crawler).fail(path, exc)
+            return count, None
+        logger.info("%d images of the list not started: listed in %s", count, path)
+        return count, path
+
     def feed_slot_closed(self, slot: FeedSlot) -> None:
         classes = [str(c) for c in (slot.feed_options.get("item_classes") or ())]
         if self.products_uri is None and feeds.FAILURES not in classes:
@@ -221,6 +262,12 @@ class TmapiRunSummary:
             # Which of this process's records reached the disk is not known record by record
             # (a buffered feed fails at a later flush): none of its images is reported done.
             images = [not_written(image, write_failed) for image in images]
+        stamp = self.started.replace(":", "-")
+        spider_name = self.crawler.spider.name if self.crawler.spider else None
+        path = settings.get("TMAPI_SUMMARY_FILE") or summary_path(
+            self.products_uri, settings.get("TMAPI_OUTPUT_DIR") or "output", spider_name or "crawl", stamp
+        )
+        not_started, not_started_file = (0, None) if self.results.shared else self.list_not_started(path)
         job = self.results.job_totals()
         totals = totals_of(images, job.get("images", int(stats.get_value("tmapi/images_total", 0) or 0)))
         # Besides the per-image sums: what was fetched and written, unfinished images included.
@@ -231,11 +278,14 @@ class TmapiRunSummary:
         ):
             totals[name] = job.get(name, int(stats.get_value(stat, 0) or 0))
         totals["cached_answers"] = int(stats.get_value("httpcache/hit", 0) or 0)
+        if not_started_file:  # the list's images this run never started, one a line in that file
+            totals["images_not_started"] = not_started
+            totals["not_started_file"] = not_started_file
         not_saved = int(stats.get_value("tmapi/answers/store_failed", 0) or 0)
         if not_saved:  # the answer store could not keep them (disk full): a re-run pays for them again
             totals["answers_not_saved"] = not_saved
         summary = {
-            "spider": self.crawler.spider.name if self.crawler.spider else None,
+            "spider": spider_name,
             "finish_reason": reason,
             # A feed that could not be written: its records are missing (exit code 7).
             "write_failed": write_failed,
@@ -246,10 +296,6 @@ class TmapiRunSummary:
             "totals": totals,
             "images": images,
         }
-        stamp = self.started.replace(":", "-")
-        path = settings.get("TMAPI_SUMMARY_FILE") or summary_path(
-            self.products_uri, settings.get("TMAPI_OUTPUT_DIR") or "output", summary["spider"] or "crawl", stamp
-        )
         logger.info("Run summary (finish reason: %s):\n%s", reason, table(images, totals))
         try:
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)

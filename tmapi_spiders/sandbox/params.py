@@ -31,8 +31,7 @@ class Search:
     def key(self) -> str:
         flags = ",".join(f"{name}={int(value)}" for name, value in self.filters)
         return (
-            f"{spec.SEARCH_PATH}\0{self.img_url}\0{self.page}\0{self.page_size}\0{self.language}\0"
-            f"{self.sort}\0{flags}"
+            f"{spec.SEARCH_PATH}\0{self.img_url}\0{self.page}\0{self.page_size}\0{self.language}\0{self.sort}\0{flags}"
         )
 
 

@@ -9,6 +9,7 @@ Every image that cannot be searched to the end yields one FailureItem.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from typing import Any, Self
@@ -29,7 +30,7 @@ from tmapi_spiders.config import NO_SEEDS, ConfigError, JobConfig, check_seed_li
 from tmapi_spiders.items import CONTEXT_FIELDS, CheckedProductItem, FailureItem, ProductItem
 from tmapi_spiders.paging import ChainState, Step, empty_page_message, paginate
 from tmapi_spiders.redact import MASK
-from tmapi_spiders.seeds import BadLine, Seed, parse_lines
+from tmapi_spiders.seeds import BadLine, Seed, SeedSource
 
 logger = logging.getLogger(__name__)
 
@@ -62,13 +63,17 @@ class ImageSearchSpider(Spider):
         settings = crawler.settings
         check_settings(settings)
         spider.job = spider.job.with_token(settings)  # seed lines carrying the token are bad lines
-        spider.seeds_total = 0
+        spider.seeds_started = 0  # searchable entries of the list handed to the engine so far
+        spider.stopping = ""  # why no new image is started (signals.stop_starting), or ""
+        spider.seed_reading: SeedSource | None = None
+        spider.held: Seed | None = None  # read, waiting for room in the scheduler: not started
+        crawler.signals.connect(spider._stop_starting, signal=signals.stop_starting)
         # A worker of a shared job (REDIS_URL or REDIS_SENTINELS) may run without a list: its
         # seeds come from the job (distributed/start.py, a spider middleware switched on by the add-on).
         if not backends.shared(settings) or spider.job.urls_file or spider.job.urls:
             if not (spider.job.urls_file or spider.job.urls):
                 raise ConfigError(NO_SEEDS)  # a local crawl needs seeds; a worker reads them from Redis
-            spider.seeds_total, _ = check_seed_list(spider.job)
+            check_seed_list(spider.job)  # its first good line only: the rest is read as the crawl goes
         spider.stop_on_short_page = settings.getbool("TMAPI_STOP_ON_SHORT_PAGE")
         spider.empty_page_retries = registry.read(settings, "TMAPI_EMPTY_PAGE_RETRIES")
         return spider
@@ -76,19 +81,63 @@ class ImageSearchSpider(Spider):
     # seeds -> first requests
 
     async def start(self) -> AsyncIterator[Any]:
-        self.crawler.stats.set_value("tmapi/images_total", self.seeds_total)
+        """The list read as the crawl goes: the first seed is requested at once, and
+        `tmapi/images_total` is set when the last line has been read (until then progress
+        estimates it from the share of the file read, `tmapi/seeds_read_fraction`)."""
+        stats = self.crawler.stats
+        source = self.seed_reading = self.job.read_seeds()
         bad = 0
-        for entry in parse_lines(self.job.seed_lines(), self.job.redactor):
+        for entry in source.entries:
             if isinstance(entry, BadLine):
                 bad += 1
-                self.crawler.stats.inc_value("tmapi/seeds_bad_line")
+                stats.inc_value("tmapi/seeds_bad_line")
                 if bad <= BAD_LINES_LOGGED:
                     logger.warning("%s line %d skipped: %s", self.job.seed_source, entry.line, entry.reason)
                 elif bad == BAD_LINES_LOGGED + 1:
                     logger.warning("more bad seed lines: counted in stats (tmapi/seeds_bad_line), not logged")
                 continue
+            self.held = entry
             await self._room_in_scheduler()
+            if self.stopping:
+                return  # self.held and the rest of the list: unstarted_seeds()
+            self.held = None
+            self.seeds_started += 1
+            fraction = source.fraction()
+            if fraction is not None:
+                stats.set_value("tmapi/seeds_read_fraction", fraction)
+            stats.set_value("tmapi/images_listed", self.seeds_started)
             yield self.first_request(entry, self.job.query, self.job.max_pages)
+        stats.set_value("tmapi/images_total", self.seeds_started)
+        stats.set_value("tmapi/seed_list_read_at", time.time())  # when its last line was read
+
+    def _stop_starting(self, reason: str) -> None:
+        self.stopping = self.stopping or reason
+
+    def unstarted_seeds(self) -> Iterator[Seed]:
+        """The searchable entries of the list this run never started (a cap, a fatal answer,
+        an interruption), read once from where the crawl stopped reading; afterwards
+        `tmapi/images_total` is the whole list's count (the run summary counts and lists
+        them). Nothing when the list was read to its end."""
+        stats = self.crawler.stats
+        source, held = self.seed_reading, self.held
+        self.seed_reading = self.held = None
+        if source is None:
+            if not stats.get_value("tmapi/images_total") and (self.job.urls_file or self.job.urls):
+                source = self.job.read_seeds()  # closed before start() read a line
+            else:
+                return
+        total = self.seeds_started
+        if held is not None:
+            total += 1
+            yield held
+        for entry in source.entries:
+            if isinstance(entry, Seed):
+                total += 1
+                yield entry
+            else:
+                stats.inc_value("tmapi/seeds_bad_line")
+        stats.set_value("tmapi/images_total", total)
+        stats.set_value("tmapi/seed_list_read_at", time.time())
 
     async def _room_in_scheduler(self) -> None:
         """Hold the next seed while the downloader is full, until the scheduler runs dry.
@@ -100,7 +149,7 @@ class ImageSearchSpider(Spider):
         waking every 10 ms to compare counters, which cost ~23 ms of CPU a second in a
         latency-bound crawl."""
         engine = self.crawler.engine
-        if engine is not None and engine.needs_backout():
+        if engine is not None and engine.needs_backout() and not self.stopping:
             from scrapy import signals as scrapy_signals
 
             await self.crawler.signals.wait_for(scrapy_signals.scheduler_empty)
