@@ -13,6 +13,7 @@ import socket
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from tmapi_spiders import contract
@@ -33,7 +34,10 @@ class SeedError(ValueError):
 @dataclass(frozen=True)
 class Seed:
     url: str
-    line: int
+    line: int  # the line of a text list, the row of a spreadsheet (sheets.py)
+    # A spreadsheet row's other columns (sheets.py), carried into the image's records with
+    # `line` as `input_row`; None for a text list.
+    input: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -146,18 +150,24 @@ def inline_lines(urls: str) -> list[bytes]:
 
 
 def preflight(lines: Iterable[bytes], source: str, redactor: Redactor | None = None) -> tuple[int, int]:
-    """(valid, bad) counts of a whole list; raises SeedError when nothing is searchable.
+    """(valid, bad) counts of a whole text list; raises SeedError when nothing is searchable."""
+    return preflight_entries(parse_lines(lines, redactor), source)
+
+
+def preflight_entries(entries: Iterable[Seed | BadLine], source: str, unit: str = "line") -> tuple[int, int]:
+    """(valid, bad) counts of a whole list's entries (a text list's lines, a spreadsheet's
+    rows: `unit`); raises SeedError when nothing is searchable.
 
     Run before the crawl so an unusable list costs no paid call."""
     valid = bad = 0
     first_bad: BadLine | None = None
-    for entry in parse_lines(lines, redactor):
+    for entry in entries:
         if isinstance(entry, Seed):
             valid += 1
         else:
             bad += 1
             first_bad = first_bad or entry
     if not valid:
-        detail = f" ({bad} bad lines; line {first_bad.line}: {first_bad.reason})" if first_bad else ""
+        detail = f" ({bad} bad {unit}s; {unit} {first_bad.line}: {first_bad.reason})" if first_bad else ""
         raise SeedError(f"{source} has no searchable image URL{detail}")
     return valid, bad
