@@ -157,13 +157,15 @@ def csv_value(text: str) -> Any:
 
 def xlsx_value(value: Any) -> Any:
     """An XLSX cell as `input` carries it: numbers (int when whole), booleans, text, dates
-    as ISO 8601 text, empty -> None."""
+    and times as ISO 8601 text (a date alone when its time is midnight), empty -> None."""
     if value is None or value == "":
         return None
     if isinstance(value, bool | int | str):
         return value
     if isinstance(value, float):
         return int(value) if value.is_integer() and abs(value) < 2**53 else value
+    if isinstance(value, datetime.datetime) and value.time() == datetime.time():
+        return value.date().isoformat()  # a date cell: spreadsheets store dates as midnight
     if isinstance(value, datetime.datetime | datetime.date | datetime.time):
         return value.isoformat()
     return str(value)
