@@ -7,14 +7,16 @@ a bad argument gives the same one-line error everywhere and costs no paid call.
 from __future__ import annotations
 
 import logging
+import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from scrapy.settings import BaseSettings
 
-from tmapi_spiders import auth, contract, registry, seeds
+from tmapi_spiders import auth, contract, registry, seeds, sheets
 from tmapi_spiders.redact import Redactor
 from tmapi_spiders.registry import ConfigError
 
@@ -22,11 +24,18 @@ __all__ = ["ConfigError", "JobConfig", "check_seed_list", "check_setting_names",
 
 QUERY_ARGS = ("language", "sort", "page_size", *contract.FILTERS)
 SEED_ARGS = ("urls_file", "urls")
+# A spreadsheet seed list's sheet and image column (sheets.py).
+SHEET_ARGS = ("sheet", "image_column")
+# Prices converted at the rate given (currency.py): 1 CNY = rate units of currency.
+CURRENCY_ARGS = ("currency", "rate")
 # refresh=true: pay for every call again instead of reusing the answer store (cache.py).
-JOB_ARGS = (*SEED_ARGS, "max_pages", *QUERY_ARGS, "refresh")
+JOB_ARGS = (*SEED_ARGS, *SHEET_ARGS, "max_pages", *QUERY_ARGS, "refresh", *CURRENCY_ARGS)
 # scrapyd adds these spider arguments to every job it runs (`-a _job=<id>`, `-a _version=...`).
 SCRAPYD_ARGS = ("_job", "_version")
-NO_SEEDS = "no seeds: give -a urls_file=PATH (one image URL per line) or -a urls=URL1,URL2"
+NO_SEEDS = (
+    "no seeds: give -a urls_file=PATH (one image URL per line, or a .csv/.xlsx with an image column)"
+    " or -a urls=URL1,URL2"
+)
 
 
 @dataclass(frozen=True)
@@ -44,15 +53,92 @@ class JobConfig:
         return replace(self, redactor=token_redactor(settings))
 
     refresh: bool = False  # -a refresh=true: stored answers are not reused this run
+    sheet: str | None = None  # -a sheet=NAME: the worksheet of an XLSX list (else the first)
+    image_column: str | None = None  # -a image_column=NAME: a spreadsheet's image column
+    currency: Currency | None = None  # -a currency=USD -a rate=0.1385
 
     def read_seeds(self) -> seeds.SeedSource:
-        """The job's seed list, opened and read lazily (seeds.read_source); SeedError when it
-        cannot be opened."""
+        """The job's seed list, opened and read lazily: a spreadsheet's rows (sheets.py) or a
+        text list's lines (seeds.read_source); SeedError when it cannot be opened."""
+        if self.urls_file and self.is_sheet:
+            entries = sheets.parse_sheet(
+                self.urls_file,
+                self.seed_source,
+                sheet=self.sheet,
+                image_column=self.image_column,
+                redactor=self.redactor,
+            )
+            return seeds.SeedSource(entries)
         return seeds.read_source(self.urls_file, self.urls, self.redactor)
+
+    @property
+    def is_sheet(self) -> bool:
+        """The seed list is a spreadsheet (CSV, XLSX): its rows carry `input` (sheets.py)."""
+        return bool(self.urls_file) and sheets.sheet_kind(self.urls_file or "") is not None
+
+    @property
+    def seed_unit(self) -> str:
+        """What a bad entry is called in messages: a spreadsheet's row, a text list's line."""
+        return "row" if self.is_sheet else "line"
 
     @property
     def seed_source(self) -> str:
         return f"urls_file {self.urls_file!r}" if self.urls_file else "urls argument"
+
+
+@dataclass(frozen=True)
+class Currency:
+    """`-a currency=USD -a rate=0.1385`: prices converted at the rate the user gives (1 CNY
+    = rate units), never looked up: the same run gives the same figures, and the summary
+    says which rate they came from."""
+
+    code: str
+    rate: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"currency": self.code, "rate": self.rate}
+
+
+_CURRENCY_CODE = re.compile(r"[A-Za-z]{3}")
+
+
+def currency_from(args: Mapping[str, Any]) -> Currency | None:
+    """The checked currency and rate, or None when neither is given; ConfigError otherwise."""
+    code, rate = args.get("currency") or None, args.get("rate") or None
+    if code is None and rate is None:
+        return None
+    if code is None or rate is None:
+        given, missing = ("currency", "rate") if rate is None else ("rate", "currency")
+        raise ConfigError(
+            f"-a {given} needs -a {missing} too (e.g. -a currency=USD -a rate=0.1385: 1 CNY = 0.1385 USD)"
+        )
+    code = str(code).strip()
+    if not _CURRENCY_CODE.fullmatch(code):
+        raise ConfigError(f"bad argument currency: {code!r} is not a 3-letter currency code (e.g. USD, EUR)")
+    try:
+        number = float(str(rate).strip())
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number) or number <= 0:
+        raise ConfigError(f"bad argument rate: {rate!r} is not a positive number (units of {code.upper()} per CNY)")
+    return Currency(code.upper(), number)
+
+
+def sheet_args_from(args: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """(sheet, image_column), checked against the seed list they are for."""
+    sheet, column = args.get("sheet") or None, args.get("image_column") or None
+    path = args.get("urls_file") or ""
+    kind = sheets.sheet_kind(path) if path else None
+    if path and kind is None:
+        other = sheets.unreadable_kind(path)
+        if other:
+            raise ConfigError(f"urls_file {path!r} is {other}")
+    if (sheet or column) and kind is None:
+        name = "sheet" if sheet else "image_column"
+        raise ConfigError(f"-a {name} is for a spreadsheet seed list (urls_file ending .csv or .xlsx)")
+    if sheet and kind == "csv":
+        raise ConfigError("-a sheet is for an XLSX workbook: a CSV has one sheet")
+    return sheet, column
 
 
 def query_from_args(args: dict[str, Any]) -> contract.SearchQuery:
@@ -93,6 +179,7 @@ def job_config(args: dict[str, Any], *, need_seeds: bool = True, redactor: Redac
         raise ConfigError(NO_SEEDS)
     if args.get("urls_file") and args.get("urls"):
         raise ConfigError("give either -a urls_file or -a urls, not both")
+    sheet, image_column = sheet_args_from(args)
     return JobConfig(
         query=query_from_args(args),
         max_pages=max_pages_from(args.get("max_pages")),
@@ -100,6 +187,9 @@ def job_config(args: dict[str, Any], *, need_seeds: bool = True, redactor: Redac
         urls=args.get("urls") or None,
         redactor=redactor or Redactor(()),
         refresh=refresh_from(args.get("refresh")),
+        sheet=sheet,
+        image_column=image_column,
+        currency=currency_from(args),
     )
 
 
@@ -108,7 +198,7 @@ def check_seed_list(config: JobConfig) -> None:
     first searchable line only: a list of a million lines starts at once, and the rest is
     checked and counted as the crawl reads it."""
     try:
-        seeds.first_seed(config.read_seeds().entries, config.seed_source)
+        seeds.first_seed(config.read_seeds().entries, config.seed_source, config.seed_unit)
     except seeds.SeedError as exc:
         raise ConfigError(str(exc)) from None
 

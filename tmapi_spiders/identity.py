@@ -46,6 +46,9 @@ RESULT_PARAMS = ("language", "sort", "filters")
 PAGING_PARAMS = ("page_size", "max_pages")
 # A record's fields that say which search found it (items.CONTEXT_FIELDS / FAILURE_FIELDS).
 RESULT_FIELDS = ("query_image_url", *RESULT_PARAMS)
+# What a seed from a spreadsheet row carries besides its search (start.seed_json): data for its
+# records, not a part of what the search is, so never a part of the seed's key.
+SEED_ROW_FIELDS = ("input", "input_row")
 
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -158,8 +161,10 @@ class ImageSearch:
 def seed_fingerprint(seed: Mapping[str, Any]) -> str:
     """A seed's key in a shared job: its JSON however spelled (key order, spacing), so one
     image with one query is one seed. Seeds are built by `ImageSearch.seed_fields`; a seed
-    pushed by hand is keyed by what it holds."""
-    return hashlib.sha1(json.dumps(seed, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    pushed by hand is keyed by what it holds. A spreadsheet row's fields (SEED_ROW_FIELDS)
+    are left out: the same image from two rows, or two lists, is one seed."""
+    search = {k: v for k, v in seed.items() if k not in SEED_ROW_FIELDS}
+    return hashlib.sha1(json.dumps(search, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def record_results(record: Mapping[str, Any]) -> list[Any]:

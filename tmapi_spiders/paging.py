@@ -55,9 +55,13 @@ class ChainState:
     dups: int = 0  # items repeated from earlier pages
     prev_short: bool = False  # the page before held fewer items than the page size
     empty_asks: int = 0  # times this page came back empty while total_count promised items on it
+    # The spreadsheet row the image came from (seeds.Seed.input, its row number): carried
+    # page to page, and worker to worker, into every record of the image. None for a text list.
+    input: dict[str, Any] | None = None
+    input_row: int | None = None
 
     def to_meta(self) -> dict[str, Any]:
-        return {
+        meta: dict[str, Any] = {
             "image": self.image,
             "img": self.img,
             "page": self.page,
@@ -71,6 +75,10 @@ class ChainState:
             "prev_short": self.prev_short,
             "empty_asks": self.empty_asks,
         }
+        if self.input is not None:  # a text list's requests stay as small as they were
+            meta["input"] = self.input
+            meta["input_row"] = self.input_row
+        return meta
 
     @classmethod
     def from_meta(cls, meta: dict[str, Any] | ChainState) -> ChainState:
@@ -89,6 +97,8 @@ class ChainState:
             dups=meta.get("dups", 0),
             prev_short=meta.get("prev_short", False),
             empty_asks=meta.get("empty_asks", 0),
+            input=meta.get("input"),
+            input_row=meta.get("input_row"),
         )
 
 
@@ -216,6 +226,8 @@ def paginate(state: ChainState, data: dict[str, Any], asked_page_size: int, stop
         items=state.items + len(new),
         dups=state.dups + dups,
         prev_short=len(items) < size,
+        input=state.input,
+        input_row=state.input_row,
     )
     promised_empty = not items and promises_items(total, state.page, size) and (state.page == 1 or not state.prev_short)
     end = end_of_search(

@@ -18,7 +18,7 @@ import socket
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from tmapi_spiders import contract
@@ -49,7 +49,10 @@ class SeedError(ValueError):
 
 class Seed(NamedTuple):  # a tuple: a million of them are made in seconds
     url: str
-    line: int
+    line: int  # the line of a text list, the row of a spreadsheet (sheets.py)
+    # A spreadsheet row's other columns (sheets.py), carried into the image's records with
+    # `line` as `input_row`; None for a text list.
+    input: dict[str, Any] | None = None
 
 
 class BadLine(NamedTuple):
@@ -226,7 +229,7 @@ def read_source(urls_file: str | None, urls: str | None, redactor: Redactor | No
     return SeedSource(parse_lines(inline_lines(urls or ""), redactor))
 
 
-def first_seed(entries: Iterator[Seed | BadLine], source: str) -> tuple[Seed, list[BadLine]]:
+def first_seed(entries: Iterator[Seed | BadLine], source: str, unit: str = "line") -> tuple[Seed, list[BadLine]]:
     """The list's first searchable entry and the bad lines before it; SeedError when there is
     none. What the crawl checks before anything is paid: that the list can start, not the
     whole list (the rest is read, checked and counted as the crawl goes)."""
@@ -235,5 +238,5 @@ def first_seed(entries: Iterator[Seed | BadLine], source: str) -> tuple[Seed, li
         if isinstance(entry, Seed):
             return entry, bad
         bad.append(entry)
-    detail = f" ({len(bad)} bad lines; line {bad[0].line}: {bad[0].reason})" if bad else ""
+    detail = f" ({len(bad)} bad {unit}s; {unit} {bad[0].line}: {bad[0].reason})" if bad else ""
     raise SeedError(f"{source} has no searchable image URL{detail}")

@@ -1,7 +1,8 @@
 """`scrapy seed FILE -a language=ru -s REDIS_URL=...`: push a URL list into a job's seeds.
 
 The list is checked exactly like a local crawl's (same one-line errors, same bad-line
-reports) and each image is pushed as JSON with its own query arguments. A seed that
+reports) and each image is pushed as JSON with its own query arguments (and, from a
+spreadsheet, its row's `input` and `input_row`, which every worker puts in its records). A seed that
 is already in the job (same image, same query) is not pushed again.
 """
 
@@ -59,6 +60,13 @@ class Command(ScrapyCommand):
         if "urls_file" in opts.spargs or "urls" in opts.spargs:
             self._fail(outcome.BAD_INPUT, "give the seed file as the argument, not as -a urls_file/urls")
             return
+        if "currency" in opts.spargs or "rate" in opts.spargs:
+            self._fail(
+                outcome.BAD_INPUT,
+                "-a currency/rate are given to each worker (scrapy crawl ... -a currency=USD -a rate=...),"
+                " not to scrapy seed",
+            )
+            return
         if not distributed.enabled(self.settings):
             self._fail(
                 outcome.BAD_INPUT, "no REDIS_URL: give -s REDIS_URL=redis://host:6379/0 (or set it in the environment)"
@@ -99,7 +107,10 @@ class Command(ScrapyCommand):
                 if isinstance(entry, BadLine):
                     bad += 1
                     if bad <= BAD_LINES_SHOWN:
-                        print(f"warning: {args[0]} line {entry.line} skipped: {entry.reason}", file=sys.stderr)
+                        print(
+                            f"warning: {args[0]} {config.seed_unit} {entry.line} skipped: {entry.reason}",
+                            file=sys.stderr,
+                        )
                     continue
                 yield entry
 

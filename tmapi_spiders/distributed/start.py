@@ -24,7 +24,7 @@ from tmapi_spiders.config import ConfigError, JobConfig, max_pages_from, query_f
 from tmapi_spiders.distributed import connection
 from tmapi_spiders.distributed.job import JobGone
 from tmapi_spiders.distributed.worker import LEASE_META, Worker
-from tmapi_spiders.identity import ImageSearch, image_key
+from tmapi_spiders.identity import SEED_ROW_FIELDS, ImageSearch, image_key
 from tmapi_spiders.redact import Redactor
 from tmapi_spiders.seeds import BadLine, Seed, check_image_url
 
@@ -46,14 +46,18 @@ BUSY_LOOK_MAX = 20.0
 _USERINFO = re.compile(r"(//)[^/?#@\s]*@")
 
 
-def seed_json(url: str, query: contract.SearchQuery, max_pages: int) -> dict[str, Any]:
-    """The JSON of one seed: the image and its own query arguments (identity.ImageSearch)."""
-    return ImageSearch.of(url, query, max_pages).seed_fields()
+def seed_json(url: str, query: contract.SearchQuery, max_pages: int, row: Seed | None = None) -> dict[str, Any]:
+    """The JSON of one seed: the image and its own query arguments (identity.ImageSearch),
+    and a spreadsheet row's `input` and `input_row` (not part of the seed's identity)."""
+    fields = ImageSearch.of(url, query, max_pages).seed_fields()
+    if row is not None and row.input is not None:
+        fields["input"], fields["input_row"] = row.input, row.line
+    return fields
 
 
 def seeds_of(config: JobConfig) -> Iterator[dict[str, Any] | BadLine]:
     for entry in config.read_seeds().entries:
-        yield entry if isinstance(entry, BadLine) else seed_json(entry.url, config.query, config.max_pages)
+        yield entry if isinstance(entry, BadLine) else seed_json(entry.url, config.query, config.max_pages, entry)
 
 
 def shown(text: str, redactor: Redactor | None = None) -> str:
@@ -80,12 +84,16 @@ def read_seed(raw: str, redactor: Redactor | None = None) -> tuple[Seed, contrac
     reason = check_image_url(url)
     if reason:
         raise ConfigError(f"seed {shown(url, redactor)!r}: {reason}")
-    args = {k: v for k, v in data.items() if k not in ("url", "max_pages")}
+    args = {k: v for k, v in data.items() if k not in ("url", "max_pages", *SEED_ROW_FIELDS)}
     unknown = sorted(set(args) - {"language", "sort", "page_size", *contract.FILTERS})
     if unknown:
         raise ConfigError(f"seed {shown(url, redactor)!r}: unknown argument {shown(unknown[0], redactor)!r}")
+    given, row = data.get("input"), data.get("input_row")
+    if given is not None and (not isinstance(given, Mapping) or type(row) is not int):
+        raise ConfigError(f"seed {shown(url, redactor)!r}: input is not an object with an integer input_row")
     max_pages = data.get("max_pages")
-    return Seed(url, 0), query_from_args(args), 0 if max_pages in (0, "0") else max_pages_from(max_pages)
+    seed = Seed(url, 0) if given is None else Seed(url, row, dict(given))
+    return seed, query_from_args(args), 0 if max_pages in (0, "0") else max_pages_from(max_pages)
 
 
 async def in_thread(func: Any, *args: Any) -> Any:
@@ -121,7 +129,7 @@ async def worker_start(spider: ImageSearchSpider) -> AsyncIterator[Request]:
         if bad_count[0]:
             stats.inc_value("tmapi/seeds_bad_line", bad_count[0])
         for bad in bad_lines:
-            logger.warning("%s line %d skipped: %s", spider.job.seed_source, bad.line, bad.reason)
+            logger.warning("%s %s %d skipped: %s", spider.job.seed_source, spider.job.seed_unit, bad.line, bad.reason)
         logger.info(
             "Seeded job %r from %s: %d new, %d already seeded", worker.keys.job, spider.job.seed_source, pushed, known
         )

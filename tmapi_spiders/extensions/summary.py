@@ -251,6 +251,10 @@ class TmapiRunSummary:
                     break
         self._write(self.results.mine())
 
+    def _currency(self) -> dict[str, Any] | None:
+        given = getattr(getattr(self.crawler.spider, "job", None), "currency", None)
+        return given.to_dict() if given is not None else None
+
     def _write(self, images: list[dict[str, Any]]) -> None:
         settings, stats = self.crawler.settings, self.crawler.stats
         assert stats is not None
@@ -292,11 +296,15 @@ class TmapiRunSummary:
             "started_at": self.started,
             "finished_at": utc_now(),
             "max_calls": stats.get_value("tmapi/max_calls"),
+            # -a currency/rate: the rate every record's `converted` prices were computed with.
+            "currency": self._currency(),
             "job": self.results.job_name,
             "totals": totals,
             "images": images,
         }
         logger.info("Run summary (finish reason: %s):\n%s", reason, table(images, totals))
+        if summary["currency"]:
+            logger.info("Prices converted at 1 CNY = %(rate)s %(currency)s (the rate given)", summary["currency"])
         try:
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
             tmp = f"{path}.part"

@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
+from decimal import Decimal
 from typing import Any, Self
 
 from scrapy import Request, Spider
@@ -22,7 +23,7 @@ from scrapy.http import Response
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
-from tmapi_spiders import backends, contract, registry, signals
+from tmapi_spiders import backends, contract, currency, registry, signals
 from tmapi_spiders.api import ENDPOINT_CONVERT, ENDPOINT_SEARCH, META_KEY, ApiRequests, envelope_of
 from tmapi_spiders.auth import ApiRefused
 from tmapi_spiders.clock import utc_now
@@ -36,7 +37,10 @@ logger = logging.getLogger(__name__)
 
 BAD_LINES_LOGGED = 50
 CANCELLED = "download cancelled: the answer grew past DOWNLOAD_MAXSIZE, or the crawl was stopping"
-_CONTEXT_FIELD_SET = frozenset(CONTEXT_FIELDS)
+# Record fields the crawl adds (a spreadsheet row's `input`, `converted` prices): an API field
+# under one of these names is kept, renamed `api_<name>`.
+ADDED_FIELDS = ("input", "input_row", "converted")
+_CONTEXT_FIELD_SET = frozenset((*CONTEXT_FIELDS, *ADDED_FIELDS))
 # A page's records and the body they came in -> all of them valid (schema.page_is_valid)
 PageCheck = Callable[[list[dict[str, Any]], bytes], bool]
 
@@ -56,6 +60,8 @@ class ImageSearchSpider(Spider):
         self._page_check_decided = False
         # pipelines.normalise, set with _check_page: a checked page is normalised here too.
         self._normalise: Callable[[dict[str, Any]], None] = lambda record: None
+        # (code, rate, the rate as written) of -a currency/rate: currency.converted's arguments.
+        self.currency: tuple[str, float, Decimal] | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
@@ -76,6 +82,8 @@ class ImageSearchSpider(Spider):
             check_seed_list(spider.job)  # its first good line only: the rest is read as the crawl goes
         spider.stop_on_short_page = settings.getbool("TMAPI_STOP_ON_SHORT_PAGE")
         spider.empty_page_retries = registry.read(settings, "TMAPI_EMPTY_PAGE_RETRIES")
+        given = spider.job.currency
+        spider.currency = None if given is None else (given.code, given.rate, currency.rate_decimal(given.rate))
         return spider
 
     # seeds -> first requests
@@ -87,12 +95,13 @@ class ImageSearchSpider(Spider):
         stats = self.crawler.stats
         source = self.seed_reading = self.job.read_seeds()
         bad = 0
+        unit = self.job.seed_unit
         for entry in source.entries:
             if isinstance(entry, BadLine):
                 bad += 1
                 stats.inc_value("tmapi/seeds_bad_line")
                 if bad <= BAD_LINES_LOGGED:
-                    logger.warning("%s line %d skipped: %s", self.job.seed_source, entry.line, entry.reason)
+                    logger.warning("%s %s %d skipped: %s", self.job.seed_source, unit, entry.line, entry.reason)
                 elif bad == BAD_LINES_LOGGED + 1:
                     logger.warning("more bad seed lines: counted in stats (tmapi/seeds_bad_line), not logged")
                 continue
@@ -158,6 +167,8 @@ class ImageSearchSpider(Spider):
         """The first paid call for one image: a conversion, or page 1 of the search."""
         self.crawler.stats.inc_value("tmapi/images_seeded")
         state = ChainState(image=seed.url, img=seed.url, q=query.to_dict(), max_pages=max_pages)
+        if seed.input is not None:
+            state.input, state.input_row = seed.input, seed.line
         if contract.is_alibaba_hosted(seed.url):
             return self._search(state)
         return self._convert(state)
@@ -253,6 +264,9 @@ class ImageSearchSpider(Spider):
             "filters": query.filters,
             "crawled_at": utc_now(),
         }
+        if state.input is not None:
+            context["input"] = state.input
+            context["input_row"] = state.input_row
         check = self._check_page if self._page_check_decided else self._decide_page_check()
         checked = bool(step.new_items) and check is not None and check([r for _, r in step.new_items], response.body)
         # A valid page: normalised and counted here, so neither pipeline has anything left to do.
@@ -266,6 +280,8 @@ class ImageSearchSpider(Spider):
             product["rank"] = rank
             if checked:
                 self._normalise(product)
+            if self.currency is not None:
+                product["converted"] = currency.converted(product, *self.currency)
             yield product
         if checked:
             # Once per page, after each of its records went to the pipelines (which never drop
@@ -347,7 +363,7 @@ class ImageSearchSpider(Spider):
         pages_ok = state.page - 1 if stage == ENDPOINT_SEARCH else 0
         self._finished(state, "failed", message, pages=pages_ok)
         query = state.q
-        return FailureItem(
+        failure = FailureItem(
             query_image_url=state.image,
             search_image_url=state.img,
             stage=stage,
@@ -360,6 +376,9 @@ class ImageSearchSpider(Spider):
             filters=query["filters"],
             crawled_at=utc_now(),
         )
+        if state.input is not None:
+            failure["input"], failure["input_row"] = state.input, state.input_row
+        return failure
 
     def _finished(self, state: ChainState, status: str, reason: str, pages: int, ended: str = "") -> None:
         self.crawler.signals.send_catch_log(
