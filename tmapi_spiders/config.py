@@ -199,6 +199,11 @@ def check_seed_list(config: JobConfig) -> None:
     checked and counted as the crawl reads it."""
     try:
         seeds.first_seed(config.read_seeds().entries, config.seed_source, config.seed_unit)
+        if config.urls_file and sheets.sheet_kind(config.urls_file) == "xlsx":
+            # A workbook is checked whole (fast, without openpyxl): a sheet cut off after
+            # its first rows must cost nothing. Text and CSV lists are read as the crawl
+            # goes; one that goes bad further down stops the crawl there (exit 2).
+            sheets.check_xlsx_parts(config.urls_file, config.seed_source)
     except seeds.SeedError as exc:
         raise ConfigError(str(exc)) from None
 

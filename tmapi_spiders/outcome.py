@@ -21,6 +21,7 @@ FINISH_REASONS = {
     "redis_unavailable": REDIS_DOWN,
     "redis_out_of_memory": REDIS_DOWN,
     "redis_job_lost": JOB_LOST,
+    "tmapi_bad_seed_list": BAD_INPUT,  # the seed list went bad after its first lines (spiders/image_search.py)
     "tmapi_write_failed": WRITE_FAILED,
     "tmapi_max_calls": CAP_REACHED,
     "tmapi_scrapy_unsupported": SCRAPY_ERROR,  # tmapi_spiders/inspection.py

@@ -306,6 +306,30 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
+def check_xlsx_parts(path: str | Path, source: str) -> None:
+    """SeedError when a part of the workbook is not well-formed XML (a sheet cut off inside
+    a sound zip): checked whole before anything is paid, by expat at C speed, since
+    openpyxl would only stumble on it when the crawl reaches that row."""
+    import zipfile
+    from xml.parsers import expat
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for name in archive.namelist():
+                if not name.endswith(".xml"):
+                    continue
+                parser = expat.ParserCreate()
+                with archive.open(name) as part:
+                    while chunk := part.read(1 << 20):
+                        parser.Parse(chunk, False)
+                parser.Parse(b"", True)
+    except OSError as exc:
+        raise SeedError(f"cannot read urls_file {str(path)!r}: {exc.strerror or exc}") from None
+    except (zipfile.BadZipFile, expat.ExpatError, EOFError) as exc:
+        where = f"{name}: " if "name" in locals() else ""
+        raise SeedError(f"{source} is not a readable XLSX workbook ({where}{_reason(exc)})") from None
+
+
 def _open_workbook(path: str | Path, source: str, data_only: bool) -> Any:
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException

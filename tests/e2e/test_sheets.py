@@ -196,3 +196,21 @@ def test_scrapy_seed_from_a_csv_carries_input_to_the_worker(tmp_path: Path, sand
     assert sorted(products) == [2, 6] and len(products[2]) == 3
     assert all(p["input"]["my_price"] == 12.5 for p in products[2])
     assert [(f["input_row"], f["input"]["sku"]) for f in result.failures] == [(3, "A-18")]
+
+
+def test_a_csv_that_goes_bad_after_its_first_rows_stops_the_crawl_with_exit_2(
+    tmp_path: Path, sandbox: SandboxThread
+) -> None:
+    """Read as the crawl goes, a list whose bytes stop being UTF-8 further down is found
+    there: the rows before it are searched, then the crawl stops loudly, never exit 0."""
+    sheet = tmp_path / "products.csv"
+    # 3,000 rows of two images (far past what is decoded before the first call), then GBK.
+    good = "".join(f"A-{i},{ALI.format(f'g{i % 2}', 2)}\n" for i in range(3000))
+    sheet.write_bytes(("sku,image\n" + good).encode() + "A-9,手机壳\n".encode("gbk"))
+    result = crawl(tmp_path, sandbox.base_url, {"urls_file": str(sheet)}, token=SANDBOX_TOKEN)
+    assert result.returncode == outcome.BAD_INPUT, result.stderr[-2000:]
+    [line] = [line for line in result.stderr.splitlines() if "Stopping:" in line]
+    assert "is not UTF-8 text: byte" in line and "(2 images of the list were started before it)" in line, line
+    assert result.stats["finish_reason"] == "tmapi_bad_seed_list"
+    assert {p["input_row"] for p in result.products} == {2, 3}  # the two images before it, searched
+    assert "Traceback" not in result.stderr

@@ -16,9 +16,10 @@ from decimal import Decimal
 from typing import Any, Self
 
 from scrapy import Request, Spider
+from scrapy import signals as scrapy_signals
 from scrapy.crawler import Crawler
 from scrapy.downloadermiddlewares.retry import get_retry_request
-from scrapy.exceptions import DownloadCancelledError, IgnoreRequest
+from scrapy.exceptions import CloseSpider, DownloadCancelledError, IgnoreRequest
 from scrapy.http import Response
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
@@ -31,11 +32,12 @@ from tmapi_spiders.config import NO_SEEDS, ConfigError, JobConfig, check_seed_li
 from tmapi_spiders.items import CONTEXT_FIELDS, CheckedProductItem, FailureItem, ProductItem
 from tmapi_spiders.paging import ChainState, Step, empty_page_message, paginate
 from tmapi_spiders.redact import MASK
-from tmapi_spiders.seeds import BadLine, Seed, SeedSource
+from tmapi_spiders.seeds import BadLine, Seed, SeedError, SeedSource
 
 logger = logging.getLogger(__name__)
 
 BAD_LINES_LOGGED = 50
+BAD_SEED_LIST = "tmapi_bad_seed_list"  # outcome.BAD_INPUT
 CANCELLED = "download cancelled: the answer grew past DOWNLOAD_MAXSIZE, or the crawl was stopping"
 # Record fields the crawl adds (a spreadsheet row's `input`, `converted` prices): an API field
 # under one of these names is kept, renamed `api_<name>`.
@@ -73,7 +75,9 @@ class ImageSearchSpider(Spider):
         spider.stopping = ""  # why no new image is started (signals.stop_starting), or ""
         spider.seed_reading: SeedSource | None = None
         spider.held: Seed | None = None  # read, waiting for room in the scheduler: not started
+        spider.list_broken = False  # the list went bad after its first lines: not read again
         crawler.signals.connect(spider._stop_starting, signal=signals.stop_starting)
+        crawler.signals.connect(spider._idle, signal=scrapy_signals.spider_idle)
         # A worker of a shared job (REDIS_URL or REDIS_SENTINELS) may run without a list: its
         # seeds come from the job (distributed/start.py, a spider middleware switched on by the add-on).
         if not backends.shared(settings) or spider.job.urls_file or spider.job.urls:
@@ -96,28 +100,41 @@ class ImageSearchSpider(Spider):
         source = self.seed_reading = self.job.read_seeds()
         bad = 0
         unit = self.job.seed_unit
-        for entry in source.entries:
-            if isinstance(entry, BadLine):
-                bad += 1
-                stats.inc_value("tmapi/seeds_bad_line")
-                if bad <= BAD_LINES_LOGGED:
-                    logger.warning("%s %s %d skipped: %s", self.job.seed_source, unit, entry.line, entry.reason)
-                elif bad == BAD_LINES_LOGGED + 1:
-                    logger.warning("more bad seed lines: counted in stats (tmapi/seeds_bad_line), not logged")
-                continue
-            self.held = entry
-            await self._room_in_scheduler()
-            if self.stopping:
-                return  # self.held and the rest of the list: unstarted_seeds()
-            self.held = None
-            self.seeds_started += 1
-            fraction = source.fraction()
-            if fraction is not None:
-                stats.set_value("tmapi/seeds_read_fraction", fraction)
-            stats.set_value("tmapi/images_listed", self.seeds_started)
-            yield self.first_request(entry, self.job.query, self.job.max_pages)
+        try:
+            for entry in source.entries:
+                if isinstance(entry, BadLine):
+                    bad += 1
+                    stats.inc_value("tmapi/seeds_bad_line")
+                    if bad <= BAD_LINES_LOGGED:
+                        logger.warning("%s %s %d skipped: %s", self.job.seed_source, unit, entry.line, entry.reason)
+                    elif bad == BAD_LINES_LOGGED + 1:
+                        logger.warning("more bad seed lines: counted in stats (tmapi/seeds_bad_line), not logged")
+                    continue
+                self.held = entry
+                await self._room_in_scheduler()
+                if self.stopping:
+                    return  # self.held and the rest of the list: unstarted_seeds()
+                self.held = None
+                self.seeds_started += 1
+                fraction = source.fraction()
+                if fraction is not None:
+                    stats.set_value("tmapi/seeds_read_fraction", fraction)
+                stats.set_value("tmapi/images_listed", self.seeds_started)
+                yield self.first_request(entry, self.job.query, self.job.max_pages)
+        except SeedError as exc:
+            # The list went bad after its first lines (bytes not UTF-8, a cut-off sheet):
+            # stop, loudly. What was started is paid and kept; once the list is mended the
+            # same command pays for none of it again.
+            self.list_broken = True
+            stats.set_value("tmapi/images_total", self.seeds_started)
+            logger.error("Stopping: %s (%d images of the list were started before it)", exc, self.seeds_started)
+            return  # the images started finish; then _idle closes the crawl with BAD_SEED_LIST
         stats.set_value("tmapi/images_total", self.seeds_started)
         stats.set_value("tmapi/seed_list_read_at", time.time())  # when its last line was read
+
+    def _idle(self) -> None:
+        if self.list_broken:
+            raise CloseSpider(BAD_SEED_LIST)
 
     def _stop_starting(self, reason: str) -> None:
         self.stopping = self.stopping or reason
@@ -130,6 +147,8 @@ class ImageSearchSpider(Spider):
         stats = self.crawler.stats
         source, held = self.seed_reading, self.held
         self.seed_reading = self.held = None
+        if self.list_broken:
+            return  # not readable past where it broke
         if source is None:
             if not stats.get_value("tmapi/images_total") and (self.job.urls_file or self.job.urls):
                 source = self.job.read_seeds()  # closed before start() read a line
@@ -159,8 +178,6 @@ class ImageSearchSpider(Spider):
         latency-bound crawl."""
         engine = self.crawler.engine
         if engine is not None and engine.needs_backout() and not self.stopping:
-            from scrapy import signals as scrapy_signals
-
             await self.crawler.signals.wait_for(scrapy_signals.scheduler_empty)
 
     def first_request(self, seed: Seed, query: contract.SearchQuery, max_pages: int) -> Request:
