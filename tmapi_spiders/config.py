@@ -14,7 +14,7 @@ from typing import Any
 
 from scrapy.settings import BaseSettings
 
-from tmapi_spiders import auth, contract, registry, seeds
+from tmapi_spiders import auth, contract, registry, seeds, sourcing
 from tmapi_spiders.redact import Redactor
 from tmapi_spiders.registry import ConfigError
 
@@ -23,7 +23,9 @@ __all__ = ["ConfigError", "JobConfig", "check_seed_list", "check_setting_names",
 QUERY_ARGS = ("language", "sort", "page_size", *contract.FILTERS)
 SEED_ARGS = ("urls_file", "urls")
 # refresh=true: pay for every call again instead of reusing the answer store (cache.py).
-JOB_ARGS = (*SEED_ARGS, "max_pages", *QUERY_ARGS, "refresh")
+# best, best_by, max_price, max_moq, badges: which offers the sourcing workbook and the report
+# call the best (sourcing.Choice); they change no call.
+JOB_ARGS = (*SEED_ARGS, "max_pages", *QUERY_ARGS, "refresh", *sourcing.CHOICE_ARGS)
 # scrapyd adds these spider arguments to every job it runs (`-a _job=<id>`, `-a _version=...`).
 SCRAPYD_ARGS = ("_job", "_version")
 NO_SEEDS = "no seeds: give -a urls_file=PATH (one image URL per line) or -a urls=URL1,URL2"
@@ -44,6 +46,7 @@ class JobConfig:
         return replace(self, redactor=token_redactor(settings))
 
     refresh: bool = False  # -a refresh=true: stored answers are not reused this run
+    choice: sourcing.Choice = field(default_factory=sourcing.Choice)  # the best offers' choice
 
     def seed_lines(self) -> Iterator[bytes]:
         if self.urls_file:
@@ -100,7 +103,15 @@ def job_config(args: dict[str, Any], *, need_seeds: bool = True, redactor: Redac
         urls=args.get("urls") or None,
         redactor=redactor or Redactor(()),
         refresh=refresh_from(args.get("refresh")),
+        choice=choice_of(args),
     )
+
+
+def choice_of(args: dict[str, Any]) -> sourcing.Choice:
+    try:
+        return sourcing.choice_from(args)
+    except sourcing.ChoiceError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def check_seed_list(config: JobConfig) -> tuple[int, int]:
