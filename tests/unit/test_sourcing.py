@@ -142,7 +142,10 @@ def test_best_says_why_a_product_has_none() -> None:
     )
     c.add_result({"query_image_url": "https://img.example/empty.jpg", "status": "done", "items": 0})
     c.add_result({"query_image_url": "https://img.example/late.jpg", "status": "unfinished"})
-    rows = {b.product.image.rsplit("/", 1)[-1]: b for b in sourcing.best_offers(c, sourcing.choice_from({"max_price": "10"}))}
+    rows = {
+        b.product.image.rsplit("/", 1)[-1]: b
+        for b in sourcing.best_offers(c, sourcing.choice_from({"max_price": "10"}))
+    }
     assert {name: b.status for name, b in rows.items()} == {
         "a.jpg": "none within the filters",
         "b.jpg": "partial",
@@ -186,7 +189,10 @@ def read(path: Path | io.BytesIO) -> dict[str, list[list[Any]]]:
 
 
 def test_workbook_with_input_and_converted_prices(tmp_path: Path) -> None:
-    records = [with_input(converted(r), {A: 2, B: 3, C: 4}[r["query_image_url"]], r["query_image_url"][-5]) for r in small_case()]
+    records = [
+        with_input(converted(r), {A: 2, B: 3, C: 4}[r["query_image_url"]], r["query_image_url"][-5])
+        for r in small_case()
+    ]
     c = collection(records, [])
     out = tmp_path / "sourcing.xlsx"
     workbook.write(c, sourcing.Choice(best=2), str(out), "products.jsonl")
@@ -208,7 +214,17 @@ def test_workbook_with_input_and_converted_prices(tmp_path: Path) -> None:
     assert first["price from (CNY)"].value == 12.0 and first["price from (USD)"].value == 1.662
     assert first["link"].hyperlink.target == records[0]["product_url"]
     best = read(out)["best"]
-    assert best[0][:9] == ["sheet row", "sku", "qty", "note", "query image", "status", "reason", "offers found", "within the filters"]
+    assert best[0][:9] == [
+        "sheet row",
+        "sku",
+        "qty",
+        "note",
+        "query image",
+        "status",
+        "reason",
+        "offers found",
+        "within the filters",
+    ]
     # Product A's two best by rank: rank 1 (S1, 12.00) and rank 2 (S1, 10.00).
     assert best[1][4:6] == [A, "ok"] and best[1][10] == 12.0
     suppliers = read(out)["suppliers"]

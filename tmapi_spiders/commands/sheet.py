@@ -91,10 +91,16 @@ class Command(ScrapyCommand):
         super().add_options(parser)
         parser.add_argument("-o", "--output", metavar="FILE", help="the workbook (default: <feed stem>.xlsx)")
         parser.add_argument("--best", metavar="N", help=f"best offers per product (default {sourcing.DEFAULT_BEST})")
-        parser.add_argument("--best-by", "--best_by", dest="best_by", metavar="HOW", help="rank (default), price or sales")
-        parser.add_argument("--max-price", "--max_price", dest="max_price", metavar="CNY", help="best offers' price limit")
+        parser.add_argument(
+            "--best-by", "--best_by", dest="best_by", metavar="HOW", help="rank (default), price or sales"
+        )
+        parser.add_argument(
+            "--max-price", "--max_price", dest="max_price", metavar="CNY", help="best offers' price limit"
+        )
         parser.add_argument("--max-moq", "--max_moq", dest="max_moq", metavar="N", help="best offers' MOQ limit")
-        parser.add_argument("--badges", metavar="LIST", help=f"badges the best offers need ({', '.join(sourcing.BADGES)})")
+        parser.add_argument(
+            "--badges", metavar="LIST", help=f"badges the best offers need ({', '.join(sourcing.BADGES)})"
+        )
         parser.add_argument("--failures", metavar="FILE", help="failures feed (default: <feed stem>.failures.jsonl)")
         parser.add_argument("--summary", metavar="FILE", help="run summary (default: <feed stem>.summary.json)")
 

@@ -50,6 +50,12 @@ def build(
     run = read_summary(summary) if summary is not None else None
     failure_records = list(read_jsonl(failures, "failure record", "query_image_url")) if failures is not None else []
     data = report_data(
-        read_jsonl(products, "product record", "query_image_url"), failure_records, run, top, products.name, secrets, choice=choice
+        read_jsonl(products, "product record", "query_image_url"),
+        failure_records,
+        run,
+        top,
+        products.name,
+        secrets,
+        choice=choice,
     )
     return render(data, Redactor(secrets).text(f"1688 matches: {products.name}"))
