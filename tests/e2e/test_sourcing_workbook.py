@@ -16,8 +16,8 @@ import pytest
 from openpyxl import load_workbook
 
 from tests.crawl_helpers import REPO, crawl
-from tests.report_data import failure, record
-from tests.unit.test_sourcing import converted, offer, small_case, with_input
+from tests.report_data import failure
+from tests.unit.test_sourcing import converted, small_case, with_input
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
 
 TOKEN = "tok-5c0e7b21d9aa40f3"
