@@ -88,6 +88,12 @@ class _Sheet:
     def __init__(self, book: Workbook, title: str, header: list[str], rows: int) -> None:
         self.ws: WriteOnlyWorksheet = book.create_sheet(title)
         self.ws.freeze_panes = "A2"
+        # Printed (or saved as PDF): landscape, every column on the page's width, the header on each page.
+        self.ws.page_setup.orientation = "landscape"
+        self.ws.sheet_properties.pageSetUpPr.fitToPage = True
+        self.ws.page_setup.fitToWidth = 1
+        self.ws.page_setup.fitToHeight = 0
+        self.ws.print_title_rows = "1:1"
         if rows:
             self.ws.auto_filter.ref = f"A1:{get_column_letter(len(header))}{rows + 1}"
         for i, name in enumerate(header, 1):

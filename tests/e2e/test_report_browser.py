@@ -375,7 +375,7 @@ def test_suppliers_view_and_the_sheets_columns(browser: Any, sourcing_report: Pa
         assert await page.js("document.getElementById('sort').value") == "price_up"
         assert await page.js("document.getElementById('max').value") == "20"
         status = await page.js("document.getElementById('status').textContent")
-        assert status == "6 of 8 offers match, for 3 of 3 images."
+        assert status == "5 of 8 offers match, for 3 of 3 images."
         summary = await page.js("document.getElementById('suppliers-summary').textContent")
         assert summary == "Suppliers: who could supply most of the list (3 suppliers, 3 products)"
         await click(page, "#suppliers-summary")
