@@ -122,9 +122,8 @@ def main() -> None:
     for kind in ("jsonl", "xlsx"):
         r = results[kind]
         rows[kind] = (r["seconds"] - base["seconds"], r["bytes"] / 1e6, r["peak_mb"] - base["peak_mb"], r["peak_mb"])
-    print(
-        f"{args.records:,} offers, {args.images:,} images, {args.suppliers:,} suppliers (Python {sys.version.split()[0]})"
-    )
+    python = sys.version.split()[0]
+    print(f"{args.records:,} offers, {args.images:,} images, {args.suppliers:,} suppliers (Python {python})")
     print(f"record generation alone (taken off): {base['seconds']:.2f} s, peak RSS {base['peak_mb']:.0f} MB\n")
     print("| feed | build time (s) | file size (MB) | memory above generation (MB) | peak RSS (MB) |")
     print("|---|---:|---:|---:|---:|")
