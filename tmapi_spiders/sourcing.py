@@ -271,6 +271,7 @@ class Collection:
         self.products: dict[str, Product] = {}
         self.input_columns: dict[str, None] = {}  # every input column, in first-seen order
         self.rates: dict[tuple[str, float | None], int] = {}  # (currency, rate) -> offers converted with it
+        self._strings: dict[str, str] = {}
 
     def product(self, record: Mapping[str, Any]) -> Product:
         image = text(record.get("query_image_url"), 4096)
@@ -290,6 +291,12 @@ class Collection:
         product.done = True
         offer = offer_of(record)
         offer.image = product.image  # one string per image, however many offers
+        # A supplier's name, id and place repeat across its offers: kept once.
+        same = self._strings
+        offer.supplier = same.setdefault(offer.supplier, offer.supplier)
+        offer.member_id = same.setdefault(offer.member_id, offer.member_id)
+        offer.location = same.setdefault(offer.location, offer.location)
+        offer.repurchase = same.setdefault(offer.repurchase, offer.repurchase)
         self.offers.append(offer)
         conv = _converted(record)
         if conv is not None:
