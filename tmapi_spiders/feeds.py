@@ -51,8 +51,13 @@ def configure(settings: BaseSettings, spider_name: str) -> None:
     wanted: dict[str, Any] = {}
     for uri, options in feeds.items():
         options = dict(options or {})
-        # The workbook's *best* sheet says why an image has no offer: it gets the failures too.
-        options.setdefault("item_classes", [PRODUCTS, FAILURES] if options.get("format") == "xlsx" else [PRODUCTS])
+        if options.get("format") == "xlsx":
+            # The workbook's *best* sheet says why an image has no offer: it gets the failures
+            # too. A workbook is one zip file written whole: `-o` cannot append to it.
+            options.setdefault("item_classes", [PRODUCTS, FAILURES])
+            options["overwrite"] = True
+        else:
+            options.setdefault("item_classes", [PRODUCTS])
         wanted[str(uri)] = options
     if not any(failures_only(o) for o in wanted.values()):
         first_uri, first = next(iter(wanted.items()))
