@@ -262,3 +262,19 @@ def test_a_long_title_is_cut_to_a_cells_limit(tmp_path: Path) -> None:
     out = tmp_path / "long.xlsx"
     workbook.write(collection([offer(A, 1, "1.00", "S1", title="x" * 40_000)]), sourcing.Choice(), str(out))
     assert len(read(out)["offers"][1][2]) == 500  # the report's reading keeps a card's length
+
+
+def test_an_xlsx_feed_gets_failures_too_and_is_written_whole() -> None:
+    from scrapy.settings import Settings
+
+    from tmapi_spiders import feeds
+
+    settings = Settings({"FEEDS": {"out/sourcing.xlsx": {"format": "xlsx"}, "out/p.jsonl": {"format": "jsonlines"}}})
+    feeds.configure(settings, "image_search")
+    wanted = settings.getdict("FEEDS")
+    assert wanted["out/sourcing.xlsx"]["item_classes"] == [feeds.PRODUCTS, feeds.FAILURES]
+    assert wanted["out/sourcing.xlsx"]["overwrite"] is True  # `-o` cannot append to a zip
+    assert wanted["out/p.jsonl"]["item_classes"] == [feeds.PRODUCTS]
+    # The failures feed is still written beside the first feed: the workbook is not one.
+    assert wanted["out/sourcing.failures.jsonl"]["item_classes"] == [feeds.FAILURES]
+    assert [feeds.failures_only(o) for o in wanted.values()] == [False, False, True]
