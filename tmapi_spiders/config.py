@@ -16,7 +16,7 @@ from typing import Any
 
 from scrapy.settings import BaseSettings
 
-from tmapi_spiders import auth, contract, registry, seeds, sheets
+from tmapi_spiders import auth, contract, registry, seeds, sheets, sourcing
 from tmapi_spiders.redact import Redactor
 from tmapi_spiders.registry import ConfigError
 
@@ -29,7 +29,9 @@ SHEET_ARGS = ("sheet", "image_column")
 # Prices converted at the rate given (currency.py): 1 CNY = rate units of currency.
 CURRENCY_ARGS = ("currency", "rate")
 # refresh=true: pay for every call again instead of reusing the answer store (cache.py).
-JOB_ARGS = (*SEED_ARGS, *SHEET_ARGS, "max_pages", *QUERY_ARGS, "refresh", *CURRENCY_ARGS)
+# best, best_by, max_price, max_moq, badges: which offers the sourcing workbook and the report
+# call the best (sourcing.Choice); they change no call.
+JOB_ARGS = (*SEED_ARGS, *SHEET_ARGS, "max_pages", *QUERY_ARGS, "refresh", *CURRENCY_ARGS, *sourcing.CHOICE_ARGS)
 # scrapyd adds these spider arguments to every job it runs (`-a _job=<id>`, `-a _version=...`).
 SCRAPYD_ARGS = ("_job", "_version")
 NO_SEEDS = (
@@ -56,6 +58,7 @@ class JobConfig:
     sheet: str | None = None  # -a sheet=NAME: the worksheet of an XLSX list (else the first)
     image_column: str | None = None  # -a image_column=NAME: a spreadsheet's image column
     currency: Currency | None = None  # -a currency=USD -a rate=0.1385
+    choice: sourcing.Choice = field(default_factory=sourcing.Choice)  # the best offers' choice
 
     def read_seeds(self) -> seeds.SeedSource:
         """The job's seed list, opened and read lazily: a spreadsheet's rows (sheets.py) or a
@@ -190,7 +193,15 @@ def job_config(args: dict[str, Any], *, need_seeds: bool = True, redactor: Redac
         sheet=sheet,
         image_column=image_column,
         currency=currency_from(args),
+        choice=choice_of(args),
     )
+
+
+def choice_of(args: dict[str, Any]) -> sourcing.Choice:
+    try:
+        return sourcing.choice_from(args)
+    except sourcing.ChoiceError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def check_seed_list(config: JobConfig) -> None:

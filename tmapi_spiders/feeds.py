@@ -36,6 +36,12 @@ def failures_uri(products_uri: str, output_dir: str, spider_name: str, stamp: st
     return f"{stem}.failures.jsonl"
 
 
+def failures_only(options: dict[str, Any] | None) -> bool:
+    """A feed of failure records only: the failures feed (an xlsx workbook takes both kinds)."""
+    classes = [str(c) for c in ((options or {}).get("item_classes") or ())]
+    return FAILURES in classes and PRODUCTS not in classes
+
+
 def configure(settings: BaseSettings, spider_name: str) -> None:
     feeds: dict[str, Any] = dict(settings.getdict("FEEDS"))
     output_dir = settings.get("TMAPI_OUTPUT_DIR") or "output"
@@ -45,9 +51,15 @@ def configure(settings: BaseSettings, spider_name: str) -> None:
     wanted: dict[str, Any] = {}
     for uri, options in feeds.items():
         options = dict(options or {})
-        options.setdefault("item_classes", [PRODUCTS])
+        if options.get("format") == "xlsx":
+            # The workbook's *best* sheet says why an image has no offer: it gets the failures
+            # too. A workbook is one zip file written whole: `-o` cannot append to it.
+            options.setdefault("item_classes", [PRODUCTS, FAILURES])
+            options["overwrite"] = True
+        else:
+            options.setdefault("item_classes", [PRODUCTS])
         wanted[str(uri)] = options
-    if not any(FAILURES in (o.get("item_classes") or ()) for o in wanted.values()):
+    if not any(failures_only(o) for o in wanted.values()):
         first_uri, first = next(iter(wanted.items()))
         uri = settings.get("TMAPI_FAILURES_FEED") or failures_uri(first_uri, output_dir, spider_name, stamp)
         wanted[uri] = {"format": "jsonlines", "item_classes": [FAILURES], "overwrite": first.get("overwrite", False)}

@@ -113,9 +113,8 @@ def planned(settings: BaseSettings, spider_name: str, stamp: str) -> list[Output
     found: list[Output] = []
     first_products: str | None = None
     for uri, options in settings.getdict("FEEDS").items():
-        classes = [str(c) for c in ((options or {}).get("item_classes") or ())]
         resolved, stable = resolve(str(uri), known)
-        is_failures = feeds.FAILURES in classes
+        is_failures = feeds.failures_only(options)
         if not is_failures and first_products is None:
             first_products = resolved
         path = local_path(resolved)

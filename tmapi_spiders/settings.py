@@ -132,6 +132,8 @@ FEED_EXPORTERS = {
     "jsonlines": "tmapi_spiders.exporters.FastJsonLinesItemExporter",
     "jl": "tmapi_spiders.exporters.FastJsonLinesItemExporter",
     "jsonl": "tmapi_spiders.exporters.FastJsonLinesItemExporter",
+    # The sourcing workbook (`-O sourcing.xlsx`, docs/sourcing.md): built at the end of the crawl.
+    "xlsx": "tmapi_spiders.workbook.XlsxItemExporter",
 }
 
 

@@ -230,7 +230,9 @@ def test_command_writes_the_report_beside_the_feed_or_where_asked(tmp_path: Path
     assert "report written to" in done.stdout and TOKEN not in page
     assert len(embedded(page)["images"][0]["o"]) == 2
     out = tmp_path / "sub" / "r.html"
-    assert scrapy_report(str(products), "-o", str(out)).returncode == 0 and out.is_file()
+    assert scrapy_report(str(products), "-o", str(out), "--best-by", "price", "--max-moq", "5").returncode == 0
+    # The sourcing choice is the page's default view (docs/sourcing.md).
+    assert embedded(out.read_text())["defaults"] == {"sort": "price_up", "badges": 0, "max": None, "moq": 5}
 
 
 @pytest.mark.parametrize(
@@ -241,6 +243,7 @@ def test_command_writes_the_report_beside_the_feed_or_where_asked(tmp_path: Path
         (["{dir}/ok.jsonl", "--top", "0"], "error: --top must be at least 1 (got 0)"),
         (["{dir}/ok.jsonl", "--top", "ten"], "error: --top must be a whole number (got 'ten')"),
         (["{dir}/ok.jsonl", "--failures", "{dir}/none.jsonl"], "error: {dir}/none.jsonl: no such file"),
+        (["{dir}/ok.jsonl", "--best-by", "cheapest"], "error: bad argument best_by: 'cheapest' is not one of"),
     ],
 )
 def test_command_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], message: str) -> None:

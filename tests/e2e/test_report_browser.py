@@ -350,3 +350,45 @@ def test_the_demo_crawl_as_a_report(browser: Any, crawled: Path) -> None:
         assert "Finish reasonfinished" in header
 
     run(browser, crawled.with_name("products.report.html"), steps)
+
+
+@pytest.fixture(scope="module")
+def sourcing_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three products from a seed spreadsheet (tests/unit/test_sourcing.py's small case), built
+    with a choice: best by price, at most 20 CNY."""
+    from tests.unit.test_sourcing import small_case, with_input
+    from tmapi_spiders import sourcing
+
+    rows = {"https://img.example/a.jpg": 2, "https://img.example/b.jpg": 3, "https://img.example/c.jpg": 4}
+    records = [with_input(r, rows[r["query_image_url"]], r["query_image_url"][-5]) for r in small_case()]
+    choice = sourcing.choice_from({"best_by": "price", "max_price": "20"})
+    path = tmp_path_factory.mktemp("report") / "sourcing.report.html"
+    report.write(report_page.render(model.report_data(records, choice=choice)), path)
+    return path
+
+
+def test_suppliers_view_and_the_sheets_columns(browser: Any, sourcing_report: Path) -> None:
+    async def steps(page: Page) -> None:
+        cols = await page.js("document.querySelector('#image-1 .input-cols').innerText")
+        assert cols.split() == ["Row", "2", "sku", "a", "qty", "10", "note"]
+        # The choice is the page's default view: by price, at most 20 CNY.
+        assert await page.js("document.getElementById('sort').value") == "price_up"
+        assert await page.js("document.getElementById('max').value") == "20"
+        status = await page.js("document.getElementById('status').textContent")
+        assert status == "5 of 8 offers match, for 3 of 3 images."
+        summary = await page.js("document.getElementById('suppliers-summary').textContent")
+        assert summary == "Suppliers: who could supply most of the list (3 suppliers, 3 products)"
+        await click(page, "#suppliers-summary")
+        assert await page.js("document.getElementById('suppliers').open") is True
+        order = await page.js(
+            "Array.from(document.querySelectorAll('#suppliers tbody tr')).map(r => r.dataset.supplier)"
+        )
+        # Within 20 CNY, by hand: S1 has a (10.00) and b (5.00); S4 (8.00) and S3 (9.00) have c.
+        assert order == ["S1", "S4", "S3"]
+        first = await page.js("document.querySelector('#suppliers tbody tr .products').innerText")
+        assert first == "Image 1 ¥10.00, Image 2 ¥5.00"
+        assert await page.js("document.querySelector('#suppliers tbody tr .matched').innerText") == "2 of 3"
+        await click(page, "#suppliers tbody tr .products a[href='#image-2']")
+        assert await page.js("document.getElementById('image-2') !== null") is True
+
+    run(browser, sourcing_report, steps)

@@ -15,7 +15,7 @@ from pathlib import Path
 from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
-from tmapi_spiders import outcome, report
+from tmapi_spiders import outcome, report, sourcing
 
 
 def top_of(value: str | None) -> int | None:
@@ -51,6 +51,11 @@ class Command(ScrapyCommand):
         parser.add_argument("--top", metavar="N", help="keep the N best-ranked offers per image")
         parser.add_argument("--failures", metavar="FILE", help="failures feed (default: <feed stem>.failures.jsonl)")
         parser.add_argument("--summary", metavar="FILE", help="run summary (default: <feed stem>.summary.json)")
+        # The sourcing choice (as `scrapy sheet`): the page's default filters and the suppliers view's offers.
+        parser.add_argument("--best-by", "--best_by", dest="best_by", metavar="HOW", help="rank, price or sales")
+        parser.add_argument("--max-price", "--max_price", dest="max_price", metavar="CNY", help="default price limit")
+        parser.add_argument("--max-moq", "--max_moq", dest="max_moq", metavar="N", help="default MOQ limit")
+        parser.add_argument("--badges", metavar="LIST", help=f"default badges ({', '.join(sourcing.BADGES)})")
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         if len(args) != 1:
@@ -60,15 +65,18 @@ class Command(ScrapyCommand):
         started = time.perf_counter()
         try:
             top = top_of(opts.top)
+            given = {name: getattr(opts, name, None) for name in sourcing.CHOICE_ARGS if name != "best"}
+            choice = sourcing.choice_from(given) if any(given.values()) else None
             page = report.build(
                 products,
                 failures=Path(opts.failures) if opts.failures else None,
                 summary=Path(opts.summary) if opts.summary else None,
                 top=top,
                 secrets=[self.settings.get("TMAPI_API_TOKEN")],
+                choice=choice,
             )
             report.write(page, output)
-        except report.ReportError as exc:
+        except (report.ReportError, sourcing.ChoiceError) as exc:
             self._fail(outcome.BAD_INPUT, str(exc))
             return
         except OSError as exc:

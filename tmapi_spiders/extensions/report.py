@@ -23,6 +23,7 @@ from scrapy.extensions.feedexport import FeedExporter, FeedSlot
 from tmapi_spiders import feeds, report
 from tmapi_spiders.extensions import for_tmapi_job
 from tmapi_spiders.extensions.summary import TmapiRunSummary
+from tmapi_spiders.sourcing import Choice
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +38,13 @@ def local_path(uri: str) -> Path | None:
     if len(parts.scheme) <= 1 and uri not in ("-",):  # a plain path (or a Windows drive letter)
         return Path(uri)
     return None
+
+
+def workbook_choice(crawler: Crawler) -> Choice | None:
+    """The crawl's `-a best/best_by/max_price/max_moq/badges` (checked before it started): the
+    report's default filters. None when none was given, so the page opens unfiltered."""
+    choice = getattr(getattr(crawler.spider, "job", None), "choice", None)
+    return choice if isinstance(choice, Choice) and choice != Choice() else None
 
 
 class TmapiReport:
@@ -59,8 +67,7 @@ class TmapiReport:
         return o
 
     def feed_slot_closed(self, slot: FeedSlot) -> None:
-        classes = [str(c) for c in (slot.feed_options.get("item_classes") or ())]
-        if feeds.FAILURES in classes:
+        if feeds.failures_only(slot.feed_options):
             self.failures = self.failures or slot.uri
         elif self.products is None:
             self.products = slot
@@ -101,6 +108,7 @@ class TmapiReport:
                 summary=summary if summary is not None and summary.is_file() else None,
                 secrets=[settings.get("TMAPI_API_TOKEN")],
                 discover=False,
+                choice=workbook_choice(self.crawler),
             )
             report.write(page, output)
         except (report.ReportError, OSError) as exc:

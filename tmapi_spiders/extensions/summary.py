@@ -215,8 +215,7 @@ class TmapiRunSummary:
         return count, path
 
     def feed_slot_closed(self, slot: FeedSlot) -> None:
-        classes = [str(c) for c in (slot.feed_options.get("item_classes") or ())]
-        if self.products_uri is None and feeds.FAILURES not in classes:
+        if self.products_uri is None and not feeds.failures_only(slot.feed_options):
             self.products_uri = slot.uri
 
     async def feed_exporter_closed(self) -> None:
@@ -245,8 +244,7 @@ class TmapiRunSummary:
         stats.set_value("finish_reason", FORCED)
         if self.products_uri is None:  # no feed slot closed: beside the first products feed that names a file
             for uri, options in self.crawler.settings.getdict("FEEDS").items():
-                classes = [str(c) for c in ((options or {}).get("item_classes") or ())]
-                if feeds.FAILURES not in classes and "%(" not in str(uri):
+                if not feeds.failures_only(options) and "%(" not in str(uri):
                     self.products_uri = str(uri)
                     break
         self._write(self.results.mine())

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from tmapi_spiders import sourcing
 from tmapi_spiders.redact import Redactor
 from tmapi_spiders.report.files import SUFFIX, ReportError, beside, read_jsonl, read_summary, write
 from tmapi_spiders.report.model import report_data
@@ -32,11 +33,13 @@ def build(
     top: int | None = None,
     secrets: Iterable[str | None] = (),
     discover: bool = True,
+    choice: sourcing.Choice | None = None,
 ) -> str:
     """The report of a products feed. The failures feed and the run summary are looked for
     beside it (`<stem>.failures.jsonl`, `<stem>.summary.json`) unless given or `discover` is
     false (a crawl knows its own, and an older run's file there must not be shown); given
-    ones must exist."""
+    ones must exist. `choice` (the best offers' filters) sets the page's default filters and
+    which offers the suppliers view counts."""
     if top is not None and top < 1:
         raise ReportError(f"--top must be at least 1 (got {top})")
     secrets = list(secrets)
@@ -47,6 +50,12 @@ def build(
     run = read_summary(summary) if summary is not None else None
     failure_records = list(read_jsonl(failures, "failure record", "query_image_url")) if failures is not None else []
     data = report_data(
-        read_jsonl(products, "product record", "query_image_url"), failure_records, run, top, products.name, secrets
+        read_jsonl(products, "product record", "query_image_url"),
+        failure_records,
+        run,
+        top,
+        products.name,
+        secrets,
+        choice=choice,
     )
     return render(data, Redactor(secrets).text(f"1688 matches: {products.name}"))

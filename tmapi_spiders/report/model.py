@@ -13,10 +13,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from tmapi_spiders import sourcing
 from tmapi_spiders.redact import Redactor
 from tmapi_spiders.report.offers import MAX_URL, O_RANK, count, offer_row, safe_url, text
 
 FAILURE_MESSAGES_SHOWN = 3
+# The suppliers view lists the first of the ranking (sourcing.rank_suppliers): a long tail of
+# one-product suppliers is the offers themselves, and would only make the page heavier.
+SUPPLIERS_SHOWN = 100
+INPUT_COLUMNS_SHOWN = 20
 
 
 @dataclass
@@ -30,6 +35,8 @@ class ImageGroup:
     pages: set[int] = field(default_factory=set)
     failures: list[dict[str, Any]] = field(default_factory=list)
     found: int = 0  # offers in the feed, before --top
+    input: dict[str, Any] | None = None  # the spreadsheet row's other columns (CONTRACT.md)
+    input_row: int | None = None
 
 
 def group(
@@ -37,11 +44,19 @@ def group(
     failures: Iterable[dict[str, Any]] = (),
     summary: dict[str, Any] | None = None,
     top: int | None = None,
+    ranked: list[sourcing.Offer] | None = None,
 ) -> list[ImageGroup]:
     """Records grouped by query image, in the order images first appear (images known only
     from the summary or the failures feed come after); each image's offers by rank, at most
-    `top` of them."""
+    `top` of them. Every offer (before `top`) is also appended to `ranked`, when given, for
+    the suppliers view."""
     groups: dict[str, ImageGroup] = {}
+
+    def keep_input(image: ImageGroup, record: dict[str, Any]) -> None:
+        if image.input is None and isinstance(record.get("input"), dict):
+            image.input = record["input"]
+            row = record.get("input_row")
+            image.input_row = row if isinstance(row, int) and not isinstance(row, bool) else None
 
     def of(url: Any) -> ImageGroup:
         key = text(url, MAX_URL)
@@ -58,13 +73,20 @@ def group(
         page = count(record.get("page"))
         if page is not None:
             image.pages.add(page)
-        image.offers.append(offer_row(record))
+        row = offer_row(record)
+        image.offers.append(row)
+        keep_input(image, record)
+        if ranked is not None:
+            offer = sourcing.offer_of(record, row)
+            offer.image = image.url
+            ranked.append(offer)
     for entry in (summary or {}).get("images") or ():
         if isinstance(entry, dict) and "query_image_url" in entry:
             of(entry["query_image_url"])
     for failure in failures:
         image = of(failure.get("query_image_url"))
         image.failures.append(failure)
+        keep_input(image, failure)
         if not image.search_url:
             image.search_url = text(failure.get("search_image_url"), MAX_URL)
     for image in groups.values():
@@ -106,7 +128,37 @@ def image_data(image: ImageGroup, summary_entry: dict[str, Any] | None, summary_
         "failures": len(image.failures),
         "fm": messages,
         "o": image.offers,
+        "row": image.input_row,
+        # The row's columns as [name, shown value] pairs, in the spreadsheet's order.
+        "in": [[text(k, 80), text(v, 200)] for k, v in list((image.input or {}).items())[:INPUT_COLUMNS_SHOWN]],
     }
+
+
+def suppliers_data(ranked: list[sourcing.Offer], groups: list[ImageGroup], choice: sourcing.Choice) -> dict[str, Any]:
+    """The suppliers view: sourcing.rank_suppliers (the workbook's ranking), its first
+    SUPPLIERS_SHOWN, each product as [image number, its lowest price, its offer's URL]."""
+    number_of = {g.url: n for n, g in enumerate(groups, 1)}
+    suppliers = sourcing.rank_suppliers(ranked, choice)
+    rows = [
+        {
+            "n": s.name,
+            "id": s.member_id,
+            "y": s.years,
+            "loc": s.location,
+            "b": s.badges,
+            "p": [[number_of.get(image, 0), o.price, sourcing.link(o)] for image, o in s.products.items()],
+        }
+        for s in suppliers[:SUPPLIERS_SHOWN]
+    ]
+    return {"rows": rows, "all": len(suppliers), "products": len(groups), "filters": "; ".join(choice.filter_words())}
+
+
+def defaults_of(choice: sourcing.Choice | None) -> dict[str, Any]:
+    """The page's filters before the reader changes them: the crawl's or command's choice."""
+    if choice is None:
+        return {}
+    sort = {"rank": "rank", "price": "price_up", "sales": "sales"}[choice.best_by]
+    return {"sort": sort, "badges": choice.badges, "max": choice.max_price, "moq": choice.max_moq}
 
 
 def summary_header(summary: dict[str, Any] | None, groups: list[ImageGroup]) -> dict[str, Any]:
@@ -136,9 +188,12 @@ def report_data(
     source: str = "products.jsonl",
     secrets: Iterable[str | None] = (),
     now: datetime | None = None,
+    choice: sourcing.Choice | None = None,
 ) -> dict[str, Any]:
-    """Everything the page needs, redacted: the run header and each image with its offers."""
-    groups = group(records, failures, summary, top)
+    """Everything the page needs, redacted: the run header, each image with its offers, and
+    the suppliers ranked (within `choice`'s filters, which are also the page's defaults)."""
+    ranked: list[sourcing.Offer] = []
+    groups = group(records, failures, summary, top, ranked)
     entries: dict[str, dict[str, Any]] = {}
     for entry in (summary or {}).get("images") or ():
         if isinstance(entry, dict):
@@ -150,5 +205,7 @@ def report_data(
         "run": summary_header(summary, groups),
         "failures": sum(len(g.failures) for g in groups),
         "images": [image_data(g, entries.get(g.url), summary is not None) for g in groups],
+        "suppliers": suppliers_data(ranked, groups, choice or sourcing.Choice()),
+        "defaults": defaults_of(choice),
     }
     return Redactor(secrets).value(data)

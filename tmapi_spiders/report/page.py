@@ -118,6 +118,8 @@ style-src 'unsafe-inline'; script-src 'unsafe-inline'">
 <input id="min" name="min" type="number" min="0" step="any" inputmode="decimal">
 <label for="max">to</label>
 <input id="max" name="max" type="number" min="0" step="any" inputmode="decimal"></div>
+<div class="field"><label for="moq">MOQ at most</label>
+<input id="moq" name="moq" type="number" min="1" step="1" inputmode="numeric"></div>
 <fieldset class="badges"><legend>Only offers with</legend><div id="badge-boxes"></div></fieldset>
 <div class="buttons">
 <button type="reset" id="reset">Clear filters</button>
@@ -127,6 +129,8 @@ style-src 'unsafe-inline'; script-src 'unsafe-inline'">
 </form>
 <p id="status" class="status" role="status" aria-live="polite"></p>
 </header>
+<details id="suppliers" class="suppliers"><summary id="suppliers-summary">Suppliers</summary>
+<div id="suppliers-body"></div></details>
 <main id="results" tabindex="-1"></main>
 <div id="more-images" class="more-images"></div>
 <noscript><p class="noscript">This report draws its cards with JavaScript: allow scripts for this file.</p></noscript>

@@ -126,6 +126,14 @@ DRAW = r"""  // --- rendering --------------------------------------------------
     var st = img.status;
     if (st) h.appendChild(el('span', 'state ' + (st === 'done' || st === 'failed' ? st : 'unfinished'), st));
     info.appendChild(h);
+    if (img.in && img.in.length) {
+      // The seed spreadsheet's row: what this photo is in the buyer's own list.
+      var cols = el('dl', 'input-cols');
+      cols.setAttribute('aria-label', 'Your sheet' + (img.row ? ', row ' + img.row : ''));
+      if (img.row) count(cols, 'Row', ints.format(img.row));
+      img.in.forEach(function (c) { count(cols, c[0], c[1]); });
+      info.appendChild(cols);
+    }
     var dl = el('dl', 'counts');
     var offers = ints.format(img.o.length);
     if (filtering()) offers = ints.format(view.length) + ' of ' + offers;
@@ -249,6 +257,65 @@ DRAW = r"""  // --- rendering --------------------------------------------------
     document.getElementById('run').appendChild(dl);
   }
 
+  // The suppliers view: who has an offer for the most of the products (sourcing.rank_suppliers,
+  // computed when the report was built, within the choice's filters), each product a link to its image.
+  function suppliersView() {
+    var sup = data.suppliers || {rows: [], all: 0, products: 0};
+    document.getElementById('suppliers-summary').textContent = 'Suppliers: who could supply most of the list ('
+      + ints.format(sup.all) + ' suppliers, ' + ints.format(sup.products) + ' products)';
+    var body = document.getElementById('suppliers-body');
+    body.appendChild(el('p', 'note', 'Offers counted: ' + (sup.filters || 'all of them')
+      + '. Ranked by products matched, then by the sum of their lowest prices.'));
+    if (!sup.rows.length) { body.appendChild(el('p', 'empty', 'No supplier.')); return; }
+    var table = el('table', 'supplier-table');
+    var head = el('tr');
+    ['#', 'Supplier', 'Products', 'Its lowest price for each', 'Badges', 'Years', 'Location'].forEach(function (t) {
+      var th = el('th', null, t);
+      th.scope = 'col';
+      head.appendChild(th);
+    });
+    var thead = el('thead');
+    thead.appendChild(head);
+    table.appendChild(thead);
+    var tbody = el('tbody');
+    sup.rows.forEach(function (s, i) {
+      var tr = el('tr');
+      tr.dataset.supplier = s.id;
+      tr.appendChild(el('td', null, String(i + 1)));
+      tr.appendChild(el('td', null, s.n || s.id));
+      tr.appendChild(el('td', 'matched', ints.format(s.p.length) + ' of ' + ints.format(sup.products)));
+      var list = el('td', 'products');
+      s.p.forEach(function (p, j) {
+        if (j) list.appendChild(document.createTextNode(', '));
+        var a = el('a', null, 'Image ' + p[0]);
+        a.href = '#image-' + p[0];
+        a.addEventListener('click', function (e) {
+          var sec = document.getElementById('image-' + p[0]);
+          while (!sec && rendered < order.length) { appendImages(); sec = document.getElementById('image-' + p[0]); }
+          if (sec) { e.preventDefault(); sec.scrollIntoView(); }
+        });
+        list.appendChild(a);
+        var u = safeUrl(p[2]);
+        var price = el(u ? 'a' : 'span', 'price', p[1] === null ? '?' : yuan(p[1]));
+        if (u) { price.href = u; price.target = '_blank'; price.rel = 'noopener noreferrer'; }
+        list.appendChild(document.createTextNode(' '));
+        list.appendChild(price);
+      });
+      tr.appendChild(list);
+      tr.appendChild(el('td', null, BADGES.filter(function (b) { return s.b & b.bit; })
+        .map(function (b) { return b.label; }).join(', ')));
+      tr.appendChild(el('td', null, s.y === null || s.y === undefined ? '' : String(s.y)));
+      tr.appendChild(el('td', null, s.loc || ''));
+      tbody.appendChild(tr);
+    });
+    table.appendChild(tbody);
+    body.appendChild(table);
+    if (sup.all > sup.rows.length) {
+      body.appendChild(el('p', 'note', 'The first ' + ints.format(sup.rows.length) + ' of ' + ints.format(sup.all)
+        + ' suppliers.'));
+    }
+  }
+
   function badgeBoxes() {
     var box = document.getElementById('badge-boxes');
     BADGES.forEach(function (b) {
@@ -272,6 +339,7 @@ DRAW = r"""  // --- rendering --------------------------------------------------
   }
 
   runHeader();
+  suppliersView();
   badgeBoxes();
   readHash();
   syncControls();

@@ -30,7 +30,8 @@ STATE = r"""
   var data = JSON.parse(document.getElementById('report-data').textContent);
   var images = prepare(data);
   timing.parsed = performance.now();
-  var state = {sort: 'rank', badges: 0, min: null, max: null, q: ''};
+  var state = {sort: 'rank', badges: 0, min: null, max: null, moq: null, q: ''};
+  var defaults = data.defaults || {};  // the crawl's or command's choice: the filters a bare page opens with
   var views = [];          // per image: indexes of its offers that pass the filters, in display order
   var order = [];          // images to show, in order (all of them, or those with matches when filtering)
   var rendered = 0;        // images of `order` in the page
@@ -82,12 +83,22 @@ STATE = r"""
     return isFinite(n) ? n : null;
   }
   function filtering() {
-    return state.badges !== 0 || state.min !== null || state.max !== null || state.q.trim() !== '';
+    return state.badges !== 0 || state.min !== null || state.max !== null || state.moq !== null
+      || state.q.trim() !== '';
   }
 
   // --- state <-> URL fragment <-> controls ---------------------------------------------------
   function readHash() {
     var p = new URLSearchParams(location.hash.replace(/^#/, ''));
+    if (!location.hash.replace(/^#/, '')) {
+      state.sort = SORTS.indexOf(defaults.sort) >= 0 ? defaults.sort : 'rank';
+      state.badges = defaults.badges || 0;
+      state.min = null;
+      state.max = num(defaults.max);
+      state.moq = num(defaults.moq);
+      state.q = '';
+      return;
+    }
     var s = p.get('sort');
     state.sort = SORTS.indexOf(s) >= 0 ? s : 'rank';
     state.badges = 0;
@@ -96,6 +107,7 @@ STATE = r"""
     });
     state.min = num(p.get('min'));
     state.max = num(p.get('max'));
+    state.moq = num(p.get('moq'));
     state.q = p.get('q') || '';
   }
   function writeHash() {
@@ -106,7 +118,10 @@ STATE = r"""
     if (keys.length) set('badge', keys.join(','));
     if (state.min !== null) set('min', String(state.min));
     if (state.max !== null) set('max', String(state.max));
+    if (state.moq !== null) set('moq', String(state.moq));
     if (state.q) set('q', state.q);
+    // With defaults, a page cleared of every filter says so (a bare page opens with the defaults).
+    if (!p.length && (defaults.sort || defaults.badges || defaults.max || defaults.moq)) set('sort', state.sort);
     var hash = p.join('&');
     if (hash !== location.hash.replace(/^#/, '')) {
       history.replaceState(null, '', hash ? '#' + hash : location.pathname + location.search);
@@ -117,6 +132,7 @@ STATE = r"""
     form.elements.q.value = state.q;
     form.elements.min.value = state.min === null ? '' : String(state.min);
     form.elements.max.value = state.max === null ? '' : String(state.max);
+    form.elements.moq.value = state.moq === null ? '' : String(state.moq);
     BADGES.forEach(function (b) { document.getElementById('badge-' + b.key).checked = !!(state.badges & b.bit); });
   }
   function readControls() {
@@ -124,6 +140,7 @@ STATE = r"""
     state.q = form.elements.q.value;
     state.min = num(form.elements.min.value);
     state.max = num(form.elements.max.value);
+    state.moq = num(form.elements.moq.value);
     state.badges = 0;
     BADGES.forEach(function (b) { if (document.getElementById('badge-' + b.key).checked) state.badges |= b.bit; });
   }
@@ -160,6 +177,7 @@ STATE = r"""
         if ((o[O_BADGES] & state.badges) !== state.badges) continue;
         if (state.min !== null && (o[O_PMAX] === null || o[O_PMAX] < state.min)) continue;
         if (state.max !== null && (o[O_PMIN] === null || o[O_PMIN] > state.max)) continue;
+        if (state.moq !== null && (o[O_MOQ] === null || o[O_MOQ] > state.moq)) continue;
         if (hay && !words.every(function (w) { return hay[i].indexOf(w) >= 0; })) continue;
         view.push(i);
       }

@@ -53,6 +53,12 @@ main { padding: 1rem clamp(.5rem, 3vw, 2rem); outline: none; }
   background: #e6f4ea; color: #1e6b34; }
 .state.failed { background: #fdecea; color: #a61b1b; }
 .state.unfinished { background: #fff4e0; color: #8a5300; }
+.input-cols { display: flex; flex-wrap: wrap; gap: .2rem 1.1rem; margin: 0 0 .4rem; font-size: .9rem; }
+.input-cols div { display: flex; gap: .3em; } .input-cols dt { color: var(--muted); } .input-cols dd { margin: 0; }
+.suppliers { margin: .5rem 1rem; } .suppliers summary { cursor: pointer; font-weight: 600; }
+.supplier-table { border-collapse: collapse; font-size: .9rem; width: 100%; }
+.supplier-table th, .supplier-table td { text-align: left; padding: .25rem .5rem; vertical-align: top;
+  border-bottom: 1px solid #ddd; }
 .counts { display: flex; flex-wrap: wrap; gap: .2rem 1.1rem; margin: 0 0 .4rem; font-size: .9rem; }
 .counts div { display: flex; gap: .3em; }
 .counts dt { color: var(--muted); } .counts dd { margin: 0; font-weight: 600; }

@@ -1,0 +1,303 @@
+"""The sourcing workbook: a feed's offers as an XLSX file people shop from.
+
+Three sheets (docs/sourcing.md, "The sourcing workbook"):
+
+- *offers*: every offer, the product's input columns first, then the query image, rank,
+  title, prices (CNY, converted beside them when the records have `converted`), MOQ, sales,
+  repurchase rate, supplier, years, location, badges and a clickable link; frozen header,
+  filters on.
+- *best*: one row per product (spreadsheet row, or query image without one): its columns,
+  then its best N offers under the choice (sourcing.Choice), or why there is none.
+- *suppliers*: suppliers ranked by how many products they match (sourcing.rank_suppliers).
+
+An *about* sheet says where the data came from, the choice, and which currency rate was
+used. Built at the end from the compact rows of sourcing.Collection, with openpyxl's
+write-only mode (rows streamed to the file, not kept as cell objects).
+
+`XlsxItemExporter` is the `xlsx` feed exporter (`-O sourcing.xlsx`); `scrapy sheet`
+(commands/sheet.py) builds the same workbook from a JSON Lines feed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import IO, Any, Self
+
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import Cell
+from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+from scrapy.crawler import Crawler
+from scrapy.exporters import BaseItemExporter
+
+from tmapi_spiders.items import FailureItem
+from tmapi_spiders.redact import Redactor
+from tmapi_spiders.sourcing import Choice, ChoiceError, Collection, badge_names, best_offers, choice_from, link
+
+logger = logging.getLogger(__name__)
+
+OFFER_COLUMNS = (
+    "query image",
+    "rank",
+    "title",
+    "price from (CNY)",
+    "price to (CNY)",
+    "tiers (CNY)",
+    "MOQ",
+    "sold",
+    "repurchase rate",
+    "supplier",
+    "supplier id",
+    "years",
+    "location",
+    "badges",
+    "link",
+)
+BEST_PER_OFFER = ("title", "price (CNY)", "MOQ", "supplier", "link")
+SUPPLIER_COLUMNS = (
+    "supplier",
+    "supplier id",
+    "products matched",
+    "of products",
+    "products (its lowest price, CNY)",
+    "sum of lowest prices (CNY)",
+    "badges",
+    "years",
+    "location",
+)
+# Excel's limit for a cell's text; a longer title or failure message is cut, not refused.
+MAX_CELL = 32_767
+_BOLD = Font(bold=True)
+_LINK = Font(color="0563C1", underline="single")
+_WIDTHS = {"query image": 30, "title": 40, "tiers (CNY)": 28, "supplier": 28, "location": 18, "link": 14}
+
+
+def _cell(value: Any) -> Any:
+    """A value openpyxl writes as a cell: numbers and text as they are, anything else as text."""
+    if value is None or isinstance(value, (int, float, str)):
+        return value[:MAX_CELL] if isinstance(value, str) else value
+    return str(value)[:MAX_CELL]
+
+
+class _Sheet:
+    """A write-only sheet with a bold, frozen header and filters over its rows."""
+
+    def __init__(self, book: Workbook, title: str, header: list[str], rows: int) -> None:
+        self.ws: WriteOnlyWorksheet = book.create_sheet(title)
+        self.ws.freeze_panes = "A2"
+        # Printed (or saved as PDF): landscape, every column on the page's width, the header on each page.
+        self.ws.page_setup.orientation = "landscape"
+        self.ws.sheet_properties.pageSetUpPr.fitToPage = True
+        self.ws.page_setup.fitToWidth = 1
+        self.ws.page_setup.fitToHeight = 0
+        self.ws.print_title_rows = "1:1"
+        if rows:
+            self.ws.auto_filter.ref = f"A1:{get_column_letter(len(header))}{rows + 1}"
+        for i, name in enumerate(header, 1):
+            self.ws.column_dimensions[get_column_letter(i)].width = _WIDTHS.get(name, max(10, min(len(name) + 2, 24)))
+        self.ws.append([self.bold(name) for name in header])
+
+    def bold(self, value: Any) -> Cell:
+        cell = WriteOnlyCell(self.ws, _cell(value))
+        cell.font = _BOLD
+        return cell
+
+    def link(self, url: str | None, label: str = "open") -> Any:
+        if not url:
+            return None
+        cell = WriteOnlyCell(self.ws, label)
+        cell.hyperlink = url
+        cell.font = _LINK
+        return cell
+
+    def append(self, row: Iterable[Any]) -> None:
+        self.ws.append([v if isinstance(v, Cell) else _cell(v) for v in row])
+
+
+def _currencies(collection: Collection) -> list[str]:
+    return sorted({currency for currency, _rate in collection.rates})
+
+
+def write(
+    collection: Collection,
+    choice: Choice,
+    file: IO[bytes] | str,
+    source: str = "",
+    secrets: Iterable[str | None] = (),
+) -> None:
+    """The workbook of a collection, saved to `file` (a path or a binary file)."""
+    redact = Redactor(list(secrets)).text
+    book = Workbook(write_only=True)
+    inputs = list(collection.input_columns)
+    lead = ["sheet row", *inputs] if inputs else []
+    currencies = _currencies(collection)
+    products = collection.products
+
+    def lead_of(image: str) -> list[Any]:
+        product = products.get(image)
+        if not inputs or product is None:
+            return [None] * len(lead)
+        values = product.input or {}
+        return [product.input_row, *(values.get(name) for name in inputs)]
+
+    # offers
+    header = [*lead, *OFFER_COLUMNS]
+    for currency in currencies:
+        at = header.index("tiers (CNY)")
+        header[at:at] = [f"price from ({currency})", f"price to ({currency})"]
+    sheet = _Sheet(book, "offers", header, len(collection.offers))
+    for offer in collection.offers:
+        conv: list[Any] = []
+        for currency in currencies:
+            same = offer.converted is not None and offer.converted[0] == currency
+            conv += [offer.converted[1], offer.converted[2]] if same and offer.converted else [None, None]
+        sheet.append(
+            [
+                *lead_of(offer.image),
+                offer.image,
+                offer.rank,
+                offer.title,
+                offer.pmin,
+                offer.pmax,
+                *conv,
+                offer.tiers,
+                offer.moq,
+                offer.sold,
+                offer.repurchase,
+                offer.supplier,
+                offer.member_id,
+                offer.years,
+                offer.location,
+                ", ".join(badge_names(offer.badges)),
+                sheet.link(link(offer)),
+            ]
+        )
+
+    # best
+    bests = best_offers(collection, choice)
+    header = [*lead, "query image", "status", "reason", "offers found", "within the filters"]
+    per_offer = list(BEST_PER_OFFER)
+    for currency in currencies:
+        per_offer.insert(2, f"price ({currency})")
+    for n in range(1, choice.best + 1):
+        header += [f"#{n} {name}" for name in per_offer]
+    sheet = _Sheet(book, "best", header, len(bests))
+    for best in bests:
+        row: list[Any] = [
+            *lead_of(best.product.image),
+            best.product.image,
+            best.status,
+            redact(best.reason),
+            best.product.offers,
+            best.within,
+        ]
+        for offer in best.offers:
+            conv = [
+                offer.converted[1] if offer.converted and offer.converted[0] == currency else None
+                for currency in currencies
+            ]
+            row += [offer.title, offer.price, *conv, offer.moq, offer.supplier, sheet.link(link(offer))]
+        sheet.append(row)
+
+    # suppliers
+    from tmapi_spiders.sourcing import rank_suppliers
+
+    suppliers = rank_suppliers(collection.offers, choice)
+    sheet = _Sheet(book, "suppliers", list(SUPPLIER_COLUMNS), len(suppliers))
+    for supplier in suppliers:
+        listed = "; ".join(
+            f"{products[image].label() if image in products else image}: "
+            + (f"{offer.price:g}" if offer.price is not None else "?")
+            for image, offer in supplier.products.items()
+        )
+        sheet.append(
+            [
+                supplier.name,
+                supplier.member_id,
+                len(supplier.products),
+                len(products),
+                listed,
+                round(supplier.total, 4),
+                ", ".join(badge_names(supplier.badges)),
+                supplier.years,
+                supplier.location,
+            ]
+        )
+
+    # about
+    about = book.create_sheet("about")
+    about.column_dimensions["A"].width = 22
+    about.column_dimensions["B"].width = 90
+    rates = "; ".join(
+        f"1 CNY = {rate:g} {currency} ({n} offers)" if rate is not None else f"{currency}: rate not given ({n} offers)"
+        for (currency, rate), n in sorted(collection.rates.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0))
+    )
+    for key, value in (
+        ("source", source),
+        ("offers", len(collection.offers)),
+        ("products", len(products)),
+        ("best offers", choice.describe()),
+        ("prices", "CNY, as the API gives them" + (f"; converted: {rates}" if rates else "")),
+        ("currency rate", rates or "none (no converted prices in these records)"),
+    ):
+        about.append([WriteOnlyCell(about, key), _cell(value)])
+    book.save(file)
+
+
+def choice_of_crawler(crawler: Crawler) -> Choice:
+    """The choice of this crawl: its spider's job (checked before the crawl started), else the default."""
+    job = getattr(crawler.spider, "job", None)
+    found = getattr(job, "choice", None)
+    return found if isinstance(found, Choice) else Choice()
+
+
+class XlsxItemExporter(BaseItemExporter):
+    """The `xlsx` feed format: the sourcing workbook of the crawl's records.
+
+    Each product record is kept as a compact row (sourcing.Offer) and the workbook is
+    written at `finish_exporting`. The feed gets failure records too (feeds.configure gives
+    xlsx feeds both item classes), for the *best* sheet's reasons; the failures feed beside
+    it is written as for any other format. Images the run searched and found nothing for
+    come from the run summary's list.
+    """
+
+    def __init__(self, file: IO[bytes], *, crawler: Crawler | None = None, **kwargs: Any) -> None:
+        kwargs.pop("fields_to_export", None)  # the sheets have their own columns
+        super().__init__(dont_fail=True, **kwargs)
+        self.file = file
+        self.crawler = crawler
+        self.collection = Collection()
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, file: IO[bytes], **kwargs: Any) -> Self:
+        return cls(file, crawler=crawler, **kwargs)
+
+    def export_item(self, item: Any) -> None:
+        record = dict(item)
+        if isinstance(item, FailureItem):
+            self.collection.add_failure(record)
+        else:
+            self.collection.add_product(record)
+
+    def finish_exporting(self) -> None:
+        choice = Choice()
+        secrets: list[str | None] = []
+        if self.crawler is not None:
+            choice = choice_of_crawler(self.crawler)
+            secrets = [self.crawler.settings.get("TMAPI_API_TOKEN")]
+            for entry in self._summary_images():
+                self.collection.add_result(entry)
+        write(self.collection, choice, self.file, "scrapy crawl", secrets)
+
+    def _summary_images(self) -> list[dict[str, Any]]:
+        from tmapi_spiders.extensions.summary import TmapiRunSummary
+
+        assert self.crawler is not None
+        summary = self.crawler.get_extension(TmapiRunSummary)
+        return summary.results.mine() if summary is not None else []
+
+
+__all__ = ["ChoiceError", "XlsxItemExporter", "choice_from", "write"]
