@@ -392,3 +392,21 @@ def test_suppliers_view_and_the_sheets_columns(browser: Any, sourcing_report: Pa
         assert await page.js("document.getElementById('image-2') !== null") is True
 
     run(browser, sourcing_report, steps)
+
+
+def test_prices_show_the_currency_and_rate_the_run_was_given(browser: Any, tmp_path: Path) -> None:
+    """`-a currency=USD -a rate=...`: the header says which rate, every price shows both."""
+    from tests.unit.test_sourcing import small_case
+
+    summary = {"finish_reason": "finished", "currency": {"currency": "USD", "rate": 0.5}, "totals": {"images": 3}}
+    path = tmp_path / "currency.report.html"
+    report.write(report_page.render(model.report_data(small_case(), summary=summary)), path)
+
+    async def steps(page: Page) -> None:
+        header = await page.js("document.getElementById('run').innerText")
+        assert "USD at 0.5 per CNY (the rate given)" in header
+        prices = await page.js("Array.from(document.querySelectorAll('#image-1 .price')).map(p => p.textContent)")
+        assert prices and all("(USD " in p for p in prices), prices
+        assert "¥10.00 (USD 5.00)" in prices, prices  # 10 CNY at 0.5
+
+    run(browser, path, steps)

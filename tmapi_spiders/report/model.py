@@ -15,7 +15,7 @@ from typing import Any
 
 from tmapi_spiders import sourcing
 from tmapi_spiders.redact import Redactor
-from tmapi_spiders.report.offers import MAX_URL, O_RANK, count, offer_row, safe_url, text
+from tmapi_spiders.report.offers import MAX_URL, O_RANK, count, number, offer_row, safe_url, text
 
 FAILURE_MESSAGES_SHOWN = 3
 # The suppliers view lists the first of the ranking (sourcing.rank_suppliers): a long tail of
@@ -207,5 +207,15 @@ def report_data(
         "images": [image_data(g, entries.get(g.url), summary is not None) for g in groups],
         "suppliers": suppliers_data(ranked, groups, choice or sourcing.Choice()),
         "defaults": defaults_of(choice),
+        "currency": currency_of(summary),
     }
     return Redactor(secrets).value(data)
+
+
+def currency_of(summary: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The currency and rate the run converted prices at ({"code", "rate"}), from its summary;
+    None when it converted none."""
+    given = (summary or {}).get("currency")
+    if isinstance(given, dict) and isinstance(given.get("currency"), str) and number(given.get("rate")):
+        return {"code": text(given["currency"], 8), "rate": number(given["rate"])}
+    return None

@@ -252,6 +252,7 @@ DRAW = r"""  // --- rendering --------------------------------------------------
     add('Failure records', ints.format(data.failures || 0));
     add('Call cap', run.max_calls);
     add('Job', run.job);
+    if (data.currency) add('Currency', data.currency.code + ' at ' + data.currency.rate + ' per CNY (the rate given)');
     if (data.top) add('Kept per image', 'top ' + ints.format(data.top));
     add('Report built', data.generated);
     document.getElementById('run').appendChild(dl);

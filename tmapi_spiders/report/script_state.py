@@ -76,7 +76,12 @@ STATE = r"""
   }
   // A thumbnail that cannot load (offline, gone) is hidden, and the placeholder under it shows.
   function hideBroken(event) { event.target.hidden = true; }
-  function yuan(n) { return '\u00a5' + money.format(n); }
+  // With a currency (-a currency=USD -a rate=...), each price also in it, at the rate given.
+  var currency = data.currency || null;
+  function yuan(n) {
+    var cny = '\u00a5' + money.format(n);
+    return currency ? cny + ' (' + currency.code + ' ' + money.format(n * currency.rate) + ')' : cny;
+  }
   function num(v) {
     if (v === null || v === undefined || String(v).trim() === '') return null;
     var n = Number(v);
