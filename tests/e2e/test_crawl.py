@@ -454,3 +454,23 @@ def test_csv_rows_keep_fields_the_first_row_lacks() -> None:
     assert first["extra"] == '{"price_info": null}' and first["filters"] == "{}"
     assert second["price_info.origin_price"] == "1.50" and second["brand"] == "b"
     assert second["extra"] == '{"new.x": 1}'
+
+
+DUMPS = ("Versions:", "Enabled addons:", "Enabled extensions:", "Overridden settings:", "Dumping Scrapy stats:")
+
+
+def test_the_terminal_shows_the_run_and_the_summary_last_scrapys_dumps_at_debug(
+    tmp_path: Path, sandbox: SandboxThread
+) -> None:
+    url = ali("quiet", 3)
+    result = crawl(tmp_path, sandbox.base_url, {"urls": url}, {"LOG_LEVEL": "INFO"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not [dump for dump in DUMPS if dump in result.stderr], result.stderr[:3000]
+    lines = result.stderr.strip().splitlines()
+    # The run summary's table, then where it was written and Scrapy's one closing line.
+    closed = next(i for i, line in enumerate(lines) if "Spider closed (finished)" in line)
+    assert "Run summary written to" in lines[closed - 1], lines[-12:]
+    assert all("Stats written" in line or "stats" in line.lower() for line in lines[closed + 1 :]), lines[closed:]
+    assert result.stats["item_scraped_count"] == 3  # the stats dump's content is in TMAPI_STATS_FILE
+    debug = crawl(tmp_path / "debug", sandbox.base_url, {"urls": url}, {"LOG_LEVEL": "DEBUG"})
+    assert debug.returncode == 0 and all(dump in debug.stderr for dump in DUMPS), debug.stderr[:3000]

@@ -16,7 +16,7 @@ from scrapy.commands.crawl import Command as ScrapyCrawl
 from scrapy.exceptions import UsageError
 from scrapy.spiderloader import get_spider_loader
 
-from tmapi_spiders import distributed, outcome, outputs
+from tmapi_spiders import distributed, outcome, outputs, quiet_log
 from tmapi_spiders.config import (
     ConfigError,
     check_seed_list,
@@ -37,6 +37,7 @@ class Command(ScrapyCrawl):
 
     def process_options(self, args: list[str], opts: argparse.Namespace) -> None:
         super().process_options(args, opts)
+        quiet_log.install(self.settings)
         if len(args) != 1:
             return  # run() raises the usage error
         try:
