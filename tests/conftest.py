@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 
 import pytest
 
+from tests.redis_server import RedisServer
 from tmapi_spiders import contract
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
 
@@ -91,6 +92,14 @@ class SandboxClient:
             assert data["total_count"] == total
             items.extend(data["items"])
         return total, items
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[RedisServer]:
+    """A private redis-server on a free port for the module's tests (each test uses its own
+    job name, so they never see each other's keys)."""
+    with RedisServer() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

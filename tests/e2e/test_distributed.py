@@ -44,12 +44,6 @@ Key = tuple[str, Any, int, int]
 
 
 @pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    with RedisServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 def sandbox() -> Iterator[SandboxThread]:
     config = SandboxConfig(tokens=(TOKEN, SECRET), latency=0.1, jitter=0.1, seed=7)
     with SandboxThread(config) as running:

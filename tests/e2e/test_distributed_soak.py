@@ -6,7 +6,6 @@ The 2,000-page run is `benchmarks/fault_soak.py --workers 3 --kills 2`; this is 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -41,12 +40,6 @@ def test_distributed_fault_soak_with_two_kills_delivers_every_item_once_after_me
     # The job finished: nothing left queued, leased or seeded.
     assert dist.job_left == {"seeds": 0, "queued": 0, "leased": 0}
     assert result.ok, report
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    with RedisServer() as server:
-        yield server
 
 
 def test_push_once_queues_an_unseen_request_and_acks_the_handover_either_way(redis_server: RedisServer) -> None:

@@ -100,12 +100,6 @@ def test_a_disk_that_fills_mid_run_stops_the_crawl_in_one_line_and_the_same_comm
 
 
 @pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    with RedisServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 def reference(tmp_path_factory: pytest.TempPathFactory, sandbox: SandboxThread) -> set[Key]:
     """What one local process finds for the distributed tests' images."""
     seeds = tmp_path_factory.mktemp("seeds") / "images.txt"

@@ -47,12 +47,6 @@ def slow_api() -> Iterator[SandboxThread]:
         yield running
 
 
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    with RedisServer() as server:
-        yield server
-
-
 def found(products: list[dict[str, Any]]) -> set[tuple[str, int]]:
     """(image, items found) per image, each item counted once."""
     per_image: dict[str, set[int]] = {}

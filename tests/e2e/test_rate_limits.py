@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -116,12 +115,6 @@ def test_without_a_429_nothing_waits(tmp_path: Path, seeds: Path) -> None:
 
 
 # --- a distributed job ---------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    with RedisServer() as server:
-        yield server
 
 
 def test_two_workers_without_a_limit_each_find_their_share_of_the_gateways_rate(

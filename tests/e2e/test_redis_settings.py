@@ -6,7 +6,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -72,12 +71,6 @@ def test_a_key_setting_outside_the_jobs_hash_tag_is_refused_at_start() -> None:
     assert problem is not None and problem[0] == 2
     assert problem[1].startswith("SCHEDULER_QUEUE_KEY must contain %(spider)s")
     assert JobKeys.for_job("j", queue_key="jobs:%(spider)s:q").requests == "jobs:{j}:q"  # still in the tag's slot
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    with RedisServer() as server:
-        yield server
 
 
 def scrapy_run(args: list[str], url: str) -> subprocess.CompletedProcess[str]:

@@ -118,12 +118,6 @@ DIST_SETTINGS = {
 
 
 @pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    with RedisServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 def slow_sandbox() -> Iterator[SandboxThread]:
     with SandboxThread(SandboxConfig(latency=0.3)) as sandbox:
         yield sandbox

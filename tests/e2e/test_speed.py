@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from scrapy.settings import Settings
 
 from tests.crawl_helpers import crawl
@@ -20,12 +18,6 @@ from tests.redis_server import RedisServer
 from tmapi_spiders import limits
 from tmapi_spiders.lean import LeanStartAddon
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    with RedisServer() as server:
-        yield server
 
 
 def test_the_seed_loop_holds_a_long_list_out_of_the_scheduler(tmp_path: Path) -> None:

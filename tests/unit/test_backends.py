@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 
 import pytest
 from scrapy.spiders import Spider
@@ -21,12 +20,6 @@ from tmapi_spiders.limits.shared import RedisBackend
 
 class Unit(Spider):
     name = "unit-backends"
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    with RedisServer() as server:
-        yield server
 
 
 def test_one_process_gets_local_backends() -> None:
