@@ -23,7 +23,7 @@ FINISH_REASONS = {
     "redis_job_lost": JOB_LOST,
     "tmapi_write_failed": WRITE_FAILED,
     "tmapi_max_calls": CAP_REACHED,
-    "tmapi_scrapy_unsupported": SCRAPY_ERROR,  # tmapi_spiders/inspection.py
+    "tmapi_scrapy_unsupported": SCRAPY_ERROR,  # tmapi_spiders/download.py
     "shutdown_forced": INTERRUPTED,
 }
 
