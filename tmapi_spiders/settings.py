@@ -67,9 +67,12 @@ SPIDER_MIDDLEWARES = {
     # lines are already limited to 4,096 characters (seeds.py).
     "scrapy.spidermiddlewares.urllength.UrlLengthMiddleware": None,
     "scrapy.spidermiddlewares.depth.DepthMiddleware": None,  # no DEPTH_LIMIT: pagination is bounded by total_count
-    # Warns about Scrapy-internal meta copied from a response: ours are built fresh by ApiRequests.
-    "scrapy.spidermiddlewares.metacopy.MetaCopyDetectionMiddleware": None,
 }
+# Warns about Scrapy-internal meta copied from a response: ours are built fresh by ApiRequests.
+# Named only where this Scrapy has it (Scrapy imports every key it is given, None or not).
+_METACOPY = "scrapy.spidermiddlewares.metacopy.MetaCopyDetectionMiddleware"
+if _METACOPY in default_settings.SPIDER_MIDDLEWARES_BASE:
+    SPIDER_MIDDLEWARES[_METACOPY] = None
 
 DOWNLOADER_MIDDLEWARES = {
     "tmapi_spiders.middlewares.TmapiBackoffMiddleware": 560,

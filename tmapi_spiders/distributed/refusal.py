@@ -66,10 +66,9 @@ class FailureRecords:
                 self.finished.add(handover)  # nothing to write: done, the next ack tick acknowledges it
             return
         record = _Record(item)
-        meta: dict[str, Any] = {REFUSED_META: True}
-        local = Request("data:,", callback=record, errback=record, dont_filter=True, meta=meta)
+        local = Request("data:,", callback=record, errback=record, dont_filter=True, meta={REFUSED_META: True})
         if handover:
-            meta[LEASE_META] = handover
+            local.meta[LEASE_META] = handover
             self.leases[handover] = local  # done.py's request_done for `local` acknowledges it
         self.records.append(local)
 
