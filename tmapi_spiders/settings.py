@@ -70,9 +70,9 @@ SPIDER_MIDDLEWARES = {
 }
 # Warns about Scrapy-internal meta copied from a response: ours are built fresh by ApiRequests.
 # Named only where this Scrapy has it (Scrapy imports every key it is given, None or not).
-_METACOPY = "scrapy.spidermiddlewares.metacopy.MetaCopyDetectionMiddleware"
-if _METACOPY in default_settings.SPIDER_MIDDLEWARES_BASE:
-    SPIDER_MIDDLEWARES[_METACOPY] = None
+_metacopy = "scrapy.spidermiddlewares.metacopy.MetaCopyDetectionMiddleware"
+if _metacopy in default_settings.SPIDER_MIDDLEWARES_BASE:
+    SPIDER_MIDDLEWARES[_metacopy] = None
 
 DOWNLOADER_MIDDLEWARES = {
     "tmapi_spiders.middlewares.TmapiBackoffMiddleware": 560,
