@@ -42,11 +42,11 @@ class SchedulerProbe:
 
 
 class ImportProbe:
-    """Which of the heavy optional libraries the crawl had imported by its end (`probe/imported/<name>`: 0 or 1).
+    """Which of the Redis libraries the crawl had imported by its end (`probe/imported/<name>`: 0 or 1).
 
-    A single-process crawl of a JSON API needs none of them (issue 17, time to the first call)."""
+    A single-process crawl needs neither."""
 
-    WATCHED = ("redis", "aiohttp", "tldextract", "scrapy_redis")
+    WATCHED = ("redis", "scrapy_redis")
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler

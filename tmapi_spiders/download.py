@@ -10,18 +10,30 @@ Two changes to the stock handler, both about paid calls and secrets:
   kept-alive connection fails. For a paid API that is a call nobody counts: the spending
   cap, `tmapi/paid_calls` and the limiter would all miss it. With the re-send off, such a
   failure reaches RetryMiddleware like any other: counted, backed off, capped.
+
+The re-send is switched off on the handler's pool, `_pool.retryAutomatically`: the one
+attribute of Scrapy's that the project reads without it being public. Scrapy builds that
+pool in the handler and takes none from outside, and its other HTTP handlers (httpx,
+aiohttp) are marked not for production; a handler of our own on Twisted's public Agent
+would have to redo Scrapy's size limits, timeouts, TLS and proxies. So the read stays,
+checked: a Scrapy whose handler has no such pool stops the crawl when the spider opens,
+before any paid call (finish reason `tmapi_scrapy_unsupported`, one log line).
 """
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from scrapy import Request
+from scrapy import signals as scrapy_signals
 from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler
 from scrapy.crawler import Crawler
-from scrapy.exceptions import CannotResolveHostError, DownloadConnectionRefusedError
+from scrapy.exceptions import CannotResolveHostError, CloseSpider, DownloadConnectionRefusedError
 from scrapy.http import Response
 from twisted.internet.error import ConnectError, DNSLookupError, NoRouteError, TCPTimedOutError
 
-from tmapi_spiders import auth, inspection, signals
+from tmapi_spiders import auth, signals
 from tmapi_spiders.api import endpoint_of
 from tmapi_spiders.redact import Redactor
 
@@ -34,6 +46,22 @@ NOT_CONNECTED = (
     CannotResolveHostError,
     DownloadConnectionRefusedError,
 )
+UNSUPPORTED_REASON = "tmapi_scrapy_unsupported"  # outcome.SCRAPY_ERROR
+
+logger = logging.getLogger(__name__)
+
+
+def stop_automatic_retries(handler: Any) -> str | None:
+    """Turn off Twisted's unseen re-send of a failed request on `handler`'s connection pool;
+    the problem, in words, when the handler has no such pool (None: done)."""
+    pool = getattr(handler, "_pool", None)
+    if not isinstance(getattr(pool, "retryAutomatically", None), bool):
+        return (
+            f"{type(handler).__name__} has no Twisted connection pool with `retryAutomatically`:"
+            " Twisted could re-send a failed paid call unseen by the spending cap and tmapi/paid_calls"
+        )
+    pool.retryAutomatically = False
+    return None
 
 
 class CountedHTTP11DownloadHandler(HTTP11DownloadHandler):
@@ -48,12 +76,18 @@ class CountedHTTP11DownloadHandler(HTTP11DownloadHandler):
 
     def __init__(self, crawler: Crawler) -> None:
         super().__init__(crawler)
-        inspection.stop_automatic_retries(self, crawler)  # Twisted's unseen re-send off, checked at open
+        self.unsupported = stop_automatic_retries(self)
+        if self.unsupported:
+            crawler.signals.connect(self._refuse_to_start, signal=scrapy_signals.spider_opened)
         self.signer = auth.Signer.from_settings(crawler.settings)
         self.redactor = Redactor(auth.secrets_of(crawler.settings))
         self.stats = crawler.stats
         self.signer.listeners.append(lambda way: crawler.signals.send_catch_log(signals.auth_learned, way=way))
         crawler.signals.connect(self.signer.adopt, signal=signals.auth_known)
+
+    def _refuse_to_start(self) -> None:
+        logger.error("This Scrapy cannot run tmapi-spiders safely: %s (see pyproject.toml)", self.unsupported)
+        raise CloseSpider(UNSUPPORTED_REASON)
 
     async def download_request(self, request: Request) -> Response:
         if not self.signer.applies(request):

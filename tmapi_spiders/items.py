@@ -38,15 +38,5 @@ class ProductItem(dict):
     """One search result: the API's item object under its own names, plus context."""
 
 
-class CheckedProductItem(ProductItem):
-    """A ProductItem whose whole page passed validation in the spider (schema.page_is_valid),
-    normalised there (pipelines.normalise) and counted in `tmapi/items` with its page.
-
-    The spider makes these only when nothing but NormalisationPipeline runs between it and
-    ValidationPipeline (pipelines.checks_pages_in_spider); then both pipelines let them
-    through untouched. A copy made with `ProductItem(record)` is normalised and checked
-    again, as any other record."""
-
-
 class FailureItem(dict):
     """An image that could not be searched to the end, and why."""

@@ -2,16 +2,7 @@
 
 Both are coroutines although neither waits for anything: Scrapy awaits a coroutine as it
 is, where a plain return value costs it an `inspect.isawaitable` ABC check and a wrapper
-coroutine per pipeline per record (1 % of the crawl's instructions, benchmarks/RESULTS.md).
-
-The spider validates a page's records together (one pydantic call, one depth count of the
-body), normalises them itself (`normalise`, the same code) and counts them in `tmapi/items`
-once per page, then emits them as CheckedProductItem: neither pipeline has anything left to
-do for those, so both let them through untouched (and itemproc.ItemProcessor skips the two
-altogether). The spider does so only when nothing but NormalisationPipeline can change a
-record on its way to ValidationPipeline (`checks_pages_in_spider`). A page that fails that
-check comes as plain ProductItems, normalised and checked here one by one, so the drop
-reasons and counts are the same.
+coroutine per pipeline per record.
 
 Failure records pass through untouched. A dropped record is counted by reason under
 `tmapi/items_dropped/<reason>` and each reason is logged once, not once per item.
@@ -27,10 +18,8 @@ from typing import Any, Self
 
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
-from scrapy.settings import BaseSettings
-from scrapy.utils.misc import load_object
 
-from tmapi_spiders.items import CheckedProductItem, ProductItem
+from tmapi_spiders.items import ProductItem
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +37,6 @@ class ValidationPipeline:
         # The schema (pydantic, ~70 ms to import and build) is loaded at the first record,
         # not at start: it is not needed before the first answer (time to the first call).
         self.invalid_reason: Callable[[dict[str, Any]], str | None] = self._load_schema
-        self.trusts_checked = checks_pages_in_spider(crawler.settings)
 
     def _load_schema(self, record: dict[str, Any]) -> str | None:
         from tmapi_spiders.schema import invalid_reason
@@ -61,8 +49,6 @@ class ValidationPipeline:
         return cls(crawler)
 
     async def process_item(self, item: Any) -> Any:
-        if type(item) is CheckedProductItem and self.trusts_checked:
-            return item  # checked and counted with its page, in the spider
         if not isinstance(item, ProductItem):
             return item
         reason = self.invalid_reason(item)
@@ -92,15 +78,14 @@ class NormalisationPipeline:
         return cls()
 
     async def process_item(self, item: Any) -> Any:
-        # A CheckedProductItem was normalised with its page, in the spider.
-        if isinstance(item, ProductItem) and type(item) is not CheckedProductItem:
+        if isinstance(item, ProductItem):
             normalise(item)
         return item
 
 
 def normalise(record: dict[str, Any]) -> None:
-    """NormalisationPipeline's work on one record, in place (the spider does it for a checked
-    page): idempotent, so a record normalised twice is the same as once."""
+    """NormalisationPipeline's work on one record, in place: idempotent, so a record
+    normalised twice is the same as once."""
     for name in NormalisationPipeline.URL_FIELDS:
         value = record.get(name)
         if isinstance(value, str) and value.startswith("//"):
@@ -114,46 +99,3 @@ def normalise(record: dict[str, Any]) -> None:
         url = shop.get("shop_url")
         if isinstance(url, str) and url.startswith("//"):
             shop["shop_url"] = "https:" + url
-
-
-def checks_pages_in_spider(settings: BaseSettings) -> bool:
-    """True when a record the spider validated with its page can reach ValidationPipeline
-    only through NormalisationPipeline, unchanged otherwise: then the spider's check
-    (scheme-relative URLs allowed, as NormalisationPipeline makes them absolute) is the
-    same as this pipeline's, and neither side needs the other's work done again.
-
-    False when ValidationPipeline is off, when any other pipeline (a user's own) runs
-    before it or NormalisationPipeline does not, or when a spider middleware from outside
-    Scrapy and this project could change records after the spider: then the spider does
-    not check pages and every record is checked here, as before."""
-    chain = pipeline_chain(settings)
-    validating = [i for i, cls in enumerate(chain) if isinstance(cls, type) and issubclass(cls, ValidationPipeline)]
-    if not validating or chain[: validating[0]] != [NormalisationPipeline]:
-        return False
-    for path, order in settings.getwithbase("SPIDER_MIDDLEWARES").items():
-        if order is None:
-            continue
-        middleware = load_object(path)
-        changes_output = hasattr(middleware, "process_spider_output") or hasattr(
-            middleware, "process_spider_output_async"
-        )
-        if changes_output and not middleware.__module__.startswith(("scrapy.", "tmapi_spiders.")):
-            return False
-    return True
-
-
-def pipeline_chain(settings: BaseSettings) -> list[Any]:
-    """ITEM_PIPELINES' classes (or objects) in the order Scrapy runs them."""
-    pipelines = [
-        (order, load_object(path))
-        for path, order in settings.getwithbase("ITEM_PIPELINES").items()
-        if order is not None
-    ]
-    return [cls for _, cls in sorted(pipelines, key=lambda entry: entry[0])]
-
-
-def only_ours(settings: BaseSettings) -> bool:
-    """True when the pipelines are exactly NormalisationPipeline then ValidationPipeline (not
-    subclasses, nothing else): then a CheckedProductItem leaves both exactly as it came, and
-    itemproc.ItemProcessor need not call them for it."""
-    return pipeline_chain(settings) == [NormalisationPipeline, ValidationPipeline] and checks_pages_in_spider(settings)

@@ -17,11 +17,7 @@ COMMANDS_MODULE = "tmapi_spiders.commands"
 globals().update(registry.defaults())
 # Features switched on by one setting each (Scrapy add-ons, tmapi_spiders/addons.py).
 ADDONS = {
-    # Log redaction and the inspection check stay on whatever -s EXTENSIONS says (guards.py).
-    "tmapi_spiders.guards.GuardsAddon": 0,
     "tmapi_spiders.addons.SandboxAddon": 0,  # TMAPI_SANDBOX: crawl the bundled sandbox
-    # Cookies and remote control off: their modules (tldextract, aiohttp) not even imported (lean.py).
-    "tmapi_spiders.lean.LeanStartAddon": 5,
     "tmapi_spiders.addons.FeedsAddon": 10,  # products to the feeds asked for, failures beside them
     "tmapi_spiders.addons.AnswerStoreAddon": 20,  # TMAPI_CACHE: the answer store
     "tmapi_spiders.addons.DistributedAddon": 30,  # REDIS_URL: a worker of a shared job
@@ -72,9 +68,12 @@ SPIDER_MIDDLEWARES = {
     # lines are already limited to 4,096 characters (seeds.py).
     "scrapy.spidermiddlewares.urllength.UrlLengthMiddleware": None,
     "scrapy.spidermiddlewares.depth.DepthMiddleware": None,  # no DEPTH_LIMIT: pagination is bounded by total_count
-    # Warns about Scrapy-internal meta copied from a response: ours are built fresh by ApiRequests.
-    "scrapy.spidermiddlewares.metacopy.MetaCopyDetectionMiddleware": None,
 }
+# Warns about Scrapy-internal meta copied from a response: ours are built fresh by ApiRequests.
+# Named only where this Scrapy has it (Scrapy imports every key it is given, None or not).
+_metacopy = "scrapy.spidermiddlewares.metacopy.MetaCopyDetectionMiddleware"
+if _metacopy in default_settings.SPIDER_MIDDLEWARES_BASE:
+    SPIDER_MIDDLEWARES[_metacopy] = None
 
 DOWNLOADER_MIDDLEWARES = {
     "tmapi_spiders.middlewares.TmapiBackoffMiddleware": 560,
@@ -89,15 +88,10 @@ DOWNLOADER_MIDDLEWARES = {
     # Then the download handler (tmapi_spiders/download.py) puts the token on and counts the call.
 }
 
+# No log line shows the token: in the _BASE dict (beside Scrapy's CoreStats and FeedExporter), so
+# a `-s EXTENSIONS='{...}'` of the user's own, which replaces EXTENSIONS whole, keeps it.
+EXTENSIONS_BASE = {**default_settings.EXTENSIONS_BASE, "tmapi_spiders.extensions.redaction.LogRedaction": 0}
 EXTENSIONS = {
-    "tmapi_spiders.extensions.redaction.LogRedaction": 0,  # no log line shows the token
-    # Stops the crawl at open if a Scrapy internal the project reads changed (tmapi_spiders/inspection.py)
-    "tmapi_spiders.inspection.InspectionCheck": 0,
-    # Scrapy's two, called by ITEM_PROCESSOR instead of an asyncio task per item each (tmapi_spiders/itemproc.py)
-    "scrapy.extensions.corestats.CoreStats": None,
-    "tmapi_spiders.itemproc.CoreStats": 0,
-    "scrapy.extensions.feedexport.FeedExporter": None,
-    "tmapi_spiders.itemproc.FeedExporter": 0,
     "tmapi_spiders.extensions.progress.TmapiProgress": 500,
     "tmapi_spiders.extensions.summary.TmapiRunSummary": 510,
     "tmapi_spiders.extensions.report.TmapiReport": 530,
@@ -108,8 +102,7 @@ EXTENSIONS = {
 # Scrapy's own line per dropped record (the whole record in it) goes to DEBUG.
 DEFAULT_DROPITEM_LOG_LEVEL = "DEBUG"
 
-# Scrapy's pipeline manager, then CoreStats' and FeedExporter's item_scraped called directly.
-ITEM_PROCESSOR = "tmapi_spiders.itemproc.ItemProcessor"
+# Every record: the spider -> these pipelines -> item_scraped -> Scrapy's CoreStats and FeedExporter.
 ITEM_PIPELINES = {
     "tmapi_spiders.pipelines.NormalisationPipeline": 100,
     "tmapi_spiders.pipelines.ValidationPipeline": 200,
@@ -140,8 +133,6 @@ FEED_EXPORTERS = {
 # Scrapy re-reads a callback's source for every response to warn about `return` in a generator
 # (its cache is keyed by the bound method, new each time): ~4 % of the crawl's CPU. Ours are checked.
 WARN_ON_GENERATOR_RETURN_VALUE = False
-# Scrapy built a DEBUG "Scraped from" record (with the whole item) per item, then dropped it at INFO.
-LOG_FORMATTER = "tmapi_spiders.logformatter.TmapiLogFormatter"
 # Scrapy starts this many asyncio tasks for every response, whatever it yields (default 100).
 # Our pipelines never wait on I/O, so more of them only cost: 5 took 4 % fewer instructions
 # per page than 20 (callgrind; 1, 2 and 5 about the same, 10 in between).

@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import json
-import logging
 import math
 from pathlib import Path
 from typing import Any
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from scrapy import Request, Spider
-from scrapy.exceptions import DropItem
-from scrapy.http import HtmlResponse
-from scrapy.utils.test import get_crawler
 
 from tests import strategies
 from tests.crawl_helpers import crawl
 from tmapi_spiders.envelope import parse_json, parse_json_carefully
-from tmapi_spiders.logformatter import TmapiLogFormatter, logs_debug
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
 from tmapi_spiders.schema import MAX_DEPTH, too_deep
 
@@ -94,44 +88,6 @@ def test_a_long_image_url_is_searched_not_dropped(tmp_path: Path) -> None:
     assert not result.failures
     assert len(calls) == 3  # two pages of the long one, one of the short one
     assert "WARNING" not in result.stderr  # e.g. MetaRefreshMiddleware missing the RefererMiddleware
-
-
-def test_scraped_records_are_logged_only_when_the_log_takes_debug(tmp_path: Path) -> None:
-    """The "Scraped from" DEBUG line is skipped at INFO (it cost ~4 % of the CPU), written at DEBUG."""
-    url = "https://cbu01.alicdn.com/img/ibank/logged/total-3.jpg"
-    seeds = tmp_path / "images.txt"
-    seeds.write_text(url + "\n", encoding="utf-8")
-    with SandboxThread(SandboxConfig()) as sb:
-        debug = crawl(tmp_path / "debug", sb.base_url, {"urls_file": str(seeds)}, settings={"LOG_LEVEL": "DEBUG"})
-        info = crawl(tmp_path / "info", sb.base_url, {"urls_file": str(seeds)})
-    assert debug.returncode == 0 and info.returncode == 0, debug.stderr[-2000:] + info.stderr[-2000:]
-    assert len(debug.products) == len(info.products) == 3
-    assert debug.stderr.count("DEBUG: Scraped from <200 ") == 3
-    assert debug.stderr.count("DEBUG: Crawled (200) ") == 1
-    assert "Scraped from" not in info.stderr
-    assert info.stats["item_scraped_count"] == 3 and info.stats["tmapi/items"] == 3
-
-
-def test_the_log_formatter_builds_no_debug_record_unless_the_log_takes_debug() -> None:
-    """Filtering at the handler is not enough: the record (a whole item) was built for nothing."""
-    request = Request("http://127.0.0.1/a")
-    response = HtmlResponse("http://127.0.0.1/a", body=b"{}", request=request)
-    spider = Spider.from_crawler(get_crawler(), "s")
-    quiet, loud = TmapiLogFormatter(debug=False), TmapiLogFormatter(debug=True)
-    assert quiet.crawled(request, response, spider) is None
-    assert quiet.scraped({"a": 1}, response, spider) is None
-    assert loud.crawled(request, response, spider)["level"] == logging.DEBUG
-    assert loud.scraped({"a": 1}, response, spider)["level"] == logging.DEBUG
-    assert quiet.dropped({"a": 1}, DropItem("x"), response, spider) is not None  # the rest is Scrapy's
-
-
-def test_logs_debug_reads_log_level_and_log_enabled() -> None:
-    assert logs_debug(get_crawler(settings_dict={"LOG_LEVEL": "DEBUG"}))
-    assert logs_debug(get_crawler(settings_dict={"LOG_LEVEL": 10}))
-    assert logs_debug(get_crawler(settings_dict={"LOG_LEVEL": "debug "}))
-    assert not logs_debug(get_crawler(settings_dict={"LOG_LEVEL": "INFO"}))
-    assert not logs_debug(get_crawler(settings_dict={"LOG_LEVEL": "WARNING"}))
-    assert not logs_debug(get_crawler(settings_dict={"LOG_LEVEL": "DEBUG", "LOG_ENABLED": False}))
 
 
 def too_deep_by_walking(record: Any, limit: int) -> bool:

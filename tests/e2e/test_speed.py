@@ -10,13 +10,10 @@ import asyncio
 import time
 from pathlib import Path
 
-from scrapy.settings import Settings
-
 from tests.crawl_helpers import crawl
 from tests.probes import ImportProbe, with_probe
 from tests.redis_server import RedisServer
 from tmapi_spiders import limits
-from tmapi_spiders.lean import LeanStartAddon
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
 
 
@@ -43,9 +40,8 @@ def test_the_seed_loop_holds_a_long_list_out_of_the_scheduler(tmp_path: Path) ->
     assert 1 <= result.stats["probe/max_scheduled"] <= 4
 
 
-def test_a_single_process_crawl_imports_no_redis_aiohttp_or_tldextract(tmp_path: Path) -> None:
-    # Each cost 40-100 ms before the first call; none is used by a single-process crawl with
-    # cookies and remote control off (the project's defaults).
+def test_a_single_process_crawl_imports_no_redis(tmp_path: Path) -> None:
+    # Redis is for shared jobs only: a single-process crawl neither touches nor imports it.
     seeds = tmp_path / "images.txt"
     seeds.write_text("https://cbu01.alicdn.com/img/lean/1/total-40.jpg\n", encoding="utf-8")
     with SandboxThread(SandboxConfig(seed=5)) as api:
@@ -59,26 +55,6 @@ def test_a_single_process_crawl_imports_no_redis_aiohttp_or_tldextract(tmp_path:
     assert len(result.products) == 40  # validated (the schema loads at the first record) and written
     for name in ImportProbe.WATCHED:
         assert result.stats[f"probe/imported/{name}"] == 0, name
-
-
-def test_cookies_and_remote_control_switched_on_are_loaded_as_before() -> None:
-    def components(**overrides: object) -> tuple[dict[str, object], dict[str, object]]:
-        settings = Settings()
-        settings.setmodule("tmapi_spiders.settings", priority="project")
-        settings.update(overrides, priority="cmdline")
-        LeanStartAddon().update_settings(settings)
-        return dict(settings.getwithbase("DOWNLOADER_MIDDLEWARES")), dict(settings.getwithbase("EXTENSIONS"))
-
-    cookies = "scrapy.downloadermiddlewares.cookies.CookiesMiddleware"
-    remote = "scrapy.extensions.remote_control.RemoteControl"
-    telnet = "scrapy.extensions.telnet.TelnetConsole"
-    middlewares, extensions = components()
-    assert cookies not in middlewares and remote not in extensions and telnet not in extensions
-    middlewares, extensions = components(COOKIES_ENABLED=True, REMOTE_CONTROL_ENABLED=True, TELNETCONSOLE_ENABLED=True)
-    assert middlewares[cookies] == 700 and extensions[remote] == 0 and extensions[telnet] == 0
-    # A project that names the component itself keeps its own choice.
-    middlewares, _ = components(DOWNLOADER_MIDDLEWARES={cookies: 701})
-    assert middlewares[cookies] == 701
 
 
 # --- the Redis limiter: woken by a freed slot, not by polling ------------------------------------

@@ -139,10 +139,10 @@ class RedisHealth:
         self.down = False
         self.look_now()
         pending, self.unsent = self.unsent, []
-        scheduler = self.crawler.engine.scheduler if self.crawler.engine is not None else None
+        engine = self.crawler.engine
         for request, handover in pending:
             if handover:
                 request.meta[LEASE_META] = handover
-            if scheduler is not None:
-                scheduler.enqueue_request(request)
+            if engine is not None and engine.spider is not None:
+                engine.crawl(request)  # to the scheduler again, now that Redis takes it
         self.wake()

@@ -1,24 +1,42 @@
 """A request the job cannot queue becomes its image's failure record (a `Worker` mixin).
 
-The worker's one use of the
-crawler's item path. A request whose JSON would carry the token, or whose meta is not JSON,
-is refused by the scheduler; its image must still end with a record, and the lease it
-replaces must be acknowledged once that record is written.
+A request whose JSON would carry the token, or whose meta is not JSON, is refused by the
+scheduler; its image must still end with a record, and the lease it replaces must be
+acknowledged once that record is written. A scheduler cannot yield items, so the record
+takes the path of every other record: the scheduler keeps, in this process only (never
+in Redis), a `data:` request (Scrapy's data: download handler: no network, no paid call)
+whose callback yields the failure record. It goes through the pipelines and the feeds, and
+tmapi_spiders/done.py marks its lease done once the record is through.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 from scrapy import Request, Spider
 from scrapy.crawler import Crawler
+from scrapy.http import Response
+from twisted.python.failure import Failure
 
-from tmapi_spiders import inspection
 from tmapi_spiders.api import ENDPOINT_SEARCH, META_KEY
+from tmapi_spiders.distributed.health import LEASE_META
 from tmapi_spiders.redact import Redactor
 
 logger = logging.getLogger("tmapi_spiders.distributed.worker")  # one logger for the worker's lines
+
+REFUSED_META = "tmapi_refused"  # on the local data: request that carries a refused request's record
+
+
+class _Record:
+    """The callback (and errback) of a refused request's `data:` request: its one record."""
+
+    def __init__(self, item: Any) -> None:
+        self.item = item
+
+    def __call__(self, _: Response | Failure) -> Iterator[Any]:
+        yield self.item
 
 
 class FailureRecords:
@@ -29,31 +47,30 @@ class FailureRecords:
     redactor: Redactor
     leases: dict[str, Request | None]
     finished: set[str]
+    records: list[Request]  # data: requests of failure records, for the scheduler to hand out first
 
     def refused(self, request: Request, handover: str | None, reason: str) -> None:
         """A request the job cannot queue (it carries the token, its meta is not JSON).
 
         Its image gets a failure record through the crawler's item path (pipelines, the
         failures feed, the summary), and the lease it replaces (a seed's, a retry's) is
-        acknowledged once that record is written: it was renewed forever before, so the job
-        never drained, and Ctrl-C gave it back to be refused again. A follow-up page has no
-        lease of its own: the page that asked for it is acknowledged as usual."""
+        acknowledged once that record is written; until then it is renewed, and given back
+        if the worker stops first. A follow-up page has no lease of its own: the page that
+        asked for it is acknowledged as usual."""
         assert self.crawler.stats is not None
         self.crawler.stats.inc_value("tmapi/redis/refused")
-        if handover:
-            self.leases[handover] = None  # still renewed, and given back if we stop before the record is out
-
-        def release(_: Any = None) -> None:
-            if handover and handover in self.leases:
-                self.leases[handover] = request
-                self.finished.add(handover)  # done: the next ack tick acknowledges it
-
         item = self._failure_item(request, reason)
-        written = inspection.start_itemproc(self.crawler.engine, item) if item is not None else None
-        if written is None:
-            release()
+        if item is None:
+            if handover:
+                self.leases[handover] = request
+                self.finished.add(handover)  # nothing to write: done, the next ack tick acknowledges it
             return
-        written.addBoth(release)
+        record = _Record(item)
+        local = Request("data:,", callback=record, errback=record, dont_filter=True, meta={REFUSED_META: True})
+        if handover:
+            local.meta[LEASE_META] = handover
+            self.leases[handover] = local  # done.py's request_done for `local` acknowledges it
+        self.records.append(local)
 
     def _failure_item(self, request: Request, reason: str) -> Any:
         """The spider's own failure record for the refused request's image, token redacted

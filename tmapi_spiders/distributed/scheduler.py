@@ -106,13 +106,14 @@ class LeasingScheduler(BaseScheduler):
         self.worker.close(reason)
 
     def __len__(self) -> int:
+        records = len(self.worker.records)  # failure records of refused requests, never in Redis
         if self.worker.down:
-            return len(self.worker.unsent)
+            return records + len(self.worker.unsent)
         try:
-            return self.worker.job.queued()
+            return records + self.worker.job.queued()
         except connection.ERRORS as exc:
             self.worker.lost(exc)
-            return len(self.worker.unsent)
+            return records + len(self.worker.unsent)
 
     def has_pending_requests(self) -> bool:
         return len(self) > 0
@@ -172,6 +173,8 @@ class LeasingScheduler(BaseScheduler):
 
     def next_request(self) -> Request | None:
         worker = self.worker
+        if worker.records and not worker.closing:
+            return worker.records.pop(0)  # a refused request's failure record: no call, no Redis
         if worker.down or worker.closing or worker.gone or worker.full or not worker.room.may_pop():
             return None
         while True:

@@ -25,12 +25,13 @@ import weakref
 from typing import Any
 
 from scrapy import Request, Spider
+from scrapy import signals as scrapy_signals
 from scrapy.crawler import Crawler
+from scrapy.exceptions import IgnoreRequest
 from scrapy.settings import BaseSettings
 from twisted.internet import task, threads
 from twisted.python.failure import Failure
 
-from tmapi_spiders import inspection
 from tmapi_spiders import signals as tmapi_signals
 from tmapi_spiders.config import token_redactor
 from tmapi_spiders.distributed import connection
@@ -89,6 +90,7 @@ class Worker(RedisHealth, FailureRecords):
         self.finished: set[str] = set()  # leases whose request's work is done (request_done), not yet acknowledged
         self.writes = WriteGuard.of(crawler)
         self.unsent: list[tuple[Request, str | None]] = []  # enqueued while Redis was down
+        self.records: list[Request] = []  # refused requests' failure records to write (refusal.py)
         self.sent_counters: dict[str, int] = {}
         self.down = False
         self.gone = False  # the job's state vanished from Redis: nothing more is read or written there
@@ -98,6 +100,9 @@ class Worker(RedisHealth, FailureRecords):
         self.spider: Spider | None = None
         self._look = asyncio.Event()  # set: the seed loop looks now instead of at the end of its wait
         self.room = Room(self.wake)  # whether to pop a request more now (the job-wide limiter's say)
+        # Handed to the engine by `wake` and dropped before the scheduler (`_drop_wake_call`).
+        self._wake_call = Request("data:,", dont_filter=True)
+        crawler.signals.connect(self._drop_wake_call, signal=scrapy_signals.request_scheduled)
 
     @classmethod
     def of(cls, crawler: Crawler) -> Worker:
@@ -294,9 +299,20 @@ class Worker(RedisHealth, FailureRecords):
         logger.error("The %s loop stopped: %s", name, failure.getErrorMessage())
 
     def wake(self) -> None:
-        """Ask the engine for requests now instead of at its next 5 s heartbeat."""
-        if self.crawler.engine is not None and not self.closing:
-            inspection.wake(self.crawler.engine)
+        """Ask the engine for requests now instead of at its next 5 s heartbeat.
+
+        Scrapy has no public "look at the scheduler now"; what it does after
+        `ExecutionEngine.crawl(request)` is exactly that. So `wake` hands the engine a
+        request that a `request_scheduled` receiver drops with IgnoreRequest (Scrapy's
+        documented way to drop a request before the scheduler): nothing is queued,
+        downloaded or counted, and the engine asks the scheduler for its next requests."""
+        engine = self.crawler.engine
+        if engine is not None and engine.spider is not None and not self.closing:
+            engine.crawl(self._wake_call)
+
+    def _drop_wake_call(self, request: Request, **_: Any) -> None:
+        if request is self._wake_call:
+            raise IgnoreRequest
 
     def look_now(self) -> None:
         """End the seed loop's wait (`idle`): seeds may be back, Redis is back, or we close."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any, Self
@@ -29,7 +29,7 @@ from tmapi_spiders.api import ENDPOINT_CONVERT, ENDPOINT_SEARCH, META_KEY, ApiRe
 from tmapi_spiders.auth import ApiRefused
 from tmapi_spiders.clock import utc_now
 from tmapi_spiders.config import NO_SEEDS, ConfigError, JobConfig, check_seed_list, check_settings, job_config
-from tmapi_spiders.items import CONTEXT_FIELDS, CheckedProductItem, FailureItem, ProductItem
+from tmapi_spiders.items import CONTEXT_FIELDS, FailureItem, ProductItem
 from tmapi_spiders.paging import ChainState, Step, empty_page_message, paginate
 from tmapi_spiders.redact import MASK
 from tmapi_spiders.seeds import BadLine, Seed, SeedError, SeedSource
@@ -43,8 +43,6 @@ CANCELLED = "download cancelled: the answer grew past DOWNLOAD_MAXSIZE, or the c
 # under one of these names is kept, renamed `api_<name>`.
 ADDED_FIELDS = ("input", "input_row", "converted")
 _CONTEXT_FIELD_SET = frozenset((*CONTEXT_FIELDS, *ADDED_FIELDS))
-# A page's records and the body they came in -> all of them valid (schema.page_is_valid)
-PageCheck = Callable[[list[dict[str, Any]], bytes], bool]
 
 
 class ImageSearchSpider(Spider):
@@ -56,12 +54,6 @@ class ImageSearchSpider(Spider):
         self.job: JobConfig = job_config(kwargs, need_seeds=False)  # from_crawler: seeds unless distributed
         self._api: ApiRequests | None = None
         self._queries: dict[str, contract.SearchQuery] = {}
-        # schema.page_is_valid, or None when ValidationPipeline checks every record itself;
-        # decided at the first page (add-ons settle the settings after the spider is made).
-        self._check_page: PageCheck | None = None
-        self._page_check_decided = False
-        # pipelines.normalise, set with _check_page: a checked page is normalised here too.
-        self._normalise: Callable[[dict[str, Any]], None] = lambda record: None
         # (code, rate, the rate as written) of -a currency/rate: currency.converted's arguments.
         self.currency: tuple[str, float, Decimal] | None = None
 
@@ -284,26 +276,17 @@ class ImageSearchSpider(Spider):
         if state.input is not None:
             context["input"] = state.input
             context["input_row"] = state.input_row
-        check = self._check_page if self._page_check_decided else self._decide_page_check()
-        checked = bool(step.new_items) and check is not None and check([r for _, r in step.new_items], response.body)
-        # A valid page: normalised and counted here, so neither pipeline has anything left to do.
-        kind = CheckedProductItem if checked else ProductItem
+        # Each record goes through the item pipelines (normalised, validated, counted) to the feeds.
         for rank, raw in step.new_items:
-            product = kind(raw)
+            product = ProductItem(raw)
             if not _CONTEXT_FIELD_SET.isdisjoint(product):
                 for name in product.keys() & _CONTEXT_FIELD_SET:  # an API field under one of our names: kept, renamed
                     product[f"api_{name}"] = product[name]
             product.update(context)
             product["rank"] = rank
-            if checked:
-                self._normalise(product)
             if self.currency is not None:
                 product["converted"] = currency.converted(product, *self.currency)
             yield product
-        if checked:
-            # Once per page, after each of its records went to the pipelines (which never drop
-            # a checked one): what ValidationPipeline counted record by record before.
-            stats.inc_value("tmapi/items", len(step.new_items))
         if step.next is not None:
             yield self._search(step.next)
             return
@@ -332,23 +315,6 @@ class ImageSearchSpider(Spider):
         stats.inc_value("tmapi/empty_page_retry/max_reached")
         message = empty_page_message(state.page, total, state.empty_asks + 1, state.items)
         return self.failure(step.state, ENDPOINT_SEARCH, contract.UNEXPECTED, message)
-
-    def _decide_page_check(self) -> PageCheck | None:
-        """Validate a page's records at once (one pydantic call, one depth count of the body)
-        when ValidationPipeline will trust the result, instead of a pydantic call and a walk
-        per record, and normalise a valid page's records here: then each record
-        needs nothing from either pipeline (itemproc.ItemProcessor skips them). The schema
-        (pydantic) is loaded at the first page, not at start (time to the first call)."""
-        from tmapi_spiders.pipelines import checks_pages_in_spider
-
-        self._page_check_decided = True
-        if checks_pages_in_spider(self.crawler.settings):
-            from tmapi_spiders.pipelines import normalise
-            from tmapi_spiders.schema import page_is_valid
-
-            self._check_page = page_is_valid
-            self._normalise = normalise
-        return self._check_page
 
     def on_error(self, failure: Failure) -> Iterator[Any]:
         request = failure.request  # type: ignore[attr-defined]

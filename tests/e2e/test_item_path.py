@@ -1,0 +1,99 @@
+"""Records take Scrapy's own path: spider -> ITEM_PIPELINES -> item_scraped -> CoreStats and
+FeedExporter. Each record is written once and counted once, any other receiver of
+`item_scraped` sees each once, and a distributed worker's lease is not done until the feed
+has written its request's records (tmapi_spiders/done.py counts them off the item signals)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Any, Self
+
+from scrapy import signals
+from scrapy.crawler import Crawler
+from scrapy.http import Response
+
+from tests.crawl_helpers import QUICK_WORKER_SETTINGS, crawl
+from tests.redis_server import RedisServer
+from tmapi_spiders import settings as project_settings
+from tmapi_spiders.distributed.worker import LEASE_META, Worker
+from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
+
+PROBE_OUT = "ITEM_PATH_PROBE_OUT"  # where the probe writes what it saw (an environment variable)
+IMAGES = [
+    "https://cbu01.alicdn.com/img/ibank/item-path-1.jpg?total=45",
+    "https://images.example-shop.com/products/item-path-2.jpg",  # converted first
+]
+
+
+class SeenItems:
+    """A user's extension on `item_scraped`, connected after the feed's: records what it got,
+    and, in a worker, whether the lease of the record's request was already done then."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.seen: list[list[Any]] = []
+        self.done_at_item: list[bool] = []
+        self.held_at_close = 0
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        probe = cls(crawler)
+        crawler.signals.connect(probe.item_scraped, signal=signals.item_scraped)
+        crawler.signals.connect(probe.spider_closed, signal=signals.spider_closed)
+        return probe
+
+    def item_scraped(self, item: Any, response: Any) -> None:
+        self.seen.append([item.get("query_image_url"), item.get("item_id"), item.get("stage")])
+        if isinstance(response, Response) and self.crawler.settings.get("REDIS_URL"):
+            worker = Worker.of(self.crawler)
+            lease = response.request.meta.get(LEASE_META)
+            self.done_at_item.append(lease in worker.finished or lease not in worker.leases)
+
+    def spider_closed(self) -> None:
+        if self.crawler.settings.get("REDIS_URL"):
+            worker = Worker.of(self.crawler)
+            self.held_at_close = len(worker.leases) + len(worker.finished)
+        out = {"seen": self.seen, "done_at_item": self.done_at_item, "held_at_close": self.held_at_close}
+        Path(os.environ[PROBE_OUT]).write_text(json.dumps(out), encoding="utf-8")
+
+
+def seeded(tmp_path: Path) -> dict[str, str]:
+    seeds = tmp_path / "images.txt"
+    seeds.write_text("\n".join(IMAGES) + "\n", encoding="utf-8")
+    return {"urls_file": str(seeds)}
+
+
+def with_seen_items(tmp_path: Path) -> tuple[dict[str, str], dict[str, str]]:
+    extensions = json.dumps({**project_settings.EXTENSIONS, f"{__name__}.SeenItems": 900})
+    return {"EXTENSIONS": extensions}, {PROBE_OUT: str(tmp_path / "seen.json")}
+
+
+def test_each_record_is_written_once_and_counted_once(tmp_path: Path) -> None:
+    settings, env = with_seen_items(tmp_path)
+    config = SandboxConfig(latency=0.0, seed=4, fault_rate=0.2, fault_kinds=("503",))
+    with SandboxThread(config) as sandbox:
+        result = crawl(tmp_path, sandbox.base_url, seeded(tmp_path), settings=settings, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    keys = [(p["query_image_url"], p["item_id"]) for p in result.products]
+    assert len(keys) == len(set(keys)) > 45  # both images, no record twice
+    stats = result.stats
+    assert stats["tmapi/items"] == len(result.products)
+    assert stats["item_scraped_count"] == len(result.products) + len(result.failures)
+    seen = json.loads((tmp_path / "seen.json").read_text(encoding="utf-8"))["seen"]
+    assert Counter(tuple(s[:2]) for s in seen if s[2] is None) == Counter(keys)  # another receiver: each once
+
+
+def test_a_workers_lease_is_done_only_after_its_records_are_written(tmp_path: Path) -> None:
+    settings, env = with_seen_items(tmp_path)
+    with RedisServer() as redis, SandboxThread(SandboxConfig(latency=0.02, seed=3)) as sandbox:
+        settings.update(QUICK_WORKER_SETTINGS, REDIS_URL=redis.url, TMAPI_JOB="item-path")
+        result = crawl(tmp_path, sandbox.base_url, seeded(tmp_path), settings=settings, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = json.loads((tmp_path / "seen.json").read_text(encoding="utf-8"))
+    # When the feed (connected before the probe) has written a record, its request's lease is
+    # not yet done: the record's own signal counts it off after this receiver. None left at close.
+    assert len(out["done_at_item"]) == len(result.products) > 45 and not any(out["done_at_item"])
+    assert out["held_at_close"] == 0
