@@ -124,7 +124,7 @@ class MonitoringAddon:
     def update_settings(self, settings: BaseSettings) -> None:
         if not enabled(settings):
             return
-        from tmapi_spiders.items import CheckedProductItem, ProductItem
+        from tmapi_spiders.items import ProductItem
 
         extensions = settings.getdict("EXTENSIONS")
         extensions.setdefault(EXTENSION, 500)
@@ -135,8 +135,8 @@ class MonitoringAddon:
         defaults: dict[str, Any] = {
             "SPIDERMON_SPIDER_CLOSE_MONITORS": [SUITE],
             "SPIDERMON_MAX_ITEM_VALIDATION_ERRORS": 0,  # Spidermon's item validation monitor needs a threshold
-            # Spidermon finds validators by the item's exact class name: both product classes.
-            "SPIDERMON_VALIDATION_SCHEMAS": {cls: [str(SCHEMA_PATH)] for cls in (ProductItem, CheckedProductItem)},
+            # Spidermon finds validators by the item's exact class.
+            "SPIDERMON_VALIDATION_SCHEMAS": {ProductItem: [str(SCHEMA_PATH)]},
             "SPIDERMON_EMAIL_SUBJECT": SUBJECT,
             "SPIDERMON_BODY_TEXT": BODY_TEXT,
             "SPIDERMON_EMAIL_SENDER": settings.get("MAIL_FROM") or "tmapi-spiders@localhost",
