@@ -1,19 +1,24 @@
-"""Scrapy add-ons (the ADDONS setting): features switched on by one setting each.
+"""`TmapiAddon`, the project's one Scrapy add-on (the ADDONS setting): every feature on from settings.
 
-An add-on's `update_settings` runs when the crawler applies its settings, after the
-process settings (`-s`, `-o`/`-O`) are merged, so each completes what the user asked for
-without the spider knowing the feature exists:
+Its `update_settings` runs when the crawler applies its settings, after the process
+settings (`-s`, `-o`/`-O`) are merged. For this project's spiders only (a `tmapi_job =
+True` class attribute: a user's own spider in the project keeps Scrapy's behaviour) it
+completes, in order, what the user asked for, without the spider knowing the feature exists:
 
-- `FeedsAddon`: products to the user's feeds (or a default one), failures beside them.
-- `AnswerStoreAddon` (TMAPI_CACHE): the answer store, on Scrapy's HttpCacheMiddleware.
-- `DistributedAddon` (REDIS_URL): the crawl becomes a worker of a shared job.
-- `LimitsAddon` (TMAPI_MAX_CONCURRENCY / TMAPI_MAX_QPS): the limiter alone paces calls.
+1. `TMAPI_SANDBOX=true`: the crawl runs against the bundled sandbox, started in-process on
+   a free loopback port, with the sandbox's own token (TMAPI_BASE_URL and TMAPI_API_TOKEN
+   point there, so a real token in the environment is never sent to it).
+2. Feeds: products to the user's feeds (or a default one), failures beside them, the
+   local files checked (feeds.py).
+3. The answer store (TMAPI_CACHE), on Scrapy's HttpCacheMiddleware (cache.py).
+4. A worker of a shared job (REDIS_URL) (distributed/__init__.py).
+5. The plan's limits (TMAPI_MAX_CONCURRENCY / TMAPI_MAX_QPS) (limits/).
+6. Spidermon (SPIDERMON_ENABLED) (monitoring/).
 
-`SandboxAddon` (TMAPI_SANDBOX=true): the crawl runs against the bundled sandbox, started
-in-process on a free loopback port, with the sandbox's own token. It points
-TMAPI_BASE_URL and TMAPI_API_TOKEN there when the crawler applies its settings (after
-the process settings are merged), so no other module needs to know the sandbox exists,
-and a real token in the environment is never sent to it.
+A plain value is set at Scrapy's `addon` priority, below the project's settings, a
+spider's `custom_settings` and the command line, so the user's value always wins
+(settings_util.set_unless_given); a dict the user gave (FEEDS, SPIDER_MIDDLEWARES) is
+completed in place, the user's entries kept.
 """
 
 from __future__ import annotations
@@ -47,9 +52,20 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class _ForOurSpiders:
-    """Applies only to this project's spiders (a `tmapi_job = True` class attribute): a
-    user's own spider in the same project keeps Scrapy's behaviour."""
+# What the project's spiders crawl with unless the user says otherwise, at the add-on's
+# priority so that the plan's limits may change them (limits/policy.py) and the user's
+# settings still win: AutoThrottle until limits are set, 16 calls in flight.
+DEFAULTS: dict[str, Any] = {
+    "AUTOTHROTTLE_ENABLED": True,
+    "CONCURRENT_REQUESTS": 16,
+    "CONCURRENT_REQUESTS_PER_DOMAIN": 16,
+}
+
+
+class TmapiAddon:
+    """Every feature of the project, switched on from settings (see the module docstring).
+    Only for this project's spiders (`tmapi_job = True`): a user's own spider in the same
+    project keeps Scrapy's behaviour."""
 
     def __init__(self, crawler: Crawler) -> None:
         self.spider_name = str(getattr(crawler.spidercls, "name", "") or "")
@@ -60,61 +76,37 @@ class _ForOurSpiders:
         return cls(crawler)
 
     def update_settings(self, settings: BaseSettings) -> None:
-        if self.ours:
-            self.configure(settings)
-
-    def configure(self, settings: BaseSettings) -> None:
-        raise NotImplementedError
-
-
-class FeedsAddon(_ForOurSpiders):
-    def configure(self, settings: BaseSettings) -> None:
-        from tmapi_spiders import feeds
-
-        feeds.configure(settings, self.spider_name)
-
-
-class AnswerStoreAddon(_ForOurSpiders):
-    def configure(self, settings: BaseSettings) -> None:
-        from tmapi_spiders import cache
-
-        cache.configure(settings)
-
-
-class DistributedAddon(_ForOurSpiders):
-    def configure(self, settings: BaseSettings) -> None:
-        from tmapi_spiders import distributed
-
-        distributed.configure(settings)
-
-
-class LimitsAddon(_ForOurSpiders):
-    def configure(self, settings: BaseSettings) -> None:
-        from tmapi_spiders import limits
-
-        limits.configure(settings)
-
-
-class SandboxAddon(_ForOurSpiders):
-    def configure(self, settings: BaseSettings) -> None:
-        if not _enabled(settings):
+        if not self.ours:
             return
-        from tmapi_spiders.sandbox import DEFAULT_TOKEN
+        from tmapi_spiders import cache, distributed, feeds, limits, monitoring
 
-        # A port given with -s is used (a fixed port to watch the sandbox from outside);
-        # otherwise a free one. Either way the sandbox starts, and the base URL and token
-        # point at it: a real token in the environment is never sent anywhere.
-        port = settings.getint("TMAPI_SANDBOX_PORT") or _free_port()
-        wanted = {
-            "TMAPI_SANDBOX_PORT": port,
-            "TMAPI_BASE_URL": f"http://{SANDBOX_HOST}:{port}",
-            "TMAPI_API_TOKEN": DEFAULT_TOKEN,
-        }
-        for name, value in wanted.items():
-            settings.set(name, value, priority=max(settings.getpriority(name) or 0, 40))
-        # A new sandbox (new keys) every run, and its answers cost nothing: no store.
-        set_unless_given(settings, "TMAPI_CACHE", "false")
-        settings.set_in_component_priority_dict("EXTENSIONS", SandboxServer, 0)
+        for name, value in DEFAULTS.items():
+            set_unless_given(settings, name, value)
+        configure_sandbox(settings)
+        feeds.configure(settings, self.spider_name)
+        cache.configure(settings)
+        distributed.configure(settings)
+        limits.configure(settings)
+        monitoring.configure(settings)
+
+
+def configure_sandbox(settings: BaseSettings) -> None:
+    if not _enabled(settings):
+        return
+    from tmapi_spiders.sandbox import DEFAULT_TOKEN
+
+    # A port given with -s is used (a fixed port to watch the sandbox from outside);
+    # otherwise a free one. Either way the sandbox starts, and the base URL and token
+    # point at it: a real token in the environment is never sent anywhere.
+    port = settings.getint("TMAPI_SANDBOX_PORT") or _free_port()
+    wanted = {
+        "TMAPI_SANDBOX_PORT": port,
+        "TMAPI_BASE_URL": f"http://{SANDBOX_HOST}:{port}",
+        "TMAPI_API_TOKEN": DEFAULT_TOKEN,
+    }
+    for name, value in wanted.items():
+        settings.set(name, value, priority=max(settings.getpriority(name) or 0, 40))
+    settings.set_in_component_priority_dict("EXTENSIONS", SandboxServer, 0)
 
 
 def answers_cost_nothing(settings: BaseSettings) -> bool:

@@ -205,10 +205,11 @@ def _appends(settings: BaseSettings) -> bool:
 
 
 def configure(settings: BaseSettings) -> None:
-    """Turn the answer store into Scrapy's HTTPCACHE_* settings (AnswerStoreAddon).
+    """Turn the answer store into Scrapy's HTTPCACHE_* settings (from the add-on).
 
-    Each is set above the project's value, but an HTTPCACHE_* setting given with -s is
-    kept (-s HTTPCACHE_ENABLED=false switches the store off as TMAPI_CACHE=false does).
+    Each at the add-on's priority: an HTTPCACHE_* setting given in the project, a spider's
+    custom_settings or -s is kept (-s HTTPCACHE_ENABLED=false switches the store off as
+    TMAPI_CACHE=false does).
     A bad value is left for config.check_settings to report.
     """
     try:

@@ -15,27 +15,18 @@ COMMANDS_MODULE = "tmapi_spiders.commands"
 
 # --- Ours: every TMAPI_* setting, with its default (tmapi_spiders/registry/table.py) ----
 globals().update(registry.defaults())
-# Features switched on by one setting each (Scrapy add-ons, tmapi_spiders/addons.py).
-ADDONS = {
-    "tmapi_spiders.addons.SandboxAddon": 0,  # TMAPI_SANDBOX: crawl the bundled sandbox
-    "tmapi_spiders.addons.FeedsAddon": 10,  # products to the feeds asked for, failures beside them
-    "tmapi_spiders.addons.AnswerStoreAddon": 20,  # TMAPI_CACHE: the answer store
-    "tmapi_spiders.addons.DistributedAddon": 30,  # REDIS_URL: a worker of a shared job
-    "tmapi_spiders.addons.LimitsAddon": 40,  # TMAPI_MAX_CONCURRENCY / TMAPI_MAX_QPS
-    "tmapi_spiders.monitoring.MonitoringAddon": 50,  # SPIDERMON_ENABLED: Spidermon's monitors and validation
-}
+# Every feature, switched on from settings, at the add-on priority (tmapi_spiders/addons.py);
+# it also sets AUTOTHROTTLE_ENABLED and CONCURRENT_REQUESTS(_PER_DOMAIN) for our spiders.
+ADDONS = {"tmapi_spiders.addons.TmapiAddon": 0}
 
 # --- Politeness and speed ------------------------------------------------------------
 ROBOTSTXT_OBEY = False  # an API, not a site
-CONCURRENT_REQUESTS = 16
-CONCURRENT_REQUESTS_PER_DOMAIN = 16
 DOWNLOAD_DELAY = 0
 DOWNLOAD_TIMEOUT = contract.REQUEST_TIMEOUT
 # A page holds at most 20 items (tens of KB): a body past 2 MiB, compressed or decoded, is not a
 # page (HttpCompressionMiddleware applies the same bound to the decoded size).
 DOWNLOAD_MAXSIZE = 2 * 1024 * 1024
 DOWNLOAD_WARNSIZE = 512 * 1024
-AUTOTHROTTLE_ENABLED = True
 AUTOTHROTTLE_START_DELAY = 0.0
 AUTOTHROTTLE_MAX_DELAY = 10.0
 AUTOTHROTTLE_TARGET_CONCURRENCY = 8.0

@@ -1,4 +1,4 @@
-"""Small helpers for the add-ons that complete Scrapy settings for a feature."""
+"""How the add-on sets the settings a feature needs, below what the user gives."""
 
 from __future__ import annotations
 
@@ -6,22 +6,19 @@ from typing import Any
 
 from scrapy.settings import SETTINGS_PRIORITIES, BaseSettings
 
-CMDLINE = SETTINGS_PRIORITIES["cmdline"]
-
 
 def priority_above(settings: BaseSettings, name: str) -> int:
-    """One above the setting's priority and the project's: an add-on's own priority
-    ("addon", 15) is below the project's settings.py (20), so a value a feature needs
-    must be set higher to take effect. Used as is only where the add-on merges the user's
-    value into its own (FEEDS, SPIDER_MIDDLEWARES); a plain value goes through
-    `set_unless_given`, so `-s` wins."""
+    """One above the setting's priority and the project's: for a dict the add-on completes
+    with the user's entries kept in it (FEEDS, SPIDER_MIDDLEWARES, EXTENSIONS), whose merged
+    value must replace the one it was made from."""
     return max(settings.getpriority(name) or 0, 20) + 1
 
 
 def set_unless_given(settings: BaseSettings, name: str, value: Any) -> bool:
-    """Set NAME for a feature unless the user gave it on the command line (`-s` wins
-    everywhere); False when the user's value was kept."""
-    if (settings.getpriority(name) or 0) >= CMDLINE:
+    """Set NAME for a feature at Scrapy's `addon` priority: the project's settings, a
+    spider's `custom_settings` and `-s` all win. False when the user's value was kept."""
+    if (settings.getpriority(name) or 0) > SETTINGS_PRIORITIES["addon"]:
         return False
-    settings.set(name, value, priority=priority_above(settings, name))
+    settings.set(name, value, priority="addon")
     return True
+

@@ -112,7 +112,7 @@ def test_store_is_on_by_default_in_one_process_only() -> None:
         settings.setmodule("tmapi_spiders.settings", priority="project")
         for name, value in chosen.items():
             settings.set(name, value, priority="cmdline")
-        cache.configure(settings)  # what AnswerStoreAddon does when the crawler applies its settings
+        cache.configure(settings)  # what the add-on does when the crawler applies its settings
         return settings
 
     on = completed()

@@ -1,6 +1,6 @@
 """Distributed crawls: any number of `scrapy crawl` workers sharing one job in Redis.
 
-Setting REDIS_URL switches it on (`configure`, from DistributedAddon);
+Setting REDIS_URL switches it on (`configure`, from the add-on in tmapi_spiders/addons.py);
 without it nothing here is imported by the crawl and Redis is never touched.
 Modules: keys (names), connection (clients, safe messages), serializer (JSON
 requests), scripts + job (atomic Redis operations), worker (leases, heartbeats,

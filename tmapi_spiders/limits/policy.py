@@ -80,7 +80,7 @@ def read_limits(settings: BaseSettings) -> tuple[int, float]:
 
 
 def configure(settings: BaseSettings) -> None:
-    """With a limit on, let the limiter alone decide how many calls run (LimitsAddon).
+    """With a limit on, let the limiter alone decide how many calls run (from the add-on, tmapi_spiders/addons.py).
 
     CONCURRENT_REQUESTS counts requests waiting for a slot too, so each process may hold
     twice the job's limit (every worker must be able to use the whole limit when the

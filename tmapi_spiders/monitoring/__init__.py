@@ -1,7 +1,7 @@
 """Spidermon for this API, optional: `pip install 'tmapi-spiders[monitoring]'`, then
 `-s SPIDERMON_ENABLED=true`.
 
-`MonitoringAddon` turns on, when SPIDERMON_ENABLED is true, what a team that watches its
+`configure` (called by the project's add-on) turns on, when SPIDERMON_ENABLED is true, what a team that watches its
 crawls with Spidermon expects, in Spidermon's own settings (any of them given with -s or in
 a project's settings wins):
 
@@ -118,29 +118,28 @@ def schema_text() -> str:
     return json.dumps(product_schema(), indent=2, sort_keys=True) + "\n"
 
 
-class MonitoringAddon:
-    """SPIDERMON_ENABLED=true: Spidermon's extension, our suite, item validation (see module doc)."""
+def configure(settings: BaseSettings) -> None:
+    """SPIDERMON_ENABLED=true: Spidermon's extension, our suite, item validation (see module doc).
+    Called by the project's add-on (tmapi_spiders/addons.py)."""
+    if not enabled(settings):
+        return
+    from tmapi_spiders.items import ProductItem
 
-    def update_settings(self, settings: BaseSettings) -> None:
-        if not enabled(settings):
-            return
-        from tmapi_spiders.items import ProductItem
-
-        extensions = settings.getdict("EXTENSIONS")
-        extensions.setdefault(EXTENSION, 500)
-        settings.set("EXTENSIONS", extensions, priority=priority_above(settings, "EXTENSIONS"))
-        pipelines = settings.getdict("ITEM_PIPELINES")
-        pipelines.setdefault(VALIDATION_PIPELINE, 800)  # after ours (100, 200)
-        settings.set("ITEM_PIPELINES", pipelines, priority=priority_above(settings, "ITEM_PIPELINES"))
-        defaults: dict[str, Any] = {
-            "SPIDERMON_SPIDER_CLOSE_MONITORS": [SUITE],
-            "SPIDERMON_MAX_ITEM_VALIDATION_ERRORS": 0,  # Spidermon's item validation monitor needs a threshold
-            # Spidermon finds validators by the item's exact class.
-            "SPIDERMON_VALIDATION_SCHEMAS": {ProductItem: [str(SCHEMA_PATH)]},
-            "SPIDERMON_EMAIL_SUBJECT": SUBJECT,
-            "SPIDERMON_BODY_TEXT": BODY_TEXT,
-            "SPIDERMON_EMAIL_SENDER": settings.get("MAIL_FROM") or "tmapi-spiders@localhost",
-        }
-        for name, value in defaults.items():
-            if not settings.get(name):
-                set_unless_given(settings, name, value)
+    extensions = settings.getdict("EXTENSIONS")
+    extensions.setdefault(EXTENSION, 500)
+    settings.set("EXTENSIONS", extensions, priority=priority_above(settings, "EXTENSIONS"))
+    pipelines = settings.getdict("ITEM_PIPELINES")
+    pipelines.setdefault(VALIDATION_PIPELINE, 800)  # after ours (100, 200)
+    settings.set("ITEM_PIPELINES", pipelines, priority=priority_above(settings, "ITEM_PIPELINES"))
+    defaults: dict[str, Any] = {
+        "SPIDERMON_SPIDER_CLOSE_MONITORS": [SUITE],
+        "SPIDERMON_MAX_ITEM_VALIDATION_ERRORS": 0,  # Spidermon's item validation monitor needs a threshold
+        # Spidermon finds validators by the item's exact class.
+        "SPIDERMON_VALIDATION_SCHEMAS": {ProductItem: [str(SCHEMA_PATH)]},
+        "SPIDERMON_EMAIL_SUBJECT": SUBJECT,
+        "SPIDERMON_BODY_TEXT": BODY_TEXT,
+        "SPIDERMON_EMAIL_SENDER": settings.get("MAIL_FROM") or "tmapi-spiders@localhost",
+    }
+    for name, value in defaults.items():
+        if not settings.get(name):
+            set_unless_given(settings, name, value)

@@ -1,0 +1,77 @@
+"""The project's one add-on sets what a feature needs below the user: the project's settings,
+a spider's `custom_settings` and the command line each win over it (Scrapy's own crawler,
+its settings applied as a crawl applies them)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scrapy.settings import Settings
+from scrapy.utils.project import get_project_settings
+from scrapy.utils.test import get_crawler
+
+from tmapi_spiders.spiders.image_search import ImageSearchSpider
+
+STORE = {"TMAPI_CACHE": "true"}
+
+
+def project(**overrides: Any) -> dict[str, Any]:
+    """The project's settings.py as a dict (get_crawler sets them at project priority)."""
+    settings: Settings = get_project_settings()
+    values = {name: settings[name] for name in settings}
+    values.update(STORE, **overrides)
+    return values
+
+
+class OwnStoreSpider(ImageSearchSpider):
+    name = "own_store"
+    custom_settings = {"HTTPCACHE_DIR": "/spider/store", "CONCURRENT_REQUESTS": 3}
+
+
+def test_the_add_on_turns_the_features_on_for_our_spiders() -> None:
+    settings = get_crawler(ImageSearchSpider, project()).settings
+    assert settings.getbool("HTTPCACHE_ENABLED") is True
+    assert settings["HTTPCACHE_DIR"].endswith("tmapi-cache")
+    assert settings.getint("CONCURRENT_REQUESTS") == 16
+    assert settings.getbool("AUTOTHROTTLE_ENABLED") is True
+    assert settings.getpriority("HTTPCACHE_DIR") == settings.getpriority("AUTOTHROTTLE_ENABLED") == 15  # "addon"
+
+
+def test_the_projects_settings_win_over_the_add_on() -> None:
+    settings = get_crawler(ImageSearchSpider, project(HTTPCACHE_DIR="/project/store", CONCURRENT_REQUESTS=4)).settings
+    assert settings["HTTPCACHE_DIR"] == "/project/store"
+    assert settings.getint("CONCURRENT_REQUESTS") == 4
+
+
+def test_a_spiders_custom_settings_win_over_the_add_on() -> None:
+    settings = get_crawler(OwnStoreSpider, project()).settings
+    assert settings["HTTPCACHE_DIR"] == "/spider/store"
+    assert settings.getint("CONCURRENT_REQUESTS") == 3
+
+
+def test_the_command_line_wins_over_the_add_on() -> None:
+    crawler = get_crawler(ImageSearchSpider, project())
+    given = Settings(project())
+    given.set("HTTPCACHE_DIR", "/cmdline/store", priority="cmdline")
+    given.set("AUTOTHROTTLE_ENABLED", False, priority="cmdline")
+    from tmapi_spiders.addons import TmapiAddon
+
+    TmapiAddon(crawler).update_settings(given)  # what the crawler does with the merged settings
+    assert given["HTTPCACHE_DIR"] == "/cmdline/store"
+    assert given.getbool("AUTOTHROTTLE_ENABLED") is False
+
+
+def test_a_plan_limit_still_turns_autothrottle_off_and_raises_concurrency() -> None:
+    settings = get_crawler(ImageSearchSpider, project(TMAPI_MAX_QPS=40)).settings
+    assert settings.getbool("AUTOTHROTTLE_ENABLED") is False
+    assert settings.getint("CONCURRENT_REQUESTS") == 40
+
+
+def test_a_users_own_spider_is_left_alone() -> None:
+    from scrapy import Spider
+
+    class Mine(Spider):
+        name = "mine"
+
+    settings = get_crawler(Mine, project()).settings
+    assert not settings.getbool("HTTPCACHE_ENABLED")
