@@ -18,7 +18,13 @@ STORE = {"TMAPI_CACHE": "true"}
 def project(**overrides: Any) -> dict[str, Any]:
     """The project's settings.py as a dict (get_crawler sets them at project priority)."""
     settings: Settings = get_project_settings()
-    values = {name: settings[name] for name in settings}
+    # The project's own values only (Scrapy's defaults stay defaults); get_crawler picks the
+    # reactor settings itself: no reactor is installed in unit tests.
+    values = {
+        name: settings[name]
+        for name in settings
+        if (settings.getpriority(name) or 0) >= 20 and "REACTOR" not in name
+    }
     values.update(STORE, **overrides)
     return values
 
@@ -38,7 +44,8 @@ def test_the_add_on_turns_the_features_on_for_our_spiders() -> None:
 
 
 def test_the_projects_settings_win_over_the_add_on() -> None:
-    settings = get_crawler(ImageSearchSpider, project(HTTPCACHE_DIR="/project/store", CONCURRENT_REQUESTS=4)).settings
+    given = project(HTTPCACHE_DIR="/project/store", CONCURRENT_REQUESTS=4)
+    settings = get_crawler(ImageSearchSpider, given).settings
     assert settings["HTTPCACHE_DIR"] == "/project/store"
     assert settings.getint("CONCURRENT_REQUESTS") == 4
 
