@@ -74,7 +74,8 @@ def test_bad_limit_settings_name_the_setting(name: str, value: str, message: str
 
 
 def test_limits_read_and_configure_lifts_scrapy_caps_and_switches_autothrottle_off() -> None:
-    settings = Settings({"CONCURRENT_REQUESTS": 16, "AUTOTHROTTLE_ENABLED": True}, priority="project")
+    # The add-on's own defaults (addons.DEFAULTS), at its priority: the limits change them.
+    settings = Settings({"CONCURRENT_REQUESTS": 16, "AUTOTHROTTLE_ENABLED": True}, priority="addon")
     settings.set("TMAPI_MAX_CONCURRENCY", "12", priority="cmdline")
     settings.set("TMAPI_MAX_QPS", "7.5", priority="cmdline")
     assert limits.read_limits(settings) == (12, 7.5)
@@ -82,10 +83,11 @@ def test_limits_read_and_configure_lifts_scrapy_caps_and_switches_autothrottle_o
     assert settings.getint("CONCURRENT_REQUESTS") == 24
     assert settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN") == 24
     assert settings.getbool("AUTOTHROTTLE_ENABLED") is False
-    kept = Settings({"AUTOTHROTTLE_ENABLED": True}, priority="cmdline")
-    kept.set("TMAPI_MAX_CONCURRENCY", 4)
-    limits.configure(kept)  # an explicit -s choice is the user's
-    assert kept.getbool("AUTOTHROTTLE_ENABLED") is True
+    for priority in ("project", "spider", "cmdline"):  # the user's own choice, wherever it is made
+        kept = Settings({"AUTOTHROTTLE_ENABLED": True, "CONCURRENT_REQUESTS": 5}, priority=priority)
+        kept.set("TMAPI_MAX_CONCURRENCY", 4)
+        limits.configure(kept)
+        assert kept.getbool("AUTOTHROTTLE_ENABLED") is True and kept.getint("CONCURRENT_REQUESTS") == 5
     off = Settings({"AUTOTHROTTLE_ENABLED": True})
     limits.configure(off)
     assert off.getbool("AUTOTHROTTLE_ENABLED") is True

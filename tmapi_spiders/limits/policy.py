@@ -85,7 +85,7 @@ def configure(settings: BaseSettings) -> None:
     CONCURRENT_REQUESTS counts requests waiting for a slot too, so each process may hold
     twice the job's limit (every worker must be able to use the whole limit when the
     others are gone); AutoThrottle is switched off, because it paces by latency and would
-    keep the job below the plan. Values given with -s (priority cmdline) are kept.
+    keep the job below the plan. Values the user gave (the project, a spider, -s) are kept.
     """
     try:
         concurrency, qps = read_limits(settings)
