@@ -28,7 +28,7 @@ from tests.crawl_helpers import REPO
 MARKER = "<!-- runnable -->"
 FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```\s*$", re.S | re.M)
 DOCS = sorted([REPO / "README.md", *(REPO / "docs").glob("*.md"), REPO / "benchmarks" / "RESULTS.md"])
-TEST_COMMAND = ".venv/bin/ruff check . && .venv/bin/python -m pytest -q -n 3"
+TEST_COMMAND = ".venv/bin/ruff check . && .venv/bin/python -m pytest -q -n 4"
 DEMO = ".venv/bin/scrapy crawl image_search -a urls_file=examples/images.txt -s TMAPI_SANDBOX=true -O products.jsonl"
 
 
