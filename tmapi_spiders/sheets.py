@@ -39,7 +39,15 @@ from typing import Any
 
 from tmapi_spiders.identity import image_key
 from tmapi_spiders.redact import Redactor
-from tmapi_spiders.seeds import TOKEN_REASON, BadLine, Seed, SeedError, check_image_url
+from tmapi_spiders.seeds import (
+    TOKEN_REASON,
+    BadLine,
+    Seed,
+    SeedError,
+    check_image_url,
+    plain_key,
+    seed_digest,
+)
 
 # What a spreadsheet's image column may be called, in order of preference when several are there.
 IMAGE_COLUMNS = ("image", "image_url", "img_url", "photo", "picture", "url")
@@ -191,11 +199,12 @@ def parse_sheet(
     rows = csv_rows(path, source) if kind == "csv" else xlsx_rows(path, source, sheet)
     convert = csv_value if kind == "csv" else xlsx_value
     columns = None
-    seen: set[str] = set()
+    seen: set[int] = set()  # digests of the keys (seeds.seed_digest): a million rows in a few MB
+    token = redactor if redactor and redactor.secrets else None
     for number, values in rows:
-        if _blank(values):
-            continue
         if columns is None:
+            if _blank(values):
+                continue
             if redactor and any(redactor.found_in(header_name(v)) for v in values):
                 raise SeedError(f"{source}: the header row {TOKEN_REASON}")
             columns = find_columns(values, image_column, source)
@@ -203,20 +212,30 @@ def parse_sheet(
         raw = values[columns.image] if columns.image < len(values) else None
         text = "" if raw is None else str(raw).strip()
         if not text:
-            yield BadLine(number, f"no image in column {columns.image_name!r}")
-            continue
-        reason = check_image_url(text, redactor)
-        if reason:
-            yield BadLine(number, reason)
+            if not _blank(values):  # a blank row has no image either: skipped, not reported
+                yield BadLine(number, f"no image in column {columns.image_name!r}")
             continue
         given = {name: convert(values[i]) if i < len(values) else None for i, name in columns.carried}
-        if redactor and any(isinstance(v, str) and redactor.found_in(v) for v in given.values()):
+        # One search for the token over the image and the text cells (a line break between
+        # them); where it finds it, each is looked at on its own below.
+        suspect = token is not None and token.found_in(
+            "\n".join([text, *(v for v in given.values() if isinstance(v, str))])
+        )
+        # A plain URL (most of a catalogue's) is checked and keyed at once, as in a text list.
+        key = None if suspect else plain_key(text)
+        if key is None:
+            reason = check_image_url(text, redactor)
+            if reason:
+                yield BadLine(number, reason)
+                continue
+            key = image_key(text)
+        if suspect and any(isinstance(v, str) and redactor.found_in(v) for v in given.values()):  # type: ignore[union-attr]
             yield BadLine(number, f"a cell {TOKEN_REASON}")
             continue
-        key = image_key(text)
-        if key in seen:
+        digest = seed_digest(key)
+        if digest in seen:
             continue
-        seen.add(key)
+        seen.add(digest)
         yield Seed(key, number, given)
     if columns is None:
         raise SeedError(f"{source} has no header row (the sheet is empty)")
