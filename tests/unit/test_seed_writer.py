@@ -25,7 +25,9 @@ queries = st.builds(
 )
 # Lines as catalogues hold them, odd ones included: what the readers make of them is the seed.
 lines = st.one_of(
-    st.from_regex(r"(?i)https?://[a-z0-9.-]{1,20}\.(com|cn)(:443|:80|:8080)?/[A-Za-z0-9/._%?=&#-]{0,40}", fullmatch=True),
+    st.from_regex(
+        r"(?i)https?://[a-z0-9.-]{1,20}\.(com|cn)(:443|:80|:8080)?/[A-Za-z0-9/._%?=&#-]{0,40}", fullmatch=True
+    ),
     st.text(min_size=1, max_size=40).map(lambda t: "https://shop.example.com/" + t),
 )
 cells = st.one_of(st.none(), st.integers(-(10**30), 10**30), st.floats(allow_nan=False), st.text(max_size=20))
