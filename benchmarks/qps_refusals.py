@@ -4,10 +4,15 @@ share of calls refused (503) and the share of the plan's rate used, measured two
 - `bench`: benchmarks/speed_limits.py's row (Alibaba images only, 20 pages each, sandbox
   latency 0.05 s, AutoThrottle and the cache off, 20 s);
 - `harness`: as a user runs it (default settings but TMAPI_MAX_QPS=10, sandbox defaults but
-  --max-qps 10, a list where two images in three are converted first, 60 s).
+  --max-qps 10, a list where two images in three are converted first, 60 s);
+- `jitter`: the harness over a network that delays each call 0-30 ms on its way to the
+  gateway (the sandbox's --network-jitter): what a busy machine or a real network does to
+  calls the limiter sends evenly.
+
+`--against CHECKOUT` runs the crawls of another checkout (its limiter) against this sandbox.
 
     .venv/bin/python benchmarks/qps_refusals.py              # both, 60 s for the harness
-    .venv/bin/python benchmarks/qps_refusals.py --only harness --seconds 90
+    .venv/bin/python benchmarks/qps_refusals.py --only jitter --seconds 120 --against /tmp/main
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from speed_cpu import NO_THROTTLE
+from speed_cpu import NO_THROTTLE, in_checkout
 from throughput import Sandbox, crawl_args, crawl_env, images, run, steady_rate, write_seeds
 
 from tmapi_spiders import contract
@@ -56,12 +61,13 @@ def tenth_gaps(times: list[float]) -> dict[str, float]:
 
 
 def measure(
-    tmp: Path, name: str, urls: list[str], sandbox_flags: list[str], settings: dict[str, Any]
+    tmp: Path, name: str, urls: list[str], sandbox_flags: list[str], settings: dict[str, Any], against: Path | None
 ) -> dict[str, Any]:
     seeds = write_seeds(tmp, name, urls)
     with Sandbox("--max-qps", str(PLAN), *sandbox_flags) as sandbox:
         sandbox.reset()
-        proc = run(crawl_args(seeds, tmp / f"{name}.jsonl", settings), crawl_env(sandbox.url), tmp / f"{name}.log")
+        args = crawl_args(seeds, tmp / f"{name}.jsonl", settings)
+        proc = run(in_checkout(against, args) if against else args, crawl_env(sandbox.url), tmp / f"{name}.log")
         calls = sandbox.calls()
     refused = sum(1 for c in calls if c["status"] == contract.CONCURRENCY_LIMIT)
     rate = steady_rate(calls, None)
@@ -80,7 +86,8 @@ def measure(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", choices=("bench", "harness"))
+    parser.add_argument("--only", choices=("bench", "harness", "jitter"))
+    parser.add_argument("--against", type=Path, help="run this checkout's crawl instead")
     parser.add_argument("--seconds", type=float, default=60)
     args = parser.parse_args(argv)
     rows = []
@@ -88,12 +95,17 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(folder)
         if args.only in (None, "bench"):
             settings = {**NO_THROTTLE, "TMAPI_MAX_QPS": PLAN, "CLOSESPIDER_TIMEOUT": 20}
-            rows.append(measure(tmp, "bench", images("qps", 40, 400), ["--latency", "0.05"], settings))
+            rows.append(measure(tmp, "bench", images("qps", 40, 400), ["--latency", "0.05"], settings, args.against))
             print(rows[-1], file=sys.stderr, flush=True)
         if args.only in (None, "harness"):
             settings = {"TMAPI_MAX_QPS": PLAN, "CLOSESPIDER_TIMEOUT": args.seconds}
             urls = converted_list(int(args.seconds * PLAN))
-            rows.append(measure(tmp, "harness", urls, [], settings))
+            rows.append(measure(tmp, "harness", urls, [], settings, args.against))
+            print(rows[-1], file=sys.stderr, flush=True)
+        if args.only in (None, "jitter"):
+            settings = {"TMAPI_MAX_QPS": PLAN, "CLOSESPIDER_TIMEOUT": args.seconds}
+            urls = converted_list(int(args.seconds * PLAN))
+            rows.append(measure(tmp, "jitter", urls, ["--network-jitter", "0.03"], settings, args.against))
             print(rows[-1], file=sys.stderr, flush=True)
     print(json.dumps(rows, indent=1))
     return 0
