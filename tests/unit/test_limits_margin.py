@@ -14,13 +14,13 @@ def test_refusals_widen_the_margin_up_to_its_cap_and_answers_narrow_it_slowly() 
         margin.on_answered()
     assert margin.value == limits.QPS_MARGIN  # never under the plan's own margin
     margin.on_refused()
-    assert margin.value == 2 * limits.QPS_MARGIN
-    for _ in range(10):
+    assert abs(margin.value - (limits.QPS_MARGIN + limits.MARGIN_STEP)) < 1e-9
+    for _ in range(20):
         margin.on_refused()
     assert margin.value == limits.QPS_MARGIN_MAX
     for _ in range(limits.MARGIN_DECAY):
         margin.on_answered()
-    assert abs(margin.value - (limits.QPS_MARGIN_MAX - limits.QPS_MARGIN)) < 1e-9  # one step in MARGIN_DECAY answers
+    assert abs(margin.value - (limits.QPS_MARGIN_MAX - limits.MARGIN_STEP)) < 1e-9  # one step in MARGIN_DECAY answers
 
 
 def test_a_refused_call_spaces_the_next_calls_further_apart() -> None:
@@ -34,4 +34,4 @@ def test_a_refused_call_spaces_the_next_calls_further_apart() -> None:
         return backend.next_start - before  # the schedule's step: (1 + margin) / qps
 
     assert abs(asyncio.run(spacing(False)) - (1 + limits.QPS_MARGIN) / 50) < 1e-9
-    assert abs(asyncio.run(spacing(True)) - (1 + 2 * limits.QPS_MARGIN) / 50) < 1e-9
+    assert abs(asyncio.run(spacing(True)) - (1 + limits.QPS_MARGIN + limits.MARGIN_STEP) / 50) < 1e-9

@@ -29,10 +29,11 @@ QPS_MARGIN = 0.025
 # Calls leave the limiter evenly spaced but reach the gateway less so: between the limiter and
 # the gateway's clock lie the rest of the reactor's turn, the kernel, the network and the
 # gateway's own loop, a few ms on a quiet machine, tens of ms on a busy one. A refused call
-# (503 or 429) says that jitter ate the margin: it grows by QPS_MARGIN for each refusal, up to
-# QPS_MARGIN_MAX, and shrinks back by QPS_MARGIN over MARGIN_DECAY calls answered. Refusals
+# (503 or 429) says that jitter ate the margin: it grows by MARGIN_STEP for each refusal, up to
+# QPS_MARGIN_MAX, and shrinks back by MARGIN_STEP over MARGIN_DECAY calls answered. Refusals
 # settle near one in MARGIN_DECAY calls where the jitter is large, and the margin stays at
-# QPS_MARGIN where it is not (see Margin).
+# QPS_MARGIN where it is not (see Margin); a lone refusal costs about half a step for a while.
+MARGIN_STEP = 0.01
 QPS_MARGIN_MAX = 0.1
 MARGIN_DECAY = 1000
 # The AIMD policy's constants, in one place: `Aimd` uses them, and the Redis RELEASE script
@@ -194,11 +195,11 @@ class Margin:
     value: float = QPS_MARGIN
 
     def on_refused(self) -> None:
-        self.value = min(QPS_MARGIN_MAX, self.value + QPS_MARGIN)
+        self.value = min(QPS_MARGIN_MAX, self.value + MARGIN_STEP)
 
     def on_answered(self) -> None:
         if self.value > QPS_MARGIN:
-            self.value = max(QPS_MARGIN, self.value - QPS_MARGIN / MARGIN_DECAY)
+            self.value = max(QPS_MARGIN, self.value - MARGIN_STEP / MARGIN_DECAY)
 
 
 @dataclass
