@@ -1,6 +1,6 @@
 """Big seed lists: what a list of a million lines costs before and after the paid calls.
 
-For each list (text, and CSV where this checkout reads CSV lists), one `scrapy crawl`
+For each list (text, and the same list as a catalogue CSV), one `scrapy crawl`
 process against the sandbox in its own process (no latency), with TMAPI_MAX_CALLS=30 so
 the cap comes at once and the whole rest of the list is what the stop has to list:
 
@@ -78,7 +78,7 @@ def seed(seeds: Path, lines: int, redis_url: str, job: str) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lines", type=int, default=1_000_000)
-    parser.add_argument("--formats", default="text,csv", help="text, csv or both (a CSV path needs a CSV reader)")
+    parser.add_argument("--formats", default="text,csv", help="text, csv or both (comma-separated)")
     parser.add_argument("--dir", help="keep the lists and outputs here")
     args = parser.parse_args(argv)
     tmp = Path(args.dir or tempfile.mkdtemp(prefix="big-lists-"))

@@ -39,7 +39,15 @@ from typing import Any
 
 from tmapi_spiders.identity import image_key
 from tmapi_spiders.redact import Redactor
-from tmapi_spiders.seeds import TOKEN_REASON, BadLine, Seed, SeedError, check_image_url
+from tmapi_spiders.seeds import (
+    TOKEN_REASON,
+    BadLine,
+    Seed,
+    SeedError,
+    check_image_url,
+    plain_key,
+    seed_digest,
+)
 
 # What a spreadsheet's image column may be called, in order of preference when several are there.
 IMAGE_COLUMNS = ("image", "image_url", "img_url", "photo", "picture", "url")
@@ -176,6 +184,33 @@ def _blank(values: Sequence[Any]) -> bool:
     return all(v is None or (isinstance(v, str) and not v.strip()) for v in values)
 
 
+TOKEN_BLOCK = 512  # CSV rows looked at together for the token (_token_free)
+
+
+def _token_free(rows: Iterator[tuple[int, list[str]]], token: Redactor) -> Iterator[tuple[int, list[str], bool]]:
+    """CSV rows, each with True when it surely holds no token: read TOKEN_BLOCK rows at a
+    time and search their cells once, as bytes (`found_in_bytes`: whole forms looked for in
+    C). On ASCII text with ASCII secrets that search finds exactly what the text pattern
+    finds (found_in), so a block it finds nothing in needs no search a row; a block it finds
+    something in, or that is not ASCII, is searched a row at a time by the caller."""
+    ascii_secrets = all(secret.isascii() for secret in token.secrets)
+    while True:
+        block: list[tuple[int, list[str]]] = []
+        broken: Exception | None = None
+        try:
+            block.extend(itertools.islice(rows, TOKEN_BLOCK))
+        except Exception as exc:  # the file breaks here: its rows before still come first
+            broken = exc
+        text = "\n".join(cell for _, values in block for cell in values)
+        clean = ascii_secrets and text.isascii() and not token.found_in_bytes(text.encode())
+        for number, values in block:
+            yield number, values, clean
+        if broken is not None:
+            raise broken
+        if len(block) < TOKEN_BLOCK:
+            return
+
+
 def parse_sheet(
     path: str | Path,
     source: str,
@@ -188,14 +223,23 @@ def parse_sheet(
     repeated image is yielded once, with its first row's `input`. SeedError (raised while
     iterating, at the header or where the file breaks) when the file cannot be used."""
     kind = sheet_kind(path)
-    rows = csv_rows(path, source) if kind == "csv" else xlsx_rows(path, source, sheet)
+    token = redactor if redactor and redactor.secrets else None
+    rows: Iterator[tuple[int, Sequence[Any], bool]]
+    if kind == "csv":
+        # A CSV cell is text, and stays the same text in `input` (csv_value): a block of rows
+        # without the token anywhere is known clean at once (_token_free).
+        rows = (
+            _token_free(csv_rows(path, source), token) if token else ((n, v, True) for n, v in csv_rows(path, source))
+        )
+    else:
+        rows = ((n, v, token is None) for n, v in xlsx_rows(path, source, sheet))
     convert = csv_value if kind == "csv" else xlsx_value
     columns = None
-    seen: set[str] = set()
-    for number, values in rows:
-        if _blank(values):
-            continue
+    seen: set[int] = set()  # digests of the keys (seeds.seed_digest): a million rows in a few MB
+    for number, values, clean in rows:
         if columns is None:
+            if _blank(values):
+                continue
             if redactor and any(redactor.found_in(header_name(v)) for v in values):
                 raise SeedError(f"{source}: the header row {TOKEN_REASON}")
             columns = find_columns(values, image_column, source)
@@ -203,20 +247,32 @@ def parse_sheet(
         raw = values[columns.image] if columns.image < len(values) else None
         text = "" if raw is None else str(raw).strip()
         if not text:
-            yield BadLine(number, f"no image in column {columns.image_name!r}")
-            continue
-        reason = check_image_url(text, redactor)
-        if reason:
-            yield BadLine(number, reason)
+            if not _blank(values):  # a blank row has no image either: skipped, not reported
+                yield BadLine(number, f"no image in column {columns.image_name!r}")
             continue
         given = {name: convert(values[i]) if i < len(values) else None for i, name in columns.carried}
-        if redactor and any(isinstance(v, str) and redactor.found_in(v) for v in given.values()):
+        # One search for the token over the image and the text cells (a line break between
+        # them); where it finds it, each is looked at on its own below.
+        suspect = (
+            not clean
+            and token is not None
+            and token.found_in("\n".join([text, *(v for v in given.values() if isinstance(v, str))]))
+        )
+        # A plain URL (most of a catalogue's) is checked and keyed at once, as in a text list.
+        key = None if suspect else plain_key(text)
+        if key is None:
+            reason = check_image_url(text, redactor)
+            if reason:
+                yield BadLine(number, reason)
+                continue
+            key = image_key(text)
+        if suspect and any(isinstance(v, str) and redactor.found_in(v) for v in given.values()):  # type: ignore[union-attr]
             yield BadLine(number, f"a cell {TOKEN_REASON}")
             continue
-        key = image_key(text)
-        if key in seen:
+        digest = seed_digest(key)
+        if digest in seen:
             continue
-        seen.add(key)
+        seen.add(digest)
         yield Seed(key, number, given)
     if columns is None:
         raise SeedError(f"{source} has no header row (the sheet is empty)")

@@ -6,6 +6,7 @@ import csv
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import urllib.parse
@@ -208,6 +209,12 @@ def test_fatal_answers_stop_the_crawl(tmp_path: Path, config: SandboxConfig, tok
     errors = [line for line in result.stderr.splitlines() if "] ERROR:" in line]
     assert len(errors) == 1 and message.lower() in errors[0].lower()
     assert "Traceback" not in result.stderr
+    # The images the refusal left unstarted are a seed list of their own, each listed once.
+    totals = json.loads((tmp_path / "products.summary.json").read_text(encoding="utf-8"))["totals"]
+    listed = (tmp_path / "products.not-started.txt").read_text(encoding="utf-8").splitlines()
+    assert re.match(r"# not started \(tmapi_(no_balance|auth_failed)\)", listed[0]), listed[0]
+    assert len(listed) - 1 == totals["images_not_started"] == len(set(listed[1:])) >= len(urls) - 16
+    assert set(listed[1:]) <= set(urls)
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Iterator
-from typing import Any
 
 from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
@@ -100,7 +99,7 @@ class Command(ScrapyCommand):
             return
         bad = 0
 
-        def good() -> Iterator[dict[str, Any]]:
+        def good() -> Iterator[tuple[str, str]]:
             # Streamed into Redis a batch at a time: a list of a million lines is never whole in memory.
             nonlocal bad
             for entry in seeds_of(config):
@@ -116,7 +115,7 @@ class Command(ScrapyCommand):
 
         keys = JobKeys.from_settings(self.settings, opts.spider)
         try:
-            pushed, known = Job(connection.client(self.settings), keys).push_seeds(good())
+            pushed, known = Job(connection.client(self.settings), keys).push_encoded(good())
         except connection.ERRORS as exc:
             url = str(self.settings.get("REDIS_URL"))
             self._fail(outcome.REDIS_DOWN, f"lost Redis at {connection.describe(url)}: {connection.reason(exc, url)}")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +19,8 @@ from tmapi_spiders.identity import seed_fingerprint  # what one seed is: tmapi_s
 
 __all__ = ["Job", "JobGone", "JobStatus", "seed_fingerprint"]
 
-SEED_BATCH = 500
+# Seeds a PUSH_SEEDS call carries: a few hundred kB, a few milliseconds of Redis's time.
+SEED_BATCH = 2000
 
 
 class JobGone(Exception):
@@ -100,19 +102,35 @@ class Job:
 
     def push_seeds(self, seeds: Iterable[Mapping[str, Any]]) -> tuple[int, int]:
         """(pushed, already there) for JSON seeds; a seed pushed before is skipped."""
+        return self.push_encoded(
+            (seed_fingerprint(seed), json.dumps(seed, ensure_ascii=False, sort_keys=True)) for seed in seeds
+        )
+
+    def push_encoded(self, seeds: Iterable[tuple[str, str]]) -> tuple[int, int]:
+        """`push_seeds` for seeds already as (fingerprint, JSON) (start.SeedWriter).
+
+        A batch is sent from a thread while the next one is read and encoded: Redis's work
+        on one overlaps the reading of the next. Both are in order, one batch ahead at most."""
         pushed = total = 0
         k = self.keys
         keys = [k.seeds, k.seeds_seen, k.stats, k.marker]
         marker = secrets.token_hex(8)  # kept if the job was seeded before
-        batch: list[str] = []
-        for seed in seeds:
-            total += 1
-            batch += [seed_fingerprint(seed), json.dumps(seed, ensure_ascii=False, sort_keys=True)]
-            if len(batch) >= 2 * SEED_BATCH:
-                pushed += int(self._push_seeds(keys=keys, args=[marker, *batch]))
-                batch = []
-        if batch or not total:
-            pushed += int(self._push_seeds(keys=keys, args=[marker, *batch]))
+        lines: list[str] = []
+        waiting: Future[Any] | None = None
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="seed-push") as sender:
+            for fingerprint, data in seeds:
+                total += 1
+                lines.append(f"{fingerprint} {data}\n")
+                if len(lines) >= SEED_BATCH:
+                    sent = sender.submit(self._push_seeds, keys=keys, args=[marker, "".join(lines)])
+                    lines = []
+                    if waiting is not None:
+                        pushed += int(waiting.result())
+                    waiting = sent
+            if waiting is not None:
+                pushed += int(waiting.result())
+        if lines or not total:
+            pushed += int(self._push_seeds(keys=keys, args=[marker, "".join(lines)]))
         return pushed, total - pushed
 
     def _checked(self, answer: list[Any]) -> list[Any]:

@@ -166,17 +166,26 @@ return out
 """
 )
 
-# KEYS: seeds, seeds_seen, stats, marker; ARGV: a new marker id, fp1, seed1, fp2, seed2, ...
-# Marks the job (its first seeding sets the marker, later ones keep it) and pushes the seeds
-# not seen before: returns how many were new.
+# KEYS: seeds, seeds_seen, stats, marker; ARGV: a new marker id, then the seeds as one text:
+# a line "<fingerprint> <seed JSON>\n" each (JSON holds no raw line break). Marks the job (its
+# first seeding sets the marker, later ones keep it) and pushes the seeds not seen before,
+# a thousand to an RPUSH: returns how many were new. One argument for thousands of seeds:
+# the client sends one string, not two arguments a seed.
 PUSH_SEEDS = """
 redis.call('SET', KEYS[4], ARGV[1], 'NX')
-local pushed = 0
-for i = 2, #ARGV, 2 do
-  if redis.call('SADD', KEYS[2], ARGV[i]) == 1 then
-    redis.call('RPUSH', KEYS[1], ARGV[i + 1])
-    pushed = pushed + 1
+local pushed, new = 0, {}
+for fp, seed in string.gmatch(ARGV[2] or '', '(%x+) ([^\\n]*)\\n') do
+  if redis.call('SADD', KEYS[2], fp) == 1 then
+    new[#new + 1] = seed
+    if #new == 1000 then
+      redis.call('RPUSH', KEYS[1], unpack(new))
+      pushed, new = pushed + #new, {}
+    end
   end
+end
+if #new > 0 then
+  redis.call('RPUSH', KEYS[1], unpack(new))
+  pushed = pushed + #new
 end
 if pushed > 0 then redis.call('HINCRBY', KEYS[3], 'seeds_pushed', pushed) end
 return pushed

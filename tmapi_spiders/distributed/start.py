@@ -11,8 +11,11 @@ import asyncio
 import json
 import logging
 import re
+import secrets
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from hashlib import sha1
+from json.encoder import encode_basestring, encode_basestring_ascii
 from typing import TYPE_CHECKING, Any
 
 from scrapy import Request
@@ -55,9 +58,61 @@ def seed_json(url: str, query: contract.SearchQuery, max_pages: int, row: Seed |
     return fields
 
 
-def seeds_of(config: JobConfig) -> Iterator[dict[str, Any] | BadLine]:
+def _template(fields: dict[str, Any], holes: dict[str, str], dumps: Callable[[dict[str, Any]], str]) -> list[str]:
+    """`dumps(fields)` cut around the placeholder values `holes` (name -> placeholder):
+    literal text, then a hole's name, alternately, ending with literal text."""
+    quoted = {json.dumps(mark): name for name, mark in holes.items()}
+    pieces = re.split("(" + "|".join(map(re.escape, quoted)) + ")", dumps(fields))
+    return [piece if i % 2 == 0 else quoted[piece] for i, piece in enumerate(pieces)]
+
+
+class SeedWriter:
+    """The Redis form of one list's seeds, `(fingerprint, JSON)`, as `seed_fingerprint` and
+    `json.dumps(seed_json(...), ensure_ascii=False, sort_keys=True)` spell them, byte for
+    byte (tests/unit/test_seed_writer.py), without building and sorting a dict per seed:
+    every seed of a list shares the list's query, so the JSON of one is the JSON of any
+    other with the image (and a spreadsheet row's `input` and `input_row`) put in its place.
+
+    A seed's url must be its image key already (seeds.parse_lines and sheets.parse_sheet
+    yield keys): it is written as given, not keyed again."""
+
+    def __init__(self, query: contract.SearchQuery, max_pages: int) -> None:
+        token = secrets.token_hex(8)  # placeholders no query holds (queries are checked words and numbers)
+        holes = {name: f"seed-{token}-{name}" for name in ("url", "input", "input_row")}
+        fields = ImageSearch.of(holes["url"], query, max_pages).seed_fields()
+        compact, readable = {"sort_keys": True, "separators": (",", ":")}, {"ensure_ascii": False, "sort_keys": True}
+        self._search = _template(fields, holes, lambda f: json.dumps(f, **compact))
+        self._plain = _template(fields, holes, lambda f: json.dumps(f, **readable))
+        self._row = _template(
+            {**fields, "input": holes["input"], "input_row": holes["input_row"]},
+            holes,
+            lambda f: json.dumps(f, **readable),
+        )
+        self._input = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode  # what json.dumps makes of it
+        if len(self._search) != 3 or len(self._plain) != 3 or len(self._row) != 7:
+            raise ValueError("a seed template must hold each placeholder once")  # fields are fixed: never
+
+    def __call__(self, seed: Seed) -> tuple[str, str]:
+        url = seed.url
+        pre, _, post = self._search
+        fingerprint = sha1((pre + encode_basestring_ascii(url) + post).encode()).hexdigest()
+        if seed.input is None:
+            pre, _, post = self._plain
+            return fingerprint, pre + encode_basestring(url) + post
+        values = {
+            "url": encode_basestring(url),
+            "input": self._input(seed.input),
+            "input_row": str(seed.line),
+        }
+        a, one, b, two, c, three, d = self._row
+        return fingerprint, a + values[one] + b + values[two] + c + values[three] + d
+
+
+def seeds_of(config: JobConfig) -> Iterator[tuple[str, str] | BadLine]:
+    """A list's seeds as `Job.push_encoded` takes them, and its bad lines, in order."""
+    write = SeedWriter(config.query, config.max_pages)
     for entry in config.read_seeds().entries:
-        yield entry if isinstance(entry, BadLine) else seed_json(entry.url, config.query, config.max_pages, entry)
+        yield entry if isinstance(entry, BadLine) else write(entry)
 
 
 def shown(text: str, redactor: Redactor | None = None) -> str:
@@ -114,7 +169,7 @@ async def worker_start(spider: ImageSearchSpider) -> AsyncIterator[Request]:
         bad_lines: list[BadLine] = []
         bad_count = [0]
 
-        def good() -> Iterator[dict[str, Any]]:
+        def good() -> Iterator[tuple[str, str]]:
             # Streamed into Redis a batch at a time (in a thread): the list is never whole in
             # memory. Counted here, put in the stats back on the reactor thread.
             for entry in seeds_of(spider.job):
@@ -125,7 +180,7 @@ async def worker_start(spider: ImageSearchSpider) -> AsyncIterator[Request]:
                     continue
                 yield entry
 
-        pushed, known = await in_thread(worker.job.push_seeds, good())
+        pushed, known = await in_thread(worker.job.push_encoded, good())
         if bad_count[0]:
             stats.inc_value("tmapi/seeds_bad_line", bad_count[0])
         for bad in bad_lines:

@@ -8,8 +8,8 @@ import time
 from collections import deque
 
 from tmapi_spiders.limits.policy import (
-    QPS_MARGIN,
     Aimd,
+    Margin,
     Slot,
 )
 
@@ -21,6 +21,7 @@ class LocalBackend:
 
     def __init__(self, concurrency: int, qps: float) -> None:
         self.policy = Aimd(concurrency, qps)
+        self.margin = Margin()
         self.in_flight = 0
         self.next_start = 0.0
         self.sent: deque[float] = deque()  # when the last calls really left (rate limit)
@@ -37,7 +38,7 @@ class LocalBackend:
         self.in_flight += 1
         epoch = policy.epoch
         if policy.qps:
-            interval = (1.0 + QPS_MARGIN) / policy.qps
+            interval = (1.0 + self.margin.value) / policy.qps
             now = time.monotonic()
             start = max(now, self.next_start)
             self.next_start = start + interval
@@ -63,6 +64,10 @@ class LocalBackend:
         while answered and now - answered[0] > 1.0:
             answered.popleft()
         cut = False
+        if rate_limited or overloaded:
+            self.margin.on_refused()
+        else:
+            self.margin.on_answered()
         if rate_limited:
             cut = self.policy.on_rate_limited(slot.epoch, now, len(answered))
             if cut:

@@ -26,6 +26,16 @@ DEFAULT_POLL = 5.0
 # The rate is aimed this far under the plan: calls 1.025/QPS apart, so the API's clock and the
 # network may move a call by ~25 ms either way before 11 land in a second of a plan of 10.
 QPS_MARGIN = 0.025
+# Calls leave the limiter evenly spaced but reach the gateway less so: between the limiter and
+# the gateway's clock lie the rest of the reactor's turn, the kernel, the network and the
+# gateway's own loop, a few ms on a quiet machine, tens of ms on a busy one. A refused call
+# (503 or 429) says that jitter ate the margin: it grows by MARGIN_STEP for each refusal, up to
+# QPS_MARGIN_MAX, and shrinks back by MARGIN_STEP over MARGIN_DECAY calls answered. Refusals
+# settle near one in MARGIN_DECAY calls where the jitter is large, and the margin stays at
+# QPS_MARGIN where it is not (see Margin); a lone refusal costs about half a step for a while.
+MARGIN_STEP = 0.01
+QPS_MARGIN_MAX = 0.1
+MARGIN_DECAY = 1000
 # The AIMD policy's constants, in one place: `Aimd` uses them, and the Redis RELEASE script
 # gets them as arguments (tests/unit/test_limits_policy.py runs the same events through both).
 CUT = 0.9  # multiplicative decrease on a 503 (at least one slot)
@@ -174,6 +184,22 @@ class Aimd:
             if now - self.bad_at < self.probe:
                 grown = min(grown, self.found)
             self.qps = max(self.qps, grown)
+
+
+@dataclass
+class Margin:
+    """How far under the plan's rate the schedule aims (calls (1 + value)/qps apart), widened
+    by the refusals jitter causes (QPS_MARGIN_MAX above). One per process: each worker of a
+    shared job passes its own to the schedule (limits/shared.py ACQUIRE)."""
+
+    value: float = QPS_MARGIN
+
+    def on_refused(self) -> None:
+        self.value = min(QPS_MARGIN_MAX, self.value + MARGIN_STEP)
+
+    def on_answered(self) -> None:
+        if self.value > QPS_MARGIN:
+            self.value = max(QPS_MARGIN, self.value - MARGIN_STEP / MARGIN_DECAY)
 
 
 @dataclass

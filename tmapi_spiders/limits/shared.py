@@ -16,9 +16,9 @@ from tmapi_spiders.limits.policy import (
     DEFAULT_POLL,
     POLL_SETTING,
     PROBE,
-    QPS_MARGIN,
     REDIS_TRIES,
     LimitUnavailable,
+    Margin,
     Slot,
 )
 
@@ -184,7 +184,7 @@ class RedisBackend:
         self.qps_ceiling = qps
         self.lease = DEFAULT_LEASE
         self.poll = DEFAULT_POLL
-        self.margin = QPS_MARGIN
+        self.margin = Margin()  # this worker's: its refusals widen the spacing of the calls it schedules
         self.held: set[str] = set()
         self.seq = 0
         self.limit, self.qps = float(concurrency), qps
@@ -257,7 +257,7 @@ class RedisBackend:
                         holder,
                         self.lease,
                         int(self.lease * 10) + 60,
-                        self.margin,
+                        self.margin.value,
                     ],
                 )
                 errors = 0
@@ -288,6 +288,10 @@ class RedisBackend:
     async def release(self, slot: Slot, overloaded: bool, rate_limited: bool = False) -> bool:
         # A 429 cuts the job's shared limits as a 503 does (the concurrency, and the rate if set).
         overloaded = overloaded or rate_limited
+        if overloaded:
+            self.margin.on_refused()
+        else:
+            self.margin.on_answered()
         if not overloaded and not self.qps_ceiling and slot.uses < HANDOFFS and self._at_ceiling():
             waiter = self._next_waiter()
             if waiter is not None:

@@ -114,6 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-qps", type=float, default=d.max_qps, help="calls per second beyond this answer 503 (0 = no limit)"
     )
     p.add_argument(
+        "--network-jitter",
+        type=float,
+        default=d.network_jitter,
+        help="each API call reaches the gateway up to this many seconds late, uniformly (default %(default)s)",
+    )
+    p.add_argument(
         "--rate-limit",
         type=float,
         default=d.rate_limit,

@@ -40,6 +40,9 @@ class SandboxConfig:
     seed: int = 0  # seeds the fault and jitter decisions
     max_concurrency: int = 0  # calls in flight beyond this answer 503 (0 = no limit)
     max_qps: float = 0.0  # calls per sliding second beyond this answer 503 (0 = no limit)
+    # The network between client and gateway: each API call waits up to this many seconds
+    # (uniformly, from `seed`) before the gateway sees it, so calls sent evenly arrive unevenly.
+    network_jitter: float = 0.0
     rate_limit: float = 0.0  # the gateway's rate limit: calls per sliding second beyond this answer 429 (0 = none)
     retry_after: str = "none"  # Retry-After on 429 and 503 answers: "none", "seconds" or "date" (an HTTP-date)
     retry_after_seconds: float = 0.0  # the distance Retry-After gives (0: until the limit admits a call, at least 1 s)
@@ -77,6 +80,7 @@ class SandboxConfig:
             "jitter",
             "slow_seconds",
             "max_qps",
+            "network_jitter",
             "rate_limit",
             "retry_after_seconds",
             "repeat_rate",

@@ -71,6 +71,7 @@ class Sandbox:
             config.seed, config.fault_rate, config.fault_kinds, config.latency, config.jitter, config.slow_seconds
         )
         self.qps = QpsWindow(config.max_qps)
+        self.network = random.Random(config.seed)  # network_jitter's delays
         self.rate = QpsWindow(config.rate_limit)  # the gateway's own rate limit (429)
         self.recorder = Recorder(config.max_call_records)
         self.in_flight = 0
@@ -130,6 +131,8 @@ class Sandbox:
 
     async def _api(self, request: web.BaseRequest, endpoint: str, serve: Any) -> web.StreamResponse:
         """Gateway checks shared by both endpoints: auth, then the concurrency and rate limits."""
+        if self.config.network_jitter:  # the call is still on its way: the gateway has not seen it
+            await asyncio.sleep(self.network.uniform(0, self.config.network_jitter))
         query = request.query
         way = self.config.auth
         token = (query.get(spec.TOKEN_QUERY_PARAM) if way != "header" else None) or (
