@@ -173,7 +173,12 @@ def _make_parents(directory: str, made: list[str]) -> None:
     if not os.path.isdir(head):
         raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), directory)
     for folder in reversed(missing):
-        os.mkdir(folder)
+        try:
+            os.mkdir(folder)
+        except FileExistsError:
+            if os.path.isdir(folder):
+                continue  # made meanwhile by another process (workers started together): not ours to remove
+            raise
         made.append(folder)
 
 

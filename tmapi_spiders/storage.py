@@ -115,12 +115,22 @@ def _s3_storage(uri: str, settings: BaseSettings) -> S3FeedStorage:
 
 
 class _Guarded:
-    """A blocking (upload-at-close) storage whose failed upload goes to the WriteGuard."""
+    """A blocking (upload-at-close) storage whose failed upload goes to the WriteGuard: mixed
+    in before Scrapy's storage class, whose `from_crawler` and `store` it wraps."""
 
     uri: str
     guard: WriteGuard | None = None
 
-    def _guard_store(self, stored: Deferred[None]) -> Deferred[None]:
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, uri: str, *, feed_options: dict[str, Any] | None = None) -> Self:
+        storage = super().from_crawler(crawler, uri, feed_options=feed_options)  # type: ignore[misc]
+        storage.uri = uri
+        storage.guard = WriteGuard.of(crawler)
+        return storage  # type: ignore[no-any-return]
+
+    def store(self, file: IO[bytes]) -> Deferred[None]:
+        stored: Deferred[None] = super().store(file)  # type: ignore[misc]
+
         def failed(failure: Failure) -> Failure:
             exc = failure.value
             if self.guard is not None:
@@ -148,24 +158,8 @@ def _display(uri: str) -> str:
 
 
 class GuardedS3FeedStorage(_Guarded, S3FeedStorage):
-    @classmethod
-    def from_crawler(cls, crawler: Crawler, uri: str, *, feed_options: dict[str, Any] | None = None) -> Self:
-        storage = super().from_crawler(crawler, uri, feed_options=feed_options)
-        storage.uri = uri
-        storage.guard = WriteGuard.of(crawler)
-        return storage
-
-    def store(self, file: IO[bytes]) -> Deferred[None]:
-        return self._guard_store(super().store(file))
+    """Scrapy's S3 storage, its failed upload a failed write (exit 7)."""
 
 
 class GuardedGCSFeedStorage(_Guarded, GCSFeedStorage):
-    @classmethod
-    def from_crawler(cls, crawler: Crawler, uri: str, *, feed_options: dict[str, Any] | None = None) -> Self:
-        storage = super().from_crawler(crawler, uri, feed_options=feed_options)
-        storage.uri = uri
-        storage.guard = WriteGuard.of(crawler)
-        return storage
-
-    def store(self, file: IO[bytes]) -> Deferred[None]:
-        return self._guard_store(super().store(file))
+    """Scrapy's GCS storage, its failed upload a failed write (exit 7)."""

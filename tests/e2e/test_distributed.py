@@ -261,7 +261,9 @@ def test_stop_all_workers_and_resume_pays_nothing_twice_and_keeps_no_token_in_re
     job = cluster.job_api(redis_server)
     push_seeds(job)
     sandbox.reset()
-    cluster.start()
+    # Paced, so that the job is still far from done when the last worker has started, however
+    # slowly the machine starts them.
+    cluster.start(extra={"DOWNLOAD_DELAY": "0.3"})
     dumps: list[str] = []
 
     def mid_crawl() -> bool:

@@ -11,6 +11,7 @@ import json
 import logging
 from typing import Any
 
+import redis
 from scrapy.crawler import Crawler
 
 from tmapi_spiders.backends import CounterUnavailable
@@ -112,7 +113,9 @@ class RedisResults:
                 flat = [part for i in batch for part in (i["query_image_url"], json.dumps(i, ensure_ascii=False))]
                 self._write(keys=[self.key, self.keys.marker], args=[self.keep_seconds, *flat])
                 del self.pending[:500]
-        except (*connection.ERRORS, connection.OUT_OF_MEMORY):
+        except (*connection.ERRORS, connection.OUT_OF_MEMORY, redis.exceptions.NoScriptError):
+            # Kept for the next flush: Redis away or full, or a failover's new master that has
+            # not loaded the script yet (redis-py loads it again at the next call).
             return False
         return True
 
