@@ -12,11 +12,13 @@ job's queue. Two pieces, both on Scrapy's public hooks:
   then on nothing is done: every later write is discarded and no lease is acknowledged, so
   their work goes back to the job.
 - `RequestsDone`: a spider middleware that counts what each response's callback yields,
-  and the `item_scraped`, `item_dropped` and `item_error` signals that count each record
-  off (their `response` argument names the request: `Response.request`, or
-  `Failure.request` for an errback's records). A request is done once its callback's output
-  is exhausted (follow-ups are queued as they are yielded) and each of its records is
-  through. A download failure's errback passes no spider middleware: the spider's errback
+  the `item_scraped`, `item_dropped` and `item_error` signals that count each record off
+  (their `response` argument names the request: `Response.request`, or `Failure.request`
+  for an errback's records), and `request_scheduled` / `request_dropped` that count each
+  follow-up request off once the scheduler has it. A request is done once its callback's
+  output is exhausted and each record and follow-up is through: Scrapy hands a callback's
+  output to its workers through a queue, so "yielded" is not yet "written" or "queued".
+  A download failure's errback passes no spider middleware: the spider's errback
   yields exactly one failure record, so its request is done once that record is through.
   Done requests are announced with the `request_done` signal (tmapi_spiders.signals).
 """
@@ -222,7 +224,7 @@ class _Pending:
     __slots__ = ("complete", "records")
 
     def __init__(self) -> None:
-        self.records = 0  # yielded and not yet through the item path
+        self.records = 0  # records and follow-up requests yielded and not yet through or scheduled
         self.complete = False  # the callback's output is exhausted
 
 
@@ -233,8 +235,12 @@ class RequestsDone:
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
         self.pending: weakref.WeakKeyDictionary[Request, _Pending] = weakref.WeakKeyDictionary()
+        # follow-up request -> the request whose callback yielded it
+        self.parent_of: weakref.WeakKeyDictionary[Request, Request] = weakref.WeakKeyDictionary()
         for signal in (signals.item_scraped, signals.item_dropped, signals.item_error):
             crawler.signals.connect(self._record_through, signal=signal)
+        for signal in (signals.request_scheduled, signals.request_dropped):
+            crawler.signals.connect(self._follow_up_queued, signal=signal)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -245,8 +251,12 @@ class RequestsDone:
         pending = self.pending.setdefault(request, _Pending()) if request is not None else None
         try:
             async for element in result:
-                if pending is not None and not isinstance(element, Request):
+                if pending is not None:
+                    # Scrapy hands the output to its workers through a queue: an element pulled
+                    # from here is not yet written (a record) nor queued (a request).
                     pending.records += 1
+                    if isinstance(element, Request) and request is not None:
+                        self.parent_of[element] = request
                 yield element
         finally:
             if pending is not None and request is not None:
@@ -267,6 +277,17 @@ class RequestsDone:
         else:
             pending.records -= 1
         self._maybe_done(request, pending)
+
+    def _follow_up_queued(self, request: Request, **_: Any) -> None:
+        """A yielded request reached the scheduler (request_scheduled, sent just before the
+        scheduler takes it, in the same call) or was dropped by it (request_dropped: a
+        duplicate of one already queued): its parent's work no longer waits for it."""
+        parent = self.parent_of.pop(request, None)
+        pending = self.pending.get(parent) if parent is not None else None
+        if parent is None or pending is None:
+            return
+        pending.records -= 1
+        self._maybe_done(parent, pending)
 
     def _maybe_done(self, request: Request, pending: _Pending) -> None:
         if not pending.complete or pending.records > 0:
