@@ -510,3 +510,21 @@ class SentinelPair:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def contents(client: redis.Redis) -> bytes:
+    """Every key of a Redis and its value, as text to search (for a secret, say); an empty
+    Redis is an error: a search of nothing proves nothing."""
+    out: list[str] = []
+    for key in client.scan_iter("*"):
+        kind = client.type(key)
+        value = {
+            "string": lambda k: client.get(k),
+            "list": lambda k: client.lrange(k, 0, -1),
+            "hash": lambda k: client.hgetall(k),
+            "set": lambda k: client.smembers(k),
+            "zset": lambda k: client.zrange(k, 0, -1, withscores=True),
+        }.get(kind, lambda k: "")(key)
+        out += [repr(key), repr(value)]
+    assert out, "Redis holds no key to search"
+    return "\n".join(out).encode()

@@ -16,7 +16,7 @@ from urllib.parse import quote, quote_plus
 import pytest
 
 from tests.crawl_helpers import QUICK_WORKER_SETTINGS, crawl, scrapy, stats_path
-from tests.redis_server import RedisServer
+from tests.redis_server import RedisServer, contents
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
 from tmapi_spiders.sandbox.gateway import json_string
 
@@ -44,20 +44,7 @@ def needles(token: str) -> dict[str, bytes]:
 
 
 def redis_dump(redis_server: RedisServer) -> bytes:
-    client = redis_server.client()
-    out: list[str] = []
-    for key in client.scan_iter("*"):
-        kind = client.type(key)
-        value = {
-            "string": lambda k: client.get(k),
-            "list": lambda k: client.lrange(k, 0, -1),
-            "hash": lambda k: client.hgetall(k),
-            "set": lambda k: client.smembers(k),
-            "zset": lambda k: client.zrange(k, 0, -1, withscores=True),
-        }.get(kind, lambda k: "")(key)
-        out += [repr(key), repr(value)]
-    assert out, "the worker left nothing in Redis to search"
-    return "\n".join(out).encode()
+    return contents(redis_server.client())
 
 
 @pytest.mark.parametrize("escape", ["slash", "unicode", "mixed"])

@@ -19,7 +19,7 @@ from urllib.parse import quote
 import pytest
 
 from tests.crawl_helpers import REPO
-from tests.redis_server import RedisServer
+from tests.redis_server import RedisServer, contents
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
 
 TOKEN = "tok-Secret-7Qx9-livekey"
@@ -121,21 +121,7 @@ def test_token_appears_in_no_file_log_stat_or_redis_key(tmp_path: Path, mode: st
         assert "TMAPI refused the crawl" in fatal.stderr
         for proc in (single, again, seeded, worker, fatal):
             outputs += [proc.stdout, proc.stderr]
-        client = redis_server.client()
-        redis_keys = list(client.scan_iter("*"))
-        assert redis_keys, "distributed mode left no keys to search"
-        redis_dump = []
-        for key in redis_keys:
-            redis_dump.append(key)
-            kind = client.type(key)
-            value = {
-                "string": lambda k: client.get(k),
-                "list": lambda k: client.lrange(k, 0, -1),
-                "hash": lambda k: client.hgetall(k),
-                "set": lambda k: client.smembers(k),
-                "zset": lambda k: client.zrange(k, 0, -1, withscores=True),
-            }.get(kind, lambda k: "")(key)
-            redis_dump.append(repr(value))
+        redis_dump = contents(redis_server.client())
     # Sanity: the searches really happened and really used the token.
     products = [json.loads(line) for line in (tmp_path / "single" / "products.jsonl").read_text().splitlines()]
     assert len(products) == 3 * 45 + 25
@@ -149,7 +135,7 @@ def test_token_appears_in_no_file_log_stat_or_redis_key(tmp_path: Path, mode: st
     assert {p.suffix for p in files} >= {".jsonlines", ".jsonl", ".json", ".csv", ".xml", ".marshal", ".pickle"}
     haystacks: dict[str, bytes] = {str(p): p.read_bytes() for p in files}
     haystacks.update({f"process output {i}": text.encode() for i, text in enumerate(outputs)})
-    haystacks["redis"] = "\n".join(map(str, redis_dump)).encode()
+    haystacks["redis"] = redis_dump
     hits = [
         (where, token)
         for where, data in haystacks.items()
