@@ -147,6 +147,18 @@ def seed_digest(key: str) -> int:
     return int.from_bytes(hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).digest())
 
 
+def seed_key(text: str, redactor: Redactor | None, suspect: bool) -> tuple[str | None, str]:
+    """(the image's key, "") or (None, why the line is bad). A plain URL, most of a list's,
+    is keyed at once (plain_key); anything else, or a line that may hold the token
+    (`suspect`), goes through the full check. One list has one query for every line: the
+    image alone is the search (identity.py)."""
+    key = None if suspect else plain_key(text)
+    if key is not None:
+        return key, ""
+    reason = check_image_url(text, redactor)
+    return (None, reason) if reason else (image_key(text), "")
+
+
 def parse_lines(lines: Iterable[bytes], redactor: Redactor | None = None) -> Iterator[Seed | BadLine]:
     """Seeds and bad lines in file order; blank lines and `#` comments are skipped,
     a BOM and CRLF line ends are accepted, and a repeated URL is yielded once.
@@ -162,14 +174,10 @@ def parse_lines(lines: Iterable[bytes], redactor: Redactor | None = None) -> Ite
         text = raw.decode("utf-8", errors="replace").strip()
         if not text or text.startswith("#"):
             continue
-        key = plain_key(text) if token is None or not token.found_in(text) else None
+        key, reason = seed_key(text, redactor, token is not None and token.found_in(text))
         if key is None:
-            reason = check_image_url(text, redactor)
-            if reason:
-                yield BadLine(number, reason)
-                continue
-            # One list has one query for every line: the image alone is the search (identity.py).
-            key = image_key(text)
+            yield BadLine(number, reason)
+            continue
         digest = seed_digest(key)
         if digest in seen:
             continue

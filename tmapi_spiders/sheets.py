@@ -37,16 +37,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tmapi_spiders.identity import image_key
 from tmapi_spiders.redact import Redactor
 from tmapi_spiders.seeds import (
     TOKEN_REASON,
     BadLine,
     Seed,
     SeedError,
-    check_image_url,
-    plain_key,
     seed_digest,
+    seed_key,
 )
 
 # What a spreadsheet's image column may be called, in order of preference when several are there.
@@ -258,14 +256,10 @@ def parse_sheet(
             and token is not None
             and token.found_in("\n".join([text, *(v for v in given.values() if isinstance(v, str))]))
         )
-        # A plain URL (most of a catalogue's) is checked and keyed at once, as in a text list.
-        key = None if suspect else plain_key(text)
+        key, reason = seed_key(text, redactor, suspect)  # as in a text list
         if key is None:
-            reason = check_image_url(text, redactor)
-            if reason:
-                yield BadLine(number, reason)
-                continue
-            key = image_key(text)
+            yield BadLine(number, reason)
+            continue
         if suspect and any(isinstance(v, str) and redactor.found_in(v) for v in given.values()):  # type: ignore[union-attr]
             yield BadLine(number, f"a cell {TOKEN_REASON}")
             continue
