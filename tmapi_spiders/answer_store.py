@@ -24,7 +24,7 @@ from scrapy.http import Headers, Response
 from scrapy.responsetypes import responsetypes
 from scrapy.settings import BaseSettings
 
-from tmapi_spiders.cache import SCHEDULER, max_bytes, refresh_setting
+from tmapi_spiders import registry
 from tmapi_spiders.redact import Redactor
 
 logger = logging.getLogger(__name__)
@@ -37,6 +37,8 @@ ZLIB_LEVEL = 1
 SYNC_SECONDS = 5.0
 
 DB_NAME = "answers.sqlite3"
+# The scheduler cache.configure sets with JOBDIR in one process: a resumed run replays the store.
+SCHEDULER = "tmapi_spiders.cache.ReplayScheduler"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS answers (
     id INTEGER PRIMARY KEY,   -- the key's first 8 bytes, signed: the row id, so no second index
@@ -46,6 +48,15 @@ CREATE TABLE IF NOT EXISTS answers (
 );
 CREATE INDEX IF NOT EXISTS answers_by_age ON answers (stored_at);
 """
+
+
+def max_bytes(settings: BaseSettings) -> int:
+    """TMAPI_CACHE_MAX_MB in bytes (0: no size bound)."""
+    return int(registry.read(settings, "TMAPI_CACHE_MAX_MB") * 1024 * 1024)
+
+
+def refresh_setting(settings: BaseSettings) -> bool:
+    return bool(registry.read(settings, "TMAPI_REFRESH"))
 
 
 def connect(directory: str) -> sqlite3.Connection:

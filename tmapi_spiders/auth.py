@@ -40,14 +40,14 @@ class ApiRefused(IgnoreRequest):
 
 
 def token_of(settings: BaseSettings) -> str:
-    """The token this crawl sends (TMAPI_SANDBOX's add-on puts the sandbox's own there)."""
+    """The token this crawl sends."""
     return str(settings.get("TMAPI_API_TOKEN") or "")
 
 
 def secrets_of(settings: BaseSettings) -> list[str]:
-    """What must never be shown: the token, unless it is the sandbox's public one."""
+    """What must never be shown: the token."""
     token = token_of(settings)
-    return [token] if token and token != contract.SANDBOX_TOKEN else []
+    return [token] if token else []
 
 
 def auth_mode(settings: BaseSettings) -> str:

@@ -19,8 +19,7 @@ It is Scrapy's own HttpCacheMiddleware (900) with two project classes:
 
 The key is a SHA-1 of the request's method, URL and body: no header, so never the
 token, which is a header added after the lookup. Settings: TMAPI_CACHE (auto: on in
-one process; off for distributed workers, whose state is in Redis, and for the
-bundled in-process sandbox, which costs nothing), TMAPI_CACHE_DIR, TMAPI_CACHE_TTL,
+one process; off for distributed workers, whose state is in Redis), TMAPI_CACHE_DIR, TMAPI_CACHE_TTL,
 TMAPI_CACHE_MAX_MB, TMAPI_REFRESH (or `-a refresh=true`). docs/running-jobs.md and
 docs/resume.md.
 """
@@ -45,14 +44,15 @@ from scrapy.utils.misc import build_from_crawler, load_object
 from scrapy.utils.project import data_path
 
 from tmapi_spiders import backends, contract, paging, registry
+from tmapi_spiders.answer_store import DB_NAME, SCHEDULER, connect, max_bytes, refresh_setting
 from tmapi_spiders.api import ENDPOINT_SEARCH, ENVELOPE_META, META_KEY, endpoint_of
+from tmapi_spiders.outputs import cause
 from tmapi_spiders.settings_util import set_unless_given
 
 logger = logging.getLogger(__name__)
 
 POLICY = "tmapi_spiders.cache.TmapiCachePolicy"
 STORAGE = "tmapi_spiders.answer_store.AnswerStore"
-SCHEDULER = "tmapi_spiders.cache.ReplayScheduler"
 AUTO = "auto"
 
 
@@ -91,30 +91,18 @@ def ttl_seconds(settings: BaseSettings) -> int:
     return max(1, round(registry.read(settings, "TMAPI_CACHE_TTL")))
 
 
-def max_bytes(settings: BaseSettings) -> int:
-    """TMAPI_CACHE_MAX_MB in bytes (0: no size bound)."""
-    return int(registry.read(settings, "TMAPI_CACHE_MAX_MB") * 1024 * 1024)
-
-
 def enabled(settings: BaseSettings) -> bool:
     """Whether this crawl keeps and reuses answers. `auto` (the default): in one process,
-    yes; a distributed worker keeps its state in Redis, and the bundled in-process
-    sandbox (a new port, so new keys, every run) costs nothing. ValueError names the setting."""
+    yes; a distributed worker keeps its state in Redis. ValueError names the setting."""
     raw = settings.get("TMAPI_CACHE")
     if raw is None:
         return False  # settings built without the project's defaults (which say auto)
     if str(raw).strip().lower() == AUTO:
-        from tmapi_spiders.addons import answers_cost_nothing
-
-        return not backends.shared(settings) and not answers_cost_nothing(settings)
+        return not backends.shared(settings)
     try:
         return contract.parse_bool(raw)
     except ValueError:
         raise ValueError(f"TMAPI_CACHE must be auto, true or false, got {raw!r}") from None
-
-
-def refresh_setting(settings: BaseSettings) -> bool:
-    return bool(registry.read(settings, "TMAPI_REFRESH"))
 
 
 def cache_dir(directory: str) -> str:
@@ -134,8 +122,6 @@ def check_writable(directory: str) -> None:
     call: an unwritable directory or a full disk is one line at start, not a surprise an
     hour into a paid job. ValueError says what and how to go on. A database file that is
     not one is left for the store to move aside (AnswerStore._open)."""
-    from tmapi_spiders.answer_store import DB_NAME, connect  # the store imports this module's settings readers
-
     database = os.path.join(directory, DB_NAME)
     if os.path.isdir(database):
         raise ValueError(
@@ -154,12 +140,7 @@ def check_writable(directory: str) -> None:
             os.remove(probe)
         except OSError:
             pass
-        if isinstance(exc, OSError):
-            from tmapi_spiders.outputs import cause
-
-            reason = cause(exc, probe)
-        else:
-            reason = str(exc)
+        reason = cause(exc, probe) if isinstance(exc, OSError) else str(exc)
         full = isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
         raise ValueError(
             f"TMAPI_CACHE_DIR {directory} cannot be written ({reason}): "

@@ -16,7 +16,8 @@ from typing import Any
 
 from scrapy.settings import BaseSettings
 
-from tmapi_spiders import auth, contract, registry, seeds, sheets, sourcing
+from tmapi_spiders import auth, cache, contract, limits, registry, seeds, sheets, sourcing, spending
+from tmapi_spiders.extensions import progress
 from tmapi_spiders.redact import Redactor
 from tmapi_spiders.registry import ConfigError
 
@@ -161,7 +162,7 @@ def max_pages_from(value: Any) -> int:
 
 
 def token_redactor(settings: BaseSettings) -> Redactor:
-    """The Redactor of this crawl's API token (empty without one, or with the sandbox's public one)."""
+    """The Redactor of this crawl's API token (empty without one)."""
     return Redactor(auth.secrets_of(settings))
 
 
@@ -223,6 +224,7 @@ def check_setting_names(settings: BaseSettings, custom: Mapping[str, Any] | None
     """Every `TMAPI_*` name given (-s, settings.py, a spider's custom_settings, the environment)
     is one the registry knows: before anything is paid, a typo is one line, not a cap that is
     silently off."""
+    registry.import_addons(settings)  # an add-on declares its own settings
     registry.check_names(settings)
     registry.check_names(custom or {})
     registry.check_environment(os.environ)
@@ -232,9 +234,7 @@ def check_settings(settings: BaseSettings) -> None:
     """Settings that must be right before the first paid call: ours by the registry (type,
     bounds, choices), then the few Scrapy settings we read and the cross-field rules."""
     registry.check(settings)
-    from tmapi_spiders.addons import token_supplied
-
-    if not settings.get("TMAPI_API_TOKEN") and not token_supplied(settings):
+    if not settings.get("TMAPI_API_TOKEN"):
         raise ConfigError(
             "no API token: set TMAPI_API_TOKEN in the environment (or -s TMAPI_API_TOKEN=...),"
             " or run against the bundled sandbox with -s TMAPI_SANDBOX=true"
@@ -267,9 +267,6 @@ def check_settings(settings: BaseSettings) -> None:
 
 def check_operator_settings(settings: BaseSettings) -> None:
     """The cap, cache, progress and summary settings (docs/running-jobs.md)."""
-    from tmapi_spiders import cache, limits, spending
-    from tmapi_spiders.extensions import progress
-
     try:
         limits.check(settings)
         spending.max_calls(settings)

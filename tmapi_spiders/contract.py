@@ -1,6 +1,6 @@
 """The TMAPI contract as data: every path, parameter, allowed value and status.
 
-The spider, the middlewares, the sandbox server and the tests all read this module,
+The spider, the middlewares and the tests all read this module,
 so a change to the API is a change in one place. Sources: the endpoint page
 (`shared/seed/1688-global-search-image.md`) and `shared/tmapi-notes.md`.
 """
@@ -83,9 +83,6 @@ MSG_NO_BALANCE = "Insufficient API balance"
 # is a failure of that one call, whatever HTTP status carries it.
 GATEWAY_AUTH_MESSAGES = (MSG_NO_KEY.lower(), MSG_BAD_KEY.lower(), "invalid api key", "unauthorized")
 AUTH_MODES = ("auto", "header", "query")
-
-# The one token the bundled sandbox accepts when started without --token.
-SANDBOX_TOKEN = "sandbox"
 
 # API messages (in the {"code", "msg", "data"} envelope)
 MSG_SUCCESS = "success"

@@ -17,7 +17,8 @@ COMMANDS_MODULE = "tmapi_spiders.commands"
 globals().update(registry.defaults())
 # Every feature, switched on from settings, at the add-on priority (tmapi_spiders/addons.py);
 # it also sets AUTOTHROTTLE_ENABLED and CONCURRENT_REQUESTS(_PER_DOMAIN) for our spiders.
-ADDONS = {"tmapi_spiders.addons.TmapiAddon": 0}
+# -s TMAPI_SANDBOX=true: the bundled sandbox, served in-process (the `sandbox` extra).
+ADDONS = {"tmapi_spiders.sandbox.addon.SandboxAddon": 0, "tmapi_spiders.addons.TmapiAddon": 0}
 
 # --- Politeness and speed ------------------------------------------------------------
 ROBOTSTXT_OBEY = False  # an API, not a site

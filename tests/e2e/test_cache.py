@@ -150,7 +150,7 @@ def test_s_httpcache_enabled_false_switches_the_store_off(tmp_path: Path) -> Non
 def test_bad_cache_settings_are_named(settings: dict[str, str], message: str) -> None:
     """What `scrapy crawl` checks before any call (the one-line form is run for real below)."""
     with pytest.raises(ConfigError, match=message):
-        check_settings(Settings({"TMAPI_SANDBOX": True, "TMAPI_BASE_URL": "http://127.0.0.1:9", **settings}))
+        check_settings(Settings({"TMAPI_API_TOKEN": "test-token", "TMAPI_BASE_URL": "http://127.0.0.1:9", **settings}))
 
 
 def test_bad_cache_setting_fails_in_one_line(tmp_path: Path) -> None:

@@ -152,7 +152,7 @@ def test_progress_and_summary_can_be_switched_off(tmp_path: Path, sandbox: Sandb
 )
 def test_bad_progress_settings_are_named(setting: str, value: str, message: str) -> None:
     """What `scrapy crawl` checks before any call (the one-line form is run for real below)."""
-    settings = Settings({"TMAPI_SANDBOX": True, "TMAPI_BASE_URL": "http://127.0.0.1:9", setting: value})
+    settings = Settings({"TMAPI_API_TOKEN": "test-token", "TMAPI_BASE_URL": "http://127.0.0.1:9", setting: value})
     with pytest.raises(ConfigError) as raised:
         check_settings(settings)
     assert str(raised.value).startswith(message) and repr(value) in str(raised.value)

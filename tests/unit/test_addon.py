@@ -82,3 +82,47 @@ def test_a_users_own_spider_is_left_alone() -> None:
 
     settings = get_crawler(Mine, project()).settings
     assert not settings.getbool("HTTPCACHE_ENABLED")
+
+
+def test_the_sandbox_add_on_points_the_crawl_at_its_own_server() -> None:
+    from tmapi_spiders.sandbox.addon import TOKEN, SandboxServer
+
+    given = project(TMAPI_SANDBOX=True, TMAPI_API_TOKEN="a-real-token-0042", TMAPI_CACHE="auto")
+    settings = get_crawler(ImageSearchSpider, given).settings
+    port = settings.getint("TMAPI_SANDBOX_PORT")
+    assert port and settings["TMAPI_BASE_URL"] == f"http://127.0.0.1:{port}"
+    assert settings["TMAPI_API_TOKEN"] == TOKEN and len(TOKEN) >= 20  # its own, redacted as any token
+    assert settings.getwithbase("EXTENSIONS")[SandboxServer] == 0
+    assert not settings.getbool("HTTPCACHE_ENABLED")  # `auto`: nothing is paid
+
+
+def test_the_sandbox_add_on_keeps_a_store_the_user_asked_for() -> None:
+    given = Settings(project(TMAPI_CACHE="auto"))
+    given.set("TMAPI_SANDBOX", True, priority="cmdline")
+    given.set("TMAPI_CACHE", "true", priority="cmdline")
+    from tmapi_spiders.sandbox.addon import SandboxAddon
+
+    SandboxAddon.update_pre_crawler_settings(given)
+    assert given["TMAPI_CACHE"] == "true"
+
+
+def test_the_sandbox_add_on_refuses_a_worker_of_a_shared_job() -> None:
+    import pytest
+
+    from tmapi_spiders.registry import ConfigError
+    from tmapi_spiders.sandbox.addon import SHARED_JOB, SandboxAddon
+
+    given = Settings({"TMAPI_SANDBOX": "true", "REDIS_URL": "redis://127.0.0.1:1/0"})
+    with pytest.raises(ConfigError, match="private sandbox in each worker") as info:
+        SandboxAddon.update_pre_crawler_settings(given)
+    assert str(info.value) == SHARED_JOB
+
+
+def test_the_sandbox_add_on_leaves_a_users_own_spider_alone() -> None:
+    from scrapy import Spider
+
+    class Mine(Spider):
+        name = "mine"
+
+    settings = get_crawler(Mine, project(TMAPI_SANDBOX=True)).settings
+    assert settings["TMAPI_BASE_URL"] == "https://api.tmapi.io" and not settings.getint("TMAPI_SANDBOX_PORT")

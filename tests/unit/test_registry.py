@@ -9,10 +9,13 @@ from pathlib import Path
 
 import pytest
 from scrapy.settings import Settings
+from scrapy.utils.project import get_project_settings
 
 from tests.crawl_helpers import REPO
 from tmapi_spiders import registry
 from tmapi_spiders.registry import ConfigError
+
+registry.import_addons(get_project_settings())  # as `scrapy crawl` does: the sandbox's add-on declares its settings
 
 
 def test_the_settings_reference_is_the_registry() -> None:

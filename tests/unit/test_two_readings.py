@@ -42,7 +42,6 @@ SHARED = (
     "MSG_IMAGE_DENIED",
     "MSG_IMAGE_TIMEOUT",
     "ALIBABA_HOSTS",
-    "SANDBOX_TOKEN",
 )
 
 

@@ -12,11 +12,12 @@ import argparse
 import sys
 
 from scrapy import signals
+from scrapy.addons import AddonManager
 from scrapy.commands.crawl import Command as ScrapyCrawl
 from scrapy.exceptions import UsageError
 from scrapy.spiderloader import get_spider_loader
 
-from tmapi_spiders import distributed, outcome, outputs, quiet_log
+from tmapi_spiders import cache, distributed, feeds, outcome, outputs, quiet_log
 from tmapi_spiders.config import (
     ConfigError,
     check_seed_list,
@@ -47,6 +48,8 @@ class Command(ScrapyCrawl):
         if getattr(spidercls, "tmapi_job", False):
             try:
                 check_setting_names(self.settings, spidercls.custom_settings)
+                # What an add-on settles before any crawler exists (Scrapy does it again next): the checks see it.
+                AddonManager.load_pre_crawler_settings(self.settings)
             except ConfigError as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 sys.exit(outcome.BAD_INPUT)
@@ -115,13 +118,9 @@ class Command(ScrapyCrawl):
     def claim_outputs(self, spider_name: str) -> outputs.Guard:
         """Complete the feeds as the add-ons will (the same file names, worker id included),
         then check and lock every file the crawl will write (outputs.prepare)."""
-        from tmapi_spiders import cache, feeds
-
         settings = self.settings
         if distributed.enabled(settings) and not settings.get("TMAPI_WORKER_ID"):
-            from tmapi_spiders.distributed.worker import default_worker_id
-
-            settings.set("TMAPI_WORKER_ID", default_worker_id(), priority="cmdline")
+            settings.set("TMAPI_WORKER_ID", distributed.default_worker_id(), priority="cmdline")
         feeds.configure(settings, spider_name)
         store = None
         if cache.enabled(settings) and not distributed.enabled(settings):

@@ -13,6 +13,10 @@ by tmapi_spiders/backends.py).
 
 from __future__ import annotations
 
+import os
+import secrets
+import socket
+
 from scrapy.settings import BaseSettings
 
 # Not `from tmapi_spiders import backends`: importing the submodule distributed/backends.py
@@ -41,12 +45,14 @@ def enabled(settings: BaseSettings) -> bool:
     return _shared_job(settings)
 
 
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
+
+
 def configure(settings: BaseSettings) -> None:
     """Turn the crawl into a worker of the job named by TMAPI_JOB (default: the spider)."""
     if not enabled(settings):
         return
-    from tmapi_spiders.distributed.worker import default_worker_id
-
     for name, value in (("SCHEDULER", SCHEDULER), ("DUPEFILTER_CLASS", DUPEFILTER)):
         set_unless_given(settings, name, value)  # a `-s` choice wins
     if not settings.get("TMAPI_WORKER_ID"):

@@ -64,11 +64,6 @@ def check_settings(settings: BaseSettings) -> None:
     refused = refused_setting(settings)
     if refused:
         raise ConfigError(refused)
-    from tmapi_spiders.addons import shared_job_conflict
-
-    conflict = shared_job_conflict(settings)
-    if conflict:
-        raise ConfigError(conflict)
     for name in (
         "TMAPI_REDIS_LEASE",
         "TMAPI_REDIS_ACK_INTERVAL",

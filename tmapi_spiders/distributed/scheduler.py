@@ -27,7 +27,7 @@ from tmapi_spiders.redact import Redactor
 
 logger = logging.getLogger(__name__)
 
-MIN_SECRET_LENGTH = 12  # shorter "tokens" (the sandbox's) are common words: no content check
+MIN_SECRET_LENGTH = 12  # shorter "tokens" (a local test server's) are common words: no content check
 
 # scrapy-redis scheduler settings this scheduler does not follow: (setting, accepted values, what to do instead).
 UNSUPPORTED_SETTINGS: tuple[tuple[str, tuple[object, ...], str], ...] = (

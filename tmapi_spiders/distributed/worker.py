@@ -17,9 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import secrets
-import socket
 import time
 import weakref
 from typing import Any
@@ -33,8 +30,8 @@ from twisted.internet import task, threads
 from twisted.python.failure import Failure
 
 from tmapi_spiders import signals as tmapi_signals
-from tmapi_spiders.config import token_redactor
-from tmapi_spiders.distributed import connection
+from tmapi_spiders.config import ConfigError, token_redactor
+from tmapi_spiders.distributed import connection, default_worker_id
 from tmapi_spiders.distributed.health import JOB_LOST_REASON, LEASE_META, REDIS_DOWN_REASON, RedisHealth
 from tmapi_spiders.distributed.job import Job, JobGone
 from tmapi_spiders.distributed.keys import JobKeys
@@ -56,10 +53,6 @@ COUNTERS = {
 ACK_BATCH = 16  # done leases acknowledged at once without waiting for TMAPI_REDIS_ACK_MAX_DELAY
 
 _workers: weakref.WeakKeyDictionary[Crawler, Worker] = weakref.WeakKeyDictionary()
-
-
-def default_worker_id() -> str:
-    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
 
 
 class Worker(RedisHealth, FailureRecords):
@@ -328,8 +321,6 @@ class Worker(RedisHealth, FailureRecords):
 
 
 def _positive(settings: BaseSettings, name: str) -> float:
-    from tmapi_spiders.config import ConfigError
-
     try:
         value = settings.getfloat(name)
     except ValueError:

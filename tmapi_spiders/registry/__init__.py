@@ -4,7 +4,8 @@ settings.py takes its defaults from here, `check(settings)` validates them befor
 first paid call with one message shape ("NAME must be ..., got VALUE"), `read` gives a
 component one setting typed and checked, and `python -m tmapi_spiders.registry` writes
 docs/settings.md (a test fails when the file and the registry differ). The table itself
-is `table.py` (a new setting goes there), what one entry holds is `setting.py`.
+is `table.py` (a new setting goes there), what one entry holds is `setting.py`. An add-on
+with settings of its own declares them (`declare`) when its module is imported.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from scrapy.settings import BaseSettings
+from scrapy.utils.conf import build_component_list
+from scrapy.utils.misc import load_object
 
 from tmapi_spiders.registry.setting import Setting
 from tmapi_spiders.registry.table import SETTINGS
@@ -28,7 +31,9 @@ __all__ = [
     "check",
     "check_environment",
     "check_names",
+    "declare",
     "defaults",
+    "import_addons",
     "read",
     "reference",
 ]
@@ -43,6 +48,19 @@ class ConfigError(ValueError):
 
 
 BY_NAME = {setting.name: setting for setting in SETTINGS}
+
+
+def declare(*settings: Setting) -> None:
+    """An add-on's own settings, declared from its module: checked, read and documented as
+    the table's are (settings.py does not set them: the add-on reads its defaults)."""
+    for setting in settings:
+        BY_NAME.setdefault(setting.name, setting)
+
+
+def import_addons(settings: BaseSettings) -> None:
+    """Import the add-ons in ADDONS, so that each has declared its settings before names are checked."""
+    for path in build_component_list(settings.getdict("ADDONS")):
+        load_object(path)
 
 
 def defaults() -> dict[str, Any]:
@@ -86,7 +104,7 @@ def read(settings: BaseSettings, name: str) -> Any:
 
 def check(settings: BaseSettings) -> None:
     """Raise ConfigError for the first setting outside its type, bounds or choices."""
-    for setting in SETTINGS:
+    for setting in BY_NAME.values():
         if settings.get(setting.name) is not None:  # unset: settings built without the project's defaults
             read(settings, setting.name)
 
@@ -114,7 +132,7 @@ def check_environment(environ: Mapping[str, str]) -> None:
         if setting is None:
             raise ConfigError(f"unknown setting {name} in the environment{_nearest(name)}")
         if not setting.env:
-            read = ", ".join(s.name for s in SETTINGS if s.env and s.name.startswith(PREFIX))
+            read = ", ".join(s.name for s in BY_NAME.values() if s.env and s.name.startswith(PREFIX))
             raise ConfigError(
                 f"{name} is set in the environment, which is read only for {read}: give -s {name}=... instead"
             )
@@ -125,8 +143,9 @@ def reference() -> str:
     lines = [
         "# Settings reference",
         "",
-        "Generated from `tmapi_spiders/registry/table.py` by `python -m tmapi_spiders.registry > docs/settings.md`;",
-        "a test fails when the two differ. Set any of them with `-s NAME=VALUE`, in a project's",
+        "Generated from `tmapi_spiders/registry/table.py` and the settings the project's add-ons declare,",
+        "by `python -m tmapi_spiders.registry > docs/settings.md`; a test fails when the two differ. Set",
+        "any of them with `-s NAME=VALUE`, in a project's",
         "`settings.py`, or (where marked) in the environment. A bad value stops the crawl before",
         "the first call with one line: `NAME must be ..., got VALUE`.",
         "",
@@ -134,7 +153,7 @@ def reference() -> str:
         "as Scrapy documents them; this project's defaults for them are in `tmapi_spiders/settings.py`.",
     ]
     groups: dict[str, list[Setting]] = {}
-    for setting in SETTINGS:
+    for setting in BY_NAME.values():
         groups.setdefault(setting.group, []).append(setting)
     for group, members in groups.items():
         lines += ["", f"## {group}", "", "| setting | default | allowed | what it does |", "| --- | --- | --- | --- |"]

@@ -2,6 +2,11 @@
 
 import sys
 
-from tmapi_spiders.registry import reference
+from scrapy.settings import Settings
 
+from tmapi_spiders.registry import import_addons, reference
+
+project = Settings()
+project.setmodule("tmapi_spiders.settings")
+import_addons(project)  # the project's add-ons declare their settings
 sys.stdout.write(reference())

@@ -34,19 +34,6 @@ SETTINGS: tuple[Setting, ...] = (
         choices=("auto", "header", "query"),
     ),
     Setting(
-        "TMAPI_SANDBOX", "bool", False, "Start the bundled sandbox in-process and crawl it: no token, no cost.", _RUN
-    ),
-    Setting(
-        "TMAPI_SANDBOX_PORT",
-        "int",
-        0,
-        "Set by TMAPI_SANDBOX (the sandbox's loopback port, chosen at start); 0: not running.",
-        _RUN,
-        0,
-        65535,
-        zero="not running",
-    ),
-    Setting(
         "TMAPI_BACKOFF_BASE",
         "float",
         0.5,
@@ -109,7 +96,7 @@ SETTINGS: tuple[Setting, ...] = (
         "choice",
         "auto",
         "The answer store: every good answer kept on disk, so the same command again pays nothing for it. "
-        "`auto`: on in one process, off for distributed workers and the sandbox.",
+        "`auto`: on in one process, off for distributed workers (an add-on may turn `auto` off).",
         _JOBS,
         choices=("auto", "true", "false", "1", "0", "yes", "no"),
     ),

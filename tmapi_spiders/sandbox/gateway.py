@@ -37,7 +37,7 @@ def accepted_encoding(header: str, wanted: str) -> str | None:
 
 def compress(body: bytes, encoding: str) -> bytes:
     if encoding == "br":
-        import brotli  # Scrapy's own dependency, for the same encoding
+        import brotli  # the sandbox extra
 
         return brotli.compress(body, quality=1)
     # gzip: a gzip member (wbits 31); deflate: zlib-wrapped, as HTTP's "deflate" means

@@ -194,8 +194,8 @@ class ImageSearchSpider(Spider):
 
     @property
     def api(self) -> ApiRequests:
-        """Built at the first request, not in from_crawler: add-ons (TMAPI_SANDBOX) settle
-        the base URL after the spider is created."""
+        """Built at the first request, not in from_crawler: an add-on may settle the base
+        URL after the spider is created."""
         if self._api is None:
             self._api = ApiRequests(self.settings["TMAPI_BASE_URL"], self.settings.getfloat("DOWNLOAD_TIMEOUT"))
         return self._api
