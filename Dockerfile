@@ -11,8 +11,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY tmapi_spiders ./tmapi_spiders
-# The project with its storage and monitoring extras, then the sources are dropped.
-RUN pip install ".[s3,monitoring]" && rm -rf /src
+# The project with its storage and monitoring extras and the sandbox (-s TMAPI_SANDBOX=true, a
+# crawl that costs nothing to check the image), then the sources are dropped.
+RUN pip install ".[sandbox,s3,monitoring]" && rm -rf /src
 
 # A non-root user; /data is where feeds, summaries and the answer store go (mount a volume).
 RUN useradd --create-home --uid 10001 tmapi && mkdir -p /data && chown tmapi /data

@@ -1,6 +1,7 @@
 """Installed as a package, it works: a wheel built from this checkout, installed with its
-dependencies into a fresh virtual environment outside the repository, runs the demo crawl
-in an empty directory by the commands docs/usage.md ("Installed from a wheel") gives.
+dependencies and its sandbox extra into a fresh virtual environment outside the repository,
+runs the demo crawl in an empty directory by the commands docs/usage.md ("Installed from a
+wheel") gives.
 
 Slow (the fresh environment installs Scrapy and the rest from the package index), so it is
 marked `slow`; CI runs it."""
@@ -56,7 +57,8 @@ def test_the_wheel_installs_into_a_fresh_venv_and_runs_the_demo_in_an_empty_dire
     _run([sys.executable, "-m", "venv", str(venv)], tmp_path)
     # --no-compile: pip would byte-compile every dependency (~9 s of the suite's 2 cores); the
     # crawls below compile what they import, the files installed are the same.
-    _run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-compile", str(wheels[0])], tmp_path)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-compile"]
+    _run([*pip, f"{wheels[0]}[sandbox]"], tmp_path)
 
     empty = tmp_path / "empty"
     empty.mkdir()
