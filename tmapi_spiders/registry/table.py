@@ -14,6 +14,7 @@ from tmapi_spiders.registry.setting import Setting
 _RUN, _PAGING, _JOBS, _LIMITS, _REDIS = "Crawling", "Paging", "Running jobs", "Plan limits", "Distributed (Redis)"
 
 # One row a setting: name, kind, default, group, bounds and words, then its one-line doc.
+# fmt: off
 SETTINGS: tuple[Setting, ...] = (
     # --- crawling
     Setting("TMAPI_API_TOKEN", "str", "", _RUN, env=True,
@@ -129,3 +130,4 @@ SETTINGS: tuple[Setting, ...] = (
         doc="scrapy-redis's name: stop a worker when the job is drained this long (0: never)."),
     Setting("SCHEDULER_PERSIST", "bool", False, _REDIS, doc="scrapy-redis's name: keep a finished job's keys."),
 )
+# fmt: on
