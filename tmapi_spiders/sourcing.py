@@ -95,7 +95,7 @@ def _positive_int(name: str, value: Any, high: int | None = None) -> int:
 def choice_from(args: Mapping[str, Any]) -> Choice:
     """The choice from spider arguments or command options (strings; absent or empty: the
     default). Raises ChoiceError naming the argument."""
-    given = {name: str(value).strip() for name, value in args.items() if value is not None and str(value).strip()}
+    given = {n: str(args[n]).strip() for n in CHOICE_ARGS if args.get(n) is not None and str(args[n]).strip()}
     best = _positive_int("best", given["best"], MAX_BEST) if "best" in given else DEFAULT_BEST
     best_by = given.get("best_by", "rank").lower()
     if best_by not in BEST_BY:
