@@ -328,10 +328,8 @@ def rank_suppliers(offers: Iterable[Offer], choice: Choice | None = None) -> lis
     choice = choice or Choice()
     suppliers: dict[str, Supplier] = {}
     for offer in offers:
-        if not choice.allows(offer):
-            continue
         key = offer.member_id or offer.supplier
-        if not key:
+        if not key or not choice.allows(offer):
             continue
         supplier = suppliers.get(key)
         if supplier is None:
