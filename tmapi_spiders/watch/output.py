@@ -14,8 +14,7 @@ from typing import Any
 
 import orjson
 
-from tmapi_spiders.report.page import script_json
-from tmapi_spiders.report.style import CSS
+from tmapi_spiders.report.page import script_json, static
 from tmapi_spiders.watch import diff as d
 from tmapi_spiders.watch import feed
 
@@ -315,7 +314,7 @@ def render_html(summary: Mapping[str, Any], records: Sequence[Mapping[str, Any]]
     heading = html.escape(title or "What changed")
     return PAGE.format(
         title=heading,
-        css=CSS + TABLE_CSS,
+        css=static("report.css") + TABLE_CSS,
         run=run,
         line=html.escape(d.summary_line(summary)),
         heads=heads,
