@@ -16,7 +16,7 @@ from scrapy.commands.crawl import Command as ScrapyCrawl
 from scrapy.exceptions import UsageError
 from scrapy.spiderloader import get_spider_loader
 
-from tmapi_spiders import distributed, outcome, outputs, quiet_log
+from tmapi_spiders import distributed, feeds, monitoring, outcome, outputs, quiet_log, storage
 from tmapi_spiders.config import (
     ConfigError,
     check_seed_list,
@@ -25,7 +25,10 @@ from tmapi_spiders.config import (
     job_config,
     token_redactor,
 )
+from tmapi_spiders.extensions.stats_file import TmapiStatsFile
+from tmapi_spiders.extensions.summary import TmapiRunSummary
 from tmapi_spiders.watch import history
+from tmapi_spiders.watch.alerts import check_url
 
 
 class Command(ScrapyCrawl):
@@ -70,8 +73,6 @@ class Command(ScrapyCrawl):
                 except ConfigError as exc:
                     print(f"error: {exc}", file=sys.stderr)
                     sys.exit(outcome.BAD_INPUT)
-            from tmapi_spiders import monitoring
-
             try:
                 monitoring.check(self.settings)
             except monitoring.MonitoringError as exc:
@@ -104,8 +105,6 @@ class Command(ScrapyCrawl):
             raise history.HistoryError("-a history=DIR writes its own feed (DIR/<UTC time>.jsonl): drop -o/-O")
         webhook = str(self.settings.get("TMAPI_ALERT_WEBHOOK") or "").strip()
         if webhook:
-            from tmapi_spiders.watch.alerts import check_url
-
             check_url(webhook)
         plan = history.prepare(directory, keep, rules)
         for name, value in history.settings_for(plan).items():
@@ -115,11 +114,13 @@ class Command(ScrapyCrawl):
     def claim_outputs(self, spider_name: str) -> outputs.Guard:
         """Complete the feeds as the add-ons will (the same file names, worker id included),
         then check and lock every file the crawl will write (outputs.prepare)."""
-        from tmapi_spiders import cache, feeds
+        # The answer store's module (Scrapy's HTTP cache, SQLite) only for a crawl: Scrapy imports
+        # every command module at start, whichever command runs.
+        from tmapi_spiders import cache
 
         settings = self.settings
         if distributed.enabled(settings) and not settings.get("TMAPI_WORKER_ID"):
-            from tmapi_spiders.distributed.worker import default_worker_id
+            from tmapi_spiders.distributed.worker import default_worker_id  # redis: workers only
 
             settings.set("TMAPI_WORKER_ID", default_worker_id(), priority="cmdline")
         feeds.configure(settings, spider_name)
@@ -129,8 +130,6 @@ class Command(ScrapyCrawl):
             # Redis, not the store, keeps two of them from paying for the same page.
             store = cache.cache_dir(str(settings.get("TMAPI_CACHE_DIR") or "").strip() or "tmapi-cache")
         stamp = feeds.stamp_now()
-        from tmapi_spiders import storage
-
         for what, uri in outputs.remote(settings, spider_name, stamp):
             try:
                 storage.check(uri, what, settings)
@@ -173,9 +172,6 @@ class Command(ScrapyCrawl):
         if crawler.spider is not None and not closed:
             # A second Ctrl-C / SIGTERM: Scrapy stopped the reactor without closing the
             # spider. Scripts must be able to tell, and the summary must still be written.
-            from tmapi_spiders.extensions.stats_file import TmapiStatsFile
-            from tmapi_spiders.extensions.summary import TmapiRunSummary
-
             summary = crawler.get_extension(TmapiRunSummary)
             if summary is not None:
                 summary.write_after_forced_stop()

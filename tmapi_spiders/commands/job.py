@@ -57,7 +57,7 @@ def migrate(job: Job) -> int:
     DUMP + RESTORE (with its time to live) + DEL rather than RENAME: on a Redis Cluster the
     old and new names are in different slots, where RENAME answers CROSSSLOT. Run with no
     worker on the job: a key written between its DUMP and its DEL would be lost."""
-    from tmapi_spiders.distributed.keys import migration_pairs
+    from tmapi_spiders.distributed.keys import migration_pairs  # redis: see Command.run
 
     pairs = [(old, new) for old, new in migration_pairs(job.keys) if job.server.exists(old)]
     clash = [new for _, new in pairs if job.server.exists(new)]
