@@ -76,7 +76,7 @@ class ImageSearchSpider(Spider):
             if not (spider.job.urls_file or spider.job.urls):
                 raise ConfigError(NO_SEEDS)  # a local crawl needs seeds; a worker reads them from Redis
             check_seed_list(spider.job)  # its first good line only: the rest is read as the crawl goes
-        spider.stop_on_short_page = settings.getbool("TMAPI_STOP_ON_SHORT_PAGE")
+        spider.stop_on_short_page = registry.read(settings, "TMAPI_STOP_ON_SHORT_PAGE")
         spider.empty_page_retries = registry.read(settings, "TMAPI_EMPTY_PAGE_RETRIES")
         given = spider.job.currency
         spider.currency = None if given is None else (given.code, given.rate, currency.rate_decimal(given.rate))
@@ -184,7 +184,9 @@ class ImageSearchSpider(Spider):
     def api(self) -> ApiRequests:
         """Built at the first request: add-ons settle the base URL after the spider is created."""
         if self._api is None:
-            self._api = ApiRequests(self.settings["TMAPI_BASE_URL"], self.settings.getfloat("DOWNLOAD_TIMEOUT"))
+            self._api = ApiRequests(
+                registry.read(self.settings, "TMAPI_BASE_URL"), self.settings.getfloat("DOWNLOAD_TIMEOUT")
+            )
         return self._api
 
     def _search(self, state: ChainState | dict[str, Any]) -> Request:
