@@ -70,11 +70,10 @@ class ImageSearchSpider(Spider):
         spider.list_broken = False  # the list went bad after its first lines: not read again
         crawler.signals.connect(spider._stop_starting, signal=signals.stop_starting)
         crawler.signals.connect(spider._idle, signal=scrapy_signals.spider_idle)
-        # A worker of a shared job (REDIS_URL or REDIS_SENTINELS) may run without a list: its
-        # seeds come from the job (distributed/start.py, a spider middleware switched on by the add-on).
+        # A worker of a shared job may run without a list: its seeds come from the job (distributed/start.py).
         if not backends.shared(settings) or spider.job.urls_file or spider.job.urls:
             if not (spider.job.urls_file or spider.job.urls):
-                raise ConfigError(NO_SEEDS)  # a local crawl needs seeds; a worker reads them from Redis
+                raise ConfigError(NO_SEEDS)
             check_seed_list(spider.job)  # its first good line only: the rest is read as the crawl goes
         spider.stop_on_short_page = registry.read(settings, "TMAPI_STOP_ON_SHORT_PAGE")
         spider.empty_page_retries = registry.read(settings, "TMAPI_EMPTY_PAGE_RETRIES")
