@@ -40,7 +40,7 @@ FORCED = "shutdown_forced"  # finish reason after a second Ctrl-C / SIGTERM (out
 
 def not_started_path(summary: str) -> str:
     """`x/products.summary.json` -> `x/products.not-started.txt`."""
-    return (summary.removesuffix(SUFFIX) if summary.endswith(SUFFIX) else summary) + NOT_STARTED_SUFFIX
+    return summary.removesuffix(SUFFIX) + NOT_STARTED_SUFFIX
 
 
 def summary_path(products_uri: str | None, output_dir: str, spider_name: str, stamp: str) -> str:
