@@ -1,9 +1,7 @@
-"""The answer store: every good API answer kept in one SQLite file as it arrives.
+"""The answer store: every good API answer kept in one SQLite file as it arrives (docs/resume.md).
 
-Scrapy's HttpCacheMiddleware calls it (HTTPCACHE_STORAGE, set by cache.configure): a
-stored answer is served free, a new good one is written at once (WAL mode, so a kill -9
-loses no committed answer), a torn or unreadable entry is a miss. Keys hold no token.
-See docs/resume.md.
+Scrapy's HttpCacheMiddleware calls it (HTTPCACHE_STORAGE, set by cache.configure): a stored
+answer is served free, a torn or unreadable entry is a miss. Keys hold no token.
 """
 
 from __future__ import annotations
@@ -15,8 +13,7 @@ import os
 import sqlite3
 import time
 import zlib
-from contextlib import closing
-from dataclasses import dataclass
+from contextlib import closing, suppress
 from typing import Any
 
 from scrapy import Request, Spider
@@ -25,15 +22,14 @@ from scrapy.responsetypes import responsetypes
 from scrapy.settings import BaseSettings
 
 from tmapi_spiders import registry
+from tmapi_spiders.answer_upkeep import Inventory, damaged, prune, salvage
 from tmapi_spiders.redact import Redactor
 
 logger = logging.getLogger(__name__)
 
-# zlib level 1: a page's JSON shrinks about 5x at half of level 6's CPU (benchmarks/RESULTS.md).
-ZLIB_LEVEL = 1
-# Seconds between checkpoints, which sync the write-ahead log to disk: what a power cut can
-# lose of the answers already saved (a kill -9 loses none of them). A sync per answer would
-# cost a disk flush per page on the reactor thread.
+ZLIB_LEVEL = 1  # the fastest level: JSON still shrinks well
+# Seconds between checkpoints (syncing the write-ahead log): what a power cut can lose. A sync
+# per answer would cost a disk flush per page on the reactor thread.
 SYNC_SECONDS = 5.0
 
 DB_NAME = "answers.sqlite3"
@@ -60,9 +56,8 @@ def refresh_setting(settings: BaseSettings) -> bool:
 
 
 def connect(directory: str) -> sqlite3.Connection:
-    """The store's database, created if need be. WAL with synchronous=NORMAL: a commit is one
-    append to the log, without fsync; a kill -9 loses no committed answer, a power cut at most
-    the last ones, and never leaves the database inconsistent."""
+    """The store's database, created if need be. WAL with synchronous=NORMAL: a kill -9 loses no
+    committed answer, a power cut at most the last ones, never the database's consistency."""
     os.makedirs(directory, exist_ok=True)
     db = sqlite3.connect(os.path.join(directory, DB_NAME), isolation_level=None, timeout=10)
     try:
@@ -77,9 +72,8 @@ def connect(directory: str) -> sqlite3.Connection:
 
 
 def key_of(request: Request) -> bytes:
-    """SHA-1 of the request's method, URL and body: never a header, so never the token.
-    Scrapy's request fingerprint canonicalises the URL first, which cost 0.25 ms a page;
-    ApiRequests already writes every URL in one stable form."""
+    """SHA-1 of the request's method, URL and body: never a header, so never the token. No URL
+    canonicalisation (Scrapy's fingerprint is slower): ApiRequests writes every URL one way."""
     return hashlib.sha1(b"%s %s\n%s" % (request.method.encode(), request.url.encode(), request.body)).digest()
 
 
@@ -109,96 +103,16 @@ def stored_answers(directory: str) -> list[tuple[float, bytes]]:
     return [(at, zlib.decompress(data)) for at, data in rows]
 
 
-# SQLite's primary result codes for a damaged file: CORRUPT ("database disk image is
-# malformed") and NOTADB ("file is not a database"). Others (full, locked, I/O) are not the file's fault.
-DAMAGED_CODES = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
-
-
-def damaged(exc: sqlite3.Error) -> bool:
-    """Whether SQLite says the file itself is damaged (then it is moved aside, not retried)."""
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code is not None:
-        return code & 0xFF in DAMAGED_CODES
-    return isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError)
-
-
-def salvage(source: str, db: sqlite3.Connection) -> int:
-    """Copy every entry still readable in the database at `source` into `db`: in key order up
-    to the first damaged page, then backwards from the end to it. Returns how many."""
-    copied: set[int] = set()
-    try:
-        old = sqlite3.connect(source, isolation_level=None, timeout=1)
-    except sqlite3.Error:
-        return 0
-    with closing(old):
-        for order in ("ASC", "DESC"):
-            try:
-                db.execute("BEGIN")
-                try:
-                    for row in old.execute(f"SELECT id, key, stored_at, data FROM answers ORDER BY id {order}"):
-                        if row[0] in copied:
-                            break
-                        db.execute("INSERT OR IGNORE INTO answers (id, key, stored_at, data) VALUES (?, ?, ?, ?)", row)
-                        copied.add(row[0])
-                finally:
-                    db.execute("COMMIT")
-            except sqlite3.DatabaseError:
-                continue
-    return len(copied)
-
-
-@dataclass
-class Inventory:
-    """What the store held at start, after pruning."""
-
-    entries: int = 0
-    bytes: int = 0
-    pruned_old: int = 0
-    pruned_size: int = 0
-    pruned_bytes: int = 0
-
-
 def _mb(n: int) -> str:
     return f"{n / (1024 * 1024):.1f} MB"
-
-
-def prune(db: sqlite3.Connection, ttl: int, limit: int, now: float | None = None) -> Inventory:
-    """Delete entries older than the TTL (never reused again) and, over `limit` bytes, the
-    oldest ones; give the freed pages back to the file system. Returns what is left."""
-    now = time.time() if now is None else now
-    inventory = Inventory()
-    old = db.execute("SELECT count(*), coalesce(sum(length(data)), 0) FROM answers WHERE stored_at < ?", (now - ttl,))
-    inventory.pruned_old, inventory.pruned_bytes = old.fetchone()
-    if inventory.pruned_old:
-        db.execute("DELETE FROM answers WHERE stored_at < ?", (now - ttl,))
-    entries, total = db.execute("SELECT count(*), coalesce(sum(length(data)), 0) FROM answers").fetchone()
-    if limit and total > limit:
-        doomed: list[tuple[int]] = []
-        for rid, size in db.execute("SELECT id, length(data) FROM answers ORDER BY stored_at"):
-            if total <= limit:
-                break
-            doomed.append((rid,))
-            total -= size
-            inventory.pruned_bytes += size
-        db.executemany("DELETE FROM answers WHERE id = ?", doomed)
-        inventory.pruned_size = len(doomed)
-        entries -= len(doomed)
-    if inventory.pruned_old or inventory.pruned_size:
-        db.execute("PRAGMA incremental_vacuum")
-    inventory.entries, inventory.bytes = entries, total
-    return inventory
 
 
 class AnswerStore:
     """HTTPCACHE_STORAGE: every good answer as one row of a SQLite database.
 
-    One file, whatever the number of answers (one file per answer cost a file creation,
-    0.5 ms a page, and 4 KiB blocks on disk); a lookup is one primary-key read; a commit
-    one append to the write-ahead log. An entry that cannot be decoded (a disk fault) is a
-    miss and is deleted; a database that is not one (overwritten, truncated) is moved aside
-    and a new one started. A write that fails (disk full) is logged once and counted
-    (`tmapi/answers/store_failed`): the answer still goes on to the spider, so the feed
-    loses nothing; only the next run pays for that call again.
+    An entry that cannot be decoded is a miss and is deleted; a damaged database is moved
+    aside and a new one started. A failed write is logged once and counted: the answer
+    still reaches the spider, only the next run pays for that call again.
     """
 
     def __init__(self, settings: BaseSettings) -> None:
@@ -215,8 +129,6 @@ class AnswerStore:
         self.write_error_logged = False
         self.read_error_logged = False
         self.last_sync = time.monotonic()
-
-    # Scrapy's storage interface
 
     def open_spider(self, spider: Spider) -> None:
         self.stats = spider.crawler.stats
@@ -252,14 +164,8 @@ class AnswerStore:
 
     def _replace_damaged(self, exc: sqlite3.Error) -> None:
         """Move the damaged database aside (with its write-ahead log) and start a new one
-        holding every answer that can still be read from it: the run goes on keeping its
-        answers, and the next one replays them."""
-        if self.db is not None:
-            try:
-                self.db.close()
-            except sqlite3.Error:
-                pass
-            self.db = None
+        holding every answer that can still be read from it."""
+        self._close()
         path = os.path.join(self.root, DB_NAME)
         aside = f"{path}.unreadable-{int(time.time())}"
         n = 1
@@ -301,11 +207,12 @@ class AnswerStore:
             return False
 
     def close_spider(self, spider: Spider) -> None:
+        self._close()  # the last connection folds the write-ahead log into the database
+
+    def _close(self) -> None:
         if self.db is not None:
-            try:
-                self.db.close()  # the last connection folds the write-ahead log into the database
-            except sqlite3.Error:
-                pass
+            with suppress(sqlite3.Error):
+                self.db.close()
             self.db = None
 
     def retrieve_response(self, spider: Spider, request: Request) -> Response | None:
@@ -331,10 +238,8 @@ class AnswerStore:
             return decode(row[2])
         except (zlib.error, ValueError, KeyError, TypeError) as exc:
             self._read_failed(f"is torn or corrupt ({type(exc).__name__})")
-            try:
+            with suppress(sqlite3.Error):
                 self.db.execute("DELETE FROM answers WHERE id = ?", (row_id(key),))
-            except sqlite3.Error:
-                pass
             return None
 
     def store_response(self, spider: Spider, request: Request, response: Response) -> None:
@@ -369,12 +274,8 @@ class AnswerStore:
         self.stats.inc_value("tmapi/answers/stored")
         if time.monotonic() - self.last_sync >= SYNC_SECONDS:
             self.last_sync = time.monotonic()
-            try:
+            with suppress(sqlite3.Error):  # else a later checkpoint, or the one at close, does it
                 self.db.execute("PRAGMA wal_checkpoint(PASSIVE)")
-            except sqlite3.Error:
-                pass  # a later checkpoint, or the one at close, does it
-
-    # helpers
 
     def _select(self, key: bytes) -> tuple[bytes, float, bytes] | None:
         assert self.db is not None
@@ -442,6 +343,3 @@ class AnswerStore:
                 " requests there) goes on where the last run stopped; stop it with one Ctrl-C",
                 self.jobdir,
             )
-
-
-# -- JOBDIR ---------------------------------------------------------------------------------

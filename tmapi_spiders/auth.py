@@ -1,16 +1,9 @@
 """How the token reaches TMAPI: the `apikey` header, the `apiToken` query parameter, or
 whichever of the two the gateway accepts (TMAPI_AUTH = header | query | auto).
 
-The endpoint page documents only the query parameter; newer TMAPI pages accept the
-header too. `auto` starts with the header and, if the gateway answers the first call
-with "no API key" / "invalid credentials", repeats that one call with the query
-parameter before the token counts as refused, then keeps what worked. While that first
-call is out, the crawl's other calls wait for it, so finding the way costs at most one
-call.
-
-The token is put on a copy of the request at download time (download.py) and nothing
-else ever holds it: requests, fingerprints, cache keys and Redis queues are built from
-the request without it, and the response is given back under the request's own URL.
+`auto` starts with the header and, if the gateway refuses the first call, repeats it once with
+the query parameter, then keeps what worked; the other calls wait for that first one. The token
+is put on a copy of the request at download time (download.py) that nothing else ever holds.
 """
 
 from __future__ import annotations
@@ -23,7 +16,7 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.settings import BaseSettings
 from w3lib.url import add_or_replace_parameter
 
-from tmapi_spiders import contract
+from tmapi_spiders import contract, registry
 from tmapi_spiders.api import endpoint_of
 
 logger = logging.getLogger(__name__)
@@ -51,12 +44,8 @@ def secrets_of(settings: BaseSettings) -> list[str]:
 
 
 def auth_mode(settings: BaseSettings) -> str:
-    """TMAPI_AUTH, checked; ValueError names the setting and the allowed values."""
-    mode = str(settings.get("TMAPI_AUTH") or AUTO).strip().lower()
-    if mode not in contract.AUTH_MODES:
-        allowed = ", ".join(contract.AUTH_MODES)
-        raise ValueError(f"TMAPI_AUTH must be one of {allowed}, got {settings.get('TMAPI_AUTH')!r}")
-    return mode
+    """TMAPI_AUTH, checked; ConfigError (a ValueError) names the setting and the allowed values."""
+    return str(registry.read(settings, "TMAPI_AUTH"))
 
 
 class Signer:
@@ -90,8 +79,7 @@ class Signer:
             logger.info("TMAPI_AUTH=auto: the job sends the token as the %s (learned by another worker)", _named(way))
 
     async def next_way(self) -> tuple[str, bool]:
-        """(way, probing): the way for the next call; `probing` when this call decides it.
-        Calls made while a probe is out wait for its answer."""
+        """(way, probing): the way for the next call; `probing` when this call decides it (others wait)."""
         while self.way is None:
             if self.refused:
                 raise ApiRefused(contract.UNAUTHORIZED, "crawl stopping: the gateway refused the token both ways")
@@ -102,8 +90,7 @@ class Signer:
         return self.way, False
 
     def settle(self, way: str | None, refused: bool = False) -> None:
-        """End a probe: `way` is what worked (None: undecided, e.g. the call failed in
-        transit); `refused`: the token was refused both ways (the crawl is stopping)."""
+        """End a probe: `way` is what worked (None: undecided); `refused`: refused both ways."""
         self.refused = self.refused or refused
         if way is not None and self.way is None:
             self.way = way

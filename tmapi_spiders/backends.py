@@ -1,19 +1,10 @@
 """Where each feature keeps its state, this process or the job's Redis: chosen here, once.
 
-Three features keep state that, in a distributed job, must be the whole job's and not
-one worker's: the run summary's per-image results, the spending cap's call counter and
-the plan limiter's call slots. What each needs is a Protocol here, with its local
-implementation (the limiter's: tmapi_spiders/limits/); the Redis implementations live with the rest of the
-distributed code (tmapi_spiders/distributed/backends.py, on the job's keys and clients).
-A feature asks `for_crawler(crawler)` for its backend and never looks at REDIS_URL, never
-imports `tmapi_spiders.distributed`, never checks which kind it got: what differs
-between the two (whether images still in progress are tracked here, whether a cap's
-crawl drains its queue, what is cleaned up at the end) is a method or an attribute of
-the backend.
-
-The Redis side is named by its import path, so a single-process crawl never imports
-redis. `shared(settings)` is also the one test of "a worker of a shared job"
-that the answer store (off by default for workers), progress and the commands use.
+The run summary's results, the spending cap's counter and the limiter's slots must be the whole
+job's in a distributed job. Each is a Protocol here with its local implementation; the Redis ones
+are in distributed/backends.py, named by import path so a single-process crawl never imports redis.
+A feature asks `for_crawler(crawler)` and never tests REDIS_URL itself; `shared(settings)` is the
+one test of "a worker of a shared job".
 """
 
 from __future__ import annotations
@@ -32,12 +23,9 @@ REDIS_BACKENDS = "tmapi_spiders.distributed.backends.RedisBackends"
 
 
 class ImageResults(Protocol):
-    """Where per-image results are kept: this process, or the whole job (Redis,
-    distributed/backends.py). Chosen by `for_crawler`, never by the feature."""
+    """Where per-image results are kept: this process, or the whole job."""
 
-    # The job's (True): other workers' images are in it, and images in progress here are
-    # not tracked (each worker sees a part of them). This process's (False): they are.
-    shared: bool
+    shared: bool  # the job's: other workers' images are in it, and images in progress are not tracked
     job_name: str | None  # the summary's `job`
 
     def add(self, image: dict[str, Any]) -> None:
@@ -50,8 +38,7 @@ class ImageResults(Protocol):
         ...
 
     def job_totals(self) -> dict[str, int]:
-        """The job's own counters (images, paid_calls, pages_fetched, items_written) where
-        they are more than this process's stats; {} when they are not."""
+        """The job's own counters (images, paid_calls, pages_fetched, items_written); {} in one process."""
         ...
 
     def cleanup(self, persist: bool) -> None:
@@ -82,18 +69,13 @@ class LocalResults:
 
 
 class CallCounter(Protocol):
-    """Where reservations are counted: this process, or the whole job (Redis,
-    distributed/backends.py). Chosen by `for_crawler`, never by the feature."""
+    """Where reservations are counted: this process, or the whole job."""
 
-    # The job's queue (True) is left as it is at the cap, for a later run with a higher
-    # one; this process's (False) is drained, each request left refused and recorded.
-    shared: bool
+    shared: bool  # the job's: its queue is left as it is at the cap; this process's is drained
 
     async def reserve(self) -> int:
         """Reserve one call; the number of calls reserved so far including this one, or 0 if the cap is reached."""
         ...
-
-    async def spent(self) -> int: ...
 
     def job_finished(self) -> None:
         """The crawl finished (not stopped): a job-wide count goes with the job."""
@@ -112,9 +94,6 @@ class LocalCounter:
         if self.count >= self.limit:
             return 0
         self.count += 1
-        return self.count
-
-    async def spent(self) -> int:
         return self.count
 
     def job_finished(self) -> None:

@@ -57,17 +57,9 @@ AUTO = "auto"
 
 
 class TmapiCachePolicy(DummyPolicy):
-    """Caches API answers whose status is 200 and that yield their records, the POST
-    conversion included.
-
-    TmapiEnvelopeMiddleware (910) has already given every failed answer (a bad `code`
-    in an HTTP 200, no `data`, malformed JSON) its real status before the cache (900)
-    sees it, so status 200 here means a well-formed answer. A search answer that did not
-    yield its page is still not kept (`paging.unusable_search`: no total_count or items,
-    or empty while total_count promised items on the page): a re-run would replay the
-    hiccup for as long as the TTL instead of asking again. Freshness is the storage's
-    (the TTL is applied when an entry is read); the API's own cache headers are ignored.
-    """
+    """Caches API answers whose status is 200 (the envelope middleware at 910 has given every
+    failed answer its real status) and, for a search, that yield their page: a re-run must
+    not replay a hiccup. Freshness is the storage's; the API's cache headers are ignored."""
 
     def should_cache_request(self, request: Request) -> bool:
         return endpoint_of(request) is not None and super().should_cache_request(request)
@@ -107,8 +99,7 @@ def enabled(settings: BaseSettings) -> bool:
 
 def cache_dir(directory: str) -> str:
     """A relative TMAPI_CACHE_DIR lives in the project's .scrapy directory, as HTTPCACHE_DIR
-    would; where there is no scrapy.cfg to find it (scrapyd runs from an egg), or the
-    project directory cannot be written (checked later, with one clear line), under ./.scrapy."""
+    would; without a project directory (scrapyd runs from an egg), under ./.scrapy."""
     if os.path.isabs(directory):
         return directory
     try:
@@ -118,10 +109,8 @@ def cache_dir(directory: str) -> str:
 
 
 def check_writable(directory: str) -> None:
-    """Create the store (directory and database) and write a probe file, before any paid
-    call: an unwritable directory or a full disk is one line at start, not a surprise an
-    hour into a paid job. ValueError says what and how to go on. A database file that is
-    not one is left for the store to move aside (AnswerStore._open)."""
+    """Create the store and write a probe file before any paid call: ValueError says what is
+    wrong and how to go on. A damaged database is left for the store to move aside."""
     database = os.path.join(directory, DB_NAME)
     if os.path.isdir(database):
         raise ValueError(
@@ -177,8 +166,7 @@ def _overwrites(settings: BaseSettings) -> bool:
 
 
 def _appends(settings: BaseSettings) -> bool:
-    """A feed opened in append mode (`-o`) that a re-run writes into again: a file name
-    without `%(time)s`, which would be a new file each run."""
+    """A feed opened in append mode (`-o`) that a re-run writes into again (no `%(time)s`)."""
     return any(
         not (options or {}).get("overwrite") and "%(time)s" not in str(uri)
         for uri, options in settings.getdict("FEEDS").items()
@@ -186,13 +174,8 @@ def _appends(settings: BaseSettings) -> bool:
 
 
 def configure(settings: BaseSettings) -> None:
-    """Turn the answer store into Scrapy's HTTPCACHE_* settings (from the add-on).
-
-    Each at the add-on's priority: an HTTPCACHE_* setting given in the project, a spider's
-    custom_settings or -s is kept (-s HTTPCACHE_ENABLED=false switches the store off as
-    TMAPI_CACHE=false does).
-    A bad value is left for config.check_settings to report.
-    """
+    """Turn the answer store into Scrapy's HTTPCACHE_* settings, at the add-on's priority (an
+    HTTPCACHE_* setting given elsewhere is kept). A bad value is left for config.check_settings."""
     try:
         on = enabled(settings)
         ttl = ttl_seconds(settings)
@@ -207,12 +190,8 @@ def configure(settings: BaseSettings) -> None:
         "HTTPCACHE_POLICY": POLICY,
         "HTTPCACHE_STORAGE": STORAGE,
     }
-    # JOBDIR in one process, writing with -O: the answer store does the resuming (each run
-    # starts from the seed list and replays what is stored), so the feed is written whole
-    # again. Scrapy's queue and seen-set in JOBDIR would skip the images already done, and
-    # a resumed -O would lose their records; they are also not safe against kill -9. With
-    # -o (append), Scrapy's own JOBDIR resume is kept: replaying would append every record
-    # of the first run a second time.
+    # JOBDIR in one process with -O: the answer store resumes (ReplayScheduler). With -o,
+    # Scrapy's own JOBDIR resume is kept: replaying would append every record a second time.
     if (
         settings.get("JOBDIR")
         and not backends.shared(settings)
@@ -228,13 +207,9 @@ def configure(settings: BaseSettings) -> None:
 
 
 class ReplayScheduler(Scheduler):
-    """Scrapy's scheduler without JOBDIR's request queue and seen-set (one process, store on).
-
-    With the answer store, a resumed run replays everything already paid for and writes
-    the whole feed again; JOBDIR's seen-set would instead skip the images already done
-    (and `-O` would lose their records), and its disk queue is only consistent after a
-    clean stop. JOBDIR itself stays the job's directory (spider state and so on).
-    """
+    """Scrapy's scheduler without JOBDIR's request queue and seen-set (one process, store on):
+    a resumed run replays what was paid for and writes the whole feed again, where the seen-set
+    would skip the images done (and `-O` lose their records). JOBDIR stays the job's directory."""
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import os
 
+from scrapy.cmdline import execute
+
 SETTINGS_MODULE = "tmapi_spiders.settings"
 
 
 def main() -> None:
     os.environ.setdefault("SCRAPY_SETTINGS_MODULE", SETTINGS_MODULE)
-    from scrapy.cmdline import execute
-
     execute()
 
 

@@ -16,8 +16,7 @@ from typing import Any
 
 from scrapy.settings import BaseSettings
 
-from tmapi_spiders import auth, cache, contract, limits, registry, seeds, sheets, sourcing, spending
-from tmapi_spiders.extensions import progress
+from tmapi_spiders import auth, contract, registry, seeds, sheets, sourcing
 from tmapi_spiders.redact import Redactor
 from tmapi_spiders.registry import ConfigError
 
@@ -267,6 +266,10 @@ def check_settings(settings: BaseSettings) -> None:
 
 def check_operator_settings(settings: BaseSettings) -> None:
     """The cap, cache, progress and summary settings (docs/running-jobs.md)."""
+    # Only when a crawl is checked: every command imports this module at start.
+    from tmapi_spiders import cache, limits, spending
+    from tmapi_spiders.extensions import progress
+
     try:
         limits.check(settings)
         spending.max_calls(settings)

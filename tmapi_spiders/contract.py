@@ -1,8 +1,7 @@
 """The TMAPI contract as data: every path, parameter, allowed value and status.
 
-The spider, the middlewares and the tests all read this module,
-so a change to the API is a change in one place. Sources: the endpoint page
-(`shared/seed/1688-global-search-image.md`) and `shared/tmapi-notes.md`.
+The spider, the middlewares and the tests read this module, so a change to the API is a
+change in one place. Source: the endpoint page of TMAPI's documentation.
 """
 
 from __future__ import annotations
@@ -11,8 +10,6 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
-
-DEFAULT_BASE_URL = "https://api.tmapi.io"
 
 # Paths
 SEARCH_PATH = "/1688/global/search/image"
@@ -35,13 +32,7 @@ LANGUAGES = ("en", "zh", "ru", "th", "pt", "es", "tr", "vi", "ja", "ko")
 LANGUAGE_DEFAULT = "en"
 SORTS = ("default", "sales", "price_up", "price_down")
 SORT_DEFAULT = "default"
-FILTERS = (
-    "support_dropshipping",
-    "is_factory",
-    "verified_supplier",
-    "free_shipping",
-    "new_arrival",
-)
+FILTERS = ("support_dropshipping", "is_factory", "verified_supplier", "free_shipping", "new_arrival")
 TRUE_WORDS = frozenset({"true", "1", "yes"})
 FALSE_WORDS = frozenset({"false", "0", "no"})
 
@@ -78,9 +69,8 @@ MSG_NO_KEY = "No API key found in request"
 MSG_BAD_KEY = "Invalid authentication credentials"
 MSG_NO_ROUTE = "no Route matched with those values"
 MSG_NO_BALANCE = "Insufficient API balance"
-# The bare gateway answers that mean the key itself was refused (fatal for the run). Any
-# other bare message (rate limiting, "An unexpected error occurred", an upstream timeout)
-# is a failure of that one call, whatever HTTP status carries it.
+# The bare gateway answers that mean the key itself was refused (fatal); any other bare
+# message is a failure of that one call, whatever HTTP status carries it.
 GATEWAY_AUTH_MESSAGES = (MSG_NO_KEY.lower(), MSG_BAD_KEY.lower(), "invalid api key", "unauthorized")
 AUTH_MODES = ("auto", "header", "query")
 
@@ -109,16 +99,8 @@ ITEM_SHAPE: dict[str, Any] = {
     "quantity_begin": None,
     "quantity_prices": None,
     "sale_info": dict.fromkeys(
-        (
-            "gmv_fuzzy",
-            "gmv_30days",
-            "gmv_30days_cb",
-            "sale_quantity",
-            "sale_quantity_month",
-            "sale_quantity_90days",
-            "sale_quantity_360days",
-            "orders_count",
-        )
+        "gmv_fuzzy gmv_30days gmv_30days_cb sale_quantity sale_quantity_month sale_quantity_90days"
+        " sale_quantity_360days orders_count".split()
     ),
     "type": None,
     "delivery_info": dict.fromkeys(("area_from", "weight", "suttle_weight", "free_postage")),
@@ -128,22 +110,8 @@ ITEM_SHAPE: dict[str, Any] = {
     "primary_rank_score": None,
     "super_new_product": None,
     "shop_info": dict.fromkeys(
-        (
-            "login_id",
-            "member_id",
-            "company_name",
-            "shop_url",
-            "biz_type",
-            "is_factory",
-            "is_super_factory",
-            "is_gold_supplier",
-            "location",
-            "service_tags",
-            "tp_member",
-            "tp_year",
-            "factory_inspection",
-            "shop_repurchase_rate",
-        )
+        "login_id member_id company_name shop_url biz_type is_factory is_super_factory is_gold_supplier"
+        " location service_tags tp_member tp_year factory_inspection shop_repurchase_rate".split()
     ),
 }
 

@@ -1,26 +1,12 @@
-"""When a request's work is done: its records written and its follow-up requests queued.
+"""Done means written: a distributed worker acknowledges a lease only once each record its request
+gave is written by the feeds and each follow-up request is in the job's queue.
 
-Done means written. A distributed worker acknowledges a lease, and so gives up the right
-to redo its request, only once everything that request produced is safe: each record it
-gave through the item pipelines and written by the feeds, each follow-up request in the
-job's queue. Two pieces, both on Scrapy's public hooks:
-
-- `WriteGuard`: the feeds' local files go through `CheckedFileFeedStorage`, whose file
-  reports a failed write (a full disk, a removed folder) to the crawler's guard instead of
-  raising into Scrapy's item path (a traceback per record). The first failure is logged in
-  one line, stops the crawl with finish reason `tmapi_write_failed` (exit code 7), and from
-  then on nothing is done: every later write is discarded and no lease is acknowledged, so
-  their work goes back to the job.
-- `RequestsDone`: a spider middleware that counts what each response's callback yields,
-  the `item_scraped`, `item_dropped` and `item_error` signals that count each record off
-  (their `response` argument names the request: `Response.request`, or `Failure.request`
-  for an errback's records), and `request_scheduled` / `request_dropped` that count each
-  follow-up request off once the scheduler has it. A request is done once its callback's
-  output is exhausted and each record and follow-up is through: Scrapy hands a callback's
-  output to its workers through a queue, so "yielded" is not yet "written" or "queued".
-  A download failure's errback passes no spider middleware: the spider's errback
-  yields exactly one failure record, so its request is done once that record is through.
-  Done requests are announced with the `request_done` signal (tmapi_spiders.signals).
+- `WriteGuard`: the feeds' local files (`CheckedFileFeedStorage`) report a failed write to it
+  instead of raising into Scrapy's item path. The first failure is logged in one line and stops
+  the crawl (`tmapi_write_failed`, exit 7); from then on writes are discarded and nothing is done.
+- `RequestsDone`: a spider middleware that counts what each callback yields and counts it off on
+  the item signals and `request_scheduled` / `request_dropped`, then sends `request_done`. An
+  errback's single failure record passes no spider middleware: its request is done with it.
 """
 
 from __future__ import annotations
@@ -50,8 +36,7 @@ _guards: weakref.WeakKeyDictionary[Crawler, WriteGuard] = weakref.WeakKeyDiction
 
 
 class WriteFailed(OSError):
-    """A feed file could not be written: raised by `store()` so that Scrapy's feed exporter
-    reports the feed as not stored (the cause was logged when the write failed)."""
+    """Raised by `store()` so that Scrapy's feed exporter reports the feed as not stored."""
 
 
 class WriteGuard:
@@ -95,18 +80,15 @@ class WriteGuard:
             deferred_from_coro(engine.close_spider_async(reason=WRITE_FAILED_REASON))
 
     def flush(self) -> bool:
-        """Push every buffered byte of the local feeds to the kernel; False when a write has
-        failed (now or before): nothing may be acknowledged then."""
+        """Push the local feeds' buffered bytes to the kernel; False when a write has ever failed."""
         for raw in list(self.files):
             raw.flush_buffer()
         return self.failed is None
 
 
 class _CheckedRaw(io.RawIOBase):
-    """An unbuffered file whose failed write goes to the guard, not to the caller.
-
-    After the first failure every write is discarded (the crawl is stopping and nothing
-    written from then on is counted done), so an exporter never sees an exception."""
+    """An unbuffered file whose failed write goes to the guard, not to the caller; after the first
+    failure every write is discarded, so an exporter never sees an exception."""
 
     def __init__(self, path: str, mode: str, guard: WriteGuard) -> None:
         super().__init__()
@@ -119,11 +101,11 @@ class _CheckedRaw(io.RawIOBase):
         return True
 
     def write(self, data: Any) -> int:
-        size = len(memoryview(data).cast("B"))
+        view = memoryview(data).cast("B")
+        size = len(view)
         if self.guard.failed is not None:
             return size
         try:
-            view = memoryview(data).cast("B")
             while view:  # a regular file takes all at once; anything else may take less
                 written = self._file.write(view)
                 view = view[written or 0 :]
@@ -156,11 +138,8 @@ class _CheckedRaw(io.RawIOBase):
 
 
 class CheckedFileFeedStorage(FileFeedStorage):
-    """Scrapy's local file storage, its writes checked by the crawler's `WriteGuard`.
-
-    `buffered` False (distributed workers) writes every exported line straight into the
-    kernel, which outlives the process: a `kill -9` loses no record whose lease was
-    acknowledged."""
+    """Scrapy's local file storage, its writes checked by the crawler's `WriteGuard`. Unbuffered
+    (distributed workers), every line goes straight to the kernel: a `kill -9` loses no acknowledged record."""
 
     buffered = True
 
@@ -205,8 +184,7 @@ class UnbufferedFileFeedStorage(CheckedFileFeedStorage):
 
 
 class _NoTraceback(logging.Filter):
-    """Scrapy's "Error storing ... feed" line without a traceback for a `WriteFailed`, whose
-    cause was logged in one line when the write failed."""
+    """Scrapy's "Error storing ... feed" line without a traceback for a `WriteFailed` (already logged)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
@@ -229,8 +207,7 @@ class _Pending:
 
 
 class RequestsDone:
-    """A spider middleware (next to the engine, so it sees what every other one lets
-    through) that announces each request whose work is done (`request_done`)."""
+    """A spider middleware, next to the engine, that announces each request whose work is done."""
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
@@ -252,8 +229,7 @@ class RequestsDone:
         try:
             async for element in result:
                 if pending is not None:
-                    # Scrapy hands the output to its workers through a queue: an element pulled
-                    # from here is not yet written (a record) nor queued (a request).
+                    # Pulled from here is not yet written (a record) nor queued (a request).
                     pending.records += 1
                     if isinstance(element, Request) and request is not None:
                         self.parent_of[element] = request
@@ -269,8 +245,7 @@ class RequestsDone:
             return  # a record with no request (written by the worker itself): not counted here
         pending = self.pending.get(request)
         if pending is None:
-            # An errback's record for a failed download (no spider middleware saw it): the
-            # spider's errback yields one record, so the request is done with it.
+            # An errback's one record for a failed download (no spider middleware saw it).
             pending = _Pending()
             pending.complete = True
             self.pending[request] = pending
@@ -279,9 +254,7 @@ class RequestsDone:
         self._maybe_done(request, pending)
 
     def _follow_up_queued(self, request: Request, **_: Any) -> None:
-        """A yielded request reached the scheduler (request_scheduled, sent just before the
-        scheduler takes it, in the same call) or was dropped by it (request_dropped: a
-        duplicate of one already queued): its parent's work no longer waits for it."""
+        """A yielded request was scheduled or dropped as a duplicate: its parent no longer waits for it."""
         parent = self.parent_of.pop(request, None)
         pending = self.pending.get(parent) if parent is not None else None
         if parent is None or pending is None:

@@ -11,19 +11,19 @@ Two changes to the stock handler, both about paid calls and secrets:
   cap, `tmapi/paid_calls` and the limiter would all miss it. With the re-send off, such a
   failure reaches RetryMiddleware like any other: counted, backed off, capped.
 
-The re-send is switched off on the handler's pool, `_pool.retryAutomatically`: the one
-attribute of Scrapy's that the project reads without it being public. Scrapy builds that
-pool in the handler and takes none from outside, and its other HTTP handlers (httpx,
-aiohttp) are marked not for production; a handler of our own on Twisted's public Agent
-would have to redo Scrapy's size limits, timeouts, TLS and proxies. So the read stays,
-checked: a Scrapy whose handler has no such pool stops the crawl when the spider opens,
-before any paid call (finish reason `tmapi_scrapy_unsupported`, one log line).
+Scrapy builds its connection pool inside the handler and takes none from outside, so the
+re-send is switched off where Twisted makes it public: `HTTPConnectionPool.retryAutomatically`,
+the documented default of every pool, set to False on the class when the handler is built.
+That holds for the whole process; every Twisted pool in a crawl is a Scrapy handler's. A
+Twisted without that switch stops the crawl when the spider opens, before any paid call
+(finish reason `tmapi_scrapy_unsupported`, one log line). `Connection: close` on each call
+would stop the re-send through HTTP alone, at the price of a new connection (and TLS
+handshake) for every paid call.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from scrapy import Request
 from scrapy import signals as scrapy_signals
@@ -32,6 +32,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import CannotResolveHostError, CloseSpider, DownloadConnectionRefusedError
 from scrapy.http import Response
 from twisted.internet.error import ConnectError, DNSLookupError, NoRouteError, TCPTimedOutError
+from twisted.web.client import HTTPConnectionPool
 
 from tmapi_spiders import auth, signals
 from tmapi_spiders.api import endpoint_of
@@ -51,16 +52,16 @@ UNSUPPORTED_REASON = "tmapi_scrapy_unsupported"  # outcome.SCRAPY_ERROR
 logger = logging.getLogger(__name__)
 
 
-def stop_automatic_retries(handler: Any) -> str | None:
-    """Turn off Twisted's unseen re-send of a failed request on `handler`'s connection pool;
-    the problem, in words, when the handler has no such pool (None: done)."""
-    pool = getattr(handler, "_pool", None)
-    if not isinstance(getattr(pool, "retryAutomatically", None), bool):
+def stop_automatic_retries(pool_class: type = HTTPConnectionPool) -> str | None:
+    """Turn off Twisted's unseen re-send of a failed request for every pool of `pool_class`
+    (Scrapy's handler builds a plain HTTPConnectionPool); the problem, in words, when
+    Twisted has no such switch (None: done)."""
+    if not isinstance(getattr(pool_class, "retryAutomatically", None), bool):
         return (
-            f"{type(handler).__name__} has no Twisted connection pool with `retryAutomatically`:"
+            f"Twisted's {pool_class.__name__} has no `retryAutomatically`:"
             " Twisted could re-send a failed paid call unseen by the spending cap and tmapi/paid_calls"
         )
-    pool.retryAutomatically = False
+    pool_class.retryAutomatically = False
     return None
 
 
@@ -75,8 +76,8 @@ class CountedHTTP11DownloadHandler(HTTP11DownloadHandler):
     lazy = False
 
     def __init__(self, crawler: Crawler) -> None:
+        self.unsupported = stop_automatic_retries()
         super().__init__(crawler)
-        self.unsupported = stop_automatic_retries(self)
         if self.unsupported:
             crawler.signals.connect(self._refuse_to_start, signal=scrapy_signals.spider_opened)
         self.signer = auth.Signer.from_settings(crawler.settings)
@@ -86,7 +87,7 @@ class CountedHTTP11DownloadHandler(HTTP11DownloadHandler):
         crawler.signals.connect(self.signer.adopt, signal=signals.auth_known)
 
     def _refuse_to_start(self) -> None:
-        logger.error("This Scrapy cannot run tmapi-spiders safely: %s (see pyproject.toml)", self.unsupported)
+        logger.error("This Twisted cannot run tmapi-spiders safely: %s (see pyproject.toml)", self.unsupported)
         raise CloseSpider(UNSUPPORTED_REASON)
 
     async def download_request(self, request: Request) -> Response:

@@ -1,9 +1,5 @@
 """Reading one TMAPI answer: its JSON body, parsed without ever crashing, and the envelope
 (`{"code", "msg", "data"}`, or a gateway's bare `{"message"}`) classified as ok or failed.
-
-contract.py says what the API is (paths, parameters,
-statuses), this module how an answer is read. TmapiEnvelopeMiddleware reads every answer
-once through `read_envelope` and `check_page`; the spider's callbacks read the result.
 """
 
 from __future__ import annotations
@@ -52,28 +48,18 @@ class Envelope:
         return self.status in FATAL_STATUSES
 
 
-MALFORMED = 0  # our own status for a body that is not the documented JSON envelope
-
-
 _LONE_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 # orjson reads an integer beyond 64 bits as a float (json keeps it exact): a body with a run of
-# 19 digits goes the careful way. Found by mapping digits to "0" and a substring search: a
-# regex took four times as long as orjson itself.
+# 19 digits goes the careful way (found by mapping digits to "0": cheaper than a regex).
 _DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
 _LONG_DIGITS = b"0" * 19
 
 
 def parse_json(body: bytes | str) -> Any:
-    """JSON as the API meant it, never a crash further down.
-
-    Bytes that are not UTF-8 become U+FFFD (one bad field must not cost the page and its
-    retries); NaN/Infinity, which JSON does not allow, become null; a lone surrogate
-    escape (valid JSON, unencodable text) becomes U+FFFD. Too deep a nesting raises
-    RecursionError, like any other malformed body.
-
-    orjson reads a well-formed body several times faster than json (the crawl's largest
-    single cost per page); it refuses every case above, and those take the careful path."""
+    """JSON as the API meant it, never a crash further down: bytes that are not UTF-8 and lone
+    surrogate escapes become U+FFFD, NaN/Infinity null; too deep a nesting raises RecursionError.
+    orjson first; the bodies it refuses take the careful path."""
     if isinstance(body, bytes) and _LONG_DIGITS not in body.translate(_DIGITS_TO_ZERO):
         try:
             return orjson.loads(body)
@@ -102,8 +88,7 @@ def _scrub_surrogates(value: Any) -> Any:
 
 
 def read_envelope(http_status: int, body: bytes | str | dict[str, Any]) -> Envelope:
-    """Classify an answer: failed when the HTTP status or the body's `code` is not 200
-    or `data` is missing (tmapi-notes: some failures come back as HTTP 200)."""
+    """Classify an answer: failed when the HTTP status or the body's `code` is not 200 or `data` is missing."""
     if isinstance(body, dict):
         payload: Any = body
     else:
@@ -120,8 +105,7 @@ def read_envelope(http_status: int, body: bytes | str | dict[str, Any]) -> Envel
     code = payload.get("code")
     if type(code) is not int:
         if http_status == OK:
-            # The endpoint page's `code` is a JSON number: "200" (a string), 200.0 or true is
-            # not the documented envelope, and its `msg` ("success") would hide that.
+            # "200" (a string), 200.0 or true is not the documented envelope, whatever `msg` says.
             return Envelope(UNEXPECTED, code_problem(payload), None)
         code = http_status
     message = str(payload.get("msg") or STATUS_MEANINGS.get(code, ""))
@@ -145,10 +129,7 @@ def code_problem(payload: dict[str, Any]) -> str:
 
 
 def redirect_envelope(http_status: int, location: str | None, url: str) -> Envelope:
-    """A 3xx answer (redirects are not followed for the API): failed, naming where it pointed.
-
-    Only the host is named: a gateway's Location can quote the request's query, the
-    apiToken parameter included."""
+    """A 3xx answer: failed, naming only the host it pointed to (a Location can quote the token)."""
     try:
         parts = urlsplit(urljoin(url, location) if location else "")
         host, port = parts.hostname, parts.port
@@ -164,12 +145,8 @@ def redirect_envelope(http_status: int, location: str | None, url: str) -> Envel
 
 
 def gateway_envelope(http_status: int, message: str) -> Envelope:
-    """A bare gateway `{"message": ...}`: refused key, spent balance, unknown route, or a
-    failure of this call only.
-
-    Only the answers that name the key or the balance (or a 401/403 status) stop the
-    crawl; an unknown message on HTTP 200 is an unexpected error (retried), and on any
-    other status keeps that status (429, 502, 504... retried as usual)."""
+    """A bare gateway `{"message": ...}`: refused key, spent balance and unknown route stop the
+    crawl; any other message keeps its status (an unexpected error on HTTP 200), retried as usual."""
     lowered = message.lower()
     if MSG_NO_BALANCE.lower() in lowered:
         return Envelope(NO_BALANCE, message, None)
@@ -181,8 +158,7 @@ def gateway_envelope(http_status: int, message: str) -> Envelope:
 
 
 def check_page(envelope: Envelope, page_size: int) -> Envelope:
-    """A search answer with more items than the page size asked for is not a page (a broken
-    or hostile backend): failed as malformed, like a body cut short."""
+    """A search answer with more items than the page size asked for is failed as malformed."""
     items = envelope.data.get("items") if envelope.data is not None else None
     if isinstance(items, list) and len(items) > page_size:
         return Envelope(UNEXPECTED, f"malformed page: {len(items)} items for page_size {page_size}", None)

@@ -16,8 +16,7 @@ LIST_SEPARATOR = " | "
 
 
 def cell(value: Any) -> Any:
-    """A scalar as a CSV cell: booleans as JSON writes them (`true`/`false`, as in the JSON
-    Lines feed), not Python's `True`/`False`; None as an empty cell."""
+    """A scalar as a CSV cell: booleans as JSON writes them (`true`/`false`), None as an empty cell."""
     if value is True:
         return "true"
     if value is False:
@@ -52,9 +51,8 @@ def _columns(shape: dict[str, Any], prefix: str = "") -> list[str]:
     return out
 
 
-# A fixed header: Scrapy's CSV exporter takes its columns from the first record, so a field
-# the first record lacks (a null price_info, a field the API adds later) would be dropped
-# from every row. Anything outside these columns goes, as JSON, into `extra`.
+# A fixed header (Scrapy's takes the first record's fields, dropping any it lacks from every row);
+# anything outside these columns goes, as JSON, into `extra`.
 CSV_COLUMNS = (*_columns(contract.ITEM_SHAPE), *CONTEXT_FIELDS, "extra")
 _CSV_COLUMN_SET = frozenset(CSV_COLUMNS)
 _JSON_COLUMNS = ("filters",)  # our own objects whose keys vary with the query
@@ -82,13 +80,8 @@ class FlatCsvItemExporter(CsvItemExporter):
 
 
 class FastJsonLinesItemExporter(JsonLinesItemExporter):
-    """JSON Lines through orjson: the same records (UTF-8, no \\u escapes), written compactly.
-
-    Scrapy's exporter walks every field through `serialize_field` and encodes with the
-    pure-Python ScrapyJSONEncoder: most of the feed's CPU. For a dict item without
-    FEED_EXPORT_FIELDS that walk returns the dict as it is, so it is skipped; anything
-    orjson cannot encode (an integer beyond 64 bits, a non-string key) goes the stock way.
-    """
+    """JSON Lines through orjson: the same records, compactly. A dict item without FEED_EXPORT_FIELDS
+    skips Scrapy's per-field walk; what orjson cannot encode (a huge integer) goes the stock way."""
 
     def __init__(self, file: Any, **kwargs: Any) -> None:
         super().__init__(file, **kwargs)

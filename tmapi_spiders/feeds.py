@@ -1,8 +1,7 @@
 """Where records go: products to the user's feed, failures to a feed beside it.
 
-Scrapy's feed exporters do the writing; this only completes FEEDS before the crawl:
-products-only `item_classes` on the user's feeds, a failures feed next to the first
-one, and a default feed under TMAPI_OUTPUT_DIR when none was asked for.
+Scrapy's feed exporters write; this only completes FEEDS: products-only `item_classes` on the
+user's feeds, a failures feed next to the first, a default feed under TMAPI_OUTPUT_DIR if none.
 """
 
 from __future__ import annotations
@@ -12,6 +11,7 @@ from typing import Any
 
 from scrapy.settings import BaseSettings
 
+from tmapi_spiders import registry
 from tmapi_spiders.clock import utc_now
 from tmapi_spiders.settings_util import priority_above
 
@@ -20,14 +20,12 @@ FAILURES = "tmapi_spiders.items.FailureItem"
 
 
 def stamp_now() -> str:
-    """The crawl's start in file names: the summary's and records' UTC form with `-` for
-    `:` (`2026-11-27T10-09-41Z`), not Scrapy's `%(time)s` (`...+00-00`)."""
+    """The crawl's start in file names: the records' UTC form with `-` for `:`."""
     return utc_now().replace(":", "-")
 
 
 def failures_uri(products_uri: str, output_dir: str, spider_name: str, stamp: str = "%(time)s") -> str:
-    """`x/products.jsonl` -> `x/products.failures.jsonl`; stdout and URIs without a
-    file name fall back to the output directory."""
+    """`x/products.jsonl` -> `x/products.failures.jsonl`; stdout falls back to the output directory."""
     if products_uri in ("-", "stdout:") or products_uri.startswith(("stdout:", "-:")):
         return os.path.join(output_dir, f"{spider_name}-{stamp}.failures.jsonl")
     stem, dot, ext = products_uri.rpartition(".")
@@ -44,7 +42,7 @@ def failures_only(options: dict[str, Any] | None) -> bool:
 
 def configure(settings: BaseSettings, spider_name: str) -> None:
     feeds: dict[str, Any] = dict(settings.getdict("FEEDS"))
-    output_dir = settings.get("TMAPI_OUTPUT_DIR") or "output"
+    output_dir = registry.read(settings, "TMAPI_OUTPUT_DIR") or "output"
     stamp = stamp_now()
     if not feeds:
         feeds = {os.path.join(output_dir, f"{spider_name}-{stamp}.jsonl"): {"format": "jsonlines"}}
@@ -52,8 +50,7 @@ def configure(settings: BaseSettings, spider_name: str) -> None:
     for uri, options in feeds.items():
         options = dict(options or {})
         if options.get("format") == "xlsx":
-            # The workbook's *best* sheet says why an image has no offer: it gets the failures
-            # too. A workbook is one zip file written whole: `-o` cannot append to it.
+            # The workbook's *best* sheet says why an image has no offer; a zip cannot be appended to.
             options.setdefault("item_classes", [PRODUCTS, FAILURES])
             options["overwrite"] = True
         else:
@@ -61,8 +58,7 @@ def configure(settings: BaseSettings, spider_name: str) -> None:
         wanted[str(uri)] = options
     if not any(failures_only(o) for o in wanted.values()):
         first_uri, first = next(iter(wanted.items()))
-        uri = settings.get("TMAPI_FAILURES_FEED") or failures_uri(first_uri, output_dir, spider_name, stamp)
+        uri = registry.read(settings, "TMAPI_FAILURES_FEED") or failures_uri(first_uri, output_dir, spider_name, stamp)
         wanted[uri] = {"format": "jsonlines", "item_classes": [FAILURES], "overwrite": first.get("overwrite", False)}
-    # One above what it completes: `CrawlerProcess.crawl(crawler)` merges the process's
-    # settings back in wherever the crawler's priority is not higher.
+    # One above what it completes, or the process's settings would be merged back over it.
     settings.set("FEEDS", wanted, priority=priority_above(settings, "FEEDS"))

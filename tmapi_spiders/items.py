@@ -1,23 +1,13 @@
 """The two kinds of record a crawl writes: products and failures.
 
-Both are plain dicts (subclassed only so feeds can route them by class with
-`item_classes`): the API may add fields later, and a fixed `scrapy.Item` would
-either crash on them or drop them silently.
+Both are plain dicts, subclassed only so feeds can route them by class (`item_classes`):
+the API may add fields, which a fixed `scrapy.Item` would refuse.
 """
 
 from __future__ import annotations
 
 # Fields every product record carries beside the API's own item fields.
-CONTEXT_FIELDS = (
-    "query_image_url",
-    "search_image_url",
-    "page",
-    "rank",
-    "language",
-    "sort",
-    "filters",
-    "crawled_at",
-)
+CONTEXT_FIELDS = ("query_image_url", "search_image_url", "page", "rank", "language", "sort", "filters", "crawled_at")
 
 FAILURE_FIELDS = (
     "query_image_url",

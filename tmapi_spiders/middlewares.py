@@ -1,11 +1,7 @@
-"""Downloader middlewares between our requests and TMAPI.
+"""Downloader middlewares between our requests and TMAPI: backoff (560), envelope (910), decoding (915).
 
-Order (DOWNLOADER_MIDDLEWARES): backoff 560 -> HttpCache 900 -> envelope 910 ->
-HttpCompression 915 -> spending cap 930 (spending.py) -> job-wide limit 940 (limits/)
--> the download handler (download.py: it alone puts the token on, and counts the calls
-that reach the API). Responses travel back the other way: decoded (915) before the envelope reads them,
-and a failed answer is recognised (and turned into its real status) before the cache
-or RetryMiddleware look at it.
+On the way back an answer is decoded before the envelope reads it, and a failed one gets its
+real status before the cache or RetryMiddleware look at it.
 """
 
 from __future__ import annotations
@@ -29,7 +25,7 @@ from scrapy.http import Response
 from scrapy.utils.defer import deferred_from_coro
 from twisted.internet.error import ConnectionRefusedError, DNSLookupError, NoRouteError
 
-from tmapi_spiders import contract
+from tmapi_spiders import contract, registry
 from tmapi_spiders import signals as tmapi_signals
 from tmapi_spiders.api import ENDPOINT_SEARCH, ENVELOPE_META, META_KEY, endpoint_of
 from tmapi_spiders.auth import ApiRefused, secrets_of
@@ -37,8 +33,6 @@ from tmapi_spiders.envelope import Envelope, check_page, read_envelope, redirect
 from tmapi_spiders.redact import Redactor
 
 logger = logging.getLogger(__name__)
-
-__all__ = ["ApiRefused", "TmapiBackoffMiddleware", "TmapiEnvelopeMiddleware", "TmapiHttpCompressionMiddleware"]
 
 # Failures that mean nothing answers at TMAPI_BASE_URL (not a slow or overloaded API).
 UNREACHABLE_ERRORS = (
@@ -58,13 +52,8 @@ FATAL_REASONS = {
 
 
 class TmapiEnvelopeMiddleware:
-    """Reads every API answer once and gives a failed one its real status.
-
-    TMAPI reports some failures as HTTP 200 with a non-200 `code`, or with no `data`,
-    and gateway failures as a bare `{"message": ...}`. Turning those into the status
-    they mean lets RetryMiddleware, the cache policy and HttpErrorMiddleware do their
-    usual jobs. Authentication and balance failures stop the whole crawl.
-    """
+    """Reads every API answer once and gives a failed one (HTTP 200 with a failed `code`, no `data`)
+    its real status, so retry, cache policy and HttpErrorMiddleware do their jobs; fatal ones stop the crawl."""
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
@@ -73,9 +62,8 @@ class TmapiEnvelopeMiddleware:
         self.fatal_status = 0
         self.answered = False  # any answer at all from the API yet
         self.unreachable = 0  # connection failures in a row before the first answer
-        self.unreachable_limit = crawler.settings.getint("TMAPI_UNREACHABLE_AFTER")
-        # Whatever the server sends back (an error text that quotes the request's headers,
-        # say) loses the token here, before anything reads, stores, logs or counts it.
+        self.unreachable_limit = registry.read(crawler.settings, "TMAPI_UNREACHABLE_AFTER")
+        # A body that quotes the token loses it here, before anything reads, stores or logs it.
         self.redactor = Redactor(secrets_of(crawler.settings))
 
     @classmethod
@@ -101,8 +89,7 @@ class TmapiEnvelopeMiddleware:
         else:
             envelope = read_envelope(response.status, response.body)
         if envelope.message and self.redactor.found_in(envelope.message):
-            # The decoded text, read again: an escape the bytes did not show as one (the
-            # message is what failure records, the summary and the log quote).
+            # The decoded text, read again: an escape the bytes did not show as one.
             envelope = replace(envelope, message=self.redactor.text(envelope.message))
         if envelope.ok and endpoint_of(request) == ENDPOINT_SEARCH:
             envelope = check_page(envelope, request.meta[META_KEY]["q"]["page_size"])
@@ -150,10 +137,8 @@ class TmapiEnvelopeMiddleware:
 
 
 class TmapiHttpCompressionMiddleware(HttpCompressionMiddleware):
-    """Scrapy's decoding (gzip, deflate, br, zstd), with a decoded body over DOWNLOAD_MAXSIZE
-    treated as the broken answer it is: a 500 that RetryMiddleware retries and, after the
-    last try, a failure record that says why. (Scrapy's own raises IgnoreRequest, which no
-    retry or failure record ever sees.)"""
+    """Scrapy's decoding, with a decoded body over DOWNLOAD_MAXSIZE a retried 500 (and at last a
+    failure record saying why) instead of Scrapy's IgnoreRequest, which no errback sees."""
 
     def process_response(self, request: Request, response: Response) -> Response | Request:  # type: ignore[override]
         try:
@@ -167,11 +152,7 @@ class TmapiHttpCompressionMiddleware(HttpCompressionMiddleware):
 
 
 class TmapiBackoffMiddleware:
-    """Exponential backoff before each retry, honouring the API's `Retry-After`.
-
-    RetryMiddleware decides whether to retry; this only decides when. Settings:
-    TMAPI_BACKOFF_BASE (seconds, 0 disables), TMAPI_BACKOFF_MAX.
-    """
+    """Exponential backoff before each retry (RetryMiddleware decides whether), honouring `Retry-After`."""
 
     def __init__(self, base: float, cap: float) -> None:
         self.base = base
@@ -179,8 +160,8 @@ class TmapiBackoffMiddleware:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        base = crawler.settings.getfloat("TMAPI_BACKOFF_BASE")
-        cap = crawler.settings.getfloat("TMAPI_BACKOFF_MAX")
+        base = registry.read(crawler.settings, "TMAPI_BACKOFF_BASE")
+        cap = registry.read(crawler.settings, "TMAPI_BACKOFF_MAX")
         if base <= 0:
             raise NotConfigured
         if cap < base:
@@ -188,9 +169,7 @@ class TmapiBackoffMiddleware:
         return cls(base, cap)
 
     def delay_for(self, request: Request) -> float:
-        """The wait before this retry: the usual backoff, or the server's `Retry-After` if
-        longer (bounded by 4 x TMAPI_BACKOFF_MAX: a server asking for an hour gets a failure
-        record sooner, not a crawl that stalls)."""
+        """The usual backoff, or the server's `Retry-After` if longer, up to 4 x TMAPI_BACKOFF_MAX."""
         tries = int(request.meta.get("retry_times", 0))
         if not tries:
             return 0.0
@@ -206,10 +185,8 @@ class TmapiBackoffMiddleware:
 
 
 def retry_after_seconds(value: Any, now: float | None = None) -> float | None:
-    """Seconds a `Retry-After` value asks to wait, in either form RFC 9110 allows
-    (section 10.2.3): delay-seconds ("120") or an HTTP-date ("Wed, 21 Oct 2026 07:28:00 GMT",
-    measured from `now`, the wall clock by default). A date already past means 0; a value
-    that is neither form means None (the usual backoff applies)."""
+    """Seconds a `Retry-After` (delay-seconds or an HTTP-date, from `now`) asks to wait; None when
+    it is neither form."""
     if not isinstance(value, str) or not value.strip():
         return None
     text = value.strip()

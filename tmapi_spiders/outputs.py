@@ -35,8 +35,6 @@ from urllib.parse import unquote, urlsplit
 
 from scrapy.settings import BaseSettings
 
-from tmapi_spiders.answer_store import DB_NAME
-
 LOCK_SUFFIX = ".lock"
 PROBE_BYTES = 4096
 # Placeholders whose value is the same for every run of one command (with one worker id):
@@ -302,6 +300,9 @@ def prepare(outputs: Iterable[Output], store_dir: str | None = None) -> Guard:
                 seen.add(path)
                 _take(guard, Lock(path, output.what))
         if store_dir:
+            # The answer store's module (SQLite) only with a store: every command imports this one at start.
+            from tmapi_spiders.answer_store import DB_NAME
+
             elsewhere = "give this run another -s TMAPI_CACHE_DIR"
             store = Lock(os.path.join(store_dir, DB_NAME), "the answer store", elsewhere)
             _take(guard, store)

@@ -1,23 +1,11 @@
 """One image's search, page after page: the chain state, and what each answer means.
 
-`ChainState` is what travels with a request (`meta["tmapi"]`, plain JSON, so a Redis
-queue can carry it to any worker). `paginate(state, data, ...)` reads one successful
-search answer and says what to do: which items are new, which page comes next, or why
-the image is finished. It knows nothing of Scrapy, so every paging rule is a unit test.
-
-The rules follow what the API does, not what we expect of it (completeness first):
-the API's own page size when it reports a smaller one; a short page does not end an
-image while total_count says more (a backend may filter an item out of a page) unless
-TMAPI_STOP_ON_SHORT_PAGE asks to save that call; an empty page, a page with nothing
-new (a repeating backend, an overstated or endless total_count) or `has_next_page:
-false` does end it, so no call is paid for a page that cannot bring anything new.
-
-An empty page that total_count says should hold items is suspect (`Step.promised_empty`):
-on page 1, or after a full page, it looks like a backend hiccup rather than the end, so
-the spider asks it once more (TMAPI_EMPTY_PAGE_RETRIES) before it counts. A page 1 that
-stays empty fails the image; a later one ends it as any empty page does (its records are
-kept, the summary says it ended below total_count). After a short page the backend has
-already run out (an overstated total_count), so the empty page ends the image at once.
+`ChainState` travels with a request (`meta["tmapi"]`, plain JSON a Redis queue can carry).
+`paginate` reads one search answer and says which items are new, which page comes next, or
+why the image ended; it knows nothing of Scrapy. The rules follow what the API does: its own
+smaller page size, a short page not the end while total_count says more, and an empty page,
+a page with nothing new or `has_next_page: false` the end. An empty page total_count promised
+items on (page 1, or after a full page) is asked again before it counts (`Step.promised_empty`).
 """
 
 from __future__ import annotations
@@ -40,8 +28,7 @@ EMPTY_PROMISED = "empty page while total_count says more"
 
 @dataclass
 class ChainState:
-    """Where one image's search stands: the image, the query, the page to fetch next,
-    and what the pages so far held (item ids seen, counts)."""
+    """Where one image's search stands: the image, the query, the page to fetch next, what pages held."""
 
     image: str  # the seed's URL (the query image)
     img: str  # what is searched: the same URL, or the converted /search/... path
@@ -55,29 +42,14 @@ class ChainState:
     dups: int = 0  # items repeated from earlier pages
     prev_short: bool = False  # the page before held fewer items than the page size
     empty_asks: int = 0  # times this page came back empty while total_count promised items on it
-    # The spreadsheet row the image came from (seeds.Seed.input, its row number): carried
-    # page to page, and worker to worker, into every record of the image. None for a text list.
+    # The spreadsheet row the image came from, and its number, for every record; None for a text list.
     input: dict[str, Any] | None = None
     input_row: int | None = None
 
     def to_meta(self) -> dict[str, Any]:
-        meta: dict[str, Any] = {
-            "image": self.image,
-            "img": self.img,
-            "page": self.page,
-            "q": self.q,
-            "max_pages": self.max_pages,
-            "converted": self.converted,
-            "seen": self.seen,
-            "total": self.total,
-            "items": self.items,
-            "dups": self.dups,
-            "prev_short": self.prev_short,
-            "empty_asks": self.empty_asks,
-        }
-        if self.input is not None:  # a text list's requests stay as small as they were
-            meta["input"] = self.input
-            meta["input_row"] = self.input_row
+        meta = dict(vars(self))
+        if self.input is None:  # a text list's requests stay small
+            del meta["input"], meta["input_row"]
         return meta
 
     @classmethod
@@ -114,8 +86,6 @@ class Step:
     end: str | None  # END_*: why the image is finished (None while there is a next page)
     expected_pages: int  # pages total_count promises (at most max_pages), at least 1
     failure: str | None = None  # the answer cannot be paged (NO_TOTAL)
-    # Empty although total_count promised items on this page, where that looks like a hiccup
-    # (page 1, or after a full page): asked again, then a failure (module docstring).
     promised_empty: bool = False
 
     @property
@@ -140,11 +110,8 @@ def promises_items(total: int, page: int, size: int) -> bool:
 
 
 def unusable_search(data: dict[str, Any], page: int, asked_page_size: int) -> str | None:
-    """Why a successful search answer must not be kept for a re-run (None: it may).
-
-    An answer that did not yield its page's records is no answer to replay: one that cannot
-    be paged (NO_TOTAL), or an empty page that total_count says should hold items (a hiccup
-    stored would be replayed by every re-run until the store's TTL)."""
+    """Why a successful search answer must not be kept for a re-run (None: it may): it cannot be
+    paged, or it is an empty page total_count says should hold items."""
     total, items = data.get("total_count"), data.get("items")
     if total == 0 and items is None:
         return None
@@ -205,8 +172,7 @@ def paginate(state: ChainState, data: dict[str, Any], asked_page_size: int, stop
             not_objects += 1
             continue
         key = raw.get("item_id")
-        # Only a real integer id is remembered: `true` or `1.0` would pass for item 1 and
-        # drop the real item 1 as a repeat (both are dropped by validation anyway).
+        # Only a real integer id is remembered: `true` or `1.0` would pass for item 1.
         if type(key) is int:
             if key in seen:
                 dups += 1
@@ -214,27 +180,19 @@ def paginate(state: ChainState, data: dict[str, Any], asked_page_size: int, stop
             seen.add(key)
         new.append((rank, raw))
     last = contract.last_page(total, size)
-    after = ChainState(
-        image=state.image,
-        img=state.img,
-        q=state.q,
-        page=state.page,
-        max_pages=state.max_pages,
-        converted=state.converted,
+    after = replace(
+        state,
         seen=list(seen),
         total=total if state.total is None else state.total,
         items=state.items + len(new),
         dups=state.dups + dups,
         prev_short=len(items) < size,
-        input=state.input,
-        input_row=state.input_row,
+        empty_asks=0,
     )
     promised_empty = not items and promises_items(total, state.page, size) and (state.page == 1 or not state.prev_short)
     end = end_of_search(
         state.page, last, state.max_pages, len(items), len(new), size, data.get("has_next_page"), stop_on_short_page
     )
-    following = None
-    if end is None:
-        following = replace(after, page=state.page + 1)
+    following = replace(after, page=state.page + 1) if end is None else None
     expected = max(min(last, state.max_pages or last), 1)
     return Step(new, not_objects, dups, after, following, end, expected, promised_empty=promised_empty)

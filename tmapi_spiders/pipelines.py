@@ -1,13 +1,7 @@
-"""Item pipelines: normalise, then validate, each product record.
+"""Item pipelines: normalise, then validate, each product record; failure records pass untouched.
 
-Both are coroutines although neither waits for anything: Scrapy awaits a coroutine as it
-is, where a plain return value costs it an `inspect.isawaitable` ABC check and a wrapper
-coroutine per pipeline per record.
-
-Failure records pass through untouched. A dropped record is counted by reason under
-`tmapi/items_dropped/<reason>` and each reason is logged once, not once per item.
-Duplicates of an item across an image's pages are removed earlier, in the spider's
-pagination state, because that state follows the image from worker to worker.
+Coroutines although neither waits: Scrapy awaits a coroutine as it is, cheaper than a plain return.
+A dropped record is counted by reason (`tmapi/items_dropped/<reason>`) and each reason logged once.
 """
 
 from __future__ import annotations
@@ -30,12 +24,10 @@ class ValidationPipeline:
     def __init__(self, crawler: Crawler) -> None:
         assert crawler.stats is not None
         self.stats = crawler.stats
-        # Looked up once: Scrapy's stats classes run a Python __getattribute__ (a deprecation
-        # check) on every attribute access.
+        # Looked up once: Scrapy's stats classes check every attribute access.
         self.inc_value = crawler.stats.inc_value
         self.logged: set[str] = set()
-        # The schema (pydantic, ~70 ms to import and build) is loaded at the first record,
-        # not at start: it is not needed before the first answer (time to the first call).
+        # The schema (pydantic, slow to import) is loaded at the first record, not before the first call.
         self.invalid_reason: Callable[[dict[str, Any]], str | None] = self._load_schema
 
     def _load_schema(self, record: dict[str, Any]) -> str | None:
@@ -84,8 +76,7 @@ class NormalisationPipeline:
 
 
 def normalise(record: dict[str, Any]) -> None:
-    """NormalisationPipeline's work on one record, in place: idempotent, so a record
-    normalised twice is the same as once."""
+    """NormalisationPipeline's work on one record, in place and idempotent."""
     for name in NormalisationPipeline.URL_FIELDS:
         value = record.get(name)
         if isinstance(value, str) and value.startswith("//"):

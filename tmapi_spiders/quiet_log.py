@@ -1,11 +1,8 @@
 """What a crawl's terminal shows at INFO: the run, not Scrapy's start-up and closing dumps.
 
-Scrapy logs at INFO, before and after every crawl, its versions, add-ons, overridden
-settings, every enabled middleware and extension, and the whole stats dict: about 120
-lines around the few that matter (the crawl's progress, warnings, the run summary table).
-Below DEBUG those dumps are dropped by a filter on the loggers that write them, so the
-run summary is the last thing a person reads; `-s LOG_LEVEL=DEBUG` shows them again, and
-the final stats are in `TMAPI_STATS_FILE` for machines.
+Below DEBUG, Scrapy's INFO dumps (versions, add-ons, overridden settings, components, the stats
+dict) are dropped by a filter on the loggers that write them, so the run summary comes last;
+`-s LOG_LEVEL=DEBUG` shows them again, and the final stats are in `TMAPI_STATS_FILE`.
 """
 
 from __future__ import annotations

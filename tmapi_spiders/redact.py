@@ -1,14 +1,9 @@
 """The one place that takes the API token out of text that came from outside.
 
-A server may echo the request (headers, query string) in its error text, a seed line
-may carry the token, an exception may quote the URL it failed on. Whatever such text
-is about to become (a log line, a stat key, a failure record, a summary, a Redis value),
-it goes through a `Redactor` first. The token is matched inside longer strings however
-the server escaped it, each character on its own: as itself, percent-encoded (`%2F`, `%2f`,
-`+` or `%20` for a space), JSON-escaped (`\\/` for `/` as PHP's `json_encode` writes it,
-`\\"`, `\\\\`, or `\\uXXXX` in either hex case, surrogate pairs beyond the BMP), in any mix.
-Raw answer bytes are redacted before they are decoded, and decoded text again before it
-is written, so neither reading leaks what the other missed.
+Whatever outside text is about to become (a log line, a stat key, a record, a summary, a Redis
+value) goes through a `Redactor` first. The token is matched however a server escaped it, each
+character on its own: as itself, percent-encoded, JSON-escaped (`\\/`, `\\uXXXX`, ...), in any mix.
+Raw answer bytes are redacted before they are decoded, and decoded text again before it is written.
 """
 
 from __future__ import annotations
@@ -25,15 +20,13 @@ MIN_SECRET_LENGTH = 4
 
 
 def _forms(secret: str) -> set[str]:
-    """The secret as written and percent-encoded (matched case-insensitively, so `%2f`
-    and `%2F` alike): the whole forms the fast search in `found_in_bytes` looks for."""
+    """The secret as written and percent-encoded: the whole forms `found_in_bytes` looks for."""
     return {secret, quote(secret, safe=""), quote_plus(secret, safe=""), quote(secret)}
 
 
 def _escapes(char: str) -> list[str]:
-    """Every way but itself a server may write `char` in text: percent-encoded (one `%XX`
-    per UTF-8 byte), JSON's `\\uXXXX` (a surrogate pair beyond the BMP), JSON's short
-    escapes and `+` for a space. Hex case is left to the pattern's IGNORECASE."""
+    """Every way but itself a server may write `char`: percent-encoded, JSON's `\\uXXXX` and short
+    escapes, `+` for a space (hex case is left to IGNORECASE)."""
     forms = ["".join(f"%{byte:02X}" for byte in char.encode("utf-8"))]
     units = char.encode("utf-16-be")
     forms.append("".join(f"\\u{units[i]:02X}{units[i + 1]:02X}" for i in range(0, len(units), 2)))
@@ -61,11 +54,8 @@ class Redactor:
         self._pattern = re.compile(source, re.IGNORECASE) if per_secret else None
         self._bytes_pattern = re.compile(source.encode("utf-8"), re.IGNORECASE) if per_secret else None
         forms = {form for secret in self.secrets for form in _forms(secret)}
-        # found_in_bytes: each whole form, lowercased, looked for in the lowercased bytes (ASCII
-        # case, as IGNORECASE does for a bytes pattern), and again with `\\/` read as `/` (PHP's
-        # json_encode writes every slash so). Any other match holds one of the characters'
-        # other escapes (`%2f`, `\\u0074`, `+`, ...): only when one is there does the pattern run.
-        # The escapes are grouped by their first byte, looked for only when that byte is there.
+        # found_in_bytes: each whole form looked for in the lowercased bytes (and with `\\/` read
+        # as `/`); any other match holds one of the characters' escapes, grouped by first byte.
         self._lower_forms = tuple(sorted({f.encode("utf-8").lower() for f in forms}))
         hints: dict[bytes, set[bytes]] = {}
         for char in {char for secret in self.secrets for char in secret}:
@@ -73,8 +63,7 @@ class Redactor:
                 if escape != "\\/":
                     hint = escape.encode("utf-8").lower()
                     hints.setdefault(hint[:1], set()).add(hint)
-        # One pattern per group: it starts with a literal byte, which the regex engine scans for
-        # at memory speed, where a substring search per escape would pass over the text each time.
+        # One pattern per group: its literal first byte is what the regex engine scans for.
         self._hint_groups = tuple(
             (first, re.compile(re.escape(first) + b"(?:" + b"|".join(re.escape(h[1:]) for h in sorted(group)) + b")"))
             for first, group in sorted(hints.items())
@@ -87,9 +76,7 @@ class Redactor:
         return self._pattern is not None and self._pattern.search(text) is not None
 
     def found_in_bytes(self, data: bytes) -> bool:
-        """Whether `bytes()` would change `data`. Every answer body goes through this once:
-        `lower()` and a substring search per form run in C at memory speed, where the
-        case-insensitive regex cost more than parsing the page."""
+        """Whether `bytes()` would change `data`, cheaply: every answer body goes through this."""
         if not self._lower_forms or self._bytes_pattern is None:
             return False
         lowered = data.lower()
@@ -129,10 +116,7 @@ class Redactor:
 
 
 class RedactingFilter(logging.Filter):
-    """A logging filter that redacts a record's whole text, exception included.
-
-    Installed on the root logger's handlers, it sees every record any logger emits
-    (Scrapy's "Crawled" and error lines print request URLs and server messages)."""
+    """A logging filter, on the root logger's handlers, that redacts a record's whole text and traceback."""
 
     def __init__(self, redactor: Redactor) -> None:
         super().__init__()
@@ -157,8 +141,7 @@ class RedactingFilter(logging.Filter):
 
 
 def install_log_filter(redactor: Redactor, logger: logging.Logger | None = None) -> RedactingFilter | None:
-    """Put a RedactingFilter on every handler of `logger` (root by default); None when
-    there is nothing to redact. Returns the filter so it can be taken off again."""
+    """Put a RedactingFilter on every handler of `logger` (root by default); None when nothing to redact."""
     if not redactor:
         return None
     log_filter = RedactingFilter(redactor)

@@ -1,8 +1,7 @@
 """What a product record must look like to be kept (pydantic, validation only).
 
-The model checks the fields users rely on and allows everything else through:
-a field the API adds later is kept as it came, never a crash, never lost.
-Records are not rebuilt from the model; prices stay the API's exact strings.
+It checks the fields users rely on and lets everything else through, as it came; records are
+not rebuilt from it, so prices stay the API's exact strings.
 """
 
 from __future__ import annotations
@@ -21,17 +20,15 @@ from pydantic import (
 )
 from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
 
-# Checked inside pydantic-core (Rust regex, where `$` is the end of the text): a Python
-# validator per field cost a call back into the interpreter for every record.
+# Checked inside pydantic-core (Rust regex, where `$` is the end of the text), not by a Python validator.
 _DECIMAL = r"[0-9]{1,12}(\.[0-9]{1,6})?"
 DecimalString = Annotated[StrictStr, StringConstraints(pattern=rf"^{_DECIMAL}$")]
 OptionalDecimalString = Annotated[StrictStr, StringConstraints(pattern=rf"^({_DECIMAL})?$")] | None
 AbsoluteUrl = Annotated[StrictStr, StringConstraints(pattern=r"^https?://[^\s/?#]+\S*$")]
 
 
-# TypedDicts, not models: pydantic-core checks a dict without building five model instances
-# per record (less than half the time). Other keys are neither checked nor copied; the record
-# itself keeps them.
+# TypedDicts, not models: pydantic-core checks a dict without building model instances;
+# other keys are neither checked nor copied (the record keeps them).
 _OPEN = ConfigDict(extra="ignore")
 
 
@@ -80,19 +77,14 @@ _CONTAINER_TYPES = frozenset(_CONTAINERS)
 
 
 def too_deep(record: Any, limit: int = MAX_DEPTH) -> bool:
-    """True when lists/dicts nest more than `limit` levels (the record is level 1).
-
-    Recursive, but never more than `limit` calls deep (keep it far below the interpreter's
-    recursion limit), and it stops at the first level too many: a walk with a stack of
-    (value, depth) tuples cost more than pydantic."""
+    """True when lists/dicts nest more than `limit` levels (the record is level 1); recursive,
+    never more than `limit` calls deep, stopping at the first level too many."""
     return limit < 1 or _nests_deeper(record, limit - 1)
 
 
 def _nests_deeper(value: Any, levels: int) -> bool:
-    """True when a container inside `value` nests more than `levels` further levels.
-
-    Most lists and objects of a record hold no container: `map(type, ...)` tells so in C,
-    before any Python loop over them."""
+    """True when a container inside `value` nests more than `levels` further levels (most hold none:
+    `map(type, ...)` tells so before any Python loop)."""
     if isinstance(value, dict):
         value = value.values()
     elif not isinstance(value, list):

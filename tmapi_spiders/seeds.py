@@ -1,10 +1,5 @@
-"""Seed lists: one image URL per line, streamed, validated, de-duplicated.
-
-Reading is lazy: the crawl checks only that the list has a first searchable line before
-it starts, then reads the rest as it goes, so a list of a million lines costs neither a
-wait before the first call nor memory for its lines. Repeats are told apart by a 16-byte
-digest of each image's key, not by the key itself. A bad line is reported with its number
-and skipped, never searched.
+"""Seed lists: one image URL per line, read lazily as the crawl goes, validated, de-duplicated
+(by a 16-byte digest of each image's key). A bad line is reported with its number and skipped.
 """
 
 from __future__ import annotations
@@ -31,10 +26,8 @@ MAX_URL_LENGTH = 4096
 _INTERNAL_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback")
 _NUMERIC_HOST = re.compile(r"(0x[0-9a-f]+|[0-9]+)(\.(0x[0-9a-f]+|[0-9]+)){0,3}")
 _CONTROL = re.compile("[\x00-\x1f\x7f\ufffd]")
-# The spellings most lines of a catalogue export have: an http(s) scheme and a dotted host
-# name, maybe with the scheme's default port or a fragment, and no userinfo, space or
-# control character. Such a line is checked and keyed without urllib (plain_key); anything
-# else takes the full path (check_image_url, image_key).
+# What most lines of a catalogue export are: an http(s) URL with a dotted host name and no userinfo,
+# space or control character, checked and keyed without urllib (plain_key).
 _PLAIN = re.compile(
     r"(https?)://([a-z0-9-]+(?:\.[a-z0-9-]+)+)(?::(80|443))?(/[^\x00-\x20\x7f#@\\\ufffd]*)?(#[^\x00-\x20\x7f\ufffd]*)?",
     re.ASCII | re.IGNORECASE,
@@ -50,8 +43,7 @@ class SeedError(ValueError):
 class Seed(NamedTuple):  # a tuple: a million of them are made in seconds
     url: str
     line: int  # the line of a text list, the row of a spreadsheet (sheets.py)
-    # A spreadsheet row's other columns (sheets.py), carried into the image's records with
-    # `line` as `input_row`; None for a text list.
+    # A spreadsheet row's other columns, carried into the image's records; None for a text list.
     input: dict[str, Any] | None = None
 
 
@@ -65,11 +57,8 @@ CREDENTIALS_REASON = "carries credentials (user:pass@)"
 
 
 def check_image_url(value: str, redactor: Redactor | None = None) -> str | None:
-    """Why `value` cannot be searched, or None when it can.
-
-    `redactor` knows the API token: a line carrying it (raw or percent-encoded) is
-    refused first, so no later reason (which may quote the host or scheme) repeats it,
-    and it never reaches a request, Redis or a feed."""
+    """Why `value` cannot be searched, or None when it can. A line carrying the API token
+    (`redactor`) is refused first, so no later reason quotes it."""
     if redactor and redactor.found_in(value):
         return TOKEN_REASON
     if len(value) > MAX_URL_LENGTH:
@@ -99,9 +88,7 @@ def check_image_url(value: str, redactor: Redactor | None = None) -> str | None:
 
 def _is_internal(host: str) -> bool:
     host = host.lower().rstrip(".")
-    if host in _INTERNAL_NAMES or host.endswith(".localhost") or host.endswith(".local"):
-        return True
-    if host.endswith((".internal", ".home.arpa")):
+    if host in _INTERNAL_NAMES or host.endswith(_INTERNAL_SUFFIXES):
         return True
     try:
         address = ipaddress.ip_address(host)
@@ -124,9 +111,8 @@ def _legacy_ipv4(host: str) -> ipaddress.IPv4Address | None:
 
 
 def plain_key(text: str) -> str | None:
-    """The image key (identity.image_key) of `text` when it is a plain URL (_PLAIN) that
-    check_image_url accepts, computed without urllib; None means "not known": take the
-    full path. tests/unit/test_seed_reading.py holds it to the full path's answers."""
+    """The image key of `text` when it is a plain URL check_image_url accepts, without urllib;
+    None means "not known": take the full path."""
     match = _PLAIN.fullmatch(text)
     if match is None or len(text) > MAX_URL_LENGTH:
         return None
@@ -136,22 +122,21 @@ def plain_key(text: str) -> str | None:
     scheme, host = scheme.lower(), host.lower()
     if port and port != _DEFAULT_PORT[scheme]:
         return None
-    if host.endswith(_INTERNAL_SUFFIXES) or _NUMERIC_HOST.fullmatch(host) or host.rpartition(".")[2].isdigit():
+    if host in _INTERNAL_NAMES or host.endswith(_INTERNAL_SUFFIXES) or _NUMERIC_HOST.fullmatch(host):
+        return None
+    if host.rpartition(".")[2].isdigit():
         return None
     return f"{scheme}://{host}{path or ''}"
 
 
 def seed_digest(key: str) -> int:
-    """16 bytes standing for an image key in a list's duplicate set (as an int: the smallest
-    Python object that holds them); two keys share one with a chance of 2**-128."""
+    """16 bytes standing for an image key in a list's duplicate set, as an int (the smallest object)."""
     return int.from_bytes(hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).digest())
 
 
 def seed_key(text: str, redactor: Redactor | None, suspect: bool) -> tuple[str | None, str]:
-    """(the image's key, "") or (None, why the line is bad). A plain URL, most of a list's,
-    is keyed at once (plain_key); anything else, or a line that may hold the token
-    (`suspect`), goes through the full check. One list has one query for every line: the
-    image alone is the search (identity.py)."""
+    """(the image's key, "") or (None, why the line is bad); a line that may hold the token
+    (`suspect`) always takes the full check."""
     key = None if suspect else plain_key(text)
     if key is not None:
         return key, ""
@@ -160,9 +145,8 @@ def seed_key(text: str, redactor: Redactor | None, suspect: bool) -> tuple[str |
 
 
 def parse_lines(lines: Iterable[bytes], redactor: Redactor | None = None) -> Iterator[Seed | BadLine]:
-    """Seeds and bad lines in file order; blank lines and `#` comments are skipped,
-    a BOM and CRLF line ends are accepted, and a repeated URL is yielded once.
-    `redactor` (the API token) refuses lines that carry it (check_image_url)."""
+    """Seeds and bad lines in file order; blank lines and `#` comments skipped, a BOM and CRLF
+    accepted, a repeated URL yielded once, lines carrying the token (`redactor`) refused."""
     seen: set[int] = set()
     token = redactor if redactor and redactor.secrets else None
     for number, raw in enumerate(lines, 1):
@@ -186,9 +170,7 @@ def parse_lines(lines: Iterable[bytes], redactor: Redactor | None = None) -> Ite
 
 
 class LineReader:
-    """Lines of a seed file as bytes (decoded per line, so one bad byte costs one line),
-    counting the bytes read so far against the file's size: how far into the list the
-    crawl is before the list has been read to its end (progress)."""
+    """Lines of a seed file as bytes (one bad byte costs one line), counting the bytes read (progress)."""
 
     def __init__(self, path: str | Path) -> None:
         try:
@@ -205,19 +187,13 @@ class LineReader:
                 yield raw
 
 
-def open_lines(path: str | Path) -> Iterator[bytes]:
-    """Lines of a seed file as bytes; SeedError (at once, not at the first line) when it cannot be opened."""
-    return iter(LineReader(path))
-
-
 def inline_lines(urls: str) -> list[bytes]:
     return [part.strip().encode() for part in urls.split(",")]
 
 
 @dataclass
 class SeedSource:
-    """A seed list being read: its entries in order, and how much of it has been read
-    (`fraction`, None when its size is not known)."""
+    """A seed list being read: its entries in order, and the share read (None when its size is unknown)."""
 
     entries: Iterator[Seed | BadLine]
     reader: LineReader | None = None
@@ -229,8 +205,7 @@ class SeedSource:
 
 
 def read_source(urls_file: str | None, urls: str | None, redactor: Redactor | None = None) -> SeedSource:
-    """The one place a seed source becomes entries (a file's lines or the `urls` argument):
-    a reader for another format plugs in here and yields the same Seed / BadLine entries."""
+    """The one place a seed source (a file's lines or the `urls` argument) becomes entries."""
     if urls_file:
         reader = LineReader(urls_file)
         return SeedSource(parse_lines(iter(reader), redactor), reader)
@@ -238,9 +213,8 @@ def read_source(urls_file: str | None, urls: str | None, redactor: Redactor | No
 
 
 def first_seed(entries: Iterator[Seed | BadLine], source: str, unit: str = "line") -> tuple[Seed, list[BadLine]]:
-    """The list's first searchable entry and the bad lines before it; SeedError when there is
-    none. What the crawl checks before anything is paid: that the list can start, not the
-    whole list (the rest is read, checked and counted as the crawl goes)."""
+    """The list's first searchable entry and the bad lines before it (what the crawl checks before
+    anything is paid); SeedError when there is none."""
     bad: list[BadLine] = []
     for entry in entries:
         if isinstance(entry, Seed):

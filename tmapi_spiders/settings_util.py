@@ -21,4 +21,3 @@ def set_unless_given(settings: BaseSettings, name: str, value: Any) -> bool:
         return False
     settings.set(name, value, priority="addon")
     return True
-

@@ -1,58 +1,30 @@
 """Choosing among the offers found: the best few per product and the suppliers of the most.
 
-Pure functions from records to rows, shared by the sourcing workbook (workbook.py, the
-`xlsx` feed exporter and `scrapy sheet`) and the HTML report (report/), so that both rank
-suppliers the same way. A product is one query image: with a spreadsheet seed list, its
-row's `input` columns and `input_row` (CONTRACT.md); records without them (a plain URL
-list) are products named by their image.
-
-The choice (`-a best=3 -a best_by=price -a max_price=20 -a max_moq=100 -a badges=factory`)
-only decides which offers are the best and which suppliers count: the feed keeps every offer
-paid for, and the workbook's *offers* sheet lists them all.
+Pure functions from records to rows, shared by the sourcing workbook (workbook.py) and the
+HTML report (report/), so both rank the same way. A product is one query image (with its
+spreadsheet row's `input`, when the seed list was one). The choice (`-a best=3 ...`) only
+decides which offers are the best: the feed and the *offers* sheet keep every offer.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tmapi_spiders.report.offers import (
-    DROPSHIP,
-    FACTORY,
-    FREE_SHIPPING,
-    NEW_ARRIVAL,
-    O_BADGES,
-    O_ID,
-    O_LOCATION,
-    O_MOQ,
-    O_PMAX,
-    O_PMIN,
-    O_RANK,
-    O_REPURCHASE,
-    O_SOLD,
-    O_SUPPLIER,
-    O_TIERS,
-    O_TITLE,
-    O_URL,
-    O_YEARS,
-    STANDARD_OFFER_URL,
-    VERIFIED,
-    number,
-    offer_row,
-    safe_url,
-    text,
-)
+from tmapi_spiders.report import offers as ro
+from tmapi_spiders.report.offers import number, safe_url, text
 
 CHOICE_ARGS = ("best", "best_by", "max_price", "max_moq", "badges")
 BEST_BY = ("rank", "price", "sales")
 # Badge names as `-a badges=` takes them, in the order the workbook and the report show them.
 BADGES = {
-    "factory": FACTORY,
-    "verified": VERIFIED,
-    "dropship": DROPSHIP,
-    "free_shipping": FREE_SHIPPING,
-    "new": NEW_ARRIVAL,
+    "factory": ro.FACTORY,
+    "verified": ro.VERIFIED,
+    "dropship": ro.DROPSHIP,
+    "free_shipping": ro.FREE_SHIPPING,
+    "new": ro.NEW_ARRIVAL,
 }
 DEFAULT_BEST = 3
 MAX_BEST = 20  # a page of the API: more "best" offers than that is the offers sheet
@@ -71,10 +43,6 @@ class Choice:
     max_price: float | None = None  # CNY, the feed's own currency
     max_moq: int | None = None
     badges: int = 0  # every one of these badge bits is required
-
-    @property
-    def filtered(self) -> bool:
-        return self.max_price is not None or self.max_moq is not None or bool(self.badges)
 
     def allows(self, offer: Offer) -> bool:
         """Within the filters. An offer whose price or MOQ is unknown is not within a limit on it."""
@@ -127,23 +95,17 @@ def _positive_int(name: str, value: Any, high: int | None = None) -> int:
 def choice_from(args: Mapping[str, Any]) -> Choice:
     """The choice from spider arguments or command options (strings; absent or empty: the
     default). Raises ChoiceError naming the argument."""
-
-    def given(name: str) -> str | None:
-        value = args.get(name)
-        return None if value is None or str(value).strip() == "" else str(value).strip()
-
-    best = _positive_int("best", given("best"), MAX_BEST) if given("best") else DEFAULT_BEST
-    best_by = (given("best_by") or "rank").lower()
+    given = {n: str(args[n]).strip() for n in CHOICE_ARGS if args.get(n) is not None and str(args[n]).strip()}
+    best = _positive_int("best", given["best"], MAX_BEST) if "best" in given else DEFAULT_BEST
+    best_by = given.get("best_by", "rank").lower()
     if best_by not in BEST_BY:
         raise ChoiceError(f"bad argument best_by: {args.get('best_by')!r} is not one of {', '.join(BEST_BY)}")
-    max_price = None
-    if given("max_price"):
-        max_price = number(given("max_price"))
-        if max_price is None or max_price <= 0:
-            raise ChoiceError(f"bad argument max_price: {args.get('max_price')!r} is not a price above 0 (CNY)")
-    max_moq = _positive_int("max_moq", given("max_moq")) if given("max_moq") else None
+    max_price = number(given["max_price"]) if "max_price" in given else None
+    if "max_price" in given and (max_price is None or max_price <= 0):
+        raise ChoiceError(f"bad argument max_price: {args.get('max_price')!r} is not a price above 0 (CNY)")
+    max_moq = _positive_int("max_moq", given["max_moq"]) if "max_moq" in given else None
     bits = 0
-    for name in (given("badges") or "").split(","):
+    for name in given.get("badges", "").split(","):
         name = name.strip().lower().replace("-", "_")
         if not name:
             continue
@@ -155,8 +117,8 @@ def choice_from(args: Mapping[str, Any]) -> Choice:
 
 @dataclass(slots=True)
 class Offer:
-    """One product record, as much of it as the workbook and the rankings show (about a
-    tenth of the record: a workbook of 100,000 offers is built from memory at the end)."""
+    """The part of a product record the workbook and the rankings show: small, since a
+    workbook is built from memory at the end."""
 
     image: str
     rank: int | None
@@ -190,44 +152,40 @@ def _converted(record: Mapping[str, Any]) -> tuple[str, float | None, float | No
         if isinstance(tier, dict):
             prices.append(number(tier.get("price")))
     known = [p for p in prices if p is not None]
-    return (
-        text(conv["currency"], 10),
-        number(conv.get("rate")),
-        min(known) if known else None,
-        max(known) if known else None,
-    )
+    low, high = (min(known), max(known)) if known else (None, None)
+    return text(conv["currency"], 10), number(conv.get("rate")), low, high
 
 
 def offer_of(record: Mapping[str, Any], row: list[Any] | None = None) -> Offer:
-    """A product record as an Offer: the report's reading of it (offers.offer_row, or the
-    `row` already read), so the workbook and the page show the same prices, badges and supplier."""
+    """A product record as an Offer, read as the report reads it (offers.offer_row, or the
+    `row` already read): the workbook and the page show the same prices, badges and supplier."""
     if row is None:
-        row = offer_row(dict(record))
-    url = row[O_URL]
+        row = ro.offer_row(dict(record))
+    url = row[ro.O_URL]
     if url == 0:
-        url = STANDARD_OFFER_URL.format(row[O_ID])
-    tiers = " | ".join(f"{b}{'-' + e if e else '+'}: {p}" for b, e, p in row[O_TIERS])
+        url = ro.STANDARD_OFFER_URL.format(row[ro.O_ID])
+    tiers = " | ".join(f"{b}{'-' + e if e else '+'}: {p}" for b, e, p in row[ro.O_TIERS])
     shop = record.get("shop_info") if isinstance(record.get("shop_info"), dict) else {}
-    member = text(shop.get("member_id"), 80) or text(shop.get("login_id"), 80) or row[O_SUPPLIER]
+    member = text(shop.get("member_id"), 80) or text(shop.get("login_id"), 80) or row[ro.O_SUPPLIER]
     headline = number(record.get("price"))
     conv = _converted(record)
     return Offer(
         image=text(record.get("query_image_url"), 4096),
-        rank=row[O_RANK],
-        item_id=row[O_ID],
-        title=row[O_TITLE],
-        price=headline if headline is not None else row[O_PMIN],
-        pmin=row[O_PMIN],
-        pmax=row[O_PMAX],
+        rank=row[ro.O_RANK],
+        item_id=row[ro.O_ID],
+        title=row[ro.O_TITLE],
+        price=headline if headline is not None else row[ro.O_PMIN],
+        pmin=row[ro.O_PMIN],
+        pmax=row[ro.O_PMAX],
         tiers=tiers,
-        moq=row[O_MOQ],
-        sold=row[O_SOLD],
-        repurchase=row[O_REPURCHASE],
-        supplier=row[O_SUPPLIER],
+        moq=row[ro.O_MOQ],
+        sold=row[ro.O_SOLD],
+        repurchase=row[ro.O_REPURCHASE],
+        supplier=row[ro.O_SUPPLIER],
         member_id=member,
-        years=row[O_YEARS],
-        location=row[O_LOCATION],
-        badges=row[O_BADGES],
+        years=row[ro.O_YEARS],
+        location=row[ro.O_LOCATION],
+        badges=row[ro.O_BADGES],
         url=url,
         converted=(conv[0], conv[2], conv[3]) if conv else None,
     )
@@ -260,18 +218,14 @@ def failure_text(record: Mapping[str, Any]) -> str:
 
 
 class Collection:
-    """The offers of a feed and its products, in the order their images first appear.
-
-    Fed record by record (the exporter as the crawl writes, `scrapy sheet` as it reads), so
-    nothing but these compact rows is kept.
-    """
+    """The offers of a feed and its products, in the order their images first appear; fed
+    record by record, so nothing but the compact rows is kept."""
 
     def __init__(self) -> None:
         self.offers: list[Offer] = []
         self.products: dict[str, Product] = {}
         self.input_columns: dict[str, None] = {}  # every input column, in first-seen order
         self.rates: dict[tuple[str, float | None], int] = {}  # (currency, rate) -> offers converted with it
-        self._strings: dict[str, str] = {}
 
     def product(self, record: Mapping[str, Any]) -> Product:
         image = text(record.get("query_image_url"), 4096)
@@ -292,11 +246,8 @@ class Collection:
         offer = offer_of(record)
         offer.image = product.image  # one string per image, however many offers
         # A supplier's name, id and place repeat across its offers: kept once.
-        same = self._strings
-        offer.supplier = same.setdefault(offer.supplier, offer.supplier)
-        offer.member_id = same.setdefault(offer.member_id, offer.member_id)
-        offer.location = same.setdefault(offer.location, offer.location)
-        offer.repurchase = same.setdefault(offer.repurchase, offer.repurchase)
+        offer.supplier, offer.member_id = sys.intern(offer.supplier), sys.intern(offer.member_id)
+        offer.location, offer.repurchase = sys.intern(offer.location), sys.intern(offer.repurchase)
         self.offers.append(offer)
         conv = _converted(record)
         if conv is not None:
@@ -315,8 +266,7 @@ class Collection:
 
     def ordered_products(self) -> list[Product]:
         """Products in their spreadsheet's row order (rows first), then in the order found."""
-        products = list(self.products.values())
-        return sorted(products, key=lambda p: (p.input_row is None, p.input_row or 0))
+        return sorted(self.products.values(), key=lambda p: (p.input_row is None, p.input_row or 0))
 
 
 @dataclass
@@ -374,16 +324,12 @@ class Supplier:
 
 def rank_suppliers(offers: Iterable[Offer], choice: Choice | None = None) -> list[Supplier]:
     """Suppliers ranked by how many products they have an offer for (within the choice's
-    filters): who could supply most of the list in one order. Ties: the lower sum of their
-    lowest prices, then the name. The workbook's *suppliers* sheet and the report's
-    suppliers view are this list."""
+    filters); ties: the lower sum of their lowest prices, then the name."""
     choice = choice or Choice()
     suppliers: dict[str, Supplier] = {}
     for offer in offers:
-        if not choice.allows(offer):
-            continue
         key = offer.member_id or offer.supplier
-        if not key:
+        if not key or not choice.allows(offer):
             continue
         supplier = suppliers.get(key)
         if supplier is None:
@@ -392,15 +338,9 @@ def rank_suppliers(offers: Iterable[Offer], choice: Choice | None = None) -> lis
         if supplier.years is None:
             supplier.years = offer.years
         current = supplier.products.get(offer.image)
-        if current is None or _cheaper(offer, current):
+        if current is None or (offer.price is not None and (current.price is None or offer.price < current.price)):
             supplier.products[offer.image] = offer
     return sorted(suppliers.values(), key=lambda s: (-len(s.products), s.total, s.name, s.member_id))
-
-
-def _cheaper(offer: Offer, than: Offer) -> bool:
-    if offer.price is None:
-        return False
-    return than.price is None or offer.price < than.price
 
 
 def link(offer: Offer) -> str | None:

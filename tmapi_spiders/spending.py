@@ -1,20 +1,10 @@
 """TMAPI_MAX_CALLS: a hard cap on what one job may spend, in paid calls.
 
-`TmapiCallCapMiddleware` sits after HttpCacheMiddleware (900) and the envelope
-middleware (910), before the download handler puts the token on: it only sees
-requests that are about to leave for the API, so cached answers cost nothing and a
-request refused earlier in the chain reserves nothing. Each request reserves one
-call before it goes out (retries go through here again, and are paid calls too);
-past the cap it raises `CapReached` (an IgnoreRequest: the spider's errback records
-the image as failed, naming the cap) and the crawl ends with the finish reason
-`tmapi_max_calls` (exit code 5), its feeds closed as in any other finish. In one
-process the spider stops reading its list (signals.stop_starting), every request
-already queued is refused the same way, so each started image has its failure record,
-and the images never started are counted and listed once by the run summary. A
-distributed job counts in Redis (`{<job>}:max_calls_spent`, distributed/backends.py, one
-atomic check-and-increment per call, so the cap holds across all workers); each worker
-stops at once, and the refused request goes back to the job's queue, so a later
-run with a higher cap (the count is the job's, not the run's) resumes it.
+`TmapiCallCapMiddleware` (930) sees only requests about to leave for the API, so stored answers
+cost nothing. Each request, retries included, reserves one call; past the cap it raises `CapReached`
+(the errback records the image as failed) and the crawl ends with `tmapi_max_calls` (exit 5). In one
+process what is queued is refused the same way; in a distributed job the count is the job's (Redis)
+and the refused request goes back to the job's queue for a later run with a higher cap.
 """
 
 from __future__ import annotations
@@ -90,8 +80,7 @@ class TmapiCallCapMiddleware:
         self._stop()
         if self.drain:
             raise CapReached(f"{SETTING}={self.limit} reached: the job's paid calls are spent, this call was not made")
-        # Distributed: the request goes back to the job's queue (its lease handed over in the
-        # same transaction), so a run with a higher cap picks it up where this one stopped.
+        # Distributed: back to the job's queue, for a run with a higher cap.
         return request.replace(dont_filter=True)
 
     def _stop(self) -> None:
@@ -118,7 +107,6 @@ class TmapiCallCapMiddleware:
             self.counter.job_finished()
 
     def spider_idle(self) -> None:
-        # Every request left was refused without a call (and its image recorded as failed):
-        # finish with the reason that says why, not "finished".
+        # Every request left was refused without a call: finish with the reason that says why.
         if self.reached:
             raise CloseSpider(FINISH_REASON)

@@ -74,7 +74,7 @@ def check(uri: str, what: str, settings: BaseSettings) -> None:
 
 
 def _check_s3(uri: str, what: str, settings: BaseSettings) -> None:
-    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError  # optional: the s3 extra
 
     storage = _s3_storage(uri, settings)
     client, bucket = storage.s3_client, storage.bucketname

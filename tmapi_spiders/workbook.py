@@ -1,21 +1,9 @@
-"""The sourcing workbook: a feed's offers as an XLSX file people shop from.
+"""The sourcing workbook: a feed's offers as an XLSX file people shop from (docs/sourcing.md).
 
-Three sheets (docs/sourcing.md, "The sourcing workbook"):
-
-- *offers*: every offer, the product's input columns first, then the query image, rank,
-  title, prices (CNY, converted beside them when the records have `converted`), MOQ, sales,
-  repurchase rate, supplier, years, location, badges and a clickable link; frozen header,
-  filters on.
-- *best*: one row per product (spreadsheet row, or query image without one): its columns,
-  then its best N offers under the choice (sourcing.Choice), or why there is none.
-- *suppliers*: suppliers ranked by how many products they match (sourcing.rank_suppliers).
-
-An *about* sheet says where the data came from, the choice, and which currency rate was
-used. Built at the end from the compact rows of sourcing.Collection, with openpyxl's
-write-only mode (rows streamed to the file, not kept as cell objects).
-
-`XlsxItemExporter` is the `xlsx` feed exporter (`-O sourcing.xlsx`); `scrapy sheet`
-(commands/sheet.py) builds the same workbook from a JSON Lines feed.
+Sheets *offers* (every offer), *best* (each product's best offers under the choice, or why
+none), *suppliers* (ranked by products matched) and *about*; written with openpyxl's
+write-only mode from a sourcing.Collection. `XlsxItemExporter` is the `xlsx` feed format;
+`scrapy sheet` builds the same workbook from a JSON Lines feed.
 """
 
 from __future__ import annotations
@@ -35,7 +23,7 @@ from scrapy.exporters import BaseItemExporter
 
 from tmapi_spiders.items import FailureItem
 from tmapi_spiders.redact import Redactor
-from tmapi_spiders.sourcing import Choice, ChoiceError, Collection, badge_names, best_offers, choice_from, link
+from tmapi_spiders.sourcing import Choice, Collection, badge_names, best_offers, link, rank_suppliers
 
 logger = logging.getLogger(__name__)
 
@@ -117,10 +105,6 @@ class _Sheet:
         self.ws.append([v if isinstance(v, Cell) else _cell(v) for v in row])
 
 
-def _currencies(collection: Collection) -> list[str]:
-    return sorted({currency for currency, _rate in collection.rates})
-
-
 def write(
     collection: Collection,
     choice: Choice,
@@ -133,7 +117,7 @@ def write(
     book = Workbook(write_only=True)
     inputs = list(collection.input_columns)
     lead = ["sheet row", *inputs] if inputs else []
-    currencies = _currencies(collection)
+    currencies = sorted({currency for currency, _rate in collection.rates})
     products = collection.products
 
     def lead_of(image: str) -> list[Any]:
@@ -203,8 +187,6 @@ def write(
         sheet.append(row)
 
     # suppliers
-    from tmapi_spiders.sourcing import rank_suppliers
-
     suppliers = rank_suppliers(collection.offers, choice)
     sheet = _Sheet(book, "suppliers", list(SUPPLIER_COLUMNS), len(suppliers))
     for supplier in suppliers:
@@ -255,14 +237,9 @@ def choice_of_crawler(crawler: Crawler) -> Choice:
 
 
 class XlsxItemExporter(BaseItemExporter):
-    """The `xlsx` feed format: the sourcing workbook of the crawl's records.
-
-    Each product record is kept as a compact row (sourcing.Offer) and the workbook is
-    written at `finish_exporting`. The feed gets failure records too (feeds.configure gives
-    xlsx feeds both item classes), for the *best* sheet's reasons; the failures feed beside
-    it is written as for any other format. Images the run searched and found nothing for
-    come from the run summary's list.
-    """
+    """The `xlsx` feed format: the sourcing workbook of the crawl's records, written at
+    `finish_exporting`. Failure records (feeds.configure sends them too) and the run summary's
+    images give the *best* sheet its reasons."""
 
     def __init__(self, file: IO[bytes], *, crawler: Crawler | None = None, **kwargs: Any) -> None:
         kwargs.pop("fields_to_export", None)  # the sheets have their own columns
@@ -298,6 +275,3 @@ class XlsxItemExporter(BaseItemExporter):
         assert self.crawler is not None
         summary = self.crawler.get_extension(TmapiRunSummary)
         return summary.results.mine() if summary is not None else []
-
-
-__all__ = ["ChoiceError", "XlsxItemExporter", "choice_from", "write"]

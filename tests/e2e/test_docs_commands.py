@@ -6,12 +6,14 @@ and `examples/`, `.venv` pointing at the environment running the tests), one blo
 the other per file, so a block may read what an earlier one of the same file wrote. A
 block that exits non-zero fails the test. Blocks without the marker are shown, not run
 (the real API, Redis, commands that take minutes). The rest of this file checks the docs
-themselves: the README's size and required commands, links that resolve, no link into
-paths outside the repository."""
+themselves: the run summary example is the demo's real summary, the README's size and
+required commands, links that resolve, no link into paths outside the repository (the
+error lines the docs quote: tests/unit/test_docs_messages.py)."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -97,6 +99,24 @@ def test_runnable_blocks_run_as_written(doc: Path, tmp_path: Path) -> None:
             f"{where} exited {proc.returncode}\n{body}\n{proc.stdout[-1500:]}\n{proc.stderr[-3000:]}"
         )
         assert "Traceback" not in proc.stderr, f"{where}\n{proc.stderr[-3000:]}"
+
+
+def test_the_run_summary_example_is_the_demos_summary(tmp_path: Path) -> None:
+    """docs/running-jobs.md's summary example, key for key and value for value (times aside;
+    the images it shows are some of the real ones), from the demo crawl it follows."""
+    text = (REPO / "docs" / "running-jobs.md").read_text(encoding="utf-8")
+    [example] = [json.loads(m[2]) for m in FENCE.finditer(text) if m[1] == "json" and '"totals"' in m[2]]
+    work, env = _scratch(tmp_path)
+    proc = run_block(DEMO, work, env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    real = json.loads((work / "products.summary.json").read_text(encoding="utf-8"))
+    assert list(example) == list(real)
+    for key in ("started_at", "finished_at"):
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", example.pop(key)) and real.pop(key)
+    shown = example.pop("images")
+    assert shown and all(image in real["images"] for image in shown), real["images"]
+    real.pop("images")
+    assert example == real
 
 
 def test_the_readme_is_a_front_door() -> None:

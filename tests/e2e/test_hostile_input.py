@@ -38,6 +38,7 @@ BAD_URLS = {
     "http://2130706433/a.jpg": "internal address",
     "http://cbu01.alicdn.com@127.0.0.1/a.jpg": "internal address",
     "http://printer.local/a.jpg": "internal address",
+    "http://localhost.localdomain/a.jpg": "internal address",
     "http://intranet/a.jpg": "internal address",
     "http://db.internal/a.jpg": "internal address",
     "http:///a.jpg": "no host",
@@ -61,6 +62,12 @@ GOOD_URLS = [
 def test_bad_url_is_refused_with_its_reason(url: str, reason: str) -> None:
     message = check_image_url(url)
     assert message is not None and reason in message
+
+
+@pytest.mark.parametrize(("url", "reason"), BAD_URLS.items())
+def test_bad_url_in_a_list_is_refused_with_its_reason(url: str, reason: str) -> None:
+    (entry,) = parse_lines([url.encode()])  # a list's fast path refuses what the full check refuses
+    assert isinstance(entry, BadLine) and reason in entry.reason
 
 
 @pytest.mark.parametrize("url", GOOD_URLS)

@@ -14,7 +14,7 @@ import pytest
 
 from tests.browser import Browser, find_chromium, open_report
 from tmapi_spiders.watch import diff as d
-from tmapi_spiders.watch import output
+from tmapi_spiders.watch import feed, output
 
 pytestmark = pytest.mark.e2e
 Q = "https://cbu01.alicdn.com/img/ibank/q.jpg"
@@ -29,7 +29,7 @@ def page_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     old = [rec(1, "10.00"), rec(2, "10.00"), rec(3, "10.00"), rec(4, "10.00", "<img src=x onerror=alert(1)>")]
     new = [rec(1, "9.00"), rec(2, "7.00"), rec(3, "11.00"), rec(5, "3.00", "</script><script>alert(2)</script>")]
     lines = lambda records: (json.dumps(r).encode() for r in records)  # noqa: E731
-    summary, records = d.diff(d.read_lines(lines(old)), d.read_lines(lines(new)), d.parse_rules("gone"))
+    summary, records = d.diff(feed.read_lines(lines(old)), feed.read_lines(lines(new)), d.parse_rules("gone"))
     path = tmp_path_factory.mktemp("watch") / "changes.html"
     output.write(path, {"old": "a", "new": "b", **summary}, records)
     return path

@@ -1,7 +1,7 @@
 """Installed as a package, it works: a wheel built from this checkout, installed with its
 dependencies and its sandbox extra into a fresh virtual environment outside the repository,
 runs the demo crawl in an empty directory by the commands docs/usage.md ("Installed from a
-wheel") gives.
+wheel") gives, and writes its HTML report.
 
 Slow (the fresh environment installs Scrapy and the rest from the package index), so it is
 marked `slow`; CI runs it."""
@@ -96,6 +96,10 @@ def test_the_wheel_installs_into_a_fresh_venv_and_runs_the_demo_in_an_empty_dire
         assert {r["query_image_url"] for r in records} == {IMAGE}
         assert (empty / f"{name}.failures.jsonl").read_text() == ""
         assert json.loads((empty / f"{name}.summary.json").read_text())["totals"]["items"] == 41
+    # the report's page files (package data) are installed with it
+    _run(["tmapi-spiders", "report", "a.jsonl", "-o", "a.html"], empty, env, timeout=120)
+    page = (empty / "a.html").read_text(encoding="utf-8")
+    assert "<!doctype html>" in page and ".card {" in page and "window.reportRest = function" in page
     # the installed code ran, not this checkout's
     where = _run([str(venv / "bin" / "python"), "-c", "import tmapi_spiders; print(tmapi_spiders.__file__)"], empty)
     assert str(venv) in where and str(REPO) not in where

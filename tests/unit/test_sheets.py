@@ -23,7 +23,7 @@ from tmapi_spiders.identity import seed_fingerprint
 from tmapi_spiders.paging import ChainState, paginate
 from tmapi_spiders.redact import Redactor
 from tmapi_spiders.seeds import BadLine, Seed, SeedError
-from tmapi_spiders.sheets import column_letter, csv_value, find_columns, first_bad_byte, parse_sheet, xlsx_value
+from tmapi_spiders.sheets import csv_value, find_columns, first_bad_byte, parse_sheet, xlsx_value
 
 IMG = "https://cbu01.alicdn.com/img/ibank/{}.jpg"
 
@@ -84,8 +84,12 @@ def test_image_column_by_name_in_order_of_preference_or_given() -> None:
         find_columns(["url", "note", "x", "note"], None, "x")
 
 
-def test_column_letters() -> None:
-    assert [column_letter(i) for i in (0, 25, 26, 27, 701, 702)] == ["A", "Z", "AA", "AB", "ZZ", "AAA"]
+def test_duplicate_columns_named_by_their_letters() -> None:
+    header = [f"c{i}" for i in range(703)]
+    header[0] = "url"
+    header[702] = header[26]
+    with pytest.raises(SeedError, match=r"two columns are named 'c26' \(AA and AAA\)"):
+        find_columns(header, None, "x")
 
 
 def test_csv_rows_numbered_as_a_spreadsheet_shows_them(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tmapi_spiders.sandbox import days
-from tmapi_spiders.watch import alerts, history, output
+from tmapi_spiders.watch import alerts, feed, history, output
 from tmapi_spiders.watch import diff as d
 
 Q = "https://cbu01.alicdn.com/img/ibank/q.jpg"
@@ -37,18 +37,18 @@ def rec(item_id: int, price: str = "10.00", **extra: Any) -> dict[str, Any]:
     return record
 
 
-def run_of(*records: dict[str, Any] | str) -> d.Run:
-    return d.read_lines((r if isinstance(r, str) else json.dumps(r)).encode() for r in records)
+def run_of(*records: dict[str, Any] | str) -> feed.Run:
+    return feed.read_lines((r if isinstance(r, str) else json.dumps(r)).encode() for r in records)
 
 
 def test_compare_names_every_move_with_absolute_and_percent() -> None:
-    old = d.offer_of(rec(1))
+    old = feed.offer_of(rec(1))
     new_record = rec(1, "9.50", quantity_begin=3, rank=4)
     new_record["quantity_prices"][1]["price"] = "8.10"
     new_record["sale_info"]["sale_quantity"] = 130
     new_record["shop_info"]["tp_member"] = False
     new_record["shop_info"]["member_id"] = "b2b-2"
-    moved = d.compare(old, d.offer_of(new_record))
+    moved = d.compare(old, feed.offer_of(new_record))
     assert moved["price"] == {
         "old": 10.0,
         "new": 9.5,
@@ -63,7 +63,7 @@ def test_compare_names_every_move_with_absolute_and_percent() -> None:
     assert moved["sales"]["sale_quantity"]["delta"] == 30
     assert moved["badges"] == {"tp_member": {"old": True, "new": False}}
     assert moved["supplier"]["new"]["member_id"] == "b2b-2"
-    assert d.compare(old, d.offer_of(rec(1))) == {}
+    assert d.compare(old, feed.offer_of(rec(1))) == {}
 
 
 def test_alert_rules_parse_and_match() -> None:

@@ -1,15 +1,14 @@
-"""`scrapy crawl`, with checks before the first paid call and meaningful exit codes.
+"""`scrapy crawl`, with checks before the first paid call and an exit code per finish reason.
 
-Scrapy's own command exits 0 whatever the finish reason; a script or scheduler
-running a paid job needs to know that the token was refused or the cap was hit.
-The checks run in `process_options`, before Scrapy starts logging, so a bad
-argument is one line on stderr and nothing else.
+The checks run in `process_options`, before Scrapy starts logging, so a bad argument is one
+line on stderr and nothing else.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import NoReturn
 
 from scrapy import signals
 from scrapy.addons import AddonManager
@@ -17,16 +16,17 @@ from scrapy.commands.crawl import Command as ScrapyCrawl
 from scrapy.exceptions import UsageError
 from scrapy.spiderloader import get_spider_loader
 
-from tmapi_spiders import cache, distributed, feeds, outcome, outputs, quiet_log
-from tmapi_spiders.config import (
-    ConfigError,
-    check_seed_list,
-    check_setting_names,
-    check_settings,
-    job_config,
-    token_redactor,
-)
+from tmapi_spiders import distributed, feeds, monitoring, outcome, outputs, quiet_log, registry, storage
+from tmapi_spiders.config import check_seed_list, check_setting_names, check_settings, job_config, token_redactor
+from tmapi_spiders.extensions.stats_file import TmapiStatsFile
+from tmapi_spiders.extensions.summary import TmapiRunSummary
 from tmapi_spiders.watch import history
+from tmapi_spiders.watch.alerts import check_url
+
+
+def _exit(message: str, code: int = outcome.BAD_INPUT) -> NoReturn:
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(code)
 
 
 class Command(ScrapyCrawl):
@@ -45,55 +45,32 @@ class Command(ScrapyCrawl):
             spidercls = get_spider_loader(self.settings).load(args[0])
         except KeyError:
             return
-        if getattr(spidercls, "tmapi_job", False):
-            try:
-                check_setting_names(self.settings, spidercls.custom_settings)
-                # What an add-on settles before any crawler exists (Scrapy does it again next): the checks see it.
-                AddonManager.load_pre_crawler_settings(self.settings)
-            except ConfigError as exc:
-                print(f"error: {exc}", file=sys.stderr)
-                sys.exit(outcome.BAD_INPUT)
-            try:
-                self.plan = self.plan_history(opts)
-            except (history.HistoryError, ValueError) as exc:
-                print(f"error: {exc}", file=sys.stderr)
-                sys.exit(outcome.BAD_INPUT)
+        if not getattr(spidercls, "tmapi_job", False):
+            return
+        try:
+            check_setting_names(self.settings, spidercls.custom_settings)
+            # What an add-on settles before any crawler exists (Scrapy does it again next): the checks see it.
+            AddonManager.load_pre_crawler_settings(self.settings)
+            self.plan = self.plan_history(opts)
             if distributed.enabled(self.settings):  # a worker of a shared job: seeds in Redis
                 # Imported only here: a single-process crawl never loads redis.
                 from tmapi_spiders.distributed.preflight import check as distributed_check
 
                 problem = distributed_check(self.settings, opts.spargs, spidercls.name)
                 if problem:
-                    print(f"error: {problem[1]}", file=sys.stderr)
-                    sys.exit(problem[0])
+                    _exit(problem[1], problem[0])
             else:
-                try:
-                    check_settings(self.settings)
-                    check_seed_list(job_config(opts.spargs, redactor=token_redactor(self.settings)))
-                except ConfigError as exc:
-                    print(f"error: {exc}", file=sys.stderr)
-                    sys.exit(outcome.BAD_INPUT)
-            from tmapi_spiders import monitoring
-
+                check_settings(self.settings)
+                check_seed_list(job_config(opts.spargs, redactor=token_redactor(self.settings)))
+            monitoring.check(self.settings)
+            self.guard = self.claim_outputs(spidercls.name)
+        except (ValueError, history.HistoryError, monitoring.MonitoringError, outputs.OutputError) as exc:
+            _exit(str(exc))  # ValueError: ConfigError, and the history options'
+        if self.plan is not None:
             try:
-                monitoring.check(self.settings)
-            except monitoring.MonitoringError as exc:
-                print(f"error: {exc}", file=sys.stderr)
-                sys.exit(outcome.BAD_INPUT)
-            try:
-                self.guard = self.claim_outputs(spidercls.name)
-            except outputs.OutputError as exc:
-                print(f"error: {exc}", file=sys.stderr)
-                sys.exit(outcome.BAD_INPUT)
-            if self.plan is not None:
-                try:
-                    history.start(self.plan)
-                except OSError as exc:
-                    print(
-                        f"error: history {self.plan.directory}: cannot be written ({exc.strerror or exc})",
-                        file=sys.stderr,
-                    )
-                    sys.exit(outcome.BAD_INPUT)
+                history.start(self.plan)
+            except OSError as exc:
+                _exit(f"history {self.plan.directory}: cannot be written ({exc.strerror or exc})")
 
     def plan_history(self, opts: argparse.Namespace) -> history.Plan | None:
         """`-a history=DIR`: check it, lock the history, and point the feed and the answer
@@ -105,10 +82,8 @@ class Command(ScrapyCrawl):
             raise history.HistoryError("-a history=DIR runs in one process: not with REDIS_URL (a distributed worker)")
         if self.settings.getdict("FEEDS"):
             raise history.HistoryError("-a history=DIR writes its own feed (DIR/<UTC time>.jsonl): drop -o/-O")
-        webhook = str(self.settings.get("TMAPI_ALERT_WEBHOOK") or "").strip()
+        webhook = registry.read(self.settings, "TMAPI_ALERT_WEBHOOK").strip()
         if webhook:
-            from tmapi_spiders.watch.alerts import check_url
-
             check_url(webhook)
         plan = history.prepare(directory, keep, rules)
         for name, value in history.settings_for(plan).items():
@@ -118,18 +93,18 @@ class Command(ScrapyCrawl):
     def claim_outputs(self, spider_name: str) -> outputs.Guard:
         """Complete the feeds as the add-ons will (the same file names, worker id included),
         then check and lock every file the crawl will write (outputs.prepare)."""
+        # The answer store's module (Scrapy's HTTP cache, SQLite) only for a crawl: Scrapy imports
+        # every command module at start, whichever command runs.
+        from tmapi_spiders import cache
+
         settings = self.settings
         if distributed.enabled(settings) and not settings.get("TMAPI_WORKER_ID"):
             settings.set("TMAPI_WORKER_ID", distributed.default_worker_id(), priority="cmdline")
         feeds.configure(settings, spider_name)
         store = None
         if cache.enabled(settings) and not distributed.enabled(settings):
-            # Workers on one machine may share a store: SQLite serialises their writes, and
-            # Redis, not the store, keeps two of them from paying for the same page.
-            store = cache.cache_dir(str(settings.get("TMAPI_CACHE_DIR") or "").strip() or "tmapi-cache")
+            store = cache.cache_dir(registry.read(settings, "TMAPI_CACHE_DIR").strip() or "tmapi-cache")
         stamp = feeds.stamp_now()
-        from tmapi_spiders import storage
-
         for what, uri in outputs.remote(settings, spider_name, stamp):
             try:
                 storage.check(uri, what, settings)
@@ -152,7 +127,7 @@ class Command(ScrapyCrawl):
 
     def conclude_history(self, plan: history.Plan) -> None:
         """Record the run in its history, write its changes and send its alerts on."""
-        webhook = str(self.settings.get("TMAPI_ALERT_WEBHOOK") or "").strip()
+        webhook = registry.read(self.settings, "TMAPI_ALERT_WEBHOOK").strip()
         code, lines = history.conclude(plan, int(self.exitcode or 0), self.finish_reason, webhook)
         for line in lines:
             print(line, file=sys.stderr if line.startswith(("error:", "warning:")) else sys.stdout, flush=True)
@@ -170,11 +145,7 @@ class Command(ScrapyCrawl):
             return
         assert crawler.stats is not None
         if crawler.spider is not None and not closed:
-            # A second Ctrl-C / SIGTERM: Scrapy stopped the reactor without closing the
-            # spider. Scripts must be able to tell, and the summary must still be written.
-            from tmapi_spiders.extensions.stats_file import TmapiStatsFile
-            from tmapi_spiders.extensions.summary import TmapiRunSummary
-
+            # A second Ctrl-C / SIGTERM: Scrapy stopped the reactor without closing the spider.
             summary = crawler.get_extension(TmapiRunSummary)
             if summary is not None:
                 summary.write_after_forced_stop()
@@ -186,6 +157,5 @@ class Command(ScrapyCrawl):
         self.finish_reason = crawler.stats.get_value("finish_reason")
         self.exitcode = outcome.exit_code(self.finish_reason)
         if crawler.stats.get_value("tmapi/write_failed"):
-            # A feed or the summary could not be written, even if the crawl had ended for
-            # another reason first (a cap, a fatal answer): results are missing.
+            # A feed or the summary could not be written, whatever else ended the crawl first.
             self.exitcode = outcome.WRITE_FAILED

@@ -1,10 +1,7 @@
-"""`scrapy diff OLD.jsonl NEW.jsonl -o changes.jsonl`: what moved between two runs.
+"""`scrapy diff OLD.jsonl NEW.jsonl -o changes.jsonl`: what moved between two runs (docs/watch.md).
 
-Per product and per offer: new, gone, price (and each tier), MOQ, sales, repurchase rate,
-rank, badges and supplier changes; `.html` and `.xlsx` by the output's extension
-(docs/watch.md). Bad input (a missing file, a file that is not a products feed, two
-different lists, a bad alert rule) is one line on stderr and exit 2; torn lines and
-foreign records are counted in the summary, not fatal.
+Bad input is one line on stderr and exit 2; torn lines and foreign records are counted in
+the summary, not fatal.
 """
 
 from __future__ import annotations

@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING
 from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
-from tmapi_spiders import distributed, outcome
+from tmapi_spiders import distributed, outcome, registry
 from tmapi_spiders.config import ConfigError, check_setting_names
 
 if TYPE_CHECKING:
     from tmapi_spiders.distributed.job import Job, JobStatus
 
+NO_REDIS_URL = "no REDIS_URL: give -s REDIS_URL=redis://host:6379/0 (or set it in the environment)"
 COUNTERS = ("seeds_pushed", "images_done", "failures", "pages", "items", "paid_calls", "leases_expired")
 
 
@@ -33,12 +34,7 @@ def render(status: JobStatus) -> str:
         ("seeds pushed", status.counters.get("seeds_pushed", status.seeds_seen)),
         ("queued requests", status.queued),
         ("in-flight requests", status.in_flight),
-        ("images done", status.counters.get("images_done", 0)),
-        ("failures", status.counters.get("failures", 0)),
-        ("pages", status.counters.get("pages", 0)),
-        ("items", status.counters.get("items", 0)),
-        ("paid calls", status.counters.get("paid_calls", 0)),
-        ("leases expired", status.counters.get("leases_expired", 0)),
+        *((name.replace("_", " "), status.counters.get(name, 0)) for name in COUNTERS[1:]),
         ("live workers", len(status.live_workers)),
     ]
     width = max(len(name) for name, _ in rows)
@@ -53,11 +49,8 @@ class MigrationError(Exception):
 
 def migrate(job: Job) -> int:
     """Rename every key of the job from `<job>:name` to `{<job>}:name`; how many were moved.
-
-    DUMP + RESTORE (with its time to live) + DEL rather than RENAME: on a Redis Cluster the
-    old and new names are in different slots, where RENAME answers CROSSSLOT. Run with no
-    worker on the job: a key written between its DUMP and its DEL would be lost."""
-    from tmapi_spiders.distributed.keys import migration_pairs
+    DUMP + RESTORE + DEL, not RENAME (CROSSSLOT on a Cluster); with no worker running."""
+    from tmapi_spiders.distributed.keys import migration_pairs  # redis: see Command.run
 
     pairs = [(old, new) for old, new in migration_pairs(job.keys) if job.server.exists(old)]
     clash = [new for _, new in pairs if job.server.exists(new)]
@@ -102,12 +95,9 @@ class Command(ScrapyCommand):
             return
         url = str(self.settings.get("REDIS_URL") or self.settings.get("REDIS_SENTINELS") or "")
         if not distributed.enabled(self.settings):
-            self._fail(
-                outcome.BAD_INPUT, "no REDIS_URL: give -s REDIS_URL=redis://host:6379/0 (or set it in the environment)"
-            )
+            self._fail(outcome.BAD_INPUT, NO_REDIS_URL)
             return
-        # Imported here, not at the top: Scrapy imports every command module at start, and a
-        # single-process crawl must not load redis.
+        # Imported here: Scrapy imports every command module at start, and a crawl must not load redis.
         from tmapi_spiders.distributed import connection
         from tmapi_spiders.distributed.job import Job
         from tmapi_spiders.distributed.keys import JobKeys, legacy_keys, legacy_message
@@ -121,7 +111,7 @@ class Command(ScrapyCommand):
             self._fail(outcome.REDIS_DOWN, problem)
             return
         job = Job(connection.client(self.settings), JobKeys.from_settings(self.settings, opts.spider))
-        lease = self.settings.getfloat("TMAPI_REDIS_LEASE")
+        lease = registry.read(self.settings, "TMAPI_REDIS_LEASE")
         try:
             if opts.migrate:
                 moved = migrate(job)

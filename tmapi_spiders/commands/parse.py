@@ -1,9 +1,7 @@
 """`scrapy parse`, refused for this project's spider with one line that says what to run.
 
-Scrapy's parse fetches one URL and hands it to a callback. An image_search page cannot
-be parsed alone: its callback needs the state a crawl carries from page to page (the
-image, the page, the item ids seen), and without seeds the spider stops with a traceback.
-Other spiders in the project are parsed as Scrapy parses them.
+An image_search page cannot be parsed alone: its callback needs the state a crawl carries
+from page to page. Other spiders in the project are parsed as Scrapy parses them.
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
 """`scrapy seed FILE -a language=ru -s REDIS_URL=...`: push a URL list into a job's seeds.
 
-The list is checked exactly like a local crawl's (same one-line errors, same bad-line
-reports) and each image is pushed as JSON with its own query arguments (and, from a
-spreadsheet, its row's `input` and `input_row`, which every worker puts in its records). A seed that
-is already in the job (same image, same query) is not pushed again.
+The list is checked exactly like a local crawl's, and each image is pushed as JSON with its
+query arguments (and a spreadsheet row's `input`); a seed already in the job is not pushed again.
 """
 
 from __future__ import annotations
@@ -17,6 +15,7 @@ from scrapy.exceptions import UsageError
 from scrapy.utils.conf import arglist_to_dict
 
 from tmapi_spiders import distributed, outcome
+from tmapi_spiders.commands.job import NO_REDIS_URL
 from tmapi_spiders.config import ConfigError, check_setting_names
 from tmapi_spiders.seeds import BadLine
 
@@ -67,12 +66,9 @@ class Command(ScrapyCommand):
             )
             return
         if not distributed.enabled(self.settings):
-            self._fail(
-                outcome.BAD_INPUT, "no REDIS_URL: give -s REDIS_URL=redis://host:6379/0 (or set it in the environment)"
-            )
+            self._fail(outcome.BAD_INPUT, NO_REDIS_URL)
             return
-        # Imported here, not at the top: Scrapy imports every command module at start, and a
-        # single-process crawl must not load redis.
+        # Imported here: Scrapy imports every command module at start, and a crawl must not load redis.
         from tmapi_spiders.distributed import connection
         from tmapi_spiders.distributed.job import Job
         from tmapi_spiders.distributed.keys import JobKeys
@@ -81,10 +77,6 @@ class Command(ScrapyCommand):
 
         try:
             config = seed_config({**opts.spargs, "urls_file": args[0]}, self.settings)
-        except ConfigError as exc:
-            self._fail(outcome.BAD_INPUT, str(exc))
-            return
-        try:
             check_keys(self.settings, opts.spider)
         except ConfigError as exc:
             self._fail(outcome.BAD_INPUT, str(exc))
@@ -100,7 +92,7 @@ class Command(ScrapyCommand):
         bad = 0
 
         def good() -> Iterator[tuple[str, str]]:
-            # Streamed into Redis a batch at a time: a list of a million lines is never whole in memory.
+            # Streamed into Redis a batch at a time: a long list is never whole in memory.
             nonlocal bad
             for entry in seeds_of(config):
                 if isinstance(entry, BadLine):

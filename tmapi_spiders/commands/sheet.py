@@ -1,10 +1,7 @@
-"""`scrapy sheet products.jsonl -o sourcing.xlsx`: a feed as the sourcing workbook.
+"""`scrapy sheet products.jsonl -o sourcing.xlsx`: a feed already written as the sourcing workbook.
 
-The same workbook as `-O sourcing.xlsx` on a crawl (workbook.py, docs/sourcing.md), from a
-JSON Lines products feed already written. The failures feed and the run summary beside it
-(`<stem>.failures.jsonl`, `<stem>.summary.json`) give the *best* sheet its reasons when they
-are there. A torn line (a crawl stopped mid-write) or a record that is not ours is counted
-and skipped, said on stderr; a missing feed or a bad option is one `error:` line, exit 2.
+The failures feed and run summary beside it give the *best* sheet its reasons. A torn or
+foreign line is counted and skipped; a missing feed or a bad option is one `error:` line, exit 2.
 """
 
 from __future__ import annotations

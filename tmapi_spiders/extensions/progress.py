@@ -1,13 +1,5 @@
-"""Live progress: how far a job is and what it will still take.
-
-Every TMAPI_PROGRESS_INTERVAL seconds one log line (or, when stderr is a terminal, a
-tqdm progress bar instead) from the stats the spider already keeps. Pages expected
-are only known once an image's first page is in; images not yet started are
-estimated at the average of those that are. The list is read as the crawl goes: until its
-last line is read, its size in images is estimated from the images found in the share of
-the file read so far (shown with "~"). The ETA divides the pages still expected by the
-rate pages came in since the first one, and is shown only once there is such a rate
-(RATE_AFTER); once the crawl is stopping (the cap) it says so instead.
+"""Live progress: every TMAPI_PROGRESS_INTERVAL seconds a log line (or a tqdm bar on a terminal)
+from the stats the spider keeps, with an ETA from the pages still expected and the page rate.
 """
 
 from __future__ import annotations
@@ -31,7 +23,7 @@ from scrapy.statscollectors import StatsCollector
 from scrapy.utils.asyncio import AsyncioLoopingCall, create_looping_call
 from twisted.internet.task import LoopingCall
 
-from tmapi_spiders import backends, contract
+from tmapi_spiders import backends, contract, registry
 from tmapi_spiders import signals as tmapi_signals
 from tmapi_spiders.api import ENDPOINT_SEARCH, META_KEY, endpoint_of
 from tmapi_spiders.extensions import for_tmapi_job
@@ -59,9 +51,7 @@ class Progress:
     paid_calls: int
     calls_per_s: float
     pages_per_s: float
-    # A distributed worker: seeds come from Redis and other workers fetch pages of the same
-    # images, so it knows no total and no expected pages; the job's progress is `scrapy job`.
-    worker: bool = False
+    worker: bool = False  # a distributed worker knows no total: the job's progress is `scrapy job`
     total_known: bool = True  # False: images_total is an estimate (the list is still being read)
     stopping: str = ""  # why the crawl starts no new image (the cap), or ""
 
@@ -125,9 +115,7 @@ def _stat(stats: StatsCollector, name: str) -> int:
 
 
 def images_total(stats: StatsCollector) -> tuple[int, bool]:
-    """(the list's images, exact?): exact once the list has been read to its end
-    (`tmapi/images_total`), else the images found so far scaled by the share of the file
-    read (`tmapi/seeds_read_fraction`); the images found so far when that share is unknown."""
+    """(the list's images, exact?): estimated from the share of the file read until its end is read."""
     total = stats.get_value("tmapi/images_total")
     if total is not None:
         return int(total), True
@@ -146,10 +134,7 @@ def page_rate(pages: int, first_page: float | None, now: float) -> float:
 
 
 class TmapiProgress:
-    """Logs a progress line every TMAPI_PROGRESS_INTERVAL seconds (0 switches it off).
-
-    TMAPI_PROGRESS_BAR: "auto" (a tqdm bar when stderr is a terminal), true or false.
-    """
+    """Logs a progress line every TMAPI_PROGRESS_INTERVAL seconds, or draws a bar (TMAPI_PROGRESS_BAR)."""
 
     def __init__(self, crawler: Crawler, interval: float, bar: bool) -> None:
         assert crawler.stats is not None
@@ -172,7 +157,7 @@ class TmapiProgress:
         interval = check(crawler.settings)
         if not interval or not for_tmapi_job(crawler):
             raise NotConfigured
-        o = cls(crawler, interval, want_bar(crawler.settings.get("TMAPI_PROGRESS_BAR", "auto")))
+        o = cls(crawler, interval, want_bar(registry.read(crawler.settings, "TMAPI_PROGRESS_BAR")))
         crawler.signals.connect(o.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(o.spider_closed, signal=signals.spider_closed)
         crawler.signals.connect(o.response_received, signal=signals.response_received)
@@ -313,13 +298,6 @@ def want_bar(value: Any) -> bool:
 
 
 def check(settings: BaseSettings) -> float:
-    """TMAPI_PROGRESS_INTERVAL in seconds (0: off); ValueError names a bad setting."""
-    raw = settings.get("TMAPI_PROGRESS_INTERVAL", 0)
-    try:
-        interval = float(raw or 0)
-    except (TypeError, ValueError):
-        raise ValueError(f"TMAPI_PROGRESS_INTERVAL must be a number of seconds (0: off), got {raw!r}") from None
-    if interval < 0 or interval != interval:
-        raise ValueError(f"TMAPI_PROGRESS_INTERVAL must not be negative (0: off), got {raw!r}")
-    want_bar(settings.get("TMAPI_PROGRESS_BAR", "auto"))
-    return interval
+    """TMAPI_PROGRESS_INTERVAL in seconds (0: off); ConfigError names a bad setting."""
+    want_bar(registry.read(settings, "TMAPI_PROGRESS_BAR"))
+    return float(registry.read(settings, "TMAPI_PROGRESS_INTERVAL"))

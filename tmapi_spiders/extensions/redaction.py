@@ -1,10 +1,5 @@
-"""Log redaction: no log line of the crawl shows the token, whatever produced it.
-
-The token is kept off every request (download.py) and out of every server text the
-crawl reads (middlewares.py), so this is the net under those: a filter on the log
-handlers that redacts each record's text and traceback (tmapi_spiders/redact.py).
-Installed when the crawler is built, before the first request; NotConfigured when
-there is no token to hide.
+"""Log redaction: a filter on the log handlers redacts each record's text and traceback, the net
+under download.py and the envelope middleware; NotConfigured when there is no token to hide.
 """
 
 from __future__ import annotations
@@ -23,8 +18,7 @@ class LogRedaction:
         redactor = Redactor(secrets_of(crawler.settings))
         if not redactor:
             raise NotConfigured
-        # Left on for the rest of the process: the last lines (stats, summary, the exit
-        # reason) come after the engine has stopped.
+        # Left on for the rest of the process: the last lines come after the engine has stopped.
         self.filter: RedactingFilter | None = install_log_filter(redactor)
 
     @classmethod

@@ -13,7 +13,6 @@ import logging
 import time
 from pathlib import Path
 from typing import Self
-from urllib.parse import unquote, urlsplit
 
 from scrapy import Spider, signals
 from scrapy.crawler import Crawler
@@ -23,21 +22,12 @@ from scrapy.extensions.feedexport import FeedExporter, FeedSlot
 from tmapi_spiders import feeds, report
 from tmapi_spiders.extensions import for_tmapi_job
 from tmapi_spiders.extensions.summary import TmapiRunSummary
+from tmapi_spiders.outputs import local_path
 from tmapi_spiders.sourcing import Choice
 
 logger = logging.getLogger(__name__)
 
 JSON_LINES = ("jsonlines", "jsonl", "jl")
-
-
-def local_path(uri: str) -> Path | None:
-    """A feed URI's file on this machine, or None (stdout, s3://, ftp://...)."""
-    parts = urlsplit(uri)
-    if parts.scheme == "file":
-        return Path(unquote(parts.path))
-    if len(parts.scheme) <= 1 and uri not in ("-",):  # a plain path (or a Windows drive letter)
-        return Path(uri)
-    return None
 
 
 def workbook_choice(crawler: Crawler) -> Choice | None:
@@ -88,11 +78,12 @@ class TmapiReport:
             return
         self.written = True
         slot = self.products
-        products = local_path(slot.uri) if slot is not None else None
-        if slot is None or products is None or slot.format not in JSON_LINES:
+        path = local_path(slot.uri) if slot is not None else None
+        if slot is None or path is None or slot.format not in JSON_LINES:
             where = f"{slot.uri} ({slot.format})" if slot is not None else "none"
             logger.warning("TMAPI_REPORT: the report needs a local JSON Lines products feed; the feed is %s", where)
             return
+        products = Path(path)
         settings = self.crawler.settings
         # This crawl's own summary and failures feed, never an older run's files beside the feed.
         summary = None
@@ -104,7 +95,7 @@ class TmapiReport:
         try:
             page = report.build(
                 products,
-                failures=failures if failures is not None and failures.is_file() else None,
+                failures=Path(failures) if failures is not None and Path(failures).is_file() else None,
                 summary=summary if summary is not None and summary.is_file() else None,
                 secrets=[settings.get("TMAPI_API_TOKEN")],
                 discover=False,

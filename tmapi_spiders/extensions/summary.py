@@ -1,16 +1,7 @@
 """The run summary: what happened to each image, as a JSON file beside the feeds and a table in the log.
 
-Fed by `tmapi_spiders.signals.image_finished` (one per image, whatever its outcome).
-Written once the feed exporters are done (`feed_exporter_closed`), to
-`<products feed stem>.summary.json` next to the first products feed, or to
-TMAPI_SUMMARY_FILE. Images the crawl never finished (a cap, a fatal API error, a
-shutdown) are counted as unfinished; in one process each image the crawl had started and
-not finished is listed too, with status `unfinished`, the pages and items it got so far
-(from the chain state of its last scheduled request), so the summary's pages and items
-add up to what the feeds hold. In a distributed job the results live in Redis
-(`{<job>}:summary`, distributed/backends.py), so every worker's summary covers the whole
-job as far as it has gone; the last worker to stop writes the complete one. Which of the
-two is chosen in tmapi_spiders/backends.py.
+Fed by `image_finished`, written once the feed exporters are done. Images started and not
+finished are listed as `unfinished` with what they got, so its sums add up to the feeds.
 """
 
 from __future__ import annotations
@@ -20,6 +11,7 @@ import itertools
 import json
 import logging
 import os
+from collections.abc import Iterable, Iterator
 from typing import Any, Self
 from urllib.parse import unquote, urlsplit
 
@@ -28,7 +20,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from scrapy.extensions.feedexport import FeedExporter, FeedSlot
 
-from tmapi_spiders import backends, feeds
+from tmapi_spiders import backends, feeds, registry
 from tmapi_spiders import signals as tmapi_signals
 from tmapi_spiders.api import META_KEY
 from tmapi_spiders.backends import ImageResults
@@ -38,8 +30,7 @@ from tmapi_spiders.extensions import for_tmapi_job
 
 logger = logging.getLogger(__name__)
 
-# `ended`: why a finished image's search stopped (spiders/image_search.py END_*); with
-# items below total_count it says why the API's count was not reached.
+# `ended`: why a finished image's search stopped (paging END_*).
 FIELDS = ("query_image_url", "status", "total_count", "pages", "items", "duplicates", "ended", "reason")
 TABLE_ROWS = 20
 SUFFIX = ".summary.json"
@@ -49,7 +40,7 @@ FORCED = "shutdown_forced"  # finish reason after a second Ctrl-C / SIGTERM (out
 
 def not_started_path(summary: str) -> str:
     """`x/products.summary.json` -> `x/products.not-started.txt`."""
-    return (summary.removesuffix(SUFFIX) if summary.endswith(SUFFIX) else summary) + NOT_STARTED_SUFFIX
+    return summary.removesuffix(SUFFIX) + NOT_STARTED_SUFFIX
 
 
 def summary_path(products_uri: str | None, output_dir: str, spider_name: str, stamp: str) -> str:
@@ -67,6 +58,20 @@ def summary_path(products_uri: str | None, output_dir: str, spider_name: str, st
             stem, dot, _ext = name.rpartition(".")
             return os.path.join(head, (stem if dot and stem else name) + SUFFIX)
     return os.path.join(output_dir, f"{spider_name}-{stamp}{SUFFIX}")
+
+
+def write_whole(path: str, chunks: Iterable[str]) -> None:
+    """`chunks` written to `path` whole or not at all: a `.part` file beside it, renamed over it."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.part"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.writelines(chunks)
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
 
 
 def not_written(image: dict[str, Any], cause: str) -> dict[str, Any]:
@@ -134,13 +139,12 @@ class TmapiRunSummary:
         self.products_uri: str | None = None
         self.started = ""
         self.written = False
-        # One process: images started and not finished yet, by query image URL: their chain
-        # state as of their latest scheduled request (api.META_KEY of its meta).
+        # One process: the chain state of each started, unfinished image's latest request.
         self.in_progress: dict[str, dict[str, Any]] = {}
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        if not crawler.settings.getbool("TMAPI_SUMMARY", True) or not for_tmapi_job(crawler):
+        if not registry.read(crawler.settings, "TMAPI_SUMMARY") or not for_tmapi_job(crawler):
             raise NotConfigured
         o = cls(crawler, backends.for_crawler(crawler).image_results())
         crawler.signals.connect(o.spider_opened, signal=signals.spider_opened)
@@ -181,10 +185,8 @@ class TmapiRunSummary:
         ]
 
     def list_not_started(self, summary: str) -> tuple[int, str | None]:
-        """The list's images this run never started (it stopped first: a cap, a fatal answer, an
-        interruption), written in one pass, one URL a line (a seed list itself), beside the
-        summary; (their number, the file) or (0, None) when there are none. A file left by an
-        earlier run of the same outputs is removed: it would name images this run has done."""
+        """The list's images this run never started, one URL a line, beside the summary: (their
+        number, the file), or (0, None) and an earlier run's file removed when there are none."""
         spider = self.crawler.spider
         rest = getattr(spider, "unstarted_seeds", None)
         path = not_started_path(summary)
@@ -195,20 +197,18 @@ class TmapiRunSummary:
                 os.remove(path)
             return 0, None
         count = 0
-        try:
-            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-            with open(f"{path}.part", "w", encoding="utf-8") as f:
-                reason = self.crawler.stats.get_value("finish_reason")
-                f.write(f"# not started ({reason}): run the same command again\n")
-                for seed in itertools.chain((first,), seeds):
-                    f.write(seed.url + "\n")
-                    count += 1
-            os.replace(f"{path}.part", path)
-        except OSError as exc:
-            for _ in seeds:  # counted all the same: the summary's totals cover the whole list
+
+        def lines() -> Iterator[str]:
+            nonlocal count
+            yield f"# not started ({self.crawler.stats.get_value('finish_reason')}): run the same command again\n"
+            for seed in itertools.chain((first,), seeds):
                 count += 1
-            with contextlib.suppress(OSError):
-                os.remove(f"{path}.part")
+                yield seed.url + "\n"
+
+        try:
+            write_whole(path, lines())
+        except OSError as exc:
+            count += sum(1 for _ in seeds)  # the summary's totals cover the whole list all the same
             WriteGuard.of(self.crawler).fail(path, exc)
             return count, None
         logger.info("%d images of the list not started: listed in %s", count, path)
@@ -233,9 +233,7 @@ class TmapiRunSummary:
         self._write(await self.results.all())
 
     def write_after_forced_stop(self) -> None:
-        """A second Ctrl-C (or SIGTERM) stopped the reactor before the spider closed: no
-        signal will come. Called by `scrapy crawl` once the reactor is down, it writes the
-        summary from what this process knows (finish reason `shutdown_forced`)."""
+        """Called by `scrapy crawl` when a second Ctrl-C stopped the reactor before the spider closed."""
         if self.written:
             return
         self.written = True
@@ -261,13 +259,12 @@ class TmapiRunSummary:
             images += self.unfinished(str(reason))
         write_failed = WriteGuard.failure_of(self.crawler)
         if write_failed is not None and not self.results.shared:
-            # Which of this process's records reached the disk is not known record by record
-            # (a buffered feed fails at a later flush): none of its images is reported done.
+            # Which records reached the disk is not known one by one: no image is reported done.
             images = [not_written(image, write_failed) for image in images]
         stamp = self.started.replace(":", "-")
         spider_name = self.crawler.spider.name if self.crawler.spider else None
-        path = settings.get("TMAPI_SUMMARY_FILE") or summary_path(
-            self.products_uri, settings.get("TMAPI_OUTPUT_DIR") or "output", spider_name or "crawl", stamp
+        path = registry.read(settings, "TMAPI_SUMMARY_FILE") or summary_path(
+            self.products_uri, registry.read(settings, "TMAPI_OUTPUT_DIR") or "output", spider_name or "crawl", stamp
         )
         not_started, not_started_file = (0, None) if self.results.shared else self.list_not_started(path)
         job = self.results.job_totals()
@@ -304,15 +301,8 @@ class TmapiRunSummary:
         if summary["currency"]:
             logger.info("Prices converted at 1 CNY = %(rate)s %(currency)s (the rate given)", summary["currency"])
         try:
-            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-            tmp = f"{path}.part"
-            with open(tmp, "w", encoding="utf-8") as f:
-                json.dump(summary, f, ensure_ascii=False, indent=1)
-                f.write("\n")
-            os.replace(tmp, path)
+            write_whole(path, (json.dumps(summary, ensure_ascii=False, indent=1), "\n"))
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                os.remove(f"{path}.part")
             WriteGuard.of(self.crawler).fail(path, exc)
             return
         logger.info("Run summary written to %s", path)

@@ -31,6 +31,7 @@ from typing import Any
 
 from scrapy.settings import BaseSettings
 
+from tmapi_spiders.items import ProductItem
 from tmapi_spiders.settings_util import priority_above, set_unless_given
 
 SCHEMA_PATH = Path(__file__).with_name("product.schema.json")
@@ -104,7 +105,8 @@ def alert_actions(settings: BaseSettings) -> list[str]:
 
 
 def product_schema() -> dict[str, Any]:
-    """The JSON Schema of a product record, from the pydantic model ValidationPipeline uses."""
+    """The JSON Schema of a product record, from the pydantic model ValidationPipeline uses
+    (pydantic imported here: `scrapy crawl` imports this module for every `scrapy` command)."""
     from pydantic import TypeAdapter
 
     from tmapi_spiders.schema import Product
@@ -123,8 +125,6 @@ def configure(settings: BaseSettings) -> None:
     Called by the project's add-on (tmapi_spiders/addons.py)."""
     if not enabled(settings):
         return
-    from tmapi_spiders.items import ProductItem
-
     extensions = settings.getdict("EXTENSIONS")
     extensions.setdefault(EXTENSION, 500)
     settings.set("EXTENSIONS", extensions, priority=priority_above(settings, "EXTENSIONS"))

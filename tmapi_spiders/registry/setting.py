@@ -16,8 +16,8 @@ class Setting:
     name: str
     kind: str  # bool | int | float | str | choice | url
     default: Any
-    doc: str
     group: str
+    doc: str
     low: float | None = None
     high: float | None = None
     choices: tuple[str, ...] = ()

@@ -8,8 +8,8 @@ page, one module a step:
   the files beside a feed; writing the page whole (`ReportError` for bad input).
 - `offers`: one product record as a short offer row, its strings and URLs made safe.
 - `model`: records grouped by query image, counts, status and the run header, redacted.
-- `page`: the data packed small and embedded in the markup; `style`, `script_state` and
-  `script_draw` are the page's CSS and script.
+- `page`: the data packed small and embedded in the page, whose markup, style and script
+  are the files in `static/`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """One product record as the report's offer row: display text, safe URLs, prices, badges.
 
 A record is about 1.7 kB of JSON; the page stores each offer as a short array (the `O_*`
-positions below, mirrored in the page's script, `script_state.py`), about 0.3 kB. This is
+positions below, mirrored in the page's script, `static/report.js`), about 0.3 kB. This is
 also where outside data is made harmless for the page: every string is cut to a card's
 length and URLs that are not http(s) are dropped here (and checked again in the page), so a
 hostile title stays text and a `javascript:` URL never becomes a link.

@@ -42,19 +42,19 @@ registry.declare(
         "TMAPI_SANDBOX",
         "bool",
         False,
-        "Start the bundled sandbox in-process and crawl it: no token, no cost, no answer store "
-        "(`TMAPI_CACHE=auto`). Needs the `sandbox` extra.",
         "Crawling",
+        doc="Start the bundled sandbox in-process and crawl it: no token, no cost, no answer store "
+        "(`TMAPI_CACHE=auto`). Needs the `sandbox` extra.",
     ),
     Setting(
         "TMAPI_SANDBOX_PORT",
         "int",
         0,
-        "Set by TMAPI_SANDBOX (the sandbox's loopback port, chosen at start); 0: not running.",
         "Crawling",
-        0,
-        65535,
+        low=0,
+        high=65535,
         zero="not running",
+        doc="Set by TMAPI_SANDBOX (the sandbox's loopback port, chosen at start); 0: not running.",
     ),
 )
 

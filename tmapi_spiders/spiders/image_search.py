@@ -70,13 +70,12 @@ class ImageSearchSpider(Spider):
         spider.list_broken = False  # the list went bad after its first lines: not read again
         crawler.signals.connect(spider._stop_starting, signal=signals.stop_starting)
         crawler.signals.connect(spider._idle, signal=scrapy_signals.spider_idle)
-        # A worker of a shared job (REDIS_URL or REDIS_SENTINELS) may run without a list: its
-        # seeds come from the job (distributed/start.py, a spider middleware switched on by the add-on).
+        # A worker of a shared job may run without a list: its seeds come from the job (distributed/start.py).
         if not backends.shared(settings) or spider.job.urls_file or spider.job.urls:
             if not (spider.job.urls_file or spider.job.urls):
-                raise ConfigError(NO_SEEDS)  # a local crawl needs seeds; a worker reads them from Redis
+                raise ConfigError(NO_SEEDS)
             check_seed_list(spider.job)  # its first good line only: the rest is read as the crawl goes
-        spider.stop_on_short_page = settings.getbool("TMAPI_STOP_ON_SHORT_PAGE")
+        spider.stop_on_short_page = registry.read(settings, "TMAPI_STOP_ON_SHORT_PAGE")
         spider.empty_page_retries = registry.read(settings, "TMAPI_EMPTY_PAGE_RETRIES")
         given = spider.job.currency
         spider.currency = None if given is None else (given.code, given.rate, currency.rate_decimal(given.rate))
@@ -85,9 +84,7 @@ class ImageSearchSpider(Spider):
     # seeds -> first requests
 
     async def start(self) -> AsyncIterator[Any]:
-        """The list read as the crawl goes: the first seed is requested at once, and
-        `tmapi/images_total` is set when the last line has been read (until then progress
-        estimates it from the share of the file read, `tmapi/seeds_read_fraction`)."""
+        """The list read as the crawl goes; `tmapi/images_total` is set once its last line is read."""
         stats = self.crawler.stats
         source = self.seed_reading = self.job.read_seeds()
         bad = 0
@@ -114,9 +111,7 @@ class ImageSearchSpider(Spider):
                 stats.set_value("tmapi/images_listed", self.seeds_started)
                 yield self.first_request(entry, self.job.query, self.job.max_pages)
         except SeedError as exc:
-            # The list went bad after its first lines (bytes not UTF-8, a cut-off sheet):
-            # stop, loudly. What was started is paid and kept; once the list is mended the
-            # same command pays for none of it again.
+            # The list went bad after its first lines: stop loudly; what was started is kept.
             self.list_broken = True
             stats.set_value("tmapi/images_total", self.seeds_started)
             logger.error("Stopping: %s (%d images of the list were started before it)", exc, self.seeds_started)
@@ -132,10 +127,8 @@ class ImageSearchSpider(Spider):
         self.stopping = self.stopping or reason
 
     def unstarted_seeds(self) -> Iterator[Seed]:
-        """The searchable entries of the list this run never started (a cap, a fatal answer,
-        an interruption), read once from where the crawl stopped reading; afterwards
-        `tmapi/images_total` is the whole list's count (the run summary counts and lists
-        them). Nothing when the list was read to its end."""
+        """The searchable entries this run never started, read on from where the crawl stopped;
+        afterwards `tmapi/images_total` is the whole list's count."""
         stats = self.crawler.stats
         source, held = self.seed_reading, self.held
         self.seed_reading = self.held = None
@@ -160,14 +153,8 @@ class ImageSearchSpider(Spider):
         stats.set_value("tmapi/seed_list_read_at", time.time())
 
     async def _room_in_scheduler(self) -> None:
-        """Hold the next seed while the downloader is full, until the scheduler runs dry.
-
-        Scrapy keeps reading start() while the downloader is busy, so without this a
-        100,000-line list would sit whole in the scheduler (and in memory). Scrapy's own
-        pattern for lazy start requests (`engine.needs_backout()`, then the next
-        `scheduler_empty` signal): the seed loop sleeps on the engine's signal instead of
-        waking every 10 ms to compare counters, which cost ~23 ms of CPU a second in a
-        latency-bound crawl."""
+        """Hold the next seed while the downloader is full, until the scheduler runs dry
+        (Scrapy's pattern for lazy start requests), so a long list never sits whole in memory."""
         engine = self.crawler.engine
         if engine is not None and engine.needs_backout() and not self.stopping:
             await self.crawler.signals.wait_for(scrapy_signals.scheduler_empty)
@@ -194,10 +181,11 @@ class ImageSearchSpider(Spider):
 
     @property
     def api(self) -> ApiRequests:
-        """Built at the first request, not in from_crawler: an add-on may settle the base
-        URL after the spider is created."""
+        """Built at the first request: add-ons settle the base URL after the spider is created."""
         if self._api is None:
-            self._api = ApiRequests(self.settings["TMAPI_BASE_URL"], self.settings.getfloat("DOWNLOAD_TIMEOUT"))
+            self._api = ApiRequests(
+                registry.read(self.settings, "TMAPI_BASE_URL"), self.settings.getfloat("DOWNLOAD_TIMEOUT")
+            )
         return self._api
 
     def _search(self, state: ChainState | dict[str, Any]) -> Request:
@@ -217,7 +205,7 @@ class ImageSearchSpider(Spider):
             return
         assert envelope.data is not None
         path = envelope.data.get("image_url")
-        if not isinstance(path, str) or not (path.startswith("/") or path.startswith("http")):
+        if not isinstance(path, str) or not path.startswith(("/", "http")):
             yield self.failure(
                 state, ENDPOINT_CONVERT, contract.UNEXPECTED, f"conversion returned no image_url ({path!r})"
             )
@@ -249,8 +237,7 @@ class ImageSearchSpider(Spider):
             yield self.failure(state, ENDPOINT_SEARCH, contract.UNEXPECTED, step.failure)
             return
         if step.promised_empty and (state.page == 1 or state.empty_asks < self.empty_page_retries):
-            # A later page that stays empty after its re-ask ends the image as any empty page
-            # does (the backend overstated total_count); page 1 empty is a failed search.
+            # A later page still empty after its re-asks ends the image; page 1 empty is a failure.
             yield self._empty_page(response, state, step, envelope.data.get("total_count"))
             return
         stats = self.crawler.stats
@@ -264,18 +251,10 @@ class ImageSearchSpider(Spider):
             stats.inc_value("tmapi/pages_expected", step.expected_pages)
             if isinstance(step.state.total, int):  # the records it promises (tmapi_spiders/monitoring)
                 stats.inc_value("tmapi/items_expected", min(step.state.total, step.expected_pages * query.page_size))
-        context = {
-            "query_image_url": state.image,
-            "search_image_url": state.img,
-            "page": state.page,
-            "language": query.language,
-            "sort": query.sort,
-            "filters": query.filters,
-            "crawled_at": utc_now(),
-        }
+        context = {"query_image_url": state.image, "search_image_url": state.img, "page": state.page}
+        context.update(language=query.language, sort=query.sort, filters=query.filters, crawled_at=utc_now())
         if state.input is not None:
-            context["input"] = state.input
-            context["input_row"] = state.input_row
+            context.update(input=state.input, input_row=state.input_row)
         # Each record goes through the item pipelines (normalised, validated, counted) to the feeds.
         for rank, raw in step.new_items:
             product = ProductItem(raw)
@@ -298,11 +277,8 @@ class ImageSearchSpider(Spider):
         self._finished(step.state, "done", "", pages=state.page, ended=step.end or "")
 
     def _empty_page(self, response: Response, state: ChainState, step: Step, total: Any) -> Request | FailureItem:
-        """An empty page where total_count promised items (paging.Step.promised_empty): asked
-        again, TMAPI_EMPTY_PAGE_RETRIES times, through Scrapy's own retry (counted, backed off,
-        and in a shared job handed over in place of the request's lease), then a failure record:
-        the image is not complete. The answer store never kept the empty answer
-        (cache.TmapiCachePolicy), so a re-run asks the page again."""
+        """An empty page where total_count promised items: asked again through Scrapy's retry,
+        TMAPI_EMPTY_PAGE_RETRIES times, then a failure record (the image is not complete)."""
         stats = self.crawler.stats
         request = response.request
         if request is not None and state.empty_asks < self.empty_page_retries:
@@ -321,8 +297,7 @@ class ImageSearchSpider(Spider):
         state = request.meta[META_KEY]
         stage = request.meta.get("tmapi_endpoint", ENDPOINT_SEARCH)
         if failure.check(HttpError):
-            response = failure.value.response
-            envelope = envelope_of(response)
+            envelope = envelope_of(failure.value.response)
             status, message = envelope.status, envelope.message
         elif failure.check(ApiRefused):
             status, message = failure.value.status, str(failure.value)
@@ -366,14 +341,6 @@ class ImageSearchSpider(Spider):
     def _finished(self, state: ChainState, status: str, reason: str, pages: int, ended: str = "") -> None:
         self.crawler.signals.send_catch_log(
             signals.image_finished,
-            image={
-                "query_image_url": state.image,
-                "status": status,
-                "reason": reason,
-                "total_count": state.total,
-                "pages": pages,
-                "items": state.items,
-                "duplicates": state.dups,
-                "ended": ended,
-            },
+            image={"query_image_url": state.image, "status": status, "reason": reason, "total_count": state.total}
+            | {"pages": pages, "items": state.items, "duplicates": state.dups, "ended": ended},
         )

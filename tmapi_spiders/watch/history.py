@@ -1,26 +1,16 @@
-"""A history directory for scheduled runs (`scrapy crawl image_search -a history=DIR`).
+"""A history directory for scheduled runs (`scrapy crawl image_search -a history=DIR`, docs/watch.md).
 
-Each run writes `DIR/<UTC time>.jsonl` (with its failures feed and summary beside it) and a
-run file `DIR/<UTC time>.run.json`: written when the run starts, rewritten when it ends.
-A run is *complete* when its run file says so: exit code 0 and finish reason `finished`;
-an interrupted, capped or failed run (or one killed before it could say anything) never is,
-and is never a baseline. A complete run is compared with the last complete run before it
-(`<time>.changes.jsonl` and `.html`).
-
-Answers: every run has an answer store under `DIR/.store/<id>`, and reuses one only from
-the run just before it when that run did not complete: a daily run never replays
-yesterday's answers, while an interrupted run started again pays nothing twice. The
-store's age limit is lifted for it (reuse is bounded by the run, not by a day); a run that
-completes deletes its store.
-
-One run of a history at a time: `DIR/.lock` is held (flock) from the start of the run
-until its changes are written.
+Each run writes `DIR/<UTC time>.jsonl` and a run file `<UTC time>.run.json`; a run is complete
+(a baseline) when that file says exit code 0 and finish reason `finished`, and is then compared
+with the last complete run before it. A run reuses the answer store (`DIR/.store/<id>`) only of
+the run just before it, when that one did not complete. `DIR/.lock` allows one run at a time.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import glob
 import json
 import os
 import re
@@ -234,15 +224,11 @@ def prune(plan: Plan) -> list[str]:
     for stamp in stamps:
         if stamp in keep:
             continue
-        for path in plan.directory.glob(f"{glob_escape(stamp)}.*"):
+        for path in plan.directory.glob(f"{glob.escape(stamp)}.*"):
             with contextlib.suppress(OSError):
                 path.unlink()
         removed.append(stamp)
     return removed
-
-
-def glob_escape(text: str) -> str:
-    return re.sub(r"([*?\[])", r"[\1]", text)
 
 
 def conclude(plan: Plan, exit_code: int, finish_reason: str | None, webhook: str = "") -> tuple[int, list[str]]:
@@ -317,9 +303,7 @@ def conclude(plan: Plan, exit_code: int, finish_reason: str | None, webhook: str
 def _add_to_summary(path: Path, watch: dict[str, Any]) -> None:
     try:
         summary = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return
-    except ValueError:
+    except (FileNotFoundError, ValueError):
         return
     if isinstance(summary, dict):
         summary["watch"] = watch

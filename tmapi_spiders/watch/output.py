@@ -1,11 +1,7 @@
 """Reading two feeds and writing their changes as JSON Lines, HTML or XLSX (by extension).
 
-Reading: a missing or unreadable file, a file with no product record of ours (another
-spider's feed, a summary, a spreadsheet) or two feeds of different queries are one
-DiffError line each; torn lines and foreign records inside a feed are counted and shown
-in the summary, not fatal (a crash mid-write leaves a torn last line that should not cost
-the day's diff). Writing: whole or not at all (a `.part` file renamed), so a scheduled
-reader never opens half a file.
+A file that cannot be read as a products feed is one DiffError line. Changes are written
+whole or not at all (a `.part` file renamed), so a scheduled reader never opens half a file.
 """
 
 from __future__ import annotations
@@ -18,14 +14,14 @@ from typing import Any
 
 import orjson
 
-from tmapi_spiders.report.page import script_json
-from tmapi_spiders.report.style import CSS
+from tmapi_spiders.report.page import script_json, static
 from tmapi_spiders.watch import diff as d
+from tmapi_spiders.watch import feed
 
 FORMATS = (".jsonl", ".html", ".xlsx")
 
 
-def read_run(path: Path) -> d.Run:
+def read_run(path: Path) -> feed.Run:
     """A products feed as a diff.Run; DiffError for a file that cannot be one."""
     try:
         f = open(path, "rb")  # closed by the `with` below
@@ -37,7 +33,7 @@ def read_run(path: Path) -> d.Run:
         raise d.DiffError(f"{path}: cannot read it ({exc.strerror or exc})") from None
     with f:
         try:
-            run = d.read_lines(f)
+            run = feed.read_lines(f)
         except OSError as exc:
             raise d.DiffError(f"{path}: cannot read it ({exc.strerror or exc})") from None
     if run.lines and not run.products:
@@ -48,9 +44,9 @@ def read_run(path: Path) -> d.Run:
     return run
 
 
-def check_same_job(old: d.Run, new: d.Run, old_path: Path, new_path: Path) -> None:
-    """Two runs of different lists (no query image in common) are not worth a diff: every
-    offer would be new and gone. DiffError says so."""
+def check_same_job(old: feed.Run, new: feed.Run, old_path: Path, new_path: Path) -> None:
+    """DiffError for two runs of different lists (no query image in common): every offer
+    would be new and gone."""
     if old.products and new.products and not (old.products.keys() & new.products.keys()):
         raise d.DiffError(f"{old_path} and {new_path} have no query image in common: not two runs of the same list")
 
@@ -81,8 +77,7 @@ def write(path: Path, summary: Mapping[str, Any], records: Sequence[Mapping[str,
         raise
 
 
-# -- a table row per offer change, shared by the HTML and XLSX views ------------------------
-
+# A table row per offer change, shared by the HTML and XLSX views.
 COLUMNS = (
     "change",
     "query_image_url",
@@ -156,8 +151,8 @@ def row(record: Mapping[str, Any]) -> dict[str, Any]:
         "input_row": record.get("input_row"),
         "item_id": record["item_id"],
         "title": record.get("title", ""),
-        "old_price": price.get("old") if price else (d.number(record.get("price")) if change == "gone" else None),
-        "new_price": price.get("new") if price else (d.number(record.get("price")) if change != "gone" else None),
+        "old_price": price.get("old") if price else (feed.number(record.get("price")) if change == "gone" else None),
+        "new_price": price.get("new") if price else (feed.number(record.get("price")) if change != "gone" else None),
         "delta": price.get("delta"),
         "pct": price.get("pct"),
         "details": details(changes),
@@ -168,9 +163,6 @@ def row(record: Mapping[str, Any]) -> dict[str, Any]:
 
 def offer_rows(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return [row(r) for r in records if r.get("type") == "offer"]
-
-
-# -- XLSX -----------------------------------------------------------------------------------
 
 
 def write_xlsx(path: Path, summary: Mapping[str, Any], records: Sequence[Mapping[str, Any]]) -> None:
@@ -204,8 +196,6 @@ def _cell(value: Any) -> Any:
         return value
     return _j(value)
 
-
-# -- HTML -----------------------------------------------------------------------------------
 
 TABLE_CSS = """
 .changes-table { width: 100%; border-collapse: collapse; background: var(--card); font-size: .9rem; }
@@ -324,7 +314,7 @@ def render_html(summary: Mapping[str, Any], records: Sequence[Mapping[str, Any]]
     heading = html.escape(title or "What changed")
     return PAGE.format(
         title=heading,
-        css=CSS + TABLE_CSS,
+        css=static("report.css") + TABLE_CSS,
         run=run,
         line=html.escape(d.summary_line(summary)),
         heads=heads,

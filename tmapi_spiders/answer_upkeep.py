@@ -1,0 +1,83 @@
+"""Keeping the answer store's database in shape: pruning old and excess answers at start,
+and salvaging what can still be read from a damaged one."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from contextlib import closing
+from dataclasses import dataclass
+
+# SQLite's result codes for a damaged file; others (full, locked, I/O) are not the file's fault.
+DAMAGED_CODES = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+
+
+def damaged(exc: sqlite3.Error) -> bool:
+    """Whether SQLite says the file itself is damaged (then it is moved aside, not retried)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in DAMAGED_CODES
+    return isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError)
+
+
+def salvage(source: str, db: sqlite3.Connection) -> int:
+    """Copy every entry still readable in the database at `source` into `db`: in key order up
+    to the first damaged page, then backwards from the end to it. Returns how many."""
+    copied: set[int] = set()
+    try:
+        old = sqlite3.connect(source, isolation_level=None, timeout=1)
+    except sqlite3.Error:
+        return 0
+    with closing(old):
+        for order in ("ASC", "DESC"):
+            try:
+                db.execute("BEGIN")
+                try:
+                    for row in old.execute(f"SELECT id, key, stored_at, data FROM answers ORDER BY id {order}"):
+                        if row[0] in copied:
+                            break
+                        db.execute("INSERT OR IGNORE INTO answers (id, key, stored_at, data) VALUES (?, ?, ?, ?)", row)
+                        copied.add(row[0])
+                finally:
+                    db.execute("COMMIT")
+            except sqlite3.DatabaseError:
+                continue
+    return len(copied)
+
+
+@dataclass
+class Inventory:
+    """What the store held at start, after pruning."""
+
+    entries: int = 0
+    bytes: int = 0
+    pruned_old: int = 0
+    pruned_size: int = 0
+    pruned_bytes: int = 0
+
+
+def prune(db: sqlite3.Connection, ttl: int, limit: int, now: float | None = None) -> Inventory:
+    """Delete entries older than the TTL (never reused again) and, over `limit` bytes, the
+    oldest ones; give the freed pages back to the file system. Returns what is left."""
+    now = time.time() if now is None else now
+    inventory = Inventory()
+    old = db.execute("SELECT count(*), coalesce(sum(length(data)), 0) FROM answers WHERE stored_at < ?", (now - ttl,))
+    inventory.pruned_old, inventory.pruned_bytes = old.fetchone()
+    if inventory.pruned_old:
+        db.execute("DELETE FROM answers WHERE stored_at < ?", (now - ttl,))
+    entries, total = db.execute("SELECT count(*), coalesce(sum(length(data)), 0) FROM answers").fetchone()
+    if limit and total > limit:
+        doomed: list[tuple[int]] = []
+        for rid, size in db.execute("SELECT id, length(data) FROM answers ORDER BY stored_at"):
+            if total <= limit:
+                break
+            doomed.append((rid,))
+            total -= size
+            inventory.pruned_bytes += size
+        db.executemany("DELETE FROM answers WHERE id = ?", doomed)
+        inventory.pruned_size = len(doomed)
+        entries -= len(doomed)
+    if inventory.pruned_old or inventory.pruned_size:
+        db.execute("PRAGMA incremental_vacuum")
+    inventory.entries, inventory.bytes = entries, total
+    return inventory
