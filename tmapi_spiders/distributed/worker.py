@@ -70,7 +70,7 @@ class Worker(RedisHealth, FailureRecords):
         assert crawler.spidercls is not None
         self.keys = JobKeys.from_settings(settings, crawler.spidercls.name)
         self.redactor = token_redactor(settings)  # the token, kept out of what this worker logs or writes
-        self.server = connection.client(settings)
+        self.server = connection.of(crawler)  # shared with the job's backends and the limiter
         self.job = Job(self.server, self.keys)
         self.job.dupefilter_ttl = settings.getfloat("TMAPI_REDIS_DUPEFILTER_TTL")  # 0: the whole job's
         self.lease = _positive(settings, "TMAPI_REDIS_LEASE")
@@ -103,6 +103,7 @@ class Worker(RedisHealth, FailureRecords):
         # Handed to the engine by `wake` and dropped before the scheduler (`_drop_wake_call`).
         self._wake_call = Request("data:,", dont_filter=True)
         crawler.signals.connect(self._drop_wake_call, signal=scrapy_signals.request_scheduled)
+        crawler.signals.connect(self._close_client, signal=scrapy_signals.engine_stopped)
 
     @classmethod
     def of(cls, crawler: Crawler) -> Worker:
@@ -180,6 +181,9 @@ class Worker(RedisHealth, FailureRecords):
             logger.info("Job %r is finished: its queue, seeds and duplicate filter were removed", self.keys.job)
         elif reason == "finished" and state == 1:
             logger.info("Job %r is finished; its keys are kept (SCHEDULER_PERSIST)", self.keys.job)
+
+    def _close_client(self) -> None:
+        """After spider_closed: the summary and the limiter use this client until then."""
         self.server.close()
 
     # leases

@@ -1,4 +1,7 @@
-"""A shared job (REDIS_URL): a lease-based semaphore in Redis, changed only by Lua scripts."""
+"""A shared job (REDIS_URL): a lease-based semaphore in Redis, changed only by Lua scripts.
+
+It uses the worker's one redis-py client (sync); each call runs in a thread of the asyncio
+loop's executor (`asyncio.to_thread`), so no Redis round trip blocks the reactor."""
 
 from __future__ import annotations
 
@@ -14,7 +17,6 @@ from tmapi_spiders.limits.policy import (
     AIMD_ARGS,
     DEFAULT_LEASE,
     DEFAULT_POLL,
-    POLL_SETTING,
     PROBE,
     REDIS_TRIES,
     LimitUnavailable,
@@ -138,6 +140,9 @@ return 1
 )
 
 HANDOFFS = 8  # calls a slot may serve in a row inside one worker before it goes back through Redis
+# Longest BLPOP of one call: under the client's socket timeout, and a closing worker's thread
+# is free within it. A wait of TMAPI_LIMIT_POLL seconds is several of these.
+BLOCK = 1.0
 
 
 def limit_keys(settings: BaseSettings, spider_name: str) -> tuple[str, str, str]:
@@ -147,17 +152,6 @@ def limit_keys(settings: BaseSettings, spider_name: str) -> tuple[str, str, str]
 
     keys = JobKeys.from_settings(settings, spider_name)
     return keys.limit_slots, keys.limit_state, keys.limit_wake
-
-
-def async_client(settings: BaseSettings) -> Any:
-    """A redis.asyncio client of the job's Redis (one server, a cluster or Sentinel's master,
-    TLS or not), with the distributed module's timeouts.
-
-    Its read timeout outlasts the BLPOP the limiter waits in (TMAPI_LIMIT_POLL): a socket
-    that timed out first would turn every quiet wait into a connection error."""
-    from tmapi_spiders.distributed.connection import async_client as job_async_client
-
-    return job_async_client(settings, min_socket_timeout=settings.getfloat(POLL_SETTING, DEFAULT_POLL) + 5)
 
 
 class RedisBackend:
@@ -184,6 +178,7 @@ class RedisBackend:
         self.qps_ceiling = qps
         self.lease = DEFAULT_LEASE
         self.poll = DEFAULT_POLL
+        self.block = BLOCK
         self.margin = Margin()  # this worker's: its refusals widen the spacing of the calls it schedules
         self.held: set[str] = set()
         self.seq = 0
@@ -214,6 +209,19 @@ class RedisBackend:
             await asyncio.sleep(slot.wait)
         return slot
 
+    def _wait_for_token(self) -> bool:
+        """In a thread: BLPOP the wake list for up to `poll` seconds, `block` at a time. A token
+        taken after `close` goes back for the next worker."""
+        left = self.poll
+        while left > 0 and not self._closed:
+            token = self.client.blpop([self.keys[2]], timeout=max(0.01, min(left, self.block)))
+            if token is not None and self._closed:
+                self.client.lpush(self.keys[2], "1")
+            if token is not None:
+                return not self._closed
+            left -= self.block
+        return False
+
     def _has_waiters(self) -> bool:
         return any(not waiter.done() for waiter in self._waiters)
 
@@ -242,14 +250,15 @@ class RedisBackend:
                     # Every slot was taken at our last ask: sleep until one is given back (a token)
                     # or TMAPI_LIMIT_POLL passes, not ask again at once (a worker with one request
                     # waiting starts a pump per request, and each asked in vain).
-                    token = await self.client.blpop([self.keys[2]], timeout=self.poll)
+                    token = await asyncio.to_thread(self._wait_for_token)
                     self._full = False
-                    if token is not None and not self._has_waiters():
-                        await self.client.lpush(self.keys[2], "1")  # not ours to use: the next worker's
+                    if token and not self._has_waiters():
+                        await asyncio.to_thread(self.client.lpush, self.keys[2], "1")  # the next worker's
                         continue
                 self.seq += 1
                 holder = f"{self.worker}:{self.seq}"
-                got, epoch, wait, limit, qps = await self._acquire(
+                got, epoch, wait, limit, qps = await asyncio.to_thread(
+                    self._acquire,
                     keys=self.keys,
                     args=[
                         self.concurrency,
@@ -301,7 +310,8 @@ class RedisBackend:
         self.held.discard(slot.holder)
         self.counts["released"] += 1
         try:
-            cut, limit, qps = await self._release(
+            cut, limit, qps = await asyncio.to_thread(
+                self._release,
                 keys=self.keys,
                 args=[
                     self.concurrency,
@@ -330,7 +340,8 @@ class RedisBackend:
             await asyncio.sleep(self.lease / 3)
             if self.held:
                 try:
-                    await self._renew(keys=self.keys, args=[self.lease, int(self.lease * 10) + 60, *self.held])
+                    args = [self.lease, int(self.lease * 10) + 60, *self.held]
+                    await asyncio.to_thread(self._renew, keys=self.keys, args=args)
                 except Exception as exc:
                     logger.debug("job-wide limit: lease renewal failed (%s)", type(exc).__name__)
 
@@ -342,9 +353,8 @@ class RedisBackend:
         while (waiter := self._next_waiter()) is not None:
             waiter.cancel()
         try:
-            if self.held:
-                await self.client.zrem(self.keys[0], *self.held)
-            await self.client.aclose()
+            if self.held:  # the client is the worker's: it closes it
+                await asyncio.to_thread(self.client.zrem, self.keys[0], *self.held)
         except Exception as exc:
             logger.debug("job-wide limit: closing (%s); leases expire by themselves", type(exc).__name__)
 
