@@ -36,9 +36,8 @@ local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 
 # KEYS: slots, state, wake; ARGV: ceiling, qps ceiling, holder, lease, ttl, rate margin
 # Returns {1, epoch, wait seconds, limit, qps} with a slot, or {0, epoch, 0, limit, qps} when all
-# are taken. Lean on purpose: one HMGET for the state, a
-# ZCOUNT of live leases (expired ones are ignored here and removed by the renewal), the TTLs
-# set when the first holder arrives and refreshed by the renewal, not on every call.
+# are taken. Expired leases are not counted here (RENEW removes them); TTLs are set by the first
+# holder and refreshed by RENEW.
 ACQUIRE = (
     LUA_NOW
     + """
@@ -140,14 +139,11 @@ return 1
 )
 
 HANDOFFS = 8  # calls a slot may serve in a row inside one worker before it goes back through Redis
-# Longest BLPOP of one call: under the client's socket timeout, and a closing worker's thread
-# is free within it. A wait of TMAPI_LIMIT_POLL seconds is several of these.
-BLOCK = 1.0
+BLOCK = 1.0  # longest BLPOP: under the socket timeout, and a closing worker's thread is soon free
 
 
 def limit_keys(settings: BaseSettings, spider_name: str) -> tuple[str, str, str]:
-    """(slots zset, state hash, wake list): the job's keys (distributed/keys.py names them,
-    under one hash tag: the three keys of one script share a Redis Cluster slot)."""
+    """(slots zset, state hash, wake list): the job's keys, in one Redis Cluster slot (keys.py)."""
     from tmapi_spiders.distributed.keys import JobKeys
 
     keys = JobKeys.from_settings(settings, spider_name)
@@ -155,20 +151,15 @@ def limit_keys(settings: BaseSettings, spider_name: str) -> tuple[str, str, str]
 
 
 class RedisBackend:
-    """The job-wide semaphore and rate schedule (see the module docstring).
+    """The job-wide semaphore and rate schedule.
 
-    Nothing polls. One task per worker (the pump) asks for slots while requests wait; when
-    every slot is taken it blocks on the job's wake list (BLPOP), where each released slot
-    leaves a token, so the worker that waited longest is woken once per freed slot however
-    many workers there are. The list is only a doorbell: the zset of leases is the truth, and
-    a slot that comes back without a token (a kill -9'd worker's lease expiring, a limit
-    growing) is seen at the pump's next look, at most TMAPI_LIMIT_POLL seconds later.
-
-    A worker whose request finishes while another of its requests waits hands the slot over
-    in-process (same lease), at most HANDOFFS calls in a row and only while the job's limits
-    stand at their ceilings: that takes a Redis round trip off most calls of a busy job, and
-    every slot still goes back through Redis often enough to be shared, and to see a cut
-    made by another worker's 503."""
+    One task per worker (the pump) asks for slots while requests wait; when every slot is
+    taken it waits on the job's wake list (BLPOP), where each released slot leaves a token.
+    The list is only a doorbell: the zset of leases decides, and a slot that comes back
+    without a token (an expired lease, a grown limit) is seen at the next look, at most
+    TMAPI_LIMIT_POLL seconds later. A finished call hands its slot to a waiting request of
+    the same worker (same lease), at most HANDOFFS times in a row and only while the limits
+    stand at their ceilings, so every slot still goes back through Redis to be shared."""
 
     def __init__(self, client: Any, keys: tuple[str, str, str], worker: str, concurrency: int, qps: float) -> None:
         self.client = client
@@ -192,8 +183,7 @@ class RedisBackend:
         self._closed = False
         self._full = False  # every slot was taken when this worker last asked
         self.on_room: Callable[[], None] = lambda: None  # a request of ours took a slot: the worker may pop one
-        # What the limiter asked of Redis, for the stats (tmapi/limit/redis/*): the benchmark's
-        # commands per page, explained.
+        # What the limiter asked of Redis, for the stats (tmapi/limit/redis/*).
         self.counts: dict[str, int] = {"acquired": 0, "refused": 0, "released": 0, "handed_over": 0}
 
     def _at_ceiling(self) -> bool:
@@ -246,10 +236,7 @@ class RedisBackend:
         errors = 0
         while self._has_waiters() and not self._closed:
             try:
-                if self._full:
-                    # Every slot was taken at our last ask: sleep until one is given back (a token)
-                    # or TMAPI_LIMIT_POLL passes, not ask again at once (a worker with one request
-                    # waiting starts a pump per request, and each asked in vain).
+                if self._full:  # every slot was taken at our last ask: wait for a token or the poll
                     token = await asyncio.to_thread(self._wait_for_token)
                     self._full = False
                     if token and not self._has_waiters():
