@@ -1,4 +1,4 @@
-"""A worker pops only what it can start soon (issue 17): the job-wide limiter's `has_room`
+"""A worker pops only what it can start soon: the job-wide limiter's `has_room`
 against a real redis-server, and `Room`, which the scheduler asks before each pop."""
 
 from __future__ import annotations

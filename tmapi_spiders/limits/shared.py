@@ -13,6 +13,7 @@ from typing import Any
 
 from scrapy.settings import BaseSettings
 
+from tmapi_spiders.distributed.scripts import LUA_NOW  # Redis's clock: leases and the rate schedule
 from tmapi_spiders.limits.policy import (
     AIMD_ARGS,
     DEFAULT_LEASE,
@@ -25,14 +26,6 @@ from tmapi_spiders.limits.policy import (
 )
 
 logger = logging.getLogger(__name__)
-
-# --- Redis: the job-wide backend -------------------------------------------------------------
-
-# Server time, in seconds (the leases and the shared rate schedule use Redis's clock only).
-LUA_NOW = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-"""
 
 # KEYS: slots, state, wake; ARGV: ceiling, qps ceiling, holder, lease, ttl, rate margin
 # Returns {1, epoch, wait seconds, limit, qps} with a slot, or {0, epoch, 0, limit, qps} when all
