@@ -1,4 +1,4 @@
-"""The distributed end-to-end tests again, against managed-Redis shapes (issue 18): a real
+"""The distributed end-to-end tests again, against managed-Redis shapes: a real
 3-master Redis Cluster, a TLS-only redis-server asking for client certificates, and a
 Sentinel-watched master with its replica; then failovers while workers run.
 

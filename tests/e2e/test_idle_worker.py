@@ -1,4 +1,4 @@
-"""An idle worker's cost to Redis (issue 17): a worker with nothing to do while others still
+"""An idle worker's cost to Redis: a worker with nothing to do while others still
 work looks for seeds less and less often, yet takes new seeds and stops on a drained job in
 time. Counted with a real redis-server's INFO commandstats (commands a Lua script runs inside
 Redis included), one real `scrapy crawl` worker, the sandbox over HTTP.

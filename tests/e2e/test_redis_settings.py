@@ -1,4 +1,4 @@
-"""Managed-Redis settings (issue 18): TLS files, Cluster, Sentinel, key names in one hash slot,
+"""Managed-Redis settings: TLS files, Cluster, Sentinel, key names in one hash slot,
 jobs under the old key names; checked before a worker starts, one line naming the setting."""
 
 from __future__ import annotations

@@ -61,11 +61,11 @@ def test_a_single_process_crawl_imports_no_redis(tmp_path: Path) -> None:
 
 
 def backends(url: str, count: int, concurrency: int, poll: float, lease: float = 30.0) -> list[limits.RedisBackend]:
-    import redis.asyncio
+    import redis
 
     made = []
     for i in range(count):
-        client = redis.asyncio.Redis.from_url(url, socket_timeout=poll + 5, decode_responses=True)  # as async_client
+        client = redis.Redis.from_url(url, socket_timeout=5, decode_responses=True)  # as a worker's client
         backend = limits.RedisBackend(
             client, ("{t}:limit:slots", "{t}:limit:state", "{t}:limit:wake"), f"w{i}", concurrency, 0
         )

@@ -65,9 +65,9 @@ def test_expired_leases_go_back_to_their_queue(job: Job) -> None:
     job.push_seeds([{"url": "https://img.alicdn.com/a.jpg"}])
     job.pop_request("dead", 0.2)
     job.pop_seeds("dead", 0.2, 10)
-    assert job.requeue_expired() == 0  # not yet expired
+    assert job.heartbeat("sweeper", 30, []) == 0  # not yet expired
     time.sleep(0.3)
-    assert job.requeue_expired() == 2
+    assert job.heartbeat("sweeper", 30, []) == 2
     assert job.server.zrange(job.keys.requests, 0, -1, withscores=True) == [("page-2", -2.0)]
     assert json.loads(job.server.lindex(job.keys.seeds, 0))["url"] == "https://img.alicdn.com/a.jpg"
     assert job.status(5).counters["leases_expired"] == 2
@@ -79,7 +79,7 @@ def test_renewed_leases_do_not_expire(job: Job) -> None:
     for _ in range(3):
         time.sleep(0.15)
         job.renew("live", 0.3, [lease])
-    assert job.requeue_expired() == 0
+    assert job.heartbeat("live", 0.3, [lease]) == 0
     assert job.status(5).live_workers == ["live"]
 
 

@@ -1,4 +1,4 @@
-"""A worker pops only what it can start soon (issue 17): the job-wide limiter's `has_room`
+"""A worker pops only what it can start soon: the job-wide limiter's `has_room`
 against a real redis-server, and `Room`, which the scheduler asks before each pop."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import Iterator
 
 import pytest
-import redis.asyncio
+import redis
 
 from tests.redis_server import RedisServer
 from tmapi_spiders.distributed.room import Room
@@ -23,7 +23,7 @@ def server() -> Iterator[RedisServer]:
 
 
 def backend(server: RedisServer, worker: str, concurrency: int) -> RedisBackend:
-    made = RedisBackend(redis.asyncio.Redis.from_url(server.url, decode_responses=True), KEYS, worker, concurrency, 0)
+    made = RedisBackend(redis.Redis.from_url(server.url, decode_responses=True), KEYS, worker, concurrency, 0)
     made.poll = 2.0
     return made
 

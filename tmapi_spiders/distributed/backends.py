@@ -37,17 +37,18 @@ class RedisBackends:
         self.keep_seconds = int(self.settings.getfloat("TMAPI_REDIS_KEEP_STATS"))
 
     def image_results(self) -> RedisResults:
-        return RedisResults(connection.client(self.settings), self.keys, self.keep_seconds)
+        return RedisResults(connection.of(self.crawler), self.keys, self.keep_seconds)
 
     def call_counter(self, limit: int) -> RedisCounter:
-        return RedisCounter(connection.client(self.settings), self.keys, limit, self.keep_seconds)
+        return RedisCounter(connection.of(self.crawler), self.keys, limit, self.keep_seconds)
 
     def limiter(self, concurrency: int, qps: float) -> Any:
         from tmapi_spiders.limits.policy import DEFAULT_LEASE, DEFAULT_POLL, LEASE_SETTING, POLL_SETTING
-        from tmapi_spiders.limits.shared import RedisBackend, async_client, limit_keys
+        from tmapi_spiders.limits.shared import BLOCK, RedisBackend, limit_keys
 
+        worker = Worker.of(self.crawler)
         backend = RedisBackend(
-            async_client(self.settings),
+            connection.of(self.crawler),
             limit_keys(self.settings, self.spider_name),
             str(self.settings.get("TMAPI_WORKER_ID") or default_worker_id()),
             concurrency,
@@ -55,9 +56,11 @@ class RedisBackends:
         )
         backend.lease = self.settings.getfloat(LEASE_SETTING, DEFAULT_LEASE)
         backend.poll = self.settings.getfloat(POLL_SETTING, DEFAULT_POLL)
+        timeout = connection.plan(self.settings).params.get("socket_timeout")
+        if timeout:  # each BLPOP must end before the client's socket timeout
+            backend.block = min(BLOCK, max(0.05, float(timeout) / 2))
         # The worker pops only what can start soon (distributed/room.py): it asks the
         # limiter for room, and the limiter wakes it when a waiting request takes a slot.
-        worker = Worker.of(self.crawler)
         worker.room.limiter = backend.has_room
         backend.on_room = worker.wake
         return backend

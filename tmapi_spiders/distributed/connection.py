@@ -1,36 +1,28 @@
-"""Redis clients for workers and commands: short timeouts, passwords never shown.
-
-One Redis, a Redis Cluster or a Sentinel-managed master, plain or TLS, all through
-redis-py's own clients (RedisCluster follows MOVED and failovers, Sentinel finds the
-current master): this module only turns the settings into their arguments.
-
-- `REDIS_URL=redis://host:6379/0` (or `rediss://` for TLS): one Redis.
-- `REDIS_URL=redis+cluster://host:7000` (or `-s REDIS_CLUSTER=true` with a plain URL): a
-  cluster, any node as the entry point.
-- `REDIS_URL=redis+sentinel://sentinel1:26379,sentinel2:26379/mymaster/0`, or
-  `REDIS_SENTINELS=sentinel1:26379,sentinel2:26379` with `REDIS_SENTINEL_MASTER=mymaster`
-  (and REDIS_URL, if given, for the password, db and `rediss`): the master the sentinels name.
-- TLS (`rediss`): REDIS_TLS_CA_FILE, REDIS_TLS_CERT_FILE + REDIS_TLS_KEY_FILE (client
-  certificate), REDIS_TLS_VERIFY (on by default: the server's certificate and host name
-  are checked).
+"""Redis clients from settings through redis-py's own constructors, passwords never shown:
+`Redis.from_url` (redis://, rediss://, unix://), `RedisCluster.from_url` (redis+cluster://,
+REDIS_CLUSTER) and `Sentinel(...).master_for` (redis+sentinel://, REDIS_SENTINELS), with
+scrapy-redis's REDIS_PARAMS and REDIS_HOST/PORT/DB, and REDIS_TLS_* for rediss://.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote
 
 import redis
+from redis.cluster import RedisCluster
 from redis.connection import parse_url
+from redis.sentinel import Sentinel
+from scrapy.crawler import Crawler
 from scrapy.settings import BaseSettings
 from scrapy.utils.misc import load_object
-from scrapy_redis.connection import SETTINGS_PARAMS_MAP, get_redis
+from scrapy_redis.connection import SETTINGS_PARAMS_MAP
 
-# A worker's Redis calls run on the reactor thread (scheduler) or in threads (heartbeats):
-# a lost server must cost seconds, not scrapy-redis's 30 s per call.
+# Calls run on the reactor thread or in threads: a lost server must cost seconds, not 30 s a call.
 DEFAULT_PARAMS: dict[str, Any] = {
     "socket_timeout": 5,
     "socket_connect_timeout": 5,
@@ -38,24 +30,18 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "health_check_interval": 30,
     "decode_responses": True,
 }
-
 ERRORS = (redis.ConnectionError, redis.TimeoutError)
-# A server at its `maxmemory` with `noeviction` refuses every write that could grow it: not
-# lost, but no work can be queued or leased until someone raises the limit.
+# `maxmemory` with `noeviction`: every write that could grow the data is refused.
 OUT_OF_MEMORY = redis.exceptions.OutOfMemoryError
-# Replies of a server that refused the password (redis-py raises most as AuthenticationError).
 AUTH_ERRORS = ("WRONGPASS", "NOAUTH", "NOPERM", "ERR AUTH", "INVALID PASSWORD", "INVALID USERNAME")
-
-
-_USERINFO_PASSWORD = re.compile(r"^([a-z+]+://[^:/@]*:)[^@/]*@", re.IGNORECASE)
-CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
-SENTINEL_SCHEMES = {"redis+sentinel": "redis", "rediss+sentinel": "rediss"}
-SCHEMES = ("redis", "rediss", "unix", *CLUSTER_SCHEMES, *SENTINEL_SCHEMES)
+SCHEMES = ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster", "redis+sentinel", "rediss+sentinel")
 TLS_FILES = {
     "REDIS_TLS_CA_FILE": "ssl_ca_certs",
     "REDIS_TLS_CERT_FILE": "ssl_certfile",
     "REDIS_TLS_KEY_FILE": "ssl_keyfile",
 }
+# The userinfo's password, also in a Sentinel URL's host list (no netloc urllib can parse).
+_PASSWORD = re.compile(r"^([a-z+]+://[^:/@]*:)([^/]*)@", re.IGNORECASE)
 
 
 class SettingError(ValueError):
@@ -64,92 +50,68 @@ class SettingError(ValueError):
 
 @dataclass
 class Plan:
-    """How to reach the job's Redis: `kind` is "single", "cluster" or "sentinel"."""
+    """redis-py's arguments: `kind` is "single", "cluster" or "sentinel"; `url` is "" for sentinel."""
 
     kind: str
-    url: str  # for "single" and "cluster" (a redis:// or rediss:// URL); "" for sentinel
-    params: dict[str, Any]  # connection arguments (timeouts, TLS, password, db)
+    url: str
+    params: dict[str, Any]
     sentinels: list[tuple[str, int]] = field(default_factory=list)
     master: str = ""
     sentinel_params: dict[str, Any] = field(default_factory=dict)
-    redis_cls: Any = None  # REDIS_PARAMS' redis_cls (single only)
-
-
-def _hosts(text: str, setting: str) -> list[tuple[str, int]]:
-    hosts = []
-    for part in (p.strip() for p in text.split(",")):
-        host, _, port = part.rpartition(":")
-        if not host or not port.isdigit():
-            raise SettingError(f"{setting} must be host:port[,host:port...], got {part!r}")
-        hosts.append((host.strip("[]"), int(port)))
-    if not hosts:
-        raise SettingError(f"{setting} names no sentinel")
-    return hosts
 
 
 def plan(settings: BaseSettings) -> Plan:
-    """The settings as redis-py arguments; SettingError (one line naming the setting) when
-    they cannot work: an unknown scheme, TLS files without `rediss`, a missing file."""
+    """The settings as redis-py arguments, or SettingError when they cannot work."""
     params: dict[str, Any] = {**DEFAULT_PARAMS, **settings.getdict("REDIS_PARAMS")}
-    redis_cls = params.pop("redis_cls", None)
-    if isinstance(redis_cls, str):
-        redis_cls = load_object(redis_cls)
-    for source, dest in SETTINGS_PARAMS_MAP.items():
-        if settings.get(source) and dest != "url":
-            params[dest] = settings.get(source)
+    if isinstance(params.get("redis_cls"), str):
+        params["redis_cls"] = load_object(params["redis_cls"])
+    for name, to in SETTINGS_PARAMS_MAP.items():  # scrapy-redis's REDIS_HOST, REDIS_PORT...
+        if to != "url" and settings.get(name):
+            params[to] = settings.get(name)
     url = str(settings.get("REDIS_URL") or "")
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
     if url and scheme not in SCHEMES:
         raise SettingError(
             f"REDIS_URL must start with one of {', '.join(s + '://' for s in SCHEMES)}, got {describe(url)!r}"
         )
-    sentinels_setting = str(settings.get("REDIS_SENTINELS") or "")
+    base, _, variant = scheme.partition("+")
+    tls, hosts, master_url, setting = (
+        base == "rediss",
+        str(settings.get("REDIS_SENTINELS") or ""),
+        url,
+        "REDIS_SENTINELS",
+    )
     master = str(settings.get("REDIS_SENTINEL_MASTER") or "")
-    cluster = settings.getbool("REDIS_CLUSTER") or scheme in CLUSTER_SCHEMES
-    tls = scheme in ("rediss", "rediss+cluster", "rediss+sentinel")
-    sentinels: list[tuple[str, int]] = []
-    if scheme in SENTINEL_SCHEMES:
-        rest = url.split("://", 1)[1]
-        userinfo, _, rest = rest.rpartition("@")
-        netloc, _, path = rest.partition("/")
-        sentinels = _hosts(netloc, "REDIS_URL")
-        parts = [p for p in path.split("?", 1)[0].split("/") if p]
-        if parts:
-            master = master or unquote(parts[0])
-        if len(parts) > 1:
-            if not parts[1].isdigit():
-                raise SettingError(f"REDIS_URL: the db after the master name must be a number, got {parts[1]!r}")
-            params["db"] = int(parts[1])
-        if userinfo:
-            user, _, password = userinfo.partition(":")
-            params["username"] = unquote(user) or None
-            params["password"] = unquote(password) or None
-    elif sentinels_setting:
-        sentinels = _hosts(sentinels_setting, "REDIS_SENTINELS")
-        if url:  # password, db and TLS of the master; its host is the sentinels' to say
-            parsed = parse_url(url)
-            for name in ("username", "password", "db"):
-                if parsed.get(name) is not None:
-                    params[name] = parsed[name]
-    if sentinels:
-        if cluster:
-            raise SettingError("REDIS_CLUSTER cannot be used with Sentinel: a cluster fails over by itself")
-        if not master:
-            raise SettingError(
-                "REDIS_SENTINEL_MASTER is not set: name the master the sentinels watch"
-                " (or give it in REDIS_URL=redis+sentinel://host:26379/<master>/0)"
-            )
-    elif not url:
+    if variant == "sentinel":  # redis+sentinel://[user:password@]host:port[,host:port...]/master[/db]
+        userinfo, _, rest = url.split("://", 1)[1].rpartition("@")
+        hosts, _, path = rest.split("?", 1)[0].partition("/")
+        name, _, db = path.strip("/").partition("/")
+        if db and not db.isdigit():
+            raise SettingError(f"REDIS_URL: the db after the master name must be a number, got {db!r}")
+        master, master_url, setting = master or unquote(name), f"{base}://{userinfo}@sentinel/{db}", "REDIS_URL"
+    sentinels = []
+    for part in (p.strip() for p in hosts.split(",") if hosts or variant == "sentinel"):
+        host, _, port = part.rpartition(":")
+        if not host or not port.isdigit():
+            raise SettingError(f"{setting} must be host:port[,host:port...], got {part!r}")
+        sentinels.append((host.strip("[]"), int(port)))
+    if sentinels and (settings.getbool("REDIS_CLUSTER") or variant == "cluster"):
+        raise SettingError("REDIS_CLUSTER cannot be used with Sentinel: a cluster fails over by itself")
+    if sentinels and not master:
+        raise SettingError(
+            "REDIS_SENTINEL_MASTER is not set: name the master the sentinels watch"
+            " (or give it in REDIS_URL=redis+sentinel://host:26379/<master>/0)"
+        )
+    if not sentinels and not url:
         raise SettingError("no REDIS_URL: give -s REDIS_URL=redis://host:6379/0 (or set it in the environment)")
     for setting, arg in TLS_FILES.items():
         path = str(settings.get(setting) or "")
-        if not path:
-            continue
-        if not tls:
+        if path and not tls:
             raise SettingError(f"{setting} is set but REDIS_URL is not rediss:// (TLS): use rediss://")
-        if not os.path.isfile(path):
+        if path and not os.path.isfile(path):
             raise SettingError(f"{setting}: no such file {path!r}")
-        params[arg] = path
+        if path:
+            params[arg] = path
     if bool(settings.get("REDIS_TLS_CERT_FILE")) != bool(settings.get("REDIS_TLS_KEY_FILE")):
         raise SettingError(
             "REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE go together (the client certificate and its key)"
@@ -158,23 +120,25 @@ def plan(settings: BaseSettings) -> Plan:
         try:
             verify = settings.getbool("REDIS_TLS_VERIFY", True)
         except ValueError:
-            raise SettingError(
-                f"REDIS_TLS_VERIFY must be true or false, got {settings.get('REDIS_TLS_VERIFY')!r}"
-            ) from None
+            got = settings.get("REDIS_TLS_VERIFY")
+            raise SettingError(f"REDIS_TLS_VERIFY must be true or false, got {got!r}") from None
         params.setdefault("ssl_cert_reqs", "required" if verify else "none")
         params.setdefault("ssl_check_hostname", verify)
-    if sentinels:
-        sentinel_params = {
-            k: v for k, v in params.items() if k in ("socket_timeout", "socket_connect_timeout", "decode_responses")
-        }
-        if settings.get("REDIS_SENTINEL_PASSWORD"):
-            sentinel_params["password"] = str(settings.get("REDIS_SENTINEL_PASSWORD"))
-        if tls:
-            params["ssl"] = True
-            sentinel_params.update({k: v for k, v in params.items() if k.startswith("ssl")})
-        return Plan("sentinel", "", params, sentinels, master, sentinel_params)
-    base = CLUSTER_SCHEMES.get(scheme, scheme) + url[len(scheme) :]
-    return Plan("cluster" if cluster else "single", base, params, redis_cls=redis_cls)
+    if not sentinels:
+        kind = "cluster" if variant == "cluster" or settings.getbool("REDIS_CLUSTER") else "single"
+        return Plan(kind, base + url[len(scheme) :], params)
+    if master_url:  # the master's user, password and db; its host is the sentinels' to say
+        given = parse_url(master_url)
+        params.update({k: given[k] for k in ("username", "password", "db") if k in given})
+    for name in ("host", "port", "redis_cls"):
+        params.pop(name, None)
+    own = {k: v for k, v in params.items() if k in ("socket_timeout", "socket_connect_timeout", "decode_responses")}
+    if settings.get("REDIS_SENTINEL_PASSWORD"):
+        own["password"] = str(settings.get("REDIS_SENTINEL_PASSWORD"))
+    if tls:
+        params["ssl"] = True
+        own.update({k: v for k, v in params.items() if k.startswith("ssl")})
+    return Plan("sentinel", "", params, sentinels, master, own)
 
 
 def check_settings(settings: BaseSettings) -> str | None:
@@ -187,75 +151,45 @@ def check_settings(settings: BaseSettings) -> str | None:
 
 
 def client(settings: BaseSettings) -> Any:
-    """A redis-py client for the settings: redis.Redis, RedisCluster, or Sentinel's master
-    client; scrapy-redis's settings (REDIS_URL, REDIS_PARAMS, REDIS_HOST/PORT/DB), our timeouts."""
+    """redis.Redis (or REDIS_PARAMS' redis_cls), RedisCluster, or the Sentinel master's client."""
     how = plan(settings)
     if how.kind == "sentinel":
-        from redis.sentinel import Sentinel
-
-        params = {k: v for k, v in how.params.items() if k not in ("host", "port")}
-        return Sentinel(how.sentinels, sentinel_kwargs=how.sentinel_params, **params).master_for(how.master)
-    if how.kind == "cluster":
-        from redis.cluster import RedisCluster
-
-        params = {k: v for k, v in how.params.items() if k not in ("db",)}
-        return RedisCluster.from_url(how.url, **params)
+        return Sentinel(how.sentinels, sentinel_kwargs=how.sentinel_params, **how.params).master_for(how.master)
     params = dict(how.params)
-    if how.redis_cls is not None:
-        params["redis_cls"] = how.redis_cls
-    return get_redis(url=how.url, **params)
-
-
-def async_client(settings: BaseSettings, min_socket_timeout: float = 0) -> Any:
-    """The redis.asyncio client of the same Redis (the job-wide limiter's, limits/);
-    `min_socket_timeout` for a client that waits in blocking commands."""
-    import redis.asyncio
-
-    how = plan(settings)
-    params = {k: v for k, v in how.params.items() if k != "health_check_interval"}
-    params["socket_timeout"] = max(float(params.get("socket_timeout") or 0), min_socket_timeout)
-    if how.kind == "sentinel":
-        from redis.asyncio.sentinel import Sentinel
-
-        params = {k: v for k, v in params.items() if k not in ("host", "port")}
-        return Sentinel(how.sentinels, sentinel_kwargs=how.sentinel_params, **params).master_for(how.master)
+    redis_cls = params.pop("redis_cls", None) or redis.Redis
     if how.kind == "cluster":
-        params = {k: v for k, v in params.items() if k not in ("db", "retry_on_timeout")}
-        return redis.asyncio.RedisCluster.from_url(how.url, **params)
-    return redis.asyncio.Redis.from_url(how.url, **params)
+        params.pop("db", None)
+        return RedisCluster.from_url(how.url, **params)
+    return redis_cls.from_url(how.url, **params)
+
+
+_clients: weakref.WeakKeyDictionary[Crawler, Any] = weakref.WeakKeyDictionary()
+
+
+def of(crawler: Crawler) -> Any:
+    """The crawler's one client: the worker, the job's backends and the limiter share its pool."""
+    if crawler not in _clients:
+        _clients[crawler] = client(crawler.settings)
+    return _clients[crawler]
 
 
 def describe(url: str) -> str:
     """The URL as it may be printed: any password replaced by ***."""
-    try:
-        parts = urlsplit(url)
-        if parts.password is None:
-            return url
-        user = parts.username or ""
-        host = parts.hostname or ""
-        if parts.port:
-            host = f"{host}:{parts.port}"
-        return urlunsplit((parts.scheme, f"{user}:***@{host}", parts.path, parts.query, parts.fragment))
-    except ValueError:  # e.g. a Sentinel URL's host list: blank the userinfo's password anyway
-        masked = _USERINFO_PASSWORD.sub(r"\1***@", url, count=1)
-        return masked if "://" in masked else "(unparsable REDIS_URL)"
+    return _PASSWORD.sub(r"\1***@", url, count=1)
 
 
 def reason(exc: BaseException, url: str) -> str:
-    """An error message safe to print: the URL's password is never in it."""
+    """The error's first line, the URL's password replaced by ***."""
     text = str(exc) or type(exc).__name__
-    try:
-        password = urlsplit(url).password
-    except ValueError:
-        password = None
-    if password:
-        text = text.replace(password, "***")
+    found = _PASSWORD.match(url)
+    if found and found.group(2):
+        for password in {found.group(2), unquote(found.group(2))}:
+            text = text.replace(password, "***")
     return text.splitlines()[0] if text else type(exc).__name__
 
 
 def is_auth_error(exc: BaseException) -> bool:
-    """Redis refused the password (WRONGPASS, NOAUTH...), as opposed to not answering at all:
-    redis-py raises most as AuthenticationError, a ConnectionError too, so check it first."""
+    """Redis refused the password (redis-py raises most as AuthenticationError, a ConnectionError)."""
     return isinstance(exc, redis.AuthenticationError) or (
         isinstance(exc, redis.ResponseError) and str(exc).upper().startswith(AUTH_ERRORS)
     )

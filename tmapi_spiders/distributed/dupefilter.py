@@ -1,16 +1,11 @@
 """scrapy-redis's shared duplicate filter, keyed by image, query and page, never cleared by a worker.
 
-An image's first request goes through the filter, and so does each later page when it
-is first asked for (the scheduler checks a page's follow-up even though it is
-`dont_filter`): a page redone after a `kill -9` (its lease expired after its follow-up
-was queued) asks for the next page again, and without the filter that whole rest of
-the image's chain would be paid twice. Retries and requests given back after a lease
-expires never pass through the filter, so it cannot block them. The key is the image,
-its query, max_pages, which call it is (conversion, first search, search after
-conversion) and the page after the first: the same picture searched in two languages is
-two searches, although its conversion request (whose URL and body do not name the
-query) is the same. What "the image and its query" is, is defined once in
-tmapi_spiders/identity.py (`ImageSearch.dupefilter_key`); its keys are pinned there.
+An image's first request and each later page pass through it (the scheduler checks a page's
+follow-up although it is `dont_filter`), so a page redone after a `kill -9` cannot pay for the
+rest of the image's chain twice; retries and requests given back after a lease expires never
+do. The key (tmapi_spiders/identity.py, `ImageSearch.dupefilter_key`) is the image, its query,
+max_pages, which call it is and the page after the first: one picture in two languages is two
+searches, although its conversion request is the same.
 """
 
 from __future__ import annotations

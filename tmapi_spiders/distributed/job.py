@@ -91,7 +91,6 @@ class Job:
         self._pop_seeds = server.register_script(scripts.POP_SEEDS)
         self._push_seeds = server.register_script(scripts.PUSH_SEEDS)
         self._renew = server.register_script(scripts.RENEW)
-        self._requeue = server.register_script(scripts.REQUEUE_EXPIRED)
         self._heartbeat = server.register_script(scripts.HEARTBEAT)
         self._give_back = server.register_script(scripts.GIVE_BACK)
         self._drained = server.register_script(scripts.DRAINED)
@@ -222,7 +221,7 @@ class Job:
         )
 
     def heartbeat(self, worker: str, lease: float, lease_ids: Iterable[str], limit: int = 1000) -> int:
-        """`renew`, then `requeue_expired`, in one step: how many expired leases were given back."""
+        """`renew`, and expired leases back to the job, in one step: how many were given back."""
         k = self.keys
         [given] = self._checked(
             self._heartbeat(
@@ -231,10 +230,6 @@ class Job:
             )
         )
         return int(given)
-
-    def requeue_expired(self, limit: int = 1000) -> int:
-        k = self.keys
-        return int(self._requeue(keys=[k.requests, k.inflight, k.leases, k.seeds, k.stats], args=[limit]))
 
     def give_back(self, lease_ids: Iterable[str]) -> int:
         ids = list(lease_ids)

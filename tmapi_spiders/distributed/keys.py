@@ -1,11 +1,8 @@
 """The Redis keys of one job, named as scrapy-redis names them where it has a name.
 
-Every key of a job starts with the job name in braces, `{<job>}:` (TMAPI_JOB, default:
-the spider's name): a Redis Cluster hash tag, so all of a job's keys live in one hash
-slot and every Lua script and transaction that touches several of them works on a
-cluster (without the braces they fail with CROSSSLOT). One Redis can hold several jobs
-and `scrapy job` finds all of a job's keys by the prefix. Every key is named here,
-including the job-wide limiter's (limits/) and the summary's.
+Every key of a job starts with `{<job>}:` (TMAPI_JOB, default: the spider's name): a Redis
+Cluster hash tag, so a job's keys share one slot and its Lua scripts work on a cluster. Every
+key is named here, the limiter's (limits/) and the summary's included.
 
 Jobs created before the hash tags have keys named `<job>:...`: `legacy_keys` finds
 them, and `scrapy job --migrate` renames them once (see docs/distributed.md).

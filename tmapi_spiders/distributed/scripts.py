@@ -112,11 +112,8 @@ return {'ok', marker, queued}
 # Acknowledges this worker's done leases and adds its counters (as ACK does: the round trip is
 # paid anyway), then pops the highest-priority request into a lease: returns
 # {'ok', marker, id, data} or {'ok', marker}.
-# Lease ids are made by the worker (a random token per process and its own counter), not by an
-# INCR here: after a failover to a replica that missed the last INCRs, a Redis counter would hand
-# out again an id a worker still holds, and that worker's ack would drop another's lease.
-# ZPOPMIN, and TIME only once a request is found: an idle worker's empty look is GET and
-# ZPOPMIN.
+# Lease ids are made by the worker, not by an INCR here: a replica promoted after missing the last
+# INCRs would hand out again an id a worker still holds. TIME only once a request is found.
 POP_REQUEST = (
     "local KEYS_MARKER, KEYS_INFLIGHT, KEYS_LEASES, KEYS_STATS = KEYS[4], KEYS[2], KEYS[3], KEYS[5]\n"
     + _MARKER
@@ -139,8 +136,7 @@ return {'ok', marker, id, top[1]}
 # lease id prefix, first number. Pops up to `count` seeds into leases (ids prefix..number,
 # prefix..number+1, ...): returns {'ok', marker, work left, id1, seed1, id2, seed2, ...}, where
 # work left is what DRAINED counts, so a worker that finds no seed needs no second round trip.
-# An idle worker's look finds no seed most of the time: then it runs GET, LLEN and two ZCARDs
-# only (no TIME, no LPOP), the cheapest answer to "any seed, and is the job drained?".
+# A look that finds no seed runs no TIME and no LPOP.
 POP_SEEDS = (
     "local KEYS_MARKER = KEYS[4]\n"
     + _MARKER
@@ -241,23 +237,10 @@ local function requeue(limit)
 end
 """
 
-# KEYS: requests, inflight, leases, seeds, stats; ARGV: max count
-# Gives expired leases (their worker died or stalled) back to the job.
-REQUEUE_EXPIRED = (
-    LUA_NOW
-    + "local KEYS_REQUESTS, KEYS_INFLIGHT, KEYS_LEASES, KEYS_SEEDS = KEYS[1], KEYS[2], KEYS[3], KEYS[4]\n"
-    + "local KEYS_STATS = KEYS[5]\n"
-    + _GIVE_BACK
-    + _REQUEUE
-    + """
-return requeue(tonumber(ARGV[1]))
-"""
-)
-
 # KEYS: requests, inflight, leases, seeds, stats, workers, marker; ARGV: marker id seen, worker,
 # lease seconds, max count, id1, id2, ...
-# A worker's heartbeat: RENEW, then REQUEUE_EXPIRED, in one round trip (one EVALSHA and one TIME
-# for both): {'ok', marker, leases given back}.
+# A worker's heartbeat: RENEW, then expired leases (a dead worker's) back to the job, in one
+# round trip: {'ok', marker, leases given back}.
 HEARTBEAT = (
     LUA_NOW
     + "local KEYS_REQUESTS, KEYS_INFLIGHT, KEYS_LEASES, KEYS_SEEDS = KEYS[1], KEYS[2], KEYS[3], KEYS[4]\n"

@@ -37,10 +37,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 # Longest wait between an idle worker's looks for seeds while other workers still have work:
-# the wait doubles from TMAPI_REDIS_POLL_INTERVAL up to this (Scrapy's engine looks at its
-# scheduler every 5 s too). Seeds only appear mid-job when someone seeds the job again or a
-# lease of a seed comes back, and the worker that gives a lease back looks at once
-# (Worker.look_now): 20 workers looking every 0.2 s were 40 of 57 Redis commands a page.
+# the wait doubles from TMAPI_REDIS_POLL_INTERVAL up to this. Seeds only appear mid-job when the
+# job is seeded again or a seed's lease comes back, and whoever gives a lease back looks at once.
 IDLE_LOOK_MAX = 5.0
 # The same while this worker holds leases of its own: it has work, and a new seed's requests
 # would wait for its calls anyway; it looks at once when its last lease is acknowledged.

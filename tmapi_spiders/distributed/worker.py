@@ -63,7 +63,7 @@ class Worker(RedisHealth, FailureRecords):
         assert crawler.spidercls is not None
         self.keys = JobKeys.from_settings(settings, crawler.spidercls.name)
         self.redactor = token_redactor(settings)  # the token, kept out of what this worker logs or writes
-        self.server = connection.client(settings)
+        self.server = connection.of(crawler)  # shared with the job's backends and the limiter
         self.job = Job(self.server, self.keys)
         self.job.dupefilter_ttl = settings.getfloat("TMAPI_REDIS_DUPEFILTER_TTL")  # 0: the whole job's
         self.lease = _positive(settings, "TMAPI_REDIS_LEASE")
@@ -96,6 +96,7 @@ class Worker(RedisHealth, FailureRecords):
         # Handed to the engine by `wake` and dropped before the scheduler (`_drop_wake_call`).
         self._wake_call = Request("data:,", dont_filter=True)
         crawler.signals.connect(self._drop_wake_call, signal=scrapy_signals.request_scheduled)
+        crawler.signals.connect(self._close_client, signal=scrapy_signals.engine_stopped)
 
     @classmethod
     def of(cls, crawler: Crawler) -> Worker:
@@ -173,6 +174,9 @@ class Worker(RedisHealth, FailureRecords):
             logger.info("Job %r is finished: its queue, seeds and duplicate filter were removed", self.keys.job)
         elif reason == "finished" and state == 1:
             logger.info("Job %r is finished; its keys are kept (SCHEDULER_PERSIST)", self.keys.job)
+
+    def _close_client(self) -> None:
+        """After spider_closed: the summary and the limiter use this client until then."""
         self.server.close()
 
     # leases
@@ -198,10 +202,8 @@ class Worker(RedisHealth, FailureRecords):
         return [lease for lease in self.finished if lease in self.leases]
 
     def ride_along(self) -> tuple[list[str], dict[str, int]]:
-        """What the scheduler's next pop acknowledges on its way (one round trip, not two):
-        every done lease, and the counters once TMAPI_REDIS_ACK_MAX_DELAY has passed since they
-        last went (as fresh as the ack loop keeps them: a closing worker's summary reads them),
-        not with every pop of a busy worker."""
+        """What the scheduler's next pop acknowledges on its way: every done lease, and the
+        counters once TMAPI_REDIS_ACK_MAX_DELAY has passed since they last went."""
         due = time.monotonic() - self._counters_at >= self.ack_max_delay
         return self.done_leases() or [], self._counter_deltas() if due else {}
 
@@ -274,9 +276,7 @@ class Worker(RedisHealth, FailureRecords):
             self.look_now()  # some of them may be seeds: this worker's seed loop takes them
 
     def _beat_failed(self, failure: Failure) -> None:
-        if self.closing:
-            # A heartbeat still in its thread when the worker closed its Redis connection: the
-            # leases are acknowledged or given back by close() itself, nothing is lost.
+        if self.closing:  # close() acknowledges or gives back the leases itself
             logger.debug("Heartbeat ended by the worker closing: %s", failure.getErrorMessage())
             return
         if failure.check(JobGone):
@@ -292,13 +292,9 @@ class Worker(RedisHealth, FailureRecords):
         logger.error("The %s loop stopped: %s", name, failure.getErrorMessage())
 
     def wake(self) -> None:
-        """Ask the engine for requests now instead of at its next 5 s heartbeat.
-
-        Scrapy has no public "look at the scheduler now"; what it does after
-        `ExecutionEngine.crawl(request)` is exactly that. So `wake` hands the engine a
-        request that a `request_scheduled` receiver drops with IgnoreRequest (Scrapy's
-        documented way to drop a request before the scheduler): nothing is queued,
-        downloaded or counted, and the engine asks the scheduler for its next requests."""
+        """Ask the engine for requests now instead of at its next heartbeat: Scrapy has no public
+        "look at the scheduler now", but `engine.crawl(request)` ends in one, and a
+        `request_scheduled` receiver drops that request (IgnoreRequest) before the scheduler."""
         engine = self.crawler.engine
         if engine is not None and engine.spider is not None and not self.closing:
             engine.crawl(self._wake_call)

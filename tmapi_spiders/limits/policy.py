@@ -20,19 +20,13 @@ LEASE_SETTING = "TMAPI_LIMIT_LEASE"
 POLL_SETTING = "TMAPI_LIMIT_POLL"
 DEFAULT_LEASE = 30.0  # seconds a slot of a silent worker is kept; renewed every third of it
 # Longest wait on the wake list before looking at the leases again: only a slot freed without a
-# token needs it (a kill -9'd worker's lease expiring, TMAPI_LIMIT_LEASE, 30 s). Each waiting worker
-# asks once per this, so 1 s cost 20 asks a second with 20 workers (6.5 commands a page).
+# token needs it (an expired lease). Each waiting worker asks Redis once per this.
 DEFAULT_POLL = 5.0
-# The rate is aimed this far under the plan: calls 1.025/QPS apart, so the API's clock and the
-# network may move a call by ~25 ms either way before 11 land in a second of a plan of 10.
+# The rate is aimed this far under the plan (calls (1 + margin)/QPS apart), room for the jitter
+# between the limiter and the gateway's clock.
 QPS_MARGIN = 0.025
-# Calls leave the limiter evenly spaced but reach the gateway less so: between the limiter and
-# the gateway's clock lie the rest of the reactor's turn, the kernel, the network and the
-# gateway's own loop, a few ms on a quiet machine, tens of ms on a busy one. A refused call
-# (503 or 429) says that jitter ate the margin: it grows by MARGIN_STEP for each refusal, up to
-# QPS_MARGIN_MAX, and shrinks back by MARGIN_STEP over MARGIN_DECAY calls answered. Refusals
-# settle near one in MARGIN_DECAY calls where the jitter is large, and the margin stays at
-# QPS_MARGIN where it is not (see Margin); a lone refusal costs about half a step for a while.
+# A refused call (503 or 429) says that jitter ate the margin: it grows by MARGIN_STEP a refusal,
+# up to QPS_MARGIN_MAX, and shrinks back by MARGIN_STEP over MARGIN_DECAY calls answered (Margin).
 MARGIN_STEP = 0.01
 QPS_MARGIN_MAX = 0.1
 MARGIN_DECAY = 1000

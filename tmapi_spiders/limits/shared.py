@@ -1,4 +1,7 @@
-"""A shared job (REDIS_URL): a lease-based semaphore in Redis, changed only by Lua scripts."""
+"""A shared job (REDIS_URL): a lease-based semaphore in Redis, changed only by Lua scripts.
+
+It uses the worker's one redis-py client (sync); each call runs in a thread of the asyncio
+loop's executor (`asyncio.to_thread`), so no Redis round trip blocks the reactor."""
 
 from __future__ import annotations
 
@@ -10,11 +13,11 @@ from typing import Any
 
 from scrapy.settings import BaseSettings
 
+from tmapi_spiders.distributed.scripts import LUA_NOW  # Redis's clock: leases and the rate schedule
 from tmapi_spiders.limits.policy import (
     AIMD_ARGS,
     DEFAULT_LEASE,
     DEFAULT_POLL,
-    POLL_SETTING,
     PROBE,
     REDIS_TRIES,
     LimitUnavailable,
@@ -24,19 +27,10 @@ from tmapi_spiders.limits.policy import (
 
 logger = logging.getLogger(__name__)
 
-# --- Redis: the job-wide backend -------------------------------------------------------------
-
-# Server time, in seconds (the leases and the shared rate schedule use Redis's clock only).
-LUA_NOW = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-"""
-
 # KEYS: slots, state, wake; ARGV: ceiling, qps ceiling, holder, lease, ttl, rate margin
 # Returns {1, epoch, wait seconds, limit, qps} with a slot, or {0, epoch, 0, limit, qps} when all
-# are taken. Lean on purpose: one HMGET for the state, a
-# ZCOUNT of live leases (expired ones are ignored here and removed by the renewal), the TTLs
-# set when the first holder arrives and refreshed by the renewal, not on every call.
+# are taken. Expired leases are not counted here (RENEW removes them); TTLs are set by the first
+# holder and refreshed by RENEW.
 ACQUIRE = (
     LUA_NOW
     + """
@@ -138,43 +132,27 @@ return 1
 )
 
 HANDOFFS = 8  # calls a slot may serve in a row inside one worker before it goes back through Redis
+BLOCK = 1.0  # longest BLPOP: under the socket timeout, and a closing worker's thread is soon free
 
 
 def limit_keys(settings: BaseSettings, spider_name: str) -> tuple[str, str, str]:
-    """(slots zset, state hash, wake list): the job's keys (distributed/keys.py names them,
-    under one hash tag: the three keys of one script share a Redis Cluster slot)."""
+    """(slots zset, state hash, wake list): the job's keys, in one Redis Cluster slot (keys.py)."""
     from tmapi_spiders.distributed.keys import JobKeys
 
     keys = JobKeys.from_settings(settings, spider_name)
     return keys.limit_slots, keys.limit_state, keys.limit_wake
 
 
-def async_client(settings: BaseSettings) -> Any:
-    """A redis.asyncio client of the job's Redis (one server, a cluster or Sentinel's master,
-    TLS or not), with the distributed module's timeouts.
-
-    Its read timeout outlasts the BLPOP the limiter waits in (TMAPI_LIMIT_POLL): a socket
-    that timed out first would turn every quiet wait into a connection error."""
-    from tmapi_spiders.distributed.connection import async_client as job_async_client
-
-    return job_async_client(settings, min_socket_timeout=settings.getfloat(POLL_SETTING, DEFAULT_POLL) + 5)
-
-
 class RedisBackend:
-    """The job-wide semaphore and rate schedule (see the module docstring).
+    """The job-wide semaphore and rate schedule.
 
-    Nothing polls. One task per worker (the pump) asks for slots while requests wait; when
-    every slot is taken it blocks on the job's wake list (BLPOP), where each released slot
-    leaves a token, so the worker that waited longest is woken once per freed slot however
-    many workers there are. The list is only a doorbell: the zset of leases is the truth, and
-    a slot that comes back without a token (a kill -9'd worker's lease expiring, a limit
-    growing) is seen at the pump's next look, at most TMAPI_LIMIT_POLL seconds later.
-
-    A worker whose request finishes while another of its requests waits hands the slot over
-    in-process (same lease), at most HANDOFFS calls in a row and only while the job's limits
-    stand at their ceilings: that takes a Redis round trip off most calls of a busy job, and
-    every slot still goes back through Redis often enough to be shared, and to see a cut
-    made by another worker's 503."""
+    One task per worker (the pump) asks for slots while requests wait; when every slot is
+    taken it waits on the job's wake list (BLPOP), where each released slot leaves a token.
+    The list is only a doorbell: the zset of leases decides, and a slot that comes back
+    without a token (an expired lease, a grown limit) is seen at the next look, at most
+    TMAPI_LIMIT_POLL seconds later. A finished call hands its slot to a waiting request of
+    the same worker (same lease), at most HANDOFFS times in a row and only while the limits
+    stand at their ceilings, so every slot still goes back through Redis to be shared."""
 
     def __init__(self, client: Any, keys: tuple[str, str, str], worker: str, concurrency: int, qps: float) -> None:
         self.client = client
@@ -184,6 +162,7 @@ class RedisBackend:
         self.qps_ceiling = qps
         self.lease = DEFAULT_LEASE
         self.poll = DEFAULT_POLL
+        self.block = BLOCK
         self.margin = Margin()  # this worker's: its refusals widen the spacing of the calls it schedules
         self.held: set[str] = set()
         self.seq = 0
@@ -197,8 +176,7 @@ class RedisBackend:
         self._closed = False
         self._full = False  # every slot was taken when this worker last asked
         self.on_room: Callable[[], None] = lambda: None  # a request of ours took a slot: the worker may pop one
-        # What the limiter asked of Redis, for the stats (tmapi/limit/redis/*): the benchmark's
-        # commands per page, explained.
+        # What the limiter asked of Redis, for the stats (tmapi/limit/redis/*).
         self.counts: dict[str, int] = {"acquired": 0, "refused": 0, "released": 0, "handed_over": 0}
 
     def _at_ceiling(self) -> bool:
@@ -213,6 +191,19 @@ class RedisBackend:
         if slot.wait > 0:
             await asyncio.sleep(slot.wait)
         return slot
+
+    def _wait_for_token(self) -> bool:
+        """In a thread: BLPOP the wake list for up to `poll` seconds, `block` at a time. A token
+        taken after `close` goes back for the next worker."""
+        left = self.poll
+        while left > 0 and not self._closed:
+            token = self.client.blpop([self.keys[2]], timeout=max(0.01, min(left, self.block)))
+            if token is not None and self._closed:
+                self.client.lpush(self.keys[2], "1")
+            if token is not None:
+                return not self._closed
+            left -= self.block
+        return False
 
     def _has_waiters(self) -> bool:
         return any(not waiter.done() for waiter in self._waiters)
@@ -238,18 +229,16 @@ class RedisBackend:
         errors = 0
         while self._has_waiters() and not self._closed:
             try:
-                if self._full:
-                    # Every slot was taken at our last ask: sleep until one is given back (a token)
-                    # or TMAPI_LIMIT_POLL passes, not ask again at once (a worker with one request
-                    # waiting starts a pump per request, and each asked in vain).
-                    token = await self.client.blpop([self.keys[2]], timeout=self.poll)
+                if self._full:  # every slot was taken at our last ask: wait for a token or the poll
+                    token = await asyncio.to_thread(self._wait_for_token)
                     self._full = False
-                    if token is not None and not self._has_waiters():
-                        await self.client.lpush(self.keys[2], "1")  # not ours to use: the next worker's
+                    if token and not self._has_waiters():
+                        await asyncio.to_thread(self.client.lpush, self.keys[2], "1")  # the next worker's
                         continue
                 self.seq += 1
                 holder = f"{self.worker}:{self.seq}"
-                got, epoch, wait, limit, qps = await self._acquire(
+                got, epoch, wait, limit, qps = await asyncio.to_thread(
+                    self._acquire,
                     keys=self.keys,
                     args=[
                         self.concurrency,
@@ -301,7 +290,8 @@ class RedisBackend:
         self.held.discard(slot.holder)
         self.counts["released"] += 1
         try:
-            cut, limit, qps = await self._release(
+            cut, limit, qps = await asyncio.to_thread(
+                self._release,
                 keys=self.keys,
                 args=[
                     self.concurrency,
@@ -330,7 +320,8 @@ class RedisBackend:
             await asyncio.sleep(self.lease / 3)
             if self.held:
                 try:
-                    await self._renew(keys=self.keys, args=[self.lease, int(self.lease * 10) + 60, *self.held])
+                    args = [self.lease, int(self.lease * 10) + 60, *self.held]
+                    await asyncio.to_thread(self._renew, keys=self.keys, args=args)
                 except Exception as exc:
                     logger.debug("job-wide limit: lease renewal failed (%s)", type(exc).__name__)
 
@@ -342,9 +333,8 @@ class RedisBackend:
         while (waiter := self._next_waiter()) is not None:
             waiter.cancel()
         try:
-            if self.held:
-                await self.client.zrem(self.keys[0], *self.held)
-            await self.client.aclose()
+            if self.held:  # the client is the worker's: it closes it
+                await asyncio.to_thread(self.client.zrem, self.keys[0], *self.held)
         except Exception as exc:
             logger.debug("job-wide limit: closing (%s); leases expire by themselves", type(exc).__name__)
 
