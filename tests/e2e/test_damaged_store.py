@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.test_resume import Job
-from tmapi_spiders import answer_store, outcome
+from tmapi_spiders.jobs import answer_store, outcome
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
 
 TOKEN = "tok-RESUME-good-41"  # test_resume's Job runs with this token
