@@ -13,7 +13,6 @@ stdin closes (the test process is gone).
 
 from __future__ import annotations
 
-import atexit
 import json
 import os
 import selectors
@@ -25,7 +24,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -58,45 +57,24 @@ def warm_up() -> None:
         assert name not in sys.modules, f"{name} imported while warming up: each command must import it itself"
 
 
-def child(request: dict[str, Any], fds: list[int]) -> None:
-    """In the fork: become `python -m scrapy ARGV` started in CWD with ENV, and exit."""
+def child(request: dict[str, Any], fds: list[int]) -> NoReturn:
+    """In the fork: become `python -m scrapy ARGV` started in CWD with ENV. Scrapy ends with
+    sys.exit, which ends this process through Python's own exit (atexit, flushed streams,
+    tracebacks, KeyboardInterrupt as SIGINT) exactly as it ends `python -m scrapy`."""
     for number, fd in enumerate(fds):
         os.dup2(fd, number)
-    os.closerange(3, os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 1024)
+    for fd in set(fds):
+        os.close(fd)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
     sys.path.insert(0, request["cwd"])  # as `python -m` does
     sys.argv = ["scrapy", *request["argv"]]
-    code = 0
-    try:
-        from scrapy.cmdline import execute
+    from scrapy.cmdline import execute
 
-        execute()
-    except SystemExit as exc:
-        if exc.code is None:
-            code = 0
-        elif isinstance(exc.code, int):
-            code = exc.code
-        else:
-            print(exc.code, file=sys.stderr)
-            code = 1
-    except BaseException as exc:
-        import traceback
-
-        traceback.print_exc()
-        code = 1
-        if isinstance(exc, KeyboardInterrupt):  # as Python ends on one: killed by SIGINT
-            sys.stderr.flush()
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
-            os.kill(os.getpid(), signal.SIGINT)
-    try:
-        atexit._run_exitfuncs()
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+    execute()
+    sys.exit(0)
 
 
 def start(listener: socket.socket, children: dict[int, socket.socket], selector: selectors.BaseSelector) -> None:
@@ -104,8 +82,10 @@ def start(listener: socket.socket, children: dict[int, socket.socket], selector:
     message, fds, _, _ = socket.recv_fds(conn, MAX_MESSAGE, 3)
     request = json.loads(message)
     pid = os.fork()
-    if pid == 0:
+    if pid == 0:  # the server's own descriptors are not the command's
         selector.close()
+        for sock in (listener, conn, *children.values()):
+            sock.close()
         child(request, fds)
     for fd in fds:
         os.close(fd)
