@@ -4,7 +4,9 @@ against a real redis-server, and `Room`, which the scheduler asks before each po
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 
+import pytest
 import redis.asyncio
 
 from tests.redis_server import RedisServer
@@ -14,15 +16,21 @@ from tmapi_spiders.limits.shared import RedisBackend
 KEYS = ("{room}:limit:slots", "{room}:limit:state", "{room}:limit:wake")
 
 
+@pytest.fixture(scope="module")
+def server() -> Iterator[RedisServer]:
+    with RedisServer() as running:
+        yield running
+
+
 def backend(server: RedisServer, worker: str, concurrency: int) -> RedisBackend:
     made = RedisBackend(redis.asyncio.Redis.from_url(server.url, decode_responses=True), KEYS, worker, concurrency, 0)
     made.poll = 2.0
     return made
 
 
-def test_room_closes_while_a_request_waits_for_a_slot_and_opens_when_it_takes_one(redis_server: RedisServer) -> None:
+def test_room_closes_while_a_request_waits_for_a_slot_and_opens_when_it_takes_one(server: RedisServer) -> None:
     async def scenario() -> None:
-        mine, other = backend(redis_server, "mine", 1), backend(redis_server, "other", 1)
+        mine, other = backend(server, "mine", 1), backend(server, "other", 1)
         wakes: list[str] = []
         room = Room(lambda: wakes.append("wake"))
         room.limiter = mine.has_room
