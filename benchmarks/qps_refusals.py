@@ -28,7 +28,7 @@ from typing import Any
 from speed_cpu import NO_THROTTLE, in_checkout
 from throughput import Sandbox, crawl_args, crawl_env, images, run, steady_rate, write_seeds
 
-from tmapi_spiders import contract
+from tmapi_spiders.api import contract
 
 PLAN = 10
 

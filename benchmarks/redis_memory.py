@@ -30,7 +30,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.redis_server import RedisServer
-from tmapi_spiders.contract import SearchQuery
+from tmapi_spiders.api.contract import SearchQuery
 from tmapi_spiders.distributed.job import Job
 from tmapi_spiders.distributed.keys import JobKeys
 from tmapi_spiders.distributed.start import seed_json
@@ -48,8 +48,8 @@ def request_json(url: str, page: int = 1) -> str:
     from scrapy.utils.reactor import install_reactor
     from scrapy.utils.test import get_crawler
 
+    from tmapi_spiders.crawl.seeds import Seed
     from tmapi_spiders.distributed import serializer
-    from tmapi_spiders.seeds import Seed
     from tmapi_spiders.spiders.image_search import ImageSearchSpider
 
     global _spider

@@ -24,7 +24,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from tmapi_spiders import contract
+from tmapi_spiders.api import contract
 
 TOKEN = "bench"
 

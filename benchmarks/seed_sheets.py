@@ -95,8 +95,8 @@ def add_dimension(path: Path, rows: int) -> Path:
 
 def read_one(path: str) -> dict[str, Any]:
     """In a fresh process: the crawl's seed reader over `path`."""
-    from tmapi_spiders.config import job_config
-    from tmapi_spiders.seeds import Seed
+    from tmapi_spiders.crawl.config import job_config
+    from tmapi_spiders.crawl.seeds import Seed
 
     config = job_config({"urls_file": path})
     started = time.perf_counter()

@@ -55,7 +55,7 @@ from speed_limits import qps_row, redis_rows
 from throughput import PY, REPO, Sandbox, crawl_args, crawl_env, images, run, write_seeds
 
 from tests.redis_server import RedisServer
-from tmapi_spiders import contract
+from tmapi_spiders.api import contract
 
 RESULTS = REPO / "benchmarks" / "results" / "speed.json"
 SCENARIOS = ("cpu", "redis", "qps", "startup")

@@ -28,7 +28,7 @@ from throughput import (
     write_seeds,
 )
 
-from tmapi_spiders import contract
+from tmapi_spiders.api import contract
 
 # Redis commands each of the limiter's script calls runs, EVALSHA included (limits.py): a slot
 # taken (TIME, HMGET, ZCOUNT, ZADD), refused (TIME, HMGET, ZCOUNT, then the BLPOP it waits in),

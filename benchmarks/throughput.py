@@ -45,7 +45,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from tests.redis_server import RedisServer  # noqa: E402
-from tmapi_spiders import contract  # noqa: E402
+from tmapi_spiders.api import contract  # noqa: E402
 
 PY = sys.executable
 TOKEN = "bench-token"

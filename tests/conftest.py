@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 import pytest
 
 from tests.redis_server import RedisServer
-from tmapi_spiders import contract
+from tmapi_spiders.api import contract
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
 
 SANDBOX_TOKEN = "test-token"

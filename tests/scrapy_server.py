@@ -40,9 +40,9 @@ WARM_MODULES = (
     "twisted.internet.asyncioreactor",
     "tmapi_spiders.commands.crawl",
     "tmapi_spiders.addons",
-    "tmapi_spiders.download",
-    "tmapi_spiders.middlewares",
-    "tmapi_spiders.pipelines",
+    "tmapi_spiders.api.download",
+    "tmapi_spiders.crawl.middlewares",
+    "tmapi_spiders.crawl.pipelines",
     "tmapi_spiders.spiders.image_search",
 )
 # The Redis libraries too: a single-process crawl must be seen not to import them (tests/probes.py).

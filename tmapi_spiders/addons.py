@@ -25,7 +25,9 @@ from typing import Any, Self
 from scrapy.crawler import Crawler
 from scrapy.settings import BaseSettings
 
-from tmapi_spiders import cache, distributed, feeds, limits, monitoring
+from tmapi_spiders import distributed, limits, monitoring
+from tmapi_spiders.crawl import feeds
+from tmapi_spiders.jobs import cache
 from tmapi_spiders.settings_util import set_unless_given
 
 # What the project's spiders crawl with unless the user says otherwise, at the add-on's

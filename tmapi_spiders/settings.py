@@ -6,7 +6,8 @@ their reference is docs/settings.md."""
 
 from scrapy.settings import default_settings
 
-from tmapi_spiders import contract, registry
+from tmapi_spiders import registry
+from tmapi_spiders.api import contract
 
 BOT_NAME = "tmapi_spiders"
 SPIDER_MODULES = ["tmapi_spiders.spiders"]
@@ -46,10 +47,10 @@ RETRY_HTTP_CODES = sorted(contract.TRANSIENT_STATUSES)
 RETRY_EXCEPTIONS = [*default_settings.RETRY_EXCEPTIONS, "scrapy.exceptions.DownloadCancelledError"]
 
 # The token goes on at download time, on a copy nothing else sees; every call the API sees is
-# counted (tmapi/paid_calls), none is re-sent unseen (tmapi_spiders/download.py).
+# counted (tmapi/paid_calls), none is re-sent unseen (tmapi_spiders/api/download.py).
 DOWNLOAD_HANDLERS = {
-    "http": "tmapi_spiders.download.CountedHTTP11DownloadHandler",
-    "https": "tmapi_spiders.download.CountedHTTP11DownloadHandler",
+    "http": "tmapi_spiders.api.download.CountedHTTP11DownloadHandler",
+    "https": "tmapi_spiders.api.download.CountedHTTP11DownloadHandler",
 }
 
 # Each spider middleware with process_spider_output wraps every record a page yields in one more
@@ -68,16 +69,16 @@ if _metacopy in default_settings.SPIDER_MIDDLEWARES_BASE:
     SPIDER_MIDDLEWARES[_metacopy] = None
 
 DOWNLOADER_MIDDLEWARES = {
-    "tmapi_spiders.middlewares.TmapiBackoffMiddleware": 560,
+    "tmapi_spiders.crawl.middlewares.TmapiBackoffMiddleware": 560,
     # Gateways gzip JSON: decode before the envelope (910) reads the body and the cache (900) keeps it.
     "scrapy.downloadermiddlewares.httpcompression.HttpCompressionMiddleware": None,
-    "tmapi_spiders.middlewares.TmapiHttpCompressionMiddleware": 915,
-    "tmapi_spiders.middlewares.TmapiEnvelopeMiddleware": 910,
+    "tmapi_spiders.crawl.middlewares.TmapiHttpCompressionMiddleware": 915,
+    "tmapi_spiders.crawl.middlewares.TmapiEnvelopeMiddleware": 910,
     # After the cache lookup (900) and the envelope (910): counts only calls that go out.
-    "tmapi_spiders.spending.TmapiCallCapMiddleware": 930,
+    "tmapi_spiders.jobs.spending.TmapiCallCapMiddleware": 930,
     # After the cap: a refused call takes no slot; cached answers never get here.
     "tmapi_spiders.limits.middleware.TmapiLimitMiddleware": 940,
-    # Then the download handler (tmapi_spiders/download.py) puts the token on and counts the call.
+    # Then the download handler (tmapi_spiders/api/download.py) puts the token on and counts the call.
 }
 
 # No log line shows the token: in the _BASE dict (beside Scrapy's CoreStats and FeedExporter), so
@@ -96,29 +97,29 @@ DEFAULT_DROPITEM_LOG_LEVEL = "DEBUG"
 
 # Every record: the spider -> these pipelines -> item_scraped -> Scrapy's CoreStats and FeedExporter.
 ITEM_PIPELINES = {
-    "tmapi_spiders.pipelines.NormalisationPipeline": 100,
-    "tmapi_spiders.pipelines.ValidationPipeline": 200,
+    "tmapi_spiders.crawl.pipelines.NormalisationPipeline": 100,
+    "tmapi_spiders.crawl.pipelines.ValidationPipeline": 200,
 }
 
 # --- Output ---------------------------------------------------------------------------
 FEED_EXPORT_ENCODING = "utf-8"
 # Local feed files whose failed write stops the crawl in one line (exit code 7) instead of a
-# traceback per record and an exit 0 (tmapi_spiders/done.py).
+# traceback per record and an exit 0 (tmapi_spiders/crawl/done.py).
 FEED_STORAGES = {
-    "": "tmapi_spiders.done.CheckedFileFeedStorage",
-    "file": "tmapi_spiders.done.CheckedFileFeedStorage",
+    "": "tmapi_spiders.crawl.done.CheckedFileFeedStorage",
+    "file": "tmapi_spiders.crawl.done.CheckedFileFeedStorage",
     # Object storage: checked before the first paid call, a failed upload at close is exit 7 (storage.py).
-    "s3": "tmapi_spiders.storage.GuardedS3FeedStorage",
-    "gs": "tmapi_spiders.storage.GuardedGCSFeedStorage",
+    "s3": "tmapi_spiders.crawl.storage.GuardedS3FeedStorage",
+    "gs": "tmapi_spiders.crawl.storage.GuardedGCSFeedStorage",
 }
 FEED_EXPORTERS = {
-    "csv": "tmapi_spiders.exporters.FlatCsvItemExporter",
+    "csv": "tmapi_spiders.crawl.exporters.FlatCsvItemExporter",
     # orjson instead of the pure-Python encoder: the feed was the crawl's largest CPU cost (README.md, "Performance")
-    "jsonlines": "tmapi_spiders.exporters.FastJsonLinesItemExporter",
-    "jl": "tmapi_spiders.exporters.FastJsonLinesItemExporter",
-    "jsonl": "tmapi_spiders.exporters.FastJsonLinesItemExporter",
+    "jsonlines": "tmapi_spiders.crawl.exporters.FastJsonLinesItemExporter",
+    "jl": "tmapi_spiders.crawl.exporters.FastJsonLinesItemExporter",
+    "jsonl": "tmapi_spiders.crawl.exporters.FastJsonLinesItemExporter",
     # The sourcing workbook (`-O sourcing.xlsx`, docs/sourcing.md): built at the end of the crawl.
-    "xlsx": "tmapi_spiders.workbook.XlsxItemExporter",
+    "xlsx": "tmapi_spiders.spreadsheets.workbook.XlsxItemExporter",
 }
 
 

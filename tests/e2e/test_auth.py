@@ -11,8 +11,8 @@ import pytest
 
 from tests.crawl_helpers import QUICK_WORKER_SETTINGS, crawl, run_scrapy, scrapy, scrapy_env
 from tests.redis_server import RedisServer
-from tmapi_spiders import outcome
 from tmapi_spiders.distributed.keys import JobKeys
+from tmapi_spiders.jobs import outcome
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
 
 TOKEN = "tok-Auth-9Vq2-mode"

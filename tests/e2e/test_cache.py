@@ -13,9 +13,10 @@ from scrapy.http import TextResponse
 from scrapy.settings import Settings
 
 from tests.crawl_helpers import crawl
-from tmapi_spiders import answer_store, cache, contract, outcome
-from tmapi_spiders.config import ConfigError, check_settings
-from tmapi_spiders.envelope import read_envelope
+from tmapi_spiders.api import contract
+from tmapi_spiders.api.envelope import read_envelope
+from tmapi_spiders.crawl.config import ConfigError, check_settings
+from tmapi_spiders.jobs import answer_store, cache, outcome
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
 
 URLS = [

@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 
 from tests.crawl_helpers import REPO, crawl
-from tmapi_spiders import contract, outcome
+from tmapi_spiders.api import contract
+from tmapi_spiders.jobs import outcome
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
 
 SCRAPY_CRAWL = [sys.executable, "-m", "scrapy", "crawl", "image_search"]
@@ -449,7 +450,7 @@ def test_csv_rows_keep_fields_the_first_row_lacks() -> None:
     """Scrapy's CSV exporter takes its header from the first record: ours is fixed."""
     import io
 
-    from tmapi_spiders.exporters import FlatCsvItemExporter
+    from tmapi_spiders.crawl.exporters import FlatCsvItemExporter
 
     out = io.BytesIO()
     exporter = FlatCsvItemExporter(out, fields_to_export=None, encoding="utf-8")

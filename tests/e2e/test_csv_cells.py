@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 from tests.crawl_helpers import crawl
-from tmapi_spiders.exporters import FlatCsvItemExporter
+from tmapi_spiders.crawl.exporters import FlatCsvItemExporter
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
 
 BOOLEAN_COLUMNS = ("shop_info.is_factory", "shop_info.tp_member", "delivery_info.free_postage", "super_new_product")

@@ -10,7 +10,7 @@ from contextlib import closing
 from pathlib import Path
 
 from tests.e2e.test_resume import Job
-from tmapi_spiders import answer_store, outcome
+from tmapi_spiders.jobs import answer_store, outcome
 from tmapi_spiders.sandbox import SandboxThread
 
 TOKEN = "tok-RESUME-good-41"  # test_resume's Job runs with this token

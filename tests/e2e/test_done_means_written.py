@@ -20,7 +20,7 @@ from tests.e2e.test_distributed import IMAGES as DISTRIBUTED_IMAGES
 from tests.e2e.test_distributed import Cluster, Key, key_of, push_seeds, wait_until
 from tests.e2e.test_resume import CALLS, GOOD, Job, calls_made, paid_again
 from tests.redis_server import RedisServer
-from tmapi_spiders import outcome
+from tmapi_spiders.jobs import outcome
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
 
 TOKEN = "sandbox"

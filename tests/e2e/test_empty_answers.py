@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.crawl_helpers import crawl
-from tmapi_spiders import answer_store, outcome
+from tmapi_spiders.jobs import answer_store, outcome
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
 
 TOKEN = "tok-EMPTY-5ecret-91"

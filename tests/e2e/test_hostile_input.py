@@ -13,9 +13,9 @@ import pytest
 from scrapy.settings import Settings
 
 from tests.crawl_helpers import crawl, scrapy
-from tmapi_spiders.config import ConfigError, check_seed_list, check_settings, job_config
+from tmapi_spiders.crawl.config import ConfigError, check_seed_list, check_settings, job_config
+from tmapi_spiders.crawl.seeds import BadLine, Seed, check_image_url, parse_lines
 from tmapi_spiders.sandbox import SandboxThread
-from tmapi_spiders.seeds import BadLine, Seed, check_image_url, parse_lines
 
 SANDBOX_TOKEN = "test-token"
 

@@ -31,12 +31,12 @@ from scrapy.utils.test import get_crawler
 import tmapi_spiders.settings as project_settings
 from tests import strategies
 from tests.crawl_helpers import crawl
-from tmapi_spiders.envelope import Envelope, read_envelope
-from tmapi_spiders.exporters import FlatCsvItemExporter
+from tmapi_spiders.api.envelope import Envelope, read_envelope
+from tmapi_spiders.api.schema import MAX_DEPTH, invalid_reason
+from tmapi_spiders.crawl.exporters import FlatCsvItemExporter
+from tmapi_spiders.crawl.pipelines import NormalisationPipeline, ValidationPipeline
+from tmapi_spiders.crawl.seeds import Seed
 from tmapi_spiders.items import FailureItem, ProductItem
-from tmapi_spiders.pipelines import NormalisationPipeline, ValidationPipeline
-from tmapi_spiders.schema import MAX_DEPTH, invalid_reason
-from tmapi_spiders.seeds import Seed
 from tmapi_spiders.spiders.image_search import ImageSearchSpider
 
 IMAGE = "https://cbu01.alicdn.com/img/ibank/hostile.jpg"

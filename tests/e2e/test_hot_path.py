@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 from tests import strategies
 from tests.crawl_helpers import crawl
-from tmapi_spiders.envelope import parse_json, parse_json_carefully
+from tmapi_spiders.api.envelope import parse_json, parse_json_carefully
+from tmapi_spiders.api.schema import MAX_DEPTH, too_deep
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
-from tmapi_spiders.schema import MAX_DEPTH, too_deep
 
 json_values = strategies.json_values(["\ud800", "\udfff", "19.00", "\x00", "\ufeff"], text_size=20, max_leaves=12)
 

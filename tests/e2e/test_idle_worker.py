@@ -17,7 +17,7 @@ from typing import Any
 
 from tests.crawl_helpers import scrapy
 from tests.redis_server import RedisServer
-from tmapi_spiders.contract import SearchQuery
+from tmapi_spiders.api.contract import SearchQuery
 from tmapi_spiders.distributed.job import Job
 from tmapi_spiders.distributed.keys import JobKeys
 from tmapi_spiders.distributed.start import IDLE_LOOK_MAX, seed_json

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.crawl_helpers import scrapy
-from tmapi_spiders import outcome
+from tmapi_spiders.jobs import outcome
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
 
 IMAGES = [f"https://cbu01.alicdn.com/img/interrupt-{i}.jpg?total=200" for i in range(16)]

@@ -1,7 +1,7 @@
 """Records take Scrapy's own path: spider -> ITEM_PIPELINES -> item_scraped -> CoreStats and
 FeedExporter. Each record is written once and counted once, any other receiver of
 `item_scraped` sees each once, and a distributed worker's lease is not done until the feed
-has written its request's records (tmapi_spiders/done.py counts them off the item signals)."""
+has written its request's records (tmapi_spiders/crawl/done.py counts them off the item signals)."""
 
 from __future__ import annotations
 

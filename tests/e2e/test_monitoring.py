@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.crawl_helpers import crawl
-from tmapi_spiders import outcome
+from tmapi_spiders.jobs import outcome
 from tmapi_spiders.sandbox import SandboxThread
 
 pytest.importorskip("spidermon", reason="the monitoring extra (Spidermon) is not installed")

@@ -5,7 +5,7 @@ port) answers S3's HTTP API; the crawl is a real `scrapy crawl` subprocess whose
 the keys in its environment, as on a user's machine. Checked: records and the failures feed
 land in the bucket, the summary and answer store stay local; a missing bucket, missing
 credentials and a missing client library are one line and exit 2 before any call; an upload
-that fails at close is exit 7 and no image is counted done (tmapi_spiders/storage.py).
+that fails at close is exit 7 and no image is counted done (tmapi_spiders/crawl/storage.py).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from tests.crawl_helpers import REPO, read_stats
-from tmapi_spiders import outcome
+from tmapi_spiders.jobs import outcome
 from tmapi_spiders.sandbox import SandboxThread
 
 boto3 = pytest.importorskip("boto3", reason="the s3 extra (boto3) is not installed")

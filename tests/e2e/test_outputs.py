@@ -2,7 +2,7 @@
 
 Real `scrapy crawl` subprocesses against a sandbox: a file used as a folder, /dev/full, a
 read-only tmpfs mount, an immutable (chattr +i) folder, and two real processes started on the
-same command. The sandbox's own call counter says what was paid (tmapi_spiders/outputs.py).
+same command. The sandbox's own call counter says what was paid (tmapi_spiders/crawl/outputs.py).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.crawl_helpers import REPO, read_stats, scrapy_env
-from tmapi_spiders import outcome
+from tmapi_spiders.jobs import outcome
 from tmapi_spiders.sandbox import SandboxThread
 
 TOKEN = "tok-OUTPUTS-7"

@@ -13,7 +13,7 @@ import pytest
 
 from tests.crawl_helpers import crawl
 from tests.e2e.test_hostile_responses import CannedApi
-from tmapi_spiders import outcome
+from tmapi_spiders.jobs import outcome
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
 
 DATA = Path(__file__).parent.parent / "data"

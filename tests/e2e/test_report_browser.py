@@ -357,7 +357,7 @@ def sourcing_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Three products from a seed spreadsheet (tests/unit/test_sourcing.py's small case), built
     with a choice: best by price, at most 20 CNY."""
     from tests.unit.test_sourcing import small_case, with_input
-    from tmapi_spiders import sourcing
+    from tmapi_spiders.spreadsheets import sourcing
 
     rows = {"https://img.example/a.jpg": 2, "https://img.example/b.jpg": 3, "https://img.example/c.jpg": 4}
     records = [with_input(r, rows[r["query_image_url"]], r["query_image_url"][-5]) for r in small_case()]

@@ -30,7 +30,8 @@ from scrapy.utils.test import get_crawler
 
 from tests.crawl_helpers import QUICK_WORKER_SETTINGS, REPO, read_jsonl, read_stats, run_scrapy, scrapy_env
 from tests.redis_server import RedisServer
-from tmapi_spiders import answer_store, contract, outcome
+from tmapi_spiders.api import contract
+from tmapi_spiders.jobs import answer_store, outcome
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
 
 GOOD, BROKE = "tok-RESUME-good-41", "tok-RESUME-broke-42"

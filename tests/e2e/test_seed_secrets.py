@@ -15,11 +15,11 @@ from urllib.parse import quote
 
 from tests.crawl_helpers import crawl, scrapy
 from tests.redis_server import RedisServer
+from tmapi_spiders.api.redact import Redactor
+from tmapi_spiders.crawl.seeds import CREDENTIALS_REASON, TOKEN_REASON, BadLine, Seed, check_image_url, parse_lines
 from tmapi_spiders.distributed.job import Job
 from tmapi_spiders.distributed.keys import JobKeys
-from tmapi_spiders.redact import Redactor
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
-from tmapi_spiders.seeds import CREDENTIALS_REASON, TOKEN_REASON, BadLine, Seed, check_image_url, parse_lines
 
 SECRET = "tok-Seed/Secret+91"  # `/` and `+` so its percent-encoded forms differ from it
 GOOD = "https://cbu01.alicdn.com/img/ibank/good.jpg?total=25"

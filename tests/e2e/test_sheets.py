@@ -20,8 +20,8 @@ import pytest
 from tests.conftest import SANDBOX_TOKEN
 from tests.crawl_helpers import QUICK_WORKER_SETTINGS, REPO, crawl, scrapy, scrapy_env
 from tests.redis_server import RedisServer
-from tmapi_spiders import outcome
 from tmapi_spiders.distributed.keys import JobKeys
+from tmapi_spiders.jobs import outcome
 from tmapi_spiders.sandbox import SandboxThread
 
 ALI = "https://cbu01.alicdn.com/img/ibank/sheet-{}/total-{}.jpg"

@@ -24,7 +24,7 @@ import pytest
 from benchmarks.fault_soak import leases_of
 from tests.crawl_helpers import read_stats, scrapy
 from tests.redis_server import RedisServer
-from tmapi_spiders.contract import SearchQuery
+from tmapi_spiders.api.contract import SearchQuery
 from tmapi_spiders.distributed.job import Job
 from tmapi_spiders.distributed.keys import JobKeys
 from tmapi_spiders.distributed.merge import merge

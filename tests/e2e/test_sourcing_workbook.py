@@ -18,9 +18,9 @@ from openpyxl import load_workbook
 from tests.crawl_helpers import crawl, run_scrapy
 from tests.report_data import failure
 from tests.unit.test_sourcing import converted, small_case, with_input
-from tmapi_spiders import sourcing, workbook
 from tmapi_spiders.commands.sheet import collect
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
+from tmapi_spiders.spreadsheets import sourcing, workbook
 
 TOKEN = "tok-5c0e7b21d9aa40f3"
 IMG = "https://cbu01.alicdn.com/img/ibank/"

@@ -13,13 +13,13 @@ from scrapy.settings import Settings
 
 from tests.crawl_helpers import QUICK_WORKER_SETTINGS, crawl, read_jsonl, scrapy
 from tests.redis_server import RedisServer
-from tmapi_spiders import outcome
-from tmapi_spiders.backends import LocalCounter
 from tmapi_spiders.distributed.backends import spent_key
 from tmapi_spiders.distributed.job import Job
 from tmapi_spiders.distributed.keys import JobKeys
+from tmapi_spiders.jobs import outcome
+from tmapi_spiders.jobs.backends import LocalCounter
+from tmapi_spiders.jobs.spending import FINISH_REASON, max_calls
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
-from tmapi_spiders.spending import FINISH_REASON, max_calls
 
 # 4 images of 3 pages each (max_pages=3) and one that needs a conversion first: 16 calls in all
 URLS = [f"https://cbu01.alicdn.com/img/ibank/cap-{n}/total-200.jpg" for n in range(4)]

@@ -1,4 +1,4 @@
-"""tmapi_spiders/backends.py: one place gives each feature its local or Redis backend."""
+"""tmapi_spiders/jobs/backends.py: one place gives each feature its local or Redis backend."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ from scrapy.spiders import Spider
 from scrapy.utils.test import get_crawler
 
 from tests.redis_server import RedisServer
-from tmapi_spiders import backends, registry
-from tmapi_spiders.backends import LocalCounter, LocalResults
+from tmapi_spiders import registry
 from tmapi_spiders.distributed.backends import RedisBackends
 from tmapi_spiders.distributed.job import Job
+from tmapi_spiders.jobs import backends
+from tmapi_spiders.jobs.backends import LocalCounter, LocalResults
 from tmapi_spiders.limits.local import LocalBackend
 from tmapi_spiders.limits.shared import RedisBackend
 

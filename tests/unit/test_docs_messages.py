@@ -19,12 +19,14 @@ from scrapy.settings import Settings
 
 from tests.crawl_helpers import REPO
 from tests.redis_server import RedisServer, TlsRedisServer, free_port, tls_supported
-from tmapi_spiders import cache, config, outputs, registry, report
+from tmapi_spiders import registry, report
 from tmapi_spiders.commands import report as report_command
 from tmapi_spiders.commands import sheet
+from tmapi_spiders.crawl import config, outputs
 from tmapi_spiders.distributed import connection
 from tmapi_spiders.distributed.keys import JobKeys, legacy_message
 from tmapi_spiders.extensions.summary import table
+from tmapi_spiders.jobs import cache
 from tmapi_spiders.watch import history
 
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]

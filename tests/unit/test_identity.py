@@ -13,14 +13,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tmapi_spiders import contract
-from tmapi_spiders.api import ApiRequests
+from tmapi_spiders.api import contract
+from tmapi_spiders.api.identity import ImageSearch, image_key, record_results
+from tmapi_spiders.api.paging import ChainState
+from tmapi_spiders.api.requests import ApiRequests
 from tmapi_spiders.distributed.dupefilter import ImageDupeFilter
 from tmapi_spiders.distributed.job import seed_fingerprint
 from tmapi_spiders.distributed.merge import record_key
 from tmapi_spiders.distributed.start import read_seed, seed_json
-from tmapi_spiders.identity import ImageSearch, image_key, record_results
-from tmapi_spiders.paging import ChainState
 
 ALIBABA = "https://cbu01.alicdn.com/img/ibank/a.jpg"
 OTHER = "https://shop.example.com/É b.jpg?x=1"
@@ -166,7 +166,7 @@ def test_the_image_is_stripped_and_nothing_more() -> None:
 
 
 def test_image_key_makes_one_spelling_of_what_is_provably_the_same_image() -> None:
-    from tmapi_spiders.identity import image_key
+    from tmapi_spiders.api.identity import image_key
 
     same = [
         "https://cbu01.alicdn.com/img/A.jpg?X=1",

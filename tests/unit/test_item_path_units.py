@@ -11,7 +11,7 @@ from scrapy.exceptions import CloseSpider
 from twisted.web.client import HTTPConnectionPool
 
 from tests.crawl_helpers import REPO
-from tmapi_spiders.download import UNSUPPORTED_REASON, CountedHTTP11DownloadHandler, stop_automatic_retries
+from tmapi_spiders.api.download import UNSUPPORTED_REASON, CountedHTTP11DownloadHandler, stop_automatic_retries
 
 # The handler as a crawl builds it, under the crawl's own reactor: in a process of its own,
 # since a reactor, once installed, is the process's for good.
@@ -20,7 +20,7 @@ from scrapy.utils.project import get_project_settings
 from scrapy.utils.reactor import install_reactor
 from scrapy.utils.test import get_crawler
 from twisted.web.client import HTTPConnectionPool
-from tmapi_spiders.download import CountedHTTP11DownloadHandler
+from tmapi_spiders.api.download import CountedHTTP11DownloadHandler
 
 settings = get_project_settings()
 install_reactor(settings["TWISTED_REACTOR"])

@@ -7,8 +7,8 @@ import json
 import jsonschema
 import pytest
 
+from tmapi_spiders.api.schema import invalid_reason
 from tmapi_spiders.monitoring import SCHEMA_PATH, schema_text
-from tmapi_spiders.schema import invalid_reason
 
 GOOD = {"item_id": 1, "product_url": "https://detail.1688.com/offer/1.html", "title": "t",
         "img": "https://cbu01.alicdn.com/a.jpg", "price": "12.50", "extra": {"kept": True}}  # fmt: skip

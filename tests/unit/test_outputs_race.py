@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from tmapi_spiders import outputs
+from tmapi_spiders.crawl import outputs
 
 
 def test_outputs_in_one_new_folder_checked_at_once_all_pass(tmp_path: Path) -> None:

@@ -15,10 +15,10 @@ from scrapy.utils.misc import load_object
 from scrapy.utils.test import get_crawler
 
 import tmapi_spiders.settings as project_settings
+from tmapi_spiders.api.schema import MAX_DEPTH
+from tmapi_spiders.crawl.pipelines import NormalisationPipeline
+from tmapi_spiders.crawl.seeds import Seed
 from tmapi_spiders.items import ProductItem
-from tmapi_spiders.pipelines import NormalisationPipeline
-from tmapi_spiders.schema import MAX_DEPTH
-from tmapi_spiders.seeds import Seed
 from tmapi_spiders.spiders.image_search import ImageSearchSpider
 
 IMAGE = "https://cbu01.alicdn.com/img/ibank/page-check.jpg"

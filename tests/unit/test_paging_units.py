@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from tmapi_spiders import contract
-from tmapi_spiders.envelope import check_page, read_envelope, redirect_envelope
-from tmapi_spiders.paging import (
+from tmapi_spiders.api import contract
+from tmapi_spiders.api.envelope import check_page, read_envelope, redirect_envelope
+from tmapi_spiders.api.paging import (
     EMPTY_PROMISED,
     END_EMPTY,
     NO_TOTAL,

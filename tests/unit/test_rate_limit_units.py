@@ -9,8 +9,8 @@ import pytest
 from scrapy import Request
 
 from tmapi_spiders import limits
-from tmapi_spiders.api import META_KEY
-from tmapi_spiders.middlewares import TmapiBackoffMiddleware, retry_after_seconds
+from tmapi_spiders.api.requests import META_KEY
+from tmapi_spiders.crawl.middlewares import TmapiBackoffMiddleware, retry_after_seconds
 
 NOW = 1_800_000_000.0  # a fixed wall-clock time
 

@@ -8,7 +8,7 @@ import logging
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tmapi_spiders.redact import MASK, Redactor, install_log_filter, remove_log_filter
+from tmapi_spiders.api.redact import MASK, Redactor, install_log_filter, remove_log_filter
 
 TOKEN = "tok/Se cret+1"
 

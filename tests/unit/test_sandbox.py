@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import SANDBOX_BROKE_TOKEN, SANDBOX_TOKEN, SandboxClient
-from tmapi_spiders import contract
+from tmapi_spiders.api import contract
 from tmapi_spiders.sandbox import SandboxThread
 
 IMG = "https://cbu01.alicdn.com/img/ibank/O1CN01Lnbnos2LkORtHhOVp_!!3367999730-0-cib.jpg"

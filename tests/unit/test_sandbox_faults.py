@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import SANDBOX_TOKEN, SandboxClient
-from tmapi_spiders import contract
-from tmapi_spiders.envelope import read_envelope
+from tmapi_spiders.api import contract
+from tmapi_spiders.api.envelope import read_envelope
 from tmapi_spiders.sandbox import FAULT_KINDS, SandboxConfig
 
 IMG = "https://cbu01.alicdn.com/img/ibank/faults_total-60.jpg"

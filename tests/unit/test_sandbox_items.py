@@ -8,7 +8,7 @@ import urllib.request
 from urllib.parse import urlencode
 
 from tests.conftest import SANDBOX_TOKEN, SandboxClient
-from tmapi_spiders import contract
+from tmapi_spiders.api import contract
 
 IMG = "https://cbu01.alicdn.com/img/ibank/pools_total-400.jpg"
 

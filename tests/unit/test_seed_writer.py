@@ -9,12 +9,12 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tmapi_spiders import contract
+from tmapi_spiders.api import contract
+from tmapi_spiders.api.identity import image_key
+from tmapi_spiders.crawl.seeds import Seed, parse_lines
 from tmapi_spiders.distributed.job import seed_fingerprint
 from tmapi_spiders.distributed.start import SeedWriter, seed_json
-from tmapi_spiders.identity import image_key
-from tmapi_spiders.seeds import Seed, parse_lines
-from tmapi_spiders.sheets import parse_sheet
+from tmapi_spiders.spreadsheets.sheets import parse_sheet
 
 queries = st.builds(
     contract.SearchQuery,

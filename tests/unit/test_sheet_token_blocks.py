@@ -8,8 +8,8 @@ from urllib.parse import quote
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tmapi_spiders.redact import Redactor
-from tmapi_spiders.sheets import _token_free
+from tmapi_spiders.api.redact import Redactor
+from tmapi_spiders.spreadsheets.sheets import _token_free
 
 TOKEN = "tok/Secret+9"
 SPELLINGS = [
@@ -28,7 +28,7 @@ rows = st.lists(st.lists(cells, min_size=1, max_size=4), max_size=30)
 
 @given(rows, st.integers(1, 7))
 def test_a_row_called_clean_holds_no_token(table: list[list[str]], block: int) -> None:
-    import tmapi_spiders.sheets as sheets
+    import tmapi_spiders.spreadsheets.sheets as sheets
 
     redactor = Redactor([TOKEN])
     old, sheets.TOKEN_BLOCK = sheets.TOKEN_BLOCK, block

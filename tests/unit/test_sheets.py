@@ -14,16 +14,16 @@ from typing import Any
 
 import pytest
 
-from tmapi_spiders import contract
-from tmapi_spiders.config import ConfigError, check_seed_list, currency_from, job_config
-from tmapi_spiders.currency import convert_price, converted, rate_decimal
+from tmapi_spiders.api import contract
+from tmapi_spiders.api.identity import seed_fingerprint
+from tmapi_spiders.api.paging import ChainState, paginate
+from tmapi_spiders.api.redact import Redactor
+from tmapi_spiders.crawl.config import ConfigError, check_seed_list, currency_from, job_config
+from tmapi_spiders.crawl.exporters import FlatCsvItemExporter
+from tmapi_spiders.crawl.seeds import BadLine, Seed, SeedError
 from tmapi_spiders.distributed.start import read_seed, seed_json
-from tmapi_spiders.exporters import FlatCsvItemExporter
-from tmapi_spiders.identity import seed_fingerprint
-from tmapi_spiders.paging import ChainState, paginate
-from tmapi_spiders.redact import Redactor
-from tmapi_spiders.seeds import BadLine, Seed, SeedError
-from tmapi_spiders.sheets import csv_value, find_columns, first_bad_byte, parse_sheet, xlsx_value
+from tmapi_spiders.spreadsheets.currency import convert_price, converted, rate_decimal
+from tmapi_spiders.spreadsheets.sheets import csv_value, find_columns, first_bad_byte, parse_sheet, xlsx_value
 
 IMG = "https://cbu01.alicdn.com/img/ibank/{}.jpg"
 

@@ -14,8 +14,8 @@ import pytest
 from openpyxl import load_workbook
 
 from tests.report_data import failure, record
-from tmapi_spiders import sourcing, workbook
 from tmapi_spiders.items import FailureItem, ProductItem
+from tmapi_spiders.spreadsheets import sourcing, workbook
 
 A, B, C = (f"https://img.example/{name}.jpg" for name in ("a", "b", "c"))
 
@@ -267,7 +267,7 @@ def test_a_long_title_is_cut_to_a_cells_limit(tmp_path: Path) -> None:
 def test_an_xlsx_feed_gets_failures_too_and_is_written_whole() -> None:
     from scrapy.settings import Settings
 
-    from tmapi_spiders import feeds
+    from tmapi_spiders.crawl import feeds
 
     settings = Settings({"FEEDS": {"out/sourcing.xlsx": {"format": "xlsx"}, "out/p.jsonl": {"format": "jsonlines"}}})
     feeds.configure(settings, "image_search")

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from tests.crawl_helpers import REPO
-from tmapi_spiders import contract
+from tmapi_spiders.api import contract
 from tmapi_spiders.sandbox import spec
 
 SHARED = (

@@ -16,10 +16,12 @@ from scrapy.commands.crawl import Command as ScrapyCrawl
 from scrapy.exceptions import UsageError
 from scrapy.spiderloader import get_spider_loader
 
-from tmapi_spiders import distributed, feeds, monitoring, outcome, outputs, quiet_log, registry, storage
-from tmapi_spiders.config import check_seed_list, check_setting_names, check_settings, job_config, token_redactor
+from tmapi_spiders import distributed, monitoring, registry
+from tmapi_spiders.crawl import feeds, outputs, storage
+from tmapi_spiders.crawl.config import check_seed_list, check_setting_names, check_settings, job_config, token_redactor
 from tmapi_spiders.extensions.stats_file import TmapiStatsFile
 from tmapi_spiders.extensions.summary import TmapiRunSummary
+from tmapi_spiders.jobs import outcome, quiet_log
 from tmapi_spiders.watch import history
 from tmapi_spiders.watch.alerts import check_url
 
@@ -95,7 +97,7 @@ class Command(ScrapyCrawl):
         then check and lock every file the crawl will write (outputs.prepare)."""
         # The answer store's module (Scrapy's HTTP cache, SQLite) only for a crawl: Scrapy imports
         # every command module at start, whichever command runs.
-        from tmapi_spiders import cache
+        from tmapi_spiders.jobs import cache
 
         settings = self.settings
         if distributed.enabled(settings) and not settings.get("TMAPI_WORKER_ID"):

@@ -13,7 +13,7 @@ from pathlib import Path
 from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
-from tmapi_spiders import outcome
+from tmapi_spiders.jobs import outcome
 from tmapi_spiders.report.files import beside
 from tmapi_spiders.watch import diff as d
 from tmapi_spiders.watch import output

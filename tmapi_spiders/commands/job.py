@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING
 from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
-from tmapi_spiders import distributed, outcome, registry
-from tmapi_spiders.config import ConfigError, check_setting_names
+from tmapi_spiders import distributed, registry
+from tmapi_spiders.crawl.config import ConfigError, check_setting_names
+from tmapi_spiders.jobs import outcome
 
 if TYPE_CHECKING:
     from tmapi_spiders.distributed.job import Job, JobStatus

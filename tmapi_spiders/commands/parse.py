@@ -14,7 +14,7 @@ from scrapy.http import Request
 from scrapy.spiderloader import get_spider_loader
 from scrapy.utils.spider import spidercls_for_request
 
-from tmapi_spiders import outcome
+from tmapi_spiders.jobs import outcome
 
 
 class Command(ScrapyParse):

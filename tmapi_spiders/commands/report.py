@@ -15,7 +15,9 @@ from pathlib import Path
 from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
-from tmapi_spiders import outcome, report, sourcing
+from tmapi_spiders import report
+from tmapi_spiders.jobs import outcome
+from tmapi_spiders.spreadsheets import sourcing
 
 
 def top_of(value: str | None) -> int | None:

@@ -14,10 +14,11 @@ from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 from scrapy.utils.conf import arglist_to_dict
 
-from tmapi_spiders import distributed, outcome
+from tmapi_spiders import distributed
 from tmapi_spiders.commands.job import NO_REDIS_URL
-from tmapi_spiders.config import ConfigError, check_setting_names
-from tmapi_spiders.seeds import BadLine
+from tmapi_spiders.crawl.config import ConfigError, check_setting_names
+from tmapi_spiders.crawl.seeds import BadLine
+from tmapi_spiders.jobs import outcome
 
 BAD_LINES_SHOWN = 20
 

@@ -17,7 +17,9 @@ import orjson
 from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
-from tmapi_spiders import outcome, report, sourcing, workbook
+from tmapi_spiders import report
+from tmapi_spiders.jobs import outcome
+from tmapi_spiders.spreadsheets import sourcing, workbook
 
 
 class SheetError(Exception):

@@ -8,7 +8,7 @@ acks, Redis loss), scheduler (leased; a Scrapy BaseScheduler on scrapy-redis's k
 dupefilter (scrapy-redis's), start (seeds),
 feeds (per-worker, kill-safe feeds), merge (joining the workers' feeds), backends (the
 job's side of the run summary, the spending cap and the limiter, handed to those features
-by tmapi_spiders/backends.py).
+by tmapi_spiders/jobs/backends.py).
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ from scrapy.settings import BaseSettings
 
 # Not `from tmapi_spiders import backends`: importing the submodule distributed/backends.py
 # would rebind that name in this package.
-from tmapi_spiders.backends import shared as _shared_job
+from tmapi_spiders.jobs.backends import shared as _shared_job
 from tmapi_spiders.settings_util import priority_above, set_unless_given
 
 SCHEDULER = "tmapi_spiders.distributed.scheduler.LeasingScheduler"
 DUPEFILTER = "tmapi_spiders.distributed.dupefilter.ImageDupeFilter"
-STORAGE = "tmapi_spiders.done.UnbufferedFileFeedStorage"  # kill -9 safe: each line in the kernel
-LOCAL_STORAGE = "tmapi_spiders.done.CheckedFileFeedStorage"  # settings.py's, for one process
+STORAGE = "tmapi_spiders.crawl.done.UnbufferedFileFeedStorage"  # kill -9 safe: each line in the kernel
+LOCAL_STORAGE = "tmapi_spiders.crawl.done.CheckedFileFeedStorage"  # settings.py's, for one process
 URI_PARAMS = "tmapi_spiders.distributed.feeds.uri_params"
 # A worker's start requests come from the job in Redis: a spider middleware next to the spider
 # takes the place of its own seed list (the spider does not know it runs as a worker).
@@ -35,13 +35,13 @@ WORKER_START = "tmapi_spiders.distributed.start.WorkerStartMiddleware"
 WORKER_START_ORDER = 990
 # When a lease's work is done (records written, follow-ups queued): outermost, next to the
 # engine, so it counts what every other spider middleware lets through.
-REQUESTS_DONE = "tmapi_spiders.done.RequestsDone"
+REQUESTS_DONE = "tmapi_spiders.crawl.done.RequestsDone"
 REQUESTS_DONE_ORDER = -1000
 
 
 def enabled(settings: BaseSettings) -> bool:
     """REDIS_URL, or REDIS_SENTINELS (the sentinels name the master): a worker of a job
-    (defined once, in tmapi_spiders/backends.py)."""
+    (defined once, in tmapi_spiders/jobs/backends.py)."""
     return _shared_job(settings)
 
 

@@ -1,7 +1,7 @@
-"""The job's Redis backends of the features that keep state (tmapi_spiders/backends.py):
+"""The job's Redis backends of the features that keep state (tmapi_spiders/jobs/backends.py):
 the run summary's per-image results, the spending cap's counter, the limiter's slots.
 
-`tmapi_spiders.backends.for_crawler` returns `RedisBackends` for a worker of a shared job;
+`tmapi_spiders.jobs.backends.for_crawler` returns `RedisBackends` for a worker of a shared job;
 nothing else chooses between these and the features' local ones.
 """
 
@@ -14,11 +14,11 @@ from typing import Any
 import redis
 from scrapy.crawler import Crawler
 
-from tmapi_spiders.backends import CounterUnavailable
 from tmapi_spiders.distributed import connection
 from tmapi_spiders.distributed.job import Job
 from tmapi_spiders.distributed.keys import JobKeys
 from tmapi_spiders.distributed.worker import Worker, default_worker_id
+from tmapi_spiders.jobs.backends import CounterUnavailable
 
 logger = logging.getLogger(__name__)
 

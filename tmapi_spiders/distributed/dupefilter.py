@@ -3,7 +3,7 @@
 An image's first request and each later page pass through it (the scheduler checks a page's
 follow-up although it is `dont_filter`), so a page redone after a `kill -9` cannot pay for the
 rest of the image's chain twice; retries and requests given back after a lease expires never
-do. The key (tmapi_spiders/identity.py, `ImageSearch.dupefilter_key`) is the image, its query,
+do. The key (tmapi_spiders/api/identity.py, `ImageSearch.dupefilter_key`) is the image, its query,
 max_pages, which call it is and the page after the first: one picture in two languages is two
 searches, although its conversion request is the same.
 """
@@ -13,8 +13,8 @@ from __future__ import annotations
 from scrapy import Request
 from scrapy_redis.dupefilter import RFPDupeFilter
 
-from tmapi_spiders.api import ENDPOINT_SEARCH, META_KEY, endpoint_of
-from tmapi_spiders.identity import ImageSearch
+from tmapi_spiders.api.identity import ImageSearch
+from tmapi_spiders.api.requests import ENDPOINT_SEARCH, META_KEY, endpoint_of
 
 
 class ImageDupeFilter(RFPDupeFilter):

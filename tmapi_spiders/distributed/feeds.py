@@ -1,6 +1,6 @@
 """Feed URI placeholders for a worker's own feed files (`-o 'out/products-%(worker)s.jsonl'`).
 
-A worker's local feeds are written unbuffered and checked (tmapi_spiders/done.py): each
+A worker's local feeds are written unbuffered and checked (tmapi_spiders/crawl/done.py): each
 exported line is a write(2) into the kernel, which outlives the process, before its lease
 is acknowledged.
 """

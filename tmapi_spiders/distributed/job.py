@@ -13,9 +13,9 @@ from typing import Any
 
 import redis
 
+from tmapi_spiders.api.identity import seed_fingerprint  # what one seed is: tmapi_spiders/api/identity.py
 from tmapi_spiders.distributed import scripts
 from tmapi_spiders.distributed.keys import JobKeys
-from tmapi_spiders.identity import seed_fingerprint  # what one seed is: tmapi_spiders/identity.py
 
 __all__ = ["Job", "JobGone", "JobStatus", "seed_fingerprint"]
 

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, TextIO
 
-from tmapi_spiders.identity import record_results
+from tmapi_spiders.api.identity import record_results
 
 USAGE = "usage: python -m tmapi_spiders.distributed.merge [--failures FAILURES.jsonl] FEED.jsonl... > merged.jsonl"
 OK, NOTHING_READ, BAD_USAGE = 0, 1, 2

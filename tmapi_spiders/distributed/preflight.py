@@ -6,11 +6,11 @@ from typing import Any
 
 from scrapy.settings import BaseSettings
 
-from tmapi_spiders import outcome
-from tmapi_spiders.config import ConfigError, JobConfig, check_seed_list, job_config, token_redactor
-from tmapi_spiders.config import check_settings as check_job_settings
+from tmapi_spiders.crawl.config import ConfigError, JobConfig, check_seed_list, job_config, token_redactor
+from tmapi_spiders.crawl.config import check_settings as check_job_settings
 from tmapi_spiders.distributed import connection
 from tmapi_spiders.distributed.keys import JobKeys, legacy_keys, legacy_message
+from tmapi_spiders.jobs import outcome
 
 
 def check(

@@ -6,7 +6,7 @@ acknowledged once that record is written. A scheduler cannot yield items, so the
 takes the path of every other record: the scheduler keeps, in this process only (never
 in Redis), a `data:` request (Scrapy's data: download handler: no network, no paid call)
 whose callback yields the failure record. It goes through the pipelines and the feeds, and
-tmapi_spiders/done.py marks its lease done once the record is through.
+tmapi_spiders/crawl/done.py marks its lease done once the record is through.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from scrapy.crawler import Crawler
 from scrapy.http import Response
 from twisted.python.failure import Failure
 
-from tmapi_spiders.api import ENDPOINT_SEARCH, META_KEY
+from tmapi_spiders.api.redact import Redactor
+from tmapi_spiders.api.requests import ENDPOINT_SEARCH, META_KEY
 from tmapi_spiders.distributed.health import LEASE_META
-from tmapi_spiders.redact import Redactor
 
 logger = logging.getLogger("tmapi_spiders.distributed.worker")  # one logger for the worker's lines
 

@@ -19,11 +19,11 @@ from scrapy.crawler import Crawler
 from scrapy.settings import BaseSettings
 from scrapy.utils.misc import load_object
 
+from tmapi_spiders.api.redact import Redactor
 from tmapi_spiders.distributed import connection, serializer
 from tmapi_spiders.distributed.dupefilter import ImageDupeFilter, is_later_page
 from tmapi_spiders.distributed.job import JobGone
 from tmapi_spiders.distributed.worker import LEASE_META, Worker
-from tmapi_spiders.redact import Redactor
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ class LeasingScheduler(BaseScheduler):
     def from_crawler(cls, crawler: Crawler) -> Self:
         problem = refused_setting(crawler.settings)  # `scrapy crawl` said so before (preflight)
         if problem:
-            from tmapi_spiders.config import ConfigError
+            from tmapi_spiders.crawl.config import ConfigError
 
             raise ConfigError(problem)
         return cls(crawler, Worker.of(crawler))

@@ -15,9 +15,9 @@ from typing import Any
 from scrapy import Request, Spider
 from scrapy.utils.request import request_from_dict
 
-from tmapi_spiders import contract
-from tmapi_spiders.api import ENVELOPE_META
-from tmapi_spiders.redact import Redactor
+from tmapi_spiders.api import contract
+from tmapi_spiders.api.redact import Redactor
+from tmapi_spiders.api.requests import ENVELOPE_META
 
 SECRET_HEADERS = frozenset({contract.TOKEN_HEADER.lower(), "authorization", "proxy-authorization", "cookie"})
 # Per-download state that means nothing to the worker that takes the request next.

@@ -22,14 +22,14 @@ from scrapy import Request
 from scrapy.crawler import Crawler
 from twisted.internet import threads
 
-from tmapi_spiders import contract
-from tmapi_spiders.config import ConfigError, JobConfig, max_pages_from, query_from_args
+from tmapi_spiders.api import contract
+from tmapi_spiders.api.identity import SEED_ROW_FIELDS, ImageSearch, image_key
+from tmapi_spiders.api.redact import Redactor
+from tmapi_spiders.crawl.config import ConfigError, JobConfig, max_pages_from, query_from_args
+from tmapi_spiders.crawl.seeds import BadLine, Seed, check_image_url
 from tmapi_spiders.distributed import connection
 from tmapi_spiders.distributed.job import JobGone
 from tmapi_spiders.distributed.worker import LEASE_META, Worker
-from tmapi_spiders.identity import SEED_ROW_FIELDS, ImageSearch, image_key
-from tmapi_spiders.redact import Redactor
-from tmapi_spiders.seeds import BadLine, Seed, check_image_url
 
 if TYPE_CHECKING:
     from tmapi_spiders.spiders.image_search import ImageSearchSpider

@@ -2,7 +2,7 @@
 
 The reliable-queue half of the design. A request popped from Redis is leased to this
 worker (job-wide `inflight` zset, scored by expiry). The lease is acknowledged once
-the request's work is done (tmapi_spiders/done.py): its callback or errback ran, every
+the request's work is done (tmapi_spiders/crawl/done.py): its callback or errback ran, every
 record it gave is written by the feeds and every follow-up request it gave is in Redis.
 Until then a heartbeat renews it; if the worker dies, the lease expires and any other
 worker gives the request back to the queue. After a failed write nothing more is
@@ -30,14 +30,14 @@ from twisted.internet import task, threads
 from twisted.python.failure import Failure
 
 from tmapi_spiders import signals as tmapi_signals
-from tmapi_spiders.config import ConfigError, token_redactor
+from tmapi_spiders.crawl.config import ConfigError, token_redactor
+from tmapi_spiders.crawl.done import WriteGuard
 from tmapi_spiders.distributed import connection, default_worker_id
 from tmapi_spiders.distributed.health import JOB_LOST_REASON, LEASE_META, REDIS_DOWN_REASON, RedisHealth
 from tmapi_spiders.distributed.job import Job, JobGone
 from tmapi_spiders.distributed.keys import JobKeys
 from tmapi_spiders.distributed.refusal import FailureRecords
 from tmapi_spiders.distributed.room import Room
-from tmapi_spiders.done import WriteGuard
 
 logger = logging.getLogger(__name__)
 

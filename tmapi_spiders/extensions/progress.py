@@ -23,10 +23,12 @@ from scrapy.statscollectors import StatsCollector
 from scrapy.utils.asyncio import AsyncioLoopingCall, create_looping_call
 from twisted.internet.task import LoopingCall
 
-from tmapi_spiders import backends, contract, registry
+from tmapi_spiders import registry
 from tmapi_spiders import signals as tmapi_signals
-from tmapi_spiders.api import ENDPOINT_SEARCH, META_KEY, endpoint_of
+from tmapi_spiders.api import contract
+from tmapi_spiders.api.requests import ENDPOINT_SEARCH, META_KEY, endpoint_of
 from tmapi_spiders.extensions import for_tmapi_job
+from tmapi_spiders.jobs import backends
 
 logger = logging.getLogger(__name__)
 

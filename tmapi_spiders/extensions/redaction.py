@@ -9,8 +9,8 @@ from typing import Self
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 
-from tmapi_spiders.auth import secrets_of
-from tmapi_spiders.redact import RedactingFilter, Redactor, install_log_filter
+from tmapi_spiders.api.auth import secrets_of
+from tmapi_spiders.api.redact import RedactingFilter, Redactor, install_log_filter
 
 
 class LogRedaction:

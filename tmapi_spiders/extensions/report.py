@@ -19,11 +19,12 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from scrapy.extensions.feedexport import FeedExporter, FeedSlot
 
-from tmapi_spiders import feeds, report
+from tmapi_spiders import report
+from tmapi_spiders.crawl import feeds
+from tmapi_spiders.crawl.outputs import local_path
 from tmapi_spiders.extensions import for_tmapi_job
 from tmapi_spiders.extensions.summary import TmapiRunSummary
-from tmapi_spiders.outputs import local_path
-from tmapi_spiders.sourcing import Choice
+from tmapi_spiders.spreadsheets.sourcing import Choice
 
 logger = logging.getLogger(__name__)
 

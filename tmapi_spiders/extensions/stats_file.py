@@ -16,9 +16,9 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 
 from tmapi_spiders import registry
-from tmapi_spiders.auth import secrets_of
+from tmapi_spiders.api.auth import secrets_of
+from tmapi_spiders.api.redact import Redactor
 from tmapi_spiders.extensions.summary import FORCED, write_whole
-from tmapi_spiders.redact import Redactor
 
 logger = logging.getLogger(__name__)
 

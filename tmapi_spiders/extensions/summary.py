@@ -20,13 +20,15 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from scrapy.extensions.feedexport import FeedExporter, FeedSlot
 
-from tmapi_spiders import backends, feeds, registry
+from tmapi_spiders import registry
 from tmapi_spiders import signals as tmapi_signals
-from tmapi_spiders.api import META_KEY
-from tmapi_spiders.backends import ImageResults
+from tmapi_spiders.api.requests import META_KEY
 from tmapi_spiders.clock import utc_now
-from tmapi_spiders.done import WriteGuard
+from tmapi_spiders.crawl import feeds
+from tmapi_spiders.crawl.done import WriteGuard
 from tmapi_spiders.extensions import for_tmapi_job
+from tmapi_spiders.jobs import backends
+from tmapi_spiders.jobs.backends import ImageResults
 
 logger = logging.getLogger(__name__)
 

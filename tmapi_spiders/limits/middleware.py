@@ -9,8 +9,9 @@ from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.http import Response
 
-from tmapi_spiders import backends, contract
-from tmapi_spiders.api import endpoint_of
+from tmapi_spiders.api import contract
+from tmapi_spiders.api.requests import endpoint_of
+from tmapi_spiders.jobs import backends
 from tmapi_spiders.limits.local import LocalBackend
 from tmapi_spiders.limits.policy import (
     OVERLOAD_MARK,
@@ -59,7 +60,7 @@ class TmapiLimitMiddleware:
             # process finds its own rate (together they settle under the gateway's limit).
             backend = LocalBackend(0, 0.0)
         else:
-            # This process's slots, or the job's in Redis: chosen in tmapi_spiders/backends.py.
+            # This process's slots, or the job's in Redis: chosen in tmapi_spiders/jobs/backends.py.
             backend = backends.for_crawler(crawler).limiter(concurrency, qps)
         assert crawler.stats is not None
         if concurrency:

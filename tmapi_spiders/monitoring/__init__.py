@@ -12,7 +12,7 @@ a project's settings wins):
   and Spidermon's item validation monitor.
 - Spidermon's `ItemValidationPipeline` after ours, checking each product record against
   `product.schema.json`, the JSON Schema generated from the pydantic model that
-  ValidationPipeline enforces (tmapi_spiders/schema.py; `python -m tmapi_spiders.monitoring`
+  ValidationPipeline enforces (tmapi_spiders/api/schema.py; `python -m tmapi_spiders.monitoring`
   writes it, a unit test fails when the two drift). Failure records are not validated.
 - Alerts through Spidermon's own actions, each attached only when its settings are given
   (an action without them stops every crawl at start): e-mail over SMTP
@@ -109,7 +109,7 @@ def product_schema() -> dict[str, Any]:
     (pydantic imported here: `scrapy crawl` imports this module for every `scrapy` command)."""
     from pydantic import TypeAdapter
 
-    from tmapi_spiders.schema import Product
+    from tmapi_spiders.api.schema import Product
 
     schema: dict[str, Any] = TypeAdapter(Product).json_schema()
     schema["title"] = "tmapi-spiders product record"

@@ -17,11 +17,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from tmapi_spiders import sourcing
-from tmapi_spiders.redact import Redactor
+from tmapi_spiders.api.redact import Redactor
 from tmapi_spiders.report.files import SUFFIX, ReportError, beside, read_jsonl, read_summary, write
 from tmapi_spiders.report.model import report_data
 from tmapi_spiders.report.page import render
+from tmapi_spiders.spreadsheets import sourcing
 
 __all__ = ["SUFFIX", "ReportError", "beside", "build", "write"]
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from tmapi_spiders import sourcing
-from tmapi_spiders.redact import Redactor
+from tmapi_spiders.api.redact import Redactor
 from tmapi_spiders.report.offers import MAX_URL, O_RANK, count, number, offer_row, safe_url, text
+from tmapi_spiders.spreadsheets import sourcing
 
 FAILURE_MESSAGES_SHOWN = 3
 # The suppliers view lists the first of the ranking (sourcing.rank_suppliers): a long tail of

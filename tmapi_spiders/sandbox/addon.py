@@ -22,7 +22,8 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from scrapy.settings import BaseSettings
 
-from tmapi_spiders import backends, registry
+from tmapi_spiders import registry
+from tmapi_spiders.jobs import backends
 from tmapi_spiders.registry import ConfigError, Setting
 from tmapi_spiders.sandbox.config import SandboxConfig
 

@@ -1,6 +1,6 @@
 """The sandbox's own reading of TMAPI, written from the endpoint page and TMAPI's notes.
 
-The crawler reads the API in `tmapi_spiders/contract.py`; the sandbox must not share
+The crawler reads the API in `tmapi_spiders/api/contract.py`; the sandbox must not share
 that reading, or the end-to-end tests would only prove that the crawler agrees with
 itself. So nothing here is imported from the crawler: each value is copied literally
 from the documents (the endpoint page "Search for 1688 products by image

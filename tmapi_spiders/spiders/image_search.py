@@ -24,15 +24,18 @@ from scrapy.http import Response
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
-from tmapi_spiders import backends, contract, currency, registry, signals
-from tmapi_spiders.api import ENDPOINT_CONVERT, ENDPOINT_SEARCH, META_KEY, ApiRequests, envelope_of
-from tmapi_spiders.auth import ApiRefused
+from tmapi_spiders import registry, signals
+from tmapi_spiders.api import contract
+from tmapi_spiders.api.auth import ApiRefused
+from tmapi_spiders.api.paging import ChainState, Step, empty_page_message, paginate
+from tmapi_spiders.api.redact import MASK
+from tmapi_spiders.api.requests import ENDPOINT_CONVERT, ENDPOINT_SEARCH, META_KEY, ApiRequests, envelope_of
 from tmapi_spiders.clock import utc_now
-from tmapi_spiders.config import NO_SEEDS, ConfigError, JobConfig, check_seed_list, check_settings, job_config
+from tmapi_spiders.crawl.config import NO_SEEDS, ConfigError, JobConfig, check_seed_list, check_settings, job_config
+from tmapi_spiders.crawl.seeds import BadLine, Seed, SeedError, SeedSource
 from tmapi_spiders.items import CONTEXT_FIELDS, FailureItem, ProductItem
-from tmapi_spiders.paging import ChainState, Step, empty_page_message, paginate
-from tmapi_spiders.redact import MASK
-from tmapi_spiders.seeds import BadLine, Seed, SeedError, SeedSource
+from tmapi_spiders.jobs import backends
+from tmapi_spiders.spreadsheets import currency
 
 logger = logging.getLogger(__name__)
 

@@ -236,7 +236,7 @@ def conclude(plan: Plan, exit_code: int, finish_reason: str | None, webhook: str
     changes (`.changes.jsonl` and `.html`), add them to the run summary and send the alerts
     on; prune old runs. Returns (exit code, lines to show). A changes file that cannot be
     written is exit 7 (tmapi_write_failed); a baseline that cannot be read, a warning."""
-    from tmapi_spiders import outcome
+    from tmapi_spiders.jobs import outcome
     from tmapi_spiders.watch import alerts, output
     from tmapi_spiders.watch.compute import changes_of
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from tmapi_spiders import contract
+from tmapi_spiders.api import contract
 
 # Why an image's search ended (the summary's `ended`, stats tmapi/images_below_total/<why>).
 END_LAST_PAGE = "last_page"  # the page total_count puts last

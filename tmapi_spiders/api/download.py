@@ -34,9 +34,10 @@ from scrapy.http import Response
 from twisted.internet.error import ConnectError, DNSLookupError, NoRouteError, TCPTimedOutError
 from twisted.web.client import HTTPConnectionPool
 
-from tmapi_spiders import auth, signals
-from tmapi_spiders.api import endpoint_of
-from tmapi_spiders.redact import Redactor
+from tmapi_spiders import signals
+from tmapi_spiders.api import auth
+from tmapi_spiders.api.redact import Redactor
+from tmapi_spiders.api.requests import endpoint_of
 
 # Failures before the request could reach the API: no call to pay for.
 NOT_CONNECTED = (

@@ -16,8 +16,9 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.settings import BaseSettings
 from w3lib.url import add_or_replace_parameter
 
-from tmapi_spiders import contract, registry
-from tmapi_spiders.api import endpoint_of
+from tmapi_spiders import registry
+from tmapi_spiders.api import contract
+from tmapi_spiders.api.requests import endpoint_of
 
 logger = logging.getLogger(__name__)
 

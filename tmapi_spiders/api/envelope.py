@@ -12,7 +12,7 @@ from urllib.parse import urljoin, urlsplit
 
 import orjson
 
-from tmapi_spiders.contract import (
+from tmapi_spiders.api.contract import (
     FATAL_STATUSES,
     GATEWAY_AUTH_MESSAGES,
     MSG_NO_BALANCE,

@@ -43,16 +43,18 @@ from scrapy.settings import BaseSettings
 from scrapy.utils.misc import build_from_crawler, load_object
 from scrapy.utils.project import data_path
 
-from tmapi_spiders import backends, contract, paging, registry
-from tmapi_spiders.answer_store import DB_NAME, SCHEDULER, connect, max_bytes, refresh_setting
-from tmapi_spiders.api import ENDPOINT_SEARCH, ENVELOPE_META, META_KEY, endpoint_of
-from tmapi_spiders.outputs import cause
+from tmapi_spiders import registry
+from tmapi_spiders.api import contract, paging
+from tmapi_spiders.api.requests import ENDPOINT_SEARCH, ENVELOPE_META, META_KEY, endpoint_of
+from tmapi_spiders.crawl.outputs import cause
+from tmapi_spiders.jobs import backends
+from tmapi_spiders.jobs.answer_store import DB_NAME, SCHEDULER, connect, max_bytes, refresh_setting
 from tmapi_spiders.settings_util import set_unless_given
 
 logger = logging.getLogger(__name__)
 
-POLICY = "tmapi_spiders.cache.TmapiCachePolicy"
-STORAGE = "tmapi_spiders.answer_store.AnswerStore"
+POLICY = "tmapi_spiders.jobs.cache.TmapiCachePolicy"
+STORAGE = "tmapi_spiders.jobs.answer_store.AnswerStore"
 AUTO = "auto"
 
 

@@ -24,7 +24,7 @@ FINISH_REASONS = {
     "tmapi_bad_seed_list": BAD_INPUT,  # the seed list went bad after its first lines (spiders/image_search.py)
     "tmapi_write_failed": WRITE_FAILED,
     "tmapi_max_calls": CAP_REACHED,
-    "tmapi_scrapy_unsupported": SCRAPY_ERROR,  # tmapi_spiders/download.py
+    "tmapi_scrapy_unsupported": SCRAPY_ERROR,  # tmapi_spiders/api/download.py
     "shutdown_forced": INTERRUPTED,
 }
 

@@ -21,9 +21,9 @@ from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from scrapy.crawler import Crawler
 from scrapy.exporters import BaseItemExporter
 
+from tmapi_spiders.api.redact import Redactor
 from tmapi_spiders.items import FailureItem
-from tmapi_spiders.redact import Redactor
-from tmapi_spiders.sourcing import Choice, Collection, badge_names, best_offers, link, rank_suppliers
+from tmapi_spiders.spreadsheets.sourcing import Choice, Collection, badge_names, best_offers, link, rank_suppliers
 
 logger = logging.getLogger(__name__)
 

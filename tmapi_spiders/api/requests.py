@@ -16,9 +16,9 @@ from urllib.parse import urlencode
 from scrapy import Request
 from scrapy.http import Response
 
-from tmapi_spiders import contract
-from tmapi_spiders.envelope import Envelope, read_envelope
-from tmapi_spiders.paging import ChainState
+from tmapi_spiders.api import contract
+from tmapi_spiders.api.envelope import Envelope, read_envelope
+from tmapi_spiders.api.paging import ChainState
 
 META_KEY = "tmapi"
 # Where TmapiEnvelopeMiddleware leaves the parsed answer for the callback (read once).

@@ -18,10 +18,11 @@ from scrapy.exceptions import CloseSpider, IgnoreRequest, NotConfigured
 from scrapy.settings import BaseSettings
 from scrapy.utils.defer import deferred_from_coro
 
-from tmapi_spiders import backends, registry
+from tmapi_spiders import registry
 from tmapi_spiders import signals as tmapi_signals
-from tmapi_spiders.api import endpoint_of
-from tmapi_spiders.backends import CallCounter, CounterUnavailable
+from tmapi_spiders.api.requests import endpoint_of
+from tmapi_spiders.jobs import backends
+from tmapi_spiders.jobs.backends import CallCounter, CounterUnavailable
 
 logger = logging.getLogger(__name__)
 

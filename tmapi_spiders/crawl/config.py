@@ -16,9 +16,12 @@ from typing import Any
 
 from scrapy.settings import BaseSettings
 
-from tmapi_spiders import auth, contract, registry, seeds, sheets, sourcing
-from tmapi_spiders.redact import Redactor
+from tmapi_spiders import registry
+from tmapi_spiders.api import auth, contract
+from tmapi_spiders.api.redact import Redactor
+from tmapi_spiders.crawl import seeds
 from tmapi_spiders.registry import ConfigError
+from tmapi_spiders.spreadsheets import sheets, sourcing
 
 __all__ = ["ConfigError", "JobConfig", "check_seed_list", "check_setting_names", "check_settings", "job_config"]
 
@@ -267,8 +270,9 @@ def check_settings(settings: BaseSettings) -> None:
 def check_operator_settings(settings: BaseSettings) -> None:
     """The cap, cache, progress and summary settings (docs/running-jobs.md)."""
     # Only when a crawl is checked: every command imports this module at start.
-    from tmapi_spiders import cache, limits, spending
+    from tmapi_spiders import limits
     from tmapi_spiders.extensions import progress
+    from tmapi_spiders.jobs import cache, spending
 
     try:
         limits.check(settings)

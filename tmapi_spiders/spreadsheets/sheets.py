@@ -19,10 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tmapi_spiders.redact import Redactor
-from tmapi_spiders.seeds import TOKEN_REASON, BadLine, Seed, SeedError, seed_digest, seed_key
-from tmapi_spiders.xlsx_seeds import check_xlsx_parts as check_xlsx_parts  # config.py checks a workbook through here
-from tmapi_spiders.xlsx_seeds import unreadable, xlsx_rows
+from tmapi_spiders.api.redact import Redactor
+from tmapi_spiders.crawl.seeds import TOKEN_REASON, BadLine, Seed, SeedError, seed_digest, seed_key
+from tmapi_spiders.spreadsheets.xlsx_seeds import (
+    check_xlsx_parts as check_xlsx_parts,  # config.py checks a workbook through here
+)
+from tmapi_spiders.spreadsheets.xlsx_seeds import unreadable, xlsx_rows
 
 # What a spreadsheet's image column may be called, in order of preference when several are there.
 IMAGE_COLUMNS = ("image", "image_url", "img_url", "photo", "picture", "url")

@@ -31,7 +31,7 @@ class ValidationPipeline:
         self.invalid_reason: Callable[[dict[str, Any]], str | None] = self._load_schema
 
     def _load_schema(self, record: dict[str, Any]) -> str | None:
-        from tmapi_spiders.schema import invalid_reason
+        from tmapi_spiders.api.schema import invalid_reason
 
         self.invalid_reason = invalid_reason
         return invalid_reason(record)

@@ -16,7 +16,7 @@ engine starts:
   dies with its process (kill -9 included), so a stale lock file never blocks a run; the
   lock files are removed at a clean exit.
 
-Feeds in object storage (s3://, gs://) are checked by tmapi_spiders/storage.py (`remote`
+Feeds in object storage (s3://, gs://) are checked by tmapi_spiders/crawl/storage.py (`remote`
 lists them); other remote schemes (ftp://...) are left to Scrapy.
 """
 
@@ -98,7 +98,7 @@ def resolve(template: str, known: dict[str, Any]) -> tuple[str, bool]:
 
 def planned(settings: BaseSettings, spider_name: str, stamp: str) -> list[Output]:
     """The local files this crawl will write, from its completed FEEDS (feeds.configure)."""
-    from tmapi_spiders import feeds
+    from tmapi_spiders.crawl import feeds
     from tmapi_spiders.extensions.summary import summary_path
 
     known = {
@@ -135,7 +135,7 @@ def planned(settings: BaseSettings, spider_name: str, stamp: str) -> list[Output
 def remote(settings: BaseSettings, spider_name: str, stamp: str) -> list[tuple[str, str]]:
     """(what, uri) of each feed of this crawl in object storage (storage.LIBRARIES), from its
     completed FEEDS."""
-    from tmapi_spiders import feeds, storage
+    from tmapi_spiders.crawl import feeds, storage
 
     known = {"name": spider_name, "time": stamp, "batch_time": stamp, "batch_id": 1}
     known["worker"] = settings.get("TMAPI_WORKER_ID") or ""
@@ -301,7 +301,7 @@ def prepare(outputs: Iterable[Output], store_dir: str | None = None) -> Guard:
                 _take(guard, Lock(path, output.what))
         if store_dir:
             # The answer store's module (SQLite) only with a store: every command imports this one at start.
-            from tmapi_spiders.answer_store import DB_NAME
+            from tmapi_spiders.jobs.answer_store import DB_NAME
 
             elsewhere = "give this run another -s TMAPI_CACHE_DIR"
             store = Lock(os.path.join(store_dir, DB_NAME), "the answer store", elsewhere)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from tmapi_spiders import contract
+from tmapi_spiders.api import contract
 
 # A record's fields that say which search found it (items.CONTEXT_FIELDS / FAILURE_FIELDS).
 RESULT_FIELDS = ("query_image_url", "language", "sort", "filters")

@@ -25,12 +25,13 @@ from scrapy.http import Response
 from scrapy.utils.defer import deferred_from_coro
 from twisted.internet.error import ConnectionRefusedError, DNSLookupError, NoRouteError
 
-from tmapi_spiders import contract, registry
+from tmapi_spiders import registry
 from tmapi_spiders import signals as tmapi_signals
-from tmapi_spiders.api import ENDPOINT_SEARCH, ENVELOPE_META, META_KEY, endpoint_of
-from tmapi_spiders.auth import ApiRefused, secrets_of
-from tmapi_spiders.envelope import Envelope, check_page, read_envelope, redirect_envelope
-from tmapi_spiders.redact import Redactor
+from tmapi_spiders.api import contract
+from tmapi_spiders.api.auth import ApiRefused, secrets_of
+from tmapi_spiders.api.envelope import Envelope, check_page, read_envelope, redirect_envelope
+from tmapi_spiders.api.redact import Redactor
+from tmapi_spiders.api.requests import ENDPOINT_SEARCH, ENVELOPE_META, META_KEY, endpoint_of
 
 logger = logging.getLogger(__name__)
 

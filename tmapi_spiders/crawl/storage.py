@@ -14,7 +14,7 @@ whose library is missing is "disabled" and nothing is written). Here:
   AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_ENDPOINT_URL, AWS_REGION_NAME; boto3's own
   environment and files when they are unset) as the upload at close.
 - `GuardedS3FeedStorage` / `GuardedGCSFeedStorage`: an upload that fails at close goes to
-  the crawler's `WriteGuard` (tmapi_spiders/done.py): one line, exit code 7
+  the crawler's `WriteGuard` (tmapi_spiders/crawl/done.py): one line, exit code 7
   (`tmapi_write_failed`), and the summary counts no image of the run as done.
 
 gs:// is checked for its library only (no GCS server runs in the tests).
@@ -33,7 +33,7 @@ from scrapy.settings import BaseSettings
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
-from tmapi_spiders.done import WriteFailed, WriteGuard
+from tmapi_spiders.crawl.done import WriteFailed, WriteGuard
 
 # scheme -> (the module its storage needs, the extra of ours that brings it)
 LIBRARIES = {"s3": ("botocore", "s3"), "gs": ("google.cloud.storage", "gcs")}

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from xml.parsers import expat
 
-from tmapi_spiders.seeds import SeedError
+from tmapi_spiders.crawl.seeds import SeedError
 
 # An OLE2 (compound file) header: an encrypted XLSX is one, and so is an old .xls.
 OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
-from tmapi_spiders import contract
-from tmapi_spiders.identity import image_key
-from tmapi_spiders.redact import Redactor
+from tmapi_spiders.api import contract
+from tmapi_spiders.api.identity import image_key
+from tmapi_spiders.api.redact import Redactor
 
 logger = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ from scrapy.responsetypes import responsetypes
 from scrapy.settings import BaseSettings
 
 from tmapi_spiders import registry
-from tmapi_spiders.answer_upkeep import Inventory, damaged, prune, salvage
-from tmapi_spiders.redact import Redactor
+from tmapi_spiders.api.redact import Redactor
+from tmapi_spiders.jobs.answer_upkeep import Inventory, damaged, prune, salvage
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ SYNC_SECONDS = 5.0
 
 DB_NAME = "answers.sqlite3"
 # The scheduler cache.configure sets with JOBDIR in one process: a resumed run replays the store.
-SCHEDULER = "tmapi_spiders.cache.ReplayScheduler"
+SCHEDULER = "tmapi_spiders.jobs.cache.ReplayScheduler"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS answers (
     id INTEGER PRIMARY KEY,   -- the key's first 8 bytes, signed: the row id, so no second index

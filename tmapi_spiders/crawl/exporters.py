@@ -9,7 +9,7 @@ import orjson
 from scrapy.exporters import CsvItemExporter, JsonLinesItemExporter
 from scrapy.utils.serialize import ScrapyJSONEncoder
 
-from tmapi_spiders import contract
+from tmapi_spiders.api import contract
 from tmapi_spiders.items import CONTEXT_FIELDS
 
 LIST_SEPARATOR = " | "

@@ -1,0 +1,1 @@
+"""The crawl: seeds in, checked records out through Scrapy's item path, written for real."""

@@ -1,0 +1,1 @@
+"""Spreadsheets: product sheets in, prices in your currency, the sourcing workbook out."""
