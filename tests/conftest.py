@@ -115,11 +115,21 @@ def sandbox_server() -> Iterator[SandboxThread]:
         yield sb
 
 
+@pytest.fixture(scope="module")
+def module_sandbox(request: pytest.FixtureRequest) -> Iterator[SandboxThread]:
+    """One sandbox for the module, started with its `SANDBOX_OPTIONS` (SandboxConfig fields)."""
+    with SandboxThread(SandboxConfig(**request.module.SANDBOX_OPTIONS)) as sb:
+        yield sb
+
+
 @pytest.fixture
-def sandbox(sandbox_server: SandboxThread) -> SandboxThread:
-    """The shared fault-free sandbox, with its call records and counters cleared."""
-    sandbox_server.reset()
-    return sandbox_server
+def sandbox(request: pytest.FixtureRequest) -> SandboxThread:
+    """The module's own sandbox where it sets `SANDBOX_OPTIONS`, else the session's fault-free
+    one; its call records and counters cleared."""
+    own = hasattr(request.module, "SANDBOX_OPTIONS")
+    sb: SandboxThread = request.getfixturevalue("module_sandbox" if own else "sandbox_server")
+    sb.reset()
+    return sb
 
 
 @pytest.fixture

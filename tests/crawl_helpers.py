@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.scrapy_server import REPO, ScrapyProcess, run_scrapy, start_scrapy
+
+__all__ = ["REPO", "run_scrapy"]  # for the tests that import them from here
 TOKEN = "sandbox"
 
 
@@ -66,13 +67,11 @@ def scrapy_env(base_url: str, token: str = TOKEN) -> dict[str, str]:
     return env
 
 
-def scrapy(args: list[str], base_url: str, token: str = TOKEN, **popen: Any) -> subprocess.Popen[str]:
+def scrapy(args: list[str], base_url: str, token: str = TOKEN, **popen: Any) -> ScrapyProcess | subprocess.Popen[str]:
     """`python -m scrapy ARGS` in the repo, started and not waited for (stdout piped unless
-    `popen` says otherwise): the distributed tests' workers."""
+    `popen` says otherwise: stdin, stdout, stderr): the distributed tests' workers."""
     popen.setdefault("stdout", subprocess.PIPE)
-    return subprocess.Popen(
-        [sys.executable, "-m", "scrapy", *args], cwd=REPO, env=scrapy_env(base_url, token), text=True, **popen
-    )
+    return start_scrapy(args, scrapy_env(base_url, token), **popen)
 
 
 def crawl(
@@ -88,7 +87,7 @@ def crawl(
 ) -> CrawlResult:
     """`scrapy crawl image_search` in the repo, writing into tmp_path."""
     out = tmp_path / output
-    cmd = [sys.executable, "-m", "scrapy", "crawl", "image_search", "-O", str(out)]
+    cmd = ["crawl", "image_search", "-O", str(out)]
     for key, value in (args or {}).items():
         cmd += ["-a", f"{key}={value}"]
     stats_file = stats_path(tmp_path)
@@ -108,7 +107,7 @@ def crawl(
     if base_url is not None:
         full_env["TMAPI_BASE_URL"] = base_url
     full_env.update(env or {})
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout, env=full_env)
+    proc = run_scrapy(cmd, full_env, timeout=timeout)
     result = CrawlResult(proc.returncode, proc.stdout, proc.stderr, stats=read_stats(stats_file))
     if output.endswith(".jsonl"):
         result.products = read_jsonl(out)

@@ -5,12 +5,11 @@ sandbox that accepts only one way, or both."""
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.crawl_helpers import QUICK_WORKER_SETTINGS, REPO, crawl, scrapy, scrapy_env
+from tests.crawl_helpers import QUICK_WORKER_SETTINGS, crawl, run_scrapy, scrapy, scrapy_env
 from tests.redis_server import RedisServer
 from tmapi_spiders.distributed.keys import JobKeys
 from tmapi_spiders.jobs import outcome
@@ -90,14 +89,7 @@ def test_scrapy_fetch_sends_the_token_and_never_prints_it(tmp_path: Path, mode: 
     with SandboxThread(SandboxConfig(tokens=(TOKEN,), auth=mode)) as sb:
         url = f"{sb.base_url}/1688/global/search/image?img_url={URLS[0]}&page=1"
         env = scrapy_env(sb.base_url, TOKEN)
-        proc = subprocess.run(
-            [sys.executable, "-m", "scrapy", "fetch", "--nolog", "-s", f"TMAPI_AUTH={mode}", url],
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        proc = run_scrapy(["fetch", "--nolog", "-s", f"TMAPI_AUTH={mode}", url], env, timeout=60)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert '"total_count":45' in proc.stdout
     assert TOKEN not in proc.stdout + proc.stderr

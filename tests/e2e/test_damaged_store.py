@@ -6,31 +6,17 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
-import pytest
-
 from tests.e2e.test_resume import Job
 from tmapi_spiders.jobs import answer_store, outcome
-from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
+from tmapi_spiders.sandbox import SandboxThread
 
 TOKEN = "tok-RESUME-good-41"  # test_resume's Job runs with this token
 SMALL = [f"https://cbu01.alicdn.com/img/damaged-{i}.jpg?total=100" for i in range(10)]  # 5 pages each
 BIG = "https://cbu01.alicdn.com/img/damaged-big.jpg?total=4000"  # 200 pages: the age index needs 2 leaf pages
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[SandboxThread]:
-    with SandboxThread(SandboxConfig(tokens=(TOKEN,))) as sb:
-        yield sb
-
-
-@pytest.fixture
-def sandbox(server: SandboxThread) -> SandboxThread:
-    server.reset()
-    return server
+SANDBOX_OPTIONS = {"tokens": (TOKEN,)}  # this module's `sandbox` (tests/conftest.py)
 
 
 def pages(db: Path, name: str) -> list[tuple[int, int]]:

@@ -6,28 +6,23 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from datetime import datetime
 from pathlib import Path
 
-from tests.crawl_helpers import REPO, scrapy_env
+from tests.crawl_helpers import run_scrapy, scrapy_env
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
 
 
 def test_the_default_files_share_a_stem_in_the_summarys_time_form(tmp_path: Path) -> None:
     out = tmp_path / "output"
     with SandboxThread(SandboxConfig()) as sandbox:
-        proc = subprocess.run(
+        proc = run_scrapy(
             [
-                *(sys.executable, "-m", "scrapy", "crawl", "image_search", "--nolog"),
+                *("crawl", "image_search", "--nolog"),
                 *("-a", "urls=https://cbu01.alicdn.com/img/ibank/default-out/total-25.jpg"),
                 *("-s", f"TMAPI_OUTPUT_DIR={out}", "-s", f"TMAPI_CACHE_DIR={tmp_path / 'store'}"),
             ],
-            cwd=REPO,
-            env=scrapy_env(sandbox.base_url),
-            capture_output=True,
-            text=True,
+            scrapy_env(sandbox.base_url),
             timeout=60,
         )
     assert proc.returncode == 0, proc.stderr[-2000:]

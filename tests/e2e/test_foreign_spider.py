@@ -5,11 +5,9 @@ lines, no run summary, no HTML report and no failures feed; only the log redacti
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.crawl_helpers import REPO, scrapy_env
+from tests.crawl_helpers import run_scrapy, scrapy_env
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
 
 SPIDER = """
@@ -38,13 +36,10 @@ def test_a_users_own_spider_gets_none_of_our_extensions(tmp_path: Path) -> None:
             "TMAPI_OUTPUT_DIR": tmp_path / "output",
             "TMAPI_CACHE_DIR": tmp_path / "store",
         }
-        proc = subprocess.run(
-            [sys.executable, "-m", "scrapy", "runspider", str(spider), "-O", str(out)]
+        proc = run_scrapy(
+            ["runspider", str(spider), "-O", str(out)]
             + [arg for name, value in settings.items() for arg in ("-s", f"{name}={value}")],
-            cwd=REPO,
-            env=scrapy_env(sb.base_url),
-            capture_output=True,
-            text=True,
+            scrapy_env(sb.base_url),
             timeout=60,
         )
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from scrapy.settings import Settings
 
-from tests.crawl_helpers import REPO, crawl, read_jsonl, read_stats
+from tests.crawl_helpers import REPO, crawl, read_jsonl, read_stats, run_scrapy
 from tests.redis_server import RedisServer
 from tmapi_spiders import limits
 from tmapi_spiders.distributed.keys import JobKeys
@@ -216,7 +216,7 @@ def seed_job(redis_url: str, base_url: str, job: str, seeds: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TMAPI_", "REDIS_"))}
     env.update(TMAPI_API_TOKEN=TOKEN, TMAPI_BASE_URL=base_url)
     args = ["seed", str(seeds), "-s", f"REDIS_URL={redis_url}", "-s", f"TMAPI_JOB={job}"]
-    proc = subprocess.run([sys.executable, "-m", "scrapy", *args], cwd=REPO, env=env, capture_output=True, text=True)
+    proc = run_scrapy(args, env)
     assert proc.returncode == 0, proc.stderr
 
 

@@ -23,12 +23,15 @@ import pytest
 
 from tests.crawl_helpers import REPO, read_stats
 from tmapi_spiders.jobs import outcome
-from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
+from tmapi_spiders.sandbox import SandboxThread
 
 boto3 = pytest.importorskip("boto3", reason="the s3 extra (boto3) is not installed")
 moto_server = pytest.importorskip("moto.server", reason="moto[server] (test extra) is not installed")
 
 TOKEN = "tok-S3-SECRET-41"
+# This module's `sandbox` (tests/conftest.py). 0.15 s a call: the crawl of two images lasts long
+# enough to remove its bucket meanwhile.
+SANDBOX_OPTIONS = {"tokens": (TOKEN,), "latency": 0.15}
 IMAGES = [f"https://cbu01.alicdn.com/img/s3-{i}.jpg?total=60" for i in range(2)]  # 3 pages each
 KEYS = {"AWS_ACCESS_KEY_ID": "tmapi-test-key", "AWS_SECRET_ACCESS_KEY": "tmapi-test-secret"}
 SETTINGS = {"CONCURRENT_REQUESTS": "2", "AUTOTHROTTLE_ENABLED": "false", "TMAPI_PROGRESS_INTERVAL": "0"}
@@ -54,19 +57,6 @@ def s3() -> Iterator[tuple[str, Any]]:
         yield url, client
     finally:
         server.stop()
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[SandboxThread]:
-    # 0.15 s a call: the crawl of two images lasts long enough to remove its bucket meanwhile
-    with SandboxThread(SandboxConfig(tokens=(TOKEN,), latency=0.15)) as sb:
-        yield sb
-
-
-@pytest.fixture
-def sandbox(server: SandboxThread) -> SandboxThread:
-    server.reset()
-    return server
 
 
 def bucket(client: Any, name: str) -> str:

@@ -19,9 +19,12 @@ import pytest
 
 from tests.crawl_helpers import REPO, read_stats, scrapy_env
 from tmapi_spiders.jobs import outcome
-from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
+from tmapi_spiders.sandbox import SandboxThread
 
 TOKEN = "tok-OUTPUTS-7"
+# This module's `sandbox` (tests/conftest.py). 0.1 s a call, 2 at a time: a crawl of the 8 images
+# takes about 2 s, time for a second run to start.
+SANDBOX_OPTIONS = {"tokens": (TOKEN,), "latency": 0.1}
 IMAGE = "https://cbu01.alicdn.com/img/outputs-{}.jpg?total=100"  # 5 pages each
 IMAGES = [IMAGE.format(i) for i in range(8)]
 CALLS = 8 * 5
@@ -31,19 +34,6 @@ SETTINGS = {
     "TMAPI_BACKOFF_BASE": "0.05",
     "TMAPI_PROGRESS_INTERVAL": "0",
 }
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[SandboxThread]:
-    # 0.1 s a call, 2 at a time: a crawl of the 8 images takes about 2 s, time for a second run to start
-    with SandboxThread(SandboxConfig(tokens=(TOKEN,), latency=0.1)) as sb:
-        yield sb
-
-
-@pytest.fixture
-def sandbox(server: SandboxThread) -> SandboxThread:
-    server.reset()
-    return server
 
 
 def command(tmp: Path, feed: list[str], stats: Path, **settings: str) -> list[str]:

@@ -4,7 +4,6 @@ jobs under the old key names; checked before a worker starts, one line naming th
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import pytest
 import redis
 from scrapy.settings import Settings
 
-from tests.crawl_helpers import REPO, scrapy_env
+from tests.crawl_helpers import run_scrapy, scrapy_env
 from tests.redis_server import RedisServer, TlsRedisServer, tls_supported
 from tmapi_spiders.distributed import connection
 from tmapi_spiders.distributed.job import Job
@@ -74,14 +73,7 @@ def test_a_key_setting_outside_the_jobs_hash_tag_is_refused_at_start() -> None:
 
 
 def scrapy_run(args: list[str], url: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "scrapy", *args, "-s", f"REDIS_URL={url}"],
-        cwd=REPO,
-        env=scrapy_env("http://127.0.0.1:9"),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_scrapy([*args, "-s", f"REDIS_URL={url}"], scrapy_env("http://127.0.0.1:9"), timeout=60)
 
 
 def test_a_job_under_the_old_key_names_is_named_and_migrated_in_one_command(

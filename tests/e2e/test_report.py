@@ -6,13 +6,12 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.crawl_helpers import REPO, crawl
+from tests.crawl_helpers import crawl, run_scrapy
 from tests.report_data import failure, record
 from tmapi_spiders import report
 from tmapi_spiders.report import model, offers
@@ -217,9 +216,7 @@ def test_missing_files_are_named(tmp_path: Path) -> None:
 
 def scrapy_report(*args: str, token: str = "") -> subprocess.CompletedProcess[str]:
     env = {"PATH": "/usr/bin:/bin", "TMAPI_API_TOKEN": token}
-    return subprocess.run(
-        [sys.executable, "-m", "scrapy", "report", *args], cwd=REPO, capture_output=True, text=True, env=env, timeout=60
-    )
+    return run_scrapy(["report", *args], env, timeout=60)
 
 
 def test_command_writes_the_report_beside_the_feed_or_where_asked(tmp_path: Path) -> None:

@@ -28,7 +28,7 @@ from scrapy import Request, Spider
 from scrapy.http import TextResponse
 from scrapy.utils.test import get_crawler
 
-from tests.crawl_helpers import QUICK_WORKER_SETTINGS, REPO, read_jsonl, read_stats, scrapy_env
+from tests.crawl_helpers import QUICK_WORKER_SETTINGS, REPO, read_jsonl, read_stats, run_scrapy, scrapy_env
 from tests.redis_server import RedisServer
 from tmapi_spiders.api import contract
 from tmapi_spiders.jobs import answer_store, outcome
@@ -78,12 +78,15 @@ class Job:
     def stats_file(self) -> Path:
         return self.tmp / f"run{self.runs}.stats.json"
 
-    def command(self) -> list[str]:
-        cmd = [sys.executable, "-m", "scrapy", "crawl", "image_search", "-a", f"urls_file={self.seeds}"]
+    def scrapy_args(self) -> list[str]:
+        cmd = ["crawl", "image_search", "-a", f"urls_file={self.seeds}"]
         cmd += [arg for key, value in self.args.items() for arg in ("-a", f"{key}={value}")]
         cmd += [self.feed_option, str(self.out)]
         settings = {**self.settings, "TMAPI_STATS_FILE": str(self.stats_file())}
         return cmd + [arg for key, value in settings.items() for arg in ("-s", f"{key}={value}")]
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "scrapy", *self.scrapy_args()]
 
     def start(self, token: str = GOOD, **popen: Any) -> tuple[subprocess.Popen[str], Path]:
         self.runs += 1
@@ -96,6 +99,12 @@ class Job:
         return proc, log
 
     def run(self, token: str = GOOD, **popen: Any) -> Run:
+        """The command run to its end (its stderr is the log); a process of its own with `popen`
+        (subprocess.Popen's options: preexec_fn...)."""
+        if not popen:
+            self.runs += 1
+            done = run_scrapy(self.scrapy_args(), scrapy_env(self.base_url, token))
+            return Run(done.returncode, done.stderr, read_stats(self.stats_file()))
         proc, log = self.start(token, **popen)
         try:
             proc.wait(timeout=120)

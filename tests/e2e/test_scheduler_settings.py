@@ -7,15 +7,12 @@ SCHEDULER_IDLE_BEFORE_CLOSE were accepted and silently did nothing.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 from scrapy.core.scheduler import BaseScheduler
 from scrapy.settings import Settings
 from scrapy_redis.scheduler import Scheduler as RedisScheduler
 
-from tests.crawl_helpers import REPO, scrapy_env
+from tests.crawl_helpers import run_scrapy, scrapy_env
 from tmapi_spiders.distributed import DUPEFILTER
 from tmapi_spiders.distributed.scheduler import LeasingScheduler, refused_setting
 
@@ -54,14 +51,7 @@ def test_what_the_scheduler_does_anyway_and_scrapys_defaults_pass() -> None:
 
 def test_scrapy_crawl_refuses_it_in_one_line_before_starting() -> None:
     args = ["crawl", "image_search", "-s", "REDIS_URL=redis://127.0.0.1:1/0", "-s", "SCHEDULER_SERIALIZER=json"]
-    done = subprocess.run(
-        [sys.executable, "-m", "scrapy", *args],
-        cwd=REPO,
-        env=scrapy_env("http://127.0.0.1:9"),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_scrapy(args, scrapy_env("http://127.0.0.1:9"), timeout=60)
     assert done.returncode == 2, done.stderr
     assert done.stderr.splitlines() == [
         "error: SCHEDULER_SERIALIZER='json' is not supported by the distributed scheduler:"

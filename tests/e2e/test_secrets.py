@@ -12,13 +12,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 
-from tests.crawl_helpers import REPO
+from tests.crawl_helpers import run_scrapy
 from tests.redis_server import RedisServer, contents
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
 
@@ -33,14 +32,7 @@ DENIED = "https://denied.example-shop.com/secret.jpg"  # a failure record whose 
 def run(args: list[str], token: str, base_url: str, cwd: Path, mode: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TMAPI_", "REDIS_"))}
     env.update(TMAPI_API_TOKEN=token, TMAPI_BASE_URL=base_url)  # TMAPI_AUTH is a setting, not read from the environment
-    return subprocess.run(
-        [sys.executable, "-m", "scrapy", *args, "-s", f"TMAPI_AUTH={mode}"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_scrapy([*args, "-s", f"TMAPI_AUTH={mode}"], env, timeout=120)
 
 
 def settings_args(values: dict[str, object]) -> list[str]:

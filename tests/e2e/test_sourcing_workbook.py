@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from openpyxl import load_workbook
 
-from tests.crawl_helpers import REPO, crawl
+from tests.crawl_helpers import crawl, run_scrapy
 from tests.report_data import failure
 from tests.unit.test_sourcing import converted, small_case, with_input
 from tmapi_spiders.commands.sheet import collect
@@ -76,8 +76,7 @@ def test_a_bad_choice_stops_the_crawl_before_any_call(tmp_path: Path) -> None:
 
 
 def sheet(*args: str) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "scrapy", "sheet", *args]
-    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=60)
+    return run_scrapy(["sheet", *args], dict(os.environ), timeout=60)
 
 
 def feed(tmp_path: Path) -> Path:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -178,13 +177,6 @@ def run_workers(tmp: Path, settings: dict[str, str], base_url: str, count: int =
 
 def summaries(out: Path) -> list[dict[str, Any]]:
     return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(out.glob("*.summary.json"))]
-
-
-@pytest.fixture
-def redis_server() -> Iterator[RedisServer]:
-    """A private Redis (test_distributed_backends.py runs the same test on a cluster, TLS, Sentinel)."""
-    with RedisServer() as server:
-        yield server
 
 
 def test_distributed_cap_is_job_wide_and_leaves_the_rest_queued(tmp_path: Path, redis_server: RedisServer) -> None:

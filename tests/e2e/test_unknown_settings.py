@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SANDBOX_TOKEN
-from tests.crawl_helpers import REPO, crawl
+from tests.crawl_helpers import REPO, crawl, run_scrapy
 from tmapi_spiders import registry
 from tmapi_spiders.sandbox import SandboxThread
 
@@ -83,6 +83,6 @@ def test_a_typo_in_the_environment_is_refused(tmp_path: Path, sandbox: SandboxTh
 @pytest.mark.parametrize("command", [["seed", "seeds.txt"], ["job"]])
 def test_seed_and_job_refuse_a_typo_too(tmp_path: Path, command: list[str]) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TMAPI_")}
-    cmd = [sys.executable, "-m", "scrapy", *command, "-s", "REDIS_URL=redis://127.0.0.1:1/0", "-s", "TMAPI_JOBB=x"]
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    args = [*command, "-s", "REDIS_URL=redis://127.0.0.1:1/0", "-s", "TMAPI_JOBB=x"]
+    proc = run_scrapy(args, env, timeout=60)
     assert proc.returncode == 2 and proc.stderr.strip() == "error: unknown setting TMAPI_JOBB (did you mean TMAPI_JOB?)"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -18,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import SANDBOX_TOKEN
-from tests.crawl_helpers import REPO, crawl, read_jsonl, scrapy_env
+from tests.crawl_helpers import crawl, read_jsonl, run_scrapy, scrapy_env
 from tmapi_spiders.sandbox import days
 
 SEEDS = [
@@ -46,12 +45,10 @@ def planted(day0: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     return by_kind
 
 
-def run_scrapy(args: list[str], base_url: str = "http://127.0.0.1:9", env: dict[str, str] | None = None):
+def scrapy_command(args: list[str], base_url: str = "http://127.0.0.1:9", env: dict[str, str] | None = None):
     full = scrapy_env(base_url, SANDBOX_TOKEN)
     full.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "scrapy", *args], cwd=REPO, env=full, capture_output=True, text=True, timeout=120
-    )
+    return run_scrapy(args, full)
 
 
 def test_two_days_apart_give_exactly_the_planted_changes_in_jsonl_html_and_xlsx(
@@ -73,7 +70,7 @@ def test_two_days_apart_give_exactly_the_planted_changes_in_jsonl_html_and_xlsx(
     moves = planted(day0)
     assert all(moves[kind] for kind in days.KINDS), {k: len(v) for k, v in moves.items()}  # every kind is planted
     outs = [tmp_path / f"changes{ext}" for ext in (".jsonl", ".html", ".xlsx")]
-    proc = run_scrapy(
+    proc = scrapy_command(
         ["diff", str(tmp_path / "day0.jsonl"), str(tmp_path / "day1.jsonl"), "--alert", "price_drop>=10%,new_offer"]
         + [arg for out in outs for arg in ("-o", str(out))]
     )
@@ -144,7 +141,7 @@ def history_run(tmp_path: Path, sandbox: Any, history: Path, **settings: str) ->
     args += ["-a", f"history={history}", "-a", "keep=3"]
     for key, value in {**QUICK, "CONCURRENT_REQUESTS": "2", **settings}.items():
         args += ["-s", f"{key}={value}"]
-    return run_scrapy(args, sandbox.base_url)
+    return scrapy_command(args, sandbox.base_url)
 
 
 def test_history_interrupted_run_is_no_baseline_and_its_resumption_pays_nothing_twice(
@@ -215,9 +212,9 @@ def test_alerts_fire_on_the_planted_drops_and_reach_the_webhook_a_dead_one_is_a_
     base = ["crawl", "image_search", "-a", f"urls_file={seeds(tmp_path)}", "-a", "max_pages=2"]
     base += ["-a", f"history={history}", "-a", "alert=price_drop>=10%"]
     env = {"TMAPI_API_TOKEN": token, "TMAPI_ALERT_WEBHOOK": webhook}
-    first = run_scrapy(base, day0.base_url, env)
+    first = scrapy_command(base, day0.base_url, env)
     assert first.returncode == 0, first.stderr[-2000:]
-    second = run_scrapy(base, day1.base_url, env)
+    second = scrapy_command(base, day1.base_url, env)
     assert second.returncode == 0, second.stderr[-2000:]
     day0_records = read_jsonl(sorted(history.glob("*Z.jsonl"))[0])
     drops = {str(r["item_id"]) for r in planted(day0_records)["price_drop"]}
@@ -229,7 +226,7 @@ def test_alerts_fire_on_the_planted_drops_and_reach_the_webhook_a_dead_one_is_a_
     assert second.stdout.count("alert price_drop>=10%") == len(drops)
     # back to day 0, the drops rise again; the webhook is down: one warning line, exit 0, said in the summary
     env["TMAPI_ALERT_WEBHOOK"] = "http://127.0.0.1:9/hook"
-    third = run_scrapy([*base[:-1], "alert=price_rise>=5%"], day0.base_url, env)
+    third = scrapy_command([*base[:-1], "alert=price_rise>=5%"], day0.base_url, env)
     assert third.returncode == 0, third.stderr[-2000:]
     warnings = [line for line in third.stderr.splitlines() if line.startswith("warning: alert webhook")]
     assert len(warnings) == 1 and "127.0.0.1:9" in warnings[0] and "/hook" not in warnings[0]
@@ -243,10 +240,10 @@ def test_bad_inputs_are_one_line_with_the_right_exit_code(tmp_path: Path) -> Non
     good.write_text(json.dumps(record) + "\n", encoding="utf-8")
     foreign = tmp_path / "other.jsonl"
     foreign.write_text('{"url": "https://example.com", "title": "a page"}\n', encoding="utf-8")
-    missing = run_scrapy(["diff", str(tmp_path / "nope.jsonl"), str(good)])
+    missing = scrapy_command(["diff", str(tmp_path / "nope.jsonl"), str(good)])
     assert missing.returncode == 2 and missing.stderr.strip().splitlines() == [
         f"error: {tmp_path / 'nope.jsonl'}: no such file"
     ]
-    other = run_scrapy(["diff", str(good), str(foreign)])
+    other = scrapy_command(["diff", str(good), str(foreign)])
     assert other.returncode == 2 and len(other.stderr.strip().splitlines()) == 1
     assert "not a products feed" in other.stderr

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -17,18 +16,12 @@ OK, OVERLOAD, STALE = "ok", "503", "503 of an older epoch"
 EVENTS = [OK, OVERLOAD, STALE, OVERLOAD, *[OK] * 40, OVERLOAD, OVERLOAD, *[OK] * 120, STALE, *[OK] * 30]
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[RedisServer]:
-    with RedisServer() as redis_server:
-        yield redis_server
-
-
 @pytest.mark.parametrize("probe", [limits.PROBE, 0.0])  # 0: every creep is past the probe window
 @pytest.mark.parametrize(("ceiling", "qps_ceiling"), [(8, 0.0), (1, 0.0), (0, 10.0), (8, 10.0), (3, 2.5)])
 def test_the_python_policy_and_the_lua_script_agree(
-    server: RedisServer, ceiling: int, qps_ceiling: float, probe: float
+    redis_server: RedisServer, ceiling: int, qps_ceiling: float, probe: float
 ) -> None:
-    client = server.client()
+    client = redis_server.client()
     release = client.register_script(limits.RELEASE)
     tag = f"{{policy-{ceiling}-{qps_ceiling}-{probe}}}"
     keys = [f"{tag}:slots", f"{tag}:state", f"{tag}:wake"]
