@@ -12,10 +12,16 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from tests.redis_server import RedisServer
 from tmapi_spiders.api import contract
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
+
+# Property tests run on a loaded machine (four test workers on two cores): an example's
+# duration says nothing there, so no deadline.
+hypothesis_settings.register_profile("loaded", deadline=None)
+hypothesis_settings.load_profile("loaded")
 
 SANDBOX_TOKEN = "test-token"
 SANDBOX_BROKE_TOKEN = "test-broke-token"
