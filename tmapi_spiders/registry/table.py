@@ -1,11 +1,4 @@
-"""The table of every setting of ours: add a setting here, and only here.
-
-One `Setting` a setting, by group, in the order docs/settings.md shows them. settings.py
-takes its defaults from this table, `registry.check` validates against it, and
-`python -m tmapi_spiders.registry > docs/settings.md` writes the reference from it (a test
-fails when the file and the table differ, and when the code reads a TMAPI_* setting the
-table does not have).
-"""
+"""Every setting of ours, by group, in the order docs/settings.md shows them: add a setting here, and only here."""
 
 from __future__ import annotations
 
@@ -13,7 +6,6 @@ from tmapi_spiders.registry.setting import Setting
 
 _RUN, _PAGING, _JOBS, _LIMITS, _REDIS = "Crawling", "Paging", "Running jobs", "Plan limits", "Distributed (Redis)"
 
-# One row a setting: name, kind, default, group, bounds and words, then its one-line doc.
 # fmt: off
 SETTINGS: tuple[Setting, ...] = (
     # --- crawling
