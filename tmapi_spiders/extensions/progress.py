@@ -112,13 +112,6 @@ def images_total(stats: Any) -> tuple[int, bool]:
     return listed, False
 
 
-def page_rate(pages: int, first_page: float | None, now: float) -> float:
-    """Pages a second since the first page came in; 0 (no rate, no ETA) before RATE_AFTER."""
-    if first_page is None or pages < RATE_AFTER[0] or now - first_page < RATE_AFTER[1]:
-        return 0.0
-    return pages / (now - first_page)
-
-
 class TmapiProgress:
     def __init__(self, crawler: Crawler, interval: float, bar: bool) -> None:
         assert crawler.stats is not None
@@ -202,6 +195,9 @@ class TmapiProgress:
         calls_per_s = (calls - calls_then) / span if span > 0 else 0.0
         failed = stat(self.stats, "tmapi/images_failed")
         total, known = images_total(self.stats)
+        first, rate = self.first_page, 0.0  # no rate (and no ETA) before RATE_AFTER
+        if first is not None and pages >= RATE_AFTER[0] and now - first >= RATE_AFTER[1]:
+            rate = pages / (now - first)
         return Progress(
             images_total=total,
             images_done=stat(self.stats, "tmapi/images_searched") + failed,
@@ -213,7 +209,7 @@ class TmapiProgress:
             items=stat(self.stats, "tmapi/items"),
             paid_calls=calls,
             calls_per_s=calls_per_s,
-            pages_per_s=page_rate(pages, self.first_page, now),
+            pages_per_s=rate,
             worker=self.worker,
             total_known=known,
             stopping=self.stopping,

@@ -82,20 +82,13 @@ def table(images: list[dict[str, Any]], totals: dict[str, Any], rows: int = TABL
     order = {"failed": 0, "unfinished": 1}
     shown = sorted(images, key=lambda i: order.get(str(i.get("status")), 2))[:rows]
     header = ("image", "status", "total", "pages", "items", "dups", "reason")
-    lines = [header]
+    lines: list[tuple[str, ...]] = [header]
     for image in shown:
-        url = str(image.get("query_image_url", ""))
-        lines.append(
-            (
-                url if len(url) <= 60 else "..." + url[-57:],
-                str(image.get("status", "")),
-                "-" if image.get("total_count") is None else str(image["total_count"]),
-                str(image.get("pages", 0)),
-                str(image.get("items", 0)),
-                str(image.get("duplicates", 0)),
-                str(image.get("reason", ""))[:60],
-            )
-        )
+        url, total = str(image.get("query_image_url", "")), image.get("total_count")
+        counts = (str(image.get(name, 0)) for name in ("pages", "items", "duplicates"))
+        shown_url = url if len(url) <= 60 else "..." + url[-57:]
+        status, reason = str(image.get("status", "")), str(image.get("reason", ""))[:60]
+        lines.append((shown_url, status, "-" if total is None else str(total), *counts, reason))
     widths = [max(len(line[c]) for line in lines) for c in range(len(header))]
     out = ["  ".join(cell.ljust(widths[c]) for c, cell in enumerate(line)).rstrip() for line in lines]
     if len(images) > len(shown):

@@ -46,25 +46,17 @@ def defaults() -> dict[str, Any]:
     return {s.name: os.environ.get(s.name, s.default) if s.env else s.default for s in SETTINGS}
 
 
-def _value(setting: Setting, settings: BaseSettings) -> Any:
-    getter = {"bool": settings.getbool, "int": settings.getint, "float": settings.getfloat}.get(setting.kind)
-    raw = settings.get(setting.name)
-    if getter is None:
-        return str(raw).strip().lower() if setting.kind == "choice" else str(raw)
-    value = getter(setting.name)
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(raw)
-    return value
-
-
 def read(settings: BaseSettings, name: str) -> Any:
     """The setting's value, typed and checked (its default when unset, or empty for a number), or ConfigError."""
     setting = BY_NAME[name]
     raw = settings.get(name)
     if raw is None or (raw == "" and setting.kind in ("int", "float")):
         return setting.default
+    getter = {"bool": settings.getbool, "int": settings.getint, "float": settings.getfloat}.get(setting.kind)
     try:
-        value = _value(setting, settings)
+        value = getter(name) if getter else str(raw).strip().lower() if setting.kind == "choice" else str(raw)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(raw)
     except ValueError:
         raise ConfigError(f"{name} must be {setting.expected()}, got {raw!r}") from None
     bad = (

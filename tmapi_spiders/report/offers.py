@@ -76,23 +76,15 @@ def _dict(value: Any) -> dict[str, Any]:
 
 def badges(record: dict[str, Any]) -> int:
     """The badge bits, decided as the query filters decide them (docs/sandbox.md, "The data rules")."""
-    shop, price_info, delivery = (
-        _dict(record.get("shop_info")),
-        _dict(record.get("price_info")),
-        _dict(record.get("delivery_info")),
+    shop = _dict(record.get("shop_info"))
+    flags = (
+        (FACTORY, shop.get("is_factory") is True or shop.get("is_super_factory") is True),
+        (VERIFIED, shop.get("tp_member") is True),
+        (DROPSHIP, _dict(record.get("price_info")).get("drop_ship_price") not in (None, "")),
+        (FREE_SHIPPING, _dict(record.get("delivery_info")).get("free_postage") is True),
+        (NEW_ARRIVAL, record.get("super_new_product") is True),
     )
-    bits = 0
-    if shop.get("is_factory") is True or shop.get("is_super_factory") is True:
-        bits |= FACTORY
-    if shop.get("tp_member") is True:
-        bits |= VERIFIED
-    if price_info.get("drop_ship_price") not in (None, ""):
-        bits |= DROPSHIP
-    if delivery.get("free_postage") is True:
-        bits |= FREE_SHIPPING
-    if record.get("super_new_product") is True:
-        bits |= NEW_ARRIVAL
-    return bits
+    return sum(bit for bit, on in flags if on)
 
 
 def repurchase(value: Any) -> str:
