@@ -68,9 +68,6 @@ class Progress:
             return None
         return self.pages_remaining / self.pages_per_s
 
-    def total(self) -> str:
-        return str(self.images_total) if self.total_known else f"~{self.images_total}"
-
     def eta(self) -> str:
         if self.stopping:
             return f"- (stopping: {self.stopping})"
@@ -87,8 +84,9 @@ class Progress:
                 f"progress (this worker; the whole job: scrapy job): images {self.images_done} done, "
                 f"pages {self.pages}, items {self.items}, failures {self.images_failed}, {rate}"
             )
+        total = str(self.images_total) if self.total_known else f"~{self.images_total}"
         return (
-            f"progress: images {self.images_done}/{self.total()} done, "
+            f"progress: images {self.images_done}/{total} done, "
             f"pages {self.pages}/{self.pages_expected} expected so far, "
             f"items {self.items}, failures {self.images_failed}, {rate}, ETA {self.eta()}"
         )
