@@ -140,12 +140,9 @@ class Command(ScrapyCrawl):
         assert crawler.stats is not None
         if crawler.spider is not None and not closed:
             # A second Ctrl-C / SIGTERM: Scrapy stopped the reactor without closing the spider.
-            summary = crawler.get_extension(TmapiRunSummary)
-            if summary is not None:
-                summary.write_after_forced_stop()
-            stats_file = crawler.get_extension(TmapiStatsFile)
-            if stats_file is not None:
-                stats_file.write_after_forced_stop()
+            for extension in (crawler.get_extension(TmapiRunSummary), crawler.get_extension(TmapiStatsFile)):
+                if extension is not None:
+                    extension.write_after_forced_stop()
             self.exitcode = outcome.INTERRUPTED
             return
         self.finish_reason = crawler.stats.get_value("finish_reason")
