@@ -1,14 +1,12 @@
 """`scrapy crawl`, with checks before the first paid call and an exit code per finish reason.
 
-The checks run in `process_options`, before Scrapy starts logging, so a bad argument is one
-line on stderr and nothing else.
+The checks run in `process_options`, before Scrapy logs anything: a bad argument is one line on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import NoReturn
 
 from scrapy import signals
 from scrapy.addons import AddonManager
@@ -17,6 +15,7 @@ from scrapy.exceptions import UsageError
 from scrapy.spiderloader import get_spider_loader
 
 from tmapi_spiders import distributed, monitoring, registry
+from tmapi_spiders.commands import fail
 from tmapi_spiders.crawl import feeds, outputs, storage
 from tmapi_spiders.crawl.config import check_seed_list, check_setting_names, check_settings, job_config, token_redactor
 from tmapi_spiders.extensions.stats_file import TmapiStatsFile
@@ -24,11 +23,6 @@ from tmapi_spiders.extensions.summary import TmapiRunSummary
 from tmapi_spiders.jobs import outcome, quiet_log
 from tmapi_spiders.watch import history
 from tmapi_spiders.watch.alerts import check_url
-
-
-def _exit(message: str, code: int = outcome.BAD_INPUT) -> NoReturn:
-    print(f"error: {message}", file=sys.stderr)
-    sys.exit(code)
 
 
 class Command(ScrapyCrawl):
@@ -60,23 +54,23 @@ class Command(ScrapyCrawl):
 
                 problem = distributed_check(self.settings, opts.spargs, spidercls.name)
                 if problem:
-                    _exit(problem[1], problem[0])
+                    fail(problem[1], problem[0])
             else:
                 check_settings(self.settings)
                 check_seed_list(job_config(opts.spargs, redactor=token_redactor(self.settings)))
             monitoring.check(self.settings)
             self.guard = self.claim_outputs(spidercls.name)
         except (ValueError, history.HistoryError, monitoring.MonitoringError, outputs.OutputError) as exc:
-            _exit(str(exc))  # ValueError: ConfigError, and the history options'
+            fail(str(exc))  # ValueError: ConfigError, and the history options'
         if self.plan is not None:
             try:
                 history.start(self.plan)
             except OSError as exc:
-                _exit(f"history {self.plan.directory}: cannot be written ({exc.strerror or exc})")
+                fail(f"history {self.plan.directory}: cannot be written ({exc.strerror or exc})")
 
     def plan_history(self, opts: argparse.Namespace) -> history.Plan | None:
-        """`-a history=DIR`: check it, lock the history, and point the feed and the answer
-        store at it (before the other checks, which then check those). None without it."""
+        """`-a history=DIR`: check and lock it, and point the feed and the answer store at it
+        (before the other checks, which then check those). None without it."""
         directory, keep, rules = history.options(opts.spargs)
         if directory is None:
             return None
@@ -93,14 +87,12 @@ class Command(ScrapyCrawl):
         return plan
 
     def claim_outputs(self, spider_name: str) -> outputs.Guard:
-        """Complete the feeds as the add-ons will (the same file names, worker id included),
-        then check and lock every file the crawl will write (outputs.prepare)."""
-        # The answer store's module (Scrapy's HTTP cache, SQLite) only for a crawl: Scrapy imports
-        # every command module at start, whichever command runs.
+        """Complete the feeds as the add-ons will, then check and lock every file the crawl writes."""
+        # Imported only for a crawl: Scrapy imports every command module at start.
         from tmapi_spiders.jobs import cache
 
         settings = self.settings
-        if distributed.enabled(settings) and not settings.get("TMAPI_WORKER_ID"):
+        if distributed.enabled(settings) and not registry.read(settings, "TMAPI_WORKER_ID"):
             settings.set("TMAPI_WORKER_ID", distributed.default_worker_id(), priority="cmdline")
         feeds.configure(settings, spider_name)
         store = None
@@ -148,12 +140,9 @@ class Command(ScrapyCrawl):
         assert crawler.stats is not None
         if crawler.spider is not None and not closed:
             # A second Ctrl-C / SIGTERM: Scrapy stopped the reactor without closing the spider.
-            summary = crawler.get_extension(TmapiRunSummary)
-            if summary is not None:
-                summary.write_after_forced_stop()
-            stats_file = crawler.get_extension(TmapiStatsFile)
-            if stats_file is not None:
-                stats_file.write_after_forced_stop()
+            for extension in (crawler.get_extension(TmapiRunSummary), crawler.get_extension(TmapiStatsFile)):
+                if extension is not None:
+                    extension.write_after_forced_stop()
             self.exitcode = outcome.INTERRUPTED
             return
         self.finish_reason = crawler.stats.get_value("finish_reason")

@@ -1,22 +1,19 @@
-"""`scrapy job -s REDIS_URL=...`: a distributed job's progress, from any machine.
+"""`scrapy job -s REDIS_URL=...`: a distributed job's progress from its keys, from any machine.
 
-Reads the job's keys in one transaction: seeds left, queued and in-flight requests,
-live workers (heartbeat within one lease) and the job-wide counters the workers
-update atomically. `--delete` removes every key of the job. `--migrate` renames the keys
-of a job created before the `{job}` hash tags to the new names, once, with no worker running.
+`--delete` removes every key of the job; `--migrate` renames an old job's keys to the `{job}` hash-tagged names.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import TYPE_CHECKING
 
 from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
 from tmapi_spiders import distributed, registry
+from tmapi_spiders.commands import fail
 from tmapi_spiders.crawl.config import ConfigError, check_setting_names
 from tmapi_spiders.jobs import outcome
 
@@ -49,8 +46,8 @@ class MigrationError(Exception):
 
 
 def migrate(job: Job) -> int:
-    """Rename every key of the job from `<job>:name` to `{<job>}:name`; how many were moved.
-    DUMP + RESTORE + DEL, not RENAME (CROSSSLOT on a Cluster); with no worker running."""
+    """Rename the job's keys from `<job>:name` to `{<job>}:name` (DUMP + RESTORE + DEL: RENAME is
+    CROSSSLOT on a Cluster); how many were moved."""
     from tmapi_spiders.distributed.keys import migration_pairs  # redis: see Command.run
 
     pairs = [(old, new) for old, new in migration_pairs(job.keys) if job.server.exists(old)]
@@ -92,12 +89,10 @@ class Command(ScrapyCommand):
         try:
             check_setting_names(self.settings)
         except ConfigError as exc:
-            self._fail(outcome.BAD_INPUT, str(exc))
-            return
+            fail(str(exc))
         url = str(self.settings.get("REDIS_URL") or self.settings.get("REDIS_SENTINELS") or "")
         if not distributed.enabled(self.settings):
-            self._fail(outcome.BAD_INPUT, NO_REDIS_URL)
-            return
+            fail(NO_REDIS_URL)
         # Imported here: Scrapy imports every command module at start, and a crawl must not load redis.
         from tmapi_spiders.distributed import connection
         from tmapi_spiders.distributed.job import Job
@@ -105,12 +100,10 @@ class Command(ScrapyCommand):
 
         problem = connection.check_settings(self.settings)
         if problem:
-            self._fail(outcome.BAD_INPUT, problem)
-            return
+            fail(problem)
         problem = connection.check_reachable(self.settings)
         if problem:
-            self._fail(outcome.REDIS_DOWN, problem)
-            return
+            fail(problem, outcome.REDIS_DOWN)
         job = Job(connection.client(self.settings), JobKeys.from_settings(self.settings, opts.spider))
         lease = registry.read(self.settings, "TMAPI_REDIS_LEASE")
         try:
@@ -120,26 +113,15 @@ class Command(ScrapyCommand):
                 return
             found = legacy_keys(job.server, job.keys)
             if found:
-                self._fail(outcome.BAD_INPUT, legacy_message(job.keys, found))
-                return
+                fail(legacy_message(job.keys, found))
             status = job.status(lease)
             if opts.delete:
                 if status.live_workers and not opts.force:
-                    self._fail(
-                        outcome.BAD_INPUT,
-                        f"{len(status.live_workers)} workers are live: stop them first, or add --force",
-                    )
-                    return
+                    fail(f"{len(status.live_workers)} workers are live: stop them first, or add --force")
                 print(f"job {status.job!r}: deleted {job.delete()} keys")
                 return
         except MigrationError as exc:
-            self._fail(outcome.BAD_INPUT, str(exc))
-            return
+            fail(str(exc))
         except connection.ERRORS as exc:
-            self._fail(outcome.REDIS_DOWN, f"lost Redis at {connection.describe(url)}: {connection.reason(exc, url)}")
-            return
+            fail(f"lost Redis at {connection.describe(url)}: {connection.reason(exc, url)}", outcome.REDIS_DOWN)
         print(json.dumps(status.to_dict(), indent=2) if opts.json else render(status))
-
-    def _fail(self, code: int, message: str) -> None:
-        print(f"error: {message}", file=sys.stderr)
-        self.exitcode = code

@@ -1,20 +1,15 @@
-"""`scrapy parse`, refused for this project's spider with one line that says what to run.
-
-An image_search page cannot be parsed alone: its callback needs the state a crawl carries
-from page to page. Other spiders in the project are parsed as Scrapy parses them.
-"""
+"""`scrapy parse`, refused for TMAPI spiders (a page needs the state a crawl carries) with what to run instead."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 
 from scrapy.commands.parse import Command as ScrapyParse
 from scrapy.http import Request
 from scrapy.spiderloader import get_spider_loader
 from scrapy.utils.spider import spidercls_for_request
 
-from tmapi_spiders.jobs import outcome
+from tmapi_spiders.commands import fail
 
 
 class Command(ScrapyParse):
@@ -28,10 +23,8 @@ class Command(ScrapyParse):
         except (KeyError, ValueError):
             return  # Scrapy's run() says it found no spider, or that the URL is bad
         if getattr(spidercls, "tmapi_job", False):
-            print(
-                f"error: scrapy parse cannot run {spidercls.name}: its pages need the state a crawl carries"
+            fail(
+                f"scrapy parse cannot run {spidercls.name}: its pages need the state a crawl carries"
                 f" from page to page; for one image's results run: scrapy crawl {spidercls.name}"
-                " -a urls=IMAGE_URL -O results.jsonl",
-                file=sys.stderr,
+                " -a urls=IMAGE_URL -O results.jsonl"
             )
-            sys.exit(outcome.BAD_INPUT)

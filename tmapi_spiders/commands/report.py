@@ -1,14 +1,8 @@
-"""`scrapy report products.jsonl -o report.html`: the feed as an HTML page of matches.
-
-Each query photo beside its 1688 offers, in one self-contained file (docs/report.md).
-The failures feed and the run summary are read from beside the feed when they are
-there. Bad input (a missing file, a malformed line) is one line on stderr and exit 2.
-"""
+"""`scrapy report products.jsonl -o report.html`: the feed as an HTML page of matches (docs/report.md)."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
@@ -16,13 +10,13 @@ from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
 from tmapi_spiders import report
-from tmapi_spiders.jobs import outcome
+from tmapi_spiders.api.auth import secrets_of
+from tmapi_spiders.commands import fail
 from tmapi_spiders.spreadsheets import sourcing
 
 
 def top_of(value: str | None) -> int | None:
-    """--top: a count of offers, so a whole number of at least 1 (checked here rather than by
-    argparse, whose error is a usage screen, not one line)."""
+    """--top: a whole number of at least 1 (checked here: argparse's error is a usage screen)."""
     if value is None:
         return None
     try:
@@ -74,19 +68,13 @@ class Command(ScrapyCommand):
                 failures=Path(opts.failures) if opts.failures else None,
                 summary=Path(opts.summary) if opts.summary else None,
                 top=top,
-                secrets=[self.settings.get("TMAPI_API_TOKEN")],
+                secrets=secrets_of(self.settings),
                 choice=choice,
             )
             report.write(page, output)
         except (report.ReportError, sourcing.ChoiceError) as exc:
-            self._fail(outcome.BAD_INPUT, str(exc))
-            return
+            fail(str(exc))
         except OSError as exc:
-            self._fail(outcome.BAD_INPUT, f"{output}: cannot write the report ({exc.strerror or exc})")
-            return
+            fail(f"{output}: cannot write the report ({exc.strerror or exc})")
         size = len(page.encode("utf-8"))
         print(f"report written to {output} ({size / 1e6:.1f} MB, {time.perf_counter() - started:.1f} s)")
-
-    def _fail(self, code: int, message: str) -> None:
-        print(f"error: {message}", file=sys.stderr)
-        self.exitcode = code

@@ -1,7 +1,6 @@
-"""`scrapy seed FILE -a language=ru -s REDIS_URL=...`: push a URL list into a job's seeds.
+"""`scrapy seed FILE -a language=ru -s REDIS_URL=...`: push a URL list, checked as a crawl's, into a job's seeds.
 
-The list is checked exactly like a local crawl's, and each image is pushed as JSON with its
-query arguments (and a spreadsheet row's `input`); a seed already in the job is not pushed again.
+Each image goes as JSON with its query arguments (and a spreadsheet row's `input`), once per job.
 """
 
 from __future__ import annotations
@@ -15,6 +14,7 @@ from scrapy.exceptions import UsageError
 from scrapy.utils.conf import arglist_to_dict
 
 from tmapi_spiders import distributed
+from tmapi_spiders.commands import fail
 from tmapi_spiders.commands.job import NO_REDIS_URL
 from tmapi_spiders.crawl.config import ConfigError, check_setting_names
 from tmapi_spiders.crawl.seeds import BadLine
@@ -54,21 +54,16 @@ class Command(ScrapyCommand):
         try:
             check_setting_names(self.settings)
         except ConfigError as exc:
-            self._fail(outcome.BAD_INPUT, str(exc))
-            return
+            fail(str(exc))
         if "urls_file" in opts.spargs or "urls" in opts.spargs:
-            self._fail(outcome.BAD_INPUT, "give the seed file as the argument, not as -a urls_file/urls")
-            return
+            fail("give the seed file as the argument, not as -a urls_file/urls")
         if "currency" in opts.spargs or "rate" in opts.spargs:
-            self._fail(
-                outcome.BAD_INPUT,
+            fail(
                 "-a currency/rate are given to each worker (scrapy crawl ... -a currency=USD -a rate=...),"
-                " not to scrapy seed",
+                " not to scrapy seed"
             )
-            return
         if not distributed.enabled(self.settings):
-            self._fail(outcome.BAD_INPUT, NO_REDIS_URL)
-            return
+            fail(NO_REDIS_URL)
         # Imported here: Scrapy imports every command module at start, and a crawl must not load redis.
         from tmapi_spiders.distributed import connection
         from tmapi_spiders.distributed.job import Job
@@ -80,16 +75,13 @@ class Command(ScrapyCommand):
             config = seed_config({**opts.spargs, "urls_file": args[0]}, self.settings)
             check_keys(self.settings, opts.spider)
         except ConfigError as exc:
-            self._fail(outcome.BAD_INPUT, str(exc))
-            return
+            fail(str(exc))
         problem = connection.check_reachable(self.settings)
         if problem:
-            self._fail(outcome.REDIS_DOWN, problem)
-            return
+            fail(problem, outcome.REDIS_DOWN)
         legacy = check_legacy(self.settings, opts.spider)  # seeding under new names would split the job
         if legacy:
-            self._fail(*legacy)
-            return
+            fail(legacy[1], legacy[0])
         bad = 0
 
         def good() -> Iterator[tuple[str, str]]:
@@ -111,11 +103,6 @@ class Command(ScrapyCommand):
             pushed, known = Job(connection.client(self.settings), keys).push_encoded(good())
         except connection.ERRORS as exc:
             url = str(self.settings.get("REDIS_URL"))
-            self._fail(outcome.REDIS_DOWN, f"lost Redis at {connection.describe(url)}: {connection.reason(exc, url)}")
-            return
+            fail(f"lost Redis at {connection.describe(url)}: {connection.reason(exc, url)}", outcome.REDIS_DOWN)
         more = f" ({bad - BAD_LINES_SHOWN} more not shown)" if bad > BAD_LINES_SHOWN else ""
         print(f"job {keys.job!r}: {pushed} seeds pushed, {known} already in the job, {bad} bad lines skipped{more}")
-
-    def _fail(self, code: int, message: str) -> None:
-        print(f"error: {message}", file=sys.stderr)
-        self.exitcode = code

@@ -1,16 +1,16 @@
-"""Scrapy extensions for operators: log redaction, live progress, the run summary, the HTML report.
-
-They are enabled project-wide (EXTENSIONS), so a user's own spider in the project, or
-`scrapy shell`/`fetch`/`view` (Scrapy's DefaultSpider), would get them too; progress,
-summary and report are about image searches, so they step aside (NotConfigured) for any
-spider that is not a TMAPI job. Redaction stays on for every spider: the token must
-never reach a log line, whoever wrote it."""
+"""Operators' extensions: log redaction (every spider), progress, summary and report (TMAPI jobs only)."""
 
 from __future__ import annotations
 
 from scrapy.crawler import Crawler
+from scrapy.statscollectors import StatsCollector
 
 
 def for_tmapi_job(crawler: Crawler) -> bool:
     """Whether the crawl is one of ours (a spider class with `tmapi_job = True`)."""
     return bool(getattr(crawler.spidercls, "tmapi_job", False))
+
+
+def stat(stats: StatsCollector, name: str) -> int:
+    """A counter stat, 0 when unset."""
+    return int(stats.get_value(name, 0) or 0)

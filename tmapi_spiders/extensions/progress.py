@@ -1,16 +1,12 @@
-"""Live progress: every TMAPI_PROGRESS_INTERVAL seconds a log line (or a tqdm bar on a terminal)
-from the stats the spider keeps, with an ETA from the pages still expected and the page rate.
-"""
+"""Live progress from the spider's stats: a log line every TMAPI_PROGRESS_INTERVAL seconds, or a tqdm bar."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import sys
 import time
 from collections import deque
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Self
 
@@ -19,7 +15,6 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from scrapy.http import Response
 from scrapy.settings import BaseSettings
-from scrapy.statscollectors import StatsCollector
 from scrapy.utils.asyncio import AsyncioLoopingCall, create_looping_call
 from twisted.internet.task import LoopingCall
 
@@ -27,14 +22,13 @@ from tmapi_spiders import registry
 from tmapi_spiders import signals as tmapi_signals
 from tmapi_spiders.api import contract
 from tmapi_spiders.api.requests import ENDPOINT_SEARCH, META_KEY, endpoint_of
-from tmapi_spiders.extensions import for_tmapi_job
+from tmapi_spiders.extensions import for_tmapi_job, stat
 from tmapi_spiders.jobs import backends
 
 logger = logging.getLogger(__name__)
 
 BAR_REFRESH = 0.5  # seconds between bar redraws, whatever the log interval
-# A rate needs this many pages, over at least this many seconds since the first page:
-# before that an ETA would be start-up time divided by almost nothing.
+# (pages, seconds since the first page) before a rate is given: earlier, an ETA would be noise.
 RATE_AFTER = (3, 1.0)
 
 
@@ -59,7 +53,7 @@ class Progress:
 
     @property
     def pages_remaining(self) -> float:
-        """Pages still to fetch: what known images still expect, plus an estimate for the rest."""
+        """What known images still expect, plus an estimate for the images not started."""
         per_image = self.pages_expected / self.images_known if self.images_known else 1.0
         unstarted = max(0, self.images_total - self.images_settled)
         return max(0, self.pages_expected - self.pages) + unstarted * per_image
@@ -74,9 +68,6 @@ class Progress:
             return None
         return self.pages_remaining / self.pages_per_s
 
-    def total(self) -> str:
-        return str(self.images_total) if self.total_known else f"~{self.images_total}"
-
     def eta(self) -> str:
         if self.stopping:
             return f"- (stopping: {self.stopping})"
@@ -87,57 +78,39 @@ class Progress:
         return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
     def line(self) -> str:
+        rate = f"paid calls {self.paid_calls} ({self.calls_per_s:.1f}/s)"
         if self.worker:
             return (
                 f"progress (this worker; the whole job: scrapy job): images {self.images_done} done, "
-                f"pages {self.pages}, items {self.items}, failures {self.images_failed}, "
-                f"paid calls {self.paid_calls} ({self.calls_per_s:.1f}/s)"
+                f"pages {self.pages}, items {self.items}, failures {self.images_failed}, {rate}"
             )
+        total = str(self.images_total) if self.total_known else f"~{self.images_total}"
         return (
-            f"progress: images {self.images_done}/{self.total()} done, "
+            f"progress: images {self.images_done}/{total} done, "
             f"pages {self.pages}/{self.pages_expected} expected so far, "
-            f"items {self.items}, failures {self.images_failed}, "
-            f"paid calls {self.paid_calls} ({self.calls_per_s:.1f}/s), ETA {self.eta()}"
+            f"items {self.items}, failures {self.images_failed}, {rate}, ETA {self.eta()}"
         )
 
     def postfix(self) -> str:
-        if self.worker:
-            return (
-                f"pages {self.pages} items {self.items} fail {self.images_failed} "
-                f"calls {self.paid_calls} ({self.calls_per_s:.1f}/s)"
-            )
-        return (
-            f"pages {self.pages}/{self.pages_expected} items {self.items} fail {self.images_failed} "
-            f"calls {self.paid_calls} ({self.calls_per_s:.1f}/s) ETA {self.eta()}"
-        )
+        pages = f"{self.pages}" if self.worker else f"{self.pages}/{self.pages_expected}"
+        calls = f"calls {self.paid_calls} ({self.calls_per_s:.1f}/s)"
+        text = f"pages {pages} items {self.items} fail {self.images_failed} {calls}"
+        return text if self.worker else f"{text} ETA {self.eta()}"
 
 
-def _stat(stats: StatsCollector, name: str) -> int:
-    return int(stats.get_value(name, 0) or 0)
-
-
-def images_total(stats: StatsCollector) -> tuple[int, bool]:
+def images_total(stats: Any) -> tuple[int, bool]:
     """(the list's images, exact?): estimated from the share of the file read until its end is read."""
     total = stats.get_value("tmapi/images_total")
     if total is not None:
         return int(total), True
-    listed = _stat(stats, "tmapi/images_listed")
+    listed = stat(stats, "tmapi/images_listed")
     fraction = float(stats.get_value("tmapi/seeds_read_fraction", 0) or 0)
     if fraction > 0:
         return max(listed, round(listed / fraction)), False
     return listed, False
 
 
-def page_rate(pages: int, first_page: float | None, now: float) -> float:
-    """Pages a second since the first page came in; 0 (no rate, no ETA) before RATE_AFTER."""
-    if first_page is None or pages < RATE_AFTER[0] or now - first_page < RATE_AFTER[1]:
-        return 0.0
-    return pages / (now - first_page)
-
-
 class TmapiProgress:
-    """Logs a progress line every TMAPI_PROGRESS_INTERVAL seconds, or draws a bar (TMAPI_PROGRESS_BAR)."""
-
     def __init__(self, crawler: Crawler, interval: float, bar: bool) -> None:
         assert crawler.stats is not None
         self.stats = crawler.stats
@@ -145,13 +118,13 @@ class TmapiProgress:
         self.use_bar = bar
         self.known = 0
         self.failed_early = 0
-        self.first_page: float | None = None  # when the first page came in: the rate counts from there
+        self.first_page: float | None = None  # the rate counts from the first page
         self.stopping = ""
         self.started = 0.0
         self.samples: deque[tuple[float, int]] = deque()  # (time, paid calls) over the last interval
         self.task: AsyncioLoopingCall | LoopingCall | None = None
         self.bar: Any = None
-        self._redirect = contextlib.ExitStack()
+        self.handlers: list[logging.Handler] = []  # the root logger's, while the bar is drawn
         self.worker = backends.shared(crawler.settings)
 
     @classmethod
@@ -183,7 +156,15 @@ class TmapiProgress:
             # tqdm draws nothing on a terminal that reports no size (some CI pseudo-terminals)
             size: dict[str, Any] = {"dynamic_ncols": True} if known else {"ncols": 120, "nrows": 24}
             self.bar = tqdm(total=0, unit="img", desc="images", file=sys.stderr, leave=True, **size)
-            self._redirect.enter_context(write_logs_above(self.bar))
+            # The console handlers (Scrapy's, not a FileHandler) write above the bar.
+            root = logging.getLogger()
+            self.handlers = list(root.handlers)
+            root.handlers = [
+                _AboveTheBar(h, self.bar)
+                if type(h) is logging.StreamHandler and h.stream in (sys.stderr, sys.stdout)
+                else h
+                for h in self.handlers
+            ]
         self.task = create_looping_call(self.tick)
         self.task.start(min(self.interval, BAR_REFRESH) if self.bar is not None else self.interval, now=False)
 
@@ -202,28 +183,31 @@ class TmapiProgress:
     def read(self, whole: bool = False) -> Progress:
         """The current reading; calls/s is over the last interval (or the whole run, `whole=True`)."""
         now = time.monotonic()
-        calls = _stat(self.stats, "tmapi/paid_calls")
-        pages = _stat(self.stats, "tmapi/pages")
+        calls = stat(self.stats, "tmapi/paid_calls")
+        pages = stat(self.stats, "tmapi/pages")
         self.samples.append((now, calls))
         while len(self.samples) > 2 and self.samples[1][0] <= now - self.interval:
             self.samples.popleft()
         since, calls_then = (self.started, 0) if whole else self.samples[0]
         span = now - since
         calls_per_s = (calls - calls_then) / span if span > 0 else 0.0
-        failed = _stat(self.stats, "tmapi/images_failed")
+        failed = stat(self.stats, "tmapi/images_failed")
         total, known = images_total(self.stats)
+        first, rate = self.first_page, 0.0  # no rate (and no ETA) before RATE_AFTER
+        if first is not None and pages >= RATE_AFTER[0] and now - first >= RATE_AFTER[1]:
+            rate = pages / (now - first)
         return Progress(
             images_total=total,
-            images_done=_stat(self.stats, "tmapi/images_searched") + failed,
+            images_done=stat(self.stats, "tmapi/images_searched") + failed,
             images_failed=failed,
             images_known=self.known,
             images_settled=self.known + self.failed_early,
             pages=pages,
-            pages_expected=_stat(self.stats, "tmapi/pages_expected"),
-            items=_stat(self.stats, "tmapi/items"),
+            pages_expected=stat(self.stats, "tmapi/pages_expected"),
+            items=stat(self.stats, "tmapi/items"),
             paid_calls=calls,
             calls_per_s=calls_per_s,
-            pages_per_s=page_rate(pages, self.first_page, now),
+            pages_per_s=rate,
             worker=self.worker,
             total_known=known,
             stopping=self.stopping,
@@ -249,12 +233,12 @@ class TmapiProgress:
         if self.bar is not None:
             self.draw(final)
             self.bar.close()
-            self._redirect.close()
+            logging.getLogger().handlers = self.handlers
         logger.info("%s (finish reason: %s)", final.line(), reason)
 
 
 class _AboveTheBar(logging.Handler):
-    """Writes what a console handler would, through tqdm.write, so the bar is redrawn below it."""
+    """A console handler's output through tqdm.write, so the bar is redrawn below it."""
 
     def __init__(self, inner: logging.StreamHandler[Any], bar: Any) -> None:
         super().__init__(inner.level)  # keeps LOG_LEVEL: the root logger itself lets everything through
@@ -271,35 +255,12 @@ class _AboveTheBar(logging.Handler):
             self.handleError(record)
 
 
-@contextlib.contextmanager
-def write_logs_above(bar: Any) -> Iterator[None]:
-    """Swap the root logger's console handlers (Scrapy's) for ones that write above the bar."""
-    root = logging.getLogger()
-    original = list(root.handlers)
-    root.handlers = [
-        _AboveTheBar(h, bar)
-        if type(h) is logging.StreamHandler and h.stream in (sys.stderr, sys.stdout)  # not FileHandler
-        else h
-        for h in original
-    ]
-    try:
-        yield
-    finally:
-        root.handlers = original
-
-
-def want_bar(value: Any) -> bool:
-    """TMAPI_PROGRESS_BAR: auto (a bar when stderr is a terminal), true or false."""
-    word = str(value).strip().lower()
-    if word in ("", "auto"):
-        return sys.stderr.isatty()
-    try:
-        return contract.parse_bool(word)
-    except ValueError:
-        raise ValueError(f"TMAPI_PROGRESS_BAR must be auto, true or false, got {value!r}") from None
+def want_bar(value: str) -> bool:
+    """TMAPI_PROGRESS_BAR (checked by the registry): auto (a bar when stderr is a terminal), true or false."""
+    return sys.stderr.isatty() if value == "auto" else contract.parse_bool(value)
 
 
 def check(settings: BaseSettings) -> float:
-    """TMAPI_PROGRESS_INTERVAL in seconds (0: off); ConfigError names a bad setting."""
-    want_bar(registry.read(settings, "TMAPI_PROGRESS_BAR"))
+    """TMAPI_PROGRESS_INTERVAL in seconds (0: off), and TMAPI_PROGRESS_BAR: ConfigError names a bad one."""
+    registry.read(settings, "TMAPI_PROGRESS_BAR")
     return float(registry.read(settings, "TMAPI_PROGRESS_INTERVAL"))

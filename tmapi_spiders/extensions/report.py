@@ -1,10 +1,7 @@
-"""TMAPI_REPORT=true: the HTML match report written beside the products feed at the end.
+"""TMAPI_REPORT=true: `out/products.jsonl` -> `out/products.report.html` (as `scrapy report`, docs/report.md).
 
-`out/products.jsonl` -> `out/products.report.html` (the same page as `scrapy report`,
-docs/report.md). It needs the feed complete on disk, so it is written on
-`feed_exporter_closed` (Scrapy's FeedExporter closes its files on `spider_closed`, after
-which a report would read a half-written feed), after the run summary, which it shows.
-Only a local JSON Lines products feed can be read back: any other feed is logged and skipped.
+Written on `feed_exporter_closed`, once the feed is whole on disk, after the run summary it shows;
+only a local JSON Lines products feed can be read back.
 """
 
 from __future__ import annotations
@@ -19,7 +16,8 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from scrapy.extensions.feedexport import FeedExporter, FeedSlot
 
-from tmapi_spiders import report
+from tmapi_spiders import registry, report
+from tmapi_spiders.api.auth import secrets_of
 from tmapi_spiders.crawl import feeds
 from tmapi_spiders.crawl.outputs import local_path
 from tmapi_spiders.extensions import for_tmapi_job
@@ -32,15 +30,16 @@ JSON_LINES = ("jsonlines", "jsonl", "jl")
 
 
 def workbook_choice(crawler: Crawler) -> Choice | None:
-    """The crawl's `-a best/best_by/max_price/max_moq/badges` (checked before it started): the
-    report's default filters. None when none was given, so the page opens unfiltered."""
+    """The crawl's `-a best/best_by/max_price/max_moq/badges`: the page's default filters (None: unfiltered)."""
     choice = getattr(getattr(crawler.spider, "job", None), "choice", None)
     return choice if isinstance(choice, Choice) and choice != Choice() else None
 
 
-class TmapiReport:
-    """Writes `<products feed stem>.report.html` once the feeds are closed."""
+def existing(path: str | None) -> Path | None:
+    return Path(path) if path and Path(path).is_file() else None
 
+
+class TmapiReport:
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
         self.products: FeedSlot | None = None
@@ -49,7 +48,7 @@ class TmapiReport:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        if not crawler.settings.getbool("TMAPI_REPORT") or not for_tmapi_job(crawler):
+        if not registry.read(crawler.settings, "TMAPI_REPORT") or not for_tmapi_job(crawler):
             raise NotConfigured
         o = cls(crawler)
         crawler.signals.connect(o.feed_slot_closed, signal=signals.feed_slot_closed)
@@ -68,13 +67,14 @@ class TmapiReport:
         summary = self.crawler.get_extension(TmapiRunSummary)
         if summary is not None:
             await summary.write()
-        self.write()
+        self.write(summary.path if summary is not None else None)
 
     def spider_closed(self, spider: Spider, reason: str) -> None:
         if self.crawler.get_extension(FeedExporter) is None:
             logger.warning("TMAPI_REPORT: no feed exporter, so no products feed to report on")
 
-    def write(self) -> None:
+    def write(self, summary: str | None) -> None:
+        """The report of this crawl's own feeds and summary, never an older run's files beside the feed."""
         if self.written:
             return
         self.written = True
@@ -85,20 +85,14 @@ class TmapiReport:
             logger.warning("TMAPI_REPORT: the report needs a local JSON Lines products feed; the feed is %s", where)
             return
         products = Path(path)
-        settings = self.crawler.settings
-        # This crawl's own summary and failures feed, never an older run's files beside the feed.
-        summary = None
-        if settings.getbool("TMAPI_SUMMARY", True):
-            summary = Path(settings.get("TMAPI_SUMMARY_FILE") or report.beside(products, ".summary.json"))
-        failures = local_path(self.failures) if self.failures else None
         output = report.beside(products, report.SUFFIX)
         started = time.perf_counter()
         try:
             page = report.build(
                 products,
-                failures=Path(failures) if failures is not None and Path(failures).is_file() else None,
-                summary=summary if summary is not None and summary.is_file() else None,
-                secrets=[settings.get("TMAPI_API_TOKEN")],
+                failures=existing(local_path(self.failures) if self.failures else None),
+                summary=existing(summary),
+                secrets=secrets_of(self.crawler.settings),
                 discover=False,
                 choice=workbook_choice(self.crawler),
             )

@@ -1,8 +1,5 @@
-"""TMAPI_STATS_FILE: the crawl's final Scrapy stats as one JSON object, for machines.
-
-Written once the engine has stopped, after every `spider_closed` handler has set its stats,
-whole or not at all, the token redacted. `%(name)s` is the spider's name, `%(worker)s` the worker's id.
-"""
+"""TMAPI_STATS_FILE: the final Scrapy stats as one JSON object, token redacted, written when the engine stops
+(after every `spider_closed` handler has set its stats)."""
 
 from __future__ import annotations
 
@@ -39,8 +36,6 @@ def jsonable(value: Any) -> Any:
 
 
 class TmapiStatsFile:
-    """Writes the final stats to TMAPI_STATS_FILE (unset: NotConfigured, nothing written)."""
-
     def __init__(self, crawler: Crawler, path: str) -> None:
         self.crawler = crawler
         self.path = path
@@ -69,7 +64,6 @@ class TmapiStatsFile:
         self.write()
 
     def stats(self) -> dict[str, Any]:
-        """The crawl's stats as the file holds them: JSON values, the token redacted."""
         stats = self.crawler.stats
         values = dict(stats.get_stats()) if stats is not None else {}
         return dict(self.redactor.value(jsonable(values)))

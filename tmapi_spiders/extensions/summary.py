@@ -1,7 +1,6 @@
-"""The run summary: what happened to each image, as a JSON file beside the feeds and a table in the log.
+"""The run summary: each image's outcome as JSON beside the feeds, and a table in the log.
 
-Fed by `image_finished`, written once the feed exporters are done. Images started and not
-finished are listed as `unfinished` with what they got, so its sums add up to the feeds.
+Images started and not finished are listed as `unfinished`, so its sums add up to the feeds.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ import logging
 import os
 from collections.abc import Iterable, Iterator
 from typing import Any, Self
-from urllib.parse import unquote, urlsplit
 
 from scrapy import Spider, signals
 from scrapy.crawler import Crawler
@@ -26,7 +24,8 @@ from tmapi_spiders.api.requests import META_KEY
 from tmapi_spiders.clock import utc_now
 from tmapi_spiders.crawl import feeds
 from tmapi_spiders.crawl.done import WriteGuard
-from tmapi_spiders.extensions import for_tmapi_job
+from tmapi_spiders.crawl.outputs import local_path
+from tmapi_spiders.extensions import for_tmapi_job, stat
 from tmapi_spiders.jobs import backends
 from tmapi_spiders.jobs.backends import ImageResults
 
@@ -40,30 +39,18 @@ NOT_STARTED_SUFFIX = ".not-started.txt"
 FORCED = "shutdown_forced"  # finish reason after a second Ctrl-C / SIGTERM (outcome.INTERRUPTED)
 
 
-def not_started_path(summary: str) -> str:
-    """`x/products.summary.json` -> `x/products.not-started.txt`."""
-    return summary.removesuffix(SUFFIX) + NOT_STARTED_SUFFIX
-
-
 def summary_path(products_uri: str | None, output_dir: str, spider_name: str, stamp: str) -> str:
-    """`x/products.jsonl` -> `x/products.summary.json`; feeds that are not local files
-    (stdout, s3://...) put the summary under the output directory."""
-    if products_uri:
-        parts = urlsplit(products_uri)
-        path = None
-        if parts.scheme == "file":
-            path = unquote(parts.path)
-        elif len(parts.scheme) <= 1:  # a plain path (or a Windows drive letter)
-            path = products_uri
-        if path and path not in ("-",):
-            head, name = os.path.split(path)
-            stem, dot, _ext = name.rpartition(".")
-            return os.path.join(head, (stem if dot and stem else name) + SUFFIX)
+    """`x/products.jsonl` -> `x/products.summary.json`; with no local products feed, under the output directory."""
+    path = local_path(products_uri) if products_uri else None
+    if path:
+        head, name = os.path.split(path)
+        stem, dot, _ext = name.rpartition(".")
+        return os.path.join(head, (stem if dot and stem else name) + SUFFIX)
     return os.path.join(output_dir, f"{spider_name}-{stamp}{SUFFIX}")
 
 
 def write_whole(path: str, chunks: Iterable[str]) -> None:
-    """`chunks` written to `path` whole or not at all: a `.part` file beside it, renamed over it."""
+    """Write `path` whole or not at all (a `.part` file renamed over it)."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = f"{path}.part"
     try:
@@ -74,13 +61,6 @@ def write_whole(path: str, chunks: Iterable[str]) -> None:
         with contextlib.suppress(OSError):
             os.remove(tmp)
         raise
-
-
-def not_written(image: dict[str, Any], cause: str) -> dict[str, Any]:
-    """A finished image whose records may not have been written: unfinished, saying why."""
-    if image.get("status") != "done":
-        return image
-    return {**image, "status": "unfinished", "reason": f"records not written: {cause}"}
 
 
 def totals_of(images: list[dict[str, Any]], images_total: int) -> dict[str, Any]:
@@ -98,24 +78,17 @@ def totals_of(images: list[dict[str, Any]], images_total: int) -> dict[str, Any]
 
 
 def table(images: list[dict[str, Any]], totals: dict[str, Any], rows: int = TABLE_ROWS) -> str:
-    """A short fixed-width table: the first `rows` images (failures first), then the totals."""
+    """A fixed-width table of the first `rows` images (failures first), then the totals."""
     order = {"failed": 0, "unfinished": 1}
     shown = sorted(images, key=lambda i: order.get(str(i.get("status")), 2))[:rows]
     header = ("image", "status", "total", "pages", "items", "dups", "reason")
-    lines = [header]
+    lines: list[tuple[str, ...]] = [header]
     for image in shown:
-        url = str(image.get("query_image_url", ""))
-        lines.append(
-            (
-                url if len(url) <= 60 else "..." + url[-57:],
-                str(image.get("status", "")),
-                "-" if image.get("total_count") is None else str(image["total_count"]),
-                str(image.get("pages", 0)),
-                str(image.get("items", 0)),
-                str(image.get("duplicates", 0)),
-                str(image.get("reason", ""))[:60],
-            )
-        )
+        url, total = str(image.get("query_image_url", "")), image.get("total_count")
+        counts = (str(image.get(name, 0)) for name in ("pages", "items", "duplicates"))
+        shown_url = url if len(url) <= 60 else "..." + url[-57:]
+        status, reason = str(image.get("status", "")), str(image.get("reason", ""))[:60]
+        lines.append((shown_url, status, "-" if total is None else str(total), *counts, reason))
     widths = [max(len(line[c]) for line in lines) for c in range(len(header))]
     out = ["  ".join(cell.ljust(widths[c]) for c, cell in enumerate(line)).rstrip() for line in lines]
     if len(images) > len(shown):
@@ -124,7 +97,7 @@ def table(images: list[dict[str, Any]], totals: dict[str, Any], rows: int = TABL
         "totals: {images} images: {images_done} done, {images_failed} failed, {images_unfinished} unfinished;"
         " {pages} pages, {items} items, {duplicates} duplicates; {paid_calls} paid calls".format(**totals)
     )
-    if totals.get("cached_answers"):  # a resumed or extended run: what it did not pay for again
+    if totals.get("cached_answers"):
         line += f", {totals['cached_answers']} answers reused free from the answer store"
     if totals.get("answers_not_saved"):
         line += f"; {totals['answers_not_saved']} answers NOT saved in the answer store (see the error above)"
@@ -133,15 +106,16 @@ def table(images: list[dict[str, Any]], totals: dict[str, Any], rows: int = TABL
 
 
 class TmapiRunSummary:
-    """Collects per-image results and writes the summary at the end (TMAPI_SUMMARY=false switches it off)."""
+    """Collects per-image results and writes the summary once the feeds are closed (TMAPI_SUMMARY)."""
 
     def __init__(self, crawler: Crawler, results: ImageResults) -> None:
         self.crawler = crawler
         self.results = results
         self.products_uri: str | None = None
         self.started = ""
+        self.path = ""  # where the summary is written, once known
         self.written = False
-        # One process: the chain state of each started, unfinished image's latest request.
+        # One process: the paging state of each started, unfinished image's latest request.
         self.in_progress: dict[str, dict[str, Any]] = {}
 
     @classmethod
@@ -171,7 +145,6 @@ class TmapiRunSummary:
         self.results.add({name: image.get(name) for name in FIELDS})
 
     def unfinished(self, finish_reason: str) -> list[dict[str, Any]]:
-        """The images started and not finished, as summary entries (status `unfinished`)."""
         return [
             {
                 "query_image_url": image,
@@ -187,11 +160,10 @@ class TmapiRunSummary:
         ]
 
     def list_not_started(self, summary: str) -> tuple[int, str | None]:
-        """The list's images this run never started, one URL a line, beside the summary: (their
-        number, the file), or (0, None) and an earlier run's file removed when there are none."""
-        spider = self.crawler.spider
-        rest = getattr(spider, "unstarted_seeds", None)
-        path = not_started_path(summary)
+        """List the images never started beside the summary: (their number, the file); with none,
+        (0, None) and an earlier run's list removed."""
+        rest = getattr(self.crawler.spider, "unstarted_seeds", None)
+        path = summary.removesuffix(SUFFIX) + NOT_STARTED_SUFFIX
         seeds = rest() if rest is not None else iter(())
         first = next(seeds, None)
         if first is None:
@@ -235,23 +207,19 @@ class TmapiRunSummary:
         self._write(await self.results.all())
 
     def write_after_forced_stop(self) -> None:
-        """Called by `scrapy crawl` when a second Ctrl-C stopped the reactor before the spider closed."""
+        """`scrapy crawl`: a second Ctrl-C stopped the reactor before the spider closed."""
         if self.written:
             return
         self.written = True
         stats = self.crawler.stats
         assert stats is not None
         stats.set_value("finish_reason", FORCED)
-        if self.products_uri is None:  # no feed slot closed: beside the first products feed that names a file
+        if self.products_uri is None:  # no slot closed: the first products feed that names a file
             for uri, options in self.crawler.settings.getdict("FEEDS").items():
                 if not feeds.failures_only(options) and "%(" not in str(uri):
                     self.products_uri = str(uri)
                     break
         self._write(self.results.mine())
-
-    def _currency(self) -> dict[str, Any] | None:
-        given = getattr(getattr(self.crawler.spider, "job", None), "currency", None)
-        return given.to_dict() if given is not None else None
 
     def _write(self, images: list[dict[str, Any]]) -> None:
         settings, stats = self.crawler.settings, self.crawler.stats
@@ -262,29 +230,27 @@ class TmapiRunSummary:
         write_failed = WriteGuard.failure_of(self.crawler)
         if write_failed is not None and not self.results.shared:
             # Which records reached the disk is not known one by one: no image is reported done.
-            images = [not_written(image, write_failed) for image in images]
+            lost = {"status": "unfinished", "reason": f"records not written: {write_failed}"}
+            images = [i if i.get("status") != "done" else {**i, **lost} for i in images]
         stamp = self.started.replace(":", "-")
         spider_name = self.crawler.spider.name if self.crawler.spider else None
-        path = registry.read(settings, "TMAPI_SUMMARY_FILE") or summary_path(
+        path = self.path = registry.read(settings, "TMAPI_SUMMARY_FILE") or summary_path(
             self.products_uri, registry.read(settings, "TMAPI_OUTPUT_DIR") or "output", spider_name or "crawl", stamp
         )
         not_started, not_started_file = (0, None) if self.results.shared else self.list_not_started(path)
         job = self.results.job_totals()
-        totals = totals_of(images, job.get("images", int(stats.get_value("tmapi/images_total", 0) or 0)))
+        totals = totals_of(images, job.get("images", stat(stats, "tmapi/images_total")))
         # Besides the per-image sums: what was fetched and written, unfinished images included.
-        for name, stat in (
-            ("paid_calls", "tmapi/paid_calls"),
-            ("pages_fetched", "tmapi/pages"),
-            ("items_written", "tmapi/items"),
-        ):
-            totals[name] = job.get(name, int(stats.get_value(stat, 0) or 0))
-        totals["cached_answers"] = int(stats.get_value("httpcache/hit", 0) or 0)
-        if not_started_file:  # the list's images this run never started, one a line in that file
+        for name, key in (("paid_calls", "paid_calls"), ("pages_fetched", "pages"), ("items_written", "items")):
+            totals[name] = job.get(name, stat(stats, f"tmapi/{key}"))
+        totals["cached_answers"] = stat(stats, "httpcache/hit")
+        if not_started_file:
             totals["images_not_started"] = not_started
             totals["not_started_file"] = not_started_file
-        not_saved = int(stats.get_value("tmapi/answers/store_failed", 0) or 0)
+        not_saved = stat(stats, "tmapi/answers/store_failed")
         if not_saved:  # the answer store could not keep them (disk full): a re-run pays for them again
             totals["answers_not_saved"] = not_saved
+        currency = getattr(getattr(self.crawler.spider, "job", None), "currency", None)
         summary = {
             "spider": spider_name,
             "finish_reason": reason,
@@ -294,7 +260,7 @@ class TmapiRunSummary:
             "finished_at": utc_now(),
             "max_calls": stats.get_value("tmapi/max_calls"),
             # -a currency/rate: the rate every record's `converted` prices were computed with.
-            "currency": self._currency(),
+            "currency": currency.to_dict() if currency is not None else None,
             "job": self.results.job_name,
             "totals": totals,
             "images": images,

@@ -1,12 +1,5 @@
-"""Every setting of ours, once: the registry's engine, over the table in `table.py`.
-
-settings.py takes its defaults from here, `check(settings)` validates them before the
-first paid call with one message shape ("NAME must be ..., got VALUE"), `read` gives a
-component one setting typed and checked, and `python -m tmapi_spiders.registry` writes
-docs/settings.md (a test fails when the file and the registry differ). The table itself
-is `table.py` (a new setting goes there), what one entry holds is `setting.py`. An add-on
-with settings of its own declares them (`declare`) when its module is imported.
-"""
+"""Every setting of ours (the table is `table.py`): defaults, checks ("NAME must be ..., got VALUE"),
+typed reads (`read`) and docs/settings.md (`python -m tmapi_spiders.registry`)."""
 
 from __future__ import annotations
 
@@ -23,21 +16,6 @@ from scrapy.utils.misc import load_object
 from tmapi_spiders.registry.setting import Setting
 from tmapi_spiders.registry.table import SETTINGS
 
-__all__ = [
-    "BY_NAME",
-    "SETTINGS",
-    "ConfigError",
-    "Setting",
-    "check",
-    "check_environment",
-    "check_names",
-    "declare",
-    "defaults",
-    "import_addons",
-    "read",
-    "reference",
-]
-
 PREFIX = "TMAPI_"
 # The test harness's own environment variables (tests/redis_server.py): not settings.
 HARNESS_PREFIX = PREFIX + "TEST_"
@@ -51,14 +29,14 @@ BY_NAME = {setting.name: setting for setting in SETTINGS}
 
 
 def declare(*settings: Setting) -> None:
-    """An add-on's own settings, declared from its module: checked, read and documented as
-    the table's are (settings.py does not set them: the add-on reads its defaults)."""
+    """An add-on's own settings, declared when its module is imported: checked, read and documented as
+    the table's (settings.py does not set them)."""
     for setting in settings:
         BY_NAME.setdefault(setting.name, setting)
 
 
 def import_addons(settings: BaseSettings) -> None:
-    """Import the add-ons in ADDONS, so that each has declared its settings before names are checked."""
+    """Import the add-ons in ADDONS, so that each declares its settings before names are checked."""
     for path in build_component_list(settings.getdict("ADDONS")):
         load_object(path)
 
@@ -68,27 +46,17 @@ def defaults() -> dict[str, Any]:
     return {s.name: os.environ.get(s.name, s.default) if s.env else s.default for s in SETTINGS}
 
 
-def _value(setting: Setting, settings: BaseSettings) -> Any:
-    getter = {"bool": settings.getbool, "int": settings.getint, "float": settings.getfloat}.get(setting.kind)
-    raw = settings.get(setting.name)
-    if getter is None:
-        return str(raw).strip().lower() if setting.kind == "choice" else str(raw)
-    value = getter(setting.name)
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(raw)
-    return value
-
-
 def read(settings: BaseSettings, name: str) -> Any:
-    """The setting's value, typed and checked (its default when unset, or empty for a number);
-    ConfigError in the one message shape otherwise. Components read their settings with it
-    instead of parsing and checking them again."""
+    """The setting's value, typed and checked (its default when unset, or empty for a number), or ConfigError."""
     setting = BY_NAME[name]
     raw = settings.get(name)
     if raw is None or (raw == "" and setting.kind in ("int", "float")):
         return setting.default
+    getter = {"bool": settings.getbool, "int": settings.getint, "float": settings.getfloat}.get(setting.kind)
     try:
-        value = _value(setting, settings)
+        value = getter(name) if getter else str(raw).strip().lower() if setting.kind == "choice" else str(raw)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(raw)
     except ValueError:
         raise ConfigError(f"{name} must be {setting.expected()}, got {raw!r}") from None
     bad = (
@@ -115,16 +83,14 @@ def _nearest(name: str) -> str:
 
 
 def check_names(names: Iterable[str]) -> None:
-    """ConfigError for the first `TMAPI_*` name the registry does not hold: a typo'd setting
-    would otherwise be ignored without a word (a cap left off, a store not used)."""
+    """ConfigError for the first unknown `TMAPI_*` name: a typo'd setting would be ignored without a word."""
     for name in sorted(str(n) for n in names):
         if name.startswith(PREFIX) and name not in BY_NAME:
             raise ConfigError(f"unknown setting {name}{_nearest(name)}")
 
 
 def check_environment(environ: Mapping[str, str]) -> None:
-    """ConfigError for a `TMAPI_*` environment variable this project does not read: settings.py
-    reads the few marked `env` in the registry (the token, the base URL) and nothing else."""
+    """ConfigError for a `TMAPI_*` environment variable this project does not read (only those marked `env`)."""
     for name in sorted(environ):
         if not name.startswith(PREFIX) or name.startswith(HARNESS_PREFIX):
             continue

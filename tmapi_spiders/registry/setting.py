@@ -1,9 +1,4 @@
-"""What one setting of ours is: name, type, default, bounds, a one-line doc, and how its
-allowed values read in words.
-
-Kept apart from the table (`table.py`) and from the code that reads and checks settings
-(`__init__.py`), which both use it: the table lists settings, this says what a listing holds.
-"""
+"""One setting of ours: name, type, default, bounds, a one-line doc, and its allowed values in words."""
 
 from __future__ import annotations
 
@@ -26,6 +21,7 @@ class Setting:
     zero: str = ""  # what 0 means, where it means something ("off", "no limit")
 
     def expected(self) -> str:
+        """The allowed values in words, as messages and docs/settings.md show them."""
         if self.kind == "bool":
             return "true or false"
         if self.kind == "choice":

@@ -1,11 +1,4 @@
-"""The table of every setting of ours: add a setting here, and only here.
-
-One `Setting` a setting, by group, in the order docs/settings.md shows them. settings.py
-takes its defaults from this table, `registry.check` validates against it, and
-`python -m tmapi_spiders.registry > docs/settings.md` writes the reference from it (a test
-fails when the file and the table differ, and when the code reads a TMAPI_* setting the
-table does not have).
-"""
+"""Every setting of ours, by group, in the order docs/settings.md shows them: add a setting here, and only here."""
 
 from __future__ import annotations
 
@@ -13,10 +6,8 @@ from tmapi_spiders.registry.setting import Setting
 
 _RUN, _PAGING, _JOBS, _LIMITS, _REDIS = "Crawling", "Paging", "Running jobs", "Plan limits", "Distributed (Redis)"
 
-# One row a setting: name, kind, default, group, bounds and words, then its one-line doc.
 # fmt: off
 SETTINGS: tuple[Setting, ...] = (
-    # --- crawling
     Setting("TMAPI_API_TOKEN", "str", "", _RUN, env=True,
         doc="The API token (environment or -s). Never logged, stored or shown."),
     Setting("TMAPI_BASE_URL", "url", "https://api.tmapi.io", _RUN, env=True, doc="Where TMAPI answers."),
@@ -32,14 +23,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TMAPI_OUTPUT_DIR", "str", "output", _RUN, doc="Where the default feed goes when no -o/-O is given."),
     Setting("TMAPI_FAILURES_FEED", "str", "", _RUN,
         doc="The failures feed's URI (default: beside the first products feed)."),
-    # --- paging
     Setting("TMAPI_STOP_ON_SHORT_PAGE", "bool", False, _PAGING,
         doc="A page with fewer items than the page size ends the image (saves a call; may miss items a backend "
             "filtered out of a page)."),
     Setting("TMAPI_EMPTY_PAGE_RETRIES", "int", 1, _PAGING, low=0, unit="asks", zero="never asked again",
         doc="An empty page that total_count says holds items (page 1, or after a full page) is asked again this many "
             "times before the image counts as failed (0: never asked again)."),
-    # --- running jobs
     Setting("TMAPI_MAX_CALLS", "int", 0, _JOBS, low=0, unit="calls", zero="no cap",
         doc="Paid calls (searches + conversions) the job may make (0: no cap)."),
     Setting("TMAPI_CACHE", "choice", "auto", _JOBS, choices=("auto", "true", "false", "1", "0", "yes", "no"),
@@ -72,7 +61,6 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TMAPI_ALERT_WEBHOOK", "str", "", _JOBS, env=True,
         doc="A history run (`-a history=DIR`) POSTs its changes summary as JSON here when an alert matches "
             "(docs/watch.md); a failed POST is a warning (empty: not sent)."),
-    # --- plan limits
     Setting("TMAPI_MAX_CONCURRENCY", "int", 0, _LIMITS, low=0, unit="calls", zero="no limit",
         doc="Calls in flight across the whole job, every worker (0: no limit)."),
     Setting("TMAPI_MAX_QPS", "float", 0, _LIMITS, low=0, unit="calls per second", zero="no limit",
@@ -81,7 +69,6 @@ SETTINGS: tuple[Setting, ...] = (
         doc="Seconds a dead worker's slots stay taken (renewed while a call runs)."),
     Setting("TMAPI_LIMIT_POLL", "float", 5.0, _LIMITS, low=0.001, unit="seconds",
         doc="Longest wait for a freed slot's wake token before looking at Redis again (finds a dead worker's slots)."),
-    # --- distributed (redis)
     Setting("REDIS_URL", "str", "", _REDIS, env=True,
         doc="scrapy-redis's name: set it and this crawl becomes a worker of a shared job."),
     Setting("TMAPI_JOB", "str", "", _REDIS, doc="The job's name and Redis key prefix (default: the spider's name)."),

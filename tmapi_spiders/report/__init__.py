@@ -1,15 +1,7 @@
 """The HTML match report: each query photo beside the 1688 offers found for it.
 
-`scrapy report` (commands/report.py) and the TMAPI_REPORT extension (extensions/report.py)
-are thin wrappers around `build` and `write`. The package follows the report from disk to
-page, one module a step:
-
-- `files`: reading the products feed, the failures feed and the run summary; the names of
-  the files beside a feed; writing the page whole (`ReportError` for bad input).
-- `offers`: one product record as a short offer row, its strings and URLs made safe.
-- `model`: records grouped by query image, counts, status and the run header, redacted.
-- `page`: the data packed small and embedded in the page, whose markup, style and script
-  are the files in `static/`.
+From disk to page: `files` (reading and writing), `offers` (a record as a safe offer row),
+`model` (records grouped by image, redacted), `page` (the data embedded in `static/`'s page).
 """
 
 from __future__ import annotations
@@ -35,13 +27,9 @@ def build(
     discover: bool = True,
     choice: sourcing.Choice | None = None,
 ) -> str:
-    """The report of a products feed. The failures feed and the run summary are looked for
-    beside it (`<stem>.failures.jsonl`, `<stem>.summary.json`) unless given or `discover` is
-    false (a crawl knows its own, and an older run's file there must not be shown); given
-    ones must exist. `choice` (the best offers' filters) sets the page's default filters and
-    which offers the suppliers view counts."""
-    if top is not None and top < 1:
-        raise ReportError(f"--top must be at least 1 (got {top})")
+    """The report of a products feed. Unless given, or `discover` is false (a crawl knows its own
+    files), the failures feed and run summary are looked for beside it; `choice` sets the page's
+    default filters and the offers the suppliers view counts."""
     secrets = list(secrets)
     if discover and failures is None and beside(products, ".failures.jsonl").is_file():
         failures = beside(products, ".failures.jsonl")
@@ -49,13 +37,6 @@ def build(
         summary = beside(products, ".summary.json")
     run = read_summary(summary) if summary is not None else None
     failure_records = list(read_jsonl(failures, "failure record", "query_image_url")) if failures is not None else []
-    data = report_data(
-        read_jsonl(products, "product record", "query_image_url"),
-        failure_records,
-        run,
-        top,
-        products.name,
-        secrets,
-        choice=choice,
-    )
+    records = read_jsonl(products, "product record", "query_image_url")
+    data = report_data(records, failure_records, run, top, products.name, secrets, choice=choice)
     return render(data, Redactor(secrets).text(f"1688 matches: {products.name}"))

@@ -1,10 +1,4 @@
-"""The report's files: reading a products feed and its run summary, naming the files that
-sit beside a feed, and writing the page whole.
-
-Everything that touches the disk is here, so that the rest of the package is pure functions
-from records to a string. Bad input (a missing file, a malformed line, another kind of
-file) is a `ReportError` whose text is the one-line cause the command prints.
-"""
+"""The report's disk access: reading the feeds and the run summary, writing the page whole."""
 
 from __future__ import annotations
 
@@ -23,11 +17,10 @@ class ReportError(Exception):
 
 
 def read_jsonl(path: Path, what: str = "record", require: str = "") -> Iterator[dict[str, Any]]:
-    """The objects of a JSON Lines file, one a line (blank lines skipped); a missing file, a
-    line that is not a JSON object, or one without the `require` field raises ReportError
-    naming the file and line (another kind of file given by mistake is caught on line 1)."""
+    """The objects of a JSON Lines file (blank lines skipped); ReportError names the file and line
+    of one that is not a JSON object with the `require` field."""
     try:
-        f = open(path, "rb")  # closed by the `with` below, once read
+        f = open(path, "rb")  # closed by the `with` below
     except FileNotFoundError:
         raise ReportError(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -50,7 +43,7 @@ def read_jsonl(path: Path, what: str = "record", require: str = "") -> Iterator[
 
 
 def read_summary(path: Path) -> dict[str, Any]:
-    """The run summary (`<stem>.summary.json`); a file that is there but is not one is an error."""
+    """The run summary (`<stem>.summary.json`); ReportError when the file is not one."""
     try:
         value = orjson.loads(path.read_bytes())
     except FileNotFoundError:

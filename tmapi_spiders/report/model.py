@@ -1,10 +1,5 @@
-"""The report's data: records grouped by query image, each image's counts and status, the
-run header, all of it redacted.
-
-What the page shows is decided here, from plain records (no files, no HTML): `report_data`
-is what `page.render` embeds. Offers arrive as rows (`offers.offer_row`); every string,
-header and failure message included, goes through the `Redactor` before it is embedded.
-"""
+"""The report's data, from plain records: grouped by query image, with counts, status and the run header,
+every string redacted before `page.render` embeds it."""
 
 from __future__ import annotations
 
@@ -18,16 +13,13 @@ from tmapi_spiders.report.offers import MAX_URL, O_RANK, count, number, offer_ro
 from tmapi_spiders.spreadsheets import sourcing
 
 FAILURE_MESSAGES_SHOWN = 3
-# The suppliers view lists the first of the ranking (sourcing.rank_suppliers): a long tail of
-# one-product suppliers is the offers themselves, and would only make the page heavier.
+# The suppliers view lists the top of the ranking: its long tail is the offers themselves.
 SUPPLIERS_SHOWN = 100
 INPUT_COLUMNS_SHOWN = 20
 
 
 @dataclass
 class ImageGroup:
-    """Everything the report shows for one query image."""
-
     url: str
     search_url: str = ""
     language: str = ""
@@ -46,10 +38,8 @@ def group(
     top: int | None = None,
     ranked: list[sourcing.Offer] | None = None,
 ) -> list[ImageGroup]:
-    """Records grouped by query image, in the order images first appear (images known only
-    from the summary or the failures feed come after); each image's offers by rank, at most
-    `top` of them. Every offer (before `top`) is also appended to `ranked`, when given, for
-    the suppliers view."""
+    """Records grouped by query image in order of appearance (those known only from the summary or
+    failures after), offers by rank, at most `top`; every offer also goes to `ranked`, when given."""
     groups: dict[str, ImageGroup] = {}
 
     def keep_input(image: ImageGroup, record: dict[str, Any]) -> None:
@@ -60,10 +50,9 @@ def group(
 
     def of(url: Any) -> ImageGroup:
         key = text(url, MAX_URL)
-        found = groups.get(key)
-        if found is None:
-            found = groups[key] = ImageGroup(key)
-        return found
+        if key not in groups:
+            groups[key] = ImageGroup(key)
+        return groups[key]
 
     for record in records:
         image = of(record.get("query_image_url"))
@@ -98,7 +87,6 @@ def group(
 
 
 def image_data(image: ImageGroup, summary_entry: dict[str, Any] | None, summary_known: bool = False) -> dict[str, Any]:
-    """One image's block of the page's data: counts, status, failure messages and offers."""
     entry = summary_entry or {}
     pages = count(entry.get("pages"))
     if pages is None:
@@ -135,8 +123,7 @@ def image_data(image: ImageGroup, summary_entry: dict[str, Any] | None, summary_
 
 
 def suppliers_data(ranked: list[sourcing.Offer], groups: list[ImageGroup], choice: sourcing.Choice) -> dict[str, Any]:
-    """The suppliers view: sourcing.rank_suppliers (the workbook's ranking), its first
-    SUPPLIERS_SHOWN, each product as [image number, its lowest price, its offer's URL]."""
+    """The workbook's supplier ranking, each product as [image number, lowest price, offer URL]."""
     number_of = {g.url: n for n, g in enumerate(groups, 1)}
     suppliers = sourcing.rank_suppliers(ranked, choice)
     rows = [
@@ -154,7 +141,6 @@ def suppliers_data(ranked: list[sourcing.Offer], groups: list[ImageGroup], choic
 
 
 def defaults_of(choice: sourcing.Choice | None) -> dict[str, Any]:
-    """The page's filters before the reader changes them: the crawl's or command's choice."""
     if choice is None:
         return {}
     sort = {"rank": "rank", "price": "price_up", "sales": "sales"}[choice.best_by]
@@ -190,8 +176,7 @@ def report_data(
     now: datetime | None = None,
     choice: sourcing.Choice | None = None,
 ) -> dict[str, Any]:
-    """Everything the page needs, redacted: the run header, each image with its offers, and
-    the suppliers ranked (within `choice`'s filters, which are also the page's defaults)."""
+    """Everything the page needs, redacted; `choice`'s filters rank the suppliers and are the page's defaults."""
     ranked: list[sourcing.Offer] = []
     groups = group(records, failures, summary, top, ranked)
     entries: dict[str, dict[str, Any]] = {}
@@ -213,8 +198,7 @@ def report_data(
 
 
 def currency_of(summary: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The currency and rate the run converted prices at ({"code", "rate"}), from its summary;
-    None when it converted none."""
+    """The currency and rate the run converted prices at, from its summary (None: it converted none)."""
     given = (summary or {}).get("currency")
     if isinstance(given, dict) and isinstance(given.get("currency"), str) and number(given.get("rate")):
         return {"code": text(given["currency"], 8), "rate": number(given["rate"])}

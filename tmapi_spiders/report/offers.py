@@ -1,10 +1,6 @@
-"""One product record as the report's offer row: display text, safe URLs, prices, badges.
+"""One product record as the page's short offer row (`O_*` positions, as in `static/report.js`).
 
-A record is about 1.7 kB of JSON; the page stores each offer as a short array (the `O_*`
-positions below, mirrored in the page's script, `static/report.js`), about 0.3 kB. This is
-also where outside data is made harmless for the page: every string is cut to a card's
-length and URLs that are not http(s) are dropped here (and checked again in the page), so a
-hostile title stays text and a `javascript:` URL never becomes a link.
+Outside data is made harmless here: strings cut to a card's length, URLs not http(s) dropped.
 """
 
 from __future__ import annotations
@@ -21,8 +17,7 @@ O_MOQ, O_SOLD, O_ORDERS, O_REPURCHASE, O_SUPPLIER, O_YEARS, O_LOCATION, O_BADGES
 # Badge bits, in the order the page shows them.
 FACTORY, VERIFIED, DROPSHIP, FREE_SHIPPING, NEW_ARRIVAL = 1, 2, 4, 8, 16
 
-# The product page URL the API gives for almost every offer: stored as 0 and rebuilt in the
-# page from the id (about 50 bytes per offer).
+# The product page URL of almost every offer: stored as 0, rebuilt in the page from the id.
 STANDARD_OFFER_URL = "https://detail.1688.com/offer/{}.html"
 MAX_TEXT = 500  # characters kept of a title, supplier or location: a card is not a document
 MAX_URL = 4096  # the seed lists' own limit (seeds.py)
@@ -33,8 +28,7 @@ _NOT_IN_URLS = re.compile(r'[\x00-\x20\x7f"<>\\`]')
 
 
 def text(value: Any, limit: int = MAX_TEXT) -> str:
-    """Any scalar as display text ("" for null, objects and lists: a record the API changed
-    must not put a Python repr on a card)."""
+    """Any scalar as display text ("" for null, objects and lists: never a Python repr on a card)."""
     if value is None or isinstance(value, (dict, list, bool)):
         return ""
     out = value if isinstance(value, str) else str(value)
@@ -42,8 +36,7 @@ def text(value: Any, limit: int = MAX_TEXT) -> str:
 
 
 def safe_url(value: Any) -> str | None:
-    """An http(s) URL with a host, or None: anything else (`javascript:`, `data:`, relative,
-    control characters) must not become a link or an image source."""
+    """An http(s) URL with a host, or None: nothing else may become a link or an image source."""
     if not isinstance(value, str) or not value or len(value) > MAX_URL:
         return None
     if _NOT_IN_URLS.search(value):
@@ -82,24 +75,16 @@ def _dict(value: Any) -> dict[str, Any]:
 
 
 def badges(record: dict[str, Any]) -> int:
-    """The five badges, decided as the query filters decide them (docs/sandbox.md, "The data rules")."""
-    shop, price_info, delivery = (
-        _dict(record.get("shop_info")),
-        _dict(record.get("price_info")),
-        _dict(record.get("delivery_info")),
+    """The badge bits, decided as the query filters decide them (docs/sandbox.md, "The data rules")."""
+    shop = _dict(record.get("shop_info"))
+    flags = (
+        (FACTORY, shop.get("is_factory") is True or shop.get("is_super_factory") is True),
+        (VERIFIED, shop.get("tp_member") is True),
+        (DROPSHIP, _dict(record.get("price_info")).get("drop_ship_price") not in (None, "")),
+        (FREE_SHIPPING, _dict(record.get("delivery_info")).get("free_postage") is True),
+        (NEW_ARRIVAL, record.get("super_new_product") is True),
     )
-    bits = 0
-    if shop.get("is_factory") is True or shop.get("is_super_factory") is True:
-        bits |= FACTORY
-    if shop.get("tp_member") is True:
-        bits |= VERIFIED
-    if price_info.get("drop_ship_price") not in (None, ""):
-        bits |= DROPSHIP
-    if delivery.get("free_postage") is True:
-        bits |= FREE_SHIPPING
-    if record.get("super_new_product") is True:
-        bits |= NEW_ARRIVAL
-    return bits
+    return sum(bit for bit, on in flags if on)
 
 
 def repurchase(value: Any) -> str:
