@@ -1,13 +1,6 @@
-"""Done means written: a distributed worker acknowledges a lease only once each record its request
-gave is written by the feeds and each follow-up request is in the job's queue.
-
-- `WriteGuard`: the feeds' local files (`CheckedFileFeedStorage`) report a failed write to it
-  instead of raising into Scrapy's item path. The first failure is logged in one line and stops
-  the crawl (`tmapi_write_failed`, exit 7); from then on writes are discarded and nothing is done.
-- `RequestsDone`: a spider middleware that counts what each callback yields and counts it off on
-  the item signals and `request_scheduled` / `request_dropped`, then sends `request_done`. An
-  errback's single failure record passes no spider middleware: its request is done with it.
-"""
+"""Done means written: a distributed worker acknowledges a lease only once every record its request gave
+is written (`WriteGuard`: a failed feed write stops the crawl, exit 7) and every follow-up request is
+queued (`RequestsDone`)."""
 
 from __future__ import annotations
 
@@ -61,7 +54,7 @@ class WriteGuard:
         return guard.failed if guard is not None else None
 
     def fail(self, path: str, exc: OSError) -> None:
-        """A write to `path` failed: stop the crawl, once, and count nothing done from now on."""
+        """A write to `path` failed: stop the crawl, once; nothing counts as done from now on."""
         stats = self.crawler.stats
         if stats is not None:
             stats.inc_value("tmapi/write_failed")
@@ -87,8 +80,7 @@ class WriteGuard:
 
 
 class _CheckedRaw(io.RawIOBase):
-    """An unbuffered file whose failed write goes to the guard, not to the caller; after the first
-    failure every write is discarded, so an exporter never sees an exception."""
+    """An unbuffered file whose failed write goes to the guard, not the caller; later writes are discarded."""
 
     def __init__(self, path: str, mode: str, guard: WriteGuard) -> None:
         super().__init__()
@@ -138,8 +130,7 @@ class _CheckedRaw(io.RawIOBase):
 
 
 class CheckedFileFeedStorage(FileFeedStorage):
-    """Scrapy's local file storage, its writes checked by the crawler's `WriteGuard`. Unbuffered
-    (distributed workers), every line goes straight to the kernel: a `kill -9` loses no acknowledged record."""
+    """Scrapy's local file storage, its writes checked by the crawler's `WriteGuard`."""
 
     buffered = True
 
@@ -180,6 +171,8 @@ class CheckedFileFeedStorage(FileFeedStorage):
 
 
 class UnbufferedFileFeedStorage(CheckedFileFeedStorage):
+    """For distributed workers: every line reaches the kernel, so a `kill -9` loses no acknowledged record."""
+
     buffered = False
 
 
@@ -207,7 +200,8 @@ class _Pending:
 
 
 class RequestsDone:
-    """A spider middleware, next to the engine, that announces each request whose work is done."""
+    """A spider middleware, next to the engine, that announces each request whose work is done: what its
+    callback yielded is counted off on the item signals and `request_scheduled` / `request_dropped`."""
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler

@@ -1,8 +1,5 @@
-"""Where records go: products to the user's feed, failures to a feed beside it.
-
-Scrapy's feed exporters write; this only completes FEEDS: products-only `item_classes` on the
-user's feeds, a failures feed next to the first, a default feed under TMAPI_OUTPUT_DIR if none.
-"""
+"""Completes FEEDS: products to the user's feeds (or a default one under TMAPI_OUTPUT_DIR), failures to
+a feed beside the first."""
 
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
-"""Downloader middlewares between our requests and TMAPI: backoff (560), envelope (910), decoding (915).
-
-On the way back an answer is decoded before the envelope reads it, and a failed one gets its
-real status before the cache or RetryMiddleware look at it.
-"""
+"""Downloader middlewares between our requests and TMAPI: backoff (560), envelope (910), decoding (915);
+an answer is decoded, then a failed one gets its real status before the cache and retry see it."""
 
 from __future__ import annotations
 
@@ -53,8 +50,8 @@ FATAL_REASONS = {
 
 
 class TmapiEnvelopeMiddleware:
-    """Reads every API answer once and gives a failed one (HTTP 200 with a failed `code`, no `data`)
-    its real status, so retry, cache policy and HttpErrorMiddleware do their jobs; fatal ones stop the crawl."""
+    """Reads every API answer once and gives a failed one its real status (retry, cache policy and
+    HttpErrorMiddleware then do their jobs); a fatal one stops the crawl."""
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
@@ -64,7 +61,6 @@ class TmapiEnvelopeMiddleware:
         self.answered = False  # any answer at all from the API yet
         self.unreachable = 0  # connection failures in a row before the first answer
         self.unreachable_limit = registry.read(crawler.settings, "TMAPI_UNREACHABLE_AFTER")
-        # A body that quotes the token loses it here, before anything reads, stores or logs it.
         self.redactor = Redactor(secrets_of(crawler.settings))
 
     @classmethod
@@ -138,8 +134,8 @@ class TmapiEnvelopeMiddleware:
 
 
 class TmapiHttpCompressionMiddleware(HttpCompressionMiddleware):
-    """Scrapy's decoding, with a decoded body over DOWNLOAD_MAXSIZE a retried 500 (and at last a
-    failure record saying why) instead of Scrapy's IgnoreRequest, which no errback sees."""
+    """Scrapy's decoding, a decoded body over DOWNLOAD_MAXSIZE a retried 500 instead of an IgnoreRequest
+    no errback sees."""
 
     def process_response(self, request: Request, response: Response) -> Response | Request:  # type: ignore[override]
         try:
@@ -186,8 +182,7 @@ class TmapiBackoffMiddleware:
 
 
 def retry_after_seconds(value: Any, now: float | None = None) -> float | None:
-    """Seconds a `Retry-After` (delay-seconds or an HTTP-date, from `now`) asks to wait; None when
-    it is neither form."""
+    """Seconds a `Retry-After` (delay-seconds or an HTTP-date) asks to wait; None when it is neither."""
     if not isinstance(value, str) or not value.strip():
         return None
     text = value.strip()
