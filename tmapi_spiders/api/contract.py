@@ -65,8 +65,7 @@ MSG_NO_KEY = "No API key found in request"
 MSG_BAD_KEY = "Invalid authentication credentials"
 MSG_NO_ROUTE = "no Route matched with those values"
 MSG_NO_BALANCE = "Insufficient API balance"
-# The bare gateway answers that mean the key itself was refused (fatal); any other bare
-# message is a failure of that one call, whatever HTTP status carries it.
+# Bare gateway answers refusing the key itself (fatal); any other fails that one call.
 GATEWAY_AUTH_MESSAGES = (MSG_NO_KEY.lower(), MSG_BAD_KEY.lower(), "invalid api key", "unauthorized")
 
 # API messages (in the {"code", "msg", "data"} envelope)

@@ -12,7 +12,7 @@ from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler
 from scrapy.crawler import Crawler
 from scrapy.exceptions import CannotResolveHostError, CloseSpider, DownloadConnectionRefusedError
 from scrapy.http import Response
-from twisted.internet.error import ConnectError, DNSLookupError, NoRouteError, TCPTimedOutError
+from twisted.internet.error import ConnectError, ConnectionRefusedError, DNSLookupError, NoRouteError, TCPTimedOutError
 from twisted.web.client import HTTPConnectionPool
 
 from tmapi_spiders import signals
@@ -20,15 +20,16 @@ from tmapi_spiders.api import auth
 from tmapi_spiders.api.redact import Redactor
 from tmapi_spiders.api.requests import endpoint_of
 
-# Failures before the request could reach the API: no call to pay for.
-NOT_CONNECTED = (
-    ConnectError,
+# Nothing answers at the address (a wrong TMAPI_BASE_URL, not a slow or overloaded API).
+UNREACHABLE = (
+    DownloadConnectionRefusedError,
+    CannotResolveHostError,
+    ConnectionRefusedError,
     DNSLookupError,
     NoRouteError,
-    TCPTimedOutError,
-    CannotResolveHostError,
-    DownloadConnectionRefusedError,
 )
+# Failures before the request could reach the API: no call to pay for.
+NOT_CONNECTED = (*UNREACHABLE, ConnectError, TCPTimedOutError)
 UNSUPPORTED_REASON = "tmapi_scrapy_unsupported"  # outcome.SCRAPY_ERROR
 
 logger = logging.getLogger(__name__)

@@ -157,15 +157,6 @@ def token_redactor(settings: BaseSettings) -> Redactor:
     return Redactor(auth.secrets_of(settings))
 
 
-def refresh_from(value: Any) -> bool:
-    if value in (None, ""):
-        return False
-    try:
-        return contract.parse_bool(value)
-    except ValueError:
-        raise ConfigError(f"bad argument refresh: {value!r} is not one of true/false/1/0/yes/no") from None
-
-
 def job_config(args: dict[str, Any], *, need_seeds: bool = True, redactor: Redactor | None = None) -> JobConfig:
     unknown = sorted(set(args) - set(JOB_ARGS) - set(SCRAPYD_ARGS))
     if unknown:
@@ -175,13 +166,18 @@ def job_config(args: dict[str, Any], *, need_seeds: bool = True, redactor: Redac
     if args.get("urls_file") and args.get("urls"):
         raise ConfigError("give either -a urls_file or -a urls, not both")
     sheet, image_column = sheet_args_from(args)
+    query, max_pages, refresh = query_from_args(args), max_pages_from(args.get("max_pages")), args.get("refresh")
+    try:
+        refresh = refresh not in (None, "") and contract.parse_bool(refresh)
+    except ValueError:
+        raise ConfigError(f"bad argument refresh: {refresh!r} is not one of true/false/1/0/yes/no") from None
     return JobConfig(
-        query=query_from_args(args),
-        max_pages=max_pages_from(args.get("max_pages")),
+        query=query,
+        max_pages=max_pages,
         urls_file=args.get("urls_file") or None,
         urls=args.get("urls") or None,
         redactor=redactor or Redactor(()),
-        refresh=refresh_from(args.get("refresh")),
+        refresh=refresh,
         sheet=sheet,
         image_column=image_column,
         currency=currency_from(args),

@@ -9,6 +9,7 @@ import logging
 import os
 import weakref
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Self
 
@@ -42,10 +43,7 @@ class WriteGuard:
 
     @classmethod
     def of(cls, crawler: Crawler) -> WriteGuard:
-        guard = _guards.get(crawler)
-        if guard is None:
-            guard = _guards[crawler] = cls(crawler)
-        return guard
+        return _guards.get(crawler) or _guards.setdefault(crawler, cls(crawler))
 
     @classmethod
     def failure_of(cls, crawler: Crawler) -> str | None:
@@ -191,12 +189,10 @@ class _NoTraceback(logging.Filter):
 logging.getLogger("scrapy.extensions.feedexport").addFilter(_NoTraceback())
 
 
+@dataclass(slots=True)
 class _Pending:
-    __slots__ = ("complete", "records")
-
-    def __init__(self) -> None:
-        self.records = 0  # records and follow-up requests yielded and not yet through or scheduled
-        self.complete = False  # the callback's output is exhausted
+    records: int = 0  # records and follow-up requests yielded and not yet through or scheduled
+    complete: bool = False  # the callback's output is exhausted
 
 
 class RequestsDone:
@@ -240,9 +236,7 @@ class RequestsDone:
         pending = self.pending.get(request)
         if pending is None:
             # An errback's one record for a failed download (no spider middleware saw it).
-            pending = _Pending()
-            pending.complete = True
-            self.pending[request] = pending
+            pending = self.pending[request] = _Pending(complete=True)
         else:
             pending.records -= 1
         self._maybe_done(request, pending)

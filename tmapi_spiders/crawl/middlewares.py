@@ -17,29 +17,20 @@ import orjson
 from scrapy import Request
 from scrapy.crawler import Crawler
 from scrapy.downloadermiddlewares.httpcompression import HttpCompressionMiddleware
-from scrapy.exceptions import CannotResolveHostError, DownloadConnectionRefusedError, IgnoreRequest, NotConfigured
+from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.http import Response
 from scrapy.utils.defer import deferred_from_coro
-from twisted.internet.error import ConnectionRefusedError, DNSLookupError, NoRouteError
 
 from tmapi_spiders import registry
 from tmapi_spiders import signals as tmapi_signals
 from tmapi_spiders.api import contract
 from tmapi_spiders.api.auth import ApiRefused, secrets_of
+from tmapi_spiders.api.download import UNREACHABLE
 from tmapi_spiders.api.envelope import Envelope, check_page, read_envelope, redirect_envelope
 from tmapi_spiders.api.redact import Redactor
 from tmapi_spiders.api.requests import ENDPOINT_SEARCH, ENVELOPE_META, META_KEY, endpoint_of
 
 logger = logging.getLogger(__name__)
-
-# Failures that mean nothing answers at TMAPI_BASE_URL (not a slow or overloaded API).
-UNREACHABLE_ERRORS = (
-    DownloadConnectionRefusedError,
-    CannotResolveHostError,
-    ConnectionRefusedError,
-    DNSLookupError,
-    NoRouteError,
-)
 
 FATAL_REASONS = {
     contract.NO_BALANCE: "tmapi_no_balance",
@@ -111,7 +102,7 @@ class TmapiEnvelopeMiddleware:
 
     def process_exception(self, request: Request, exception: Exception) -> None:
         """A wrong TMAPI_BASE_URL: stop after a few refused connections, not one per image."""
-        if self.answered or not endpoint_of(request) or not isinstance(exception, UNREACHABLE_ERRORS):
+        if self.answered or not endpoint_of(request) or not isinstance(exception, UNREACHABLE):
             return
         self.unreachable += 1
         if self.unreachable_limit and self.unreachable >= self.unreachable_limit:

@@ -19,6 +19,7 @@ from urllib.parse import unquote, urlsplit
 from scrapy.settings import BaseSettings
 
 from tmapi_spiders import registry
+from tmapi_spiders.crawl import feeds, storage
 
 LOCK_SUFFIX = ".lock"
 PROBE_BYTES = 4096
@@ -48,7 +49,7 @@ class _Params(dict):
 
 def local_path(uri: str) -> str | None:
     """The file a feed URI names on this machine (a plain path or file://); None for stdout and remote."""
-    if uri in ("-", "stdout:") or uri.startswith(("stdout:", "-:")):
+    if feeds.is_stdout(uri):
         return None
     parts = urlsplit(uri)
     if parts.scheme == "file":
@@ -91,8 +92,6 @@ def _known(settings: BaseSettings, spider_name: str, stamp: str) -> dict[str, An
 
 def planned(settings: BaseSettings, spider_name: str, stamp: str) -> list[Output]:
     """The local files this crawl will write, from its completed FEEDS (feeds.configure)."""
-    from tmapi_spiders.crawl import feeds
-
     known = {**_known(settings, spider_name, stamp), "host": socket.gethostname(), "pid": os.getpid()}
     found: list[Output] = []
     first_products: str | None = None
@@ -117,8 +116,6 @@ def planned(settings: BaseSettings, spider_name: str, stamp: str) -> list[Output
 
 def remote(settings: BaseSettings, spider_name: str, stamp: str) -> list[tuple[str, str]]:
     """(what, uri) of each feed of this crawl in object storage, from its completed FEEDS."""
-    from tmapi_spiders.crawl import feeds, storage
-
     known = _known(settings, spider_name, stamp)
     found: list[tuple[str, str]] = []
     for uri, options in settings.getdict("FEEDS").items():

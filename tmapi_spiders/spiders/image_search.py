@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from decimal import Decimal
+from functools import cached_property
 from typing import Any, Self
 
 from scrapy import Request, Spider
@@ -49,8 +50,7 @@ class ImageSearchSpider(Spider):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args)
         self.job: JobConfig = job_config(kwargs, need_seeds=False)  # from_crawler: seeds unless distributed
-        self._api: ApiRequests | None = None
-        self._queries: dict[str, contract.SearchQuery] = {}
+        self._queries: dict[tuple[Any, ...], contract.SearchQuery] = {}
         self.currency: tuple[str, float, Decimal] | None = None
 
     @classmethod
@@ -163,20 +163,13 @@ class ImageSearchSpider(Spider):
 
     def query_of(self, state: ChainState) -> contract.SearchQuery:
         q = state.q
-        key = f"{q['language']}|{q['sort']}|{q['page_size']}|{sorted(q['filters'].items())}"
-        query = self._queries.get(key)
-        if query is None:
-            query = self._queries[key] = contract.SearchQuery(**q)
-        return query
+        key = (q["language"], q["sort"], q["page_size"], tuple(sorted(q["filters"].items())))
+        return self._queries.get(key) or self._queries.setdefault(key, contract.SearchQuery(**q))
 
-    @property
+    @cached_property
     def api(self) -> ApiRequests:
         """Built at the first request: add-ons settle the base URL after the spider is created."""
-        if self._api is None:
-            self._api = ApiRequests(
-                registry.read(self.settings, "TMAPI_BASE_URL"), self.settings.getfloat("DOWNLOAD_TIMEOUT")
-            )
-        return self._api
+        return ApiRequests(registry.read(self.settings, "TMAPI_BASE_URL"), self.settings.getfloat("DOWNLOAD_TIMEOUT"))
 
     def _search(self, state: ChainState | dict[str, Any]) -> Request:
         state = ChainState.from_meta(state)
