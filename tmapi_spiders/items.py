@@ -1,27 +1,10 @@
-"""The two kinds of record a crawl writes: products and failures.
-
-Both are plain dicts, subclassed only so feeds can route them by class (`item_classes`):
-the API may add fields, which a fixed `scrapy.Item` would refuse.
-"""
+"""The two kinds of record: dicts subclassed only so feeds route them by class (`item_classes`); the API
+may add fields, which a fixed `scrapy.Item` would refuse."""
 
 from __future__ import annotations
 
 # Fields every product record carries beside the API's own item fields.
 CONTEXT_FIELDS = ("query_image_url", "search_image_url", "page", "rank", "language", "sort", "filters", "crawled_at")
-
-FAILURE_FIELDS = (
-    "query_image_url",
-    "search_image_url",
-    "stage",
-    "status",
-    "message",
-    "pages_ok",
-    "failed_page",
-    "language",
-    "sort",
-    "filters",
-    "crawled_at",
-)
 
 
 class ProductItem(dict):

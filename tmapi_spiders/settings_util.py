@@ -8,15 +8,13 @@ from scrapy.settings import SETTINGS_PRIORITIES, BaseSettings
 
 
 def priority_above(settings: BaseSettings, name: str) -> int:
-    """One above the setting's priority and the project's: for a dict the add-on completes
-    with the user's entries kept in it (FEEDS, SPIDER_MIDDLEWARES, EXTENSIONS), whose merged
-    value must replace the one it was made from."""
+    """One above the setting's priority and the project's: for a dict the add-on completes with the
+    user's entries kept in it, whose merged value must replace the one it was made from."""
     return max(settings.getpriority(name) or 0, 20) + 1
 
 
 def set_unless_given(settings: BaseSettings, name: str, value: Any) -> bool:
-    """Set NAME for a feature at Scrapy's `addon` priority: the project's settings, a
-    spider's `custom_settings` and `-s` all win. False when the user's value was kept."""
+    """Set NAME at Scrapy's `addon` priority, below the user's; False when the user's value was kept."""
     if (settings.getpriority(name) or 0) > SETTINGS_PRIORITIES["addon"]:
         return False
     settings.set(name, value, priority="addon")

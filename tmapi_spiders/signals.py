@@ -1,21 +1,13 @@
-"""Signals of our own, for extensions that follow images (progress, run summary).
+"""Signals of our own, for extensions that follow images and workers of a shared job."""
 
-image_finished(image: dict) is sent once per image when its search ends, whatever the outcome;
-`image` carries query_image_url, status ("done" or "failed"), reason, total_count, pages, items,
-duplicates, ended.
-"""
-
+# image_finished(image): once per image when its search ends; `image` carries query_image_url, status
+# ("done" or "failed"), reason, total_count, pages, items, duplicates, ended.
 image_finished = object()
-
-# TMAPI_AUTH=auto: auth_learned(way) is sent once the gateway has shown which way ("header" or
-# "query") it takes the token; auth_known(way) tells the download handler a way another worker learned.
+# TMAPI_AUTH=auto: auth_learned(way) once the gateway has shown which way ("header" or "query") it takes
+# the token; auth_known(way) tells the download handler a way another worker learned.
 auth_learned = object()
 auth_known = object()
-
-# request_done(request), in a distributed worker: every record the request gave is through the
-# item path and every follow-up request is queued (done.py); its lease may be acknowledged.
+# request_done(request), in a distributed worker: the request's records are written and its follow-ups queued.
 request_done = object()
-
-# stop_starting(reason) is sent once when the crawl will start no new image (the spending cap):
-# the spider stops reading its list; the run summary lists what was not started.
+# stop_starting(reason): the crawl starts no new image (the spending cap).
 stop_starting = object()

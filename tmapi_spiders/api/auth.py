@@ -1,10 +1,5 @@
-"""How the token reaches TMAPI: the `apikey` header, the `apiToken` query parameter, or
-whichever of the two the gateway accepts (TMAPI_AUTH = header | query | auto).
-
-`auto` starts with the header and, if the gateway refuses the first call, repeats it once with
-the query parameter, then keeps what worked; the other calls wait for that first one. The token
-is put on a copy of the request at download time (download.py) that nothing else ever holds.
-"""
+"""How the token reaches TMAPI (TMAPI_AUTH): the `apikey` header, the `apiToken` query parameter, or
+`auto`: the header first, the query parameter once if the gateway refuses it, then whichever worked."""
 
 from __future__ import annotations
 
@@ -35,18 +30,13 @@ class ApiRefused(IgnoreRequest):
 
 def token_of(settings: BaseSettings) -> str:
     """The token this crawl sends."""
-    return str(settings.get("TMAPI_API_TOKEN") or "")
+    return registry.read(settings, "TMAPI_API_TOKEN")
 
 
 def secrets_of(settings: BaseSettings) -> list[str]:
     """What must never be shown: the token."""
     token = token_of(settings)
     return [token] if token else []
-
-
-def auth_mode(settings: BaseSettings) -> str:
-    """TMAPI_AUTH, checked; ConfigError (a ValueError) names the setting and the allowed values."""
-    return str(registry.read(settings, "TMAPI_AUTH"))
 
 
 class Signer:
@@ -63,7 +53,8 @@ class Signer:
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> Signer:
-        return cls(token_of(settings), auth_mode(settings), str(settings.get("TMAPI_BASE_URL") or ""))
+        read = registry.read
+        return cls(token_of(settings), read(settings, "TMAPI_AUTH"), read(settings, "TMAPI_BASE_URL"))
 
     def applies(self, request: Request) -> bool:
         """Our API calls, and (for `scrapy shell`/`fetch`/`view`) any URL under the API's base."""

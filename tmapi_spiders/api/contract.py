@@ -1,8 +1,4 @@
-"""The TMAPI contract as data: every path, parameter, allowed value and status.
-
-The spider, the middlewares and the tests read this module, so a change to the API is a
-change in one place. Source: the endpoint page of TMAPI's documentation.
-"""
+"""The TMAPI contract as data (from TMAPI's endpoint page): paths, parameters, allowed values, statuses."""
 
 from __future__ import annotations
 
@@ -69,22 +65,19 @@ MSG_NO_KEY = "No API key found in request"
 MSG_BAD_KEY = "Invalid authentication credentials"
 MSG_NO_ROUTE = "no Route matched with those values"
 MSG_NO_BALANCE = "Insufficient API balance"
-# The bare gateway answers that mean the key itself was refused (fatal); any other bare
-# message is a failure of that one call, whatever HTTP status carries it.
+# Bare gateway answers refusing the key itself (fatal); any other fails that one call.
 GATEWAY_AUTH_MESSAGES = (MSG_NO_KEY.lower(), MSG_BAD_KEY.lower(), "invalid api key", "unauthorized")
-AUTH_MODES = ("auto", "header", "query")
 
 # API messages (in the {"code", "msg", "data"} envelope)
 MSG_SUCCESS = "success"
 MSG_IMAGE_DENIED = "Access to the image has been denied"  # conversion failed for good
 MSG_IMAGE_TIMEOUT = "Image URL request timed out"  # conversion failed transiently
-# A 422 with this message is transient (tmapi-notes: the next identical call succeeds).
+# A 422 with this message is transient: the next identical call succeeds.
 TRANSIENT_422_MESSAGES = frozenset({MSG_IMAGE_TIMEOUT})
 MSG_IMAGE_NOT_SUPPORTED = "image not supported: convert non-Alibaba images with /1688/tools/image/convert_url first"
 
 
-# The item object of a search answer, as the endpoint page documents it: field names, and
-# for nested objects their own fields (the CSV feed's columns come from this).
+# A search answer's item object as documented, nested objects with their fields (the CSV columns).
 ITEM_SHAPE: dict[str, Any] = {
     "item_id": None,
     "product_url": None,
@@ -141,10 +134,8 @@ def parse_bool(value: Any) -> bool:
 
 
 def last_page(total_count: int, page_size: int) -> int:
-    """The last page that can hold results: ceil(total_count / page_size)."""
-    if total_count <= 0:
-        return 0
-    return math.ceil(total_count / page_size)
+    """The last page that can hold results."""
+    return max(0, math.ceil(total_count / page_size))
 
 
 class ParamError(ValueError):
@@ -197,23 +188,13 @@ class SearchQuery:
 
     def params(self, img_url: str, page: int) -> list[tuple[str, str]]:
         """Query parameters for one page, in a stable order (stable fingerprints)."""
-        out = [
-            ("img_url", img_url),
-            ("page", str(page)),
-            ("page_size", str(self.page_size)),
-            ("language", self.language),
-            ("sort", self.sort),
-        ]
+        out = [("img_url", img_url), ("page", str(page)), ("page_size", str(self.page_size))]
+        out += [("language", self.language), ("sort", self.sort)]
         out.extend((name, "true" if self.filters[name] else "false") for name in FILTERS if name in self.filters)
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "language": self.language,
-            "sort": self.sort,
-            "page_size": self.page_size,
-            "filters": dict(self.filters),
-        }
+        return dict(language=self.language, sort=self.sort, page_size=self.page_size, filters=dict(self.filters))
 
 
 def parse_int(name: str, value: Any, low: int, high: int | None = None) -> int:

@@ -1,25 +1,6 @@
-"""Scrapy's HTTP/1.1 download handler, with the token put on at the last moment.
-
-Two changes to the stock handler, both about paid calls and secrets:
-
-- The token (auth.py decides header or query parameter) goes on a copy of the request
-  that only the network sees. The response comes back under the request's own URL, and
-  an exception's text is redacted, so the token is on nothing Scrapy logs, fingerprints,
-  caches or queues.
-- Twisted's connection pool re-sends an idempotent request once, unseen by Scrapy, when a
-  kept-alive connection fails. For a paid API that is a call nobody counts: the spending
-  cap, `tmapi/paid_calls` and the limiter would all miss it. With the re-send off, such a
-  failure reaches RetryMiddleware like any other: counted, backed off, capped.
-
-Scrapy builds its connection pool inside the handler and takes none from outside, so the
-re-send is switched off where Twisted makes it public: `HTTPConnectionPool.retryAutomatically`,
-the documented default of every pool, set to False on the class when the handler is built.
-That holds for the whole process; every Twisted pool in a crawl is a Scrapy handler's. A
-Twisted without that switch stops the crawl when the spider opens, before any paid call
-(finish reason `tmapi_scrapy_unsupported`, one log line). `Connection: close` on each call
-would stop the re-send through HTTP alone, at the price of a new connection (and TLS
-handshake) for every paid call.
-"""
+"""Scrapy's HTTP/1.1 download handler that signs API calls with the token at the last moment and counts
+every paid call: the token sits only on a copy the network sees (exceptions redacted), and Twisted's
+unseen re-send of an idempotent request is off, so every call reaches retry, the cap and the stats."""
 
 from __future__ import annotations
 
@@ -31,7 +12,7 @@ from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler
 from scrapy.crawler import Crawler
 from scrapy.exceptions import CannotResolveHostError, CloseSpider, DownloadConnectionRefusedError
 from scrapy.http import Response
-from twisted.internet.error import ConnectError, DNSLookupError, NoRouteError, TCPTimedOutError
+from twisted.internet.error import ConnectError, ConnectionRefusedError, DNSLookupError, NoRouteError, TCPTimedOutError
 from twisted.web.client import HTTPConnectionPool
 
 from tmapi_spiders import signals
@@ -39,24 +20,24 @@ from tmapi_spiders.api import auth
 from tmapi_spiders.api.redact import Redactor
 from tmapi_spiders.api.requests import endpoint_of
 
-# Failures before the request could reach the API: no call to pay for.
-NOT_CONNECTED = (
-    ConnectError,
+# Nothing answers at the address (a wrong TMAPI_BASE_URL, not a slow or overloaded API).
+UNREACHABLE = (
+    DownloadConnectionRefusedError,
+    CannotResolveHostError,
+    ConnectionRefusedError,
     DNSLookupError,
     NoRouteError,
-    TCPTimedOutError,
-    CannotResolveHostError,
-    DownloadConnectionRefusedError,
 )
+# Failures before the request could reach the API: no call to pay for.
+NOT_CONNECTED = (*UNREACHABLE, ConnectError, TCPTimedOutError)
 UNSUPPORTED_REASON = "tmapi_scrapy_unsupported"  # outcome.SCRAPY_ERROR
 
 logger = logging.getLogger(__name__)
 
 
 def stop_automatic_retries(pool_class: type = HTTPConnectionPool) -> str | None:
-    """Turn off Twisted's unseen re-send of a failed request for every pool of `pool_class`
-    (Scrapy's handler builds a plain HTTPConnectionPool); the problem, in words, when
-    Twisted has no such switch (None: done)."""
+    """Turn off Twisted's unseen re-send for every pool of `pool_class` (process-wide: Scrapy builds its
+    own pool); the problem, in words, when this Twisted has no such switch (None: done)."""
     if not isinstance(getattr(pool_class, "retryAutomatically", None), bool):
         return (
             f"Twisted's {pool_class.__name__} has no `retryAutomatically`:"
@@ -67,13 +48,10 @@ def stop_automatic_retries(pool_class: type = HTTPConnectionPool) -> str | None:
 
 
 class CountedHTTP11DownloadHandler(HTTP11DownloadHandler):
-    """Signs API calls with the token and counts every call the API received
-    (`tmapi/paid_calls`, `tmapi/calls/<endpoint>`): an answer came back, or the call
-    failed after the connection was made (the API may have done the work). Calls that
-    never connected, and the one `auto` call the gateway refused, are not paid."""
+    """Signs API calls and counts each the API received (`tmapi/paid_calls`, `tmapi/calls/<endpoint>`):
+    not those that never connected, nor the one `auto` call the gateway refused."""
 
-    # Built with the engine, not at the first download: a distributed worker tells it at
-    # open how the job's gateway takes the token (signals.auth_known).
+    # Built with the engine: a distributed worker tells it at open how the gateway takes the token.
     lazy = False
 
     def __init__(self, crawler: Crawler) -> None:
@@ -100,8 +78,7 @@ class CountedHTTP11DownloadHandler(HTTP11DownloadHandler):
         try:
             response = await self._send(request, way, count=False)
             if auth.refused(response.status):
-                # The gateway did not take the header: the same call once more with the
-                # endpoint page's query parameter, before the token counts as refused.
+                # The header was refused: the same call once more with the query parameter.
                 assert self.stats is not None
                 self.stats.inc_value("tmapi/auth/header_refused")
                 way = auth.QUERY
@@ -131,8 +108,7 @@ class CountedHTTP11DownloadHandler(HTTP11DownloadHandler):
         return response
 
     def _scrub(self, exc: BaseException) -> None:
-        """Redact the text of an exception and of those it was raised from (a URL with
-        the token in it is what a timeout or a refused connection quotes)."""
+        """Redact the text of an exception and its causes (a timeout quotes the signed URL)."""
         seen: set[int] = set()
         current: BaseException | None = exc
         while current is not None and id(current) not in seen:

@@ -1,6 +1,5 @@
-"""Reading one TMAPI answer: its JSON body, parsed without ever crashing, and the envelope
-(`{"code", "msg", "data"}`, or a gateway's bare `{"message"}`) classified as ok or failed.
-"""
+"""Reading one TMAPI answer: its JSON parsed without crashing, the envelope (`{"code", "msg", "data"}`
+or a gateway's bare `{"message"}`) classified as ok or failed."""
 
 from __future__ import annotations
 
@@ -50,16 +49,14 @@ class Envelope:
 
 _LONE_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 _SURROGATE = re.compile("[\ud800-\udfff]")
-# orjson reads an integer beyond 64 bits as a float (json keeps it exact): a body with a run of
-# 19 digits goes the careful way (found by mapping digits to "0": cheaper than a regex).
+# orjson reads an integer beyond 64 bits as a float: a body with a run of 19 digits goes the careful way.
 _DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
 _LONG_DIGITS = b"0" * 19
 
 
 def parse_json(body: bytes | str) -> Any:
-    """JSON as the API meant it, never a crash further down: bytes that are not UTF-8 and lone
-    surrogate escapes become U+FFFD, NaN/Infinity null; too deep a nesting raises RecursionError.
-    orjson first; the bodies it refuses take the careful path."""
+    """JSON with bad UTF-8 and lone surrogates as U+FFFD, NaN/Infinity as null (RecursionError when too
+    deep): orjson first, the json module for what it refuses."""
     if isinstance(body, bytes) and _LONG_DIGITS not in body.translate(_DIGITS_TO_ZERO):
         try:
             return orjson.loads(body)
@@ -145,8 +142,8 @@ def redirect_envelope(http_status: int, location: str | None, url: str) -> Envel
 
 
 def gateway_envelope(http_status: int, message: str) -> Envelope:
-    """A bare gateway `{"message": ...}`: refused key, spent balance and unknown route stop the
-    crawl; any other message keeps its status (an unexpected error on HTTP 200), retried as usual."""
+    """A bare gateway `{"message": ...}`: refused key, spent balance and unknown route are fatal; any
+    other keeps its status (500 on HTTP 200)."""
     lowered = message.lower()
     if MSG_NO_BALANCE.lower() in lowered:
         return Envelope(NO_BALANCE, message, None)

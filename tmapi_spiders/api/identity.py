@@ -1,11 +1,5 @@
-"""What identifies one image search: the one definition every key of "the same search" is built from.
-
-A search is the query image (`image_key`: the URL as given, stripped, only scheme, host, default
-port and fragment normalised: TMAPI fetches the URL as written) and the query: `language`, `sort`
-and filters (which items), `page_size` and `max_pages` (which paid calls). The seed key, the shared
-duplicate filter's key, the merge key and seed-list dedupe all derive from `ImageSearch`. The two
-digests differ in spelling, and both are stored in Redis by running jobs: pinned by tests.
-"""
+"""What identifies one image search (the image's key and the query): every key of "the same search"
+derives from `ImageSearch`. The digests are stored in Redis by running jobs: their spelling is pinned."""
 
 from __future__ import annotations
 
@@ -18,7 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from tmapi_spiders.api import contract
 
-# A record's fields that say which search found it (items.CONTEXT_FIELDS / FAILURE_FIELDS).
+# A record's fields that say which search found it (product and failure records).
 RESULT_FIELDS = ("query_image_url", "language", "sort", "filters")
 # What a seed from a spreadsheet row carries besides its search: never a part of the seed's key.
 SEED_ROW_FIELDS = ("input", "input_row")
@@ -27,8 +21,8 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def image_key(url: str) -> str:
-    """The image part of a search's identity, and the URL the search sends: stripped, scheme and host
-    lower-cased, a default port and a fragment dropped; a `/search/` path or an unsplittable URL only stripped."""
+    """The URL a search sends and is keyed by: stripped, scheme and host lower-cased, a default port and a
+    fragment dropped (TMAPI fetches the URL as written, so nothing else changes)."""
     url = url.strip()
     if not url or url.startswith("/"):
         return url
@@ -82,23 +76,12 @@ class ImageSearch:
 
     def query_dict(self) -> dict[str, Any]:
         """The query as contract.SearchQuery.to_dict() spells it (chain states carry this)."""
-        return {
-            "language": self.language,
-            "sort": self.sort,
-            "page_size": self.page_size,
-            "filters": dict(self.filters),
-        }
+        return dict(language=self.language, sort=self.sort, page_size=self.page_size, filters=dict(self.filters))
 
     def seed_fields(self) -> dict[str, Any]:
         """The seed's JSON in a shared job: the image, max_pages and the query, filters flat."""
-        return {
-            "url": self.image,
-            "max_pages": self.max_pages,
-            "language": self.language,
-            "sort": self.sort,
-            "page_size": self.page_size,
-            **dict(self.filters),
-        }
+        search = {"url": self.image, "max_pages": self.max_pages, "language": self.language, "sort": self.sort}
+        return {**search, "page_size": self.page_size, **dict(self.filters)}
 
     def result_fields(self) -> list[Any]:
         """What a record found by this search says it was found by (RESULT_FIELDS)."""

@@ -1,16 +1,9 @@
-"""One image's search, page after page: the chain state, and what each answer means.
-
-`ChainState` travels with a request (`meta["tmapi"]`, plain JSON a Redis queue can carry).
-`paginate` reads one search answer and says which items are new, which page comes next, or
-why the image ended; it knows nothing of Scrapy. The rules follow what the API does: its own
-smaller page size, a short page not the end while total_count says more, and an empty page,
-a page with nothing new or `has_next_page: false` the end. An empty page total_count promised
-items on (page 1, or after a full page) is asked again before it counts (`Step.promised_empty`).
-"""
+"""One image's search, page after page: `ChainState` (plain JSON in `meta["tmapi"]`, so a Redis
+queue can carry it) and `paginate`, which reads one answer: new items, the next page, or why it ended."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from tmapi_spiders.api import contract
@@ -56,22 +49,10 @@ class ChainState:
     def from_meta(cls, meta: dict[str, Any] | ChainState) -> ChainState:
         if isinstance(meta, ChainState):
             return meta
-        return cls(
-            image=meta["image"],
-            img=meta.get("img", meta["image"]),
-            q=meta["q"],
-            page=meta.get("page", 1),
-            max_pages=meta.get("max_pages", 0),
-            converted=meta.get("converted", False),
-            seen=list(meta.get("seen", ())),
-            total=meta.get("total"),
-            items=meta.get("items", 0),
-            dups=meta.get("dups", 0),
-            prev_short=meta.get("prev_short", False),
-            empty_asks=meta.get("empty_asks", 0),
-            input=meta.get("input"),
-            input_row=meta.get("input_row"),
-        )
+        given = {f.name: meta[f.name] for f in fields(cls) if f.name in meta}
+        given.setdefault("img", meta["image"])
+        given["seen"] = list(given.get("seen", ()))
+        return cls(**given)
 
 
 @dataclass
@@ -109,15 +90,23 @@ def promises_items(total: int, page: int, size: int) -> bool:
     return total > (page - 1) * size
 
 
+def total_and_items(data: dict[str, Any]) -> tuple[int, list[Any]] | None:
+    """total_count and items ("nothing found" written as null included); None when it cannot be paged."""
+    total, items = data.get("total_count"), data.get("items")
+    if total == 0 and items is None:
+        return 0, []
+    if type(total) is not int or total < 0 or not isinstance(items, list):
+        return None
+    return total, items
+
+
 def unusable_search(data: dict[str, Any], page: int, asked_page_size: int) -> str | None:
     """Why a successful search answer must not be kept for a re-run (None: it may): it cannot be
     paged, or it is an empty page total_count says should hold items."""
-    total, items = data.get("total_count"), data.get("items")
-    if total == 0 and items is None:
-        return None
-    if type(total) is not int or total < 0 or not isinstance(items, list):
+    read = total_and_items(data)
+    if read is None:
         return NO_TOTAL
-    if not items and promises_items(total, page, page_size_of(data, asked_page_size)):
+    if not read[1] and promises_items(read[0], page, page_size_of(data, asked_page_size)):
         return EMPTY_PROMISED
     return None
 
@@ -158,11 +147,10 @@ def end_of_search(
 
 def paginate(state: ChainState, data: dict[str, Any], asked_page_size: int, stop_on_short_page: bool) -> Step:
     """Read one successful search answer (`data` of the envelope) for `state`'s page."""
-    total, items = data.get("total_count"), data.get("items")
-    if total == 0 and items is None:  # "nothing found" written as null
-        items = []
-    if not isinstance(total, int) or isinstance(total, bool) or total < 0 or not isinstance(items, list):
+    read = total_and_items(data)
+    if read is None:
         return Step([], 0, 0, state, None, None, 0, failure=NO_TOTAL)
+    total, items = read
     size = page_size_of(data, asked_page_size)
     seen = set(state.seen)
     new: list[tuple[int, dict[str, Any]]] = []

@@ -1,10 +1,5 @@
-"""The one place that takes the API token out of text that came from outside.
-
-Whatever outside text is about to become (a log line, a stat key, a record, a summary, a Redis
-value) goes through a `Redactor` first. The token is matched however a server escaped it, each
-character on its own: as itself, percent-encoded, JSON-escaped (`\\/`, `\\uXXXX`, ...), in any mix.
-Raw answer bytes are redacted before they are decoded, and decoded text again before it is written.
-"""
+"""The one place that takes the API token out of outside text (logs, stats, records, Redis): matched
+however a server escaped each character (percent-encoded, JSON `\\/` or `\\uXXXX`, in any mix)."""
 
 from __future__ import annotations
 
@@ -25,8 +20,7 @@ def _forms(secret: str) -> set[str]:
 
 
 def _escapes(char: str) -> list[str]:
-    """Every way but itself a server may write `char`: percent-encoded, JSON's `\\uXXXX` and short
-    escapes, `+` for a space (hex case is left to IGNORECASE)."""
+    """Every escaped way a server may write `char` (hex case is left to IGNORECASE)."""
     forms = ["".join(f"%{byte:02X}" for byte in char.encode("utf-8"))]
     units = char.encode("utf-16-be")
     forms.append("".join(f"\\u{units[i]:02X}{units[i + 1]:02X}" for i in range(0, len(units), 2)))
@@ -47,15 +41,13 @@ class Redactor:
 
     def __init__(self, secrets: Iterable[str | None]) -> None:
         self.secrets = tuple(sorted({s for s in secrets if s and len(s) >= MIN_SECRET_LENGTH}))
-        # One pattern per secret, a group per character (its escapes written as UTF-8, so the
-        # same text serves str and bytes); longest first so no secret leaves a tail of another.
+        # A group per character, serving str and bytes alike; longest secret first (no tail left).
         per_secret = ["".join(map(_char_pattern, s)) for s in sorted(self.secrets, key=len, reverse=True)]
         source = "|".join(per_secret)
         self._pattern = re.compile(source, re.IGNORECASE) if per_secret else None
         self._bytes_pattern = re.compile(source.encode("utf-8"), re.IGNORECASE) if per_secret else None
         forms = {form for secret in self.secrets for form in _forms(secret)}
-        # found_in_bytes: each whole form looked for in the lowercased bytes (and with `\\/` read
-        # as `/`); any other match holds one of the characters' escapes, grouped by first byte.
+        # found_in_bytes: the whole forms, then the characters' escapes grouped by their first byte.
         self._lower_forms = tuple(sorted({f.encode("utf-8").lower() for f in forms}))
         hints: dict[bytes, set[bytes]] = {}
         for char in {char for secret in self.secrets for char in secret}:
@@ -63,7 +55,6 @@ class Redactor:
                 if escape != "\\/":
                     hint = escape.encode("utf-8").lower()
                     hints.setdefault(hint[:1], set()).add(hint)
-        # One pattern per group: its literal first byte is what the regex engine scans for.
         self._hint_groups = tuple(
             (first, re.compile(re.escape(first) + b"(?:" + b"|".join(re.escape(h[1:]) for h in sorted(group)) + b")"))
             for first, group in sorted(hints.items())
@@ -116,7 +107,7 @@ class Redactor:
 
 
 class RedactingFilter(logging.Filter):
-    """A logging filter, on the root logger's handlers, that redacts a record's whole text and traceback."""
+    """Redacts a log record's whole text and traceback."""
 
     def __init__(self, redactor: Redactor) -> None:
         super().__init__()
@@ -141,7 +132,7 @@ class RedactingFilter(logging.Filter):
 
 
 def install_log_filter(redactor: Redactor, logger: logging.Logger | None = None) -> RedactingFilter | None:
-    """Put a RedactingFilter on every handler of `logger` (root by default); None when nothing to redact."""
+    """A RedactingFilter on every handler of `logger` (root by default); None when nothing to redact."""
     if not redactor:
         return None
     log_filter = RedactingFilter(redactor)

@@ -1,10 +1,5 @@
-"""Scrapy requests for the two TMAPI calls, built from the contract.
-
-Requests never carry the token: the download handler (download.py) sends a signed copy,
-so it cannot reach logs, fingerprints, caches or Redis. The
-chain state of an image travels in `meta["tmapi"]` as plain JSON-able data, so a
-request can be queued in Redis and finished by any worker.
-"""
+"""Scrapy requests for the two TMAPI calls, without the token (download.py signs a copy); an image's
+chain state travels in `meta["tmapi"]` as plain JSON, so any worker can finish a queued request."""
 
 from __future__ import annotations
 
@@ -47,12 +42,8 @@ class ApiRequests:
             callback=callback,
             errback=errback,
             meta=self._meta(ENDPOINT_SEARCH, state),
-            # Later pages of a started image first: finishing images frees their state.
-            priority=state.page,
-            # Page n+1 is only ever asked for by page n's answer, so in one process only an
-            # image's first request needs the duplicate filter (one key per image). A shared
-            # job's scheduler filters follow-ups too (a page redone after a worker died must
-            # not ask for the next one twice): distributed/dupefilter.py.
+            priority=state.page,  # finish started images first
+            # Only page n asks for page n+1: one filter key per image (a shared job filters all pages).
             dont_filter=state.page > 1,
         )
 

@@ -1,8 +1,5 @@
-"""What a product record must look like to be kept (pydantic, validation only).
-
-It checks the fields users rely on and lets everything else through, as it came; records are
-not rebuilt from it, so prices stay the API's exact strings.
-"""
+"""What a product record must look like to be kept: pydantic checks the fields users rely on and lets
+the rest through; records are not rebuilt, so prices stay the API's exact strings."""
 
 from __future__ import annotations
 
@@ -20,15 +17,13 @@ from pydantic import (
 )
 from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
 
-# Checked inside pydantic-core (Rust regex, where `$` is the end of the text), not by a Python validator.
 _DECIMAL = r"[0-9]{1,12}(\.[0-9]{1,6})?"
 DecimalString = Annotated[StrictStr, StringConstraints(pattern=rf"^{_DECIMAL}$")]
 OptionalDecimalString = Annotated[StrictStr, StringConstraints(pattern=rf"^({_DECIMAL})?$")] | None
 AbsoluteUrl = Annotated[StrictStr, StringConstraints(pattern=r"^https?://[^\s/?#]+\S*$")]
 
 
-# TypedDicts, not models: pydantic-core checks a dict without building model instances;
-# other keys are neither checked nor copied (the record keeps them).
+# TypedDicts, not models: checked without building instances, other keys ignored.
 _OPEN = ConfigDict(extra="ignore")
 
 
@@ -72,19 +67,17 @@ _PRODUCT = TypeAdapter(Product)
 
 # A real record is 3 levels deep; far deeper ones break recursive exporters (CSV, JSON).
 MAX_DEPTH = 32
-_CONTAINERS = (dict, list)  # a constant: `dict | list` in the loop built a new union per value
+_CONTAINERS = (dict, list)
 _CONTAINER_TYPES = frozenset(_CONTAINERS)
 
 
 def too_deep(record: Any, limit: int = MAX_DEPTH) -> bool:
-    """True when lists/dicts nest more than `limit` levels (the record is level 1); recursive,
-    never more than `limit` calls deep, stopping at the first level too many."""
+    """True when lists/dicts nest more than `limit` levels (the record is level 1)."""
     return limit < 1 or _nests_deeper(record, limit - 1)
 
 
 def _nests_deeper(value: Any, levels: int) -> bool:
-    """True when a container inside `value` nests more than `levels` further levels (most hold none:
-    `map(type, ...)` tells so before any Python loop)."""
+    """True when a container inside `value` nests more than `levels` further levels."""
     if isinstance(value, dict):
         value = value.values()
     elif not isinstance(value, list):

@@ -1,8 +1,5 @@
-"""A job's configuration from spider arguments and settings, checked before any call.
-
-`scrapy crawl`, `scrapy seed` and the spider itself all go through `job_config`, so
-a bad argument gives the same one-line error everywhere and costs no paid call.
-"""
+"""A job's configuration from spider arguments and settings, checked before any paid call; `scrapy crawl`,
+`scrapy seed` and the spider all use `job_config`, so a bad argument is the same one line everywhere."""
 
 from __future__ import annotations
 
@@ -27,13 +24,9 @@ __all__ = ["ConfigError", "JobConfig", "check_seed_list", "check_setting_names",
 
 QUERY_ARGS = ("language", "sort", "page_size", *contract.FILTERS)
 SEED_ARGS = ("urls_file", "urls")
-# A spreadsheet seed list's sheet and image column (sheets.py).
-SHEET_ARGS = ("sheet", "image_column")
-# Prices converted at the rate given (currency.py): 1 CNY = rate units of currency.
-CURRENCY_ARGS = ("currency", "rate")
-# refresh=true: pay for every call again instead of reusing the answer store (cache.py).
-# best, best_by, max_price, max_moq, badges: which offers the sourcing workbook and the report
-# call the best (sourcing.Choice); they change no call.
+SHEET_ARGS = ("sheet", "image_column")  # a spreadsheet seed list's sheet and image column
+CURRENCY_ARGS = ("currency", "rate")  # 1 CNY = rate units of currency
+# refresh: pay again instead of reusing stored answers; sourcing.CHOICE_ARGS pick the best offers.
 JOB_ARGS = (*SEED_ARGS, *SHEET_ARGS, "max_pages", *QUERY_ARGS, "refresh", *CURRENCY_ARGS, *sourcing.CHOICE_ARGS)
 # scrapyd adds these spider arguments to every job it runs (`-a _job=<id>`, `-a _version=...`).
 SCRAPYD_ARGS = ("_job", "_version")
@@ -49,23 +42,21 @@ class JobConfig:
     max_pages: int  # 0: no limit beyond total_count
     urls_file: str | None
     urls: str | None
-    # The API token: seed lines carrying it are bad lines (seeds.check_image_url).
+    # The API token: seed lines carrying it are bad lines.
     redactor: Redactor = field(default_factory=lambda: Redactor(()), compare=False, repr=False)
 
     def with_token(self, settings: BaseSettings) -> JobConfig:
-        """The same job, checking its seeds against the settings' API token (the spider
-        builds its JobConfig from its arguments, before it has settings)."""
+        """The same job, its seeds checked against the settings' API token."""
         return replace(self, redactor=token_redactor(settings))
 
     refresh: bool = False  # -a refresh=true: stored answers are not reused this run
     sheet: str | None = None  # -a sheet=NAME: the worksheet of an XLSX list (else the first)
     image_column: str | None = None  # -a image_column=NAME: a spreadsheet's image column
-    currency: Currency | None = None  # -a currency=USD -a rate=0.1385
-    choice: sourcing.Choice = field(default_factory=sourcing.Choice)  # the best offers' choice
+    currency: Currency | None = None
+    choice: sourcing.Choice = field(default_factory=sourcing.Choice)
 
     def read_seeds(self) -> seeds.SeedSource:
-        """The job's seed list, opened and read lazily: a spreadsheet's rows (sheets.py) or a
-        text list's lines (seeds.read_source); SeedError when it cannot be opened."""
+        """The job's seed list, read lazily (a spreadsheet's rows or a text list's lines); SeedError if unopenable."""
         if self.urls_file and self.is_sheet:
             entries = sheets.parse_sheet(
                 self.urls_file,
@@ -79,7 +70,7 @@ class JobConfig:
 
     @property
     def is_sheet(self) -> bool:
-        """The seed list is a spreadsheet (CSV, XLSX): its rows carry `input` (sheets.py)."""
+        """The seed list is a spreadsheet (CSV, XLSX): its rows carry `input`."""
         return bool(self.urls_file) and sheets.sheet_kind(self.urls_file or "") is not None
 
     @property
@@ -94,9 +85,7 @@ class JobConfig:
 
 @dataclass(frozen=True)
 class Currency:
-    """`-a currency=USD -a rate=0.1385`: prices converted at the rate the user gives (1 CNY
-    = rate units), never looked up: the same run gives the same figures, and the summary
-    says which rate they came from."""
+    """`-a currency=USD -a rate=0.1385`: the user's rate (1 CNY = rate units), never looked up."""
 
     code: str
     rate: float
@@ -168,15 +157,6 @@ def token_redactor(settings: BaseSettings) -> Redactor:
     return Redactor(auth.secrets_of(settings))
 
 
-def refresh_from(value: Any) -> bool:
-    if value in (None, ""):
-        return False
-    try:
-        return contract.parse_bool(value)
-    except ValueError:
-        raise ConfigError(f"bad argument refresh: {value!r} is not one of true/false/1/0/yes/no") from None
-
-
 def job_config(args: dict[str, Any], *, need_seeds: bool = True, redactor: Redactor | None = None) -> JobConfig:
     unknown = sorted(set(args) - set(JOB_ARGS) - set(SCRAPYD_ARGS))
     if unknown:
@@ -186,13 +166,18 @@ def job_config(args: dict[str, Any], *, need_seeds: bool = True, redactor: Redac
     if args.get("urls_file") and args.get("urls"):
         raise ConfigError("give either -a urls_file or -a urls, not both")
     sheet, image_column = sheet_args_from(args)
+    query, max_pages, refresh = query_from_args(args), max_pages_from(args.get("max_pages")), args.get("refresh")
+    try:
+        refresh = refresh not in (None, "") and contract.parse_bool(refresh)
+    except ValueError:
+        raise ConfigError(f"bad argument refresh: {refresh!r} is not one of true/false/1/0/yes/no") from None
     return JobConfig(
-        query=query_from_args(args),
-        max_pages=max_pages_from(args.get("max_pages")),
+        query=query,
+        max_pages=max_pages,
         urls_file=args.get("urls_file") or None,
         urls=args.get("urls") or None,
         redactor=redactor or Redactor(()),
-        refresh=refresh_from(args.get("refresh")),
+        refresh=refresh,
         sheet=sheet,
         image_column=image_column,
         currency=currency_from(args),
@@ -208,24 +193,20 @@ def choice_of(args: dict[str, Any]) -> sourcing.Choice:
 
 
 def check_seed_list(config: JobConfig) -> None:
-    """ConfigError when the list cannot be opened or holds no searchable line, read up to its
-    first searchable line only: a list of a million lines starts at once, and the rest is
-    checked and counted as the crawl reads it."""
+    """ConfigError when the list cannot be opened or holds no searchable line, read up to its first
+    searchable line only (the rest is read as the crawl goes)."""
     try:
         seeds.first_seed(config.read_seeds().entries, config.seed_source, config.seed_unit)
         if config.urls_file and sheets.sheet_kind(config.urls_file) == "xlsx":
-            # A workbook is checked whole (fast, without openpyxl): a sheet cut off after
-            # its first rows must cost nothing. Text and CSV lists are read as the crawl
-            # goes; one that goes bad further down stops the crawl there (exit 2).
+            # A workbook is checked whole, cheaply: one cut off after its first rows must cost nothing.
             sheets.check_xlsx_parts(config.urls_file, config.seed_source)
     except seeds.SeedError as exc:
         raise ConfigError(str(exc)) from None
 
 
 def check_setting_names(settings: BaseSettings, custom: Mapping[str, Any] | None = None) -> None:
-    """Every `TMAPI_*` name given (-s, settings.py, a spider's custom_settings, the environment)
-    is one the registry knows: before anything is paid, a typo is one line, not a cap that is
-    silently off."""
+    """Every `TMAPI_*` name given (-s, settings.py, custom_settings, the environment) is one the registry
+    knows: a typo is one line, not a cap silently off."""
     registry.import_addons(settings)  # an add-on declares its own settings
     registry.check_names(settings)
     registry.check_names(custom or {})
@@ -233,23 +214,22 @@ def check_setting_names(settings: BaseSettings, custom: Mapping[str, Any] | None
 
 
 def check_settings(settings: BaseSettings) -> None:
-    """Settings that must be right before the first paid call: ours by the registry (type,
-    bounds, choices), then the few Scrapy settings we read and the cross-field rules."""
+    """Settings that must be right before the first paid call: ours by the registry, then the few
+    Scrapy settings we read and the cross-field rules."""
     registry.check(settings)
-    if not settings.get("TMAPI_API_TOKEN"):
+    if not auth.token_of(settings):
         raise ConfigError(
             "no API token: set TMAPI_API_TOKEN in the environment (or -s TMAPI_API_TOKEN=...),"
             " or run against the bundled sandbox with -s TMAPI_SANDBOX=true"
         )
-    for name in ("DOWNLOAD_TIMEOUT",):
-        try:
-            value = settings.getfloat(name)
-        except ValueError:
-            raise ConfigError(f"{name} must be a number, got {settings.get(name)!r}") from None
-        if value < 0:
-            raise ConfigError(f"{name} must not be negative, got {value}")
-        if name == "DOWNLOAD_TIMEOUT" and value == 0:
-            raise ConfigError("DOWNLOAD_TIMEOUT must be above 0 (seconds per call), got 0")
+    try:
+        timeout = settings.getfloat("DOWNLOAD_TIMEOUT")
+    except ValueError:
+        raise ConfigError(f"DOWNLOAD_TIMEOUT must be a number, got {settings.get('DOWNLOAD_TIMEOUT')!r}") from None
+    if timeout < 0:
+        raise ConfigError(f"DOWNLOAD_TIMEOUT must not be negative, got {timeout}")
+    if timeout == 0:
+        raise ConfigError("DOWNLOAD_TIMEOUT must be above 0 (seconds per call), got 0")
     # Scrapy reads these with a bare int()/logging call: a typo would be a traceback wall.
     for name, low in (("RETRY_TIMES", 0), ("CONCURRENT_REQUESTS", 1), ("CONCURRENT_REQUESTS_PER_DOMAIN", 1)):
         try:
@@ -258,7 +238,7 @@ def check_settings(settings: BaseSettings) -> None:
             raise ConfigError(f"{name} must be an integer, got {settings.get(name)!r}") from None
         if number < low:
             raise ConfigError(f"{name} must be {low} or more, got {number}")
-    base, cap = settings.getfloat("TMAPI_BACKOFF_BASE"), settings.getfloat("TMAPI_BACKOFF_MAX")
+    base, cap = registry.read(settings, "TMAPI_BACKOFF_BASE"), registry.read(settings, "TMAPI_BACKOFF_MAX")
     if base > 0 and cap < base:
         raise ConfigError(f"TMAPI_BACKOFF_MAX ({cap}) must not be below TMAPI_BACKOFF_BASE ({base})")
     level = settings.get("LOG_LEVEL")
@@ -269,7 +249,7 @@ def check_settings(settings: BaseSettings) -> None:
 
 def check_operator_settings(settings: BaseSettings) -> None:
     """The cap, cache, progress and summary settings (docs/running-jobs.md)."""
-    # Only when a crawl is checked: every command imports this module at start.
+    # Imported here: every command imports this module at start.
     from tmapi_spiders import limits
     from tmapi_spiders.extensions import progress
     from tmapi_spiders.jobs import cache, spending

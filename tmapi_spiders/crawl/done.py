@@ -1,13 +1,6 @@
-"""Done means written: a distributed worker acknowledges a lease only once each record its request
-gave is written by the feeds and each follow-up request is in the job's queue.
-
-- `WriteGuard`: the feeds' local files (`CheckedFileFeedStorage`) report a failed write to it
-  instead of raising into Scrapy's item path. The first failure is logged in one line and stops
-  the crawl (`tmapi_write_failed`, exit 7); from then on writes are discarded and nothing is done.
-- `RequestsDone`: a spider middleware that counts what each callback yields and counts it off on
-  the item signals and `request_scheduled` / `request_dropped`, then sends `request_done`. An
-  errback's single failure record passes no spider middleware: its request is done with it.
-"""
+"""Done means written: a distributed worker acknowledges a lease only once every record its request gave
+is written (`WriteGuard`: a failed feed write stops the crawl, exit 7) and every follow-up request is
+queued (`RequestsDone`)."""
 
 from __future__ import annotations
 
@@ -16,6 +9,7 @@ import logging
 import os
 import weakref
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Self
 
@@ -49,10 +43,7 @@ class WriteGuard:
 
     @classmethod
     def of(cls, crawler: Crawler) -> WriteGuard:
-        guard = _guards.get(crawler)
-        if guard is None:
-            guard = _guards[crawler] = cls(crawler)
-        return guard
+        return _guards.get(crawler) or _guards.setdefault(crawler, cls(crawler))
 
     @classmethod
     def failure_of(cls, crawler: Crawler) -> str | None:
@@ -61,7 +52,7 @@ class WriteGuard:
         return guard.failed if guard is not None else None
 
     def fail(self, path: str, exc: OSError) -> None:
-        """A write to `path` failed: stop the crawl, once, and count nothing done from now on."""
+        """A write to `path` failed: stop the crawl, once; nothing counts as done from now on."""
         stats = self.crawler.stats
         if stats is not None:
             stats.inc_value("tmapi/write_failed")
@@ -87,8 +78,7 @@ class WriteGuard:
 
 
 class _CheckedRaw(io.RawIOBase):
-    """An unbuffered file whose failed write goes to the guard, not to the caller; after the first
-    failure every write is discarded, so an exporter never sees an exception."""
+    """An unbuffered file whose failed write goes to the guard, not the caller; later writes are discarded."""
 
     def __init__(self, path: str, mode: str, guard: WriteGuard) -> None:
         super().__init__()
@@ -138,8 +128,7 @@ class _CheckedRaw(io.RawIOBase):
 
 
 class CheckedFileFeedStorage(FileFeedStorage):
-    """Scrapy's local file storage, its writes checked by the crawler's `WriteGuard`. Unbuffered
-    (distributed workers), every line goes straight to the kernel: a `kill -9` loses no acknowledged record."""
+    """Scrapy's local file storage, its writes checked by the crawler's `WriteGuard`."""
 
     buffered = True
 
@@ -180,6 +169,8 @@ class CheckedFileFeedStorage(FileFeedStorage):
 
 
 class UnbufferedFileFeedStorage(CheckedFileFeedStorage):
+    """For distributed workers: every line reaches the kernel, so a `kill -9` loses no acknowledged record."""
+
     buffered = False
 
 
@@ -198,16 +189,15 @@ class _NoTraceback(logging.Filter):
 logging.getLogger("scrapy.extensions.feedexport").addFilter(_NoTraceback())
 
 
+@dataclass(slots=True)
 class _Pending:
-    __slots__ = ("complete", "records")
-
-    def __init__(self) -> None:
-        self.records = 0  # records and follow-up requests yielded and not yet through or scheduled
-        self.complete = False  # the callback's output is exhausted
+    records: int = 0  # records and follow-up requests yielded and not yet through or scheduled
+    complete: bool = False  # the callback's output is exhausted
 
 
 class RequestsDone:
-    """A spider middleware, next to the engine, that announces each request whose work is done."""
+    """A spider middleware, next to the engine, that announces each request whose work is done: what its
+    callback yielded is counted off on the item signals and `request_scheduled` / `request_dropped`."""
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
@@ -246,9 +236,7 @@ class RequestsDone:
         pending = self.pending.get(request)
         if pending is None:
             # An errback's one record for a failed download (no spider middleware saw it).
-            pending = _Pending()
-            pending.complete = True
-            self.pending[request] = pending
+            pending = self.pending[request] = _Pending(complete=True)
         else:
             pending.records -= 1
         self._maybe_done(request, pending)

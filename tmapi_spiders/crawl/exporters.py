@@ -51,8 +51,7 @@ def _columns(shape: dict[str, Any], prefix: str = "") -> list[str]:
     return out
 
 
-# A fixed header (Scrapy's takes the first record's fields, dropping any it lacks from every row);
-# anything outside these columns goes, as JSON, into `extra`.
+# A fixed header (Scrapy's follows the first record); other fields go, as JSON, into `extra`.
 CSV_COLUMNS = (*_columns(contract.ITEM_SHAPE), *CONTEXT_FIELDS, "extra")
 _CSV_COLUMN_SET = frozenset(CSV_COLUMNS)
 _JSON_COLUMNS = ("filters",)  # our own objects whose keys vary with the query
@@ -80,12 +79,11 @@ class FlatCsvItemExporter(CsvItemExporter):
 
 
 class FastJsonLinesItemExporter(JsonLinesItemExporter):
-    """JSON Lines through orjson: the same records, compactly. A dict item without FEED_EXPORT_FIELDS
-    skips Scrapy's per-field walk; what orjson cannot encode (a huge integer) goes the stock way."""
+    """JSON Lines through orjson for dict items without FEED_EXPORT_FIELDS; what orjson cannot encode
+    (a huge integer) goes the stock way."""
 
     def __init__(self, file: Any, **kwargs: Any) -> None:
         super().__init__(file, **kwargs)
-        # Read from our own arguments: what the base class keeps of them is private.
         self._fast = self.encoding in ("utf-8", "utf8", "UTF-8") and not kwargs.get("ensure_ascii")
         self._default = ScrapyJSONEncoder().default
 

@@ -1,8 +1,5 @@
-"""Where records go: products to the user's feed, failures to a feed beside it.
-
-Scrapy's feed exporters write; this only completes FEEDS: products-only `item_classes` on the
-user's feeds, a failures feed next to the first, a default feed under TMAPI_OUTPUT_DIR if none.
-"""
+"""Completes FEEDS: products to the user's feeds (or a default one under TMAPI_OUTPUT_DIR), failures to
+a feed beside the first."""
 
 from __future__ import annotations
 
@@ -24,9 +21,13 @@ def stamp_now() -> str:
     return utc_now().replace(":", "-")
 
 
+def is_stdout(uri: str) -> bool:
+    return uri == "-" or uri.startswith(("stdout:", "-:"))
+
+
 def failures_uri(products_uri: str, output_dir: str, spider_name: str, stamp: str = "%(time)s") -> str:
     """`x/products.jsonl` -> `x/products.failures.jsonl`; stdout falls back to the output directory."""
-    if products_uri in ("-", "stdout:") or products_uri.startswith(("stdout:", "-:")):
+    if is_stdout(products_uri):
         return os.path.join(output_dir, f"{spider_name}-{stamp}.failures.jsonl")
     stem, dot, ext = products_uri.rpartition(".")
     if not dot or "/" in ext:

@@ -1,8 +1,5 @@
-"""Downloader middlewares between our requests and TMAPI: backoff (560), envelope (910), decoding (915).
-
-On the way back an answer is decoded before the envelope reads it, and a failed one gets its
-real status before the cache or RetryMiddleware look at it.
-"""
+"""Downloader middlewares between our requests and TMAPI: backoff (560), envelope (910), decoding (915);
+an answer is decoded, then a failed one gets its real status before the cache and retry see it."""
 
 from __future__ import annotations
 
@@ -20,29 +17,20 @@ import orjson
 from scrapy import Request
 from scrapy.crawler import Crawler
 from scrapy.downloadermiddlewares.httpcompression import HttpCompressionMiddleware
-from scrapy.exceptions import CannotResolveHostError, DownloadConnectionRefusedError, IgnoreRequest, NotConfigured
+from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.http import Response
 from scrapy.utils.defer import deferred_from_coro
-from twisted.internet.error import ConnectionRefusedError, DNSLookupError, NoRouteError
 
 from tmapi_spiders import registry
 from tmapi_spiders import signals as tmapi_signals
 from tmapi_spiders.api import contract
 from tmapi_spiders.api.auth import ApiRefused, secrets_of
+from tmapi_spiders.api.download import UNREACHABLE
 from tmapi_spiders.api.envelope import Envelope, check_page, read_envelope, redirect_envelope
 from tmapi_spiders.api.redact import Redactor
 from tmapi_spiders.api.requests import ENDPOINT_SEARCH, ENVELOPE_META, META_KEY, endpoint_of
 
 logger = logging.getLogger(__name__)
-
-# Failures that mean nothing answers at TMAPI_BASE_URL (not a slow or overloaded API).
-UNREACHABLE_ERRORS = (
-    DownloadConnectionRefusedError,
-    CannotResolveHostError,
-    ConnectionRefusedError,
-    DNSLookupError,
-    NoRouteError,
-)
 
 FATAL_REASONS = {
     contract.NO_BALANCE: "tmapi_no_balance",
@@ -53,8 +41,8 @@ FATAL_REASONS = {
 
 
 class TmapiEnvelopeMiddleware:
-    """Reads every API answer once and gives a failed one (HTTP 200 with a failed `code`, no `data`)
-    its real status, so retry, cache policy and HttpErrorMiddleware do their jobs; fatal ones stop the crawl."""
+    """Reads every API answer once and gives a failed one its real status (retry, cache policy and
+    HttpErrorMiddleware then do their jobs); a fatal one stops the crawl."""
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
@@ -64,7 +52,6 @@ class TmapiEnvelopeMiddleware:
         self.answered = False  # any answer at all from the API yet
         self.unreachable = 0  # connection failures in a row before the first answer
         self.unreachable_limit = registry.read(crawler.settings, "TMAPI_UNREACHABLE_AFTER")
-        # A body that quotes the token loses it here, before anything reads, stores or logs it.
         self.redactor = Redactor(secrets_of(crawler.settings))
 
     @classmethod
@@ -115,7 +102,7 @@ class TmapiEnvelopeMiddleware:
 
     def process_exception(self, request: Request, exception: Exception) -> None:
         """A wrong TMAPI_BASE_URL: stop after a few refused connections, not one per image."""
-        if self.answered or not endpoint_of(request) or not isinstance(exception, UNREACHABLE_ERRORS):
+        if self.answered or not endpoint_of(request) or not isinstance(exception, UNREACHABLE):
             return
         self.unreachable += 1
         if self.unreachable_limit and self.unreachable >= self.unreachable_limit:
@@ -138,8 +125,8 @@ class TmapiEnvelopeMiddleware:
 
 
 class TmapiHttpCompressionMiddleware(HttpCompressionMiddleware):
-    """Scrapy's decoding, with a decoded body over DOWNLOAD_MAXSIZE a retried 500 (and at last a
-    failure record saying why) instead of Scrapy's IgnoreRequest, which no errback sees."""
+    """Scrapy's decoding, a decoded body over DOWNLOAD_MAXSIZE a retried 500 instead of an IgnoreRequest
+    no errback sees."""
 
     def process_response(self, request: Request, response: Response) -> Response | Request:  # type: ignore[override]
         try:
@@ -186,8 +173,7 @@ class TmapiBackoffMiddleware:
 
 
 def retry_after_seconds(value: Any, now: float | None = None) -> float | None:
-    """Seconds a `Retry-After` (delay-seconds or an HTTP-date, from `now`) asks to wait; None when
-    it is neither form."""
+    """Seconds a `Retry-After` (delay-seconds or an HTTP-date) asks to wait; None when it is neither."""
     if not isinstance(value, str) or not value.strip():
         return None
     text = value.strip()

@@ -1,24 +1,6 @@
-"""Every file a crawl will write, opened for writing and locked before the first paid call.
-
-A feed that cannot be written (a file where a folder should be, a read-only or immutable
-folder, a parent that cannot be created) would otherwise fail once per record, after every
-call was paid for; two runs of the same command in one directory would interleave their
-lines and pay twice. `scrapy crawl` therefore, after its argument checks and before the
-engine starts:
-
-- tries to create and write each local output (the feeds, the failures feed beside them,
-  the run summary, TMAPI_STATS_FILE): what cannot be written is one `error:` line naming
-  the path and the cause, exit 2. What the check itself created (the probe, the folders
-  it made) is removed when a check fails;
-- takes an OS lock (`flock`) beside each feed and the summary (`<file>.lock`, holding the
-  pid), and on the answer store (`answers.sqlite3.lock`), held until the process exits:
-  a second run writing the same file is refused at start, naming the first's pid. A lock
-  dies with its process (kill -9 included), so a stale lock file never blocks a run; the
-  lock files are removed at a clean exit.
-
-Feeds in object storage (s3://, gs://) are checked by tmapi_spiders/crawl/storage.py (`remote`
-lists them); other remote schemes (ftp://...) are left to Scrapy.
-"""
+"""Every local file a crawl will write, probed for writing and locked (`<file>.lock`, an flock holding
+the pid) before the first paid call: an unwritable path or a second run on the same file is one
+`error:` line (exit 2), not a failure per record after every call was paid. Object storage: storage.py."""
 
 from __future__ import annotations
 
@@ -26,20 +8,25 @@ import atexit
 import errno
 import fcntl
 import os
+import re
 import socket
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from scrapy.settings import BaseSettings
 
+from tmapi_spiders import registry
+from tmapi_spiders.crawl import feeds, storage
+
 LOCK_SUFFIX = ".lock"
 PROBE_BYTES = 4096
-# Placeholders whose value is the same for every run of one command (with one worker id):
-# a path made only of these names the same file in two runs, which must not both write it.
+SUMMARY_SUFFIX = ".summary.json"
+# Placeholders the same in every run of one command: a path made of only these is shared by two runs.
 STABLE_PARAMS = frozenset({"name", "worker", "host"})
+_PLACEHOLDER = re.compile(r"%\(([^)]*)\)")
 
 
 class OutputError(Exception):
@@ -53,29 +40,16 @@ class Output:
     lock: bool  # whether two runs could name this same file
 
 
-class _Params(Mapping[str, Any]):
-    """Feed URI placeholders (`uri % params`) with a stand-in for any Scrapy fills in later
-    (a spider attribute, `%(batch_id)s`), and the names of those used."""
+class _Params(dict):
+    """Feed URI placeholders (`uri % params`), a stand-in for those Scrapy fills later."""
 
-    def __init__(self, known: dict[str, Any]) -> None:
-        self.known = known
-        self.used: set[str] = set()
-
-    def __getitem__(self, key: str) -> Any:
-        self.used.add(key)
-        return self.known.get(key, key)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.known)
-
-    def __len__(self) -> int:
-        return len(self.known)
+    def __missing__(self, key: str) -> str:
+        return key
 
 
 def local_path(uri: str) -> str | None:
-    """The file a feed URI names on this machine: a plain path or file://; None for
-    stdout and remote schemes."""
-    if uri in ("-", "stdout:") or uri.startswith(("stdout:", "-:")):
+    """The file a feed URI names on this machine (a plain path or file://); None for stdout and remote."""
+    if feeds.is_stdout(uri):
         return None
     parts = urlsplit(uri)
     if parts.scheme == "file":
@@ -86,30 +60,39 @@ def local_path(uri: str) -> str | None:
 
 
 def resolve(template: str, known: dict[str, Any]) -> tuple[str, bool]:
-    """The template with its placeholders filled, and whether the result names the same
-    file in every run (only STABLE_PARAMS used)."""
-    params = _Params(known)
+    """The template filled, and whether it names the same file in every run (only STABLE_PARAMS used)."""
     try:
-        path = template % params
+        path = template % _Params(known)
     except (TypeError, ValueError, KeyError):
         return template, False
-    return path, params.used <= STABLE_PARAMS
+    return path, set(_PLACEHOLDER.findall(template.replace("%%", ""))) <= STABLE_PARAMS
+
+
+def summary_path(products_uri: str | None, output_dir: str, spider_name: str, stamp: str) -> str:
+    """`x/products.jsonl` -> `x/products.summary.json`; under the output directory for a feed that is
+    not a local file (stdout, s3://...)."""
+    path = local_path(products_uri) if products_uri else None
+    if path:
+        head, name = os.path.split(path)
+        stem, dot, _ext = name.rpartition(".")
+        return os.path.join(head, (stem if dot and stem else name) + SUMMARY_SUFFIX)
+    return os.path.join(output_dir, f"{spider_name}-{stamp}{SUMMARY_SUFFIX}")
+
+
+def summary_file(settings: BaseSettings, products_uri: str | None, spider_name: str, stamp: str) -> str:
+    """Where the run summary goes: TMAPI_SUMMARY_FILE, else beside the first products feed."""
+    output_dir = registry.read(settings, "TMAPI_OUTPUT_DIR") or "output"
+    return registry.read(settings, "TMAPI_SUMMARY_FILE") or summary_path(products_uri, output_dir, spider_name, stamp)
+
+
+def _known(settings: BaseSettings, spider_name: str, stamp: str) -> dict[str, Any]:
+    worker = registry.read(settings, "TMAPI_WORKER_ID")
+    return {"name": spider_name, "time": stamp, "batch_time": stamp, "batch_id": 1, "worker": worker}
 
 
 def planned(settings: BaseSettings, spider_name: str, stamp: str) -> list[Output]:
     """The local files this crawl will write, from its completed FEEDS (feeds.configure)."""
-    from tmapi_spiders.crawl import feeds
-    from tmapi_spiders.extensions.summary import summary_path
-
-    known = {
-        "name": spider_name,
-        "time": stamp,
-        "batch_time": stamp,
-        "batch_id": 1,
-        "worker": settings.get("TMAPI_WORKER_ID") or "",
-        "host": socket.gethostname(),
-        "pid": os.getpid(),
-    }
+    known = {**_known(settings, spider_name, stamp), "host": socket.gethostname(), "pid": os.getpid()}
     found: list[Output] = []
     first_products: str | None = None
     for uri, options in settings.getdict("FEEDS").items():
@@ -120,12 +103,11 @@ def planned(settings: BaseSettings, spider_name: str, stamp: str) -> list[Output
         path = local_path(resolved)
         if path:
             found.append(Output("the failures feed" if is_failures else "the products feed", path, stable))
-    if settings.getbool("TMAPI_SUMMARY", True):
-        given = settings.get("TMAPI_SUMMARY_FILE")
-        output_dir = settings.get("TMAPI_OUTPUT_DIR") or "output"
-        path = given or summary_path(first_products, output_dir, spider_name, stamp)
-        found.append(Output("the run summary", path, bool(given) or stamp not in path))
-    stats = str(settings.get("TMAPI_STATS_FILE") or "")
+    if registry.read(settings, "TMAPI_SUMMARY"):
+        path = summary_file(settings, first_products, spider_name, stamp)
+        given = bool(registry.read(settings, "TMAPI_SUMMARY_FILE"))
+        found.append(Output("the run summary", path, given or stamp not in path))
+    stats = registry.read(settings, "TMAPI_STATS_FILE")
     if stats:
         path = stats.replace("%(name)s", spider_name).replace("%(worker)s", known["worker"])
         found.append(Output("TMAPI_STATS_FILE", path, False))
@@ -133,12 +115,8 @@ def planned(settings: BaseSettings, spider_name: str, stamp: str) -> list[Output
 
 
 def remote(settings: BaseSettings, spider_name: str, stamp: str) -> list[tuple[str, str]]:
-    """(what, uri) of each feed of this crawl in object storage (storage.LIBRARIES), from its
-    completed FEEDS."""
-    from tmapi_spiders.crawl import feeds, storage
-
-    known = {"name": spider_name, "time": stamp, "batch_time": stamp, "batch_id": 1}
-    known["worker"] = settings.get("TMAPI_WORKER_ID") or ""
+    """(what, uri) of each feed of this crawl in object storage, from its completed FEEDS."""
+    known = _known(settings, spider_name, stamp)
     found: list[tuple[str, str]] = []
     for uri, options in settings.getdict("FEEDS").items():
         classes = [str(c) for c in ((options or {}).get("item_classes") or ())]
@@ -146,9 +124,6 @@ def remote(settings: BaseSettings, spider_name: str, stamp: str) -> list[tuple[s
         if storage.is_remote(resolved):
             found.append(("the failures feed" if feeds.FAILURES in classes else "the products feed", resolved))
     return found
-
-
-# -- can it be written? --------------------------------------------------------------------
 
 
 def cause(exc: OSError, path: str) -> str:
@@ -164,7 +139,7 @@ def cause(exc: OSError, path: str) -> str:
 
 
 def _make_parents(directory: str, made: list[str]) -> None:
-    """os.makedirs, remembering the folders it created (to remove them if a check fails)."""
+    """os.makedirs, remembering the folders it created (removed if a check fails)."""
     missing: list[str] = []
     head = os.path.abspath(directory)
     while not os.path.lexists(head):
@@ -183,8 +158,7 @@ def _make_parents(directory: str, made: list[str]) -> None:
 
 
 def probe(path: str, made: list[str]) -> None:
-    """Open the output for writing without truncating it and, where the file is new, write a
-    block into it and remove it: OSError says why the crawl could not write there."""
+    """Open the output for appending and, where it is new, write a block and remove it: OSError says why not."""
     _make_parents(os.path.dirname(os.path.abspath(path)), made)
     existed = os.path.lexists(path)
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
@@ -197,12 +171,8 @@ def probe(path: str, made: list[str]) -> None:
             os.remove(path)
 
 
-# -- one writer at a time ------------------------------------------------------------------
-
-
 class Lock:
-    """An exclusive flock on `<path>.lock`, which holds the owner's pid; the kernel drops it
-    when the process ends, however it ends."""
+    """An exclusive flock on `<path>.lock` holding the owner's pid; the kernel drops it with the process."""
 
     def __init__(self, path: str, what: str, elsewhere: str = "write elsewhere") -> None:
         self.path = path
@@ -227,8 +197,7 @@ class Lock:
             except OSError:
                 os.close(fd)
                 raise
-            # The file may have been removed by the run that held it just before we locked it:
-            # a lock on a removed file guards nothing, so take the one now at that path.
+            # The run that held it may have removed the file meanwhile: lock the one now at that path.
             try:
                 same = os.path.samestat(os.fstat(fd), os.stat(self.lock_path))
             except FileNotFoundError:
@@ -283,9 +252,8 @@ class Guard:
 
 
 def prepare(outputs: Iterable[Output], store_dir: str | None = None) -> Guard:
-    """Check every output can be written and lock those two runs could share (and the answer
-    store, when given): OutputError is the one line to show, and then nothing is left held or
-    created by this check."""
+    """Probe every output and lock those two runs could share (and the answer store, when given);
+    on OutputError nothing this check took or created is left."""
     guard = Guard()
     made: list[str] = []
     try:
@@ -300,7 +268,7 @@ def prepare(outputs: Iterable[Output], store_dir: str | None = None) -> Guard:
                 seen.add(path)
                 _take(guard, Lock(path, output.what))
         if store_dir:
-            # The answer store's module (SQLite) only with a store: every command imports this one at start.
+            # Imported only with a store: every command imports this module at start.
             from tmapi_spiders.jobs.answer_store import DB_NAME
 
             elsewhere = "give this run another -s TMAPI_CACHE_DIR"

@@ -1,8 +1,5 @@
 """Item pipelines: normalise, then validate, each product record; failure records pass untouched.
-
-Coroutines although neither waits: Scrapy awaits a coroutine as it is, cheaper than a plain return.
-A dropped record is counted by reason (`tmapi/items_dropped/<reason>`) and each reason logged once.
-"""
+Coroutines, although neither waits: Scrapy takes them more cheaply than a plain return."""
 
 from __future__ import annotations
 
@@ -24,10 +21,9 @@ class ValidationPipeline:
     def __init__(self, crawler: Crawler) -> None:
         assert crawler.stats is not None
         self.stats = crawler.stats
-        # Looked up once: Scrapy's stats classes check every attribute access.
         self.inc_value = crawler.stats.inc_value
         self.logged: set[str] = set()
-        # The schema (pydantic, slow to import) is loaded at the first record, not before the first call.
+        # pydantic is slow to import: loaded at the first record.
         self.invalid_reason: Callable[[dict[str, Any]], str | None] = self._load_schema
 
     def _load_schema(self, record: dict[str, Any]) -> str | None:

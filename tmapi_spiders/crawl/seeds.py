@@ -1,6 +1,5 @@
-"""Seed lists: one image URL per line, read lazily as the crawl goes, validated, de-duplicated
-(by a 16-byte digest of each image's key). A bad line is reported with its number and skipped.
-"""
+"""Seed lists: one image URL per line, read lazily, validated and de-duplicated; a bad line is reported
+with its number and skipped."""
 
 from __future__ import annotations
 
@@ -26,8 +25,7 @@ MAX_URL_LENGTH = 4096
 _INTERNAL_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback")
 _NUMERIC_HOST = re.compile(r"(0x[0-9a-f]+|[0-9]+)(\.(0x[0-9a-f]+|[0-9]+)){0,3}")
 _CONTROL = re.compile("[\x00-\x1f\x7f\ufffd]")
-# What most lines of a catalogue export are: an http(s) URL with a dotted host name and no userinfo,
-# space or control character, checked and keyed without urllib (plain_key).
+# Most lines of a catalogue export: a plain http(s) URL, checked and keyed without urllib (plain_key).
 _PLAIN = re.compile(
     r"(https?)://([a-z0-9-]+(?:\.[a-z0-9-]+)+)(?::(80|443))?(/[^\x00-\x20\x7f#@\\\ufffd]*)?(#[^\x00-\x20\x7f\ufffd]*)?",
     re.ASCII | re.IGNORECASE,
@@ -40,10 +38,10 @@ class SeedError(ValueError):
     """The seed list as a whole cannot be used (unreadable, empty)."""
 
 
-class Seed(NamedTuple):  # a tuple: a million of them are made in seconds
+class Seed(NamedTuple):  # a tuple: cheap by the million
     url: str
-    line: int  # the line of a text list, the row of a spreadsheet (sheets.py)
-    # A spreadsheet row's other columns, carried into the image's records; None for a text list.
+    line: int  # the line of a text list, the row of a spreadsheet
+    # A spreadsheet row's other columns, carried into the image's records.
     input: dict[str, Any] | None = None
 
 
@@ -57,8 +55,7 @@ CREDENTIALS_REASON = "carries credentials (user:pass@)"
 
 
 def check_image_url(value: str, redactor: Redactor | None = None) -> str | None:
-    """Why `value` cannot be searched, or None when it can. A line carrying the API token
-    (`redactor`) is refused first, so no later reason quotes it."""
+    """Why `value` cannot be searched, or None; the API token (`redactor`) is refused first, unquoted."""
     if redactor and redactor.found_in(value):
         return TOKEN_REASON
     if len(value) > MAX_URL_LENGTH:
@@ -111,8 +108,7 @@ def _legacy_ipv4(host: str) -> ipaddress.IPv4Address | None:
 
 
 def plain_key(text: str) -> str | None:
-    """The image key of `text` when it is a plain URL check_image_url accepts, without urllib;
-    None means "not known": take the full path."""
+    """The image key of a plain URL check_image_url accepts, without urllib; None: take the full path."""
     match = _PLAIN.fullmatch(text)
     if match is None or len(text) > MAX_URL_LENGTH:
         return None
@@ -130,13 +126,12 @@ def plain_key(text: str) -> str | None:
 
 
 def seed_digest(key: str) -> int:
-    """16 bytes standing for an image key in a list's duplicate set, as an int (the smallest object)."""
+    """A 16-byte digest of an image key, as an int (small in a list's duplicate set)."""
     return int.from_bytes(hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).digest())
 
 
 def seed_key(text: str, redactor: Redactor | None, suspect: bool) -> tuple[str | None, str]:
-    """(the image's key, "") or (None, why the line is bad); a line that may hold the token
-    (`suspect`) always takes the full check."""
+    """(the image's key, "") or (None, why the line is bad); a `suspect` line takes the full check."""
     key = None if suspect else plain_key(text)
     if key is not None:
         return key, ""
@@ -145,8 +140,8 @@ def seed_key(text: str, redactor: Redactor | None, suspect: bool) -> tuple[str |
 
 
 def parse_lines(lines: Iterable[bytes], redactor: Redactor | None = None) -> Iterator[Seed | BadLine]:
-    """Seeds and bad lines in file order; blank lines and `#` comments skipped, a BOM and CRLF
-    accepted, a repeated URL yielded once, lines carrying the token (`redactor`) refused."""
+    """Seeds and bad lines in file order: blanks and `#` comments skipped, BOM and CRLF accepted, a repeated
+    URL yielded once."""
     seen: set[int] = set()
     token = redactor if redactor and redactor.secrets else None
     for number, raw in enumerate(lines, 1):
@@ -170,7 +165,7 @@ def parse_lines(lines: Iterable[bytes], redactor: Redactor | None = None) -> Ite
 
 
 class LineReader:
-    """Lines of a seed file as bytes (one bad byte costs one line), counting the bytes read (progress)."""
+    """Lines of a seed file as bytes, counting the bytes read (progress)."""
 
     def __init__(self, path: str | Path) -> None:
         try:
@@ -185,10 +180,6 @@ class LineReader:
             for raw in self.handle:
                 self.read += len(raw)
                 yield raw
-
-
-def inline_lines(urls: str) -> list[bytes]:
-    return [part.strip().encode() for part in urls.split(",")]
 
 
 @dataclass
@@ -209,12 +200,11 @@ def read_source(urls_file: str | None, urls: str | None, redactor: Redactor | No
     if urls_file:
         reader = LineReader(urls_file)
         return SeedSource(parse_lines(iter(reader), redactor), reader)
-    return SeedSource(parse_lines(inline_lines(urls or ""), redactor))
+    return SeedSource(parse_lines([part.strip().encode() for part in (urls or "").split(",")], redactor))
 
 
 def first_seed(entries: Iterator[Seed | BadLine], source: str, unit: str = "line") -> tuple[Seed, list[BadLine]]:
-    """The list's first searchable entry and the bad lines before it (what the crawl checks before
-    anything is paid); SeedError when there is none."""
+    """The list's first searchable entry and the bad lines before it; SeedError when there is none."""
     bad: list[BadLine] = []
     for entry in entries:
         if isinstance(entry, Seed):

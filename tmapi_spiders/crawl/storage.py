@@ -1,24 +1,6 @@
-"""Feeds in object storage (`-O s3://bucket/products.jsonl`, `gs://...`), checked before the
-first paid call and guarded at close like local files.
-
-Scrapy writes a remote feed to a local temporary file and uploads it when the feed closes,
-so without a check a missing bucket, absent credentials or a missing client library show
-only after every call was paid for (a traceback at close and exit 0), or never (a scheme
-whose library is missing is "disabled" and nothing is written). Here:
-
-- `check(uri, what, settings)` runs from `scrapy crawl` before the engine starts: the
-  scheme's library is installed (else one line naming the extra to install), and for s3://
-  the bucket answers a HEAD and takes a tiny object that is then deleted (else one line:
-  no credentials, no such bucket, access denied, endpoint unreachable). The client is
-  Scrapy's own `S3FeedStorage`'s, built from the same settings (AWS_ACCESS_KEY_ID,
-  AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_ENDPOINT_URL, AWS_REGION_NAME; boto3's own
-  environment and files when they are unset) as the upload at close.
-- `GuardedS3FeedStorage` / `GuardedGCSFeedStorage`: an upload that fails at close goes to
-  the crawler's `WriteGuard` (tmapi_spiders/crawl/done.py): one line, exit code 7
-  (`tmapi_write_failed`), and the summary counts no image of the run as done.
-
-gs:// is checked for its library only (no GCS server runs in the tests).
-"""
+"""Feeds in object storage (s3://, gs://): checked before the first paid call (the library installed;
+for s3:// the bucket takes a probe object, through Scrapy's own S3FeedStorage client), and a failed
+upload at close is a failed write (`WriteGuard`, exit 7)."""
 
 from __future__ import annotations
 
@@ -52,23 +34,16 @@ def is_remote(uri: str) -> bool:
     return scheme_of(uri) in LIBRARIES
 
 
-def _installed(module: str) -> bool:
-    """Whether `module` imports (installed but broken counts as missing: the upload would fail)."""
-    try:
-        importlib.import_module(module)
-    except ImportError:
-        return False
-    return True
-
-
 def check(uri: str, what: str, settings: BaseSettings) -> None:
     """StorageError when `what` (the products feed, ...) cannot be written to `uri`."""
     scheme = scheme_of(uri)
     module, extra = LIBRARIES[scheme]
-    if not _installed(module):
+    try:
+        importlib.import_module(module)  # installed but broken counts as missing: the upload would fail
+    except ImportError:
         raise StorageError(
             f"{what} {uri} needs the {module} library, which is not installed: pip install 'tmapi-spiders[{extra}]'"
-        )
+        ) from None
     if scheme == "s3":
         _check_s3(uri, what, settings)
 
@@ -115,8 +90,7 @@ def _s3_storage(uri: str, settings: BaseSettings) -> S3FeedStorage:
 
 
 class _Guarded:
-    """A blocking (upload-at-close) storage whose failed upload goes to the WriteGuard: mixed
-    in before Scrapy's storage class, whose `from_crawler` and `store` it wraps."""
+    """Mixed in before Scrapy's storage class: a failed upload goes to the WriteGuard."""
 
     uri: str
     guard: WriteGuard | None = None

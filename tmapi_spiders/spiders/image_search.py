@@ -1,10 +1,5 @@
-"""`image_search`: image URLs in, one record per matching 1688 offer out.
-
-Follow one seed: `start` reads the list -> a conversion request for a non-Alibaba
-image -> page 1 of the search -> `parse_search` yields products and the next page,
-until `total_count`, `max_pages`, an empty page or `has_next_page: false` ends it.
-Every image that cannot be searched to the end yields one FailureItem.
-"""
+"""`image_search`: image URLs in, one record per matching 1688 offer out (a conversion first for a
+non-Alibaba image, then page after page); an image not searched to the end yields one FailureItem."""
 
 from __future__ import annotations
 
@@ -13,6 +8,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from decimal import Decimal
+from functools import cached_property
 from typing import Any, Self
 
 from scrapy import Request, Spider
@@ -42,8 +38,7 @@ logger = logging.getLogger(__name__)
 BAD_LINES_LOGGED = 50
 BAD_SEED_LIST = "tmapi_bad_seed_list"  # outcome.BAD_INPUT
 CANCELLED = "download cancelled: the answer grew past DOWNLOAD_MAXSIZE, or the crawl was stopping"
-# Record fields the crawl adds (a spreadsheet row's `input`, `converted` prices): an API field
-# under one of these names is kept, renamed `api_<name>`.
+# Record fields the crawl adds: an API field under one of these names is kept as `api_<name>`.
 ADDED_FIELDS = ("input", "input_row", "converted")
 _CONTEXT_FIELD_SET = frozenset((*CONTEXT_FIELDS, *ADDED_FIELDS))
 
@@ -55,9 +50,7 @@ class ImageSearchSpider(Spider):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args)
         self.job: JobConfig = job_config(kwargs, need_seeds=False)  # from_crawler: seeds unless distributed
-        self._api: ApiRequests | None = None
-        self._queries: dict[str, contract.SearchQuery] = {}
-        # (code, rate, the rate as written) of -a currency/rate: currency.converted's arguments.
+        self._queries: dict[tuple[Any, ...], contract.SearchQuery] = {}
         self.currency: tuple[str, float, Decimal] | None = None
 
     @classmethod
@@ -66,25 +59,23 @@ class ImageSearchSpider(Spider):
         settings = crawler.settings
         check_settings(settings)
         spider.job = spider.job.with_token(settings)  # seed lines carrying the token are bad lines
-        spider.seeds_started = 0  # searchable entries of the list handed to the engine so far
-        spider.stopping = ""  # why no new image is started (signals.stop_starting), or ""
+        spider.seeds_started = 0
+        spider.stopping = ""  # why no new image is started (signals.stop_starting)
         spider.seed_reading: SeedSource | None = None
         spider.held: Seed | None = None  # read, waiting for room in the scheduler: not started
-        spider.list_broken = False  # the list went bad after its first lines: not read again
+        spider.list_broken = False
         crawler.signals.connect(spider._stop_starting, signal=signals.stop_starting)
         crawler.signals.connect(spider._idle, signal=scrapy_signals.spider_idle)
-        # A worker of a shared job may run without a list: its seeds come from the job (distributed/start.py).
+        # A worker of a shared job may run without a list: its seeds come from the job.
         if not backends.shared(settings) or spider.job.urls_file or spider.job.urls:
             if not (spider.job.urls_file or spider.job.urls):
                 raise ConfigError(NO_SEEDS)
-            check_seed_list(spider.job)  # its first good line only: the rest is read as the crawl goes
+            check_seed_list(spider.job)
         spider.stop_on_short_page = registry.read(settings, "TMAPI_STOP_ON_SHORT_PAGE")
         spider.empty_page_retries = registry.read(settings, "TMAPI_EMPTY_PAGE_RETRIES")
         given = spider.job.currency
         spider.currency = None if given is None else (given.code, given.rate, currency.rate_decimal(given.rate))
         return spider
-
-    # seeds -> first requests
 
     async def start(self) -> AsyncIterator[Any]:
         """The list read as the crawl goes; `tmapi/images_total` is set once its last line is read."""
@@ -114,13 +105,12 @@ class ImageSearchSpider(Spider):
                 stats.set_value("tmapi/images_listed", self.seeds_started)
                 yield self.first_request(entry, self.job.query, self.job.max_pages)
         except SeedError as exc:
-            # The list went bad after its first lines: stop loudly; what was started is kept.
             self.list_broken = True
             stats.set_value("tmapi/images_total", self.seeds_started)
             logger.error("Stopping: %s (%d images of the list were started before it)", exc, self.seeds_started)
             return  # the images started finish; then _idle closes the crawl with BAD_SEED_LIST
         stats.set_value("tmapi/images_total", self.seeds_started)
-        stats.set_value("tmapi/seed_list_read_at", time.time())  # when its last line was read
+        stats.set_value("tmapi/seed_list_read_at", time.time())
 
     def _idle(self) -> None:
         if self.list_broken:
@@ -130,8 +120,7 @@ class ImageSearchSpider(Spider):
         self.stopping = self.stopping or reason
 
     def unstarted_seeds(self) -> Iterator[Seed]:
-        """The searchable entries this run never started, read on from where the crawl stopped;
-        afterwards `tmapi/images_total` is the whole list's count."""
+        """The searchable entries this run never started; then `tmapi/images_total` counts the whole list."""
         stats = self.crawler.stats
         source, held = self.seed_reading, self.held
         self.seed_reading = self.held = None
@@ -156,8 +145,8 @@ class ImageSearchSpider(Spider):
         stats.set_value("tmapi/seed_list_read_at", time.time())
 
     async def _room_in_scheduler(self) -> None:
-        """Hold the next seed while the downloader is full, until the scheduler runs dry
-        (Scrapy's pattern for lazy start requests), so a long list never sits whole in memory."""
+        """Hold the next seed while the downloader is full (Scrapy's lazy start requests): a long list never
+        sits whole in memory."""
         engine = self.crawler.engine
         if engine is not None and engine.needs_backout() and not self.stopping:
             await self.crawler.signals.wait_for(scrapy_signals.scheduler_empty)
@@ -172,24 +161,15 @@ class ImageSearchSpider(Spider):
             return self._search(state)
         return self._convert(state)
 
-    # requests
-
     def query_of(self, state: ChainState) -> contract.SearchQuery:
         q = state.q
-        key = f"{q['language']}|{q['sort']}|{q['page_size']}|{sorted(q['filters'].items())}"
-        query = self._queries.get(key)
-        if query is None:
-            query = self._queries[key] = contract.SearchQuery(**q)
-        return query
+        key = (q["language"], q["sort"], q["page_size"], tuple(sorted(q["filters"].items())))
+        return self._queries.get(key) or self._queries.setdefault(key, contract.SearchQuery(**q))
 
-    @property
+    @cached_property
     def api(self) -> ApiRequests:
         """Built at the first request: add-ons settle the base URL after the spider is created."""
-        if self._api is None:
-            self._api = ApiRequests(
-                registry.read(self.settings, "TMAPI_BASE_URL"), self.settings.getfloat("DOWNLOAD_TIMEOUT")
-            )
-        return self._api
+        return ApiRequests(registry.read(self.settings, "TMAPI_BASE_URL"), self.settings.getfloat("DOWNLOAD_TIMEOUT"))
 
     def _search(self, state: ChainState | dict[str, Any]) -> Request:
         state = ChainState.from_meta(state)
@@ -197,8 +177,6 @@ class ImageSearchSpider(Spider):
 
     def _convert(self, state: ChainState | dict[str, Any]) -> Request:
         return self.api.convert(ChainState.from_meta(state), self.parse_converted, self.on_error)
-
-    # callbacks
 
     def parse_converted(self, response: Response) -> Iterator[Any]:
         state = ChainState.from_meta(response.meta[META_KEY])
@@ -252,13 +230,12 @@ class ImageSearchSpider(Spider):
             stats.inc_value("tmapi/items_duplicate", step.duplicates)
         if state.page == 1:
             stats.inc_value("tmapi/pages_expected", step.expected_pages)
-            if isinstance(step.state.total, int):  # the records it promises (tmapi_spiders/monitoring)
-                stats.inc_value("tmapi/items_expected", min(step.state.total, step.expected_pages * query.page_size))
+            assert step.state.total is not None
+            stats.inc_value("tmapi/items_expected", min(step.state.total, step.expected_pages * query.page_size))
         context = {"query_image_url": state.image, "search_image_url": state.img, "page": state.page}
         context.update(language=query.language, sort=query.sort, filters=query.filters, crawled_at=utc_now())
         if state.input is not None:
             context.update(input=state.input, input_row=state.input_row)
-        # Each record goes through the item pipelines (normalised, validated, counted) to the feeds.
         for rank, raw in step.new_items:
             product = ProductItem(raw)
             if not _CONTEXT_FIELD_SET.isdisjoint(product):
@@ -274,14 +251,13 @@ class ImageSearchSpider(Spider):
             return
         stats.inc_value("tmapi/images_searched")
         if step.below_total:
-            # The API offered fewer results than total_count said: say so, and why it ended.
             stats.inc_value("tmapi/images_below_total")
             stats.inc_value(f"tmapi/images_below_total/{step.end}")
         self._finished(step.state, "done", "", pages=state.page, ended=step.end or "")
 
     def _empty_page(self, response: Response, state: ChainState, step: Step, total: Any) -> Request | FailureItem:
-        """An empty page where total_count promised items: asked again through Scrapy's retry,
-        TMAPI_EMPTY_PAGE_RETRIES times, then a failure record (the image is not complete)."""
+        """An empty page total_count promised items on: asked again TMAPI_EMPTY_PAGE_RETRIES times through
+        Scrapy's retry, then a failure record."""
         stats = self.crawler.stats
         request = response.request
         if request is not None and state.empty_asks < self.empty_page_retries:
@@ -313,11 +289,8 @@ class ImageSearchSpider(Spider):
             status, message = 0, f"{failure.type.__name__}: {failure.getErrorMessage()}"
         yield self.failure(state, stage, status, message)
 
-    # outcomes
-
     def failure(self, state: ChainState | dict[str, Any], stage: str, status: int, message: str) -> FailureItem:
-        """The failure record of an image (and its image_finished signal). `state` may be
-        a request's meta dict: the distributed worker calls this for requests it refuses."""
+        """The failure record of an image, and its image_finished signal (`state` may be a meta dict)."""
         state = ChainState.from_meta(state)
         self.crawler.stats.inc_value("tmapi/images_failed")
         self.crawler.stats.inc_value(f"tmapi/images_failed/{stage}/{status}")
