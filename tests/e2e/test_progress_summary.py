@@ -22,8 +22,9 @@ from scrapy.settings import Settings
 from tests.crawl_helpers import REPO, crawl
 from tmapi_spiders.api import contract
 from tmapi_spiders.crawl.config import ConfigError, check_settings
+from tmapi_spiders.crawl.outputs import summary_path
 from tmapi_spiders.extensions.progress import Progress, want_bar
-from tmapi_spiders.extensions.summary import summary_path, table, totals_of
+from tmapi_spiders.extensions.summary import table, totals_of
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
 
 # name -> forced total_count (the sandbox reads `total-N` in the image path)

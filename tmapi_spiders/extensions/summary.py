@@ -24,7 +24,8 @@ from tmapi_spiders.api.requests import META_KEY
 from tmapi_spiders.clock import utc_now
 from tmapi_spiders.crawl import feeds
 from tmapi_spiders.crawl.done import WriteGuard
-from tmapi_spiders.crawl.outputs import local_path
+from tmapi_spiders.crawl.outputs import SUMMARY_SUFFIX as SUFFIX
+from tmapi_spiders.crawl.outputs import summary_file
 from tmapi_spiders.extensions import for_tmapi_job, stat
 from tmapi_spiders.jobs import backends
 from tmapi_spiders.jobs.backends import ImageResults
@@ -34,19 +35,8 @@ logger = logging.getLogger(__name__)
 # `ended`: why a finished image's search stopped (paging END_*).
 FIELDS = ("query_image_url", "status", "total_count", "pages", "items", "duplicates", "ended", "reason")
 TABLE_ROWS = 20
-SUFFIX = ".summary.json"
 NOT_STARTED_SUFFIX = ".not-started.txt"
 FORCED = "shutdown_forced"  # finish reason after a second Ctrl-C / SIGTERM (outcome.INTERRUPTED)
-
-
-def summary_path(products_uri: str | None, output_dir: str, spider_name: str, stamp: str) -> str:
-    """`x/products.jsonl` -> `x/products.summary.json`; with no local products feed, under the output directory."""
-    path = local_path(products_uri) if products_uri else None
-    if path:
-        head, name = os.path.split(path)
-        stem, dot, _ext = name.rpartition(".")
-        return os.path.join(head, (stem if dot and stem else name) + SUFFIX)
-    return os.path.join(output_dir, f"{spider_name}-{stamp}{SUFFIX}")
 
 
 def write_whole(path: str, chunks: Iterable[str]) -> None:
@@ -234,9 +224,7 @@ class TmapiRunSummary:
             images = [i if i.get("status") != "done" else {**i, **lost} for i in images]
         stamp = self.started.replace(":", "-")
         spider_name = self.crawler.spider.name if self.crawler.spider else None
-        path = self.path = registry.read(settings, "TMAPI_SUMMARY_FILE") or summary_path(
-            self.products_uri, registry.read(settings, "TMAPI_OUTPUT_DIR") or "output", spider_name or "crawl", stamp
-        )
+        path = self.path = summary_file(settings, self.products_uri, spider_name or "crawl", stamp)
         not_started, not_started_file = (0, None) if self.results.shared else self.list_not_started(path)
         job = self.results.job_totals()
         totals = totals_of(images, job.get("images", stat(stats, "tmapi/images_total")))
