@@ -18,6 +18,7 @@ from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
 from tmapi_spiders import report
+from tmapi_spiders.api.auth import secrets_of
 from tmapi_spiders.jobs import outcome
 from tmapi_spiders.spreadsheets import sourcing, workbook
 
@@ -124,7 +125,7 @@ class Command(ScrapyCommand):
         tmp = output.with_name(output.name + ".part")
         try:
             output.parent.mkdir(parents=True, exist_ok=True)
-            workbook.write(collection, choice, str(tmp), products.name, [self.settings.get("TMAPI_API_TOKEN")])
+            workbook.write(collection, choice, str(tmp), products.name, secrets_of(self.settings))
             os.replace(tmp, output)  # a reader never opens half a workbook
         except OSError as exc:
             tmp.unlink(missing_ok=True)

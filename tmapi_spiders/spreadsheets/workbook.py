@@ -17,10 +17,10 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import Cell
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
-from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from scrapy.crawler import Crawler
 from scrapy.exporters import BaseItemExporter
 
+from tmapi_spiders.api.auth import secrets_of
 from tmapi_spiders.api.redact import Redactor
 from tmapi_spiders.items import FailureItem
 from tmapi_spiders.spreadsheets.sourcing import Choice, Collection, badge_names, best_offers, link, rank_suppliers
@@ -74,7 +74,7 @@ class _Sheet:
     """A write-only sheet with a bold, frozen header and filters over its rows."""
 
     def __init__(self, book: Workbook, title: str, header: list[str], rows: int) -> None:
-        self.ws: WriteOnlyWorksheet = book.create_sheet(title)
+        self.ws = book.create_sheet(title)
         self.ws.freeze_panes = "A2"
         # Printed (or saved as PDF): landscape, every column on the page's width, the header on each page.
         self.ws.page_setup.orientation = "landscape"
@@ -261,10 +261,10 @@ class XlsxItemExporter(BaseItemExporter):
 
     def finish_exporting(self) -> None:
         choice = Choice()
-        secrets: list[str | None] = []
+        secrets: list[str] = []
         if self.crawler is not None:
             choice = choice_of_crawler(self.crawler)
-            secrets = [self.crawler.settings.get("TMAPI_API_TOKEN")]
+            secrets = secrets_of(self.crawler.settings)
             for entry in self._summary_images():
                 self.collection.add_result(entry)
         write(self.collection, choice, self.file, "scrapy crawl", secrets)
