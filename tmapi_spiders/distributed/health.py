@@ -74,6 +74,16 @@ class RedisHealth:
     def look_now(self) -> None:  # Worker's
         raise NotImplementedError
 
+    def count(self, stat: str, n: int = 1) -> None:
+        assert self.crawler.stats is not None
+        self.crawler.stats.inc_value(stat, n)
+
+    def stop(self, reason: str) -> None:
+        """Close the spider with `reason` (once open, and unless it is closing already)."""
+        engine = self.crawler.engine
+        if engine is not None and engine.spider is not None and not self.closing:
+            deferred_from_coro(engine.close_spider_async(reason=reason))
+
     def failed(self, exc: BaseException) -> None:
         """One of FAILURES: the job gone, Redis out of memory, or Redis lost."""
         if isinstance(exc, JobGone):
@@ -87,35 +97,28 @@ class RedisHealth:
         if self.gone:
             return
         self.gone = True
-        assert self.crawler.stats is not None
-        self.crawler.stats.inc_value("tmapi/redis/job_lost")
+        self.count("tmapi/redis/job_lost")
         logger.error("Stopping: %s", exc)
-        engine = self.crawler.engine
-        if engine is not None and engine.spider is not None and not self.closing:
-            deferred_from_coro(engine.close_spider_async(reason=JOB_LOST_REASON))
+        self.stop(JOB_LOST_REASON)
 
     def out_of_memory(self, exc: BaseException) -> None:
         """Stop acknowledging: a page whose follow-ups could not be queued is done again later."""
         if self.full:
             return
         self.full = True
-        assert self.crawler.stats is not None
-        self.crawler.stats.inc_value("tmapi/redis/out_of_memory")
+        self.count("tmapi/redis/out_of_memory")
         logger.error(
             "Stopping: Redis is out of memory (maxmemory) and refused a write (%s); this worker's unfinished"
             " work stays in the job: raise maxmemory (or free memory), then start the workers again",
             str(exc).split(". script:")[0].rstrip("."),
         )
-        engine = self.crawler.engine
-        if engine is not None and engine.spider is not None and not self.closing:
-            deferred_from_coro(engine.close_spider_async(reason=OUT_OF_MEMORY_REASON))
+        self.stop(OUT_OF_MEMORY_REASON)
 
     def lost(self, exc: BaseException) -> None:
         if self.down or self.closing:
             return
         self.down = True
-        assert self.crawler.stats is not None
-        self.crawler.stats.inc_value("tmapi/redis/lost")
+        self.count("tmapi/redis/lost")
         logger.error(
             "Lost Redis (%s%s): taking no new work, retrying %d times",
             "authentication failed: " if connection.is_auth_error(exc) else "",
@@ -143,9 +146,7 @@ class RedisHealth:
                 "Redis is still unreachable after %d attempts: stopping; the job's queued work stays in Redis",
                 self.retry_times,
             )
-            engine = self.crawler.engine
-            if engine is not None and engine.spider is not None:
-                deferred_from_coro(engine.close_spider_async(reason=REDIS_DOWN_REASON))
+            self.stop(REDIS_DOWN_REASON)
             return
         try:
             marker = self.job.marker()
@@ -173,8 +174,7 @@ class RedisHealth:
         """A request the job cannot queue (token in it, meta not JSON): its image gets a failure
         record through the item path, and the lease it replaces is acknowledged once it is written.
         The record travels on a local `data:` request (no network, never in Redis)."""
-        assert self.crawler.stats is not None
-        self.crawler.stats.inc_value("tmapi/redis/refused")
+        self.count("tmapi/redis/refused")
         item = self._failure_item(request, reason)
         if item is None:
             if handover:

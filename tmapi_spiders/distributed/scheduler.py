@@ -134,7 +134,6 @@ class LeasingScheduler(BaseScheduler):
         )
         self.crawler = crawler
         self.worker = worker
-        self.stats = crawler.stats
         self.spider: Spider | None = None
         token = str(registry.read(settings, "TMAPI_API_TOKEN") or "")
         self.secrets = Redactor([token] if len(token) >= MIN_SECRET_LENGTH else [])
@@ -169,13 +168,12 @@ class LeasingScheduler(BaseScheduler):
         return len(self) > 0
 
     def enqueue_request(self, request: Request) -> bool:
-        assert self.stats is not None
         handover = request.meta.pop(LEASE_META, None)
         if self.worker.full:  # stopping: the page that asked for it is done again later
-            self.stats.inc_value("tmapi/redis/not_queued_out_of_memory")
+            self.worker.count("tmapi/redis/not_queued_out_of_memory")
             return False
         if self.worker.gone:  # the job is lost and the worker stopping: its queue must not be planted again
-            self.stats.inc_value("tmapi/redis/not_queued_job_lost")
+            self.worker.count("tmapi/redis/not_queued_job_lost")
             return False
         if self.worker.down:
             self.worker.unsent.append((request, handover))
@@ -185,7 +183,7 @@ class LeasingScheduler(BaseScheduler):
         except SerializationError as exc:
             # Never dropped silently: its image gets a failure record and its lease is released.
             logger.error("Request not queued: %s", exc)
-            self.stats.inc_value("tmapi/redis/unserializable")
+            self.worker.count("tmapi/redis/unserializable")
             self.worker.refused(request, handover, f"not queued for the job: {exc}")
             return False
         # A later page without a lease to hand over is a follow-up: a page redone after a kill
@@ -208,16 +206,16 @@ class LeasingScheduler(BaseScheduler):
         except connection.OUT_OF_MEMORY as exc:
             # Not queued, and the lease of the page that asked for it is never acknowledged:
             # that page is done again (by any worker) once Redis has room.
-            self.stats.inc_value("tmapi/redis/not_queued_out_of_memory")
+            self.worker.count("tmapi/redis/not_queued_out_of_memory")
             self.worker.out_of_memory(exc)
             return False
         except JobGone as exc:
-            self.stats.inc_value("tmapi/redis/not_queued_job_lost")
+            self.worker.count("tmapi/redis/not_queued_job_lost")
             self.worker.job_gone(exc)
             return False
         if handover:
             self.worker.handed_over(handover)
-        self.stats.inc_value("scheduler/enqueued/redis")
+        self.worker.count("scheduler/enqueued/redis")
         return True
 
     def next_request(self) -> Request | None:
@@ -242,13 +240,11 @@ class LeasingScheduler(BaseScheduler):
             except (ValueError, KeyError, TypeError) as exc:
                 # Not ours or corrupt: it can never be downloaded, so do not hold the job for it.
                 logger.error("Dropping an unreadable queued request (%s): %.200s", exc, worker.redactor.text(data))
-                assert self.stats is not None
-                self.stats.inc_value("tmapi/redis/unreadable")
+                worker.count("tmapi/redis/unreadable")
                 worker.job.ack([lease])
                 continue
             request.meta[LEASE_META] = lease
             worker.take(lease, request)
             worker.room.popped()
-            assert self.stats is not None
-            self.stats.inc_value("scheduler/dequeued/redis")
+            worker.count("scheduler/dequeued/redis")
             return request

@@ -211,16 +211,14 @@ class Worker(RedisHealth):
             self.finished.add(lease)
 
     def done_leases(self) -> list[str] | None:
-        """Leases whose request's work is done: its records written (the feeds flushed to the
-        kernel first) and its follow-ups queued. None once a write has failed: nothing is
-        acknowledged from then on, so that work goes back to the job."""
+        """Leases whose records are written (feeds flushed first) and follow-ups queued; None once a
+        write has failed: nothing is acknowledged from then on."""
         if not self.writes.flush() or self.full:
             return None
         return [lease for lease in self.finished if lease in self.leases]
 
     def ride_along(self) -> tuple[list[str], dict[str, int]]:
-        """What the scheduler's next pop acknowledges on its way: every done lease, and the
-        counters once TMAPI_REDIS_ACK_MAX_DELAY has passed since they last went."""
+        """What the next pop acknowledges: the done leases, and the counters once ACK_MAX_DELAY passed."""
         due = time.monotonic() - self._counters_at >= self.ack_max_delay
         return self.done_leases() or [], self._counter_deltas() if due else {}
 
@@ -229,16 +227,14 @@ class Worker(RedisHealth):
         if not done and not counters:
             return  # a pop that carried nothing: the ack loop's batch timer keeps running
         for lease in done:
-            self.leases.pop(lease, None)
-            self.finished.discard(lease)
+            self.handed_over(lease)
         if done and not self.leases:
             self.look_now()  # idle now: the seed loop, maybe in a busy worker's long wait, looks
         if counters:
             self.sent_counters.update({name: self.sent_counters.get(name, 0) + n for name, n in counters.items()})
             self._counters_at = time.monotonic()
         self._done_since = None
-        assert self.crawler.stats is not None
-        self.crawler.stats.inc_value("tmapi/redis/acked", len(done))
+        self.count("tmapi/redis/acked", len(done))
 
     def _ack_done(self, force: bool = False) -> None:
         if self.down or self.gone or self.full:
@@ -261,13 +257,13 @@ class Worker(RedisHealth):
         self.acked(done, counters)
 
     def _counter_deltas(self) -> dict[str, int]:
-        assert self.crawler.stats is not None
-        deltas = {}
-        for stat, name in COUNTERS.items():
-            value = int(self.crawler.stats.get_value(stat, 0) or 0)
-            if value != self.sent_counters.get(name, 0):
-                deltas[name] = value - self.sent_counters.get(name, 0)
-        return deltas
+        stats = self.crawler.stats
+        assert stats is not None
+        deltas = {
+            name: int(stats.get_value(stat, 0) or 0) - self.sent_counters.get(name, 0)
+            for stat, name in COUNTERS.items()
+        }
+        return {name: delta for name, delta in deltas.items() if delta}
 
     def _beat(self) -> Any:
         if self.down or self.gone or self.full:
@@ -279,8 +275,7 @@ class Worker(RedisHealth):
     def _requeued(self, count: int) -> None:
         if count:
             logger.warning("Gave %d expired leases back to the job (a worker stopped without finishing)", count)
-            assert self.crawler.stats is not None
-            self.crawler.stats.inc_value("tmapi/redis/requeued_expired", count)
+            self.count("tmapi/redis/requeued_expired", count)
             self.wake()
             self.look_now()  # some of them may be seeds: this worker's seed loop takes them
 
@@ -297,9 +292,8 @@ class Worker(RedisHealth):
         logger.error("The %s loop stopped: %s", name, failure.getErrorMessage())
 
     def wake(self) -> None:
-        """Ask the engine for requests now instead of at its next heartbeat: Scrapy has no public
-        "look at the scheduler now", but `engine.crawl(request)` ends in one, and a
-        `request_scheduled` receiver drops that request (IgnoreRequest) before the scheduler."""
+        """Make the engine look at the scheduler now: `engine.crawl` of a request that
+        `_drop_wake_call` drops before the scheduler (Scrapy has no public "look now")."""
         engine = self.crawler.engine
         if engine is not None and engine.spider is not None and not self.closing:
             engine.crawl(self._wake_call)
