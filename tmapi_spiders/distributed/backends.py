@@ -1,8 +1,5 @@
-"""The job's Redis backends of the features that keep state (tmapi_spiders/jobs/backends.py):
-the run summary's per-image results, the spending cap's counter, the limiter's slots.
-
-`tmapi_spiders.jobs.backends.for_crawler` returns `RedisBackends` for a worker of a shared job;
-nothing else chooses between these and the features' local ones.
+"""The job's Redis side of the features that keep state (tmapi_spiders/jobs/backends.py picks it
+for a worker): the run summary's results, the spending cap's counter, the limiter's slots.
 """
 
 from __future__ import annotations
@@ -14,10 +11,11 @@ from typing import Any
 import redis
 from scrapy.crawler import Crawler
 
+from tmapi_spiders import registry
 from tmapi_spiders.distributed import connection
 from tmapi_spiders.distributed.job import Job
 from tmapi_spiders.distributed.keys import JobKeys
-from tmapi_spiders.distributed.worker import Worker, default_worker_id
+from tmapi_spiders.distributed.worker import Worker
 from tmapi_spiders.jobs.backends import CounterUnavailable
 
 logger = logging.getLogger(__name__)
@@ -34,7 +32,7 @@ class RedisBackends:
         self.settings = crawler.settings
         self.spider_name = str(crawler.spidercls.name)
         self.keys = JobKeys.from_settings(self.settings, self.spider_name)
-        self.keep_seconds = int(self.settings.getfloat("TMAPI_REDIS_KEEP_STATS"))
+        self.keep_seconds = int(registry.read(self.settings, "TMAPI_REDIS_KEEP_STATS"))
 
     def image_results(self) -> RedisResults:
         return RedisResults(connection.of(self.crawler), self.keys, self.keep_seconds)
@@ -43,24 +41,23 @@ class RedisBackends:
         return RedisCounter(connection.of(self.crawler), self.keys, limit, self.keep_seconds)
 
     def limiter(self, concurrency: int, qps: float) -> Any:
-        from tmapi_spiders.limits.policy import DEFAULT_LEASE, DEFAULT_POLL, LEASE_SETTING, POLL_SETTING
+        from tmapi_spiders.limits.policy import LEASE_SETTING, POLL_SETTING
         from tmapi_spiders.limits.shared import BLOCK, RedisBackend, limit_keys
 
         worker = Worker.of(self.crawler)
         backend = RedisBackend(
             connection.of(self.crawler),
             limit_keys(self.settings, self.spider_name),
-            str(self.settings.get("TMAPI_WORKER_ID") or default_worker_id()),
+            worker.id,
             concurrency,
             qps,
         )
-        backend.lease = self.settings.getfloat(LEASE_SETTING, DEFAULT_LEASE)
-        backend.poll = self.settings.getfloat(POLL_SETTING, DEFAULT_POLL)
+        backend.lease = registry.read(self.settings, LEASE_SETTING)
+        backend.poll = registry.read(self.settings, POLL_SETTING)
         timeout = connection.plan(self.settings).params.get("socket_timeout")
         if timeout:  # each BLPOP must end before the client's socket timeout
             backend.block = min(BLOCK, max(0.05, float(timeout) / 2))
-        # The worker pops only what can start soon (distributed/room.py): it asks the
-        # limiter for room, and the limiter wakes it when a waiting request takes a slot.
+        # The worker pops only what can start soon (worker.Room); the limiter wakes it when a slot frees.
         worker.room.limiter = backend.has_room
         backend.on_room = worker.wake
         return backend
@@ -78,11 +75,8 @@ return 1
 
 
 class RedisResults:
-    """The whole job: one hash `{<job>}:summary`, query image URL -> its result as JSON.
-
-    One HSET per finished image on the reactor thread (a short command, like the
-    scheduler's); what cannot be written while Redis is away is kept and retried at the end.
-    """
+    """The whole job's results: one hash, query image URL -> JSON; what Redis could not take is
+    kept and written with the next image or at the end."""
 
     shared = True  # images in progress are other workers' too: none are tracked here
 
@@ -108,9 +102,7 @@ class RedisResults:
         if not self.pending:
             return True
         try:
-            # Only into a job that still has its marker: a job lost from Redis (flushed,
-            # restarted empty) must not get a summary key planted back by a finishing worker.
-            # 500 images a call: Lua's unpack has a limit (what piled up while Redis was away).
+            # Only into a job that still has its marker; 500 images a call (Lua's unpack has a limit).
             while self.pending:
                 batch = self.pending[:500]
                 flat = [part for i in batch for part in (i["query_image_url"], json.dumps(i, ensure_ascii=False))]
@@ -136,9 +128,7 @@ class RedisResults:
         return found
 
     def cleanup(self, persist: bool) -> None:
-        """Once the job is finished and its work keys are gone (the last worker's `finish`
-        stamps `finished_at` in its stats), the results go too, like the rest of the job
-        (unless SCHEDULER_PERSIST keeps the job's keys)."""
+        """Delete the results once the job is finished and drained, unless SCHEDULER_PERSIST."""
         if persist:
             return
         try:
@@ -181,13 +171,9 @@ def spent_key(job: str) -> str:
 
 
 class RedisCounter:
-    """The whole job: one counter in Redis, shared by every worker of the job.
+    """The whole job's paid calls: one counter, one short script per call on the reactor thread."""
 
-    One short script per paid call on the reactor thread, like the scheduler's own calls.
-    """
-
-    # A shared queue is left as it is for a later run with a higher cap (not drained).
-    shared = True
+    shared = True  # a shared queue is left for a later run with a higher cap (not drained)
 
     def __init__(self, client: Any, keys: JobKeys, limit: int, keep_seconds: int) -> None:
         self.client = client  # a redis.Redis from distributed.connection
@@ -202,9 +188,6 @@ class RedisCounter:
             return int(self._reserve(keys=[self.key], args=[self.limit, self.keep_seconds]))
         except (*connection.ERRORS, connection.OUT_OF_MEMORY) as exc:
             raise CounterUnavailable(str(exc)) from None
-
-    async def spent(self) -> int:
-        return int(self.client.get(self.key) or 0)
 
     def job_finished(self) -> None:
         """A drained job's count goes with it: the next job of that name starts from 0."""

@@ -1,7 +1,5 @@
-"""Redis clients from settings through redis-py's own constructors, passwords never shown:
-`Redis.from_url` (redis://, rediss://, unix://), `RedisCluster.from_url` (redis+cluster://,
-REDIS_CLUSTER) and `Sentinel(...).master_for` (redis+sentinel://, REDIS_SENTINELS), with
-scrapy-redis's REDIS_PARAMS and REDIS_HOST/PORT/DB, and REDIS_TLS_* for rediss://.
+"""Redis clients from settings through redis-py's constructors (single, cluster, sentinel), with
+scrapy-redis's REDIS_PARAMS and REDIS_HOST/PORT/DB and REDIS_TLS_*; passwords never shown.
 """
 
 from __future__ import annotations
@@ -50,7 +48,7 @@ class SettingError(ValueError):
 
 @dataclass
 class Plan:
-    """redis-py's arguments: `kind` is "single", "cluster" or "sentinel"; `url` is "" for sentinel."""
+    """redis-py's arguments: `kind` is "single", "cluster" or "sentinel" (`url` "")."""
 
     kind: str
     url: str
@@ -186,6 +184,12 @@ def reason(exc: BaseException, url: str) -> str:
         for password in {found.group(2), unquote(found.group(2))}:
             text = text.replace(password, "***")
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def lost_line(settings: BaseSettings, exc: BaseException) -> str:
+    """The one line a command prints when Redis is lost mid-way, password replaced by ***."""
+    url = str(settings.get("REDIS_URL") or "")
+    return f"lost Redis at {describe(url)}: {reason(exc, url)}"
 
 
 def is_auth_error(exc: BaseException) -> bool:

@@ -1,11 +1,7 @@
 """scrapy-redis's shared duplicate filter, keyed by image, query and page, never cleared by a worker.
 
-An image's first request and each later page pass through it (the scheduler checks a page's
-follow-up although it is `dont_filter`), so a page redone after a `kill -9` cannot pay for the
-rest of the image's chain twice; retries and requests given back after a lease expires never
-do. The key (tmapi_spiders/api/identity.py, `ImageSearch.dupefilter_key`) is the image, its query,
-max_pages, which call it is and the page after the first: one picture in two languages is two
-searches, although its conversion request is the same.
+An image's first request and each later page pass through it, so a page redone after a kill
+cannot pay for the rest of the chain twice (key: `ImageSearch.dupefilter_key`).
 """
 
 from __future__ import annotations
@@ -22,7 +18,7 @@ class ImageDupeFilter(RFPDupeFilter):
         state = request.meta.get(META_KEY)
         if not isinstance(state, dict):
             return str(super().request_fingerprint(request))
-        # page 1 keys stay without a page: jobs seeded before pages were keyed still dedupe
+        # page 1's key has no page: keys written by earlier workers still match
         page = state["page"] if is_later_page(request) else None
         return ImageSearch.from_state(state).dupefilter_key(endpoint_of(request), state.get("converted"), page)
 

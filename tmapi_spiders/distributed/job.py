@@ -1,6 +1,4 @@
-"""Every Redis operation on one job, synchronous and short: the scheduler calls them
-on the reactor thread, the worker's loops and the commands from threads.
-"""
+"""Every Redis operation on one job, synchronous and short (the reactor thread or a thread calls them)."""
 
 from __future__ import annotations
 
@@ -8,7 +6,7 @@ import json
 import secrets
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import redis
@@ -24,9 +22,7 @@ SEED_BATCH = 2000
 
 
 class JobGone(Exception):
-    """The job's marker vanished (or was replaced) while this worker worked on it: Redis
-    restarted empty, was flushed, or the job was deleted. Its queue, seeds and leases are
-    lost; going on would end in "Job is finished" and exit 0 with the rest never searched."""
+    """The job's marker vanished or was replaced under this worker: its queue, seeds and leases are lost."""
 
     def __init__(self, job: str, marker: str) -> None:
         self.job = job
@@ -52,16 +48,7 @@ class JobStatus:
         return not (self.seeds_left or self.queued or self.in_flight)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "job": self.job,
-            "seeds_left": self.seeds_left,
-            "seeds_seen": self.seeds_seen,
-            "queued": self.queued,
-            "in_flight": self.in_flight,
-            "live_workers": self.live_workers,
-            "counters": self.counters,
-            "drained": self.drained,
-        }
+        return {**asdict(self), "drained": self.drained}
 
 
 def _ack_args(lease_ids: Iterable[str], counters: Mapping[str, int] | None) -> list[Any]:
@@ -74,16 +61,12 @@ class Job:
     def __init__(self, server: redis.Redis, keys: JobKeys) -> None:
         self.server = server
         self.keys = keys
-        # The marker id this worker saw (None: not seen yet, e.g. a worker started before
-        # the job was seeded). Commands that only seed or report never set it.
-        self.marker_id: str | None = None
+        self.marker_id: str | None = None  # the job's marker this worker saw (None: not yet)
         # Lease ids: this process's random token and its own counter, unique across failovers.
         self._lease_prefix = f"{secrets.token_hex(4)}."
         self._lease_count = 0
-        # TMAPI_REDIS_DUPEFILTER_TTL: seconds a fingerprint counts (0: until the job is finished).
-        self.dupefilter_ttl = 0.0
-        # Seeds, queued requests and leases left, as the last pop_seeds saw them (its own
-        # leases included): the seed loop's "is the job drained?" without another round trip.
+        self.dupefilter_ttl = 0.0  # TMAPI_REDIS_DUPEFILTER_TTL (0: until the job is finished)
+        # Seeds, requests and leases left as the last pop_seeds saw them: "drained?" without a round trip.
         self.left_after_pop = 0
         self._ack = server.register_script(scripts.ACK)
         self._pop_request = server.register_script(scripts.POP_REQUEST)
@@ -106,10 +89,8 @@ class Job:
         )
 
     def push_encoded(self, seeds: Iterable[tuple[str, str]]) -> tuple[int, int]:
-        """`push_seeds` for seeds already as (fingerprint, JSON) (start.SeedWriter).
-
-        A batch is sent from a thread while the next one is read and encoded: Redis's work
-        on one overlaps the reading of the next. Both are in order, one batch ahead at most."""
+        """`push_seeds` for (fingerprint, JSON) pairs (start.SeedWriter); one batch is sent from a
+        thread while the next is read and encoded."""
         pushed = total = 0
         k = self.keys
         keys = [k.seeds, k.seeds_seen, k.stats, k.marker]
@@ -132,9 +113,10 @@ class Job:
             pushed += int(self._push_seeds(keys=keys, args=[marker, "".join(lines)]))
         return pushed, total - pushed
 
-    def _checked(self, answer: list[Any]) -> list[Any]:
-        """The rest of a marker-checked script's answer; JobGone when the marker this
+    def _marked(self, script: Any, keys: list[str], *args: Any) -> list[Any]:
+        """Run a marker-checked script: the rest of its answer, or JobGone when the marker this
         worker saw is gone or replaced (the first marker seen is remembered)."""
+        answer = script(keys=keys, args=[self.marker_id or "", *args])
         status, marker = answer[0], answer[1]
         if status == "gone":
             raise JobGone(self.keys.job, marker)
@@ -143,38 +125,31 @@ class Job:
         return list(answer[2:])
 
     def marker(self) -> str | None:
-        """The job's marker id now (None: never seeded, or lost): a worker compares it with
-        the one it saw after Redis comes back, before pushing what it kept."""
+        """The job's marker id now (None: never seeded, or lost)."""
         return self.server.get(self.keys.marker)
 
     def pop_seeds(self, worker: str, lease: float, count: int) -> list[tuple[str, str]]:
         k = self.keys
         first = self._lease_count + 1
         self._lease_count += count
-        left, *flat = self._checked(
-            self._pop_seeds(
-                keys=[k.seeds, k.inflight, k.leases, k.marker, k.requests],
-                args=[self.marker_id or "", worker, lease, count, self._lease_prefix, first],
-            )
-        )
+        keys = [k.seeds, k.inflight, k.leases, k.marker, k.requests]
+        left, *flat = self._marked(self._pop_seeds, keys, worker, lease, count, self._lease_prefix, first)
         self.left_after_pop = int(left)
         return list(zip(flat[::2], flat[1::2], strict=True))
 
     # requests
 
     def push_request(self, data: str, priority: int, handover: str | None = None) -> None:
-        """Queue a request; `handover` is the lease it replaces (a seed, a retried request),
-        acknowledged in the same step so the work is never in neither place."""
+        """Queue a request and acknowledge `handover`, the lease it replaces, in the same step."""
         self.push_request_once(data, priority, "", handover)
 
     def push_request_once(self, data: str, priority: int, fingerprint: str, handover: str | None = None) -> bool:
-        """Queue a request whose fingerprint the duplicate filter has not seen (False: it had;
-        "" skips the filter); the filter's SADD, the queueing and the handover's
-        acknowledgement are one step, checked against the job's marker (JobGone)."""
+        """`push_request` unless the duplicate filter has seen `fingerprint` (False; "" skips the filter)."""
         k = self.keys
         keys = [k.requests, k.inflight, k.leases, k.dupefilter, k.marker, k.dupefilter_recent]
-        args = [self.marker_id or "", data, -priority, handover or "", fingerprint, self.dupefilter_ttl]
-        [queued] = self._checked(self._push_request(keys=keys, args=args))
+        [queued] = self._marked(
+            self._push_request, keys, data, -priority, handover or "", fingerprint, self.dupefilter_ttl
+        )
         return bool(queued)
 
     def pop_request(
@@ -184,22 +159,12 @@ class Job:
         done: Iterable[str] = (),
         counters: Mapping[str, int] | None = None,
     ) -> tuple[str, str] | None:
-        """Pop the next request into a lease; `done` leases are acknowledged and `counters`
-        added in the same step (the ack rides on a round trip the pop pays anyway)."""
+        """Pop the next request into a lease, acknowledging `done` and adding `counters` on the way."""
         k = self.keys
         self._lease_count += 1
-        got = self._checked(
-            self._pop_request(
-                keys=[k.requests, k.inflight, k.leases, k.marker, k.stats],
-                args=[
-                    self.marker_id or "",
-                    worker,
-                    lease,
-                    f"{self._lease_prefix}{self._lease_count}",
-                    *_ack_args(done, counters),
-                ],
-            )
-        )
+        lease_id = f"{self._lease_prefix}{self._lease_count}"
+        keys = [k.requests, k.inflight, k.leases, k.marker, k.stats]
+        got = self._marked(self._pop_request, keys, worker, lease, lease_id, *_ack_args(done, counters))
         return (got[0], got[1]) if got else None
 
     def ack(self, lease_ids: Iterable[str], counters: Mapping[str, int] | None = None) -> None:
@@ -207,7 +172,7 @@ class Job:
         if len(args) == 1:
             return
         k = self.keys
-        self._checked(self._ack(keys=[k.inflight, k.leases, k.stats, k.marker], args=[self.marker_id or "", *args]))
+        self._marked(self._ack, [k.inflight, k.leases, k.stats, k.marker], *args)
 
     def queued(self) -> int:
         return int(self.server.zcard(self.keys.requests))
@@ -216,19 +181,13 @@ class Job:
 
     def renew(self, worker: str, lease: float, lease_ids: Iterable[str]) -> None:
         k = self.keys
-        self._checked(
-            self._renew(keys=[k.inflight, k.workers, k.marker], args=[self.marker_id or "", worker, lease, *lease_ids])
-        )
+        self._marked(self._renew, [k.inflight, k.workers, k.marker], worker, lease, *lease_ids)
 
     def heartbeat(self, worker: str, lease: float, lease_ids: Iterable[str], limit: int = 1000) -> int:
         """`renew`, and expired leases back to the job, in one step: how many were given back."""
         k = self.keys
-        [given] = self._checked(
-            self._heartbeat(
-                keys=[k.requests, k.inflight, k.leases, k.seeds, k.stats, k.workers, k.marker],
-                args=[self.marker_id or "", worker, lease, limit, *lease_ids],
-            )
-        )
+        keys = [k.requests, k.inflight, k.leases, k.seeds, k.stats, k.workers, k.marker]
+        [given] = self._marked(self._heartbeat, keys, worker, lease, limit, *lease_ids)
         return int(given)
 
     def give_back(self, lease_ids: Iterable[str]) -> int:
@@ -245,8 +204,7 @@ class Job:
         return int(self._drained(keys=[k.seeds, k.requests, k.inflight]))
 
     def finish(self, worker: str, live_seconds: float, delete: bool, keep_stats: float = 0) -> int:
-        """0: others still work or work is left; 1: drained, kept; 2: drained, work keys deleted
-        (the stats hash stays `keep_stats` seconds for `scrapy job`)."""
+        """0: others still work or work is left; 1: drained, kept; 2: drained, work keys deleted."""
         k = self.keys
         return int(
             self._finish(
@@ -275,8 +233,7 @@ class Job:
     def delete(self) -> int:
         """Every key of the job, ours and those other components keep under its prefix."""
         found = set(self.server.scan_iter(match=self.keys.pattern, count=500)) | set(self.keys.all())
-        # One DEL per key: on a cluster a multi-key DEL is split by slot anyway, and these
-        # share one slot, but keys another tool put under the prefix without the tag may not.
+        # One DEL per key: keys another tool put under the prefix may be in other cluster slots.
         return sum(int(self.server.delete(key)) for key in sorted(found))
 
     def dump(self) -> dict[str, Any]:

@@ -1,11 +1,8 @@
 """The Redis keys of one job, named as scrapy-redis names them where it has a name.
 
-Every key of a job starts with `{<job>}:` (TMAPI_JOB, default: the spider's name): a Redis
-Cluster hash tag, so a job's keys share one slot and its Lua scripts work on a cluster. Every
-key is named here, the limiter's (limits/) and the summary's included.
-
-Jobs created before the hash tags have keys named `<job>:...`: `legacy_keys` finds
-them, and `scrapy job --migrate` renames them once (see docs/distributed.md).
+Every key starts with `{<job>}:` (TMAPI_JOB, default: the spider's name), a Redis Cluster hash
+tag, so a job's scripts work on a cluster. Jobs created before the hash tags have keys named
+`<job>:...`: `legacy_keys` finds them and `scrapy job --migrate` renames them once.
 """
 
 from __future__ import annotations
@@ -17,6 +14,8 @@ from typing import Any
 from redis.crc import key_slot
 from scrapy.settings import BaseSettings
 from scrapy_redis import defaults
+
+from tmapi_spiders import registry
 
 # Characters special in a Redis glob pattern (SCAN MATCH, KEYS): escaped in a job's prefix.
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
@@ -52,8 +51,7 @@ class JobKeys:
         start_urls_key: str = defaults.START_URLS_KEY,
         tagged: bool = True,
     ) -> JobKeys:
-        """The job's keys, under `{job}:` (`tagged=False`: the names of jobs created before
-        the hash tags, for `legacy_keys` and the migration only)."""
+        """The job's keys under `{job}:` (`tagged=False`: the old names, for the migration only)."""
         prefix = f"{{{job}}}" if tagged else job
         return cls(
             job=job,
@@ -87,8 +85,7 @@ class JobKeys:
         return _GLOB_SPECIAL.sub(r"\\\1", self.prefix) + "*"
 
     def check_one_slot(self) -> None:
-        """ValueError naming the setting whose key is not under the job's hash tag: on a
-        Redis Cluster its scripts would fail with CROSSSLOT at the first call."""
+        """ValueError naming the setting whose key leaves the job's hash slot (CROSSSLOT on a cluster)."""
         slot = key_slot(self.stats.encode())
         for name, key in (
             ("SCHEDULER_QUEUE_KEY", self.requests),
@@ -116,9 +113,8 @@ class JobKeys:
         return [getattr(self, f.name) for f in fields(self) if f.name != "job"]
 
     def work(self) -> list[str]:
-        """Keys that hold the job's work: deleted when the job is finished (the marker stays
-        as long as the stats, so a worker still running sees a finished job, not a lost one;
-        the limiter, the summary and the spending count are cleared by their own components)."""
+        """Keys deleted when the job is finished; the marker stays with the stats (a running worker
+        sees a finished job, not a lost one), and other components clear their own keys."""
         kept = (
             self.stats,
             self.workers,
@@ -134,38 +130,31 @@ class JobKeys:
 
 
 def job_name(settings: BaseSettings, spider_name: str) -> str:
-    return str(settings.get("TMAPI_JOB") or spider_name)
+    return str(registry.read(settings, "TMAPI_JOB") or spider_name)
 
 
-def legacy_keys(server: Any, keys: JobKeys) -> list[str]:
-    """Keys of this job under the names used before the hash tags (`<job>:requests`...),
-    when the job has none under the new names: a job seeded by an older version, which a
-    new worker would otherwise see as empty (and its seeds would never be searched).
-
-    Only the job's own named keys are looked at (EXISTS, no scan), and only when its new
-    marker and stats are absent, so a running job pays one round trip."""
-    if server.exists(keys.marker, keys.stats):
-        return []
-    old = JobKeys.for_job(
+def _untagged(keys: JobKeys) -> JobKeys:
+    """The job's keys under the names used before the hash tags (`<job>:requests`...)."""
+    return JobKeys.for_job(
         keys.job,
         keys.requests.replace(keys.prefix, "%(spider)s:", 1),
         keys.dupefilter.replace(keys.prefix, "%(spider)s:", 1),
         keys.seeds.replace(keys.prefix, "%(name)s:", 1),
         tagged=False,
     )
-    return [key for key in old.all() if server.exists(key)]
+
+
+def legacy_keys(server: Any, keys: JobKeys) -> list[str]:
+    """The job's keys under the old names, when it has none under the new ones (a job a new
+    worker would see as empty): EXISTS on named keys only, one round trip for a running job."""
+    if server.exists(keys.marker, keys.stats):
+        return []
+    return [key for key in _untagged(keys).all() if server.exists(key)]
 
 
 def migration_pairs(keys: JobKeys) -> list[tuple[str, str]]:
     """(old name, new name) of every key of the job, for `scrapy job --migrate`."""
-    old = JobKeys.for_job(
-        keys.job,
-        keys.requests.replace(keys.prefix, "%(spider)s:", 1),
-        keys.dupefilter.replace(keys.prefix, "%(spider)s:", 1),
-        keys.seeds.replace(keys.prefix, "%(name)s:", 1),
-        tagged=False,
-    )
-    return list(zip(old.all(), keys.all(), strict=True))
+    return list(zip(_untagged(keys).all(), keys.all(), strict=True))
 
 
 def legacy_message(keys: JobKeys, found: list[str]) -> str:

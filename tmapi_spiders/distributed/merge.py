@@ -1,23 +1,9 @@
 """`python -m tmapi_spiders.distributed.merge [--failures F] out/products-*.jsonl > products.jsonl`
 
-Joins the workers' feeds. After a `kill -9` the dead worker's unacknowledged requests
-are done again elsewhere, so a record can be in two feeds: the first one per image,
-query and item is kept.
-
-A worker killed by power loss can leave a feed cut anywhere: mid-line, or inside a
-multi-byte UTF-8 character. Every file is read as bytes and each line decoded alone, so
-a torn line costs that line only (reported on stderr with its file and line number) and
-every whole record of every file is merged.
-
-The glob `out/products-*.jsonl` also matches the failures feeds beside the products
-(`products-<worker>.failures.jsonl`): failure records are recognised by their fields
-(`stage` and `message`, no `item_id`) and never written to the products output; with
-`--failures FILE` they are merged (deduplicated) into FILE, else counted in a warning.
-
-Exit codes: 0 when every file was read (torn lines and left-out failure records are
-warnings: a killed worker's feed is expected to end torn); 1 when the files had lines
-but not one whole record (nothing could be read: the wrong files, or all garbage);
-2 for bad usage or a file that cannot be opened (checked first: nothing is written).
+Joins the workers' feeds, keeping the first record per image, query and item (a killed worker's
+work is redone elsewhere). Lines are decoded one by one, so a torn line costs only itself.
+Failure records go to --failures, else are counted. Exit: 0 read (torn lines are warnings),
+1 lines but not one whole record, 2 bad usage or an unreadable file (nothing written).
 """
 
 from __future__ import annotations
@@ -35,9 +21,7 @@ OK, NOTHING_READ, BAD_USAGE = 0, 1, 2
 
 
 def record_key(record: dict[str, Any]) -> str:
-    """One record of one search: which search found it (identity.RESULT_FIELDS: the image,
-    language, sort and filters; page size and max_pages do not make an item another) and
-    its item id, or for a failure its stage."""
+    """Which search found the record (identity.RESULT_FIELDS) and its item id, or a failure's stage."""
     return json.dumps(
         [*record_results(record), record.get("item_id", record.get("stage"))], sort_keys=True, default=str
     )
@@ -59,8 +43,7 @@ class Report:
 
 
 def records_of(path: str, handle: BinaryIO, report: Report) -> Iterator[tuple[dict[str, Any], str]]:
-    """The whole JSON objects of one feed, each with its line as written; a line that is
-    cut, undecodable or not an object is reported and skipped (one bad byte costs one line)."""
+    """The whole JSON objects of one feed with their lines; a torn line is reported and skipped."""
     for number, raw in enumerate(handle, 1):
         if not raw.strip():
             continue
@@ -84,8 +67,7 @@ def records_of(path: str, handle: BinaryIO, report: Report) -> Iterator[tuple[di
 def merge(
     paths: Iterable[str], skipped: list[str], failures: list[str] | None = None, report: Report | None = None
 ) -> Iterator[str]:
-    """Product lines, first per key; torn lines go to `skipped` ("path:line: why"), failure
-    records to `failures` (deduplicated) or, without it, are counted in `report`."""
+    """Product lines, first per key; torn lines go to `skipped`, failures to `failures` or are counted."""
     report = report or Report()
     report.torn = skipped
     seen: set[str] = set()

@@ -33,8 +33,7 @@ def check(
 
 
 def check_keys(settings: BaseSettings, spider_name: str) -> None:
-    """ConfigError when a Redis setting cannot work (TLS files, sentinels, schemes) or a key
-    setting puts a key of the job outside its hash slot (CROSSSLOT on a cluster)."""
+    """ConfigError when a Redis setting cannot work or a key setting leaves the job's hash slot."""
     problem = connection.check_settings(settings)
     if problem:
         raise ConfigError(problem)
@@ -45,45 +44,24 @@ def check_keys(settings: BaseSettings, spider_name: str) -> None:
 
 
 def check_legacy(settings: BaseSettings, spider_name: str) -> tuple[int, str] | None:
-    """(2, the migration line) when the job has keys only under the names used before the
-    hash tags: a worker would find it empty and stop, its seeds never searched."""
+    """(2, the migration line) when the job has keys only under its pre-hash-tag names."""
     keys = JobKeys.from_settings(settings, spider_name)
     try:
         server = connection.client(settings)
         found = legacy_keys(server, keys)
         server.close()
     except connection.ERRORS as exc:
-        url = str(settings.get("REDIS_URL") or "")
-        return outcome.REDIS_DOWN, f"lost Redis at {connection.describe(url)}: {connection.reason(exc, url)}"
+        return outcome.REDIS_DOWN, connection.lost_line(settings, exc)
     return (outcome.BAD_INPUT, legacy_message(keys, found)) if found else None
 
 
 def check_settings(settings: BaseSettings) -> None:
+    """ConfigError for a scrapy-redis setting the scheduler refuses (ours: `registry.check`)."""
     from tmapi_spiders.distributed.scheduler import refused_setting
 
     refused = refused_setting(settings)
     if refused:
         raise ConfigError(refused)
-    for name in (
-        "TMAPI_REDIS_LEASE",
-        "TMAPI_REDIS_ACK_INTERVAL",
-        "TMAPI_REDIS_RETRY_DELAY",
-        "TMAPI_REDIS_DUPEFILTER_TTL",
-        "TMAPI_REDIS_ACK_MAX_DELAY",
-        "MAX_IDLE_TIME_BEFORE_CLOSE",
-    ):
-        try:
-            value = settings.getfloat(name)
-        except ValueError:
-            raise ConfigError(f"{name} must be a number, got {settings.get(name)!r}") from None
-        if value < 0 or (value == 0 and name in ("TMAPI_REDIS_LEASE", "TMAPI_REDIS_ACK_INTERVAL")):
-            raise ConfigError(f"{name} must be more than 0, got {settings.get(name)!r}")
-    try:
-        settings.getint("TMAPI_REDIS_RETRY_TIMES")
-    except ValueError:
-        raise ConfigError(
-            f"TMAPI_REDIS_RETRY_TIMES must be an integer, got {settings.get('TMAPI_REDIS_RETRY_TIMES')!r}"
-        ) from None
 
 
 def seed_config(spider_args: dict[str, Any], settings: BaseSettings) -> JobConfig:

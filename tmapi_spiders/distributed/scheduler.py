@@ -1,33 +1,84 @@
 """The job's scheduler: what a worker takes from Redis, it finishes or gives back.
 
-Not scrapy-redis's Scheduler (it is a Scrapy BaseScheduler): it shares scrapy-redis's
-key settings (REDIS_URL, SCHEDULER_QUEUE_KEY, SCHEDULER_DUPEFILTER_KEY, SCHEDULER_PERSIST)
-and its priority-queue layout, and changes what costs money or data: requests are JSON
-(never pickle), popping leases the request to this worker, and closing never deletes what
-other workers still use. scrapy-redis's other scheduler settings would do nothing here,
-so a worker refuses them at start (`refused_setting`) instead of ignoring them.
+A Scrapy BaseScheduler on scrapy-redis's key settings and priority-queue layout, not its
+Scheduler: requests are JSON (never pickle, never a secret: a shared Redis is read by every
+worker and operator), popping leases a request, and closing deletes nothing others use.
+scrapy-redis settings it would ignore are refused at start (`refused_setting`).
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
-from typing import Self
+from typing import Any, Self
 
 from scrapy import Request, Spider
 from scrapy.core.scheduler import BaseScheduler
 from scrapy.crawler import Crawler
 from scrapy.settings import BaseSettings
 from scrapy.utils.misc import load_object
+from scrapy.utils.request import request_from_dict
 
+from tmapi_spiders import registry
+from tmapi_spiders.api import contract
 from tmapi_spiders.api.redact import Redactor
-from tmapi_spiders.distributed import connection, serializer
+from tmapi_spiders.api.requests import ENVELOPE_META
+from tmapi_spiders.distributed import connection
 from tmapi_spiders.distributed.dupefilter import ImageDupeFilter, is_later_page
+from tmapi_spiders.distributed.health import FAILURES
 from tmapi_spiders.distributed.job import JobGone
 from tmapi_spiders.distributed.worker import LEASE_META, Worker
 
 logger = logging.getLogger(__name__)
 
 MIN_SECRET_LENGTH = 12  # shorter "tokens" (a local test server's) are common words: no content check
+SECRET_HEADERS = frozenset({contract.TOKEN_HEADER.lower(), "authorization", "proxy-authorization", "cookie"})
+# Per-download state that means nothing to the worker that takes the request next.
+DROPPED_META = frozenset({ENVELOPE_META, "download_slot", "download_latency", LEASE_META})
+
+
+class SerializationError(ValueError):
+    """A request that cannot be queued as JSON; the message names the meta key."""
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("latin-1") if isinstance(value, bytes) else value
+
+
+def to_json(request: Request, spider: Spider, secrets: Redactor | tuple[str, ...] = ()) -> str:
+    """The request as queue JSON (headers latin-1, body base64, secret headers dropped);
+    SerializationError, redacted, when it is not JSON or carries the token anywhere."""
+    redactor = secrets if isinstance(secrets, Redactor) else Redactor(secrets)
+    url = redactor.text(request.url)[:80]
+    data = request.to_dict(spider=spider)
+    meta = {k: v for k, v in (data.get("meta") or {}).items() if k not in DROPPED_META}
+    for key, value in meta.items():
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError):
+            raise SerializationError(
+                f"meta[{redactor.text(key)!r}] of {url} is not JSON ({type(value).__name__})"
+            ) from None
+    data["meta"] = meta
+    data["headers"] = {
+        _text(name): [_text(v) for v in values]
+        for name, values in (data.get("headers") or {}).items()
+        if _text(name).lower() not in SECRET_HEADERS
+    }
+    body = data.get("body") or b""
+    data["body"] = base64.b64encode(body).decode("ascii")
+    text = json.dumps(data, separators=(",", ":"), sort_keys=True, ensure_ascii=False, allow_nan=False)
+    if redactor and (redactor.found_in(text) or redactor.found_in(body.decode("utf-8", "replace"))):
+        raise SerializationError(f"refusing to queue {url}: it carries the API token")
+    return text
+
+
+def from_json(text: str | bytes, spider: Spider) -> Request:
+    data: dict[str, Any] = json.loads(text)
+    data["body"] = base64.b64decode(data.get("body") or "")
+    return request_from_dict(data, spider=spider)
+
 
 # scrapy-redis scheduler settings this scheduler does not follow: (setting, accepted values, what to do instead).
 UNSUPPORTED_SETTINGS: tuple[tuple[str, tuple[object, ...], str], ...] = (
@@ -48,8 +99,7 @@ UNSUPPORTED_SETTINGS: tuple[tuple[str, tuple[object, ...], str], ...] = (
 
 
 def refused_setting(settings: BaseSettings) -> str | None:
-    """A one-line error when a scrapy-redis scheduler setting is set that this scheduler
-    would not honour (None: nothing to refuse)."""
+    """The one-line error for a scrapy-redis scheduler setting this scheduler would not honour, else None."""
     for name, accepted, instead in UNSUPPORTED_SETTINGS:
         value = settings.get(name)
         if value is None or value == "":
@@ -84,9 +134,8 @@ class LeasingScheduler(BaseScheduler):
         )
         self.crawler = crawler
         self.worker = worker
-        self.stats = crawler.stats
         self.spider: Spider | None = None
-        token = str(settings.get("TMAPI_API_TOKEN") or "")
+        token = str(registry.read(settings, "TMAPI_API_TOKEN") or "")
         self.secrets = Redactor([token] if len(token) >= MIN_SECRET_LENGTH else [])
 
     @classmethod
@@ -119,28 +168,26 @@ class LeasingScheduler(BaseScheduler):
         return len(self) > 0
 
     def enqueue_request(self, request: Request) -> bool:
-        assert self.stats is not None
         handover = request.meta.pop(LEASE_META, None)
         if self.worker.full:  # stopping: the page that asked for it is done again later
-            self.stats.inc_value("tmapi/redis/not_queued_out_of_memory")
+            self.worker.count("tmapi/redis/not_queued_out_of_memory")
             return False
         if self.worker.gone:  # the job is lost and the worker stopping: its queue must not be planted again
-            self.stats.inc_value("tmapi/redis/not_queued_job_lost")
+            self.worker.count("tmapi/redis/not_queued_job_lost")
             return False
         if self.worker.down:
             self.worker.unsent.append((request, handover))
             return True
         try:
-            data = serializer.to_json(request, self.spider, self.secrets)
-        except serializer.SerializationError as exc:
-            # Never dropped silently: the lease it replaces is released and its image gets a
-            # failure record (else the seed's lease was renewed forever and the job never drained).
+            data = to_json(request, self.spider, self.secrets)
+        except SerializationError as exc:
+            # Never dropped silently: its image gets a failure record and its lease is released.
             logger.error("Request not queued: %s", exc)
-            self.stats.inc_value("tmapi/redis/unserializable")
+            self.worker.count("tmapi/redis/unserializable")
             self.worker.refused(request, handover, f"not queued for the job: {exc}")
             return False
-        # A later page without a lease to hand over is a follow-up, not a retry: a page redone
-        # after a kill asks for it again, and that second ask must not pay the rest of the chain twice.
+        # A later page without a lease to hand over is a follow-up: a page redone after a kill
+        # asks for it again, and must not pay the rest of the chain twice.
         follow_up = handover is None and is_later_page(request)
         try:
             if request.dont_filter and not follow_up:
@@ -159,16 +206,16 @@ class LeasingScheduler(BaseScheduler):
         except connection.OUT_OF_MEMORY as exc:
             # Not queued, and the lease of the page that asked for it is never acknowledged:
             # that page is done again (by any worker) once Redis has room.
-            self.stats.inc_value("tmapi/redis/not_queued_out_of_memory")
+            self.worker.count("tmapi/redis/not_queued_out_of_memory")
             self.worker.out_of_memory(exc)
             return False
         except JobGone as exc:
-            self.stats.inc_value("tmapi/redis/not_queued_job_lost")
+            self.worker.count("tmapi/redis/not_queued_job_lost")
             self.worker.job_gone(exc)
             return False
         if handover:
             self.worker.handed_over(handover)
-        self.stats.inc_value("scheduler/enqueued/redis")
+        self.worker.count("scheduler/enqueued/redis")
         return True
 
     def next_request(self) -> Request | None:
@@ -181,31 +228,23 @@ class LeasingScheduler(BaseScheduler):
             done, counters = worker.ride_along()
             try:
                 got = worker.job.pop_request(worker.id, worker.lease, done, counters)
-            except connection.ERRORS as exc:
-                worker.lost(exc)
-                return None
-            except connection.OUT_OF_MEMORY as exc:
-                worker.out_of_memory(exc)
-                return None
-            except JobGone as exc:
-                worker.job_gone(exc)
+            except FAILURES as exc:
+                worker.failed(exc)
                 return None
             worker.acked(done, counters)
             if got is None:
                 return None
             lease, data = got
             try:
-                request = serializer.from_json(data, self.spider)
+                request = from_json(data, self.spider)
             except (ValueError, KeyError, TypeError) as exc:
                 # Not ours or corrupt: it can never be downloaded, so do not hold the job for it.
                 logger.error("Dropping an unreadable queued request (%s): %.200s", exc, worker.redactor.text(data))
-                assert self.stats is not None
-                self.stats.inc_value("tmapi/redis/unreadable")
+                worker.count("tmapi/redis/unreadable")
                 worker.job.ack([lease])
                 continue
             request.meta[LEASE_META] = lease
             worker.take(lease, request)
             worker.room.popped()
-            assert self.stats is not None
-            self.stats.inc_value("scheduler/dequeued/redis")
+            worker.count("scheduler/dequeued/redis")
             return request

@@ -1,9 +1,7 @@
-"""Lua scripts: each moves work between the job's keys in one atomic step.
+"""Lua scripts: each moves work between the job's keys in one atomic step, on Redis server time.
 
-Times are Redis server time (TIME), so leases mean the same on every machine
-whatever their clocks say. A lease is `inflight` (id -> expiry) plus `leases`
-(id -> JSON {k: kind, w: worker, s: queue score, d: data}); kind is "request" (goes
-back to the request queue) or "seed" (goes back to the front of the seed list).
+A lease is `inflight` (id -> expiry) plus `leases` (id -> JSON {k: kind, w: worker, s: queue
+score, d: data}); kind "request" goes back to the queue, "seed" to the front of the seed list.
 """
 
 from __future__ import annotations
@@ -14,19 +12,15 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 """
 
-# The job's marker (its random id, set when first seeded), checked before a worker takes or
-# acknowledges work. ARGV[1] is the id this worker saw ('' before it saw one): when the
-# marker is gone or another, the job's state was lost (Redis restarted empty, FLUSHALL),
-# and the script changes nothing and answers {'gone', marker}; else its answer starts
-# with {'ok', marker}.
+# The job's marker (set when first seeded) against ARGV[1], the one this worker saw ('': none yet):
+# gone or another means the job's state was lost, and the script answers {'gone', marker}.
 _MARKER = """
 local marker = redis.call('GET', KEYS_MARKER) or ''
 if ARGV[1] ~= '' and marker ~= ARGV[1] then return {'gone', marker} end
 """
 
-# Acknowledges the lease ids ARGV[first..first+n-1] (one ZREM and one HDEL for up to 500 ids, not
-# two commands an id) and adds the counters' deltas that follow them (name, value, ...): one
-# HMGET and one HSET for them all, not a HINCRBY each (atomic all the same: it is one script).
+# Acknowledges the lease ids ARGV[first..first+n-1] (500 to a ZREM and HDEL) and adds the counter
+# deltas after them (name, value, ...) with one HMGET and one HSET.
 _ACK = """
 local function ack(first)
   local n = tonumber(ARGV[first - 1])
@@ -69,13 +63,9 @@ end
 
 # KEYS: requests, inflight, leases, dupefilter, marker, dupefilter_recent; ARGV: marker id seen, data, score,
 # handover lease id or '', fingerprint or '', dupefilter ttl seconds (0: keep every fingerprint)
-# Queues a request unless its fingerprint is in the duplicate filter, and acknowledges the lease
-# it replaces either way: one step, so a worker killed in between cannot leave a fingerprint
-# marked seen whose request was never queued (that request would be lost for good).
-# With a ttl (TMAPI_REDIS_DUPEFILTER_TTL) the filter is a zset scored by when each fingerprint
-# was added, and a fingerprint older than the ttl no longer counts: each call drops up to 16 of
-# the oldest, so the filter holds about (fingerprints added per second) x ttl, not the whole job.
-# Returns {'ok', marker, 1 if queued else 0}.
+# Queues a request unless the duplicate filter has its fingerprint, and acknowledges the lease it
+# replaces either way, in one step (a kill between them would lose the request). With a ttl the
+# filter is a zset by time added, and each call drops up to 16 expired ones. {'ok', marker, queued}.
 PUSH_REQUEST = (
     "local KEYS_MARKER = KEYS[5]\n"
     + _MARKER
@@ -109,11 +99,8 @@ return {'ok', marker, queued}
 
 # KEYS: requests, inflight, leases, marker, stats; ARGV: marker id seen, worker, lease seconds, lease id,
 # number of done lease ids n, id1..idn, name1, value1, ...
-# Acknowledges this worker's done leases and adds its counters (as ACK does: the round trip is
-# paid anyway), then pops the highest-priority request into a lease: returns
-# {'ok', marker, id, data} or {'ok', marker}.
-# Lease ids are made by the worker, not by an INCR here: a replica promoted after missing the last
-# INCRs would hand out again an id a worker still holds. TIME only once a request is found.
+# ACK's work, then the highest-priority request into a lease: {'ok', marker, id, data} or {'ok', marker}.
+# Lease ids come from the worker: an INCR here could repeat after a failover to a lagging replica.
 POP_REQUEST = (
     "local KEYS_MARKER, KEYS_INFLIGHT, KEYS_LEASES, KEYS_STATS = KEYS[4], KEYS[2], KEYS[3], KEYS[5]\n"
     + _MARKER
@@ -133,10 +120,8 @@ return {'ok', marker, id, top[1]}
 )
 
 # KEYS: seeds, inflight, leases, marker, requests; ARGV: marker id seen, worker, lease seconds, count,
-# lease id prefix, first number. Pops up to `count` seeds into leases (ids prefix..number,
-# prefix..number+1, ...): returns {'ok', marker, work left, id1, seed1, id2, seed2, ...}, where
-# work left is what DRAINED counts, so a worker that finds no seed needs no second round trip.
-# A look that finds no seed runs no TIME and no LPOP.
+# lease id prefix, first number. Pops up to `count` seeds into leases:
+# {'ok', marker, work left (as DRAINED counts it), id1, seed1, id2, seed2, ...}.
 POP_SEEDS = (
     "local KEYS_MARKER = KEYS[4]\n"
     + _MARKER
@@ -163,10 +148,8 @@ return out
 )
 
 # KEYS: seeds, seeds_seen, stats, marker; ARGV: a new marker id, then the seeds as one text:
-# a line "<fingerprint> <seed JSON>\n" each (JSON holds no raw line break). Marks the job (its
-# first seeding sets the marker, later ones keep it) and pushes the seeds not seen before,
-# a thousand to an RPUSH: returns how many were new. One argument for thousands of seeds:
-# the client sends one string, not two arguments a seed.
+# a line "<fingerprint> <seed JSON>\n" each. Sets the marker if unset and pushes the seeds not
+# seen before, a thousand to an RPUSH: returns how many were new.
 PUSH_SEEDS = """
 redis.call('SET', KEYS[4], ARGV[1], 'NX')
 local pushed, new = 0, {}
@@ -239,8 +222,7 @@ end
 
 # KEYS: requests, inflight, leases, seeds, stats, workers, marker; ARGV: marker id seen, worker,
 # lease seconds, max count, id1, id2, ...
-# A worker's heartbeat: RENEW, then expired leases (a dead worker's) back to the job, in one
-# round trip: {'ok', marker, leases given back}.
+# RENEW, then expired leases back to the job: {'ok', marker, leases given back}.
 HEARTBEAT = (
     LUA_NOW
     + "local KEYS_REQUESTS, KEYS_INFLIGHT, KEYS_LEASES, KEYS_SEEDS = KEYS[1], KEYS[2], KEYS[3], KEYS[4]\n"

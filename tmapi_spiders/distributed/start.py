@@ -1,8 +1,5 @@
-"""A worker's `start()`: seeds from Redis, leased, until the job is drained and idle.
-
-Seeds are popped a few at a time into leases (a worker killed between popping a seed
-and queueing its first request loses nothing: the lease expires and the seed goes
-back). Redis calls run in a thread: the reactor never waits on Redis here.
+"""A worker's `start()`: seeds from Redis, leased a few at a time (a worker killed before queueing
+a seed's first request loses nothing), until the job is drained and idle. Redis calls run in a thread.
 """
 
 from __future__ import annotations
@@ -22,13 +19,13 @@ from scrapy import Request
 from scrapy.crawler import Crawler
 from twisted.internet import threads
 
+from tmapi_spiders import registry
 from tmapi_spiders.api import contract
 from tmapi_spiders.api.identity import SEED_ROW_FIELDS, ImageSearch, image_key
 from tmapi_spiders.api.redact import Redactor
 from tmapi_spiders.crawl.config import ConfigError, JobConfig, max_pages_from, query_from_args
 from tmapi_spiders.crawl.seeds import BadLine, Seed, check_image_url
-from tmapi_spiders.distributed import connection
-from tmapi_spiders.distributed.job import JobGone
+from tmapi_spiders.distributed.health import FAILURES
 from tmapi_spiders.distributed.worker import LEASE_META, Worker
 
 if TYPE_CHECKING:
@@ -36,20 +33,16 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# Longest wait between an idle worker's looks for seeds while other workers still have work:
-# the wait doubles from TMAPI_REDIS_POLL_INTERVAL up to this. Seeds only appear mid-job when the
-# job is seeded again or a seed's lease comes back, and whoever gives a lease back looks at once.
+# Longest wait between looks for seeds while others still work (doubling from the poll interval):
+# seeds appear mid-job only when seeded again or a lease comes back, and both wake the loop.
 IDLE_LOOK_MAX = 5.0
-# The same while this worker holds leases of its own: it has work, and a new seed's requests
-# would wait for its calls anyway; it looks at once when its last lease is acknowledged.
-BUSY_LOOK_MAX = 20.0
+BUSY_LOOK_MAX = 20.0  # the same while this worker holds leases: it looks again when the last is acked
 
 _USERINFO = re.compile(r"(//)[^/?#@\s]*@")
 
 
 def seed_json(url: str, query: contract.SearchQuery, max_pages: int, row: Seed | None = None) -> dict[str, Any]:
-    """The JSON of one seed: the image and its own query arguments (identity.ImageSearch),
-    and a spreadsheet row's `input` and `input_row` (not part of the seed's identity)."""
+    """One seed's JSON: the image, its query arguments and a spreadsheet row's `input` and `input_row`."""
     fields = ImageSearch.of(url, query, max_pages).seed_fields()
     if row is not None and row.input is not None:
         fields["input"], fields["input_row"] = row.input, row.line
@@ -65,14 +58,9 @@ def _template(fields: dict[str, Any], holes: dict[str, str], dumps: Callable[[di
 
 
 class SeedWriter:
-    """The Redis form of one list's seeds, `(fingerprint, JSON)`, as `seed_fingerprint` and
-    `json.dumps(seed_json(...), ensure_ascii=False, sort_keys=True)` spell them, byte for
-    byte (tests/unit/test_seed_writer.py), without building and sorting a dict per seed:
-    every seed of a list shares the list's query, so the JSON of one is the JSON of any
-    other with the image (and a spreadsheet row's `input` and `input_row`) put in its place.
-
-    A seed's url must be its image key already (seeds.parse_lines and sheets.parse_sheet
-    yield keys): it is written as given, not keyed again."""
+    """One list's seeds as `(fingerprint, JSON)`, byte for byte what `seed_fingerprint` and
+    `json.dumps(seed_json(...))` give, from templates of the list's shared query instead of a
+    sorted dict per seed. A seed's url must already be its image key."""
 
     def __init__(self, query: contract.SearchQuery, max_pages: int) -> None:
         token = secrets.token_hex(8)  # placeholders no query holds (queries are checked words and numbers)
@@ -120,11 +108,8 @@ def shown(text: str, redactor: Redactor | None = None) -> str:
 
 
 def read_seed(raw: str, redactor: Redactor | None = None) -> tuple[Seed, contract.SearchQuery, int]:
-    """A seed popped from Redis, checked like a line of a local list; ConfigError when bad.
-
-    The token is not checked here: a seed carrying it becomes a request that the scheduler
-    refuses to queue, which releases the seed's lease and writes a failure record (one path
-    for every refusal). `redactor` only keeps the token out of the error messages."""
+    """A seed popped from Redis, checked like a local list's line; ConfigError when bad. A seed
+    with the token is left to the scheduler's refusal; `redactor` keeps it out of the messages."""
     try:
         data = json.loads(raw)
     except ValueError:
@@ -160,16 +145,15 @@ async def worker_start(spider: ImageSearchSpider) -> AsyncIterator[Request]:
     settings = spider.settings
     stats = spider.crawler.stats
     assert stats is not None
-    batch = max(1, settings.getint("TMAPI_REDIS_SEED_BATCH"))
-    poll = max(0.05, settings.getfloat("TMAPI_REDIS_POLL_INTERVAL"))
-    max_idle = settings.getfloat("MAX_IDLE_TIME_BEFORE_CLOSE")
+    batch = registry.read(settings, "TMAPI_REDIS_SEED_BATCH")
+    poll = max(0.05, registry.read(settings, "TMAPI_REDIS_POLL_INTERVAL"))
+    max_idle = registry.read(settings, "MAX_IDLE_TIME_BEFORE_CLOSE")
     if spider.job.urls_file or spider.job.urls:
         bad_lines: list[BadLine] = []
         bad_count = [0]
 
         def good() -> Iterator[tuple[str, str]]:
-            # Streamed into Redis a batch at a time (in a thread): the list is never whole in
-            # memory. Counted here, put in the stats back on the reactor thread.
+            # Streamed into Redis a batch at a time (in a thread); counted here, put in the stats later.
             for entry in seeds_of(spider.job):
                 if isinstance(entry, BadLine):
                     bad_count[0] += 1
@@ -195,15 +179,9 @@ async def worker_start(spider: ImageSearchSpider) -> AsyncIterator[Request]:
             continue
         try:
             popped = await in_thread(worker.job.pop_seeds, worker.id, worker.lease, batch)
-        except connection.ERRORS as exc:
-            worker.lost(exc)
+        except FAILURES as exc:
+            worker.failed(exc)  # lost: the loop waits for Redis; full or gone: it ends
             continue
-        except connection.OUT_OF_MEMORY as exc:
-            worker.out_of_memory(exc)
-            return
-        except JobGone as exc:
-            worker.job_gone(exc)
-            return
         for lease, raw in popped:
             worker.take(lease, None)
             try:
@@ -239,11 +217,8 @@ async def worker_start(spider: ImageSearchSpider) -> AsyncIterator[Request]:
 
 
 class WorkerStartMiddleware:
-    """The worker's start(): seeds from the job in Redis instead of the spider's own list.
-
-    Switched on by `distributed.configure` (REDIS_URL) next to the spider; the spider's own
-    start() is not consumed (a worker given -a urls_file pushes that list into the job
-    first, in `start` above)."""
+    """The worker's start(): seeds from the job instead of the spider's own start() (a worker
+    given -a urls_file pushes that list into the job first)."""
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler

@@ -1,16 +1,9 @@
-"""One `scrapy crawl` process in a job: its leases, heartbeats, acks and Redis health.
+"""One `scrapy crawl` process in a job: its leases, heartbeats, acks and how many requests it holds.
 
-The reliable-queue half of the design. A request popped from Redis is leased to this
-worker (job-wide `inflight` zset, scored by expiry). The lease is acknowledged once
-the request's work is done (tmapi_spiders/crawl/done.py): its callback or errback ran, every
-record it gave is written by the feeds and every follow-up request it gave is in Redis.
-Until then a heartbeat renews it; if the worker dies, the lease expires and any other
-worker gives the request back to the queue. After a failed write nothing more is
-acknowledged: what this worker holds goes back to the job when it stops.
-
-Redis calls on the reactor thread are single short commands or scripts; heartbeats,
-expiry sweeps and reconnects run in threads. What the worker does when Redis fails it
-(lost, reconnecting, the job gone) is in health.py.
+A popped request is leased to this worker (the job's `inflight` zset, scored by expiry) and
+acknowledged once its work is done (tmapi_spiders/crawl/done.py); a heartbeat renews it until
+then, and a dead worker's leases expire and go back to the job. Redis calls on the reactor
+thread are single short commands or scripts; loops and reconnects run in threads.
 """
 
 from __future__ import annotations
@@ -19,25 +12,24 @@ import asyncio
 import logging
 import time
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 from scrapy import Request, Spider
 from scrapy import signals as scrapy_signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import IgnoreRequest
-from scrapy.settings import BaseSettings
 from twisted.internet import task, threads
 from twisted.python.failure import Failure
 
+from tmapi_spiders import registry
 from tmapi_spiders import signals as tmapi_signals
-from tmapi_spiders.crawl.config import ConfigError, token_redactor
+from tmapi_spiders.crawl.config import token_redactor
 from tmapi_spiders.crawl.done import WriteGuard
 from tmapi_spiders.distributed import connection, default_worker_id
-from tmapi_spiders.distributed.health import JOB_LOST_REASON, LEASE_META, REDIS_DOWN_REASON, RedisHealth
+from tmapi_spiders.distributed.health import FAILURES, JOB_LOST_REASON, LEASE_META, REDIS_DOWN_REASON, RedisHealth
 from tmapi_spiders.distributed.job import Job, JobGone
 from tmapi_spiders.distributed.keys import JobKeys
-from tmapi_spiders.distributed.refusal import FailureRecords
-from tmapi_spiders.distributed.room import Room
 
 logger = logging.getLogger(__name__)
 
@@ -55,35 +47,58 @@ ACK_BATCH = 16  # done leases acknowledged at once without waiting for TMAPI_RED
 _workers: weakref.WeakKeyDictionary[Crawler, Worker] = weakref.WeakKeyDictionary()
 
 
-class Worker(RedisHealth, FailureRecords):
+class Room:
+    """Whether to pop one more request now: with a job-wide limiter, only when one could take a
+    call slot soon, so leases do not sit in a worker waiting for a slot."""
+
+    def __init__(self, wake: Callable[[], None]) -> None:
+        self.wake = wake
+        self.limiter: Callable[[], bool] | None = None  # the limiter's "room for one more?" (None: always)
+        # A request popped in this turn of the event loop reaches the limiter only at the next one
+        # (Scrapy runs the downloader middlewares in a new task): until then, pop no more.
+        self._entering = False
+
+    def may_pop(self) -> bool:
+        return self.limiter is None or (not self._entering and self.limiter())
+
+    def popped(self) -> None:
+        if self.limiter is not None and not self._entering:
+            self._entering = True
+            asyncio.get_running_loop().call_soon(self._entered)
+
+    def _entered(self) -> None:
+        self._entering = False
+        self.wake()
+
+
+class Worker(RedisHealth):
     def __init__(self, crawler: Crawler) -> None:
         settings = crawler.settings
         self.crawler = crawler
-        self.id = str(settings.get("TMAPI_WORKER_ID") or default_worker_id())
+        self.id = str(registry.read(settings, "TMAPI_WORKER_ID") or default_worker_id())
         assert crawler.spidercls is not None
         self.keys = JobKeys.from_settings(settings, crawler.spidercls.name)
         self.redactor = token_redactor(settings)  # the token, kept out of what this worker logs or writes
         self.server = connection.of(crawler)  # shared with the job's backends and the limiter
         self.job = Job(self.server, self.keys)
-        self.job.dupefilter_ttl = settings.getfloat("TMAPI_REDIS_DUPEFILTER_TTL")  # 0: the whole job's
-        self.lease = _positive(settings, "TMAPI_REDIS_LEASE")
-        self.heartbeat = settings.getfloat("TMAPI_REDIS_HEARTBEAT") or self.lease / 4
-        self.ack_interval = _positive(settings, "TMAPI_REDIS_ACK_INTERVAL")
-        # Acks wait until ACK_BATCH leases are done or the first done one waited this long: one
-        # round trip for many pages, however thinly 20 workers spread them (0: every tick).
-        self.ack_max_delay = settings.getfloat("TMAPI_REDIS_ACK_MAX_DELAY")
+        self.job.dupefilter_ttl = registry.read(settings, "TMAPI_REDIS_DUPEFILTER_TTL")  # 0: the whole job's
+        self.lease = registry.read(settings, "TMAPI_REDIS_LEASE")
+        self.heartbeat = registry.read(settings, "TMAPI_REDIS_HEARTBEAT") or self.lease / 4
+        self.ack_interval = registry.read(settings, "TMAPI_REDIS_ACK_INTERVAL")
+        # Acks wait for ACK_BATCH done leases or this long after the first: one round trip for many pages.
+        self.ack_max_delay = registry.read(settings, "TMAPI_REDIS_ACK_MAX_DELAY")
         self._done_since: float | None = None
         self._counters_at = 0.0  # when the counters last went to Redis (monotonic)
-        self.retry_times = settings.getint("TMAPI_REDIS_RETRY_TIMES")
-        self.retry_delay = settings.getfloat("TMAPI_REDIS_RETRY_DELAY")
+        self.retry_times = registry.read(settings, "TMAPI_REDIS_RETRY_TIMES")
+        self.retry_delay = registry.read(settings, "TMAPI_REDIS_RETRY_DELAY")
         self.persist = settings.getbool("SCHEDULER_PERSIST")
-        self.keep_stats = settings.getfloat("TMAPI_REDIS_KEEP_STATS")
+        self.keep_stats = registry.read(settings, "TMAPI_REDIS_KEEP_STATS")
         # lease id -> the request the engine holds (None: a seed not yet turned into a request)
         self.leases: dict[str, Request | None] = {}
         self.finished: set[str] = set()  # leases whose request's work is done (request_done), not yet acknowledged
         self.writes = WriteGuard.of(crawler)
         self.unsent: list[tuple[Request, str | None]] = []  # enqueued while Redis was down
-        self.records: list[Request] = []  # refused requests' failure records to write (refusal.py)
+        self.records: list[Request] = []  # refused requests' failure records to write (health.py)
         self.sent_counters: dict[str, int] = {}
         self.down = False
         self.gone = False  # the job's state vanished from Redis: nothing more is read or written there
@@ -92,7 +107,7 @@ class Worker(RedisHealth, FailureRecords):
         self._loops: list[task.LoopingCall] = []
         self.spider: Spider | None = None
         self._look = asyncio.Event()  # set: the seed loop looks now instead of at the end of its wait
-        self.room = Room(self.wake)  # whether to pop a request more now (the job-wide limiter's say)
+        self.room = Room(self.wake)
         # Handed to the engine by `wake` and dropped before the scheduler (`_drop_wake_call`).
         self._wake_call = Request("data:,", dont_filter=True)
         crawler.signals.connect(self._drop_wake_call, signal=scrapy_signals.request_scheduled)
@@ -110,22 +125,25 @@ class Worker(RedisHealth, FailureRecords):
 
     def open(self, spider: Spider) -> None:
         self.spider = spider
-        self.job.renew(self.id, self.lease, [])  # visible as a live worker at once; learns the job's marker
-        # TMAPI_AUTH=auto: how the gateway takes the token, if another worker learned it already
-        # (the way only, "header" or "query": never the token).
-        way = self.server.get(self.keys.auth)
-        if way:
-            self.crawler.signals.send_catch_log(tmapi_signals.auth_known, way=way)
         self.crawler.signals.connect(self._auth_learned, signal=tmapi_signals.auth_learned)
         self.crawler.signals.connect(self._request_done, signal=tmapi_signals.request_done)
-        queued, work_left = self.job.queued(), self.job.work_left()
-        logger.info(
-            "Worker %s joined job %r (%d requests queued, %d seeds/requests/leases left)",
-            self.id,
-            self.keys.job,
-            queued,
-            work_left,
-        )
+        try:
+            self.job.renew(self.id, self.lease, [])  # visible as a live worker at once; learns the job's marker
+            # TMAPI_AUTH=auto: how the gateway takes the token ("header" or "query"), if another worker learned it
+            way = self.server.get(self.keys.auth)
+            queued, work_left = self.job.queued(), self.job.work_left()
+        except connection.ERRORS as exc:  # a failover at startup: retried like every later call
+            self.lost(exc)
+        else:
+            if way:
+                self.crawler.signals.send_catch_log(tmapi_signals.auth_known, way=way)
+            logger.info(
+                "Worker %s joined job %r (%d requests queued, %d seeds/requests/leases left)",
+                self.id,
+                self.keys.job,
+                queued,
+                work_left,
+            )
         acks = task.LoopingCall(self._ack_done)
         acks.start(self.ack_interval, now=False).addErrback(self._loop_failed, "ack")
         beats = task.LoopingCall(self._beat)
@@ -157,8 +175,7 @@ class Worker(RedisHealth, FailureRecords):
         try:
             self.job.renew(self.id, self.lease, [])  # the marker check: a lost job gets nothing back
             self._ack_done(force=True)
-            left = [lease for lease in self.leases]
-            given = self.job.give_back(left)
+            given = self.job.give_back(list(self.leases))
             if given:
                 logger.info("Gave %d unfinished leases back to the job", given)
             self.leases.clear()
@@ -194,16 +211,14 @@ class Worker(RedisHealth, FailureRecords):
             self.finished.add(lease)
 
     def done_leases(self) -> list[str] | None:
-        """Leases whose request's work is done: its records written (the feeds flushed to the
-        kernel first) and its follow-ups queued. None once a write has failed: nothing is
-        acknowledged from then on, so that work goes back to the job."""
+        """Leases whose records are written (feeds flushed first) and follow-ups queued; None once a
+        write has failed: nothing is acknowledged from then on."""
         if not self.writes.flush() or self.full:
             return None
         return [lease for lease in self.finished if lease in self.leases]
 
     def ride_along(self) -> tuple[list[str], dict[str, int]]:
-        """What the scheduler's next pop acknowledges on its way: every done lease, and the
-        counters once TMAPI_REDIS_ACK_MAX_DELAY has passed since they last went."""
+        """What the next pop acknowledges: the done leases, and the counters once ACK_MAX_DELAY passed."""
         due = time.monotonic() - self._counters_at >= self.ack_max_delay
         return self.done_leases() or [], self._counter_deltas() if due else {}
 
@@ -212,16 +227,14 @@ class Worker(RedisHealth, FailureRecords):
         if not done and not counters:
             return  # a pop that carried nothing: the ack loop's batch timer keeps running
         for lease in done:
-            self.leases.pop(lease, None)
-            self.finished.discard(lease)
+            self.handed_over(lease)
         if done and not self.leases:
             self.look_now()  # idle now: the seed loop, maybe in a busy worker's long wait, looks
         if counters:
             self.sent_counters.update({name: self.sent_counters.get(name, 0) + n for name, n in counters.items()})
             self._counters_at = time.monotonic()
         self._done_since = None
-        assert self.crawler.stats is not None
-        self.crawler.stats.inc_value("tmapi/redis/acked", len(done))
+        self.count("tmapi/redis/acked", len(done))
 
     def _ack_done(self, force: bool = False) -> None:
         if self.down or self.gone or self.full:
@@ -238,40 +251,31 @@ class Worker(RedisHealth, FailureRecords):
             return  # batch: a few more pages will be done by the next tick
         try:
             self.job.ack(done, counters)
-        except connection.ERRORS as exc:
-            self.lost(exc)
-            return
-        except connection.OUT_OF_MEMORY as exc:
-            self.out_of_memory(exc)
-            return
-        except JobGone as exc:
-            self.job_gone(exc)
+        except FAILURES as exc:
+            self.failed(exc)
             return
         self.acked(done, counters)
 
     def _counter_deltas(self) -> dict[str, int]:
-        assert self.crawler.stats is not None
-        deltas = {}
-        for stat, name in COUNTERS.items():
-            value = int(self.crawler.stats.get_value(stat, 0) or 0)
-            if value != self.sent_counters.get(name, 0):
-                deltas[name] = value - self.sent_counters.get(name, 0)
-        return deltas
+        stats = self.crawler.stats
+        assert stats is not None
+        deltas = {
+            name: int(stats.get_value(stat, 0) or 0) - self.sent_counters.get(name, 0)
+            for stat, name in COUNTERS.items()
+        }
+        return {name: delta for name, delta in deltas.items() if delta}
 
     def _beat(self) -> Any:
         if self.down or self.gone or self.full:
             return None
-        leases = list(self.leases)
-
-        d = threads.deferToThread(self.job.heartbeat, self.id, self.lease, leases)
+        d = threads.deferToThread(self.job.heartbeat, self.id, self.lease, list(self.leases))
         d.addCallbacks(self._requeued, self._beat_failed)
         return d
 
     def _requeued(self, count: int) -> None:
         if count:
             logger.warning("Gave %d expired leases back to the job (a worker stopped without finishing)", count)
-            assert self.crawler.stats is not None
-            self.crawler.stats.inc_value("tmapi/redis/requeued_expired", count)
+            self.count("tmapi/redis/requeued_expired", count)
             self.wake()
             self.look_now()  # some of them may be seeds: this worker's seed loop takes them
 
@@ -279,12 +283,8 @@ class Worker(RedisHealth, FailureRecords):
         if self.closing:  # close() acknowledges or gives back the leases itself
             logger.debug("Heartbeat ended by the worker closing: %s", failure.getErrorMessage())
             return
-        if failure.check(JobGone):
-            self.job_gone(failure.value)
-        elif failure.check(connection.OUT_OF_MEMORY):
-            self.out_of_memory(failure.value)
-        elif failure.check(*connection.ERRORS):
-            self.lost(failure.value)
+        if failure.check(*FAILURES):
+            self.failed(failure.value)
         else:
             logger.error("Heartbeat failed: %s", failure.getErrorMessage())
 
@@ -292,9 +292,8 @@ class Worker(RedisHealth, FailureRecords):
         logger.error("The %s loop stopped: %s", name, failure.getErrorMessage())
 
     def wake(self) -> None:
-        """Ask the engine for requests now instead of at its next heartbeat: Scrapy has no public
-        "look at the scheduler now", but `engine.crawl(request)` ends in one, and a
-        `request_scheduled` receiver drops that request (IgnoreRequest) before the scheduler."""
+        """Make the engine look at the scheduler now: `engine.crawl` of a request that
+        `_drop_wake_call` drops before the scheduler (Scrapy has no public "look now")."""
         engine = self.crawler.engine
         if engine is not None and engine.spider is not None and not self.closing:
             engine.crawl(self._wake_call)
@@ -314,13 +313,3 @@ class Worker(RedisHealth, FailureRecords):
         except TimeoutError:
             pass
         self._look.clear()
-
-
-def _positive(settings: BaseSettings, name: str) -> float:
-    try:
-        value = settings.getfloat(name)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, got {settings.get(name)!r}") from None
-    if value <= 0:
-        raise ConfigError(f"{name} must be more than 0, got {value}")
-    return value
