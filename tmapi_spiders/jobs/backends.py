@@ -27,13 +27,9 @@ class ImageResults(Protocol):
 
     async def all(self) -> list[dict[str, Any]]: ...
 
-    def mine(self) -> list[dict[str, Any]]:
-        """This process's own images, readable after the reactor is gone (a forced stop)."""
-        ...
+    def mine(self) -> list[dict[str, Any]]: ...  # this process's, readable once the reactor is gone
 
-    def job_totals(self) -> dict[str, int]:
-        """The job's own counters (images, paid_calls, pages_fetched, items_written); {} in one process."""
-        ...
+    def job_totals(self) -> dict[str, int]: ...  # the job's counters (images, paid_calls, ...); {} in one process
 
     def cleanup(self, persist: bool) -> None: ...  # once the summary is written (persist: SCHEDULER_PERSIST)
 
@@ -68,9 +64,7 @@ class CallCounter(Protocol):
 
     shared: bool  # the job's: its queue is left as it is at the cap; this process's is drained
 
-    async def reserve(self) -> int:
-        """Reserve one call; the number of calls reserved so far including this one, or 0 if the cap is reached."""
-        ...
+    async def reserve(self) -> int: ...  # calls reserved so far with this one, or 0 at the cap
 
     def job_finished(self) -> None: ...  # the crawl finished (not stopped): a job-wide count goes with the job
 
@@ -116,8 +110,6 @@ class Backends(Protocol):
 
 
 class LocalBackends:
-    """One process: plain objects on the reactor thread."""
-
     shared = False
 
     def __init__(self, crawler: Crawler) -> None:
