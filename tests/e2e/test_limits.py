@@ -23,7 +23,7 @@ from scrapy.settings import Settings
 
 from tests.crawl_helpers import REPO, crawl, read_jsonl, read_stats, run_scrapy
 from tests.redis_server import RedisServer
-from tmapi_spiders import limits
+from tmapi_spiders import limits, registry
 from tmapi_spiders.distributed.keys import JobKeys
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
 
@@ -62,14 +62,15 @@ def found(products: list[dict[str, Any]]) -> set[tuple[str, int]]:
     ("name", "value", "message"),
     [
         ("TMAPI_MAX_CONCURRENCY", "eight", "TMAPI_MAX_CONCURRENCY must be a whole number"),
-        ("TMAPI_MAX_CONCURRENCY", "-1", "TMAPI_MAX_CONCURRENCY must not be negative"),
+        ("TMAPI_MAX_CONCURRENCY", "-1", "TMAPI_MAX_CONCURRENCY must be a whole number of calls, 0 or more"),
         ("TMAPI_MAX_QPS", "fast", "TMAPI_MAX_QPS must be a number"),
-        ("TMAPI_MAX_QPS", "-2", "TMAPI_MAX_QPS must be a positive number"),
-        ("TMAPI_LIMIT_LEASE", "0", "TMAPI_LIMIT_LEASE must be above 0"),
+        ("TMAPI_MAX_QPS", "-2", "TMAPI_MAX_QPS must be a number of calls per second, 0 or more"),
+        ("TMAPI_MAX_QPS", "inf", "TMAPI_MAX_QPS must be a number"),
+        ("TMAPI_LIMIT_LEASE", "0", "TMAPI_LIMIT_LEASE must be a number of seconds, 0.1 or more"),
     ],
 )
 def test_bad_limit_settings_name_the_setting(name: str, value: str, message: str) -> None:
-    with pytest.raises(limits.LimitError, match=message):
+    with pytest.raises(registry.ConfigError, match=message):
         limits.read_limits(Settings({name: value}))
 
 

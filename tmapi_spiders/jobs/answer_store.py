@@ -1,7 +1,6 @@
-"""The answer store: every good API answer kept in one SQLite file as it arrives (docs/resume.md).
+"""The answer store (HTTPCACHE_STORAGE): every good API answer kept in one SQLite file as it arrives.
 
-Scrapy's HttpCacheMiddleware calls it (HTTPCACHE_STORAGE, set by cache.configure): a stored
-answer is served free, a torn or unreadable entry is a miss. Keys hold no token.
+A stored answer is served free, a torn entry is a miss, a damaged file is moved aside (docs/resume.md).
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ import os
 import sqlite3
 import time
 import zlib
+from collections.abc import Callable
 from contextlib import closing, suppress
 from typing import Any
 
@@ -28,9 +28,7 @@ from tmapi_spiders.jobs.answer_upkeep import Inventory, damaged, prune, salvage
 logger = logging.getLogger(__name__)
 
 ZLIB_LEVEL = 1  # the fastest level: JSON still shrinks well
-# Seconds between checkpoints (syncing the write-ahead log): what a power cut can lose. A sync
-# per answer would cost a disk flush per page on the reactor thread.
-SYNC_SECONDS = 5.0
+SYNC_SECONDS = 5.0  # between write-ahead log checkpoints: what a power cut can lose (a sync per answer is slow)
 
 DB_NAME = "answers.sqlite3"
 # The scheduler cache.configure sets with JOBDIR in one process: a resumed run replays the store.
@@ -56,8 +54,8 @@ def refresh_setting(settings: BaseSettings) -> bool:
 
 
 def connect(directory: str) -> sqlite3.Connection:
-    """The store's database, created if need be. WAL with synchronous=NORMAL: a kill -9 loses no
-    committed answer, a power cut at most the last ones, never the database's consistency."""
+    """The store's database, created if need be. WAL, synchronous=NORMAL: a kill -9 loses no committed
+    answer, a power cut at most the last ones, never consistency."""
     os.makedirs(directory, exist_ok=True)
     db = sqlite3.connect(os.path.join(directory, DB_NAME), isolation_level=None, timeout=10)
     try:
@@ -72,8 +70,7 @@ def connect(directory: str) -> sqlite3.Connection:
 
 
 def key_of(request: Request) -> bytes:
-    """SHA-1 of the request's method, URL and body: never a header, so never the token. No URL
-    canonicalisation (Scrapy's fingerprint is slower): ApiRequests writes every URL one way."""
+    """SHA-1 of method, URL and body: never a header, so never the token (ApiRequests writes each URL one way)."""
     return hashlib.sha1(b"%s %s\n%s" % (request.method.encode(), request.url.encode(), request.body)).digest()
 
 
@@ -97,7 +94,7 @@ def decode(data: bytes) -> Response:
 
 
 def stored_answers(directory: str) -> list[tuple[float, bytes]]:
-    """Every entry as (stored_at, JSON line + body): for tests and for looking inside."""
+    """Every entry as (stored_at, JSON line + body), for looking inside."""
     with closing(connect(directory)) as db:
         rows = db.execute("SELECT stored_at, data FROM answers ORDER BY stored_at").fetchall()
     return [(at, zlib.decompress(data)) for at, data in rows]
@@ -108,12 +105,8 @@ def _mb(n: int) -> str:
 
 
 class AnswerStore:
-    """HTTPCACHE_STORAGE: every good answer as one row of a SQLite database.
-
-    An entry that cannot be decoded is a miss and is deleted; a damaged database is moved
-    aside and a new one started. A failed write is logged once and counted: the answer
-    still reaches the spider, only the next run pays for that call again.
-    """
+    """HTTPCACHE_STORAGE: one row per good answer. A failed write is logged once and counted: the
+    answer still reaches the spider, only the next run pays for that call again."""
 
     def __init__(self, settings: BaseSettings) -> None:
         self.root = str(settings["HTTPCACHE_DIR"])
@@ -122,8 +115,7 @@ class AnswerStore:
         self.refresh = refresh_setting(settings)
         self.jobdir = settings.get("JOBDIR") or ""
         self.replays_jobdir = settings.get("SCHEDULER") == SCHEDULER
-        token = settings.get("TMAPI_API_TOKEN") or ""
-        self.redactor = Redactor([token])
+        self.redactor = Redactor([registry.read(settings, "TMAPI_API_TOKEN")])
         self.db: sqlite3.Connection | None = None
         self.stats: Any = None
         self.write_error_logged = False
@@ -163,8 +155,7 @@ class AnswerStore:
             raise
 
     def _replace_damaged(self, exc: sqlite3.Error) -> None:
-        """Move the damaged database aside (with its write-ahead log) and start a new one
-        holding every answer that can still be read from it."""
+        """Move the damaged database (and its log) aside; start a new one with what can still be read."""
         self._close()
         path = os.path.join(self.root, DB_NAME)
         aside = f"{path}.unreadable-{int(time.time())}"
@@ -190,8 +181,7 @@ class AnswerStore:
         )
 
     def _recover(self, exc: sqlite3.Error) -> bool:
-        """Damage found mid-run: replace the store (False, and no store for the rest of the
-        run, when even that fails)."""
+        """Damage found mid-run: replace the store (False, and no store for the run, if that fails)."""
         try:
             self._replace_damaged(exc)
             return True
@@ -219,17 +209,12 @@ class AnswerStore:
         if self.refresh or self.db is None:
             return None
         key = key_of(request)
+        select = "SELECT key, stored_at, data FROM answers WHERE id = ?"
         try:
-            row = self._select(key)
+            row = self._on_db(lambda db: db.execute(select, (row_id(key),)).fetchone())
         except sqlite3.Error as exc:
-            if not (damaged(exc) and self._recover(exc)):
-                self._read_failed(f"could not be read ({exc})")
-                return None
-            try:
-                row = self._select(key)
-            except sqlite3.Error as again:
-                self._read_failed(f"could not be read ({again})")
-                return None
+            self._read_failed(f"could not be read ({exc})")
+            return None
         if row is None or row[0] != key:
             return None
         if time.time() - row[1] > self.ttl:
@@ -252,13 +237,9 @@ class AnswerStore:
             self.stats.inc_value("tmapi/answers/token_redacted")
         key = key_of(request)
         row = (row_id(key), key, time.time(), zlib.compress(payload, ZLIB_LEVEL))
+        insert = "INSERT OR REPLACE INTO answers (id, key, stored_at, data) VALUES (?, ?, ?, ?)"
         try:
-            try:
-                self._insert(row)
-            except sqlite3.DatabaseError as exc:
-                if not (damaged(exc) and self._recover(exc)):
-                    raise
-                self._insert(row)
+            self._on_db(lambda db: db.execute(insert, row))
         except sqlite3.Error as exc:
             self.stats.inc_value("tmapi/answers/store_failed")
             if not self.write_error_logged:
@@ -277,17 +258,17 @@ class AnswerStore:
             with suppress(sqlite3.Error):  # else a later checkpoint, or the one at close, does it
                 self.db.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
-    def _select(self, key: bytes) -> tuple[bytes, float, bytes] | None:
-        assert self.db is not None
-        row: tuple[bytes, float, bytes] | None = self.db.execute(
-            "SELECT key, stored_at, data FROM answers WHERE id = ?", (row_id(key),)
-        ).fetchone()
-        return row
-
-    def _insert(self, row: tuple[int, bytes, float, bytes]) -> None:
-        if self.db is None:
-            raise sqlite3.OperationalError("no answer store")
-        self.db.execute("INSERT OR REPLACE INTO answers (id, key, stored_at, data) VALUES (?, ?, ?, ?)", row)
+    def _on_db(self, op: Callable[[sqlite3.Connection], Any]) -> Any:
+        """op(db); damage found mid-run replaces the store and op runs once more on the new one."""
+        for attempt in (1, 2):
+            if self.db is None:
+                raise sqlite3.OperationalError("no answer store")
+            try:
+                return op(self.db)
+            except sqlite3.Error as exc:
+                if attempt == 2 or not (damaged(exc) and self._recover(exc)):
+                    raise
+        return None
 
     def _read_failed(self, what: str) -> None:
         self.stats.inc_value("tmapi/answers/unreadable")

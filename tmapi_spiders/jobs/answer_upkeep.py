@@ -1,5 +1,4 @@
-"""Keeping the answer store's database in shape: pruning old and excess answers at start,
-and salvaging what can still be read from a damaged one."""
+"""The answer store's upkeep: pruning old and excess answers at start, salvaging a damaged database."""
 
 from __future__ import annotations
 
@@ -13,7 +12,7 @@ DAMAGED_CODES = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
 
 
 def damaged(exc: sqlite3.Error) -> bool:
-    """Whether SQLite says the file itself is damaged (then it is moved aside, not retried)."""
+    """Whether SQLite says the file itself is damaged (moved aside, not retried)."""
     code = getattr(exc, "sqlite_errorcode", None)
     if code is not None:
         return code & 0xFF in DAMAGED_CODES
@@ -21,8 +20,8 @@ def damaged(exc: sqlite3.Error) -> bool:
 
 
 def salvage(source: str, db: sqlite3.Connection) -> int:
-    """Copy every entry still readable in the database at `source` into `db`: in key order up
-    to the first damaged page, then backwards from the end to it. Returns how many."""
+    """Copy every entry still readable at `source` into `db`, forwards to the first damaged page
+    then backwards to it; returns how many."""
     copied: set[int] = set()
     try:
         old = sqlite3.connect(source, isolation_level=None, timeout=1)
@@ -57,8 +56,7 @@ class Inventory:
 
 
 def prune(db: sqlite3.Connection, ttl: int, limit: int, now: float | None = None) -> Inventory:
-    """Delete entries older than the TTL (never reused again) and, over `limit` bytes, the
-    oldest ones; give the freed pages back to the file system. Returns what is left."""
+    """Delete entries past the TTL and, over `limit` bytes, the oldest; free their pages. Returns what is left."""
     now = time.time() if now is None else now
     inventory = Inventory()
     old = db.execute("SELECT count(*), coalesce(sum(length(data)), 0) FROM answers WHERE stored_at < ?", (now - ttl,))

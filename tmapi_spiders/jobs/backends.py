@@ -1,10 +1,5 @@
-"""Where each feature keeps its state, this process or the job's Redis: chosen here, once.
-
-The run summary's results, the spending cap's counter and the limiter's slots must be the whole
-job's in a distributed job. Each is a Protocol here with its local implementation; the Redis ones
-are in distributed/backends.py, named by import path so a single-process crawl never imports redis.
-A feature asks `for_crawler(crawler)` and never tests REDIS_URL itself; `shared(settings)` is the
-one test of "a worker of a shared job".
+"""Where the summary's results, the spending cap's counter and the limiter's slots live: this process,
+or the job's Redis (distributed/backends.py, loaded by path so one process never imports redis).
 """
 
 from __future__ import annotations
@@ -28,24 +23,20 @@ class ImageResults(Protocol):
     shared: bool  # the job's: other workers' images are in it, and images in progress are not tracked
     job_name: str | None  # the summary's `job`
 
-    def add(self, image: dict[str, Any]) -> None:
-        """Called from a signal handler: must not block the reactor."""
+    def add(self, image: dict[str, Any]) -> None: ...  # from a signal handler: must not block
 
     async def all(self) -> list[dict[str, Any]]: ...
 
-    def mine(self) -> list[dict[str, Any]]:
-        """This process's own images, readable after the reactor is gone (a forced stop)."""
-        ...
+    def mine(self) -> list[dict[str, Any]]: ...  # this process's, readable once the reactor is gone
 
-    def job_totals(self) -> dict[str, int]:
-        """The job's own counters (images, paid_calls, pages_fetched, items_written); {} in one process."""
-        ...
+    def job_totals(self) -> dict[str, int]: ...  # the job's counters (images, paid_calls, ...); {} in one process
 
-    def cleanup(self, persist: bool) -> None:
-        """Called once the summary is written (persist: SCHEDULER_PERSIST keeps the job)."""
+    def cleanup(self, persist: bool) -> None: ...  # once the summary is written (persist: SCHEDULER_PERSIST)
 
 
 class LocalResults:
+    """This process's images, in a list."""
+
     shared = False
     job_name = None
 
@@ -73,12 +64,9 @@ class CallCounter(Protocol):
 
     shared: bool  # the job's: its queue is left as it is at the cap; this process's is drained
 
-    async def reserve(self) -> int:
-        """Reserve one call; the number of calls reserved so far including this one, or 0 if the cap is reached."""
-        ...
+    async def reserve(self) -> int: ...  # calls reserved so far with this one, or 0 at the cap
 
-    def job_finished(self) -> None:
-        """The crawl finished (not stopped): a job-wide count goes with the job."""
+    def job_finished(self) -> None: ...  # the crawl finished (not stopped): a job-wide count goes with the job
 
 
 class LocalCounter:
@@ -122,8 +110,6 @@ class Backends(Protocol):
 
 
 class LocalBackends:
-    """One process: plain objects on the reactor thread."""
-
     shared = False
 
     def __init__(self, crawler: Crawler) -> None:

@@ -1,27 +1,7 @@
-"""The answer store: never pay twice for the same call, on by default in one process.
+"""The answer store: never pay twice for one call (docs/resume.md, docs/running-jobs.md).
 
-Users pay per call, and a crawl of a big list is interrupted (Ctrl-C, a kill, a power
-cut, the spending cap, a 439) or extended ("I added 50 photos"). The answer store keeps
-every good answer on disk as it arrives, so running the same command again replays
-every answer already paid for, free, and rewrites the whole `-O` feed; only the calls
-in flight at a kill -9 are paid again.
-
-It is Scrapy's own HttpCacheMiddleware (900) with two project classes:
-
-- `TmapiCachePolicy` stores good answers only (the envelope middleware at 910 has
-  already given every failed answer its real status);
-- `AnswerStore`, the storage: one SQLite database (write-ahead log, one row per answer,
-  zlib-compressed). A kill -9 loses no committed answer and a power cut leaves it
-  consistent; an entry that cannot be decoded is a miss, not a crash. Scrapy's
-  FilesystemCacheStorage writes six files per entry (file creation was most of the
-  store's CPU, and 4 KiB blocks most of its disk) and can leave an entry half-written;
-  DbmCacheStorage can lose the whole database to one kill -9.
-
-The key is a SHA-1 of the request's method, URL and body: no header, so never the
-token, which is a header added after the lookup. Settings: TMAPI_CACHE (auto: on in
-one process; off for distributed workers, whose state is in Redis), TMAPI_CACHE_DIR, TMAPI_CACHE_TTL,
-TMAPI_CACHE_MAX_MB, TMAPI_REFRESH (or `-a refresh=true`). docs/running-jobs.md and
-docs/resume.md.
+Scrapy's HttpCacheMiddleware (900) with `TmapiCachePolicy` (good answers only) and `AnswerStore`
+(SQLite, answer_store.py). `auto`: on in one process, off for distributed workers (state in Redis).
 """
 
 from __future__ import annotations
@@ -30,6 +10,7 @@ import errno
 import logging
 import os
 import sqlite3
+from contextlib import suppress
 from typing import Any, Self
 
 from scrapy import Request
@@ -59,9 +40,8 @@ AUTO = "auto"
 
 
 class TmapiCachePolicy(DummyPolicy):
-    """Caches API answers whose status is 200 (the envelope middleware at 910 has given every
-    failed answer its real status) and, for a search, that yield their page: a re-run must
-    not replay a hiccup. Freshness is the storage's; the API's cache headers are ignored."""
+    """Stores API answers with status 200 (the envelope gave failed ones their real status) and,
+    for a search, a usable page: a re-run must not replay a hiccup. Freshness is the storage's."""
 
     def should_cache_request(self, request: Request) -> bool:
         return endpoint_of(request) is not None and super().should_cache_request(request)
@@ -77,31 +57,22 @@ class TmapiCachePolicy(DummyPolicy):
         return paging.unusable_search(envelope.data, state["page"], state["q"]["page_size"]) is None
 
 
-# -- settings ---------------------------------------------------------------------------
-
-
 def ttl_seconds(settings: BaseSettings) -> int:
     """TMAPI_CACHE_TTL as whole seconds; ConfigError (a ValueError) names a bad value."""
     return max(1, round(registry.read(settings, "TMAPI_CACHE_TTL")))
 
 
 def enabled(settings: BaseSettings) -> bool:
-    """Whether this crawl keeps and reuses answers. `auto` (the default): in one process,
-    yes; a distributed worker keeps its state in Redis. ValueError names the setting."""
-    raw = settings.get("TMAPI_CACHE")
-    if raw is None:
-        return False  # settings built without the project's defaults (which say auto)
-    if str(raw).strip().lower() == AUTO:
-        return not backends.shared(settings)
-    try:
-        return contract.parse_bool(raw)
-    except ValueError:
-        raise ValueError(f"TMAPI_CACHE must be auto, true or false, got {raw!r}") from None
+    """Whether this crawl keeps and reuses answers (`auto`: in one process). ValueError names a bad value."""
+    if settings.get("TMAPI_CACHE") is None:  # settings built without the project's defaults (which say auto)
+        return False
+    value = registry.read(settings, "TMAPI_CACHE")
+    return not backends.shared(settings) if value == AUTO else contract.parse_bool(value)
 
 
 def cache_dir(directory: str) -> str:
-    """A relative TMAPI_CACHE_DIR lives in the project's .scrapy directory, as HTTPCACHE_DIR
-    would; without a project directory (scrapyd runs from an egg), under ./.scrapy."""
+    """A relative TMAPI_CACHE_DIR lives in the project's .scrapy directory, as HTTPCACHE_DIR would
+    (./.scrapy without a project, as under scrapyd)."""
     if os.path.isabs(directory):
         return directory
     try:
@@ -111,8 +82,8 @@ def cache_dir(directory: str) -> str:
 
 
 def check_writable(directory: str) -> None:
-    """Create the store and write a probe file before any paid call: ValueError says what is
-    wrong and how to go on. A damaged database is left for the store to move aside."""
+    """Create the store and write a probe file before any paid call: ValueError says what is wrong
+    and how to go on. A damaged database is left for the store to move aside."""
     database = os.path.join(directory, DB_NAME)
     if os.path.isdir(database):
         raise ValueError(
@@ -127,10 +98,8 @@ def check_writable(directory: str) -> None:
         os.remove(probe)
         connect(directory).close()
     except (OSError, sqlite3.OperationalError) as exc:
-        try:
+        with suppress(OSError):
             os.remove(probe)
-        except OSError:
-            pass
         reason = cause(exc, probe) if isinstance(exc, OSError) else str(exc)
         full = isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
         raise ValueError(
@@ -148,7 +117,7 @@ def check(settings: BaseSettings) -> None:
     on = enabled(settings)
     refresh_setting(settings)
     max_bytes(settings)
-    if on or settings.get("TMAPI_CACHE_TTL") is not None:
+    if on or settings.get("TMAPI_CACHE_TTL") is not None:  # a TTL given with the store off is still checked
         ttl_seconds(settings)
     if not on:
         if settings.get("JOBDIR") and not backends.shared(settings) and _overwrites(settings):
@@ -157,7 +126,7 @@ def check(settings: BaseSettings) -> None:
                 " resumes. Keep the answer store on (the default) or write with -o (append)"
             )
         return
-    directory = str(settings.get("TMAPI_CACHE_DIR") or "").strip()
+    directory = registry.read(settings, "TMAPI_CACHE_DIR").strip()
     if not directory:
         raise ValueError("TMAPI_CACHE_DIR must name a directory when the answer store is on (TMAPI_CACHE)")
     check_writable(cache_dir(directory))
@@ -176,8 +145,8 @@ def _appends(settings: BaseSettings) -> bool:
 
 
 def configure(settings: BaseSettings) -> None:
-    """Turn the answer store into Scrapy's HTTPCACHE_* settings, at the add-on's priority (an
-    HTTPCACHE_* setting given elsewhere is kept). A bad value is left for config.check_settings."""
+    """The answer store as Scrapy's HTTPCACHE_* settings, at the add-on's priority (the user's win).
+    A bad value is left for config.check_settings."""
     try:
         on = enabled(settings)
         ttl = ttl_seconds(settings)
@@ -187,7 +156,7 @@ def configure(settings: BaseSettings) -> None:
         return
     wanted: dict[str, Any] = {
         "HTTPCACHE_ENABLED": True,
-        "HTTPCACHE_DIR": cache_dir(str(settings.get("TMAPI_CACHE_DIR") or "").strip() or "tmapi-cache"),
+        "HTTPCACHE_DIR": cache_dir(registry.read(settings, "TMAPI_CACHE_DIR").strip() or "tmapi-cache"),
         "HTTPCACHE_EXPIRATION_SECS": ttl,
         "HTTPCACHE_POLICY": POLICY,
         "HTTPCACHE_STORAGE": STORAGE,
@@ -205,13 +174,9 @@ def configure(settings: BaseSettings) -> None:
         set_unless_given(settings, name, value)
 
 
-# -- the storage --------------------------------------------------------------------------
-
-
 class ReplayScheduler(Scheduler):
-    """Scrapy's scheduler without JOBDIR's request queue and seen-set (one process, store on):
-    a resumed run replays what was paid for and writes the whole feed again, where the seen-set
-    would skip the images done (and `-O` lose their records). JOBDIR stays the job's directory."""
+    """Scrapy's scheduler without JOBDIR's queue and seen-set (one process, store on): a resumed run
+    replays what was paid for and writes the whole feed again; the seen-set would skip done images."""
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:

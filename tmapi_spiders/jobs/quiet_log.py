@@ -1,9 +1,5 @@
-"""What a crawl's terminal shows at INFO: the run, not Scrapy's start-up and closing dumps.
-
-Below DEBUG, Scrapy's INFO dumps (versions, add-ons, overridden settings, components, the stats
-dict) are dropped by a filter on the loggers that write them, so the run summary comes last;
-`-s LOG_LEVEL=DEBUG` shows them again, and the final stats are in `TMAPI_STATS_FILE`.
-"""
+"""Above DEBUG, Scrapy's INFO dumps (versions, add-ons, settings, components, stats) are dropped,
+so the run summary comes last; `-s LOG_LEVEL=DEBUG` shows them, TMAPI_STATS_FILE keeps the stats."""
 
 from __future__ import annotations
 

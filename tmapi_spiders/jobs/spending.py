@@ -1,10 +1,7 @@
-"""TMAPI_MAX_CALLS: a hard cap on what one job may spend, in paid calls.
+"""TMAPI_MAX_CALLS: a hard cap on a job's paid calls (exit 5, finish reason `tmapi_max_calls`).
 
-`TmapiCallCapMiddleware` (930) sees only requests about to leave for the API, so stored answers
-cost nothing. Each request, retries included, reserves one call; past the cap it raises `CapReached`
-(the errback records the image as failed) and the crawl ends with `tmapi_max_calls` (exit 5). In one
-process what is queued is refused the same way; in a distributed job the count is the job's (Redis)
-and the refused request goes back to the job's queue for a later run with a higher cap.
+Each request about to leave for the API (stored answers never get here) reserves one call. Past the cap,
+in one process it fails (`CapReached`); in a distributed job it goes back to the job's queue.
 """
 
 from __future__ import annotations
@@ -48,8 +45,7 @@ class TmapiCallCapMiddleware:
         self.counter = counter
         self.limit = limit
         self.reached = False
-        # One process: refuse what is left so each unfinished image gets its failure record,
-        # then close when idle. A shared queue (distributed) is left as it is for a later run.
+        # One process: refuse what is left (each unfinished image gets its failure record); a shared queue stays.
         self.drain = not counter.shared
         crawler.signals.connect(self.spider_idle, signal=signals.spider_idle)
         crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
@@ -72,8 +68,7 @@ class TmapiCallCapMiddleware:
             if await self.counter.reserve():
                 return None
         except CounterUnavailable as exc:
-            # Redis lost: nothing goes out unreserved. Back to the scheduler, which keeps it
-            # while Redis is down (and stops the worker if Redis does not come back).
+            # Redis lost: nothing goes out unreserved; the scheduler keeps it while Redis is down.
             self.stats.inc_value("tmapi/max_calls_unreserved")
             logger.warning("Cannot reserve a paid call (%s): the request waits in the queue", exc)
             return request.replace(dont_filter=True)
@@ -81,8 +76,7 @@ class TmapiCallCapMiddleware:
         self._stop()
         if self.drain:
             raise CapReached(f"{SETTING}={self.limit} reached: the job's paid calls are spent, this call was not made")
-        # Distributed: back to the job's queue, for a run with a higher cap.
-        return request.replace(dont_filter=True)
+        return request.replace(dont_filter=True)  # back to the job's queue, for a run with a higher cap
 
     def _stop(self) -> None:
         if self.reached:
@@ -108,6 +102,5 @@ class TmapiCallCapMiddleware:
             self.counter.job_finished()
 
     def spider_idle(self) -> None:
-        # Every request left was refused without a call: finish with the reason that says why.
         if self.reached:
             raise CloseSpider(FINISH_REASON)

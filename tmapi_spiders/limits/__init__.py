@@ -1,12 +1,7 @@
-"""TMAPI_MAX_CONCURRENCY and TMAPI_MAX_QPS: the plan's limits, held across the whole job.
+"""TMAPI_MAX_CONCURRENCY and TMAPI_MAX_QPS, held across the whole job (TmapiLimitMiddleware, 940).
 
-`TmapiLimitMiddleware` sits after the cache (900), the envelope (910) and the spending cap
-(930), before the token goes on: only calls that leave for the API take a slot. In one
-process the slots are a counter (local.py); with REDIS_URL a lease-based semaphore in Redis
-(shared.py), so a kill -9'd worker's slots expire by themselves. The rate is a shared
-schedule (GCRA) aimed just under the plan. A 429 or a 503 "concurrency limit exceeded" cuts
-the limits, which creep back one success at a time (policy.py); a 429 with no TMAPI_MAX_QPS
-sets a rate from the calls the gateway let through.
+Slots are a counter in one process (local.py), a lease-based semaphore in Redis for a shared job
+(shared.py); 429s and 503s cut the limits, which creep back with successes (policy.py).
 """
 
 from __future__ import annotations
@@ -26,7 +21,6 @@ from tmapi_spiders.limits.policy import (
     QPS_STEP,
     RATE_FLOOR,
     Aimd,
-    LimitError,
     Margin,
     check,
     configure,
@@ -48,7 +42,6 @@ __all__ = [
     "RATE_FLOOR",
     "RELEASE",
     "Aimd",
-    "LimitError",
     "LocalBackend",
     "Margin",
     "RedisBackend",

@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections import deque
 
-from tmapi_spiders.limits.policy import (
-    Aimd,
-    Margin,
-    Slot,
-)
-
-logger = logging.getLogger(__name__)
+from tmapi_spiders.limits.policy import Aimd, Margin, Slot
 
 
 class LocalBackend:
-    """One process: the reactor thread is the only user, so plain counters are exact."""
+    """The reactor thread is the only user, so plain counters are exact."""
 
     def __init__(self, concurrency: int, qps: float) -> None:
         self.policy = Aimd(concurrency, qps)
@@ -44,9 +37,8 @@ class LocalBackend:
             self.next_start = start + interval
             if start > now:
                 await asyncio.sleep(start - now)
-            # The schedule above spaces the calls; a loop that wakes late (a busy machine) would
-            # then send the overdue ones together. So also: never more than `k` calls sent in
-            # any k intervals, counted on the times they really left.
+            # A loop that wakes late would send the overdue calls together: also never more than
+            # `k` calls in any k intervals, counted on when they really left.
             k = max(1, int(policy.qps))
             window = k * interval
             while len(self.sent) >= k and (now := time.monotonic()) < self.sent[-k] + window:
@@ -71,8 +63,7 @@ class LocalBackend:
         if rate_limited:
             cut = self.policy.on_rate_limited(slot.epoch, now, len(answered))
             if cut:
-                # the gateway counts the calls of the last second: let them age out of its
-                # window before the first call at the new rate
+                # let the last second's calls age out of the gateway's window first
                 self.next_start = max(self.next_start, now + 1.0)
         elif overloaded:
             cut = self.policy.on_overload(slot.epoch, now)

@@ -18,7 +18,6 @@ from tmapi_spiders.limits.policy import (
     RATE_LIMIT_MARK,
     RATE_LIMITED,
     Backend,
-    LimitError,
     LimitUnavailable,
     Slot,
     read_limits,
@@ -26,16 +25,10 @@ from tmapi_spiders.limits.policy import (
 
 logger = logging.getLogger(__name__)
 
-# --- the middleware ------------------------------------------------------------------------------
-
 
 class TmapiLimitMiddleware:
-    """Holds every API call to the job's TMAPI_MAX_CONCURRENCY and TMAPI_MAX_QPS, and slows
-    the job down when the gateway answers 429 (its rate limit).
-
-    On even with no limit set: then nothing waits until the first 429, which sets a rate
-    for every call of this process (Aimd.on_rate_limited), so the job goes on at what the
-    gateway allows instead of retrying into it until images fail."""
+    """Holds every API call to the job's TMAPI_MAX_CONCURRENCY and TMAPI_MAX_QPS, and slows the
+    job down on a 429. On with no limit too: the first 429 then sets this process's rate."""
 
     def __init__(self, crawler: Crawler, backend: Backend, concurrency: int, qps: float) -> None:
         self.crawler = crawler
@@ -49,18 +42,12 @@ class TmapiLimitMiddleware:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        settings = crawler.settings
-        try:
-            concurrency, qps = read_limits(settings)
-        except LimitError as exc:
-            raise ValueError(str(exc)) from None
+        concurrency, qps = read_limits(crawler.settings)
         backend: Backend
         if not concurrency and not qps:
-            # No plan limit: nothing to share with other workers until a 429 comes, so each
-            # process finds its own rate (together they settle under the gateway's limit).
+            # No plan limit: nothing to share until a 429, so each process finds its own rate.
             backend = LocalBackend(0, 0.0)
         else:
-            # This process's slots, or the job's in Redis: chosen in tmapi_spiders/jobs/backends.py.
             backend = backends.for_crawler(crawler).limiter(concurrency, qps)
         assert crawler.stats is not None
         if concurrency:
@@ -75,8 +62,7 @@ class TmapiLimitMiddleware:
         try:
             self.held[request] = await self.backend.acquire()
         except LimitUnavailable as exc:
-            # As the spending cap does: the request goes back to the queue (its lease handed
-            # over), never to the errback, which would record the image as failed for good.
+            # Back to the queue, as the spending cap does: the errback would fail the image for good.
             assert self.stats is not None
             self.stats.inc_value("tmapi/limit/unavailable")
             logger.warning("Cannot take a job-wide call slot (%s): the request waits in the queue", exc)
@@ -101,28 +87,20 @@ class TmapiLimitMiddleware:
 
     async def _release(self, slot: Slot, overloaded: bool, rate_limited: bool = False) -> None:
         cut = await self.backend.release(slot, overloaded, rate_limited)
-        if rate_limited:
-            assert self.stats is not None
-            self.stats.inc_value("tmapi/limit/rate_limited")
-            if cut:
-                limit, qps = self.backend.effective()
-                self.stats.inc_value("tmapi/limit/cuts")
-                logger.info(
-                    "TMAPI answered 429 (rate limit): slowing the job down to %s calls in flight, %s/s",
-                    int(limit) if self.concurrency else "unlimited",
-                    f"{qps:.2f}" if qps else "unlimited",
-                )
-        elif overloaded:
-            assert self.stats is not None
-            self.stats.inc_value("tmapi/limit/overloaded")
-            if cut:
-                limit, qps = self.backend.effective()
-                self.stats.inc_value("tmapi/limit/cuts")
-                logger.info(
-                    "TMAPI answered 503 (concurrency limit): lowering the job's limits to %s calls in flight, %s/s",
-                    int(limit) if self.concurrency else "unlimited",
-                    f"{qps:.2f}" if self.qps else "unlimited",
-                )
+        if not (rate_limited or overloaded):
+            return
+        assert self.stats is not None
+        self.stats.inc_value("tmapi/limit/rate_limited" if rate_limited else "tmapi/limit/overloaded")
+        if cut:
+            limit, qps = self.backend.effective()
+            self.stats.inc_value("tmapi/limit/cuts")
+            logger.info(
+                "TMAPI answered 429 (rate limit): slowing the job down to %s calls in flight, %s/s"
+                if rate_limited
+                else "TMAPI answered 503 (concurrency limit): lowering the job's limits to %s calls in flight, %s/s",
+                int(limit) if self.concurrency else "unlimited",
+                f"{qps:.2f}" if qps and (rate_limited or self.qps) else "unlimited",
+            )
 
     async def spider_closed(self, spider: Spider) -> None:
         assert self.stats is not None

@@ -2,45 +2,35 @@
 
 from __future__ import annotations
 
-import logging
 import math
 from dataclasses import dataclass
 from typing import Protocol
 
 from scrapy.settings import BaseSettings
 
+from tmapi_spiders import registry
 from tmapi_spiders.settings_util import set_unless_given
 
-logger = logging.getLogger(__name__)
-
-
-CONCURRENCY_SETTING = "TMAPI_MAX_CONCURRENCY"
-QPS_SETTING = "TMAPI_MAX_QPS"
 LEASE_SETTING = "TMAPI_LIMIT_LEASE"
 POLL_SETTING = "TMAPI_LIMIT_POLL"
-DEFAULT_LEASE = 30.0  # seconds a slot of a silent worker is kept; renewed every third of it
-# Longest wait on the wake list before looking at the leases again: only a slot freed without a
-# token needs it (an expired lease). Each waiting worker asks Redis once per this.
-DEFAULT_POLL = 5.0
-# The rate is aimed this far under the plan (calls (1 + margin)/QPS apart), room for the jitter
-# between the limiter and the gateway's clock.
+DEFAULT_LEASE = registry.BY_NAME[LEASE_SETTING].default  # a silent worker's slots are kept this long
+DEFAULT_POLL = registry.BY_NAME[POLL_SETTING].default  # longest wait on the wake list (an expired lease's slot)
+# The rate is aimed this far under the plan (calls (1 + margin)/QPS apart): room for clock jitter.
 QPS_MARGIN = 0.025
-# A refused call (503 or 429) says that jitter ate the margin: it grows by MARGIN_STEP a refusal,
-# up to QPS_MARGIN_MAX, and shrinks back by MARGIN_STEP over MARGIN_DECAY calls answered (Margin).
+# Each refusal (503 or 429) widens it by MARGIN_STEP up to QPS_MARGIN_MAX; MARGIN_DECAY answers narrow it one step.
 MARGIN_STEP = 0.01
 QPS_MARGIN_MAX = 0.1
 MARGIN_DECAY = 1000
-# The AIMD policy's constants, in one place: `Aimd` uses them, and the Redis RELEASE script
-# gets them as arguments (tests/unit/test_limits_policy.py runs the same events through both).
+# The AIMD constants: `Aimd` uses them, the Redis RELEASE script gets them as arguments (AIMD_ARGS).
 CUT = 0.9  # multiplicative decrease on a 503 (at least one slot)
 PROBE = 30.0  # seconds before creeping past the level that last failed
 CREEP = 10  # slots grow by 1/(CREEP x limit) a success: about one slot per CREEP full rounds
 QPS_FLOOR = 100  # a cut never takes the rate below ceiling/QPS_FLOOR
 QPS_STEP = 200  # the rate grows by ceiling/QPS_STEP a success
 AIMD_ARGS = (CUT, CREEP, QPS_FLOOR, QPS_STEP)
-# Without TMAPI_MAX_QPS, a 429 sets a rate from the calls the gateway let through in the second
-# before it (see Aimd.on_rate_limited); that rate grows by itself/FOUND_STEP a success.
-RATE_FLOOR = 0.5  # calls a second: a rate found from 429s is never set lower
+# Without TMAPI_MAX_QPS a 429 sets a rate from the calls let through in the second before it,
+# never under RATE_FLOOR calls a second; it grows by itself/FOUND_STEP a success.
+RATE_FLOOR = 0.5
 FOUND_STEP = 20
 OVERLOAD_MARK = b"concurrency limit exceeded"
 RATE_LIMITED = 429  # the gateway's rate limit (Retry-After tells when to come back)
@@ -52,48 +42,25 @@ class LimitUnavailable(Exception):
     """The job-wide limit could not be consulted (Redis lost): nothing goes out unlimited."""
 
 
-class LimitError(ValueError):
-    """A limit setting that is not a number (the message names it)."""
-
-
 def read_limits(settings: BaseSettings) -> tuple[int, float]:
-    """(max concurrency, max qps) from the settings; 0 means no limit. LimitError names a bad one."""
-    raw = settings.get(CONCURRENCY_SETTING)
-    try:
-        concurrency = int(str(raw).strip()) if raw not in (None, "") else 0
-    except ValueError:
-        raise LimitError(f"{CONCURRENCY_SETTING} must be a whole number of calls (0: no limit), got {raw!r}") from None
-    raw = settings.get(QPS_SETTING)
-    try:
-        qps = float(str(raw).strip()) if raw not in (None, "") else 0.0
-    except ValueError:
-        raise LimitError(f"{QPS_SETTING} must be a number of calls per second (0: no limit), got {raw!r}") from None
-    if concurrency < 0:
-        raise LimitError(f"{CONCURRENCY_SETTING} must not be negative (0: no limit), got {concurrency}")
-    if qps < 0 or not math.isfinite(qps):
-        raise LimitError(f"{QPS_SETTING} must be a positive number (0: no limit), got {raw!r}")
-    for name in (LEASE_SETTING, POLL_SETTING):
-        raw = settings.get(name)
-        try:
-            value = float(raw) if raw not in (None, "") else 1.0
-        except (TypeError, ValueError):
-            raise LimitError(f"{name} must be a number of seconds, got {raw!r}") from None
-        if value <= 0:
-            raise LimitError(f"{name} must be above 0 seconds, got {raw!r}")
-    return concurrency, qps
+    """(max concurrency, max qps), 0 meaning no limit; ConfigError names a bad limit setting."""
+    registry.read(settings, LEASE_SETTING)
+    registry.read(settings, POLL_SETTING)
+    return registry.read(settings, "TMAPI_MAX_CONCURRENCY"), float(registry.read(settings, "TMAPI_MAX_QPS"))
+
+
+def check(settings: BaseSettings) -> None:
+    read_limits(settings)
 
 
 def configure(settings: BaseSettings) -> None:
-    """With a limit on, let the limiter alone decide how many calls run (from the add-on, tmapi_spiders/addons.py).
+    """With a limit on, let the limiter alone decide how many calls run (from the add-on).
 
-    CONCURRENT_REQUESTS counts requests waiting for a slot too, so each process may hold
-    twice the job's limit (every worker must be able to use the whole limit when the
-    others are gone); AutoThrottle is switched off, because it paces by latency and would
-    keep the job below the plan. Values the user gave (the project, a spider, -s) are kept.
-    """
+    Each process may hold twice the job's limit in CONCURRENT_REQUESTS (requests waiting for a
+    slot count there too), and AutoThrottle, which paces by latency, goes off. User values stay."""
     try:
         concurrency, qps = read_limits(settings)
-    except LimitError:
+    except ValueError:
         return  # check() reports it as a one-line error
     if not concurrency and not qps:
         return
@@ -102,10 +69,6 @@ def configure(settings: BaseSettings) -> None:
         if settings.getint(name) < need:
             set_unless_given(settings, name, need)
     set_unless_given(settings, "AUTOTHROTTLE_ENABLED", False)
-
-
-def check(settings: BaseSettings) -> None:
-    read_limits(settings)
 
 
 # --- the AIMD policy, shared by both backends ------------------------------------------------
@@ -146,12 +109,8 @@ class Aimd:
         return True
 
     def on_rate_limited(self, epoch: int, now: float, accepted: float) -> bool:
-        """A 429 (the gateway's rate limit) for a call made under `epoch`: cut once per epoch.
-
-        With TMAPI_MAX_QPS the plan's rate is cut as a 503 cuts it. Without, there is no rate
-        to cut: the job takes the one the gateway let through, `accepted` (calls answered in
-        the second before this 429), less CUT, so one 429 brings the whole job under the
-        gateway's limit instead of ten percent at a time. True if it cut."""
+        """A 429 for a call made under `epoch`: cut once per epoch, True if it cut. With no plan rate,
+        the job takes the rate let through (`accepted`: calls answered in the last second) less CUT."""
         if self.qps_ceiling:
             return self.on_overload(epoch, now)
         if epoch != self.epoch:
@@ -172,8 +131,7 @@ class Aimd:
         if self.qps_ceiling and self.qps < self.qps_ceiling:
             self.qps = min(self.qps_ceiling, self.qps + self.qps_ceiling / QPS_STEP)
         elif self.found:
-            # a rate found from 429s creeps up, never past the rate that was refused until PROBE
-            # seconds have passed, then on until the gateway refuses again
+            # a rate found from 429s creeps up, past the refused one only after PROBE seconds
             grown = self.qps + self.found / FOUND_STEP
             if now - self.bad_at < self.probe:
                 grown = min(grown, self.found)
@@ -182,9 +140,7 @@ class Aimd:
 
 @dataclass
 class Margin:
-    """How far under the plan's rate the schedule aims (calls (1 + value)/qps apart), widened
-    by the refusals jitter causes (QPS_MARGIN_MAX above). One per process: each worker of a
-    shared job passes its own to the schedule (limits/shared.py ACQUIRE)."""
+    """How far under the plan's rate this process schedules (calls (1 + value)/qps apart)."""
 
     value: float = QPS_MARGIN
 

@@ -1,12 +1,11 @@
-"""A shared job (REDIS_URL): a lease-based semaphore in Redis, changed only by Lua scripts.
-
-It uses the worker's one redis-py client (sync); each call runs in a thread of the asyncio
-loop's executor (`asyncio.to_thread`), so no Redis round trip blocks the reactor."""
+"""A shared job (REDIS_URL): a lease-based semaphore in Redis, changed only by Lua scripts, through
+the worker's sync redis-py client in threads (`asyncio.to_thread`), so no round trip blocks the reactor."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -28,9 +27,8 @@ from tmapi_spiders.limits.policy import (
 logger = logging.getLogger(__name__)
 
 # KEYS: slots, state, wake; ARGV: ceiling, qps ceiling, holder, lease, ttl, rate margin
-# Returns {1, epoch, wait seconds, limit, qps} with a slot, or {0, epoch, 0, limit, qps} when all
-# are taken. Expired leases are not counted here (RENEW removes them); TTLs are set by the first
-# holder and refreshed by RENEW.
+# Returns {1, epoch, wait seconds, limit, qps} with a slot, {0, epoch, 0, limit, qps} when all are
+# taken. Expired leases do not count.
 ACQUIRE = (
     LUA_NOW
     + """
@@ -59,11 +57,8 @@ return {1, epoch, tostring(wait), tostring(limit), tostring(qps)}
 )
 
 # KEYS: slots, state, wake; ARGV: ceiling, qps ceiling, holder, overloaded (0/1), epoch of the call,
-# probe seconds, at ceiling (0/1: the caller last saw the limits at their ceilings), ttl, then
-# the policy's constants (AIMD_ARGS): cut, creep, qps floor, qps step.
-# Gives a slot back, applies the AIMD step (see Aimd) and leaves one wake token for a waiting
-# worker (the list is only a doorbell: a woken worker still asks ACQUIRE, the zset decides).
-# Returns {cut (0/1), limit, qps}.
+# probe seconds, at ceiling (0/1, as the caller last saw), ttl, then AIMD_ARGS.
+# Gives a slot back, applies the AIMD step (as Aimd does) and leaves a wake token. Returns {cut, limit, qps}.
 RELEASE = (
     """
 redis.call('ZREM', KEYS[1], ARGV[3])
@@ -119,15 +114,18 @@ return {cut, tostring(limit), tostring(qps)}
 )
 
 # KEYS: slots, state, wake; ARGV: lease, ttl, holder1, holder2, ...
-# Every third of a lease: extend this worker's leases, drop expired ones (a kill -9'd worker's),
-# keep the keys alive while the job uses them.
+# Extends this worker's leases, drops expired ones (a kill -9'd worker's) and keeps the keys alive.
+# Returns the holders it could not extend: their lease lapsed, and another worker may hold the slot.
 RENEW = (
     LUA_NOW
     + """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-for i = 3, #ARGV do redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[1]), ARGV[i]) end
+local lost = {}
+for i = 3, #ARGV do
+  if redis.call('ZADD', KEYS[1], 'XX', 'CH', now + tonumber(ARGV[1]), ARGV[i]) == 0 then lost[#lost + 1] = ARGV[i] end
+end
 for i = 1, 3 do redis.call('EXPIRE', KEYS[i], tonumber(ARGV[2])) end
-return 1
+return lost
 """
 )
 
@@ -146,13 +144,14 @@ def limit_keys(settings: BaseSettings, spider_name: str) -> tuple[str, str, str]
 class RedisBackend:
     """The job-wide semaphore and rate schedule.
 
-    One task per worker (the pump) asks for slots while requests wait; when every slot is
-    taken it waits on the job's wake list (BLPOP), where each released slot leaves a token.
-    The list is only a doorbell: the zset of leases decides, and a slot that comes back
-    without a token (an expired lease, a grown limit) is seen at the next look, at most
-    TMAPI_LIMIT_POLL seconds later. A finished call hands its slot to a waiting request of
-    the same worker (same lease), at most HANDOFFS times in a row and only while the limits
-    stand at their ceilings, so every slot still goes back through Redis to be shared."""
+    One task per worker (the pump) asks for slots while requests wait; when all are taken it
+    waits on the wake list (BLPOP), a doorbell each release rings: the zset of leases decides,
+    and a slot freed without a token (an expired lease) is seen within TMAPI_LIMIT_POLL. A
+    finished call hands its slot to a waiting request of the same worker, at most HANDOFFS
+    times in a row and only at the ceilings, so every slot still goes back through Redis.
+
+    A lease that may have lapsed (a late renewal: the worker stalled) may be another
+    worker's slot by now: no call starts on a slot with less than half its lease left."""
 
     def __init__(self, client: Any, keys: tuple[str, str, str], worker: str, concurrency: int, qps: float) -> None:
         self.client = client
@@ -164,7 +163,7 @@ class RedisBackend:
         self.poll = DEFAULT_POLL
         self.block = BLOCK
         self.margin = Margin()  # this worker's: its refusals widen the spacing of the calls it schedules
-        self.held: set[str] = set()
+        self.held: dict[str, float] = {}  # holder -> when its lease ends at the latest (time.monotonic)
         self.seq = 0
         self.limit, self.qps = float(concurrency), qps
         self._acquire = client.register_script(ACQUIRE)
@@ -175,47 +174,65 @@ class RedisBackend:
         self._renewer: asyncio.Task[None] | None = None
         self._closed = False
         self._full = False  # every slot was taken when this worker last asked
+        self._lapse_logged = False
         self.on_room: Callable[[], None] = lambda: None  # a request of ours took a slot: the worker may pop one
         # What the limiter asked of Redis, for the stats (tmapi/limit/redis/*).
-        self.counts: dict[str, int] = {"acquired": 0, "refused": 0, "released": 0, "handed_over": 0}
+        self.counts: dict[str, int] = {"acquired": 0, "refused": 0, "released": 0, "handed_over": 0, "lapsed": 0}
+
+    @property
+    def ttl(self) -> int:
+        return int(self.lease * 10) + 60
 
     def _at_ceiling(self) -> bool:
         return self.limit >= self.concurrency and self.qps >= self.qps_ceiling
 
+    def _fresh(self, holder: str) -> bool:
+        return self.held.get(holder, 0.0) - time.monotonic() >= self.lease / 2
+
     async def acquire(self) -> Slot:
-        waiter: asyncio.Future[Slot] = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
-        if self._pump is None or self._pump.done():
-            self._pump = asyncio.get_running_loop().create_task(self._pump_slots())
-        slot = await waiter
-        if slot.wait > 0:
-            await asyncio.sleep(slot.wait)
-        return slot
+        while True:
+            waiter: asyncio.Future[Slot] = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            if self._pump is None or self._pump.done():
+                self._pump = asyncio.get_running_loop().create_task(self._pump_slots())
+            slot = await waiter
+            if slot.wait > 0:
+                await asyncio.sleep(slot.wait)
+            if self._fresh(slot.holder):
+                return slot
+            self._lapsed()
+            await self._give_back(slot, False)
+
+    def _lapsed(self) -> None:
+        self.counts["lapsed"] += 1
+        if not self._lapse_logged:
+            self._lapse_logged = True
+            logger.warning(
+                "job-wide limit: a slot's lease (TMAPI_LIMIT_LEASE=%ss) ran short before its call: this worker"
+                " was stalled; the slot is taken again from Redis",
+                self.lease,
+            )
 
     def _wait_for_token(self) -> bool:
-        """In a thread: BLPOP the wake list for up to `poll` seconds, `block` at a time. A token
+        """In a thread: BLPOP the wake list for up to `poll` seconds, `block` at a time; a token
         taken after `close` goes back for the next worker."""
         left = self.poll
         while left > 0 and not self._closed:
             token = self.client.blpop([self.keys[2]], timeout=max(0.01, min(left, self.block)))
-            if token is not None and self._closed:
-                self.client.lpush(self.keys[2], "1")
             if token is not None:
+                if self._closed:
+                    self.client.lpush(self.keys[2], "1")
                 return not self._closed
             left -= self.block
         return False
 
-    def _has_waiters(self) -> bool:
-        return any(not waiter.done() for waiter in self._waiters)
+    def _waiting(self) -> int:
+        return sum(not waiter.done() for waiter in self._waiters)
 
     def has_room(self) -> bool:
-        """Whether a request more of this worker could start soon: fewer wait for a slot than it
-        holds slots (each waiter the next call of a hand-over), or none waits (distributed/room.py)."""
-        return sum(not waiter.done() for waiter in self._waiters) < max(1, len(self.held))
-
-    def _served(self, waiter: asyncio.Future[Slot], slot: Slot) -> None:
-        waiter.set_result(slot)
-        self.on_room()
+        """Whether one more request of this worker could start soon: fewer wait than it holds
+        slots (each the next call of a hand-over), or none waits (distributed/room.py)."""
+        return self._waiting() < max(1, len(self.held))
 
     def _next_waiter(self) -> asyncio.Future[Slot] | None:
         while self._waiters:
@@ -224,31 +241,26 @@ class RedisBackend:
                 return waiter
         return None
 
+    def _serve(self, waiter: asyncio.Future[Slot], slot: Slot) -> None:
+        waiter.set_result(slot)
+        self.on_room()
+
     async def _pump_slots(self) -> None:
         """Takes slots from Redis for the requests waiting in this worker, in their order."""
         errors = 0
-        while self._has_waiters() and not self._closed:
+        while self._waiting() and not self._closed:
             try:
                 if self._full:  # every slot was taken at our last ask: wait for a token or the poll
                     token = await asyncio.to_thread(self._wait_for_token)
                     self._full = False
-                    if token and not self._has_waiters():
+                    if token and not self._waiting():
                         await asyncio.to_thread(self.client.lpush, self.keys[2], "1")  # the next worker's
                         continue
                 self.seq += 1
                 holder = f"{self.worker}:{self.seq}"
-                got, epoch, wait, limit, qps = await asyncio.to_thread(
-                    self._acquire,
-                    keys=self.keys,
-                    args=[
-                        self.concurrency,
-                        self.qps_ceiling,
-                        holder,
-                        self.lease,
-                        int(self.lease * 10) + 60,
-                        self.margin.value,
-                    ],
-                )
+                asked = time.monotonic()  # the lease starts later, in Redis: it ends after asked + lease
+                args = [self.concurrency, self.qps_ceiling, holder, self.lease, self.ttl, self.margin.value]
+                got, epoch, wait, limit, qps = await asyncio.to_thread(self._acquire, keys=self.keys, args=args)
                 errors = 0
                 self.limit, self.qps = float(limit), float(qps)
                 if not int(got):  # new requests of this worker meanwhile join the wait
@@ -265,14 +277,15 @@ class RedisBackend:
                 await asyncio.sleep(min(1.0, 0.05 * errors))
                 continue
             self.counts["acquired"] += 1
-            self.held.add(holder)
-            self._start_renewer()
+            self.held[holder] = asked + self.lease
+            if self._renewer is None or self._renewer.done():
+                self._renewer = asyncio.get_running_loop().create_task(self._renew_loop())
             slot = Slot(holder, int(epoch), float(wait))
             waiter = self._next_waiter()
             if waiter is None:  # served meanwhile by a hand-over: give this one back
-                await self.release(slot, False)
+                await self._give_back(slot, False)
                 continue
-            self._served(waiter, slot)
+            self._serve(waiter, slot)
 
     async def release(self, slot: Slot, overloaded: bool, rate_limited: bool = False) -> bool:
         # A 429 cuts the job's shared limits as a 503 does (the concurrency, and the rate if set).
@@ -282,48 +295,43 @@ class RedisBackend:
         else:
             self.margin.on_answered()
         if not overloaded and not self.qps_ceiling and slot.uses < HANDOFFS and self._at_ceiling():
-            waiter = self._next_waiter()
-            if waiter is not None:
-                self._served(waiter, Slot(slot.holder, slot.epoch, 0.0, slot.uses + 1))
+            if self._fresh(slot.holder) and (waiter := self._next_waiter()) is not None:
+                self._serve(waiter, Slot(slot.holder, slot.epoch, 0.0, slot.uses + 1))
                 self.counts["handed_over"] += 1
                 return False
-        self.held.discard(slot.holder)
+        return await self._give_back(slot, overloaded)
+
+    async def _give_back(self, slot: Slot, overloaded: bool) -> bool:
+        """RELEASE: the slot back to Redis and the AIMD step; True if this refusal cut the limits."""
+        self.held.pop(slot.holder, None)
         self.counts["released"] += 1
+        args = [self.concurrency, self.qps_ceiling, slot.holder, int(overloaded), slot.epoch, PROBE]
+        args += [int(self._at_ceiling()), self.ttl, *AIMD_ARGS]
         try:
-            cut, limit, qps = await asyncio.to_thread(
-                self._release,
-                keys=self.keys,
-                args=[
-                    self.concurrency,
-                    self.qps_ceiling,
-                    slot.holder,
-                    int(overloaded),
-                    slot.epoch,
-                    PROBE,
-                    int(self._at_ceiling()),
-                    int(self.lease * 10) + 60,
-                    *AIMD_ARGS,
-                ],
-            )
+            cut, limit, qps = await asyncio.to_thread(self._release, keys=self.keys, args=args)
         except Exception as exc:  # the lease expires by itself
             logger.debug("job-wide limit: could not give back a slot (%s); its lease will expire", type(exc).__name__)
             return False
         self.limit, self.qps = float(limit), float(qps)
         return bool(int(cut))
 
-    def _start_renewer(self) -> None:
-        if self._renewer is None or self._renewer.done():
-            self._renewer = asyncio.get_running_loop().create_task(self._renew_loop())
-
     async def _renew_loop(self) -> None:
+        """Every third of a lease; a holder Redis no longer has keeps its old end, so it is not reused."""
         while self.held:
             await asyncio.sleep(self.lease / 3)
-            if self.held:
-                try:
-                    args = [self.lease, int(self.lease * 10) + 60, *self.held]
-                    await asyncio.to_thread(self._renew, keys=self.keys, args=args)
-                except Exception as exc:
-                    logger.debug("job-wide limit: lease renewal failed (%s)", type(exc).__name__)
+            holders = list(self.held)
+            if not holders:
+                return
+            asked = time.monotonic()
+            try:
+                lost = await asyncio.to_thread(self._renew, keys=self.keys, args=[self.lease, self.ttl, *holders])
+            except Exception as exc:
+                logger.debug("job-wide limit: lease renewal failed (%s)", type(exc).__name__)
+                continue
+            lost = {h.decode() if isinstance(h, bytes) else h for h in lost}
+            for holder in set(holders) - lost:
+                if holder in self.held:
+                    self.held[holder] = asked + self.lease
 
     async def close(self) -> None:
         self._closed = True
