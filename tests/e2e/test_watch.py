@@ -19,6 +19,7 @@ import pytest
 from tests.conftest import SANDBOX_TOKEN
 from tests.crawl_helpers import crawl, read_jsonl, run_scrapy, scrapy_env
 from tmapi_spiders.sandbox import days
+from tmapi_spiders.watch import history as watch_history
 
 SEEDS = [
     "https://cbu01.alicdn.com/img/ibank/watch-lamp.jpg",
@@ -216,7 +217,7 @@ def test_alerts_fire_on_the_planted_drops_and_reach_the_webhook_a_dead_one_is_a_
     assert first.returncode == 0, first.stderr[-2000:]
     second = scrapy_command(base, day1.base_url, env)
     assert second.returncode == 0, second.stderr[-2000:]
-    day0_records = read_jsonl(sorted(history.glob("*Z.jsonl"))[0])
+    day0_records = read_jsonl(history / f"{watch_history.runs(history)[0]}.jsonl")
     drops = {str(r["item_id"]) for r in planted(day0_records)["price_drop"]}
     assert len(Hook.received) == 1
     path, body = Hook.received[0]
@@ -230,7 +231,8 @@ def test_alerts_fire_on_the_planted_drops_and_reach_the_webhook_a_dead_one_is_a_
     assert third.returncode == 0, third.stderr[-2000:]
     warnings = [line for line in third.stderr.splitlines() if line.startswith("warning: alert webhook")]
     assert len(warnings) == 1 and "127.0.0.1:9" in warnings[0] and "/hook" not in warnings[0]
-    last = sorted(history.glob("*.summary.json"))[-1]
+    # The runs' own order: two runs in one second are `<time>Z` and `<time>Z-2`, which sort the other way as names.
+    last = history / f"{watch_history.runs(history)[-1]}.summary.json"
     assert json.loads(last.read_text(encoding="utf-8"))["watch"]["webhook"]["sent"] is False
 
 
