@@ -40,16 +40,14 @@ def secrets_of(settings: BaseSettings) -> list[str]:
 
 
 class Signer:
-    """Decides how each API call carries the token, and learns it once in `auto` mode."""
+    """How each API call carries the token; in `auto` mode, learned once by the call holding `probing`."""
 
     def __init__(self, token: str, mode: str, base_url: str) -> None:
         self.token = token
-        self.configured = mode
         self.way: str | None = None if mode == AUTO else mode
         self.base_url = base_url.rstrip("/")
-        self._probe: asyncio.Future[None] | None = None
+        self.probing = asyncio.Lock()  # the others wait while one call learns the way
         self.refused = False  # the gateway took the token neither way: no call goes out again
-        self.listeners: list = []  # called with the way once `auto` has learned it
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> Signer:
@@ -66,32 +64,17 @@ class Signer:
 
     def adopt(self, way: str) -> None:
         """A way learned elsewhere (another worker of the job, through Redis)."""
-        if self.configured == AUTO and way in (HEADER, QUERY) and self.way is None:
+        if way in (HEADER, QUERY) and self.way is None:
             self.way = way
             logger.info("TMAPI_AUTH=auto: the job sends the token as the %s (learned by another worker)", _named(way))
 
-    async def next_way(self) -> tuple[str, bool]:
-        """(way, probing): the way for the next call; `probing` when this call decides it (others wait)."""
-        while self.way is None:
-            if self.refused:
-                raise ApiRefused(contract.UNAUTHORIZED, "crawl stopping: the gateway refused the token both ways")
-            if self._probe is None:
-                self._probe = asyncio.get_running_loop().create_future()
-                return HEADER, True
-            await asyncio.shield(self._probe)
-        return self.way, False
-
-    def settle(self, way: str | None, refused: bool = False) -> None:
-        """End a probe: `way` is what worked (None: undecided); `refused`: refused both ways."""
-        self.refused = self.refused or refused
-        if way is not None and self.way is None:
-            self.way = way
-            logger.info("TMAPI_AUTH=auto: the gateway takes the token as the %s; kept for this job", _named(way))
-            for listener in self.listeners:
-                listener(way)
-        probe, self._probe = self._probe, None
-        if probe is not None and not probe.done():
-            probe.set_result(None)
+    def learned(self, way: str) -> bool:
+        """The way this worker's probe found; False when another worker's came first."""
+        if self.way is not None:
+            return False
+        self.way = way
+        logger.info("TMAPI_AUTH=auto: the gateway takes the token as the %s; kept for this job", _named(way))
+        return True
 
     def sign(self, request: Request, way: str) -> Request:
         """A copy of `request` carrying the token (the original never does)."""

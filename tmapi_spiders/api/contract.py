@@ -29,8 +29,6 @@ LANGUAGE_DEFAULT = "en"
 SORTS = ("default", "sales", "price_up", "price_down")
 SORT_DEFAULT = "default"
 FILTERS = ("support_dropshipping", "is_factory", "verified_supplier", "free_shipping", "new_arrival")
-TRUE_WORDS = frozenset({"true", "1", "yes"})
-FALSE_WORDS = frozenset({"false", "0", "no"})
 
 # Hosts whose images the search recognises without conversion (subdomains included).
 ALIBABA_HOSTS = ("alicdn.com", "1688.com", "alibaba.com", "aliimg.com")
@@ -74,34 +72,20 @@ MSG_IMAGE_DENIED = "Access to the image has been denied"  # conversion failed fo
 MSG_IMAGE_TIMEOUT = "Image URL request timed out"  # conversion failed transiently
 # A 422 with this message is transient: the next identical call succeeds.
 TRANSIENT_422_MESSAGES = frozenset({MSG_IMAGE_TIMEOUT})
-MSG_IMAGE_NOT_SUPPORTED = "image not supported: convert non-Alibaba images with /1688/tools/image/convert_url first"
 
 
 # A search answer's item object as documented, nested objects with their fields (the CSV columns).
 ITEM_SHAPE: dict[str, Any] = {
-    "item_id": None,
-    "product_url": None,
-    "title": None,
-    "title_origin": None,
-    "img": None,
-    "category_path": None,
-    "price": None,
-    "price_info": {"drop_ship_price": None, "wholesale_price": None, "origin_price": None},
-    "brand": None,
-    "title_tags": None,
-    "quantity_begin": None,
-    "quantity_prices": None,
+    **dict.fromkeys("item_id product_url title title_origin img category_path price".split()),
+    "price_info": dict.fromkeys(("drop_ship_price", "wholesale_price", "origin_price")),
+    **dict.fromkeys(("brand", "title_tags", "quantity_begin", "quantity_prices")),
     "sale_info": dict.fromkeys(
         "gmv_fuzzy gmv_30days gmv_30days_cb sale_quantity sale_quantity_month sale_quantity_90days"
         " sale_quantity_360days orders_count".split()
     ),
     "type": None,
     "delivery_info": dict.fromkeys(("area_from", "weight", "suttle_weight", "free_postage")),
-    "item_repurchase_rate": None,
-    "goods_score": None,
-    "image_dsm_score": None,
-    "primary_rank_score": None,
-    "super_new_product": None,
+    **dict.fromkeys("item_repurchase_rate goods_score image_dsm_score primary_rank_score super_new_product".split()),
     "shop_info": dict.fromkeys(
         "login_id member_id company_name shop_url biz_type is_factory is_super_factory is_gold_supplier"
         " location service_tags tp_member tp_year factory_inspection shop_repurchase_rate".split()
@@ -126,9 +110,9 @@ def parse_bool(value: Any) -> bool:
     if isinstance(value, bool):
         return value
     word = str(value).strip().lower()
-    if word in TRUE_WORDS:
+    if word in ("true", "1", "yes"):
         return True
-    if word in FALSE_WORDS:
+    if word in ("false", "0", "no"):
         return False
     raise ValueError(f"{value!r} is not a boolean (use one of true/false/1/0/yes/no)")
 
@@ -169,22 +153,18 @@ class SearchQuery:
     @classmethod
     def from_args(cls, args: dict[str, Any]) -> SearchQuery:
         """Build from string arguments (spider -a options, seed JSON)."""
-        kwargs: dict[str, Any] = {}
-        if args.get("language") not in (None, ""):
-            kwargs["language"] = str(args["language"]).strip().lower()
-        if args.get("sort") not in (None, ""):
-            kwargs["sort"] = str(args["sort"]).strip().lower()
-        if args.get("page_size") not in (None, ""):
-            kwargs["page_size"] = parse_int("page_size", args["page_size"], 1, PAGE_SIZE_MAX)
+        given = {name: value for name, value in args.items() if value not in (None, "")}
+        kwargs = {name: str(given[name]).strip().lower() for name in ("language", "sort") if name in given}
+        if "page_size" in given:
+            kwargs["page_size"] = parse_int("page_size", given["page_size"], 1, PAGE_SIZE_MAX)
         filters = {}
         for name in FILTERS:
-            if args.get(name) not in (None, ""):
+            if name in given:
                 try:
-                    filters[name] = parse_bool(args[name])
+                    filters[name] = parse_bool(given[name])
                 except ValueError as exc:
                     raise ParamError(name, str(exc)) from None
-        kwargs["filters"] = filters
-        return cls(**kwargs)
+        return cls(**kwargs, filters=filters)
 
     def params(self, img_url: str, page: int) -> list[tuple[str, str]]:
         """Query parameters for one page, in a stable order (stable fingerprints)."""

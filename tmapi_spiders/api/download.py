@@ -16,7 +16,7 @@ from twisted.internet.error import ConnectError, ConnectionRefusedError, DNSLook
 from twisted.web.client import HTTPConnectionPool
 
 from tmapi_spiders import signals
-from tmapi_spiders.api import auth
+from tmapi_spiders.api import auth, contract
 from tmapi_spiders.api.redact import Redactor
 from tmapi_spiders.api.requests import endpoint_of
 
@@ -62,7 +62,7 @@ class CountedHTTP11DownloadHandler(HTTP11DownloadHandler):
         self.signer = auth.Signer.from_settings(crawler.settings)
         self.redactor = Redactor(auth.secrets_of(crawler.settings))
         self.stats = crawler.stats
-        self.signer.listeners.append(lambda way: crawler.signals.send_catch_log(signals.auth_learned, way=way))
+        self.signals = crawler.signals
         crawler.signals.connect(self.signer.adopt, signal=signals.auth_known)
 
     def _refuse_to_start(self) -> None:
@@ -72,24 +72,28 @@ class CountedHTTP11DownloadHandler(HTTP11DownloadHandler):
     async def download_request(self, request: Request) -> Response:
         if not self.signer.applies(request):
             return await super().download_request(request)
-        way, probing = await self.signer.next_way()
-        if not probing:
-            return await self._send(request, way)
-        try:
-            response = await self._send(request, way, count=False)
-            if auth.refused(response.status):
-                # The header was refused: the same call once more with the query parameter.
-                assert self.stats is not None
-                self.stats.inc_value("tmapi/auth/header_refused")
-                way = auth.QUERY
-                response = await self._send(request, way)
-            else:
-                self._count(request)
-        except BaseException:
-            self.signer.settle(None)  # undecided: the next call probes again
-            raise
-        refused = auth.refused(response.status)
-        self.signer.settle(None if refused else way, refused=refused)
+        if self.signer.way is None:
+            async with self.signer.probing:
+                if self.signer.way is None:
+                    return await self._probe(request)
+        return await self._send(request, self.signer.way)
+
+    async def _probe(self, request: Request) -> Response:
+        """`auto`'s first call: the header, then the query parameter once if the gateway refuses it."""
+        if self.signer.refused:
+            raise auth.ApiRefused(contract.UNAUTHORIZED, "crawl stopping: the gateway refused the token both ways")
+        way = auth.HEADER
+        response = await self._send(request, way, count=False)
+        if auth.refused(response.status):
+            self.stats.inc_value("tmapi/auth/header_refused")
+            way = auth.QUERY
+            response = await self._send(request, way)
+        else:
+            self._count(request)
+        if auth.refused(response.status):
+            self.signer.refused = True
+        elif self.signer.learned(way):
+            self.signals.send_catch_log(signals.auth_learned, way=way)
         return response
 
     async def _send(self, request: Request, way: str, count: bool = True) -> Response:
@@ -121,6 +125,6 @@ class CountedHTTP11DownloadHandler(HTTP11DownloadHandler):
 
     def _count(self, request: Request) -> None:
         endpoint = endpoint_of(request)
-        if endpoint and self.stats is not None:
+        if endpoint:
             self.stats.inc_value("tmapi/paid_calls")
             self.stats.inc_value(f"tmapi/calls/{endpoint}")

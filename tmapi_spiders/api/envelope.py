@@ -84,45 +84,36 @@ def _scrub_surrogates(value: Any) -> Any:
     return value
 
 
-def read_envelope(http_status: int, body: bytes | str | dict[str, Any]) -> Envelope:
+def read_envelope(http_status: int, body: bytes | str) -> Envelope:
     """Classify an answer: failed when the HTTP status or the body's `code` is not 200 or `data` is missing."""
-    if isinstance(body, dict):
-        payload: Any = body
-    else:
-        try:
-            payload = parse_json(body)
-        except (ValueError, RecursionError):
-            status = http_status if http_status != OK else UNEXPECTED
-            kind = "malformed JSON body" if http_status == OK else STATUS_MEANINGS.get(http_status, "error")
-            return Envelope(status, f"{kind} (HTTP {http_status})", None)
+    try:
+        payload = parse_json(body)
+    except (ValueError, RecursionError):
+        status = http_status if http_status != OK else UNEXPECTED
+        kind = "malformed JSON body" if http_status == OK else STATUS_MEANINGS.get(http_status, "error")
+        return Envelope(status, f"{kind} (HTTP {http_status})", None)
     if not isinstance(payload, dict):
         return Envelope(UNEXPECTED if http_status == OK else http_status, "response body is not a JSON object", None)
     if "code" not in payload and "message" in payload:  # gateway-level failure
         return gateway_envelope(http_status, str(payload.get("message")))
     code = payload.get("code")
-    if type(code) is not int:
-        if http_status == OK:
-            # "200" (a string), 200.0 or true is not the documented envelope, whatever `msg` says.
-            return Envelope(UNEXPECTED, code_problem(payload), None)
-        code = http_status
-    message = str(payload.get("msg") or STATUS_MEANINGS.get(code, ""))
     if http_status != OK:
-        return Envelope(http_status, message or STATUS_MEANINGS.get(http_status, "error"), None)
+        known = code if type(code) is int else http_status
+        message = payload.get("msg") or STATUS_MEANINGS.get(known) or STATUS_MEANINGS.get(http_status, "error")
+        return Envelope(http_status, str(message), None)
+    # "200" (a string), 200.0 or true is not the documented envelope, whatever `msg` says.
+    if "code" not in payload:
+        return Envelope(UNEXPECTED, "response has no code", None)
+    if type(code) is not int:
+        kind = "an integer" if isinstance(code, float) else "a number"
+        return Envelope(UNEXPECTED, f"code is not {kind}: {code!r:.60}", None)
+    message = str(payload.get("msg") or STATUS_MEANINGS.get(code, ""))
     if code != OK:
         return Envelope(code, message, None)
     data = payload.get("data")
     if not isinstance(data, dict):
         return Envelope(UNEXPECTED, "response has no data", None)
     return Envelope(OK, message, data)
-
-
-def code_problem(payload: dict[str, Any]) -> str:
-    """Why an envelope's `code` is not the documented number (the failure record's reason)."""
-    if "code" not in payload:
-        return "response has no code"
-    code = payload["code"]
-    kind = "an integer" if isinstance(code, float) else "a number"
-    return f"code is not {kind}: {code!r:.60}"
 
 
 def redirect_envelope(http_status: int, location: str | None, url: str) -> Envelope:

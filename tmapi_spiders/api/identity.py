@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,14 +19,13 @@ RESULT_FIELDS = ("query_image_url", "language", "sort", "filters")
 SEED_ROW_FIELDS = ("input", "input_row")
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
+_PORT = re.compile(r":[^:\]]*$")  # after the host: a port, or a lone ":"
 
 
 def image_key(url: str) -> str:
     """The URL a search sends and is keyed by: stripped, scheme and host lower-cased, a default port and a
     fragment dropped (TMAPI fetches the URL as written, so nothing else changes)."""
     url = url.strip()
-    if not url or url.startswith("/"):
-        return url
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -35,13 +35,9 @@ def image_key(url: str) -> str:
     if scheme not in DEFAULT_PORTS or not parts.netloc:
         return url
     userinfo, at, hostport = parts.netloc.rpartition("@")
-    if hostport.startswith("["):  # IPv6: the address in brackets, then maybe :port
-        host, _, rest = hostport.partition("]")
-        host, rest = host + "]", rest[1:]
-    else:
-        host, _, rest = hostport.partition(":")
-    keep_port = rest and port != DEFAULT_PORTS[scheme]
-    netloc = userinfo + at + host.lower() + (f":{rest}" if keep_port else "")
+    if port is None or port == DEFAULT_PORTS[scheme]:
+        hostport = _PORT.sub("", hostport)
+    netloc = userinfo + at + hostport.lower()
     return urlunsplit((scheme, netloc, parts.path, parts.query, ""))
 
 
