@@ -7,16 +7,10 @@ import logging
 import re
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import quote, quote_plus
 
 MASK = "[redacted]"
 # Shorter secrets would match ordinary words: a token is never that short.
 MIN_SECRET_LENGTH = 4
-
-
-def _forms(secret: str) -> set[str]:
-    """The secret as written and percent-encoded: the whole forms `found_in_bytes` looks for."""
-    return {secret, quote(secret, safe=""), quote_plus(secret, safe=""), quote(secret)}
 
 
 def _escapes(char: str) -> list[str]:
@@ -46,9 +40,8 @@ class Redactor:
         source = "|".join(per_secret)
         self._pattern = re.compile(source, re.IGNORECASE) if per_secret else None
         self._bytes_pattern = re.compile(source.encode("utf-8"), re.IGNORECASE) if per_secret else None
-        forms = {form for secret in self.secrets for form in _forms(secret)}
-        # found_in_bytes: the whole forms, then the characters' escapes grouped by their first byte.
-        self._lower_forms = tuple(sorted({f.encode("utf-8").lower() for f in forms}))
+        # found_in_bytes: the secrets as written, then the characters' escapes grouped by their first byte.
+        self._lower_forms = tuple(sorted({secret.encode("utf-8").lower() for secret in self.secrets}))
         hints: dict[bytes, set[bytes]] = {}
         for char in {char for secret in self.secrets for char in secret}:
             for escape in _escapes(char):

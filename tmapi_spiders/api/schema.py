@@ -5,16 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, NotRequired
 
-from pydantic import (
-    ConfigDict,
-    StrictBool,
-    StrictInt,
-    StrictStr,
-    StringConstraints,
-    TypeAdapter,
-    ValidationError,
-    with_config,
-)
+from pydantic import StrictBool, StrictInt, StrictStr, StringConstraints, TypeAdapter, ValidationError
 from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
 
 _DECIMAL = r"[0-9]{1,12}(\.[0-9]{1,6})?"
@@ -23,32 +14,25 @@ OptionalDecimalString = Annotated[StrictStr, StringConstraints(pattern=rf"^({_DE
 AbsoluteUrl = Annotated[StrictStr, StringConstraints(pattern=r"^https?://[^\s/?#]+\S*$")]
 
 
-# TypedDicts, not models: checked without building instances, other keys ignored.
-_OPEN = ConfigDict(extra="ignore")
-
-
-@with_config(_OPEN)
+# TypedDicts, not models: checked without building instances; other keys are ignored (pydantic's default).
 class PriceInfo(TypedDict):
     drop_ship_price: NotRequired[OptionalDecimalString]
     wholesale_price: NotRequired[OptionalDecimalString]
     origin_price: NotRequired[OptionalDecimalString]
 
 
-@with_config(_OPEN)
 class QuantityPrice(TypedDict):
     begin_num: NotRequired[StrictStr | None]
     end_num: NotRequired[StrictStr | None]
     price: DecimalString
 
 
-@with_config(_OPEN)
 class ShopInfo(TypedDict):
     member_id: NotRequired[StrictStr | None]
     company_name: NotRequired[StrictStr | None]
     is_factory: NotRequired[StrictBool | None]
 
 
-@with_config(_OPEN)
 class Product(TypedDict):
     """A product record as kept (after NormalisationPipeline)."""
 
