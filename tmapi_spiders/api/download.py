@@ -4,6 +4,7 @@ unseen re-send of an idempotent request is off, so every call reaches retry, the
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from scrapy import Request
@@ -14,8 +15,9 @@ from scrapy.exceptions import CannotResolveHostError, CloseSpider, DownloadConne
 from scrapy.http import Response
 from twisted.internet.error import ConnectError, ConnectionRefusedError, DNSLookupError, NoRouteError, TCPTimedOutError
 from twisted.web.client import HTTPConnectionPool
+from w3lib.url import add_or_replace_parameter
 
-from tmapi_spiders import signals
+from tmapi_spiders import registry, signals
 from tmapi_spiders.api import auth, contract
 from tmapi_spiders.api.redact import Redactor
 from tmapi_spiders.api.requests import endpoint_of
@@ -31,6 +33,8 @@ UNREACHABLE = (
 # Failures before the request could reach the API: no call to pay for.
 NOT_CONNECTED = (*UNREACHABLE, ConnectError, TCPTimedOutError)
 UNSUPPORTED_REASON = "tmapi_scrapy_unsupported"  # outcome.SCRAPY_ERROR
+
+HEADER, QUERY, AUTO = "header", "query", "auto"  # TMAPI_AUTH
 
 logger = logging.getLogger(__name__)
 
@@ -59,45 +63,71 @@ class CountedHTTP11DownloadHandler(HTTP11DownloadHandler):
         super().__init__(crawler)
         if self.unsupported:
             crawler.signals.connect(self._refuse_to_start, signal=scrapy_signals.spider_opened)
-        self.signer = auth.Signer.from_settings(crawler.settings)
+        self.token = auth.token_of(crawler.settings)
         self.redactor = Redactor(auth.secrets_of(crawler.settings))
+        mode = registry.read(crawler.settings, "TMAPI_AUTH")
+        self.way: str | None = None if mode == AUTO else mode  # how the token goes: None until `auto` knows
+        self.probing = asyncio.Lock()  # held by the one call that learns the way; the others wait
+        self.refused = False  # the gateway took the token neither way: no call goes out again
+        self.base_url = registry.read(crawler.settings, "TMAPI_BASE_URL").rstrip("/")
         self.stats = crawler.stats
         self.signals = crawler.signals
-        crawler.signals.connect(self.signer.adopt, signal=signals.auth_known)
+        crawler.signals.connect(self.adopt, signal=signals.auth_known)
 
     def _refuse_to_start(self) -> None:
         logger.error("This Twisted cannot run tmapi-spiders safely: %s (see pyproject.toml)", self.unsupported)
         raise CloseSpider(UNSUPPORTED_REASON)
 
+    def applies(self, request: Request) -> bool:
+        """Our API calls, and (for `scrapy shell`/`fetch`/`view`) any URL under the API's base."""
+        if not self.token:
+            return False
+        if endpoint_of(request):
+            return True
+        return bool(self.base_url) and request.url.startswith(self.base_url + "/1688/")
+
+    def adopt(self, way: str) -> None:
+        """A way learned elsewhere (another worker of the job, through Redis)."""
+        if way in (HEADER, QUERY) and self.way is None:
+            self.way = way
+            logger.info("TMAPI_AUTH=auto: the job sends the token as the %s (learned by another worker)", _named(way))
+
     async def download_request(self, request: Request) -> Response:
-        if not self.signer.applies(request):
+        if not self.applies(request):
             return await super().download_request(request)
-        if self.signer.way is None:
-            async with self.signer.probing:
-                if self.signer.way is None:
+        if self.way is None:
+            async with self.probing:
+                if self.way is None:
                     return await self._probe(request)
-        return await self._send(request, self.signer.way)
+        return await self._send(request, self.way)
 
     async def _probe(self, request: Request) -> Response:
         """`auto`'s first call: the header, then the query parameter once if the gateway refuses it."""
-        if self.signer.refused:
+        if self.refused:
             raise auth.ApiRefused(contract.UNAUTHORIZED, "crawl stopping: the gateway refused the token both ways")
-        way = auth.HEADER
+        way = HEADER
         response = await self._send(request, way, count=False)
-        if auth.refused(response.status):
+        if _refused(response.status):
             self.stats.inc_value("tmapi/auth/header_refused")
-            way = auth.QUERY
+            way = QUERY
             response = await self._send(request, way)
         else:
             self._count(request)
-        if auth.refused(response.status):
-            self.signer.refused = True
-        elif self.signer.learned(way):
+        if _refused(response.status):
+            self.refused = True
+        elif self.way is None:  # else another worker's way came first
+            self.way = way
+            logger.info("TMAPI_AUTH=auto: the gateway takes the token as the %s; kept for this job", _named(way))
             self.signals.send_catch_log(signals.auth_learned, way=way)
         return response
 
     async def _send(self, request: Request, way: str, count: bool = True) -> Response:
-        signed = self.signer.sign(request, way)
+        """The call, made by a copy of `request` carrying the token (the original never does)."""
+        if way == QUERY:
+            signed = request.replace(url=add_or_replace_parameter(request.url, contract.TOKEN_QUERY_PARAM, self.token))
+        else:
+            signed = request.replace()
+            signed.headers[contract.TOKEN_HEADER] = self.token
         try:
             response = await super().download_request(signed)
         except Exception as exc:
@@ -128,3 +158,12 @@ class CountedHTTP11DownloadHandler(HTTP11DownloadHandler):
         if endpoint:
             self.stats.inc_value("tmapi/paid_calls")
             self.stats.inc_value(f"tmapi/calls/{endpoint}")
+
+
+def _named(way: str) -> str:
+    return f"`{contract.TOKEN_HEADER}` header" if way == HEADER else f"`{contract.TOKEN_QUERY_PARAM}` query parameter"
+
+
+def _refused(status: int) -> bool:
+    """The gateway refused the key (it answers 401 for no key and for an unknown one)."""
+    return status in (contract.UNAUTHORIZED, 403)

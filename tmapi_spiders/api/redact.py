@@ -61,7 +61,7 @@ class Redactor:
 
     def found_in_bytes(self, data: bytes) -> bool:
         """Whether `bytes()` would change `data`, cheaply: every answer body goes through this."""
-        if not self._lower_forms or self._bytes_pattern is None:
+        if self._bytes_pattern is None:
             return False
         lowered = data.lower()
         if any(form in lowered for form in self._lower_forms):
@@ -107,8 +107,6 @@ class RedactingFilter(logging.Filter):
         self.redactor = redactor
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self.redactor:
-            return True
         try:
             message = record.getMessage()
         except Exception:  # a broken %-format: let the handler report it as it would
@@ -134,8 +132,6 @@ def install_log_filter(redactor: Redactor, logger: logging.Logger | None = None)
     return log_filter
 
 
-def remove_log_filter(log_filter: RedactingFilter | None, logger: logging.Logger | None = None) -> None:
-    if log_filter is None:
-        return
+def remove_log_filter(log_filter: RedactingFilter, logger: logging.Logger | None = None) -> None:
     for handler in (logger or logging.getLogger()).handlers:
         handler.removeFilter(log_filter)
