@@ -11,19 +11,8 @@ from urllib.parse import urljoin, urlsplit
 
 import orjson
 
-from tmapi_spiders.api.contract import (
-    FATAL_STATUSES,
-    GATEWAY_AUTH_MESSAGES,
-    MSG_NO_BALANCE,
-    MSG_NO_ROUTE,
-    NO_BALANCE,
-    NO_ROUTE,
-    OK,
-    STATUS_MEANINGS,
-    TRANSIENT_STATUSES,
-    UNAUTHORIZED,
-    UNEXPECTED,
-)
+from tmapi_spiders.api import contract
+from tmapi_spiders.api.contract import OK, STATUS_MEANINGS, UNEXPECTED
 
 
 @dataclass(frozen=True)
@@ -40,11 +29,11 @@ class Envelope:
 
     @property
     def transient(self) -> bool:
-        return self.status in TRANSIENT_STATUSES
+        return self.status in contract.TRANSIENT_STATUSES
 
     @property
     def fatal(self) -> bool:
-        return self.status in FATAL_STATUSES
+        return self.status in contract.FATAL_STATUSES
 
 
 _LONE_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
@@ -136,12 +125,14 @@ def gateway_envelope(http_status: int, message: str) -> Envelope:
     """A bare gateway `{"message": ...}`: refused key, spent balance and unknown route are fatal; any
     other keeps its status (500 on HTTP 200)."""
     lowered = message.lower()
-    if MSG_NO_BALANCE.lower() in lowered:
-        return Envelope(NO_BALANCE, message, None)
-    if MSG_NO_ROUTE.lower() in lowered:
-        return Envelope(NO_ROUTE, message, None)
-    if http_status in (UNAUTHORIZED, 403) or any(known in lowered for known in GATEWAY_AUTH_MESSAGES):
-        return Envelope(http_status if http_status in (UNAUTHORIZED, 403) else UNAUTHORIZED, message, None)
+    if contract.MSG_NO_BALANCE.lower() in lowered:
+        return Envelope(contract.NO_BALANCE, message, None)
+    if contract.MSG_NO_ROUTE.lower() in lowered:
+        return Envelope(contract.NO_ROUTE, message, None)
+    if http_status in (contract.UNAUTHORIZED, 403):
+        return Envelope(http_status, message, None)
+    if any(known in lowered for known in contract.GATEWAY_AUTH_MESSAGES):
+        return Envelope(contract.UNAUTHORIZED, message, None)
     return Envelope(http_status if http_status != OK else UNEXPECTED, message, None)
 
 

@@ -61,13 +61,9 @@ class ImageSearch:
     def from_state(cls, state: Mapping[str, Any]) -> ImageSearch:
         """The search a request's chain state belongs to; its image taken as it is (stripped when seeded)."""
         q = state.get("q") or {}
+        filters = tuple(sorted((q.get("filters") or {}).items()))
         return cls(
-            state.get("image"),
-            q.get("language"),
-            q.get("sort"),
-            q.get("page_size"),
-            tuple(sorted((q.get("filters") or {}).items())),
-            state.get("max_pages"),
+            state.get("image"), q.get("language"), q.get("sort"), q.get("page_size"), filters, state.get("max_pages")
         )
 
     def query_dict(self) -> dict[str, Any]:

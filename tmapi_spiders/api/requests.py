@@ -25,9 +25,8 @@ ENDPOINT_CONVERT = "convert"
 class ApiRequests:
     """Builds the API's requests against one base URL."""
 
-    def __init__(self, base_url: str, timeout: float = contract.REQUEST_TIMEOUT) -> None:
+    def __init__(self, base_url: str) -> None:
         self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
 
     def search(
         self,
@@ -64,16 +63,12 @@ class ApiRequests:
             META_KEY: state.to_meta(),
             "tmapi_endpoint": endpoint,
             "handle_httpstatus_list": [contract.PARAM_ERROR],
-            "download_timeout": self.timeout,
         }
 
 
 def envelope_of(response: Response) -> Envelope:
     """The answer as TmapiEnvelopeMiddleware read it (parsed again only if it did not)."""
-    envelope = response.meta.get(ENVELOPE_META)
-    if envelope is None:
-        envelope = read_envelope(response.status, response.body)
-    return envelope
+    return response.meta.get(ENVELOPE_META) or read_envelope(response.status, response.body)
 
 
 def endpoint_of(request: Request) -> str | None:

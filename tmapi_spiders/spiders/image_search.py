@@ -169,7 +169,7 @@ class ImageSearchSpider(Spider):
     @cached_property
     def api(self) -> ApiRequests:
         """Built at the first request: add-ons settle the base URL after the spider is created."""
-        return ApiRequests(registry.read(self.settings, "TMAPI_BASE_URL"), self.settings.getfloat("DOWNLOAD_TIMEOUT"))
+        return ApiRequests(registry.read(self.settings, "TMAPI_BASE_URL"))
 
     def _search(self, state: ChainState | dict[str, Any]) -> Request:
         state = ChainState.from_meta(state)
