@@ -123,11 +123,7 @@ def last_page(total_count: int, page_size: int) -> int:
 
 
 class ParamError(ValueError):
-    """A search parameter outside the documented domain; names the parameter."""
-
-    def __init__(self, param: str, message: str) -> None:
-        super().__init__(f"{param}: {message}")
-        self.param = param
+    """A search parameter outside the documented domain: "<parameter>: <why>"."""
 
 
 @dataclass(frozen=True)
@@ -141,14 +137,14 @@ class SearchQuery:
 
     def __post_init__(self) -> None:
         if self.language not in LANGUAGES:
-            raise ParamError("language", f"{self.language!r} is not one of {', '.join(LANGUAGES)}")
+            raise ParamError(f"language: {self.language!r} is not one of {', '.join(LANGUAGES)}")
         if self.sort not in SORTS:
-            raise ParamError("sort", f"{self.sort!r} is not one of {', '.join(SORTS)}")
+            raise ParamError(f"sort: {self.sort!r} is not one of {', '.join(SORTS)}")
         if not isinstance(self.page_size, int) or not 1 <= self.page_size <= PAGE_SIZE_MAX:
-            raise ParamError("page_size", f"{self.page_size!r} is not an integer from 1 to {PAGE_SIZE_MAX}")
+            raise ParamError(f"page_size: {self.page_size!r} is not an integer from 1 to {PAGE_SIZE_MAX}")
         for name in self.filters:
             if name not in FILTERS:
-                raise ParamError(name, f"unknown filter (filters are {', '.join(FILTERS)})")
+                raise ParamError(f"{name}: unknown filter (filters are {', '.join(FILTERS)})")
 
     @classmethod
     def from_args(cls, args: dict[str, Any]) -> SearchQuery:
@@ -163,7 +159,7 @@ class SearchQuery:
                 try:
                     filters[name] = parse_bool(given[name])
                 except ValueError as exc:
-                    raise ParamError(name, str(exc)) from None
+                    raise ParamError(f"{name}: {exc}") from None
         return cls(**kwargs, filters=filters)
 
     def params(self, img_url: str, page: int) -> list[tuple[str, str]]:
@@ -181,8 +177,8 @@ def parse_int(name: str, value: Any, low: int, high: int | None = None) -> int:
     try:
         number = int(str(value).strip())
     except ValueError:
-        raise ParamError(name, f"{value!r} is not an integer") from None
+        raise ParamError(f"{name}: {value!r} is not an integer") from None
     if number < low or (high is not None and number > high):
         bound = f"from {low} to {high}" if high is not None else f"{low} or more"
-        raise ParamError(name, f"{number} is out of range (an integer {bound})")
+        raise ParamError(f"{name}: {number} is out of range (an integer {bound})")
     return number

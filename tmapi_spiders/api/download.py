@@ -35,6 +35,7 @@ NOT_CONNECTED = (*UNREACHABLE, ConnectError, TCPTimedOutError)
 UNSUPPORTED_REASON = "tmapi_scrapy_unsupported"  # outcome.SCRAPY_ERROR
 
 HEADER, QUERY, AUTO = "header", "query", "auto"  # TMAPI_AUTH
+REFUSED = (contract.UNAUTHORIZED, 403)  # the gateway's answers to no key and to an unknown one
 
 logger = logging.getLogger(__name__)
 
@@ -107,13 +108,13 @@ class CountedHTTP11DownloadHandler(HTTP11DownloadHandler):
             raise auth.ApiRefused(contract.UNAUTHORIZED, "crawl stopping: the gateway refused the token both ways")
         way = HEADER
         response = await self._send(request, way, count=False)
-        if _refused(response.status):
+        if response.status in REFUSED:
             self.stats.inc_value("tmapi/auth/header_refused")
             way = QUERY
             response = await self._send(request, way)
         else:
             self._count(request)
-        if _refused(response.status):
+        if response.status in REFUSED:
             self.refused = True
         elif self.way is None:  # else another worker's way came first
             self.way = way
@@ -162,8 +163,3 @@ class CountedHTTP11DownloadHandler(HTTP11DownloadHandler):
 
 def _named(way: str) -> str:
     return f"`{contract.TOKEN_HEADER}` header" if way == HEADER else f"`{contract.TOKEN_QUERY_PARAM}` query parameter"
-
-
-def _refused(status: int) -> bool:
-    """The gateway refused the key (it answers 401 for no key and for an unknown one)."""
-    return status in (contract.UNAUTHORIZED, 403)
