@@ -20,6 +20,7 @@ META_KEY = "tmapi"
 ENVELOPE_META = "_tmapi_envelope"
 ENDPOINT_SEARCH = "search"
 ENDPOINT_CONVERT = "convert"
+Callback = Callable[..., Any]
 
 
 class ApiRequests:
@@ -28,25 +29,19 @@ class ApiRequests:
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url.rstrip("/")
 
-    def search(
-        self,
-        state: ChainState,
-        query: contract.SearchQuery,
-        callback: Callable[..., Any],
-        errback: Callable[..., Any],
-    ) -> Request:
+    def search(self, state: ChainState, query: contract.SearchQuery, callback: Callback, errback: Callback) -> Request:
         url = f"{self.base_url}{contract.SEARCH_PATH}?{urlencode(query.params(state.img, state.page))}"
         return Request(
             url,
             callback=callback,
             errback=errback,
-            meta=self._meta(ENDPOINT_SEARCH, state),
+            meta=_meta(ENDPOINT_SEARCH, state),
             priority=state.page,  # finish started images first
             # Only page n asks for page n+1: one filter key per image (a shared job filters all pages).
             dont_filter=state.page > 1,
         )
 
-    def convert(self, state: ChainState, callback: Callable[..., Any], errback: Callable[..., Any]) -> Request:
+    def convert(self, state: ChainState, callback: Callback, errback: Callback) -> Request:
         body = {"url": state.image, "search_api_endpoint": contract.CONVERT_SEARCH_ENDPOINT}
         return Request(
             f"{self.base_url}{contract.CONVERT_PATH}",
@@ -55,15 +50,12 @@ class ApiRequests:
             headers={"Content-Type": "application/json"},
             callback=callback,
             errback=errback,
-            meta=self._meta(ENDPOINT_CONVERT, state),
+            meta=_meta(ENDPOINT_CONVERT, state),
         )
 
-    def _meta(self, endpoint: str, state: ChainState) -> dict[str, Any]:
-        return {
-            META_KEY: state.to_meta(),
-            "tmapi_endpoint": endpoint,
-            "handle_httpstatus_list": [contract.PARAM_ERROR],
-        }
+
+def _meta(endpoint: str, state: ChainState) -> dict[str, Any]:
+    return {META_KEY: state.to_meta(), "tmapi_endpoint": endpoint, "handle_httpstatus_list": [contract.PARAM_ERROR]}
 
 
 def envelope_of(response: Response) -> Envelope:
