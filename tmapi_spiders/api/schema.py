@@ -55,23 +55,17 @@ _CONTAINERS = (dict, list)
 _CONTAINER_TYPES = frozenset(_CONTAINERS)
 
 
-def too_deep(record: Any, limit: int = MAX_DEPTH) -> bool:
+def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
     """True when lists/dicts nest more than `limit` levels (the record is level 1)."""
-    return limit < 1 or _nests_deeper(record, limit - 1)
-
-
-def _nests_deeper(value: Any, levels: int) -> bool:
-    """True when a container inside `value` nests more than `levels` further levels."""
+    if limit < 1:
+        return True
     if isinstance(value, dict):
         value = value.values()
     elif not isinstance(value, list):
         return False
-    if _CONTAINER_TYPES.isdisjoint(map(type, value)):
+    if _CONTAINER_TYPES.isdisjoint(map(type, value)):  # the common leaf container, checked in C
         return False
-    for child in value:
-        if isinstance(child, _CONTAINERS) and (levels == 0 or _nests_deeper(child, levels - 1)):
-            return True
-    return False
+    return any(too_deep(child, limit - 1) for child in value if isinstance(child, _CONTAINERS))
 
 
 def invalid_reason(record: dict[str, Any]) -> str | None:
