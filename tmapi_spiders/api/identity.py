@@ -75,10 +75,6 @@ class ImageSearch:
         search = {"url": self.image, "max_pages": self.max_pages, "language": self.language, "sort": self.sort}
         return {**search, "page_size": self.page_size, **dict(self.filters)}
 
-    def result_fields(self) -> list[Any]:
-        """What a record found by this search says it was found by (RESULT_FIELDS)."""
-        return [self.image, self.language, self.sort, dict(self.filters)]
-
     def dupefilter_key(self, call: str | None, converted: Any, page: int | None = None) -> str:
         """The shared duplicate filter's key for one call of this search: which call, whether the
         image was converted first, and the page for pages after the first (page 1 keys have none)."""

@@ -130,8 +130,3 @@ def install_log_filter(redactor: Redactor, logger: logging.Logger | None = None)
     for handler in (logger or logging.getLogger()).handlers:
         handler.addFilter(log_filter)
     return log_filter
-
-
-def remove_log_filter(log_filter: RedactingFilter, logger: logging.Logger | None = None) -> None:
-    for handler in (logger or logging.getLogger()).handlers:
-        handler.removeFilter(log_filter)
