@@ -101,10 +101,6 @@ def is_alibaba_hosted(url: str) -> bool:
     return any(host == h or host.endswith("." + h) for h in ALIBABA_HOSTS)
 
 
-def is_converted_path(value: str) -> bool:
-    return value.startswith(CONVERTED_PREFIX) and len(value) > len(CONVERTED_PREFIX)
-
-
 def parse_bool(value: Any) -> bool:
     """Parse a filter flag the way users write it (true/false/1/0/yes/no)."""
     if isinstance(value, bool):

@@ -63,7 +63,7 @@ def check_image_url(value: str, redactor: Redactor | None = None) -> str | None:
     if _CONTROL.search(value):
         return "contains control characters or undecodable bytes"
     if value.startswith(contract.CONVERTED_PREFIX):
-        return None if contract.is_converted_path(value) else "empty converted path"
+        return "empty converted path" if value == contract.CONVERTED_PREFIX else None
     if " " in value:
         return "contains spaces"
     try:
