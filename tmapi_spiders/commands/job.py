@@ -13,7 +13,7 @@ from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
 from tmapi_spiders import distributed, registry
-from tmapi_spiders.commands import fail
+from tmapi_spiders.commands import Tool, fail
 from tmapi_spiders.crawl.config import ConfigError, check_setting_names
 from tmapi_spiders.jobs import outcome
 
@@ -62,16 +62,9 @@ def migrate(job: Job) -> int:
     return len(pairs)
 
 
-class Command(ScrapyCommand):
-    requires_project = True
-    requires_crawler_process = False
-    default_settings = {"LOG_ENABLED": False}
-
-    def syntax(self) -> str:
-        return "[--json] [--delete [--force]] -s REDIS_URL=redis://host:6379/0 [-s TMAPI_JOB=name]"
-
-    def short_desc(self) -> str:
-        return "Show a distributed job's progress (or delete its keys)"
+class Command(Tool, ScrapyCommand):
+    usage = "[--json] [--delete [--force]] -s REDIS_URL=redis://host:6379/0 [-s TMAPI_JOB=name]"
+    description = "Show a distributed job's progress (or delete its keys)"
 
     def add_options(self, parser: argparse.ArgumentParser) -> None:
         super().add_options(parser)

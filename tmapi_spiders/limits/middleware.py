@@ -12,13 +12,13 @@ from scrapy.http import Response
 from tmapi_spiders.api import contract
 from tmapi_spiders.api.requests import endpoint_of
 from tmapi_spiders.jobs import backends
-from tmapi_spiders.limits.local import LocalBackend
-from tmapi_spiders.limits.policy import (
+from tmapi_spiders.limits import (
     OVERLOAD_MARK,
     RATE_LIMIT_MARK,
     RATE_LIMITED,
     Backend,
     LimitUnavailable,
+    LocalBackend,
     Slot,
     read_limits,
 )
@@ -31,13 +31,17 @@ class TmapiLimitMiddleware:
     job down on a 429. On with no limit too: the first 429 then sets this process's rate."""
 
     def __init__(self, crawler: Crawler, backend: Backend, concurrency: int, qps: float) -> None:
-        self.crawler = crawler
+        assert crawler.stats is not None
         self.stats = crawler.stats
         self.backend = backend
         self.concurrency = concurrency
         self.qps = qps
         self.held: dict[Request, Slot] = {}  # by identity: a retry is a new request, its meta a copy
         self.peak = 0
+        if concurrency:
+            self.stats.set_value("tmapi/limit/max_concurrency", concurrency)
+        if qps:
+            self.stats.set_value("tmapi/limit/max_qps", qps)
         crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
 
     @classmethod
@@ -49,11 +53,6 @@ class TmapiLimitMiddleware:
             backend = LocalBackend(0, 0.0)
         else:
             backend = backends.for_crawler(crawler).limiter(concurrency, qps)
-        assert crawler.stats is not None
-        if concurrency:
-            crawler.stats.set_value("tmapi/limit/max_concurrency", concurrency)
-        if qps:
-            crawler.stats.set_value("tmapi/limit/max_qps", qps)
         return cls(crawler, backend, concurrency, qps)
 
     async def process_request(self, request: Request) -> Request | None:
@@ -63,12 +62,10 @@ class TmapiLimitMiddleware:
             self.held[request] = await self.backend.acquire()
         except LimitUnavailable as exc:
             # Back to the queue, as the spending cap does: the errback would fail the image for good.
-            assert self.stats is not None
             self.stats.inc_value("tmapi/limit/unavailable")
             logger.warning("Cannot take a job-wide call slot (%s): the request waits in the queue", exc)
             return request.replace(dont_filter=True)
-        if len(self.held) > self.peak:
-            self.peak = len(self.held)
+        self.peak = max(self.peak, len(self.held))
         return None
 
     async def process_response(self, request: Request, response: Response) -> Response:
@@ -89,7 +86,6 @@ class TmapiLimitMiddleware:
         cut = await self.backend.release(slot, overloaded, rate_limited)
         if not (rate_limited or overloaded):
             return
-        assert self.stats is not None
         self.stats.inc_value("tmapi/limit/rate_limited" if rate_limited else "tmapi/limit/overloaded")
         if cut:
             limit, qps = self.backend.effective()
@@ -103,7 +99,6 @@ class TmapiLimitMiddleware:
             )
 
     async def spider_closed(self, spider: Spider) -> None:
-        assert self.stats is not None
         limit, qps = self.backend.effective()
         self.stats.set_value("tmapi/limit/peak_in_flight", self.peak)
         if self.concurrency:

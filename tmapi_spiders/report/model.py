@@ -33,13 +33,13 @@ class ImageGroup:
 
 def group(
     records: Iterable[dict[str, Any]],
-    failures: Iterable[dict[str, Any]] = (),
-    summary: dict[str, Any] | None = None,
-    top: int | None = None,
-    ranked: list[sourcing.Offer] | None = None,
+    failures: Iterable[dict[str, Any]],
+    summary: dict[str, Any] | None,
+    top: int | None,
+    ranked: list[sourcing.Offer],
 ) -> list[ImageGroup]:
     """Records grouped by query image in order of appearance (those known only from the summary or
-    failures after), offers by rank, at most `top`; every offer also goes to `ranked`, when given."""
+    failures after), offers by rank, at most `top`; every offer also goes to `ranked`."""
     groups: dict[str, ImageGroup] = {}
 
     def keep_input(image: ImageGroup, record: dict[str, Any]) -> None:
@@ -65,10 +65,9 @@ def group(
         row = offer_row(record)
         image.offers.append(row)
         keep_input(image, record)
-        if ranked is not None:
-            offer = sourcing.offer_of(record, row)
-            offer.image = image.url
-            ranked.append(offer)
+        offer = sourcing.offer_of(record, row)
+        offer.image = image.url
+        ranked.append(offer)
     for entry in (summary or {}).get("images") or ():
         if isinstance(entry, dict) and "query_image_url" in entry:
             of(entry["query_image_url"])
@@ -159,9 +158,7 @@ def summary_header(summary: dict[str, Any] | None, groups: list[ImageGroup]) -> 
         }
     keep = ("spider", "finish_reason", "started_at", "finished_at", "max_calls", "job")
     header: dict[str, Any] = {name: summary.get(name) for name in keep if summary.get(name) is not None}
-    totals = summary.get("totals")
-    if not isinstance(totals, dict):
-        totals = {}
+    totals = summary.get("totals") if isinstance(summary.get("totals"), dict) else {}
     header["totals"] = {k: v for k, v in totals.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     return header
 
