@@ -47,12 +47,9 @@ class TmapiLimitMiddleware:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         concurrency, qps = read_limits(crawler.settings)
-        backend: Backend
-        if not concurrency and not qps:
-            # No plan limit: nothing to share until a 429, so each process finds its own rate.
-            backend = LocalBackend(0, 0.0)
-        else:
-            backend = backends.for_crawler(crawler).limiter(concurrency, qps)
+        # No plan limit: nothing to share until a 429, so each process finds its own rate.
+        unlimited = not concurrency and not qps
+        backend = LocalBackend(0, 0.0) if unlimited else backends.for_crawler(crawler).limiter(concurrency, qps)
         return cls(crawler, backend, concurrency, qps)
 
     async def process_request(self, request: Request) -> Request | None:

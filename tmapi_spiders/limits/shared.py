@@ -64,10 +64,9 @@ RELEASE = (
 redis.call('ZREM', KEYS[1], ARGV[3])
 local ceiling, qceiling = tonumber(ARGV[1]), tonumber(ARGV[2])
 if ceiling > 0 then
-  local cap = math.max(1, ceiling)
   local tokens = redis.call('RPUSH', KEYS[3], '1')
   if tokens == 1 then redis.call('EXPIRE', KEYS[3], tonumber(ARGV[8]))
-  elseif tokens > cap then redis.call('LTRIM', KEYS[3], -cap, -1) end
+  elseif tokens > ceiling then redis.call('LTRIM', KEYS[3], -ceiling, -1) end
 end
 if ARGV[4] ~= '1' and ARGV[7] == '1' then
   return {0, ARGV[1], ARGV[2]}

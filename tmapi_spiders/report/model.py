@@ -85,8 +85,7 @@ def group(
     return list(groups.values())
 
 
-def image_data(image: ImageGroup, summary_entry: dict[str, Any] | None, summary_known: bool = False) -> dict[str, Any]:
-    entry = summary_entry or {}
+def image_data(image: ImageGroup, entry: dict[str, Any], summary_known: bool) -> dict[str, Any]:
     pages = count(entry.get("pages"))
     if pages is None:
         pages = len(image.pages)
@@ -186,7 +185,7 @@ def report_data(
         "top": top,
         "run": summary_header(summary, groups),
         "failures": sum(len(g.failures) for g in groups),
-        "images": [image_data(g, entries.get(g.url), summary is not None) for g in groups],
+        "images": [image_data(g, entries.get(g.url, {}), summary is not None) for g in groups],
         "suppliers": suppliers_data(ranked, groups, choice or sourcing.Choice()),
         "defaults": defaults_of(choice),
         "currency": currency_of(summary),
