@@ -34,12 +34,12 @@ class ImageGroup:
 def group(
     records: Iterable[dict[str, Any]],
     failures: Iterable[dict[str, Any]],
-    summary: dict[str, Any] | None,
+    listed: Iterable[str],
     top: int | None,
     ranked: list[sourcing.Offer],
 ) -> list[ImageGroup]:
-    """Records grouped by query image in order of appearance (those known only from the summary or
-    failures after), offers by rank, at most `top`; every offer also goes to `ranked`."""
+    """Records grouped by query image in order of appearance (those the summary `listed` or known only
+    from failures after), offers by rank, at most `top`; every offer also goes to `ranked`."""
     groups: dict[str, ImageGroup] = {}
 
     def keep_input(image: ImageGroup, record: dict[str, Any]) -> None:
@@ -68,9 +68,8 @@ def group(
         offer = sourcing.offer_of(record, row)
         offer.image = image.url
         ranked.append(offer)
-    for entry in (summary or {}).get("images") or ():
-        if isinstance(entry, dict) and "query_image_url" in entry:
-            of(entry["query_image_url"])
+    for url in listed:
+        of(url)
     for failure in failures:
         image = of(failure.get("query_image_url"))
         image.failures.append(failure)
@@ -173,12 +172,12 @@ def report_data(
     choice: sourcing.Choice | None = None,
 ) -> dict[str, Any]:
     """Everything the page needs, redacted; `choice`'s filters rank the suppliers and are the page's defaults."""
-    ranked: list[sourcing.Offer] = []
-    groups = group(records, failures, summary, top, ranked)
     entries: dict[str, dict[str, Any]] = {}
     for entry in (summary or {}).get("images") or ():
-        if isinstance(entry, dict):
-            entries[text(entry.get("query_image_url"), MAX_URL)] = entry
+        if isinstance(entry, dict) and "query_image_url" in entry:
+            entries[text(entry["query_image_url"], MAX_URL)] = entry
+    ranked: list[sourcing.Offer] = []
+    groups = group(records, failures, entries, top, ranked)
     data = {
         "source": source,
         "generated": (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
