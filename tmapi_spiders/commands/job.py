@@ -41,19 +41,15 @@ def render(status: JobStatus) -> str:
     return "\n".join(lines)
 
 
-class MigrationError(Exception):
-    """The job cannot be migrated as it is (both names hold data)."""
-
-
 def migrate(job: Job) -> int:
     """Rename the job's keys from `<job>:name` to `{<job>}:name` (DUMP + RESTORE + DEL: RENAME is
-    CROSSSLOT on a Cluster); how many were moved."""
+    CROSSSLOT on a Cluster); how many were moved. Exits when both names of a key hold data."""
     from tmapi_spiders.distributed.keys import migration_pairs  # redis: see Command.run
 
     pairs = [(old, new) for old, new in migration_pairs(job.keys) if job.server.exists(old)]
     clash = [new for _, new in pairs if job.server.exists(new)]
     if clash:
-        raise MigrationError(f"both the old and the new names hold data ({clash[0]}): nothing was renamed")
+        fail(f"both the old and the new names hold data ({clash[0]}): nothing was renamed")
     for old, new in pairs:
         data = job.server.dump(old)
         ttl = int(job.server.pttl(old))
@@ -113,8 +109,6 @@ class Command(Tool, ScrapyCommand):
                     fail(f"{len(status.live_workers)} workers are live: stop them first, or add --force")
                 print(f"job {status.job!r}: deleted {job.delete()} keys")
                 return
-        except MigrationError as exc:
-            fail(str(exc))
         except connection.ERRORS as exc:
             fail(f"lost Redis at {connection.describe(url)}: {connection.reason(exc, url)}", outcome.REDIS_DOWN)
         print(json.dumps(status.to_dict(), indent=2) if opts.json else render(status))
