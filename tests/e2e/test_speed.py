@@ -14,6 +14,7 @@ from tests.crawl_helpers import crawl
 from tests.probes import ImportProbe, with_probe
 from tests.redis_server import RedisServer
 from tmapi_spiders import limits
+from tmapi_spiders.limits import shared
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
 
 
@@ -60,13 +61,13 @@ def test_a_single_process_crawl_imports_no_redis(tmp_path: Path) -> None:
 # --- the Redis limiter: woken by a freed slot, not by polling ------------------------------------
 
 
-def backends(url: str, count: int, concurrency: int, poll: float, lease: float = 30.0) -> list[limits.RedisBackend]:
+def backends(url: str, count: int, concurrency: int, poll: float, lease: float = 30.0) -> list[shared.RedisBackend]:
     import redis
 
     made = []
     for i in range(count):
         client = redis.Redis.from_url(url, socket_timeout=5, decode_responses=True)  # as a worker's client
-        backend = limits.RedisBackend(
+        backend = shared.RedisBackend(
             client, ("{t}:limit:slots", "{t}:limit:state", "{t}:limit:wake"), f"w{i}", concurrency, 0
         )
         backend.poll, backend.lease = poll, lease
@@ -121,7 +122,7 @@ def test_slots_are_handed_over_inside_a_worker_and_never_exceed_the_limit(redis_
         workers = backends(redis_server.url, 3, concurrency=2, poll=1.0)
         in_flight = peak = 0
 
-        async def calls(backend: limits.RedisBackend) -> None:
+        async def calls(backend: shared.RedisBackend) -> None:
             nonlocal in_flight, peak
             for _ in range(10):
                 slot = await backend.acquire()

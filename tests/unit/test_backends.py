@@ -15,7 +15,7 @@ from tmapi_spiders.distributed.backends import RedisBackends
 from tmapi_spiders.distributed.job import Job
 from tmapi_spiders.jobs import backends
 from tmapi_spiders.jobs.backends import LocalCounter, LocalResults
-from tmapi_spiders.limits.local import LocalBackend
+from tmapi_spiders.limits import LocalBackend
 from tmapi_spiders.limits.shared import RedisBackend
 
 

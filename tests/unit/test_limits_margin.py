@@ -11,15 +11,15 @@ from tmapi_spiders import limits
 def test_refusals_widen_the_margin_up_to_its_cap_and_answers_narrow_it_slowly() -> None:
     margin = limits.Margin()
     for _ in range(1000):
-        margin.on_answered()
+        margin.update(refused=False)
     assert margin.value == limits.QPS_MARGIN  # never under the plan's own margin
-    margin.on_refused()
+    margin.update(refused=True)
     assert abs(margin.value - (limits.QPS_MARGIN + limits.MARGIN_STEP)) < 1e-9
     for _ in range(20):
-        margin.on_refused()
+        margin.update(refused=True)
     assert margin.value == limits.QPS_MARGIN_MAX
     for _ in range(limits.MARGIN_DECAY):
-        margin.on_answered()
+        margin.update(refused=False)
     assert abs(margin.value - (limits.QPS_MARGIN_MAX - limits.MARGIN_STEP)) < 1e-9  # one step in MARGIN_DECAY answers
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from tests.redis_server import RedisServer
 from tmapi_spiders import limits
+from tmapi_spiders.limits import shared
 
 OK, OVERLOAD, STALE = "ok", "503", "503 of an older epoch"
 EVENTS = [OK, OVERLOAD, STALE, OVERLOAD, *[OK] * 40, OVERLOAD, OVERLOAD, *[OK] * 120, STALE, *[OK] * 30]
@@ -22,7 +23,7 @@ def test_the_python_policy_and_the_lua_script_agree(
     redis_server: RedisServer, ceiling: int, qps_ceiling: float, probe: float
 ) -> None:
     client = redis_server.client()
-    release = client.register_script(limits.RELEASE)
+    release = client.register_script(shared.RELEASE)
     tag = f"{{policy-{ceiling}-{qps_ceiling}-{probe}}}"
     keys = [f"{tag}:slots", f"{tag}:state", f"{tag}:wake"]
     client.delete(*keys)
@@ -65,5 +66,5 @@ def test_the_python_policy_and_the_lua_script_agree(
 def test_the_constants_are_the_scripts_arguments() -> None:
     """No policy number is written into the Lua script itself."""
     for literal in (r"\* 0\.9\b", r"/ 100\b", r"/ 200\b", r"\(10 \*"):
-        assert not re.search(literal, limits.RELEASE), literal
+        assert not re.search(literal, shared.RELEASE), literal
     assert limits.AIMD_ARGS == (limits.CUT, limits.CREEP, limits.QPS_FLOOR, limits.QPS_STEP)

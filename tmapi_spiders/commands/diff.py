@@ -13,23 +13,17 @@ from pathlib import Path
 from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
+from tmapi_spiders.commands import Tool
 from tmapi_spiders.jobs import outcome
-from tmapi_spiders.report.files import beside
+from tmapi_spiders.report import beside
 from tmapi_spiders.watch import diff as d
 from tmapi_spiders.watch import output
 from tmapi_spiders.watch.compute import changes_of
 
 
-class Command(ScrapyCommand):
-    requires_project = True
-    requires_crawler_process = False
-    default_settings = {"LOG_ENABLED": False}
-
-    def syntax(self) -> str:
-        return "OLD.jsonl NEW.jsonl [-o CHANGES.jsonl|.html|.xlsx] [--alert RULES]"
-
-    def short_desc(self) -> str:
-        return "Compare two products feeds of the same list: new, gone and changed offers"
+class Command(Tool, ScrapyCommand):
+    usage = "OLD.jsonl NEW.jsonl [-o CHANGES.jsonl|.html|.xlsx] [--alert RULES]"
+    description = "Compare two products feeds of the same list: new, gone and changed offers"
 
     def add_options(self, parser: argparse.ArgumentParser) -> None:
         super().add_options(parser)

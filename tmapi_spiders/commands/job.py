@@ -13,7 +13,7 @@ from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
 from tmapi_spiders import distributed, registry
-from tmapi_spiders.commands import fail
+from tmapi_spiders.commands import Tool, fail
 from tmapi_spiders.crawl.config import ConfigError, check_setting_names
 from tmapi_spiders.jobs import outcome
 
@@ -41,19 +41,15 @@ def render(status: JobStatus) -> str:
     return "\n".join(lines)
 
 
-class MigrationError(Exception):
-    """The job cannot be migrated as it is (both names hold data)."""
-
-
 def migrate(job: Job) -> int:
     """Rename the job's keys from `<job>:name` to `{<job>}:name` (DUMP + RESTORE + DEL: RENAME is
-    CROSSSLOT on a Cluster); how many were moved."""
+    CROSSSLOT on a Cluster); how many were moved. Exits when both names of a key hold data."""
     from tmapi_spiders.distributed.keys import migration_pairs  # redis: see Command.run
 
     pairs = [(old, new) for old, new in migration_pairs(job.keys) if job.server.exists(old)]
     clash = [new for _, new in pairs if job.server.exists(new)]
     if clash:
-        raise MigrationError(f"both the old and the new names hold data ({clash[0]}): nothing was renamed")
+        fail(f"both the old and the new names hold data ({clash[0]}): nothing was renamed")
     for old, new in pairs:
         data = job.server.dump(old)
         ttl = int(job.server.pttl(old))
@@ -62,16 +58,9 @@ def migrate(job: Job) -> int:
     return len(pairs)
 
 
-class Command(ScrapyCommand):
-    requires_project = True
-    requires_crawler_process = False
-    default_settings = {"LOG_ENABLED": False}
-
-    def syntax(self) -> str:
-        return "[--json] [--delete [--force]] -s REDIS_URL=redis://host:6379/0 [-s TMAPI_JOB=name]"
-
-    def short_desc(self) -> str:
-        return "Show a distributed job's progress (or delete its keys)"
+class Command(Tool, ScrapyCommand):
+    usage = "[--json] [--delete [--force]] -s REDIS_URL=redis://host:6379/0 [-s TMAPI_JOB=name]"
+    description = "Show a distributed job's progress (or delete its keys)"
 
     def add_options(self, parser: argparse.ArgumentParser) -> None:
         super().add_options(parser)
@@ -120,8 +109,6 @@ class Command(ScrapyCommand):
                     fail(f"{len(status.live_workers)} workers are live: stop them first, or add --force")
                 print(f"job {status.job!r}: deleted {job.delete()} keys")
                 return
-        except MigrationError as exc:
-            fail(str(exc))
         except connection.ERRORS as exc:
             fail(f"lost Redis at {connection.describe(url)}: {connection.reason(exc, url)}", outcome.REDIS_DOWN)
         print(json.dumps(status.to_dict(), indent=2) if opts.json else render(status))

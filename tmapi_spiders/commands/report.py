@@ -11,7 +11,7 @@ from scrapy.exceptions import UsageError
 
 from tmapi_spiders import report
 from tmapi_spiders.api.auth import secrets_of
-from tmapi_spiders.commands import fail
+from tmapi_spiders.commands import Tool, fail
 from tmapi_spiders.spreadsheets import sourcing
 
 
@@ -28,16 +28,9 @@ def top_of(value: str | None) -> int | None:
     return n
 
 
-class Command(ScrapyCommand):
-    requires_project = True
-    requires_crawler_process = False
-    default_settings = {"LOG_ENABLED": False}
-
-    def syntax(self) -> str:
-        return "PRODUCTS.jsonl [-o REPORT.html] [--top N] [--failures FILE] [--summary FILE]"
-
-    def short_desc(self) -> str:
-        return "Write an HTML report of a products feed: each query photo beside its offers"
+class Command(Tool, ScrapyCommand):
+    usage = "PRODUCTS.jsonl [-o REPORT.html] [--top N] [--failures FILE] [--summary FILE]"
+    description = "Write an HTML report of a products feed: each query photo beside its offers"
 
     def add_options(self, parser: argparse.ArgumentParser) -> None:
         super().add_options(parser)

@@ -14,7 +14,7 @@ from scrapy.exceptions import UsageError
 from scrapy.utils.conf import arglist_to_dict
 
 from tmapi_spiders import distributed
-from tmapi_spiders.commands import fail
+from tmapi_spiders.commands import Tool, fail
 from tmapi_spiders.commands.job import NO_REDIS_URL
 from tmapi_spiders.crawl.config import ConfigError, check_setting_names
 from tmapi_spiders.crawl.seeds import BadLine
@@ -23,16 +23,9 @@ from tmapi_spiders.jobs import outcome
 BAD_LINES_SHOWN = 20
 
 
-class Command(ScrapyCommand):
-    requires_project = True
-    requires_crawler_process = False
-    default_settings = {"LOG_ENABLED": False}
-
-    def syntax(self) -> str:
-        return "FILE [-a language=.. -a sort=.. ...] -s REDIS_URL=redis://host:6379/0"
-
-    def short_desc(self) -> str:
-        return "Push an image URL list into a distributed job's seeds in Redis"
+class Command(Tool, ScrapyCommand):
+    usage = "FILE [-a language=.. -a sort=.. ...] -s REDIS_URL=redis://host:6379/0"
+    description = "Push an image URL list into a distributed job's seeds in Redis"
 
     def add_options(self, parser: argparse.ArgumentParser) -> None:
         super().add_options(parser)
@@ -51,19 +44,6 @@ class Command(ScrapyCommand):
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         if len(args) != 1:
             raise UsageError("give exactly one seed file")
-        try:
-            check_setting_names(self.settings)
-        except ConfigError as exc:
-            fail(str(exc))
-        if "urls_file" in opts.spargs or "urls" in opts.spargs:
-            fail("give the seed file as the argument, not as -a urls_file/urls")
-        if "currency" in opts.spargs or "rate" in opts.spargs:
-            fail(
-                "-a currency/rate are given to each worker (scrapy crawl ... -a currency=USD -a rate=...),"
-                " not to scrapy seed"
-            )
-        if not distributed.enabled(self.settings):
-            fail(NO_REDIS_URL)
         # Imported here: Scrapy imports every command module at start, and a crawl must not load redis.
         from tmapi_spiders.distributed import connection
         from tmapi_spiders.distributed.job import Job
@@ -71,7 +51,17 @@ class Command(ScrapyCommand):
         from tmapi_spiders.distributed.preflight import check_keys, check_legacy, seed_config
         from tmapi_spiders.distributed.start import seeds_of
 
-        try:
+        try:  # fail() exits: only the checks' ConfigError is caught
+            check_setting_names(self.settings)
+            if "urls_file" in opts.spargs or "urls" in opts.spargs:
+                fail("give the seed file as the argument, not as -a urls_file/urls")
+            if "currency" in opts.spargs or "rate" in opts.spargs:
+                fail(
+                    "-a currency/rate are given to each worker (scrapy crawl ... -a currency=USD -a rate=...),"
+                    " not to scrapy seed"
+                )
+            if not distributed.enabled(self.settings):
+                fail(NO_REDIS_URL)
             config = seed_config({**opts.spargs, "urls_file": args[0]}, self.settings)
             check_keys(self.settings, opts.spider)
         except ConfigError as exc:
@@ -102,7 +92,6 @@ class Command(ScrapyCommand):
         try:
             pushed, known = Job(connection.client(self.settings), keys).push_encoded(good())
         except connection.ERRORS as exc:
-            url = str(self.settings.get("REDIS_URL"))
-            fail(f"lost Redis at {connection.describe(url)}: {connection.reason(exc, url)}", outcome.REDIS_DOWN)
+            fail(connection.lost_line(self.settings, exc), outcome.REDIS_DOWN)
         more = f" ({bad - BAD_LINES_SHOWN} more not shown)" if bad > BAD_LINES_SHOWN else ""
         print(f"job {keys.job!r}: {pushed} seeds pushed, {known} already in the job, {bad} bad lines skipped{more}")

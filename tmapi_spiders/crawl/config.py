@@ -255,7 +255,7 @@ def check_operator_settings(settings: BaseSettings) -> None:
     from tmapi_spiders.jobs import cache, spending
 
     try:
-        limits.check(settings)
+        limits.read_limits(settings)
         spending.max_calls(settings)
         cache.check(settings)
         progress.check(settings)

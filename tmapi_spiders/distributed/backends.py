@@ -41,7 +41,7 @@ class RedisBackends:
         return RedisCounter(connection.of(self.crawler), self.keys, limit, self.keep_seconds)
 
     def limiter(self, concurrency: int, qps: float) -> Any:
-        from tmapi_spiders.limits.policy import LEASE_SETTING, POLL_SETTING
+        from tmapi_spiders.limits import LEASE_SETTING, POLL_SETTING
         from tmapi_spiders.limits.shared import BLOCK, RedisBackend, limit_keys
 
         worker = Worker.of(self.crawler)

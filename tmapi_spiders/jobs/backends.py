@@ -12,7 +12,7 @@ from scrapy.utils.misc import load_object
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
-    from tmapi_spiders.limits.policy import Backend as LimitBackend
+    from tmapi_spiders.limits import Backend as LimitBackend
 
 REDIS_BACKENDS = "tmapi_spiders.distributed.backends.RedisBackends"
 
@@ -122,7 +122,7 @@ class LocalBackends:
         return LocalCounter(limit)
 
     def limiter(self, concurrency: int, qps: float) -> LimitBackend:
-        from tmapi_spiders.limits.local import LocalBackend
+        from tmapi_spiders.limits import LocalBackend
 
         return LocalBackend(concurrency, qps)
 

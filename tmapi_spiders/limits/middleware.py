@@ -12,13 +12,13 @@ from scrapy.http import Response
 from tmapi_spiders.api import contract
 from tmapi_spiders.api.requests import endpoint_of
 from tmapi_spiders.jobs import backends
-from tmapi_spiders.limits.local import LocalBackend
-from tmapi_spiders.limits.policy import (
+from tmapi_spiders.limits import (
     OVERLOAD_MARK,
     RATE_LIMIT_MARK,
     RATE_LIMITED,
     Backend,
     LimitUnavailable,
+    LocalBackend,
     Slot,
     read_limits,
 )
@@ -31,29 +31,25 @@ class TmapiLimitMiddleware:
     job down on a 429. On with no limit too: the first 429 then sets this process's rate."""
 
     def __init__(self, crawler: Crawler, backend: Backend, concurrency: int, qps: float) -> None:
-        self.crawler = crawler
+        assert crawler.stats is not None
         self.stats = crawler.stats
         self.backend = backend
         self.concurrency = concurrency
         self.qps = qps
         self.held: dict[Request, Slot] = {}  # by identity: a retry is a new request, its meta a copy
         self.peak = 0
+        if concurrency:
+            self.stats.set_value("tmapi/limit/max_concurrency", concurrency)
+        if qps:
+            self.stats.set_value("tmapi/limit/max_qps", qps)
         crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         concurrency, qps = read_limits(crawler.settings)
-        backend: Backend
-        if not concurrency and not qps:
-            # No plan limit: nothing to share until a 429, so each process finds its own rate.
-            backend = LocalBackend(0, 0.0)
-        else:
-            backend = backends.for_crawler(crawler).limiter(concurrency, qps)
-        assert crawler.stats is not None
-        if concurrency:
-            crawler.stats.set_value("tmapi/limit/max_concurrency", concurrency)
-        if qps:
-            crawler.stats.set_value("tmapi/limit/max_qps", qps)
+        # No plan limit: nothing to share until a 429, so each process finds its own rate.
+        unlimited = not concurrency and not qps
+        backend = LocalBackend(0, 0.0) if unlimited else backends.for_crawler(crawler).limiter(concurrency, qps)
         return cls(crawler, backend, concurrency, qps)
 
     async def process_request(self, request: Request) -> Request | None:
@@ -63,12 +59,10 @@ class TmapiLimitMiddleware:
             self.held[request] = await self.backend.acquire()
         except LimitUnavailable as exc:
             # Back to the queue, as the spending cap does: the errback would fail the image for good.
-            assert self.stats is not None
             self.stats.inc_value("tmapi/limit/unavailable")
             logger.warning("Cannot take a job-wide call slot (%s): the request waits in the queue", exc)
             return request.replace(dont_filter=True)
-        if len(self.held) > self.peak:
-            self.peak = len(self.held)
+        self.peak = max(self.peak, len(self.held))
         return None
 
     async def process_response(self, request: Request, response: Response) -> Response:
@@ -89,7 +83,6 @@ class TmapiLimitMiddleware:
         cut = await self.backend.release(slot, overloaded, rate_limited)
         if not (rate_limited or overloaded):
             return
-        assert self.stats is not None
         self.stats.inc_value("tmapi/limit/rate_limited" if rate_limited else "tmapi/limit/overloaded")
         if cut:
             limit, qps = self.backend.effective()
@@ -103,7 +96,6 @@ class TmapiLimitMiddleware:
             )
 
     async def spider_closed(self, spider: Spider) -> None:
-        assert self.stats is not None
         limit, qps = self.backend.effective()
         self.stats.set_value("tmapi/limit/peak_in_flight", self.peak)
         if self.concurrency:

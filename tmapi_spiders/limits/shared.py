@@ -13,7 +13,7 @@ from typing import Any
 from scrapy.settings import BaseSettings
 
 from tmapi_spiders.distributed.scripts import LUA_NOW  # Redis's clock: leases and the rate schedule
-from tmapi_spiders.limits.policy import (
+from tmapi_spiders.limits import (
     AIMD_ARGS,
     DEFAULT_LEASE,
     DEFAULT_POLL,
@@ -64,10 +64,9 @@ RELEASE = (
 redis.call('ZREM', KEYS[1], ARGV[3])
 local ceiling, qceiling = tonumber(ARGV[1]), tonumber(ARGV[2])
 if ceiling > 0 then
-  local cap = math.max(1, ceiling)
   local tokens = redis.call('RPUSH', KEYS[3], '1')
   if tokens == 1 then redis.call('EXPIRE', KEYS[3], tonumber(ARGV[8]))
-  elseif tokens > cap then redis.call('LTRIM', KEYS[3], -cap, -1) end
+  elseif tokens > ceiling then redis.call('LTRIM', KEYS[3], -ceiling, -1) end
 end
 if ARGV[4] ~= '1' and ARGV[7] == '1' then
   return {0, ARGV[1], ARGV[2]}
@@ -200,18 +199,15 @@ class RedisBackend:
                 await asyncio.sleep(slot.wait)
             if self._fresh(slot.holder):
                 return slot
-            self._lapsed()
+            self.counts["lapsed"] += 1
+            if not self._lapse_logged:
+                self._lapse_logged = True
+                logger.warning(
+                    "job-wide limit: a slot's lease (TMAPI_LIMIT_LEASE=%ss) ran short before its call: this worker"
+                    " was stalled; the slot is taken again from Redis",
+                    self.lease,
+                )
             await self._give_back(slot, False)
-
-    def _lapsed(self) -> None:
-        self.counts["lapsed"] += 1
-        if not self._lapse_logged:
-            self._lapse_logged = True
-            logger.warning(
-                "job-wide limit: a slot's lease (TMAPI_LIMIT_LEASE=%ss) ran short before its call: this worker"
-                " was stalled; the slot is taken again from Redis",
-                self.lease,
-            )
 
     def _wait_for_token(self) -> bool:
         """In a thread: BLPOP the wake list for up to `poll` seconds, `block` at a time; a token
@@ -240,10 +236,6 @@ class RedisBackend:
             if not waiter.done():
                 return waiter
         return None
-
-    def _serve(self, waiter: asyncio.Future[Slot], slot: Slot) -> None:
-        waiter.set_result(slot)
-        self.on_room()
 
     async def _pump_slots(self) -> None:
         """Takes slots from Redis for the requests waiting in this worker, in their order."""
@@ -285,18 +277,17 @@ class RedisBackend:
             if waiter is None:  # served meanwhile by a hand-over: give this one back
                 await self._give_back(slot, False)
                 continue
-            self._serve(waiter, slot)
+            waiter.set_result(slot)
+            self.on_room()
 
     async def release(self, slot: Slot, overloaded: bool, rate_limited: bool = False) -> bool:
         # A 429 cuts the job's shared limits as a 503 does (the concurrency, and the rate if set).
         overloaded = overloaded or rate_limited
-        if overloaded:
-            self.margin.on_refused()
-        else:
-            self.margin.on_answered()
+        self.margin.update(overloaded)
         if not overloaded and not self.qps_ceiling and slot.uses < HANDOFFS and self._at_ceiling():
             if self._fresh(slot.holder) and (waiter := self._next_waiter()) is not None:
-                self._serve(waiter, Slot(slot.holder, slot.epoch, 0.0, slot.uses + 1))
+                waiter.set_result(Slot(slot.holder, slot.epoch, 0.0, slot.uses + 1))
+                self.on_room()
                 self.counts["handed_over"] += 1
                 return False
         return await self._give_back(slot, overloaded)

@@ -13,8 +13,7 @@ from scrapy.settings import BaseSettings
 from scrapy.utils.conf import build_component_list
 from scrapy.utils.misc import load_object
 
-from tmapi_spiders.registry.setting import Setting
-from tmapi_spiders.registry.table import SETTINGS
+from tmapi_spiders.registry.table import SETTINGS, Setting
 
 PREFIX = "TMAPI_"
 # The test harness's own environment variables (tests/redis_server.py): not settings.
@@ -55,18 +54,16 @@ def read(settings: BaseSettings, name: str) -> Any:
     getter = {"bool": settings.getbool, "int": settings.getint, "float": settings.getfloat}.get(setting.kind)
     try:
         value = getter(name) if getter else str(raw).strip().lower() if setting.kind == "choice" else str(raw)
-        if isinstance(value, float) and not math.isfinite(value):
+        if (
+            (isinstance(value, float) and not math.isfinite(value))
+            or (setting.kind == "choice" and value not in setting.choices)
+            or (setting.kind == "url" and not value.startswith(("http://", "https://")))
+            or (setting.low is not None and value < setting.low)
+            or (setting.high is not None and value > setting.high)
+        ):
             raise ValueError(raw)
     except ValueError:
         raise ConfigError(f"{name} must be {setting.expected()}, got {raw!r}") from None
-    bad = (
-        (setting.kind == "choice" and value not in setting.choices)
-        or (setting.kind == "url" and not value.startswith(("http://", "https://")))
-        or (setting.low is not None and value < setting.low)
-        or (setting.high is not None and value > setting.high)
-    )
-    if bad:
-        raise ConfigError(f"{name} must be {setting.expected()}, got {raw!r}")
     return value
 
 

@@ -33,13 +33,13 @@ class ImageGroup:
 
 def group(
     records: Iterable[dict[str, Any]],
-    failures: Iterable[dict[str, Any]] = (),
-    summary: dict[str, Any] | None = None,
-    top: int | None = None,
-    ranked: list[sourcing.Offer] | None = None,
+    failures: Iterable[dict[str, Any]],
+    listed: Iterable[str],
+    top: int | None,
+    ranked: list[sourcing.Offer],
 ) -> list[ImageGroup]:
-    """Records grouped by query image in order of appearance (those known only from the summary or
-    failures after), offers by rank, at most `top`; every offer also goes to `ranked`, when given."""
+    """Records grouped by query image in order of appearance (those the summary `listed` or known only
+    from failures after), offers by rank, at most `top`; every offer also goes to `ranked`."""
     groups: dict[str, ImageGroup] = {}
 
     def keep_input(image: ImageGroup, record: dict[str, Any]) -> None:
@@ -65,13 +65,11 @@ def group(
         row = offer_row(record)
         image.offers.append(row)
         keep_input(image, record)
-        if ranked is not None:
-            offer = sourcing.offer_of(record, row)
-            offer.image = image.url
-            ranked.append(offer)
-    for entry in (summary or {}).get("images") or ():
-        if isinstance(entry, dict) and "query_image_url" in entry:
-            of(entry["query_image_url"])
+        offer = sourcing.offer_of(record, row)
+        offer.image = image.url
+        ranked.append(offer)
+    for url in listed:
+        of(url)
     for failure in failures:
         image = of(failure.get("query_image_url"))
         image.failures.append(failure)
@@ -86,8 +84,7 @@ def group(
     return list(groups.values())
 
 
-def image_data(image: ImageGroup, summary_entry: dict[str, Any] | None, summary_known: bool = False) -> dict[str, Any]:
-    entry = summary_entry or {}
+def image_data(image: ImageGroup, entry: dict[str, Any], summary_known: bool) -> dict[str, Any]:
     pages = count(entry.get("pages"))
     if pages is None:
         pages = len(image.pages)
@@ -159,9 +156,7 @@ def summary_header(summary: dict[str, Any] | None, groups: list[ImageGroup]) -> 
         }
     keep = ("spider", "finish_reason", "started_at", "finished_at", "max_calls", "job")
     header: dict[str, Any] = {name: summary.get(name) for name in keep if summary.get(name) is not None}
-    totals = summary.get("totals")
-    if not isinstance(totals, dict):
-        totals = {}
+    totals = summary.get("totals") if isinstance(summary.get("totals"), dict) else {}
     header["totals"] = {k: v for k, v in totals.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     return header
 
@@ -177,19 +172,19 @@ def report_data(
     choice: sourcing.Choice | None = None,
 ) -> dict[str, Any]:
     """Everything the page needs, redacted; `choice`'s filters rank the suppliers and are the page's defaults."""
-    ranked: list[sourcing.Offer] = []
-    groups = group(records, failures, summary, top, ranked)
     entries: dict[str, dict[str, Any]] = {}
     for entry in (summary or {}).get("images") or ():
-        if isinstance(entry, dict):
-            entries[text(entry.get("query_image_url"), MAX_URL)] = entry
+        if isinstance(entry, dict) and "query_image_url" in entry:
+            entries[text(entry["query_image_url"], MAX_URL)] = entry
+    ranked: list[sourcing.Offer] = []
+    groups = group(records, failures, entries, top, ranked)
     data = {
         "source": source,
         "generated": (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "top": top,
         "run": summary_header(summary, groups),
         "failures": sum(len(g.failures) for g in groups),
-        "images": [image_data(g, entries.get(g.url), summary is not None) for g in groups],
+        "images": [image_data(g, entries.get(g.url, {}), summary is not None) for g in groups],
         "suppliers": suppliers_data(ranked, groups, choice or sourcing.Choice()),
         "defaults": defaults_of(choice),
         "currency": currency_of(summary),

@@ -31,15 +31,12 @@ def text(value: Any, limit: int = MAX_TEXT) -> str:
     """Any scalar as display text ("" for null, objects and lists: never a Python repr on a card)."""
     if value is None or isinstance(value, (dict, list, bool)):
         return ""
-    out = value if isinstance(value, str) else str(value)
-    return out[:limit]
+    return str(value)[:limit]
 
 
 def safe_url(value: Any) -> str | None:
     """An http(s) URL with a host, or None: nothing else may become a link or an image source."""
-    if not isinstance(value, str) or not value or len(value) > MAX_URL:
-        return None
-    if _NOT_IN_URLS.search(value):
+    if not isinstance(value, str) or not value or len(value) > MAX_URL or _NOT_IN_URLS.search(value):
         return None
     try:
         parts = urlsplit(value)
@@ -108,7 +105,7 @@ def offer_row(record: dict[str, Any]) -> list[Any]:
     main = number(record.get("price"))
     if main is not None:
         prices.append(main)
-    for tier in record.get("quantity_prices") or () if isinstance(record.get("quantity_prices"), list) else ():
+    for tier in record.get("quantity_prices") if isinstance(record.get("quantity_prices"), list) else ():
         tier = _dict(tier)
         price = number(tier.get("price"))
         if price is None:

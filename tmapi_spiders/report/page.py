@@ -38,16 +38,13 @@ def pack(images: list[dict[str, Any]]) -> dict[str, Any]:
     """Images as embedded: suppliers and places as indexes into one string table, thumbnails under
     IMG_PREFIX shortened, single price tiers dropped (the price says it)."""
     table: dict[str, int] = {}
-
-    def index(value: str) -> int:
-        return table.setdefault(value, len(table))
-
     packed = []
     for image in images:
         rows = []
         for row in image["o"]:
             row = list(row)
-            row[O_SUPPLIER], row[O_LOCATION] = index(row[O_SUPPLIER]), index(row[O_LOCATION])
+            for column in (O_SUPPLIER, O_LOCATION):
+                row[column] = table.setdefault(row[column], len(table))
             img = row[O_IMG]
             if img is not None and img.startswith(IMG_PREFIX):
                 row[O_IMG] = "^" + img[len(IMG_PREFIX) :]
