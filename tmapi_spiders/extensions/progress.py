@@ -261,6 +261,5 @@ def want_bar(value: str) -> bool:
 
 
 def check(settings: BaseSettings) -> float:
-    """TMAPI_PROGRESS_INTERVAL in seconds (0: off), and TMAPI_PROGRESS_BAR: ConfigError names a bad one."""
-    registry.read(settings, "TMAPI_PROGRESS_BAR")
+    """TMAPI_PROGRESS_INTERVAL in seconds (0: off); ConfigError names a bad value."""
     return float(registry.read(settings, "TMAPI_PROGRESS_INTERVAL"))

@@ -55,14 +55,14 @@ class Inventory:
     pruned_bytes: int = 0
 
 
-def prune(db: sqlite3.Connection, ttl: int, limit: int, now: float | None = None) -> Inventory:
+def prune(db: sqlite3.Connection, ttl: int, limit: int) -> Inventory:
     """Delete entries past the TTL and, over `limit` bytes, the oldest; free their pages. Returns what is left."""
-    now = time.time() if now is None else now
+    cutoff = time.time() - ttl
     inventory = Inventory()
-    old = db.execute("SELECT count(*), coalesce(sum(length(data)), 0) FROM answers WHERE stored_at < ?", (now - ttl,))
+    old = db.execute("SELECT count(*), coalesce(sum(length(data)), 0) FROM answers WHERE stored_at < ?", (cutoff,))
     inventory.pruned_old, inventory.pruned_bytes = old.fetchone()
     if inventory.pruned_old:
-        db.execute("DELETE FROM answers WHERE stored_at < ?", (now - ttl,))
+        db.execute("DELETE FROM answers WHERE stored_at < ?", (cutoff,))
     entries, total = db.execute("SELECT count(*), coalesce(sum(length(data)), 0) FROM answers").fetchone()
     if limit and total > limit:
         doomed: list[tuple[int]] = []

@@ -112,9 +112,6 @@ class Backends(Protocol):
 class LocalBackends:
     shared = False
 
-    def __init__(self, crawler: Crawler) -> None:
-        self.crawler = crawler
-
     def image_results(self) -> ImageResults:
         return LocalResults()
 
@@ -122,6 +119,7 @@ class LocalBackends:
         return LocalCounter(limit)
 
     def limiter(self, concurrency: int, qps: float) -> LimitBackend:
+        # Imported here: tmapi_spiders.limits imports this module.
         from tmapi_spiders.limits.local import LocalBackend
 
         return LocalBackend(concurrency, qps)
@@ -133,4 +131,4 @@ def for_crawler(crawler: Crawler) -> Backends:
         cls: Any = load_object(REDIS_BACKENDS)
         backends: Backends = cls(crawler)
         return backends
-    return LocalBackends(crawler)
+    return LocalBackends()
