@@ -147,6 +147,7 @@ class TmapiProgress:
         self.started = time.monotonic()
         self.samples.append((self.started, 0))
         if self.use_bar:
+            # Imported only when a bar is drawn: most runs log lines and never need tqdm.
             from tqdm import tqdm
 
             try:

@@ -50,11 +50,8 @@ class TmapiStatsFile:
         name = str(getattr(crawler.spidercls, "name", "") or "crawl")
         worker = registry.read(crawler.settings, "TMAPI_WORKER_ID")
         o = cls(crawler, template.replace("%(name)s", name).replace("%(worker)s", worker))
-        crawler.signals.connect(o.engine_stopped, signal=signals.engine_stopped)
+        crawler.signals.connect(o.write, signal=signals.engine_stopped)
         return o
-
-    def engine_stopped(self) -> None:
-        self.write()
 
     def write_after_forced_stop(self) -> None:
         """A second Ctrl-C: the stats as they stood when the reactor stopped."""

@@ -118,7 +118,7 @@ class TmapiRunSummary:
         if not o.results.shared:
             crawler.signals.connect(o.request_scheduled, signal=signals.request_scheduled)
         crawler.signals.connect(o.feed_slot_closed, signal=signals.feed_slot_closed)
-        crawler.signals.connect(o.feed_exporter_closed, signal=signals.feed_exporter_closed)
+        crawler.signals.connect(o.write, signal=signals.feed_exporter_closed)
         crawler.signals.connect(o.spider_closed, signal=signals.spider_closed)
         return o
 
@@ -181,9 +181,6 @@ class TmapiRunSummary:
     def feed_slot_closed(self, slot: FeedSlot) -> None:
         if self.products_uri is None and not feeds.failures_only(slot.feed_options):
             self.products_uri = slot.uri
-
-    async def feed_exporter_closed(self) -> None:
-        await self.write()
 
     async def spider_closed(self, spider: Spider, reason: str) -> None:
         # Without a feed exporter there is no feed_exporter_closed to wait for.
