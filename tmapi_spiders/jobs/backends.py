@@ -128,7 +128,5 @@ class LocalBackends:
 def for_crawler(crawler: Crawler) -> Backends:
     """The backends of this crawl: the job's in Redis for a worker of a shared job, else local."""
     if shared(crawler.settings):
-        cls: Any = load_object(REDIS_BACKENDS)
-        backends: Backends = cls(crawler)
-        return backends
+        return load_object(REDIS_BACKENDS)(crawler)
     return LocalBackends()
