@@ -58,23 +58,15 @@ class Progress:
         unstarted = max(0, self.images_total - self.images_settled)
         return max(0, self.pages_expected - self.pages) + unstarted * per_image
 
-    @property
-    def eta_seconds(self) -> float | None:
-        if self.stopping:
-            return None
-        if self.total_known and self.images_total and self.images_done >= self.images_total:
-            return 0.0
-        if self.pages_per_s <= 0:
-            return None
-        return self.pages_remaining / self.pages_per_s
-
     def eta(self) -> str:
         if self.stopping:
             return f"- (stopping: {self.stopping})"
-        seconds = self.eta_seconds
-        if seconds is None:
+        if self.total_known and self.images_total and self.images_done >= self.images_total:
+            seconds = 0
+        elif self.pages_per_s <= 0:
             return "?"
-        seconds = round(seconds)
+        else:
+            seconds = round(self.pages_remaining / self.pages_per_s)
         return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
     def line(self) -> str:
