@@ -12,11 +12,9 @@ DAMAGED_CODES = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
 
 
 def damaged(exc: sqlite3.Error) -> bool:
-    """Whether SQLite says the file itself is damaged (moved aside, not retried)."""
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code is not None:
-        return code & 0xFF in DAMAGED_CODES
-    return isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError)
+    """Whether SQLite says the file itself is damaged (moved aside, not retried); an error of the
+    sqlite3 module's own (a closed connection, a bad parameter) carries no SQLite code and is not."""
+    return getattr(exc, "sqlite_errorcode", 0) & 0xFF in DAMAGED_CODES
 
 
 def salvage(source: str, db: sqlite3.Connection) -> int:
