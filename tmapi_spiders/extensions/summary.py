@@ -98,7 +98,9 @@ class TmapiRunSummary:
     """Collects per-image results and writes the summary once the feeds are closed (TMAPI_SUMMARY)."""
 
     def __init__(self, crawler: Crawler, results: ImageResults) -> None:
+        assert crawler.stats is not None
         self.crawler = crawler
+        self.stats = crawler.stats
         self.results = results
         self.products_uri: str | None = None
         self.started = ""
@@ -163,7 +165,7 @@ class TmapiRunSummary:
 
         def lines() -> Iterator[str]:
             nonlocal count
-            yield f"# not started ({self.crawler.stats.get_value('finish_reason')}): run the same command again\n"
+            yield f"# not started ({self.stats.get_value('finish_reason')}): run the same command again\n"
             for seed in itertools.chain((first,), seeds):
                 count += 1
                 yield seed.url + "\n"
@@ -198,9 +200,7 @@ class TmapiRunSummary:
         if self.written:
             return
         self.written = True
-        stats = self.crawler.stats
-        assert stats is not None
-        stats.set_value("finish_reason", FORCED)
+        self.stats.set_value("finish_reason", FORCED)
         if self.products_uri is None:  # no slot closed: the first products feed that names a file
             for uri, options in self.crawler.settings.getdict("FEEDS").items():
                 if not feeds.failures_only(options) and "%(" not in str(uri):
@@ -209,8 +209,7 @@ class TmapiRunSummary:
         self._write(self.results.mine())
 
     def _write(self, images: list[dict[str, Any]]) -> None:
-        settings, stats = self.crawler.settings, self.crawler.stats
-        assert stats is not None
+        settings, stats = self.crawler.settings, self.stats
         reason = stats.get_value("finish_reason")
         if not self.results.shared:
             images += self.unfinished(str(reason))
