@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from scrapy import signals
 from scrapy.exceptions import NotConfigured
 from scrapy.spiders import Spider
 from scrapy.utils.test import get_crawler
@@ -48,8 +49,9 @@ def test_written_whole_with_placeholders_and_the_token_redacted(tmp_path: Path) 
     crawler.stats.set_value("start_time", datetime.datetime(2026, 1, 2, tzinfo=datetime.UTC))
     crawler.stats.set_value(f"retry/reason_count/{TOKEN}", 2)
     crawler.stats.set_value("tmapi/paid_calls", 7)
-    ext.engine_stopped()
+    crawler.signals.send_catch_log(signals.engine_stopped)
     path = tmp_path / "s" / "named-w1.json"
+    assert ext.path == str(path)
     text = path.read_text(encoding="utf-8")
     assert TOKEN not in text
     stats = json.loads(text)

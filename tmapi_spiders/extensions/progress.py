@@ -58,23 +58,15 @@ class Progress:
         unstarted = max(0, self.images_total - self.images_settled)
         return max(0, self.pages_expected - self.pages) + unstarted * per_image
 
-    @property
-    def eta_seconds(self) -> float | None:
-        if self.stopping:
-            return None
-        if self.total_known and self.images_total and self.images_done >= self.images_total:
-            return 0.0
-        if self.pages_per_s <= 0:
-            return None
-        return self.pages_remaining / self.pages_per_s
-
     def eta(self) -> str:
         if self.stopping:
             return f"- (stopping: {self.stopping})"
-        seconds = self.eta_seconds
-        if seconds is None:
+        if self.total_known and self.images_total and self.images_done >= self.images_total:
+            seconds = 0
+        elif self.pages_per_s <= 0:
             return "?"
-        seconds = round(seconds)
+        else:
+            seconds = round(self.pages_remaining / self.pages_per_s)
         return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
     def line(self) -> str:
@@ -147,6 +139,7 @@ class TmapiProgress:
         self.started = time.monotonic()
         self.samples.append((self.started, 0))
         if self.use_bar:
+            # Imported only when a bar is drawn: most runs log lines and never need tqdm.
             from tqdm import tqdm
 
             try:
@@ -261,6 +254,5 @@ def want_bar(value: str) -> bool:
 
 
 def check(settings: BaseSettings) -> float:
-    """TMAPI_PROGRESS_INTERVAL in seconds (0: off), and TMAPI_PROGRESS_BAR: ConfigError names a bad one."""
-    registry.read(settings, "TMAPI_PROGRESS_BAR")
+    """TMAPI_PROGRESS_INTERVAL in seconds (0: off); ConfigError names a bad value."""
     return float(registry.read(settings, "TMAPI_PROGRESS_INTERVAL"))

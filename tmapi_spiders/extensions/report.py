@@ -44,7 +44,6 @@ class TmapiReport:
         self.crawler = crawler
         self.products: FeedSlot | None = None
         self.failures: str | None = None
-        self.written = False
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -75,9 +74,6 @@ class TmapiReport:
 
     def write(self, summary: str | None) -> None:
         """The report of this crawl's own feeds and summary, never an older run's files beside the feed."""
-        if self.written:
-            return
-        self.written = True
         slot = self.products
         path = local_path(slot.uri) if slot is not None else None
         if slot is None or path is None or slot.format not in JSON_LINES:

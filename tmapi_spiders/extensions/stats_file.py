@@ -37,7 +37,8 @@ def jsonable(value: Any) -> Any:
 
 class TmapiStatsFile:
     def __init__(self, crawler: Crawler, path: str) -> None:
-        self.crawler = crawler
+        assert crawler.stats is not None
+        self.stats = crawler.stats
         self.path = path
         self.redactor = Redactor(secrets_of(crawler.settings))
         self.written = False
@@ -50,30 +51,22 @@ class TmapiStatsFile:
         name = str(getattr(crawler.spidercls, "name", "") or "crawl")
         worker = registry.read(crawler.settings, "TMAPI_WORKER_ID")
         o = cls(crawler, template.replace("%(name)s", name).replace("%(worker)s", worker))
-        crawler.signals.connect(o.engine_stopped, signal=signals.engine_stopped)
+        crawler.signals.connect(o.write, signal=signals.engine_stopped)
         return o
-
-    def engine_stopped(self) -> None:
-        self.write()
 
     def write_after_forced_stop(self) -> None:
         """A second Ctrl-C: the stats as they stood when the reactor stopped."""
-        stats = self.crawler.stats
-        if stats is not None and stats.get_value("finish_reason") is None:
-            stats.set_value("finish_reason", FORCED)
+        if self.stats.get_value("finish_reason") is None:
+            self.stats.set_value("finish_reason", FORCED)
         self.write()
-
-    def stats(self) -> dict[str, Any]:
-        stats = self.crawler.stats
-        values = dict(stats.get_stats()) if stats is not None else {}
-        return dict(self.redactor.value(jsonable(values)))
 
     def write(self) -> None:
         if self.written:
             return
         self.written = True
+        stats = self.redactor.value(jsonable(self.stats.get_stats()))
         try:
-            write_whole(self.path, (json.dumps(self.stats(), ensure_ascii=False, indent=1, sort_keys=True), "\n"))
+            write_whole(self.path, (json.dumps(stats, ensure_ascii=False, indent=1, sort_keys=True), "\n"))
         except OSError as exc:
             logger.error("Could not write the stats to %s: %s", self.path, exc)
             return

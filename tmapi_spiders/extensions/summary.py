@@ -10,6 +10,7 @@ import itertools
 import json
 import logging
 import os
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any, Self
 
@@ -54,16 +55,14 @@ def write_whole(path: str, chunks: Iterable[str]) -> None:
 
 
 def totals_of(images: list[dict[str, Any]], images_total: int) -> dict[str, Any]:
-    done = sum(1 for i in images if i.get("status") == "done")
-    failed = sum(1 for i in images if i.get("status") == "failed")
+    statuses = Counter(i.get("status") for i in images)
+    done, failed = statuses["done"], statuses["failed"]
     return {
         "images": max(images_total, len(images)),
         "images_done": done,
         "images_failed": failed,
         "images_unfinished": max(0, images_total - done - failed),
-        "pages": sum(int(i.get("pages") or 0) for i in images),
-        "items": sum(int(i.get("items") or 0) for i in images),
-        "duplicates": sum(int(i.get("duplicates") or 0) for i in images),
+        **{name: sum(int(i.get(name) or 0) for i in images) for name in ("pages", "items", "duplicates")},
     }
 
 
@@ -99,7 +98,9 @@ class TmapiRunSummary:
     """Collects per-image results and writes the summary once the feeds are closed (TMAPI_SUMMARY)."""
 
     def __init__(self, crawler: Crawler, results: ImageResults) -> None:
+        assert crawler.stats is not None
         self.crawler = crawler
+        self.stats = crawler.stats
         self.results = results
         self.products_uri: str | None = None
         self.started = ""
@@ -118,7 +119,7 @@ class TmapiRunSummary:
         if not o.results.shared:
             crawler.signals.connect(o.request_scheduled, signal=signals.request_scheduled)
         crawler.signals.connect(o.feed_slot_closed, signal=signals.feed_slot_closed)
-        crawler.signals.connect(o.feed_exporter_closed, signal=signals.feed_exporter_closed)
+        crawler.signals.connect(o.write, signal=signals.feed_exporter_closed)
         crawler.signals.connect(o.spider_closed, signal=signals.spider_closed)
         return o
 
@@ -149,9 +150,9 @@ class TmapiRunSummary:
             for image, state in self.in_progress.items()
         ]
 
-    def list_not_started(self, summary: str) -> tuple[int, str | None]:
-        """List the images never started beside the summary: (their number, the file); with none,
-        (0, None) and an earlier run's list removed."""
+    def list_not_started(self, summary: str) -> dict[str, Any]:
+        """List the images never started beside the summary: the totals naming their number and file;
+        with none, {} and an earlier run's list removed."""
         rest = getattr(self.crawler.spider, "unstarted_seeds", None)
         path = summary.removesuffix(SUFFIX) + NOT_STARTED_SUFFIX
         seeds = rest() if rest is not None else iter(())
@@ -159,12 +160,12 @@ class TmapiRunSummary:
         if first is None:
             with contextlib.suppress(OSError):
                 os.remove(path)
-            return 0, None
+            return {}
         count = 0
 
         def lines() -> Iterator[str]:
             nonlocal count
-            yield f"# not started ({self.crawler.stats.get_value('finish_reason')}): run the same command again\n"
+            yield f"# not started ({self.stats.get_value('finish_reason')}): run the same command again\n"
             for seed in itertools.chain((first,), seeds):
                 count += 1
                 yield seed.url + "\n"
@@ -172,18 +173,16 @@ class TmapiRunSummary:
         try:
             write_whole(path, lines())
         except OSError as exc:
-            count += sum(1 for _ in seeds)  # the summary's totals cover the whole list all the same
+            for _ in seeds:  # read to its end all the same: then tmapi/images_total counts the whole list
+                pass
             WriteGuard.of(self.crawler).fail(path, exc)
-            return count, None
+            return {}
         logger.info("%d images of the list not started: listed in %s", count, path)
-        return count, path
+        return {"images_not_started": count, "not_started_file": path}
 
     def feed_slot_closed(self, slot: FeedSlot) -> None:
         if self.products_uri is None and not feeds.failures_only(slot.feed_options):
             self.products_uri = slot.uri
-
-    async def feed_exporter_closed(self) -> None:
-        await self.write()
 
     async def spider_closed(self, spider: Spider, reason: str) -> None:
         # Without a feed exporter there is no feed_exporter_closed to wait for.
@@ -201,9 +200,7 @@ class TmapiRunSummary:
         if self.written:
             return
         self.written = True
-        stats = self.crawler.stats
-        assert stats is not None
-        stats.set_value("finish_reason", FORCED)
+        self.stats.set_value("finish_reason", FORCED)
         if self.products_uri is None:  # no slot closed: the first products feed that names a file
             for uri, options in self.crawler.settings.getdict("FEEDS").items():
                 if not feeds.failures_only(options) and "%(" not in str(uri):
@@ -212,8 +209,7 @@ class TmapiRunSummary:
         self._write(self.results.mine())
 
     def _write(self, images: list[dict[str, Any]]) -> None:
-        settings, stats = self.crawler.settings, self.crawler.stats
-        assert stats is not None
+        settings, stats = self.crawler.settings, self.stats
         reason = stats.get_value("finish_reason")
         if not self.results.shared:
             images += self.unfinished(str(reason))
@@ -225,16 +221,14 @@ class TmapiRunSummary:
         stamp = self.started.replace(":", "-")
         spider_name = self.crawler.spider.name if self.crawler.spider else None
         path = self.path = summary_file(settings, self.products_uri, spider_name or "crawl", stamp)
-        not_started, not_started_file = (0, None) if self.results.shared else self.list_not_started(path)
+        not_started = {} if self.results.shared else self.list_not_started(path)
         job = self.results.job_totals()
         totals = totals_of(images, job.get("images", stat(stats, "tmapi/images_total")))
         # Besides the per-image sums: what was fetched and written, unfinished images included.
         for name, key in (("paid_calls", "paid_calls"), ("pages_fetched", "pages"), ("items_written", "items")):
             totals[name] = job.get(name, stat(stats, f"tmapi/{key}"))
         totals["cached_answers"] = stat(stats, "httpcache/hit")
-        if not_started_file:
-            totals["images_not_started"] = not_started
-            totals["not_started_file"] = not_started_file
+        totals.update(not_started)
         not_saved = stat(stats, "tmapi/answers/store_failed")
         if not_saved:  # the answer store could not keep them (disk full): a re-run pays for them again
             totals["answers_not_saved"] = not_saved

@@ -44,15 +44,6 @@ CREATE INDEX IF NOT EXISTS answers_by_age ON answers (stored_at);
 """
 
 
-def max_bytes(settings: BaseSettings) -> int:
-    """TMAPI_CACHE_MAX_MB in bytes (0: no size bound)."""
-    return int(registry.read(settings, "TMAPI_CACHE_MAX_MB") * 1024 * 1024)
-
-
-def refresh_setting(settings: BaseSettings) -> bool:
-    return bool(registry.read(settings, "TMAPI_REFRESH"))
-
-
 def connect(directory: str) -> sqlite3.Connection:
     """The store's database, created if need be. WAL, synchronous=NORMAL: a kill -9 loses no committed
     answer, a power cut at most the last ones, never consistency."""
@@ -111,8 +102,8 @@ class AnswerStore:
     def __init__(self, settings: BaseSettings) -> None:
         self.root = str(settings["HTTPCACHE_DIR"])
         self.ttl = settings.getint("HTTPCACHE_EXPIRATION_SECS")
-        self.max_bytes = max_bytes(settings)
-        self.refresh = refresh_setting(settings)
+        self.max_bytes = int(registry.read(settings, "TMAPI_CACHE_MAX_MB") * 1024 * 1024)
+        self.refresh = registry.read(settings, "TMAPI_REFRESH")
         self.jobdir = settings.get("JOBDIR") or ""
         self.replays_jobdir = settings.get("SCHEDULER") == SCHEDULER
         self.redactor = Redactor([registry.read(settings, "TMAPI_API_TOKEN")])
@@ -128,14 +119,15 @@ class AnswerStore:
         self.refresh = self.refresh or bool(getattr(job, "refresh", False))
         try:
             try:
-                self.db, inventory = self._open_and_prune()
+                self.db = connect(self.root)
+                inventory = prune(self.db, self.ttl, self.max_bytes)
             except sqlite3.DatabaseError as exc:
                 if not damaged(exc):
                     raise
                 self._replace_damaged(exc)  # damage that shows at open, or in the pruning's reads
-                self.db, inventory = self._open_and_prune()
+                inventory = prune(self.db, self.ttl, self.max_bytes)
         except (OSError, sqlite3.Error) as exc:
-            self.db = None
+            self._close()
             logger.error(
                 "Answer store: cannot open %s (%s): this run keeps no answers, and running it again will pay"
                 " for every call again. Its records still reach the feed.",
@@ -145,14 +137,6 @@ class AnswerStore:
             return
         self.stats.set_value("tmapi/answers/stored_at_start", inventory.entries)
         self.log_start(inventory)
-
-    def _open_and_prune(self) -> tuple[sqlite3.Connection, Inventory]:
-        db = connect(self.root)
-        try:
-            return db, prune(db, self.ttl, self.max_bytes)
-        except BaseException:
-            db.close()
-            raise
 
     def _replace_damaged(self, exc: sqlite3.Error) -> None:
         """Move the damaged database (and its log) aside; start a new one with what can still be read."""
@@ -169,8 +153,7 @@ class AnswerStore:
         db = connect(self.root)
         kept = salvage(aside, db)
         self.db = db
-        if self.stats is not None:
-            self.stats.inc_value("tmapi/answers/damaged_store_moved")
+        self.stats.inc_value("tmapi/answers/damaged_store_moved")
         logger.warning(
             "Answer store: %s was not a readable database: moved to %s (%s); a new one was started with the"
             " %d answers that could still be read from it",
@@ -179,22 +162,6 @@ class AnswerStore:
             exc,
             kept,
         )
-
-    def _recover(self, exc: sqlite3.Error) -> bool:
-        """Damage found mid-run: replace the store (False, and no store for the run, if that fails)."""
-        try:
-            self._replace_damaged(exc)
-            return True
-        except (OSError, sqlite3.Error) as again:
-            self.db = None
-            logger.error(
-                "Answer store: %s is damaged (%s) and no new one could be started (%s): the rest of this run"
-                " keeps no answers. Its records still reach the feed.",
-                os.path.join(self.root, DB_NAME),
-                exc,
-                again,
-            )
-            return False
 
     def close_spider(self, spider: Spider) -> None:
         self._close()  # the last connection folds the write-ahead log into the database
@@ -259,16 +226,27 @@ class AnswerStore:
                 self.db.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def _on_db(self, op: Callable[[sqlite3.Connection], Any]) -> Any:
-        """op(db); damage found mid-run replaces the store and op runs once more on the new one."""
-        for attempt in (1, 2):
-            if self.db is None:
-                raise sqlite3.OperationalError("no answer store")
+        """op(db); damage found mid-run replaces the store and op runs once more on the new one
+        (if no new store can be started, the rest of the run keeps no answers)."""
+        assert self.db is not None
+        try:
+            return op(self.db)
+        except sqlite3.Error as exc:
+            if not damaged(exc):
+                raise
             try:
-                return op(self.db)
-            except sqlite3.Error as exc:
-                if attempt == 2 or not (damaged(exc) and self._recover(exc)):
-                    raise
-        return None
+                self._replace_damaged(exc)
+            except (OSError, sqlite3.Error) as again:
+                self._close()
+                logger.error(
+                    "Answer store: %s is damaged (%s) and no new one could be started (%s): the rest of this run"
+                    " keeps no answers. Its records still reach the feed.",
+                    os.path.join(self.root, DB_NAME),
+                    exc,
+                    again,
+                )
+                raise exc from None
+        return op(self.db)
 
     def _read_failed(self, what: str) -> None:
         self.stats.inc_value("tmapi/answers/unreadable")

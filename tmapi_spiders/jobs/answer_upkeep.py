@@ -12,11 +12,9 @@ DAMAGED_CODES = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
 
 
 def damaged(exc: sqlite3.Error) -> bool:
-    """Whether SQLite says the file itself is damaged (moved aside, not retried)."""
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code is not None:
-        return code & 0xFF in DAMAGED_CODES
-    return isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError)
+    """Whether SQLite says the file itself is damaged (moved aside, not retried); an error of the
+    sqlite3 module's own (a closed connection, a bad parameter) carries no SQLite code and is not."""
+    return getattr(exc, "sqlite_errorcode", 0) & 0xFF in DAMAGED_CODES
 
 
 def salvage(source: str, db: sqlite3.Connection) -> int:
@@ -55,14 +53,14 @@ class Inventory:
     pruned_bytes: int = 0
 
 
-def prune(db: sqlite3.Connection, ttl: int, limit: int, now: float | None = None) -> Inventory:
+def prune(db: sqlite3.Connection, ttl: int, limit: int) -> Inventory:
     """Delete entries past the TTL and, over `limit` bytes, the oldest; free their pages. Returns what is left."""
-    now = time.time() if now is None else now
+    cutoff = time.time() - ttl
     inventory = Inventory()
-    old = db.execute("SELECT count(*), coalesce(sum(length(data)), 0) FROM answers WHERE stored_at < ?", (now - ttl,))
+    old = db.execute("SELECT count(*), coalesce(sum(length(data)), 0) FROM answers WHERE stored_at < ?", (cutoff,))
     inventory.pruned_old, inventory.pruned_bytes = old.fetchone()
     if inventory.pruned_old:
-        db.execute("DELETE FROM answers WHERE stored_at < ?", (now - ttl,))
+        db.execute("DELETE FROM answers WHERE stored_at < ?", (cutoff,))
     entries, total = db.execute("SELECT count(*), coalesce(sum(length(data)), 0) FROM answers").fetchone()
     if limit and total > limit:
         doomed: list[tuple[int]] = []

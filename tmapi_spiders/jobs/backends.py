@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 from scrapy.settings import BaseSettings
 from scrapy.utils.misc import load_object
 
+from tmapi_spiders.limits import Backend as LimitBackend
+from tmapi_spiders.limits import LocalBackend
+
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
-
-    from tmapi_spiders.limits import Backend as LimitBackend
 
 REDIS_BACKENDS = "tmapi_spiders.distributed.backends.RedisBackends"
 
@@ -112,9 +113,6 @@ class Backends(Protocol):
 class LocalBackends:
     shared = False
 
-    def __init__(self, crawler: Crawler) -> None:
-        self.crawler = crawler
-
     def image_results(self) -> ImageResults:
         return LocalResults()
 
@@ -122,15 +120,11 @@ class LocalBackends:
         return LocalCounter(limit)
 
     def limiter(self, concurrency: int, qps: float) -> LimitBackend:
-        from tmapi_spiders.limits import LocalBackend
-
         return LocalBackend(concurrency, qps)
 
 
 def for_crawler(crawler: Crawler) -> Backends:
     """The backends of this crawl: the job's in Redis for a worker of a shared job, else local."""
     if shared(crawler.settings):
-        cls: Any = load_object(REDIS_BACKENDS)
-        backends: Backends = cls(crawler)
-        return backends
-    return LocalBackends(crawler)
+        return load_object(REDIS_BACKENDS)(crawler)
+    return LocalBackends()

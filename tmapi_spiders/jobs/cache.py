@@ -29,7 +29,7 @@ from tmapi_spiders.api import contract, paging
 from tmapi_spiders.api.requests import ENDPOINT_SEARCH, ENVELOPE_META, META_KEY, endpoint_of
 from tmapi_spiders.crawl.outputs import cause
 from tmapi_spiders.jobs import backends
-from tmapi_spiders.jobs.answer_store import DB_NAME, SCHEDULER, connect, max_bytes, refresh_setting
+from tmapi_spiders.jobs.answer_store import DB_NAME, SCHEDULER, connect
 from tmapi_spiders.settings_util import set_unless_given
 
 logger = logging.getLogger(__name__)
@@ -55,11 +55,6 @@ class TmapiCachePolicy(DummyPolicy):
         if envelope is None or envelope.data is None or not isinstance(state, dict):
             return True
         return paging.unusable_search(envelope.data, state["page"], state["q"]["page_size"]) is None
-
-
-def ttl_seconds(settings: BaseSettings) -> int:
-    """TMAPI_CACHE_TTL as whole seconds; ConfigError (a ValueError) names a bad value."""
-    return max(1, round(registry.read(settings, "TMAPI_CACHE_TTL")))
 
 
 def enabled(settings: BaseSettings) -> bool:
@@ -113,14 +108,11 @@ def check_writable(directory: str) -> None:
 
 
 def check(settings: BaseSettings) -> None:
-    """Raise ValueError for a bad store setting or an unwritable store (before any paid call)."""
-    on = enabled(settings)
-    refresh_setting(settings)
-    max_bytes(settings)
-    if on or settings.get("TMAPI_CACHE_TTL") is not None:  # a TTL given with the store off is still checked
-        ttl_seconds(settings)
-    if not on:
-        if settings.get("JOBDIR") and not backends.shared(settings) and _overwrites(settings):
+    """Raise ValueError for an unwritable store, or JOBDIR that cannot resume (before any paid call);
+    each setting's own value is the registry's to check."""
+    if not enabled(settings):
+        overwrites = any((options or {}).get("overwrite") for options in settings.getdict("FEEDS").values())
+        if settings.get("JOBDIR") and not backends.shared(settings) and overwrites:
             raise ValueError(
                 "JOBDIR with TMAPI_CACHE=false and -O: resuming would overwrite the records of the run it"
                 " resumes. Keep the answer store on (the default) or write with -o (append)"
@@ -130,10 +122,6 @@ def check(settings: BaseSettings) -> None:
     if not directory:
         raise ValueError("TMAPI_CACHE_DIR must name a directory when the answer store is on (TMAPI_CACHE)")
     check_writable(cache_dir(directory))
-
-
-def _overwrites(settings: BaseSettings) -> bool:
-    return any((options or {}).get("overwrite") for options in settings.getdict("FEEDS").values())
 
 
 def _appends(settings: BaseSettings) -> bool:
@@ -149,7 +137,7 @@ def configure(settings: BaseSettings) -> None:
     A bad value is left for config.check_settings."""
     try:
         on = enabled(settings)
-        ttl = ttl_seconds(settings)
+        ttl = max(1, round(registry.read(settings, "TMAPI_CACHE_TTL")))
     except ValueError:
         return
     if not on:

@@ -30,6 +30,5 @@ FINISH_REASONS = {
 
 
 def exit_code(finish_reason: str | None) -> int:
-    if finish_reason in (None, "", "finished", "shutdown"):
-        return OK
+    """0 for `finished`, `shutdown` (one Ctrl-C) and any reason not listed."""
     return FINISH_REASONS.get(str(finish_reason), OK)

@@ -18,23 +18,20 @@ DUMPS: dict[str, tuple[str, ...]] = {
 
 
 class DropDumps(logging.Filter):
-    """Drops the INFO dumps of one Scrapy logger (DUMPS)."""
-
-    def __init__(self, starts: tuple[str, ...]) -> None:
-        super().__init__()
-        self.starts = starts
+    """Drops the INFO dumps (DUMPS) of the Scrapy logger it is on."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.levelno == logging.INFO and str(record.msg).startswith(self.starts))
+        return not (record.levelno == logging.INFO and str(record.msg).startswith(DUMPS[record.name]))
+
+
+DROP_DUMPS = DropDumps()
 
 
 def install(settings: BaseSettings) -> None:
-    """Drop Scrapy's dumps unless the log takes DEBUG records (once per process)."""
+    """Drop Scrapy's dumps unless the log takes DEBUG records (once per process: addFilter adds a filter once)."""
     level = settings.get("LOG_LEVEL") or "DEBUG"
     number = logging.getLevelName(str(level).upper()) if isinstance(level, str) else int(level)
     if not isinstance(number, int) or number <= logging.DEBUG:
         return
-    for name, starts in DUMPS.items():
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, DropDumps) for f in logger.filters):
-            logger.addFilter(DropDumps(starts))
+    for name in DUMPS:
+        logging.getLogger(name).addFilter(DROP_DUMPS)

@@ -40,8 +40,10 @@ class TmapiCallCapMiddleware:
     """Reserves a paid call for each API request before it leaves; refuses past the cap."""
 
     def __init__(self, crawler: Crawler, counter: CallCounter, limit: int) -> None:
+        assert crawler.stats is not None
         self.crawler = crawler
         self.stats = crawler.stats
+        self.stats.set_value("tmapi/max_calls", limit)
         self.counter = counter
         self.limit = limit
         self.reached = False
@@ -55,15 +57,11 @@ class TmapiCallCapMiddleware:
         limit = max_calls(crawler.settings)
         if not limit:
             raise NotConfigured
-        counter = backends.for_crawler(crawler).call_counter(limit)
-        assert crawler.stats is not None
-        crawler.stats.set_value("tmapi/max_calls", limit)
-        return cls(crawler, counter, limit)
+        return cls(crawler, backends.for_crawler(crawler).call_counter(limit), limit)
 
     async def process_request(self, request: Request) -> Request | None:
         if not endpoint_of(request):
             return None
-        assert self.stats is not None
         try:
             if await self.counter.reserve():
                 return None
