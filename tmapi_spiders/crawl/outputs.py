@@ -164,7 +164,9 @@ def probe(path: str, made: list[str]) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
     try:
         if not existed:
-            os.write(fd, b"\0" * PROBE_BYTES)  # a full disk says so here
+            left = memoryview(b"\0" * PROBE_BYTES)
+            while left:  # a short write is not an error: the next one says why (a full disk, a size limit)
+                left = left[os.write(fd, left) :]
     finally:
         os.close(fd)
         if not existed:
