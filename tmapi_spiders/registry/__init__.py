@@ -68,7 +68,8 @@ def read(settings: BaseSettings, name: str) -> Any:
 
 
 def check(settings: BaseSettings) -> None:
-    """Raise ConfigError for the first setting outside its type, bounds or choices."""
+    """Raise ConfigError for the first setting outside its type, bounds or choices (the add-ons' too)."""
+    import_addons(settings)
     for setting in BY_NAME.values():
         if settings.get(setting.name) is not None:  # unset: settings built without the project's defaults
             read(settings, setting.name)
