@@ -76,7 +76,7 @@ class Harness:
         values.update(TMAPI_API_TOKEN="hostile-token", TMAPI_BASE_URL="http://127.0.0.1:9", LOG_LEVEL="ERROR")
         self.crawler: Crawler = get_crawler(ImageSearchSpider, values)
         self.spider: ImageSearchSpider = ImageSearchSpider.from_crawler(self.crawler, urls=IMAGE)
-        self.normalise = NormalisationPipeline.from_crawler(self.crawler)
+        self.normalise = NormalisationPipeline()
         self.validate = ValidationPipeline.from_crawler(self.crawler)
         self.stats = self.crawler.stats
         assert self.stats is not None
