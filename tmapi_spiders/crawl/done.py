@@ -77,17 +77,12 @@ class WriteGuard:
         return self.failed is None
 
 
-class _CheckedRaw(io.RawIOBase):
+class _CheckedFile(io.FileIO):
     """An unbuffered file whose failed write goes to the guard, not the caller; later writes are discarded."""
 
     def __init__(self, path: str, mode: str, guard: WriteGuard) -> None:
-        super().__init__()
-        self.path = path
         self.guard = guard
-        self._file = open(path, mode, buffering=0)
-
-    def writable(self) -> bool:
-        return True
+        super().__init__(path, mode)
 
     def write(self, data: Any) -> int:
         view = memoryview(data).cast("B")
@@ -96,23 +91,19 @@ class _CheckedRaw(io.RawIOBase):
             return size
         try:
             while view:  # a regular file takes all at once; anything else may take less
-                written = self._file.write(view)
+                written = super().write(view)
                 view = view[written or 0 :]
                 if not written:
                     raise OSError(0, "the file took no bytes")
         except OSError as exc:
-            self.guard.fail(self.path, exc)
+            self.guard.fail(self.name, exc)
         return size
 
     def close(self) -> None:
-        if self.closed:
-            return
         try:
-            self._file.close()
-        except OSError as exc:
-            self.guard.fail(self.path, exc)
-        finally:
             super().close()
+        except OSError as exc:
+            self.guard.fail(self.name, exc)
 
 
 class CheckedFileFeedStorage(FileFeedStorage):
@@ -128,10 +119,10 @@ class CheckedFileFeedStorage(FileFeedStorage):
         except OSError as exc:
             guard.fail(str(path.parent), exc)
         try:
-            raw = _CheckedRaw(str(path), self.write_mode, guard)
+            raw = _CheckedFile(str(path), self.write_mode, guard)
         except OSError as exc:
             guard.fail(self.path, exc)
-            raw = _CheckedRaw(os.devnull, "ab", guard)  # the crawl is stopping: a place to discard into
+            raw = _CheckedFile(os.devnull, "ab", guard)  # the crawl is stopping: a place to discard into
         if not self.buffered:
             return raw  # type: ignore[return-value]
         buffered = io.BufferedWriter(raw)
