@@ -90,7 +90,9 @@ class ImageSearchSpider(Spider):
                         logger.warning("more bad seed lines: counted in stats (tmapi/seeds_bad_line), not logged")
                     continue
                 self.held = entry
-                await self._room_in_scheduler()
+                # Held while the downloader is full (Scrapy's lazy start): a long list never sits whole in memory.
+                if self.crawler.engine.needs_backout() and not self.stopping:
+                    await self.crawler.signals.wait_for(scrapy_signals.scheduler_empty)
                 if self.stopping:
                     return  # self.held and the rest of the list: unstarted_seeds()
                 self.held = None
@@ -139,13 +141,6 @@ class ImageSearchSpider(Spider):
                 stats.inc_value("tmapi/seeds_bad_line")
         stats.set_value("tmapi/images_total", total)
         stats.set_value("tmapi/seed_list_read_at", time.time())
-
-    async def _room_in_scheduler(self) -> None:
-        """Hold the next seed while the downloader is full (Scrapy's lazy start requests): a long list never
-        sits whole in memory."""
-        engine = self.crawler.engine
-        if engine is not None and engine.needs_backout() and not self.stopping:
-            await self.crawler.signals.wait_for(scrapy_signals.scheduler_empty)
 
     def first_request(self, seed: Seed, query: contract.SearchQuery, max_pages: int) -> Request:
         """The first paid call for one image: a conversion, or page 1 of the search."""
