@@ -44,15 +44,9 @@ def flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _columns(shape: dict[str, Any], prefix: str = "") -> list[str]:
-    out: list[str] = []
-    for key, sub in shape.items():
-        out.extend(_columns(sub, f"{prefix}{key}.") if isinstance(sub, dict) else [f"{prefix}{key}"])
-    return out
-
-
-# A fixed header (Scrapy's follows the first record); other fields go, as JSON, into `extra`.
-CSV_COLUMNS = (*_columns(contract.ITEM_SHAPE), *CONTEXT_FIELDS, "extra")
+# A fixed header (Scrapy's follows the first record): the item's fields named as flatten() names them;
+# other fields go, as JSON, into `extra`.
+CSV_COLUMNS = (*flatten(contract.ITEM_SHAPE), *CONTEXT_FIELDS, "extra")
 _CSV_COLUMN_SET = frozenset(CSV_COLUMNS)
 _JSON_COLUMNS = ("filters",)  # our own objects whose keys vary with the query
 
