@@ -125,10 +125,9 @@ class ImageSearchSpider(Spider):
         if self.list_broken:
             return  # not readable past where it broke
         if source is None:
-            if not stats.get_value("tmapi/images_total") and (self.job.urls_file or self.job.urls):
-                source = self.job.read_seeds()  # closed before start() read a line
-            else:
+            if stats.get_value("tmapi/images_total") or not (self.job.urls_file or self.job.urls):
                 return
+            source = self.job.read_seeds()  # closed before start() read a line
         total = self.seeds_started
         if held is not None:
             total += 1
