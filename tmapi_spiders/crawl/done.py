@@ -66,7 +66,7 @@ class WriteGuard:
             cause,
         )
         engine = self.crawler.engine
-        if engine is not None and engine.spider is not None and getattr(engine, "running", True):
+        if engine is not None and engine.spider is not None and engine.running:
             deferred_from_coro(engine.close_spider_async(reason=WRITE_FAILED_REASON))
 
     def flush(self) -> bool:
