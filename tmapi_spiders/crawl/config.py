@@ -61,7 +61,11 @@ class JobConfig:
                 redactor=self.redactor,
             )
             return seeds.SeedSource(entries)
-        return seeds.read_source(self.urls_file, self.urls, self.redactor)
+        if self.urls_file:
+            reader = seeds.LineReader(self.urls_file)
+            return seeds.SeedSource(seeds.parse_lines(reader, self.redactor), reader)
+        urls = [part.strip().encode() for part in (self.urls or "").split(",")]
+        return seeds.SeedSource(seeds.parse_lines(urls, self.redactor))
 
     @property
     def is_sheet(self) -> bool:
