@@ -124,7 +124,7 @@ class CheckedFileFeedStorage(FileFeedStorage):
             guard.fail(self.path, exc)
             raw = _CheckedFile(os.devnull, "ab", guard)  # the crawl is stopping: a place to discard into
         if not self.buffered:
-            return raw  # type: ignore[return-value]
+            return raw
         buffered = io.BufferedWriter(raw)
         guard.files.add(buffered)
         return buffered
