@@ -141,19 +141,17 @@ class UnbufferedFileFeedStorage(CheckedFileFeedStorage):
     buffered = False
 
 
-class _NoTraceback(logging.Filter):
+def _no_traceback(record: logging.LogRecord) -> bool:
     """Scrapy's "Error storing ... feed" line without a traceback for a `WriteFailed` (already logged)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        exc = record.exc_info[1] if record.exc_info else None
-        if isinstance(exc, WriteFailed):
-            record.msg = f"{record.msg} ({exc})"
-            record.exc_info = None
-            record.exc_text = None
-        return True
+    exc = record.exc_info[1] if record.exc_info else None
+    if isinstance(exc, WriteFailed):
+        record.msg = f"{record.msg} ({exc})"
+        record.exc_info = None
+        record.exc_text = None
+    return True
 
 
-logging.getLogger("scrapy.extensions.feedexport").addFilter(_NoTraceback())
+logging.getLogger("scrapy.extensions.feedexport").addFilter(_no_traceback)
 
 
 class RequestsDone:
