@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-import logging
 import os
 import re
 import socket
@@ -17,8 +16,6 @@ from urllib.parse import urlsplit
 from tmapi_spiders.api import contract
 from tmapi_spiders.api.identity import image_key
 from tmapi_spiders.api.redact import Redactor
-
-logger = logging.getLogger(__name__)
 
 MAX_URL_LENGTH = 4096
 _INTERNAL_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback")
