@@ -12,7 +12,3 @@ SETTINGS_MODULE = "tmapi_spiders.settings"
 def main() -> None:
     os.environ.setdefault("SCRAPY_SETTINGS_MODULE", SETTINGS_MODULE)
     execute()
-
-
-if __name__ == "__main__":
-    main()

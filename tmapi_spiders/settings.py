@@ -16,7 +16,6 @@ globals().update(registry.defaults())
 ADDONS = {"tmapi_spiders.sandbox.addon.SandboxAddon": 0, "tmapi_spiders.addons.TmapiAddon": 0}
 
 ROBOTSTXT_OBEY = False  # an API, not a site
-DOWNLOAD_DELAY = 0
 DOWNLOAD_TIMEOUT = contract.REQUEST_TIMEOUT
 # A page is tens of KB: a body past this, compressed or decoded, is not a page.
 DOWNLOAD_MAXSIZE = 2 * 1024 * 1024
@@ -30,7 +29,6 @@ REDIRECT_ENABLED = False
 METAREFRESH_ENABLED = False
 USER_AGENT = "tmapi-spiders (+https://github.com/tmapi-spiders)"
 
-RETRY_ENABLED = True
 RETRY_TIMES = 5
 RETRY_HTTP_CODES = sorted(contract.TRANSIENT_STATUSES)
 # A body cut off at DOWNLOAD_MAXSIZE: retried like a truncated one.

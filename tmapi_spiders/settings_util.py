@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from scrapy.settings import SETTINGS_PRIORITIES, BaseSettings
+from scrapy.settings import BaseSettings
 
 
 def priority_above(settings: BaseSettings, name: str) -> int:
@@ -13,9 +13,6 @@ def priority_above(settings: BaseSettings, name: str) -> int:
     return max(settings.getpriority(name) or 0, 20) + 1
 
 
-def set_unless_given(settings: BaseSettings, name: str, value: Any) -> bool:
-    """Set NAME at Scrapy's `addon` priority, below the user's; False when the user's value was kept."""
-    if (settings.getpriority(name) or 0) > SETTINGS_PRIORITIES["addon"]:
-        return False
+def set_unless_given(settings: BaseSettings, name: str, value: Any) -> None:
+    """Set NAME at Scrapy's `addon` priority, below the user's (a value given above it is kept)."""
     settings.set(name, value, priority="addon")
-    return True

@@ -8,7 +8,7 @@ import math
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from scrapy.settings import BaseSettings
@@ -44,11 +44,6 @@ class JobConfig:
     urls: str | None
     # The API token: seed lines carrying it are bad lines.
     redactor: Redactor = field(default_factory=lambda: Redactor(()), compare=False, repr=False)
-
-    def with_token(self, settings: BaseSettings) -> JobConfig:
-        """The same job, its seeds checked against the settings' API token."""
-        return replace(self, redactor=token_redactor(settings))
-
     refresh: bool = False  # -a refresh=true: stored answers are not reused this run
     sheet: str | None = None  # -a sheet=NAME: the worksheet of an XLSX list (else the first)
     image_column: str | None = None  # -a image_column=NAME: a spreadsheet's image column
@@ -66,7 +61,11 @@ class JobConfig:
                 redactor=self.redactor,
             )
             return seeds.SeedSource(entries)
-        return seeds.read_source(self.urls_file, self.urls, self.redactor)
+        if self.urls_file:
+            reader = seeds.LineReader(self.urls_file)
+            return seeds.SeedSource(seeds.parse_lines(reader, self.redactor), reader)
+        urls = [part.strip().encode() for part in (self.urls or "").split(",")]
+        return seeds.SeedSource(seeds.parse_lines(urls, self.redactor))
 
     @property
     def is_sheet(self) -> bool:
@@ -195,6 +194,8 @@ def choice_of(args: dict[str, Any]) -> sourcing.Choice:
 def check_seed_list(config: JobConfig) -> None:
     """ConfigError when the list cannot be opened or holds no searchable line, read up to its first
     searchable line only (the rest is read as the crawl goes)."""
+    if not (config.urls_file or config.urls):
+        raise ConfigError(NO_SEEDS)
     try:
         seeds.first_seed(config.read_seeds().entries, config.seed_source, config.seed_unit)
         if config.urls_file and sheets.sheet_kind(config.urls_file) == "xlsx":

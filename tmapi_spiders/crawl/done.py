@@ -9,7 +9,6 @@ import logging
 import os
 import weakref
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Self
 
@@ -39,7 +38,7 @@ class WriteGuard:
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
         self.failed: str | None = None  # "<path>: <cause>" of the first failed write
-        self.files: list[_CheckedRaw] = []
+        self.files: weakref.WeakSet[io.BufferedWriter] = weakref.WeakSet()
 
     @classmethod
     def of(cls, crawler: Crawler) -> WriteGuard:
@@ -67,28 +66,23 @@ class WriteGuard:
             cause,
         )
         engine = self.crawler.engine
-        if engine is not None and engine.spider is not None and getattr(engine, "running", True):
+        if engine is not None and engine.spider is not None and engine.running:
             deferred_from_coro(engine.close_spider_async(reason=WRITE_FAILED_REASON))
 
     def flush(self) -> bool:
         """Push the local feeds' buffered bytes to the kernel; False when a write has ever failed."""
-        for raw in list(self.files):
-            raw.flush_buffer()
+        for file in list(self.files):
+            if not file.closed:
+                file.flush()  # a failed write reaches the guard, not here
         return self.failed is None
 
 
-class _CheckedRaw(io.RawIOBase):
+class _CheckedFile(io.FileIO):
     """An unbuffered file whose failed write goes to the guard, not the caller; later writes are discarded."""
 
     def __init__(self, path: str, mode: str, guard: WriteGuard) -> None:
-        super().__init__()
-        self.path = path
         self.guard = guard
-        self._file = open(path, mode, buffering=0)
-        self.buffered: io.BufferedWriter | None = None  # set by the storage that wraps this file
-
-    def writable(self) -> bool:
-        return True
+        super().__init__(path, mode)
 
     def write(self, data: Any) -> int:
         view = memoryview(data).cast("B")
@@ -97,34 +91,19 @@ class _CheckedRaw(io.RawIOBase):
             return size
         try:
             while view:  # a regular file takes all at once; anything else may take less
-                written = self._file.write(view)
+                written = super().write(view)
                 view = view[written or 0 :]
                 if not written:
                     raise OSError(0, "the file took no bytes")
         except OSError as exc:
-            self.guard.fail(self.path, exc)
+            self.guard.fail(self.name, exc)
         return size
 
-    def flush_buffer(self) -> None:
-        """Flush the buffer in front of this file, if any (its errors reach `write`)."""
-        if self.buffered is not None and not self.buffered.closed:
-            try:
-                self.buffered.flush()
-            except (OSError, ValueError) as exc:
-                if isinstance(exc, OSError):
-                    self.guard.fail(self.path, exc)
-
     def close(self) -> None:
-        if self.closed:
-            return
         try:
-            self._file.close()
-        except OSError as exc:
-            self.guard.fail(self.path, exc)
-        finally:
-            if self in self.guard.files:
-                self.guard.files.remove(self)
             super().close()
+        except OSError as exc:
+            self.guard.fail(self.name, exc)
 
 
 class CheckedFileFeedStorage(FileFeedStorage):
@@ -132,38 +111,26 @@ class CheckedFileFeedStorage(FileFeedStorage):
 
     buffered = True
 
-    def __init__(self, uri: str, *, feed_options: dict[str, Any] | None = None, crawler: Crawler | None = None):
-        super().__init__(uri, feed_options=feed_options)
-        self.guard = WriteGuard.of(crawler) if crawler is not None else None
-        self._raw: _CheckedRaw | None = None
-
-    @classmethod
-    def from_crawler(cls, crawler: Crawler, uri: str, *, feed_options: dict[str, Any] | None = None) -> Self:
-        return cls(uri, feed_options=feed_options, crawler=crawler)
-
     def open(self, spider: Spider) -> IO[bytes]:
-        if self.guard is None:
-            self.guard = WriteGuard.of(spider.crawler)
+        self.guard = guard = WriteGuard.of(spider.crawler)
         path = Path(self.path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            self.guard.fail(str(path.parent), exc)
+            guard.fail(str(path.parent), exc)
         try:
-            raw = _CheckedRaw(str(path), self.write_mode, self.guard)
+            raw = _CheckedFile(str(path), self.write_mode, guard)
         except OSError as exc:
-            self.guard.fail(self.path, exc)
-            raw = _CheckedRaw(os.devnull, "ab", self.guard)  # the crawl is stopping: a place to discard into
-        self._raw = raw
-        self.guard.files.append(raw)
+            guard.fail(self.path, exc)
+            raw = _CheckedFile(os.devnull, "ab", guard)  # the crawl is stopping: a place to discard into
         if not self.buffered:
-            return raw  # type: ignore[return-value]
-        raw.buffered = io.BufferedWriter(raw)
-        return raw.buffered  # type: ignore[return-value]
+            return raw
+        buffered = io.BufferedWriter(raw)
+        guard.files.add(buffered)
+        return buffered
 
     def store(self, file: IO[bytes]) -> None:
         file.close()
-        assert self.guard is not None
         if self.guard.failed is not None:
             raise WriteFailed(f"not stored: {self.guard.failed}")
 
@@ -174,25 +141,17 @@ class UnbufferedFileFeedStorage(CheckedFileFeedStorage):
     buffered = False
 
 
-class _NoTraceback(logging.Filter):
+def _no_traceback(record: logging.LogRecord) -> bool:
     """Scrapy's "Error storing ... feed" line without a traceback for a `WriteFailed` (already logged)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        exc = record.exc_info[1] if record.exc_info else None
-        if isinstance(exc, WriteFailed):
-            record.msg = f"{record.msg} ({exc})"
-            record.exc_info = None
-            record.exc_text = None
-        return True
+    exc = record.exc_info[1] if record.exc_info else None
+    if isinstance(exc, WriteFailed):
+        record.msg = f"{record.msg} ({exc})"
+        record.exc_info = None
+        record.exc_text = None
+    return True
 
 
-logging.getLogger("scrapy.extensions.feedexport").addFilter(_NoTraceback())
-
-
-@dataclass(slots=True)
-class _Pending:
-    records: int = 0  # records and follow-up requests yielded and not yet through or scheduled
-    complete: bool = False  # the callback's output is exhausted
+logging.getLogger("scrapy.extensions.feedexport").addFilter(_no_traceback)
 
 
 class RequestsDone:
@@ -201,7 +160,9 @@ class RequestsDone:
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
-        self.pending: weakref.WeakKeyDictionary[Request, _Pending] = weakref.WeakKeyDictionary()
+        # request -> its records and follow-up requests not yet through or queued, plus 1 while its
+        # callback's output is not exhausted
+        self.pending: weakref.WeakKeyDictionary[Request, int] = weakref.WeakKeyDictionary()
         # follow-up request -> the request whose callback yielded it
         self.parent_of: weakref.WeakKeyDictionary[Request, Request] = weakref.WeakKeyDictionary()
         for signal in (signals.item_scraped, signals.item_dropped, signals.item_error):
@@ -215,45 +176,37 @@ class RequestsDone:
 
     async def process_spider_output(self, response: Response, result: AsyncIterator[Any]) -> AsyncIterator[Any]:
         request = response.request
-        pending = self.pending.setdefault(request, _Pending()) if request is not None else None
+        assert request is not None
+        self.pending[request] = self.pending.get(request, 0) + 1
         try:
             async for element in result:
-                if pending is not None:
-                    # Pulled from here is not yet written (a record) nor queued (a request).
-                    pending.records += 1
-                    if isinstance(element, Request) and request is not None:
-                        self.parent_of[element] = request
+                # Pulled from here is not yet written (a record) nor queued (a request).
+                self.pending[request] += 1
+                if isinstance(element, Request):
+                    self.parent_of[element] = request
                 yield element
         finally:
-            if pending is not None and request is not None:
-                pending.complete = True
-                self._maybe_done(request, pending)
+            self._count_off(request)
 
     def _record_through(self, item: Any, response: Response | Failure | None = None, **_: Any) -> None:
         request = getattr(response, "request", None)
         if not isinstance(request, Request):
             return  # a record with no request (written by the worker itself): not counted here
-        pending = self.pending.get(request)
-        if pending is None:
-            # An errback's one record for a failed download (no spider middleware saw it).
-            pending = self.pending[request] = _Pending(complete=True)
-        else:
-            pending.records -= 1
-        self._maybe_done(request, pending)
+        # Not pending: an errback's one record for a failed download (no spider middleware saw it).
+        self.pending.setdefault(request, 1)
+        self._count_off(request)
 
     def _follow_up_queued(self, request: Request, **_: Any) -> None:
         """A yielded request was scheduled or dropped as a duplicate: its parent no longer waits for it."""
         parent = self.parent_of.pop(request, None)
-        pending = self.pending.get(parent) if parent is not None else None
-        if parent is None or pending is None:
-            return
-        pending.records -= 1
-        self._maybe_done(parent, pending)
+        if parent is not None and parent in self.pending:
+            self._count_off(parent)
 
-    def _maybe_done(self, request: Request, pending: _Pending) -> None:
-        if not pending.complete or pending.records > 0:
+    def _count_off(self, request: Request) -> None:
+        left = self.pending[request] - 1
+        if left > 0:
+            self.pending[request] = left
             return
         del self.pending[request]
-        if WriteGuard.failure_of(self.crawler) is not None:
-            return  # a write failed: nothing is done from now on
-        self.crawler.signals.send_catch_log(tmapi_signals.request_done, request=request)
+        if WriteGuard.failure_of(self.crawler) is None:  # a write failed: nothing is done from now on
+            self.crawler.signals.send_catch_log(tmapi_signals.request_done, request=request)

@@ -44,17 +44,10 @@ def flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _columns(shape: dict[str, Any], prefix: str = "") -> list[str]:
-    out: list[str] = []
-    for key, sub in shape.items():
-        out.extend(_columns(sub, f"{prefix}{key}.") if isinstance(sub, dict) else [f"{prefix}{key}"])
-    return out
-
-
-# A fixed header (Scrapy's follows the first record); other fields go, as JSON, into `extra`.
-CSV_COLUMNS = (*_columns(contract.ITEM_SHAPE), *CONTEXT_FIELDS, "extra")
+# A fixed header (Scrapy's follows the first record): the item's fields named as flatten() names them;
+# other fields go, as JSON, into `extra`.
+CSV_COLUMNS = (*flatten(contract.ITEM_SHAPE), *CONTEXT_FIELDS, "extra")
 _CSV_COLUMN_SET = frozenset(CSV_COLUMNS)
-_JSON_COLUMNS = ("filters",)  # our own objects whose keys vary with the query
 
 
 class FlatCsvItemExporter(CsvItemExporter):
@@ -66,14 +59,12 @@ class FlatCsvItemExporter(CsvItemExporter):
 
     def export_item(self, item: Any) -> None:
         record = dict(item)
-        for name in _JSON_COLUMNS:
-            if isinstance(record.get(name), dict):
-                record[name] = json.dumps(record[name], ensure_ascii=False, sort_keys=True)
+        if isinstance(record.get("filters"), dict):  # our own object, its keys varying with the query: one cell
+            record["filters"] = json.dumps(record["filters"], ensure_ascii=False, sort_keys=True)
         flat = flatten(record)
         if self._fixed:
             extra = {k: v for k, v in flat.items() if k not in _CSV_COLUMN_SET}
-            if extra:
-                flat = {k: v for k, v in flat.items() if k in _CSV_COLUMN_SET}
+            if extra:  # Scrapy writes only the header's columns
                 flat["extra"] = json.dumps(extra, ensure_ascii=False, default=str)
         super().export_item({name: cell(value) for name, value in flat.items()})
 

@@ -46,6 +46,7 @@ class TmapiEnvelopeMiddleware:
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
+        assert crawler.stats is not None
         self.stats = crawler.stats
         self.fatal: str | None = None
         self.fatal_status = 0
@@ -68,7 +69,6 @@ class TmapiEnvelopeMiddleware:
         if not endpoint_of(request):
             return response
         if self.redactor.found_in_bytes(response.body):
-            assert self.stats is not None
             self.stats.inc_value("tmapi/token_echoed")
             response = response.replace(body=self.redactor.bytes(response.body))
         if 300 <= response.status < 400:  # REDIRECT_ENABLED is off: a redirect is no answer
@@ -85,7 +85,6 @@ class TmapiEnvelopeMiddleware:
         if not envelope.ok:
             if envelope.status == contract.PARAM_ERROR and envelope.message in contract.TRANSIENT_422_MESSAGES:
                 envelope = replace(envelope, status=contract.RETRY_LATER)  # "try again": retried
-            assert self.stats is not None
             self.stats.inc_value(f"tmapi/api_errors/{envelope.status}")
             retry_after = response.headers.get("Retry-After")
             if retry_after:

@@ -20,7 +20,6 @@ class ValidationPipeline:
 
     def __init__(self, crawler: Crawler) -> None:
         assert crawler.stats is not None
-        self.stats = crawler.stats
         self.inc_value = crawler.stats.inc_value
         self.logged: set[str] = set()
         # pydantic is slow to import: loaded at the first record.
@@ -59,30 +58,21 @@ class ValidationPipeline:
 class NormalisationPipeline:
     """Makes URLs absolute and trims titles; prices keep the API's exact strings."""
 
-    URL_FIELDS = ("product_url", "img")
-
-    @classmethod
-    def from_crawler(cls, crawler: Crawler) -> Self:
-        return cls()
-
     async def process_item(self, item: Any) -> Any:
-        if isinstance(item, ProductItem):
-            normalise(item)
+        if not isinstance(item, ProductItem):
+            return item
+        for name in ("title", "title_origin"):
+            value = item.get(name)
+            if isinstance(value, str):
+                item[name] = " ".join(value.split())
+        _absolute(item, "product_url")
+        _absolute(item, "img")
+        if isinstance(item.get("shop_info"), dict):
+            _absolute(item["shop_info"], "shop_url")
         return item
 
 
-def normalise(record: dict[str, Any]) -> None:
-    """NormalisationPipeline's work on one record, in place and idempotent."""
-    for name in NormalisationPipeline.URL_FIELDS:
-        value = record.get(name)
-        if isinstance(value, str) and value.startswith("//"):
-            record[name] = "https:" + value
-    for name in ("title", "title_origin"):
-        value = record.get(name)
-        if isinstance(value, str):
-            record[name] = " ".join(value.split())
-    shop = record.get("shop_info")
-    if isinstance(shop, dict):
-        url = shop.get("shop_url")
-        if isinstance(url, str) and url.startswith("//"):
-            shop["shop_url"] = "https:" + url
+def _absolute(record: dict[str, Any], name: str) -> None:
+    value = record.get(name)
+    if isinstance(value, str) and value.startswith("//"):
+        record[name] = "https:" + value

@@ -5,21 +5,17 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-import logging
 import os
 import re
 import socket
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from tmapi_spiders.api import contract
 from tmapi_spiders.api.identity import image_key
 from tmapi_spiders.api.redact import Redactor
-
-logger = logging.getLogger(__name__)
 
 MAX_URL_LENGTH = 4096
 _INTERNAL_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback")
@@ -167,12 +163,12 @@ def parse_lines(lines: Iterable[bytes], redactor: Redactor | None = None) -> Ite
 class LineReader:
     """Lines of a seed file as bytes, counting the bytes read (progress)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str) -> None:
         try:
             self.handle = open(path, "rb")  # closed when the lines run out
             self.size = os.fstat(self.handle.fileno()).st_size
         except OSError as exc:
-            raise SeedError(f"cannot read urls_file {str(path)!r}: {exc.strerror or exc}") from None
+            raise SeedError(f"cannot read urls_file {path!r}: {exc.strerror or exc}") from None
         self.read = 0
 
     def __iter__(self) -> Iterator[bytes]:
@@ -193,14 +189,6 @@ class SeedSource:
         if self.reader is None or not self.reader.size:
             return None
         return min(1.0, self.reader.read / self.reader.size)
-
-
-def read_source(urls_file: str | None, urls: str | None, redactor: Redactor | None = None) -> SeedSource:
-    """The one place a seed source (a file's lines or the `urls` argument) becomes entries."""
-    if urls_file:
-        reader = LineReader(urls_file)
-        return SeedSource(parse_lines(iter(reader), redactor), reader)
-    return SeedSource(parse_lines([part.strip().encode() for part in (urls or "").split(",")], redactor))
 
 
 def first_seed(entries: Iterator[Seed | BadLine], source: str, unit: str = "line") -> tuple[Seed, list[BadLine]]:

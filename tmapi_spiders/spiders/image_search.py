@@ -7,7 +7,6 @@ import logging
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
-from decimal import Decimal
 from functools import cached_property
 from typing import Any, Self
 
@@ -27,7 +26,7 @@ from tmapi_spiders.api.paging import ChainState, Step, empty_page_message, pagin
 from tmapi_spiders.api.redact import MASK
 from tmapi_spiders.api.requests import ENDPOINT_CONVERT, ENDPOINT_SEARCH, META_KEY, ApiRequests, envelope_of
 from tmapi_spiders.clock import utc_now
-from tmapi_spiders.crawl.config import NO_SEEDS, ConfigError, JobConfig, check_seed_list, check_settings, job_config
+from tmapi_spiders.crawl.config import check_seed_list, check_settings, job_config, token_redactor
 from tmapi_spiders.crawl.seeds import BadLine, Seed, SeedError, SeedSource
 from tmapi_spiders.items import CONTEXT_FIELDS, FailureItem, ProductItem
 from tmapi_spiders.jobs import backends
@@ -48,17 +47,16 @@ class ImageSearchSpider(Spider):
     tmapi_job = True  # `scrapy crawl` checks arguments, settings and seeds first
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args)
-        self.job: JobConfig = job_config(kwargs, need_seeds=False)  # from_crawler: seeds unless distributed
+        super().__init__(*args)  # the arguments are the job's (from_crawler), not attributes
         self._queries: dict[tuple[Any, ...], contract.SearchQuery] = {}
-        self.currency: tuple[str, float, Decimal] | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
         spider = super().from_crawler(crawler, *args, **kwargs)
         settings = crawler.settings
+        # Seed lines carrying the token are bad lines; seeds are checked below unless distributed.
+        spider.job = job_config(kwargs, need_seeds=False, redactor=token_redactor(settings))
         check_settings(settings)
-        spider.job = spider.job.with_token(settings)  # seed lines carrying the token are bad lines
         spider.seeds_started = 0
         spider.stopping = ""  # why no new image is started (signals.stop_starting)
         spider.seed_reading: SeedSource | None = None
@@ -68,8 +66,6 @@ class ImageSearchSpider(Spider):
         crawler.signals.connect(spider._idle, signal=scrapy_signals.spider_idle)
         # A worker of a shared job may run without a list: its seeds come from the job.
         if not backends.shared(settings) or spider.job.urls_file or spider.job.urls:
-            if not (spider.job.urls_file or spider.job.urls):
-                raise ConfigError(NO_SEEDS)
             check_seed_list(spider.job)
         spider.stop_on_short_page = registry.read(settings, "TMAPI_STOP_ON_SHORT_PAGE")
         spider.empty_page_retries = registry.read(settings, "TMAPI_EMPTY_PAGE_RETRIES")
@@ -94,7 +90,9 @@ class ImageSearchSpider(Spider):
                         logger.warning("more bad seed lines: counted in stats (tmapi/seeds_bad_line), not logged")
                     continue
                 self.held = entry
-                await self._room_in_scheduler()
+                # Held while the downloader is full (Scrapy's lazy start): a long list never sits whole in memory.
+                if self.crawler.engine.needs_backout() and not self.stopping:
+                    await self.crawler.signals.wait_for(scrapy_signals.scheduler_empty)
                 if self.stopping:
                     return  # self.held and the rest of the list: unstarted_seeds()
                 self.held = None
@@ -127,10 +125,9 @@ class ImageSearchSpider(Spider):
         if self.list_broken:
             return  # not readable past where it broke
         if source is None:
-            if not stats.get_value("tmapi/images_total") and (self.job.urls_file or self.job.urls):
-                source = self.job.read_seeds()  # closed before start() read a line
-            else:
+            if stats.get_value("tmapi/images_total") or not (self.job.urls_file or self.job.urls):
                 return
+            source = self.job.read_seeds()  # closed before start() read a line
         total = self.seeds_started
         if held is not None:
             total += 1
@@ -144,13 +141,6 @@ class ImageSearchSpider(Spider):
         stats.set_value("tmapi/images_total", total)
         stats.set_value("tmapi/seed_list_read_at", time.time())
 
-    async def _room_in_scheduler(self) -> None:
-        """Hold the next seed while the downloader is full (Scrapy's lazy start requests): a long list never
-        sits whole in memory."""
-        engine = self.crawler.engine
-        if engine is not None and engine.needs_backout() and not self.stopping:
-            await self.crawler.signals.wait_for(scrapy_signals.scheduler_empty)
-
     def first_request(self, seed: Seed, query: contract.SearchQuery, max_pages: int) -> Request:
         """The first paid call for one image: a conversion, or page 1 of the search."""
         self.crawler.stats.inc_value("tmapi/images_seeded")
@@ -159,7 +149,7 @@ class ImageSearchSpider(Spider):
             state.input, state.input_row = seed.input, seed.line
         if contract.is_alibaba_hosted(seed.url):
             return self._search(state)
-        return self._convert(state)
+        return self.api.convert(state, self.parse_converted, self.on_error)
 
     def query_of(self, state: ChainState) -> contract.SearchQuery:
         q = state.q
@@ -171,12 +161,8 @@ class ImageSearchSpider(Spider):
         """Built at the first request: add-ons settle the base URL after the spider is created."""
         return ApiRequests(registry.read(self.settings, "TMAPI_BASE_URL"))
 
-    def _search(self, state: ChainState | dict[str, Any]) -> Request:
-        state = ChainState.from_meta(state)
+    def _search(self, state: ChainState) -> Request:
         return self.api.search(state, self.query_of(state), self.parse_search, self.on_error)
-
-    def _convert(self, state: ChainState | dict[str, Any]) -> Request:
-        return self.api.convert(ChainState.from_meta(state), self.parse_converted, self.on_error)
 
     def parse_converted(self, response: Response) -> Iterator[Any]:
         state = ChainState.from_meta(response.meta[META_KEY])
@@ -187,18 +173,15 @@ class ImageSearchSpider(Spider):
         assert envelope.data is not None
         path = envelope.data.get("image_url")
         if not isinstance(path, str) or not path.startswith(("/", "http")):
-            yield self.failure(
-                state, ENDPOINT_CONVERT, contract.UNEXPECTED, f"conversion returned no image_url ({path!r})"
-            )
-            return
-        if MASK in path:
+            problem = f"conversion returned no image_url ({path!r})"
+        elif MASK in path:
             # The answer quoted the token (redacted on arrival): not a path anything can search.
-            yield self.failure(
-                state, ENDPOINT_CONVERT, contract.UNEXPECTED, "conversion returned an image_url holding the API token"
-            )
+            problem = "conversion returned an image_url holding the API token"
+        else:
+            self.crawler.stats.inc_value("tmapi/images_converted")
+            yield self._search(replace(state, img=path, converted=True, page=1))
             return
-        self.crawler.stats.inc_value("tmapi/images_converted")
-        yield self._search(replace(state, img=path, converted=True, page=1))
+        yield self.failure(state, ENDPOINT_CONVERT, contract.UNEXPECTED, problem)
 
     def parse_search(self, response: Response) -> Iterator[Any]:
         state = ChainState.from_meta(response.meta[META_KEY])
@@ -207,7 +190,7 @@ class ImageSearchSpider(Spider):
             if envelope.status == contract.PARAM_ERROR and not state.converted and state.page == 1:
                 if state.image.startswith(("http://", "https://")):
                     # The API could not use the image as it is: convert it and search again.
-                    yield self._convert(state)
+                    yield self.api.convert(state, self.parse_converted, self.on_error)
                     return
             yield self.failure(state, ENDPOINT_SEARCH, envelope.status, envelope.message)
             return
