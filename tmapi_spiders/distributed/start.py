@@ -10,13 +10,14 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from hashlib import sha1
 from json.encoder import encode_basestring, encode_basestring_ascii
 from typing import TYPE_CHECKING, Any
 
 from scrapy import Request
 from scrapy.crawler import Crawler
+from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet import threads
 
 from tmapi_spiders import registry
@@ -49,49 +50,30 @@ def seed_json(url: str, query: contract.SearchQuery, max_pages: int, row: Seed |
     return fields
 
 
-def _template(fields: dict[str, Any], holes: dict[str, str], dumps: Callable[[dict[str, Any]], str]) -> list[str]:
-    """`dumps(fields)` cut around the placeholder values `holes` (name -> placeholder):
-    literal text, then a hole's name, alternately, ending with literal text."""
-    quoted = {json.dumps(mark): name for name, mark in holes.items()}
-    pieces = re.split("(" + "|".join(map(re.escape, quoted)) + ")", dumps(fields))
-    return [piece if i % 2 == 0 else quoted[piece] for i, piece in enumerate(pieces)]
-
-
 class SeedWriter:
     """One list's seeds as `(fingerprint, JSON)`, byte for byte what `seed_fingerprint` and
-    `json.dumps(seed_json(...))` give, from templates of the list's shared query instead of a
-    sorted dict per seed. A seed's url must already be its image key."""
+    `json.dumps(seed_json(...))` give: the JSON of the list's shared query with each seed's
+    values put in, instead of a sorted dict per seed. A seed's url must already be its image key."""
 
     def __init__(self, query: contract.SearchQuery, max_pages: int) -> None:
         token = secrets.token_hex(8)  # placeholders no query holds (queries are checked words and numbers)
-        holes = {name: f"seed-{token}-{name}" for name in ("url", "input", "input_row")}
-        fields = ImageSearch.of(holes["url"], query, max_pages).seed_fields()
-        compact, readable = {"sort_keys": True, "separators": (",", ":")}, {"ensure_ascii": False, "sort_keys": True}
-        self._search = _template(fields, holes, lambda f: json.dumps(f, **compact))
-        self._plain = _template(fields, holes, lambda f: json.dumps(f, **readable))
-        self._row = _template(
-            {**fields, "input": holes["input"], "input_row": holes["input_row"]},
-            holes,
-            lambda f: json.dumps(f, **readable),
-        )
-        self._input = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode  # what json.dumps makes of it
-        if len(self._search) != 3 or len(self._plain) != 3 or len(self._row) != 7:
-            raise ValueError("a seed template must hold each placeholder once")  # fields are fixed: never
+        url, given, row = (f"seed-{token}-{name}" for name in ("url", "input", "input_row"))
+        self._url, self._input_hole, self._row_hole = (json.dumps(hole) for hole in (url, given, row))
+        fields = ImageSearch.of(url, query, max_pages).seed_fields()
+        readable: dict[str, Any] = {"ensure_ascii": False, "sort_keys": True}
+        self._search = json.dumps(fields, sort_keys=True, separators=(",", ":"))
+        self._plain = json.dumps(fields, **readable)
+        self._row = json.dumps({**fields, "input": given, "input_row": row}, **readable)
+        self._input = json.JSONEncoder(**readable).encode  # what json.dumps makes of it
 
     def __call__(self, seed: Seed) -> tuple[str, str]:
-        url = seed.url
-        pre, _, post = self._search
-        fingerprint = sha1((pre + encode_basestring_ascii(url) + post).encode()).hexdigest()
+        # An encoded value never holds a quoted placeholder: its quotes are escaped.
+        search = self._search.replace(self._url, encode_basestring_ascii(seed.url))
+        url = encode_basestring(seed.url)
         if seed.input is None:
-            pre, _, post = self._plain
-            return fingerprint, pre + encode_basestring(url) + post
-        values = {
-            "url": encode_basestring(url),
-            "input": self._input(seed.input),
-            "input_row": str(seed.line),
-        }
-        a, one, b, two, c, three, d = self._row
-        return fingerprint, a + values[one] + b + values[two] + c + values[three] + d
+            return sha1(search.encode()).hexdigest(), self._plain.replace(self._url, url)
+        row = self._row.replace(self._input_hole, self._input(seed.input)).replace(self._row_hole, str(seed.line))
+        return sha1(search.encode()).hexdigest(), row.replace(self._url, url)
 
 
 def seeds_of(config: JobConfig) -> Iterator[tuple[str, str] | BadLine]:
@@ -135,8 +117,6 @@ def read_seed(raw: str, redactor: Redactor | None = None) -> tuple[Seed, contrac
 
 
 async def in_thread(func: Any, *args: Any) -> Any:
-    from scrapy.utils.defer import maybe_deferred_to_future
-
     return await maybe_deferred_to_future(threads.deferToThread(func, *args))
 
 
