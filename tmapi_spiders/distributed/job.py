@@ -179,7 +179,8 @@ class Job:
     # lifecycle
 
     def work_left(self) -> int:
-        return int(self._run(scripts.DRAINED))
+        status = self.status(live_seconds=0)
+        return status.seeds_left + status.queued + status.in_flight
 
     def finish(self, worker: str, live_seconds: float, delete: bool, keep_stats: float = 0) -> int:
         """0: others still work or work is left; 1: drained, kept; 2: drained, work keys deleted."""

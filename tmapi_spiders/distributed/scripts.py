@@ -126,7 +126,7 @@ return {'ok', job_marker, id, top[1]}
 )
 
 # ARGV: marker id seen, worker, lease seconds, count, lease id prefix, first number. Pops up to
-# `count` seeds into leases: {'ok', marker, work left (as DRAINED counts it), id1, seed1, ...}.
+# `count` seeds into leases: {'ok', marker, work left (seeds, requests, leases), id1, seed1, ...}.
 POP_SEEDS = (
     _MARKER
     + """
@@ -222,14 +222,6 @@ GIVE_BACK = (
 local n = 0
 for _, id in ipairs(ARGV) do n = n + give_back(id) end
 return n
-"""
-)
-
-# The job is drained when no seed, queued request or lease is left anywhere.
-DRAINED = (
-    _KEYS
-    + """
-return redis.call('LLEN', seeds) + redis.call('ZCARD', requests) + redis.call('ZCARD', inflight)
 """
 )
 
