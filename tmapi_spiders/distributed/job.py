@@ -52,7 +52,7 @@ class JobStatus:
 
 
 def _ack_args(lease_ids: Iterable[str], counters: Mapping[str, int] | None) -> list[Any]:
-    """[n, id1..idn, name1, delta1, ...]: what the scripts' `ack` reads (zero deltas left out)."""
+    """[n, id1..idn, name1, delta1, ...]: what POP_REQUEST acknowledges (zero deltas left out)."""
     ids = list(lease_ids)
     return [len(ids), *ids, *(part for name, value in (counters or {}).items() if value for part in (name, value))]
 
@@ -156,7 +156,7 @@ class Job:
     def ack(self, lease_ids: Iterable[str], counters: Mapping[str, int] | None = None) -> None:
         args = _ack_args(lease_ids, counters)
         if len(args) > 1:
-            self._marked(scripts.ACK, *args)
+            self._marked(scripts.POP_REQUEST, "", 0, "", *args)  # a pop that asks for no request
 
     def queued(self) -> int:
         return int(self.server.zcard(self.keys.requests))

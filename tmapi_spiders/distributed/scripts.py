@@ -27,45 +27,24 @@ if ARGV[1] ~= '' and job_marker ~= ARGV[1] then return {'gone', job_marker} end
 """
 )
 
-# Acknowledges the lease ids ARGV[first..first+n-1] (500 to a ZREM and HDEL) and adds the counter
-# deltas after them (name, value, ...) with one HMGET and one HSET.
-_ACK = """
-local function ack(first)
-  local n = tonumber(ARGV[first - 1])
-  for i = first, first + n - 1, 500 do
-    local last = math.min(first + n - 1, i + 499)
-    redis.call('ZREM', inflight, unpack(ARGV, i, last))
-    redis.call('HDEL', leases, unpack(ARGV, i, last))
-  end
-  local names = {}
-  for i = first + n, #ARGV, 2 do names[#names + 1] = ARGV[i] end
-  if #names == 1 then
-    redis.call('HINCRBY', stats, names[1], tonumber(ARGV[#ARGV]))
-  elseif #names > 1 then
-    local old, new = redis.call('HMGET', stats, unpack(names)), {}
-    for j, name in ipairs(names) do
-      new[#new + 1] = name
-      new[#new + 1] = string.format('%d', (tonumber(old[j]) or 0) + tonumber(ARGV[first + n + 2 * j - 1]))
-    end
-    redis.call('HSET', stats, unpack(new))
-  end
-end
-"""
-
 _GIVE_BACK = """
-local function give_back(id)
-  local raw = redis.call('HGET', leases, id)
-  if raw then
-    local lease = cjson.decode(raw)
-    if lease.k == 'seed' then
-      redis.call('LPUSH', seeds, lease.d)
-    else
-      redis.call('ZADD', requests, lease.s, lease.d)
+local function give_back(ids)
+  local n = 0
+  for _, id in ipairs(ids) do
+    local raw = redis.call('HGET', leases, id)
+    if raw then
+      local lease = cjson.decode(raw)
+      if lease.k == 'seed' then
+        redis.call('LPUSH', seeds, lease.d)
+      else
+        redis.call('ZADD', requests, lease.s, lease.d)
+      end
+      n = n + 1
     end
+    redis.call('ZREM', inflight, id)
+    redis.call('HDEL', leases, id)
   end
-  redis.call('ZREM', inflight, id)
-  redis.call('HDEL', leases, id)
-  return raw and 1 or 0
+  return n
 end
 """
 
@@ -104,15 +83,34 @@ return {'ok', job_marker, queued}
 """
 )
 
-# ARGV: marker id seen, worker, lease seconds, lease id, number of done lease ids n, id1..idn,
-# name1, value1, ...
-# ACK's work, then the highest-priority request into a lease: {'ok', marker, id, data} or {'ok', marker}.
+# ARGV: marker id seen, worker, lease seconds, lease id ('': acknowledge only), number of done
+# lease ids n, id1..idn, name1, value1, ...
+# Acknowledges the done leases (500 to a ZREM and HDEL) and adds the counters' deltas (one HMGET
+# and one HSET), then pops the highest-priority request into a lease: {'ok', marker, id, data},
+# or {'ok', marker} when none was asked for or none is queued.
 # Lease ids come from the worker: an INCR here could repeat after a failover to a lagging replica.
 POP_REQUEST = (
     _MARKER
-    + _ACK
     + """
-ack(6)
+local n = tonumber(ARGV[5])
+for i = 6, 5 + n, 500 do
+  local last = math.min(5 + n, i + 499)
+  redis.call('ZREM', inflight, unpack(ARGV, i, last))
+  redis.call('HDEL', leases, unpack(ARGV, i, last))
+end
+local names = {}
+for i = 6 + n, #ARGV, 2 do names[#names + 1] = ARGV[i] end
+if #names == 1 then
+  redis.call('HINCRBY', stats, names[1], tonumber(ARGV[#ARGV]))
+elseif #names > 1 then
+  local old, new = redis.call('HMGET', stats, unpack(names)), {}
+  for j, name in ipairs(names) do
+    new[#new + 1] = name
+    new[#new + 1] = string.format('%d', (tonumber(old[j]) or 0) + tonumber(ARGV[5 + n + 2 * j]))
+  end
+  redis.call('HSET', stats, unpack(new))
+end
+if ARGV[4] == '' then return {'ok', job_marker} end
 local top = redis.call('ZPOPMIN', requests)
 if #top == 0 then return {'ok', job_marker} end
 """
@@ -177,17 +175,6 @@ return pushed
 """
 )
 
-# ARGV: marker id seen, number of ids n, id1..idn, name1, value1, ...
-# Acknowledges finished leases and adds the counters' deltas, in one step: {'ok', marker}.
-ACK = (
-    _MARKER
-    + _ACK
-    + """
-ack(3)
-return {'ok', job_marker}
-"""
-)
-
 # ARGV: marker id seen, worker, lease seconds, max count, id1, id2, ...
 # Extends this worker's leases (only those still in flight: XX, 500 to a ZADD) and marks it
 # alive, then gives up to `max count` expired leases back to the job: {'ok', marker, given back}.
@@ -205,10 +192,7 @@ for i = 5, #ARGV, 500 do
   redis.call('ZADD', inflight, unpack(args))
 end
 redis.call('ZADD', workers, now, ARGV[2])
-local n = 0
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', inflight, '-inf', now, 'LIMIT', 0, tonumber(ARGV[4]))) do
-  n = n + give_back(id)
-end
+local n = give_back(redis.call('ZRANGEBYSCORE', inflight, '-inf', now, 'LIMIT', 0, tonumber(ARGV[4])))
 if n > 0 then redis.call('HINCRBY', stats, 'leases_expired', n) end
 return {'ok', job_marker, n}
 """
@@ -219,9 +203,7 @@ GIVE_BACK = (
     _KEYS
     + _GIVE_BACK
     + """
-local n = 0
-for _, id in ipairs(ARGV) do n = n + give_back(id) end
-return n
+return give_back(ARGV)
 """
 )
 

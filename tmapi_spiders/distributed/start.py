@@ -120,82 +120,6 @@ async def in_thread(func: Any, *args: Any) -> Any:
     return await maybe_deferred_to_future(threads.deferToThread(func, *args))
 
 
-async def worker_start(spider: ImageSearchSpider) -> AsyncIterator[Request]:
-    worker = Worker.of(spider.crawler)
-    settings = spider.settings
-    stats = spider.crawler.stats
-    assert stats is not None
-    batch = registry.read(settings, "TMAPI_REDIS_SEED_BATCH")
-    poll = max(0.05, registry.read(settings, "TMAPI_REDIS_POLL_INTERVAL"))
-    max_idle = registry.read(settings, "MAX_IDLE_TIME_BEFORE_CLOSE")
-    if spider.job.urls_file or spider.job.urls:
-        bad_lines: list[BadLine] = []
-        bad_count = [0]
-
-        def good() -> Iterator[tuple[str, str]]:
-            # Streamed into Redis a batch at a time (in a thread); counted here, put in the stats later.
-            for entry in seeds_of(spider.job):
-                if isinstance(entry, BadLine):
-                    bad_count[0] += 1
-                    if len(bad_lines) < 50:
-                        bad_lines.append(entry)
-                    continue
-                yield entry
-
-        pushed, known = await in_thread(worker.job.push_encoded, good())
-        if bad_count[0]:
-            stats.inc_value("tmapi/seeds_bad_line", bad_count[0])
-        for bad in bad_lines:
-            logger.warning("%s %s %d skipped: %s", spider.job.seed_source, spider.job.seed_unit, bad.line, bad.reason)
-        logger.info(
-            "Seeded job %r from %s: %d new, %d already seeded", worker.keys.job, spider.job.seed_source, pushed, known
-        )
-    idle_since: float | None = None
-    wait = poll  # before the next look when this one finds no seed
-    while not worker.closing and not worker.gone and not worker.full:
-        if worker.down:
-            idle_since = None
-            await asyncio.sleep(poll)
-            continue
-        try:
-            popped = await in_thread(worker.job.pop_seeds, worker.id, worker.lease, batch)
-        except FAILURES as exc:
-            worker.failed(exc)  # lost: the loop waits for Redis; full or gone: it ends
-            continue
-        for lease, raw in popped:
-            worker.take(lease, None)
-            try:
-                seed, query, max_pages = read_seed(raw, worker.redactor)
-            except ConfigError as exc:
-                stats.inc_value("tmapi/seeds_bad")
-                logger.warning("bad seed skipped: %s", exc)
-                await in_thread(worker.job.ack, [lease])
-                worker.handed_over(lease)
-                continue
-            request = spider.first_request(seed, query, max_pages)
-            request.meta[LEASE_META] = lease
-            yield request
-        if popped:
-            idle_since = None
-            wait = poll
-            continue
-        left = worker.job.left_after_pop  # counted by the pop itself: one round trip per look, not two
-        if left:
-            # Others still work: no seed is likely soon, so look less and less often.
-            idle_since = None
-            worker.wake()
-            await worker.idle(wait)
-            wait = min(2 * wait, max(poll, BUSY_LOOK_MAX if worker.leases else IDLE_LOOK_MAX))
-            continue
-        # Drained: look every poll interval, to stop after MAX_IDLE_TIME_BEFORE_CLOSE on time.
-        wait = poll
-        idle_since = idle_since or time.monotonic()
-        if max_idle > 0 and time.monotonic() - idle_since >= max_idle:
-            logger.info("Job %r is drained and this worker was idle %.1f s: stopping", worker.keys.job, max_idle)
-            return
-        await worker.idle(poll)
-
-
 class WorkerStartMiddleware:
     """The worker's start(): seeds from the job instead of the spider's own start() (a worker
     given -a urls_file pushes that list into the job first)."""
@@ -207,8 +131,81 @@ class WorkerStartMiddleware:
     def from_crawler(cls, crawler: Crawler) -> WorkerStartMiddleware:
         return cls(crawler)
 
-    async def process_start(self, start: AsyncIterator[Any]) -> AsyncIterator[Any]:
-        spider = self.crawler.spider
-        assert spider is not None
-        async for request in worker_start(spider):  # type: ignore[arg-type]
-            yield request
+    async def process_start(self, start: AsyncIterator[Any]) -> AsyncIterator[Request]:
+        spider: ImageSearchSpider = self.crawler.spider  # type: ignore[assignment]
+        worker, stats = Worker.of(self.crawler), self.crawler.stats
+        assert stats is not None
+        batch = registry.read(self.crawler.settings, "TMAPI_REDIS_SEED_BATCH")
+        poll = max(0.05, registry.read(self.crawler.settings, "TMAPI_REDIS_POLL_INTERVAL"))
+        max_idle = registry.read(self.crawler.settings, "MAX_IDLE_TIME_BEFORE_CLOSE")
+        config = spider.job
+        if config.urls_file or config.urls:
+            bad_lines: list[BadLine] = []
+            bad_count = [0]
+
+            def good() -> Iterator[tuple[str, str]]:
+                # Streamed into Redis a batch at a time (in a thread); counted here, put in the stats later.
+                for entry in seeds_of(config):
+                    if isinstance(entry, BadLine):
+                        bad_count[0] += 1
+                        if len(bad_lines) < 50:
+                            bad_lines.append(entry)
+                        continue
+                    yield entry
+
+            pushed, known = await in_thread(worker.job.push_encoded, good())
+            if bad_count[0]:
+                stats.inc_value("tmapi/seeds_bad_line", bad_count[0])
+            for bad in bad_lines:
+                logger.warning("%s %s %d skipped: %s", config.seed_source, config.seed_unit, bad.line, bad.reason)
+            logger.info(
+                "Seeded job %r from %s: %d new, %d already seeded",
+                worker.keys.job,
+                config.seed_source,
+                pushed,
+                known,
+            )
+        idle_since: float | None = None
+        wait = poll  # before the next look when this one finds no seed
+        while not worker.closing and not worker.gone and not worker.full:
+            if worker.down:
+                idle_since = None
+                await asyncio.sleep(poll)
+                continue
+            try:
+                popped = await in_thread(worker.job.pop_seeds, worker.id, worker.lease, batch)
+            except FAILURES as exc:
+                worker.failed(exc)  # lost: the loop waits for Redis; full or gone: it ends
+                continue
+            for lease, raw in popped:
+                worker.take(lease, None)
+                try:
+                    seed, query, max_pages = read_seed(raw, worker.redactor)
+                except ConfigError as exc:
+                    stats.inc_value("tmapi/seeds_bad")
+                    logger.warning("bad seed skipped: %s", exc)
+                    await in_thread(worker.job.ack, [lease])
+                    worker.handed_over(lease)
+                    continue
+                request = spider.first_request(seed, query, max_pages)
+                request.meta[LEASE_META] = lease
+                yield request
+            if popped:
+                idle_since = None
+                wait = poll
+                continue
+            left = worker.job.left_after_pop  # counted by the pop itself: one round trip per look, not two
+            if left:
+                # Others still work: no seed is likely soon, so look less and less often.
+                idle_since = None
+                worker.wake()
+                await worker.idle(wait)
+                wait = min(2 * wait, max(poll, BUSY_LOOK_MAX if worker.leases else IDLE_LOOK_MAX))
+                continue
+            # Drained: look every poll interval, to stop after MAX_IDLE_TIME_BEFORE_CLOSE on time.
+            wait = poll
+            idle_since = idle_since or time.monotonic()
+            if max_idle > 0 and time.monotonic() - idle_since >= max_idle:
+                logger.info("Job %r is drained and this worker was idle %.1f s: stopping", worker.keys.job, max_idle)
+                return
+            await worker.idle(poll)
