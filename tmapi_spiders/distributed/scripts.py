@@ -7,7 +7,7 @@ queue score, d: data}); kind "request" goes back to the queue, "seed" to the fro
 
 from __future__ import annotations
 
-# Redis server time as `now` (seconds): every script here and the job-wide limit (limits/) use it.
+# Redis server time as `now` (seconds), for the job-wide limit (limits/); the scripts here call `server_time()`.
 LUA_NOW = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -15,19 +15,21 @@ local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 
 # The keys every script takes, by their JobKeys names and in this order (Job.script_keys).
 KEYS = "requests inflight leases seeds stats workers marker seeds_seen dupefilter dupefilter_recent".split()
-_KEYS = "".join(f"local {name} = KEYS[{i}]\n" for i, name in enumerate(KEYS, 1))
 
-# The job's marker (set when first seeded) against ARGV[1], the one this worker saw ('': none yet):
-# gone or another means the job's state was lost, and the script answers {'gone', marker}.
-_MARKER = (
-    _KEYS
-    + """
-local job_marker = redis.call('GET', marker) or ''
-if ARGV[1] ~= '' and job_marker ~= ARGV[1] then return {'gone', job_marker} end
-"""
-)
-
-_GIVE_BACK = """
+# Every script starts with the keys by name and these helpers. `lost()` reads the job's marker (set
+# when the job is first seeded) into `job_marker`: gone or another than ARGV[1], the one this worker
+# saw ('': none yet), means the job's state was lost, and the script answers {'gone', job_marker}.
+_PRELUDE = "".join(f"local {name} = KEYS[{i}]\n" for i, name in enumerate(KEYS, 1)) + (
+    """
+local job_marker
+local function lost()
+  job_marker = redis.call('GET', marker) or ''
+  return ARGV[1] ~= '' and job_marker ~= ARGV[1]
+end
+local function server_time()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
 local function give_back(ids)
   local n = 0
   for _, id in ipairs(ids) do
@@ -47,20 +49,24 @@ local function give_back(ids)
   return n
 end
 """
+)
+
+
+def _job(body: str) -> str:
+    return _PRELUDE + body
+
 
 # ARGV: marker id seen, data, score, handover lease id or '', fingerprint or '', dupefilter ttl
 # seconds (0: keep every fingerprint).
 # Queues a request unless the duplicate filter has its fingerprint, and acknowledges the lease it
 # replaces either way, in one step (a kill between them would lose the request). With a ttl the
 # filter is a zset by time added, and each call drops up to 16 expired ones. {'ok', marker, queued}.
-PUSH_REQUEST = (
-    _MARKER
-    + """
+PUSH_REQUEST = _job("""
+if lost() then return {'gone', job_marker} end
 local queued = 1
 local ttl = tonumber(ARGV[6])
 if ARGV[5] ~= '' and ttl > 0 then
-  local t = redis.call('TIME')
-  local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+  local now = server_time()
   local old = redis.call('ZRANGEBYSCORE', dupefilter_recent, '-inf', now - ttl, 'LIMIT', 0, 16)
   if #old > 0 then redis.call('ZREM', dupefilter_recent, unpack(old)) end
   local added = redis.call('ZSCORE', dupefilter_recent, ARGV[5])
@@ -80,8 +86,7 @@ if ARGV[4] ~= '' then
   redis.call('HDEL', leases, ARGV[4])
 end
 return {'ok', job_marker, queued}
-"""
-)
+""")
 
 # ARGV: marker id seen, worker, lease seconds, lease id ('': acknowledge only), number of done
 # lease ids n, id1..idn, name1, value1, ...
@@ -89,9 +94,8 @@ return {'ok', job_marker, queued}
 # and one HSET), then pops the highest-priority request into a lease: {'ok', marker, id, data},
 # or {'ok', marker} when none was asked for or none is queued.
 # Lease ids come from the worker: an INCR here could repeat after a failover to a lagging replica.
-POP_REQUEST = (
-    _MARKER
-    + """
+POP_REQUEST = _job("""
+if lost() then return {'gone', job_marker} end
 local n = tonumber(ARGV[5])
 for i = 6, 5 + n, 500 do
   local last = math.min(5 + n, i + 499)
@@ -113,31 +117,24 @@ end
 if ARGV[4] == '' then return {'ok', job_marker} end
 local top = redis.call('ZPOPMIN', requests)
 if #top == 0 then return {'ok', job_marker} end
-"""
-    + LUA_NOW
-    + """
 local id = ARGV[4]
-redis.call('ZADD', inflight, now + tonumber(ARGV[3]), id)
+redis.call('ZADD', inflight, server_time() + tonumber(ARGV[3]), id)
 redis.call('HSET', leases, id, cjson.encode({k = 'request', w = ARGV[2], s = tonumber(top[2]), d = top[1]}))
 return {'ok', job_marker, id, top[1]}
-"""
-)
+""")
 
 # ARGV: marker id seen, worker, lease seconds, count, lease id prefix, first number. Pops up to
 # `count` seeds into leases: {'ok', marker, work left (seeds, requests, leases), id1, seed1, ...}.
-POP_SEEDS = (
-    _MARKER
-    + """
+POP_SEEDS = _job("""
+if lost() then return {'gone', job_marker} end
 local out = {'ok', job_marker, 0}
 local left = redis.call('LLEN', seeds)
 if left > 0 then
-"""
-    + LUA_NOW
-    + """
+  local expiry = server_time() + tonumber(ARGV[3])
   for i = 1, math.min(left, tonumber(ARGV[4])) do
     local seed = redis.call('LPOP', seeds)
     local id = ARGV[5] .. tostring(tonumber(ARGV[6]) + i - 1)
-    redis.call('ZADD', inflight, now + tonumber(ARGV[3]), id)
+    redis.call('ZADD', inflight, expiry, id)
     redis.call('HSET', leases, id, cjson.encode({k = 'seed', w = ARGV[2], s = 0, d = seed}))
     out[#out + 1] = id
     out[#out + 1] = seed
@@ -146,15 +143,12 @@ if left > 0 then
 end
 out[3] = left + redis.call('ZCARD', requests) + redis.call('ZCARD', inflight)
 return out
-"""
-)
+""")
 
 # ARGV: a new marker id, then the seeds as one text: a line "<fingerprint> <seed JSON>\n" each.
 # Sets the marker if unset and pushes the seeds not seen before, a thousand to an RPUSH: returns
 # how many were new.
-PUSH_SEEDS = (
-    _KEYS
-    + """
+PUSH_SEEDS = _job("""
 redis.call('SET', marker, ARGV[1], 'NX')
 local pushed, new = 0, {}
 for fp, seed in string.gmatch(ARGV[2], '(%x+) ([^\\n]*)\\n') do
@@ -172,17 +166,14 @@ if #new > 0 then
 end
 if pushed > 0 then redis.call('HINCRBY', stats, 'seeds_pushed', pushed) end
 return pushed
-"""
-)
+""")
 
 # ARGV: marker id seen, worker, lease seconds, max count, id1, id2, ...
 # Extends this worker's leases (only those still in flight: XX, 500 to a ZADD) and marks it
 # alive, then gives up to `max count` expired leases back to the job: {'ok', marker, given back}.
-HEARTBEAT = (
-    LUA_NOW
-    + _MARKER
-    + _GIVE_BACK
-    + """
+HEARTBEAT = _job("""
+local now = server_time()
+if lost() then return {'gone', job_marker} end
 for i = 5, #ARGV, 500 do
   local args = {'XX'}
   for j = i, math.min(#ARGV, i + 499) do
@@ -195,31 +186,24 @@ redis.call('ZADD', workers, now, ARGV[2])
 local n = give_back(redis.call('ZRANGEBYSCORE', inflight, '-inf', now, 'LIMIT', 0, tonumber(ARGV[4])))
 if n > 0 then redis.call('HINCRBY', stats, 'leases_expired', n) end
 return {'ok', job_marker, n}
-"""
-)
+""")
 
 # ARGV: id1, id2, ... A closing worker gives back what it took and did not finish.
-GIVE_BACK = (
-    _KEYS
-    + _GIVE_BACK
-    + """
+GIVE_BACK = _job("""
 return give_back(ARGV)
-"""
-)
+""")
 
 # KEYS: the job's, then its work keys; ARGV: worker, live seconds, delete(0/1), seconds to keep
 # the stats hash (and the marker) of a finished job.
 # The last live worker of a drained job removes its work keys; any other leaves them.
-FINISH = (
-    LUA_NOW
-    + _KEYS
-    + """
+FINISH = _job("""
+local now = server_time()
 redis.call('ZREM', workers, ARGV[1])
 local live = redis.call('ZCOUNT', workers, now - tonumber(ARGV[2]), '+inf')
 local left = redis.call('LLEN', seeds) + redis.call('ZCARD', requests) + redis.call('ZCARD', inflight)
 if live > 0 or left > 0 then return 0 end
 if ARGV[3] == '1' then
-  for i = 11, #KEYS do redis.call('DEL', KEYS[i]) end
+  for i = 11, #KEYS do redis.call('DEL', KEYS[i]) end  -- the work keys, after the job's ten
   redis.call('DEL', workers)
   redis.call('HSET', stats, 'finished_at', math.floor(now))
   if tonumber(ARGV[4]) > 0 then
@@ -229,19 +213,14 @@ if ARGV[3] == '1' then
   return 2
 end
 return 1
-"""
-)
+""")
 
 # ARGV: live seconds. The job's status for `scrapy job`, read in one atomic step with Redis server time.
-STATUS = (
-    LUA_NOW
-    + _KEYS
-    + """
+STATUS = _job("""
 return {
   redis.call('LLEN', seeds), redis.call('SCARD', seeds_seen), redis.call('ZCARD', requests),
   redis.call('ZCARD', inflight),
-  redis.call('ZRANGEBYSCORE', workers, tostring(now - tonumber(ARGV[1])), '+inf'),
+  redis.call('ZRANGEBYSCORE', workers, tostring(server_time() - tonumber(ARGV[1])), '+inf'),
   redis.call('HGETALL', stats)
 }
-"""
-)
+""")
