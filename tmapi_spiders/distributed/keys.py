@@ -77,14 +77,12 @@ class JobKeys:
 
     def check_one_slot(self) -> None:
         """ValueError naming the setting whose key leaves the job's hash slot (CROSSSLOT on a cluster)."""
-        slot = key_slot(self.stats.encode())
-        for name, key in (
-            ("SCHEDULER_QUEUE_KEY", self.requests),
-            ("SCHEDULER_DUPEFILTER_KEY", self.dupefilter),
-            ("REDIS_START_URLS_KEY", self.seeds),
+        for name, key, placeholder in (
+            ("SCHEDULER_QUEUE_KEY", self.requests, "%(spider)s"),
+            ("SCHEDULER_DUPEFILTER_KEY", self.dupefilter, "%(spider)s"),
+            ("REDIS_START_URLS_KEY", self.seeds, "%(name)s"),
         ):
-            if key_slot(key.encode()) != slot:
-                placeholder = "%(name)s" if name == "REDIS_START_URLS_KEY" else "%(spider)s"
+            if key_slot(key.encode()) != key_slot(self.stats.encode()):
                 raise ValueError(
                     f"{name} must contain {placeholder} (it becomes the job's {{hash tag}}), got {key!r}:"
                     " a job's keys must share one hash slot"

@@ -133,12 +133,12 @@ class WorkerStartMiddleware:
 
     async def process_start(self, start: AsyncIterator[Any]) -> AsyncIterator[Request]:
         spider: ImageSearchSpider = self.crawler.spider  # type: ignore[assignment]
-        worker, stats = Worker.of(self.crawler), self.crawler.stats
+        worker, stats, settings = Worker.of(self.crawler), self.crawler.stats, self.crawler.settings
         assert stats is not None
-        batch = registry.read(self.crawler.settings, "TMAPI_REDIS_SEED_BATCH")
-        poll = max(0.05, registry.read(self.crawler.settings, "TMAPI_REDIS_POLL_INTERVAL"))
-        max_idle = registry.read(self.crawler.settings, "MAX_IDLE_TIME_BEFORE_CLOSE")
-        config = spider.job
+        batch = registry.read(settings, "TMAPI_REDIS_SEED_BATCH")
+        poll = max(0.05, registry.read(settings, "TMAPI_REDIS_POLL_INTERVAL"))
+        max_idle = registry.read(settings, "MAX_IDLE_TIME_BEFORE_CLOSE")
+        config, job = spider.job, worker.keys.job
         if config.urls_file or config.urls:
             bad_lines: list[BadLine] = []
             bad_count = [0]
@@ -158,13 +158,7 @@ class WorkerStartMiddleware:
                 stats.inc_value("tmapi/seeds_bad_line", bad_count[0])
             for bad in bad_lines:
                 logger.warning("%s %s %d skipped: %s", config.seed_source, config.seed_unit, bad.line, bad.reason)
-            logger.info(
-                "Seeded job %r from %s: %d new, %d already seeded",
-                worker.keys.job,
-                config.seed_source,
-                pushed,
-                known,
-            )
+            logger.info("Seeded job %r from %s: %d new, %d already seeded", job, config.seed_source, pushed, known)
         idle_since: float | None = None
         wait = poll  # before the next look when this one finds no seed
         while not worker.closing and not worker.gone and not worker.full:
@@ -190,22 +184,19 @@ class WorkerStartMiddleware:
                 request = spider.first_request(seed, query, max_pages)
                 request.meta[LEASE_META] = lease
                 yield request
-            if popped:
-                idle_since = None
-                wait = poll
-                continue
             left = worker.job.left_after_pop  # counted by the pop itself: one round trip per look, not two
-            if left:
-                # Others still work: no seed is likely soon, so look less and less often.
+            if popped or left:
                 idle_since = None
+            if popped:
+                wait = poll
+            elif left:  # others still work: no seed is likely soon, so look less and less often
                 worker.wake()
                 await worker.idle(wait)
                 wait = min(2 * wait, max(poll, BUSY_LOOK_MAX if worker.leases else IDLE_LOOK_MAX))
-                continue
-            # Drained: look every poll interval, to stop after MAX_IDLE_TIME_BEFORE_CLOSE on time.
-            wait = poll
-            idle_since = idle_since or time.monotonic()
-            if max_idle > 0 and time.monotonic() - idle_since >= max_idle:
-                logger.info("Job %r is drained and this worker was idle %.1f s: stopping", worker.keys.job, max_idle)
-                return
-            await worker.idle(poll)
+            else:  # drained: look every poll interval, to stop after MAX_IDLE_TIME_BEFORE_CLOSE on time
+                wait = poll
+                idle_since = idle_since or time.monotonic()
+                if max_idle > 0 and time.monotonic() - idle_since >= max_idle:
+                    logger.info("Job %r is drained and this worker was idle %.1f s: stopping", job, max_idle)
+                    return
+                await worker.idle(poll)
