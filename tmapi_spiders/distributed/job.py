@@ -208,17 +208,13 @@ class Job:
 
     def dump(self) -> dict[str, Any]:
         """Every key of the job with its value (tests, debugging)."""
-        out: dict[str, Any] = {}
-        for key in self.server.scan_iter(match=self.keys.pattern, count=500):
-            kind = self.server.type(key)
-            if kind == "string":
-                out[key] = self.server.get(key)
-            elif kind == "list":
-                out[key] = self.server.lrange(key, 0, -1)
-            elif kind == "set":
-                out[key] = sorted(self.server.smembers(key))
-            elif kind == "zset":
-                out[key] = self.server.zrange(key, 0, -1, withscores=True)
-            elif kind == "hash":
-                out[key] = self.server.hgetall(key)
-        return out
+        server = self.server
+        read = {
+            "string": server.get,
+            "list": lambda key: server.lrange(key, 0, -1),
+            "set": lambda key: sorted(server.smembers(key)),
+            "zset": lambda key: server.zrange(key, 0, -1, withscores=True),
+            "hash": server.hgetall,
+        }
+        found = ((key, server.type(key)) for key in server.scan_iter(match=self.keys.pattern, count=500))
+        return {key: read[kind](key) for key, kind in found if kind in read}
