@@ -13,7 +13,7 @@ import json
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, TextIO
+from typing import Any, TextIO
 
 from tmapi_spiders.api.identity import record_results
 
@@ -42,26 +42,27 @@ class Report:
     records: int = 0  # whole records read (products and failures)
 
 
-def records_of(path: str, handle: BinaryIO, report: Report) -> Iterator[tuple[dict[str, Any], str]]:
+def records_of(path: str, report: Report) -> Iterator[tuple[dict[str, Any], str]]:
     """The whole JSON objects of one feed with their lines; a torn line is reported and skipped."""
-    for number, raw in enumerate(handle, 1):
-        if not raw.strip():
-            continue
-        report.lines += 1
-        try:
-            text = raw.decode("utf-8")
-            record = json.loads(text)
-        except UnicodeDecodeError:
-            report.torn.append(f"{path}:{number}: not UTF-8 (cut inside a character?)")
-            continue
-        except ValueError:
-            report.torn.append(f"{path}:{number}: not a whole JSON line (cut mid-line?)")
-            continue
-        if not isinstance(record, dict):
-            report.torn.append(f"{path}:{number}: not a JSON object")
-            continue
-        report.records += 1
-        yield record, text.rstrip("\r\n") + "\n"
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, 1):
+            if not raw.strip():
+                continue
+            report.lines += 1
+            try:
+                text = raw.decode("utf-8")
+                record = json.loads(text)
+            except UnicodeDecodeError:
+                report.torn.append(f"{path}:{number}: not UTF-8 (cut inside a character?)")
+                continue
+            except ValueError:
+                report.torn.append(f"{path}:{number}: not a whole JSON line (cut mid-line?)")
+                continue
+            if not isinstance(record, dict):
+                report.torn.append(f"{path}:{number}: not a JSON object")
+                continue
+            report.records += 1
+            yield record, text.rstrip("\r\n") + "\n"
 
 
 def merge(
@@ -71,18 +72,16 @@ def merge(
     report = report or Report()
     report.torn = skipped
     seen: set[str] = set()  # a failure's key ends with its stage, a product's with its item id
-    for path in paths:
-        with open(path, "rb") as handle:
-            for record, line in records_of(path, handle, report):
-                key, failure = record_key(record), is_failure(record)
-                if failure and failures is None:
-                    report.failures_left_out += 1
-                elif key not in seen:
-                    seen.add(key)
-                    if not failure:
-                        yield line
-                    elif failures is not None:
-                        failures.append(line)
+    for record, line in (pair for path in paths for pair in records_of(path, report)):
+        key, failure = record_key(record), is_failure(record)
+        if failure and failures is None:
+            report.failures_left_out += 1
+        elif key not in seen:
+            seen.add(key)
+            if not failure:
+                yield line
+            elif failures is not None:
+                failures.append(line)
 
 
 def main(argv: list[str], out: TextIO = sys.stdout) -> int:
