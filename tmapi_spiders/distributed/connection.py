@@ -180,12 +180,6 @@ def reason(exc: BaseException, url: str) -> str:
     return text.splitlines()[0]
 
 
-def lost_line(settings: BaseSettings, exc: BaseException) -> str:
-    """The one line a command prints when Redis is lost mid-way, password replaced by ***."""
-    url = str(settings.get("REDIS_URL") or "")
-    return f"lost Redis at {describe(url)}: {reason(exc, url)}"
-
-
 def is_auth_error(exc: BaseException) -> bool:
     """Redis refused the password (redis-py raises most as AuthenticationError, a ConnectionError)."""
     return isinstance(exc, redis.AuthenticationError) or (

@@ -27,11 +27,6 @@ def record_key(record: dict[str, Any]) -> str:
     )
 
 
-def is_failure(record: dict[str, Any]) -> bool:
-    """A FailureItem (items.FAILURE_FIELDS): it has a stage and a message, and no item id."""
-    return "stage" in record and "message" in record and "item_id" not in record
-
-
 @dataclass
 class Report:
     """What the merge left out, for stderr and the exit code."""
@@ -73,7 +68,9 @@ def merge(
     report.torn = skipped
     seen: set[str] = set()  # a failure's key ends with its stage, a product's with its item id
     for record, line in (pair for path in paths for pair in records_of(path, report)):
-        key, failure = record_key(record), is_failure(record)
+        key = record_key(record)
+        # A FailureItem (items.FAILURE_FIELDS): it has a stage and a message, and no item id.
+        failure = "stage" in record and "message" in record and "item_id" not in record
         if failure and failures is None:
             report.failures_left_out += 1
         elif key not in seen:
