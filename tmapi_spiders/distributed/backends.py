@@ -18,7 +18,7 @@ from tmapi_spiders.distributed.keys import JobKeys
 from tmapi_spiders.distributed.worker import Worker
 from tmapi_spiders.jobs.backends import CounterUnavailable, LocalResults
 from tmapi_spiders.limits.policy import LEASE_SETTING, POLL_SETTING
-from tmapi_spiders.limits.shared import BLOCK, RedisBackend, limit_keys
+from tmapi_spiders.limits.shared import BLOCK, RedisBackend
 
 logger = logging.getLogger(__name__)
 
@@ -32,8 +32,7 @@ class RedisBackends:
         assert crawler.spidercls is not None
         self.crawler = crawler
         self.settings = crawler.settings
-        self.spider_name = str(crawler.spidercls.name)
-        self.keys = JobKeys.from_settings(self.settings, self.spider_name)
+        self.keys = JobKeys.from_settings(self.settings, str(crawler.spidercls.name))
         self.keep_seconds = int(registry.read(self.settings, "TMAPI_REDIS_KEEP_STATS"))
 
     def image_results(self) -> RedisResults:
@@ -44,7 +43,7 @@ class RedisBackends:
 
     def limiter(self, concurrency: int, qps: float) -> RedisBackend:
         worker = Worker.of(self.crawler)
-        keys = limit_keys(self.settings, self.spider_name)
+        keys = (self.keys.limit_slots, self.keys.limit_state, self.keys.limit_wake)
         backend = RedisBackend(connection.of(self.crawler), keys, worker.id, concurrency, qps)
         backend.lease = registry.read(self.settings, LEASE_SETTING)
         backend.poll = registry.read(self.settings, POLL_SETTING)
