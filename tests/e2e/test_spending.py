@@ -13,7 +13,6 @@ from scrapy.settings import Settings
 
 from tests.crawl_helpers import QUICK_WORKER_SETTINGS, crawl, read_jsonl, scrapy
 from tests.redis_server import RedisServer
-from tmapi_spiders.distributed.backends import spent_key
 from tmapi_spiders.distributed.job import Job
 from tmapi_spiders.distributed.keys import JobKeys
 from tmapi_spiders.jobs import outcome
@@ -195,7 +194,7 @@ def test_distributed_cap_is_job_wide_and_leaves_the_rest_queued(tmp_path: Path, 
         codes, log = run_workers(tmp_path / "one", {**settings, "TMAPI_MAX_CALLS": str(cap)}, sandbox.base_url)
         first_calls = sandbox.stats()["total_calls"]
         status = job.status(live_seconds=0)
-        spent = int(client.get(spent_key("capjob")) or 0)
+        spent = int(client.get(JobKeys.for_job("capjob").max_calls_spent) or 0)
         first = [p for path in (tmp_path / "one" / "out").glob("products-*.jsonl") for p in read_jsonl(path)]
         first_failures = [p for p in first if "stage" in p]
         first_summaries = summaries(tmp_path / "one" / "out")
@@ -227,5 +226,5 @@ def test_distributed_cap_is_job_wide_and_leaves_the_rest_queued(tmp_path: Path, 
     assert final["totals"]["images"] == 5 and final["totals"]["images_done"] == 5
     assert final["totals"]["items"] == 5 * 60 and final["totals"]["paid_calls"] == DIST_CALLS
     assert {i["query_image_url"] for i in final["images"]} == set(DIST_URLS)
-    assert spent_key("capjob") not in left_keys  # a finished job's count is cleared
+    assert JobKeys.for_job("capjob").max_calls_spent not in left_keys  # a finished job's count is cleared
     assert "{capjob}:summary" not in left_keys  # and so are its per-image results

@@ -16,7 +16,9 @@ from tmapi_spiders.distributed import connection
 from tmapi_spiders.distributed.job import Job
 from tmapi_spiders.distributed.keys import JobKeys
 from tmapi_spiders.distributed.worker import Worker
-from tmapi_spiders.jobs.backends import CounterUnavailable
+from tmapi_spiders.jobs.backends import CounterUnavailable, LocalResults
+from tmapi_spiders.limits import LEASE_SETTING, POLL_SETTING
+from tmapi_spiders.limits.shared import BLOCK, RedisBackend
 
 logger = logging.getLogger(__name__)
 
@@ -30,8 +32,7 @@ class RedisBackends:
         assert crawler.spidercls is not None
         self.crawler = crawler
         self.settings = crawler.settings
-        self.spider_name = str(crawler.spidercls.name)
-        self.keys = JobKeys.from_settings(self.settings, self.spider_name)
+        self.keys = JobKeys.from_settings(self.settings, str(crawler.spidercls.name))
         self.keep_seconds = int(registry.read(self.settings, "TMAPI_REDIS_KEEP_STATS"))
 
     def image_results(self) -> RedisResults:
@@ -40,18 +41,10 @@ class RedisBackends:
     def call_counter(self, limit: int) -> RedisCounter:
         return RedisCounter(connection.of(self.crawler), self.keys, limit, self.keep_seconds)
 
-    def limiter(self, concurrency: int, qps: float) -> Any:
-        from tmapi_spiders.limits import LEASE_SETTING, POLL_SETTING
-        from tmapi_spiders.limits.shared import BLOCK, RedisBackend, limit_keys
-
+    def limiter(self, concurrency: int, qps: float) -> RedisBackend:
         worker = Worker.of(self.crawler)
-        backend = RedisBackend(
-            connection.of(self.crawler),
-            limit_keys(self.settings, self.spider_name),
-            worker.id,
-            concurrency,
-            qps,
-        )
+        keys = (self.keys.limit_slots, self.keys.limit_state, self.keys.limit_wake)
+        backend = RedisBackend(connection.of(self.crawler), keys, worker.id, concurrency, qps)
         backend.lease = registry.read(self.settings, LEASE_SETTING)
         backend.poll = registry.read(self.settings, POLL_SETTING)
         timeout = connection.plan(self.settings).params.get("socket_timeout")
@@ -74,39 +67,33 @@ return 1
 """
 
 
-class RedisResults:
+class RedisResults(LocalResults):
     """The whole job's results: one hash, query image URL -> JSON; what Redis could not take is
     kept and written with the next image or at the end."""
 
     shared = True  # images in progress are other workers' too: none are tracked here
 
     def __init__(self, client: Any, keys: JobKeys, keep_seconds: int) -> None:
+        super().__init__()  # `images`: this worker's own, in case the job's are gone
         self.client = client
         self.keys = keys
-        self.key = keys.summary
         self.job_name: str | None = keys.job
         self._write = client.register_script(WRITE_RESULTS)
         self.keep_seconds = keep_seconds
         self.pending: list[dict[str, Any]] = []
-        self._mine: list[dict[str, Any]] = []  # this worker's own, in case the job's are gone
 
     def add(self, image: dict[str, Any]) -> None:
+        super().add(image)
         self.pending.append(image)
-        self._mine.append(image)
         self._flush()
 
-    def mine(self) -> list[dict[str, Any]]:
-        return list(self._mine)
-
     def _flush(self) -> bool:
-        if not self.pending:
-            return True
         try:
             # Only into a job that still has its marker; 500 images a call (Lua's unpack has a limit).
             while self.pending:
                 batch = self.pending[:500]
                 flat = [part for i in batch for part in (i["query_image_url"], json.dumps(i, ensure_ascii=False))]
-                self._write(keys=[self.key, self.keys.marker], args=[self.keep_seconds, *flat])
+                self._write(keys=[self.keys.summary, self.keys.marker], args=[self.keep_seconds, *flat])
                 del self.pending[:500]
         except (*connection.ERRORS, connection.OUT_OF_MEMORY, redis.exceptions.NoScriptError):
             # Kept for the next flush: Redis away or full, or a failover's new master that has
@@ -119,11 +106,11 @@ class RedisResults:
             logger.warning("Redis is unreachable: the summary covers this worker's images only")
             return self.mine()
         try:
-            found = [json.loads(value) for _, value in self.client.hscan_iter(self.key, count=1000)]
+            found = [json.loads(value) for _, value in self.client.hscan_iter(self.keys.summary, count=1000)]
         except connection.ERRORS as exc:
             logger.warning("Could not read the job's results from Redis (%s): this worker's images only", exc)
             return self.mine()
-        if len(found) < len(self._mine):  # the job was finished and cleaned up meanwhile
+        if len(found) < len(self.images):  # the job was finished and cleaned up meanwhile
             return self.mine()
         return found
 
@@ -133,7 +120,7 @@ class RedisResults:
             return
         try:
             if self.client.hexists(self.keys.stats, "finished_at") and Job(self.client, self.keys).work_left() == 0:
-                self.client.delete(self.key)
+                self.client.delete(self.keys.summary)
         except connection.ERRORS:
             pass  # it expires by itself
 
@@ -143,12 +130,11 @@ class RedisResults:
             status = Job(self.client, self.keys).status(live_seconds=0)
         except connection.ERRORS:
             return {}
-        counters = status.counters
         return {
             "images": status.seeds_seen,
-            "paid_calls": counters.get("paid_calls", 0),
-            "pages_fetched": counters.get("pages", 0),
-            "items_written": counters.get("items", 0),
+            "paid_calls": status.counters.get("paid_calls", 0),
+            "pages_fetched": status.counters.get("pages", 0),
+            "items_written": status.counters.get("items", 0),
         }
 
 
@@ -166,10 +152,6 @@ return n
 """
 
 
-def spent_key(job: str) -> str:
-    return JobKeys.for_job(job).max_calls_spent
-
-
 class RedisCounter:
     """The whole job's paid calls: one counter, one short script per call on the reactor thread."""
 
@@ -178,14 +160,13 @@ class RedisCounter:
     def __init__(self, client: Any, keys: JobKeys, limit: int, keep_seconds: int) -> None:
         self.client = client  # a redis.Redis from distributed.connection
         self.keys = keys
-        self.key = spent_key(keys.job)
         self.limit = limit
         self.keep_seconds = keep_seconds
         self._reserve = client.register_script(RESERVE_LUA)
 
     async def reserve(self) -> int:
         try:
-            return int(self._reserve(keys=[self.key], args=[self.limit, self.keep_seconds]))
+            return int(self._reserve(keys=[self.keys.max_calls_spent], args=[self.limit, self.keep_seconds]))
         except (*connection.ERRORS, connection.OUT_OF_MEMORY) as exc:
             raise CounterUnavailable(str(exc)) from None
 
@@ -193,6 +174,6 @@ class RedisCounter:
         """A drained job's count goes with it: the next job of that name starts from 0."""
         try:
             if Job(self.client, self.keys).work_left() == 0:
-                self.client.delete(self.key)
+                self.client.delete(self.keys.max_calls_spent)
         except connection.ERRORS as exc:
-            logger.warning("Could not clear %s (%s): it expires by itself", self.key, exc)
+            logger.warning("Could not clear %s (%s): it expires by itself", self.keys.max_calls_spent, exc)

@@ -73,12 +73,8 @@ def plan(settings: BaseSettings) -> Plan:
             f"REDIS_URL must start with one of {', '.join(s + '://' for s in SCHEMES)}, got {describe(url)!r}"
         )
     base, _, variant = scheme.partition("+")
-    tls, hosts, master_url, setting = (
-        base == "rediss",
-        str(settings.get("REDIS_SENTINELS") or ""),
-        url,
-        "REDIS_SENTINELS",
-    )
+    tls, cluster = base == "rediss", variant == "cluster" or settings.getbool("REDIS_CLUSTER")
+    hosts, master_url, setting = str(settings.get("REDIS_SENTINELS") or ""), url, "REDIS_SENTINELS"
     master = str(settings.get("REDIS_SENTINEL_MASTER") or "")
     if variant == "sentinel":  # redis+sentinel://[user:password@]host:port[,host:port...]/master[/db]
         userinfo, _, rest = url.split("://", 1)[1].rpartition("@")
@@ -93,7 +89,7 @@ def plan(settings: BaseSettings) -> Plan:
         if not host or not port.isdigit():
             raise SettingError(f"{setting} must be host:port[,host:port...], got {part!r}")
         sentinels.append((host.strip("[]"), int(port)))
-    if sentinels and (settings.getbool("REDIS_CLUSTER") or variant == "cluster"):
+    if sentinels and cluster:
         raise SettingError("REDIS_CLUSTER cannot be used with Sentinel: a cluster fails over by itself")
     if sentinels and not master:
         raise SettingError(
@@ -123,8 +119,7 @@ def plan(settings: BaseSettings) -> Plan:
         params.setdefault("ssl_cert_reqs", "required" if verify else "none")
         params.setdefault("ssl_check_hostname", verify)
     if not sentinels:
-        kind = "cluster" if variant == "cluster" or settings.getbool("REDIS_CLUSTER") else "single"
-        return Plan(kind, base + url[len(scheme) :], params)
+        return Plan("cluster" if cluster else "single", base + url[len(scheme) :], params)
     if master_url:  # the master's user, password and db; its host is the sentinels' to say
         given = parse_url(master_url)
         params.update({k: given[k] for k in ("username", "password", "db") if k in given})
@@ -180,16 +175,9 @@ def reason(exc: BaseException, url: str) -> str:
     """The error's first line, the URL's password replaced by ***."""
     text = str(exc) or type(exc).__name__
     found = _PASSWORD.match(url)
-    if found and found.group(2):
-        for password in {found.group(2), unquote(found.group(2))}:
-            text = text.replace(password, "***")
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-def lost_line(settings: BaseSettings, exc: BaseException) -> str:
-    """The one line a command prints when Redis is lost mid-way, password replaced by ***."""
-    url = str(settings.get("REDIS_URL") or "")
-    return f"lost Redis at {describe(url)}: {reason(exc, url)}"
+    for password in {found.group(2), unquote(found.group(2))} if found and found.group(2) else ():
+        text = text.replace(password, "***")
+    return text.splitlines()[0]
 
 
 def is_auth_error(exc: BaseException) -> bool:

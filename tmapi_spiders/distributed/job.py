@@ -52,7 +52,7 @@ class JobStatus:
 
 
 def _ack_args(lease_ids: Iterable[str], counters: Mapping[str, int] | None) -> list[Any]:
-    """[n, id1..idn, name1, delta1, ...]: what the scripts' `ack` reads (zero deltas left out)."""
+    """[n, id1..idn, name1, delta1, ...]: what POP_REQUEST acknowledges (zero deltas left out)."""
     ids = list(lease_ids)
     return [len(ids), *ids, *(part for name, value in (counters or {}).items() if value for part in (name, value))]
 
@@ -61,6 +61,7 @@ class Job:
     def __init__(self, server: redis.Redis, keys: JobKeys) -> None:
         self.server = server
         self.keys = keys
+        self.script_keys = [getattr(keys, name) for name in scripts.KEYS]
         self.marker_id: str | None = None  # the job's marker this worker saw (None: not yet)
         # Lease ids: this process's random token and its own counter, unique across failovers.
         self._lease_prefix = f"{secrets.token_hex(4)}."
@@ -68,17 +69,23 @@ class Job:
         self.dupefilter_ttl = 0.0  # TMAPI_REDIS_DUPEFILTER_TTL (0: until the job is finished)
         # Seeds, requests and leases left as the last pop_seeds saw them: "drained?" without a round trip.
         self.left_after_pop = 0
-        self._ack = server.register_script(scripts.ACK)
-        self._pop_request = server.register_script(scripts.POP_REQUEST)
-        self._push_request = server.register_script(scripts.PUSH_REQUEST)
-        self._pop_seeds = server.register_script(scripts.POP_SEEDS)
-        self._push_seeds = server.register_script(scripts.PUSH_SEEDS)
-        self._renew = server.register_script(scripts.RENEW)
-        self._heartbeat = server.register_script(scripts.HEARTBEAT)
-        self._give_back = server.register_script(scripts.GIVE_BACK)
-        self._drained = server.register_script(scripts.DRAINED)
-        self._finish = server.register_script(scripts.FINISH)
-        self._status = server.register_script(scripts.STATUS)
+        self._scripts: dict[str, Any] = {}  # Lua text -> redis-py's Script (EVALSHA, loaded when missing)
+
+    def _run(self, lua: str, *args: Any, keys: list[str] | None = None) -> Any:
+        script = self._scripts.get(lua)
+        if script is None:
+            script = self._scripts[lua] = self.server.register_script(lua)
+        return script(keys=keys or self.script_keys, args=args)
+
+    def _marked(self, lua: str, *args: Any) -> list[Any]:
+        """Run a marker-checked script: the rest of its answer, or JobGone when the marker this
+        worker saw is gone or replaced (the first marker seen is remembered)."""
+        status, marker, *rest = self._run(lua, self.marker_id or "", *args)
+        if status == "gone":
+            raise JobGone(self.keys.job, marker)
+        if self.marker_id is None and marker:
+            self.marker_id = marker
+        return rest
 
     # seeds
 
@@ -92,8 +99,6 @@ class Job:
         """`push_seeds` for (fingerprint, JSON) pairs (start.SeedWriter); one batch is sent from a
         thread while the next is read and encoded."""
         pushed = total = 0
-        k = self.keys
-        keys = [k.seeds, k.seeds_seen, k.stats, k.marker]
         marker = secrets.token_hex(8)  # kept if the job was seeded before
         lines: list[str] = []
         waiting: Future[Any] | None = None
@@ -102,7 +107,7 @@ class Job:
                 total += 1
                 lines.append(f"{fingerprint} {data}\n")
                 if len(lines) >= SEED_BATCH:
-                    sent = sender.submit(self._push_seeds, keys=keys, args=[marker, "".join(lines)])
+                    sent = sender.submit(self._run, scripts.PUSH_SEEDS, marker, "".join(lines))
                     lines = []
                     if waiting is not None:
                         pushed += int(waiting.result())
@@ -110,30 +115,17 @@ class Job:
             if waiting is not None:
                 pushed += int(waiting.result())
         if lines or not total:
-            pushed += int(self._push_seeds(keys=keys, args=[marker, "".join(lines)]))
+            pushed += int(self._run(scripts.PUSH_SEEDS, marker, "".join(lines)))
         return pushed, total - pushed
-
-    def _marked(self, script: Any, keys: list[str], *args: Any) -> list[Any]:
-        """Run a marker-checked script: the rest of its answer, or JobGone when the marker this
-        worker saw is gone or replaced (the first marker seen is remembered)."""
-        answer = script(keys=keys, args=[self.marker_id or "", *args])
-        status, marker = answer[0], answer[1]
-        if status == "gone":
-            raise JobGone(self.keys.job, marker)
-        if self.marker_id is None and marker:
-            self.marker_id = marker
-        return list(answer[2:])
 
     def marker(self) -> str | None:
         """The job's marker id now (None: never seeded, or lost)."""
         return self.server.get(self.keys.marker)
 
     def pop_seeds(self, worker: str, lease: float, count: int) -> list[tuple[str, str]]:
-        k = self.keys
         first = self._lease_count + 1
         self._lease_count += count
-        keys = [k.seeds, k.inflight, k.leases, k.marker, k.requests]
-        left, *flat = self._marked(self._pop_seeds, keys, worker, lease, count, self._lease_prefix, first)
+        left, *flat = self._marked(scripts.POP_SEEDS, worker, lease, count, self._lease_prefix, first)
         self.left_after_pop = int(left)
         return list(zip(flat[::2], flat[1::2], strict=True))
 
@@ -145,11 +137,7 @@ class Job:
 
     def push_request_once(self, data: str, priority: int, fingerprint: str, handover: str | None = None) -> bool:
         """`push_request` unless the duplicate filter has seen `fingerprint` (False; "" skips the filter)."""
-        k = self.keys
-        keys = [k.requests, k.inflight, k.leases, k.dupefilter, k.marker, k.dupefilter_recent]
-        [queued] = self._marked(
-            self._push_request, keys, data, -priority, handover or "", fingerprint, self.dupefilter_ttl
-        )
+        [queued] = self._marked(scripts.PUSH_REQUEST, data, -priority, handover or "", fingerprint, self.dupefilter_ttl)
         return bool(queued)
 
     def pop_request(
@@ -160,19 +148,15 @@ class Job:
         counters: Mapping[str, int] | None = None,
     ) -> tuple[str, str] | None:
         """Pop the next request into a lease, acknowledging `done` and adding `counters` on the way."""
-        k = self.keys
         self._lease_count += 1
         lease_id = f"{self._lease_prefix}{self._lease_count}"
-        keys = [k.requests, k.inflight, k.leases, k.marker, k.stats]
-        got = self._marked(self._pop_request, keys, worker, lease, lease_id, *_ack_args(done, counters))
+        got = self._marked(scripts.POP_REQUEST, worker, lease, lease_id, *_ack_args(done, counters))
         return (got[0], got[1]) if got else None
 
     def ack(self, lease_ids: Iterable[str], counters: Mapping[str, int] | None = None) -> None:
         args = _ack_args(lease_ids, counters)
-        if len(args) == 1:
-            return
-        k = self.keys
-        self._marked(self._ack, [k.inflight, k.leases, k.stats, k.marker], *args)
+        if len(args) > 1:
+            self._marked(scripts.POP_REQUEST, "", 0, "", *args)  # a pop that asks for no request
 
     def queued(self) -> int:
         return int(self.server.zcard(self.keys.requests))
@@ -180,54 +164,40 @@ class Job:
     # leases
 
     def renew(self, worker: str, lease: float, lease_ids: Iterable[str]) -> None:
-        k = self.keys
-        self._marked(self._renew, [k.inflight, k.workers, k.marker], worker, lease, *lease_ids)
+        """Extend this worker's leases and mark it alive (a heartbeat that gives nothing back)."""
+        self.heartbeat(worker, lease, lease_ids, limit=0)
 
     def heartbeat(self, worker: str, lease: float, lease_ids: Iterable[str], limit: int = 1000) -> int:
         """`renew`, and expired leases back to the job, in one step: how many were given back."""
-        k = self.keys
-        keys = [k.requests, k.inflight, k.leases, k.seeds, k.stats, k.workers, k.marker]
-        [given] = self._marked(self._heartbeat, keys, worker, lease, limit, *lease_ids)
+        [given] = self._marked(scripts.HEARTBEAT, worker, lease, limit, *lease_ids)
         return int(given)
 
     def give_back(self, lease_ids: Iterable[str]) -> int:
         ids = list(lease_ids)
-        if not ids:
-            return 0
-        k = self.keys
-        return int(self._give_back(keys=[k.requests, k.inflight, k.leases, k.seeds], args=ids))
+        return int(self._run(scripts.GIVE_BACK, *ids)) if ids else 0
 
     # lifecycle
 
     def work_left(self) -> int:
-        k = self.keys
-        return int(self._drained(keys=[k.seeds, k.requests, k.inflight]))
+        status = self.status(live_seconds=0)
+        return status.seeds_left + status.queued + status.in_flight
 
     def finish(self, worker: str, live_seconds: float, delete: bool, keep_stats: float = 0) -> int:
         """0: others still work or work is left; 1: drained, kept; 2: drained, work keys deleted."""
-        k = self.keys
-        return int(
-            self._finish(
-                keys=[k.workers, k.seeds, k.requests, k.inflight, k.stats, k.marker, *k.work()],
-                args=[worker, live_seconds, "1" if delete else "0", int(keep_stats)],
-            )
-        )
+        args = [worker, live_seconds, "1" if delete else "0", int(keep_stats)]
+        return int(self._run(scripts.FINISH, *args, keys=[*self.script_keys, *self.keys.work()]))
 
     def status(self, live_seconds: float) -> JobStatus:
-        k = self.keys
         # One script, not a MULTI with TIME: atomic on a cluster node too (TIME has no key).
-        seeds_left, seen, queued, in_flight, workers, flat = self._status(
-            keys=[k.seeds, k.seeds_seen, k.requests, k.inflight, k.workers, k.stats], args=[live_seconds]
-        )
-        counters = dict(zip(flat[::2], flat[1::2], strict=True))
+        seeds_left, seen, queued, in_flight, workers, flat = self._run(scripts.STATUS, live_seconds)
         return JobStatus(
-            job=k.job,
+            job=self.keys.job,
             seeds_left=int(seeds_left),
             seeds_seen=int(seen),
             queued=int(queued),
             in_flight=int(in_flight),
             live_workers=sorted(workers),
-            counters={name: int(value) for name, value in counters.items()},
+            counters={name: int(value) for name, value in zip(flat[::2], flat[1::2], strict=True)},
         )
 
     def delete(self) -> int:
@@ -238,17 +208,13 @@ class Job:
 
     def dump(self) -> dict[str, Any]:
         """Every key of the job with its value (tests, debugging)."""
-        out: dict[str, Any] = {}
-        for key in self.server.scan_iter(match=self.keys.pattern, count=500):
-            kind = self.server.type(key)
-            if kind == "string":
-                out[key] = self.server.get(key)
-            elif kind == "list":
-                out[key] = self.server.lrange(key, 0, -1)
-            elif kind == "set":
-                out[key] = sorted(self.server.smembers(key))
-            elif kind == "zset":
-                out[key] = self.server.zrange(key, 0, -1, withscores=True)
-            elif kind == "hash":
-                out[key] = self.server.hgetall(key)
-        return out
+        server = self.server
+        read = {
+            "string": server.get,
+            "list": lambda key: server.lrange(key, 0, -1),
+            "set": lambda key: sorted(server.smembers(key)),
+            "zset": lambda key: server.zrange(key, 0, -1, withscores=True),
+            "hash": server.hgetall,
+        }
+        found = ((key, server.type(key)) for key in server.scan_iter(match=self.keys.pattern, count=500))
+        return {key: read[kind](key) for key, kind in found if kind in read}

@@ -32,6 +32,7 @@ class JobKeys:
     inflight: str  # zset: lease id -> lease expiry (Redis server time)
     leases: str  # hash: lease id -> JSON {kind, worker, score, data}
     lease_seq: str  # counter for lease ids of jobs before worker-made ids: only deleted now
+    # `work()` is the keys above; below, the job's bookkeeping and other components' keys:
     stats: str  # hash: job-wide counters (HINCRBY)
     workers: str  # zset: worker id -> last heartbeat (Redis server time)
     marker: str  # string: the job's random id, set when it is first seeded; gone = the job's state was lost
@@ -53,26 +54,16 @@ class JobKeys:
     ) -> JobKeys:
         """The job's keys under `{job}:` (`tagged=False`: the old names, for the migration only)."""
         prefix = f"{{{job}}}" if tagged else job
-        return cls(
+        own = {f.name: f"{prefix}:{f.name.replace('limit_', 'limit:')}" for f in fields(cls)}
+        dupefilter = dupefilter_key % {"spider": prefix}
+        own.update(
             job=job,
             requests=queue_key % {"spider": prefix},
-            dupefilter=dupefilter_key % {"spider": prefix},
-            dupefilter_recent=(dupefilter_key % {"spider": prefix}) + ":recent",
+            dupefilter=dupefilter,
+            dupefilter_recent=dupefilter + ":recent",
             seeds=start_urls_key % {"name": prefix},
-            seeds_seen=f"{prefix}:seeds_seen",
-            inflight=f"{prefix}:inflight",
-            leases=f"{prefix}:leases",
-            lease_seq=f"{prefix}:lease_seq",
-            stats=f"{prefix}:stats",
-            workers=f"{prefix}:workers",
-            marker=f"{prefix}:marker",
-            limit_slots=f"{prefix}:limit:slots",
-            limit_state=f"{prefix}:limit:state",
-            limit_wake=f"{prefix}:limit:wake",
-            summary=f"{prefix}:summary",
-            max_calls_spent=f"{prefix}:max_calls_spent",
-            auth=f"{prefix}:auth",
         )
+        return cls(**own)
 
     @property
     def prefix(self) -> str:
@@ -86,27 +77,24 @@ class JobKeys:
 
     def check_one_slot(self) -> None:
         """ValueError naming the setting whose key leaves the job's hash slot (CROSSSLOT on a cluster)."""
-        slot = key_slot(self.stats.encode())
-        for name, key in (
-            ("SCHEDULER_QUEUE_KEY", self.requests),
-            ("SCHEDULER_DUPEFILTER_KEY", self.dupefilter),
-            ("REDIS_START_URLS_KEY", self.seeds),
+        for name, key, placeholder in (
+            ("SCHEDULER_QUEUE_KEY", self.requests, "%(spider)s"),
+            ("SCHEDULER_DUPEFILTER_KEY", self.dupefilter, "%(spider)s"),
+            ("REDIS_START_URLS_KEY", self.seeds, "%(name)s"),
         ):
-            if key_slot(key.encode()) != slot:
-                placeholder = "%(name)s" if name == "REDIS_START_URLS_KEY" else "%(spider)s"
+            if key_slot(key.encode()) != key_slot(self.stats.encode()):
                 raise ValueError(
                     f"{name} must contain {placeholder} (it becomes the job's {{hash tag}}), got {key!r}:"
                     " a job's keys must share one hash slot"
                 )
 
     @classmethod
-    def from_settings(cls, settings: BaseSettings, spider_name: str, tagged: bool = True) -> JobKeys:
+    def from_settings(cls, settings: BaseSettings, spider_name: str) -> JobKeys:
         return cls.for_job(
-            job_name(settings, spider_name),
+            str(registry.read(settings, "TMAPI_JOB") or spider_name),
             settings.get("SCHEDULER_QUEUE_KEY") or defaults.SCHEDULER_QUEUE_KEY,
             settings.get("SCHEDULER_DUPEFILTER_KEY") or defaults.SCHEDULER_DUPEFILTER_KEY,
             settings.get("REDIS_START_URLS_KEY") or defaults.START_URLS_KEY,
-            tagged=tagged,
         )
 
     def all(self) -> list[str]:
@@ -115,22 +103,8 @@ class JobKeys:
     def work(self) -> list[str]:
         """Keys deleted when the job is finished; the marker stays with the stats (a running worker
         sees a finished job, not a lost one), and other components clear their own keys."""
-        kept = (
-            self.stats,
-            self.workers,
-            self.marker,
-            self.auth,
-            self.limit_slots,
-            self.limit_state,
-            self.limit_wake,
-            self.summary,
-            self.max_calls_spent,
-        )
-        return [k for k in self.all() if k not in kept]
-
-
-def job_name(settings: BaseSettings, spider_name: str) -> str:
-    return str(registry.read(settings, "TMAPI_JOB") or spider_name)
+        keys = self.all()
+        return keys[: keys.index(self.stats)]
 
 
 def _untagged(keys: JobKeys) -> JobKeys:

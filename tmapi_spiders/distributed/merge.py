@@ -8,15 +8,15 @@ Failure records go to --failures, else are counted. Exit: 0 read (torn lines are
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, TextIO
+from typing import Any, TextIO
 
 from tmapi_spiders.api.identity import record_results
 
-USAGE = "usage: python -m tmapi_spiders.distributed.merge [--failures FAILURES.jsonl] FEED.jsonl... > merged.jsonl"
 OK, NOTHING_READ, BAD_USAGE = 0, 1, 2
 
 
@@ -25,11 +25,6 @@ def record_key(record: dict[str, Any]) -> str:
     return json.dumps(
         [*record_results(record), record.get("item_id", record.get("stage"))], sort_keys=True, default=str
     )
-
-
-def is_failure(record: dict[str, Any]) -> bool:
-    """A FailureItem (items.FAILURE_FIELDS): it has a stage and a message, and no item id."""
-    return "stage" in record and "message" in record and "item_id" not in record
 
 
 @dataclass
@@ -42,26 +37,27 @@ class Report:
     records: int = 0  # whole records read (products and failures)
 
 
-def records_of(path: str, handle: BinaryIO, report: Report) -> Iterator[tuple[dict[str, Any], str]]:
+def records_of(path: str, report: Report) -> Iterator[tuple[dict[str, Any], str]]:
     """The whole JSON objects of one feed with their lines; a torn line is reported and skipped."""
-    for number, raw in enumerate(handle, 1):
-        if not raw.strip():
-            continue
-        report.lines += 1
-        try:
-            text = raw.decode("utf-8")
-            record = json.loads(text)
-        except UnicodeDecodeError:
-            report.torn.append(f"{path}:{number}: not UTF-8 (cut inside a character?)")
-            continue
-        except ValueError:
-            report.torn.append(f"{path}:{number}: not a whole JSON line (cut mid-line?)")
-            continue
-        if not isinstance(record, dict):
-            report.torn.append(f"{path}:{number}: not a JSON object")
-            continue
-        report.records += 1
-        yield record, text.rstrip("\r\n") + "\n"
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, 1):
+            if not raw.strip():
+                continue
+            report.lines += 1
+            try:
+                text = raw.decode("utf-8")
+                record = json.loads(text)
+            except UnicodeDecodeError:
+                report.torn.append(f"{path}:{number}: not UTF-8 (cut inside a character?)")
+                continue
+            except ValueError:
+                report.torn.append(f"{path}:{number}: not a whole JSON line (cut mid-line?)")
+                continue
+            if not isinstance(record, dict):
+                report.torn.append(f"{path}:{number}: not a JSON object")
+                continue
+            report.records += 1
+            yield record, text.rstrip("\r\n") + "\n"
 
 
 def merge(
@@ -70,53 +66,30 @@ def merge(
     """Product lines, first per key; torn lines go to `skipped`, failures to `failures` or are counted."""
     report = report or Report()
     report.torn = skipped
-    seen: set[str] = set()
-    seen_failures: set[str] = set()
-    for path in paths:
-        with open(path, "rb") as handle:
-            for record, line in records_of(path, handle, report):
-                key = record_key(record)
-                if is_failure(record):
-                    if failures is None:
-                        report.failures_left_out += 1
-                    elif key not in seen_failures:
-                        seen_failures.add(key)
-                        failures.append(line)
-                    continue
-                if key in seen:
-                    continue
-                seen.add(key)
+    seen: set[str] = set()  # a failure's key ends with its stage, a product's with its item id
+    for record, line in (pair for path in paths for pair in records_of(path, report)):
+        key = record_key(record)
+        # A FailureItem (items.FAILURE_FIELDS): it has a stage and a message, and no item id.
+        failure = "stage" in record and "message" in record and "item_id" not in record
+        if failure and failures is None:
+            report.failures_left_out += 1
+        elif key not in seen:
+            seen.add(key)
+            if not failure:
                 yield line
-
-
-def parse_args(argv: list[str]) -> tuple[list[str], str | None] | str:
-    """(feeds, failures path), or the one-line usage error."""
-    paths: list[str] = []
-    failures: str | None = None
-    args = iter(argv)
-    for arg in args:
-        if arg == "--failures":
-            failures = next(args, None)
-            if not failures:
-                return "--failures needs a file name"
-        elif arg.startswith("--failures="):
-            failures = arg.split("=", 1)[1]
-        elif arg.startswith("-") and arg != "-":
-            return f"unknown option {arg!r}"
-        else:
-            paths.append(arg)
-    if not paths:
-        return "no feed given"
-    return paths, failures
+            elif failures is not None:
+                failures.append(line)
 
 
 def main(argv: list[str], out: TextIO = sys.stdout) -> int:
     """The exit code (module docstring); warnings and errors one line each on stderr."""
-    parsed = parse_args(argv)
-    if isinstance(parsed, str):
-        print(f"error: {parsed}; {USAGE}", file=sys.stderr)
-        return BAD_USAGE
-    paths, failures_path = parsed
+    parser = argparse.ArgumentParser(
+        prog="python -m tmapi_spiders.distributed.merge", usage="%(prog)s [--failures FAILURES.jsonl] FEED.jsonl..."
+    )
+    parser.add_argument("--failures", metavar="FAILURES.jsonl")
+    parser.add_argument("paths", nargs="+", metavar="FEED.jsonl")
+    opts = parser.parse_args(argv)  # bad usage: argparse's message and exit code 2
+    paths, failures_path = opts.paths, opts.failures
     for path in paths:  # every file readable before a line is written
         try:
             open(path, "rb").close()

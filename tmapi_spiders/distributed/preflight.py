@@ -10,6 +10,7 @@ from tmapi_spiders.crawl.config import ConfigError, JobConfig, check_seed_list, 
 from tmapi_spiders.crawl.config import check_settings as check_job_settings
 from tmapi_spiders.distributed import connection
 from tmapi_spiders.distributed.keys import JobKeys, legacy_keys, legacy_message
+from tmapi_spiders.distributed.scheduler import refused_setting
 from tmapi_spiders.jobs import outcome
 
 
@@ -22,7 +23,9 @@ def check(
         config = job_config(spider_args, need_seeds=False, redactor=token_redactor(settings))
         if config.urls_file or config.urls:
             check_seed_list(config)
-        check_settings(settings)
+        refused = refused_setting(settings)  # a scrapy-redis setting the scheduler would ignore
+        if refused:
+            raise ConfigError(refused)
         check_keys(settings, spider_name)
     except ConfigError as exc:
         return outcome.BAD_INPUT, str(exc)
@@ -34,12 +37,10 @@ def check(
 
 def check_keys(settings: BaseSettings, spider_name: str) -> None:
     """ConfigError when a Redis setting cannot work or a key setting leaves the job's hash slot."""
-    problem = connection.check_settings(settings)
-    if problem:
-        raise ConfigError(problem)
     try:
+        connection.plan(settings)
         JobKeys.from_settings(settings, spider_name).check_one_slot()
-    except ValueError as exc:
+    except ValueError as exc:  # connection.SettingError too
         raise ConfigError(str(exc)) from None
 
 
@@ -51,17 +52,9 @@ def check_legacy(settings: BaseSettings, spider_name: str) -> tuple[int, str] | 
         found = legacy_keys(server, keys)
         server.close()
     except connection.ERRORS as exc:
-        return outcome.REDIS_DOWN, connection.lost_line(settings, exc)
+        url = str(settings.get("REDIS_URL") or "")
+        return outcome.REDIS_DOWN, f"lost Redis at {connection.describe(url)}: {connection.reason(exc, url)}"
     return (outcome.BAD_INPUT, legacy_message(keys, found)) if found else None
-
-
-def check_settings(settings: BaseSettings) -> None:
-    """ConfigError for a scrapy-redis setting the scheduler refuses (ours: `registry.check`)."""
-    from tmapi_spiders.distributed.scheduler import refused_setting
-
-    refused = refused_setting(settings)
-    if refused:
-        raise ConfigError(refused)
 
 
 def seed_config(spider_args: dict[str, Any], settings: BaseSettings) -> JobConfig:

@@ -10,13 +10,14 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from hashlib import sha1
 from json.encoder import encode_basestring, encode_basestring_ascii
 from typing import TYPE_CHECKING, Any
 
 from scrapy import Request
 from scrapy.crawler import Crawler
+from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet import threads
 
 from tmapi_spiders import registry
@@ -49,49 +50,30 @@ def seed_json(url: str, query: contract.SearchQuery, max_pages: int, row: Seed |
     return fields
 
 
-def _template(fields: dict[str, Any], holes: dict[str, str], dumps: Callable[[dict[str, Any]], str]) -> list[str]:
-    """`dumps(fields)` cut around the placeholder values `holes` (name -> placeholder):
-    literal text, then a hole's name, alternately, ending with literal text."""
-    quoted = {json.dumps(mark): name for name, mark in holes.items()}
-    pieces = re.split("(" + "|".join(map(re.escape, quoted)) + ")", dumps(fields))
-    return [piece if i % 2 == 0 else quoted[piece] for i, piece in enumerate(pieces)]
-
-
 class SeedWriter:
     """One list's seeds as `(fingerprint, JSON)`, byte for byte what `seed_fingerprint` and
-    `json.dumps(seed_json(...))` give, from templates of the list's shared query instead of a
-    sorted dict per seed. A seed's url must already be its image key."""
+    `json.dumps(seed_json(...))` give: the JSON of the list's shared query with each seed's
+    values put in, instead of a sorted dict per seed. A seed's url must already be its image key."""
 
     def __init__(self, query: contract.SearchQuery, max_pages: int) -> None:
         token = secrets.token_hex(8)  # placeholders no query holds (queries are checked words and numbers)
-        holes = {name: f"seed-{token}-{name}" for name in ("url", "input", "input_row")}
-        fields = ImageSearch.of(holes["url"], query, max_pages).seed_fields()
-        compact, readable = {"sort_keys": True, "separators": (",", ":")}, {"ensure_ascii": False, "sort_keys": True}
-        self._search = _template(fields, holes, lambda f: json.dumps(f, **compact))
-        self._plain = _template(fields, holes, lambda f: json.dumps(f, **readable))
-        self._row = _template(
-            {**fields, "input": holes["input"], "input_row": holes["input_row"]},
-            holes,
-            lambda f: json.dumps(f, **readable),
-        )
-        self._input = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode  # what json.dumps makes of it
-        if len(self._search) != 3 or len(self._plain) != 3 or len(self._row) != 7:
-            raise ValueError("a seed template must hold each placeholder once")  # fields are fixed: never
+        url, given, row = (f"seed-{token}-{name}" for name in ("url", "input", "input_row"))
+        self._url, self._input_hole, self._row_hole = (json.dumps(hole) for hole in (url, given, row))
+        fields = ImageSearch.of(url, query, max_pages).seed_fields()
+        readable: dict[str, Any] = {"ensure_ascii": False, "sort_keys": True}
+        self._search = json.dumps(fields, sort_keys=True, separators=(",", ":"))
+        self._plain = json.dumps(fields, **readable)
+        self._row = json.dumps({**fields, "input": given, "input_row": row}, **readable)
+        self._input = json.JSONEncoder(**readable).encode  # what json.dumps makes of it
 
     def __call__(self, seed: Seed) -> tuple[str, str]:
-        url = seed.url
-        pre, _, post = self._search
-        fingerprint = sha1((pre + encode_basestring_ascii(url) + post).encode()).hexdigest()
+        # An encoded value never holds a quoted placeholder: its quotes are escaped.
+        search = self._search.replace(self._url, encode_basestring_ascii(seed.url))
+        url = encode_basestring(seed.url)
         if seed.input is None:
-            pre, _, post = self._plain
-            return fingerprint, pre + encode_basestring(url) + post
-        values = {
-            "url": encode_basestring(url),
-            "input": self._input(seed.input),
-            "input_row": str(seed.line),
-        }
-        a, one, b, two, c, three, d = self._row
-        return fingerprint, a + values[one] + b + values[two] + c + values[three] + d
+            return sha1(search.encode()).hexdigest(), self._plain.replace(self._url, url)
+        row = self._row.replace(self._input_hole, self._input(seed.input)).replace(self._row_hole, str(seed.line))
+        return sha1(search.encode()).hexdigest(), row.replace(self._url, url)
 
 
 def seeds_of(config: JobConfig) -> Iterator[tuple[str, str] | BadLine]:
@@ -135,85 +117,7 @@ def read_seed(raw: str, redactor: Redactor | None = None) -> tuple[Seed, contrac
 
 
 async def in_thread(func: Any, *args: Any) -> Any:
-    from scrapy.utils.defer import maybe_deferred_to_future
-
     return await maybe_deferred_to_future(threads.deferToThread(func, *args))
-
-
-async def worker_start(spider: ImageSearchSpider) -> AsyncIterator[Request]:
-    worker = Worker.of(spider.crawler)
-    settings = spider.settings
-    stats = spider.crawler.stats
-    assert stats is not None
-    batch = registry.read(settings, "TMAPI_REDIS_SEED_BATCH")
-    poll = max(0.05, registry.read(settings, "TMAPI_REDIS_POLL_INTERVAL"))
-    max_idle = registry.read(settings, "MAX_IDLE_TIME_BEFORE_CLOSE")
-    if spider.job.urls_file or spider.job.urls:
-        bad_lines: list[BadLine] = []
-        bad_count = [0]
-
-        def good() -> Iterator[tuple[str, str]]:
-            # Streamed into Redis a batch at a time (in a thread); counted here, put in the stats later.
-            for entry in seeds_of(spider.job):
-                if isinstance(entry, BadLine):
-                    bad_count[0] += 1
-                    if len(bad_lines) < 50:
-                        bad_lines.append(entry)
-                    continue
-                yield entry
-
-        pushed, known = await in_thread(worker.job.push_encoded, good())
-        if bad_count[0]:
-            stats.inc_value("tmapi/seeds_bad_line", bad_count[0])
-        for bad in bad_lines:
-            logger.warning("%s %s %d skipped: %s", spider.job.seed_source, spider.job.seed_unit, bad.line, bad.reason)
-        logger.info(
-            "Seeded job %r from %s: %d new, %d already seeded", worker.keys.job, spider.job.seed_source, pushed, known
-        )
-    idle_since: float | None = None
-    wait = poll  # before the next look when this one finds no seed
-    while not worker.closing and not worker.gone and not worker.full:
-        if worker.down:
-            idle_since = None
-            await asyncio.sleep(poll)
-            continue
-        try:
-            popped = await in_thread(worker.job.pop_seeds, worker.id, worker.lease, batch)
-        except FAILURES as exc:
-            worker.failed(exc)  # lost: the loop waits for Redis; full or gone: it ends
-            continue
-        for lease, raw in popped:
-            worker.take(lease, None)
-            try:
-                seed, query, max_pages = read_seed(raw, worker.redactor)
-            except ConfigError as exc:
-                stats.inc_value("tmapi/seeds_bad")
-                logger.warning("bad seed skipped: %s", exc)
-                await in_thread(worker.job.ack, [lease])
-                worker.handed_over(lease)
-                continue
-            request = spider.first_request(seed, query, max_pages)
-            request.meta[LEASE_META] = lease
-            yield request
-        if popped:
-            idle_since = None
-            wait = poll
-            continue
-        left = worker.job.left_after_pop  # counted by the pop itself: one round trip per look, not two
-        if left:
-            # Others still work: no seed is likely soon, so look less and less often.
-            idle_since = None
-            worker.wake()
-            await worker.idle(wait)
-            wait = min(2 * wait, max(poll, BUSY_LOOK_MAX if worker.leases else IDLE_LOOK_MAX))
-            continue
-        # Drained: look every poll interval, to stop after MAX_IDLE_TIME_BEFORE_CLOSE on time.
-        wait = poll
-        idle_since = idle_since or time.monotonic()
-        if max_idle > 0 and time.monotonic() - idle_since >= max_idle:
-            logger.info("Job %r is drained and this worker was idle %.1f s: stopping", worker.keys.job, max_idle)
-            return
-        await worker.idle(poll)
 
 
 class WorkerStartMiddleware:
@@ -227,8 +131,72 @@ class WorkerStartMiddleware:
     def from_crawler(cls, crawler: Crawler) -> WorkerStartMiddleware:
         return cls(crawler)
 
-    async def process_start(self, start: AsyncIterator[Any]) -> AsyncIterator[Any]:
-        spider = self.crawler.spider
-        assert spider is not None
-        async for request in worker_start(spider):  # type: ignore[arg-type]
-            yield request
+    async def process_start(self, start: AsyncIterator[Any]) -> AsyncIterator[Request]:
+        spider: ImageSearchSpider = self.crawler.spider  # type: ignore[assignment]
+        worker, stats, settings = Worker.of(self.crawler), self.crawler.stats, self.crawler.settings
+        assert stats is not None
+        batch = registry.read(settings, "TMAPI_REDIS_SEED_BATCH")
+        poll = max(0.05, registry.read(settings, "TMAPI_REDIS_POLL_INTERVAL"))
+        max_idle = registry.read(settings, "MAX_IDLE_TIME_BEFORE_CLOSE")
+        config, job = spider.job, worker.keys.job
+        if config.urls_file or config.urls:
+            bad_lines: list[BadLine] = []
+            bad_count = [0]
+
+            def good() -> Iterator[tuple[str, str]]:
+                # Streamed into Redis a batch at a time (in a thread); counted here, put in the stats later.
+                for entry in seeds_of(config):
+                    if isinstance(entry, BadLine):
+                        bad_count[0] += 1
+                        if len(bad_lines) < 50:
+                            bad_lines.append(entry)
+                        continue
+                    yield entry
+
+            pushed, known = await in_thread(worker.job.push_encoded, good())
+            if bad_count[0]:
+                stats.inc_value("tmapi/seeds_bad_line", bad_count[0])
+            for bad in bad_lines:
+                logger.warning("%s %s %d skipped: %s", config.seed_source, config.seed_unit, bad.line, bad.reason)
+            logger.info("Seeded job %r from %s: %d new, %d already seeded", job, config.seed_source, pushed, known)
+        idle_since: float | None = None
+        wait = poll  # before the next look when this one finds no seed
+        while not worker.closing and not worker.gone and not worker.full:
+            if worker.down:
+                idle_since = None
+                await asyncio.sleep(poll)
+                continue
+            try:
+                popped = await in_thread(worker.job.pop_seeds, worker.id, worker.lease, batch)
+            except FAILURES as exc:
+                worker.failed(exc)  # lost: the loop waits for Redis; full or gone: it ends
+                continue
+            for lease, raw in popped:
+                worker.take(lease, None)
+                try:
+                    seed, query, max_pages = read_seed(raw, worker.redactor)
+                except ConfigError as exc:
+                    stats.inc_value("tmapi/seeds_bad")
+                    logger.warning("bad seed skipped: %s", exc)
+                    await in_thread(worker.job.ack, [lease])
+                    worker.handed_over(lease)
+                    continue
+                request = spider.first_request(seed, query, max_pages)
+                request.meta[LEASE_META] = lease
+                yield request
+            left = worker.job.left_after_pop  # counted by the pop itself: one round trip per look, not two
+            if popped or left:
+                idle_since = None
+            if popped:
+                wait = poll
+            elif left:  # others still work: no seed is likely soon, so look less and less often
+                worker.wake()
+                await worker.idle(wait)
+                wait = min(2 * wait, max(poll, BUSY_LOOK_MAX if worker.leases else IDLE_LOOK_MAX))
+            else:  # drained: look every poll interval, to stop after MAX_IDLE_TIME_BEFORE_CLOSE on time
+                wait = poll
+                idle_since = idle_since or time.monotonic()
+                if max_idle > 0 and time.monotonic() - idle_since >= max_idle:
+                    logger.info("Job %r is drained and this worker was idle %.1f s: stopping", job, max_idle)
+                    return
+                await worker.idle(poll)
