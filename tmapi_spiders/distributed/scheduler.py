@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+from collections.abc import Iterator
 from typing import Any, Self
 
 from scrapy import Request, Spider
@@ -23,7 +24,8 @@ from scrapy.utils.request import request_from_dict
 from tmapi_spiders import registry
 from tmapi_spiders.api import contract
 from tmapi_spiders.api.redact import Redactor
-from tmapi_spiders.api.requests import ENVELOPE_META
+from tmapi_spiders.api.requests import ENDPOINT_SEARCH, ENVELOPE_META, META_KEY, endpoint_of
+from tmapi_spiders.crawl.config import ConfigError
 from tmapi_spiders.distributed import connection
 from tmapi_spiders.distributed.dupefilter import ImageDupeFilter, is_later_page
 from tmapi_spiders.distributed.health import FAILURES
@@ -135,6 +137,7 @@ class LeasingScheduler(BaseScheduler):
         self.crawler = crawler
         self.worker = worker
         self.spider: Spider | None = None
+        self.records: list[Request] = []  # refused requests' failure records, handed out first (`_refused`)
         token = str(registry.read(settings, "TMAPI_API_TOKEN") or "")
         self.secrets = Redactor([token] if len(token) >= MIN_SECRET_LENGTH else [])
 
@@ -142,20 +145,18 @@ class LeasingScheduler(BaseScheduler):
     def from_crawler(cls, crawler: Crawler) -> Self:
         problem = refused_setting(crawler.settings)  # `scrapy crawl` said so before (preflight)
         if problem:
-            from tmapi_spiders.crawl.config import ConfigError
-
             raise ConfigError(problem)
         return cls(crawler, Worker.of(crawler))
 
     def open(self, spider: Spider) -> None:
         self.spider = spider
-        self.worker.open(spider)
+        self.worker.open()
 
     def close(self, reason: str) -> None:
         self.worker.close(reason)
 
     def __len__(self) -> int:
-        records = len(self.worker.records)  # failure records of refused requests, never in Redis
+        records = len(self.records)  # failure records of refused requests, never in Redis
         if self.worker.down:
             return records + len(self.worker.unsent)
         try:
@@ -169,11 +170,7 @@ class LeasingScheduler(BaseScheduler):
 
     def enqueue_request(self, request: Request) -> bool:
         handover = request.meta.pop(LEASE_META, None)
-        if self.worker.full:  # stopping: the page that asked for it is done again later
-            self.worker.count("tmapi/redis/not_queued_out_of_memory")
-            return False
-        if self.worker.gone:  # the job is lost and the worker stopping: its queue must not be planted again
-            self.worker.count("tmapi/redis/not_queued_job_lost")
+        if self._not_queued():
             return False
         if self.worker.down:
             self.worker.unsent.append((request, handover))
@@ -184,7 +181,7 @@ class LeasingScheduler(BaseScheduler):
             # Never dropped silently: its image gets a failure record and its lease is released.
             logger.error("Request not queued: %s", exc)
             self.worker.count("tmapi/redis/unserializable")
-            self.worker.refused(request, handover, f"not queued for the job: {exc}")
+            self._refused(request, handover, f"not queued for the job: {exc}")
             return False
         # A later page without a lease to hand over is a follow-up: a page redone after a kill
         # asks for it again, and must not pay the rest of the chain twice.
@@ -203,16 +200,9 @@ class LeasingScheduler(BaseScheduler):
             self.worker.unsent.append((request, handover))
             self.worker.lost(exc)
             return True
-        except connection.OUT_OF_MEMORY as exc:
-            # Not queued, and the lease of the page that asked for it is never acknowledged:
-            # that page is done again (by any worker) once Redis has room.
-            self.worker.count("tmapi/redis/not_queued_out_of_memory")
-            self.worker.out_of_memory(exc)
-            return False
-        except JobGone as exc:
-            self.worker.count("tmapi/redis/not_queued_job_lost")
-            self.worker.job_gone(exc)
-            return False
+        except (connection.OUT_OF_MEMORY, JobGone) as exc:
+            self.worker.failed(exc)
+            return not self._not_queued()
         if handover:
             self.worker.handed_over(handover)
         self.worker.count("scheduler/enqueued/redis")
@@ -220,8 +210,8 @@ class LeasingScheduler(BaseScheduler):
 
     def next_request(self) -> Request | None:
         worker = self.worker
-        if worker.records and not worker.closing:
-            return worker.records.pop(0)  # a refused request's failure record: no call, no Redis
+        if self.records and not worker.closing:
+            return self.records.pop(0)  # a refused request's failure record: no call, no Redis
         if worker.down or worker.closing or worker.gone or worker.full or not worker.room.may_pop():
             return None
         while True:
@@ -248,3 +238,48 @@ class LeasingScheduler(BaseScheduler):
             worker.room.popped()
             worker.count("scheduler/dequeued/redis")
             return request
+
+    def _not_queued(self) -> bool:
+        """Redis out of memory or the job lost: nothing more is queued, and the lease of the page
+        that asked for it is never acknowledged (that page is done again once the job can take it)."""
+        if self.worker.full:
+            self.worker.count("tmapi/redis/not_queued_out_of_memory")
+        elif self.worker.gone:
+            self.worker.count("tmapi/redis/not_queued_job_lost")
+        return self.worker.full or self.worker.gone
+
+    def _refused(self, request: Request, handover: str | None, reason: str) -> None:
+        """A request the job cannot queue (token in it, meta not JSON): its image gets a failure
+        record through the item path, and the lease it replaces is acknowledged once it is written.
+        The record travels on a local `data:` request (no network, never in Redis)."""
+        worker = self.worker
+        worker.count("tmapi/redis/refused")
+        item = self._failure_item(request, reason)
+        if item is None:
+            if handover:
+                worker.leases[handover] = request
+                worker.finished.add(handover)  # nothing to write: done, the next ack tick acknowledges it
+            return
+
+        def record(_: Any) -> Iterator[Any]:
+            yield item
+
+        local = Request("data:,", callback=record, errback=record, dont_filter=True)
+        if handover:
+            local.meta[LEASE_META] = handover
+            worker.leases[handover] = local  # done.py's request_done for `local` acknowledges it
+        self.records.append(local)
+
+    def _failure_item(self, request: Request, reason: str) -> Any:
+        """The spider's failure record for the request's image, token redacted (None: not an image search)."""
+        redactor = self.worker.redactor
+        state = request.meta.get(META_KEY)
+        failure = getattr(self.spider, "failure", None)
+        if not isinstance(state, dict) or failure is None:
+            logger.error("A refused request without an image: no failure record (%s)", redactor.text(reason))
+            return None
+        try:
+            return failure(redactor.value(state), endpoint_of(request) or ENDPOINT_SEARCH, 0, redactor.text(reason))
+        except (KeyError, TypeError, ValueError) as exc:
+            logger.error("No failure record for a refused request (%s): %s", exc, redactor.text(reason))
+            return None
