@@ -9,6 +9,7 @@ scrapy-redis settings it would ignore are refused at start (`refused_setting`).
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 from collections.abc import Iterator
@@ -44,17 +45,13 @@ class SerializationError(ValueError):
     """A request that cannot be queued as JSON; the message names the meta key."""
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode("latin-1") if isinstance(value, bytes) else value
-
-
 def to_json(request: Request, spider: Spider, secrets: Redactor | tuple[str, ...] = ()) -> str:
     """The request as queue JSON (headers latin-1, body base64, secret headers dropped);
     SerializationError, redacted, when it is not JSON or carries the token anywhere."""
     redactor = secrets if isinstance(secrets, Redactor) else Redactor(secrets)
     url = redactor.text(request.url)[:80]
     data = request.to_dict(spider=spider)
-    meta = {k: v for k, v in (data.get("meta") or {}).items() if k not in DROPPED_META}
+    meta = {k: v for k, v in data["meta"].items() if k not in DROPPED_META}
     for key, value in meta.items():
         try:
             json.dumps(value, allow_nan=False)
@@ -63,12 +60,12 @@ def to_json(request: Request, spider: Spider, secrets: Redactor | tuple[str, ...
                 f"meta[{redactor.text(key)!r}] of {url} is not JSON ({type(value).__name__})"
             ) from None
     data["meta"] = meta
-    data["headers"] = {
-        _text(name): [_text(v) for v in values]
-        for name, values in (data.get("headers") or {}).items()
-        if _text(name).lower() not in SECRET_HEADERS
+    data["headers"] = {  # Scrapy keeps names and values as bytes
+        name.decode("latin-1"): [value.decode("latin-1") for value in values]
+        for name, values in data["headers"].items()
+        if name.decode("latin-1").lower() not in SECRET_HEADERS
     }
-    body = data.get("body") or b""
+    body = data["body"]
     data["body"] = base64.b64encode(body).decode("ascii")
     text = json.dumps(data, separators=(",", ":"), sort_keys=True, ensure_ascii=False, allow_nan=False)
     if redactor and (redactor.found_in(text) or redactor.found_in(body.decode("utf-8", "replace"))):
@@ -82,21 +79,21 @@ def from_json(text: str | bytes, spider: Spider) -> Request:
     return request_from_dict(data, spider=spider)
 
 
-# scrapy-redis scheduler settings this scheduler does not follow: (setting, accepted values, what to do instead).
-UNSUPPORTED_SETTINGS: tuple[tuple[str, tuple[object, ...], str], ...] = (
+# scrapy-redis scheduler settings it does not follow: (setting, the one value it takes or None, what instead).
+UNSUPPORTED_SETTINGS: tuple[tuple[str, object, str], ...] = (
     (
         "SCHEDULER_QUEUE_CLASS",
-        ("scrapy_redis.queue.PriorityQueue",),
+        "scrapy_redis.queue.PriorityQueue",
         "the job's queue is always a priority queue with leases (Request.priority orders it)",
     ),
-    ("SCHEDULER_SERIALIZER", (), "queued requests are always JSON (Request.to_dict), never pickle"),
-    ("SCHEDULER_FLUSH_ON_START", (False,), "a worker never empties the shared queue: use `scrapy job --delete`"),
+    ("SCHEDULER_SERIALIZER", None, "queued requests are always JSON (Request.to_dict), never pickle"),
+    ("SCHEDULER_FLUSH_ON_START", False, "a worker never empties the shared queue: use `scrapy job --delete`"),
     (
         "SCHEDULER_IDLE_BEFORE_CLOSE",
-        (0,),
+        0,
         "pops never block: use MAX_IDLE_TIME_BEFORE_CLOSE (and TMAPI_REDIS_POLL_INTERVAL)",
     ),
-    ("SCHEDULER_DUPEFILTER_CLASS", (), "the job's duplicate filter is ImageDupeFilter (DUPEFILTER_CLASS)"),
+    ("SCHEDULER_DUPEFILTER_CLASS", None, "the job's duplicate filter is ImageDupeFilter (DUPEFILTER_CLASS)"),
 )
 
 
@@ -106,12 +103,10 @@ def refused_setting(settings: BaseSettings) -> str | None:
         value = settings.get(name)
         if value is None or value == "":
             continue
-        if isinstance(value, str) and accepted and isinstance(accepted[0], bool | int):
-            try:
-                value = settings.getbool(name) if isinstance(accepted[0], bool) else settings.getint(name)
-            except ValueError:
-                pass
-        if value not in accepted:
+        if isinstance(value, str) and isinstance(accepted, int):  # False or 0, given as text
+            with contextlib.suppress(ValueError):
+                value = settings.getbool(name) if isinstance(accepted, bool) else settings.getint(name)
+        if value != accepted:
             return f"{name}={settings.get(name)!r} is not supported by the distributed scheduler: {instead}"
     dupefilter = settings.get("DUPEFILTER_CLASS")
     try:
@@ -156,14 +151,13 @@ class LeasingScheduler(BaseScheduler):
         self.worker.close(reason)
 
     def __len__(self) -> int:
-        records = len(self.records)  # failure records of refused requests, never in Redis
-        if self.worker.down:
-            return records + len(self.worker.unsent)
-        try:
-            return records + self.worker.job.queued()
-        except connection.ERRORS as exc:
-            self.worker.lost(exc)
-            return records + len(self.worker.unsent)
+        """Failure records of refused requests (never in Redis), and the job's queue or, Redis down, `unsent`."""
+        if not self.worker.down:
+            try:
+                return len(self.records) + self.worker.job.queued()
+            except connection.ERRORS as exc:
+                self.worker.lost(exc)
+        return len(self.records) + len(self.worker.unsent)
 
     def has_pending_requests(self) -> bool:
         return len(self) > 0
@@ -185,17 +179,10 @@ class LeasingScheduler(BaseScheduler):
             return False
         # A later page without a lease to hand over is a follow-up: a page redone after a kill
         # asks for it again, and must not pay the rest of the chain twice.
-        follow_up = handover is None and is_later_page(request)
+        filtered = not request.dont_filter or (handover is None and is_later_page(request))
+        fingerprint = self.df.request_fingerprint(request) if filtered else ""  # "": past the filter
         try:
-            if request.dont_filter and not follow_up:
-                self.worker.job.push_request(data, request.priority, handover)
-            elif not self.worker.job.push_request_once(
-                data, request.priority, self.df.request_fingerprint(request), handover
-            ):
-                self.df.log(request, self.spider)
-                if handover:
-                    self.worker.handed_over(handover)
-                return False
+            queued = self.worker.job.push_request_once(data, request.priority, fingerprint, handover)
         except connection.ERRORS as exc:
             self.worker.unsent.append((request, handover))
             self.worker.lost(exc)
@@ -205,6 +192,9 @@ class LeasingScheduler(BaseScheduler):
             return not self._not_queued()
         if handover:
             self.worker.handed_over(handover)
+        if not queued:
+            self.df.log(request, self.spider)
+            return False
         self.worker.count("scheduler/enqueued/redis")
         return True
 
