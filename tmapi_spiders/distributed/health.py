@@ -86,34 +86,24 @@ class RedisHealth:
         self._look.clear()
 
     def failed(self, exc: BaseException) -> None:
-        """One of FAILURES: the job gone, Redis out of memory, or Redis lost."""
-        if isinstance(exc, JobGone):
-            self.job_gone(exc)
-        elif isinstance(exc, connection.OUT_OF_MEMORY):
-            self.out_of_memory(exc)
-        else:
+        """One of FAILURES: the job gone, Redis out of memory, or Redis lost (each acted on once)."""
+        if isinstance(exc, JobGone) and not self.gone:
+            self.gone = True
+            self.count("tmapi/redis/job_lost")
+            logger.error("Stopping: %s", exc)
+            self.stop(JOB_LOST_REASON)
+        elif isinstance(exc, connection.OUT_OF_MEMORY) and not self.full:
+            # Stop acknowledging: a page whose follow-ups could not be queued is done again later.
+            self.full = True
+            self.count("tmapi/redis/out_of_memory")
+            logger.error(
+                "Stopping: Redis is out of memory (maxmemory) and refused a write (%s); this worker's unfinished"
+                " work stays in the job: raise maxmemory (or free memory), then start the workers again",
+                str(exc).split(". script:")[0].rstrip("."),
+            )
+            self.stop(OUT_OF_MEMORY_REASON)
+        elif isinstance(exc, connection.ERRORS):
             self.lost(exc)
-
-    def job_gone(self, exc: BaseException) -> None:
-        if self.gone:
-            return
-        self.gone = True
-        self.count("tmapi/redis/job_lost")
-        logger.error("Stopping: %s", exc)
-        self.stop(JOB_LOST_REASON)
-
-    def out_of_memory(self, exc: BaseException) -> None:
-        """Stop acknowledging: a page whose follow-ups could not be queued is done again later."""
-        if self.full:
-            return
-        self.full = True
-        self.count("tmapi/redis/out_of_memory")
-        logger.error(
-            "Stopping: Redis is out of memory (maxmemory) and refused a write (%s); this worker's unfinished"
-            " work stays in the job: raise maxmemory (or free memory), then start the workers again",
-            str(exc).split(". script:")[0].rstrip("."),
-        )
-        self.stop(OUT_OF_MEMORY_REASON)
 
     def lost(self, exc: BaseException) -> None:
         if self.down or self.closing:
@@ -153,7 +143,7 @@ class RedisHealth:
             self.lost(exc)
             return
         if self.job.marker_id is not None and marker != self.job.marker_id:
-            self.job_gone(JobGone(self.keys.job, marker or ""))  # restarted empty: push nothing into it
+            self.failed(JobGone(self.keys.job, marker or ""))  # restarted empty: push nothing into it
             return
         logger.info("Redis is back")
         self.look_now()
