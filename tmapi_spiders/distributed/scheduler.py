@@ -30,7 +30,6 @@ from tmapi_spiders.crawl.config import ConfigError
 from tmapi_spiders.distributed import connection
 from tmapi_spiders.distributed.dupefilter import ImageDupeFilter, is_later_page
 from tmapi_spiders.distributed.health import FAILURES
-from tmapi_spiders.distributed.job import JobGone
 from tmapi_spiders.distributed.worker import LEASE_META, Worker
 
 logger = logging.getLogger(__name__)
@@ -183,13 +182,12 @@ class LeasingScheduler(BaseScheduler):
         fingerprint = self.df.request_fingerprint(request) if filtered else ""  # "": past the filter
         try:
             queued = self.worker.job.push_request_once(data, request.priority, fingerprint, handover)
-        except connection.ERRORS as exc:
-            self.worker.unsent.append((request, handover))
-            self.worker.lost(exc)
-            return True
-        except (connection.OUT_OF_MEMORY, JobGone) as exc:
+        except FAILURES as exc:
             self.worker.failed(exc)
-            return not self._not_queued()
+            if self._not_queued():
+                return False
+            self.worker.unsent.append((request, handover))  # Redis lost: pushed when it is back
+            return True
         if handover:
             self.worker.handed_over(handover)
         if not queued:
