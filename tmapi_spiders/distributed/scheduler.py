@@ -128,7 +128,6 @@ class LeasingScheduler(BaseScheduler):
         self.df: ImageDupeFilter = dupefilter_cls(
             worker.server, worker.keys.dupefilter, settings.getbool("DUPEFILTER_DEBUG")
         )
-        self.crawler = crawler
         self.worker = worker
         self.spider: Spider | None = None
         self.records: list[Request] = []  # refused requests' failure records, handed out first (`_refused`)
