@@ -170,7 +170,6 @@ class LeasingScheduler(BaseScheduler):
         try:
             data = to_json(request, self.spider, self.secrets)
         except SerializationError as exc:
-            # Never dropped silently: its image gets a failure record and its lease is released.
             logger.error("Request not queued: %s", exc)
             self.worker.count("tmapi/redis/unserializable")
             self._refused(request, handover, f"not queued for the job: {exc}")
@@ -241,7 +240,17 @@ class LeasingScheduler(BaseScheduler):
         The record travels on a local `data:` request (no network, never in Redis)."""
         worker = self.worker
         worker.count("tmapi/redis/refused")
-        item = self._failure_item(request, reason)
+        reason = worker.redactor.text(reason)
+        state = request.meta.get(META_KEY)
+        failure = getattr(self.spider, "failure", None)  # the spider's failure record of an image
+        item = None
+        if not isinstance(state, dict) or failure is None:
+            logger.error("A refused request without an image: no failure record (%s)", reason)
+        else:
+            try:
+                item = failure(worker.redactor.value(state), endpoint_of(request) or ENDPOINT_SEARCH, 0, reason)
+            except (KeyError, TypeError, ValueError) as exc:
+                logger.error("No failure record for a refused request (%s): %s", exc, reason)
         if item is None:
             if handover:
                 worker.leases[handover] = request
@@ -256,17 +265,3 @@ class LeasingScheduler(BaseScheduler):
             local.meta[LEASE_META] = handover
             worker.leases[handover] = local  # done.py's request_done for `local` acknowledges it
         self.records.append(local)
-
-    def _failure_item(self, request: Request, reason: str) -> Any:
-        """The spider's failure record for the request's image, token redacted (None: not an image search)."""
-        redactor = self.worker.redactor
-        state = request.meta.get(META_KEY)
-        failure = getattr(self.spider, "failure", None)
-        if not isinstance(state, dict) or failure is None:
-            logger.error("A refused request without an image: no failure record (%s)", redactor.text(reason))
-            return None
-        try:
-            return failure(redactor.value(state), endpoint_of(request) or ENDPOINT_SEARCH, 0, redactor.text(reason))
-        except (KeyError, TypeError, ValueError) as exc:
-            logger.error("No failure record for a refused request (%s): %s", exc, redactor.text(reason))
-            return None
