@@ -298,7 +298,7 @@ def test_a_worker_that_cannot_reach_redis_at_open_retries_like_any_later_call(
     crawler = get_crawler(_Spider, {"REDIS_URL": url, "TMAPI_REDIS_RETRY_TIMES": 3, "TMAPI_WORKER_ID": "w"})
     worker = Worker(crawler)
     try:
-        worker.open(_Spider())
+        worker.open()
         assert worker.down
         assert crawler.stats is not None and crawler.stats.get_value("tmapi/redis/lost") == 1
         assert "Lost Redis (" in caplog.text and "retrying 3 times" in caplog.text

@@ -1,9 +1,7 @@
 """Distributed crawls: any number of `scrapy crawl` workers sharing one job in Redis.
 
 REDIS_URL (or REDIS_SENTINELS) switches it on (`configure`, from tmapi_spiders/addons.py);
-without it nothing here is imported by the crawl. Modules: keys, connection, scripts + job
-(atomic Redis operations), worker + health (leases, failures), scheduler + dupefilter, start
-(seeds), merge (joining the workers' feeds), backends (the job's side of shared features).
+without it nothing here is imported by the crawl.
 """
 
 from __future__ import annotations
@@ -16,10 +14,8 @@ from typing import Any
 from scrapy import Spider
 from scrapy.settings import BaseSettings
 
-# Not `from tmapi_spiders import backends`: importing the submodule distributed/backends.py
-# would rebind that name in this package.
 from tmapi_spiders import registry
-from tmapi_spiders.jobs.backends import shared as _shared_job
+from tmapi_spiders.jobs.backends import shared as enabled
 from tmapi_spiders.settings_util import priority_above, set_unless_given
 
 SCHEDULER = "tmapi_spiders.distributed.scheduler.LeasingScheduler"
@@ -27,19 +23,14 @@ DUPEFILTER = "tmapi_spiders.distributed.dupefilter.ImageDupeFilter"
 STORAGE = "tmapi_spiders.crawl.done.UnbufferedFileFeedStorage"  # kill -9 safe: each line in the kernel
 LOCAL_STORAGE = "tmapi_spiders.crawl.done.CheckedFileFeedStorage"  # settings.py's, for one process
 URI_PARAMS = "tmapi_spiders.distributed.uri_params"
-# A worker's start requests come from the job in Redis: a spider middleware next to the spider
-# takes the place of its own seed list (the spider does not know it runs as a worker).
-WORKER_START = "tmapi_spiders.distributed.start.WorkerStartMiddleware"
-WORKER_START_ORDER = 990
-# When a lease's work is done (records written, follow-ups queued): outermost, next to the
-# engine, so it counts what every other spider middleware lets through.
-REQUESTS_DONE = "tmapi_spiders.crawl.done.RequestsDone"
-REQUESTS_DONE_ORDER = -1000
-
-
-def enabled(settings: BaseSettings) -> bool:
-    """REDIS_URL or REDIS_SENTINELS is set: a worker of a job."""
-    return _shared_job(settings)
+SPIDER_MIDDLEWARES = {
+    # The worker's start requests come from the job in Redis: next to the spider, in place of its own
+    # seed list (the spider does not know it runs as a worker).
+    "tmapi_spiders.distributed.start.WorkerStartMiddleware": 990,
+    # When a lease's work is done (records written, follow-ups queued): outermost, next to the engine,
+    # so it counts what every other spider middleware lets through.
+    "tmapi_spiders.crawl.done.RequestsDone": -1000,
+}
 
 
 def default_worker_id() -> str:
@@ -67,7 +58,5 @@ def configure(settings: BaseSettings) -> None:
         if storages.get(scheme) in (None, LOCAL_STORAGE):  # a storage of the user's own is kept
             storages[scheme] = STORAGE
     settings.set("FEED_STORAGES", storages, priority=priority_above(settings, "FEED_STORAGES"))
-    middlewares = dict(settings.getdict("SPIDER_MIDDLEWARES"))
-    middlewares.setdefault(WORKER_START, WORKER_START_ORDER)
-    middlewares.setdefault(REQUESTS_DONE, REQUESTS_DONE_ORDER)
+    middlewares = {**SPIDER_MIDDLEWARES, **settings.getdict("SPIDER_MIDDLEWARES")}  # the user's orders win
     settings.set("SPIDER_MIDDLEWARES", middlewares, priority=priority_above(settings, "SPIDER_MIDDLEWARES"))

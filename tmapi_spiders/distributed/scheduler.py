@@ -9,8 +9,10 @@ scrapy-redis settings it would ignore are refused at start (`refused_setting`).
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
+from collections.abc import Iterator
 from typing import Any, Self
 
 from scrapy import Request, Spider
@@ -23,11 +25,11 @@ from scrapy.utils.request import request_from_dict
 from tmapi_spiders import registry
 from tmapi_spiders.api import contract
 from tmapi_spiders.api.redact import Redactor
-from tmapi_spiders.api.requests import ENVELOPE_META
+from tmapi_spiders.api.requests import ENDPOINT_SEARCH, ENVELOPE_META, META_KEY, endpoint_of
+from tmapi_spiders.crawl.config import ConfigError
 from tmapi_spiders.distributed import connection
 from tmapi_spiders.distributed.dupefilter import ImageDupeFilter, is_later_page
 from tmapi_spiders.distributed.health import FAILURES
-from tmapi_spiders.distributed.job import JobGone
 from tmapi_spiders.distributed.worker import LEASE_META, Worker
 
 logger = logging.getLogger(__name__)
@@ -42,17 +44,13 @@ class SerializationError(ValueError):
     """A request that cannot be queued as JSON; the message names the meta key."""
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode("latin-1") if isinstance(value, bytes) else value
-
-
 def to_json(request: Request, spider: Spider, secrets: Redactor | tuple[str, ...] = ()) -> str:
     """The request as queue JSON (headers latin-1, body base64, secret headers dropped);
     SerializationError, redacted, when it is not JSON or carries the token anywhere."""
     redactor = secrets if isinstance(secrets, Redactor) else Redactor(secrets)
     url = redactor.text(request.url)[:80]
     data = request.to_dict(spider=spider)
-    meta = {k: v for k, v in (data.get("meta") or {}).items() if k not in DROPPED_META}
+    meta = {k: v for k, v in data["meta"].items() if k not in DROPPED_META}
     for key, value in meta.items():
         try:
             json.dumps(value, allow_nan=False)
@@ -61,12 +59,12 @@ def to_json(request: Request, spider: Spider, secrets: Redactor | tuple[str, ...
                 f"meta[{redactor.text(key)!r}] of {url} is not JSON ({type(value).__name__})"
             ) from None
     data["meta"] = meta
-    data["headers"] = {
-        _text(name): [_text(v) for v in values]
-        for name, values in (data.get("headers") or {}).items()
-        if _text(name).lower() not in SECRET_HEADERS
+    data["headers"] = {  # Scrapy keeps names and values as bytes
+        name.decode("latin-1"): [value.decode("latin-1") for value in values]
+        for name, values in data["headers"].items()
+        if name.decode("latin-1").lower() not in SECRET_HEADERS
     }
-    body = data.get("body") or b""
+    body = data["body"]
     data["body"] = base64.b64encode(body).decode("ascii")
     text = json.dumps(data, separators=(",", ":"), sort_keys=True, ensure_ascii=False, allow_nan=False)
     if redactor and (redactor.found_in(text) or redactor.found_in(body.decode("utf-8", "replace"))):
@@ -80,21 +78,21 @@ def from_json(text: str | bytes, spider: Spider) -> Request:
     return request_from_dict(data, spider=spider)
 
 
-# scrapy-redis scheduler settings this scheduler does not follow: (setting, accepted values, what to do instead).
-UNSUPPORTED_SETTINGS: tuple[tuple[str, tuple[object, ...], str], ...] = (
+# scrapy-redis scheduler settings it does not follow: (setting, the one value it takes or None, what instead).
+UNSUPPORTED_SETTINGS: tuple[tuple[str, object, str], ...] = (
     (
         "SCHEDULER_QUEUE_CLASS",
-        ("scrapy_redis.queue.PriorityQueue",),
+        "scrapy_redis.queue.PriorityQueue",
         "the job's queue is always a priority queue with leases (Request.priority orders it)",
     ),
-    ("SCHEDULER_SERIALIZER", (), "queued requests are always JSON (Request.to_dict), never pickle"),
-    ("SCHEDULER_FLUSH_ON_START", (False,), "a worker never empties the shared queue: use `scrapy job --delete`"),
+    ("SCHEDULER_SERIALIZER", None, "queued requests are always JSON (Request.to_dict), never pickle"),
+    ("SCHEDULER_FLUSH_ON_START", False, "a worker never empties the shared queue: use `scrapy job --delete`"),
     (
         "SCHEDULER_IDLE_BEFORE_CLOSE",
-        (0,),
+        0,
         "pops never block: use MAX_IDLE_TIME_BEFORE_CLOSE (and TMAPI_REDIS_POLL_INTERVAL)",
     ),
-    ("SCHEDULER_DUPEFILTER_CLASS", (), "the job's duplicate filter is ImageDupeFilter (DUPEFILTER_CLASS)"),
+    ("SCHEDULER_DUPEFILTER_CLASS", None, "the job's duplicate filter is ImageDupeFilter (DUPEFILTER_CLASS)"),
 )
 
 
@@ -104,12 +102,10 @@ def refused_setting(settings: BaseSettings) -> str | None:
         value = settings.get(name)
         if value is None or value == "":
             continue
-        if isinstance(value, str) and accepted and isinstance(accepted[0], bool | int):
-            try:
-                value = settings.getbool(name) if isinstance(accepted[0], bool) else settings.getint(name)
-            except ValueError:
-                pass
-        if value not in accepted:
+        if isinstance(value, str) and isinstance(accepted, int):  # False or 0, given as text
+            with contextlib.suppress(ValueError):
+                value = settings.getbool(name) if isinstance(accepted, bool) else settings.getint(name)
+        if value != accepted:
             return f"{name}={settings.get(name)!r} is not supported by the distributed scheduler: {instead}"
     dupefilter = settings.get("DUPEFILTER_CLASS")
     try:
@@ -132,9 +128,9 @@ class LeasingScheduler(BaseScheduler):
         self.df: ImageDupeFilter = dupefilter_cls(
             worker.server, worker.keys.dupefilter, settings.getbool("DUPEFILTER_DEBUG")
         )
-        self.crawler = crawler
         self.worker = worker
         self.spider: Spider | None = None
+        self.records: list[Request] = []  # refused requests' failure records, handed out first (`_refused`)
         token = str(registry.read(settings, "TMAPI_API_TOKEN") or "")
         self.secrets = Redactor([token] if len(token) >= MIN_SECRET_LENGTH else [])
 
@@ -142,38 +138,31 @@ class LeasingScheduler(BaseScheduler):
     def from_crawler(cls, crawler: Crawler) -> Self:
         problem = refused_setting(crawler.settings)  # `scrapy crawl` said so before (preflight)
         if problem:
-            from tmapi_spiders.crawl.config import ConfigError
-
             raise ConfigError(problem)
         return cls(crawler, Worker.of(crawler))
 
     def open(self, spider: Spider) -> None:
         self.spider = spider
-        self.worker.open(spider)
+        self.worker.open()
 
     def close(self, reason: str) -> None:
         self.worker.close(reason)
 
     def __len__(self) -> int:
-        records = len(self.worker.records)  # failure records of refused requests, never in Redis
-        if self.worker.down:
-            return records + len(self.worker.unsent)
-        try:
-            return records + self.worker.job.queued()
-        except connection.ERRORS as exc:
-            self.worker.lost(exc)
-            return records + len(self.worker.unsent)
+        """Failure records of refused requests (never in Redis), and the job's queue or, Redis down, `unsent`."""
+        if not self.worker.down:
+            try:
+                return len(self.records) + self.worker.job.queued()
+            except connection.ERRORS as exc:
+                self.worker.lost(exc)
+        return len(self.records) + len(self.worker.unsent)
 
     def has_pending_requests(self) -> bool:
         return len(self) > 0
 
     def enqueue_request(self, request: Request) -> bool:
         handover = request.meta.pop(LEASE_META, None)
-        if self.worker.full:  # stopping: the page that asked for it is done again later
-            self.worker.count("tmapi/redis/not_queued_out_of_memory")
-            return False
-        if self.worker.gone:  # the job is lost and the worker stopping: its queue must not be planted again
-            self.worker.count("tmapi/redis/not_queued_job_lost")
+        if self._not_queued():
             return False
         if self.worker.down:
             self.worker.unsent.append((request, handover))
@@ -181,47 +170,34 @@ class LeasingScheduler(BaseScheduler):
         try:
             data = to_json(request, self.spider, self.secrets)
         except SerializationError as exc:
-            # Never dropped silently: its image gets a failure record and its lease is released.
             logger.error("Request not queued: %s", exc)
             self.worker.count("tmapi/redis/unserializable")
-            self.worker.refused(request, handover, f"not queued for the job: {exc}")
+            self._refused(request, handover, f"not queued for the job: {exc}")
             return False
         # A later page without a lease to hand over is a follow-up: a page redone after a kill
         # asks for it again, and must not pay the rest of the chain twice.
-        follow_up = handover is None and is_later_page(request)
+        filtered = not request.dont_filter or (handover is None and is_later_page(request))
+        fingerprint = self.df.request_fingerprint(request) if filtered else ""  # "": past the filter
         try:
-            if request.dont_filter and not follow_up:
-                self.worker.job.push_request(data, request.priority, handover)
-            elif not self.worker.job.push_request_once(
-                data, request.priority, self.df.request_fingerprint(request), handover
-            ):
-                self.df.log(request, self.spider)
-                if handover:
-                    self.worker.handed_over(handover)
+            queued = self.worker.job.push_request_once(data, request.priority, fingerprint, handover)
+        except FAILURES as exc:
+            self.worker.failed(exc)
+            if self._not_queued():
                 return False
-        except connection.ERRORS as exc:
-            self.worker.unsent.append((request, handover))
-            self.worker.lost(exc)
+            self.worker.unsent.append((request, handover))  # Redis lost: pushed when it is back
             return True
-        except connection.OUT_OF_MEMORY as exc:
-            # Not queued, and the lease of the page that asked for it is never acknowledged:
-            # that page is done again (by any worker) once Redis has room.
-            self.worker.count("tmapi/redis/not_queued_out_of_memory")
-            self.worker.out_of_memory(exc)
-            return False
-        except JobGone as exc:
-            self.worker.count("tmapi/redis/not_queued_job_lost")
-            self.worker.job_gone(exc)
-            return False
         if handover:
             self.worker.handed_over(handover)
+        if not queued:
+            self.df.log(request, self.spider)
+            return False
         self.worker.count("scheduler/enqueued/redis")
         return True
 
     def next_request(self) -> Request | None:
         worker = self.worker
-        if worker.records and not worker.closing:
-            return worker.records.pop(0)  # a refused request's failure record: no call, no Redis
+        if self.records and not worker.closing:
+            return self.records.pop(0)  # a refused request's failure record: no call, no Redis
         if worker.down or worker.closing or worker.gone or worker.full or not worker.room.may_pop():
             return None
         while True:
@@ -248,3 +224,44 @@ class LeasingScheduler(BaseScheduler):
             worker.room.popped()
             worker.count("scheduler/dequeued/redis")
             return request
+
+    def _not_queued(self) -> bool:
+        """Redis out of memory or the job lost: nothing more is queued, and the lease of the page
+        that asked for it is never acknowledged (that page is done again once the job can take it)."""
+        if self.worker.full:
+            self.worker.count("tmapi/redis/not_queued_out_of_memory")
+        elif self.worker.gone:
+            self.worker.count("tmapi/redis/not_queued_job_lost")
+        return self.worker.full or self.worker.gone
+
+    def _refused(self, request: Request, handover: str | None, reason: str) -> None:
+        """A request the job cannot queue (token in it, meta not JSON): its image gets a failure
+        record through the item path, and the lease it replaces is acknowledged once it is written.
+        The record travels on a local `data:` request (no network, never in Redis)."""
+        worker = self.worker
+        worker.count("tmapi/redis/refused")
+        reason = worker.redactor.text(reason)
+        state = request.meta.get(META_KEY)
+        failure = getattr(self.spider, "failure", None)  # the spider's failure record of an image
+        item = None
+        if not isinstance(state, dict) or failure is None:
+            logger.error("A refused request without an image: no failure record (%s)", reason)
+        else:
+            try:
+                item = failure(worker.redactor.value(state), endpoint_of(request) or ENDPOINT_SEARCH, 0, reason)
+            except (KeyError, TypeError, ValueError) as exc:
+                logger.error("No failure record for a refused request (%s): %s", exc, reason)
+        if item is None:
+            if handover:
+                worker.leases[handover] = request
+                worker.finished.add(handover)  # nothing to write: done, the next ack tick acknowledges it
+            return
+
+        def record(_: Any) -> Iterator[Any]:
+            yield item
+
+        local = Request("data:,", callback=record, errback=record, dont_filter=True)
+        if handover:
+            local.meta[LEASE_META] = handover
+            worker.leases[handover] = local  # done.py's request_done for `local` acknowledges it
+        self.records.append(local)

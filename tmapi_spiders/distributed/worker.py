@@ -15,10 +15,9 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from scrapy import Request, Spider
+from scrapy import Request
 from scrapy import signals as scrapy_signals
 from scrapy.crawler import Crawler
-from scrapy.exceptions import IgnoreRequest
 from twisted.internet import task, threads
 from twisted.python.failure import Failure
 
@@ -27,13 +26,11 @@ from tmapi_spiders import signals as tmapi_signals
 from tmapi_spiders.crawl.config import token_redactor
 from tmapi_spiders.crawl.done import WriteGuard
 from tmapi_spiders.distributed import connection, default_worker_id
-from tmapi_spiders.distributed.health import FAILURES, JOB_LOST_REASON, LEASE_META, REDIS_DOWN_REASON, RedisHealth
-from tmapi_spiders.distributed.job import Job, JobGone
-from tmapi_spiders.distributed.keys import JobKeys
+from tmapi_spiders.distributed.health import FAILURES, LEASE_META, RedisHealth
+from tmapi_spiders.distributed.job import JobGone
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["JOB_LOST_REASON", "LEASE_META", "REDIS_DOWN_REASON", "Worker", "default_worker_id"]
 # Local stats mirrored into the job's stats hash (HINCRBY of the deltas, with each ack).
 COUNTERS = {
     "tmapi/pages": "pages",
@@ -73,14 +70,10 @@ class Room:
 
 class Worker(RedisHealth):
     def __init__(self, crawler: Crawler) -> None:
+        super().__init__(crawler)
         settings = crawler.settings
-        self.crawler = crawler
         self.id = str(registry.read(settings, "TMAPI_WORKER_ID") or default_worker_id())
-        assert crawler.spidercls is not None
-        self.keys = JobKeys.from_settings(settings, crawler.spidercls.name)
         self.redactor = token_redactor(settings)  # the token, kept out of what this worker logs or writes
-        self.server = connection.of(crawler)  # shared with the job's backends and the limiter
-        self.job = Job(self.server, self.keys)
         self.job.dupefilter_ttl = registry.read(settings, "TMAPI_REDIS_DUPEFILTER_TTL")  # 0: the whole job's
         self.lease = registry.read(settings, "TMAPI_REDIS_LEASE")
         self.heartbeat = registry.read(settings, "TMAPI_REDIS_HEARTBEAT") or self.lease / 4
@@ -89,42 +82,26 @@ class Worker(RedisHealth):
         self.ack_max_delay = registry.read(settings, "TMAPI_REDIS_ACK_MAX_DELAY")
         self._done_since: float | None = None
         self._counters_at = 0.0  # when the counters last went to Redis (monotonic)
-        self.retry_times = registry.read(settings, "TMAPI_REDIS_RETRY_TIMES")
-        self.retry_delay = registry.read(settings, "TMAPI_REDIS_RETRY_DELAY")
         self.persist = settings.getbool("SCHEDULER_PERSIST")
         self.keep_stats = registry.read(settings, "TMAPI_REDIS_KEEP_STATS")
         # lease id -> the request the engine holds (None: a seed not yet turned into a request)
         self.leases: dict[str, Request | None] = {}
         self.finished: set[str] = set()  # leases whose request's work is done (request_done), not yet acknowledged
         self.writes = WriteGuard.of(crawler)
-        self.unsent: list[tuple[Request, str | None]] = []  # enqueued while Redis was down
-        self.records: list[Request] = []  # refused requests' failure records to write (health.py)
         self.sent_counters: dict[str, int] = {}
-        self.down = False
-        self.gone = False  # the job's state vanished from Redis: nothing more is read or written there
-        self.full = False  # Redis refused a write for its maxmemory: nothing more is acknowledged
-        self.closing = False
         self._loops: list[task.LoopingCall] = []
-        self.spider: Spider | None = None
-        self._look = asyncio.Event()  # set: the seed loop looks now instead of at the end of its wait
         self.room = Room(self.wake)
-        # Handed to the engine by `wake` and dropped before the scheduler (`_drop_wake_call`).
-        self._wake_call = Request("data:,", dont_filter=True)
-        crawler.signals.connect(self._drop_wake_call, signal=scrapy_signals.request_scheduled)
-        crawler.signals.connect(self._close_client, signal=scrapy_signals.engine_stopped)
+        # After spider_closed: the summary and the limiter use this client until then.
+        crawler.signals.connect(self.server.close, signal=scrapy_signals.engine_stopped)
 
     @classmethod
     def of(cls, crawler: Crawler) -> Worker:
         """The crawler's one worker, shared by the scheduler and the spider's start()."""
-        worker = _workers.get(crawler)
-        if worker is None:
-            worker = _workers[crawler] = cls(crawler)
-        return worker
+        return _workers.get(crawler) or _workers.setdefault(crawler, cls(crawler))
 
     # lifecycle
 
-    def open(self, spider: Spider) -> None:
-        self.spider = spider
+    def open(self) -> None:
         self.crawler.signals.connect(self._auth_learned, signal=tmapi_signals.auth_learned)
         self.crawler.signals.connect(self._request_done, signal=tmapi_signals.request_done)
         try:
@@ -151,10 +128,10 @@ class Worker(RedisHealth):
         self._loops = [acks, beats]
 
     def _auth_learned(self, way: str) -> None:
-        def remember() -> None:
-            self.server.set(self.keys.auth, way, ex=max(1, int(self.keep_stats)))
-
-        threads.deferToThread(remember).addErrback(lambda f: logger.warning("could not share TMAPI_AUTH: %s", f.value))
+        ttl = max(1, int(self.keep_stats))
+        threads.deferToThread(self.server.set, self.keys.auth, way, ex=ttl).addErrback(
+            lambda f: logger.warning("could not share TMAPI_AUTH: %s", f.value)
+        )
 
     def close(self, reason: str) -> None:
         self.closing = True
@@ -191,10 +168,6 @@ class Worker(RedisHealth):
             logger.info("Job %r is finished: its queue, seeds and duplicate filter were removed", self.keys.job)
         elif reason == "finished" and state == 1:
             logger.info("Job %r is finished; its keys are kept (SCHEDULER_PERSIST)", self.keys.job)
-
-    def _close_client(self) -> None:
-        """After spider_closed: the summary and the limiter use this client until then."""
-        self.server.close()
 
     # leases
 
@@ -237,10 +210,7 @@ class Worker(RedisHealth):
         self.count("tmapi/redis/acked", len(done))
 
     def _ack_done(self, force: bool = False) -> None:
-        if self.down or self.gone or self.full:
-            return
-        done = self.done_leases()
-        if done is None:
+        if self.down or self.gone or self.full or (done := self.done_leases()) is None:
             return
         counters = self._counter_deltas()
         if not done and not counters:
@@ -282,34 +252,10 @@ class Worker(RedisHealth):
     def _beat_failed(self, failure: Failure) -> None:
         if self.closing:  # close() acknowledges or gives back the leases itself
             logger.debug("Heartbeat ended by the worker closing: %s", failure.getErrorMessage())
-            return
-        if failure.check(*FAILURES):
+        elif failure.check(*FAILURES):
             self.failed(failure.value)
         else:
             logger.error("Heartbeat failed: %s", failure.getErrorMessage())
 
     def _loop_failed(self, failure: Failure, name: str) -> None:
         logger.error("The %s loop stopped: %s", name, failure.getErrorMessage())
-
-    def wake(self) -> None:
-        """Make the engine look at the scheduler now: `engine.crawl` of a request that
-        `_drop_wake_call` drops before the scheduler (Scrapy has no public "look now")."""
-        engine = self.crawler.engine
-        if engine is not None and engine.spider is not None and not self.closing:
-            engine.crawl(self._wake_call)
-
-    def _drop_wake_call(self, request: Request, **_: Any) -> None:
-        if request is self._wake_call:
-            raise IgnoreRequest
-
-    def look_now(self) -> None:
-        """End the seed loop's wait (`idle`): seeds may be back, Redis is back, or we close."""
-        self._look.set()
-
-    async def idle(self, seconds: float) -> None:
-        """The seed loop's wait between looks: `seconds`, or less when `look_now` is called."""
-        try:
-            await asyncio.wait_for(self._look.wait(), seconds)
-        except TimeoutError:
-            pass
-        self._look.clear()
