@@ -67,8 +67,8 @@ _PRODUCT = TypeAdapter(Product)
 
 # A real record is 3 levels deep; far deeper ones break recursive exporters (CSV, JSON).
 MAX_DEPTH = 32
-_CONTAINERS = (dict, list)
-_CONTAINER_TYPES = frozenset(_CONTAINERS)
+# Below the record, containers are the JSON parser's own dicts and lists: exact types, the cheapest test.
+_CONTAINER_TYPES = frozenset((dict, list))
 
 
 def too_deep(record: Any, limit: int = MAX_DEPTH) -> bool:
@@ -85,7 +85,7 @@ def _nests_deeper(value: Any, levels: int) -> bool:
     if _CONTAINER_TYPES.isdisjoint(map(type, value)):
         return False
     for child in value:
-        if isinstance(child, _CONTAINERS) and (levels == 0 or _nests_deeper(child, levels - 1)):
+        if type(child) in _CONTAINER_TYPES and (levels == 0 or _nests_deeper(child, levels - 1)):
             return True
     return False
 
