@@ -11,7 +11,7 @@ from scrapy.settings import BaseSettings
 
 from tmapi_spiders import distributed, limits, monitoring
 from tmapi_spiders.crawl import feeds
-from tmapi_spiders.jobs import cache
+from tmapi_spiders.jobs import cache, quiet_log
 from tmapi_spiders.settings_util import set_unless_given
 
 # At the add-on's priority, so the plan's limits may change them and the user's settings win.
@@ -43,3 +43,4 @@ class TmapiAddon:
         distributed.configure(settings)
         limits.configure(settings)
         monitoring.configure(settings)
+        quiet_log.skip_dropped_records()  # not a setting: Scrapy's handler is in place by now

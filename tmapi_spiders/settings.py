@@ -53,6 +53,9 @@ if _metacopy in default_settings.SPIDER_MIDDLEWARES_BASE:
     SPIDER_MIDDLEWARES[_metacopy] = None
 
 DOWNLOADER_MIDDLEWARES = {
+    # Nothing to do for one API host: the spider names no allowed_domains and sends no HTTP basic auth.
+    "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": None,
+    "scrapy.downloadermiddlewares.httpauth.HttpAuthMiddleware": None,
     "tmapi_spiders.crawl.middlewares.TmapiBackoffMiddleware": 560,
     # Gateways gzip JSON: decode before the envelope (910) reads the body and the cache (900) keeps it.
     "scrapy.downloadermiddlewares.httpcompression.HttpCompressionMiddleware": None,

@@ -126,3 +126,20 @@ def test_the_sandbox_add_on_leaves_a_users_own_spider_alone() -> None:
 
     settings = get_crawler(Mine, project(TMAPI_SANDBOX=True)).settings
     assert settings["TMAPI_BASE_URL"] == "https://api.tmapi.io" and not settings.getint("TMAPI_SANDBOX_PORT")
+
+
+def test_scrapys_records_below_the_log_level_are_not_built(monkeypatch: Any) -> None:
+    import logging
+
+    from tmapi_spiders.jobs import quiet_log
+
+    scrapy_logger = logging.getLogger("scrapy")
+    before = scrapy_logger.level
+    scrapy_logger.setLevel(logging.DEBUG)  # as Scrapy's configure_logging leaves it
+    try:
+        for level in ("INFO", "DEBUG"):  # Scrapy's handler, at LOG_LEVEL (`-L DEBUG` sees every record)
+            monkeypatch.setattr(quiet_log, "get_scrapy_root_handler", lambda level=level: logging.Handler(level))
+            get_crawler(ImageSearchSpider, project())
+            assert logging.getLogger("scrapy.core.scraper").isEnabledFor(logging.DEBUG) is (level == "DEBUG")
+    finally:
+        scrapy_logger.setLevel(before)

@@ -51,8 +51,8 @@ _PRODUCT = TypeAdapter(Product)
 
 # A real record is 3 levels deep; far deeper ones break recursive exporters (CSV, JSON).
 MAX_DEPTH = 32
-_CONTAINERS = (dict, list)
-_CONTAINER_TYPES = frozenset(_CONTAINERS)
+# Below the record, containers are the JSON parser's own dicts and lists: exact types, the cheapest test.
+_CONTAINER_TYPES = frozenset((dict, list))
 
 
 def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
@@ -65,7 +65,10 @@ def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
         return False
     if _CONTAINER_TYPES.isdisjoint(map(type, value)):  # the common leaf container, checked in C
         return False
-    return any(too_deep(child, limit - 1) for child in value if isinstance(child, _CONTAINERS))
+    for child in value:
+        if type(child) in _CONTAINER_TYPES and too_deep(child, limit - 1):
+            return True
+    return False
 
 
 def invalid_reason(record: dict[str, Any]) -> str | None:

@@ -1,11 +1,13 @@
 """Above DEBUG, Scrapy's INFO dumps (versions, add-ons, settings, components, stats) are dropped,
-so the run summary comes last; `-s LOG_LEVEL=DEBUG` shows them, TMAPI_STATS_FILE keeps the stats."""
+so the run summary comes last; `-s LOG_LEVEL=DEBUG` shows them, TMAPI_STATS_FILE keeps the stats.
+Scrapy's records below LOG_LEVEL are not even built (`skip_dropped_records`)."""
 
 from __future__ import annotations
 
 import logging
 
 from scrapy.settings import BaseSettings
+from scrapy.utils.log import get_scrapy_root_handler
 
 # logger -> the start of each message it writes that is a dump (the record's format string)
 DUMPS: dict[str, tuple[str, ...]] = {
@@ -35,3 +37,11 @@ def install(settings: BaseSettings) -> None:
         return
     for name in DUMPS:
         logging.getLogger(name).addFilter(DROP_DUMPS)
+
+
+def skip_dropped_records() -> None:
+    """While Scrapy's handler writes the log, Scrapy's loggers take its level, so a record it would drop
+    (at INFO, the DEBUG "Crawled" line per response and "Scraped from" line per record) is never built."""
+    handler = get_scrapy_root_handler()
+    if handler is not None:
+        logging.getLogger("scrapy").setLevel(handler.level)
