@@ -124,15 +124,8 @@ def job_config(args: dict[str, Any], *, need_seeds: bool = True, redactor: Redac
         sheet=sheet,
         image_column=image_column,
         currency=currency_from(args),
-        choice=choice_of(args),
+        choice=sourcing.choice_from(args),
     )
-
-
-def choice_of(args: dict[str, Any]) -> sourcing.Choice:
-    try:
-        return sourcing.choice_from(args)
-    except sourcing.ChoiceError as exc:
-        raise ConfigError(str(exc)) from None
 
 
 def check_seed_list(config: JobConfig) -> None:
