@@ -84,7 +84,7 @@ def real_messages(redis_server: RedisServer) -> Iterator[str]:
     yield table([], resumed).splitlines()[-1]
     yield error(lambda: config.query_from_args({"page_size": "50"}), config.ConfigError)
     yield error(lambda: config.check_operator_settings(Settings({"TMAPI_MAX_CALLS": "-1"})), config.ConfigError)
-    yield error(lambda: config.choice_of({"best_by": "cheapest"}), config.ConfigError)
+    yield error(lambda: config.job_config({"best_by": "cheapest"}, need_seeds=False), config.ConfigError)
     resumable = {"TMAPI_CACHE": False, "JOBDIR": "job", "FEEDS": {"p.jsonl": {"overwrite": True}}}
     yield error(lambda: cache.check(Settings(resumable)), ValueError)
 

@@ -4,9 +4,7 @@
 from __future__ import annotations
 
 import logging
-import math
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,15 +17,14 @@ from tmapi_spiders.api.redact import Redactor
 from tmapi_spiders.crawl import seeds
 from tmapi_spiders.registry import ConfigError
 from tmapi_spiders.spreadsheets import sheets, sourcing
+from tmapi_spiders.spreadsheets.currency import CURRENCY_ARGS, Currency, currency_from
 
 __all__ = ["ConfigError", "JobConfig", "check_seed_list", "check_setting_names", "check_settings", "job_config"]
 
 QUERY_ARGS = ("language", "sort", "page_size", *contract.FILTERS)
 SEED_ARGS = ("urls_file", "urls")
-SHEET_ARGS = ("sheet", "image_column")  # a spreadsheet seed list's sheet and image column
-CURRENCY_ARGS = ("currency", "rate")  # 1 CNY = rate units of currency
 # refresh: pay again instead of reusing stored answers; sourcing.CHOICE_ARGS pick the best offers.
-JOB_ARGS = (*SEED_ARGS, *SHEET_ARGS, "max_pages", *QUERY_ARGS, "refresh", *CURRENCY_ARGS, *sourcing.CHOICE_ARGS)
+JOB_ARGS = (*SEED_ARGS, *sheets.SHEET_ARGS, "max_pages", *QUERY_ARGS, "refresh", *CURRENCY_ARGS, *sourcing.CHOICE_ARGS)
 # scrapyd adds these spider arguments to every job it runs (`-a _job=<id>`, `-a _version=...`).
 SCRAPYD_ARGS = ("_job", "_version")
 NO_SEEDS = (
@@ -82,59 +79,6 @@ class JobConfig:
         return f"urls_file {self.urls_file!r}" if self.urls_file else "urls argument"
 
 
-@dataclass(frozen=True)
-class Currency:
-    """`-a currency=USD -a rate=0.1385`: the user's rate (1 CNY = rate units), never looked up."""
-
-    code: str
-    rate: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"currency": self.code, "rate": self.rate}
-
-
-_CURRENCY_CODE = re.compile(r"[A-Za-z]{3}")
-
-
-def currency_from(args: Mapping[str, Any]) -> Currency | None:
-    """The checked currency and rate, or None when neither is given; ConfigError otherwise."""
-    code, rate = args.get("currency") or None, args.get("rate") or None
-    if code is None and rate is None:
-        return None
-    if code is None or rate is None:
-        given, missing = ("currency", "rate") if rate is None else ("rate", "currency")
-        raise ConfigError(
-            f"-a {given} needs -a {missing} too (e.g. -a currency=USD -a rate=0.1385: 1 CNY = 0.1385 USD)"
-        )
-    code = str(code).strip()
-    if not _CURRENCY_CODE.fullmatch(code):
-        raise ConfigError(f"bad argument currency: {code!r} is not a 3-letter currency code (e.g. USD, EUR)")
-    try:
-        number = float(str(rate).strip())
-    except ValueError:
-        number = math.nan
-    if not math.isfinite(number) or number <= 0:
-        raise ConfigError(f"bad argument rate: {rate!r} is not a positive number (units of {code.upper()} per CNY)")
-    return Currency(code.upper(), number)
-
-
-def sheet_args_from(args: Mapping[str, Any]) -> tuple[str | None, str | None]:
-    """(sheet, image_column), checked against the seed list they are for."""
-    sheet, column = args.get("sheet") or None, args.get("image_column") or None
-    path = args.get("urls_file") or ""
-    kind = sheets.sheet_kind(path) if path else None
-    if path and kind is None:
-        other = sheets.unreadable_kind(path)
-        if other:
-            raise ConfigError(f"urls_file {path!r} is {other}")
-    if (sheet or column) and kind is None:
-        name = "sheet" if sheet else "image_column"
-        raise ConfigError(f"-a {name} is for a spreadsheet seed list (urls_file ending .csv or .xlsx)")
-    if sheet and kind == "csv":
-        raise ConfigError("-a sheet is for an XLSX workbook: a CSV has one sheet")
-    return sheet, column
-
-
 def query_from_args(args: dict[str, Any]) -> contract.SearchQuery:
     try:
         return contract.SearchQuery.from_args(args)
@@ -164,7 +108,7 @@ def job_config(args: dict[str, Any], *, need_seeds: bool = True, redactor: Redac
         raise ConfigError(NO_SEEDS)
     if args.get("urls_file") and args.get("urls"):
         raise ConfigError("give either -a urls_file or -a urls, not both")
-    sheet, image_column = sheet_args_from(args)
+    sheet, image_column = sheets.sheet_args_from(args)
     query, max_pages, refresh = query_from_args(args), max_pages_from(args.get("max_pages")), args.get("refresh")
     try:
         refresh = refresh not in (None, "") and contract.parse_bool(refresh)
@@ -180,15 +124,8 @@ def job_config(args: dict[str, Any], *, need_seeds: bool = True, redactor: Redac
         sheet=sheet,
         image_column=image_column,
         currency=currency_from(args),
-        choice=choice_of(args),
+        choice=sourcing.choice_from(args),
     )
-
-
-def choice_of(args: dict[str, Any]) -> sourcing.Choice:
-    try:
-        return sourcing.choice_from(args)
-    except sourcing.ChoiceError as exc:
-        raise ConfigError(str(exc)) from None
 
 
 def check_seed_list(config: JobConfig) -> None:

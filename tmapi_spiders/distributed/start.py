@@ -8,11 +8,8 @@ import asyncio
 import json
 import logging
 import re
-import secrets
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
-from hashlib import sha1
-from json.encoder import encode_basestring, encode_basestring_ascii
 from typing import TYPE_CHECKING, Any
 
 from scrapy import Request
@@ -27,6 +24,7 @@ from tmapi_spiders.api.redact import Redactor
 from tmapi_spiders.crawl.config import ConfigError, JobConfig, max_pages_from, query_from_args
 from tmapi_spiders.crawl.seeds import BadLine, Seed, check_image_url
 from tmapi_spiders.distributed.health import FAILURES
+from tmapi_spiders.distributed.seed_writer import SeedWriter
 from tmapi_spiders.distributed.worker import LEASE_META, Worker
 
 if TYPE_CHECKING:
@@ -48,32 +46,6 @@ def seed_json(url: str, query: contract.SearchQuery, max_pages: int, row: Seed |
     if row is not None and row.input is not None:
         fields["input"], fields["input_row"] = row.input, row.line
     return fields
-
-
-class SeedWriter:
-    """One list's seeds as `(fingerprint, JSON)`, byte for byte what `seed_fingerprint` and
-    `json.dumps(seed_json(...))` give: the JSON of the list's shared query with each seed's
-    values put in, instead of a sorted dict per seed. A seed's url must already be its image key."""
-
-    def __init__(self, query: contract.SearchQuery, max_pages: int) -> None:
-        token = secrets.token_hex(8)  # placeholders no query holds (queries are checked words and numbers)
-        url, given, row = (f"seed-{token}-{name}" for name in ("url", "input", "input_row"))
-        self._url, self._input_hole, self._row_hole = (json.dumps(hole) for hole in (url, given, row))
-        fields = ImageSearch.of(url, query, max_pages).seed_fields()
-        readable: dict[str, Any] = {"ensure_ascii": False, "sort_keys": True}
-        self._search = json.dumps(fields, sort_keys=True, separators=(",", ":"))
-        self._plain = json.dumps(fields, **readable)
-        self._row = json.dumps({**fields, "input": given, "input_row": row}, **readable)
-        self._input = json.JSONEncoder(**readable).encode  # what json.dumps makes of it
-
-    def __call__(self, seed: Seed) -> tuple[str, str]:
-        # An encoded value never holds a quoted placeholder: its quotes are escaped.
-        search = self._search.replace(self._url, encode_basestring_ascii(seed.url))
-        url = encode_basestring(seed.url)
-        if seed.input is None:
-            return sha1(search.encode()).hexdigest(), self._plain.replace(self._url, url)
-        row = self._row.replace(self._input_hole, self._input(seed.input)).replace(self._row_hole, str(seed.line))
-        return sha1(search.encode()).hexdigest(), row.replace(self._url, url)
 
 
 def seeds_of(config: JobConfig) -> Iterator[tuple[str, str] | BadLine]:

@@ -9,11 +9,54 @@ the record and the rate written in the run's summary.
 
 from __future__ import annotations
 
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
+from tmapi_spiders.registry import ConfigError
+
+CURRENCY_ARGS = ("currency", "rate")  # 1 CNY = rate units of currency
 PRICE_INFO_FIELDS = ("drop_ship_price", "wholesale_price", "origin_price")
 _PLACES = Decimal("0.0001")
+
+
+@dataclass(frozen=True)
+class Currency:
+    """`-a currency=USD -a rate=0.1385`: the user's rate (1 CNY = rate units), never looked up."""
+
+    code: str
+    rate: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"currency": self.code, "rate": self.rate}
+
+
+_CURRENCY_CODE = re.compile(r"[A-Za-z]{3}")
+
+
+def currency_from(args: Mapping[str, Any]) -> Currency | None:
+    """The checked currency and rate, or None when neither is given; ConfigError otherwise."""
+    code, rate = args.get("currency") or None, args.get("rate") or None
+    if code is None and rate is None:
+        return None
+    if code is None or rate is None:
+        given, missing = ("currency", "rate") if rate is None else ("rate", "currency")
+        raise ConfigError(
+            f"-a {given} needs -a {missing} too (e.g. -a currency=USD -a rate=0.1385: 1 CNY = 0.1385 USD)"
+        )
+    code = str(code).strip()
+    if not _CURRENCY_CODE.fullmatch(code):
+        raise ConfigError(f"bad argument currency: {code!r} is not a 3-letter currency code (e.g. USD, EUR)")
+    try:
+        number = float(str(rate).strip())
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number) or number <= 0:
+        raise ConfigError(f"bad argument rate: {rate!r} is not a positive number (units of {code.upper()} per CNY)")
+    return Currency(code.upper(), number)
 
 
 def convert_price(value: Any, rate: Decimal) -> float | None:

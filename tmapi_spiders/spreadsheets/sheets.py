@@ -14,13 +14,14 @@ import datetime
 import io
 import itertools
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tmapi_spiders.api.redact import Redactor
 from tmapi_spiders.crawl.seeds import TOKEN_REASON, BadLine, Seed, SeedError, seed_digest, seed_key
+from tmapi_spiders.registry import ConfigError
 from tmapi_spiders.spreadsheets.xlsx_seeds import (
     check_xlsx_parts as check_xlsx_parts,  # config.py checks a workbook through here
 )
@@ -28,6 +29,7 @@ from tmapi_spiders.spreadsheets.xlsx_seeds import unreadable, xlsx_rows
 
 # What a spreadsheet's image column may be called, in order of preference when several are there.
 IMAGE_COLUMNS = ("image", "image_url", "img_url", "photo", "picture", "url")
+SHEET_ARGS = ("sheet", "image_column")  # a spreadsheet seed list's sheet and image column
 SHEET_KINDS = {".csv": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx"}
 # Spreadsheets this reader cannot open, with what to do instead.
 OTHER_SHEETS = {
@@ -49,6 +51,23 @@ def sheet_kind(path: str | Path) -> str | None:
 def unreadable_kind(path: str | Path) -> str | None:
     """Why a file is a spreadsheet this reader cannot open (.xls, .ods), or None."""
     return OTHER_SHEETS.get(Path(path).suffix.lower())
+
+
+def sheet_args_from(args: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """(sheet, image_column), checked against the seed list they are for."""
+    sheet, column = args.get("sheet") or None, args.get("image_column") or None
+    path = args.get("urls_file") or ""
+    kind = sheet_kind(path) if path else None
+    if path and kind is None:
+        other = unreadable_kind(path)
+        if other:
+            raise ConfigError(f"urls_file {path!r} is {other}")
+    if (sheet or column) and kind is None:
+        name = "sheet" if sheet else "image_column"
+        raise ConfigError(f"-a {name} is for a spreadsheet seed list (urls_file ending .csv or .xlsx)")
+    if sheet and kind == "csv":
+        raise ConfigError("-a sheet is for an XLSX workbook: a CSV has one sheet")
+    return sheet, column
 
 
 def _loose(name: str) -> str:

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from tmapi_spiders.registry import ConfigError
 from tmapi_spiders.report import offers as ro
 from tmapi_spiders.report.offers import number, safe_url, text
 
@@ -30,7 +31,7 @@ DEFAULT_BEST = 3
 MAX_BEST = 20  # a page of the API: more "best" offers than that is the offers sheet
 
 
-class ChoiceError(ValueError):
+class ChoiceError(ConfigError):
     """A bad choice argument: its text is the one-line cause (`bad argument best_by: ...`)."""
 
 
