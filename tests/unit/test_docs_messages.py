@@ -90,7 +90,7 @@ def real_messages(redis_server: RedisServer) -> Iterator[str]:
 
     feed = Path("products.jsonl")
     yield error(lambda: report.build(feed), report.ReportError)
-    yield error(lambda: list(sheet.records(feed, "query_image_url", [0])), sheet.SheetError)
+    yield error(lambda: list(sheet.records(feed, "query_image_url", [0])), report.ReportError)
     feed.write_text('{"offer_id": 1}\n')
     yield error(lambda: report.build(feed), report.ReportError)
     torn = '{"query_image_url": "https://img/1.jpg"'  # the last line, cut short

@@ -12,6 +12,7 @@ from scrapy.exceptions import UsageError
 from tmapi_spiders import report
 from tmapi_spiders.api.auth import secrets_of
 from tmapi_spiders.commands import Tool, fail
+from tmapi_spiders.crawl.outputs import write_whole
 from tmapi_spiders.spreadsheets import sourcing
 
 
@@ -64,7 +65,7 @@ class Command(Tool, ScrapyCommand):
                 secrets=secrets_of(self.settings),
                 choice=choice,
             )
-            report.write(page, output)
+            write_whole(output, (page,))
         except (report.ReportError, sourcing.ChoiceError) as exc:
             fail(str(exc))
         except OSError as exc:

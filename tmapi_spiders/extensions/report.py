@@ -19,7 +19,7 @@ from scrapy.extensions.feedexport import FeedExporter, FeedSlot
 from tmapi_spiders import registry, report
 from tmapi_spiders.api.auth import secrets_of
 from tmapi_spiders.crawl import feeds
-from tmapi_spiders.crawl.outputs import local_path
+from tmapi_spiders.crawl.outputs import local_path, write_whole
 from tmapi_spiders.extensions import for_tmapi_job
 from tmapi_spiders.extensions.summary import TmapiRunSummary
 from tmapi_spiders.spreadsheets.sourcing import Choice
@@ -92,7 +92,7 @@ class TmapiReport:
                 discover=False,
                 choice=workbook_choice(self.crawler),
             )
-            report.write(page, output)
+            write_whole(output, (page,))
         except (report.ReportError, OSError) as exc:
             logger.error("TMAPI_REPORT: could not write the report to %s: %s", output, exc)
             return

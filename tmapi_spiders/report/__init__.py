@@ -6,7 +6,6 @@ From disk to page: here the reading and writing, `offers` (a record as a safe of
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -70,14 +69,6 @@ def beside(products: Path, suffix: str) -> Path:
     """`x/products.jsonl` -> `x/products<suffix>`, the way the crawl names its other files."""
     stem, dot, _ext = products.name.rpartition(".")
     return products.with_name((stem if dot and stem else products.name) + suffix)
-
-
-def write(html_text: str, path: Path) -> None:
-    """Written whole or not at all: a reader never opens half a report."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(html_text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def build(
