@@ -83,7 +83,7 @@ def real_messages(redis_server: RedisServer) -> Iterator[str]:
     resumed = {**counts, "duplicates": 0, "paid_calls": 312, "cached_answers": 2480}
     yield table([], resumed).splitlines()[-1]
     yield error(lambda: config.query_from_args({"page_size": "50"}), config.ConfigError)
-    yield error(lambda: config.check_operator_settings(Settings({"TMAPI_MAX_CALLS": "-1"})), config.ConfigError)
+    yield error(lambda: registry.check(Settings({"TMAPI_MAX_CALLS": "-1"})), config.ConfigError)
     yield error(lambda: config.choice_of({"best_by": "cheapest"}), config.ConfigError)
     resumable = {"TMAPI_CACHE": False, "JOBDIR": "job", "FEEDS": {"p.jsonl": {"overwrite": True}}}
     yield error(lambda: cache.check(Settings(resumable)), ValueError)

@@ -248,16 +248,11 @@ def check_settings(settings: BaseSettings) -> None:
 
 
 def check_operator_settings(settings: BaseSettings) -> None:
-    """The cap, cache, progress and summary settings (docs/running-jobs.md)."""
+    """The answer store: a writable directory, and JOBDIR that can resume (docs/running-jobs.md)."""
     # Imported here: every command imports this module at start.
-    from tmapi_spiders import limits
-    from tmapi_spiders.extensions import progress
-    from tmapi_spiders.jobs import cache, spending
+    from tmapi_spiders.jobs import cache
 
     try:
-        limits.read_limits(settings)
-        spending.max_calls(settings)
         cache.check(settings)
-        progress.check(settings)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None

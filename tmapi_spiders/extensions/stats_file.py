@@ -15,7 +15,6 @@ from scrapy.exceptions import NotConfigured
 from tmapi_spiders.api.auth import secrets_of
 from tmapi_spiders.api.redact import Redactor
 from tmapi_spiders.crawl.outputs import stats_file, write_whole
-from tmapi_spiders.extensions.summary import FORCED
 
 logger = logging.getLogger(__name__)
 
@@ -51,12 +50,6 @@ class TmapiStatsFile:
         o = cls(crawler, path)
         crawler.signals.connect(o.write, signal=signals.engine_stopped)
         return o
-
-    def write_after_forced_stop(self) -> None:
-        """A second Ctrl-C: the stats as they stood when the reactor stopped."""
-        if self.stats.get_value("finish_reason") is None:
-            self.stats.set_value("finish_reason", FORCED)
-        self.write()
 
     def write(self) -> None:
         if self.written:

@@ -37,7 +37,6 @@ logger = logging.getLogger(__name__)
 FIELDS = ("query_image_url", "status", "total_count", "pages", "items", "duplicates", "ended", "reason")
 TABLE_ROWS = 20
 NOT_STARTED_SUFFIX = ".not-started.txt"
-FORCED = "shutdown_forced"  # finish reason after a second Ctrl-C / SIGTERM (outcome.INTERRUPTED)
 
 
 def totals_of(images: list[dict[str, Any]], images_total: int) -> dict[str, Any]:
@@ -186,7 +185,6 @@ class TmapiRunSummary:
         if self.written:
             return
         self.written = True
-        self.stats.set_value("finish_reason", FORCED)
         if self.products_uri is None:  # no slot closed: the first products feed that names a file
             for uri, options in self.crawler.settings.getdict("FEEDS").items():
                 if not feeds.failures_only(options) and "%(" not in str(uri):

@@ -12,7 +12,6 @@ from typing import Self
 from scrapy import Request, signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import CloseSpider, IgnoreRequest, NotConfigured
-from scrapy.settings import BaseSettings
 from scrapy.utils.defer import deferred_from_coro
 
 from tmapi_spiders import registry
@@ -29,11 +28,6 @@ SETTING = "TMAPI_MAX_CALLS"
 
 class CapReached(IgnoreRequest):
     """The job's paid calls are spent: this request was not sent."""
-
-
-def max_calls(settings: BaseSettings) -> int:
-    """TMAPI_MAX_CALLS as a number (0: no cap); ConfigError (a ValueError) names a bad value."""
-    return int(registry.read(settings, SETTING))
 
 
 class TmapiCallCapMiddleware:
@@ -54,7 +48,7 @@ class TmapiCallCapMiddleware:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        limit = max_calls(crawler.settings)
+        limit = registry.read(crawler.settings, SETTING)
         if not limit:
             raise NotConfigured
         return cls(crawler, backends.for_crawler(crawler).call_counter(limit), limit)
