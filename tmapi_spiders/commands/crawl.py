@@ -97,7 +97,7 @@ class Command(ScrapyCrawl):
         feeds.configure(settings, spider_name)
         store = None
         if cache.enabled(settings) and not distributed.enabled(settings):
-            store = cache.cache_dir(registry.read(settings, "TMAPI_CACHE_DIR").strip() or "tmapi-cache")
+            store = cache.cache_dir(settings)
         stamp = feeds.stamp_now()
         for what, uri in outputs.remote(settings, spider_name, stamp):
             try:

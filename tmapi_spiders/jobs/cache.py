@@ -10,7 +10,6 @@ import errno
 import logging
 import os
 import sqlite3
-from contextlib import suppress
 from typing import Any, Self
 
 from scrapy import Request
@@ -27,7 +26,7 @@ from scrapy.utils.project import data_path
 from tmapi_spiders import registry
 from tmapi_spiders.api import contract, paging
 from tmapi_spiders.api.requests import ENDPOINT_SEARCH, ENVELOPE_META, META_KEY, endpoint_of
-from tmapi_spiders.crawl.outputs import cause
+from tmapi_spiders.crawl.outputs import cause, probe
 from tmapi_spiders.jobs import backends
 from tmapi_spiders.jobs.answer_store import DB_NAME, SCHEDULER, connect
 from tmapi_spiders.settings_util import set_unless_given
@@ -65,9 +64,10 @@ def enabled(settings: BaseSettings) -> bool:
     return not backends.shared(settings) if value == AUTO else contract.parse_bool(value)
 
 
-def cache_dir(directory: str) -> str:
-    """A relative TMAPI_CACHE_DIR lives in the project's .scrapy directory, as HTTPCACHE_DIR would
+def cache_dir(settings: BaseSettings) -> str:
+    """TMAPI_CACHE_DIR; a relative one lives in the project's .scrapy directory, as HTTPCACHE_DIR would
     (./.scrapy without a project, as under scrapyd)."""
+    directory = registry.read(settings, "TMAPI_CACHE_DIR").strip() or "tmapi-cache"
     if os.path.isabs(directory):
         return directory
     try:
@@ -85,17 +85,12 @@ def check_writable(directory: str) -> None:
             f"TMAPI_CACHE_DIR {directory}: {database} is a directory, where the answer store's file should be:"
             " move it away or choose another directory with -s TMAPI_CACHE_DIR=..."
         )
-    probe = os.path.join(directory, f".probe-{os.getpid()}")
+    probe_file = os.path.join(directory, f".probe-{os.getpid()}")
     try:
-        os.makedirs(directory, exist_ok=True)
-        with open(probe, "wb") as f:
-            f.write(b"\0" * 4096)
-        os.remove(probe)
+        probe(probe_file, [])
         connect(directory).close()
     except (OSError, sqlite3.OperationalError) as exc:
-        with suppress(OSError):
-            os.remove(probe)
-        reason = cause(exc, probe) if isinstance(exc, OSError) else str(exc)
+        reason = cause(exc, probe_file) if isinstance(exc, OSError) else str(exc)
         full = isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
         raise ValueError(
             f"TMAPI_CACHE_DIR {directory} cannot be written ({reason}): "
@@ -118,10 +113,9 @@ def check(settings: BaseSettings) -> None:
                 " resumes. Keep the answer store on (the default) or write with -o (append)"
             )
         return
-    directory = registry.read(settings, "TMAPI_CACHE_DIR").strip()
-    if not directory:
+    if not registry.read(settings, "TMAPI_CACHE_DIR").strip():
         raise ValueError("TMAPI_CACHE_DIR must name a directory when the answer store is on (TMAPI_CACHE)")
-    check_writable(cache_dir(directory))
+    check_writable(cache_dir(settings))
 
 
 def _appends(settings: BaseSettings) -> bool:
@@ -144,7 +138,7 @@ def configure(settings: BaseSettings) -> None:
         return
     wanted: dict[str, Any] = {
         "HTTPCACHE_ENABLED": True,
-        "HTTPCACHE_DIR": cache_dir(registry.read(settings, "TMAPI_CACHE_DIR").strip() or "tmapi-cache"),
+        "HTTPCACHE_DIR": cache_dir(settings),
         "HTTPCACHE_EXPIRATION_SECS": ttl,
         "HTTPCACHE_POLICY": POLICY,
         "HTTPCACHE_STORAGE": STORAGE,
