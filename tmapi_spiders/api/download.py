@@ -81,11 +81,7 @@ class CountedHTTP11DownloadHandler(HTTP11DownloadHandler):
 
     def applies(self, request: Request) -> bool:
         """Our API calls, and (for `scrapy shell`/`fetch`/`view`) any URL under the API's base."""
-        if not self.token:
-            return False
-        if endpoint_of(request):
-            return True
-        return bool(self.base_url) and request.url.startswith(self.base_url + "/1688/")
+        return bool(self.token and (endpoint_of(request) or request.url.startswith(self.base_url + "/1688/")))
 
     def adopt(self, way: str) -> None:
         """A way learned elsewhere (another worker of the job, through Redis)."""

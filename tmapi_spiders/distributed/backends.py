@@ -42,12 +42,12 @@ class RedisBackends:
 
     def limiter(self, concurrency: int, qps: float) -> Any:
         from tmapi_spiders.limits import LEASE_SETTING, POLL_SETTING
-        from tmapi_spiders.limits.shared import BLOCK, RedisBackend, limit_keys
+        from tmapi_spiders.limits.shared import BLOCK, RedisBackend
 
         worker = Worker.of(self.crawler)
         backend = RedisBackend(
             connection.of(self.crawler),
-            limit_keys(self.settings, self.spider_name),
+            (self.keys.limit_slots, self.keys.limit_state, self.keys.limit_wake),
             worker.id,
             concurrency,
             qps,

@@ -10,8 +10,6 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from scrapy.settings import BaseSettings
-
 from tmapi_spiders.distributed.scripts import LUA_NOW  # Redis's clock: leases and the rate schedule
 from tmapi_spiders.limits import (
     AIMD_ARGS,
@@ -130,14 +128,6 @@ return lost
 
 HANDOFFS = 8  # calls a slot may serve in a row inside one worker before it goes back through Redis
 BLOCK = 1.0  # longest BLPOP: under the socket timeout, and a closing worker's thread is soon free
-
-
-def limit_keys(settings: BaseSettings, spider_name: str) -> tuple[str, str, str]:
-    """(slots zset, state hash, wake list): the job's keys, in one Redis Cluster slot (keys.py)."""
-    from tmapi_spiders.distributed.keys import JobKeys
-
-    keys = JobKeys.from_settings(settings, spider_name)
-    return keys.limit_slots, keys.limit_state, keys.limit_wake
 
 
 class RedisBackend:
