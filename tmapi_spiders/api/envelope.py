@@ -28,10 +28,6 @@ class Envelope:
         return self.data is not None
 
     @property
-    def transient(self) -> bool:
-        return self.status in contract.TRANSIENT_STATUSES
-
-    @property
     def fatal(self) -> bool:
         return self.status in contract.FATAL_STATUSES
 

@@ -95,9 +95,7 @@ class Command(ScrapyCrawl):
         if distributed.enabled(settings) and not registry.read(settings, "TMAPI_WORKER_ID"):
             settings.set("TMAPI_WORKER_ID", distributed.default_worker_id(), priority="cmdline")
         feeds.configure(settings, spider_name)
-        store = None
-        if cache.enabled(settings) and not distributed.enabled(settings):
-            store = cache.cache_dir(settings)
+        store = cache.cache_dir(settings) if cache.enabled(settings) and not distributed.enabled(settings) else None
         stamp = feeds.stamp_now()
         for what, uri in outputs.remote(settings, spider_name, stamp):
             try:
