@@ -64,7 +64,7 @@ class CountedHTTP11DownloadHandler(HTTP11DownloadHandler):
         super().__init__(crawler)
         if self.unsupported:
             crawler.signals.connect(self._refuse_to_start, signal=scrapy_signals.spider_opened)
-        self.token = auth.token_of(crawler.settings)
+        self.token = registry.read(crawler.settings, "TMAPI_API_TOKEN")
         self.redactor = Redactor(auth.secrets_of(crawler.settings))
         mode = registry.read(crawler.settings, "TMAPI_AUTH")
         self.way: str | None = None if mode == AUTO else mode  # how the token goes: None until `auto` knows

@@ -217,7 +217,7 @@ def check_settings(settings: BaseSettings) -> None:
     """Settings that must be right before the first paid call: ours by the registry, then the few
     Scrapy settings we read and the cross-field rules."""
     registry.check(settings)
-    if not auth.token_of(settings):
+    if not auth.secrets_of(settings):
         raise ConfigError(
             "no API token: set TMAPI_API_TOKEN in the environment (or -s TMAPI_API_TOKEN=...),"
             " or run against the bundled sandbox with -s TMAPI_SANDBOX=true"
