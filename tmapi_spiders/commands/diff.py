@@ -14,8 +14,8 @@ from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
 from tmapi_spiders.commands import Tool
+from tmapi_spiders.crawl.outputs import beside
 from tmapi_spiders.jobs import outcome
-from tmapi_spiders.report import beside
 from tmapi_spiders.watch import diff as d
 from tmapi_spiders.watch import output
 from tmapi_spiders.watch.compute import changes_of
@@ -40,7 +40,7 @@ class Command(Tool, ScrapyCommand):
         if len(args) != 2:
             raise UsageError("give two products feeds: the older run, then the newer one")
         old, new = Path(args[0]), Path(args[1])
-        targets = [Path(o) for o in opts.output] if opts.output else [beside(new, ".changes.jsonl")]
+        targets = [Path(o) for o in opts.output] if opts.output else [Path(beside(new, ".changes.jsonl"))]
         try:
             for target in targets:
                 output.output_kind(target)

@@ -19,7 +19,7 @@ from scrapy.exceptions import UsageError
 from tmapi_spiders import report
 from tmapi_spiders.api.auth import secrets_of
 from tmapi_spiders.commands import Tool, fail
-from tmapi_spiders.crawl.outputs import whole
+from tmapi_spiders.crawl.outputs import beside, whole
 from tmapi_spiders.spreadsheets import sourcing, workbook
 
 
@@ -93,7 +93,7 @@ class Command(Tool, ScrapyCommand):
         if len(args) != 1:
             raise UsageError("give exactly one products feed (a .jsonl file)")
         products = Path(args[0])
-        output = Path(opts.output) if opts.output else report.beside(products, ".xlsx")
+        output = Path(opts.output or beside(products, ".xlsx"))
         started = time.perf_counter()
         try:
             choice = sourcing.choice_from({name: getattr(opts, name) for name in sourcing.CHOICE_ARGS})
@@ -123,5 +123,4 @@ class Command(Tool, ScrapyCommand):
             if not Path(given).is_file():
                 raise report.ReportError(f"{given}: no such file")
             return Path(given)
-        found = report.beside(products, suffix)
-        return found if found.is_file() else None
+        return report.existing(beside(products, suffix))

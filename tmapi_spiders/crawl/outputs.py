@@ -90,14 +90,19 @@ def write_whole(path: str | os.PathLike[str], chunks: Iterable[str]) -> None:
         f.writelines(chunks)
 
 
+def beside(path: str | os.PathLike[str], suffix: str) -> str:
+    """`x/products.jsonl` -> `x/products<suffix>`, the way the crawl names its other files."""
+    head, name = os.path.split(path)
+    stem, dot, _ext = name.rpartition(".")
+    return os.path.join(head, (stem if dot and stem else name) + suffix)
+
+
 def summary_path(products_uri: str | None, output_dir: str, spider_name: str, stamp: str) -> str:
     """`x/products.jsonl` -> `x/products.summary.json`; under the output directory for a feed that is
     not a local file (stdout, s3://...)."""
     path = local_path(products_uri) if products_uri else None
     if path:
-        head, name = os.path.split(path)
-        stem, dot, _ext = name.rpartition(".")
-        return os.path.join(head, (stem if dot and stem else name) + SUMMARY_SUFFIX)
+        return beside(path, SUMMARY_SUFFIX)
     return os.path.join(output_dir, f"{spider_name}-{stamp}{SUMMARY_SUFFIX}")
 
 
