@@ -7,13 +7,12 @@ the summary, not fatal.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
-from tmapi_spiders.commands import Tool
+from tmapi_spiders.commands import Tool, fail
 from tmapi_spiders.crawl.outputs import beside
 from tmapi_spiders.jobs import outcome
 from tmapi_spiders.watch import diff as d
@@ -47,22 +46,16 @@ class Command(Tool, ScrapyCommand):
             rules = d.parse_rules(opts.alert)
             summary, records = changes_of(old, new, rules)
         except d.DiffError as exc:
-            self._fail(str(exc))
-            return
+            fail(str(exc))
         for target in targets:
             try:
                 output.write(target, summary, records, title=f"What changed: {new.name} against {old.name}")
             except OSError as exc:
-                self._fail(f"{target}: cannot write the changes ({exc.strerror or exc})", outcome.WRITE_FAILED)
-                return
+                fail(f"{target}: cannot write the changes ({exc.strerror or exc})", outcome.WRITE_FAILED)
         print(d.summary_line(summary))
         for match in summary["alerts"]["matches"]:
             print(_match_line(match))
         print("changes written to " + ", ".join(str(t) for t in targets))
-
-    def _fail(self, message: str, code: int = outcome.BAD_INPUT) -> None:
-        print(f"error: {message}", file=sys.stderr)
-        self.exitcode = code
 
 
 def _match_line(match: dict[str, object]) -> str:
