@@ -139,11 +139,9 @@ class Command(ScrapyCrawl):
         if crawler.spider is not None and not closed:
             # A second Ctrl-C / SIGTERM: Scrapy stopped the reactor without closing the spider.
             crawler.stats.set_value("finish_reason", outcome.FORCED)
-            summary, stats_file = crawler.get_extension(TmapiRunSummary), crawler.get_extension(TmapiStatsFile)
-            if summary is not None:
-                summary.write_after_forced_stop()
-            if stats_file is not None:
-                stats_file.write()  # the stats as they stood when the reactor stopped
+            for extension in (crawler.get_extension(TmapiRunSummary), crawler.get_extension(TmapiStatsFile)):
+                if extension is not None:
+                    extension.write_after_forced_stop()
             self.exitcode = outcome.INTERRUPTED
             return
         self.finish_reason = crawler.stats.get_value("finish_reason")

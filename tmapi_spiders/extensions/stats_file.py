@@ -62,3 +62,5 @@ class TmapiStatsFile:
             logger.error("Could not write the stats to %s: %s", self.path, exc)
             return
         logger.info("Stats written to %s", self.path)
+
+    write_after_forced_stop = write  # `scrapy crawl`: the stats as they stood when the reactor stopped
