@@ -1,6 +1,7 @@
 """Every local file a crawl will write, probed for writing and locked (`<file>.lock`, an flock holding
 the pid) before the first paid call: an unwritable path or a second run on the same file is one
-`error:` line (exit 2), not a failure per record after every call was paid. Object storage: storage.py."""
+`error:` line (exit 2), not a failure per record after every call was paid; their names (`beside`), and
+the write of a whole file (`whole`, `write_whole`). Object storage: storage.py."""
 
 from __future__ import annotations
 
