@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from contextlib import suppress
 
 from scrapy import Request
 from scrapy import signals as scrapy_signals
@@ -144,10 +145,8 @@ class CountedHTTP11DownloadHandler(HTTP11DownloadHandler):
         current: BaseException | None = exc
         while current is not None and id(current) not in seen:
             seen.add(id(current))
-            try:
+            with suppress(AttributeError, TypeError):
                 current.args = tuple(self.redactor.value(arg) for arg in current.args)
-            except (AttributeError, TypeError):
-                pass
             current = current.__cause__ or current.__context__
 
     def _count(self, request: Request) -> None:

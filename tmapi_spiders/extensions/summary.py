@@ -10,7 +10,7 @@ import itertools
 import json
 import logging
 import os
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator
 from typing import Any, Self
 
@@ -158,8 +158,7 @@ class TmapiRunSummary:
         try:
             write_whole(path, lines())
         except OSError as exc:
-            for _ in seeds:  # read to its end all the same: then tmapi/images_total counts the whole list
-                pass
+            deque(seeds, maxlen=0)  # read to its end all the same: then tmapi/images_total counts the whole list
             WriteGuard.of(self.crawler).fail(path, exc)
             return {}
         logger.info("%d images of the list not started: listed in %s", count, path)
