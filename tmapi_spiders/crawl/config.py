@@ -244,15 +244,7 @@ def check_settings(settings: BaseSettings) -> None:
     level = settings.get("LOG_LEVEL")
     if isinstance(level, str) and not isinstance(logging.getLevelName(level), int):
         raise ConfigError(f"LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got {level!r}")
-    check_operator_settings(settings)
-
-
-def check_operator_settings(settings: BaseSettings) -> None:
-    """The answer store: a writable directory, and JOBDIR that can resume (docs/running-jobs.md)."""
     # Imported here: every command imports this module at start.
     from tmapi_spiders.jobs import cache
 
-    try:
-        cache.check(settings)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
+    cache.check(settings)  # a writable answer store, JOBDIR that can resume (docs/running-jobs.md)

@@ -77,11 +77,11 @@ def cache_dir(settings: BaseSettings) -> str:
 
 
 def check_writable(directory: str) -> None:
-    """Create the store and write a probe file before any paid call: ValueError says what is wrong
+    """Create the store and write a probe file before any paid call: ConfigError says what is wrong
     and how to go on. A damaged database is left for the store to move aside."""
     database = os.path.join(directory, DB_NAME)
     if os.path.isdir(database):
-        raise ValueError(
+        raise registry.ConfigError(
             f"TMAPI_CACHE_DIR {directory}: {database} is a directory, where the answer store's file should be:"
             " move it away or choose another directory with -s TMAPI_CACHE_DIR=..."
         )
@@ -92,7 +92,7 @@ def check_writable(directory: str) -> None:
     except (OSError, sqlite3.OperationalError) as exc:
         reason = cause(exc, probe_file) if isinstance(exc, OSError) else str(exc)
         full = isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
-        raise ValueError(
+        raise registry.ConfigError(
             f"TMAPI_CACHE_DIR {directory} cannot be written ({reason}): "
             + ("free some space or choose" if full else "choose")
             + " another directory with -s TMAPI_CACHE_DIR=..., or run without the answer store"
@@ -103,18 +103,18 @@ def check_writable(directory: str) -> None:
 
 
 def check(settings: BaseSettings) -> None:
-    """Raise ValueError for an unwritable store, or JOBDIR that cannot resume (before any paid call);
+    """Raise ConfigError for an unwritable store, or JOBDIR that cannot resume (before any paid call);
     each setting's own value is the registry's to check."""
     if not enabled(settings):
         overwrites = any((options or {}).get("overwrite") for options in settings.getdict("FEEDS").values())
         if settings.get("JOBDIR") and not backends.shared(settings) and overwrites:
-            raise ValueError(
+            raise registry.ConfigError(
                 "JOBDIR with TMAPI_CACHE=false and -O: resuming would overwrite the records of the run it"
                 " resumes. Keep the answer store on (the default) or write with -o (append)"
             )
         return
     if not registry.read(settings, "TMAPI_CACHE_DIR").strip():
-        raise ValueError("TMAPI_CACHE_DIR must name a directory when the answer store is on (TMAPI_CACHE)")
+        raise registry.ConfigError("TMAPI_CACHE_DIR must name a directory when the answer store is on (TMAPI_CACHE)")
     check_writable(cache_dir(settings))
 
 
