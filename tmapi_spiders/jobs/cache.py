@@ -130,11 +130,10 @@ def configure(settings: BaseSettings) -> None:
     """The answer store as Scrapy's HTTPCACHE_* settings, at the add-on's priority (the user's win).
     A bad value is left for config.check_settings."""
     try:
-        on = enabled(settings)
-        ttl = max(1, round(registry.read(settings, "TMAPI_CACHE_TTL")))
+        if not enabled(settings):
+            return
+        ttl = round(registry.read(settings, "TMAPI_CACHE_TTL"))  # 1 or more: the registry's bound
     except ValueError:
-        return
-    if not on:
         return
     wanted: dict[str, Any] = {
         "HTTPCACHE_ENABLED": True,
