@@ -29,12 +29,6 @@ logger = logging.getLogger(__name__)
 JSON_LINES = ("jsonlines", "jsonl", "jl")
 
 
-def workbook_choice(crawler: Crawler) -> Choice | None:
-    """The crawl's `-a best/best_by/max_price/max_moq/badges`: the page's default filters (None: unfiltered)."""
-    choice = getattr(getattr(crawler.spider, "job", None), "choice", None)
-    return choice if isinstance(choice, Choice) and choice != Choice() else None
-
-
 class TmapiReport:
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
@@ -77,6 +71,8 @@ class TmapiReport:
             logger.warning("TMAPI_REPORT: the report needs a local JSON Lines products feed; the feed is %s", where)
             return
         output = beside(path, report.SUFFIX)
+        # The crawl's `-a best/best_by/max_price/max_moq/badges`: the page's default filters (none: unfiltered).
+        choice = getattr(getattr(self.crawler.spider, "job", None), "choice", None)
         started = time.perf_counter()
         try:
             page = report.build(
@@ -85,7 +81,7 @@ class TmapiReport:
                 summary=report.existing(summary),
                 secrets=secrets_of(self.crawler.settings),
                 discover=False,
-                choice=workbook_choice(self.crawler),
+                choice=choice if isinstance(choice, Choice) and choice != Choice() else None,
             )
             write_whole(output, (page,))
         except (report.ReportError, OSError) as exc:
