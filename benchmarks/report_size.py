@@ -33,6 +33,7 @@ if str(REPO) not in sys.path:
 
 from tests.browser import Browser, find_chromium, open_report  # noqa: E402
 from tmapi_spiders import report  # noqa: E402
+from tmapi_spiders.crawl.outputs import write_whole  # noqa: E402
 
 SCROLL_STEPS = 150  # scroll steps of 700 px, one per frame
 
@@ -81,7 +82,7 @@ def build(products: Path) -> tuple[Path, float, int]:
     started = time.perf_counter()
     page = report.build(products)
     out = report.beside(products, report.SUFFIX)
-    report.write(page, out)
+    write_whole(out, (page,))
     return out, time.perf_counter() - started, out.stat().st_size
 
 

@@ -71,7 +71,7 @@ def found(products: list[dict[str, Any]]) -> set[tuple[str, int]]:
 )
 def test_bad_limit_settings_name_the_setting(name: str, value: str, message: str) -> None:
     with pytest.raises(registry.ConfigError, match=message):
-        limits.read_limits(Settings({name: value}))
+        registry.check(Settings({name: value}))
 
 
 def test_limits_read_and_configure_lifts_scrapy_caps_and_switches_autothrottle_off() -> None:

@@ -19,7 +19,7 @@ import pytest
 from tests.browser import Browser, Page, find_chromium, open_report
 from tests.crawl_helpers import REPO, read_jsonl
 from tests.report_data import failure, record
-from tmapi_spiders import report
+from tmapi_spiders.crawl.outputs import write_whole
 from tmapi_spiders.report import model
 from tmapi_spiders.report import page as report_page
 
@@ -88,7 +88,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     records = [*LAMPS, *hostile, record(JS_QUERY, rank=1, title="Offer of a strange query")]
     data = model.report_data(records, [failure(DENIED)], None, secrets=[TOKEN])
     path = tmp_path_factory.mktemp("report") / "demo.report.html"
-    report.write(report_page.render(data), path)
+    write_whole(path, (report_page.render(data),))
     return path
 
 
@@ -97,7 +97,7 @@ def many(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """60 images of 3 offers: more than one screenful of sections."""
     records = [record(f"https://cbu01.alicdn.com/img/ibank/q{i}.jpg", rank=r) for i in range(60) for r in (1, 2, 3)]
     path = tmp_path_factory.mktemp("report") / "many.report.html"
-    report.write(report_page.render(model.report_data(records)), path)
+    write_whole(path, (report_page.render(model.report_data(records)),))
     return path
 
 
@@ -363,7 +363,7 @@ def sourcing_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     records = [with_input(r, rows[r["query_image_url"]], r["query_image_url"][-5]) for r in small_case()]
     choice = sourcing.choice_from({"best_by": "price", "max_price": "20"})
     path = tmp_path_factory.mktemp("report") / "sourcing.report.html"
-    report.write(report_page.render(model.report_data(records, choice=choice)), path)
+    write_whole(path, (report_page.render(model.report_data(records, choice=choice)),))
     return path
 
 
@@ -400,7 +400,7 @@ def test_prices_show_the_currency_and_rate_the_run_was_given(browser: Any, tmp_p
 
     summary = {"finish_reason": "finished", "currency": {"currency": "USD", "rate": 0.5}, "totals": {"images": 3}}
     path = tmp_path / "currency.report.html"
-    report.write(report_page.render(model.report_data(small_case(), summary=summary)), path)
+    write_whole(path, (report_page.render(model.report_data(small_case(), summary=summary)),))
 
     async def steps(page: Page) -> None:
         header = await page.js("document.getElementById('run').innerText")

@@ -13,11 +13,12 @@ from scrapy.settings import Settings
 
 from tests.crawl_helpers import QUICK_WORKER_SETTINGS, crawl, read_jsonl, scrapy
 from tests.redis_server import RedisServer
+from tmapi_spiders import registry
 from tmapi_spiders.distributed.job import Job
 from tmapi_spiders.distributed.keys import JobKeys
 from tmapi_spiders.jobs import outcome
 from tmapi_spiders.jobs.backends import LocalCounter
-from tmapi_spiders.jobs.spending import FINISH_REASON, max_calls
+from tmapi_spiders.jobs.spending import FINISH_REASON
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
 
 # 4 images of 3 pages each (max_pages=3) and one that needs a conversion first: 16 calls in all
@@ -113,6 +114,10 @@ def test_bad_cap_fails_before_any_call(tmp_path: Path, value: str) -> None:
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("error: TMAPI_MAX_CALLS must") and value in line
     assert calls == 0
+
+
+def max_calls(settings: Settings) -> int:
+    return registry.read(settings, "TMAPI_MAX_CALLS")
 
 
 def test_max_calls_setting() -> None:

@@ -83,14 +83,14 @@ def real_messages(redis_server: RedisServer) -> Iterator[str]:
     resumed = {**counts, "duplicates": 0, "paid_calls": 312, "cached_answers": 2480}
     yield table([], resumed).splitlines()[-1]
     yield error(lambda: config.query_from_args({"page_size": "50"}), config.ConfigError)
-    yield error(lambda: config.check_operator_settings(Settings({"TMAPI_MAX_CALLS": "-1"})), config.ConfigError)
+    yield error(lambda: registry.check(Settings({"TMAPI_MAX_CALLS": "-1"})), config.ConfigError)
     yield error(lambda: config.job_config({"best_by": "cheapest"}, need_seeds=False), config.ConfigError)
     resumable = {"TMAPI_CACHE": False, "JOBDIR": "job", "FEEDS": {"p.jsonl": {"overwrite": True}}}
     yield error(lambda: cache.check(Settings(resumable)), ValueError)
 
     feed = Path("products.jsonl")
     yield error(lambda: report.build(feed), report.ReportError)
-    yield error(lambda: list(sheet.records(feed, "query_image_url", [0])), sheet.SheetError)
+    yield error(lambda: list(sheet.records(feed, "query_image_url", [0])), report.ReportError)
     feed.write_text('{"offer_id": 1}\n')
     yield error(lambda: report.build(feed), report.ReportError)
     torn = '{"query_image_url": "https://img/1.jpg"'  # the last line, cut short

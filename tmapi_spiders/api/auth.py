@@ -17,12 +17,7 @@ class ApiRefused(IgnoreRequest):
         self.status = status
 
 
-def token_of(settings: BaseSettings) -> str:
-    """The token this crawl sends."""
-    return registry.read(settings, "TMAPI_API_TOKEN")
-
-
 def secrets_of(settings: BaseSettings) -> list[str]:
-    """What must never be shown: the token."""
-    token = token_of(settings)
+    """What must never be shown: the token this crawl sends."""
+    token = registry.read(settings, "TMAPI_API_TOKEN")
     return [token] if token else []

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from contextlib import suppress
 
 from scrapy import Request
 from scrapy import signals as scrapy_signals
@@ -64,7 +65,7 @@ class CountedHTTP11DownloadHandler(HTTP11DownloadHandler):
         super().__init__(crawler)
         if self.unsupported:
             crawler.signals.connect(self._refuse_to_start, signal=scrapy_signals.spider_opened)
-        self.token = auth.token_of(crawler.settings)
+        self.token = registry.read(crawler.settings, "TMAPI_API_TOKEN")
         self.redactor = Redactor(auth.secrets_of(crawler.settings))
         mode = registry.read(crawler.settings, "TMAPI_AUTH")
         self.way: str | None = None if mode == AUTO else mode  # how the token goes: None until `auto` knows
@@ -81,11 +82,7 @@ class CountedHTTP11DownloadHandler(HTTP11DownloadHandler):
 
     def applies(self, request: Request) -> bool:
         """Our API calls, and (for `scrapy shell`/`fetch`/`view`) any URL under the API's base."""
-        if not self.token:
-            return False
-        if endpoint_of(request):
-            return True
-        return bool(self.base_url) and request.url.startswith(self.base_url + "/1688/")
+        return bool(self.token and (endpoint_of(request) or request.url.startswith(self.base_url + "/1688/")))
 
     def adopt(self, way: str) -> None:
         """A way learned elsewhere (another worker of the job, through Redis)."""
@@ -148,10 +145,8 @@ class CountedHTTP11DownloadHandler(HTTP11DownloadHandler):
         current: BaseException | None = exc
         while current is not None and id(current) not in seen:
             seen.add(id(current))
-            try:
+            with suppress(AttributeError, TypeError):
                 current.args = tuple(self.redactor.value(arg) for arg in current.args)
-            except (AttributeError, TypeError):
-                pass
             current = current.__cause__ or current.__context__
 
     def _count(self, request: Request) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -28,10 +29,6 @@ class Envelope:
         return self.data is not None
 
     @property
-    def transient(self) -> bool:
-        return self.status in contract.TRANSIENT_STATUSES
-
-    @property
     def fatal(self) -> bool:
         return self.status in contract.FATAL_STATUSES
 
@@ -47,10 +44,8 @@ def parse_json(body: bytes | str) -> Any:
     """JSON with bad UTF-8 and lone surrogates as U+FFFD, NaN/Infinity as null (RecursionError when too
     deep): orjson first, the json module for what it refuses."""
     if isinstance(body, bytes) and _LONG_DIGITS not in body.translate(_DIGITS_TO_ZERO):
-        try:
+        with suppress(orjson.JSONDecodeError):
             return orjson.loads(body)
-        except orjson.JSONDecodeError:
-            pass
     return parse_json_carefully(body)
 
 

@@ -120,13 +120,3 @@ class RedactingFilter(logging.Filter):
         if record.stack_info:
             record.stack_info = self.redactor.text(record.stack_info)
         return True
-
-
-def install_log_filter(redactor: Redactor, logger: logging.Logger | None = None) -> RedactingFilter | None:
-    """A RedactingFilter on every handler of `logger` (root by default); None when nothing to redact."""
-    if not redactor:
-        return None
-    log_filter = RedactingFilter(redactor)
-    for handler in (logger or logging.getLogger()).handlers:
-        handler.addFilter(log_filter)
-    return log_filter

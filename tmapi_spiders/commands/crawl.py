@@ -95,9 +95,7 @@ class Command(ScrapyCrawl):
         if distributed.enabled(settings) and not registry.read(settings, "TMAPI_WORKER_ID"):
             settings.set("TMAPI_WORKER_ID", distributed.default_worker_id(), priority="cmdline")
         feeds.configure(settings, spider_name)
-        store = None
-        if cache.enabled(settings) and not distributed.enabled(settings):
-            store = cache.cache_dir(registry.read(settings, "TMAPI_CACHE_DIR").strip() or "tmapi-cache")
+        store = cache.cache_dir(settings) if cache.enabled(settings) and not distributed.enabled(settings) else None
         stamp = feeds.stamp_now()
         for what, uri in outputs.remote(settings, spider_name, stamp):
             try:
@@ -140,6 +138,7 @@ class Command(ScrapyCrawl):
         assert crawler.stats is not None
         if crawler.spider is not None and not closed:
             # A second Ctrl-C / SIGTERM: Scrapy stopped the reactor without closing the spider.
+            crawler.stats.set_value("finish_reason", outcome.FORCED)
             for extension in (crawler.get_extension(TmapiRunSummary), crawler.get_extension(TmapiStatsFile)):
                 if extension is not None:
                     extension.write_after_forced_stop()

@@ -7,15 +7,14 @@ the summary, not fatal.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
-from tmapi_spiders.commands import Tool
+from tmapi_spiders.commands import Tool, fail
+from tmapi_spiders.crawl.outputs import beside
 from tmapi_spiders.jobs import outcome
-from tmapi_spiders.report import beside
 from tmapi_spiders.watch import diff as d
 from tmapi_spiders.watch import output
 from tmapi_spiders.watch.compute import changes_of
@@ -40,29 +39,23 @@ class Command(Tool, ScrapyCommand):
         if len(args) != 2:
             raise UsageError("give two products feeds: the older run, then the newer one")
         old, new = Path(args[0]), Path(args[1])
-        targets = [Path(o) for o in opts.output] if opts.output else [beside(new, ".changes.jsonl")]
+        targets = [Path(o) for o in opts.output] if opts.output else [Path(beside(new, ".changes.jsonl"))]
         try:
             for target in targets:
                 output.output_kind(target)
             rules = d.parse_rules(opts.alert)
             summary, records = changes_of(old, new, rules)
         except d.DiffError as exc:
-            self._fail(str(exc))
-            return
+            fail(str(exc))
         for target in targets:
             try:
                 output.write(target, summary, records, title=f"What changed: {new.name} against {old.name}")
             except OSError as exc:
-                self._fail(f"{target}: cannot write the changes ({exc.strerror or exc})", outcome.WRITE_FAILED)
-                return
+                fail(f"{target}: cannot write the changes ({exc.strerror or exc})", outcome.WRITE_FAILED)
         print(d.summary_line(summary))
         for match in summary["alerts"]["matches"]:
             print(_match_line(match))
         print("changes written to " + ", ".join(str(t) for t in targets))
-
-    def _fail(self, message: str, code: int = outcome.BAD_INPUT) -> None:
-        print(f"error: {message}", file=sys.stderr)
-        self.exitcode = code
 
 
 def _match_line(match: dict[str, object]) -> str:

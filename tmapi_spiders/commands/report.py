@@ -12,6 +12,7 @@ from scrapy.exceptions import UsageError
 from tmapi_spiders import report
 from tmapi_spiders.api.auth import secrets_of
 from tmapi_spiders.commands import Tool, fail
+from tmapi_spiders.crawl.outputs import beside, write_whole
 from tmapi_spiders.spreadsheets import sourcing
 
 
@@ -50,7 +51,7 @@ class Command(Tool, ScrapyCommand):
         if len(args) != 1:
             raise UsageError("give exactly one products feed (a .jsonl file)")
         products = Path(args[0])
-        output = Path(opts.output) if opts.output else report.beside(products, report.SUFFIX)
+        output = Path(opts.output or beside(products, report.SUFFIX))
         started = time.perf_counter()
         try:
             top = top_of(opts.top)
@@ -64,7 +65,7 @@ class Command(Tool, ScrapyCommand):
                 secrets=secrets_of(self.settings),
                 choice=choice,
             )
-            report.write(page, output)
+            write_whole(output, (page,))
         except (report.ReportError, sourcing.ChoiceError) as exc:
             fail(str(exc))
         except OSError as exc:

@@ -7,7 +7,6 @@ foreign line is counted and skipped; a missing feed or a bad option is one `erro
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -19,12 +18,9 @@ from scrapy.exceptions import UsageError
 
 from tmapi_spiders import report
 from tmapi_spiders.api.auth import secrets_of
-from tmapi_spiders.jobs import outcome
+from tmapi_spiders.commands import Tool, fail
+from tmapi_spiders.crawl.outputs import beside, whole
 from tmapi_spiders.spreadsheets import sourcing, workbook
-
-
-class SheetError(Exception):
-    """Bad input for `scrapy sheet`: its text is the one-line cause."""
 
 
 def records(path: Path, require: str, skipped: list[int]) -> Any:
@@ -33,11 +29,11 @@ def records(path: Path, require: str, skipped: list[int]) -> Any:
     try:
         f = open(path, "rb")  # closed by the `with` below
     except FileNotFoundError:
-        raise SheetError(f"{path}: no such file") from None
+        raise report.ReportError(f"{path}: no such file") from None
     except IsADirectoryError:
-        raise SheetError(f"{path}: is a directory, not a JSON Lines file") from None
+        raise report.ReportError(f"{path}: is a directory, not a JSON Lines file") from None
     except OSError as exc:
-        raise SheetError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+        raise report.ReportError(f"{path}: cannot read it ({exc.strerror or exc})") from None
     with f:
         for line in f:
             if not line.strip():
@@ -63,29 +59,18 @@ def collect(products: Path, failures: Path | None, summary: Path | None) -> tupl
         for record in records(failures, "query_image_url", bad_failures):
             collection.add_failure(record)
     if summary is not None:
-        try:
-            run = report.read_summary(summary)
-        except report.ReportError as exc:
-            raise SheetError(str(exc)) from None
-        for entry in run.get("images") or ():
+        for entry in report.read_summary(summary).get("images") or ():
             if isinstance(entry, dict):
                 collection.add_result(entry)
     return collection, bad_products[0], bad_failures[0]
 
 
-class Command(ScrapyCommand):
-    requires_project = True
-    requires_crawler_process = False
-    default_settings = {"LOG_ENABLED": False}
-
-    def syntax(self) -> str:
-        return (
-            "PRODUCTS.jsonl [-o SOURCING.xlsx] [--best N] [--best-by rank|price|sales]"
-            " [--max-price CNY] [--max-moq N] [--badges factory,verified]"
-        )
-
-    def short_desc(self) -> str:
-        return "Write the sourcing workbook (offers, best offers, suppliers) of a products feed"
+class Command(Tool, ScrapyCommand):
+    usage = (
+        "PRODUCTS.jsonl [-o SOURCING.xlsx] [--best N] [--best-by rank|price|sales]"
+        " [--max-price CNY] [--max-moq N] [--badges factory,verified]"
+    )
+    description = "Write the sourcing workbook (offers, best offers, suppliers) of a products feed"
 
     def add_options(self, parser: argparse.ArgumentParser) -> None:
         super().add_options(parser)
@@ -108,29 +93,24 @@ class Command(ScrapyCommand):
         if len(args) != 1:
             raise UsageError("give exactly one products feed (a .jsonl file)")
         products = Path(args[0])
-        output = Path(opts.output) if opts.output else report.beside(products, ".xlsx")
+        output = Path(opts.output or beside(products, ".xlsx"))
         started = time.perf_counter()
         try:
             choice = sourcing.choice_from({name: getattr(opts, name) for name in sourcing.CHOICE_ARGS})
             failures = self._beside(opts.failures, products, ".failures.jsonl")
             summary = self._beside(opts.summary, products, ".summary.json")
             collection, bad, bad_failures = collect(products, failures, summary)
-        except (sourcing.ChoiceError, SheetError) as exc:
-            self._fail(str(exc))
-            return
+        except (sourcing.ChoiceError, report.ReportError) as exc:
+            fail(str(exc))
         if bad:
             print(f"warning: {products}: {bad} lines skipped (torn, or not product records)", file=sys.stderr)
         if bad_failures and failures is not None:
             print(f"warning: {failures}: {bad_failures} lines skipped (torn, or not failure records)", file=sys.stderr)
-        tmp = output.with_name(output.name + ".part")
         try:
-            output.parent.mkdir(parents=True, exist_ok=True)
-            workbook.write(collection, choice, str(tmp), products.name, secrets_of(self.settings))
-            os.replace(tmp, output)  # a reader never opens half a workbook
+            with whole(output) as tmp:
+                workbook.write(collection, choice, tmp, products.name, secrets_of(self.settings))
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            self._fail(f"{output}: cannot write the workbook ({exc.strerror or exc})")
-            return
+            fail(f"{output}: cannot write the workbook ({exc.strerror or exc})")
         print(
             f"workbook written to {output} ({len(collection.offers)} offers, {len(collection.products)} products,"
             f" {output.stat().st_size / 1e6:.1f} MB, {time.perf_counter() - started:.1f} s)"
@@ -141,11 +121,6 @@ class Command(ScrapyCommand):
         """A given file (it must exist), else the one beside the feed when it is there."""
         if given:
             if not Path(given).is_file():
-                raise SheetError(f"{given}: no such file")
+                raise report.ReportError(f"{given}: no such file")
             return Path(given)
-        found = report.beside(products, suffix)
-        return found if found.is_file() else None
-
-    def _fail(self, message: str) -> None:
-        print(f"error: {message}", file=sys.stderr)
-        self.exitcode = outcome.BAD_INPUT
+        return report.existing(beside(products, suffix))

@@ -155,7 +155,7 @@ def check_settings(settings: BaseSettings) -> None:
     """Settings that must be right before the first paid call: ours by the registry, then the few
     Scrapy settings we read and the cross-field rules."""
     registry.check(settings)
-    if not auth.token_of(settings):
+    if not auth.secrets_of(settings):
         raise ConfigError(
             "no API token: set TMAPI_API_TOKEN in the environment (or -s TMAPI_API_TOKEN=...),"
             " or run against the bundled sandbox with -s TMAPI_SANDBOX=true"
@@ -182,20 +182,7 @@ def check_settings(settings: BaseSettings) -> None:
     level = settings.get("LOG_LEVEL")
     if isinstance(level, str) and not isinstance(logging.getLevelName(level), int):
         raise ConfigError(f"LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got {level!r}")
-    check_operator_settings(settings)
-
-
-def check_operator_settings(settings: BaseSettings) -> None:
-    """The cap, cache, progress and summary settings (docs/running-jobs.md)."""
     # Imported here: every command imports this module at start.
-    from tmapi_spiders import limits
-    from tmapi_spiders.extensions import progress
-    from tmapi_spiders.jobs import cache, spending
+    from tmapi_spiders.jobs import cache
 
-    try:
-        limits.read_limits(settings)
-        spending.max_calls(settings)
-        cache.check(settings)
-        progress.check(settings)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
+    cache.check(settings)  # a writable answer store, JOBDIR that can resume (docs/running-jobs.md)

@@ -1,17 +1,19 @@
 """Every local file a crawl will write, probed for writing and locked (`<file>.lock`, an flock holding
 the pid) before the first paid call: an unwritable path or a second run on the same file is one
-`error:` line (exit 2), not a failure per record after every call was paid. Object storage: storage.py."""
+`error:` line (exit 2), not a failure per record after every call was paid; their names (`beside`), and
+the write of a whole file (`whole`, `write_whole`). Object storage: storage.py."""
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import errno
 import fcntl
 import os
 import re
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -68,14 +70,40 @@ def resolve(template: str, known: dict[str, Any]) -> tuple[str, bool]:
     return path, set(_PLACEHOLDER.findall(template.replace("%%", ""))) <= STABLE_PARAMS
 
 
+@contextlib.contextmanager
+def whole(path: str | os.PathLike[str]) -> Iterator[str]:
+    """A `.part` path to write `path` at: renamed over it when the block ends, removed if it raises,
+    so a reader never opens half a file."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.part"
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
+
+
+def write_whole(path: str | os.PathLike[str], chunks: Iterable[str]) -> None:
+    """Write the text `chunks` to `path` whole or not at all."""
+    with whole(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        f.writelines(chunks)
+
+
+def beside(path: str | os.PathLike[str], suffix: str) -> str:
+    """`x/products.jsonl` -> `x/products<suffix>`, the way the crawl names its other files."""
+    head, name = os.path.split(path)
+    stem, dot, _ext = name.rpartition(".")
+    return os.path.join(head, (stem if dot and stem else name) + suffix)
+
+
 def summary_path(products_uri: str | None, output_dir: str, spider_name: str, stamp: str) -> str:
     """`x/products.jsonl` -> `x/products.summary.json`; under the output directory for a feed that is
     not a local file (stdout, s3://...)."""
     path = local_path(products_uri) if products_uri else None
     if path:
-        head, name = os.path.split(path)
-        stem, dot, _ext = name.rpartition(".")
-        return os.path.join(head, (stem if dot and stem else name) + SUMMARY_SUFFIX)
+        return beside(path, SUMMARY_SUFFIX)
     return os.path.join(output_dir, f"{spider_name}-{stamp}{SUMMARY_SUFFIX}")
 
 
@@ -83,6 +111,12 @@ def summary_file(settings: BaseSettings, products_uri: str | None, spider_name: 
     """Where the run summary goes: TMAPI_SUMMARY_FILE, else beside the first products feed."""
     output_dir = registry.read(settings, "TMAPI_OUTPUT_DIR") or "output"
     return registry.read(settings, "TMAPI_SUMMARY_FILE") or summary_path(products_uri, output_dir, spider_name, stamp)
+
+
+def stats_file(settings: BaseSettings, spider_name: str) -> str:
+    """TMAPI_STATS_FILE with its `%(name)s` and `%(worker)s` filled ("": no stats file)."""
+    template, worker = registry.read(settings, "TMAPI_STATS_FILE"), registry.read(settings, "TMAPI_WORKER_ID")
+    return template.replace("%(name)s", spider_name).replace("%(worker)s", worker)
 
 
 def _known(settings: BaseSettings, spider_name: str, stamp: str) -> dict[str, Any]:
@@ -107,10 +141,9 @@ def planned(settings: BaseSettings, spider_name: str, stamp: str) -> list[Output
         path = summary_file(settings, first_products, spider_name, stamp)
         given = bool(registry.read(settings, "TMAPI_SUMMARY_FILE"))
         found.append(Output("the run summary", path, given or stamp not in path))
-    stats = registry.read(settings, "TMAPI_STATS_FILE")
+    stats = stats_file(settings, spider_name)
     if stats:
-        path = stats.replace("%(name)s", spider_name).replace("%(worker)s", known["worker"])
-        found.append(Output("TMAPI_STATS_FILE", path, False))
+        found.append(Output("TMAPI_STATS_FILE", stats, False))
     return found
 
 

@@ -14,7 +14,6 @@ from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from scrapy.http import Response
-from scrapy.settings import BaseSettings
 from scrapy.utils.asyncio import AsyncioLoopingCall, create_looping_call
 from twisted.internet.task import LoopingCall
 
@@ -121,7 +120,7 @@ class TmapiProgress:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        interval = check(crawler.settings)
+        interval = registry.read(crawler.settings, "TMAPI_PROGRESS_INTERVAL")
         if not interval or not for_tmapi_job(crawler):
             raise NotConfigured
         o = cls(crawler, interval, want_bar(registry.read(crawler.settings, "TMAPI_PROGRESS_BAR")))
@@ -251,8 +250,3 @@ class _AboveTheBar(logging.Handler):
 def want_bar(value: str) -> bool:
     """TMAPI_PROGRESS_BAR (checked by the registry): auto (a bar when stderr is a terminal), true or false."""
     return sys.stderr.isatty() if value == "auto" else contract.parse_bool(value)
-
-
-def check(settings: BaseSettings) -> float:
-    """TMAPI_PROGRESS_INTERVAL in seconds (0: off); ConfigError names a bad value."""
-    return float(registry.read(settings, "TMAPI_PROGRESS_INTERVAL"))

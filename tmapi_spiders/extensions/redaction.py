@@ -4,13 +4,14 @@ under download.py and the envelope middleware; NotConfigured when there is no to
 
 from __future__ import annotations
 
+import logging
 from typing import Self
 
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 
 from tmapi_spiders.api.auth import secrets_of
-from tmapi_spiders.api.redact import Redactor, install_log_filter
+from tmapi_spiders.api.redact import RedactingFilter, Redactor
 
 
 class LogRedaction:
@@ -20,5 +21,7 @@ class LogRedaction:
         if not redactor:
             raise NotConfigured
         # Left on for the rest of the process: the last lines come after the engine has stopped.
-        install_log_filter(redactor)
+        log_filter = RedactingFilter(redactor)
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(log_filter)
         return cls()

@@ -19,7 +19,7 @@ from scrapy.extensions.feedexport import FeedExporter, FeedSlot
 from tmapi_spiders import registry, report
 from tmapi_spiders.api.auth import secrets_of
 from tmapi_spiders.crawl import feeds
-from tmapi_spiders.crawl.outputs import local_path
+from tmapi_spiders.crawl.outputs import beside, local_path, write_whole
 from tmapi_spiders.extensions import for_tmapi_job
 from tmapi_spiders.extensions.summary import TmapiRunSummary
 from tmapi_spiders.spreadsheets.sourcing import Choice
@@ -27,16 +27,6 @@ from tmapi_spiders.spreadsheets.sourcing import Choice
 logger = logging.getLogger(__name__)
 
 JSON_LINES = ("jsonlines", "jsonl", "jl")
-
-
-def workbook_choice(crawler: Crawler) -> Choice | None:
-    """The crawl's `-a best/best_by/max_price/max_moq/badges`: the page's default filters (None: unfiltered)."""
-    choice = getattr(getattr(crawler.spider, "job", None), "choice", None)
-    return choice if isinstance(choice, Choice) and choice != Choice() else None
-
-
-def existing(path: str | None) -> Path | None:
-    return Path(path) if path and Path(path).is_file() else None
 
 
 class TmapiReport:
@@ -80,19 +70,20 @@ class TmapiReport:
             where = f"{slot.uri} ({slot.format})" if slot is not None else "none"
             logger.warning("TMAPI_REPORT: the report needs a local JSON Lines products feed; the feed is %s", where)
             return
-        products = Path(path)
-        output = report.beside(products, report.SUFFIX)
+        output = beside(path, report.SUFFIX)
+        # The crawl's `-a best/best_by/max_price/max_moq/badges`: the page's default filters (none: unfiltered).
+        choice = getattr(getattr(self.crawler.spider, "job", None), "choice", None)
         started = time.perf_counter()
         try:
             page = report.build(
-                products,
-                failures=existing(local_path(self.failures) if self.failures else None),
-                summary=existing(summary),
+                Path(path),
+                failures=report.existing(local_path(self.failures) if self.failures else None),
+                summary=report.existing(summary),
                 secrets=secrets_of(self.crawler.settings),
                 discover=False,
-                choice=workbook_choice(self.crawler),
+                choice=choice if isinstance(choice, Choice) and choice != Choice() else None,
             )
-            report.write(page, output)
+            write_whole(output, (page,))
         except (report.ReportError, OSError) as exc:
             logger.error("TMAPI_REPORT: could not write the report to %s: %s", output, exc)
             return

@@ -12,10 +12,9 @@ from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 
-from tmapi_spiders import registry
 from tmapi_spiders.api.auth import secrets_of
 from tmapi_spiders.api.redact import Redactor
-from tmapi_spiders.extensions.summary import FORCED, write_whole
+from tmapi_spiders.crawl.outputs import stats_file, write_whole
 
 logger = logging.getLogger(__name__)
 
@@ -45,20 +44,12 @@ class TmapiStatsFile:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        template = registry.read(crawler.settings, "TMAPI_STATS_FILE")
-        if not template:
+        path = stats_file(crawler.settings, str(getattr(crawler.spidercls, "name", "") or "crawl"))
+        if not path:
             raise NotConfigured
-        name = str(getattr(crawler.spidercls, "name", "") or "crawl")
-        worker = registry.read(crawler.settings, "TMAPI_WORKER_ID")
-        o = cls(crawler, template.replace("%(name)s", name).replace("%(worker)s", worker))
+        o = cls(crawler, path)
         crawler.signals.connect(o.write, signal=signals.engine_stopped)
         return o
-
-    def write_after_forced_stop(self) -> None:
-        """A second Ctrl-C: the stats as they stood when the reactor stopped."""
-        if self.stats.get_value("finish_reason") is None:
-            self.stats.set_value("finish_reason", FORCED)
-        self.write()
 
     def write(self) -> None:
         if self.written:
@@ -71,3 +62,5 @@ class TmapiStatsFile:
             logger.error("Could not write the stats to %s: %s", self.path, exc)
             return
         logger.info("Stats written to %s", self.path)
+
+    write_after_forced_stop = write  # `scrapy crawl`: the stats as they stood when the reactor stopped

@@ -10,8 +10,8 @@ import itertools
 import json
 import logging
 import os
-from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections import Counter, deque
+from collections.abc import Iterator
 from typing import Any, Self
 
 from scrapy import Spider, signals
@@ -26,7 +26,7 @@ from tmapi_spiders.clock import utc_now
 from tmapi_spiders.crawl import feeds
 from tmapi_spiders.crawl.done import WriteGuard
 from tmapi_spiders.crawl.outputs import SUMMARY_SUFFIX as SUFFIX
-from tmapi_spiders.crawl.outputs import summary_file
+from tmapi_spiders.crawl.outputs import summary_file, write_whole
 from tmapi_spiders.extensions import for_tmapi_job, stat
 from tmapi_spiders.jobs import backends
 from tmapi_spiders.jobs.backends import ImageResults
@@ -37,21 +37,6 @@ logger = logging.getLogger(__name__)
 FIELDS = ("query_image_url", "status", "total_count", "pages", "items", "duplicates", "ended", "reason")
 TABLE_ROWS = 20
 NOT_STARTED_SUFFIX = ".not-started.txt"
-FORCED = "shutdown_forced"  # finish reason after a second Ctrl-C / SIGTERM (outcome.INTERRUPTED)
-
-
-def write_whole(path: str, chunks: Iterable[str]) -> None:
-    """Write `path` whole or not at all (a `.part` file renamed over it)."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.part"
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.writelines(chunks)
-        os.replace(tmp, path)
-    except OSError:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise
 
 
 def totals_of(images: list[dict[str, Any]], images_total: int) -> dict[str, Any]:
@@ -173,8 +158,7 @@ class TmapiRunSummary:
         try:
             write_whole(path, lines())
         except OSError as exc:
-            for _ in seeds:  # read to its end all the same: then tmapi/images_total counts the whole list
-                pass
+            deque(seeds, maxlen=0)  # read to its end all the same: then tmapi/images_total counts the whole list
             WriteGuard.of(self.crawler).fail(path, exc)
             return {}
         logger.info("%d images of the list not started: listed in %s", count, path)
@@ -200,7 +184,6 @@ class TmapiRunSummary:
         if self.written:
             return
         self.written = True
-        self.stats.set_value("finish_reason", FORCED)
         if self.products_uri is None:  # no slot closed: the first products feed that names a file
             for uri, options in self.crawler.settings.getdict("FEEDS").items():
                 if not feeds.failures_only(options) and "%(" not in str(uri):

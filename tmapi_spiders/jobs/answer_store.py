@@ -127,7 +127,7 @@ class AnswerStore:
                 self._replace_damaged(exc)  # damage that shows at open, or in the pruning's reads
                 inventory = prune(self.db, self.ttl, self.max_bytes)
         except (OSError, sqlite3.Error) as exc:
-            self._close()
+            self.close_spider()
             logger.error(
                 "Answer store: cannot open %s (%s): this run keeps no answers, and running it again will pay"
                 " for every call again. Its records still reach the feed.",
@@ -140,7 +140,7 @@ class AnswerStore:
 
     def _replace_damaged(self, exc: sqlite3.Error) -> None:
         """Move the damaged database (and its log) aside; start a new one with what can still be read."""
-        self._close()
+        self.close_spider()
         path = os.path.join(self.root, DB_NAME)
         aside = f"{path}.unreadable-{int(time.time())}"
         n = 1
@@ -163,10 +163,8 @@ class AnswerStore:
             kept,
         )
 
-    def close_spider(self, spider: Spider) -> None:
-        self._close()  # the last connection folds the write-ahead log into the database
-
-    def _close(self) -> None:
+    def close_spider(self, spider: Spider | None = None) -> None:
+        """Also whenever the store is given up; the last connection folds the write-ahead log into the database."""
         if self.db is not None:
             with suppress(sqlite3.Error):
                 self.db.close()
@@ -237,7 +235,7 @@ class AnswerStore:
             try:
                 self._replace_damaged(exc)
             except (OSError, sqlite3.Error) as again:
-                self._close()
+                self.close_spider()
                 logger.error(
                     "Answer store: %s is damaged (%s) and no new one could be started (%s): the rest of this run"
                     " keeps no answers. Its records still reach the feed.",

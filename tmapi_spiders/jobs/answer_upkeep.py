@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from contextlib import closing
+from contextlib import closing, suppress
 from dataclasses import dataclass
 
 # SQLite's result codes for a damaged file; others (full, locked, I/O) are not the file's fault.
@@ -27,7 +27,7 @@ def salvage(source: str, db: sqlite3.Connection) -> int:
         return 0
     with closing(old):
         for order in ("ASC", "DESC"):
-            try:
+            with suppress(sqlite3.DatabaseError):  # the damaged page: what was copied before it is kept
                 db.execute("BEGIN")
                 try:
                     for row in old.execute(f"SELECT id, key, stored_at, data FROM answers ORDER BY id {order}"):
@@ -37,8 +37,6 @@ def salvage(source: str, db: sqlite3.Connection) -> int:
                         copied.add(row[0])
                 finally:
                     db.execute("COMMIT")
-            except sqlite3.DatabaseError:
-                continue
     return len(copied)
 
 

@@ -10,7 +10,6 @@ import errno
 import logging
 import os
 import sqlite3
-from contextlib import suppress
 from typing import Any, Self
 
 from scrapy import Request
@@ -27,7 +26,7 @@ from scrapy.utils.project import data_path
 from tmapi_spiders import registry
 from tmapi_spiders.api import contract, paging
 from tmapi_spiders.api.requests import ENDPOINT_SEARCH, ENVELOPE_META, META_KEY, endpoint_of
-from tmapi_spiders.crawl.outputs import cause
+from tmapi_spiders.crawl.outputs import cause, probe
 from tmapi_spiders.jobs import backends
 from tmapi_spiders.jobs.answer_store import DB_NAME, SCHEDULER, connect
 from tmapi_spiders.settings_util import set_unless_given
@@ -65,9 +64,10 @@ def enabled(settings: BaseSettings) -> bool:
     return not backends.shared(settings) if value == AUTO else contract.parse_bool(value)
 
 
-def cache_dir(directory: str) -> str:
-    """A relative TMAPI_CACHE_DIR lives in the project's .scrapy directory, as HTTPCACHE_DIR would
+def cache_dir(settings: BaseSettings) -> str:
+    """TMAPI_CACHE_DIR; a relative one lives in the project's .scrapy directory, as HTTPCACHE_DIR would
     (./.scrapy without a project, as under scrapyd)."""
+    directory = registry.read(settings, "TMAPI_CACHE_DIR").strip() or "tmapi-cache"
     if os.path.isabs(directory):
         return directory
     try:
@@ -77,27 +77,22 @@ def cache_dir(directory: str) -> str:
 
 
 def check_writable(directory: str) -> None:
-    """Create the store and write a probe file before any paid call: ValueError says what is wrong
+    """Create the store and write a probe file before any paid call: ConfigError says what is wrong
     and how to go on. A damaged database is left for the store to move aside."""
     database = os.path.join(directory, DB_NAME)
     if os.path.isdir(database):
-        raise ValueError(
+        raise registry.ConfigError(
             f"TMAPI_CACHE_DIR {directory}: {database} is a directory, where the answer store's file should be:"
             " move it away or choose another directory with -s TMAPI_CACHE_DIR=..."
         )
-    probe = os.path.join(directory, f".probe-{os.getpid()}")
+    probe_file = os.path.join(directory, f".probe-{os.getpid()}")
     try:
-        os.makedirs(directory, exist_ok=True)
-        with open(probe, "wb") as f:
-            f.write(b"\0" * 4096)
-        os.remove(probe)
+        probe(probe_file, [])
         connect(directory).close()
     except (OSError, sqlite3.OperationalError) as exc:
-        with suppress(OSError):
-            os.remove(probe)
-        reason = cause(exc, probe) if isinstance(exc, OSError) else str(exc)
+        reason = cause(exc, probe_file) if isinstance(exc, OSError) else str(exc)
         full = isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
-        raise ValueError(
+        raise registry.ConfigError(
             f"TMAPI_CACHE_DIR {directory} cannot be written ({reason}): "
             + ("free some space or choose" if full else "choose")
             + " another directory with -s TMAPI_CACHE_DIR=..., or run without the answer store"
@@ -108,20 +103,19 @@ def check_writable(directory: str) -> None:
 
 
 def check(settings: BaseSettings) -> None:
-    """Raise ValueError for an unwritable store, or JOBDIR that cannot resume (before any paid call);
+    """Raise ConfigError for an unwritable store, or JOBDIR that cannot resume (before any paid call);
     each setting's own value is the registry's to check."""
     if not enabled(settings):
         overwrites = any((options or {}).get("overwrite") for options in settings.getdict("FEEDS").values())
         if settings.get("JOBDIR") and not backends.shared(settings) and overwrites:
-            raise ValueError(
+            raise registry.ConfigError(
                 "JOBDIR with TMAPI_CACHE=false and -O: resuming would overwrite the records of the run it"
                 " resumes. Keep the answer store on (the default) or write with -o (append)"
             )
         return
-    directory = registry.read(settings, "TMAPI_CACHE_DIR").strip()
-    if not directory:
-        raise ValueError("TMAPI_CACHE_DIR must name a directory when the answer store is on (TMAPI_CACHE)")
-    check_writable(cache_dir(directory))
+    if not registry.read(settings, "TMAPI_CACHE_DIR").strip():
+        raise registry.ConfigError("TMAPI_CACHE_DIR must name a directory when the answer store is on (TMAPI_CACHE)")
+    check_writable(cache_dir(settings))
 
 
 def _appends(settings: BaseSettings) -> bool:
@@ -136,15 +130,14 @@ def configure(settings: BaseSettings) -> None:
     """The answer store as Scrapy's HTTPCACHE_* settings, at the add-on's priority (the user's win).
     A bad value is left for config.check_settings."""
     try:
-        on = enabled(settings)
-        ttl = max(1, round(registry.read(settings, "TMAPI_CACHE_TTL")))
+        if not enabled(settings):
+            return
+        ttl = round(registry.read(settings, "TMAPI_CACHE_TTL"))  # 1 or more: the registry's bound
     except ValueError:
-        return
-    if not on:
         return
     wanted: dict[str, Any] = {
         "HTTPCACHE_ENABLED": True,
-        "HTTPCACHE_DIR": cache_dir(registry.read(settings, "TMAPI_CACHE_DIR").strip() or "tmapi-cache"),
+        "HTTPCACHE_DIR": cache_dir(settings),
         "HTTPCACHE_EXPIRATION_SECS": ttl,
         "HTTPCACHE_POLICY": POLICY,
         "HTTPCACHE_STORAGE": STORAGE,

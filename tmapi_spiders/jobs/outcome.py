@@ -11,6 +11,7 @@ CAP_REACHED = 5  # TMAPI_MAX_CALLS reached: work left for a later run
 JOB_LOST = 6  # distributed: the job's state vanished from Redis (restarted empty, flushed): seed it again
 WRITE_FAILED = 7  # a record, the failures feed or the summary could not be written: what was not written is not done
 INTERRUPTED = 130  # a second Ctrl-C or SIGTERM forced an unclean stop (128 + SIGINT, as shells report it)
+FORCED = "shutdown_forced"  # the finish reason `scrapy crawl` gives that stop
 
 FINISH_REASONS = {
     "tmapi_auth_failed": API_REFUSED,
@@ -25,7 +26,7 @@ FINISH_REASONS = {
     "tmapi_write_failed": WRITE_FAILED,
     "tmapi_max_calls": CAP_REACHED,
     "tmapi_scrapy_unsupported": SCRAPY_ERROR,  # tmapi_spiders/api/download.py
-    "shutdown_forced": INTERRUPTED,
+    FORCED: INTERRUPTED,
 }
 
 

@@ -19,14 +19,9 @@ DUMPS: dict[str, tuple[str, ...]] = {
 }
 
 
-class DropDumps(logging.Filter):
-    """Drops the INFO dumps (DUMPS) of the Scrapy logger it is on."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.levelno == logging.INFO and str(record.msg).startswith(DUMPS[record.name]))
-
-
-DROP_DUMPS = DropDumps()
+def drop_dumps(record: logging.LogRecord) -> bool:
+    """The filter on each logger of DUMPS (logging takes a function): False for its INFO dumps."""
+    return not (record.levelno == logging.INFO and str(record.msg).startswith(DUMPS[record.name]))
 
 
 def install(settings: BaseSettings) -> None:
@@ -36,7 +31,7 @@ def install(settings: BaseSettings) -> None:
     if not isinstance(number, int) or number <= logging.DEBUG:
         return
     for name in DUMPS:
-        logging.getLogger(name).addFilter(DROP_DUMPS)
+        logging.getLogger(name).addFilter(drop_dumps)
 
 
 def skip_dropped_records() -> None:

@@ -1,7 +1,7 @@
 """TMAPI_MAX_CALLS: a hard cap on a job's paid calls (exit 5, finish reason `tmapi_max_calls`).
 
 Each request about to leave for the API (stored answers never get here) reserves one call. Past the cap,
-in one process it fails (`CapReached`); in a distributed job it goes back to the job's queue.
+in one process it is ignored (the image fails); in a distributed job it goes back to the job's queue.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from typing import Self
 from scrapy import Request, signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import CloseSpider, IgnoreRequest, NotConfigured
-from scrapy.settings import BaseSettings
 from scrapy.utils.defer import deferred_from_coro
 
 from tmapi_spiders import registry
@@ -25,15 +24,6 @@ logger = logging.getLogger(__name__)
 
 FINISH_REASON = "tmapi_max_calls"
 SETTING = "TMAPI_MAX_CALLS"
-
-
-class CapReached(IgnoreRequest):
-    """The job's paid calls are spent: this request was not sent."""
-
-
-def max_calls(settings: BaseSettings) -> int:
-    """TMAPI_MAX_CALLS as a number (0: no cap); ConfigError (a ValueError) names a bad value."""
-    return int(registry.read(settings, SETTING))
 
 
 class TmapiCallCapMiddleware:
@@ -54,7 +44,7 @@ class TmapiCallCapMiddleware:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        limit = max_calls(crawler.settings)
+        limit = registry.read(crawler.settings, SETTING)
         if not limit:
             raise NotConfigured
         return cls(crawler, backends.for_crawler(crawler).call_counter(limit), limit)
@@ -73,7 +63,9 @@ class TmapiCallCapMiddleware:
         self.stats.inc_value("tmapi/max_calls_refused")
         self._stop()
         if self.drain:
-            raise CapReached(f"{SETTING}={self.limit} reached: the job's paid calls are spent, this call was not made")
+            raise IgnoreRequest(
+                f"{SETTING}={self.limit} reached: the job's paid calls are spent, this call was not made"
+            )
         return request.replace(dont_filter=True)  # back to the job's queue, for a run with a higher cap
 
     def _stop(self) -> None:

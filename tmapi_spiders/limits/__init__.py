@@ -52,8 +52,6 @@ class LimitUnavailable(Exception):
 
 def read_limits(settings: BaseSettings) -> tuple[int, float]:
     """(max concurrency, max qps), 0 meaning no limit; ConfigError names a bad limit setting."""
-    registry.read(settings, LEASE_SETTING)
-    registry.read(settings, POLL_SETTING)
     return registry.read(settings, "TMAPI_MAX_CONCURRENCY"), float(registry.read(settings, "TMAPI_MAX_QPS"))
 
 

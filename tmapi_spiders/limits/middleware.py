@@ -47,10 +47,9 @@ class TmapiLimitMiddleware:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         concurrency, qps = read_limits(crawler.settings)
-        # No plan limit: nothing to share until a 429, so each process finds its own rate.
-        unlimited = not concurrency and not qps
-        backend = LocalBackend(0, 0.0) if unlimited else backends.for_crawler(crawler).limiter(concurrency, qps)
-        return cls(crawler, backend, concurrency, qps)
+        # No plan limit: nothing to share until a 429, so each process finds its own rate (locally, from none).
+        make = backends.for_crawler(crawler).limiter if concurrency or qps else LocalBackend
+        return cls(crawler, make(concurrency, qps), concurrency, qps)
 
     async def process_request(self, request: Request) -> Request | None:
         if not endpoint_of(request) or request in self.held:

@@ -70,9 +70,8 @@ def read(settings: BaseSettings, name: str) -> Any:
 def check(settings: BaseSettings) -> None:
     """Raise ConfigError for the first setting outside its type, bounds or choices (the add-ons' too)."""
     import_addons(settings)
-    for setting in BY_NAME.values():
-        if settings.get(setting.name) is not None:  # unset: settings built without the project's defaults
-            read(settings, setting.name)
+    for name in BY_NAME:  # an unset one reads as its default, unchecked
+        read(settings, name)
 
 
 def _nearest(name: str) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from tmapi_spiders.api.redact import Redactor
+from tmapi_spiders.crawl.outputs import SUMMARY_SUFFIX, beside
 from tmapi_spiders.report.model import report_data
 from tmapi_spiders.report.page import render
 from tmapi_spiders.spreadsheets import sourcing
@@ -66,18 +67,9 @@ def read_summary(path: Path) -> dict[str, Any]:
     return value
 
 
-def beside(products: Path, suffix: str) -> Path:
-    """`x/products.jsonl` -> `x/products<suffix>`, the way the crawl names its other files."""
-    stem, dot, _ext = products.name.rpartition(".")
-    return products.with_name((stem if dot and stem else products.name) + suffix)
-
-
-def write(html_text: str, path: Path) -> None:
-    """Written whole or not at all: a reader never opens half a report."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(html_text, encoding="utf-8")
-    os.replace(tmp, path)
+def existing(path: str | os.PathLike[str] | None) -> Path | None:
+    """`path` when it names a file, else None."""
+    return Path(path) if path and Path(path).is_file() else None
 
 
 def build(
@@ -93,10 +85,9 @@ def build(
     files), the failures feed and run summary are looked for beside it; `choice` sets the page's
     default filters and the offers the suppliers view counts."""
     secrets = list(secrets)
-    if discover and failures is None and beside(products, ".failures.jsonl").is_file():
-        failures = beside(products, ".failures.jsonl")
-    if discover and summary is None and beside(products, ".summary.json").is_file():
-        summary = beside(products, ".summary.json")
+    if discover:
+        failures = failures or existing(beside(products, ".failures.jsonl"))
+        summary = summary or existing(beside(products, SUMMARY_SUFFIX))
     run = read_summary(summary) if summary is not None else None
     failure_records = list(read_jsonl(failures, "failure record", "query_image_url")) if failures is not None else []
     records = read_jsonl(products, "product record", "query_image_url")
