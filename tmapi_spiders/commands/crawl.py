@@ -22,7 +22,6 @@ from tmapi_spiders.extensions.stats_file import TmapiStatsFile
 from tmapi_spiders.extensions.summary import TmapiRunSummary
 from tmapi_spiders.jobs import outcome, quiet_log
 from tmapi_spiders.watch import history
-from tmapi_spiders.watch.alerts import check_url
 
 
 class Command(ScrapyCrawl):
@@ -47,7 +46,7 @@ class Command(ScrapyCrawl):
             check_setting_names(self.settings, spidercls.custom_settings)
             # What an add-on settles before any crawler exists (Scrapy does it again next): the checks see it.
             AddonManager.load_pre_crawler_settings(self.settings)
-            self.plan = self.plan_history(opts)
+            self.plan = history.plan_for(self.settings, opts.spargs)
             if distributed.enabled(self.settings):  # a worker of a shared job: seeds in Redis
                 # Imported only here: a single-process crawl never loads redis.
                 from tmapi_spiders.distributed.preflight import check as distributed_check
@@ -67,24 +66,6 @@ class Command(ScrapyCrawl):
                 history.start(self.plan)
             except OSError as exc:
                 fail(f"history {self.plan.directory}: cannot be written ({exc.strerror or exc})")
-
-    def plan_history(self, opts: argparse.Namespace) -> history.Plan | None:
-        """`-a history=DIR`: check and lock it, and point the feed and the answer store at it
-        (before the other checks, which then check those). None without it."""
-        directory, keep, rules = history.options(opts.spargs)
-        if directory is None:
-            return None
-        if distributed.enabled(self.settings):
-            raise history.HistoryError("-a history=DIR runs in one process: not with REDIS_URL (a distributed worker)")
-        if self.settings.getdict("FEEDS"):
-            raise history.HistoryError("-a history=DIR writes its own feed (DIR/<UTC time>.jsonl): drop -o/-O")
-        webhook = registry.read(self.settings, "TMAPI_ALERT_WEBHOOK").strip()
-        if webhook:
-            check_url(webhook)
-        plan = history.prepare(directory, keep, rules)
-        for name, value in history.settings_for(plan).items():
-            self.settings.set(name, value, priority="cmdline")
-        return plan
 
     def claim_outputs(self, spider_name: str) -> outputs.Guard:
         """Complete the feeds as the add-ons will, then check and lock every file the crawl writes."""

@@ -19,8 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scrapy.settings import BaseSettings
+
+from tmapi_spiders import registry
 from tmapi_spiders.clock import utc_now
+from tmapi_spiders.jobs.backends import shared
 from tmapi_spiders.watch import diff as d
+from tmapi_spiders.watch.alerts import check_url
 
 STORE_DIR = ".store"
 LOCK_FILE = ".lock"
@@ -160,6 +165,25 @@ def prepare(directory: Path, keep: int, rules: list[d.Rule]) -> Plan:
         if (directory / STORE_DIR / last_store).is_dir():
             resumes, store_id = last, last_store
     return Plan(directory, stamp, store_id, resumes, keep, rules, lock)
+
+
+def plan_for(settings: BaseSettings, args: dict[str, Any]) -> Plan | None:
+    """`-a history=DIR` of `scrapy crawl`: check and lock it, and point the feed and the answer store
+    at it (before the crawl's other checks, which then check those). None without it."""
+    directory, keep, rules = options(args)
+    if directory is None:
+        return None
+    if shared(settings):
+        raise HistoryError("-a history=DIR runs in one process: not with REDIS_URL (a distributed worker)")
+    if settings.getdict("FEEDS"):
+        raise HistoryError("-a history=DIR writes its own feed (DIR/<UTC time>.jsonl): drop -o/-O")
+    webhook = registry.read(settings, "TMAPI_ALERT_WEBHOOK").strip()
+    if webhook:
+        check_url(webhook)
+    plan = prepare(directory, keep, rules)
+    for name, value in settings_for(plan).items():
+        settings.set(name, value, priority="cmdline")
+    return plan
 
 
 def start(plan: Plan) -> None:
