@@ -138,7 +138,7 @@ class RedisHealth:
             return
         self.down = False
         try:
-            marker = self.job.marker()
+            marker = self.server.get(self.keys.marker)
         except connection.ERRORS as exc:
             self.lost(exc)
             return

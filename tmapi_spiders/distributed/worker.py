@@ -105,7 +105,7 @@ class Worker(RedisHealth):
         self.crawler.signals.connect(self._auth_learned, signal=tmapi_signals.auth_learned)
         self.crawler.signals.connect(self._request_done, signal=tmapi_signals.request_done)
         try:
-            self.job.renew(self.id, self.lease, [])  # visible as a live worker at once; learns the job's marker
+            self.job.heartbeat(self.id, self.lease, [], limit=0)  # a live worker at once; learns the job's marker
             # TMAPI_AUTH=auto: how the gateway takes the token ("header" or "query"), if another worker learned it
             way = self.server.get(self.keys.auth)
             queued, work_left = self.job.queued(), self.job.work_left()
@@ -150,7 +150,7 @@ class Worker(RedisHealth):
             )
             return
         try:
-            self.job.renew(self.id, self.lease, [])  # the marker check: a lost job gets nothing back
+            self.job.heartbeat(self.id, self.lease, [], limit=0)  # the marker check: a lost job gets nothing back
             self._ack_done(force=True)
             given = self.job.give_back(list(self.leases))
             if given:
