@@ -87,7 +87,7 @@ def test_a_job_under_the_old_key_names_is_named_and_migrated_in_one_command(
     `scrapy job` say so in one line (exit 2) instead of seeing an empty job; `scrapy job
     --migrate` renames its keys, after which the job runs as before."""
     client = redis_server.client()
-    old = JobKeys.for_job("old", tagged=False)
+    old = JobKeys.for_job("old").untagged()
     Job(client, old).push_seeds([{"url": IMAGE, "max_pages": 1}])
     client.hset(old.stats, "pages", 3)
     new = JobKeys.for_job("old")

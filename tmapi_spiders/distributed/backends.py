@@ -36,10 +36,10 @@ class RedisBackends:
         self.keep_seconds = int(registry.read(self.settings, "TMAPI_REDIS_KEEP_STATS"))
 
     def image_results(self) -> RedisResults:
-        return RedisResults(connection.of(self.crawler), self.keys, self.keep_seconds)
+        return RedisResults(Worker.of(self.crawler).server, self.keys, self.keep_seconds)
 
     def call_counter(self, limit: int) -> RedisCounter:
-        return RedisCounter(connection.of(self.crawler), self.keys, limit, self.keep_seconds)
+        return RedisCounter(Worker.of(self.crawler).server, self.keys, limit, self.keep_seconds)
 
     def limiter(self, concurrency: int, qps: float) -> RedisBackend:
         worker = Worker.of(self.crawler)

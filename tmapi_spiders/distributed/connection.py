@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import weakref
 from functools import partial
 from typing import Any
 from urllib.parse import unquote
@@ -15,7 +14,6 @@ import redis
 from redis.cluster import RedisCluster
 from redis.connection import parse_url
 from redis.sentinel import Sentinel
-from scrapy.crawler import Crawler
 from scrapy.settings import BaseSettings
 from scrapy.utils.misc import load_object
 from scrapy_redis.connection import SETTINGS_PARAMS_MAP
@@ -139,16 +137,6 @@ def check_settings(settings: BaseSettings) -> str | None:
 def client(settings: BaseSettings) -> Any:
     """redis.Redis (or REDIS_PARAMS' redis_cls), RedisCluster, or the Sentinel master's client."""
     return plan(settings)()
-
-
-_clients: weakref.WeakKeyDictionary[Crawler, Any] = weakref.WeakKeyDictionary()
-
-
-def of(crawler: Crawler) -> Any:
-    """The crawler's one client: the worker, the job's backends and the limiter share its pool."""
-    if crawler not in _clients:
-        _clients[crawler] = client(crawler.settings)
-    return _clients[crawler]
 
 
 def describe(url: str) -> str:
