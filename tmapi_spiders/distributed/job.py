@@ -69,12 +69,12 @@ class Job:
         self.dupefilter_ttl = 0.0  # TMAPI_REDIS_DUPEFILTER_TTL (0: until the job is finished)
         # Seeds, requests and leases left as the last pop_seeds saw them: "drained?" without a round trip.
         self.left_after_pop = 0
-        self._scripts: dict[str, Any] = {}  # Lua text -> redis-py's Script (EVALSHA, loaded when missing)
+        self._scripts: dict[str, Any] = {}  # script -> redis-py's Script of it (EVALSHA, loaded when missing)
 
     def _run(self, lua: str, *args: Any, keys: list[str] | None = None) -> Any:
         script = self._scripts.get(lua)
         if script is None:
-            script = self._scripts[lua] = self.server.register_script(lua)
+            script = self._scripts[lua] = self.server.register_script(scripts.PRELUDE + lua)
         return script(keys=keys or self.script_keys, args=args)
 
     def _marked(self, lua: str, *args: Any) -> list[Any]:
