@@ -119,11 +119,6 @@ def legacy_keys(server: Any, keys: JobKeys) -> list[str]:
     return [key for key in keys.untagged().all() if server.exists(key)]
 
 
-def migration_pairs(keys: JobKeys) -> list[tuple[str, str]]:
-    """(old name, new name) of every key of the job, for `scrapy job --migrate`."""
-    return list(zip(keys.untagged().all(), keys.all(), strict=True))
-
-
 def legacy_message(keys: JobKeys, found: list[str]) -> str:
     """The one line a worker, `scrapy seed` and `scrapy job` print for an old-named job."""
     return (
