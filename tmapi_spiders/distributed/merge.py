@@ -34,8 +34,7 @@ class Report:
     failures: list[str] | None = None  # failure lines kept (--failures), else only counted
     torn: list[str] = field(default_factory=list)  # "path:line: why"
     failures_left_out: int = 0
-    lines: int = 0  # non-blank lines seen
-    records: int = 0  # whole records read (products and failures)
+    records: int = 0  # whole records read (products and failures); every other non-blank line is torn
 
 
 def records_of(path: str, report: Report) -> Iterator[tuple[dict[str, Any], str]]:
@@ -44,7 +43,6 @@ def records_of(path: str, report: Report) -> Iterator[tuple[dict[str, Any], str]
         for number, raw in enumerate(handle, 1):
             if not raw.strip():
                 continue
-            report.lines += 1
             try:
                 text = raw.decode("utf-8")
                 record = json.loads(text)
@@ -114,7 +112,7 @@ def main(argv: list[str], out: TextIO = sys.stdout) -> int:
             " (give --failures FILE to keep them)",
             file=sys.stderr,
         )
-    if report.lines and not report.records:
+    if report.torn and not report.records:
         print(f"error: not one whole record in {len(paths)} files", file=sys.stderr)
         return NOTHING_READ
     return OK
