@@ -548,8 +548,7 @@ def distributed_run(
                     raw.append(json.loads(line))
                 except ValueError:
                     unreadable += 1
-    skipped: list[str] = []
-    merged = [json.loads(line) for line in merge([str(p) for p in feeds], skipped)]
+    merged = [json.loads(line) for line in merge([str(p) for p in feeds])]
     failures = [r for p in out.glob("products-*.failures.jsonl") for r in read_jsonl(p)]
     stats: Counter[str] = Counter()
     text = {name: log.read_text(encoding="utf-8") for name, log in logs.items()}

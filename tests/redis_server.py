@@ -512,11 +512,11 @@ class SentinelPair:
         self.close()
 
 
-def contents(client: redis.Redis) -> bytes:
-    """Every key of a Redis and its value, as text to search (for a secret, say); an empty
-    Redis is an error: a search of nothing proves nothing."""
+def contents(client: redis.Redis, match: str = "*") -> bytes:
+    """Every key of a Redis (or those `match` matches, a job's: `JobKeys.pattern`) and its value,
+    as text to search (for a secret, say); no key is an error: a search of nothing proves nothing."""
     out: list[str] = []
-    for key in client.scan_iter("*"):
+    for key in client.scan_iter(match):
         kind = client.type(key)
         value = {
             "string": lambda k: client.get(k),

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from tests.crawl_helpers import QUICK_WORKER_SETTINGS, crawl, read_jsonl, scrapy
-from tests.redis_server import RedisServer, free_port
+from tests.redis_server import RedisServer, contents, free_port
 from tmapi_spiders.api.contract import SearchQuery
 from tmapi_spiders.distributed.job import Job
 from tmapi_spiders.distributed.keys import JobKeys
@@ -267,7 +267,7 @@ def test_stop_all_workers_and_resume_pays_nothing_twice_and_keeps_no_token_in_re
     dumps: list[str] = []
 
     def mid_crawl() -> bool:
-        dumps.append(json.dumps(job.dump()))
+        dumps.append(contents(job.server, job.keys.pattern).decode())
         status = job.status(2)
         return len(status.live_workers) == WORKERS and status.counters.get("pages", 0) >= 8
 
@@ -282,7 +282,7 @@ def test_stop_all_workers_and_resume_pays_nothing_twice_and_keeps_no_token_in_re
     assert cluster.log_text().count("Spider closed (shutdown)") == WORKERS
     status = job.status(2)
     assert not status.drained and status.in_flight == 0  # work left in Redis, nothing stuck in a lease
-    dumps.append(json.dumps(job.dump()))
+    dumps.append(contents(job.server, job.keys.pattern).decode())
     assert status.queued + status.seeds_left > 0
 
     cluster.start()  # the same job, new processes
@@ -365,7 +365,11 @@ def test_a_request_the_job_refuses_releases_its_lease_and_becomes_a_failure_reco
     status = job.status(2)
     assert status.drained and status.counters["failures"] == 1 and status.counters["images_done"] == 1
     assert sandbox.stats()["total_calls"] == 1  # the refused image cost nothing
-    written = log + json.dumps(job.dump()) + "".join(p.read_text() for p in tmp_path.rglob("*") if p.is_file())
+    written = (
+        log
+        + contents(job.server, job.keys.pattern).decode()
+        + "".join(p.read_text() for p in tmp_path.rglob("*") if p.is_file())
+    )
     assert SECRET not in written
 
 
@@ -459,4 +463,4 @@ def test_a_conversion_that_echoes_the_token_becomes_a_failure_record_and_the_job
     assert calls["total_calls"] == 1 and sum(calls["conversions"].values()) == 1  # the conversion only
     status = job.status(2)
     assert status.drained and status.counters["failures"] == 1
-    assert echoed not in log + json.dumps(job.dump())
+    assert echoed not in log + contents(job.server, job.keys.pattern).decode()

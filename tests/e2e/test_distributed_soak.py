@@ -46,7 +46,7 @@ def test_push_once_queues_an_unseen_request_and_acks_the_handover_either_way(red
     """The duplicate filter's check, the queueing and the handover's ack are one step: a kill
     can never leave a fingerprint marked seen whose request was not queued."""
     job = Job(redis_server.client(), JobKeys.for_job("push-once"))
-    job.push_request("parent", 1)
+    job.push_request_once("parent", 1, "")
     lease, _ = job.pop_request("w", 30) or ("", "")
     assert job.push_request_once("page-3", 3, "fp-page-3", handover=lease) is True
     assert job.server.zscore(job.keys.requests, "page-3") == -3
@@ -54,7 +54,7 @@ def test_push_once_queues_an_unseen_request_and_acks_the_handover_either_way(red
     assert not job.server.zcard(job.keys.inflight) and not job.server.hlen(job.keys.leases)
     # The same page asked for again (its parent redone after a kill): not queued, the lease still acked.
     job.server.zrem(job.keys.requests, "page-3")  # taken and done by some worker
-    job.push_request("parent-again", 1)
+    job.push_request_once("parent-again", 1, "")
     lease, data = job.pop_request("w", 30) or ("", "")
     assert data == "parent-again"
     assert job.push_request_once("page-3", 3, "fp-page-3", handover=lease) is False

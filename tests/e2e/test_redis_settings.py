@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 import redis
+from redis.cluster import RedisCluster
+from redis.sentinel import Sentinel
 from scrapy.settings import Settings
 
 from tests.crawl_helpers import run_scrapy, scrapy_env
@@ -48,20 +50,22 @@ def test_a_redis_setting_that_cannot_work_is_one_line_naming_it(values: dict[str
 
 
 def test_the_url_forms_become_redis_pys_own_clients() -> None:
-    """Plans only: which redis-py client, with which arguments (no server needed)."""
+    """Plans only: which redis-py constructor, with which arguments (no server needed)."""
     cluster = connection.plan(settings(REDIS_URL="redis+cluster://:pw@10.0.0.1:7000/0"))
-    assert (cluster.kind, cluster.url) == ("cluster", "redis://:pw@10.0.0.1:7000/0")
-    assert connection.plan(settings(REDIS_URL="redis://h:7000", REDIS_CLUSTER="true")).kind == "cluster"
+    assert (cluster.func, cluster.args) == (RedisCluster.from_url, ("redis://:pw@10.0.0.1:7000/0",))
+    assert connection.plan(settings(REDIS_URL="redis://h:7000", REDIS_CLUSTER="true")).func == RedisCluster.from_url
     sentinel = connection.plan(settings(REDIS_URL="rediss+sentinel://:pw@s1:26379,s2:26380/main/2"))
-    assert (sentinel.kind, sentinel.sentinels, sentinel.master) == ("sentinel", [("s1", 26379), ("s2", 26380)], "main")
-    assert sentinel.params["db"] == 2 and sentinel.params["password"] == "pw" and sentinel.params["ssl"] is True
-    assert sentinel.params["ssl_cert_reqs"] == "required"  # verification is on unless switched off
+    manager, params = sentinel.func.__self__, sentinel.func.__self__.connection_kwargs
+    hosts = [(s.get_connection_kwargs()["host"], s.get_connection_kwargs()["port"]) for s in manager.sentinels]
+    assert (type(manager), hosts, sentinel.args) == (Sentinel, [("s1", 26379), ("s2", 26380)], ("main",))
+    assert params["db"] == 2 and params["password"] == "pw" and params["ssl"] is True
+    assert params["ssl_cert_reqs"] == "required"  # verification is on unless switched off
     by_setting = connection.plan(
         settings(REDIS_SENTINELS="s1:26379", REDIS_SENTINEL_MASTER="main", REDIS_URL="redis://:pw@ignored/3")
     )
-    assert by_setting.sentinels == [("s1", 26379)] and by_setting.params["db"] == 3
+    assert len(by_setting.func.__self__.sentinels) == 1 and by_setting.func.__self__.connection_kwargs["db"] == 3
     tls = connection.plan(settings(REDIS_URL="rediss://h:6380/0", REDIS_TLS_VERIFY="false"))
-    assert tls.params["ssl_cert_reqs"] == "none" and tls.params["ssl_check_hostname"] is False
+    assert tls.keywords["ssl_cert_reqs"] == "none" and tls.keywords["ssl_check_hostname"] is False
 
 
 def test_a_key_setting_outside_the_jobs_hash_tag_is_refused_at_start() -> None:
@@ -83,7 +87,7 @@ def test_a_job_under_the_old_key_names_is_named_and_migrated_in_one_command(
     `scrapy job` say so in one line (exit 2) instead of seeing an empty job; `scrapy job
     --migrate` renames its keys, after which the job runs as before."""
     client = redis_server.client()
-    old = JobKeys.for_job("old", tagged=False)
+    old = JobKeys.for_job("old").untagged()
     Job(client, old).push_seeds([{"url": IMAGE, "max_pages": 1}])
     client.hset(old.stats, "pages", 3)
     new = JobKeys.for_job("old")

@@ -184,8 +184,7 @@ def paid_twice(sandbox: SandboxThread) -> int:
 def assert_job_complete(feeds: list[Path], sandbox: SandboxThread) -> list[dict[str, Any]]:
     """The merged feeds hold every page of every image whole, each item once, and the API was
     asked for every page of every image and nothing else."""
-    skipped: list[str] = []
-    merged = [json.loads(line) for line in merge([str(p) for p in feeds if p.exists()], skipped)]
+    merged = [json.loads(line) for line in merge([str(p) for p in feeds if p.exists()])]
     per_page = Counter((r["query_image_url"], r["page"]) for r in merged)
     assert set(per_page) == {(img, page) for img in DIST_IMAGES for page in range(1, DIST_PAGES + 1)}
     assert set(per_page.values()) == {20}

@@ -51,8 +51,8 @@ def test_seeding_twice_pushes_each_seed_once(job: Job) -> None:
 
 
 def test_a_popped_request_is_leased_until_acked(job: Job) -> None:
-    job.push_request("low", 1)
-    job.push_request("high", 5)
+    job.push_request_once("low", 1, "")
+    job.push_request_once("high", 5, "")
     lease, data = job.pop_request("w1", 30) or ("", "")
     assert data == "high"  # the priority queue order of scrapy-redis
     assert job.work_left() == 2  # one queued, one leased: the job is not drained
@@ -62,7 +62,7 @@ def test_a_popped_request_is_leased_until_acked(job: Job) -> None:
 
 
 def test_expired_leases_go_back_to_their_queue(job: Job) -> None:
-    job.push_request("page-2", 2)
+    job.push_request_once("page-2", 2, "")
     job.push_seeds([{"url": "https://img.alicdn.com/a.jpg"}])
     job.pop_request("dead", 0.2)
     job.pop_seeds("dead", 0.2, 10)
@@ -75,11 +75,11 @@ def test_expired_leases_go_back_to_their_queue(job: Job) -> None:
 
 
 def test_renewed_leases_do_not_expire(job: Job) -> None:
-    job.push_request("r", 0)
+    job.push_request_once("r", 0, "")
     lease, _ = job.pop_request("live", 0.3) or ("", "")
     for _ in range(3):
         time.sleep(0.15)
-        job.renew("live", 0.3, [lease])
+        job.heartbeat("live", 0.3, [lease])
     assert job.heartbeat("live", 0.3, [lease]) == 0
     assert job.status(5).live_workers == ["live"]
 
@@ -87,19 +87,19 @@ def test_renewed_leases_do_not_expire(job: Job) -> None:
 def test_a_handover_queues_the_retry_and_acks_its_lease_together(job: Job) -> None:
     job.push_seeds([{"url": "https://img.alicdn.com/b.jpg"}])
     [(lease, _)] = job.pop_seeds("w", 30, 5)
-    job.push_request("first-request", 1, handover=lease)
+    job.push_request_once("first-request", 1, "", handover=lease)
     assert job.server.zcard(job.keys.inflight) == 0
     assert job.queued() == 1
 
 
 def test_only_the_last_worker_of_a_drained_job_deletes_it(job: Job) -> None:
     job.push_seeds([{"url": "https://img.alicdn.com/c.jpg"}])
-    job.renew("a", 30, [])
-    job.renew("b", 30, [])
+    job.heartbeat("a", 30, [])
+    job.heartbeat("b", 30, [])
     assert job.finish("a", 30, delete=True) == 0  # seeds left, and b is live
     [(lease, _)] = job.pop_seeds("b", 30, 1)
     job.ack([lease], {"pages": 3})
-    job.renew("a", 30, [])
+    job.heartbeat("a", 30, [])
     assert job.finish("b", 30, delete=True) == 0  # a is still live
     assert job.finish("a", 30, delete=True) == 2
     # the counters stay for `scrapy job`, and the marker with them: a finished job is not a lost one
@@ -113,7 +113,7 @@ def test_a_worker_that_saw_the_job_finds_it_lost_when_its_marker_is_gone(job: Jo
     """Taking, queueing, acknowledging and renewing check the job's marker: after a FLUSHALL
     (or a restart without persistence) the queue is simply empty, which looked like a finished job."""
     worker = Job(redis_server.client(), job.keys)
-    worker.renew("w", 30, [])
+    worker.heartbeat("w", 30, [])
     assert worker.marker_id is None  # not seeded yet: an empty job, not a lost one
     assert worker.pop_seeds("w", 30, 5) == [] and worker.pop_request("w", 30) is None
     job.push_seeds([{"url": "https://img.alicdn.com/a.jpg"}, {"url": "https://img.alicdn.com/b.jpg"}])
@@ -127,8 +127,8 @@ def test_a_worker_that_saw_the_job_finds_it_lost_when_its_marker_is_gone(job: Jo
         lambda: worker.pop_seeds("w", 30, 5),
         lambda: worker.pop_request("w", 30),
         lambda: worker.ack([lease], {"pages": 1}),
-        lambda: worker.renew("w", 30, [lease]),
-        lambda: worker.push_request("follow-up", 1, lease),
+        lambda: worker.heartbeat("w", 30, [lease]),
+        lambda: worker.push_request_once("follow-up", 1, "", lease),
         lambda: worker.push_request_once("follow-up", 1, "fp"),
     ):
         with pytest.raises(JobGone, match="lost its state in Redis"):
@@ -140,7 +140,7 @@ def test_a_worker_that_saw_the_job_finds_it_lost_when_its_marker_is_gone(job: Jo
 
 
 def test_persist_keeps_a_finished_job(job: Job) -> None:
-    job.renew("a", 30, [])
+    job.heartbeat("a", 30, [])
     job.server.sadd(job.keys.dupefilter, "fp")
     assert job.finish("a", 30, delete=False) == 1
     assert job.server.exists(job.keys.dupefilter)

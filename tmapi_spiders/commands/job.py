@@ -44,9 +44,8 @@ def render(status: JobStatus) -> str:
 def migrate(job: Job) -> int:
     """Rename the job's keys from `<job>:name` to `{<job>}:name` (DUMP + RESTORE + DEL: RENAME is
     CROSSSLOT on a Cluster); how many were moved. Exits when both names of a key hold data."""
-    from tmapi_spiders.distributed.keys import migration_pairs  # redis: see Command.run
-
-    pairs = [(old, new) for old, new in migration_pairs(job.keys) if job.server.exists(old)]
+    named = zip(job.keys.untagged().all(), job.keys.all(), strict=True)  # (old name, new name)
+    pairs = [(old, new) for old, new in named if job.server.exists(old)]
     clash = [new for _, new in pairs if job.server.exists(new)]
     if clash:
         fail(f"both the old and the new names hold data ({clash[0]}): nothing was renamed")

@@ -36,18 +36,18 @@ class RedisBackends:
         self.keep_seconds = int(registry.read(self.settings, "TMAPI_REDIS_KEEP_STATS"))
 
     def image_results(self) -> RedisResults:
-        return RedisResults(connection.of(self.crawler), self.keys, self.keep_seconds)
+        return RedisResults(Worker.of(self.crawler).server, self.keys, self.keep_seconds)
 
     def call_counter(self, limit: int) -> RedisCounter:
-        return RedisCounter(connection.of(self.crawler), self.keys, limit, self.keep_seconds)
+        return RedisCounter(Worker.of(self.crawler).server, self.keys, limit, self.keep_seconds)
 
     def limiter(self, concurrency: int, qps: float) -> RedisBackend:
         worker = Worker.of(self.crawler)
         keys = (self.keys.limit_slots, self.keys.limit_state, self.keys.limit_wake)
-        backend = RedisBackend(connection.of(self.crawler), keys, worker.id, concurrency, qps)
+        backend = RedisBackend(worker.server, keys, worker.id, concurrency, qps)
         backend.lease = registry.read(self.settings, LEASE_SETTING)
         backend.poll = registry.read(self.settings, POLL_SETTING)
-        timeout = connection.plan(self.settings).params.get("socket_timeout")
+        timeout = worker.server.get_connection_kwargs().get("socket_timeout")
         if timeout:  # each BLPOP must end before the client's socket timeout
             backend.block = min(BLOCK, max(0.05, float(timeout) / 2))
         # The worker pops only what can start soon (worker.Room); the limiter wakes it when a slot frees.

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import os
 import re
-import weakref
-from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 from urllib.parse import unquote
 
@@ -15,7 +14,6 @@ import redis
 from redis.cluster import RedisCluster
 from redis.connection import parse_url
 from redis.sentinel import Sentinel
-from scrapy.crawler import Crawler
 from scrapy.settings import BaseSettings
 from scrapy.utils.misc import load_object
 from scrapy_redis.connection import SETTINGS_PARAMS_MAP
@@ -46,20 +44,9 @@ class SettingError(ValueError):
     """A Redis setting that cannot work: the message is one line naming the setting."""
 
 
-@dataclass
-class Plan:
-    """redis-py's arguments: `kind` is "single", "cluster" or "sentinel" (`url` "")."""
-
-    kind: str
-    url: str
-    params: dict[str, Any]
-    sentinels: list[tuple[str, int]] = field(default_factory=list)
-    master: str = ""
-    sentinel_params: dict[str, Any] = field(default_factory=dict)
-
-
-def plan(settings: BaseSettings) -> Plan:
-    """The settings as redis-py arguments, or SettingError when they cannot work."""
+def plan(settings: BaseSettings) -> partial[Any]:
+    """redis-py's constructor of the settings' client with its arguments (called: the client), or
+    SettingError when they cannot work; nothing connects before the call."""
     params: dict[str, Any] = {**DEFAULT_PARAMS, **settings.getdict("REDIS_PARAMS")}
     if isinstance(params.get("redis_cls"), str):
         params["redis_cls"] = load_object(params["redis_cls"])
@@ -118,12 +105,16 @@ def plan(settings: BaseSettings) -> Plan:
             raise SettingError(f"REDIS_TLS_VERIFY must be true or false, got {got!r}") from None
         params.setdefault("ssl_cert_reqs", "required" if verify else "none")
         params.setdefault("ssl_check_hostname", verify)
+    redis_cls = params.pop("redis_cls", None) or redis.Redis
     if not sentinels:
-        return Plan("cluster" if cluster else "single", base + url[len(scheme) :], params)
+        if cluster:
+            params.pop("db", None)
+            redis_cls = RedisCluster
+        return partial(redis_cls.from_url, base + url[len(scheme) :], **params)
     if master_url:  # the master's user, password and db; its host is the sentinels' to say
         given = parse_url(master_url)
         params.update({k: given[k] for k in ("username", "password", "db") if k in given})
-    for name in ("host", "port", "redis_cls"):
+    for name in ("host", "port"):
         params.pop(name, None)
     own = {k: v for k, v in params.items() if k in ("socket_timeout", "socket_connect_timeout", "decode_responses")}
     if settings.get("REDIS_SENTINEL_PASSWORD"):
@@ -131,7 +122,7 @@ def plan(settings: BaseSettings) -> Plan:
     if tls:
         params["ssl"] = True
         own.update({k: v for k, v in params.items() if k.startswith("ssl")})
-    return Plan("sentinel", "", params, sentinels, master, own)
+    return partial(Sentinel(sentinels, sentinel_kwargs=own, **params).master_for, master)
 
 
 def check_settings(settings: BaseSettings) -> str | None:
@@ -145,25 +136,7 @@ def check_settings(settings: BaseSettings) -> str | None:
 
 def client(settings: BaseSettings) -> Any:
     """redis.Redis (or REDIS_PARAMS' redis_cls), RedisCluster, or the Sentinel master's client."""
-    how = plan(settings)
-    if how.kind == "sentinel":
-        return Sentinel(how.sentinels, sentinel_kwargs=how.sentinel_params, **how.params).master_for(how.master)
-    params = dict(how.params)
-    redis_cls = params.pop("redis_cls", None) or redis.Redis
-    if how.kind == "cluster":
-        params.pop("db", None)
-        return RedisCluster.from_url(how.url, **params)
-    return redis_cls.from_url(how.url, **params)
-
-
-_clients: weakref.WeakKeyDictionary[Crawler, Any] = weakref.WeakKeyDictionary()
-
-
-def of(crawler: Crawler) -> Any:
-    """The crawler's one client: the worker, the job's backends and the limiter share its pool."""
-    if crawler not in _clients:
-        _clients[crawler] = client(crawler.settings)
-    return _clients[crawler]
+    return plan(settings)()
 
 
 def describe(url: str) -> str:
@@ -178,6 +151,12 @@ def reason(exc: BaseException, url: str) -> str:
     for password in {found.group(2), unquote(found.group(2))} if found and found.group(2) else ():
         text = text.replace(password, "***")
     return text.splitlines()[0]
+
+
+def lost_line(settings: BaseSettings, exc: BaseException) -> str:
+    """The one line a command prints when Redis is lost mid-way, the password replaced by ***."""
+    url = str(settings.get("REDIS_URL") or "")
+    return f"lost Redis at {describe(url)}: {reason(exc, url)}"
 
 
 def is_auth_error(exc: BaseException) -> bool:

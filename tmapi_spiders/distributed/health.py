@@ -40,7 +40,7 @@ class RedisHealth:
         settings = crawler.settings
         self.crawler = crawler
         self.keys = JobKeys.from_settings(settings, crawler.spidercls.name)
-        self.server = connection.of(crawler)  # shared with the job's backends and the limiter
+        self.server = connection.client(settings)  # the worker's one client: the job's backends and the limiter use it
         self.job = Job(self.server, self.keys)
         self.retry_times = registry.read(settings, "TMAPI_REDIS_RETRY_TIMES")
         self.retry_delay = registry.read(settings, "TMAPI_REDIS_RETRY_DELAY")
@@ -138,7 +138,7 @@ class RedisHealth:
             return
         self.down = False
         try:
-            marker = self.job.marker()
+            marker = self.server.get(self.keys.marker)
         except connection.ERRORS as exc:
             self.lost(exc)
             return

@@ -69,12 +69,12 @@ class Job:
         self.dupefilter_ttl = 0.0  # TMAPI_REDIS_DUPEFILTER_TTL (0: until the job is finished)
         # Seeds, requests and leases left as the last pop_seeds saw them: "drained?" without a round trip.
         self.left_after_pop = 0
-        self._scripts: dict[str, Any] = {}  # Lua text -> redis-py's Script (EVALSHA, loaded when missing)
+        self._scripts: dict[str, Any] = {}  # script -> redis-py's Script of it (EVALSHA, loaded when missing)
 
     def _run(self, lua: str, *args: Any, keys: list[str] | None = None) -> Any:
         script = self._scripts.get(lua)
         if script is None:
-            script = self._scripts[lua] = self.server.register_script(lua)
+            script = self._scripts[lua] = self.server.register_script(scripts.PRELUDE + lua)
         return script(keys=keys or self.script_keys, args=args)
 
     def _marked(self, lua: str, *args: Any) -> list[Any]:
@@ -118,10 +118,6 @@ class Job:
             pushed += int(self._run(scripts.PUSH_SEEDS, marker, "".join(lines)))
         return pushed, total - pushed
 
-    def marker(self) -> str | None:
-        """The job's marker id now (None: never seeded, or lost)."""
-        return self.server.get(self.keys.marker)
-
     def pop_seeds(self, worker: str, lease: float, count: int) -> list[tuple[str, str]]:
         first = self._lease_count + 1
         self._lease_count += count
@@ -131,12 +127,9 @@ class Job:
 
     # requests
 
-    def push_request(self, data: str, priority: int, handover: str | None = None) -> None:
-        """Queue a request and acknowledge `handover`, the lease it replaces, in the same step."""
-        self.push_request_once(data, priority, "", handover)
-
     def push_request_once(self, data: str, priority: int, fingerprint: str, handover: str | None = None) -> bool:
-        """`push_request` unless the duplicate filter has seen `fingerprint` (False; "" skips the filter)."""
+        """Queue a request unless the duplicate filter has seen `fingerprint` (False; "" skips the
+        filter), and acknowledge `handover`, the lease it replaces, in the same step either way."""
         [queued] = self._marked(scripts.PUSH_REQUEST, data, -priority, handover or "", fingerprint, self.dupefilter_ttl)
         return bool(queued)
 
@@ -163,12 +156,9 @@ class Job:
 
     # leases
 
-    def renew(self, worker: str, lease: float, lease_ids: Iterable[str]) -> None:
-        """Extend this worker's leases and mark it alive (a heartbeat that gives nothing back)."""
-        self.heartbeat(worker, lease, lease_ids, limit=0)
-
     def heartbeat(self, worker: str, lease: float, lease_ids: Iterable[str], limit: int = 1000) -> int:
-        """`renew`, and expired leases back to the job, in one step: how many were given back."""
+        """Extend this worker's leases, mark it alive and give up to `limit` expired leases back to
+        the job, in one step: how many were given back."""
         [given] = self._marked(scripts.HEARTBEAT, worker, lease, limit, *lease_ids)
         return int(given)
 
@@ -190,31 +180,11 @@ class Job:
     def status(self, live_seconds: float) -> JobStatus:
         # One script, not a MULTI with TIME: atomic on a cluster node too (TIME has no key).
         seeds_left, seen, queued, in_flight, workers, flat = self._run(scripts.STATUS, live_seconds)
-        return JobStatus(
-            job=self.keys.job,
-            seeds_left=int(seeds_left),
-            seeds_seen=int(seen),
-            queued=int(queued),
-            in_flight=int(in_flight),
-            live_workers=sorted(workers),
-            counters={name: int(value) for name, value in zip(flat[::2], flat[1::2], strict=True)},
-        )
+        counters = {name: int(value) for name, value in zip(flat[::2], flat[1::2], strict=True)}
+        return JobStatus(self.keys.job, seeds_left, seen, queued, in_flight, sorted(workers), counters)
 
     def delete(self) -> int:
         """Every key of the job, ours and those other components keep under its prefix."""
         found = set(self.server.scan_iter(match=self.keys.pattern, count=500)) | set(self.keys.all())
         # One DEL per key: keys another tool put under the prefix may be in other cluster slots.
         return sum(int(self.server.delete(key)) for key in sorted(found))
-
-    def dump(self) -> dict[str, Any]:
-        """Every key of the job with its value (tests, debugging)."""
-        server = self.server
-        read = {
-            "string": server.get,
-            "list": lambda key: server.lrange(key, 0, -1),
-            "set": lambda key: sorted(server.smembers(key)),
-            "zset": lambda key: server.zrange(key, 0, -1, withscores=True),
-            "hash": server.hgetall,
-        }
-        found = ((key, server.type(key)) for key in server.scan_iter(match=self.keys.pattern, count=500))
-        return {key: read[kind](key) for key, kind in found if kind in read}

@@ -50,10 +50,9 @@ class JobKeys:
         queue_key: str = defaults.SCHEDULER_QUEUE_KEY,
         dupefilter_key: str = defaults.SCHEDULER_DUPEFILTER_KEY,
         start_urls_key: str = defaults.START_URLS_KEY,
-        tagged: bool = True,
     ) -> JobKeys:
-        """The job's keys under `{job}:` (`tagged=False`: the old names, for the migration only)."""
-        prefix = f"{{{job}}}" if tagged else job
+        """The job's keys under `{job}:`."""
+        prefix = f"{{{job}}}"
         own = {f.name: f"{prefix}:{f.name.replace('limit_', 'limit:')}" for f in fields(cls)}
         dupefilter = dupefilter_key % {"spider": prefix}
         own.update(
@@ -97,6 +96,11 @@ class JobKeys:
             settings.get("REDIS_START_URLS_KEY") or defaults.START_URLS_KEY,
         )
 
+    def untagged(self) -> JobKeys:
+        """The same keys under the names used before the hash tags (`<job>:requests`...)."""
+        tag = f"{{{self.job}}}"
+        return JobKeys(**{f.name: getattr(self, f.name).replace(tag, self.job, 1) for f in fields(self)})
+
     def all(self) -> list[str]:
         return [getattr(self, f.name) for f in fields(self) if f.name != "job"]
 
@@ -107,28 +111,12 @@ class JobKeys:
         return keys[: keys.index(self.stats)]
 
 
-def _untagged(keys: JobKeys) -> JobKeys:
-    """The job's keys under the names used before the hash tags (`<job>:requests`...)."""
-    return JobKeys.for_job(
-        keys.job,
-        keys.requests.replace(keys.prefix, "%(spider)s:", 1),
-        keys.dupefilter.replace(keys.prefix, "%(spider)s:", 1),
-        keys.seeds.replace(keys.prefix, "%(name)s:", 1),
-        tagged=False,
-    )
-
-
 def legacy_keys(server: Any, keys: JobKeys) -> list[str]:
     """The job's keys under the old names, when it has none under the new ones (a job a new
     worker would see as empty): EXISTS on named keys only, one round trip for a running job."""
     if server.exists(keys.marker, keys.stats):
         return []
-    return [key for key in _untagged(keys).all() if server.exists(key)]
-
-
-def migration_pairs(keys: JobKeys) -> list[tuple[str, str]]:
-    """(old name, new name) of every key of the job, for `scrapy job --migrate`."""
-    return list(zip(_untagged(keys).all(), keys.all(), strict=True))
+    return [key for key in keys.untagged().all() if server.exists(key)]
 
 
 def legacy_message(keys: JobKeys, found: list[str]) -> str:

@@ -29,12 +29,12 @@ def record_key(record: dict[str, Any]) -> str:
 
 @dataclass
 class Report:
-    """What the merge left out, for stderr and the exit code."""
+    """What the merge read and left out, for stderr and the exit code."""
 
+    failures: list[str] | None = None  # failure lines kept (--failures), else only counted
     torn: list[str] = field(default_factory=list)  # "path:line: why"
     failures_left_out: int = 0
-    lines: int = 0  # non-blank lines seen
-    records: int = 0  # whole records read (products and failures)
+    records: int = 0  # whole records read (products and failures); every other non-blank line is torn
 
 
 def records_of(path: str, report: Report) -> Iterator[tuple[dict[str, Any], str]]:
@@ -43,42 +43,38 @@ def records_of(path: str, report: Report) -> Iterator[tuple[dict[str, Any], str]
         for number, raw in enumerate(handle, 1):
             if not raw.strip():
                 continue
-            report.lines += 1
             try:
                 text = raw.decode("utf-8")
                 record = json.loads(text)
             except UnicodeDecodeError:
-                report.torn.append(f"{path}:{number}: not UTF-8 (cut inside a character?)")
-                continue
+                why = "not UTF-8 (cut inside a character?)"
             except ValueError:
-                report.torn.append(f"{path}:{number}: not a whole JSON line (cut mid-line?)")
-                continue
-            if not isinstance(record, dict):
-                report.torn.append(f"{path}:{number}: not a JSON object")
+                why = "not a whole JSON line (cut mid-line?)"
+            else:
+                why = "" if isinstance(record, dict) else "not a JSON object"
+            if why:
+                report.torn.append(f"{path}:{number}: {why}")
                 continue
             report.records += 1
             yield record, text.rstrip("\r\n") + "\n"
 
 
-def merge(
-    paths: Iterable[str], skipped: list[str], failures: list[str] | None = None, report: Report | None = None
-) -> Iterator[str]:
-    """Product lines, first per key; torn lines go to `skipped`, failures to `failures` or are counted."""
+def merge(paths: Iterable[str], report: Report | None = None) -> Iterator[str]:
+    """Product lines, first per key; torn lines and failure records (kept or counted) go to `report`."""
     report = report or Report()
-    report.torn = skipped
     seen: set[str] = set()  # a failure's key ends with its stage, a product's with its item id
     for record, line in (pair for path in paths for pair in records_of(path, report)):
-        key = record_key(record)
         # A FailureItem (items.FAILURE_FIELDS): it has a stage and a message, and no item id.
         failure = "stage" in record and "message" in record and "item_id" not in record
-        if failure and failures is None:
+        key = record_key(record)
+        if failure and report.failures is None:
             report.failures_left_out += 1
         elif key not in seen:
             seen.add(key)
-            if not failure:
+            if failure:
+                report.failures.append(line)
+            else:
                 yield line
-            elif failures is not None:
-                failures.append(line)
 
 
 def main(argv: list[str], out: TextIO = sys.stdout) -> int:
@@ -99,14 +95,12 @@ def main(argv: list[str], out: TextIO = sys.stdout) -> int:
     if failures_path is not None and failures_path in paths:
         print(f"error: --failures {failures_path} is also a feed to merge", file=sys.stderr)
         return BAD_USAGE
-    report = Report()
-    failures: list[str] | None = [] if failures_path is not None else None
+    report = Report([] if failures_path is not None else None)
     try:
-        for line in merge(paths, report.torn, failures, report):
-            out.write(line)
+        out.writelines(merge(paths, report))
         if failures_path is not None:
             with open(failures_path, "w", encoding="utf-8") as handle:
-                handle.writelines(failures or [])
+                handle.writelines(report.failures or [])
     except OSError as exc:
         print(f"error: {exc.filename or 'output'}: {exc.strerror or exc}", file=sys.stderr)
         return BAD_USAGE
@@ -118,7 +112,7 @@ def main(argv: list[str], out: TextIO = sys.stdout) -> int:
             " (give --failures FILE to keep them)",
             file=sys.stderr,
         )
-    if report.lines and not report.records:
+    if report.torn and not report.records:
         print(f"error: not one whole record in {len(paths)} files", file=sys.stderr)
         return NOTHING_READ
     return OK

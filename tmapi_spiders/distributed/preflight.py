@@ -52,8 +52,7 @@ def check_legacy(settings: BaseSettings, spider_name: str) -> tuple[int, str] | 
         found = legacy_keys(server, keys)
         server.close()
     except connection.ERRORS as exc:
-        url = str(settings.get("REDIS_URL") or "")
-        return outcome.REDIS_DOWN, f"lost Redis at {connection.describe(url)}: {connection.reason(exc, url)}"
+        return outcome.REDIS_DOWN, connection.lost_line(settings, exc)
     return (outcome.BAD_INPUT, legacy_message(keys, found)) if found else None
 
 

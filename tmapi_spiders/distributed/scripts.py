@@ -16,10 +16,11 @@ local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 # The keys every script takes, by their JobKeys names and in this order (Job.script_keys).
 KEYS = "requests inflight leases seeds stats workers marker seeds_seen dupefilter dupefilter_recent".split()
 
-# Every script starts with the keys by name and these helpers. `lost()` reads the job's marker (set
-# when the job is first seeded) into `job_marker`: gone or another than ARGV[1], the one this worker
-# saw ('': none yet), means the job's state was lost, and the script answers {'gone', job_marker}.
-_PRELUDE = "".join(f"local {name} = KEYS[{i}]\n" for i, name in enumerate(KEYS, 1)) + (
+# What `Job._run` puts before every script: the keys by name and these helpers. `lost()` reads the
+# job's marker (set when the job is first seeded) into `job_marker`: gone or another than ARGV[1],
+# the one this worker saw ('': none yet), means the job's state was lost, and the script answers
+# {'gone', job_marker}.
+PRELUDE = "".join(f"local {name} = KEYS[{i}]\n" for i, name in enumerate(KEYS, 1)) + (
     """
 local job_marker
 local function lost()
@@ -52,16 +53,12 @@ end
 )
 
 
-def _job(body: str) -> str:
-    return _PRELUDE + body
-
-
 # ARGV: marker id seen, data, score, handover lease id or '', fingerprint or '', dupefilter ttl
 # seconds (0: keep every fingerprint).
 # Queues a request unless the duplicate filter has its fingerprint, and acknowledges the lease it
 # replaces either way, in one step (a kill between them would lose the request). With a ttl the
 # filter is a zset by time added, and each call drops up to 16 expired ones. {'ok', marker, queued}.
-PUSH_REQUEST = _job("""
+PUSH_REQUEST = """
 if lost() then return {'gone', job_marker} end
 local queued = 1
 local ttl = tonumber(ARGV[6])
@@ -86,7 +83,7 @@ if ARGV[4] ~= '' then
   redis.call('HDEL', leases, ARGV[4])
 end
 return {'ok', job_marker, queued}
-""")
+"""
 
 # ARGV: marker id seen, worker, lease seconds, lease id ('': acknowledge only), number of done
 # lease ids n, id1..idn, name1, value1, ...
@@ -94,7 +91,7 @@ return {'ok', job_marker, queued}
 # and one HSET), then pops the highest-priority request into a lease: {'ok', marker, id, data},
 # or {'ok', marker} when none was asked for or none is queued.
 # Lease ids come from the worker: an INCR here could repeat after a failover to a lagging replica.
-POP_REQUEST = _job("""
+POP_REQUEST = """
 if lost() then return {'gone', job_marker} end
 local n = tonumber(ARGV[5])
 for i = 6, 5 + n, 500 do
@@ -121,11 +118,11 @@ local id = ARGV[4]
 redis.call('ZADD', inflight, server_time() + tonumber(ARGV[3]), id)
 redis.call('HSET', leases, id, cjson.encode({k = 'request', w = ARGV[2], s = tonumber(top[2]), d = top[1]}))
 return {'ok', job_marker, id, top[1]}
-""")
+"""
 
 # ARGV: marker id seen, worker, lease seconds, count, lease id prefix, first number. Pops up to
 # `count` seeds into leases: {'ok', marker, work left (seeds, requests, leases), id1, seed1, ...}.
-POP_SEEDS = _job("""
+POP_SEEDS = """
 if lost() then return {'gone', job_marker} end
 local out = {'ok', job_marker, 0}
 local left = redis.call('LLEN', seeds)
@@ -143,12 +140,12 @@ if left > 0 then
 end
 out[3] = left + redis.call('ZCARD', requests) + redis.call('ZCARD', inflight)
 return out
-""")
+"""
 
 # ARGV: a new marker id, then the seeds as one text: a line "<fingerprint> <seed JSON>\n" each.
 # Sets the marker if unset and pushes the seeds not seen before, a thousand to an RPUSH: returns
 # how many were new.
-PUSH_SEEDS = _job("""
+PUSH_SEEDS = """
 redis.call('SET', marker, ARGV[1], 'NX')
 local pushed, new = 0, {}
 for fp, seed in string.gmatch(ARGV[2], '(%x+) ([^\\n]*)\\n') do
@@ -166,12 +163,12 @@ if #new > 0 then
 end
 if pushed > 0 then redis.call('HINCRBY', stats, 'seeds_pushed', pushed) end
 return pushed
-""")
+"""
 
 # ARGV: marker id seen, worker, lease seconds, max count, id1, id2, ...
 # Extends this worker's leases (only those still in flight: XX, 500 to a ZADD) and marks it
 # alive, then gives up to `max count` expired leases back to the job: {'ok', marker, given back}.
-HEARTBEAT = _job("""
+HEARTBEAT = """
 local now = server_time()
 if lost() then return {'gone', job_marker} end
 for i = 5, #ARGV, 500 do
@@ -186,17 +183,15 @@ redis.call('ZADD', workers, now, ARGV[2])
 local n = give_back(redis.call('ZRANGEBYSCORE', inflight, '-inf', now, 'LIMIT', 0, tonumber(ARGV[4])))
 if n > 0 then redis.call('HINCRBY', stats, 'leases_expired', n) end
 return {'ok', job_marker, n}
-""")
+"""
 
 # ARGV: id1, id2, ... A closing worker gives back what it took and did not finish.
-GIVE_BACK = _job("""
-return give_back(ARGV)
-""")
+GIVE_BACK = "return give_back(ARGV)\n"
 
 # KEYS: the job's, then its work keys; ARGV: worker, live seconds, delete(0/1), seconds to keep
 # the stats hash (and the marker) of a finished job.
 # The last live worker of a drained job removes its work keys; any other leaves them.
-FINISH = _job("""
+FINISH = """
 local now = server_time()
 redis.call('ZREM', workers, ARGV[1])
 local live = redis.call('ZCOUNT', workers, now - tonumber(ARGV[2]), '+inf')
@@ -213,14 +208,14 @@ if ARGV[3] == '1' then
   return 2
 end
 return 1
-""")
+"""
 
 # ARGV: live seconds. The job's status for `scrapy job`, read in one atomic step with Redis server time.
-STATUS = _job("""
+STATUS = """
 return {
   redis.call('LLEN', seeds), redis.call('SCARD', seeds_seen), redis.call('ZCARD', requests),
   redis.call('ZCARD', inflight),
   redis.call('ZRANGEBYSCORE', workers, tostring(server_time() - tonumber(ARGV[1])), '+inf'),
   redis.call('HGETALL', stats)
 }
-""")
+"""

@@ -89,7 +89,7 @@ class Worker(RedisHealth):
         self.finished: set[str] = set()  # leases whose request's work is done (request_done), not yet acknowledged
         self.writes = WriteGuard.of(crawler)
         self.sent_counters: dict[str, int] = {}
-        self._loops: list[task.LoopingCall] = []
+        self._loops = [task.LoopingCall(self._ack_done), task.LoopingCall(self._beat)]
         self.room = Room(self.wake)
         # After spider_closed: the summary and the limiter use this client until then.
         crawler.signals.connect(self.server.close, signal=scrapy_signals.engine_stopped)
@@ -105,7 +105,7 @@ class Worker(RedisHealth):
         self.crawler.signals.connect(self._auth_learned, signal=tmapi_signals.auth_learned)
         self.crawler.signals.connect(self._request_done, signal=tmapi_signals.request_done)
         try:
-            self.job.renew(self.id, self.lease, [])  # visible as a live worker at once; learns the job's marker
+            self.job.heartbeat(self.id, self.lease, [], limit=0)  # a live worker at once; learns the job's marker
             # TMAPI_AUTH=auto: how the gateway takes the token ("header" or "query"), if another worker learned it
             way = self.server.get(self.keys.auth)
             queued, work_left = self.job.queued(), self.job.work_left()
@@ -121,11 +121,9 @@ class Worker(RedisHealth):
                 queued,
                 work_left,
             )
-        acks = task.LoopingCall(self._ack_done)
+        acks, beats = self._loops
         acks.start(self.ack_interval, now=False).addErrback(self._loop_failed, "ack")
-        beats = task.LoopingCall(self._beat)
         beats.start(self.heartbeat, now=False).addErrback(self._loop_failed, "heartbeat")
-        self._loops = [acks, beats]
 
     def _auth_learned(self, way: str) -> None:
         ttl = max(1, int(self.keep_stats))
@@ -150,7 +148,7 @@ class Worker(RedisHealth):
             )
             return
         try:
-            self.job.renew(self.id, self.lease, [])  # the marker check: a lost job gets nothing back
+            self.job.heartbeat(self.id, self.lease, [], limit=0)  # the marker check: a lost job gets nothing back
             self._ack_done(force=True)
             given = self.job.give_back(list(self.leases))
             if given:
