@@ -1,12 +1,13 @@
 """Done means written: a failed write ends the run loudly, and nothing not written counts as done.
 
 Real faults: a size-limited tmpfs that fills under the feed, a real redis-server whose
-`maxmemory` is reached mid-job. Real `scrapy crawl` processes against the sandbox.
+`maxmemory` is reached mid-job or mid-seeding. Real `scrapy crawl` and `scrapy seed` processes against the sandbox.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from tests.crawl_helpers import scrapy
 from tests.e2e.test_distributed import IMAGES as DISTRIBUTED_IMAGES
 from tests.e2e.test_distributed import Cluster, Key, key_of, push_seeds, wait_until
 from tests.e2e.test_resume import CALLS, GOOD, Job, calls_made, paid_again
@@ -174,3 +176,29 @@ def test_redis_out_of_memory_stops_the_worker_with_exit_4_and_a_restart_complete
         cluster.start(2)
         assert cluster.wait() == [0, 0], cluster.log_text()[-3000:]
         assert set(feed_keys(cluster.out)) == reference  # nothing lost
+
+
+def test_scrapy_seed_into_a_full_redis_is_one_line_exit_4_and_a_second_push_completes(tmp_path: Path) -> None:
+    """Redis at maxmemory refuses a batch of seeds: one line and exit 4, never a traceback and exit 1;
+    once there is room, pushing the same list again adds what was refused and skips what was kept."""
+    urls = [f"https://cbu01.alicdn.com/img/ibank/O1CN01{i:08d}_!!2200000000000-0-cib.jpg" for i in range(30000)]
+    seed_list = tmp_path / "list.txt"
+    seed_list.write_text("\n".join(urls) + "\n")
+    with RedisServer() as server:
+        client = server.client()
+        client.config_set("maxmemory-policy", "noeviction")
+        client.config_set("maxmemory", str(int(client.info("memory")["used_memory"]) + 1_000_000))
+        args = ["seed", str(seed_list), "-s", f"REDIS_URL={server.url}", "-s", "TMAPI_JOB=full"]
+        proc = scrapy(args, "http://127.0.0.1:9", stderr=subprocess.PIPE)
+        stdout, stderr = proc.communicate(timeout=120)
+        assert proc.returncode == outcome.REDIS_DOWN, stderr[-2000:]
+        assert stderr.strip().splitlines() == [
+            f"error: Redis at {server.url} is out of memory (maxmemory) and refused the seeds: raise maxmemory"
+            " or free memory, then run scrapy seed again (seeds already pushed are kept and skipped)"
+        ]
+        client.config_set("maxmemory", "0")
+        again = scrapy(args, "http://127.0.0.1:9", stderr=subprocess.PIPE)
+        stdout, stderr = again.communicate(timeout=120)
+    assert again.returncode == 0, stderr[-2000:]
+    pushed, known = (int(n) for n in re.findall(r"(\d+) seeds pushed, (\d+) already in the job", stdout)[0])
+    assert pushed + known == len(urls), stdout

@@ -93,5 +93,12 @@ class Command(Tool, ScrapyCommand):
             pushed, known = Job(connection.client(self.settings), keys).push_encoded(good())
         except connection.ERRORS as exc:
             fail(connection.lost_line(self.settings, exc), outcome.REDIS_DOWN)
+        except connection.OUT_OF_MEMORY:
+            where = connection.describe(str(self.settings.get("REDIS_URL") or ""))
+            fail(
+                f"Redis at {where} is out of memory (maxmemory) and refused the seeds: raise maxmemory or free"
+                " memory, then run scrapy seed again (seeds already pushed are kept and skipped)",
+                outcome.REDIS_DOWN,
+            )
         more = f" ({bad - BAD_LINES_SHOWN} more not shown)" if bad > BAD_LINES_SHOWN else ""
         print(f"job {keys.job!r}: {pushed} seeds pushed, {known} already in the job, {bad} bad lines skipped{more}")
