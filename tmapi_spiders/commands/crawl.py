@@ -90,21 +90,17 @@ class Command(ScrapyCrawl):
             raise UsageError("give exactly one spider name")
         try:
             self.run_crawl(args, opts)
-            if self.plan is not None:
-                self.conclude_history(self.plan)
+            if self.plan is not None:  # the run recorded in its history, its changes written, its alerts sent
+                webhook = registry.read(self.settings, "TMAPI_ALERT_WEBHOOK").strip()
+                code, lines = history.conclude(self.plan, int(self.exitcode or 0), self.finish_reason, webhook)
+                for line in lines:
+                    print(line, file=sys.stderr if line.startswith(("error:", "warning:")) else sys.stdout, flush=True)
+                self.exitcode = code
         finally:
             if self.guard is not None:
                 self.guard.release()  # the summary and stats files are written: others may write now
             if self.plan is not None:
                 history.release(self.plan)
-
-    def conclude_history(self, plan: history.Plan) -> None:
-        """Record the run in its history, write its changes and send its alerts on."""
-        webhook = registry.read(self.settings, "TMAPI_ALERT_WEBHOOK").strip()
-        code, lines = history.conclude(plan, int(self.exitcode or 0), self.finish_reason, webhook)
-        for line in lines:
-            print(line, file=sys.stderr if line.startswith(("error:", "warning:")) else sys.stdout, flush=True)
-        self.exitcode = code
 
     def run_crawl(self, args: list[str], opts: argparse.Namespace) -> None:
         assert self.crawler_process is not None

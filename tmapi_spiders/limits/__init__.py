@@ -17,7 +17,6 @@ from typing import Protocol
 from scrapy.settings import BaseSettings
 
 from tmapi_spiders import registry
-from tmapi_spiders.settings_util import set_unless_given
 
 LEASE_SETTING = "TMAPI_LIMIT_LEASE"
 POLL_SETTING = "TMAPI_LIMIT_POLL"
@@ -69,8 +68,8 @@ def configure(settings: BaseSettings) -> None:
     need = max(2 * concurrency, 16) if concurrency else max(16, math.ceil(qps))
     for name in ("CONCURRENT_REQUESTS", "CONCURRENT_REQUESTS_PER_DOMAIN"):
         if settings.getint(name) < need:
-            set_unless_given(settings, name, need)
-    set_unless_given(settings, "AUTOTHROTTLE_ENABLED", False)
+            settings.set(name, need, priority="addon")
+    settings.set("AUTOTHROTTLE_ENABLED", False, priority="addon")
 
 
 @dataclass
@@ -183,7 +182,6 @@ class LocalBackend:
         self.sent: deque[float] = deque()  # when the last calls really left (rate limit)
         self.answered: deque[float] = deque()  # when calls were answered, the last second's (a 429's rate)
         self.waiters: deque[asyncio.Future[None]] = deque()
-        self.seq = 0
 
     async def acquire(self) -> Slot:
         policy = self.policy
@@ -209,8 +207,7 @@ class LocalBackend:
             self.sent.append(time.monotonic())
             while len(self.sent) > k:
                 self.sent.popleft()
-        self.seq += 1
-        return Slot(str(self.seq), epoch)
+        return Slot("local", epoch)  # a holder names a lease in Redis: none here
 
     async def release(self, slot: Slot, overloaded: bool, rate_limited: bool = False) -> bool:
         self.in_flight -= 1
@@ -240,8 +237,7 @@ class LocalBackend:
 
     async def close(self) -> None:
         for waiter in self.waiters:
-            if not waiter.done():
-                waiter.cancel()
+            waiter.cancel()  # nothing for one already done
 
     def effective(self) -> tuple[float, float]:
         return self.policy.limit, self.policy.qps

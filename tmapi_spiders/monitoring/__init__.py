@@ -32,7 +32,7 @@ from typing import Any
 from scrapy.settings import BaseSettings
 
 from tmapi_spiders.items import ProductItem
-from tmapi_spiders.settings_util import priority_above, set_unless_given
+from tmapi_spiders.settings_util import priority_above
 
 SCHEMA_PATH = Path(__file__).with_name("product.schema.json")
 EXTENSION = "spidermon.contrib.scrapy.extensions.Spidermon"
@@ -142,4 +142,4 @@ def configure(settings: BaseSettings) -> None:
     }
     for name, value in defaults.items():
         if not settings.get(name):
-            set_unless_given(settings, name, value)
+            settings.set(name, value, priority="addon")

@@ -168,7 +168,6 @@ def report_data(
     top: int | None = None,
     source: str = "products.jsonl",
     secrets: Iterable[str | None] = (),
-    now: datetime | None = None,
     choice: sourcing.Choice | None = None,
 ) -> dict[str, Any]:
     """Everything the page needs, redacted; `choice`'s filters rank the suppliers and are the page's defaults."""
@@ -180,7 +179,7 @@ def report_data(
     groups = group(records, failures, entries, top, ranked)
     data = {
         "source": source,
-        "generated": (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "generated": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "top": top,
         "run": summary_header(summary, groups),
         "failures": sum(len(g.failures) for g in groups),
