@@ -163,7 +163,6 @@ class Backend(Protocol):
 
     async def release(self, slot: Slot, overloaded: bool, rate_limited: bool = False) -> bool:
         """Gives the slot back; True if this 503 (overloaded) or 429 (rate_limited) cut the job's limits."""
-        ...
 
     async def close(self) -> None: ...
 
