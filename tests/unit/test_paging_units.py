@@ -11,7 +11,6 @@ from tmapi_spiders.api import contract
 from tmapi_spiders.api.envelope import check_page, read_envelope, redirect_envelope
 from tmapi_spiders.api.paging import (
     EMPTY_PROMISED,
-    END_EMPTY,
     NO_TOTAL,
     ChainState,
     empty_page_message,
@@ -117,7 +116,7 @@ def test_paginate_refuses_an_answer_without_total_or_items_and_reads_null_as_not
     for data in bad:
         assert paginate(state(), data, 20, False).failure == NO_TOTAL
     empty = paginate(state(), {"total_count": 0, "items": None}, 20, False)
-    assert empty.failure is None and empty.end == END_EMPTY and empty.below_total == 0
+    assert empty.failure is None and empty.end == "empty_page" and empty.below_total == 0
 
 
 @pytest.mark.parametrize(
@@ -135,7 +134,7 @@ def test_an_empty_page_is_suspect_only_where_total_count_promised_items_and_the_
     page: int, prev_short: bool, total: int, suspect: bool
 ) -> None:
     step = paginate(state(page, prev_short=prev_short), {"total_count": total, "items": []}, 20, False)
-    assert step.promised_empty is suspect and step.end == END_EMPTY and step.failure is None
+    assert step.promised_empty is suspect and step.end == "empty_page" and step.failure is None
 
 
 def test_a_page_remembers_whether_it_ran_short_and_the_next_page_starts_with_no_empty_asks() -> None:

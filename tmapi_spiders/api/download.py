@@ -36,6 +36,7 @@ NOT_CONNECTED = (*UNREACHABLE, ConnectError, TCPTimedOutError)
 UNSUPPORTED_REASON = "tmapi_scrapy_unsupported"  # outcome.SCRAPY_ERROR
 
 HEADER, QUERY, AUTO = "header", "query", "auto"  # TMAPI_AUTH
+NAMED = {HEADER: f"`{contract.TOKEN_HEADER}` header", QUERY: f"`{contract.TOKEN_QUERY_PARAM}` query parameter"}
 REFUSED = (contract.UNAUTHORIZED, 403)  # the gateway's answers to no key and to an unknown one
 
 logger = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ class CountedHTTP11DownloadHandler(HTTP11DownloadHandler):
         """A way learned elsewhere (another worker of the job, through Redis)."""
         if way in (HEADER, QUERY) and self.way is None:
             self.way = way
-            logger.info("TMAPI_AUTH=auto: the job sends the token as the %s (learned by another worker)", _named(way))
+            logger.info("TMAPI_AUTH=auto: the job sends the token as the %s (learned by another worker)", NAMED[way])
 
     async def download_request(self, request: Request) -> Response:
         if not self.applies(request):
@@ -115,7 +116,7 @@ class CountedHTTP11DownloadHandler(HTTP11DownloadHandler):
             self.refused = True
         elif self.way is None:  # else another worker's way came first
             self.way = way
-            logger.info("TMAPI_AUTH=auto: the gateway takes the token as the %s; kept for this job", _named(way))
+            logger.info("TMAPI_AUTH=auto: the gateway takes the token as the %s; kept for this job", NAMED[way])
             self.signals.send_catch_log(signals.auth_learned, way=way)
         return response
 
@@ -154,7 +155,3 @@ class CountedHTTP11DownloadHandler(HTTP11DownloadHandler):
         if endpoint:
             self.stats.inc_value("tmapi/paid_calls")
             self.stats.inc_value(f"tmapi/calls/{endpoint}")
-
-
-def _named(way: str) -> str:
-    return f"`{contract.TOKEN_HEADER}` header" if way == HEADER else f"`{contract.TOKEN_QUERY_PARAM}` query parameter"

@@ -8,13 +8,6 @@ from typing import Any
 
 from tmapi_spiders.api import contract
 
-# Why an image's search ended (the summary's `ended`, stats tmapi/images_below_total/<why>).
-END_LAST_PAGE = "last_page"  # the page total_count puts last
-END_MAX_PAGES = "max_pages"  # the -a max_pages limit
-END_EMPTY = "empty_page"  # a page with no items
-END_NOTHING_NEW = "no_new_items"  # every item of the page was seen before (a repeating backend)
-END_NO_NEXT = "has_next_page_false"
-END_SHORT = "short_page"  # TMAPI_STOP_ON_SHORT_PAGE: fewer items than the page size
 NO_TOTAL = "response data has no total_count or items"
 EMPTY_PROMISED = "empty page while total_count says more"
 
@@ -64,7 +57,7 @@ class Step:
     duplicates: int  # items already seen on an earlier page
     state: ChainState  # the state after this page
     next: ChainState | None  # the next page to fetch, or None
-    end: str | None  # END_*: why the image is finished (None while there is a next page)
+    end: str | None  # why the image is finished (None while there is a next page): end_of_search
     expected_pages: int  # pages total_count promises (at most max_pages), at least 1
     failure: str | None = None  # the answer cannot be paged (NO_TOTAL)
     promised_empty: bool = False
@@ -72,7 +65,7 @@ class Step:
     @property
     def below_total(self) -> int:
         """Items total_count promised that the API never delivered (0 when max_pages cut it)."""
-        if self.end in (None, END_MAX_PAGES) or self.state.total is None:
+        if self.end in (None, "max_pages") or self.state.total is None:
             return 0
         return max(0, self.state.total - self.state.items)
 
@@ -85,30 +78,11 @@ def page_size_of(data: dict[str, Any], asked: int) -> int:
     return asked
 
 
-def promises_items(total: int, page: int, size: int) -> bool:
-    """Whether total_count says page `page` (of `size` items) holds at least one item."""
-    return total > (page - 1) * size
-
-
-def total_and_items(data: dict[str, Any]) -> tuple[int, list[Any]] | None:
-    """total_count and items ("nothing found" written as null included); None when it cannot be paged."""
-    total, items = data.get("total_count"), data.get("items")
-    if total == 0 and items is None:
-        return 0, []
-    if type(total) is not int or total < 0 or not isinstance(items, list):
-        return None
-    return total, items
-
-
 def unusable_search(data: dict[str, Any], page: int, asked_page_size: int) -> str | None:
     """Why a successful search answer must not be kept for a re-run (None: it may): it cannot be
     paged, or it is an empty page total_count says should hold items."""
-    read = total_and_items(data)
-    if read is None:
-        return NO_TOTAL
-    if not read[1] and promises_items(read[0], page, page_size_of(data, asked_page_size)):
-        return EMPTY_PROMISED
-    return None
+    step = paginate(ChainState(image="", img="", q={}, page=page), data, asked_page_size, False)
+    return step.failure or (EMPTY_PROMISED if step.promised_empty else None)
 
 
 def empty_page_message(page: int, total: int, asks: int, items: int) -> str:
@@ -129,28 +103,30 @@ def end_of_search(
     has_next_page: Any,
     stop_on_short_page: bool,
 ) -> str | None:
-    """Why the search of an image ends after this page, or None to ask for the next."""
+    """Why the search of an image ends after this page (the summary's `ended`, stats
+    tmapi/images_below_total/<why>), or None to ask for the next."""
     if not items:
-        return END_EMPTY
+        return "empty_page"
     if not new:
-        return END_NOTHING_NEW
+        return "no_new_items"  # every item of the page was seen before (a repeating backend)
     if page >= last:
-        return END_LAST_PAGE
+        return "last_page"  # the page total_count puts last
     if max_pages and page >= max_pages:
-        return END_MAX_PAGES
+        return "max_pages"
     if has_next_page is False:
-        return END_NO_NEXT
+        return "has_next_page_false"
     if stop_on_short_page and items < size:
-        return END_SHORT
+        return "short_page"  # TMAPI_STOP_ON_SHORT_PAGE: fewer items than the page size
     return None
 
 
 def paginate(state: ChainState, data: dict[str, Any], asked_page_size: int, stop_on_short_page: bool) -> Step:
     """Read one successful search answer (`data` of the envelope) for `state`'s page."""
-    read = total_and_items(data)
-    if read is None:
+    total, items = data.get("total_count"), data.get("items")
+    if total == 0 and items is None:  # "nothing found" written as null
+        items = []
+    if type(total) is not int or total < 0 or not isinstance(items, list):
         return Step([], 0, 0, state, None, None, 0, failure=NO_TOTAL)
-    total, items = read
     size = page_size_of(data, asked_page_size)
     seen = set(state.seen)
     new: list[tuple[int, dict[str, Any]]] = []
@@ -177,7 +153,8 @@ def paginate(state: ChainState, data: dict[str, Any], asked_page_size: int, stop
         prev_short=len(items) < size,
         empty_asks=0,
     )
-    promised_empty = not items and promises_items(total, state.page, size) and (state.page == 1 or not state.prev_short)
+    # An empty page total_count says holds items, unless the page before ran short (an overstated total).
+    promised_empty = not items and total > (state.page - 1) * size and (state.page == 1 or not state.prev_short)
     end = end_of_search(
         state.page, last, state.max_pages, len(items), len(new), size, data.get("has_next_page"), stop_on_short_page
     )
