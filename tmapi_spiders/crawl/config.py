@@ -49,7 +49,10 @@ class JobConfig:
 
     def read_seeds(self) -> seeds.SeedSource:
         """The job's seed list, read lazily (a spreadsheet's rows or a text list's lines); SeedError if unopenable."""
-        if self.urls_file and self.is_sheet:
+        if not self.urls_file:
+            urls = [part.strip().encode() for part in (self.urls or "").split(",")]
+            return seeds.SeedSource(seeds.parse_lines(urls, self.redactor))
+        if sheets.sheet_kind(self.urls_file):
             entries = sheets.parse_sheet(
                 self.urls_file,
                 self.seed_source,
@@ -58,21 +61,13 @@ class JobConfig:
                 redactor=self.redactor,
             )
             return seeds.SeedSource(entries)
-        if self.urls_file:
-            reader = seeds.LineReader(self.urls_file)
-            return seeds.SeedSource(seeds.parse_lines(reader, self.redactor), reader)
-        urls = [part.strip().encode() for part in (self.urls or "").split(",")]
-        return seeds.SeedSource(seeds.parse_lines(urls, self.redactor))
-
-    @property
-    def is_sheet(self) -> bool:
-        """The seed list is a spreadsheet (CSV, XLSX): its rows carry `input`."""
-        return bool(self.urls_file) and sheets.sheet_kind(self.urls_file or "") is not None
+        reader = seeds.LineReader(self.urls_file)
+        return seeds.SeedSource(seeds.parse_lines(reader, self.redactor), reader)
 
     @property
     def seed_unit(self) -> str:
-        """What a bad entry is called in messages: a spreadsheet's row, a text list's line."""
-        return "row" if self.is_sheet else "line"
+        """What a bad entry is called in messages: a spreadsheet's (CSV, XLSX) row, a text list's line."""
+        return "row" if self.urls_file and sheets.sheet_kind(self.urls_file) else "line"
 
     @property
     def seed_source(self) -> str:

@@ -86,21 +86,14 @@ def _is_internal(host: str) -> bool:
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
-        legacy = _legacy_ipv4(host)
-        if legacy is None:
+        # `127.1`, `0177.0.0.1`, `0x7f.1`: shorthand that fetchers resolve like inet_aton does.
+        if not _NUMERIC_HOST.fullmatch(host):
             return "." not in host  # a bare name only resolves inside a network
-        address = legacy
+        try:
+            address = ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return "." not in host
     return not address.is_global
-
-
-def _legacy_ipv4(host: str) -> ipaddress.IPv4Address | None:
-    """`127.1`, `0177.0.0.1`, `0x7f.1`: shorthand that fetchers resolve like inet_aton does."""
-    if not _NUMERIC_HOST.fullmatch(host):
-        return None
-    try:
-        return ipaddress.IPv4Address(socket.inet_aton(host))
-    except OSError:
-        return None
 
 
 def plain_key(text: str) -> str | None:
@@ -139,7 +132,6 @@ def parse_lines(lines: Iterable[bytes], redactor: Redactor | None = None) -> Ite
     """Seeds and bad lines in file order: blanks and `#` comments skipped, BOM and CRLF accepted, a repeated
     URL yielded once."""
     seen: set[int] = set()
-    token = redactor if redactor and redactor.secrets else None
     for number, raw in enumerate(lines, 1):
         if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
             raw = raw[3:]
@@ -149,7 +141,7 @@ def parse_lines(lines: Iterable[bytes], redactor: Redactor | None = None) -> Ite
         text = raw.decode("utf-8", errors="replace").strip()
         if not text or text.startswith("#"):
             continue
-        key, reason = seed_key(text, redactor, token is not None and token.found_in(text))
+        key, reason = seed_key(text, redactor, redactor is not None and redactor.found_in(text))
         if key is None:
             yield BadLine(number, reason)
             continue
