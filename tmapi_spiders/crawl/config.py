@@ -128,8 +128,16 @@ def check_seed_list(config: JobConfig) -> None:
     searchable line only (the rest is read as the crawl goes)."""
     if not (config.urls_file or config.urls):
         raise ConfigError(NO_SEEDS)
+    bad: list[seeds.BadLine] = []
     try:
-        seeds.first_seed(config.read_seeds().entries, config.seed_source, config.seed_unit)
+        for entry in config.read_seeds().entries:
+            if isinstance(entry, seeds.Seed):
+                break
+            bad.append(entry)
+        else:
+            unit = config.seed_unit
+            detail = f" ({len(bad)} bad {unit}s; {unit} {bad[0].line}: {bad[0].reason})" if bad else ""
+            raise ConfigError(f"{config.seed_source} has no searchable image URL{detail}")
         if config.urls_file and sheets.sheet_kind(config.urls_file) == "xlsx":
             # A workbook is checked whole, cheaply: one cut off after its first rows must cost nothing.
             sheets.check_xlsx_parts(config.urls_file, config.seed_source)

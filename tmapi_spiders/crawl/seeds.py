@@ -181,14 +181,3 @@ class SeedSource:
         if self.reader is None or not self.reader.size:
             return None
         return min(1.0, self.reader.read / self.reader.size)
-
-
-def first_seed(entries: Iterator[Seed | BadLine], source: str, unit: str = "line") -> tuple[Seed, list[BadLine]]:
-    """The list's first searchable entry and the bad lines before it; SeedError when there is none."""
-    bad: list[BadLine] = []
-    for entry in entries:
-        if isinstance(entry, Seed):
-            return entry, bad
-        bad.append(entry)
-    detail = f" ({len(bad)} bad {unit}s; {unit} {bad[0].line}: {bad[0].reason})" if bad else ""
-    raise SeedError(f"{source} has no searchable image URL{detail}")
