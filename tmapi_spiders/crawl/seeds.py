@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from tmapi_spiders.api import contract
-from tmapi_spiders.api.identity import image_key
+from tmapi_spiders.api.identity import DEFAULT_PORTS, image_key
 from tmapi_spiders.api.redact import Redactor
 
 MAX_URL_LENGTH = 4096
@@ -26,7 +26,6 @@ _PLAIN = re.compile(
     r"(https?)://([a-z0-9-]+(?:\.[a-z0-9-]+)+)(?::(80|443))?(/[^\x00-\x20\x7f#@\\\ufffd]*)?(#[^\x00-\x20\x7f\ufffd]*)?",
     re.ASCII | re.IGNORECASE,
 )
-_DEFAULT_PORT = {"http": "80", "https": "443"}
 _INTERNAL_SUFFIXES = (".localhost", ".local", ".internal", ".home.arpa")
 
 
@@ -105,7 +104,7 @@ def plain_key(text: str) -> str | None:
     if path and path.endswith("?"):
         return None  # urllib drops a bare trailing "?"
     scheme, host = scheme.lower(), host.lower()
-    if port and port != _DEFAULT_PORT[scheme]:
+    if port and int(port) != DEFAULT_PORTS[scheme]:
         return None
     if host in _INTERNAL_NAMES or host.endswith(_INTERNAL_SUFFIXES) or _NUMERIC_HOST.fullmatch(host):
         return None
