@@ -12,7 +12,6 @@ from scrapy.settings import BaseSettings
 from tmapi_spiders import distributed, limits, monitoring
 from tmapi_spiders.crawl import feeds
 from tmapi_spiders.jobs import cache, quiet_log
-from tmapi_spiders.settings_util import set_unless_given
 
 # At the add-on's priority, so the plan's limits may change them and the user's settings win.
 DEFAULTS: dict[str, Any] = {
@@ -37,7 +36,7 @@ class TmapiAddon:
         if not self.ours:
             return
         for name, value in DEFAULTS.items():
-            set_unless_given(settings, name, value)
+            settings.set(name, value, priority="addon")
         feeds.configure(settings, self.spider_name)
         cache.configure(settings)
         distributed.configure(settings)

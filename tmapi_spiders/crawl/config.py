@@ -49,7 +49,10 @@ class JobConfig:
 
     def read_seeds(self) -> seeds.SeedSource:
         """The job's seed list, read lazily (a spreadsheet's rows or a text list's lines); SeedError if unopenable."""
-        if self.urls_file and self.is_sheet:
+        if not self.urls_file:
+            urls = [part.strip().encode() for part in (self.urls or "").split(",")]
+            return seeds.SeedSource(seeds.parse_lines(urls, self.redactor))
+        if sheets.sheet_kind(self.urls_file):
             entries = sheets.parse_sheet(
                 self.urls_file,
                 self.seed_source,
@@ -58,21 +61,13 @@ class JobConfig:
                 redactor=self.redactor,
             )
             return seeds.SeedSource(entries)
-        if self.urls_file:
-            reader = seeds.LineReader(self.urls_file)
-            return seeds.SeedSource(seeds.parse_lines(reader, self.redactor), reader)
-        urls = [part.strip().encode() for part in (self.urls or "").split(",")]
-        return seeds.SeedSource(seeds.parse_lines(urls, self.redactor))
-
-    @property
-    def is_sheet(self) -> bool:
-        """The seed list is a spreadsheet (CSV, XLSX): its rows carry `input`."""
-        return bool(self.urls_file) and sheets.sheet_kind(self.urls_file or "") is not None
+        reader = seeds.LineReader(self.urls_file)
+        return seeds.SeedSource(seeds.parse_lines(reader, self.redactor), reader)
 
     @property
     def seed_unit(self) -> str:
-        """What a bad entry is called in messages: a spreadsheet's row, a text list's line."""
-        return "row" if self.is_sheet else "line"
+        """What a bad entry is called in messages: a spreadsheet's (CSV, XLSX) row, a text list's line."""
+        return "row" if self.urls_file and sheets.sheet_kind(self.urls_file) else "line"
 
     @property
     def seed_source(self) -> str:
@@ -133,8 +128,16 @@ def check_seed_list(config: JobConfig) -> None:
     searchable line only (the rest is read as the crawl goes)."""
     if not (config.urls_file or config.urls):
         raise ConfigError(NO_SEEDS)
+    bad: list[seeds.BadLine] = []
     try:
-        seeds.first_seed(config.read_seeds().entries, config.seed_source, config.seed_unit)
+        for entry in config.read_seeds().entries:
+            if isinstance(entry, seeds.Seed):
+                break
+            bad.append(entry)
+        else:
+            unit = config.seed_unit
+            detail = f" ({len(bad)} bad {unit}s; {unit} {bad[0].line}: {bad[0].reason})" if bad else ""
+            raise ConfigError(f"{config.seed_source} has no searchable image URL{detail}")
         if config.urls_file and sheets.sheet_kind(config.urls_file) == "xlsx":
             # A workbook is checked whole, cheaply: one cut off after its first rows must cost nothing.
             sheets.check_xlsx_parts(config.urls_file, config.seed_source)

@@ -12,8 +12,6 @@ from scrapy.utils.serialize import ScrapyJSONEncoder
 from tmapi_spiders.api import contract
 from tmapi_spiders.items import CONTEXT_FIELDS
 
-LIST_SEPARATOR = " | "
-
 
 def cell(value: Any) -> Any:
     """A scalar as a CSV cell: booleans as JSON writes them (`true`/`false`), None as an empty cell."""
@@ -36,7 +34,7 @@ def flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
                 flat[name] = ""
         elif isinstance(value, list | tuple):
             if all(not isinstance(v, dict | list | tuple) for v in value):
-                flat[name] = LIST_SEPARATOR.join(str(cell(v)) for v in value)
+                flat[name] = " | ".join(str(cell(v)) for v in value)
             else:
                 flat[name] = json.dumps(value, ensure_ascii=False)
         else:

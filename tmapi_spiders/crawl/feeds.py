@@ -25,7 +25,7 @@ def is_stdout(uri: str) -> bool:
     return uri == "-" or uri.startswith(("stdout:", "-:"))
 
 
-def failures_uri(products_uri: str, output_dir: str, spider_name: str, stamp: str = "%(time)s") -> str:
+def failures_uri(products_uri: str, output_dir: str, spider_name: str, stamp: str) -> str:
     """`x/products.jsonl` -> `x/products.failures.jsonl`; stdout falls back to the output directory."""
     if is_stdout(products_uri):
         return os.path.join(output_dir, f"{spider_name}-{stamp}.failures.jsonl")

@@ -86,11 +86,8 @@ class TmapiEnvelopeMiddleware:
             if envelope.status == contract.PARAM_ERROR and envelope.message in contract.TRANSIENT_422_MESSAGES:
                 envelope = replace(envelope, status=contract.RETRY_LATER)  # "try again": retried
             self.stats.inc_value(f"tmapi/api_errors/{envelope.status}")
-            retry_after = response.headers.get("Retry-After")
-            if retry_after:
-                request.meta["tmapi_retry_after"] = retry_after.decode("latin-1")
-            else:
-                request.meta.pop("tmapi_retry_after", None)  # an earlier answer's wait is over
+            retry_after = response.headers.get("Retry-After")  # none: an earlier answer's wait is over
+            request.meta["tmapi_retry_after"] = retry_after.decode("latin-1") if retry_after else None
             if envelope.status != response.status:
                 response = response.replace(status=envelope.status)
             if envelope.fatal:

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from tmapi_spiders.api import contract
-from tmapi_spiders.api.identity import image_key
+from tmapi_spiders.api.identity import DEFAULT_PORTS, image_key
 from tmapi_spiders.api.redact import Redactor
 
 MAX_URL_LENGTH = 4096
@@ -26,7 +26,6 @@ _PLAIN = re.compile(
     r"(https?)://([a-z0-9-]+(?:\.[a-z0-9-]+)+)(?::(80|443))?(/[^\x00-\x20\x7f#@\\\ufffd]*)?(#[^\x00-\x20\x7f\ufffd]*)?",
     re.ASCII | re.IGNORECASE,
 )
-_DEFAULT_PORT = {"http": "80", "https": "443"}
 _INTERNAL_SUFFIXES = (".localhost", ".local", ".internal", ".home.arpa")
 
 
@@ -86,21 +85,14 @@ def _is_internal(host: str) -> bool:
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
-        legacy = _legacy_ipv4(host)
-        if legacy is None:
+        # `127.1`, `0177.0.0.1`, `0x7f.1`: shorthand that fetchers resolve like inet_aton does.
+        if not _NUMERIC_HOST.fullmatch(host):
             return "." not in host  # a bare name only resolves inside a network
-        address = legacy
+        try:
+            address = ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return "." not in host
     return not address.is_global
-
-
-def _legacy_ipv4(host: str) -> ipaddress.IPv4Address | None:
-    """`127.1`, `0177.0.0.1`, `0x7f.1`: shorthand that fetchers resolve like inet_aton does."""
-    if not _NUMERIC_HOST.fullmatch(host):
-        return None
-    try:
-        return ipaddress.IPv4Address(socket.inet_aton(host))
-    except OSError:
-        return None
 
 
 def plain_key(text: str) -> str | None:
@@ -112,7 +104,7 @@ def plain_key(text: str) -> str | None:
     if path and path.endswith("?"):
         return None  # urllib drops a bare trailing "?"
     scheme, host = scheme.lower(), host.lower()
-    if port and port != _DEFAULT_PORT[scheme]:
+    if port and int(port) != DEFAULT_PORTS[scheme]:
         return None
     if host in _INTERNAL_NAMES or host.endswith(_INTERNAL_SUFFIXES) or _NUMERIC_HOST.fullmatch(host):
         return None
@@ -139,7 +131,6 @@ def parse_lines(lines: Iterable[bytes], redactor: Redactor | None = None) -> Ite
     """Seeds and bad lines in file order: blanks and `#` comments skipped, BOM and CRLF accepted, a repeated
     URL yielded once."""
     seen: set[int] = set()
-    token = redactor if redactor and redactor.secrets else None
     for number, raw in enumerate(lines, 1):
         if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
             raw = raw[3:]
@@ -149,7 +140,7 @@ def parse_lines(lines: Iterable[bytes], redactor: Redactor | None = None) -> Ite
         text = raw.decode("utf-8", errors="replace").strip()
         if not text or text.startswith("#"):
             continue
-        key, reason = seed_key(text, redactor, token is not None and token.found_in(text))
+        key, reason = seed_key(text, redactor, redactor is not None and redactor.found_in(text))
         if key is None:
             yield BadLine(number, reason)
             continue
@@ -189,14 +180,3 @@ class SeedSource:
         if self.reader is None or not self.reader.size:
             return None
         return min(1.0, self.reader.read / self.reader.size)
-
-
-def first_seed(entries: Iterator[Seed | BadLine], source: str, unit: str = "line") -> tuple[Seed, list[BadLine]]:
-    """The list's first searchable entry and the bad lines before it; SeedError when there is none."""
-    bad: list[BadLine] = []
-    for entry in entries:
-        if isinstance(entry, Seed):
-            return entry, bad
-        bad.append(entry)
-    detail = f" ({len(bad)} bad {unit}s; {unit} {bad[0].line}: {bad[0].reason})" if bad else ""
-    raise SeedError(f"{source} has no searchable image URL{detail}")
