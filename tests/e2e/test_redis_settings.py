@@ -45,8 +45,9 @@ def settings(**values: object) -> Settings:
     ],
 )
 def test_a_redis_setting_that_cannot_work_is_one_line_naming_it(values: dict[str, str], message: str) -> None:
-    problem = connection.check_settings(settings(**values))
-    assert problem is not None and problem.startswith(message) and "\n" not in problem
+    with pytest.raises(connection.SettingError) as raised:
+        connection.plan(settings(**values))
+    assert str(raised.value).startswith(message) and "\n" not in str(raised.value)
 
 
 def test_the_url_forms_become_redis_pys_own_clients() -> None:

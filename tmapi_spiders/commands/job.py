@@ -86,9 +86,10 @@ class Command(Tool, ScrapyCommand):
         from tmapi_spiders.distributed.job import Job
         from tmapi_spiders.distributed.keys import JobKeys, legacy_keys, legacy_message
 
-        problem = connection.check_settings(self.settings)
-        if problem:
-            fail(problem)
+        try:
+            connection.plan(self.settings)  # a Redis setting that cannot work
+        except connection.SettingError as exc:
+            fail(str(exc))
         problem = connection.check_reachable(self.settings)
         if problem:
             fail(problem, outcome.REDIS_DOWN)

@@ -48,7 +48,7 @@ class Command(Tool, ScrapyCommand):
         from tmapi_spiders.distributed import connection
         from tmapi_spiders.distributed.job import Job
         from tmapi_spiders.distributed.keys import JobKeys
-        from tmapi_spiders.distributed.preflight import check_keys, check_legacy, seed_config
+        from tmapi_spiders.distributed.preflight import check_redis, seed_config
         from tmapi_spiders.distributed.start import seeds_of
 
         try:  # fail() exits: only the checks' ConfigError is caught
@@ -63,15 +63,11 @@ class Command(Tool, ScrapyCommand):
             if not distributed.enabled(self.settings):
                 fail(NO_REDIS_URL)
             config = seed_config({**opts.spargs, "urls_file": args[0]}, self.settings)
-            check_keys(self.settings, opts.spider)
         except ConfigError as exc:
             fail(str(exc))
-        problem = connection.check_reachable(self.settings)
+        problem = check_redis(self.settings, opts.spider)  # old-named keys too: new names would split the job
         if problem:
-            fail(problem, outcome.REDIS_DOWN)
-        legacy = check_legacy(self.settings, opts.spider)  # seeding under new names would split the job
-        if legacy:
-            fail(legacy[1], legacy[0])
+            fail(problem[1], problem[0])
         bad = 0
 
         def good() -> Iterator[tuple[str, str]]:

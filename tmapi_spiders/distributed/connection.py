@@ -125,15 +125,6 @@ def plan(settings: BaseSettings) -> partial[Any]:
     return partial(Sentinel(sentinels, sentinel_kwargs=own, **params).master_for, master)
 
 
-def check_settings(settings: BaseSettings) -> str | None:
-    """None, or the one-line error naming the Redis setting that cannot work."""
-    try:
-        plan(settings)
-    except SettingError as exc:
-        return str(exc)
-    return None
-
-
 def client(settings: BaseSettings) -> Any:
     """redis.Redis (or REDIS_PARAMS' redis_cls), RedisCluster, or the Sentinel master's client."""
     return plan(settings)()

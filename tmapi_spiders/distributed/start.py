@@ -144,7 +144,7 @@ class WorkerStartMiddleware:
                 worker.failed(exc)  # lost: the loop waits for Redis; full or gone: it ends
                 continue
             for lease, raw in popped:
-                worker.take(lease, None)
+                worker.leases[lease] = None  # a seed: its request not made yet
                 try:
                     seed, query, max_pages = read_seed(raw, worker.redactor)
                 except ConfigError as exc:
