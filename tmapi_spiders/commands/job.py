@@ -78,7 +78,6 @@ class Command(Tool, ScrapyCommand):
             check_setting_names(self.settings)
         except ConfigError as exc:
             fail(str(exc))
-        url = str(self.settings.get("REDIS_URL") or self.settings.get("REDIS_SENTINELS") or "")
         if not distributed.enabled(self.settings):
             fail(NO_REDIS_URL)
         # Imported here: Scrapy imports every command module at start, and a crawl must not load redis.
@@ -110,5 +109,5 @@ class Command(Tool, ScrapyCommand):
                 print(f"job {status.job!r}: deleted {job.delete()} keys")
                 return
         except connection.ERRORS as exc:
-            fail(f"lost Redis at {connection.describe(url)}: {connection.reason(exc, url)}", outcome.REDIS_DOWN)
+            fail(connection.lost_line(self.settings, exc), outcome.REDIS_DOWN)
         print(json.dumps(status.to_dict(), indent=2) if opts.json else render(status))

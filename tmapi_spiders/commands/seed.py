@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
 
 from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
@@ -70,23 +69,15 @@ class Command(Tool, ScrapyCommand):
             fail(problem[1], problem[0])
         bad = 0
 
-        def good() -> Iterator[tuple[str, str]]:
-            # Streamed into Redis a batch at a time: a long list is never whole in memory.
+        def skipped(entry: BadLine) -> None:
             nonlocal bad
-            for entry in seeds_of(config):
-                if isinstance(entry, BadLine):
-                    bad += 1
-                    if bad <= BAD_LINES_SHOWN:
-                        print(
-                            f"warning: {args[0]} {config.seed_unit} {entry.line} skipped: {entry.reason}",
-                            file=sys.stderr,
-                        )
-                    continue
-                yield entry
+            bad += 1
+            if bad <= BAD_LINES_SHOWN:
+                print(f"warning: {args[0]} {config.seed_unit} {entry.line} skipped: {entry.reason}", file=sys.stderr)
 
         keys = JobKeys.from_settings(self.settings, opts.spider)
         try:
-            pushed, known = Job(connection.client(self.settings), keys).push_encoded(good())
+            pushed, known = Job(connection.client(self.settings), keys).push_encoded(seeds_of(config, skipped))
         except connection.ERRORS as exc:
             fail(connection.lost_line(self.settings, exc), outcome.REDIS_DOWN)
         except connection.OUT_OF_MEMORY:

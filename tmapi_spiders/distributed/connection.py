@@ -146,7 +146,7 @@ def reason(exc: BaseException, url: str) -> str:
 
 def lost_line(settings: BaseSettings, exc: BaseException) -> str:
     """The one line a command prints when Redis is lost mid-way, the password replaced by ***."""
-    url = str(settings.get("REDIS_URL") or "")
+    url = str(settings.get("REDIS_URL") or settings.get("REDIS_SENTINELS") or "")
     return f"lost Redis at {describe(url)}: {reason(exc, url)}"
 
 
