@@ -15,7 +15,7 @@ from scrapy.utils.conf import arglist_to_dict
 from tmapi_spiders import distributed
 from tmapi_spiders.commands import Tool, fail
 from tmapi_spiders.commands.job import NO_REDIS_URL
-from tmapi_spiders.crawl.config import ConfigError, check_setting_names
+from tmapi_spiders.crawl.config import ConfigError, check_seed_list, check_setting_names, job_config, token_redactor
 from tmapi_spiders.crawl.seeds import BadLine
 from tmapi_spiders.jobs import outcome
 
@@ -47,7 +47,7 @@ class Command(Tool, ScrapyCommand):
         from tmapi_spiders.distributed import connection
         from tmapi_spiders.distributed.job import Job
         from tmapi_spiders.distributed.keys import JobKeys
-        from tmapi_spiders.distributed.preflight import check_redis, seed_config
+        from tmapi_spiders.distributed.preflight import check_redis
         from tmapi_spiders.distributed.start import seeds_of
 
         try:  # fail() exits: only the checks' ConfigError is caught
@@ -61,7 +61,9 @@ class Command(Tool, ScrapyCommand):
                 )
             if not distributed.enabled(self.settings):
                 fail(NO_REDIS_URL)
-            config = seed_config({**opts.spargs, "urls_file": args[0]}, self.settings)
+            # Lines carrying the settings' token are bad lines.
+            config = job_config({**opts.spargs, "urls_file": args[0]}, redactor=token_redactor(self.settings))
+            check_seed_list(config)
         except ConfigError as exc:
             fail(str(exc))
         problem = check_redis(self.settings, opts.spider)  # old-named keys too: new names would split the job

@@ -6,7 +6,7 @@ from typing import Any
 
 from scrapy.settings import BaseSettings
 
-from tmapi_spiders.crawl.config import ConfigError, JobConfig, check_seed_list, job_config, token_redactor
+from tmapi_spiders.crawl.config import ConfigError, check_seed_list, job_config, token_redactor
 from tmapi_spiders.crawl.config import check_settings as check_job_settings
 from tmapi_spiders.distributed import connection
 from tmapi_spiders.distributed.keys import JobKeys, legacy_keys, legacy_message
@@ -50,10 +50,3 @@ def check_redis(settings: BaseSettings, spider_name: str) -> tuple[int, str] | N
     except connection.ERRORS as exc:
         return outcome.REDIS_DOWN, connection.lost_line(settings, exc)
     return (outcome.BAD_INPUT, legacy_message(keys, found)) if found else None
-
-
-def seed_config(spider_args: dict[str, Any], settings: BaseSettings) -> JobConfig:
-    """The checked config of `scrapy seed`; lines carrying the settings' token are bad lines."""
-    config = job_config(spider_args, redactor=token_redactor(settings))
-    check_seed_list(config)
-    return config
