@@ -74,7 +74,9 @@ def test_a_key_setting_outside_the_jobs_hash_tag_is_refused_at_start() -> None:
     problem = check(settings(**values), {})
     assert problem is not None and problem[0] == 2
     assert problem[1].startswith("SCHEDULER_QUEUE_KEY must contain %(spider)s")
-    assert JobKeys.for_job("j", queue_key="jobs:%(spider)s:q").requests == "jobs:{j}:q"  # still in the tag's slot
+    keys = JobKeys.for_job("j", settings(SCHEDULER_QUEUE_KEY="jobs:%(spider)s:q"))
+    assert keys.requests == "jobs:{j}:q"  # still in the tag's slot
+    keys.check_one_slot()
 
 
 def scrapy_run(args: list[str], url: str) -> subprocess.CompletedProcess[str]:

@@ -31,9 +31,8 @@ class RedisBackends:
     def __init__(self, crawler: Crawler) -> None:
         assert crawler.spidercls is not None
         self.crawler = crawler
-        self.settings = crawler.settings
-        self.keys = JobKeys.from_settings(self.settings, str(crawler.spidercls.name))
-        self.keep_seconds = int(registry.read(self.settings, "TMAPI_REDIS_KEEP_STATS"))
+        self.keys = JobKeys.from_settings(crawler.settings, str(crawler.spidercls.name))
+        self.keep_seconds = int(registry.read(crawler.settings, "TMAPI_REDIS_KEEP_STATS"))
 
     def image_results(self) -> RedisResults:
         return RedisResults(Worker.of(self.crawler).job, self.keep_seconds)
@@ -45,8 +44,8 @@ class RedisBackends:
         worker = Worker.of(self.crawler)
         keys = (self.keys.limit_slots, self.keys.limit_state, self.keys.limit_wake)
         backend = RedisBackend(worker.server, keys, worker.id, concurrency, qps)
-        backend.lease = registry.read(self.settings, LEASE_SETTING)
-        backend.poll = registry.read(self.settings, POLL_SETTING)
+        backend.lease = registry.read(self.crawler.settings, LEASE_SETTING)
+        backend.poll = registry.read(self.crawler.settings, POLL_SETTING)
         timeout = worker.server.get_connection_kwargs().get("socket_timeout")
         if timeout:  # each BLPOP must end before the client's socket timeout
             backend.block = min(BLOCK, max(0.05, float(timeout) / 2))
