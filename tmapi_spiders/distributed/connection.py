@@ -125,15 +125,6 @@ def plan(settings: BaseSettings) -> partial[Any]:
     return partial(Sentinel(sentinels, sentinel_kwargs=own, **params).master_for, master)
 
 
-def check_settings(settings: BaseSettings) -> str | None:
-    """None, or the one-line error naming the Redis setting that cannot work."""
-    try:
-        plan(settings)
-    except SettingError as exc:
-        return str(exc)
-    return None
-
-
 def client(settings: BaseSettings) -> Any:
     """redis.Redis (or REDIS_PARAMS' redis_cls), RedisCluster, or the Sentinel master's client."""
     return plan(settings)()
@@ -155,7 +146,7 @@ def reason(exc: BaseException, url: str) -> str:
 
 def lost_line(settings: BaseSettings, exc: BaseException) -> str:
     """The one line a command prints when Redis is lost mid-way, the password replaced by ***."""
-    url = str(settings.get("REDIS_URL") or "")
+    url = str(settings.get("REDIS_URL") or settings.get("REDIS_SENTINELS") or "")
     return f"lost Redis at {describe(url)}: {reason(exc, url)}"
 
 

@@ -28,9 +28,6 @@ from tmapi_spiders.distributed.keys import JobKeys
 logger = logging.getLogger("tmapi_spiders.distributed.worker")  # one logger for the worker's lines
 
 LEASE_META = "_tmapi_lease"
-REDIS_DOWN_REASON = "redis_unavailable"
-JOB_LOST_REASON = "redis_job_lost"
-OUT_OF_MEMORY_REASON = "redis_out_of_memory"
 # What a Redis call of a worker can fail with; `failed` says what each means.
 FAILURES = (*connection.ERRORS, connection.OUT_OF_MEMORY, JobGone)
 
@@ -91,7 +88,7 @@ class RedisHealth:
             self.gone = True
             self.count("tmapi/redis/job_lost")
             logger.error("Stopping: %s", exc)
-            self.stop(JOB_LOST_REASON)
+            self.stop("redis_job_lost")
         elif isinstance(exc, connection.OUT_OF_MEMORY) and not self.full:
             # Stop acknowledging: a page whose follow-ups could not be queued is done again later.
             self.full = True
@@ -101,7 +98,7 @@ class RedisHealth:
                 " work stays in the job: raise maxmemory (or free memory), then start the workers again",
                 str(exc).split(". script:")[0].rstrip("."),
             )
-            self.stop(OUT_OF_MEMORY_REASON)
+            self.stop("redis_out_of_memory")
         elif isinstance(exc, connection.ERRORS):
             self.lost(exc)
 
@@ -134,7 +131,7 @@ class RedisHealth:
                 "Redis is still unreachable after %d attempts: stopping; the job's queued work stays in Redis",
                 self.retry_times,
             )
-            self.stop(REDIS_DOWN_REASON)
+            self.stop("redis_unavailable")
             return
         self.down = False
         try:

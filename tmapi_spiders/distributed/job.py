@@ -11,11 +11,9 @@ from typing import Any
 
 import redis
 
-from tmapi_spiders.api.identity import seed_fingerprint  # what one seed is: tmapi_spiders/api/identity.py
+from tmapi_spiders.api.identity import seed_fingerprint
 from tmapi_spiders.distributed import scripts
 from tmapi_spiders.distributed.keys import JobKeys
-
-__all__ = ["Job", "JobGone", "JobStatus", "seed_fingerprint"]
 
 # Seeds a PUSH_SEEDS call carries: a few hundred kB, a few milliseconds of Redis's time.
 SEED_BATCH = 2000

@@ -20,6 +20,13 @@ from tmapi_spiders import registry
 # Characters special in a Redis glob pattern (SCAN MATCH, KEYS): escaped in a job's prefix.
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 
+# scrapy-redis's key settings: (setting, its default, its placeholder, the JobKeys field it names).
+KEY_SETTINGS = (
+    ("SCHEDULER_QUEUE_KEY", defaults.SCHEDULER_QUEUE_KEY, "spider", "requests"),
+    ("SCHEDULER_DUPEFILTER_KEY", defaults.SCHEDULER_DUPEFILTER_KEY, "spider", "dupefilter"),
+    ("REDIS_START_URLS_KEY", defaults.START_URLS_KEY, "name", "seeds"),
+)
+
 
 @dataclass(frozen=True)
 class JobKeys:
@@ -44,24 +51,14 @@ class JobKeys:
     auth: str  # string: how the gateway takes the token ("header" or "query"), learned by TMAPI_AUTH=auto
 
     @classmethod
-    def for_job(
-        cls,
-        job: str,
-        queue_key: str = defaults.SCHEDULER_QUEUE_KEY,
-        dupefilter_key: str = defaults.SCHEDULER_DUPEFILTER_KEY,
-        start_urls_key: str = defaults.START_URLS_KEY,
-    ) -> JobKeys:
-        """The job's keys under `{job}:`."""
+    def for_job(cls, job: str, settings: BaseSettings | None = None) -> JobKeys:
+        """The job's keys under `{job}:`, named by scrapy-redis's key settings (default: its names)."""
+        given = settings or BaseSettings()
         prefix = f"{{{job}}}"
         own = {f.name: f"{prefix}:{f.name.replace('limit_', 'limit:')}" for f in fields(cls)}
-        dupefilter = dupefilter_key % {"spider": prefix}
-        own.update(
-            job=job,
-            requests=queue_key % {"spider": prefix},
-            dupefilter=dupefilter,
-            dupefilter_recent=dupefilter + ":recent",
-            seeds=start_urls_key % {"name": prefix},
-        )
+        for setting, default, placeholder, name in KEY_SETTINGS:
+            own[name] = str(given.get(setting) or default) % {placeholder: prefix}
+        own.update(job=job, dupefilter_recent=own["dupefilter"] + ":recent")
         return cls(**own)
 
     @property
@@ -76,25 +73,17 @@ class JobKeys:
 
     def check_one_slot(self) -> None:
         """ValueError naming the setting whose key leaves the job's hash slot (CROSSSLOT on a cluster)."""
-        for name, key, placeholder in (
-            ("SCHEDULER_QUEUE_KEY", self.requests, "%(spider)s"),
-            ("SCHEDULER_DUPEFILTER_KEY", self.dupefilter, "%(spider)s"),
-            ("REDIS_START_URLS_KEY", self.seeds, "%(name)s"),
-        ):
+        for setting, _, placeholder, name in KEY_SETTINGS:
+            key = getattr(self, name)
             if key_slot(key.encode()) != key_slot(self.stats.encode()):
                 raise ValueError(
-                    f"{name} must contain {placeholder} (it becomes the job's {{hash tag}}), got {key!r}:"
+                    f"{setting} must contain %({placeholder})s (it becomes the job's {{hash tag}}), got {key!r}:"
                     " a job's keys must share one hash slot"
                 )
 
     @classmethod
     def from_settings(cls, settings: BaseSettings, spider_name: str) -> JobKeys:
-        return cls.for_job(
-            str(registry.read(settings, "TMAPI_JOB") or spider_name),
-            settings.get("SCHEDULER_QUEUE_KEY") or defaults.SCHEDULER_QUEUE_KEY,
-            settings.get("SCHEDULER_DUPEFILTER_KEY") or defaults.SCHEDULER_DUPEFILTER_KEY,
-            settings.get("REDIS_START_URLS_KEY") or defaults.START_URLS_KEY,
-        )
+        return cls.for_job(str(registry.read(settings, "TMAPI_JOB") or spider_name), settings)
 
     def untagged(self) -> JobKeys:
         """The same keys under the names used before the hash tags (`<job>:requests`...)."""

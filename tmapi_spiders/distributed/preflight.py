@@ -6,7 +6,7 @@ from typing import Any
 
 from scrapy.settings import BaseSettings
 
-from tmapi_spiders.crawl.config import ConfigError, JobConfig, check_seed_list, job_config, token_redactor
+from tmapi_spiders.crawl.config import ConfigError, check_seed_list, job_config, token_redactor
 from tmapi_spiders.crawl.config import check_settings as check_job_settings
 from tmapi_spiders.distributed import connection
 from tmapi_spiders.distributed.keys import JobKeys, legacy_keys, legacy_message
@@ -26,27 +26,23 @@ def check(
         refused = refused_setting(settings)  # a scrapy-redis setting the scheduler would ignore
         if refused:
             raise ConfigError(refused)
-        check_keys(settings, spider_name)
     except ConfigError as exc:
+        return outcome.BAD_INPUT, str(exc)
+    return check_redis(settings, spider_name)
+
+
+def check_redis(settings: BaseSettings, spider_name: str) -> tuple[int, str] | None:
+    """(exit code, message) when the job's Redis cannot serve it: a Redis or key setting that cannot
+    work (or leaves the job's hash slot), Redis unreachable, or the job's keys only under the old names."""
+    try:
+        connection.plan(settings)
+        keys = JobKeys.from_settings(settings, spider_name)
+        keys.check_one_slot()
+    except ValueError as exc:  # connection.SettingError too
         return outcome.BAD_INPUT, str(exc)
     problem = connection.check_reachable(settings)
     if problem:
         return outcome.REDIS_DOWN, problem
-    return check_legacy(settings, spider_name)
-
-
-def check_keys(settings: BaseSettings, spider_name: str) -> None:
-    """ConfigError when a Redis setting cannot work or a key setting leaves the job's hash slot."""
-    try:
-        connection.plan(settings)
-        JobKeys.from_settings(settings, spider_name).check_one_slot()
-    except ValueError as exc:  # connection.SettingError too
-        raise ConfigError(str(exc)) from None
-
-
-def check_legacy(settings: BaseSettings, spider_name: str) -> tuple[int, str] | None:
-    """(2, the migration line) when the job has keys only under its pre-hash-tag names."""
-    keys = JobKeys.from_settings(settings, spider_name)
     try:
         server = connection.client(settings)
         found = legacy_keys(server, keys)
@@ -54,10 +50,3 @@ def check_legacy(settings: BaseSettings, spider_name: str) -> tuple[int, str] | 
     except connection.ERRORS as exc:
         return outcome.REDIS_DOWN, connection.lost_line(settings, exc)
     return (outcome.BAD_INPUT, legacy_message(keys, found)) if found else None
-
-
-def seed_config(spider_args: dict[str, Any], settings: BaseSettings) -> JobConfig:
-    """The checked config of `scrapy seed`; lines carrying the settings' token are bad lines."""
-    config = job_config(spider_args, redactor=token_redactor(settings))
-    check_seed_list(config)
-    return config

@@ -220,7 +220,7 @@ class LeasingScheduler(BaseScheduler):
                 worker.job.ack([lease])
                 continue
             request.meta[LEASE_META] = lease
-            worker.take(lease, request)
+            worker.leases[lease] = request
             worker.room.popped()
             worker.count("scheduler/dequeued/redis")
             return request

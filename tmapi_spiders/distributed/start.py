@@ -9,7 +9,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from scrapy import Request
@@ -48,11 +48,15 @@ def seed_json(url: str, query: contract.SearchQuery, max_pages: int, row: Seed |
     return fields
 
 
-def seeds_of(config: JobConfig) -> Iterator[tuple[str, str] | BadLine]:
-    """A list's seeds as `Job.push_encoded` takes them, and its bad lines, in order."""
+def seeds_of(config: JobConfig, bad: Callable[[BadLine], None]) -> Iterator[tuple[str, str]]:
+    """A list's seeds as `Job.push_encoded` takes them (streamed: a long list is never whole in
+    memory); each bad line goes to `bad`, in order."""
     write = SeedWriter(config.query, config.max_pages)
     for entry in config.read_seeds().entries:
-        yield entry if isinstance(entry, BadLine) else write(entry)
+        if isinstance(entry, BadLine):
+            bad(entry)
+        else:
+            yield write(entry)
 
 
 def shown(text: str, redactor: Redactor | None = None) -> str:
@@ -115,17 +119,12 @@ class WorkerStartMiddleware:
             bad_lines: list[BadLine] = []
             bad_count = [0]
 
-            def good() -> Iterator[tuple[str, str]]:
-                # Streamed into Redis a batch at a time (in a thread); counted here, put in the stats later.
-                for entry in seeds_of(config):
-                    if isinstance(entry, BadLine):
-                        bad_count[0] += 1
-                        if len(bad_lines) < 50:
-                            bad_lines.append(entry)
-                        continue
-                    yield entry
+            def skipped(entry: BadLine) -> None:  # in the push's thread: counted here, put in the stats later
+                bad_count[0] += 1
+                if len(bad_lines) < 50:
+                    bad_lines.append(entry)
 
-            pushed, known = await in_thread(worker.job.push_encoded, good())
+            pushed, known = await in_thread(worker.job.push_encoded, seeds_of(config, skipped))
             if bad_count[0]:
                 stats.inc_value("tmapi/seeds_bad_line", bad_count[0])
             for bad in bad_lines:
@@ -144,7 +143,7 @@ class WorkerStartMiddleware:
                 worker.failed(exc)  # lost: the loop waits for Redis; full or gone: it ends
                 continue
             for lease, raw in popped:
-                worker.take(lease, None)
+                worker.leases[lease] = None  # a seed: its request not made yet
                 try:
                     seed, query, max_pages = read_seed(raw, worker.redactor)
                 except ConfigError as exc:

@@ -169,9 +169,6 @@ class Worker(RedisHealth):
 
     # leases
 
-    def take(self, lease_id: str, request: Request | None) -> None:
-        self.leases[lease_id] = request
-
     def handed_over(self, lease_id: str) -> None:
         self.leases.pop(lease_id, None)
         self.finished.discard(lease_id)
