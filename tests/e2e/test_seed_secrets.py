@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import quote
 
-from tests.crawl_helpers import crawl, scrapy
+from tests.crawl_helpers import QUICK_WORKER_SETTINGS, crawl, scrapy
 from tests.redis_server import RedisServer, contents
 from tmapi_spiders.api.redact import Redactor
 from tmapi_spiders.crawl.seeds import CREDENTIALS_REASON, TOKEN_REASON, BadLine, Seed, check_image_url, parse_lines
@@ -65,6 +65,22 @@ def test_a_local_crawl_skips_them_naming_line_and_reason_never_the_token(tmp_pat
         + "".join(p.read_text(errors="replace") for p in result.files if p.name != "images.txt")
     )
     assert SECRET not in written and quote(SECRET, safe="") not in written and "hunter2-pw" not in written
+
+
+def test_a_worker_seeding_the_job_skips_them_naming_line_and_reason_never_the_token(tmp_path: Path) -> None:
+    job = "worker-secrets"
+    with RedisServer() as server, SandboxThread(SandboxConfig(tokens=(SECRET,))) as sandbox:
+        settings = {**QUICK_WORKER_SETTINGS, "REDIS_URL": server.url, "TMAPI_JOB": job}
+        args = {"urls_file": str(write_list(tmp_path))}
+        result = crawl(tmp_path, sandbox.base_url, args=args, settings=settings, token=SECRET)
+        dump = contents(server.client(), JobKeys.for_job(job).pattern).decode()
+    assert result.returncode == 0, result.stderr[-2000:]
+    for line, reason in EXPECTED:
+        assert f"urls_file '{tmp_path / 'images.txt'}' line {line} skipped: {reason}" in result.stderr
+    assert {p["query_image_url"] for p in result.products} == {GOOD}
+    assert result.stats["tmapi/seeds_bad_line"] == len(EXPECTED)
+    for needle in (SECRET, quote(SECRET, safe=""), "hunter2-pw"):
+        assert needle not in result.stdout + result.stderr + dump
 
 
 def test_scrapy_seed_refuses_them_and_nothing_secret_reaches_redis(tmp_path: Path) -> None:
