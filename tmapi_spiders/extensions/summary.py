@@ -11,7 +11,6 @@ import json
 import logging
 import os
 from collections import Counter, deque
-from collections.abc import Iterator
 from typing import Any, Self
 
 from scrapy import Spider, signals
@@ -29,7 +28,7 @@ from tmapi_spiders.crawl.outputs import SUMMARY_SUFFIX as SUFFIX
 from tmapi_spiders.crawl.outputs import summary_file, write_whole
 from tmapi_spiders.extensions import for_tmapi_job, stat
 from tmapi_spiders.jobs import backends
-from tmapi_spiders.jobs.backends import ImageResults
+from tmapi_spiders.jobs.backends import LocalResults
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +81,7 @@ def table(images: list[dict[str, Any]], totals: dict[str, Any], rows: int = TABL
 class TmapiRunSummary:
     """Collects per-image results and writes the summary once the feeds are closed (TMAPI_SUMMARY)."""
 
-    def __init__(self, crawler: Crawler, results: ImageResults) -> None:
+    def __init__(self, crawler: Crawler, results: LocalResults) -> None:
         assert crawler.stats is not None
         self.crawler = crawler
         self.stats = crawler.stats
@@ -146,21 +145,16 @@ class TmapiRunSummary:
             with contextlib.suppress(OSError):
                 os.remove(path)
             return {}
-        count = 0
-
-        def lines() -> Iterator[str]:
-            nonlocal count
-            yield f"# not started ({self.stats.get_value('finish_reason')}): run the same command again\n"
-            for seed in itertools.chain((first,), seeds):
-                count += 1
-                yield seed.url + "\n"
-
+        counted = itertools.count()  # zip stops on the seeds' end: it then gives how many were written
+        header = f"# not started ({self.stats.get_value('finish_reason')}): run the same command again\n"
+        urls = (seed.url + "\n" for seed, _ in zip(itertools.chain((first,), seeds), counted, strict=False))
         try:
-            write_whole(path, lines())
+            write_whole(path, itertools.chain((header,), urls))
         except OSError as exc:
             deque(seeds, maxlen=0)  # read to its end all the same: then tmapi/images_total counts the whole list
             WriteGuard.of(self.crawler).fail(path, exc)
             return {}
+        count = next(counted)
         logger.info("%d images of the list not started: listed in %s", count, path)
         return {"images_not_started": count, "not_started_file": path}
 
