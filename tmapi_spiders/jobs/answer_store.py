@@ -149,9 +149,8 @@ class AnswerStore:
         for suffix in ("", "-wal", "-shm"):
             if os.path.exists(path + suffix):
                 os.replace(path + suffix, aside + suffix)
-        db = connect(self.root)
-        kept = salvage(aside, db)
-        self.db = db
+        self.db = connect(self.root)
+        kept = salvage(aside, self.db)
         self.stats.inc_value("tmapi/answers/damaged_store_moved")
         logger.warning(
             "Answer store: %s was not a readable database: moved to %s (%s); a new one was started with the"
