@@ -34,8 +34,6 @@ logger = logging.getLogger(__name__)
 
 # `ended`: why a finished image's search stopped (paging END_*).
 FIELDS = ("query_image_url", "status", "total_count", "pages", "items", "duplicates", "ended", "reason")
-TABLE_ROWS = 20
-NOT_STARTED_SUFFIX = ".not-started.txt"
 
 
 def totals_of(images: list[dict[str, Any]], images_total: int) -> dict[str, Any]:
@@ -50,7 +48,7 @@ def totals_of(images: list[dict[str, Any]], images_total: int) -> dict[str, Any]
     }
 
 
-def table(images: list[dict[str, Any]], totals: dict[str, Any], rows: int = TABLE_ROWS) -> str:
+def table(images: list[dict[str, Any]], totals: dict[str, Any], rows: int = 20) -> str:
     """A fixed-width table of the first `rows` images (failures first), then the totals."""
     order = {"failed": 0, "unfinished": 1}
     shown = sorted(images, key=lambda i: order.get(str(i.get("status")), 2))[:rows]
@@ -138,7 +136,7 @@ class TmapiRunSummary:
         """List the images never started beside the summary: the totals naming their number and file;
         with none, {} and an earlier run's list removed."""
         rest = getattr(self.crawler.spider, "unstarted_seeds", None)
-        path = summary.removesuffix(SUFFIX) + NOT_STARTED_SUFFIX
+        path = summary.removesuffix(SUFFIX) + ".not-started.txt"
         seeds = rest() if rest is not None else iter(())
         first = next(seeds, None)
         if first is None:

@@ -7,14 +7,11 @@ import time
 from contextlib import closing, suppress
 from dataclasses import dataclass
 
-# SQLite's result codes for a damaged file; others (full, locked, I/O) are not the file's fault.
-DAMAGED_CODES = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
-
 
 def damaged(exc: sqlite3.Error) -> bool:
-    """Whether SQLite says the file itself is damaged (moved aside, not retried); an error of the
-    sqlite3 module's own (a closed connection, a bad parameter) carries no SQLite code and is not."""
-    return getattr(exc, "sqlite_errorcode", 0) & 0xFF in DAMAGED_CODES
+    """Whether SQLite says the file itself is damaged (moved aside, not retried): full, locked or I/O are not
+    the file's fault, and an error of the sqlite3 module's own (a closed connection) carries no SQLite code."""
+    return getattr(exc, "sqlite_errorcode", 0) & 0xFF in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
 
 
 def salvage(source: str, db: sqlite3.Connection) -> int:

@@ -15,8 +15,6 @@ from tmapi_spiders.limits import LocalBackend
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
-REDIS_BACKENDS = "tmapi_spiders.distributed.backends.RedisBackends"
-
 
 class LocalResults:
     """Where per-image results are kept: this process's, in a list (RedisResults: the whole job's)."""
@@ -112,5 +110,5 @@ class LocalBackends:
 def for_crawler(crawler: Crawler) -> Backends:
     """The backends of this crawl: the job's in Redis for a worker of a shared job, else local."""
     if shared(crawler.settings):
-        return load_object(REDIS_BACKENDS)(crawler)
+        return load_object("tmapi_spiders.distributed.backends.RedisBackends")(crawler)
     return LocalBackends()
