@@ -114,8 +114,7 @@ class AnswerStore:
 
     def open_spider(self, spider: Spider) -> None:
         self.stats = spider.crawler.stats
-        job = getattr(spider, "job", None)
-        self.refresh = self.refresh or bool(getattr(job, "refresh", False))
+        self.refresh = self.refresh or bool(getattr(getattr(spider, "job", None), "refresh", False))
         try:
             try:
                 self.db = connect(self.root)
