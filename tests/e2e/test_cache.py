@@ -11,6 +11,7 @@ import pytest
 from scrapy import Request
 from scrapy.http import TextResponse
 from scrapy.settings import Settings
+from scrapy.utils.misc import load_object
 
 from tests.crawl_helpers import crawl
 from tmapi_spiders.api import contract
@@ -117,8 +118,8 @@ def test_store_is_on_by_default_in_one_process_only() -> None:
         return settings
 
     on = completed()
-    assert on.getbool("HTTPCACHE_ENABLED") and on["HTTPCACHE_POLICY"] == cache.POLICY
-    assert on["HTTPCACHE_STORAGE"] == cache.STORAGE
+    assert on.getbool("HTTPCACHE_ENABLED") and load_object(on["HTTPCACHE_POLICY"]) is cache.TmapiCachePolicy
+    assert load_object(on["HTTPCACHE_STORAGE"]) is answer_store.AnswerStore
     assert not completed(TMAPI_CACHE="false").getbool("HTTPCACHE_ENABLED")
     assert not completed(REDIS_URL="redis://127.0.0.1:1/0").getbool("HTTPCACHE_ENABLED")
     assert completed(REDIS_URL="redis://127.0.0.1:1/0", TMAPI_CACHE="true").getbool("HTTPCACHE_ENABLED")
@@ -186,8 +187,8 @@ def test_configure_turns_the_switch_into_httpcache_settings() -> None:
     assert settings.getbool("HTTPCACHE_ENABLED")
     assert settings["HTTPCACHE_DIR"] == "/c"
     assert settings.getint("HTTPCACHE_EXPIRATION_SECS") == 5  # -s wins, here as everywhere
-    assert settings["HTTPCACHE_POLICY"] == cache.POLICY
-    assert settings["HTTPCACHE_STORAGE"] == cache.STORAGE
+    assert load_object(settings["HTTPCACHE_POLICY"]) is cache.TmapiCachePolicy
+    assert load_object(settings["HTTPCACHE_STORAGE"]) is answer_store.AnswerStore
     off = Settings({"TMAPI_CACHE": False})
     cache.configure(off)
     assert not off.getbool("HTTPCACHE_ENABLED")

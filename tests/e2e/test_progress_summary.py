@@ -216,8 +216,7 @@ def test_eta_from_expected_pages_and_rate() -> None:
     # 2 of 4 images known, expecting 10 pages between them, 4 fetched; 2 unknown at 5 each
     p = Progress(images_total=4, images_done=1, images_known=2, images_settled=2, pages=4, pages_expected=10,
                  pages_per_s=2.0, **base)  # fmt: skip
-    assert p.pages_remaining == 6 + 2 * 5
-    assert p.eta() == "0:00:08"  # 16 pages at 2 a second
+    assert p.eta() == "0:00:08"  # 6 + 2 * 5 = 16 pages at 2 a second
     assert Progress(images_total=4, images_done=0, images_known=0, images_settled=0, pages=0, pages_expected=0,
                     pages_per_s=0.0, **base).eta() == "?"  # fmt: skip
     done = Progress(images_total=3, images_done=3, images_known=2, images_settled=3, pages=9, pages_expected=9,

@@ -50,14 +50,8 @@ class Progress:
     total_known: bool = True  # False: images_total is an estimate (the list is still being read)
     stopping: str = ""  # why the crawl starts no new image (the cap), or ""
 
-    @property
-    def pages_remaining(self) -> float:
-        """What known images still expect, plus an estimate for the images not started."""
-        per_image = self.pages_expected / self.images_known if self.images_known else 1.0
-        unstarted = max(0, self.images_total - self.images_settled)
-        return max(0, self.pages_expected - self.pages) + unstarted * per_image
-
     def eta(self) -> str:
+        """From the pages known images still expect, plus an estimate for the images not started."""
         if self.stopping:
             return f"- (stopping: {self.stopping})"
         if self.total_known and self.images_total and self.images_done >= self.images_total:
@@ -65,7 +59,10 @@ class Progress:
         elif self.pages_per_s <= 0:
             return "?"
         else:
-            seconds = round(self.pages_remaining / self.pages_per_s)
+            per_image = self.pages_expected / self.images_known if self.images_known else 1.0
+            unstarted = max(0, self.images_total - self.images_settled)
+            remaining = max(0, self.pages_expected - self.pages) + unstarted * per_image
+            seconds = round(remaining / self.pages_per_s)
         return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
     def line(self) -> str:

@@ -26,8 +26,6 @@ from tmapi_spiders.spreadsheets.sourcing import Choice
 
 logger = logging.getLogger(__name__)
 
-JSON_LINES = ("jsonlines", "jsonl", "jl")
-
 
 class TmapiReport:
     def __init__(self, crawler: Crawler) -> None:
@@ -66,7 +64,7 @@ class TmapiReport:
         """The report of this crawl's own feeds and summary, never an older run's files beside the feed."""
         slot = self.products
         path = local_path(slot.uri) if slot is not None else None
-        if slot is None or path is None or slot.format not in JSON_LINES:
+        if slot is None or path is None or slot.format not in ("jsonlines", "jsonl", "jl"):
             where = f"{slot.uri} ({slot.format})" if slot is not None else "none"
             logger.warning("TMAPI_REPORT: the report needs a local JSON Lines products feed; the feed is %s", where)
             return

@@ -20,17 +20,13 @@ logger = logging.getLogger(__name__)
 
 
 def jsonable(value: Any) -> Any:
-    """A stat value as JSON holds it: datetimes (finish_time, start_time) as ISO strings."""
+    """json.dumps' default for a stat value JSON has no type for: datetimes (finish_time, start_time) as ISO strings."""
     if isinstance(value, (datetime.datetime, datetime.date)):
         return value.isoformat()
     if isinstance(value, datetime.timedelta):
         return value.total_seconds()
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [jsonable(v) for v in value]
+    if isinstance(value, (set, frozenset)):
+        return list(value)
     return str(value)
 
 
@@ -55,9 +51,9 @@ class TmapiStatsFile:
         if self.written:
             return
         self.written = True
-        stats = self.redactor.value(jsonable(self.stats.get_stats()))
+        stats = json.dumps(self.stats.get_stats(), ensure_ascii=False, indent=1, sort_keys=True, default=jsonable)
         try:
-            write_whole(self.path, (json.dumps(stats, ensure_ascii=False, indent=1, sort_keys=True), "\n"))
+            write_whole(self.path, (self.redactor.text(stats), "\n"))
         except OSError as exc:
             logger.error("Could not write the stats to %s: %s", self.path, exc)
             return

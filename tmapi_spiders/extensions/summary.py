@@ -11,7 +11,6 @@ import json
 import logging
 import os
 from collections import Counter, deque
-from collections.abc import Iterator
 from typing import Any, Self
 
 from scrapy import Spider, signals
@@ -29,14 +28,12 @@ from tmapi_spiders.crawl.outputs import SUMMARY_SUFFIX as SUFFIX
 from tmapi_spiders.crawl.outputs import summary_file, write_whole
 from tmapi_spiders.extensions import for_tmapi_job, stat
 from tmapi_spiders.jobs import backends
-from tmapi_spiders.jobs.backends import ImageResults
+from tmapi_spiders.jobs.backends import LocalResults
 
 logger = logging.getLogger(__name__)
 
 # `ended`: why a finished image's search stopped (paging END_*).
 FIELDS = ("query_image_url", "status", "total_count", "pages", "items", "duplicates", "ended", "reason")
-TABLE_ROWS = 20
-NOT_STARTED_SUFFIX = ".not-started.txt"
 
 
 def totals_of(images: list[dict[str, Any]], images_total: int) -> dict[str, Any]:
@@ -51,7 +48,7 @@ def totals_of(images: list[dict[str, Any]], images_total: int) -> dict[str, Any]
     }
 
 
-def table(images: list[dict[str, Any]], totals: dict[str, Any], rows: int = TABLE_ROWS) -> str:
+def table(images: list[dict[str, Any]], totals: dict[str, Any], rows: int = 20) -> str:
     """A fixed-width table of the first `rows` images (failures first), then the totals."""
     order = {"failed": 0, "unfinished": 1}
     shown = sorted(images, key=lambda i: order.get(str(i.get("status")), 2))[:rows]
@@ -82,7 +79,7 @@ def table(images: list[dict[str, Any]], totals: dict[str, Any], rows: int = TABL
 class TmapiRunSummary:
     """Collects per-image results and writes the summary once the feeds are closed (TMAPI_SUMMARY)."""
 
-    def __init__(self, crawler: Crawler, results: ImageResults) -> None:
+    def __init__(self, crawler: Crawler, results: LocalResults) -> None:
         assert crawler.stats is not None
         self.crawler = crawler
         self.stats = crawler.stats
@@ -139,28 +136,23 @@ class TmapiRunSummary:
         """List the images never started beside the summary: the totals naming their number and file;
         with none, {} and an earlier run's list removed."""
         rest = getattr(self.crawler.spider, "unstarted_seeds", None)
-        path = summary.removesuffix(SUFFIX) + NOT_STARTED_SUFFIX
+        path = summary.removesuffix(SUFFIX) + ".not-started.txt"
         seeds = rest() if rest is not None else iter(())
         first = next(seeds, None)
         if first is None:
             with contextlib.suppress(OSError):
                 os.remove(path)
             return {}
-        count = 0
-
-        def lines() -> Iterator[str]:
-            nonlocal count
-            yield f"# not started ({self.stats.get_value('finish_reason')}): run the same command again\n"
-            for seed in itertools.chain((first,), seeds):
-                count += 1
-                yield seed.url + "\n"
-
+        counted = itertools.count()  # zip stops on the seeds' end: it then gives how many were written
+        header = f"# not started ({self.stats.get_value('finish_reason')}): run the same command again\n"
+        urls = (seed.url + "\n" for seed, _ in zip(itertools.chain((first,), seeds), counted, strict=False))
         try:
-            write_whole(path, lines())
+            write_whole(path, itertools.chain((header,), urls))
         except OSError as exc:
             deque(seeds, maxlen=0)  # read to its end all the same: then tmapi/images_total counts the whole list
             WriteGuard.of(self.crawler).fail(path, exc)
             return {}
+        count = next(counted)
         logger.info("%d images of the list not started: listed in %s", count, path)
         return {"images_not_started": count, "not_started_file": path}
 

@@ -12,7 +12,6 @@ import os
 import sqlite3
 import time
 import zlib
-from collections.abc import Callable
 from contextlib import closing, suppress
 from typing import Any
 
@@ -115,8 +114,7 @@ class AnswerStore:
 
     def open_spider(self, spider: Spider) -> None:
         self.stats = spider.crawler.stats
-        job = getattr(spider, "job", None)
-        self.refresh = self.refresh or bool(getattr(job, "refresh", False))
+        self.refresh = self.refresh or bool(getattr(getattr(spider, "job", None), "refresh", False))
         try:
             try:
                 self.db = connect(self.root)
@@ -150,9 +148,8 @@ class AnswerStore:
         for suffix in ("", "-wal", "-shm"):
             if os.path.exists(path + suffix):
                 os.replace(path + suffix, aside + suffix)
-        db = connect(self.root)
-        kept = salvage(aside, db)
-        self.db = db
+        self.db = connect(self.root)
+        kept = salvage(aside, self.db)
         self.stats.inc_value("tmapi/answers/damaged_store_moved")
         logger.warning(
             "Answer store: %s was not a readable database: moved to %s (%s); a new one was started with the"
@@ -174,9 +171,8 @@ class AnswerStore:
         if self.refresh or self.db is None:
             return None
         key = key_of(request)
-        select = "SELECT key, stored_at, data FROM answers WHERE id = ?"
         try:
-            row = self._on_db(lambda db: db.execute(select, (row_id(key),)).fetchone())
+            row = self._on_db("SELECT key, stored_at, data FROM answers WHERE id = ?", (row_id(key),))
         except sqlite3.Error as exc:
             self._read_failed(f"could not be read ({exc})")
             return None
@@ -202,9 +198,8 @@ class AnswerStore:
             self.stats.inc_value("tmapi/answers/token_redacted")
         key = key_of(request)
         row = (row_id(key), key, time.time(), zlib.compress(payload, ZLIB_LEVEL))
-        insert = "INSERT OR REPLACE INTO answers (id, key, stored_at, data) VALUES (?, ?, ?, ?)"
         try:
-            self._on_db(lambda db: db.execute(insert, row))
+            self._on_db("INSERT OR REPLACE INTO answers (id, key, stored_at, data) VALUES (?, ?, ?, ?)", row)
         except sqlite3.Error as exc:
             self.stats.inc_value("tmapi/answers/store_failed")
             if not self.write_error_logged:
@@ -223,12 +218,12 @@ class AnswerStore:
             with suppress(sqlite3.Error):  # else a later checkpoint, or the one at close, does it
                 self.db.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
-    def _on_db(self, op: Callable[[sqlite3.Connection], Any]) -> Any:
-        """op(db); damage found mid-run replaces the store and op runs once more on the new one
-        (if no new store can be started, the rest of the run keeps no answers)."""
+    def _on_db(self, sql: str, params: tuple[Any, ...]) -> Any:
+        """One statement's first row (or None); damage found mid-run replaces the store and the statement
+        runs once more on the new one (if no new store can be started, the rest of the run keeps no answers)."""
         assert self.db is not None
         try:
-            return op(self.db)
+            return self.db.execute(sql, params).fetchone()
         except sqlite3.Error as exc:
             if not damaged(exc):
                 raise
@@ -244,7 +239,7 @@ class AnswerStore:
                     again,
                 )
                 raise exc from None
-        return op(self.db)
+        return self.db.execute(sql, params).fetchone()
 
     def _read_failed(self, what: str) -> None:
         self.stats.inc_value("tmapi/answers/unreadable")

@@ -7,14 +7,11 @@ import time
 from contextlib import closing, suppress
 from dataclasses import dataclass
 
-# SQLite's result codes for a damaged file; others (full, locked, I/O) are not the file's fault.
-DAMAGED_CODES = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
-
 
 def damaged(exc: sqlite3.Error) -> bool:
-    """Whether SQLite says the file itself is damaged (moved aside, not retried); an error of the
-    sqlite3 module's own (a closed connection, a bad parameter) carries no SQLite code and is not."""
-    return getattr(exc, "sqlite_errorcode", 0) & 0xFF in DAMAGED_CODES
+    """Whether SQLite says the file itself is damaged (moved aside, not retried): full, locked or I/O are not
+    the file's fault, and an error of the sqlite3 module's own (a closed connection) carries no SQLite code."""
+    return getattr(exc, "sqlite_errorcode", 0) & 0xFF in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
 
 
 def salvage(source: str, db: sqlite3.Connection) -> int:
@@ -53,25 +50,20 @@ class Inventory:
 
 def prune(db: sqlite3.Connection, ttl: int, limit: int) -> Inventory:
     """Delete entries past the TTL and, over `limit` bytes, the oldest; free their pages. Returns what is left."""
-    cutoff = time.time() - ttl
+    args = {"cutoff": time.time() - ttl, "limit": limit}
+    old = "stored_at < :cutoff"
+    # Over the limit (0: none): an entry that, with every newer one, comes to more than it.
+    excess = (
+        ":limit > 0 AND id IN (SELECT id FROM (SELECT id, sum(length(data)) OVER (ORDER BY stored_at DESC, id DESC"
+        " ROWS UNBOUNDED PRECEDING) AS upto FROM answers WHERE stored_at >= :cutoff) WHERE upto > :limit)"
+    )
+    sizes = "SELECT count(*), coalesce(sum(length(data)), 0) FROM answers WHERE "
     inventory = Inventory()
-    old = db.execute("SELECT count(*), coalesce(sum(length(data)), 0) FROM answers WHERE stored_at < ?", (cutoff,))
-    inventory.pruned_old, inventory.pruned_bytes = old.fetchone()
-    if inventory.pruned_old:
-        db.execute("DELETE FROM answers WHERE stored_at < ?", (cutoff,))
-    entries, total = db.execute("SELECT count(*), coalesce(sum(length(data)), 0) FROM answers").fetchone()
-    if limit and total > limit:
-        doomed: list[tuple[int]] = []
-        for rid, size in db.execute("SELECT id, length(data) FROM answers ORDER BY stored_at"):
-            if total <= limit:
-                break
-            doomed.append((rid,))
-            total -= size
-            inventory.pruned_bytes += size
-        db.executemany("DELETE FROM answers WHERE id = ?", doomed)
-        inventory.pruned_size = len(doomed)
-        entries -= len(doomed)
+    inventory.pruned_old, old_bytes = db.execute(sizes + old, args).fetchone()
+    inventory.pruned_size, excess_bytes = db.execute(sizes + excess, args).fetchone()
+    inventory.pruned_bytes = old_bytes + excess_bytes
     if inventory.pruned_old or inventory.pruned_size:
+        db.execute(f"DELETE FROM answers WHERE {old} OR {excess}", args)
         db.execute("PRAGMA incremental_vacuum")
-    inventory.entries, inventory.bytes = entries, total
+    inventory.entries, inventory.bytes = db.execute(sizes + "1").fetchone()
     return inventory

@@ -15,49 +15,33 @@ from tmapi_spiders.limits import LocalBackend
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
-REDIS_BACKENDS = "tmapi_spiders.distributed.backends.RedisBackends"
-
-
-class ImageResults(Protocol):
-    """Where per-image results are kept: this process, or the whole job."""
-
-    shared: bool  # the job's: other workers' images are in it, and images in progress are not tracked
-    job_name: str | None  # the summary's `job`
-
-    def add(self, image: dict[str, Any]) -> None: ...  # from a signal handler: must not block
-
-    async def all(self) -> list[dict[str, Any]]: ...
-
-    def mine(self) -> list[dict[str, Any]]: ...  # this process's, readable once the reactor is gone
-
-    def job_totals(self) -> dict[str, int]: ...  # the job's counters (images, paid_calls, ...); {} in one process
-
-    def cleanup(self, persist: bool) -> None: ...  # once the summary is written (persist: SCHEDULER_PERSIST)
-
 
 class LocalResults:
-    """This process's images, in a list."""
+    """Where per-image results are kept: this process's, in a list (RedisResults: the whole job's)."""
 
-    shared = False
-    job_name = None
+    shared = False  # the job's: other workers' images are in it, and images in progress are not tracked
+    job_name: str | None = None  # the summary's `job`
 
     def __init__(self) -> None:
         self.images: list[dict[str, Any]] = []
 
     def add(self, image: dict[str, Any]) -> None:
+        """From a signal handler: must not block."""
         self.images.append(image)
 
     async def all(self) -> list[dict[str, Any]]:
         return list(self.images)
 
     def mine(self) -> list[dict[str, Any]]:
+        """This process's, readable once the reactor is gone."""
         return list(self.images)
 
     def job_totals(self) -> dict[str, int]:
+        """The job's counters (images, paid_calls, ...); {} in one process."""
         return {}
 
     def cleanup(self, persist: bool) -> None:
-        return None
+        """Once the summary is written (persist: SCHEDULER_PERSIST)."""
 
 
 class CallCounter(Protocol):
@@ -103,7 +87,7 @@ class Backends(Protocol):
 
     shared: bool  # the job's, in Redis (True), or this process's (False)
 
-    def image_results(self) -> ImageResults: ...
+    def image_results(self) -> LocalResults: ...
 
     def call_counter(self, limit: int) -> CallCounter: ...
 
@@ -113,7 +97,7 @@ class Backends(Protocol):
 class LocalBackends:
     shared = False
 
-    def image_results(self) -> ImageResults:
+    def image_results(self) -> LocalResults:
         return LocalResults()
 
     def call_counter(self, limit: int) -> CallCounter:
@@ -126,5 +110,5 @@ class LocalBackends:
 def for_crawler(crawler: Crawler) -> Backends:
     """The backends of this crawl: the job's in Redis for a worker of a shared job, else local."""
     if shared(crawler.settings):
-        return load_object(REDIS_BACKENDS)(crawler)
+        return load_object("tmapi_spiders.distributed.backends.RedisBackends")(crawler)
     return LocalBackends()

@@ -7,7 +7,6 @@ Scrapy's HttpCacheMiddleware (900) with `TmapiCachePolicy` (good answers only) a
 from __future__ import annotations
 
 import errno
-import logging
 import os
 import sqlite3
 from typing import Any, Self
@@ -30,12 +29,6 @@ from tmapi_spiders.crawl.outputs import cause, probe
 from tmapi_spiders.jobs import backends
 from tmapi_spiders.jobs.answer_store import DB_NAME, SCHEDULER, connect
 from tmapi_spiders.settings_util import set_unless_given
-
-logger = logging.getLogger(__name__)
-
-POLICY = "tmapi_spiders.jobs.cache.TmapiCachePolicy"
-STORAGE = "tmapi_spiders.jobs.answer_store.AnswerStore"
-AUTO = "auto"
 
 
 class TmapiCachePolicy(DummyPolicy):
@@ -61,7 +54,7 @@ def enabled(settings: BaseSettings) -> bool:
     if settings.get("TMAPI_CACHE") is None:  # settings built without the project's defaults (which say auto)
         return False
     value = registry.read(settings, "TMAPI_CACHE")
-    return not backends.shared(settings) if value == AUTO else contract.parse_bool(value)
+    return not backends.shared(settings) if value == "auto" else contract.parse_bool(value)
 
 
 def cache_dir(settings: BaseSettings) -> str:
@@ -139,8 +132,8 @@ def configure(settings: BaseSettings) -> None:
         "HTTPCACHE_ENABLED": True,
         "HTTPCACHE_DIR": cache_dir(settings),
         "HTTPCACHE_EXPIRATION_SECS": ttl,
-        "HTTPCACHE_POLICY": POLICY,
-        "HTTPCACHE_STORAGE": STORAGE,
+        "HTTPCACHE_POLICY": "tmapi_spiders.jobs.cache.TmapiCachePolicy",
+        "HTTPCACHE_STORAGE": "tmapi_spiders.jobs.answer_store.AnswerStore",
     }
     # JOBDIR in one process with -O: the answer store resumes (ReplayScheduler). With -o,
     # Scrapy's own JOBDIR resume is kept: replaying would append every record a second time.
