@@ -378,13 +378,20 @@ def test_a_job_flushed_from_redis_mid_crawl_stops_its_workers_with_exit_6(
 ) -> None:
     """FLUSHALL (or a restart without persistence) left an empty queue, which looked like a
     finished job: the workers logged "Job ... is finished" and exited 0 (58 % of the items
-    lost, measured). Now a worker that saw the job's marker and finds it gone stops loudly."""
+    lost, measured). Now a worker that saw the job's marker and finds it gone stops loudly.
+    (A worker that first reaches Redis after the flush finds no job at all: there is nothing it
+    could know was lost, so the test flushes once both have joined.)"""
     with RedisServer() as private:
         cluster = Cluster(tmp_path, private.url, sandbox.base_url, "flushed")
         job = cluster.job_api(private)
         push_seeds(job)
         cluster.start(2)
-        wait_until(lambda: job.status(2).counters.get("pages", 0) >= 3, what="3 pages done")
+
+        def joined_and_working() -> bool:
+            status = job.status(60)  # both workers have seen the job's marker (their first heartbeat)
+            return len(status.live_workers) == 2 and status.counters.get("pages", 0) >= 3
+
+        wait_until(joined_and_working, what="both workers joined, 3 pages done")
         private.client().flushall()
         codes = cluster.wait(60)
         left = private.client().keys("{flushed}:*")
