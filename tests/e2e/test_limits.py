@@ -12,7 +12,6 @@ import math
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,8 +20,9 @@ from typing import Any
 import pytest
 from scrapy.settings import Settings
 
-from tests.crawl_helpers import REPO, crawl, read_jsonl, read_stats, run_scrapy
+from tests.crawl_helpers import crawl, read_jsonl, read_stats, run_scrapy
 from tests.redis_server import RedisServer
+from tests.scrapy_server import ScrapyProcess, start_scrapy
 from tmapi_spiders import limits, registry
 from tmapi_spiders.distributed.keys import JobKeys
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
@@ -188,7 +188,9 @@ def test_a_503_settles_the_job_at_the_real_limit(tmp_path: Path, seeds: Path) ->
 # --- across processes, through Redis -----------------------------------------------------------
 
 
-def worker(tmp: Path, redis_url: str, base_url: str, job: str, name: str, **extra: str) -> subprocess.Popen[str]:
+def worker(
+    tmp: Path, redis_url: str, base_url: str, job: str, name: str, **extra: str
+) -> ScrapyProcess | subprocess.Popen[str]:
     settings = {
         "REDIS_URL": redis_url,
         "TMAPI_JOB": job,
@@ -204,13 +206,13 @@ def worker(tmp: Path, redis_url: str, base_url: str, job: str, name: str, **extr
         "TMAPI_STATS_FILE": str(tmp / "stats" / "%(worker)s.json"),
         **extra,
     }
-    args = [sys.executable, "-m", "scrapy", "crawl", "image_search", "-o", str(tmp / "out" / f"products-{name}.jsonl")]
+    args = ["crawl", "image_search", "-o", str(tmp / "out" / f"products-{name}.jsonl")]
     for key, value in settings.items():
         args += ["-s", f"{key}={value}"]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TMAPI_", "REDIS_"))}
     env.update(TMAPI_API_TOKEN=TOKEN, TMAPI_BASE_URL=base_url)
-    log = open(tmp / f"{name}.log", "w", encoding="utf-8")
-    return subprocess.Popen(args, cwd=REPO, env=env, text=True, stdout=log, stderr=subprocess.STDOUT)
+    with open(tmp / f"{name}.log", "w", encoding="utf-8") as log:
+        return start_scrapy(args, env, stdout=log, stderr=subprocess.STDOUT)
 
 
 def seed_job(redis_url: str, base_url: str, job: str, seeds: Path) -> None:
@@ -221,7 +223,7 @@ def seed_job(redis_url: str, base_url: str, job: str, seeds: Path) -> None:
     assert proc.returncode == 0, proc.stderr
 
 
-def finish(procs: list[subprocess.Popen[str]], timeout: float = 90) -> list[int]:
+def finish(procs: list[ScrapyProcess | subprocess.Popen[str]], timeout: float = 90) -> list[int]:
     deadline = time.monotonic() + timeout
     codes = []
     for proc in procs:

@@ -10,14 +10,14 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.crawl_helpers import REPO, read_stats, scrapy_env
+from tests.crawl_helpers import read_stats, scrapy_env
+from tests.scrapy_server import ScrapyProcess, start_scrapy
 from tmapi_spiders.jobs import outcome
 from tmapi_spiders.sandbox import SandboxThread
 
@@ -41,15 +41,15 @@ def command(tmp: Path, feed: list[str], stats: Path, **settings: str) -> list[st
     seeds.write_text("\n".join(IMAGES) + "\n", encoding="utf-8")
     merged = {**SETTINGS, "TMAPI_CACHE_DIR": str(tmp / "store"), "TMAPI_OUTPUT_DIR": str(tmp / "output")}
     merged.update(settings, TMAPI_STATS_FILE=str(stats))
-    cmd = [sys.executable, "-m", "scrapy", "crawl", "image_search", "-a", f"urls_file={seeds}", *feed]
+    cmd = ["crawl", "image_search", "-a", f"urls_file={seeds}", *feed]
     return cmd + [arg for key, value in merged.items() for arg in ("-s", f"{key}={value}")]
 
 
-def start(tmp: Path, base_url: str, feed: list[str], name: str, **settings: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        command(tmp, feed, tmp / f"{name}.stats.json", **settings), cwd=REPO, env=scrapy_env(base_url, TOKEN),
-        text=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+def start(
+    tmp: Path, base_url: str, feed: list[str], name: str, **settings: str
+) -> ScrapyProcess | subprocess.Popen[str]:
+    args = command(tmp, feed, tmp / f"{name}.stats.json", **settings)
+    return start_scrapy(args, scrapy_env(base_url, TOKEN), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
 def run(tmp: Path, base_url: str, feed: list[str], name: str = "run", **settings: str) -> tuple[int, str, dict]:

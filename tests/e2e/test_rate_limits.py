@@ -16,9 +16,9 @@ from tests.redis_server import RedisServer
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
 
 SEARCH = "/1688/global/search/image"
-# 24 images of 3 pages each: 72 calls, far more than a gateway of 5 calls a second allows at
+# 24 images of 2 pages each: 48 calls, far more than a gateway of 5 calls a second allows at
 # Scrapy's default 16 requests at once.
-IMAGES = {f"https://cbu01.alicdn.com/img/rate/{i}/total-60.jpg": 60 for i in range(24)}
+IMAGES = {f"https://cbu01.alicdn.com/img/rate/{i}/total-40.jpg": 40 for i in range(24)}
 PAGES = sum(math.ceil(n / 20) for n in IMAGES.values())
 DEFAULTS = {"TMAPI_BACKOFF_BASE": "0.5", "LOG_LEVEL": "INFO"}  # the shipped backoff, not the tests' quick one
 

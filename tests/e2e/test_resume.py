@@ -30,6 +30,7 @@ from scrapy.utils.test import get_crawler
 
 from tests.crawl_helpers import QUICK_WORKER_SETTINGS, REPO, read_jsonl, read_stats, run_scrapy, scrapy_env
 from tests.redis_server import RedisServer
+from tests.scrapy_server import ScrapyProcess, start_scrapy
 from tmapi_spiders.api import contract
 from tmapi_spiders.jobs import answer_store, outcome
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
@@ -88,14 +89,18 @@ class Job:
     def command(self) -> list[str]:
         return [sys.executable, "-m", "scrapy", *self.scrapy_args()]
 
-    def start(self, token: str = GOOD, **popen: Any) -> tuple[subprocess.Popen[str], Path]:
+    def start(self, token: str = GOOD, **popen: Any) -> tuple[ScrapyProcess | subprocess.Popen[str], Path]:
+        """The command started, its stderr going to the run's log; a process of its own with
+        `popen` (subprocess.Popen's options), else a fork of the warm scrapy server."""
         self.runs += 1
         log = self.tmp / f"run{self.runs}.log"
+        env = scrapy_env(self.base_url, token)
         with open(log, "w", encoding="utf-8") as handle:
+            if not popen:
+                return start_scrapy(self.scrapy_args(), env, stdout=subprocess.DEVNULL, stderr=handle), log
             proc = subprocess.Popen(
-                self.command(), cwd=REPO, env=scrapy_env(self.base_url, token), text=True,
-                stdout=subprocess.DEVNULL, stderr=handle, **popen,
-            )  # fmt: skip
+                self.command(), cwd=REPO, env=env, text=True, stdout=subprocess.DEVNULL, stderr=handle, **popen
+            )
         return proc, log
 
     def run(self, token: str = GOOD, **popen: Any) -> Run:
@@ -530,12 +535,10 @@ def test_a_single_process_rerun_of_a_distributed_jobs_list_reuses_what_its_worke
     def worker(redis_url: str, name: str, **extra: str) -> subprocess.CompletedProcess[str]:
         settings = {**QUICK_WORKER_SETTINGS, "REDIS_URL": redis_url, "TMAPI_JOB": name, **extra}
         settings["TMAPI_OUTPUT_DIR"] = str(tmp_path / "output")
-        cmd = [sys.executable, "-m", "scrapy", "crawl", "image_search", "-a", f"urls_file={job.seeds}"]
+        cmd = ["crawl", "image_search", "-a", f"urls_file={job.seeds}"]
         cmd += ["-o", str(tmp_path / name / "products-%(worker)s.jsonl")]
         cmd += [arg for key, value in settings.items() for arg in ("-s", f"{key}={value}")]
-        return subprocess.run(
-            cmd, cwd=REPO, env=scrapy_env(fresh.base_url, GOOD), capture_output=True, text=True, timeout=120
-        )
+        return run_scrapy(cmd, scrapy_env(fresh.base_url, GOOD))
 
     job = Job(tmp_path, fresh.base_url)
     with RedisServer() as redis_server:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import zipfile
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import SANDBOX_TOKEN
-from tests.crawl_helpers import QUICK_WORKER_SETTINGS, REPO, crawl, scrapy, scrapy_env
+from tests.crawl_helpers import QUICK_WORKER_SETTINGS, crawl, scrapy
 from tests.redis_server import RedisServer
 from tmapi_spiders.distributed.keys import JobKeys
 from tmapi_spiders.jobs import outcome
@@ -160,13 +159,12 @@ def test_bad_sheets_and_currency_arguments_are_one_line_exit_2_nothing_paid(
     tmp_path: Path, sandbox: SandboxThread
 ) -> None:
     cases = _bad_sheets(tmp_path)
-    env = scrapy_env(sandbox.base_url, SANDBOX_TOKEN)
     runs = []
     for n, (args, _) in enumerate(cases):  # side by side: each only starts and stops
-        cmd = [sys.executable, "-m", "scrapy", "crawl", "image_search", "-O", str(tmp_path / f"out-{n}.jsonl")]
+        cmd = ["crawl", "image_search", "-O", str(tmp_path / f"out-{n}.jsonl")]
         cmd += [a for key, value in args.items() for a in ("-a", f"{key}={value}")]
         cmd += ["-s", f"TMAPI_OUTPUT_DIR={tmp_path / 'output'}"]
-        runs.append(subprocess.Popen(cmd, cwd=REPO, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+        runs.append(scrapy(cmd, sandbox.base_url, SANDBOX_TOKEN, stderr=subprocess.PIPE))
     for (args, expected), run in zip(cases, runs, strict=True):
         _, err = run.communicate(timeout=120)
         assert run.returncode == outcome.BAD_INPUT, (args, err[-2000:])

@@ -101,5 +101,7 @@ def test_the_wheel_installs_into_a_fresh_venv_and_runs_the_demo_in_an_empty_dire
     page = (empty / "a.html").read_text(encoding="utf-8")
     assert "<!doctype html>" in page and ".card {" in page and "window.reportRest = function" in page
     # the installed code ran, not this checkout's
-    where = _run([str(venv / "bin" / "python"), "-c", "import tmapi_spiders; print(tmapi_spiders.__file__)"], empty)
+    where = _run(
+        [str(venv / "bin" / "python"), "-c", "import tmapi_spiders; print(tmapi_spiders.__file__)"], empty, env
+    )
     assert str(venv) in where and str(REPO) not in where
