@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from tests import strategies
 from tests.crawl_helpers import crawl
 from tmapi_spiders.api.envelope import parse_json, parse_json_carefully
-from tmapi_spiders.api.schema import MAX_DEPTH, too_deep
+from tmapi_spiders.api.schema import MAX_DEPTH, invalid_reason, too_deep
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
 
 json_values = strategies.json_values(["\ud800", "\udfff", "19.00", "\x00", "\ufeff"], text_size=20, max_leaves=12)
@@ -114,6 +114,14 @@ def test_too_deep_agrees_with_a_plain_walk(value: Any, levels: int, kind: str, l
     record = {"item_id": 1, "wrapped": nest(levels, value, kind), "flat": value}
     assert too_deep(record, limit) == too_deep_by_walking(record, limit)
     assert too_deep(value, limit) == too_deep_by_walking(value, limit)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=json_values, levels=st.integers(MAX_DEPTH - 8, MAX_DEPTH + 2), kind=st.sampled_from(["list", "dict"]))
+def test_the_bracket_count_settles_the_depth_as_the_walk_does(value: Any, levels: int, kind: str) -> None:
+    """invalid_reason walks only records with over MAX_DEPTH brackets: the same verdict as a plain walk."""
+    record = {"item_id": 1, "wrapped": nest(levels, value, kind), "flat": value}
+    assert (invalid_reason(record) == "invalid_nesting") == too_deep_by_walking(record, MAX_DEPTH)
 
 
 def test_too_deep_at_the_limit() -> None:

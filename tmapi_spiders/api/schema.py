@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, NotRequired
 
+import orjson
 from pydantic import StrictBool, StrictInt, StrictStr, StringConstraints, TypeAdapter, ValidationError
 from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
 
@@ -71,9 +72,20 @@ def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
     return False
 
 
+def _brackets(record: dict[str, Any]) -> int:
+    """Opening brackets in the record's JSON (one at least per list or dict); over MAX_DEPTH when orjson
+    cannot write it (e.g. an int beyond 64 bits)."""
+    try:
+        text = orjson.dumps(record)
+    except TypeError:
+        return MAX_DEPTH + 1
+    return text.count(b"{") + text.count(b"[")
+
+
 def invalid_reason(record: dict[str, Any]) -> str | None:
     """A short, stable reason naming the first bad field (a stats key), or None."""
-    if too_deep(record):
+    # A record with at most MAX_DEPTH brackets cannot nest deeper: counted in C, the walk only for the rest.
+    if _brackets(record) > MAX_DEPTH and too_deep(record):
         return "invalid_nesting"
     try:
         _PRODUCT.validate_python(record)
