@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scrapy.crawler import Crawler
+
 from tests.scrapy_server import REPO, ScrapyProcess, run_scrapy, start_scrapy
 
 __all__ = ["REPO", "run_scrapy"]  # for the tests that import them from here
@@ -37,6 +39,7 @@ class CrawlResult:
     files: list[Path] = field(default_factory=list)
     # The crawl's final Scrapy stats, from the JSON file TMAPI_STATS_FILE wrote ({}: none written).
     stats: dict[str, Any] = field(default_factory=dict)
+    crawler: Crawler | None = None  # an in-process crawl's (tests/in_process.py)
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ from scrapy.settings import Settings
 from scrapy.utils.misc import load_object
 
 from tests.crawl_helpers import crawl
+from tests.in_process import crawl_in_process
 from tmapi_spiders.api import contract
 from tmapi_spiders.api.envelope import read_envelope
 from tmapi_spiders.crawl.config import ConfigError, check_settings
@@ -41,11 +42,11 @@ def cache_settings(tmp_path: Path, **extra: str) -> dict[str, str]:
 def test_a_cached_rerun_pays_nothing_and_yields_the_same_items(tmp_path: Path) -> None:
     with SandboxThread(SandboxConfig(tokens=(TOKEN,))) as sandbox:
         args, settings = {"urls": ",".join(URLS)}, cache_settings(tmp_path)
-        first = crawl(tmp_path / "1", sandbox.base_url, args, settings, token=TOKEN)
+        first = crawl_in_process(tmp_path / "1", sandbox.base_url, args, settings, token=TOKEN)
         assert first.returncode == outcome.OK, first.stderr[-3000:]
         assert sandbox.stats()["total_calls"] == CALLS
         sandbox.reset()
-        second = crawl(tmp_path / "2", sandbox.base_url, args, settings, token=TOKEN)
+        second = crawl_in_process(tmp_path / "2", sandbox.base_url, args, settings, token=TOKEN)
         rerun_calls = sandbox.stats()["total_calls"]
     assert second.returncode == outcome.OK, second.stderr[-3000:]
     assert rerun_calls == 0
@@ -73,12 +74,12 @@ def test_errors_are_never_cached(tmp_path: Path) -> None:
         deny_patterns=(r"denied\.example\.net",), fault_rate=0.3, fault_kinds=("500", "code", "truncated"), seed=3
     )
     with SandboxThread(config) as sandbox:
-        first = crawl(tmp_path / "1", sandbox.base_url, {"urls": ",".join(urls)}, cache_settings(tmp_path))
+        first = crawl_in_process(tmp_path / "1", sandbox.base_url, {"urls": ",".join(urls)}, cache_settings(tmp_path))
         stats = sandbox.stats()
         assert first.returncode == outcome.OK, first.stderr[-3000:]
         assert sum(stats["faults"].values()) > 0
         sandbox.reset()
-        second = crawl(tmp_path / "2", sandbox.base_url, {"urls": ",".join(urls)}, cache_settings(tmp_path))
+        second = crawl_in_process(tmp_path / "2", sandbox.base_url, {"urls": ",".join(urls)}, cache_settings(tmp_path))
         calls = sandbox.calls()
     # only the denied conversion (a 422, an error) is asked again; every good answer came from the cache
     assert [(c["endpoint"], c["params"].get("url")) for c in calls] == [(contract.CONVERT_PATH, denied)]
@@ -96,10 +97,10 @@ def test_entries_expire_after_the_ttl(tmp_path: Path) -> None:
     url = "https://cbu01.alicdn.com/img/ibank/cache-ttl/total-5.jpg"
     settings = cache_settings(tmp_path, TMAPI_CACHE_TTL="1")
     with SandboxThread(SandboxConfig()) as sandbox:
-        crawl(tmp_path / "1", sandbox.base_url, {"urls": url}, settings)
+        crawl_in_process(tmp_path / "1", sandbox.base_url, {"urls": url}, settings)
         time.sleep(1.5)  # the entry is now older than TMAPI_CACHE_TTL
         sandbox.reset()
-        result = crawl(tmp_path / "2", sandbox.base_url, {"urls": url}, settings)
+        result = crawl_in_process(tmp_path / "2", sandbox.base_url, {"urls": url}, settings)
         calls = sandbox.stats()["total_calls"]
     assert result.returncode == outcome.OK
     assert calls == 1 and len(result.products) == 5
@@ -133,7 +134,7 @@ def test_s_httpcache_enabled_false_switches_the_store_off(tmp_path: Path) -> Non
     with SandboxThread(SandboxConfig(tokens=(TOKEN,))) as sandbox:
         args, settings = {"urls": ",".join(URLS)}, cache_settings(tmp_path, HTTPCACHE_ENABLED="false")
         for run in ("1", "2"):
-            result = crawl(tmp_path / run, sandbox.base_url, args, settings, token=TOKEN)
+            result = crawl_in_process(tmp_path / run, sandbox.base_url, args, settings, token=TOKEN)
             assert result.returncode == outcome.OK, result.stderr[-3000:]
         assert sandbox.stats()["total_calls"] == 2 * CALLS  # the second run paid again: no store
     assert answer_store.stored_answers(str(tmp_path / "cache")) == []

@@ -1,4 +1,6 @@
-"""End-to-end: `scrapy crawl image_search` subprocesses against a sandbox over HTTP."""
+"""End-to-end: crawls of image_search against a sandbox over HTTP. In this process
+(tests/in_process.py) where what the crawl fetched and wrote is the point; `scrapy crawl`
+subprocesses where the process is (exit codes for bad input, what the terminal shows)."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from typing import Any
 import pytest
 
 from tests.crawl_helpers import REPO, crawl
+from tests.in_process import crawl_in_process
 from tmapi_spiders.api import contract
 from tmapi_spiders.jobs import outcome
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
@@ -61,7 +64,7 @@ def test_exact_items_and_no_page_beyond_the_last(tmp_path: Path, sandbox: Sandbo
     totals = {"zero": 0, "one": 1, "exact": 20, "over": 21, "two-exact": 40, "two-over": 41}
     urls = {name: ali(name, total) for name, total in totals.items()}
     seeds = write_list(tmp_path, list(urls.values()))
-    result = crawl(tmp_path, sandbox.base_url, {"urls_file": str(seeds)})
+    result = crawl_in_process(tmp_path, sandbox.base_url, {"urls_file": str(seeds)})
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.failures == []
     stats = sandbox.stats()
@@ -85,7 +88,7 @@ def test_exact_items_and_no_page_beyond_the_last(tmp_path: Path, sandbox: Sandbo
 
 
 def test_feed_is_utf8_without_escapes(tmp_path: Path, sandbox: SandboxThread) -> None:
-    result = crawl(tmp_path, sandbox.base_url, {"urls": ali("utf8", 3)})
+    result = crawl_in_process(tmp_path, sandbox.base_url, {"urls": ali("utf8", 3)})
     raw = (tmp_path / "products.jsonl").read_text(encoding="utf-8")
     assert result.returncode == 0
     assert "\\u" not in raw
@@ -95,7 +98,7 @@ def test_feed_is_utf8_without_escapes(tmp_path: Path, sandbox: SandboxThread) ->
 def test_max_pages_and_query_arguments(tmp_path: Path, sandbox: SandboxThread) -> None:
     url = ali("args", 95)
     args = {"urls": url, "max_pages": "2", "page_size": "10", "language": "ru", "sort": "price_up", "is_factory": "yes"}
-    result = crawl(tmp_path, sandbox.base_url, args)
+    result = crawl_in_process(tmp_path, sandbox.base_url, args)
     assert result.returncode == 0, result.stderr[-3000:]
     calls = [c for c in sandbox.calls() if c["endpoint"] == contract.SEARCH_PATH]
     assert [c["params"]["page"] for c in calls] == ["1", "2"]
@@ -116,7 +119,7 @@ def test_conversion_once_per_url_and_denied_image(tmp_path: Path) -> None:
         ok = "https://shop.example.com/photos/total-25.jpg"
         denied = "https://denied.example/photo.jpg"
         seeds = write_list(tmp_path, [ok, denied, ok])
-        result = crawl(tmp_path, sb.base_url, {"urls_file": str(seeds)})
+        result = crawl_in_process(tmp_path, sb.base_url, {"urls_file": str(seeds)})
         calls = sb.calls()
     assert result.returncode == 0, result.stderr[-3000:]
     converted_urls = Counter(c["params"].get("url") for c in calls if c["endpoint"] == contract.CONVERT_PATH)
@@ -132,7 +135,7 @@ def test_conversion_once_per_url_and_denied_image(tmp_path: Path) -> None:
 
 def test_repeated_items_across_pages_are_kept_once(tmp_path: Path) -> None:
     with SandboxThread(SandboxConfig(repeat_rate=0.3)) as sb:
-        result = crawl(tmp_path, sb.base_url, {"urls": ali("repeat", 100)})
+        result = crawl_in_process(tmp_path, sb.base_url, {"urls": ali("repeat", 100)})
     assert result.returncode == 0
     ids = [p["item_id"] for p in result.products]
     assert len(ids) == len(set(ids)) and 0 < len(ids) < 100
@@ -142,7 +145,7 @@ def test_repeated_items_across_pages_are_kept_once(tmp_path: Path) -> None:
 @pytest.mark.parametrize("stop_on_short_page", [False, True])
 def test_overstated_total_ends_at_the_empty_page_or_the_short_one(tmp_path: Path, stop_on_short_page: bool) -> None:
     with SandboxThread(SandboxConfig(overstate=0.5)) as sb:
-        result = crawl(
+        result = crawl_in_process(
             tmp_path,
             sb.base_url,
             {"urls": ali("overstate", 30)},
@@ -167,7 +170,7 @@ def test_overstated_total_ends_at_the_empty_page_or_the_short_one(tmp_path: Path
 def test_transient_faults_are_retried_until_given_up(tmp_path: Path, kind: str) -> None:
     with SandboxThread(SandboxConfig(fault_rate=1.0, fault_kinds=(kind,))) as sb:
         url = ali(f"fault-{kind}", 5)
-        result = crawl(tmp_path, sb.base_url, {"urls": url}, settings={"RETRY_TIMES": 2})
+        result = crawl_in_process(tmp_path, sb.base_url, {"urls": url}, settings={"RETRY_TIMES": 2})
         calls = sb.stats()["total_calls"]
     assert result.returncode == outcome.OK, result.stderr[-3000:]
     assert calls == 3  # the first call and two retries
@@ -181,9 +184,11 @@ def test_transient_faults_lose_nothing(tmp_path: Path) -> None:
     urls = [ali(f"mixed-{i}", 20 + 7 * i) for i in range(6)]
     seeds = write_list(tmp_path, urls)
     with SandboxThread(SandboxConfig()) as clean:
-        expected = crawl(tmp_path / "clean", clean.base_url, {"urls_file": str(seeds)})
+        expected = crawl_in_process(tmp_path / "clean", clean.base_url, {"urls_file": str(seeds)})
     with SandboxThread(SandboxConfig(fault_rate=0.3, seed=7)) as sb:
-        result = crawl(tmp_path / "faulty", sb.base_url, {"urls_file": str(seeds)}, settings={"RETRY_TIMES": 8})
+        result = crawl_in_process(
+            tmp_path / "faulty", sb.base_url, {"urls_file": str(seeds)}, settings={"RETRY_TIMES": 8}
+        )
         faults = sum(sb.stats()["faults"].values())
     assert result.returncode == 0, result.stderr[-3000:]
     assert faults > 0
@@ -346,7 +351,7 @@ def test_every_call_the_api_sees_is_counted(tmp_path: Path) -> None:
     """Dropped kept-alive connections are not re-sent behind Scrapy's back (download.py)."""
     urls = [ali(f"drops-{i}", 60) for i in range(8)]
     with SandboxThread(SandboxConfig(fault_rate=0.3, fault_kinds=("drop",), seed=11)) as sb:
-        result = crawl(
+        result = crawl_in_process(
             tmp_path, sb.base_url, {"urls_file": str(write_list(tmp_path, urls))}, settings={"RETRY_TIMES": 10}
         )
         stats = sb.stats()
@@ -360,7 +365,7 @@ def test_search_422_converts_the_image_once_then_gives_up(tmp_path: Path) -> Non
     """422 on a search: convert the image if not yet converted, else record the failure."""
     unreadable = ali("unreadable", 30)
     with SandboxThread(SandboxConfig(unrecognised_patterns=("unreadable",), deny_patterns=("denied",))) as sb:
-        result = crawl(tmp_path, sb.base_url, {"urls": unreadable})
+        result = crawl_in_process(tmp_path, sb.base_url, {"urls": unreadable})
         calls = [(c["endpoint"], c["status"]) for c in sb.calls()]
     assert result.returncode == 0, result.stderr[-2000:]
     assert calls[:2] == [(contract.SEARCH_PATH, 422), (contract.CONVERT_PATH, 200)]
@@ -370,7 +375,7 @@ def test_search_422_converts_the_image_once_then_gives_up(tmp_path: Path) -> Non
 
     denied = ali("unreadable-denied", 30)
     with SandboxThread(SandboxConfig(unrecognised_patterns=("unreadable",), deny_patterns=("denied",))) as sb:
-        result = crawl(tmp_path, sb.base_url, {"urls": denied})
+        result = crawl_in_process(tmp_path, sb.base_url, {"urls": denied})
         calls = [(c["endpoint"], c["status"]) for c in sb.calls()]
     assert calls == [(contract.SEARCH_PATH, 422), (contract.CONVERT_PATH, 422)]
     [failure] = result.failures
@@ -381,7 +386,7 @@ def test_a_conversion_that_timed_out_is_tried_again(tmp_path: Path) -> None:
     """tmapi-notes: 422 "Image URL request timed out", then success on the next identical call."""
     url = "https://slow.example.com/photos/total-12.jpg"
     with SandboxThread(SandboxConfig(convert_timeout_patterns=("slow\\.example",))) as sb:
-        result = crawl(tmp_path, sb.base_url, {"urls": url})
+        result = crawl_in_process(tmp_path, sb.base_url, {"urls": url})
         calls = [(c["endpoint"], c["status"]) for c in sb.calls()]
     assert result.returncode == 0, result.stderr[-2000:]
     assert calls == [(contract.CONVERT_PATH, 422), (contract.CONVERT_PATH, 200), (contract.SEARCH_PATH, 200)]

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.crawl_helpers import crawl
+from tests.in_process import crawl_in_process
 from tmapi_spiders.jobs import answer_store, outcome
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
 
@@ -42,10 +43,10 @@ def stored_bodies(tmp_path: Path) -> list[dict[str, Any]]:
 def test_a_hiccup_on_page_1_is_asked_once_more_and_the_empty_answer_is_never_stored(tmp_path: Path) -> None:
     url = image("once", 45)
     with SandboxThread(SandboxConfig(tokens=(TOKEN,), empty_patterns=("empty-once",))) as sb:
-        first = crawl(tmp_path / "1", sb.base_url, {"urls": url}, store_settings(tmp_path), token=TOKEN)
+        first = crawl_in_process(tmp_path / "1", sb.base_url, {"urls": url}, store_settings(tmp_path), token=TOKEN)
         pages, faults = sb.stats()["pages"][url], sb.stats()["faults"]
         sb.reset()
-        again = crawl(tmp_path / "2", sb.base_url, {"urls": url}, store_settings(tmp_path), token=TOKEN)
+        again = crawl_in_process(tmp_path / "2", sb.base_url, {"urls": url}, store_settings(tmp_path), token=TOKEN)
         rerun_calls = sb.stats()["total_calls"]
     assert first.returncode == outcome.OK, first.stderr[-3000:]
     assert faults == {"empty": 1}
@@ -69,11 +70,11 @@ def test_page_1_empty_twice_is_a_failure_record_and_a_rerun_asks_again(tmp_path:
     url = image("twice", 45)
     config = SandboxConfig(tokens=(TOKEN,), empty_patterns=("empty-twice",), empty_times=2)
     with SandboxThread(config) as sb:
-        first = crawl(tmp_path / "1", sb.base_url, {"urls": url}, store_settings(tmp_path), token=TOKEN)
+        first = crawl_in_process(tmp_path / "1", sb.base_url, {"urls": url}, store_settings(tmp_path), token=TOKEN)
         first_pages = sb.stats()["pages"][url]
         stored_after_first = stored_bodies(tmp_path)
         # the sandbox's count of empty answers goes on: the re-run's first ask is answered in full
-        again = crawl(tmp_path / "2", sb.base_url, {"urls": url}, store_settings(tmp_path), token=TOKEN)
+        again = crawl_in_process(tmp_path / "2", sb.base_url, {"urls": url}, store_settings(tmp_path), token=TOKEN)
         pages_after = sb.stats()["pages"][url]
     assert first.returncode == outcome.OK, first.stderr[-3000:]
     assert first_pages == {"1": 2}
@@ -98,7 +99,7 @@ def test_page_1_empty_twice_is_a_failure_record_and_a_rerun_asks_again(tmp_path:
 def test_with_empty_page_retries_at_0_the_empty_page_is_not_asked_again(tmp_path: Path) -> None:
     url = image("off", 45)
     with SandboxThread(SandboxConfig(empty_patterns=("empty-off",))) as sb:
-        result = crawl(tmp_path, sb.base_url, {"urls": url}, {"TMAPI_EMPTY_PAGE_RETRIES": 0})
+        result = crawl_in_process(tmp_path, sb.base_url, {"urls": url}, {"TMAPI_EMPTY_PAGE_RETRIES": 0})
         pages = sb.stats()["pages"][url]
     assert result.returncode == outcome.OK, result.stderr[-3000:]
     assert pages == {"1": 1}
@@ -114,7 +115,7 @@ def test_a_later_page_that_stays_empty_after_its_re_ask_ends_the_image_below_tot
     url = image("later", 45)
     config = SandboxConfig(empty_patterns=("empty-later",), empty_page=2, empty_times=2)
     with SandboxThread(config) as sb:
-        result = crawl(tmp_path, sb.base_url, {"urls": url})
+        result = crawl_in_process(tmp_path, sb.base_url, {"urls": url})
         pages = sb.stats()["pages"][url]
     assert result.returncode == outcome.OK, result.stderr[-3000:]
     assert pages == {"1": 1, "2": 2}  # page 2 asked once more, page 3 never: the image ended there
@@ -130,7 +131,7 @@ def test_an_empty_page_after_a_short_one_ends_the_image_without_another_call(tmp
     """An overstated total_count: page 2 ran short, so the empty page 3 is the end, not a hiccup."""
     url = image("overstated", 30)
     with SandboxThread(SandboxConfig(overstate=0.5)) as sb:
-        result = crawl(tmp_path, sb.base_url, {"urls": url})
+        result = crawl_in_process(tmp_path, sb.base_url, {"urls": url})
         pages = sb.stats()["pages"][url]
     assert result.returncode == outcome.OK, result.stderr[-3000:]
     assert pages == {"1": 1, "2": 1, "3": 1}
@@ -143,7 +144,9 @@ def test_an_empty_page_after_a_short_one_ends_the_image_without_another_call(tmp
 def test_a_code_that_is_a_string_is_refused_naming_it(tmp_path: Path) -> None:
     url = image("strcode", 45)
     with SandboxThread(SandboxConfig(tokens=(TOKEN,), string_code_patterns=("empty-strcode",))) as sb:
-        result = crawl(tmp_path, sb.base_url, {"urls": url}, store_settings(tmp_path, RETRY_TIMES=1), token=TOKEN)
+        result = crawl_in_process(
+            tmp_path, sb.base_url, {"urls": url}, store_settings(tmp_path, RETRY_TIMES=1), token=TOKEN
+        )
         pages = sb.stats()["pages"][url]
     assert result.returncode == outcome.OK, result.stderr[-3000:]
     assert pages == {"1": 2}  # the first call and RETRY_TIMES=1 retry, as any malformed answer

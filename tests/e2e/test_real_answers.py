@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.crawl_helpers import crawl
 from tests.e2e.test_hostile_responses import CannedApi
+from tests.in_process import crawl_in_process
 from tmapi_spiders.jobs import outcome
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
 
@@ -35,7 +35,7 @@ def test_compressed_and_chunked_answers_give_every_record_for_one_call_a_page(
 ) -> None:
     urls = [image(f"gz-{encoding}-{i}", 45) for i in range(2)]
     with SandboxThread(SandboxConfig(compress=encoding, chunked=chunked)) as sb:
-        result = crawl(tmp_path, sb.base_url, {"urls": ",".join(urls)})
+        result = crawl_in_process(tmp_path, sb.base_url, {"urls": ",".join(urls)})
         stats = sb.stats()
     assert result.returncode == 0, result.stderr[-2000:]
     assert len(result.products) == 90 and not result.failures
@@ -47,7 +47,7 @@ def test_compressed_and_chunked_answers_give_every_record_for_one_call_a_page(
 def test_the_apis_own_page_size_is_followed(tmp_path: Path) -> None:
     url = image("cap10", 137)
     with SandboxThread(SandboxConfig(max_page_size=10)) as sb:
-        result = crawl(tmp_path, sb.base_url, {"urls": url})
+        result = crawl_in_process(tmp_path, sb.base_url, {"urls": url})
         pages = sb.stats()["pages"][url]
     assert result.returncode == 0, result.stderr[-2000:]
     assert len({p["item_id"] for p in result.products}) == len(result.products) == 137
@@ -59,7 +59,7 @@ def test_the_apis_own_page_size_is_followed(tmp_path: Path) -> None:
 def test_a_short_page_does_not_end_the_image_while_total_count_says_more(tmp_path: Path) -> None:
     url = image("filtered", 137)
     with SandboxThread(SandboxConfig(filter_per_page=1)) as sb:
-        result = crawl(tmp_path, sb.base_url, {"urls": url})
+        result = crawl_in_process(tmp_path, sb.base_url, {"urls": url})
         pages = sb.stats()["pages"][url]
     assert result.returncode == 0, result.stderr[-2000:]
     assert len(result.products) == 130  # 137 less one filtered out of each of the 7 pages
@@ -72,7 +72,7 @@ def test_a_short_page_does_not_end_the_image_while_total_count_says_more(tmp_pat
 def test_an_endless_total_stops_after_a_page_with_nothing_new(tmp_path: Path) -> None:
     url = image("stuck", 40)
     with SandboxThread(SandboxConfig(report_total=10**12, stuck_after=1)) as sb:
-        result = crawl(tmp_path, sb.base_url, {"urls": url})
+        result = crawl_in_process(tmp_path, sb.base_url, {"urls": url})
         pages = sb.stats()["pages"][url]
     assert result.returncode == 0, result.stderr[-2000:]
     assert len(result.products) == 20
@@ -85,7 +85,7 @@ def test_an_endless_total_stops_after_a_page_with_nothing_new(tmp_path: Path) ->
 def test_repeated_items_across_pages_are_written_once_and_paging_goes_on(tmp_path: Path) -> None:
     url = image("repeats", 100)
     with SandboxThread(SandboxConfig(repeat_rate=0.25)) as sb:
-        result = crawl(tmp_path, sb.base_url, {"urls": url})
+        result = crawl_in_process(tmp_path, sb.base_url, {"urls": url})
         pages = sb.stats()["pages"][url]
     ids = [p["item_id"] for p in result.products]
     assert result.returncode == 0 and len(ids) == len(set(ids))
@@ -97,7 +97,7 @@ def test_an_unknown_gateway_message_is_a_failed_call_not_a_refused_token(tmp_pat
     urls = [image(f"gw-{i}", 60) for i in range(4)]
     config = SandboxConfig(fault_rate=0.4, fault_kinds=("gateway",), seed=5)
     with SandboxThread(config) as sb:
-        result = crawl(tmp_path, sb.base_url, {"urls": ",".join(urls)}, {"RETRY_TIMES": 8})
+        result = crawl_in_process(tmp_path, sb.base_url, {"urls": ",".join(urls)}, {"RETRY_TIMES": 8})
         stats = sb.stats()
     assert stats["faults"]["gateway"] > 0
     assert result.returncode == 0, result.stderr[-2000:]
@@ -108,7 +108,7 @@ def test_an_unknown_gateway_message_is_a_failed_call_not_a_refused_token(tmp_pat
 
 def test_gateway_message_that_never_clears_becomes_a_failure_record(tmp_path: Path) -> None:
     with SandboxThread(SandboxConfig(fault_rate=1.0, fault_kinds=("gateway",))) as sb:
-        result = crawl(tmp_path, sb.base_url, {"urls": image("gw-always", 20)}, {"RETRY_TIMES": 2})
+        result = crawl_in_process(tmp_path, sb.base_url, {"urls": image("gw-always", 20)}, {"RETRY_TIMES": 2})
         calls = sb.stats()["total_calls"]
     assert result.returncode == outcome.OK
     assert calls == 3
@@ -119,7 +119,7 @@ def test_gateway_message_that_never_clears_becomes_a_failure_record(tmp_path: Pa
 @pytest.mark.parametrize("compress", ["gzip", "none"])
 def test_a_page_of_millions_of_items_is_refused_as_malformed(tmp_path: Path, compress: str) -> None:
     with SandboxThread(SandboxConfig(fault_rate=1.0, fault_kinds=("huge",), compress=compress)) as sb:
-        result = crawl(tmp_path, sb.base_url, {"urls": image("huge", 20)}, {"RETRY_TIMES": 1})
+        result = crawl_in_process(tmp_path, sb.base_url, {"urls": image("huge", 20)}, {"RETRY_TIMES": 1})
         calls = sb.stats()["total_calls"]
     assert result.returncode == outcome.OK, result.stderr[-2000:]
     assert calls == 2 and not result.products
@@ -133,7 +133,7 @@ def test_more_items_than_the_page_size_is_malformed(tmp_path: Path) -> None:
     items = [{"item_id": i, "title": "x", "price": "1.00"} for i in range(1, 26)]
     body = json.dumps({"code": 200, "msg": "success", "data": {"total_count": 25, "items": items}}).encode()
     with CannedApi({url: body}) as api:
-        result = crawl(tmp_path, api.base_url, {"urls": url}, {"RETRY_TIMES": 1})
+        result = crawl_in_process(tmp_path, api.base_url, {"urls": url}, {"RETRY_TIMES": 1})
     assert result.returncode == 0 and not result.products
     assert api.calls == [url, url]
     assert result.failures[0]["message"] == "malformed page: 25 items for page_size 20"
@@ -144,7 +144,7 @@ def test_golden_the_seed_documents_example_answer_goes_through_unchanged(tmp_pat
     example = json.loads(body)["data"]
     url = "https://cbu01.alicdn.com/img/ibank/O1CN01Lnbnos2LkORtHhOVp_!!3367999730-0-cib.jpg"
     with CannedApi({url: body}) as api:
-        result = crawl(tmp_path, api.base_url, {"urls": url})
+        result = crawl_in_process(tmp_path, api.base_url, {"urls": url})
     assert result.returncode == 0, result.stderr[-2000:]
     # page_size 2 and total_count 666 say 333 pages; every page of this server is the same
     # two items, so page 2 brings nothing new and the search ends there: 2 calls, 2 records.

@@ -21,9 +21,7 @@ def project(**overrides: Any) -> dict[str, Any]:
     # The project's own values only (Scrapy's defaults stay defaults); get_crawler picks the
     # reactor settings itself: no reactor is installed in unit tests.
     values = {
-        name: settings[name]
-        for name in settings
-        if (settings.getpriority(name) or 0) >= 20 and "REACTOR" not in name
+        name: settings[name] for name in settings if (settings.getpriority(name) or 0) >= 20 and "REACTOR" not in name
     }
     values.update(STORE, **overrides)
     return values
