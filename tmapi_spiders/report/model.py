@@ -133,10 +133,8 @@ def report_data(
     choice: sourcing.Choice | None = None,
 ) -> dict[str, Any]:
     """Everything the page needs, redacted; `choice`'s filters rank the suppliers and are the page's defaults."""
-    entries: dict[str, dict[str, Any]] = {}
-    for entry in (summary or {}).get("images") or ():
-        if isinstance(entry, dict) and "query_image_url" in entry:
-            entries[text(entry["query_image_url"], MAX_URL)] = entry
+    listed = [e for e in (summary or {}).get("images") or () if isinstance(e, dict) and "query_image_url" in e]
+    entries = {text(e["query_image_url"], MAX_URL): e for e in listed}
     ranked: list[sourcing.Offer] = []
     groups = group(records, failures, entries, top, ranked)
     data = {
