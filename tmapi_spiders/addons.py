@@ -35,8 +35,7 @@ class TmapiAddon:
     def update_settings(self, settings: BaseSettings) -> None:
         if not self.ours:
             return
-        for name, value in DEFAULTS.items():
-            settings.set(name, value, priority="addon")
+        settings.setdict(DEFAULTS, priority="addon")
         feeds.configure(settings, self.spider_name)
         cache.configure(settings)
         distributed.configure(settings)

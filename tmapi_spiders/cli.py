@@ -6,9 +6,7 @@ import os
 
 from scrapy.cmdline import execute
 
-SETTINGS_MODULE = "tmapi_spiders.settings"
-
 
 def main() -> None:
-    os.environ.setdefault("SCRAPY_SETTINGS_MODULE", SETTINGS_MODULE)
+    os.environ.setdefault("SCRAPY_SETTINGS_MODULE", "tmapi_spiders.settings")
     execute()

@@ -59,13 +59,10 @@ class Command(ScrapyCrawl):
                 check_seed_list(job_config(opts.spargs, redactor=token_redactor(self.settings)))
             monitoring.check(self.settings)
             self.guard = self.claim_outputs(spidercls.name)
+            if self.plan is not None:
+                history.start(self.plan)
         except (ValueError, history.HistoryError, monitoring.MonitoringError, outputs.OutputError) as exc:
             fail(str(exc))  # ValueError: ConfigError, and the history options'
-        if self.plan is not None:
-            try:
-                history.start(self.plan)
-            except OSError as exc:
-                fail(f"history {self.plan.directory}: cannot be written ({exc.strerror or exc})")
 
     def claim_outputs(self, spider_name: str) -> outputs.Guard:
         """Complete the feeds as the add-ons will, then check and lock every file the crawl writes."""
@@ -91,8 +88,7 @@ class Command(ScrapyCrawl):
         try:
             self.run_crawl(args, opts)
             if self.plan is not None:  # the run recorded in its history, its changes written, its alerts sent
-                webhook = registry.read(self.settings, "TMAPI_ALERT_WEBHOOK").strip()
-                code, lines = history.conclude(self.plan, int(self.exitcode or 0), self.finish_reason, webhook)
+                code, lines = history.conclude(self.plan, int(self.exitcode or 0), self.finish_reason)
                 for line in lines:
                     print(line, file=sys.stderr if line.startswith(("error:", "warning:")) else sys.stdout, flush=True)
                 self.exitcode = code

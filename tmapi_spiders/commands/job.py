@@ -14,7 +14,7 @@ from scrapy.exceptions import UsageError
 
 from tmapi_spiders import distributed, registry
 from tmapi_spiders.commands import Tool, fail
-from tmapi_spiders.crawl.config import ConfigError, check_setting_names
+from tmapi_spiders.crawl.config import check_setting_names
 from tmapi_spiders.jobs import outcome
 
 if TYPE_CHECKING:
@@ -74,20 +74,17 @@ class Command(Tool, ScrapyCommand):
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         if args:
             raise UsageError("scrapy job takes no arguments")
-        try:
-            check_setting_names(self.settings)
-        except ConfigError as exc:
-            fail(str(exc))
-        if not distributed.enabled(self.settings):
-            fail(NO_REDIS_URL)
         # Imported here: Scrapy imports every command module at start, and a crawl must not load redis.
         from tmapi_spiders.distributed import connection
         from tmapi_spiders.distributed.job import Job
         from tmapi_spiders.distributed.keys import JobKeys, legacy_keys, legacy_message
 
-        try:
+        try:  # fail() exits: only the checks' ConfigError and connection.SettingError are caught
+            check_setting_names(self.settings)
+            if not distributed.enabled(self.settings):
+                fail(NO_REDIS_URL)
             connection.plan(self.settings)  # a Redis setting that cannot work
-        except connection.SettingError as exc:
+        except ValueError as exc:
             fail(str(exc))
         problem = connection.check_reachable(self.settings)
         if problem:

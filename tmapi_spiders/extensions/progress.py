@@ -22,6 +22,7 @@ from tmapi_spiders import signals as tmapi_signals
 from tmapi_spiders.api import contract
 from tmapi_spiders.api.requests import ENDPOINT_SEARCH, META_KEY, endpoint_of
 from tmapi_spiders.extensions import for_tmapi_job, stat
+from tmapi_spiders.extensions.list_size import images_total
 from tmapi_spiders.jobs import backends
 
 logger = logging.getLogger(__name__)
@@ -84,18 +85,6 @@ class Progress:
         calls = f"calls {self.paid_calls} ({self.calls_per_s:.1f}/s)"
         text = f"pages {pages} items {self.items} fail {self.images_failed} {calls}"
         return text if self.worker else f"{text} ETA {self.eta()}"
-
-
-def images_total(stats: Any) -> tuple[int, bool]:
-    """(the list's images, exact?): estimated from the share of the file read until its end is read."""
-    total = stats.get_value("tmapi/images_total")
-    if total is not None:
-        return int(total), True
-    listed = stat(stats, "tmapi/images_listed")
-    fraction = float(stats.get_value("tmapi/seeds_read_fraction", 0) or 0)
-    if fraction > 0:
-        return max(listed, round(listed / fraction)), False
-    return listed, False
 
 
 class TmapiProgress:

@@ -5,17 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from tmapi_spiders.api.redact import Redactor
+from tmapi_spiders.clock import utc_now
 from tmapi_spiders.report.offers import MAX_URL, O_RANK, count, number, offer_row, safe_url, text
+from tmapi_spiders.report.suppliers import SheetRow, defaults_of, sheet_row, sheet_row_data, suppliers_data
 from tmapi_spiders.spreadsheets import sourcing
 
 FAILURE_MESSAGES_SHOWN = 3
-# The suppliers view lists the top of the ranking: its long tail is the offers themselves.
-SUPPLIERS_SHOWN = 100
-INPUT_COLUMNS_SHOWN = 20
 
 
 @dataclass
@@ -27,8 +25,7 @@ class ImageGroup:
     pages: set[int] = field(default_factory=set)
     failures: list[dict[str, Any]] = field(default_factory=list)
     found: int = 0  # offers in the feed, before --top
-    input: dict[str, Any] | None = None  # the spreadsheet row's other columns (CONTRACT.md)
-    input_row: int | None = None
+    input: SheetRow | None = None  # the spreadsheet row it came from
 
 
 def group(
@@ -41,12 +38,6 @@ def group(
     """Records grouped by query image in order of appearance (those the summary `listed` or known only
     from failures after), offers by rank, at most `top`; every offer also goes to `ranked`."""
     groups: dict[str, ImageGroup] = {}
-
-    def keep_input(image: ImageGroup, record: dict[str, Any]) -> None:
-        if image.input is None and isinstance(record.get("input"), dict):
-            image.input = record["input"]
-            row = record.get("input_row")
-            image.input_row = row if isinstance(row, int) and not isinstance(row, bool) else None
 
     def of(url: Any) -> ImageGroup:
         key = text(url, MAX_URL)
@@ -64,16 +55,14 @@ def group(
             image.pages.add(page)
         row = offer_row(record)
         image.offers.append(row)
-        keep_input(image, record)
-        offer = sourcing.offer_of(record, row)
-        offer.image = image.url
-        ranked.append(offer)
+        image.input = image.input or sheet_row(record)
+        ranked.append(sourcing.offer_of(record, row))
     for url in listed:
         of(url)
     for failure in failures:
         image = of(failure.get("query_image_url"))
         image.failures.append(failure)
-        keep_input(image, failure)
+        image.input = image.input or sheet_row(failure)
         if not image.search_url:
             image.search_url = text(failure.get("search_image_url"), MAX_URL)
     for image in groups.values():
@@ -113,35 +102,8 @@ def image_data(image: ImageGroup, entry: dict[str, Any], summary_known: bool) ->
         "failures": len(image.failures),
         "fm": messages,
         "o": image.offers,
-        "row": image.input_row,
-        # The row's columns as [name, shown value] pairs, in the spreadsheet's order.
-        "in": [[text(k, 80), text(v, 200)] for k, v in list((image.input or {}).items())[:INPUT_COLUMNS_SHOWN]],
+        **sheet_row_data(image.input),
     }
-
-
-def suppliers_data(ranked: list[sourcing.Offer], groups: list[ImageGroup], choice: sourcing.Choice) -> dict[str, Any]:
-    """The workbook's supplier ranking, each product as [image number, lowest price, offer URL]."""
-    number_of = {g.url: n for n, g in enumerate(groups, 1)}
-    suppliers = sourcing.rank_suppliers(ranked, choice)
-    rows = [
-        {
-            "n": s.name,
-            "id": s.member_id,
-            "y": s.years,
-            "loc": s.location,
-            "b": s.badges,
-            "p": [[number_of.get(image, 0), o.price, sourcing.link(o)] for image, o in s.products.items()],
-        }
-        for s in suppliers[:SUPPLIERS_SHOWN]
-    ]
-    return {"rows": rows, "all": len(suppliers), "products": len(groups), "filters": "; ".join(choice.filter_words())}
-
-
-def defaults_of(choice: sourcing.Choice | None) -> dict[str, Any]:
-    if choice is None:
-        return {}
-    sort = {"rank": "rank", "price": "price_up", "sales": "sales"}[choice.best_by]
-    return {"sort": sort, "badges": choice.badges, "max": choice.max_price, "moq": choice.max_moq}
 
 
 def summary_header(summary: dict[str, Any] | None, groups: list[ImageGroup]) -> dict[str, Any]:
@@ -171,20 +133,18 @@ def report_data(
     choice: sourcing.Choice | None = None,
 ) -> dict[str, Any]:
     """Everything the page needs, redacted; `choice`'s filters rank the suppliers and are the page's defaults."""
-    entries: dict[str, dict[str, Any]] = {}
-    for entry in (summary or {}).get("images") or ():
-        if isinstance(entry, dict) and "query_image_url" in entry:
-            entries[text(entry["query_image_url"], MAX_URL)] = entry
+    listed = [e for e in (summary or {}).get("images") or () if isinstance(e, dict) and "query_image_url" in e]
+    entries = {text(e["query_image_url"], MAX_URL): e for e in listed}
     ranked: list[sourcing.Offer] = []
     groups = group(records, failures, entries, top, ranked)
     data = {
         "source": source,
-        "generated": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "generated": utc_now(),
         "top": top,
         "run": summary_header(summary, groups),
         "failures": sum(len(g.failures) for g in groups),
         "images": [image_data(g, entries.get(g.url, {}), summary is not None) for g in groups],
-        "suppliers": suppliers_data(ranked, groups, choice or sourcing.Choice()),
+        "suppliers": suppliers_data(ranked, [g.url for g in groups], choice or sourcing.Choice()),
         "defaults": defaults_of(choice),
         "currency": currency_of(summary),
     }

@@ -53,6 +53,7 @@ class Plan:
     keep: int
     rules: list[d.Rule]
     lock: Any = field(default=None, repr=False)
+    webhook: str = ""  # TMAPI_ALERT_WEBHOOK: where the alerts go
 
     @property
     def feed(self) -> Path:
@@ -181,6 +182,7 @@ def plan_for(settings: BaseSettings, args: dict[str, Any]) -> Plan | None:
     if webhook:
         check_url(webhook)
     plan = prepare(directory, keep, rules)
+    plan.webhook = webhook
     for name, value in settings_for(plan).items():
         settings.set(name, value, priority="cmdline")
     return plan
@@ -188,22 +190,26 @@ def plan_for(settings: BaseSettings, args: dict[str, Any]) -> Plan | None:
 
 def start(plan: Plan) -> None:
     """Write the run file (the run exists from now on) and drop every store but this run's:
-    only the unfinished run just before it could be reused, and only by this run."""
-    _write_json(
-        plan.path(RUN_SUFFIX),
-        {
-            "run": plan.stamp,
-            "started_at": utc_now(),
-            "store": plan.store_id,
-            "resumes": plan.resumes,
-            "complete": False,
-        },
-    )
-    stores = plan.directory / STORE_DIR
-    with contextlib.suppress(FileNotFoundError):
-        for entry in os.scandir(stores):
-            if entry.name != plan.store_id and entry.is_dir():
-                shutil.rmtree(entry.path, ignore_errors=True)
+    only the unfinished run just before it could be reused, and only by this run. HistoryError
+    when the history cannot be written."""
+    try:
+        _write_json(
+            plan.path(RUN_SUFFIX),
+            {
+                "run": plan.stamp,
+                "started_at": utc_now(),
+                "store": plan.store_id,
+                "resumes": plan.resumes,
+                "complete": False,
+            },
+        )
+        stores = plan.directory / STORE_DIR
+        with contextlib.suppress(FileNotFoundError):
+            for entry in os.scandir(stores):
+                if entry.name != plan.store_id and entry.is_dir():
+                    shutil.rmtree(entry.path, ignore_errors=True)
+    except OSError as exc:
+        raise HistoryError(f"history {plan.directory}: cannot be written ({exc.strerror or exc})") from None
 
 
 def settings_for(plan: Plan) -> dict[str, Any]:
@@ -255,7 +261,7 @@ def prune(plan: Plan) -> list[str]:
     return removed
 
 
-def conclude(plan: Plan, exit_code: int, finish_reason: str | None, webhook: str = "") -> tuple[int, list[str]]:
+def conclude(plan: Plan, exit_code: int, finish_reason: str | None) -> tuple[int, list[str]]:
     """After the crawl: record how it ended; for a complete run with a baseline, write the
     changes (`.changes.jsonl` and `.html`), add them to the run summary and send the alerts
     on; prune old runs. Returns (exit code, lines to show). A changes file that cannot be
@@ -306,14 +312,14 @@ def conclude(plan: Plan, exit_code: int, finish_reason: str | None, webhook: str
             lines += [f"alert {m['rule']}: {m['query_image_url']} offer {m['item_id']} {m['change']}" for m in matches]
             watch["changes"] = {k: summary[k] for k in ("products", "offers", "price_drops", "price_rises", "skipped")}
             watch["alerts"] = summary["alerts"]
-            if webhook and matches:
+            if plan.webhook and matches:
                 payload = {"history": str(plan.directory), "run": plan.stamp, "baseline": base, "summary": summary}
-                problem = alerts.post(webhook, payload)
-                watch["webhook"] = {"sent": problem is None, "to": alerts.where(webhook), "error": problem}
+                problem = alerts.post(plan.webhook, payload)
+                watch["webhook"] = {"sent": problem is None, "to": alerts.where(plan.webhook), "error": problem}
                 if problem:
                     lines.append(f"warning: alert webhook not sent: {problem}")
                 else:
-                    lines.append(f"alerts sent to {alerts.where(webhook)}")
+                    lines.append(f"alerts sent to {alerts.where(plan.webhook)}")
     try:
         _add_to_summary(plan.path(".summary.json"), watch)
     except OSError as exc:
