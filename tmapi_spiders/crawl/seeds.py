@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-import os
 import re
 import socket
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
@@ -18,6 +16,7 @@ from tmapi_spiders.api.identity import DEFAULT_PORTS, image_key
 from tmapi_spiders.api.redact import Redactor
 
 MAX_URL_LENGTH = 4096
+BAD_LINES_LOGGED = 50  # a crawl's log warns of this many bad lines; the stats count them all
 _INTERNAL_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback")
 _NUMERIC_HOST = re.compile(r"(0x[0-9a-f]+|[0-9]+)(\.(0x[0-9a-f]+|[0-9]+)){0,3}")
 _CONTROL = re.compile("[\x00-\x1f\x7f\ufffd]")
@@ -43,6 +42,10 @@ class Seed(NamedTuple):  # a tuple: cheap by the million
 class BadLine(NamedTuple):
     line: int
     reason: str
+
+    def skipped(self, source: str, unit: str) -> str:
+        """The one warning for a skipped line, wherever a list is read (`unit`: line or row)."""
+        return f"{source} {unit} {self.line} skipped: {self.reason}"
 
 
 TOKEN_REASON = "carries the API token"
@@ -149,34 +152,3 @@ def parse_lines(lines: Iterable[bytes], redactor: Redactor | None = None) -> Ite
             continue
         seen.add(digest)
         yield Seed(key, number)  # the canonical spelling is what is searched and recorded
-
-
-class LineReader:
-    """Lines of a seed file as bytes, counting the bytes read (progress)."""
-
-    def __init__(self, path: str) -> None:
-        try:
-            self.handle = open(path, "rb")  # closed when the lines run out
-            self.size = os.fstat(self.handle.fileno()).st_size
-        except OSError as exc:
-            raise SeedError(f"cannot read urls_file {path!r}: {exc.strerror or exc}") from None
-        self.read = 0
-
-    def __iter__(self) -> Iterator[bytes]:
-        with self.handle:
-            for raw in self.handle:
-                self.read += len(raw)
-                yield raw
-
-
-@dataclass
-class SeedSource:
-    """A seed list being read: its entries in order, and the share read (None when its size is unknown)."""
-
-    entries: Iterator[Seed | BadLine]
-    reader: LineReader | None = None
-
-    def fraction(self) -> float | None:
-        if self.reader is None or not self.reader.size:
-            return None
-        return min(1.0, self.reader.read / self.reader.size)

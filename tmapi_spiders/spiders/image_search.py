@@ -27,14 +27,14 @@ from tmapi_spiders.api.redact import MASK
 from tmapi_spiders.api.requests import ENDPOINT_CONVERT, ENDPOINT_SEARCH, META_KEY, ApiRequests, envelope_of
 from tmapi_spiders.clock import utc_now
 from tmapi_spiders.crawl.config import check_seed_list, check_settings, job_config, token_redactor
-from tmapi_spiders.crawl.seeds import BadLine, Seed, SeedError, SeedSource
+from tmapi_spiders.crawl.seed_reading import SeedSource
+from tmapi_spiders.crawl.seeds import BAD_LINES_LOGGED, BadLine, Seed, SeedError
 from tmapi_spiders.items import CONTEXT_FIELDS, FailureItem, ProductItem
 from tmapi_spiders.jobs import backends
 from tmapi_spiders.spreadsheets import currency
 
 logger = logging.getLogger(__name__)
 
-BAD_LINES_LOGGED = 50
 BAD_SEED_LIST = "tmapi_bad_seed_list"  # outcome.BAD_INPUT
 CANCELLED = "download cancelled: the answer grew past DOWNLOAD_MAXSIZE, or the crawl was stopping"
 # Record fields the crawl adds: an API field under one of these names is kept as `api_<name>`.
@@ -78,14 +78,13 @@ class ImageSearchSpider(Spider):
         stats = self.crawler.stats
         source = self.seed_reading = self.job.read_seeds()
         bad = 0
-        unit = self.job.seed_unit
         try:
             for entry in source.entries:
                 if isinstance(entry, BadLine):
                     bad += 1
                     stats.inc_value("tmapi/seeds_bad_line")
                     if bad <= BAD_LINES_LOGGED:
-                        logger.warning("%s %s %d skipped: %s", self.job.seed_source, unit, entry.line, entry.reason)
+                        logger.warning(entry.skipped(self.job.seed_source, self.job.seed_unit))
                     elif bad == BAD_LINES_LOGGED + 1:
                         logger.warning("more bad seed lines: counted in stats (tmapi/seeds_bad_line), not logged")
                     continue
