@@ -31,7 +31,6 @@ from tmapi_spiders.crawl.seed_reading import SeedSource
 from tmapi_spiders.crawl.seeds import BAD_LINES_LOGGED, BadLine, Seed, SeedError
 from tmapi_spiders.items import CONTEXT_FIELDS, FailureItem, ProductItem
 from tmapi_spiders.jobs import backends
-from tmapi_spiders.spreadsheets import currency
 
 logger = logging.getLogger(__name__)
 
@@ -69,8 +68,6 @@ class ImageSearchSpider(Spider):
             check_seed_list(spider.job)
         spider.stop_on_short_page = registry.read(settings, "TMAPI_STOP_ON_SHORT_PAGE")
         spider.empty_page_retries = registry.read(settings, "TMAPI_EMPTY_PAGE_RETRIES")
-        given = spider.job.currency
-        spider.currency = None if given is None else (given.code, given.rate, currency.rate_decimal(given.rate))
         return spider
 
     async def start(self) -> AsyncIterator[Any]:
@@ -225,8 +222,8 @@ class ImageSearchSpider(Spider):
                     product[f"api_{name}"] = product[name]
             product.update(context)
             product["rank"] = rank
-            if self.currency is not None:
-                product["converted"] = currency.converted(product, *self.currency)
+            if self.job.currency is not None:
+                product["converted"] = self.job.currency.convert(product)
             yield product
         if step.next is not None:
             yield self._search(step.next)
