@@ -51,7 +51,7 @@ class JobConfig:
         """The job's seed list, read lazily (a spreadsheet's rows or a text list's lines); SeedError if unopenable."""
         if not self.urls_file:
             urls = [part.strip().encode() for part in (self.urls or "").split(",")]
-            return seed_reading.SeedSource(seeds.parse_lines(urls, self.redactor))
+            return seed_reading.SeedSource(seed_reading.parse_lines(urls, self.redactor))
         if sheets.sheet_kind(self.urls_file):
             entries = sheets.parse_sheet(
                 self.urls_file,
@@ -62,7 +62,7 @@ class JobConfig:
             )
             return seed_reading.SeedSource(entries)
         reader = seed_reading.LineReader(self.urls_file)
-        return seed_reading.SeedSource(seeds.parse_lines(reader, self.redactor), reader)
+        return seed_reading.SeedSource(seed_reading.parse_lines(reader, self.redactor), reader)
 
     @property
     def seed_unit(self) -> str:
