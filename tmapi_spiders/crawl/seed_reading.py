@@ -106,12 +106,20 @@ class LineReader:
 
 @dataclass
 class SeedSource:
-    """A seed list being read: its entries in order, and the share read (None when its size is unknown)."""
+    """A seed list being read: its entries in order, the share read (None when its size is unknown), and the
+    seed read but not started yet."""
 
     entries: Iterator[Seed | BadLine]
     reader: LineReader | None = None
+    held: Seed | None = None  # waiting for room in the scheduler
 
     def fraction(self) -> float | None:
         if self.reader is None or not self.reader.size:
             return None
         return min(1.0, self.reader.read / self.reader.size)
+
+    def unstarted(self) -> Iterator[Seed | BadLine]:
+        """What a crawl stopped now never started: the held seed, then the entries not read yet."""
+        if self.held is not None:
+            yield self.held
+        yield from self.entries

@@ -59,7 +59,6 @@ class ImageSearchSpider(Spider):
         spider.seeds_started = 0
         spider.stopping = ""  # why no new image is started (signals.stop_starting)
         spider.seed_reading: SeedSource | None = None
-        spider.held: Seed | None = None  # read, waiting for room in the scheduler: not started
         spider.list_broken = False
         crawler.signals.connect(spider._stop_starting, signal=signals.stop_starting)
         crawler.signals.connect(spider._idle, signal=scrapy_signals.spider_idle)
@@ -85,13 +84,13 @@ class ImageSearchSpider(Spider):
                     elif bad == BAD_LINES_LOGGED + 1:
                         logger.warning("more bad seed lines: counted in stats (tmapi/seeds_bad_line), not logged")
                     continue
-                self.held = entry
+                source.held = entry
                 # Held while the downloader is full (Scrapy's lazy start): a long list never sits whole in memory.
                 if self.crawler.engine.needs_backout() and not self.stopping:
                     await self.crawler.signals.wait_for(scrapy_signals.scheduler_empty)
                 if self.stopping:
-                    return  # self.held and the rest of the list: unstarted_seeds()
-                self.held = None
+                    return  # the held seed and the rest of the list: unstarted_seeds()
+                source.held = None
                 self.seeds_started += 1
                 fraction = source.fraction()
                 if fraction is not None:
@@ -116,8 +115,7 @@ class ImageSearchSpider(Spider):
     def unstarted_seeds(self) -> Iterator[Seed]:
         """The searchable entries this run never started; then `tmapi/images_total` counts the whole list."""
         stats = self.crawler.stats
-        source, held = self.seed_reading, self.held
-        self.seed_reading = self.held = None
+        source, self.seed_reading = self.seed_reading, None
         if self.list_broken:
             return  # not readable past where it broke
         if source is None:
@@ -125,10 +123,7 @@ class ImageSearchSpider(Spider):
                 return
             source = self.job.read_seeds()  # closed before start() read a line
         total = self.seeds_started
-        if held is not None:
-            total += 1
-            yield held
-        for entry in source.entries:
+        for entry in source.unstarted():
             if isinstance(entry, Seed):
                 total += 1
                 yield entry
