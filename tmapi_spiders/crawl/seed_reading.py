@@ -5,10 +5,14 @@ so far kept for the progress line's estimate."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import re
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+
+from scrapy.statscollectors import StatsCollector
 
 from tmapi_spiders.api.identity import DEFAULT_PORTS, image_key
 from tmapi_spiders.api.redact import Redactor
@@ -106,11 +110,12 @@ class LineReader:
 
 @dataclass
 class SeedSource:
-    """A seed list being read: its entries in order, the share read (None when its size is unknown), and the
-    seed read but not started yet."""
+    """A seed list being read: its entries in order, the share read (None when its size is unknown), the seeds
+    listed so far (`tmapi/images_listed`) and the one read but not started yet."""
 
     entries: Iterator[Seed | BadLine]
     reader: LineReader | None = None
+    listed: int = 0
     held: Seed | None = None  # waiting for room in the scheduler
 
     def fraction(self) -> float | None:
@@ -118,8 +123,18 @@ class SeedSource:
             return None
         return min(1.0, self.reader.read / self.reader.size)
 
-    def unstarted(self) -> Iterator[Seed | BadLine]:
-        """What a crawl stopped now never started: the held seed, then the entries not read yet."""
-        if self.held is not None:
-            yield self.held
-        yield from self.entries
+    def read_to_end(self, stats: StatsCollector) -> None:
+        stats.set_value("tmapi/images_total", self.listed)
+        stats.set_value("tmapi/seed_list_read_at", time.time())
+
+    def unstarted(self, stats: StatsCollector) -> Iterator[Seed]:
+        """The seeds a crawl stopped now never started (the held one, then the entries not read yet), read
+        once: then `tmapi/images_total` counts the whole list."""
+        rest = self.entries if self.held is None else itertools.chain([self.held], self.entries)
+        for entry in rest:
+            if isinstance(entry, Seed):
+                self.listed += 1
+                yield entry
+            else:
+                stats.inc_value("tmapi/seeds_bad_line")
+        self.read_to_end(stats)

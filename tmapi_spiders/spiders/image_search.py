@@ -4,7 +4,6 @@ non-Alibaba image, then page after page); an image not searched to the end yield
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from functools import cached_property
@@ -56,7 +55,6 @@ class ImageSearchSpider(Spider):
         # Seed lines carrying the token are bad lines; seeds are checked below unless distributed.
         spider.job = job_config(kwargs, need_seeds=False, redactor=token_redactor(settings))
         check_settings(settings)
-        spider.seeds_started = 0
         spider.stopping = ""  # why no new image is started (signals.stop_starting)
         spider.seed_reading: SeedSource | None = None
         spider.list_broken = False
@@ -91,19 +89,18 @@ class ImageSearchSpider(Spider):
                 if self.stopping:
                     return  # the held seed and the rest of the list: unstarted_seeds()
                 source.held = None
-                self.seeds_started += 1
+                source.listed += 1
                 fraction = source.fraction()
                 if fraction is not None:
                     stats.set_value("tmapi/seeds_read_fraction", fraction)
-                stats.set_value("tmapi/images_listed", self.seeds_started)
+                stats.set_value("tmapi/images_listed", source.listed)
                 yield self.first_request(entry, self.job.query, self.job.max_pages)
         except SeedError as exc:
             self.list_broken = True
-            stats.set_value("tmapi/images_total", self.seeds_started)
-            logger.error("Stopping: %s (%d images of the list were started before it)", exc, self.seeds_started)
+            stats.set_value("tmapi/images_total", source.listed)
+            logger.error("Stopping: %s (%d images of the list were started before it)", exc, source.listed)
             return  # the images started finish; then _idle closes the crawl with BAD_SEED_LIST
-        stats.set_value("tmapi/images_total", self.seeds_started)
-        stats.set_value("tmapi/seed_list_read_at", time.time())
+        source.read_to_end(stats)
 
     def _idle(self) -> None:
         if self.list_broken:
@@ -113,7 +110,7 @@ class ImageSearchSpider(Spider):
         self.stopping = self.stopping or reason
 
     def unstarted_seeds(self) -> Iterator[Seed]:
-        """The searchable entries this run never started; then `tmapi/images_total` counts the whole list."""
+        """The searchable entries this run never started (SeedSource.unstarted), listed once."""
         stats = self.crawler.stats
         source, self.seed_reading = self.seed_reading, None
         if self.list_broken:
@@ -122,15 +119,7 @@ class ImageSearchSpider(Spider):
             if stats.get_value("tmapi/images_total") or not (self.job.urls_file or self.job.urls):
                 return
             source = self.job.read_seeds()  # closed before start() read a line
-        total = self.seeds_started
-        for entry in source.unstarted():
-            if isinstance(entry, Seed):
-                total += 1
-                yield entry
-            else:
-                stats.inc_value("tmapi/seeds_bad_line")
-        stats.set_value("tmapi/images_total", total)
-        stats.set_value("tmapi/seed_list_read_at", time.time())
+        yield from source.unstarted(stats)
 
     def first_request(self, seed: Seed, query: contract.SearchQuery, max_pages: int) -> Request:
         """The first paid call for one image: a conversion, or page 1 of the search."""
