@@ -195,10 +195,7 @@ class ImageSearchSpider(Spider):
             stats.inc_value("tmapi/pages_expected", step.expected_pages)
             assert step.state.total is not None
             stats.inc_value("tmapi/items_expected", min(step.state.total, step.expected_pages * query.page_size))
-        context = {"query_image_url": state.image, "search_image_url": state.img, "page": state.page}
-        context.update(language=query.language, sort=query.sort, filters=query.filters, crawled_at=utc_now())
-        if state.input is not None:
-            context.update(input=state.input, input_row=state.input_row)
+        context = record_context(state, page=state.page)
         for rank, raw in step.new_items:
             product = ProductItem(raw)
             if not _CONTEXT_FIELD_SET.isdisjoint(product):
@@ -259,23 +256,9 @@ class ImageSearchSpider(Spider):
         self.crawler.stats.inc_value(f"tmapi/images_failed/{stage}/{status}")
         pages_ok = state.page - 1 if stage == ENDPOINT_SEARCH else 0
         self._finished(state, "failed", message, pages=pages_ok)
-        query = state.q
-        failure = FailureItem(
-            query_image_url=state.image,
-            search_image_url=state.img,
-            stage=stage,
-            status=status,
-            message=message,
-            pages_ok=pages_ok,
-            failed_page=state.page if stage == ENDPOINT_SEARCH else None,
-            language=query["language"],
-            sort=query["sort"],
-            filters=query["filters"],
-            crawled_at=utc_now(),
-        )
-        if state.input is not None:
-            failure["input"], failure["input_row"] = state.input, state.input_row
-        return failure
+        failed_page = state.page if stage == ENDPOINT_SEARCH else None
+        fields = dict(stage=stage, status=status, message=message, pages_ok=pages_ok, failed_page=failed_page)
+        return FailureItem(record_context(state, **fields))
 
     def _finished(self, state: ChainState, status: str, reason: str, pages: int, ended: str = "") -> None:
         self.crawler.signals.send_catch_log(
@@ -283,3 +266,14 @@ class ImageSearchSpider(Spider):
             image={"query_image_url": state.image, "status": status, "reason": reason, "total_count": state.total}
             | {"pages": pages, "items": state.items, "duplicates": state.dups, "ended": ended},
         )
+
+
+def record_context(state: ChainState, **fields: Any) -> dict[str, Any]:
+    """What every record of an image says of its search, `fields` after the two image URLs (the feeds'
+    column order); a spreadsheet row's input last."""
+    q = state.q
+    context = {"query_image_url": state.image, "search_image_url": state.img, **fields}
+    context.update(language=q["language"], sort=q["sort"], filters=q["filters"], crawled_at=utc_now())
+    if state.input is not None:
+        context.update(input=state.input, input_row=state.input_row)
+    return context
