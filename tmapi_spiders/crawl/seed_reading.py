@@ -124,6 +124,7 @@ class SeedSource:
         return min(1.0, self.reader.read / self.reader.size)
 
     def read_to_end(self, stats: StatsCollector) -> None:
+        """The list's last line is read: its count is known, and progress stops estimating it."""
         stats.set_value("tmapi/images_total", self.listed)
         stats.set_value("tmapi/seed_list_read_at", time.time())
 
