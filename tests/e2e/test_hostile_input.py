@@ -14,7 +14,8 @@ from scrapy.settings import Settings
 
 from tests.crawl_helpers import crawl, scrapy
 from tmapi_spiders.crawl.config import ConfigError, check_seed_list, check_settings, job_config
-from tmapi_spiders.crawl.seeds import BadLine, Seed, check_image_url, parse_lines
+from tmapi_spiders.crawl.seed_reading import parse_lines
+from tmapi_spiders.crawl.seeds import BadLine, Seed, check_image_url
 from tmapi_spiders.sandbox import SandboxThread
 
 SANDBOX_TOKEN = "test-token"

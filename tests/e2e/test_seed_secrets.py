@@ -15,7 +15,8 @@ from urllib.parse import quote
 from tests.crawl_helpers import QUICK_WORKER_SETTINGS, crawl, scrapy
 from tests.redis_server import RedisServer, contents
 from tmapi_spiders.api.redact import Redactor
-from tmapi_spiders.crawl.seeds import CREDENTIALS_REASON, TOKEN_REASON, BadLine, Seed, check_image_url, parse_lines
+from tmapi_spiders.crawl.seed_reading import parse_lines
+from tmapi_spiders.crawl.seeds import CREDENTIALS_REASON, TOKEN_REASON, BadLine, Seed, check_image_url
 from tmapi_spiders.distributed.keys import JobKeys
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
 

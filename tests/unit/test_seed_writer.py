@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from tmapi_spiders.api import contract
 from tmapi_spiders.api.identity import image_key, seed_fingerprint
-from tmapi_spiders.crawl.seeds import Seed, parse_lines
+from tmapi_spiders.crawl.seed_reading import parse_lines
+from tmapi_spiders.crawl.seeds import Seed
 from tmapi_spiders.distributed.seed_writer import SeedWriter
 from tmapi_spiders.distributed.start import seed_json
 from tmapi_spiders.spreadsheets.sheets import parse_sheet

@@ -75,7 +75,7 @@ class Command(Tool, ScrapyCommand):
             nonlocal bad
             bad += 1
             if bad <= BAD_LINES_SHOWN:
-                print(f"warning: {args[0]} {config.seed_unit} {entry.line} skipped: {entry.reason}", file=sys.stderr)
+                print(f"warning: {entry.skipped(args[0], config.seed_unit)}", file=sys.stderr)
 
         keys = JobKeys.from_settings(self.settings, opts.spider)
         try:

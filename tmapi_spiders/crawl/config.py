@@ -14,7 +14,7 @@ from scrapy.settings import BaseSettings
 from tmapi_spiders import registry
 from tmapi_spiders.api import auth, contract
 from tmapi_spiders.api.redact import Redactor
-from tmapi_spiders.crawl import seeds
+from tmapi_spiders.crawl import seed_reading, seeds
 from tmapi_spiders.registry import ConfigError
 from tmapi_spiders.spreadsheets import sheets, sourcing
 from tmapi_spiders.spreadsheets.currency import CURRENCY_ARGS, Currency, currency_from
@@ -47,11 +47,11 @@ class JobConfig:
     currency: Currency | None = None
     choice: sourcing.Choice = field(default_factory=sourcing.Choice)
 
-    def read_seeds(self) -> seeds.SeedSource:
+    def read_seeds(self) -> seed_reading.SeedSource:
         """The job's seed list, read lazily (a spreadsheet's rows or a text list's lines); SeedError if unopenable."""
         if not self.urls_file:
             urls = [part.strip().encode() for part in (self.urls or "").split(",")]
-            return seeds.SeedSource(seeds.parse_lines(urls, self.redactor))
+            return seed_reading.SeedSource(seed_reading.parse_lines(urls, self.redactor))
         if sheets.sheet_kind(self.urls_file):
             entries = sheets.parse_sheet(
                 self.urls_file,
@@ -60,9 +60,9 @@ class JobConfig:
                 image_column=self.image_column,
                 redactor=self.redactor,
             )
-            return seeds.SeedSource(entries)
-        reader = seeds.LineReader(self.urls_file)
-        return seeds.SeedSource(seeds.parse_lines(reader, self.redactor), reader)
+            return seed_reading.SeedSource(entries)
+        reader = seed_reading.LineReader(self.urls_file)
+        return seed_reading.SeedSource(seed_reading.parse_lines(reader, self.redactor), reader)
 
     @property
     def seed_unit(self) -> str:

@@ -22,7 +22,7 @@ from tmapi_spiders.api import contract
 from tmapi_spiders.api.identity import SEED_ROW_FIELDS, ImageSearch, image_key
 from tmapi_spiders.api.redact import Redactor
 from tmapi_spiders.crawl.config import ConfigError, JobConfig, max_pages_from, query_from_args
-from tmapi_spiders.crawl.seeds import BadLine, Seed, check_image_url
+from tmapi_spiders.crawl.seeds import BAD_LINES_LOGGED, BadLine, Seed, check_image_url
 from tmapi_spiders.distributed.health import FAILURES
 from tmapi_spiders.distributed.seed_writer import SeedWriter
 from tmapi_spiders.distributed.worker import LEASE_META, Worker
@@ -121,14 +121,14 @@ class WorkerStartMiddleware:
 
             def skipped(entry: BadLine) -> None:  # in the push's thread: counted here, put in the stats later
                 bad_count[0] += 1
-                if len(bad_lines) < 50:
+                if len(bad_lines) < BAD_LINES_LOGGED:
                     bad_lines.append(entry)
 
             pushed, known = await in_thread(worker.job.push_encoded, seeds_of(config, skipped))
             if bad_count[0]:
                 stats.inc_value("tmapi/seeds_bad_line", bad_count[0])
             for bad in bad_lines:
-                logger.warning("%s %s %d skipped: %s", config.seed_source, config.seed_unit, bad.line, bad.reason)
+                logger.warning(bad.skipped(config.seed_source, config.seed_unit))
             logger.info("Seeded job %r from %s: %d new, %d already seeded", job, config.seed_source, pushed, known)
         idle_since: float | None = None
         wait = poll  # before the next look when this one finds no seed

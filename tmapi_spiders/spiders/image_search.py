@@ -4,7 +4,6 @@ non-Alibaba image, then page after page); an image not searched to the end yield
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from functools import cached_property
@@ -27,14 +26,13 @@ from tmapi_spiders.api.redact import MASK
 from tmapi_spiders.api.requests import ENDPOINT_CONVERT, ENDPOINT_SEARCH, META_KEY, ApiRequests, envelope_of
 from tmapi_spiders.clock import utc_now
 from tmapi_spiders.crawl.config import check_seed_list, check_settings, job_config, token_redactor
-from tmapi_spiders.crawl.seeds import BadLine, Seed, SeedError, SeedSource
+from tmapi_spiders.crawl.seed_reading import SeedSource
+from tmapi_spiders.crawl.seeds import BAD_LINES_LOGGED, BadLine, Seed, SeedError
 from tmapi_spiders.items import CONTEXT_FIELDS, FailureItem, ProductItem
 from tmapi_spiders.jobs import backends
-from tmapi_spiders.spreadsheets import currency
 
 logger = logging.getLogger(__name__)
 
-BAD_LINES_LOGGED = 50
 BAD_SEED_LIST = "tmapi_bad_seed_list"  # outcome.BAD_INPUT
 CANCELLED = "download cancelled: the answer grew past DOWNLOAD_MAXSIZE, or the crawl was stopping"
 # Record fields the crawl adds: an API field under one of these names is kept as `api_<name>`.
@@ -57,10 +55,8 @@ class ImageSearchSpider(Spider):
         # Seed lines carrying the token are bad lines; seeds are checked below unless distributed.
         spider.job = job_config(kwargs, need_seeds=False, redactor=token_redactor(settings))
         check_settings(settings)
-        spider.seeds_started = 0
         spider.stopping = ""  # why no new image is started (signals.stop_starting)
         spider.seed_reading: SeedSource | None = None
-        spider.held: Seed | None = None  # read, waiting for room in the scheduler: not started
         spider.list_broken = False
         crawler.signals.connect(spider._stop_starting, signal=signals.stop_starting)
         crawler.signals.connect(spider._idle, signal=scrapy_signals.spider_idle)
@@ -69,8 +65,6 @@ class ImageSearchSpider(Spider):
             check_seed_list(spider.job)
         spider.stop_on_short_page = registry.read(settings, "TMAPI_STOP_ON_SHORT_PAGE")
         spider.empty_page_retries = registry.read(settings, "TMAPI_EMPTY_PAGE_RETRIES")
-        given = spider.job.currency
-        spider.currency = None if given is None else (given.code, given.rate, currency.rate_decimal(given.rate))
         return spider
 
     async def start(self) -> AsyncIterator[Any]:
@@ -78,37 +72,35 @@ class ImageSearchSpider(Spider):
         stats = self.crawler.stats
         source = self.seed_reading = self.job.read_seeds()
         bad = 0
-        unit = self.job.seed_unit
         try:
             for entry in source.entries:
                 if isinstance(entry, BadLine):
                     bad += 1
                     stats.inc_value("tmapi/seeds_bad_line")
                     if bad <= BAD_LINES_LOGGED:
-                        logger.warning("%s %s %d skipped: %s", self.job.seed_source, unit, entry.line, entry.reason)
+                        logger.warning(entry.skipped(self.job.seed_source, self.job.seed_unit))
                     elif bad == BAD_LINES_LOGGED + 1:
                         logger.warning("more bad seed lines: counted in stats (tmapi/seeds_bad_line), not logged")
                     continue
-                self.held = entry
+                source.held = entry
                 # Held while the downloader is full (Scrapy's lazy start): a long list never sits whole in memory.
                 if self.crawler.engine.needs_backout() and not self.stopping:
                     await self.crawler.signals.wait_for(scrapy_signals.scheduler_empty)
                 if self.stopping:
-                    return  # self.held and the rest of the list: unstarted_seeds()
-                self.held = None
-                self.seeds_started += 1
+                    return  # the held seed and the rest of the list: unstarted_seeds()
+                source.held = None
+                source.listed += 1
                 fraction = source.fraction()
                 if fraction is not None:
                     stats.set_value("tmapi/seeds_read_fraction", fraction)
-                stats.set_value("tmapi/images_listed", self.seeds_started)
+                stats.set_value("tmapi/images_listed", source.listed)
                 yield self.first_request(entry, self.job.query, self.job.max_pages)
         except SeedError as exc:
             self.list_broken = True
-            stats.set_value("tmapi/images_total", self.seeds_started)
-            logger.error("Stopping: %s (%d images of the list were started before it)", exc, self.seeds_started)
+            stats.set_value("tmapi/images_total", source.listed)
+            logger.error("Stopping: %s (%d images of the list were started before it)", exc, source.listed)
             return  # the images started finish; then _idle closes the crawl with BAD_SEED_LIST
-        stats.set_value("tmapi/images_total", self.seeds_started)
-        stats.set_value("tmapi/seed_list_read_at", time.time())
+        source.read_to_end(stats)
 
     def _idle(self) -> None:
         if self.list_broken:
@@ -118,28 +110,16 @@ class ImageSearchSpider(Spider):
         self.stopping = self.stopping or reason
 
     def unstarted_seeds(self) -> Iterator[Seed]:
-        """The searchable entries this run never started; then `tmapi/images_total` counts the whole list."""
+        """The searchable entries this run never started (SeedSource.unstarted), listed once."""
         stats = self.crawler.stats
-        source, held = self.seed_reading, self.held
-        self.seed_reading = self.held = None
+        source, self.seed_reading = self.seed_reading, None
         if self.list_broken:
             return  # not readable past where it broke
         if source is None:
             if stats.get_value("tmapi/images_total") or not (self.job.urls_file or self.job.urls):
                 return
             source = self.job.read_seeds()  # closed before start() read a line
-        total = self.seeds_started
-        if held is not None:
-            total += 1
-            yield held
-        for entry in source.entries:
-            if isinstance(entry, Seed):
-                total += 1
-                yield entry
-            else:
-                stats.inc_value("tmapi/seeds_bad_line")
-        stats.set_value("tmapi/images_total", total)
-        stats.set_value("tmapi/seed_list_read_at", time.time())
+        yield from source.unstarted(stats)
 
     def first_request(self, seed: Seed, query: contract.SearchQuery, max_pages: int) -> Request:
         """The first paid call for one image: a conversion, or page 1 of the search."""
@@ -215,10 +195,7 @@ class ImageSearchSpider(Spider):
             stats.inc_value("tmapi/pages_expected", step.expected_pages)
             assert step.state.total is not None
             stats.inc_value("tmapi/items_expected", min(step.state.total, step.expected_pages * query.page_size))
-        context = {"query_image_url": state.image, "search_image_url": state.img, "page": state.page}
-        context.update(language=query.language, sort=query.sort, filters=query.filters, crawled_at=utc_now())
-        if state.input is not None:
-            context.update(input=state.input, input_row=state.input_row)
+        context = record_context(state, page=state.page)
         for rank, raw in step.new_items:
             product = ProductItem(raw)
             if not _CONTEXT_FIELD_SET.isdisjoint(product):
@@ -226,8 +203,8 @@ class ImageSearchSpider(Spider):
                     product[f"api_{name}"] = product[name]
             product.update(context)
             product["rank"] = rank
-            if self.currency is not None:
-                product["converted"] = currency.converted(product, *self.currency)
+            if self.job.currency is not None:
+                product["converted"] = self.job.currency.convert(product)
             yield product
         if step.next is not None:
             yield self._search(step.next)
@@ -279,23 +256,9 @@ class ImageSearchSpider(Spider):
         self.crawler.stats.inc_value(f"tmapi/images_failed/{stage}/{status}")
         pages_ok = state.page - 1 if stage == ENDPOINT_SEARCH else 0
         self._finished(state, "failed", message, pages=pages_ok)
-        query = state.q
-        failure = FailureItem(
-            query_image_url=state.image,
-            search_image_url=state.img,
-            stage=stage,
-            status=status,
-            message=message,
-            pages_ok=pages_ok,
-            failed_page=state.page if stage == ENDPOINT_SEARCH else None,
-            language=query["language"],
-            sort=query["sort"],
-            filters=query["filters"],
-            crawled_at=utc_now(),
-        )
-        if state.input is not None:
-            failure["input"], failure["input_row"] = state.input, state.input_row
-        return failure
+        failed_page = state.page if stage == ENDPOINT_SEARCH else None
+        fields = dict(stage=stage, status=status, message=message, pages_ok=pages_ok, failed_page=failed_page)
+        return FailureItem(record_context(state, **fields))
 
     def _finished(self, state: ChainState, status: str, reason: str, pages: int, ended: str = "") -> None:
         self.crawler.signals.send_catch_log(
@@ -303,3 +266,14 @@ class ImageSearchSpider(Spider):
             image={"query_image_url": state.image, "status": status, "reason": reason, "total_count": state.total}
             | {"pages": pages, "items": state.items, "duplicates": state.dups, "ended": ended},
         )
+
+
+def record_context(state: ChainState, **fields: Any) -> dict[str, Any]:
+    """What every record of an image says of its search, `fields` after the two image URLs (the feeds'
+    column order); a spreadsheet row's input last."""
+    q = state.q
+    context = {"query_image_url": state.image, "search_image_url": state.img, **fields}
+    context.update(language=q["language"], sort=q["sort"], filters=q["filters"], crawled_at=utc_now())
+    if state.input is not None:
+        context.update(input=state.input, input_row=state.input_row)
+    return context

@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import cached_property
 from typing import Any
 
 from tmapi_spiders.registry import ConfigError
@@ -32,6 +33,15 @@ class Currency:
 
     def to_dict(self) -> dict[str, Any]:
         return {"currency": self.code, "rate": self.rate}
+
+    @cached_property
+    def exact_rate(self) -> Decimal:
+        """rate_decimal(rate), worked out once for all the crawl's records."""
+        return rate_decimal(self.rate)
+
+    def convert(self, record: dict[str, Any]) -> dict[str, Any]:
+        """A product record's `converted` field in this currency."""
+        return converted(record, self.code, self.rate, self.exact_rate)
 
 
 _CURRENCY_CODE = re.compile(r"[A-Za-z]{3}")

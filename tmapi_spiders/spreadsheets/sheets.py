@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from tmapi_spiders.api.redact import Redactor
-from tmapi_spiders.crawl.seeds import TOKEN_REASON, BadLine, Seed, SeedError, seed_digest, seed_key
+from tmapi_spiders.crawl.seed_reading import seed_digest, seed_key
+from tmapi_spiders.crawl.seeds import TOKEN_REASON, BadLine, Seed, SeedError
 from tmapi_spiders.registry import ConfigError
 from tmapi_spiders.spreadsheets.xlsx_seeds import (
     check_xlsx_parts as check_xlsx_parts,  # config.py checks a workbook through here
@@ -210,7 +211,7 @@ def parse_sheet(
         rows = ((n, v, token is None) for n, v in xlsx_rows(path, source, sheet))
     convert = csv_value if kind == "csv" else xlsx_value
     columns = None
-    seen: set[int] = set()  # digests of the keys (seeds.seed_digest): a million rows in a few MB
+    seen: set[int] = set()  # digests of the keys (seed_reading.seed_digest): a million rows in a few MB
     for number, values, clean in rows:
         if columns is None:
             if _blank(values):
