@@ -28,7 +28,6 @@ from tmapi_spiders.api.requests import ENDPOINT_SEARCH, ENVELOPE_META, META_KEY,
 from tmapi_spiders.crawl.outputs import cause, probe
 from tmapi_spiders.jobs import backends
 from tmapi_spiders.jobs.answer_store import DB_NAME, SCHEDULER, connect
-from tmapi_spiders.settings_util import set_unless_given
 
 
 class TmapiCachePolicy(DummyPolicy):
@@ -137,15 +136,9 @@ def configure(settings: BaseSettings) -> None:
     }
     # JOBDIR in one process with -O: the answer store resumes (ReplayScheduler). With -o,
     # Scrapy's own JOBDIR resume is kept: replaying would append every record a second time.
-    if (
-        settings.get("JOBDIR")
-        and not backends.shared(settings)
-        and not _appends(settings)
-        and (settings.getpriority("SCHEDULER") or 0) < 40
-    ):
+    if settings.get("JOBDIR") and not backends.shared(settings) and not _appends(settings):
         wanted["SCHEDULER"] = SCHEDULER
-    for name, value in wanted.items():
-        set_unless_given(settings, name, value)
+    settings.setdict(wanted, priority="addon")
 
 
 class ReplayScheduler(Scheduler):
@@ -158,7 +151,7 @@ class ReplayScheduler(Scheduler):
         dupefilter_cls = load_object(settings["DUPEFILTER_CLASS"])
         if dupefilter_cls is RFPDupeFilter:
             dupefilter = RFPDupeFilter(
-                None, settings.getbool("DUPEFILTER_DEBUG"), fingerprinter=crawler.request_fingerprinter
+                debug=settings.getbool("DUPEFILTER_DEBUG"), fingerprinter=crawler.request_fingerprinter
             )
         else:
             dupefilter = build_from_crawler(dupefilter_cls, crawler)
