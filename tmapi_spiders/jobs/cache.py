@@ -110,14 +110,6 @@ def check(settings: BaseSettings) -> None:
     check_writable(cache_dir(settings))
 
 
-def _appends(settings: BaseSettings) -> bool:
-    """A feed opened in append mode (`-o`) that a re-run writes into again (no `%(time)s`)."""
-    return any(
-        not (options or {}).get("overwrite") and "%(time)s" not in str(uri)
-        for uri, options in settings.getdict("FEEDS").items()
-    )
-
-
 def configure(settings: BaseSettings) -> None:
     """The answer store as Scrapy's HTTPCACHE_* settings, at the add-on's priority (the user's win).
     A bad value is left for config.check_settings."""
@@ -134,9 +126,13 @@ def configure(settings: BaseSettings) -> None:
         "HTTPCACHE_POLICY": "tmapi_spiders.jobs.cache.TmapiCachePolicy",
         "HTTPCACHE_STORAGE": "tmapi_spiders.jobs.answer_store.AnswerStore",
     }
-    # JOBDIR in one process with -O: the answer store resumes (ReplayScheduler). With -o,
-    # Scrapy's own JOBDIR resume is kept: replaying would append every record a second time.
-    if settings.get("JOBDIR") and not backends.shared(settings) and not _appends(settings):
+    # JOBDIR in one process with -O: the answer store resumes (ReplayScheduler). With -o (a feed a re-run
+    # appends to, no `%(time)s`), Scrapy's own JOBDIR resume is kept: replaying would append every record again.
+    appends = any(
+        not (options or {}).get("overwrite") and "%(time)s" not in str(uri)
+        for uri, options in settings.getdict("FEEDS").items()
+    )
+    if settings.get("JOBDIR") and not backends.shared(settings) and not appends:
         wanted["SCHEDULER"] = SCHEDULER
     settings.setdict(wanted, priority="addon")
 
