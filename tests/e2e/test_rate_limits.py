@@ -87,6 +87,20 @@ def test_a_gateway_of_five_calls_a_second_slows_the_job_down_and_nothing_fails(t
     print(f"one process: {refused} calls refused, {PAGES} pages")
 
 
+def test_answers_slower_than_the_refusals_still_set_the_rate(tmp_path: Path, seeds: Path) -> None:
+    # The API takes 0.3 s to answer, the gateway refuses at once: the first 429 comes back before the
+    # answers of its second, which still count as let through (not the floor of 0.5 calls a second,
+    # held for PROBE).
+    with SandboxThread(SandboxConfig(rate_limit=5, latency=0.3)) as api:
+        result = crawl(tmp_path, api.base_url, {"urls_file": str(seeds)}, DEFAULTS)
+        stats = api.stats()
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert found(result.products) == IMAGES
+    assert result.failures == []
+    assert stats["statuses"] == {"200": PAGES, "429": stats["limited"].get("rate", 0)}
+    assert result.stats["tmapi/limit/effective_qps"] >= 4
+
+
 def test_with_the_plans_rate_set_a_429_cuts_it_as_a_503_does(tmp_path: Path, seeds: Path) -> None:
     # TMAPI_MAX_QPS says 10, the gateway allows 5: the plan's rate is cut until the gateway agrees.
     with SandboxThread(SandboxConfig(rate_limit=5)) as api:

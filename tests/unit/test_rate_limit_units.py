@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from email.utils import formatdate
 
@@ -74,3 +75,24 @@ def test_with_a_qps_ceiling_a_429_cuts_as_a_503_does() -> None:
     by_429.on_rate_limited(0, 1.0, accepted=3)
     by_503.on_overload(0, 1.0)
     assert (by_429.limit, by_429.qps, by_429.epoch) == (by_503.limit, by_503.qps, by_503.epoch)
+
+
+def test_a_429_counts_the_calls_let_through_before_it_whose_answers_come_after_it() -> None:
+    # A burst of 8 with no rate yet: the gateway lets 5 through and refuses the 6th, whose 429 comes
+    # back at once, before the answers of the 5 (the API takes its time with them).
+    async def scenario() -> None:
+        backend = limits.LocalBackend(0, 0.0)
+        burst = [await backend.acquire() for _ in range(8)]
+        assert await backend.release(burst[5], overloaded=False, rate_limited=True)
+        assert backend.effective()[1] == limits.RATE_FLOOR  # nothing answered yet
+        for slot in burst[6:]:
+            assert not await backend.release(slot, overloaded=False, rate_limited=True)  # the same burst: no new cut
+        for slot in burst[:5]:
+            assert not await backend.release(slot, overloaded=False)
+        assert 5 * limits.CUT <= backend.effective()[1] <= 5  # the 5 let through (and creeping), not the floor
+        assert backend.policy.found == 5
+        later = await backend.acquire()
+        assert not await backend.release(later, overloaded=False)  # left after the 429: not of its second
+        assert backend.policy.found == 5 and backend.effective()[1] <= 5  # under the refused rate for PROBE
+
+    asyncio.run(scenario())

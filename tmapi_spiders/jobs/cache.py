@@ -28,7 +28,6 @@ from tmapi_spiders.api.requests import ENDPOINT_SEARCH, ENVELOPE_META, META_KEY,
 from tmapi_spiders.crawl.outputs import cause, probe
 from tmapi_spiders.jobs import backends
 from tmapi_spiders.jobs.answer_store import DB_NAME, SCHEDULER, connect
-from tmapi_spiders.settings_util import set_unless_given
 
 
 class TmapiCachePolicy(DummyPolicy):
@@ -111,14 +110,6 @@ def check(settings: BaseSettings) -> None:
     check_writable(cache_dir(settings))
 
 
-def _appends(settings: BaseSettings) -> bool:
-    """A feed opened in append mode (`-o`) that a re-run writes into again (no `%(time)s`)."""
-    return any(
-        not (options or {}).get("overwrite") and "%(time)s" not in str(uri)
-        for uri, options in settings.getdict("FEEDS").items()
-    )
-
-
 def configure(settings: BaseSettings) -> None:
     """The answer store as Scrapy's HTTPCACHE_* settings, at the add-on's priority (the user's win).
     A bad value is left for config.check_settings."""
@@ -135,17 +126,15 @@ def configure(settings: BaseSettings) -> None:
         "HTTPCACHE_POLICY": "tmapi_spiders.jobs.cache.TmapiCachePolicy",
         "HTTPCACHE_STORAGE": "tmapi_spiders.jobs.answer_store.AnswerStore",
     }
-    # JOBDIR in one process with -O: the answer store resumes (ReplayScheduler). With -o,
-    # Scrapy's own JOBDIR resume is kept: replaying would append every record a second time.
-    if (
-        settings.get("JOBDIR")
-        and not backends.shared(settings)
-        and not _appends(settings)
-        and (settings.getpriority("SCHEDULER") or 0) < 40
-    ):
+    # JOBDIR in one process with -O: the answer store resumes (ReplayScheduler). With -o (a feed a re-run
+    # appends to, no `%(time)s`), Scrapy's own JOBDIR resume is kept: replaying would append every record again.
+    appends = any(
+        not (options or {}).get("overwrite") and "%(time)s" not in str(uri)
+        for uri, options in settings.getdict("FEEDS").items()
+    )
+    if settings.get("JOBDIR") and not backends.shared(settings) and not appends:
         wanted["SCHEDULER"] = SCHEDULER
-    for name, value in wanted.items():
-        set_unless_given(settings, name, value)
+    settings.setdict(wanted, priority="addon")
 
 
 class ReplayScheduler(Scheduler):
@@ -158,7 +147,7 @@ class ReplayScheduler(Scheduler):
         dupefilter_cls = load_object(settings["DUPEFILTER_CLASS"])
         if dupefilter_cls is RFPDupeFilter:
             dupefilter = RFPDupeFilter(
-                None, settings.getbool("DUPEFILTER_DEBUG"), fingerprinter=crawler.request_fingerprinter
+                debug=settings.getbool("DUPEFILTER_DEBUG"), fingerprinter=crawler.request_fingerprinter
             )
         else:
             dupefilter = build_from_crawler(dupefilter_cls, crawler)

@@ -1,9 +1,6 @@
-"""TMAPI_MAX_CONCURRENCY and TMAPI_MAX_QPS, held across the whole job (middleware.py, 940).
-
-Here: the settings, the AIMD policy both backends apply (its constants in one place), and the
-one-process backend. A shared job's slots are a lease-based semaphore in Redis (shared.py).
-429s and 503s cut the limits, which creep back with successes.
-"""
+"""TMAPI_MAX_CONCURRENCY and TMAPI_MAX_QPS, held across the whole job (middleware.py, 940): the settings,
+the AIMD policy both backends apply (429s and 503s cut the limits, successes creep them back; its constants
+in one place) and the one-process backend. A shared job's is a lease-based semaphore in Redis (shared.py)."""
 
 from __future__ import annotations
 
@@ -108,7 +105,8 @@ class Aimd:
 
     def on_rate_limited(self, epoch: int, now: float, accepted: float) -> bool:
         """A 429 for a call made under `epoch`: cut once per epoch, True if it cut. With no plan rate,
-        the job takes the rate let through (`accepted`: calls answered in the last second) less CUT."""
+        the job takes the rate let through (`accepted`: calls that left in the second before it, answered) less
+        CUT; `on_let_through` counts those answered after it (a refusal comes back at once, an answer later)."""
         if self.qps_ceiling:
             return self.on_overload(epoch, now)
         if epoch != self.epoch:
@@ -118,6 +116,12 @@ class Aimd:
         self.found = max(RATE_FLOOR, min(self.qps, accepted) if self.qps else accepted)
         self.qps = max(RATE_FLOOR, self.found * CUT)
         return True
+
+    def on_let_through(self, accepted: float) -> None:
+        """More calls of the second before the last 429 came back answered: the rate found grows to them."""
+        if self.found and accepted > self.found:
+            self.found = accepted
+            self.qps = max(self.qps, accepted * CUT)
 
     def on_success(self, now: float) -> None:
         if self.ceiling and self.limit < self.ceiling:
@@ -156,6 +160,7 @@ class Slot:
     epoch: int
     wait: float = 0.0  # seconds until the call's turn in the rate schedule
     uses: int = 0  # hand-overs inside one worker since the slot came from Redis
+    sent: float = 0.0  # one process: when the call left (a 429 counts the calls let through before it)
 
 
 class Backend(Protocol):
@@ -179,7 +184,10 @@ class LocalBackend:
         self.in_flight = 0
         self.next_start = 0.0
         self.sent: deque[float] = deque()  # when the last calls really left (rate limit)
-        self.answered: deque[float] = deque()  # when calls were answered, the last second's (a 429's rate)
+        self.flying: deque[float] = deque()  # when the calls on their way left, in that order
+        self.answered: deque[float] = deque()  # when the calls answered lately left (a 429's rate)
+        self.refused = 0.0  # when the call of the last 429 left
+        self.let_through = 0  # the calls of the second before it answered so far
         self.waiters: deque[asyncio.Future[None]] = deque()
 
     async def acquire(self) -> Slot:
@@ -206,26 +214,35 @@ class LocalBackend:
             self.sent.append(time.monotonic())
             while len(self.sent) > k:
                 self.sent.popleft()
-        return Slot("local", epoch)  # a holder names a lease in Redis: none here
+        slot = Slot("local", epoch, sent=time.monotonic())  # a holder names a lease in Redis: none here
+        self.flying.append(slot.sent)
+        return slot
 
     async def release(self, slot: Slot, overloaded: bool, rate_limited: bool = False) -> bool:
         self.in_flight -= 1
+        self.flying.remove(slot.sent)
         now = time.monotonic()
-        answered = self.answered
-        while answered and now - answered[0] > 1.0:
-            answered.popleft()
         self.margin.update(rate_limited or overloaded)
         cut = False
         if rate_limited:
-            cut = self.policy.on_rate_limited(slot.epoch, now, len(answered))
+            let_through = sum(slot.sent - 1.0 <= sent < slot.sent for sent in self.answered)
+            cut = self.policy.on_rate_limited(slot.epoch, now, let_through)
             if cut:
+                self.refused, self.let_through = slot.sent, let_through
                 # let the last second's calls age out of the gateway's window first
                 self.next_start = max(self.next_start, now + 1.0)
         elif overloaded:
             cut = self.policy.on_overload(slot.epoch, now)
         else:
-            answered.append(now)
+            self.answered.append(slot.sent)
+            if self.refused - 1.0 <= slot.sent < self.refused:  # let through before the last 429, answered after it
+                self.let_through += 1
+                self.policy.on_let_through(self.let_through)
             self.policy.on_success(now)
+        # a later 429 is for a call on its way: the second before the oldest one left is all it counts
+        oldest = self.flying[0] if self.flying else now
+        while self.answered and self.answered[0] < oldest - 1.0:
+            self.answered.popleft()
         free = self.policy.slots() - self.in_flight
         while free > 0 and self.waiters:
             waiter = self.waiters.popleft()
