@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from itertools import islice
 from typing import Any
 
 import redis
@@ -98,22 +99,16 @@ class Job:
         thread while the next is read and encoded."""
         pushed = total = 0
         marker = secrets.token_hex(8)  # kept if the job was seeded before
-        lines: list[str] = []
-        waiting: Future[Any] | None = None
+        sending: Future[Any] | None = None
+        pending = iter(seeds)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="seed-push") as sender:
-            for fingerprint, data in seeds:
-                total += 1
-                lines.append(f"{fingerprint} {data}\n")
-                if len(lines) >= SEED_BATCH:
-                    sent = sender.submit(self._run, scripts.PUSH_SEEDS, marker, "".join(lines))
-                    lines = []
-                    if waiting is not None:
-                        pushed += int(waiting.result())
-                    waiting = sent
-            if waiting is not None:
-                pushed += int(waiting.result())
-        if lines or not total:
-            pushed += int(self._run(scripts.PUSH_SEEDS, marker, "".join(lines)))
+            for batch in iter(lambda: list(islice(pending, SEED_BATCH)), []):  # SEED_BATCH at a time
+                total += len(batch)
+                lines = "".join(f"{fingerprint} {data}\n" for fingerprint, data in batch)
+                pushed += int(sending.result()) if sending else 0
+                sending = sender.submit(self._run, scripts.PUSH_SEEDS, marker, lines)
+        # No seeds at all still marks the job as seeded.
+        pushed += int(sending.result() if sending else self._run(scripts.PUSH_SEEDS, marker, ""))
         return pushed, total - pushed
 
     def pop_seeds(self, worker: str, lease: float, count: int) -> list[tuple[str, str]]:

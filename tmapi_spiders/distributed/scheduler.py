@@ -50,7 +50,7 @@ def to_json(request: Request, spider: Spider, secrets: Redactor | tuple[str, ...
     redactor = secrets if isinstance(secrets, Redactor) else Redactor(secrets)
     url = redactor.text(request.url)[:80]
     data = request.to_dict(spider=spider)
-    meta = {k: v for k, v in data["meta"].items() if k not in DROPPED_META}
+    data["meta"] = meta = {k: v for k, v in data["meta"].items() if k not in DROPPED_META}
     for key, value in meta.items():
         try:
             json.dumps(value, allow_nan=False)
@@ -58,7 +58,6 @@ def to_json(request: Request, spider: Spider, secrets: Redactor | tuple[str, ...
             raise SerializationError(
                 f"meta[{redactor.text(key)!r}] of {url} is not JSON ({type(value).__name__})"
             ) from None
-    data["meta"] = meta
     data["headers"] = {  # Scrapy keeps names and values as bytes
         name.decode("latin-1"): [value.decode("latin-1") for value in values]
         for name, values in data["headers"].items()
@@ -108,12 +107,13 @@ def refused_setting(settings: BaseSettings) -> str | None:
         if value != accepted:
             return f"{name}={settings.get(name)!r} is not supported by the distributed scheduler: {instead}"
     dupefilter = settings.get("DUPEFILTER_CLASS")
+    if not settings.getpriority("DUPEFILTER_CLASS"):
+        return None  # Scrapy's default: configure() puts ImageDupeFilter in
     try:
-        cls = load_object(dupefilter) if isinstance(dupefilter, str) else dupefilter
-    except (ImportError, NameError, ValueError):
+        cls = load_object(dupefilter)
+    except (ImportError, NameError, TypeError, ValueError):
         cls = None
-    chosen = (settings.getpriority("DUPEFILTER_CLASS") or 0) >= 40  # else configure() puts ImageDupeFilter in
-    if chosen and not (isinstance(cls, type) and issubclass(cls, ImageDupeFilter)):
+    if not (isinstance(cls, type) and issubclass(cls, ImageDupeFilter)):
         return (
             f"DUPEFILTER_CLASS={dupefilter!r} is not supported by the distributed scheduler:"
             " it uses tmapi_spiders.distributed.dupefilter.ImageDupeFilter (or a subclass)"
@@ -217,7 +217,8 @@ class LeasingScheduler(BaseScheduler):
                 # Not ours or corrupt: it can never be downloaded, so do not hold the job for it.
                 logger.error("Dropping an unreadable queued request (%s): %.200s", exc, worker.redactor.text(data))
                 worker.count("tmapi/redis/unreadable")
-                worker.job.ack([lease])
+                worker.leases[lease] = None
+                worker.finished.add(lease)  # nothing to do: the next ack acknowledges it
                 continue
             request.meta[LEASE_META] = lease
             worker.leases[lease] = request

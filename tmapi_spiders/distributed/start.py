@@ -14,8 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 from scrapy import Request
 from scrapy.crawler import Crawler
-from scrapy.utils.defer import maybe_deferred_to_future
-from twisted.internet import threads
 
 from tmapi_spiders import registry
 from tmapi_spiders.api import contract
@@ -92,10 +90,6 @@ def read_seed(raw: str, redactor: Redactor | None = None) -> tuple[Seed, contrac
     return seed, query_from_args(args), 0 if max_pages in (0, "0") else max_pages_from(max_pages)
 
 
-async def in_thread(func: Any, *args: Any) -> Any:
-    return await maybe_deferred_to_future(threads.deferToThread(func, *args))
-
-
 class WorkerStartMiddleware:
     """The worker's start(): seeds from the job instead of the spider's own start() (a worker
     given -a urls_file pushes that list into the job first)."""
@@ -124,7 +118,7 @@ class WorkerStartMiddleware:
                 if len(bad_lines) < 50:
                     bad_lines.append(entry)
 
-            pushed, known = await in_thread(worker.job.push_encoded, seeds_of(config, skipped))
+            pushed, known = await asyncio.to_thread(worker.job.push_encoded, seeds_of(config, skipped))
             if bad_count[0]:
                 stats.inc_value("tmapi/seeds_bad_line", bad_count[0])
             for bad in bad_lines:
@@ -138,7 +132,7 @@ class WorkerStartMiddleware:
                 await asyncio.sleep(poll)
                 continue
             try:
-                popped = await in_thread(worker.job.pop_seeds, worker.id, worker.lease, batch)
+                popped = await asyncio.to_thread(worker.job.pop_seeds, worker.id, worker.lease, batch)
             except FAILURES as exc:
                 worker.failed(exc)  # lost: the loop waits for Redis; full or gone: it ends
                 continue
@@ -149,8 +143,7 @@ class WorkerStartMiddleware:
                 except ConfigError as exc:
                     stats.inc_value("tmapi/seeds_bad")
                     logger.warning("bad seed skipped: %s", exc)
-                    await in_thread(worker.job.ack, [lease])
-                    worker.handed_over(lease)
+                    worker.finished.add(lease)  # nothing to do: the next ack acknowledges it
                     continue
                 request = spider.first_request(seed, query, max_pages)
                 request.meta[LEASE_META] = lease
