@@ -29,8 +29,7 @@ from tmapi_spiders.api.requests import ENDPOINT_SEARCH, ENVELOPE_META, META_KEY,
 from tmapi_spiders.crawl.config import ConfigError
 from tmapi_spiders.distributed import connection
 from tmapi_spiders.distributed.dupefilter import ImageDupeFilter, is_later_page
-from tmapi_spiders.distributed.health import FAILURES
-from tmapi_spiders.distributed.worker import LEASE_META, Worker
+from tmapi_spiders.distributed.worker import FAILURES, LEASE_META, Worker
 
 logger = logging.getLogger(__name__)
 
@@ -161,11 +160,11 @@ class LeasingScheduler(BaseScheduler):
         return len(self) > 0
 
     def enqueue_request(self, request: Request) -> bool:
-        handover = request.meta.pop(LEASE_META, None)
+        handover = request.meta.get(LEASE_META)  # the lease it replaces (a retry's, a seed's)
         if self._not_queued():
             return False
         if self.worker.down:
-            self.worker.unsent.append((request, handover))
+            self.worker.unsent.append(request)
             return True
         try:
             data = to_json(request, self.spider, self.secrets)
@@ -184,7 +183,7 @@ class LeasingScheduler(BaseScheduler):
             self.worker.failed(exc)
             if self._not_queued():
                 return False
-            self.worker.unsent.append((request, handover))  # Redis lost: pushed when it is back
+            self.worker.unsent.append(request)  # Redis lost: pushed when it is back
             return True
         if handover:
             self.worker.handed_over(handover)

@@ -21,9 +21,8 @@ from tmapi_spiders.api.identity import SEED_ROW_FIELDS, ImageSearch, image_key
 from tmapi_spiders.api.redact import Redactor
 from tmapi_spiders.crawl.config import ConfigError, JobConfig, max_pages_from, query_from_args
 from tmapi_spiders.crawl.seeds import BadLine, Seed, check_image_url
-from tmapi_spiders.distributed.health import FAILURES
 from tmapi_spiders.distributed.seed_writer import SeedWriter
-from tmapi_spiders.distributed.worker import LEASE_META, Worker
+from tmapi_spiders.distributed.worker import FAILURES, LEASE_META, Worker
 
 if TYPE_CHECKING:
     from tmapi_spiders.spiders.image_search import ImageSearchSpider
