@@ -123,10 +123,8 @@ def refused_setting(settings: BaseSettings) -> str | None:
 class LeasingScheduler(BaseScheduler):
     def __init__(self, crawler: Crawler, worker: Worker) -> None:
         settings = crawler.settings
-        dupefilter_cls = load_object(settings["DUPEFILTER_CLASS"])
-        self.df: ImageDupeFilter = dupefilter_cls(
-            worker.server, worker.keys.dupefilter, settings.getbool("DUPEFILTER_DEBUG")
-        )
+        dupefilter: type[ImageDupeFilter] = load_object(settings["DUPEFILTER_CLASS"])
+        self.df = dupefilter(worker.server, worker.keys.dupefilter, settings.getbool("DUPEFILTER_DEBUG"))
         self.worker = worker
         self.spider: Spider | None = None
         self.records: list[Request] = []  # refused requests' failure records, handed out first (`_refused`)
@@ -135,8 +133,7 @@ class LeasingScheduler(BaseScheduler):
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        problem = refused_setting(crawler.settings)  # `scrapy crawl` said so before (preflight)
-        if problem:
+        if problem := refused_setting(crawler.settings):  # `scrapy crawl` said so before (preflight)
             raise ConfigError(problem)
         return cls(crawler, Worker.of(crawler))
 

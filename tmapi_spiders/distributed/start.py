@@ -109,19 +109,16 @@ class WorkerStartMiddleware:
         max_idle = registry.read(settings, "MAX_IDLE_TIME_BEFORE_CLOSE")
         config, job = spider.job, worker.keys.job
         if config.urls_file or config.urls:
-            bad_lines: list[BadLine] = []
-            bad_count = [0]
+            bad = [0]  # lines skipped: the first 50 logged as they come, all counted in the stats after the push
 
-            def skipped(entry: BadLine) -> None:  # in the push's thread: counted here, put in the stats later
-                bad_count[0] += 1
-                if len(bad_lines) < 50:
-                    bad_lines.append(entry)
+            def skipped(line: BadLine) -> None:  # in the push's thread: logging is thread-safe, the stats are not
+                bad[0] += 1
+                if bad[0] <= 50:
+                    logger.warning("%s %s %d skipped: %s", config.seed_source, config.seed_unit, line.line, line.reason)
 
             pushed, known = await asyncio.to_thread(worker.job.push_encoded, seeds_of(config, skipped))
-            if bad_count[0]:
-                stats.inc_value("tmapi/seeds_bad_line", bad_count[0])
-            for bad in bad_lines:
-                logger.warning("%s %s %d skipped: %s", config.seed_source, config.seed_unit, bad.line, bad.reason)
+            if bad[0]:
+                stats.inc_value("tmapi/seeds_bad_line", bad[0])
             logger.info("Seeded job %r from %s: %d new, %d already seeded", job, config.seed_source, pushed, known)
         idle_since: float | None = None
         wait = poll  # before the next look when this one finds no seed

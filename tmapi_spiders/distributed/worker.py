@@ -250,12 +250,10 @@ class Worker:
             return
         self.down = True
         self.count("tmapi/redis/lost")
-        logger.error(
-            "Lost Redis (%s%s): taking no new work, retrying %d times",
-            "authentication failed: " if connection.is_auth_error(exc) else "",
-            connection.reason(exc, str(self.crawler.settings.get("REDIS_URL") or "")),
-            self.retry_times,
-        )
+        why = connection.reason(exc, str(self.crawler.settings.get("REDIS_URL") or ""))
+        if connection.is_auth_error(exc):
+            why = f"authentication failed: {why}"
+        logger.error("Lost Redis (%s): taking no new work, retrying %d times", why, self.retry_times)
         threads.deferToThread(self._reconnect).addCallback(self._reconnected)
 
     def _reconnect(self) -> bool:
