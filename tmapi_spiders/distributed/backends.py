@@ -54,8 +54,6 @@ class RedisBackends:
         return backend
 
 
-# -- the run summary: every worker's finished images in one hash ---------------------------
-
 # KEYS: summary, marker; ARGV: seconds to keep (0: no expiry), url1, json1, url2, json2, ...
 WRITE_RESULTS = """
 if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
@@ -134,8 +132,6 @@ class RedisResults(LocalResults):
             "items_written": status.counters.get("items", 0),
         }
 
-
-# -- the spending cap: one counter for the whole job ----------------------------------------
 
 # Check-and-INCR in one step: workers never overshoot the cap between a read and a write.
 # The key outlives the job's work keys by TMAPI_REDIS_KEEP_STATS, like its counters.

@@ -24,7 +24,6 @@ class JobGone(Exception):
     """The job's marker vanished or was replaced under this worker: its queue, seeds and leases are lost."""
 
     def __init__(self, job: str, marker: str) -> None:
-        self.job = job
         what = "was replaced by a new one" if marker else "is gone"
         super().__init__(
             f"job {job!r} lost its state in Redis (its marker {what}: Redis restarted empty or was"
@@ -86,8 +85,6 @@ class Job:
             self.marker_id = marker
         return rest
 
-    # seeds
-
     def push_seeds(self, seeds: Iterable[Mapping[str, Any]]) -> tuple[int, int]:
         """(pushed, already there) for JSON seeds; a seed pushed before is skipped."""
         return self.push_encoded(
@@ -118,8 +115,6 @@ class Job:
         self.left_after_pop = int(left)
         return list(zip(flat[::2], flat[1::2], strict=True))
 
-    # requests
-
     def push_request_once(self, data: str, priority: int, fingerprint: str, handover: str | None = None) -> bool:
         """Queue a request unless the duplicate filter has seen `fingerprint` (False; "" skips the
         filter), and acknowledge `handover`, the lease it replaces, in the same step either way."""
@@ -147,8 +142,6 @@ class Job:
     def queued(self) -> int:
         return int(self.server.zcard(self.keys.requests))
 
-    # leases
-
     def heartbeat(self, worker: str, lease: float, lease_ids: Iterable[str], limit: int = 1000) -> int:
         """Extend this worker's leases, mark it alive and give up to `limit` expired leases back to
         the job, in one step: how many were given back."""
@@ -158,8 +151,6 @@ class Job:
     def give_back(self, lease_ids: Iterable[str]) -> int:
         ids = list(lease_ids)
         return int(self._run(scripts.GIVE_BACK, *ids)) if ids else 0
-
-    # lifecycle
 
     def work_left(self) -> int:
         status = self.status(live_seconds=0)
