@@ -39,8 +39,7 @@ def check_redis(settings: BaseSettings, spider_name: str) -> tuple[int, str] | N
         keys.check_one_slot()
     except ValueError as exc:  # connection.SettingError too
         return outcome.BAD_INPUT, str(exc)
-    problem = connection.check_reachable(settings)
-    if problem:
+    if problem := connection.check_reachable(settings):
         return outcome.REDIS_DOWN, problem
     try:
         server = connection.client(settings)

@@ -74,12 +74,10 @@ def read_seed(raw: str, redactor: Redactor | None = None) -> tuple[Seed, contrac
     if not isinstance(data, Mapping) or not isinstance(data.get("url"), str):
         raise ConfigError(f"seed is not a JSON object with a url: {shown(raw, redactor)!r}")
     url = image_key(data["url"])
-    reason = check_image_url(url)
-    if reason:
+    if reason := check_image_url(url):
         raise ConfigError(f"seed {shown(url, redactor)!r}: {reason}")
     args = {k: v for k, v in data.items() if k not in ("url", "max_pages", *SEED_ROW_FIELDS)}
-    unknown = sorted(set(args) - {"language", "sort", "page_size", *contract.FILTERS})
-    if unknown:
+    if unknown := sorted(set(args) - {"language", "sort", "page_size", *contract.FILTERS}):
         raise ConfigError(f"seed {shown(url, redactor)!r}: unknown argument {shown(unknown[0], redactor)!r}")
     given, row = data.get("input"), data.get("input_row")
     if given is not None and (not isinstance(given, Mapping) or type(row) is not int):

@@ -175,8 +175,7 @@ class Worker:
         try:
             self.job.heartbeat(self.id, self.lease, [], limit=0)  # the marker check: a lost job gets nothing back
             self._ack_done(force=True)
-            given = self.job.give_back(list(self.leases))
-            if given:
+            if given := self.job.give_back(list(self.leases)):
                 logger.info("Gave %d unfinished leases back to the job", given)
             self.leases.clear()
             state = self.job.finish(self.id, self.lease, delete=not self.persist, keep_stats=self.keep_stats)
