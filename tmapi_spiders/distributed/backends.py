@@ -45,9 +45,8 @@ class RedisBackends:
         backend = RedisBackend(worker.server, keys, worker.id, concurrency, qps)
         backend.lease = registry.read(self.settings, LEASE_SETTING)
         backend.poll = registry.read(self.settings, POLL_SETTING)
-        timeout = worker.server.get_connection_kwargs().get("socket_timeout")
-        if timeout:  # each BLPOP must end before the client's socket timeout
-            backend.block = min(BLOCK, max(0.05, float(timeout) / 2))
+        if timeout := worker.server.get_connection_kwargs().get("socket_timeout"):
+            backend.block = min(BLOCK, max(0.05, float(timeout) / 2))  # each BLPOP ends before the socket times out
         # The worker pops only what can start soon (worker.Room); the limiter wakes it when a slot frees.
         worker.room.limiter = backend.has_room
         backend.on_room = worker.wake

@@ -346,12 +346,9 @@ class Worker:
         self.acked(done, counters)
 
     def _counter_deltas(self) -> dict[str, int]:
-        stats = self.crawler.stats
+        stats, sent = self.crawler.stats, self.sent_counters
         assert stats is not None
-        deltas = {
-            name: int(stats.get_value(stat, 0) or 0) - self.sent_counters.get(name, 0)
-            for stat, name in COUNTERS.items()
-        }
+        deltas = {name: int(stats.get_value(stat) or 0) - sent.get(name, 0) for stat, name in COUNTERS.items()}
         return {name: delta for name, delta in deltas.items() if delta}
 
     def _beat(self) -> Any:
