@@ -115,19 +115,17 @@ POP_SEEDS = """
 if lost() then return {'gone', job_marker} end
 local out = {'ok', job_marker, 0}
 local left = redis.call('LLEN', seeds)
-if left > 0 then
-  local expiry = server_time() + tonumber(ARGV[3])
-  for i = 1, math.min(left, tonumber(ARGV[4])) do
-    local seed = redis.call('LPOP', seeds)
-    local id = ARGV[5] .. tostring(tonumber(ARGV[6]) + i - 1)
-    redis.call('ZADD', inflight, expiry, id)
-    redis.call('HSET', leases, id, cjson.encode({k = 'seed', w = ARGV[2], s = 0, d = seed}))
-    out[#out + 1] = id
-    out[#out + 1] = seed
-  end
-  left = left - (#out - 3) / 2
+local n = math.min(left, tonumber(ARGV[4]))
+local expiry = n > 0 and server_time() + tonumber(ARGV[3])  -- an empty look asks for no TIME
+for i = 1, n do
+  local seed = redis.call('LPOP', seeds)
+  local id = ARGV[5] .. tostring(tonumber(ARGV[6]) + i - 1)
+  redis.call('ZADD', inflight, expiry, id)
+  redis.call('HSET', leases, id, cjson.encode({k = 'seed', w = ARGV[2], s = 0, d = seed}))
+  out[#out + 1] = id
+  out[#out + 1] = seed
 end
-out[3] = left + redis.call('ZCARD', requests) + redis.call('ZCARD', inflight)
+out[3] = left - n + redis.call('ZCARD', requests) + redis.call('ZCARD', inflight)
 return out
 """
 
