@@ -97,8 +97,7 @@ UNSUPPORTED_SETTINGS: tuple[tuple[str, object, str], ...] = (
 def refused_setting(settings: BaseSettings) -> str | None:
     """The one-line error for a scrapy-redis scheduler setting this scheduler would not honour, else None."""
     for name, accepted, instead in UNSUPPORTED_SETTINGS:
-        value = settings.get(name)
-        if value is None or value == "":
+        if (value := settings.get(name)) in (None, ""):
             continue
         if isinstance(value, str) and isinstance(accepted, int):  # False or 0, given as text
             with contextlib.suppress(ValueError):
