@@ -104,9 +104,7 @@ class RedisResults(LocalResults):
         except connection.ERRORS as exc:
             logger.warning("Could not read the job's results from Redis (%s): this worker's images only", exc)
             return self.mine()
-        if len(found) < len(self.images):  # the job was finished and cleaned up meanwhile
-            return self.mine()
-        return found
+        return found if len(found) >= len(self.images) else self.mine()  # fewer: the job was cleaned up meanwhile
 
     def cleanup(self, persist: bool) -> None:
         """Delete the results once the job is finished and drained, unless SCHEDULER_PERSIST."""
