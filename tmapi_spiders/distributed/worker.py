@@ -50,7 +50,7 @@ COUNTERS = {
     "tmapi/images_searched": "images_done",
     "tmapi/paid_calls": "paid_calls",
 }
-ACK_BATCH = 16  # done leases acknowledged at once without waiting for TMAPI_REDIS_ACK_MAX_DELAY
+ACK_BATCH = 16  # acks wait for this many done leases or TMAPI_REDIS_ACK_MAX_DELAY: one round trip for many pages
 
 _workers: weakref.WeakKeyDictionary[Crawler, Worker] = weakref.WeakKeyDictionary()
 
@@ -94,7 +94,6 @@ class Worker:
         self.full = False  # Redis refused a write for its maxmemory: nothing more is acknowledged
         self.closing = False
         self._look = asyncio.Event()  # set: the seed loop looks now instead of at the end of its wait
-        # Handed to the engine by `wake` and dropped before the scheduler (`_drop_wake_call`).
         self._wake_call = Request("data:,", dont_filter=True)
         crawler.signals.connect(self._drop_wake_call, signal=scrapy_signals.request_scheduled)
         self.id = str(registry.read(settings, "TMAPI_WORKER_ID") or default_worker_id())
@@ -103,7 +102,6 @@ class Worker:
         self.lease = registry.read(settings, "TMAPI_REDIS_LEASE")
         self.heartbeat = registry.read(settings, "TMAPI_REDIS_HEARTBEAT") or self.lease / 4
         self.ack_interval = registry.read(settings, "TMAPI_REDIS_ACK_INTERVAL")
-        # Acks wait for ACK_BATCH done leases or this long after the first: one round trip for many pages.
         self.ack_max_delay = registry.read(settings, "TMAPI_REDIS_ACK_MAX_DELAY")
         self._done_since: float | None = None
         self._counters_at = 0.0  # when the counters last went to Redis (monotonic)
