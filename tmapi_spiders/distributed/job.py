@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 from collections.abc import Iterable, Mapping
@@ -67,13 +68,11 @@ class Job:
         self.dupefilter_ttl = 0.0  # TMAPI_REDIS_DUPEFILTER_TTL (0: until the job is finished)
         # Seeds, requests and leases left as the last pop_seeds saw them: "drained?" without a round trip.
         self.left_after_pop = 0
-        self._scripts: dict[str, Any] = {}  # script -> redis-py's Script of it (EVALSHA, loaded when missing)
+        # A script's redis-py Script, made once (EVALSHA, the script loaded when Redis lacks it).
+        self._script = functools.cache(lambda lua: server.register_script(scripts.PRELUDE + lua))
 
     def _run(self, lua: str, *args: Any, keys: list[str] | None = None) -> Any:
-        script = self._scripts.get(lua)
-        if script is None:
-            script = self._scripts[lua] = self.server.register_script(scripts.PRELUDE + lua)
-        return script(keys=keys or self.script_keys, args=args)
+        return self._script(lua)(keys=keys or self.script_keys, args=args)
 
     def _marked(self, lua: str, *args: Any) -> list[Any]:
         """Run a marker-checked script: the rest of its answer, or JobGone when the marker this

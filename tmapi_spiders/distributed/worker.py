@@ -149,8 +149,7 @@ class Worker:
         beats.start(self.heartbeat, now=False).addErrback(self._loop_failed, "heartbeat")
 
     def _auth_learned(self, way: str) -> None:
-        ttl = max(1, int(self.keep_stats))
-        threads.deferToThread(self.server.set, self.keys.auth, way, ex=ttl).addErrback(
+        threads.deferToThread(self.server.set, self.keys.auth, way, ex=max(1, int(self.keep_stats))).addErrback(
             lambda f: logger.warning("could not share TMAPI_AUTH: %s", f.value)
         )
 
@@ -352,9 +351,8 @@ class Worker:
     def _beat(self) -> Any:
         if self.down or self.gone or self.full:
             return None
-        d = threads.deferToThread(self.job.heartbeat, self.id, self.lease, list(self.leases))
-        d.addCallbacks(self._requeued, self._beat_failed)
-        return d
+        beat = threads.deferToThread(self.job.heartbeat, self.id, self.lease, list(self.leases))
+        return beat.addCallbacks(self._requeued, self._beat_failed)
 
     def _requeued(self, count: int) -> None:
         if count:
