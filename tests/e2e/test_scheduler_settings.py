@@ -46,6 +46,9 @@ def test_what_the_scheduler_does_anyway_and_scrapys_defaults_pass() -> None:
     chosen = Settings()
     chosen.set("DUPEFILTER_CLASS", "scrapy.dupefilters.RFPDupeFilter", priority="cmdline")  # -s: would be ignored
     assert "DUPEFILTER_CLASS" in (refused_setting(chosen) or "")
+    by_spider = Settings()
+    by_spider.set("DUPEFILTER_CLASS", "scrapy.dupefilters.RFPDupeFilter", priority="spider")  # above configure()'s
+    assert "DUPEFILTER_CLASS" in (refused_setting(by_spider) or "")
     assert issubclass(LeasingScheduler, BaseScheduler) and not issubclass(LeasingScheduler, RedisScheduler)
 
 

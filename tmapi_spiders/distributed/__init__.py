@@ -16,7 +16,7 @@ from scrapy.settings import BaseSettings
 
 from tmapi_spiders import registry
 from tmapi_spiders.jobs.backends import shared as enabled
-from tmapi_spiders.settings_util import priority_above, set_unless_given
+from tmapi_spiders.settings_util import priority_above
 
 SCHEDULER = "tmapi_spiders.distributed.scheduler.LeasingScheduler"
 DUPEFILTER = "tmapi_spiders.distributed.dupefilter.ImageDupeFilter"
@@ -47,8 +47,8 @@ def configure(settings: BaseSettings) -> None:
     """Turn the crawl into a worker of the job named by TMAPI_JOB (default: the spider)."""
     if not enabled(settings):
         return
-    for name, value in (("SCHEDULER", SCHEDULER), ("DUPEFILTER_CLASS", DUPEFILTER)):
-        set_unless_given(settings, name, value)  # a `-s` choice wins
+    settings.set("SCHEDULER", SCHEDULER, priority="addon")  # the project's, a spider's or a `-s` choice wins
+    settings.set("DUPEFILTER_CLASS", DUPEFILTER, priority="addon")
     if not registry.read(settings, "TMAPI_WORKER_ID"):
         settings.set("TMAPI_WORKER_ID", default_worker_id(), priority=priority_above(settings, "TMAPI_WORKER_ID"))
     if not settings.get("FEED_URI_PARAMS"):

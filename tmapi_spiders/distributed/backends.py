@@ -14,7 +14,6 @@ from scrapy.crawler import Crawler
 from tmapi_spiders import registry
 from tmapi_spiders.distributed import connection
 from tmapi_spiders.distributed.job import Job
-from tmapi_spiders.distributed.keys import JobKeys
 from tmapi_spiders.distributed.worker import Worker
 from tmapi_spiders.jobs.backends import CounterUnavailable, LocalResults
 from tmapi_spiders.limits import LEASE_SETTING, POLL_SETTING
@@ -29,33 +28,30 @@ class RedisBackends:
     shared = True
 
     def __init__(self, crawler: Crawler) -> None:
-        assert crawler.spidercls is not None
-        self.crawler = crawler
-        self.keys = JobKeys.from_settings(crawler.settings, str(crawler.spidercls.name))
-        self.keep_seconds = int(registry.read(crawler.settings, "TMAPI_REDIS_KEEP_STATS"))
+        self.settings = crawler.settings
+        self.worker = Worker.of(crawler)
+        self.keys = self.worker.keys
+        self.keep_seconds = int(self.worker.keep_stats)
 
     def image_results(self) -> RedisResults:
-        return RedisResults(Worker.of(self.crawler).job, self.keep_seconds)
+        return RedisResults(self.worker.job, self.keep_seconds)
 
     def call_counter(self, limit: int) -> RedisCounter:
-        return RedisCounter(Worker.of(self.crawler).job, limit, self.keep_seconds)
+        return RedisCounter(self.worker.job, limit, self.keep_seconds)
 
     def limiter(self, concurrency: int, qps: float) -> RedisBackend:
-        worker = Worker.of(self.crawler)
+        worker = self.worker
         keys = (self.keys.limit_slots, self.keys.limit_state, self.keys.limit_wake)
         backend = RedisBackend(worker.server, keys, worker.id, concurrency, qps)
-        backend.lease = registry.read(self.crawler.settings, LEASE_SETTING)
-        backend.poll = registry.read(self.crawler.settings, POLL_SETTING)
-        timeout = worker.server.get_connection_kwargs().get("socket_timeout")
-        if timeout:  # each BLPOP must end before the client's socket timeout
-            backend.block = min(BLOCK, max(0.05, float(timeout) / 2))
+        backend.lease = registry.read(self.settings, LEASE_SETTING)
+        backend.poll = registry.read(self.settings, POLL_SETTING)
+        if timeout := worker.server.get_connection_kwargs().get("socket_timeout"):
+            backend.block = min(BLOCK, max(0.05, float(timeout) / 2))  # each BLPOP ends before the socket times out
         # The worker pops only what can start soon (worker.Room); the limiter wakes it when a slot frees.
         worker.room.limiter = backend.has_room
         backend.on_room = worker.wake
         return backend
 
-
-# -- the run summary: every worker's finished images in one hash ---------------------------
 
 # KEYS: summary, marker; ARGV: seconds to keep (0: no expiry), url1, json1, url2, json2, ...
 WRITE_RESULTS = """
@@ -75,7 +71,7 @@ class RedisResults(LocalResults):
     def __init__(self, job: Job, keep_seconds: int) -> None:
         super().__init__()  # `images`: this worker's own, in case the job's are gone
         self.job = job
-        self.job_name: str | None = job.keys.job
+        self.job_name = job.keys.job
         self._write = self.job.server.register_script(WRITE_RESULTS)
         self.keep_seconds = keep_seconds
         self.pending: list[dict[str, Any]] = []
@@ -108,9 +104,7 @@ class RedisResults(LocalResults):
         except connection.ERRORS as exc:
             logger.warning("Could not read the job's results from Redis (%s): this worker's images only", exc)
             return self.mine()
-        if len(found) < len(self.images):  # the job was finished and cleaned up meanwhile
-            return self.mine()
-        return found
+        return found if len(found) >= len(self.images) else self.mine()  # fewer: the job was cleaned up meanwhile
 
     def cleanup(self, persist: bool) -> None:
         """Delete the results once the job is finished and drained, unless SCHEDULER_PERSIST."""
@@ -135,8 +129,6 @@ class RedisResults(LocalResults):
             "items_written": status.counters.get("items", 0),
         }
 
-
-# -- the spending cap: one counter for the whole job ----------------------------------------
 
 # Check-and-INCR in one step: workers never overshoot the cap between a read and a write.
 # The key outlives the job's work keys by TMAPI_REDIS_KEEP_STATS, like its counters.

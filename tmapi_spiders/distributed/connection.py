@@ -48,8 +48,6 @@ def plan(settings: BaseSettings) -> partial[Any]:
     """redis-py's constructor of the settings' client with its arguments (called: the client), or
     SettingError when they cannot work; nothing connects before the call."""
     params: dict[str, Any] = {**DEFAULT_PARAMS, **settings.getdict("REDIS_PARAMS")}
-    if isinstance(params.get("redis_cls"), str):
-        params["redis_cls"] = load_object(params["redis_cls"])
     for name, to in SETTINGS_PARAMS_MAP.items():  # scrapy-redis's REDIS_HOST, REDIS_PORT...
         if to != "url" and settings.get(name):
             params[to] = settings.get(name)
@@ -100,12 +98,11 @@ def plan(settings: BaseSettings) -> partial[Any]:
     if tls:
         try:
             verify = settings.getbool("REDIS_TLS_VERIFY", True)
-        except ValueError:
-            got = settings.get("REDIS_TLS_VERIFY")
-            raise SettingError(f"REDIS_TLS_VERIFY must be true or false, got {got!r}") from None
+        except ValueError as exc:
+            raise SettingError(f"REDIS_TLS_VERIFY must be true or false, got {settings['REDIS_TLS_VERIFY']!r}") from exc
         params.setdefault("ssl_cert_reqs", "required" if verify else "none")
         params.setdefault("ssl_check_hostname", verify)
-    redis_cls = params.pop("redis_cls", None) or redis.Redis
+    redis_cls = load_object(params.pop("redis_cls", None) or redis.Redis)  # a class or its path
     if not sentinels:
         if cluster:
             params.pop("db", None)

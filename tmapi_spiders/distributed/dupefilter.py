@@ -29,9 +29,5 @@ class ImageDupeFilter(RFPDupeFilter):
 def is_later_page(request: Request) -> bool:
     """A search for page 2 or later: asked for by the page before it, `dont_filter` in a single process."""
     state = request.meta.get(META_KEY)
-    return (
-        endpoint_of(request) == ENDPOINT_SEARCH
-        and isinstance(state, dict)
-        and isinstance(state.get("page"), int)
-        and state["page"] > 1
-    )
+    page = state.get("page") if isinstance(state, dict) else None
+    return endpoint_of(request) == ENDPOINT_SEARCH and isinstance(page, int) and page > 1

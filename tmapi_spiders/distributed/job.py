@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from itertools import islice
 from typing import Any
 
 import redis
@@ -23,7 +25,6 @@ class JobGone(Exception):
     """The job's marker vanished or was replaced under this worker: its queue, seeds and leases are lost."""
 
     def __init__(self, job: str, marker: str) -> None:
-        self.job = job
         what = "was replaced by a new one" if marker else "is gone"
         super().__init__(
             f"job {job!r} lost its state in Redis (its marker {what}: Redis restarted empty or was"
@@ -67,13 +68,11 @@ class Job:
         self.dupefilter_ttl = 0.0  # TMAPI_REDIS_DUPEFILTER_TTL (0: until the job is finished)
         # Seeds, requests and leases left as the last pop_seeds saw them: "drained?" without a round trip.
         self.left_after_pop = 0
-        self._scripts: dict[str, Any] = {}  # script -> redis-py's Script of it (EVALSHA, loaded when missing)
+        # A script's redis-py Script, made once (EVALSHA, the script loaded when Redis lacks it).
+        self._script = functools.cache(lambda lua: server.register_script(scripts.PRELUDE + lua))
 
     def _run(self, lua: str, *args: Any, keys: list[str] | None = None) -> Any:
-        script = self._scripts.get(lua)
-        if script is None:
-            script = self._scripts[lua] = self.server.register_script(scripts.PRELUDE + lua)
-        return script(keys=keys or self.script_keys, args=args)
+        return self._script(lua)(keys=keys or self.script_keys, args=args)
 
     def _marked(self, lua: str, *args: Any) -> list[Any]:
         """Run a marker-checked script: the rest of its answer, or JobGone when the marker this
@@ -84,8 +83,6 @@ class Job:
         if self.marker_id is None and marker:
             self.marker_id = marker
         return rest
-
-    # seeds
 
     def push_seeds(self, seeds: Iterable[Mapping[str, Any]]) -> tuple[int, int]:
         """(pushed, already there) for JSON seeds; a seed pushed before is skipped."""
@@ -98,22 +95,16 @@ class Job:
         thread while the next is read and encoded."""
         pushed = total = 0
         marker = secrets.token_hex(8)  # kept if the job was seeded before
-        lines: list[str] = []
-        waiting: Future[Any] | None = None
+        sending: Future[Any] | None = None
+        pending = iter(seeds)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="seed-push") as sender:
-            for fingerprint, data in seeds:
-                total += 1
-                lines.append(f"{fingerprint} {data}\n")
-                if len(lines) >= SEED_BATCH:
-                    sent = sender.submit(self._run, scripts.PUSH_SEEDS, marker, "".join(lines))
-                    lines = []
-                    if waiting is not None:
-                        pushed += int(waiting.result())
-                    waiting = sent
-            if waiting is not None:
-                pushed += int(waiting.result())
-        if lines or not total:
-            pushed += int(self._run(scripts.PUSH_SEEDS, marker, "".join(lines)))
+            for batch in iter(lambda: list(islice(pending, SEED_BATCH)), []):  # SEED_BATCH at a time
+                total += len(batch)
+                lines = "".join(f"{fingerprint} {data}\n" for fingerprint, data in batch)
+                pushed += int(sending.result()) if sending else 0
+                sending = sender.submit(self._run, scripts.PUSH_SEEDS, marker, lines)
+        # No seeds at all still marks the job as seeded.
+        pushed += int(sending.result() if sending else self._run(scripts.PUSH_SEEDS, marker, ""))
         return pushed, total - pushed
 
     def pop_seeds(self, worker: str, lease: float, count: int) -> list[tuple[str, str]]:
@@ -122,8 +113,6 @@ class Job:
         left, *flat = self._marked(scripts.POP_SEEDS, worker, lease, count, self._lease_prefix, first)
         self.left_after_pop = int(left)
         return list(zip(flat[::2], flat[1::2], strict=True))
-
-    # requests
 
     def push_request_once(self, data: str, priority: int, fingerprint: str, handover: str | None = None) -> bool:
         """Queue a request unless the duplicate filter has seen `fingerprint` (False; "" skips the
@@ -152,8 +141,6 @@ class Job:
     def queued(self) -> int:
         return int(self.server.zcard(self.keys.requests))
 
-    # leases
-
     def heartbeat(self, worker: str, lease: float, lease_ids: Iterable[str], limit: int = 1000) -> int:
         """Extend this worker's leases, mark it alive and give up to `limit` expired leases back to
         the job, in one step: how many were given back."""
@@ -163,8 +150,6 @@ class Job:
     def give_back(self, lease_ids: Iterable[str]) -> int:
         ids = list(lease_ids)
         return int(self._run(scripts.GIVE_BACK, *ids)) if ids else 0
-
-    # lifecycle
 
     def work_left(self) -> int:
         status = self.status(live_seconds=0)

@@ -66,10 +66,9 @@ def merge(paths: Iterable[str], report: Report | None = None) -> Iterator[str]:
     for record, line in (pair for path in paths for pair in records_of(path, report)):
         # A FailureItem (items.FAILURE_FIELDS): it has a stage and a message, and no item id.
         failure = "stage" in record and "message" in record and "item_id" not in record
-        key = record_key(record)
         if failure and report.failures is None:
             report.failures_left_out += 1
-        elif key not in seen:
+        elif (key := record_key(record)) not in seen:
             seen.add(key)
             if failure:
                 report.failures.append(line)
@@ -86,13 +85,13 @@ def main(argv: list[str], out: TextIO = sys.stdout) -> int:
     parser.add_argument("paths", nargs="+", metavar="FEED.jsonl")
     opts = parser.parse_args(argv)  # bad usage: argparse's message and exit code 2
     paths, failures_path = opts.paths, opts.failures
-    for path in paths:  # every file readable before a line is written
-        try:
+    try:
+        for path in paths:  # every file readable before a line is written
             open(path, "rb").close()
-        except OSError as exc:
-            print(f"error: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
-            return BAD_USAGE
-    if failures_path is not None and failures_path in paths:
+    except OSError as exc:
+        print(f"error: cannot read {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+        return BAD_USAGE
+    if failures_path in paths:
         print(f"error: --failures {failures_path} is also a feed to merge", file=sys.stderr)
         return BAD_USAGE
     report = Report([] if failures_path is not None else None)

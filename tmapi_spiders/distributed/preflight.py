@@ -23,11 +23,10 @@ def check(
         config = job_config(spider_args, need_seeds=False, redactor=token_redactor(settings))
         if config.urls_file or config.urls:
             check_seed_list(config)
-        refused = refused_setting(settings)  # a scrapy-redis setting the scheduler would ignore
-        if refused:
-            raise ConfigError(refused)
     except ConfigError as exc:
         return outcome.BAD_INPUT, str(exc)
+    if refused := refused_setting(settings):  # a scrapy-redis setting the scheduler would ignore
+        return outcome.BAD_INPUT, refused
     return check_redis(settings, spider_name)
 
 
@@ -40,8 +39,7 @@ def check_redis(settings: BaseSettings, spider_name: str) -> tuple[int, str] | N
         keys.check_one_slot()
     except ValueError as exc:  # connection.SettingError too
         return outcome.BAD_INPUT, str(exc)
-    problem = connection.check_reachable(settings)
-    if problem:
+    if problem := connection.check_reachable(settings):
         return outcome.REDIS_DOWN, problem
     try:
         server = connection.client(settings)

@@ -29,8 +29,7 @@ from tmapi_spiders.api.requests import ENDPOINT_SEARCH, ENVELOPE_META, META_KEY,
 from tmapi_spiders.crawl.config import ConfigError
 from tmapi_spiders.distributed import connection
 from tmapi_spiders.distributed.dupefilter import ImageDupeFilter, is_later_page
-from tmapi_spiders.distributed.health import FAILURES
-from tmapi_spiders.distributed.worker import LEASE_META, Worker
+from tmapi_spiders.distributed.worker import FAILURES, LEASE_META, Worker
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +49,7 @@ def to_json(request: Request, spider: Spider, secrets: Redactor | tuple[str, ...
     redactor = secrets if isinstance(secrets, Redactor) else Redactor(secrets)
     url = redactor.text(request.url)[:80]
     data = request.to_dict(spider=spider)
-    meta = {k: v for k, v in data["meta"].items() if k not in DROPPED_META}
+    data["meta"] = meta = {k: v for k, v in data["meta"].items() if k not in DROPPED_META}
     for key, value in meta.items():
         try:
             json.dumps(value, allow_nan=False)
@@ -58,7 +57,6 @@ def to_json(request: Request, spider: Spider, secrets: Redactor | tuple[str, ...
             raise SerializationError(
                 f"meta[{redactor.text(key)!r}] of {url} is not JSON ({type(value).__name__})"
             ) from None
-    data["meta"] = meta
     data["headers"] = {  # Scrapy keeps names and values as bytes
         name.decode("latin-1"): [value.decode("latin-1") for value in values]
         for name, values in data["headers"].items()
@@ -99,8 +97,7 @@ UNSUPPORTED_SETTINGS: tuple[tuple[str, object, str], ...] = (
 def refused_setting(settings: BaseSettings) -> str | None:
     """The one-line error for a scrapy-redis scheduler setting this scheduler would not honour, else None."""
     for name, accepted, instead in UNSUPPORTED_SETTINGS:
-        value = settings.get(name)
-        if value is None or value == "":
+        if (value := settings.get(name)) in (None, ""):
             continue
         if isinstance(value, str) and isinstance(accepted, int):  # False or 0, given as text
             with contextlib.suppress(ValueError):
@@ -108,12 +105,13 @@ def refused_setting(settings: BaseSettings) -> str | None:
         if value != accepted:
             return f"{name}={settings.get(name)!r} is not supported by the distributed scheduler: {instead}"
     dupefilter = settings.get("DUPEFILTER_CLASS")
+    if not settings.getpriority("DUPEFILTER_CLASS"):
+        return None  # Scrapy's default: configure() puts ImageDupeFilter in
     try:
-        cls = load_object(dupefilter) if isinstance(dupefilter, str) else dupefilter
-    except (ImportError, NameError, ValueError):
+        cls = load_object(dupefilter)
+    except (ImportError, NameError, TypeError, ValueError):
         cls = None
-    chosen = (settings.getpriority("DUPEFILTER_CLASS") or 0) >= 40  # else configure() puts ImageDupeFilter in
-    if chosen and not (isinstance(cls, type) and issubclass(cls, ImageDupeFilter)):
+    if not (isinstance(cls, type) and issubclass(cls, ImageDupeFilter)):
         return (
             f"DUPEFILTER_CLASS={dupefilter!r} is not supported by the distributed scheduler:"
             " it uses tmapi_spiders.distributed.dupefilter.ImageDupeFilter (or a subclass)"
@@ -124,10 +122,8 @@ def refused_setting(settings: BaseSettings) -> str | None:
 class LeasingScheduler(BaseScheduler):
     def __init__(self, crawler: Crawler, worker: Worker) -> None:
         settings = crawler.settings
-        dupefilter_cls = load_object(settings["DUPEFILTER_CLASS"])
-        self.df: ImageDupeFilter = dupefilter_cls(
-            worker.server, worker.keys.dupefilter, settings.getbool("DUPEFILTER_DEBUG")
-        )
+        dupefilter: type[ImageDupeFilter] = load_object(settings["DUPEFILTER_CLASS"])
+        self.df = dupefilter(worker.server, worker.keys.dupefilter, settings.getbool("DUPEFILTER_DEBUG"))
         self.worker = worker
         self.spider: Spider | None = None
         self.records: list[Request] = []  # refused requests' failure records, handed out first (`_refused`)
@@ -136,8 +132,7 @@ class LeasingScheduler(BaseScheduler):
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        problem = refused_setting(crawler.settings)  # `scrapy crawl` said so before (preflight)
-        if problem:
+        if problem := refused_setting(crawler.settings):  # `scrapy crawl` said so before (preflight)
             raise ConfigError(problem)
         return cls(crawler, Worker.of(crawler))
 
@@ -161,11 +156,11 @@ class LeasingScheduler(BaseScheduler):
         return len(self) > 0
 
     def enqueue_request(self, request: Request) -> bool:
-        handover = request.meta.pop(LEASE_META, None)
+        handover = request.meta.get(LEASE_META)  # the lease it replaces (a retry's, a seed's)
         if self._not_queued():
             return False
         if self.worker.down:
-            self.worker.unsent.append((request, handover))
+            self.worker.unsent.append(request)
             return True
         try:
             data = to_json(request, self.spider, self.secrets)
@@ -184,7 +179,7 @@ class LeasingScheduler(BaseScheduler):
             self.worker.failed(exc)
             if self._not_queued():
                 return False
-            self.worker.unsent.append((request, handover))  # Redis lost: pushed when it is back
+            self.worker.unsent.append(request)  # Redis lost: pushed when it is back
             return True
         if handover:
             self.worker.handed_over(handover)
@@ -217,7 +212,8 @@ class LeasingScheduler(BaseScheduler):
                 # Not ours or corrupt: it can never be downloaded, so do not hold the job for it.
                 logger.error("Dropping an unreadable queued request (%s): %.200s", exc, worker.redactor.text(data))
                 worker.count("tmapi/redis/unreadable")
-                worker.job.ack([lease])
+                worker.leases[lease] = None
+                worker.finished.add(lease)  # nothing to do: the next ack acknowledges it
                 continue
             request.meta[LEASE_META] = lease
             worker.leases[lease] = request

@@ -87,9 +87,9 @@ return {'ok', job_marker, queued}
 
 # ARGV: marker id seen, worker, lease seconds, lease id ('': acknowledge only), number of done
 # lease ids n, id1..idn, name1, value1, ...
-# Acknowledges the done leases (500 to a ZREM and HDEL) and adds the counters' deltas (one HMGET
-# and one HSET), then pops the highest-priority request into a lease: {'ok', marker, id, data},
-# or {'ok', marker} when none was asked for or none is queued.
+# Acknowledges the done leases (500 to a ZREM and HDEL) and adds the counters' deltas, then pops
+# the highest-priority request into a lease: {'ok', marker, id, data}, or {'ok', marker} when none
+# was asked for or none is queued.
 # Lease ids come from the worker: an INCR here could repeat after a failover to a lagging replica.
 POP_REQUEST = """
 if lost() then return {'gone', job_marker} end
@@ -99,18 +99,7 @@ for i = 6, 5 + n, 500 do
   redis.call('ZREM', inflight, unpack(ARGV, i, last))
   redis.call('HDEL', leases, unpack(ARGV, i, last))
 end
-local names = {}
-for i = 6 + n, #ARGV, 2 do names[#names + 1] = ARGV[i] end
-if #names == 1 then
-  redis.call('HINCRBY', stats, names[1], tonumber(ARGV[#ARGV]))
-elseif #names > 1 then
-  local old, new = redis.call('HMGET', stats, unpack(names)), {}
-  for j, name in ipairs(names) do
-    new[#new + 1] = name
-    new[#new + 1] = string.format('%d', (tonumber(old[j]) or 0) + tonumber(ARGV[5 + n + 2 * j]))
-  end
-  redis.call('HSET', stats, unpack(new))
-end
+for i = 6 + n, #ARGV, 2 do redis.call('HINCRBY', stats, ARGV[i], ARGV[i + 1]) end
 if ARGV[4] == '' then return {'ok', job_marker} end
 local top = redis.call('ZPOPMIN', requests)
 if #top == 0 then return {'ok', job_marker} end
@@ -126,19 +115,17 @@ POP_SEEDS = """
 if lost() then return {'gone', job_marker} end
 local out = {'ok', job_marker, 0}
 local left = redis.call('LLEN', seeds)
-if left > 0 then
-  local expiry = server_time() + tonumber(ARGV[3])
-  for i = 1, math.min(left, tonumber(ARGV[4])) do
-    local seed = redis.call('LPOP', seeds)
-    local id = ARGV[5] .. tostring(tonumber(ARGV[6]) + i - 1)
-    redis.call('ZADD', inflight, expiry, id)
-    redis.call('HSET', leases, id, cjson.encode({k = 'seed', w = ARGV[2], s = 0, d = seed}))
-    out[#out + 1] = id
-    out[#out + 1] = seed
-  end
-  left = left - (#out - 3) / 2
+local n = math.min(left, tonumber(ARGV[4]))
+local expiry = n > 0 and server_time() + tonumber(ARGV[3])  -- an empty look asks for no TIME
+for i = 1, n do
+  local seed = redis.call('LPOP', seeds)
+  local id = ARGV[5] .. tostring(tonumber(ARGV[6]) + i - 1)
+  redis.call('ZADD', inflight, expiry, id)
+  redis.call('HSET', leases, id, cjson.encode({k = 'seed', w = ARGV[2], s = 0, d = seed}))
+  out[#out + 1] = id
+  out[#out + 1] = seed
 end
-out[3] = left + redis.call('ZCARD', requests) + redis.call('ZCARD', inflight)
+out[3] = left - n + redis.call('ZCARD', requests) + redis.call('ZCARD', inflight)
 return out
 """
 
@@ -148,19 +135,17 @@ return out
 PUSH_SEEDS = """
 redis.call('SET', marker, ARGV[1], 'NX')
 local pushed, new = 0, {}
+local function push()
+  redis.call('RPUSH', seeds, unpack(new))
+  pushed, new = pushed + #new, {}
+end
 for fp, seed in string.gmatch(ARGV[2], '(%x+) ([^\\n]*)\\n') do
   if redis.call('SADD', seeds_seen, fp) == 1 then
     new[#new + 1] = seed
-    if #new == 1000 then
-      redis.call('RPUSH', seeds, unpack(new))
-      pushed, new = pushed + #new, {}
-    end
+    if #new == 1000 then push() end
   end
 end
-if #new > 0 then
-  redis.call('RPUSH', seeds, unpack(new))
-  pushed = pushed + #new
-end
+if #new > 0 then push() end
 if pushed > 0 then redis.call('HINCRBY', stats, 'seeds_pushed', pushed) end
 return pushed
 """

@@ -14,8 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 from scrapy import Request
 from scrapy.crawler import Crawler
-from scrapy.utils.defer import maybe_deferred_to_future
-from twisted.internet import threads
 
 from tmapi_spiders import registry
 from tmapi_spiders.api import contract
@@ -23,9 +21,8 @@ from tmapi_spiders.api.identity import SEED_ROW_FIELDS, ImageSearch, image_key
 from tmapi_spiders.api.redact import Redactor
 from tmapi_spiders.crawl.config import ConfigError, JobConfig, max_pages_from, query_from_args
 from tmapi_spiders.crawl.seeds import BAD_LINES_LOGGED, BadLine, Seed, check_image_url
-from tmapi_spiders.distributed.health import FAILURES
 from tmapi_spiders.distributed.seed_writer import SeedWriter
-from tmapi_spiders.distributed.worker import LEASE_META, Worker
+from tmapi_spiders.distributed.worker import FAILURES, LEASE_META, Worker
 
 if TYPE_CHECKING:
     from tmapi_spiders.spiders.image_search import ImageSearchSpider
@@ -77,12 +74,10 @@ def read_seed(raw: str, redactor: Redactor | None = None) -> tuple[Seed, contrac
     if not isinstance(data, Mapping) or not isinstance(data.get("url"), str):
         raise ConfigError(f"seed is not a JSON object with a url: {shown(raw, redactor)!r}")
     url = image_key(data["url"])
-    reason = check_image_url(url)
-    if reason:
+    if reason := check_image_url(url):
         raise ConfigError(f"seed {shown(url, redactor)!r}: {reason}")
     args = {k: v for k, v in data.items() if k not in ("url", "max_pages", *SEED_ROW_FIELDS)}
-    unknown = sorted(set(args) - {"language", "sort", "page_size", *contract.FILTERS})
-    if unknown:
+    if unknown := sorted(set(args) - {"language", "sort", "page_size", *contract.FILTERS}):
         raise ConfigError(f"seed {shown(url, redactor)!r}: unknown argument {shown(unknown[0], redactor)!r}")
     given, row = data.get("input"), data.get("input_row")
     if given is not None and (not isinstance(given, Mapping) or type(row) is not int):
@@ -90,10 +85,6 @@ def read_seed(raw: str, redactor: Redactor | None = None) -> tuple[Seed, contrac
     max_pages = data.get("max_pages")
     seed = Seed(url, 0) if given is None else Seed(url, row, dict(given))
     return seed, query_from_args(args), 0 if max_pages in (0, "0") else max_pages_from(max_pages)
-
-
-async def in_thread(func: Any, *args: Any) -> Any:
-    return await maybe_deferred_to_future(threads.deferToThread(func, *args))
 
 
 class WorkerStartMiddleware:
@@ -116,19 +107,16 @@ class WorkerStartMiddleware:
         max_idle = registry.read(settings, "MAX_IDLE_TIME_BEFORE_CLOSE")
         config, job = spider.job, worker.keys.job
         if config.urls_file or config.urls:
-            bad_lines: list[BadLine] = []
-            bad_count = [0]
+            bad = [0]  # lines skipped: the first few logged as they come, all counted in the stats after the push
 
-            def skipped(entry: BadLine) -> None:  # in the push's thread: counted here, put in the stats later
-                bad_count[0] += 1
-                if len(bad_lines) < BAD_LINES_LOGGED:
-                    bad_lines.append(entry)
+            def skipped(line: BadLine) -> None:  # in the push's thread: logging is thread-safe, the stats are not
+                bad[0] += 1
+                if bad[0] <= BAD_LINES_LOGGED:
+                    logger.warning(line.skipped(config.seed_source, config.seed_unit))
 
-            pushed, known = await in_thread(worker.job.push_encoded, seeds_of(config, skipped))
-            if bad_count[0]:
-                stats.inc_value("tmapi/seeds_bad_line", bad_count[0])
-            for bad in bad_lines:
-                logger.warning(bad.skipped(config.seed_source, config.seed_unit))
+            pushed, known = await asyncio.to_thread(worker.job.push_encoded, seeds_of(config, skipped))
+            if bad[0]:
+                stats.inc_value("tmapi/seeds_bad_line", bad[0])
             logger.info("Seeded job %r from %s: %d new, %d already seeded", job, config.seed_source, pushed, known)
         idle_since: float | None = None
         wait = poll  # before the next look when this one finds no seed
@@ -138,7 +126,7 @@ class WorkerStartMiddleware:
                 await asyncio.sleep(poll)
                 continue
             try:
-                popped = await in_thread(worker.job.pop_seeds, worker.id, worker.lease, batch)
+                popped = await asyncio.to_thread(worker.job.pop_seeds, worker.id, worker.lease, batch)
             except FAILURES as exc:
                 worker.failed(exc)  # lost: the loop waits for Redis; full or gone: it ends
                 continue
@@ -149,8 +137,7 @@ class WorkerStartMiddleware:
                 except ConfigError as exc:
                     stats.inc_value("tmapi/seeds_bad")
                     logger.warning("bad seed skipped: %s", exc)
-                    await in_thread(worker.job.ack, [lease])
-                    worker.handed_over(lease)
+                    worker.finished.add(lease)  # nothing to do: the next ack acknowledges it
                     continue
                 request = spider.first_request(seed, query, max_pages)
                 request.meta[LEASE_META] = lease

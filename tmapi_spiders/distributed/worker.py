@@ -4,11 +4,16 @@ A popped request is leased to this worker (the job's `inflight` zset, scored by 
 acknowledged once its work is done (tmapi_spiders/crawl/done.py); a heartbeat renews it until
 then, and a dead worker's leases expire and go back to the job. Redis calls on the reactor
 thread are single short commands or scripts; loops and reconnects run in threads.
+
+Lost Redis: take no new work, keep what must be pushed (`unsent`), retry TMAPI_REDIS_RETRY_TIMES
+times, then stop with `redis_unavailable`. A job whose marker is gone stops with `redis_job_lost`
+instead of finding "nothing left" and exiting 0.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import weakref
@@ -18,6 +23,8 @@ from typing import Any
 from scrapy import Request
 from scrapy import signals as scrapy_signals
 from scrapy.crawler import Crawler
+from scrapy.exceptions import IgnoreRequest
+from scrapy.utils.defer import deferred_from_coro
 from twisted.internet import task, threads
 from twisted.python.failure import Failure
 
@@ -26,10 +33,14 @@ from tmapi_spiders import signals as tmapi_signals
 from tmapi_spiders.crawl.config import token_redactor
 from tmapi_spiders.crawl.done import WriteGuard
 from tmapi_spiders.distributed import connection, default_worker_id
-from tmapi_spiders.distributed.health import FAILURES, LEASE_META, RedisHealth
-from tmapi_spiders.distributed.job import JobGone
+from tmapi_spiders.distributed.job import Job, JobGone
+from tmapi_spiders.distributed.keys import JobKeys
 
 logger = logging.getLogger(__name__)
+
+LEASE_META = "_tmapi_lease"
+# What a Redis call of a worker can fail with; `failed` says what each means.
+FAILURES = (*connection.ERRORS, connection.OUT_OF_MEMORY, JobGone)
 
 # Local stats mirrored into the job's stats hash (HINCRBY of the deltas, with each ack).
 COUNTERS = {
@@ -39,7 +50,7 @@ COUNTERS = {
     "tmapi/images_searched": "images_done",
     "tmapi/paid_calls": "paid_calls",
 }
-ACK_BATCH = 16  # done leases acknowledged at once without waiting for TMAPI_REDIS_ACK_MAX_DELAY
+ACK_BATCH = 16  # acks wait for this many done leases or TMAPI_REDIS_ACK_MAX_DELAY: one round trip for many pages
 
 _workers: weakref.WeakKeyDictionary[Crawler, Worker] = weakref.WeakKeyDictionary()
 
@@ -68,17 +79,29 @@ class Room:
         self.wake()
 
 
-class Worker(RedisHealth):
+class Worker:
     def __init__(self, crawler: Crawler) -> None:
-        super().__init__(crawler)
         settings = crawler.settings
+        self.crawler = crawler
+        self.keys = JobKeys.from_settings(settings, crawler.spidercls.name)
+        self.server = connection.client(settings)  # the worker's one client: the job's backends and the limiter use it
+        self.job = Job(self.server, self.keys)
+        self.retry_times = registry.read(settings, "TMAPI_REDIS_RETRY_TIMES")
+        self.retry_delay = registry.read(settings, "TMAPI_REDIS_RETRY_DELAY")
+        self.unsent: list[Request] = []  # enqueued while Redis was down (their leases in their meta)
+        self.down = False
+        self.gone = False  # the job's state vanished from Redis: nothing more is read or written there
+        self.full = False  # Redis refused a write for its maxmemory: nothing more is acknowledged
+        self.closing = False
+        self._look = asyncio.Event()  # set: the seed loop looks now instead of at the end of its wait
+        self._wake_call = Request("data:,", dont_filter=True)
+        crawler.signals.connect(self._drop_wake_call, signal=scrapy_signals.request_scheduled)
         self.id = str(registry.read(settings, "TMAPI_WORKER_ID") or default_worker_id())
         self.redactor = token_redactor(settings)  # the token, kept out of what this worker logs or writes
         self.job.dupefilter_ttl = registry.read(settings, "TMAPI_REDIS_DUPEFILTER_TTL")  # 0: the whole job's
         self.lease = registry.read(settings, "TMAPI_REDIS_LEASE")
         self.heartbeat = registry.read(settings, "TMAPI_REDIS_HEARTBEAT") or self.lease / 4
         self.ack_interval = registry.read(settings, "TMAPI_REDIS_ACK_INTERVAL")
-        # Acks wait for ACK_BATCH done leases or this long after the first: one round trip for many pages.
         self.ack_max_delay = registry.read(settings, "TMAPI_REDIS_ACK_MAX_DELAY")
         self._done_since: float | None = None
         self._counters_at = 0.0  # when the counters last went to Redis (monotonic)
@@ -126,8 +149,7 @@ class Worker(RedisHealth):
         beats.start(self.heartbeat, now=False).addErrback(self._loop_failed, "heartbeat")
 
     def _auth_learned(self, way: str) -> None:
-        ttl = max(1, int(self.keep_stats))
-        threads.deferToThread(self.server.set, self.keys.auth, way, ex=ttl).addErrback(
+        threads.deferToThread(self.server.set, self.keys.auth, way, ex=max(1, int(self.keep_stats))).addErrback(
             lambda f: logger.warning("could not share TMAPI_AUTH: %s", f.value)
         )
 
@@ -150,8 +172,7 @@ class Worker(RedisHealth):
         try:
             self.job.heartbeat(self.id, self.lease, [], limit=0)  # the marker check: a lost job gets nothing back
             self._ack_done(force=True)
-            given = self.job.give_back(list(self.leases))
-            if given:
+            if given := self.job.give_back(list(self.leases)):
                 logger.info("Gave %d unfinished leases back to the job", given)
             self.leases.clear()
             state = self.job.finish(self.id, self.lease, delete=not self.persist, keep_stats=self.keep_stats)
@@ -166,6 +187,106 @@ class Worker(RedisHealth):
             logger.info("Job %r is finished: its queue, seeds and duplicate filter were removed", self.keys.job)
         elif reason == "finished" and state == 1:
             logger.info("Job %r is finished; its keys are kept (SCHEDULER_PERSIST)", self.keys.job)
+
+    # Redis failing
+
+    def count(self, stat: str, n: int = 1) -> None:
+        assert self.crawler.stats is not None
+        self.crawler.stats.inc_value(stat, n)
+
+    def stop(self, reason: str) -> None:
+        """Close the spider with `reason` (once open, and unless it is closing already)."""
+        engine = self.crawler.engine
+        if engine is not None and engine.spider is not None and not self.closing:
+            deferred_from_coro(engine.close_spider_async(reason=reason))
+
+    def wake(self) -> None:
+        """Make the engine look at the scheduler now: `engine.crawl` of a request that
+        `_drop_wake_call` drops before the scheduler (Scrapy has no public "look now")."""
+        engine = self.crawler.engine
+        if engine is not None and engine.spider is not None and not self.closing:
+            engine.crawl(self._wake_call)
+
+    def _drop_wake_call(self, request: Request, **_: Any) -> None:
+        if request is self._wake_call:
+            raise IgnoreRequest
+
+    def look_now(self) -> None:
+        """End the seed loop's wait (`idle`): seeds may be back, Redis is back, or we close."""
+        self._look.set()
+
+    async def idle(self, seconds: float) -> None:
+        """The seed loop's wait between looks: `seconds`, or less when `look_now` is called."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._look.wait(), seconds)
+        self._look.clear()
+
+    def failed(self, exc: BaseException) -> None:
+        """One of FAILURES: the job gone, Redis out of memory, or Redis lost (each acted on once)."""
+        if isinstance(exc, JobGone) and not self.gone:
+            self.gone = True
+            self.count("tmapi/redis/job_lost")
+            logger.error("Stopping: %s", exc)
+            self.stop("redis_job_lost")
+        elif isinstance(exc, connection.OUT_OF_MEMORY) and not self.full:
+            # Stop acknowledging: a page whose follow-ups could not be queued is done again later.
+            self.full = True
+            self.count("tmapi/redis/out_of_memory")
+            logger.error(
+                "Stopping: Redis is out of memory (maxmemory) and refused a write (%s); this worker's unfinished"
+                " work stays in the job: raise maxmemory (or free memory), then start the workers again",
+                str(exc).split(". script:")[0].rstrip("."),
+            )
+            self.stop("redis_out_of_memory")
+        elif isinstance(exc, connection.ERRORS):
+            self.lost(exc)
+
+    def lost(self, exc: BaseException) -> None:
+        if self.down or self.closing:
+            return
+        self.down = True
+        self.count("tmapi/redis/lost")
+        why = connection.reason(exc, str(self.crawler.settings.get("REDIS_URL") or ""))
+        if connection.is_auth_error(exc):
+            why = f"authentication failed: {why}"
+        logger.error("Lost Redis (%s): taking no new work, retrying %d times", why, self.retry_times)
+        threads.deferToThread(self._reconnect).addCallback(self._reconnected)
+
+    def _reconnect(self) -> bool:
+        for attempt in range(self.retry_times):
+            time.sleep(min(self.retry_delay * 2**attempt, 30.0))
+            with contextlib.suppress(*connection.ERRORS):
+                self.server.ping()
+                return True
+        return False
+
+    def _reconnected(self, ok: bool) -> None:
+        if self.closing:
+            return
+        if not ok:
+            logger.error(
+                "Redis is still unreachable after %d attempts: stopping; the job's queued work stays in Redis",
+                self.retry_times,
+            )
+            self.stop("redis_unavailable")
+            return
+        self.down = False
+        try:
+            marker = self.server.get(self.keys.marker)
+        except connection.ERRORS as exc:
+            self.lost(exc)
+            return
+        if self.job.marker_id is not None and marker != self.job.marker_id:
+            self.failed(JobGone(self.keys.job, marker or ""))  # restarted empty: push nothing into it
+            return
+        logger.info("Redis is back")
+        self.look_now()
+        pending, self.unsent = self.unsent, []
+        engine = self.crawler.engine
+        for request in pending:
+            if engine is not None and engine.spider is not None:
+                engine.crawl(request)  # to the scheduler again, now that Redis takes it
+        self.wake()
 
     # leases
 
@@ -222,20 +343,16 @@ class Worker(RedisHealth):
         self.acked(done, counters)
 
     def _counter_deltas(self) -> dict[str, int]:
-        stats = self.crawler.stats
+        stats, sent = self.crawler.stats, self.sent_counters
         assert stats is not None
-        deltas = {
-            name: int(stats.get_value(stat, 0) or 0) - self.sent_counters.get(name, 0)
-            for stat, name in COUNTERS.items()
-        }
+        deltas = {name: int(stats.get_value(stat) or 0) - sent.get(name, 0) for stat, name in COUNTERS.items()}
         return {name: delta for name, delta in deltas.items() if delta}
 
     def _beat(self) -> Any:
         if self.down or self.gone or self.full:
             return None
-        d = threads.deferToThread(self.job.heartbeat, self.id, self.lease, list(self.leases))
-        d.addCallbacks(self._requeued, self._beat_failed)
-        return d
+        beat = threads.deferToThread(self.job.heartbeat, self.id, self.lease, list(self.leases))
+        return beat.addCallbacks(self._requeued, self._beat_failed)
 
     def _requeued(self, count: int) -> None:
         if count:
