@@ -1,8 +1,6 @@
-"""How the add-on sets the settings a feature needs, below what the user gives."""
+"""How the add-on completes a dict setting the user may also have given."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from scrapy.settings import BaseSettings
 
@@ -12,7 +10,3 @@ def priority_above(settings: BaseSettings, name: str) -> int:
     user's entries kept in it, whose merged value must replace the one it was made from."""
     return max(settings.getpriority(name) or 0, 20) + 1
 
-
-def set_unless_given(settings: BaseSettings, name: str, value: Any) -> None:
-    """Set NAME at Scrapy's `addon` priority, below the user's (a value given above it is kept)."""
-    settings.set(name, value, priority="addon")
