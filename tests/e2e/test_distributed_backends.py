@@ -103,7 +103,12 @@ def run_with_failover(
     push_seeds(job)
     sandbox.reset()
     cluster.start(extra={"TMAPI_REDIS_RETRY_TIMES": "8", "TMAPI_REDIS_RETRY_DELAY": "0.3"})
-    wait_until(lambda: job.status(2).counters.get("pages", 0) >= 6, what="6 pages done")
+
+    def under_way() -> bool:  # every worker has joined the job (read its marker) and pages are done
+        status = job.status(2)
+        return len(status.live_workers) == 3 and status.counters.get("pages", 0) >= 6
+
+    wait_until(under_way, what="3 workers joined and 6 pages done")
     failover()
     return cluster.wait(120), cluster
 
