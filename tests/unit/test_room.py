@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from tests.redis_server import RedisServer
-from tmapi_spiders.distributed.worker import Room
+from tmapi_spiders.distributed.room import Room
 from tmapi_spiders.limits.shared import RedisBackend
 
 KEYS = ("{room}:limit:slots", "{room}:limit:state", "{room}:limit:wake")

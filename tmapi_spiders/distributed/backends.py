@@ -47,7 +47,7 @@ class RedisBackends:
         backend.poll = registry.read(self.settings, POLL_SETTING)
         if timeout := worker.server.get_connection_kwargs().get("socket_timeout"):
             backend.block = min(BLOCK, max(0.05, float(timeout) / 2))  # each BLPOP ends before the socket times out
-        # The worker pops only what can start soon (worker.Room); the limiter wakes it when a slot frees.
+        # The worker pops only what can start soon (room.Room); the limiter wakes it when a slot frees.
         worker.room.limiter = backend.has_room
         backend.on_room = worker.wake
         return backend

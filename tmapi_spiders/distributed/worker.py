@@ -17,7 +17,6 @@ import contextlib
 import logging
 import time
 import weakref
-from collections.abc import Callable
 from typing import Any
 
 from scrapy import Request
@@ -35,6 +34,7 @@ from tmapi_spiders.crawl.done import WriteGuard
 from tmapi_spiders.distributed import connection, default_worker_id
 from tmapi_spiders.distributed.job import Job, JobGone
 from tmapi_spiders.distributed.keys import JobKeys
+from tmapi_spiders.distributed.room import Room
 
 logger = logging.getLogger(__name__)
 
@@ -53,30 +53,6 @@ COUNTERS = {
 ACK_BATCH = 16  # acks wait for this many done leases or TMAPI_REDIS_ACK_MAX_DELAY: one round trip for many pages
 
 _workers: weakref.WeakKeyDictionary[Crawler, Worker] = weakref.WeakKeyDictionary()
-
-
-class Room:
-    """Whether to pop one more request now: with a job-wide limiter, only when one could take a
-    call slot soon, so leases do not sit in a worker waiting for a slot."""
-
-    def __init__(self, wake: Callable[[], None]) -> None:
-        self.wake = wake
-        self.limiter: Callable[[], bool] | None = None  # the limiter's "room for one more?" (None: always)
-        # A request popped in this turn of the event loop reaches the limiter only at the next one
-        # (Scrapy runs the downloader middlewares in a new task): until then, pop no more.
-        self._entering = False
-
-    def may_pop(self) -> bool:
-        return self.limiter is None or (not self._entering and self.limiter())
-
-    def popped(self) -> None:
-        if self.limiter is not None and not self._entering:
-            self._entering = True
-            asyncio.get_running_loop().call_soon(self._entered)
-
-    def _entered(self) -> None:
-        self._entering = False
-        self.wake()
 
 
 class Worker:

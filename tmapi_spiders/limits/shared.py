@@ -217,7 +217,7 @@ class RedisBackend:
 
     def has_room(self) -> bool:
         """Whether one more request of this worker could start soon: fewer wait than it holds
-        slots (each the next call of a hand-over), or none waits (`Room`, distributed/worker.py)."""
+        slots (each the next call of a hand-over), or none waits (`Room`, distributed/room.py)."""
         return self._waiting() < max(1, len(self.held))
 
     def _next_waiter(self) -> asyncio.Future[Slot] | None:
