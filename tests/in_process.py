@@ -25,7 +25,6 @@ from twisted.internet.defer import Deferred
 from twisted.internet.threads import blockingCallFromThread
 
 from tests.crawl_helpers import TOKEN, CrawlResult, read_jsonl
-from tmapi_spiders.cli import SETTINGS_MODULE
 from tmapi_spiders.jobs import outcome
 from tmapi_spiders.spiders.image_search import ImageSearchSpider
 
@@ -63,7 +62,7 @@ def crawl_in_process(
     """
     out = tmp_path / "products.jsonl"
     given = Settings()
-    given.setmodule(SETTINGS_MODULE, priority="project")
+    given.setmodule("tmapi_spiders.settings", priority="project")
     given.setdict(
         {
             "TMAPI_API_TOKEN": token,
