@@ -6,7 +6,6 @@ The checks run in `process_options`, before Scrapy logs anything: a bad argument
 from __future__ import annotations
 
 import argparse
-import sys
 
 from scrapy import signals
 from scrapy.addons import AddonManager
@@ -16,7 +15,7 @@ from scrapy.spiderloader import get_spider_loader
 
 from tmapi_spiders import distributed, monitoring, registry
 from tmapi_spiders.commands import fail
-from tmapi_spiders.crawl import feeds, outputs, storage
+from tmapi_spiders.crawl import feeds, outputs
 from tmapi_spiders.crawl.config import check_seed_list, check_setting_names, check_settings, job_config, token_redactor
 from tmapi_spiders.extensions.stats_file import TmapiStatsFile
 from tmapi_spiders.extensions.summary import TmapiRunSummary
@@ -75,11 +74,7 @@ class Command(ScrapyCrawl):
         feeds.configure(settings, spider_name)
         store = cache.cache_dir(settings) if cache.enabled(settings) and not distributed.enabled(settings) else None
         stamp = feeds.stamp_now()
-        for what, uri in outputs.remote(settings, spider_name, stamp):
-            try:
-                storage.check(uri, what, settings)
-            except storage.StorageError as exc:
-                raise outputs.OutputError(str(exc)) from None
+        outputs.check_remote(settings, spider_name, stamp)
         return outputs.prepare(outputs.planned(settings, spider_name, stamp), store)
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
@@ -88,10 +83,7 @@ class Command(ScrapyCrawl):
         try:
             self.run_crawl(args, opts)
             if self.plan is not None:  # the run recorded in its history, its changes written, its alerts sent
-                code, lines = history.conclude(self.plan, int(self.exitcode or 0), self.finish_reason)
-                for line in lines:
-                    print(line, file=sys.stderr if line.startswith(("error:", "warning:")) else sys.stdout, flush=True)
-                self.exitcode = code
+                self.exitcode = history.conclude(self.plan, int(self.exitcode or 0), self.finish_reason)
         finally:
             if self.guard is not None:
                 self.guard.release()  # the summary and stats files are written: others may write now

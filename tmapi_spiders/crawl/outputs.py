@@ -147,16 +147,18 @@ def planned(settings: BaseSettings, spider_name: str, stamp: str) -> list[Output
     return found
 
 
-def remote(settings: BaseSettings, spider_name: str, stamp: str) -> list[tuple[str, str]]:
-    """(what, uri) of each feed of this crawl in object storage, from its completed FEEDS."""
+def check_remote(settings: BaseSettings, spider_name: str, stamp: str) -> None:
+    """Check each feed of this crawl in object storage (from its completed FEEDS); OutputError names a bad one."""
     known = _known(settings, spider_name, stamp)
-    found: list[tuple[str, str]] = []
     for uri, options in settings.getdict("FEEDS").items():
         classes = [str(c) for c in ((options or {}).get("item_classes") or ())]
         resolved, _stable = resolve(str(uri), known)
         if storage.is_remote(resolved):
-            found.append(("the failures feed" if feeds.FAILURES in classes else "the products feed", resolved))
-    return found
+            what = "the failures feed" if feeds.FAILURES in classes else "the products feed"
+            try:
+                storage.check(resolved, what, settings)
+            except storage.StorageError as exc:
+                raise OutputError(str(exc)) from None
 
 
 def cause(exc: OSError, path: str) -> str:

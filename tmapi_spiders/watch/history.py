@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -261,11 +262,19 @@ def prune(plan: Plan) -> list[str]:
     return removed
 
 
-def conclude(plan: Plan, exit_code: int, finish_reason: str | None) -> tuple[int, list[str]]:
+def conclude(plan: Plan, exit_code: int, finish_reason: str | None) -> int:
     """After the crawl: record how it ended; for a complete run with a baseline, write the
     changes (`.changes.jsonl` and `.html`), add them to the run summary and send the alerts
-    on; prune old runs. Returns (exit code, lines to show). A changes file that cannot be
-    written is exit 7 (tmapi_write_failed); a baseline that cannot be read, a warning."""
+    on; prune old runs. Shows what it did (errors and warnings on stderr) and returns the exit
+    code: a changes file that cannot be written is exit 7 (tmapi_write_failed); a baseline that
+    cannot be read, a warning."""
+    code, lines = _concluded(plan, exit_code, finish_reason)
+    for line in lines:
+        print(line, file=sys.stderr if line.startswith(("error:", "warning:")) else sys.stdout, flush=True)
+    return code
+
+
+def _concluded(plan: Plan, exit_code: int, finish_reason: str | None) -> tuple[int, list[str]]:
     from tmapi_spiders.jobs import outcome
     from tmapi_spiders.watch import alerts, output
     from tmapi_spiders.watch.compute import changes_of
