@@ -42,32 +42,20 @@ class JobConfig:
     # The API token: seed lines carrying it are bad lines.
     redactor: Redactor = field(default_factory=lambda: Redactor(()), compare=False, repr=False)
     refresh: bool = False  # -a refresh=true: stored answers are not reused this run
-    sheet: str | None = None  # -a sheet=NAME: the worksheet of an XLSX list (else the first)
-    image_column: str | None = None  # -a image_column=NAME: a spreadsheet's image column
+    spreadsheet: sheets.SheetList | None = None  # a .csv or .xlsx urls_file
     currency: Currency | None = None
     choice: sourcing.Choice = field(default_factory=sourcing.Choice)
 
     def read_seeds(self) -> seed_reading.SeedSource:
         """The job's seed list, read lazily (a spreadsheet's rows or a text list's lines); SeedError if unopenable."""
-        if not self.urls_file:
-            urls = [part.strip().encode() for part in (self.urls or "").split(",")]
-            return seed_reading.SeedSource(seed_reading.parse_lines(urls, self.redactor))
-        if sheets.sheet_kind(self.urls_file):
-            entries = sheets.parse_sheet(
-                self.urls_file,
-                self.seed_source,
-                sheet=self.sheet,
-                image_column=self.image_column,
-                redactor=self.redactor,
-            )
-            return seed_reading.SeedSource(entries)
-        reader = seed_reading.LineReader(self.urls_file)
-        return seed_reading.SeedSource(seed_reading.parse_lines(reader, self.redactor), reader)
+        if self.spreadsheet is not None:
+            return seed_reading.SeedSource(self.spreadsheet.entries(self.seed_source, self.redactor))
+        return seed_reading.text_list(self.urls_file, self.urls, self.redactor)
 
     @property
     def seed_unit(self) -> str:
         """What a bad entry is called in messages: a spreadsheet's (CSV, XLSX) row, a text list's line."""
-        return "row" if self.urls_file and sheets.sheet_kind(self.urls_file) else "line"
+        return "row" if self.spreadsheet else "line"
 
     @property
     def seed_source(self) -> str:
@@ -103,7 +91,6 @@ def job_config(args: dict[str, Any], *, need_seeds: bool = True, redactor: Redac
         raise ConfigError(NO_SEEDS)
     if args.get("urls_file") and args.get("urls"):
         raise ConfigError("give either -a urls_file or -a urls, not both")
-    sheet, image_column = sheets.sheet_args_from(args)
     query, max_pages, refresh = query_from_args(args), max_pages_from(args.get("max_pages")), args.get("refresh")
     try:
         refresh = refresh not in (None, "") and contract.parse_bool(refresh)
@@ -116,8 +103,7 @@ def job_config(args: dict[str, Any], *, need_seeds: bool = True, redactor: Redac
         urls=args.get("urls") or None,
         redactor=redactor or Redactor(()),
         refresh=refresh,
-        sheet=sheet,
-        image_column=image_column,
+        spreadsheet=sheets.sheet_list_from(args),
         currency=currency_from(args),
         choice=sourcing.choice_from(args),
     )
@@ -138,9 +124,8 @@ def check_seed_list(config: JobConfig) -> None:
             unit = config.seed_unit
             detail = f" ({len(bad)} bad {unit}s; {unit} {bad[0].line}: {bad[0].reason})" if bad else ""
             raise ConfigError(f"{config.seed_source} has no searchable image URL{detail}")
-        if config.urls_file and sheets.sheet_kind(config.urls_file) == "xlsx":
-            # A workbook is checked whole, cheaply: one cut off after its first rows must cost nothing.
-            sheets.check_xlsx_parts(config.urls_file, config.seed_source)
+        if config.spreadsheet is not None:
+            config.spreadsheet.check(config.seed_source)
     except seeds.SeedError as exc:
         raise ConfigError(str(exc)) from None
 

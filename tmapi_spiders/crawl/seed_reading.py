@@ -110,7 +110,7 @@ class LineReader:
 
 @dataclass
 class SeedSource:
-    """A seed list being read: its entries in order, the share read (None when its size is unknown), the seeds
+    """A seed list being read: its entries in order, the file's reader (the share read, for progress), the seeds
     listed so far (`tmapi/images_listed`) and the one read but not started yet."""
 
     entries: Iterator[Seed | BadLine]
@@ -118,10 +118,13 @@ class SeedSource:
     listed: int = 0
     held: Seed | None = None  # waiting for room in the scheduler
 
-    def fraction(self) -> float | None:
-        if self.reader is None or not self.reader.size:
-            return None
-        return min(1.0, self.reader.read / self.reader.size)
+    def start_held(self, stats: StatsCollector) -> None:
+        """The held seed is started: listed (`tmapi/images_listed`), with the share of the file read so far."""
+        self.held = None
+        self.listed += 1
+        if self.reader is not None and self.reader.size:
+            stats.set_value("tmapi/seeds_read_fraction", min(1.0, self.reader.read / self.reader.size))
+        stats.set_value("tmapi/images_listed", self.listed)
 
     def read_to_end(self, stats: StatsCollector) -> None:
         """The list's last line is read: its count is known, and progress stops estimating it."""
@@ -139,3 +142,11 @@ class SeedSource:
             else:
                 stats.inc_value("tmapi/seeds_bad_line")
         self.read_to_end(stats)
+
+
+def text_list(path: str | None, urls: str | None, redactor: Redactor) -> SeedSource:
+    """A text seed list (`path`, read as the crawl goes) or `-a urls` (comma-separated); SeedError if unopenable."""
+    if not path:
+        return SeedSource(parse_lines([part.strip().encode() for part in (urls or "").split(",")], redactor))
+    reader = LineReader(path)
+    return SeedSource(parse_lines(reader, redactor), reader)

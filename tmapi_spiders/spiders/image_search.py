@@ -88,12 +88,7 @@ class ImageSearchSpider(Spider):
                     await self.crawler.signals.wait_for(scrapy_signals.scheduler_empty)
                 if self.stopping:
                     return  # the held seed and the rest of the list: unstarted_seeds()
-                source.held = None
-                source.listed += 1
-                fraction = source.fraction()
-                if fraction is not None:
-                    stats.set_value("tmapi/seeds_read_fraction", fraction)
-                stats.set_value("tmapi/images_listed", source.listed)
+                source.start_held(stats)
                 yield self.first_request(entry, self.job.query, self.job.max_pages)
         except SeedError as exc:
             self.list_broken = True

@@ -23,10 +23,7 @@ from tmapi_spiders.api.redact import Redactor
 from tmapi_spiders.crawl.seed_reading import seed_digest, seed_key
 from tmapi_spiders.crawl.seeds import TOKEN_REASON, BadLine, Seed, SeedError
 from tmapi_spiders.registry import ConfigError
-from tmapi_spiders.spreadsheets.xlsx_seeds import (
-    check_xlsx_parts as check_xlsx_parts,  # config.py checks a workbook through here
-)
-from tmapi_spiders.spreadsheets.xlsx_seeds import unreadable, xlsx_rows
+from tmapi_spiders.spreadsheets.xlsx_seeds import check_xlsx_parts, unreadable, xlsx_rows
 
 # What a spreadsheet's image column may be called, in order of preference when several are there.
 IMAGE_COLUMNS = ("image", "image_url", "img_url", "photo", "picture", "url")
@@ -54,8 +51,26 @@ def unreadable_kind(path: str | Path) -> str | None:
     return OTHER_SHEETS.get(Path(path).suffix.lower())
 
 
-def sheet_args_from(args: Mapping[str, Any]) -> tuple[str | None, str | None]:
-    """(sheet, image_column), checked against the seed list they are for."""
+@dataclass(frozen=True)
+class SheetList:
+    """A spreadsheet seed list (`-a urls_file=` a .csv or .xlsx) with its `-a sheet` and `-a image_column`."""
+
+    path: str
+    sheet: str | None = None  # the worksheet of an XLSX list (else the first)
+    image_column: str | None = None
+
+    def entries(self, source: str, redactor: Redactor) -> Iterator[Seed | BadLine]:
+        return parse_sheet(self.path, source, sheet=self.sheet, image_column=self.image_column, redactor=redactor)
+
+    def check(self, source: str) -> None:
+        """A workbook is checked whole, cheaply: one cut off after its first rows must cost nothing."""
+        if sheet_kind(self.path) == "xlsx":
+            check_xlsx_parts(self.path, source)
+
+
+def sheet_list_from(args: Mapping[str, Any]) -> SheetList | None:
+    """The spreadsheet seed list of a job's arguments (None: a text list, or none), its sheet and image
+    column checked against it."""
     sheet, column = args.get("sheet") or None, args.get("image_column") or None
     path = args.get("urls_file") or ""
     kind = sheet_kind(path) if path else None
@@ -68,7 +83,7 @@ def sheet_args_from(args: Mapping[str, Any]) -> tuple[str | None, str | None]:
         raise ConfigError(f"-a {name} is for a spreadsheet seed list (urls_file ending .csv or .xlsx)")
     if sheet and kind == "csv":
         raise ConfigError("-a sheet is for an XLSX workbook: a CSV has one sheet")
-    return sheet, column
+    return SheetList(path, sheet, column) if kind else None
 
 
 def _loose(name: str) -> str:
