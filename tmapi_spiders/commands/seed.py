@@ -48,7 +48,7 @@ class Command(Tool, ScrapyCommand):
         from tmapi_spiders.distributed.job import Job
         from tmapi_spiders.distributed.keys import JobKeys
         from tmapi_spiders.distributed.preflight import check_redis
-        from tmapi_spiders.distributed.start import seeds_of
+        from tmapi_spiders.distributed.seed_writer import seeds_of
 
         try:  # fail() exits: only the checks' ConfigError is caught
             check_setting_names(self.settings)

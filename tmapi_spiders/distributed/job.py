@@ -91,7 +91,7 @@ class Job:
         )
 
     def push_encoded(self, seeds: Iterable[tuple[str, str]]) -> tuple[int, int]:
-        """`push_seeds` for (fingerprint, JSON) pairs (start.SeedWriter); one batch is sent from a
+        """`push_seeds` for (fingerprint, JSON) pairs (seed_writer.SeedWriter); one batch is sent from a
         thread while the next is read and encoded."""
         pushed = total = 0
         marker = secrets.token_hex(8)  # kept if the job was seeded before

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Callable, Iterator
 from hashlib import sha1
 from json.encoder import encode_basestring, encode_basestring_ascii
 from typing import Any
 
 from tmapi_spiders.api import contract
 from tmapi_spiders.api.identity import ImageSearch
-from tmapi_spiders.crawl.seeds import Seed
+from tmapi_spiders.crawl.config import JobConfig
+from tmapi_spiders.crawl.seeds import BadLine, Seed
 
 
 class SeedWriter:
@@ -37,3 +39,14 @@ class SeedWriter:
             return sha1(search.encode()).hexdigest(), self._plain.replace(self._url, url)
         row = self._row.replace(self._input_hole, self._input(seed.input)).replace(self._row_hole, str(seed.line))
         return sha1(search.encode()).hexdigest(), row.replace(self._url, url)
+
+
+def seeds_of(config: JobConfig, bad: Callable[[BadLine], None]) -> Iterator[tuple[str, str]]:
+    """A list's seeds as `Job.push_encoded` takes them (streamed: a long list is never whole in
+    memory); each bad line goes to `bad`, in order."""
+    write = SeedWriter(config.query, config.max_pages)
+    for entry in config.read_seeds().entries:
+        if isinstance(entry, BadLine):
+            bad(entry)
+        else:
+            yield write(entry)

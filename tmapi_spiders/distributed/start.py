@@ -9,7 +9,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from scrapy import Request
@@ -19,9 +19,9 @@ from tmapi_spiders import registry
 from tmapi_spiders.api import contract
 from tmapi_spiders.api.identity import SEED_ROW_FIELDS, ImageSearch, image_key
 from tmapi_spiders.api.redact import Redactor
-from tmapi_spiders.crawl.config import ConfigError, JobConfig, max_pages_from, query_from_args
+from tmapi_spiders.crawl.config import ConfigError, max_pages_from, query_from_args
 from tmapi_spiders.crawl.seeds import BAD_LINES_LOGGED, BadLine, Seed, check_image_url
-from tmapi_spiders.distributed.seed_writer import SeedWriter
+from tmapi_spiders.distributed.seed_writer import seeds_of
 from tmapi_spiders.distributed.worker import FAILURES, LEASE_META, Worker
 
 if TYPE_CHECKING:
@@ -43,17 +43,6 @@ def seed_json(url: str, query: contract.SearchQuery, max_pages: int, row: Seed |
     if row is not None and row.input is not None:
         fields["input"], fields["input_row"] = row.input, row.line
     return fields
-
-
-def seeds_of(config: JobConfig, bad: Callable[[BadLine], None]) -> Iterator[tuple[str, str]]:
-    """A list's seeds as `Job.push_encoded` takes them (streamed: a long list is never whole in
-    memory); each bad line goes to `bad`, in order."""
-    write = SeedWriter(config.query, config.max_pages)
-    for entry in config.read_seeds().entries:
-        if isinstance(entry, BadLine):
-            bad(entry)
-        else:
-            yield write(entry)
 
 
 def shown(text: str, redactor: Redactor | None = None) -> str:
