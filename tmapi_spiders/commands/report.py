@@ -13,6 +13,7 @@ from tmapi_spiders import report
 from tmapi_spiders.api.auth import secrets_of
 from tmapi_spiders.commands import Tool, fail
 from tmapi_spiders.crawl.outputs import beside, write_whole
+from tmapi_spiders.report import suppliers
 from tmapi_spiders.spreadsheets import sourcing
 
 
@@ -41,11 +42,7 @@ class Command(Tool, ScrapyCommand):
         parser.add_argument("--top", metavar="N", help="keep the N best-ranked offers per image")
         parser.add_argument("--failures", metavar="FILE", help="failures feed (default: <feed stem>.failures.jsonl)")
         parser.add_argument("--summary", metavar="FILE", help="run summary (default: <feed stem>.summary.json)")
-        # The sourcing choice (as `scrapy sheet`): the page's default filters and the suppliers view's offers.
-        parser.add_argument("--best-by", "--best_by", dest="best_by", metavar="HOW", help="rank, price or sales")
-        parser.add_argument("--max-price", "--max_price", dest="max_price", metavar="CNY", help="default price limit")
-        parser.add_argument("--max-moq", "--max_moq", dest="max_moq", metavar="N", help="default MOQ limit")
-        parser.add_argument("--badges", metavar="LIST", help=f"default badges ({', '.join(sourcing.BADGES)})")
+        suppliers.add_choice_options(parser)
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         if len(args) != 1:
@@ -54,16 +51,13 @@ class Command(Tool, ScrapyCommand):
         output = Path(opts.output or beside(products, report.SUFFIX))
         started = time.perf_counter()
         try:
-            top = top_of(opts.top)
-            given = {name: getattr(opts, name, None) for name in sourcing.CHOICE_ARGS if name != "best"}
-            choice = sourcing.choice_from(given) if any(given.values()) else None
             page = report.build(
                 products,
                 failures=Path(opts.failures) if opts.failures else None,
                 summary=Path(opts.summary) if opts.summary else None,
-                top=top,
+                top=top_of(opts.top),
                 secrets=secrets_of(self.settings),
-                choice=choice,
+                choice=suppliers.choice_of(opts),
             )
             write_whole(output, (page,))
         except (report.ReportError, sourcing.ChoiceError) as exc:

@@ -3,6 +3,7 @@ and beside each image the spreadsheet row it came from (CONTRACT.md)."""
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,3 +62,18 @@ def defaults_of(choice: sourcing.Choice | None) -> dict[str, Any]:
         return {}
     sort = {"rank": "rank", "price": "price_up", "sales": "sales"}[choice.best_by]
     return {"sort": sort, "badges": choice.badges, "max": choice.max_price, "moq": choice.max_moq}
+
+
+def add_choice_options(parser: argparse.ArgumentParser) -> None:
+    """`scrapy report`'s sourcing choice (as `scrapy sheet`'s): the page's default filters and the suppliers
+    view's offers."""
+    parser.add_argument("--best-by", "--best_by", dest="best_by", metavar="HOW", help="rank, price or sales")
+    parser.add_argument("--max-price", "--max_price", dest="max_price", metavar="CNY", help="default price limit")
+    parser.add_argument("--max-moq", "--max_moq", dest="max_moq", metavar="N", help="default MOQ limit")
+    parser.add_argument("--badges", metavar="LIST", help=f"default badges ({', '.join(sourcing.BADGES)})")
+
+
+def choice_of(opts: argparse.Namespace) -> sourcing.Choice | None:
+    """The choice those options give (None: none given, a bare page); ChoiceError names a bad one."""
+    given = {name: getattr(opts, name, None) for name in sourcing.CHOICE_ARGS if name != "best"}
+    return sourcing.choice_from(given) if any(given.values()) else None
