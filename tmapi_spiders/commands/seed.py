@@ -48,7 +48,7 @@ class Command(Tool, ScrapyCommand):
         from tmapi_spiders.distributed.job import Job
         from tmapi_spiders.distributed.keys import JobKeys
         from tmapi_spiders.distributed.preflight import check_redis
-        from tmapi_spiders.distributed.seed_writer import seeds_of
+        from tmapi_spiders.distributed.seed_writer import ListSeeds
 
         try:  # fail() exits: only the checks' ConfigError is caught
             check_setting_names(self.settings)
@@ -69,17 +69,14 @@ class Command(Tool, ScrapyCommand):
         problem = check_redis(self.settings, opts.spider)  # old-named keys too: new names would split the job
         if problem:
             fail(problem[1], problem[0])
-        bad = 0
 
         def skipped(entry: BadLine) -> None:
-            nonlocal bad
-            bad += 1
-            if bad <= BAD_LINES_SHOWN:
-                print(f"warning: {entry.skipped(args[0], config.seed_unit)}", file=sys.stderr)
+            print(f"warning: {entry.skipped(args[0], config.seed_unit)}", file=sys.stderr)
 
+        seeds = ListSeeds(config, skipped, BAD_LINES_SHOWN)
         keys = JobKeys.from_settings(self.settings, opts.spider)
         try:
-            pushed, known = Job(connection.client(self.settings), keys).push_encoded(seeds_of(config, skipped))
+            pushed, known = Job(connection.client(self.settings), keys).push_encoded(seeds)
         except connection.ERRORS as exc:
             fail(connection.lost_line(self.settings, exc), outcome.REDIS_DOWN)
         except connection.OUT_OF_MEMORY:
@@ -89,5 +86,6 @@ class Command(Tool, ScrapyCommand):
                 " memory, then run scrapy seed again (seeds already pushed are kept and skipped)",
                 outcome.REDIS_DOWN,
             )
+        bad = seeds.bad
         more = f" ({bad - BAD_LINES_SHOWN} more not shown)" if bad > BAD_LINES_SHOWN else ""
         print(f"job {keys.job!r}: {pushed} seeds pushed, {known} already in the job, {bad} bad lines skipped{more}")

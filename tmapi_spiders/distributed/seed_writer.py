@@ -41,12 +41,22 @@ class SeedWriter:
         return sha1(search.encode()).hexdigest(), row.replace(self._url, url)
 
 
-def seeds_of(config: JobConfig, bad: Callable[[BadLine], None]) -> Iterator[tuple[str, str]]:
-    """A list's seeds as `Job.push_encoded` takes them (streamed: a long list is never whole in
-    memory); each bad line goes to `bad`, in order."""
-    write = SeedWriter(config.query, config.max_pages)
-    for entry in config.read_seeds().entries:
-        if isinstance(entry, BadLine):
-            bad(entry)
-        else:
-            yield write(entry)
+class ListSeeds:
+    """A list's seeds as `Job.push_encoded` takes them (streamed: a long list is never whole in memory);
+    its bad lines counted (`bad`), the first `shown` of them passed to `show` as they come."""
+
+    def __init__(self, config: JobConfig, show: Callable[[BadLine], None], shown: int) -> None:
+        self.config = config
+        self.show = show
+        self.shown = shown
+        self.bad = 0
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        write = SeedWriter(self.config.query, self.config.max_pages)
+        for entry in self.config.read_seeds().entries:
+            if isinstance(entry, BadLine):
+                self.bad += 1
+                if self.bad <= self.shown:
+                    self.show(entry)
+            else:
+                yield write(entry)

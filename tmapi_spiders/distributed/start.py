@@ -21,7 +21,7 @@ from tmapi_spiders.api.identity import SEED_ROW_FIELDS, ImageSearch, image_key
 from tmapi_spiders.api.redact import Redactor
 from tmapi_spiders.crawl.config import ConfigError, max_pages_from, query_from_args
 from tmapi_spiders.crawl.seeds import BAD_LINES_LOGGED, BadLine, Seed, check_image_url
-from tmapi_spiders.distributed.seed_writer import seeds_of
+from tmapi_spiders.distributed.seed_writer import ListSeeds
 from tmapi_spiders.distributed.worker import FAILURES, LEASE_META, Worker
 
 if TYPE_CHECKING:
@@ -96,16 +96,14 @@ class WorkerStartMiddleware:
         max_idle = registry.read(settings, "MAX_IDLE_TIME_BEFORE_CLOSE")
         config, job = spider.job, worker.keys.job
         if config.urls_file or config.urls:
-            bad = [0]  # lines skipped: the first few logged as they come, all counted in the stats after the push
 
             def skipped(line: BadLine) -> None:  # in the push's thread: logging is thread-safe, the stats are not
-                bad[0] += 1
-                if bad[0] <= BAD_LINES_LOGGED:
-                    logger.warning(line.skipped(config.seed_source, config.seed_unit))
+                logger.warning(line.skipped(config.seed_source, config.seed_unit))
 
-            pushed, known = await asyncio.to_thread(worker.job.push_encoded, seeds_of(config, skipped))
-            if bad[0]:
-                stats.inc_value("tmapi/seeds_bad_line", bad[0])
+            seeds = ListSeeds(config, skipped, BAD_LINES_LOGGED)
+            pushed, known = await asyncio.to_thread(worker.job.push_encoded, seeds)
+            if seeds.bad:
+                stats.inc_value("tmapi/seeds_bad_line", seeds.bad)
             logger.info("Seeded job %r from %s: %d new, %d already seeded", job, config.seed_source, pushed, known)
         idle_since: float | None = None
         wait = poll  # before the next look when this one finds no seed
