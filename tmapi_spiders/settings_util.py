@@ -9,4 +9,3 @@ def priority_above(settings: BaseSettings, name: str) -> int:
     """One above the setting's priority and the project's: for a dict the add-on completes with the
     user's entries kept in it, whose merged value must replace the one it was made from."""
     return max(settings.getpriority(name) or 0, 20) + 1
-
