@@ -124,8 +124,8 @@ class CountedHTTP11DownloadHandler(HTTP11DownloadHandler):
         """The call, made by a copy of `request` carrying the token (the original never does)."""
         if way == QUERY:
             signed = request.replace(url=add_or_replace_parameter(request.url, contract.TOKEN_QUERY_PARAM, self.token))
-        else:
-            signed = request.replace()
+        else:  # the URL the original already made safe: Scrapy takes it as it is (`verbatim_url`)
+            signed = request.replace(meta={**request.meta, "verbatim_url": True})
             signed.headers[contract.TOKEN_HEADER] = self.token
         try:
             response = await super().download_request(signed)
