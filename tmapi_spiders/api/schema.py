@@ -72,14 +72,12 @@ def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
     return False
 
 
-# In orjson's text indented by 2 a level, a container at level MAX_DEPTH + 1 opens on a line indented this much
-# (JSON strings hold no raw newline): a record whose text has no such line cannot nest deeper.
-_DEEP_LINE = b"\n" + b"  " * MAX_DEPTH
+_DEEP_LINE = b"\n" + b"  " * MAX_DEPTH  # where a container at level MAX_DEPTH + 1 opens in orjson's indented text
 
 
 def _may_be_too_deep(record: dict[str, Any]) -> bool:
-    """False when the record surely nests at most MAX_DEPTH levels (settled in C); True when orjson cannot
-    write it (e.g. an int beyond 64 bits)."""
+    """False when the record's orjson text, indented 2 a level, has no _DEEP_LINE (JSON strings hold no raw
+    newline): it nests at most MAX_DEPTH levels. True when orjson cannot write it (an int beyond 64 bits)."""
     try:
         return _DEEP_LINE in orjson.dumps(record, option=orjson.OPT_INDENT_2)
     except TypeError:
