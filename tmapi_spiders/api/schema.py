@@ -47,7 +47,7 @@ class Product(TypedDict):
     shop_info: NotRequired[ShopInfo | None]
 
 
-_PRODUCT = TypeAdapter(Product)
+_VALIDATE = TypeAdapter(Product).validator.validate_python  # pydantic-core's own, no wrapper per record
 
 
 # A real record is 3 levels deep; far deeper ones break recursive exporters (CSV, JSON).
@@ -89,7 +89,7 @@ def invalid_reason(record: dict[str, Any]) -> str | None:
     if _may_be_too_deep(record) and too_deep(record):  # the walk only for the few the text leaves open
         return "invalid_nesting"
     try:
-        _PRODUCT.validate_python(record)
+        _VALIDATE(record)
     except ValidationError as exc:
         error = exc.errors(include_url=False, include_input=False)[0]
         where = ".".join(str(part) for part in error["loc"] if not isinstance(part, int)) or "item"
