@@ -151,7 +151,6 @@ class CountedHTTP11DownloadHandler(HTTP11DownloadHandler):
             current = current.__cause__ or current.__context__
 
     def _count(self, request: Request) -> None:
-        endpoint = endpoint_of(request)
-        if endpoint:
+        if endpoint := endpoint_of(request):
             self.stats.inc_value("tmapi/paid_calls")
             self.stats.inc_value(f"tmapi/calls/{endpoint}")
