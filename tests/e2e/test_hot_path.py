@@ -118,8 +118,8 @@ def test_too_deep_agrees_with_a_plain_walk(value: Any, levels: int, kind: str, l
 
 @settings(max_examples=300, deadline=None)
 @given(value=json_values, levels=st.integers(MAX_DEPTH - 8, MAX_DEPTH + 2), kind=st.sampled_from(["list", "dict"]))
-def test_the_bracket_count_settles_the_depth_as_the_walk_does(value: Any, levels: int, kind: str) -> None:
-    """invalid_reason walks only records with over MAX_DEPTH brackets: the same verdict as a plain walk."""
+def test_the_indented_text_settles_the_depth_as_the_walk_does(value: Any, levels: int, kind: str) -> None:
+    """invalid_reason walks only records whose indented text reaches level MAX_DEPTH + 1: the verdict of a walk."""
     record = {"item_id": 1, "wrapped": nest(levels, value, kind), "flat": value}
     assert (invalid_reason(record) == "invalid_nesting") == too_deep_by_walking(record, MAX_DEPTH)
 

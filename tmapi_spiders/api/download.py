@@ -124,8 +124,8 @@ class CountedHTTP11DownloadHandler(HTTP11DownloadHandler):
         """The call, made by a copy of `request` carrying the token (the original never does)."""
         if way == QUERY:
             signed = request.replace(url=add_or_replace_parameter(request.url, contract.TOKEN_QUERY_PARAM, self.token))
-        else:
-            signed = request.replace()
+        else:  # the URL the original already made safe: Scrapy takes it as it is (`verbatim_url`)
+            signed = request.replace(meta={**request.meta, "verbatim_url": True})
             signed.headers[contract.TOKEN_HEADER] = self.token
         try:
             response = await super().download_request(signed)
@@ -151,7 +151,6 @@ class CountedHTTP11DownloadHandler(HTTP11DownloadHandler):
             current = current.__cause__ or current.__context__
 
     def _count(self, request: Request) -> None:
-        endpoint = endpoint_of(request)
-        if endpoint:
+        if endpoint := endpoint_of(request):
             self.stats.inc_value("tmapi/paid_calls")
             self.stats.inc_value(f"tmapi/calls/{endpoint}")

@@ -47,7 +47,7 @@ class Product(TypedDict):
     shop_info: NotRequired[ShopInfo | None]
 
 
-_PRODUCT = TypeAdapter(Product)
+_VALIDATE = TypeAdapter(Product).validator.validate_python  # pydantic-core's own, no wrapper per record
 
 
 # A real record is 3 levels deep; far deeper ones break recursive exporters (CSV, JSON).
@@ -72,23 +72,24 @@ def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
     return False
 
 
-def _brackets(record: dict[str, Any]) -> int:
-    """Opening brackets in the record's JSON (one at least per list or dict); over MAX_DEPTH when orjson
-    cannot write it (e.g. an int beyond 64 bits)."""
+_DEEP_LINE = b"\n" + b"  " * MAX_DEPTH  # where a container at level MAX_DEPTH + 1 opens in orjson's indented text
+
+
+def _may_be_too_deep(record: dict[str, Any]) -> bool:
+    """False when the record's orjson text, indented 2 a level, has no _DEEP_LINE (JSON strings hold no raw
+    newline): it nests at most MAX_DEPTH levels. True when orjson cannot write it (an int beyond 64 bits)."""
     try:
-        text = orjson.dumps(record)
+        return _DEEP_LINE in orjson.dumps(record, option=orjson.OPT_INDENT_2)
     except TypeError:
-        return MAX_DEPTH + 1
-    return text.count(b"{") + text.count(b"[")
+        return True
 
 
 def invalid_reason(record: dict[str, Any]) -> str | None:
     """A short, stable reason naming the first bad field (a stats key), or None."""
-    # A record with at most MAX_DEPTH brackets cannot nest deeper: counted in C, the walk only for the rest.
-    if _brackets(record) > MAX_DEPTH and too_deep(record):
+    if _may_be_too_deep(record) and too_deep(record):  # the walk only for the few the text leaves open
         return "invalid_nesting"
     try:
-        _PRODUCT.validate_python(record)
+        _VALIDATE(record)
     except ValidationError as exc:
         error = exc.errors(include_url=False, include_input=False)[0]
         where = ".".join(str(part) for part in error["loc"] if not isinstance(part, int)) or "item"
