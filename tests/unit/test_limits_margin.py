@@ -24,14 +24,15 @@ def test_refusals_widen_the_margin_up_to_its_cap_and_answers_narrow_it_slowly() 
 
 
 def test_a_refused_call_spaces_the_next_calls_further_apart() -> None:
+    # 5 calls/s: a loop that wakes late by less than the step (0.2 s) leaves the schedule as it is
     async def spacing(refused: bool) -> float:
-        backend = limits.LocalBackend(0, 50.0)
+        backend = limits.LocalBackend(0, 5.0)
         await backend.release(await backend.acquire(), overloaded=refused)
-        backend.policy.qps = 50.0  # the AIMD cut of a 503 aside: the margin alone is measured
+        backend.policy.qps = 5.0  # the AIMD cut of a 503 aside: the margin alone is measured
         await backend.acquire()
         before = backend.next_start
         await backend.acquire()
         return backend.next_start - before  # the schedule's step: (1 + margin) / qps
 
-    assert abs(asyncio.run(spacing(False)) - (1 + limits.QPS_MARGIN) / 50) < 1e-9
-    assert abs(asyncio.run(spacing(True)) - (1 + limits.QPS_MARGIN + limits.MARGIN_STEP) / 50) < 1e-9
+    assert abs(asyncio.run(spacing(False)) - (1 + limits.QPS_MARGIN) / 5) < 1e-9
+    assert abs(asyncio.run(spacing(True)) - (1 + limits.QPS_MARGIN + limits.MARGIN_STEP) / 5) < 1e-9
