@@ -9,7 +9,6 @@ sides; the median round is reported (benchmarks/speed.py says what each row mean
 from __future__ import annotations
 
 import json
-import re
 import statistics
 import subprocess
 import sys
@@ -81,7 +80,8 @@ def cpu_and_latency(tmp: Path, rounds: int, images_count: int, quick: bool, agai
                 sandbox.reset()
                 settings = NO_THROTTLE
                 if what == "crawl_idle":  # CPU spent inside the crawl while its one call is out
-                    settings = {**NO_THROTTLE, "EXTENSIONS": with_probe("tests.probes.WaitCpuProbe")}
+                    probe = with_probe("tests.probes.WaitCpuProbe")
+                    settings = {**NO_THROTTLE, "EXTENSIONS": probe, "TMAPI_STATS_FILE": str(tmp / "idle.stats.json")}
                 args = crawl_args(tmp / f"{seeds}.txt", tmp / f"{what}.jsonl", settings)
                 got[what] = run(args, crawl_env(sandbox.url), tmp / f"{what}.log")
                 if got[what].returncode:
@@ -90,11 +90,12 @@ def cpu_and_latency(tmp: Path, rounds: int, images_count: int, quick: bool, agai
             floor_page = (got["floor_many"].cpu - got["floor_one"].cpu) / (n - 1)
             peer_page = (got["peer_many"].cpu - got["peer_one"].cpu) / (n - 1)
             latency_page = (got["crawl_latency"].cpu - got["crawl_one"].cpu) / (lat_n - 1)
-            wait_cpu = re.search(r"'probe/wait_cpu_us': (\d+)", got["crawl_idle"].output)
-            wait_wall = re.search(r"'probe/wait_us': (\d+)", got["crawl_idle"].output)
+            # The final stats from TMAPI_STATS_FILE (the log shows Scrapy's stats dump at DEBUG only).
+            idle_stats = json.loads((tmp / "idle.stats.json").read_text(encoding="utf-8"))
+            wait_cpu, wait_wall = idle_stats.get("probe/wait_cpu_us"), idle_stats.get("probe/wait_us")
             if not (wait_cpu and wait_wall):
-                raise RuntimeError("crawl_idle: no probe/wait_* stats in its log")
-            idle_per_s = int(wait_cpu.group(1)) / int(wait_wall.group(1))
+                raise RuntimeError("crawl_idle: no probe/wait_* stats in its stats file")
+            idle_per_s = int(wait_cpu) / int(wait_wall)
             vs_old: dict[str, float] = {}
             if against is not None:
                 written = {w: len((tmp / f"{w}.jsonl").read_bytes().splitlines()) for w in ("old_many", "crawl_many")}

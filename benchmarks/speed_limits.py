@@ -5,8 +5,8 @@ call in a second (benchmarks/speed.py says what each row means).
 
 from __future__ import annotations
 
+import json
 import os
-import re
 import subprocess
 import sys
 import threading
@@ -54,7 +54,11 @@ def redis_run(
     logs = [open(tmp / job / f"w{i}.log", "w", encoding="utf-8") for i in range(workers)]
     procs = [
         subprocess.Popen(
-            crawl_args(None, tmp / job / f"products-w{i}.jsonl", {**common, "TMAPI_WORKER_ID": f"w{i}"}),
+            crawl_args(
+                None,
+                tmp / job / f"products-w{i}.jsonl",
+                {**common, "TMAPI_WORKER_ID": f"w{i}", "TMAPI_STATS_FILE": str(tmp / job / f"w{i}.stats.json")},
+            ),
             cwd=REPO,
             env=env,
             stdout=subprocess.DEVNULL,
@@ -91,12 +95,15 @@ def redis_run(
     calls = sandbox.calls()
     refused = sum(1 for c in calls if c["status"] == contract.CONCURRENCY_LIMIT)
     ok = max(1, sum(1 for c in calls if c["status"] == 200))
-    # The limiter's own share, from its counters (exact script calls) and what each script runs.
+    # The limiter's own share, from its counters (exact script calls) and what each script runs; the
+    # workers' final stats are in their TMAPI_STATS_FILE (the log has Scrapy's stats dump at DEBUG only).
     counts: dict[str, int] = {}
     for i in range(workers):
-        log = (tmp / job / f"w{i}.log").read_text(encoding="utf-8", errors="replace")
-        for name, value in re.findall(r"'tmapi/limit/redis/(\w+)': (\d+)", log):
-            counts[name] = counts.get(name, 0) + int(value)
+        stats = json.loads((tmp / job / f"w{i}.stats.json").read_text(encoding="utf-8"))
+        for key, value in stats.items():
+            if key.startswith("tmapi/limit/redis/"):
+                name = key.removeprefix("tmapi/limit/redis/")
+                counts[name] = counts.get(name, 0) + int(value)
     limiter = sum(counts.get(k, 0) * n for k, n in LIMITER_COMMANDS.items()) / ok
     return {
         "workers": workers,

@@ -87,9 +87,10 @@ return {'ok', job_marker, queued}
 
 # ARGV: marker id seen, worker, lease seconds, lease id ('': acknowledge only), number of done
 # lease ids n, id1..idn, name1, value1, ...
-# Acknowledges the done leases (500 to a ZREM and HDEL) and adds the counters' deltas, then pops
-# the highest-priority request into a lease: {'ok', marker, id, data}, or {'ok', marker} when none
-# was asked for or none is queued.
+# Acknowledges the done leases (500 to a ZREM and HDEL) and adds the counters' deltas (one HMGET
+# and one HSET for all of them, whose number grows with the workers), then pops the highest-priority
+# request into a lease: {'ok', marker, id, data}, or {'ok', marker} when none was asked for or none
+# is queued.
 # Lease ids come from the worker: an INCR here could repeat after a failover to a lagging replica.
 POP_REQUEST = """
 if lost() then return {'gone', job_marker} end
@@ -99,7 +100,18 @@ for i = 6, 5 + n, 500 do
   redis.call('ZREM', inflight, unpack(ARGV, i, last))
   redis.call('HDEL', leases, unpack(ARGV, i, last))
 end
-for i = 6 + n, #ARGV, 2 do redis.call('HINCRBY', stats, ARGV[i], ARGV[i + 1]) end
+local names = {}
+for i = 6 + n, #ARGV, 2 do names[#names + 1] = ARGV[i] end
+if #names == 1 then
+  redis.call('HINCRBY', stats, names[1], tonumber(ARGV[#ARGV]))
+elseif #names > 1 then
+  local old, new = redis.call('HMGET', stats, unpack(names)), {}
+  for j, name in ipairs(names) do
+    new[#new + 1] = name
+    new[#new + 1] = string.format('%d', (tonumber(old[j]) or 0) + tonumber(ARGV[5 + n + 2 * j]))
+  end
+  redis.call('HSET', stats, unpack(new))
+end
 if ARGV[4] == '' then return {'ok', job_marker} end
 local top = redis.call('ZPOPMIN', requests)
 if #top == 0 then return {'ok', job_marker} end
