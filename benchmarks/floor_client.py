@@ -8,7 +8,7 @@ of the sandbox as the crawl's middleware does), parses each answer with orjson a
 every item, with the same context fields, as one JSON Lines record (UTF-8, no \\u
 escapes) with orjson, as the crawl's feed does. Nothing else: no validation, no retries,
 no stats. Parsing and writing with the standard `json` module made this floor 2.3x
-slower than it needs to be, and every ratio against it flattering (issue 17).
+slower than it needs to be, and every ratio against it flattering.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/speed.py            # about 6 minutes on 2 cores
     .venv/bin/python benchmarks/speed.py --quick    # about 4 minutes: one CPU round, shorter runs
     .venv/bin/python benchmarks/speed.py --only redis,qps
-    mkdir -p /tmp/old && git archive 473ff35 | tar -x -C /tmp/old   # the code before issue 13's rework
+    mkdir -p /tmp/old && git archive 473ff35 | tar -x -C /tmp/old   # the code before the answer-reading rework
     .venv/bin/python benchmarks/speed.py --only cpu --against /tmp/old
 
 Rows (each a real `scrapy crawl image_search` subprocess; the sandbox runs as its own
@@ -17,7 +17,7 @@ process, Redis is a private redis-server):
   of these pages costs).
 - against (--against DIR): the crawl of another checkout of the project (its own scrapy.cfg,
   settings and tmapi_spiders, this venv) in the same rounds, same sandbox and pages: CPU per
-  page of this crawl over that one's (issue 13: no more than 1.10).
+  page of this crawl over that one's (no more than 1.10).
 - latency: CPU a second while every call waits on the API (one call that takes 6 s, timed
   inside the crawl by tests/probes.py's WaitCpuProbe: process CPU over wall time), and CPU
   per page of a latency-bound crawl (0.5 s a call, 16 at once) against the zero-latency one,
@@ -134,7 +134,7 @@ def table(result: dict[str, Any]) -> str:
         if "vs_old" in m:
             lines.append(
                 f"| CPU per page, zero latency, vs {c['against']} | {m['vs_old']:.2f}x ({m['crawl_ms_per_page']:.2f} ms"
-                f" vs {m['old_ms_per_page']:.2f} ms) | <= 1.10x (issue 13) | this crawl over that one's, median of"
+                f" vs {m['old_ms_per_page']:.2f} ms) | <= 1.10x | this crawl over that one's, median of"
                 f" {len(rs)} rounds, range {min(r['vs_old'] for r in rs):.2f}-{max(r['vs_old'] for r in rs):.2f}x;"
                 " the same rounds as the floor |"
             )

@@ -138,7 +138,7 @@ def in_checkout(checkout: Path, args: list[str]) -> list[str]:
 def decoding_before_the_envelope(checkout: Path) -> dict[str, Any]:
     """Settings that let an older checkout read the sandbox's gzip answers.
 
-    The code before issue 13 (473ff35) left Scrapy's HttpCompressionMiddleware at its default
+    The code before the answer-reading rework (473ff35) left Scrapy's HttpCompressionMiddleware at its default
     590, so its envelope middleware (910) read the gzip bytes and called every answer
     malformed; the sandbox learnt gzip later. Scrapy's own middleware at 915 (decoding before
     the envelope reads, as this project's does now) lets it read the same answers as the

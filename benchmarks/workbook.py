@@ -3,7 +3,7 @@
 Feeds `--records` synthetic product records (shaped like the sandbox's: tests/report_data.py's
 real sandbox record, varied per offer: id, title, price tiers, sales, badges, one of
 `--suppliers` suppliers; a seed spreadsheet's `input` and a `converted` USD price on each) to
-the `xlsx` feed exporter (tmapi_spiders/spreadsheets/workbook.py) and, as the peer, to the JSON Lines
+the `xlsx` feed exporter (tmapi_spiders/spreadsheets/exporter.py) and, as the peer, to the JSON Lines
 exporter of the same records. Each runs in its own process, so each peak RSS is its own; a
 third process only generates the records, and its time and RSS are the baseline taken off.
 Prints a Markdown table (benchmarks/RESULTS.md, "Sourcing workbook"). Usage:
@@ -81,7 +81,7 @@ def one(kind: str, n: int, images: int, suppliers: int, out: Path) -> dict[str, 
     """Run one kind in this process: generate only, or write the records with one exporter."""
     from tmapi_spiders.crawl.exporters import FastJsonLinesItemExporter
     from tmapi_spiders.items import ProductItem
-    from tmapi_spiders.spreadsheets.workbook import XlsxItemExporter
+    from tmapi_spiders.spreadsheets.exporter import XlsxItemExporter
 
     started, cpu = time.perf_counter(), time.process_time()
     if kind == "generate":

@@ -42,11 +42,10 @@ class SchedulerProbe:
 
 
 class ImportProbe:
-    """Which of the Redis libraries the crawl had imported by its end (`probe/imported/<name>`: 0 or 1).
+    """Which of the libraries a single-process JSON Lines crawl does not need it had imported by its
+    end (`probe/imported/<name>`: 0 or 1): the Redis ones, and openpyxl (workbooks only)."""
 
-    A single-process crawl needs neither."""
-
-    WATCHED = ("redis", "scrapy_redis")
+    WATCHED = ("redis", "scrapy_redis", "openpyxl")
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
@@ -68,7 +67,7 @@ class WaitCpuProbe:
     """CPU the crawl spent while its first call was out (`probe/wait_cpu_us`, `probe/wait_us`).
 
     From the first request reaching the downloader to its response: with a slow API that is
-    time in which the crawl has nothing to do, so any CPU in it is polling or timers (issue 17)."""
+    time in which the crawl has nothing to do, so any CPU in it is polling or timers."""
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler

@@ -146,7 +146,7 @@ class RedisServer:
         self.close()
 
 
-# --- Managed-Redis shapes: TLS, Cluster, Sentinel (issue 18), each started by the tests ------------
+# --- Managed-Redis shapes: TLS, Cluster, Sentinel, each started by the tests ------------
 
 
 def tls_supported(binary: str = "") -> str:

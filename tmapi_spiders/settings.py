@@ -98,7 +98,7 @@ FEED_EXPORTERS = {
     "jl": "tmapi_spiders.crawl.exporters.FastJsonLinesItemExporter",
     "jsonl": "tmapi_spiders.crawl.exporters.FastJsonLinesItemExporter",
     # The sourcing workbook (docs/sourcing.md).
-    "xlsx": "tmapi_spiders.spreadsheets.workbook.XlsxItemExporter",
+    "xlsx": "tmapi_spiders.spreadsheets.exporter.XlsxItemExporter",
 }
 
 

@@ -41,8 +41,9 @@ def test_the_seed_loop_holds_a_long_list_out_of_the_scheduler(tmp_path: Path) ->
     assert 1 <= result.stats["probe/max_scheduled"] <= 4
 
 
-def test_a_single_process_crawl_imports_no_redis(tmp_path: Path) -> None:
-    # Redis is for shared jobs only: a single-process crawl neither touches nor imports it.
+def test_a_single_process_crawl_imports_no_redis_and_no_openpyxl(tmp_path: Path) -> None:
+    # Redis is for shared jobs only, openpyxl for workbooks: a JSON Lines crawl in one process
+    # imports neither (each is a start-up cost every crawl would pay).
     seeds = tmp_path / "images.txt"
     seeds.write_text("https://cbu01.alicdn.com/img/lean/1/total-40.jpg\n", encoding="utf-8")
     with SandboxThread(SandboxConfig(seed=5)) as api:

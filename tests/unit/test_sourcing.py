@@ -16,6 +16,7 @@ from openpyxl import load_workbook
 from tests.report_data import failure, record
 from tmapi_spiders.items import FailureItem, ProductItem
 from tmapi_spiders.spreadsheets import sourcing, workbook
+from tmapi_spiders.spreadsheets.exporter import XlsxItemExporter
 
 A, B, C = (f"https://img.example/{name}.jpg" for name in ("a", "b", "c"))
 
@@ -246,7 +247,7 @@ def test_workbook_of_records_without_input_or_currency(tmp_path: Path) -> None:
 
 def test_exporter_builds_the_workbook_at_finish() -> None:
     file = io.BytesIO()
-    exporter = workbook.XlsxItemExporter(file)
+    exporter = XlsxItemExporter(file)
     exporter.start_exporting()
     for r in small_case():
         exporter.export_item(ProductItem(r))

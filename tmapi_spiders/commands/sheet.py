@@ -20,7 +20,7 @@ from tmapi_spiders import report
 from tmapi_spiders.api.auth import secrets_of
 from tmapi_spiders.commands import Tool, fail
 from tmapi_spiders.crawl.outputs import beside, whole
-from tmapi_spiders.spreadsheets import sourcing, workbook
+from tmapi_spiders.spreadsheets import sourcing
 
 
 def records(path: Path, require: str, skipped: list[int]) -> Any:
@@ -106,6 +106,10 @@ class Command(Tool, ScrapyCommand):
             print(f"warning: {products}: {bad} lines skipped (torn, or not product records)", file=sys.stderr)
         if bad_failures and failures is not None:
             print(f"warning: {failures}: {bad_failures} lines skipped (torn, or not failure records)", file=sys.stderr)
+        # Imported only here: Scrapy imports every command module at the start of every command,
+        # and openpyxl takes about 50 ms to import.
+        from tmapi_spiders.spreadsheets import workbook
+
         try:
             with whole(output) as tmp:
                 workbook.write(collection, choice, tmp, products.name, secrets_of(self.settings))
