@@ -13,10 +13,16 @@ from urllib.parse import urlencode
 
 import pytest
 from hypothesis import settings as hypothesis_settings
+from scrapy.utils.reactor import install_reactor
 
 from tests.redis_server import RedisServer
 from tmapi_spiders.api import contract
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
+
+# The test process's reactor is the asyncio one the project's crawls ask for: crawls in this
+# process (tests/in_process.py) run on it. Installed first, before a test's `get_crawler` or
+# import of `twisted.internet.reactor` installs Twisted's default one for good.
+install_reactor("twisted.internet.asyncioreactor.AsyncioSelectorReactor")
 
 # Property tests run on a loaded machine (four test workers on two cores): an example's
 # duration says nothing there, so no deadline.
