@@ -1,21 +1,29 @@
 """A seed list read lazily as the crawl goes, so a long list never sits whole in memory: each line
 checked (a plain URL by a fast path), repeats dropped by a 16-byte digest, and the share of the file read
-so far kept for the progress line's estimate."""
+so far kept for the progress line's estimate. What a stopped crawl never started is listed once, beside
+its summary, as a seed list of its own (`list_not_started`)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
+import logging
 import os
 import re
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
+from scrapy.crawler import Crawler
 from scrapy.statscollectors import StatsCollector
 
 from tmapi_spiders.api.identity import DEFAULT_PORTS, image_key
 from tmapi_spiders.api.redact import Redactor
+from tmapi_spiders.crawl.done import WriteGuard
+from tmapi_spiders.crawl.outputs import SUMMARY_SUFFIX, write_whole
 from tmapi_spiders.crawl.seeds import (
     INTERNAL_NAMES,
     INTERNAL_SUFFIXES,
@@ -26,6 +34,8 @@ from tmapi_spiders.crawl.seeds import (
     SeedError,
     check_image_url,
 )
+
+logger = logging.getLogger(__name__)
 
 # Most lines of a catalogue export: a plain http(s) URL, checked and keyed without urllib (plain_key).
 _PLAIN = re.compile(
@@ -150,3 +160,30 @@ def text_list(path: str | None, urls: str | None, redactor: Redactor) -> SeedSou
         return SeedSource(parse_lines([part.strip().encode() for part in (urls or "").split(",")], redactor))
     reader = LineReader(path)
     return SeedSource(parse_lines(reader, redactor), reader)
+
+
+def list_not_started(crawler: Crawler, summary: str) -> dict[str, Any]:
+    """List the images the crawl never started beside its summary (`<feed>.not-started.txt`, a seed
+    list for the same command): the summary's totals name their number and file; with none, {} and
+    an earlier run's list removed."""
+    rest = getattr(crawler.spider, "unstarted_seeds", None)
+    path = summary.removesuffix(SUMMARY_SUFFIX) + ".not-started.txt"
+    seeds = rest() if rest is not None else iter(())
+    first = next(seeds, None)
+    if first is None:
+        with contextlib.suppress(OSError):
+            os.remove(path)
+        return {}
+    assert crawler.stats is not None
+    counted = itertools.count()  # zip stops on the seeds' end: it then gives how many were written
+    header = f"# not started ({crawler.stats.get_value('finish_reason')}): run the same command again\n"
+    urls = (seed.url + "\n" for seed, _ in zip(itertools.chain((first,), seeds), counted, strict=False))
+    try:
+        write_whole(path, itertools.chain((header,), urls))
+    except OSError as exc:
+        deque(seeds, maxlen=0)  # read to its end all the same: then tmapi/images_total counts the whole list
+        WriteGuard.of(crawler).fail(path, exc)
+        return {}
+    count = next(counted)
+    logger.info("%d images of the list not started: listed in %s", count, path)
+    return {"images_not_started": count, "not_started_file": path}

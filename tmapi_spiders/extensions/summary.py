@@ -5,12 +5,9 @@ Images started and not finished are listed as `unfinished`, so its sums add up t
 
 from __future__ import annotations
 
-import contextlib
-import itertools
 import json
 import logging
-import os
-from collections import Counter, deque
+from collections import Counter
 from typing import Any, Self
 
 from scrapy import Spider, signals
@@ -22,9 +19,8 @@ from tmapi_spiders import registry
 from tmapi_spiders import signals as tmapi_signals
 from tmapi_spiders.api.requests import META_KEY
 from tmapi_spiders.clock import utc_now
-from tmapi_spiders.crawl import feeds
+from tmapi_spiders.crawl import feeds, seed_reading
 from tmapi_spiders.crawl.done import WriteGuard
-from tmapi_spiders.crawl.outputs import SUMMARY_SUFFIX as SUFFIX
 from tmapi_spiders.crawl.outputs import summary_file, write_whole
 from tmapi_spiders.extensions import for_tmapi_job, stat
 from tmapi_spiders.jobs import backends
@@ -132,30 +128,6 @@ class TmapiRunSummary:
             for image, state in self.in_progress.items()
         ]
 
-    def list_not_started(self, summary: str) -> dict[str, Any]:
-        """List the images never started beside the summary: the totals naming their number and file;
-        with none, {} and an earlier run's list removed."""
-        rest = getattr(self.crawler.spider, "unstarted_seeds", None)
-        path = summary.removesuffix(SUFFIX) + ".not-started.txt"
-        seeds = rest() if rest is not None else iter(())
-        first = next(seeds, None)
-        if first is None:
-            with contextlib.suppress(OSError):
-                os.remove(path)
-            return {}
-        counted = itertools.count()  # zip stops on the seeds' end: it then gives how many were written
-        header = f"# not started ({self.stats.get_value('finish_reason')}): run the same command again\n"
-        urls = (seed.url + "\n" for seed, _ in zip(itertools.chain((first,), seeds), counted, strict=False))
-        try:
-            write_whole(path, itertools.chain((header,), urls))
-        except OSError as exc:
-            deque(seeds, maxlen=0)  # read to its end all the same: then tmapi/images_total counts the whole list
-            WriteGuard.of(self.crawler).fail(path, exc)
-            return {}
-        count = next(counted)
-        logger.info("%d images of the list not started: listed in %s", count, path)
-        return {"images_not_started": count, "not_started_file": path}
-
     def feed_slot_closed(self, slot: FeedSlot) -> None:
         if self.products_uri is None and not feeds.failures_only(slot.feed_options):
             self.products_uri = slot.uri
@@ -196,7 +168,7 @@ class TmapiRunSummary:
         stamp = self.started.replace(":", "-")
         spider_name = self.crawler.spider.name if self.crawler.spider else None
         path = self.path = summary_file(settings, self.products_uri, spider_name or "crawl", stamp)
-        not_started = {} if self.results.shared else self.list_not_started(path)
+        not_started = {} if self.results.shared else seed_reading.list_not_started(self.crawler, path)
         job = self.results.job_totals()
         totals = totals_of(images, job.get("images", stat(stats, "tmapi/images_total")))
         # Besides the per-image sums: what was fetched and written, unfinished images included.
