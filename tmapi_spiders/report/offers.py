@@ -5,8 +5,8 @@ Outside data is made harmless here: strings cut to a card's length, URLs not htt
 
 from __future__ import annotations
 
+import math
 import re
-from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,6 +24,8 @@ MAX_URL = 4096  # the seed lists' own limit (seeds.py)
 
 
 # Whitespace, controls and the characters that end an HTML attribute or a CSS url().
+# A number as the API writes one: no underscores, no other scripts' digits (float() takes both).
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _NOT_IN_URLS = re.compile(r'[\x00-\x20\x7f"<>\\`]')
 
 
@@ -48,18 +50,20 @@ def safe_url(value: Any) -> str | None:
 
 
 def number(value: Any) -> float | None:
-    """A price or count from the API's decimal strings, or None when it is not one."""
+    """A price or count from the API's decimal strings (ASCII digits, as JSON writes numbers), or None
+    when it is not one or is beyond a float (a price of 1e400 would rank as infinite)."""
     if isinstance(value, bool) or value is None:
         return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str) and value.strip():
-        try:
-            parsed = Decimal(value.strip().rstrip("%"))
-        except InvalidOperation:
-            return None
-        return float(parsed) if parsed.is_finite() else None
-    return None
+    if isinstance(value, str):
+        text = value.strip().rstrip("%")
+        value = float(text) if _DECIMAL.fullmatch(text) else None
+    if not isinstance(value, (int, float)):
+        return None
+    try:
+        result = float(value)
+    except OverflowError:  # an integer beyond a float's range
+        return None
+    return result if math.isfinite(result) else None
 
 
 def count(value: Any) -> int | None:
