@@ -80,7 +80,6 @@ EXTENSIONS = {
 DEFAULT_DROPITEM_LOG_LEVEL = "DEBUG"
 
 ITEM_PIPELINES = {
-    "tmapi_spiders.crawl.pipelines.NormalisationPipeline": 100,
     "tmapi_spiders.crawl.pipelines.ValidationPipeline": 200,
 }
 

@@ -34,7 +34,7 @@ from tests.crawl_helpers import crawl
 from tmapi_spiders.api.envelope import Envelope, read_envelope
 from tmapi_spiders.api.schema import MAX_DEPTH, invalid_reason
 from tmapi_spiders.crawl.exporters import FlatCsvItemExporter
-from tmapi_spiders.crawl.pipelines import NormalisationPipeline, ValidationPipeline
+from tmapi_spiders.crawl.pipelines import ValidationPipeline
 from tmapi_spiders.crawl.seeds import Seed
 from tmapi_spiders.items import FailureItem, ProductItem
 from tmapi_spiders.spiders.image_search import ImageSearchSpider
@@ -76,7 +76,6 @@ class Harness:
         values.update(TMAPI_API_TOKEN="hostile-token", TMAPI_BASE_URL="http://127.0.0.1:9", LOG_LEVEL="ERROR")
         self.crawler: Crawler = get_crawler(ImageSearchSpider, values)
         self.spider: ImageSearchSpider = ImageSearchSpider.from_crawler(self.crawler, urls=IMAGE)
-        self.normalise = NormalisationPipeline()
         self.validate = ValidationPipeline.from_crawler(self.crawler)
         self.stats = self.crawler.stats
         assert self.stats is not None
@@ -96,7 +95,7 @@ class Harness:
 
     def pipe(self, product: ProductItem) -> ProductItem | None:
         try:
-            return asyncio.run(self.validate.process_item(asyncio.run(self.normalise.process_item(product))))
+            return asyncio.run(self.validate.process_item(product))
         except DropItem:
             return None
 

@@ -1,5 +1,5 @@
 """Per-record validation on Scrapy's item path: a page's records leave the spider as plain
-ProductItems, and NormalisationPipeline then ValidationPipeline normalise, check and count
+ProductItems the spider normalised, and ValidationPipeline checks and counts
 each one (drop reasons in stats)."""
 
 from __future__ import annotations
@@ -16,10 +16,9 @@ from scrapy.utils.test import get_crawler
 
 import tmapi_spiders.settings as project_settings
 from tmapi_spiders.api.schema import MAX_DEPTH
-from tmapi_spiders.crawl.pipelines import NormalisationPipeline
 from tmapi_spiders.crawl.seeds import Seed
 from tmapi_spiders.items import ProductItem
-from tmapi_spiders.spiders.image_search import ImageSearchSpider
+from tmapi_spiders.spiders.image_search import ImageSearchSpider, normalise
 
 IMAGE = "https://cbu01.alicdn.com/img/ibank/page-check.jpg"
 GOOD: dict[str, Any] = {
@@ -41,7 +40,9 @@ def nest(levels: int, inner: Any) -> Any:
 
 
 def normalised(record: dict[str, Any]) -> dict[str, Any]:
-    return asyncio.run(NormalisationPipeline().process_item(ProductItem(copy.deepcopy(record))))
+    record = copy.deepcopy(record)
+    normalise(record)
+    return record
 
 
 def crawler_settings(**changes: Any) -> dict[str, Any]:
@@ -91,7 +92,7 @@ def page_through(changes: dict[str, Any], items: list[dict[str, Any]]) -> tuple[
     return products, kept, crawler.stats
 
 
-def test_a_page_leaves_the_spider_as_plain_records_normalised_and_counted_by_the_pipelines() -> None:
+def test_a_page_leaves_the_spider_as_plain_records_normalised_then_counted_by_the_pipeline() -> None:
     messy = {**GOOD, "item_id": 2, "img": "//cbu01.alicdn.com/b.jpg", "title": "  Phone \n Case "}
     messy["shop_info"] = {"shop_url": "//shop.1688.com/x"}
     products, kept, stats = page_through({}, [GOOD, messy])

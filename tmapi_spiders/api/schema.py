@@ -35,7 +35,7 @@ class ShopInfo(TypedDict):
 
 
 class Product(TypedDict):
-    """A product record as kept (after NormalisationPipeline)."""
+    """A product record as kept (normalised by the spider)."""
 
     item_id: StrictInt
     product_url: AbsoluteUrl

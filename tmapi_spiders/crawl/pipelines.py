@@ -1,5 +1,5 @@
-"""Item pipelines: normalise, then validate, each product record; failure records pass untouched.
-Coroutines, although neither waits: Scrapy takes them more cheaply than a plain return."""
+"""The item pipeline that checks each product record (the spider has normalised it); failure records pass
+untouched. A coroutine, although it never waits: Scrapy takes one more cheaply than a plain return."""
 
 from __future__ import annotations
 
@@ -53,26 +53,3 @@ class ValidationPipeline:
                 item.get("query_image_url"),
             )
         raise DropItem(reason)
-
-
-class NormalisationPipeline:
-    """Makes URLs absolute and trims titles; prices keep the API's exact strings."""
-
-    async def process_item(self, item: Any) -> Any:
-        if not isinstance(item, ProductItem):
-            return item
-        for name in ("title", "title_origin"):
-            value = item.get(name)
-            if isinstance(value, str):
-                item[name] = " ".join(value.split())
-        _absolute(item, "product_url")
-        _absolute(item, "img")
-        if isinstance(item.get("shop_info"), dict):
-            _absolute(item["shop_info"], "shop_url")
-        return item
-
-
-def _absolute(record: dict[str, Any], name: str) -> None:
-    value = record.get(name)
-    if isinstance(value, str) and value.startswith("//"):
-        record[name] = "https:" + value

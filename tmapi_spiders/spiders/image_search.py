@@ -193,6 +193,7 @@ class ImageSearchSpider(Spider):
         context = record_context(state, page=state.page)
         for rank, raw in step.new_items:
             product = ProductItem(raw)
+            normalise(product)
             if not _CONTEXT_FIELD_SET.isdisjoint(product):
                 for name in product.keys() & _CONTEXT_FIELD_SET:  # an API field under one of our names: kept, renamed
                     product[f"api_{name}"] = product[name]
@@ -261,6 +262,17 @@ class ImageSearchSpider(Spider):
             image={"query_image_url": state.image, "status": status, "reason": reason, "total_count": state.total}
             | {"pages": pages, "items": state.items, "duplicates": state.dups, "ended": ended},
         )
+
+
+def normalise(record: dict[str, Any]) -> None:
+    """Titles with their whitespace collapsed and protocol-relative URLs as https, as the API means them;
+    prices keep the API's exact strings."""
+    for name in ("title", "title_origin"):
+        if isinstance(value := record.get(name), str):
+            record[name] = " ".join(value.split())
+    for where, name in ((record, "product_url"), (record, "img"), (record.get("shop_info"), "shop_url")):
+        if isinstance(where, dict) and isinstance(value := where.get(name), str) and value.startswith("//"):
+            where[name] = "https:" + value
 
 
 def record_context(state: ChainState, **fields: Any) -> dict[str, Any]:
