@@ -113,9 +113,7 @@ def main(argv: list[str] | None = None) -> int:
             # rotate off and store; replay must follow store (it reads what store wrote)
             order = ["off", "store", "replay"] if rep % 2 == 0 else ["store", "replay", "off"]
             reps.append(repetition(tmp, sandbox, rep, order, pages))
-    ratios = {
-        s: [round(r["ms_per_page"][s] / r["ms_per_page"]["off"], 3) for r in reps] for s in ("store", "replay")
-    }
+    ratios = {s: [round(r["ms_per_page"][s] / r["ms_per_page"]["off"], 3) for r in reps] for s in ("store", "replay")}
     median_rep = sorted(reps, key=lambda r: r["ms_per_page"]["store"] / r["ms_per_page"]["off"])[len(reps) // 2]
     disk_figures = median_rep["disk"]
     result = {
