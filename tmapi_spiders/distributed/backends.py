@@ -15,14 +15,14 @@ from tmapi_spiders import registry
 from tmapi_spiders.distributed import connection
 from tmapi_spiders.distributed.job import Job
 from tmapi_spiders.distributed.worker import Worker
-from tmapi_spiders.jobs.backends import CounterUnavailable, LocalResults
+from tmapi_spiders.jobs.backends import CounterUnavailable, LocalBackends, LocalCounter, LocalResults
 from tmapi_spiders.limits import LEASE_SETTING, POLL_SETTING
 from tmapi_spiders.limits.shared import BLOCK, RedisBackend
 
 logger = logging.getLogger(__name__)
 
 
-class RedisBackends:
+class RedisBackends(LocalBackends):
     """A worker's backends, on its job's keys (TMAPI_JOB, else the spider's name)."""
 
     shared = True
@@ -142,14 +142,14 @@ return n
 """
 
 
-class RedisCounter:
+class RedisCounter(LocalCounter):
     """The whole job's paid calls: one counter, one short script per call on the reactor thread."""
 
     shared = True  # a shared queue is left for a later run with a higher cap (not drained)
 
     def __init__(self, job: Job, limit: int, keep_seconds: int) -> None:
+        super().__init__(limit)
         self.job = job
-        self.limit = limit
         self.keep_seconds = keep_seconds
         self._reserve = self.job.server.register_script(RESERVE_LUA)
 

@@ -4,7 +4,7 @@ or the job's Redis (distributed/backends.py, loaded by path so one process never
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from scrapy.settings import BaseSettings
 from scrapy.utils.misc import load_object
@@ -44,33 +44,25 @@ class LocalResults:
         """Once the summary is written (persist: SCHEDULER_PERSIST)."""
 
 
-class CallCounter(Protocol):
-    """Where reservations are counted: this process, or the whole job."""
-
-    shared: bool  # the job's: its queue is left as it is at the cap; this process's is drained
-
-    async def reserve(self) -> int: ...  # calls reserved so far with this one, or 0 at the cap
-
-    def job_finished(self) -> None: ...  # the crawl finished (not stopped): a job-wide count goes with the job
-
-
 class LocalCounter:
-    """One process: the reactor thread is the only writer, so a plain int is exact."""
+    """Where reservations are counted: this process (RedisCounter: the whole job). The reactor
+    thread is the only writer, so a plain int is exact."""
 
-    shared = False
+    shared = False  # the job's: its queue is left as it is at the cap; this process's is drained
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.count = 0
 
     async def reserve(self) -> int:
+        """Calls reserved so far with this one, or 0 at the cap."""
         if self.count >= self.limit:
             return 0
         self.count += 1
         return self.count
 
     def job_finished(self) -> None:
-        return None  # nothing outlives the process
+        """The crawl finished (not stopped): a job-wide count goes with the job; nothing outlives the process."""
 
 
 class CounterUnavailable(Exception):
@@ -82,32 +74,22 @@ def shared(settings: BaseSettings) -> bool:
     return bool(settings.get("REDIS_URL") or settings.get("REDIS_SENTINELS"))
 
 
-class Backends(Protocol):
-    """Each feature's backend for one crawl."""
-
-    shared: bool  # the job's, in Redis (True), or this process's (False)
-
-    def image_results(self) -> LocalResults: ...
-
-    def call_counter(self, limit: int) -> CallCounter: ...
-
-    def limiter(self, concurrency: int, qps: float) -> LimitBackend: ...
-
-
 class LocalBackends:
-    shared = False
+    """Each feature's backend for one crawl: this process's (RedisBackends: the job's)."""
+
+    shared = False  # the job's, in Redis (True), or this process's (False)
 
     def image_results(self) -> LocalResults:
         return LocalResults()
 
-    def call_counter(self, limit: int) -> CallCounter:
+    def call_counter(self, limit: int) -> LocalCounter:
         return LocalCounter(limit)
 
     def limiter(self, concurrency: int, qps: float) -> LimitBackend:
         return LocalBackend(concurrency, qps)
 
 
-def for_crawler(crawler: Crawler) -> Backends:
+def for_crawler(crawler: Crawler) -> LocalBackends:
     """The backends of this crawl: the job's in Redis for a worker of a shared job, else local."""
     if shared(crawler.settings):
         return load_object("tmapi_spiders.distributed.backends.RedisBackends")(crawler)

@@ -18,7 +18,7 @@ from tmapi_spiders import registry
 from tmapi_spiders import signals as tmapi_signals
 from tmapi_spiders.api.requests import endpoint_of
 from tmapi_spiders.jobs import backends
-from tmapi_spiders.jobs.backends import CallCounter, CounterUnavailable
+from tmapi_spiders.jobs.backends import CounterUnavailable, LocalCounter
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ SETTING = "TMAPI_MAX_CALLS"
 class TmapiCallCapMiddleware:
     """Reserves a paid call for each API request before it leaves; refuses past the cap."""
 
-    def __init__(self, crawler: Crawler, counter: CallCounter, limit: int) -> None:
+    def __init__(self, crawler: Crawler, counter: LocalCounter, limit: int) -> None:
         assert crawler.stats is not None
         self.crawler = crawler
         self.stats = crawler.stats
