@@ -149,7 +149,7 @@ class LeasingScheduler(BaseScheduler):
             try:
                 return len(self.records) + self.worker.job.queued()
             except connection.ERRORS as exc:
-                self.worker.lost(exc)
+                self.worker.failed(exc)
         return len(self.records) + len(self.worker.unsent)
 
     def has_pending_requests(self) -> bool:

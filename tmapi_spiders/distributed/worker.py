@@ -69,7 +69,9 @@ class Worker:
         self.gone = False  # the job's state vanished from Redis: nothing more is read or written there
         self.full = False  # Redis refused a write for its maxmemory: nothing more is acknowledged
         self.closing = False
-        self._look = asyncio.Event()  # set: the seed loop looks now instead of at the end of its wait
+        # Set: the seed loop looks now instead of at the end of its wait (`idle`): seeds may be back,
+        # Redis is back, or we close.
+        self._look = asyncio.Event()
         self._wake_call = Request("data:,", dont_filter=True)
         crawler.signals.connect(self._drop_wake_call, signal=scrapy_signals.request_scheduled)
         self.id = str(registry.read(settings, "TMAPI_WORKER_ID") or default_worker_id())
@@ -109,7 +111,7 @@ class Worker:
             way = self.server.get(self.keys.auth)
             queued, work_left = self.job.queued(), self.job.work_left()
         except connection.ERRORS as exc:  # a failover at startup: retried like every later call
-            self.lost(exc)
+            self.failed(exc)
         else:
             if way:
                 self.crawler.signals.send_catch_log(tmapi_signals.auth_known, way=way)
@@ -131,7 +133,7 @@ class Worker:
 
     def close(self, reason: str) -> None:
         self.closing = True
-        self.look_now()  # the seed loop, asleep, sees `closing` at once
+        self._look.set()  # the seed loop, asleep, sees `closing` at once
         for loop in self._loops:
             if loop.running:
                 loop.stop()
@@ -187,12 +189,8 @@ class Worker:
         if request is self._wake_call:
             raise IgnoreRequest
 
-    def look_now(self) -> None:
-        """End the seed loop's wait (`idle`): seeds may be back, Redis is back, or we close."""
-        self._look.set()
-
     async def idle(self, seconds: float) -> None:
-        """The seed loop's wait between looks: `seconds`, or less when `look_now` is called."""
+        """The seed loop's wait between looks: `seconds`, or less when `_look` is set."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._look.wait(), seconds)
         self._look.clear()
@@ -214,19 +212,14 @@ class Worker:
                 str(exc).split(". script:")[0].rstrip("."),
             )
             self.stop("redis_out_of_memory")
-        elif isinstance(exc, connection.ERRORS):
-            self.lost(exc)
-
-    def lost(self, exc: BaseException) -> None:
-        if self.down or self.closing:
-            return
-        self.down = True
-        self.count("tmapi/redis/lost")
-        why = connection.reason(exc, str(self.crawler.settings.get("REDIS_URL") or ""))
-        if connection.is_auth_error(exc):
-            why = f"authentication failed: {why}"
-        logger.error("Lost Redis (%s): taking no new work, retrying %d times", why, self.retry_times)
-        threads.deferToThread(self._reconnect).addCallback(self._reconnected)
+        elif isinstance(exc, connection.ERRORS) and not (self.down or self.closing):
+            self.down = True
+            self.count("tmapi/redis/lost")
+            why = connection.reason(exc, str(self.crawler.settings.get("REDIS_URL") or ""))
+            if connection.is_auth_error(exc):
+                why = f"authentication failed: {why}"
+            logger.error("Lost Redis (%s): taking no new work, retrying %d times", why, self.retry_times)
+            threads.deferToThread(self._reconnect).addCallback(self._reconnected)
 
     def _reconnect(self) -> bool:
         for attempt in range(self.retry_times):
@@ -250,13 +243,13 @@ class Worker:
         try:
             marker = self.server.get(self.keys.marker)
         except connection.ERRORS as exc:
-            self.lost(exc)
+            self.failed(exc)
             return
         if self.job.marker_id is not None and marker != self.job.marker_id:
             self.failed(JobGone(self.keys.job, marker or ""))  # restarted empty: push nothing into it
             return
         logger.info("Redis is back")
-        self.look_now()
+        self._look.set()  # Redis is back: the seed loop looks now
         pending, self.unsent = self.unsent, []
         engine = self.crawler.engine
         for request in pending:
@@ -294,7 +287,7 @@ class Worker:
         for lease in done:
             self.handed_over(lease)
         if done and not self.leases:
-            self.look_now()  # idle now: the seed loop, maybe in a busy worker's long wait, looks
+            self._look.set()  # idle now: the seed loop, maybe in a busy worker's long wait, looks
         if counters:
             self.sent_counters.update({name: self.sent_counters.get(name, 0) + n for name, n in counters.items()})
             self._counters_at = time.monotonic()
@@ -335,7 +328,7 @@ class Worker:
             logger.warning("Gave %d expired leases back to the job (a worker stopped without finishing)", count)
             self.count("tmapi/redis/requeued_expired", count)
             self.wake()
-            self.look_now()  # some of them may be seeds: this worker's seed loop takes them
+            self._look.set()  # some of them may be seeds: this worker's seed loop takes them
 
     def _beat_failed(self, failure: Failure) -> None:
         if self.closing:  # close() acknowledges or gives back the leases itself
