@@ -4,6 +4,7 @@ for a worker): the run summary's results, the spending cap's counter, the limite
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from typing import Any
@@ -110,11 +111,9 @@ class RedisResults(LocalResults):
         """Delete the results once the job is finished and drained, unless SCHEDULER_PERSIST."""
         if persist:
             return
-        try:
+        with contextlib.suppress(*connection.ERRORS):  # Redis away: it expires by itself
             if self.job.server.hexists(self.job.keys.stats, "finished_at") and self.job.work_left() == 0:
                 self.job.server.delete(self.job.keys.summary)
-        except connection.ERRORS:
-            pass  # it expires by itself
 
     def job_totals(self) -> dict[str, int]:
         """Job-wide images and paid calls (the job's own counters), or {} when Redis is away."""
