@@ -157,11 +157,8 @@ class LeasingScheduler(BaseScheduler):
 
     def enqueue_request(self, request: Request) -> bool:
         handover = request.meta.get(LEASE_META)  # the lease it replaces (a retry's, a seed's)
-        if self._not_queued():
-            return False
-        if self.worker.down:
-            self.worker.unsent.append(request)
-            return True
+        if self.worker.full or self.worker.gone or self.worker.down:
+            return self._not_pushed(request)
         try:
             data = to_json(request, self.spider, self.secrets)
         except SerializationError as exc:
@@ -177,10 +174,7 @@ class LeasingScheduler(BaseScheduler):
             queued = self.worker.job.push_request_once(data, request.priority, fingerprint, handover)
         except FAILURES as exc:
             self.worker.failed(exc)
-            if self._not_queued():
-                return False
-            self.worker.unsent.append(request)  # Redis lost: pushed when it is back
-            return True
+            return self._not_pushed(request)
         if handover:
             self.worker.handed_over(handover)
         if not queued:
@@ -221,14 +215,18 @@ class LeasingScheduler(BaseScheduler):
             worker.count("scheduler/dequeued/redis")
             return request
 
-    def _not_queued(self) -> bool:
-        """Redis out of memory or the job lost: nothing more is queued, and the lease of the page
-        that asked for it is never acknowledged (that page is done again once the job can take it)."""
+    def _not_pushed(self, request: Request) -> bool:
+        """What enqueue_request answers for a request Redis cannot take now. Redis out of memory or
+        the job lost: nothing more is queued (False), and the lease of the page that asked for it is
+        never acknowledged (that page is done again once the job can take it). Redis lost: the request
+        waits in `unsent`, pushed when it is back (True)."""
         if self.worker.full:
             self.worker.count("tmapi/redis/not_queued_out_of_memory")
         elif self.worker.gone:
             self.worker.count("tmapi/redis/not_queued_job_lost")
-        return self.worker.full or self.worker.gone
+        else:
+            self.worker.unsent.append(request)
+        return not (self.worker.full or self.worker.gone)
 
     def _refused(self, request: Request, handover: str | None, reason: str) -> None:
         """A request the job cannot queue (token in it, meta not JSON): its image gets a failure
