@@ -1,4 +1,4 @@
-"""Issue 17's table: honest speed, every row a ratio or rate measured side by side in one run.
+"""The speed table: honest speed, every row a ratio or rate measured side by side in one run.
 
     .venv/bin/python benchmarks/speed.py            # about 6 minutes on 2 cores
     .venv/bin/python benchmarks/speed.py --quick    # about 4 minutes: one CPU round, shorter runs

@@ -1,4 +1,4 @@
-"""Issue 17's behaviours that make the crawl cheap, checked by what they do, never by time.
+"""The behaviours that make the crawl cheap, checked by what they do, never by time.
 
 Real crawls against the bundled sandbox and real redis-servers; the figures themselves
 (CPU per page, CPU a second, Redis commands per page, rates) are benchmarks/speed.py's.
