@@ -160,7 +160,7 @@ class TmapiRunSummary:
         reason = stats.get_value("finish_reason")
         if not self.results.shared:
             images += self.unfinished(str(reason))
-        write_failed = WriteGuard.failure_of(self.crawler)
+        write_failed = WriteGuard.of(self.crawler).failed
         if write_failed is not None and not self.results.shared:
             # Which records reached the disk is not known one by one: no image is reported done.
             lost = {"status": "unfinished", "reason": f"records not written: {write_failed}"}
