@@ -15,7 +15,6 @@ globals().update(registry.defaults())
 # Every feature, switched on from settings (addons.py); -s TMAPI_SANDBOX=true serves the bundled sandbox.
 ADDONS = {"tmapi_spiders.sandbox.addon.SandboxAddon": 0, "tmapi_spiders.addons.TmapiAddon": 0}
 
-ROBOTSTXT_OBEY = False  # an API, not a site
 DOWNLOAD_TIMEOUT = contract.REQUEST_TIMEOUT
 # A page is tens of KB: a body past this, compressed or decoded, is not a page.
 DOWNLOAD_MAXSIZE = 2 * 1024 * 1024
