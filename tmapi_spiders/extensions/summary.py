@@ -149,10 +149,9 @@ class TmapiRunSummary:
             return
         self.written = True
         if self.products_uri is None:  # no slot closed: the first products feed that names a file
-            for uri, options in self.crawler.settings.getdict("FEEDS").items():
-                if not feeds.failures_only(options) and "%(" not in str(uri):
-                    self.products_uri = str(uri)
-                    break
+            given = self.crawler.settings.getdict("FEEDS").items()
+            named = (str(uri) for uri, options in given if not feeds.failures_only(options) and "%(" not in str(uri))
+            self.products_uri = next(named, None)
         self._write(self.results.mine())
 
     def _write(self, images: list[dict[str, Any]]) -> None:
