@@ -16,7 +16,6 @@ from tmapi_spiders.jobs import cache, quiet_log
 # At the add-on's priority, so the plan's limits may change them and the user's settings win.
 DEFAULTS: dict[str, Any] = {
     "AUTOTHROTTLE_ENABLED": True,
-    "CONCURRENT_REQUESTS": 16,
     "CONCURRENT_REQUESTS_PER_DOMAIN": 16,
 }
 

@@ -15,7 +15,6 @@ globals().update(registry.defaults())
 # Every feature, switched on from settings (addons.py); -s TMAPI_SANDBOX=true serves the bundled sandbox.
 ADDONS = {"tmapi_spiders.sandbox.addon.SandboxAddon": 0, "tmapi_spiders.addons.TmapiAddon": 0}
 
-ROBOTSTXT_OBEY = False  # an API, not a site
 DOWNLOAD_TIMEOUT = contract.REQUEST_TIMEOUT
 # A page is tens of KB: a body past this, compressed or decoded, is not a page.
 DOWNLOAD_MAXSIZE = 2 * 1024 * 1024
@@ -35,10 +34,7 @@ RETRY_HTTP_CODES = sorted(contract.TRANSIENT_STATUSES)
 RETRY_EXCEPTIONS = [*default_settings.RETRY_EXCEPTIONS, "scrapy.exceptions.DownloadCancelledError"]
 
 # Signs API calls on a copy nothing else sees, and counts each (api/download.py).
-DOWNLOAD_HANDLERS = {
-    "http": "tmapi_spiders.api.download.CountedHTTP11DownloadHandler",
-    "https": "tmapi_spiders.api.download.CountedHTTP11DownloadHandler",
-}
+DOWNLOAD_HANDLERS = dict.fromkeys(("http", "https"), "tmapi_spiders.api.download.CountedHTTP11DownloadHandler")
 
 # Each spider middleware wraps every record in one more async-generator layer; these do nothing for an API:
 SPIDER_MIDDLEWARES = {
@@ -86,16 +82,13 @@ ITEM_PIPELINES = {
 FEED_EXPORT_ENCODING = "utf-8"
 # A failed feed write stops the crawl in one line, exit 7 (crawl/done.py, crawl/storage.py).
 FEED_STORAGES = {
-    "": "tmapi_spiders.crawl.done.CheckedFileFeedStorage",
-    "file": "tmapi_spiders.crawl.done.CheckedFileFeedStorage",
+    **dict.fromkeys(("", "file"), "tmapi_spiders.crawl.done.CheckedFileFeedStorage"),
     "s3": "tmapi_spiders.crawl.storage.GuardedS3FeedStorage",
     "gs": "tmapi_spiders.crawl.storage.GuardedGCSFeedStorage",
 }
 FEED_EXPORTERS = {
     "csv": "tmapi_spiders.crawl.exporters.FlatCsvItemExporter",
-    "jsonlines": "tmapi_spiders.crawl.exporters.FastJsonLinesItemExporter",
-    "jl": "tmapi_spiders.crawl.exporters.FastJsonLinesItemExporter",
-    "jsonl": "tmapi_spiders.crawl.exporters.FastJsonLinesItemExporter",
+    **dict.fromkeys(("jsonlines", "jl", "jsonl"), "tmapi_spiders.crawl.exporters.FastJsonLinesItemExporter"),
     # The sourcing workbook (docs/sourcing.md).
     "xlsx": "tmapi_spiders.spreadsheets.exporter.XlsxItemExporter",
 }

@@ -132,10 +132,9 @@ class SearchQuery:
     filters: dict[str, bool] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.language not in LANGUAGES:
-            raise ParamError(f"language: {self.language!r} is not one of {', '.join(LANGUAGES)}")
-        if self.sort not in SORTS:
-            raise ParamError(f"sort: {self.sort!r} is not one of {', '.join(SORTS)}")
+        for name, allowed in (("language", LANGUAGES), ("sort", SORTS)):
+            if getattr(self, name) not in allowed:
+                raise ParamError(f"{name}: {getattr(self, name)!r} is not one of {', '.join(allowed)}")
         if not isinstance(self.page_size, int) or not 1 <= self.page_size <= PAGE_SIZE_MAX:
             raise ParamError(f"page_size: {self.page_size!r} is not an integer from 1 to {PAGE_SIZE_MAX}")
         for name in self.filters:

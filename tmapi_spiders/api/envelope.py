@@ -120,10 +120,9 @@ def gateway_envelope(http_status: int, message: str) -> Envelope:
     """A bare gateway `{"message": ...}`: refused key, spent balance and unknown route are fatal; any
     other keeps its status (500 on HTTP 200)."""
     lowered = message.lower()
-    if contract.MSG_NO_BALANCE.lower() in lowered:
-        return Envelope(contract.NO_BALANCE, message, None)
-    if contract.MSG_NO_ROUTE.lower() in lowered:
-        return Envelope(contract.NO_ROUTE, message, None)
+    for known, status in ((contract.MSG_NO_BALANCE, contract.NO_BALANCE), (contract.MSG_NO_ROUTE, contract.NO_ROUTE)):
+        if known.lower() in lowered:
+            return Envelope(status, message, None)
     if http_status in (contract.UNAUTHORIZED, 403):
         return Envelope(http_status, message, None)
     if any(known in lowered for known in contract.GATEWAY_AUTH_MESSAGES):

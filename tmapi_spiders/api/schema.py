@@ -66,10 +66,7 @@ def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
         return False
     if _CONTAINER_TYPES.isdisjoint(map(type, value)):  # the common leaf container, checked in C
         return False
-    for child in value:
-        if type(child) in _CONTAINER_TYPES and too_deep(child, limit - 1):
-            return True
-    return False
+    return any(type(child) in _CONTAINER_TYPES and too_deep(child, limit - 1) for child in value)
 
 
 _DEEP_LINE = b"\n" + b"  " * MAX_DEPTH  # where a container at level MAX_DEPTH + 1 opens in orjson's indented text

@@ -44,12 +44,6 @@ class WriteGuard:
     def of(cls, crawler: Crawler) -> WriteGuard:
         return _guards.get(crawler) or _guards.setdefault(crawler, cls(crawler))
 
-    @classmethod
-    def failure_of(cls, crawler: Crawler) -> str | None:
-        """The first failed write of `crawler` (None: every write so far went through)."""
-        guard = _guards.get(crawler)
-        return guard.failed if guard is not None else None
-
     def fail(self, path: str, exc: OSError) -> None:
         """A write to `path` failed: stop the crawl, once; nothing counts as done from now on."""
         stats = self.crawler.stats
@@ -160,6 +154,7 @@ class RequestsDone:
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
+        self.writes = WriteGuard.of(crawler)
         # request -> its records and follow-up requests not yet through or queued, plus 1 while its
         # callback's output is not exhausted
         self.pending: weakref.WeakKeyDictionary[Request, int] = weakref.WeakKeyDictionary()
@@ -208,5 +203,5 @@ class RequestsDone:
             self.pending[request] = left
             return
         del self.pending[request]
-        if WriteGuard.failure_of(self.crawler) is None:  # a write failed: nothing is done from now on
+        if self.writes.failed is None:  # a write failed: nothing is done from now on
             self.crawler.signals.send_catch_log(tmapi_signals.request_done, request=request)

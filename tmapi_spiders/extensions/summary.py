@@ -149,10 +149,9 @@ class TmapiRunSummary:
             return
         self.written = True
         if self.products_uri is None:  # no slot closed: the first products feed that names a file
-            for uri, options in self.crawler.settings.getdict("FEEDS").items():
-                if not feeds.failures_only(options) and "%(" not in str(uri):
-                    self.products_uri = str(uri)
-                    break
+            given = self.crawler.settings.getdict("FEEDS").items()
+            named = (str(uri) for uri, options in given if not feeds.failures_only(options) and "%(" not in str(uri))
+            self.products_uri = next(named, None)
         self._write(self.results.mine())
 
     def _write(self, images: list[dict[str, Any]]) -> None:
@@ -160,7 +159,7 @@ class TmapiRunSummary:
         reason = stats.get_value("finish_reason")
         if not self.results.shared:
             images += self.unfinished(str(reason))
-        write_failed = WriteGuard.failure_of(self.crawler)
+        write_failed = WriteGuard.of(self.crawler).failed
         if write_failed is not None and not self.results.shared:
             # Which records reached the disk is not known one by one: no image is reported done.
             lost = {"status": "unfinished", "reason": f"records not written: {write_failed}"}

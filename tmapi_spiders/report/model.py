@@ -41,9 +41,7 @@ def group(
 
     def of(url: Any) -> ImageGroup:
         key = text(url, MAX_URL)
-        if key not in groups:
-            groups[key] = ImageGroup(key)
-        return groups[key]
+        return groups.get(key) or groups.setdefault(key, ImageGroup(key))
 
     for record in records:
         image = of(record.get("query_image_url"))

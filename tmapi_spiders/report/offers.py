@@ -122,7 +122,6 @@ def offer_row(record: dict[str, Any]) -> list[Any]:
         sold = count(sale.get("sale_quantity_90days"))
     location = shop.get("location") or _dict(record.get("delivery_info")).get("area_from")
     where = ", ".join(text(p, 80) for p in location if text(p, 80)) if isinstance(location, list) else text(location)
-    rank = count(record.get("rank"))
     return [
         item_id,
         stored_url,
@@ -140,5 +139,5 @@ def offer_row(record: dict[str, Any]) -> list[Any]:
         count(shop.get("tp_year")),
         where[:MAX_TEXT],
         badges(record),
-        rank,
+        count(record.get("rank")),
     ]

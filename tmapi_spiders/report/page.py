@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import html
+import itertools
 from importlib import resources
 from typing import Any
 
@@ -56,12 +57,8 @@ def pack(images: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def head_size(images: list[dict[str, Any]]) -> int:
-    offers = 0
-    for n, image in enumerate(images[:HEAD_IMAGES], 1):
-        offers += len(image["o"])
-        if offers >= HEAD_OFFERS:
-            return n
-    return min(len(images), HEAD_IMAGES)
+    running = itertools.accumulate(len(image["o"]) for image in images[:HEAD_IMAGES])
+    return next((n for n, offers in enumerate(running, 1) if offers >= HEAD_OFFERS), min(len(images), HEAD_IMAGES))
 
 
 def render(data: dict[str, Any], title: str = "1688 matches") -> str:
