@@ -163,7 +163,6 @@ class RedisBackend:
         self._renewer: asyncio.Task[None] | None = None
         self._closed = False
         self._full = False  # every slot was taken when this worker last asked
-        self._lapse_logged = False
         self.on_room: Callable[[], None] = lambda: None  # a request of ours took a slot: the worker may pop one
         # What the limiter asked of Redis, for the stats (tmapi/limit/redis/*).
         self.counts: dict[str, int] = {"acquired": 0, "refused": 0, "released": 0, "handed_over": 0, "lapsed": 0}
@@ -189,14 +188,13 @@ class RedisBackend:
                 await asyncio.sleep(slot.wait)
             if self._fresh(slot.holder):
                 return slot
-            self.counts["lapsed"] += 1
-            if not self._lapse_logged:
-                self._lapse_logged = True
+            if not self.counts["lapsed"]:  # one warning: the first lapse
                 logger.warning(
                     "job-wide limit: a slot's lease (TMAPI_LIMIT_LEASE=%ss) ran short before its call: this worker"
                     " was stalled; the slot is taken again from Redis",
                     self.lease,
                 )
+            self.counts["lapsed"] += 1
             await self._give_back(slot, False)
 
     def _wait_for_token(self) -> bool:
