@@ -36,10 +36,6 @@ AIMD_ARGS = (CUT, CREEP, QPS_FLOOR, QPS_STEP)
 # never under RATE_FLOOR calls a second; it grows by itself/FOUND_STEP a success.
 RATE_FLOOR = 0.5
 FOUND_STEP = 20
-OVERLOAD_MARK = b"concurrency limit exceeded"
-RATE_LIMITED = 429  # the gateway's rate limit (Retry-After tells when to come back)
-RATE_LIMIT_MARK = b"rate limit exceeded"
-REDIS_TRIES = 20  # consecutive Redis errors a waiting request survives before it fails
 
 
 class LimitUnavailable(Exception):

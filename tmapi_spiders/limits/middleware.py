@@ -12,18 +12,13 @@ from scrapy.http import Response
 from tmapi_spiders.api import contract
 from tmapi_spiders.api.requests import endpoint_of
 from tmapi_spiders.jobs import backends
-from tmapi_spiders.limits import (
-    OVERLOAD_MARK,
-    RATE_LIMIT_MARK,
-    RATE_LIMITED,
-    Backend,
-    LimitUnavailable,
-    LocalBackend,
-    Slot,
-    read_limits,
-)
+from tmapi_spiders.limits import Backend, LimitUnavailable, LocalBackend, Slot, read_limits
 
 logger = logging.getLogger(__name__)
+
+OVERLOAD_MARK = b"concurrency limit exceeded"
+RATE_LIMITED = 429  # the gateway's rate limit (Retry-After tells when to come back)
+RATE_LIMIT_MARK = b"rate limit exceeded"
 
 
 class TmapiLimitMiddleware:

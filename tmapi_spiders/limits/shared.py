@@ -16,7 +16,6 @@ from tmapi_spiders.limits import (
     DEFAULT_LEASE,
     DEFAULT_POLL,
     PROBE,
-    REDIS_TRIES,
     LimitUnavailable,
     Margin,
     Slot,
@@ -128,6 +127,7 @@ return lost
 
 HANDOFFS = 8  # calls a slot may serve in a row inside one worker before it goes back through Redis
 BLOCK = 1.0  # longest BLPOP: under the socket timeout, and a closing worker's thread is soon free
+REDIS_TRIES = 20  # consecutive Redis errors a waiting request survives before it fails
 
 
 class RedisBackend:
