@@ -16,7 +16,7 @@ from scrapy.spiderloader import get_spider_loader
 from tmapi_spiders import distributed, monitoring, registry
 from tmapi_spiders.commands import fail
 from tmapi_spiders.crawl import feeds, outputs
-from tmapi_spiders.crawl.config import check_seed_list, check_setting_names, check_settings, job_config, token_redactor
+from tmapi_spiders.crawl.config import check_seed_list, check_setting_names, check_settings, job_config
 from tmapi_spiders.extensions.stats_file import TmapiStatsFile
 from tmapi_spiders.extensions.summary import TmapiRunSummary
 from tmapi_spiders.jobs import outcome, quiet_log
@@ -55,7 +55,7 @@ class Command(ScrapyCrawl):
                     fail(problem[1], problem[0])
             else:
                 check_settings(self.settings)
-                check_seed_list(job_config(opts.spargs, redactor=token_redactor(self.settings)))
+                check_seed_list(job_config(opts.spargs, self.settings))
             monitoring.check(self.settings)
             self.guard = self.claim_outputs(spidercls.name)
             if self.plan is not None:

@@ -15,7 +15,7 @@ from scrapy.utils.conf import arglist_to_dict
 from tmapi_spiders import distributed
 from tmapi_spiders.commands import Tool, fail
 from tmapi_spiders.commands.job import NO_REDIS_URL
-from tmapi_spiders.crawl.config import ConfigError, check_seed_list, check_setting_names, job_config, token_redactor
+from tmapi_spiders.crawl.config import ConfigError, check_seed_list, check_setting_names, job_config
 from tmapi_spiders.crawl.seeds import BadLine
 from tmapi_spiders.jobs import outcome
 
@@ -62,7 +62,7 @@ class Command(Tool, ScrapyCommand):
             if not distributed.enabled(self.settings):
                 fail(NO_REDIS_URL)
             # Lines carrying the settings' token are bad lines.
-            config = job_config({**opts.spargs, "urls_file": args[0]}, redactor=token_redactor(self.settings))
+            config = job_config({**opts.spargs, "urls_file": args[0]}, self.settings)
             check_seed_list(config)
         except ConfigError as exc:
             fail(str(exc))

@@ -78,12 +78,7 @@ def max_pages_from(value: Any) -> int:
         raise ConfigError(f"bad argument {exc}") from None
 
 
-def token_redactor(settings: BaseSettings) -> Redactor:
-    """The Redactor of this crawl's API token (empty without one)."""
-    return Redactor(auth.secrets_of(settings))
-
-
-def job_config(args: dict[str, Any], *, need_seeds: bool = True, redactor: Redactor | None = None) -> JobConfig:
+def job_config(args: dict[str, Any], settings: BaseSettings | None = None, *, need_seeds: bool = True) -> JobConfig:
     unknown = sorted(set(args) - set(JOB_ARGS) - set(SCRAPYD_ARGS))
     if unknown:
         raise ConfigError(f"unknown argument {unknown[0]!r} (arguments are {', '.join(JOB_ARGS)})")
@@ -101,7 +96,7 @@ def job_config(args: dict[str, Any], *, need_seeds: bool = True, redactor: Redac
         max_pages=max_pages,
         urls_file=args.get("urls_file") or None,
         urls=args.get("urls") or None,
-        redactor=redactor or Redactor(()),
+        redactor=Redactor(auth.secrets_of(settings) if settings is not None else ()),
         refresh=refresh,
         spreadsheet=sheets.sheet_list_from(args),
         currency=currency_from(args),

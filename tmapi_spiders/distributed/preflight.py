@@ -6,7 +6,7 @@ from typing import Any
 
 from scrapy.settings import BaseSettings
 
-from tmapi_spiders.crawl.config import ConfigError, check_seed_list, job_config, token_redactor
+from tmapi_spiders.crawl.config import ConfigError, check_seed_list, job_config
 from tmapi_spiders.crawl.config import check_settings as check_job_settings
 from tmapi_spiders.distributed import connection
 from tmapi_spiders.distributed.keys import JobKeys, legacy_keys, legacy_message
@@ -20,7 +20,7 @@ def check(
     """(exit code, message) when the worker must not start, else None."""
     try:
         check_job_settings(settings)
-        config = job_config(spider_args, need_seeds=False, redactor=token_redactor(settings))
+        config = job_config(spider_args, settings, need_seeds=False)
         if config.urls_file or config.urls:
             check_seed_list(config)
     except ConfigError as exc:

@@ -29,7 +29,8 @@ from twisted.python.failure import Failure
 
 from tmapi_spiders import registry
 from tmapi_spiders import signals as tmapi_signals
-from tmapi_spiders.crawl.config import token_redactor
+from tmapi_spiders.api.auth import secrets_of
+from tmapi_spiders.api.redact import Redactor
 from tmapi_spiders.crawl.done import WriteGuard
 from tmapi_spiders.distributed import connection, default_worker_id
 from tmapi_spiders.distributed.job import Job, JobGone
@@ -75,7 +76,7 @@ class Worker:
         self._wake_call = Request("data:,", dont_filter=True)
         crawler.signals.connect(self._drop_wake_call, signal=scrapy_signals.request_scheduled)
         self.id = str(registry.read(settings, "TMAPI_WORKER_ID") or default_worker_id())
-        self.redactor = token_redactor(settings)  # the token, kept out of what this worker logs or writes
+        self.redactor = Redactor(secrets_of(settings))  # the token, kept out of what this worker logs or writes
         self.job.dupefilter_ttl = registry.read(settings, "TMAPI_REDIS_DUPEFILTER_TTL")  # 0: the whole job's
         self.lease = registry.read(settings, "TMAPI_REDIS_LEASE")
         self.heartbeat = registry.read(settings, "TMAPI_REDIS_HEARTBEAT") or self.lease / 4

@@ -101,7 +101,7 @@ class TmapiProgress:
         self.samples: deque[tuple[float, int]] = deque()  # (time, paid calls) over the last interval
         self.task: AsyncioLoopingCall | LoopingCall | None = None
         self.bar: Any = None
-        self.handlers: list[logging.Handler] = []  # the root logger's, while the bar is drawn
+        self.handlers: list[logging.StreamHandler[Any]] = []  # the console's, writing above the bar
         self.worker = backends.shared(crawler.settings)
 
     @classmethod
@@ -135,14 +135,13 @@ class TmapiProgress:
             size: dict[str, Any] = {"dynamic_ncols": True} if known else {"ncols": 120, "nrows": 24}
             self.bar = tqdm(total=0, unit="img", desc="images", file=sys.stderr, leave=True, **size)
             # The console handlers (Scrapy's, not a FileHandler) write above the bar.
-            root = logging.getLogger()
-            self.handlers = list(root.handlers)
-            root.handlers = [
-                _AboveTheBar(h, self.bar)
+            self.handlers = [
+                h
+                for h in logging.getLogger().handlers
                 if type(h) is logging.StreamHandler and h.stream in (sys.stderr, sys.stdout)
-                else h
-                for h in self.handlers
             ]
+            for handler in self.handlers:
+                handler.setStream(_AboveTheBar(handler.stream, self.bar))
         self.task = create_looping_call(self.tick)
         self.task.start(min(self.interval, BAR_REFRESH) if self.bar is not None else self.interval, now=False)
 
@@ -211,26 +210,24 @@ class TmapiProgress:
         if self.bar is not None:
             self.draw(final)
             self.bar.close()
-            logging.getLogger().handlers = self.handlers
+            for handler in self.handlers:
+                handler.setStream(handler.stream.stream)
         logger.info("%s (finish reason: %s)", final.line(), reason)
 
 
-class _AboveTheBar(logging.Handler):
-    """A console handler's output through tqdm.write, so the bar is redrawn below it."""
+class _AboveTheBar:
+    """A console handler's stream while the bar is drawn: each line through tqdm.write, so the bar is
+    redrawn below it (the handler keeps its level, formatter and filters)."""
 
-    def __init__(self, inner: logging.StreamHandler[Any], bar: Any) -> None:
-        super().__init__(inner.level)  # keeps LOG_LEVEL: the root logger itself lets everything through
-        self.inner = inner
+    def __init__(self, stream: Any, bar: Any) -> None:
+        self.stream = stream
         self.bar = bar
-        self.setFormatter(inner.formatter)
-        for log_filter in inner.filters:
-            self.addFilter(log_filter)
 
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            self.bar.write(self.format(record), file=self.inner.stream)
-        except Exception:
-            self.handleError(record)
+    def write(self, text: str) -> None:
+        self.bar.write(text, file=self.stream, end="")
+
+    def flush(self) -> None:
+        self.stream.flush()
 
 
 def want_bar(value: str) -> bool:

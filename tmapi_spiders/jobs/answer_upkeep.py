@@ -41,11 +41,11 @@ def salvage(source: str, db: sqlite3.Connection) -> int:
 class Inventory:
     """What the store held at start, after pruning."""
 
-    entries: int = 0
-    bytes: int = 0
-    pruned_old: int = 0
-    pruned_size: int = 0
-    pruned_bytes: int = 0
+    entries: int
+    bytes: int
+    pruned_old: int
+    pruned_size: int
+    pruned_bytes: int
 
 
 def prune(db: sqlite3.Connection, ttl: int, limit: int) -> Inventory:
@@ -58,12 +58,10 @@ def prune(db: sqlite3.Connection, ttl: int, limit: int) -> Inventory:
         " ROWS UNBOUNDED PRECEDING) AS upto FROM answers WHERE stored_at >= :cutoff) WHERE upto > :limit)"
     )
     sizes = "SELECT count(*), coalesce(sum(length(data)), 0) FROM answers WHERE "
-    inventory = Inventory()
-    inventory.pruned_old, old_bytes = db.execute(sizes + old, args).fetchone()
-    inventory.pruned_size, excess_bytes = db.execute(sizes + excess, args).fetchone()
-    inventory.pruned_bytes = old_bytes + excess_bytes
-    if inventory.pruned_old or inventory.pruned_size:
+    pruned_old, old_bytes = db.execute(sizes + old, args).fetchone()
+    pruned_size, excess_bytes = db.execute(sizes + excess, args).fetchone()
+    if pruned_old or pruned_size:
         db.execute(f"DELETE FROM answers WHERE {old} OR {excess}", args)
         db.execute("PRAGMA incremental_vacuum")
-    inventory.entries, inventory.bytes = db.execute(sizes + "1").fetchone()
-    return inventory
+    entries, size = db.execute(sizes + "1").fetchone()
+    return Inventory(entries, size, pruned_old, pruned_size, old_bytes + excess_bytes)

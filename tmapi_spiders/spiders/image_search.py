@@ -25,7 +25,7 @@ from tmapi_spiders.api.paging import ChainState, Step, empty_page_message, pagin
 from tmapi_spiders.api.redact import MASK
 from tmapi_spiders.api.requests import ENDPOINT_CONVERT, ENDPOINT_SEARCH, META_KEY, ApiRequests, envelope_of
 from tmapi_spiders.clock import utc_now
-from tmapi_spiders.crawl.config import check_seed_list, check_settings, job_config, token_redactor
+from tmapi_spiders.crawl.config import check_seed_list, check_settings, job_config
 from tmapi_spiders.crawl.seed_reading import SeedSource
 from tmapi_spiders.crawl.seeds import BAD_LINES_LOGGED, BadLine, Seed, SeedError
 from tmapi_spiders.items import CONTEXT_FIELDS, FailureItem, ProductItem
@@ -53,7 +53,7 @@ class ImageSearchSpider(Spider):
         spider = super().from_crawler(crawler, *args, **kwargs)
         settings = crawler.settings
         # Seed lines carrying the token are bad lines; seeds are checked below unless distributed.
-        spider.job = job_config(kwargs, need_seeds=False, redactor=token_redactor(settings))
+        spider.job = job_config(kwargs, settings, need_seeds=False)
         check_settings(settings)
         spider.stopping = ""  # why no new image is started (signals.stop_starting)
         spider.seed_reading: SeedSource | None = None
