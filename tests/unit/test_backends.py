@@ -46,6 +46,11 @@ def test_a_worker_of_a_shared_job_gets_the_jobs_backends(setting: str) -> None:
     assert isinstance(chosen, RedisBackends) and chosen.shared
     assert chosen.keys.job == "j"
     assert isinstance(chosen.limiter(3, 0), RedisBackend)  # the limiter too, with sentinels alone
+    # No limit set: nothing to share, each worker finds its own rate; once it paces, its room says
+    # when it may pop, and each paced call that leaves wakes it.
+    own = chosen.limiter(0, 0)
+    assert isinstance(own, LocalBackend)
+    assert chosen.worker.room.limiter == own.has_room and own.on_room == chosen.worker.wake
 
 
 def test_the_jobs_results_and_counter_live_under_the_jobs_keys(redis_server: RedisServer) -> None:

@@ -96,3 +96,30 @@ def test_a_429_counts_the_calls_let_through_before_it_whose_answers_come_after_i
         assert backend.policy.found == 5 and backend.effective()[1] <= 5  # under the refused rate for PROBE
 
     asyncio.run(scenario())
+
+
+def test_once_it_paces_a_process_has_room_only_for_the_call_that_leaves_next() -> None:
+    # A worker of a shared job pops a request only when the limiter has room, so requests its rate
+    # cannot send soon stay in the job's queue for the other workers.
+    async def scenario() -> None:
+        backend = limits.LocalBackend(0, 0.0)
+        woken: list[float] = []
+        backend.on_room = lambda: woken.append(time.monotonic())
+        assert backend.has_room()  # no rate yet: nothing waits
+        refused = await backend.acquire()
+        await backend.release(refused, overloaded=False, rate_limited=True)
+        backend.policy.qps = 20.0  # a found rate, fast enough for a unit test
+        backend.next_start = time.monotonic()  # past the second the 429 waits out
+        interval = (1.0 + backend.margin.value) / 20.0
+        first = await backend.acquire()  # leaves at once: the next one is booked an interval later
+        assert backend.has_room()
+        second = asyncio.ensure_future(backend.acquire())  # booked, waiting for its turn
+        await asyncio.sleep(0)
+        assert not backend.has_room()  # a third would wait more than an interval: not popped
+        await second
+        assert backend.has_room()  # the second left: room for the next
+        assert len(woken) == 2 and woken[1] - woken[0] >= interval * 0.9  # each paced call rang as it left
+        await backend.release(first, overloaded=False)
+        await backend.release(second.result(), overloaded=False)
+
+    asyncio.run(scenario())

@@ -17,7 +17,8 @@ from tmapi_spiders.distributed import connection
 from tmapi_spiders.distributed.job import Job
 from tmapi_spiders.distributed.worker import Worker
 from tmapi_spiders.jobs.backends import CounterUnavailable, LocalBackends, LocalCounter, LocalResults
-from tmapi_spiders.limits import LEASE_SETTING, POLL_SETTING
+from tmapi_spiders.limits import LEASE_SETTING, POLL_SETTING, LocalBackend
+from tmapi_spiders.limits import Backend as LimitBackend
 from tmapi_spiders.limits.shared import BLOCK, RedisBackend
 
 logger = logging.getLogger(__name__)
@@ -40,8 +41,15 @@ class RedisBackends(LocalBackends):
     def call_counter(self, limit: int) -> RedisCounter:
         return RedisCounter(self.worker.job, limit, self.keep_seconds)
 
-    def limiter(self, concurrency: int, qps: float) -> RedisBackend:
+    def limiter(self, concurrency: int, qps: float) -> LimitBackend:
         worker = self.worker
+        if not concurrency and not qps:
+            # No plan limit: nothing to share until a 429, so each worker finds its own rate; once it
+            # paces, it pops only what it can send soon and the other workers take the rest.
+            local = LocalBackend(0, 0.0)
+            worker.room.limiter = local.has_room
+            local.on_room = worker.wake
+            return local
         keys = (self.keys.limit_slots, self.keys.limit_state, self.keys.limit_wake)
         backend = RedisBackend(worker.server, keys, worker.id, concurrency, qps)
         backend.lease = registry.read(self.settings, LEASE_SETTING)

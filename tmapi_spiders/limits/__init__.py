@@ -8,6 +8,7 @@ import asyncio
 import math
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -185,6 +186,14 @@ class LocalBackend:
         self.refused = 0.0  # when the call of the last 429 left
         self.let_through = 0  # the calls of the second before it answered so far
         self.waiters: deque[asyncio.Future[None]] = deque()
+        self.on_room: Callable[[], None] = lambda: None  # a paced call left: a worker may pop one more
+
+    def has_room(self) -> bool:
+        """Whether a call taken now would leave within one interval of the rate (always without one):
+        a worker of a shared job pops no more, so it holds no pages its job's other workers could do."""
+        if not self.policy.qps:
+            return True
+        return self.next_start - time.monotonic() <= (1.0 + self.margin.value) / self.policy.qps
 
     async def acquire(self) -> Slot:
         policy = self.policy
@@ -201,6 +210,7 @@ class LocalBackend:
             self.next_start = start + interval
             if start > now:
                 await asyncio.sleep(start - now)
+            self.on_room()
             # A loop that wakes late would send the overdue calls together: also never more than
             # `k` calls in any k intervals, counted on when they really left.
             k = max(1, int(policy.qps))

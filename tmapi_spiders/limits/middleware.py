@@ -12,7 +12,7 @@ from scrapy.http import Response
 from tmapi_spiders.api import contract
 from tmapi_spiders.api.requests import endpoint_of
 from tmapi_spiders.jobs import backends
-from tmapi_spiders.limits import Backend, LimitUnavailable, LocalBackend, Slot, read_limits
+from tmapi_spiders.limits import Backend, LimitUnavailable, Slot, read_limits
 
 logger = logging.getLogger(__name__)
 
@@ -42,9 +42,7 @@ class TmapiLimitMiddleware:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         concurrency, qps = read_limits(crawler.settings)
-        # No plan limit: nothing to share until a 429, so each process finds its own rate (locally, from none).
-        make = backends.for_crawler(crawler).limiter if concurrency or qps else LocalBackend
-        return cls(crawler, make(concurrency, qps), concurrency, qps)
+        return cls(crawler, backends.for_crawler(crawler).limiter(concurrency, qps), concurrency, qps)
 
     async def process_request(self, request: Request) -> Request | None:
         if not endpoint_of(request) or request in self.held:
