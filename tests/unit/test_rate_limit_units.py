@@ -103,11 +103,11 @@ def test_once_it_paces_a_process_has_room_only_for_the_call_that_leaves_next() -
     # cannot send soon stay in the job's queue for the other workers.
     async def scenario() -> None:
         backend = limits.LocalBackend(0, 0.0)
-        woken: list[float] = []
-        backend.on_room = lambda: woken.append(time.monotonic())
         assert backend.has_room()  # no rate yet: nothing waits
         refused = await backend.acquire()
         await backend.release(refused, overloaded=False, rate_limited=True)
+        woken: list[float] = []
+        backend.on_room = lambda: woken.append(time.monotonic())
         backend.policy.qps = 20.0  # a found rate, fast enough for a unit test
         backend.next_start = time.monotonic()  # past the second the 429 waits out
         interval = (1.0 + backend.margin.value) / 20.0
@@ -121,5 +121,25 @@ def test_once_it_paces_a_process_has_room_only_for_the_call_that_leaves_next() -
         assert len(woken) == 2 and woken[1] - woken[0] >= interval * 0.9  # each paced call rang as it left
         await backend.release(first, overloaded=False)
         await backend.release(second.result(), overloaded=False)
+
+    asyncio.run(scenario())
+
+
+def test_after_a_429_a_process_with_nothing_booked_is_woken_when_its_pause_lets_a_call_leave() -> None:
+    # The pause after a 429 books no call, so no paced call's departure wakes the worker: a timer does.
+    async def scenario() -> None:
+        backend = limits.LocalBackend(0, 0.0)
+        burst = [await backend.acquire() for _ in range(6)]
+        for slot in burst[:5]:
+            await backend.release(slot, overloaded=False)
+        woken: list[float] = []
+        backend.on_room = lambda: woken.append(time.monotonic())
+        refused_at = time.monotonic()
+        assert await backend.release(burst[5], overloaded=False, rate_limited=True)
+        interval = (1.0 + backend.margin.value) / backend.policy.qps  # 5 let through: about 0.23 s
+        assert not backend.has_room()
+        await asyncio.sleep(1.0 - interval + 0.2)
+        assert len(woken) == 1 and woken[0] - refused_at >= 1.0 - interval - 0.05
+        assert backend.has_room()
 
     asyncio.run(scenario())

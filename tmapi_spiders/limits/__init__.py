@@ -237,6 +237,9 @@ class LocalBackend:
                 self.refused, self.let_through = slot.sent, let_through
                 # let the last second's calls age out of the gateway's window first
                 self.next_start = max(self.next_start, now + 1.0)
+                # a worker with no call booked looks at its queue again once the pause lets one leave
+                opens = self.next_start - (1.0 + self.margin.value) / self.policy.qps
+                asyncio.get_running_loop().call_later(max(0.0, opens - now), self.on_room)
         elif overloaded:
             cut = self.policy.on_overload(slot.epoch, now)
         else:
