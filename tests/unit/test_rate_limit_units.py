@@ -110,7 +110,7 @@ def test_once_it_paces_a_process_has_room_only_for_the_call_that_leaves_next() -
         backend.on_room = lambda: woken.append(time.monotonic())
         backend.policy.qps = 20.0  # a found rate, fast enough for a unit test
         backend.next_start = time.monotonic()  # past the second the 429 waits out
-        interval = (1.0 + backend.margin.value) / 20.0
+        interval = backend.interval()
         first = await backend.acquire()  # leaves at once: the next one is booked an interval later
         assert backend.has_room()
         second = asyncio.ensure_future(backend.acquire())  # booked, waiting for its turn
@@ -136,7 +136,7 @@ def test_after_a_429_a_process_with_nothing_booked_is_woken_when_its_pause_lets_
         backend.on_room = lambda: woken.append(time.monotonic())
         refused_at = time.monotonic()
         assert await backend.release(burst[5], overloaded=False, rate_limited=True)
-        interval = (1.0 + backend.margin.value) / backend.policy.qps  # 5 let through: about 0.23 s
+        interval = backend.interval()  # 5 let through: about 0.23 s
         assert not backend.has_room()
         await asyncio.sleep(1.0 - interval + 0.2)
         assert len(woken) == 1 and woken[0] - refused_at >= 1.0 - interval - 0.05

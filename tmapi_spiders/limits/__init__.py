@@ -188,12 +188,14 @@ class LocalBackend:
         self.waiters: deque[asyncio.Future[None]] = deque()
         self.on_room: Callable[[], None] = lambda: None  # a paced call left: a worker may pop one more
 
+    def interval(self) -> float:
+        """Seconds between two calls at the rate, margin included (only with a rate)."""
+        return (1.0 + self.margin.value) / self.policy.qps
+
     def has_room(self) -> bool:
         """Whether a call taken now would leave within one interval of the rate (always without one):
         a worker of a shared job pops no more, so it holds no pages its job's other workers could do."""
-        if not self.policy.qps:
-            return True
-        return self.next_start - time.monotonic() <= (1.0 + self.margin.value) / self.policy.qps
+        return not self.policy.qps or self.next_start - time.monotonic() <= self.interval()
 
     async def acquire(self) -> Slot:
         policy = self.policy
@@ -204,7 +206,7 @@ class LocalBackend:
         self.in_flight += 1
         epoch = policy.epoch
         if policy.qps:
-            interval = (1.0 + self.margin.value) / policy.qps
+            interval = self.interval()
             now = time.monotonic()
             start = max(now, self.next_start)
             self.next_start = start + interval
@@ -238,7 +240,7 @@ class LocalBackend:
                 # let the last second's calls age out of the gateway's window first
                 self.next_start = max(self.next_start, now + 1.0)
                 # a worker with no call booked looks at its queue again once the pause lets one leave
-                opens = self.next_start - (1.0 + self.margin.value) / self.policy.qps
+                opens = self.next_start - self.interval()
                 asyncio.get_running_loop().call_later(max(0.0, opens - now), self.on_room)
         elif overloaded:
             cut = self.policy.on_overload(slot.epoch, now)
