@@ -275,6 +275,7 @@ def conclude(plan: Plan, exit_code: int, finish_reason: str | None) -> int:
 
 
 def _concluded(plan: Plan, exit_code: int, finish_reason: str | None) -> tuple[int, list[str]]:
+    # Imported here: `scrapy crawl` imports this module at start; only a run with `-a history` gets here.
     from tmapi_spiders.jobs import outcome
     from tmapi_spiders.watch import alerts, output
     from tmapi_spiders.watch.compute import changes_of
