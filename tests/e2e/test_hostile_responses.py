@@ -495,7 +495,7 @@ def test_hostile_page_end_to_end_keeps_the_good_drops_the_bad_counts_both(tmp_pa
     assert sum("Dropping product records" in line for line in warnings) == 3, warnings  # id, price, nesting
     assert not any("Dropped:" in line for line in warnings), warnings
     # The body no parser can read was retried (RETRY_TIMES=1), then recorded as a failure.
-    assert api.calls.count(deep_image) == 2
-    assert api.calls.count(IMAGE) == 1
     assert [f["query_image_url"] for f in result.failures] == [deep_image]
     assert result.failures[0]["message"] == "malformed JSON body (HTTP 200)"
+    assert api.calls.count(deep_image) == 2, (api.calls, result.stderr[-3000:])
+    assert api.calls.count(IMAGE) == 1
