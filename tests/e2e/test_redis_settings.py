@@ -4,6 +4,7 @@ jobs under the old key names; checked before a worker starts, one line naming th
 from __future__ import annotations
 
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from scrapy.settings import Settings
 
 from tests.crawl_helpers import run_scrapy, scrapy_env
 from tests.redis_server import RedisServer, TlsRedisServer, tls_supported
+from tmapi_spiders.commands.job import NO_REDIS_URL
 from tmapi_spiders.distributed import connection
 from tmapi_spiders.distributed.job import Job
 from tmapi_spiders.distributed.keys import JobKeys, legacy_keys
@@ -48,6 +50,20 @@ def test_a_redis_setting_that_cannot_work_is_one_line_naming_it(values: dict[str
     with pytest.raises(connection.SettingError) as raised:
         connection.plan(settings(**values))
     assert str(raised.value).startswith(message) and "\n" not in str(raised.value)
+
+
+def test_scrapy_job_without_redis_says_so_in_one_line_before_loading_redis() -> None:
+    # The process's own exit, then whether redis was imported: the message must not wait for it.
+    code = (
+        "import atexit, sys; from scrapy.cmdline import execute"
+        "; atexit.register(lambda: print('redis loaded:', 'redis' in sys.modules))"
+        "; sys.argv = ['scrapy', 'job']; execute()"
+    )
+    env = scrapy_env("http://127.0.0.1:9")
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.strip() == f"error: {NO_REDIS_URL}"
+    assert proc.stdout.strip() == "redis loaded: False"
 
 
 def test_the_url_forms_become_redis_pys_own_clients() -> None:
