@@ -102,9 +102,7 @@ def is_alibaba_hosted(url: str) -> bool:
 
 
 def parse_bool(value: Any) -> bool:
-    """Parse a filter flag the way users write it (true/false/1/0/yes/no)."""
-    if isinstance(value, bool):
-        return value
+    """Parse a filter flag the way users write it (true/false/1/0/yes/no; a bool as itself)."""
     word = str(value).strip().lower()
     if word in ("true", "1", "yes"):
         return True
