@@ -16,11 +16,9 @@ from tmapi_spiders.sandbox import spec
 SHARED = (
     "SEARCH_PATH",
     "CONVERT_PATH",
-    "CONVERT_SEARCH_ENDPOINTS",
     "CONVERTED_PREFIX",
     "TOKEN_QUERY_PARAM",
     "TOKEN_HEADER",
-    "PAGE_DEFAULT",
     "PAGE_SIZE_DEFAULT",
     "PAGE_SIZE_MAX",
     "LANGUAGES",
@@ -35,11 +33,9 @@ SHARED = (
     "UPSTREAM_TIMEOUT",
     "UNEXPECTED",
     "CONCURRENCY_LIMIT",
-    "MSG_SUCCESS",
     "MSG_NO_KEY",
     "MSG_BAD_KEY",
     "MSG_NO_ROUTE",
-    "MSG_IMAGE_DENIED",
     "MSG_IMAGE_TIMEOUT",
     "ALIBABA_HOSTS",
 )

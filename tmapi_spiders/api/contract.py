@@ -12,7 +12,6 @@ SEARCH_PATH = "/1688/global/search/image"
 CONVERT_PATH = "/1688/tools/image/convert_url"
 # What the conversion body's `search_api_endpoint` names for our search endpoint.
 CONVERT_SEARCH_ENDPOINT = "/global/search/image"
-CONVERT_SEARCH_ENDPOINTS = ("/search/image", "/global/search/image", "/global/search/image/v2")
 # A converted image is a path on TMAPI's side, passed unchanged as `img_url`.
 CONVERTED_PREFIX = "/search/"
 
@@ -21,7 +20,6 @@ TOKEN_QUERY_PARAM = "apiToken"
 TOKEN_HEADER = "apikey"
 
 # Search parameters
-PAGE_DEFAULT = 1
 PAGE_SIZE_DEFAULT = 20
 PAGE_SIZE_MAX = 20
 LANGUAGES = ("en", "zh", "ru", "th", "pt", "es", "tr", "vi", "ja", "ko")
@@ -67,8 +65,6 @@ MSG_NO_BALANCE = "Insufficient API balance"
 GATEWAY_AUTH_MESSAGES = (MSG_NO_KEY.lower(), MSG_BAD_KEY.lower(), "invalid api key", "unauthorized")
 
 # API messages (in the {"code", "msg", "data"} envelope)
-MSG_SUCCESS = "success"
-MSG_IMAGE_DENIED = "Access to the image has been denied"  # conversion failed for good
 MSG_IMAGE_TIMEOUT = "Image URL request timed out"  # conversion failed transiently
 # A 422 with this message is transient: the next identical call succeeds.
 TRANSIENT_422_MESSAGES = frozenset({MSG_IMAGE_TIMEOUT})
