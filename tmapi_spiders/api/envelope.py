@@ -28,10 +28,6 @@ class Envelope:
     def ok(self) -> bool:
         return self.data is not None
 
-    @property
-    def fatal(self) -> bool:
-        return self.status in contract.FATAL_STATUSES
-
 
 _LONE_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 _SURROGATE = re.compile("[\ud800-\udfff]")

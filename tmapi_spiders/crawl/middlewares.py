@@ -90,7 +90,7 @@ class TmapiEnvelopeMiddleware:
             request.meta["tmapi_retry_after"] = retry_after.decode("latin-1") if retry_after else None
             if envelope.status != response.status:
                 response = response.replace(status=envelope.status)
-            if envelope.fatal:
+            if envelope.status in contract.FATAL_STATUSES:
                 self._stop(envelope)
                 raise ApiRefused(envelope.status, envelope.message)
         request.meta[ENVELOPE_META] = envelope
