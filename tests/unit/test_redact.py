@@ -8,7 +8,7 @@ import logging
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tmapi_spiders.api.redact import MASK, RedactingFilter, Redactor
+from tmapi_spiders.api.redact import MASK, Redactor
 
 TOKEN = "tok/Se cret+1"
 
@@ -40,7 +40,7 @@ def test_log_filter_masks_message_arguments_and_exception() -> None:
     handler = Keep()
     logger.addHandler(handler)
     logger.propagate = False
-    handler.addFilter(RedactingFilter(Redactor([TOKEN])))  # as LogRedaction puts it on every handler
+    handler.addFilter(Redactor([TOKEN]))  # as LogRedaction puts it on every handler
     try:
         logger.warning("url %s", f"https://x/?apiToken={TOKEN}")
         try:

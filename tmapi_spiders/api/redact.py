@@ -98,25 +98,19 @@ class Redactor:
             return type(value)(self.value(v) for v in value)
         return value
 
-
-class RedactingFilter(logging.Filter):
-    """Redacts a log record's whole text and traceback."""
-
-    def __init__(self, redactor: Redactor) -> None:
-        super().__init__()
-        self.redactor = redactor
-
     def filter(self, record: logging.LogRecord) -> bool:
+        """As a log handler's filter (logging takes any object with this method): redacts the record's
+        whole text and traceback."""
         try:
             message = record.getMessage()
         except Exception:  # a broken %-format: let the handler report it as it would
             return True
-        record.msg, record.args = self.redactor.text(message), ()
+        record.msg, record.args = self.text(message), ()
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
-            record.exc_text = self.redactor.text(record.exc_text)
+            record.exc_text = self.text(record.exc_text)
             record.exc_info = None
         if record.stack_info:
-            record.stack_info = self.redactor.text(record.stack_info)
+            record.stack_info = self.text(record.stack_info)
         return True

@@ -11,7 +11,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 
 from tmapi_spiders.api.auth import secrets_of
-from tmapi_spiders.api.redact import RedactingFilter, Redactor
+from tmapi_spiders.api.redact import Redactor
 
 
 class LogRedaction:
@@ -21,7 +21,6 @@ class LogRedaction:
         if not redactor:
             raise NotConfigured
         # Left on for the rest of the process: the last lines come after the engine has stopped.
-        log_filter = RedactingFilter(redactor)
         for handler in logging.getLogger().handlers:
-            handler.addFilter(log_filter)
+            handler.addFilter(redactor)
         return cls()
