@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import random
 import time
 from dataclasses import replace
@@ -181,5 +180,4 @@ def retry_after_seconds(value: Any, now: float | None = None) -> float | None:
         return None
     if when.tzinfo is None:  # "-0000" or no zone: RFC 9110 dates are in GMT
         when = when.replace(tzinfo=UTC)
-    wait = when.timestamp() - (time.time() if now is None else now)
-    return max(0.0, wait) if math.isfinite(wait) else None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
