@@ -29,6 +29,8 @@ NOW = 1_800_000_000.0  # a fixed wall-clock time
         ("soon", None),
         ("-5", None),
         ("1.5", None),  # delay-seconds are whole, non-negative numbers
+        ("\xb2", None),  # the byte 0xB2 read as latin-1: "²", a digit to str.isdigit, not to float()
+        ("1\u0663", None),  # an Arabic-Indic three: delay-seconds are ASCII digits
         ("", None),
         (None, None),
         ("Wed, 99 Foo 2026 77:28:00 GMT", None),

@@ -172,7 +172,7 @@ def retry_after_seconds(value: Any, now: float | None = None) -> float | None:
     if not isinstance(value, str) or not value.strip():
         return None
     text = value.strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():  # RFC 9110's DIGIT: "²" is a digit to str.isdigit
         return float(text)
     try:
         when = parsedate_to_datetime(text)
