@@ -18,8 +18,6 @@ from tmapi_spiders import registry
 
 LEASE_SETTING = "TMAPI_LIMIT_LEASE"
 POLL_SETTING = "TMAPI_LIMIT_POLL"
-DEFAULT_LEASE = registry.BY_NAME[LEASE_SETTING].default  # a silent worker's slots are kept this long
-DEFAULT_POLL = registry.BY_NAME[POLL_SETTING].default  # longest wait on the wake list (an expired lease's slot)
 # The rate is aimed this far under the plan (calls (1 + margin)/QPS apart): room for clock jitter.
 QPS_MARGIN = 0.025
 # Each refusal (503 or 429) widens it by MARGIN_STEP up to QPS_MARGIN_MAX; MARGIN_DECAY answers narrow it one step.
