@@ -25,7 +25,7 @@ class Unit(Spider):
 
 def test_one_process_gets_local_backends() -> None:
     chosen = backends.for_crawler(get_crawler(Unit, {}))
-    assert not chosen.shared
+    assert not isinstance(chosen, RedisBackends)
     assert isinstance(chosen.image_results(), LocalResults)
     assert isinstance(chosen.call_counter(3), LocalCounter)
     assert isinstance(chosen.limiter(3, 0), LocalBackend)

@@ -20,14 +20,15 @@ EVENTS = [OK, OVERLOAD, STALE, OVERLOAD, *[OK] * 40, OVERLOAD, OVERLOAD, *[OK] *
 @pytest.mark.parametrize("probe", [limits.PROBE, 0.0])  # 0: every creep is past the probe window
 @pytest.mark.parametrize(("ceiling", "qps_ceiling"), [(8, 0.0), (1, 0.0), (0, 10.0), (8, 10.0), (3, 2.5)])
 def test_the_python_policy_and_the_lua_script_agree(
-    redis_server: RedisServer, ceiling: int, qps_ceiling: float, probe: float
+    redis_server: RedisServer, ceiling: int, qps_ceiling: float, probe: float, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(limits, "PROBE", probe)  # Aimd reads the module's PROBE; the script takes it as an argument
     client = redis_server.client()
     release = client.register_script(shared.RELEASE)
     tag = f"{{policy-{ceiling}-{qps_ceiling}-{probe}}}"
     keys = [f"{tag}:slots", f"{tag}:state", f"{tag}:wake"]
     client.delete(*keys)
-    aimd = limits.Aimd(ceiling, qps_ceiling, probe=probe)
+    aimd = limits.Aimd(ceiling, qps_ceiling)
     cuts = 0
     for step, event in enumerate(EVENTS):
         epoch = aimd.epoch if event != STALE else aimd.epoch - 1

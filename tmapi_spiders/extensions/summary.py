@@ -76,9 +76,7 @@ class TmapiRunSummary:
     """Collects per-image results and writes the summary once the feeds are closed (TMAPI_SUMMARY)."""
 
     def __init__(self, crawler: Crawler, results: LocalResults) -> None:
-        assert crawler.stats is not None
         self.crawler = crawler
-        self.stats = crawler.stats
         self.results = results
         self.products_uri: str | None = None
         self.started = ""
@@ -155,7 +153,8 @@ class TmapiRunSummary:
         self._write(self.results.mine())
 
     def _write(self, images: list[dict[str, Any]]) -> None:
-        settings, stats = self.crawler.settings, self.stats
+        settings, stats = self.crawler.settings, self.crawler.stats
+        assert stats is not None
         reason = stats.get_value("finish_reason")
         if not self.results.shared:
             images += self.unfinished(str(reason))

@@ -77,8 +77,6 @@ def shared(settings: BaseSettings) -> bool:
 class LocalBackends:
     """Each feature's backend for one crawl: this process's (RedisBackends: the job's)."""
 
-    shared = False  # the job's, in Redis (True), or this process's (False)
-
     def image_results(self) -> LocalResults:
         return LocalResults()
 

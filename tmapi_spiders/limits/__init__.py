@@ -18,8 +18,6 @@ from tmapi_spiders import registry
 
 LEASE_SETTING = "TMAPI_LIMIT_LEASE"
 POLL_SETTING = "TMAPI_LIMIT_POLL"
-DEFAULT_LEASE = registry.BY_NAME[LEASE_SETTING].default  # a silent worker's slots are kept this long
-DEFAULT_POLL = registry.BY_NAME[POLL_SETTING].default  # longest wait on the wake list (an expired lease's slot)
 # The rate is aimed this far under the plan (calls (1 + margin)/QPS apart): room for clock jitter.
 QPS_MARGIN = 0.025
 # Each refusal (503 or 429) widens it by MARGIN_STEP up to QPS_MARGIN_MAX; MARGIN_DECAY answers narrow it one step.
@@ -78,7 +76,6 @@ class Aimd:
     bad: int = 0  # the slot count that last failed (0: none)
     bad_at: float = -math.inf
     found: float = 0.0  # without a qps ceiling: the rate the gateway let through at its last 429 (0: none yet)
-    probe: float = PROBE  # seconds before creeping past the level that last failed (the Lua script's ARGV)
 
     def __post_init__(self) -> None:
         self.limit = float(self.ceiling)
@@ -124,7 +121,7 @@ class Aimd:
         if self.ceiling and self.limit < self.ceiling:
             step = 1.0 / (CREEP * max(1.0, self.limit))
             grown = min(float(self.ceiling), self.limit + step)
-            if self.bad and int(grown) >= self.bad and now - self.bad_at < self.probe:
+            if self.bad and int(grown) >= self.bad and now - self.bad_at < PROBE:
                 grown = min(grown, self.bad - 1 + 0.999)
             self.limit = grown
         if self.qps_ceiling and self.qps < self.qps_ceiling:
@@ -132,7 +129,7 @@ class Aimd:
         elif self.found:
             # a rate found from 429s creeps up, past the refused one only after PROBE seconds
             grown = self.qps + self.found / FOUND_STEP
-            if now - self.bad_at < self.probe:
+            if now - self.bad_at < PROBE:
                 grown = min(grown, self.found)
             self.qps = max(self.qps, grown)
 

@@ -10,11 +10,12 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from tmapi_spiders import registry
 from tmapi_spiders.distributed.scripts import LUA_NOW  # Redis's clock: leases and the rate schedule
 from tmapi_spiders.limits import (
     AIMD_ARGS,
-    DEFAULT_LEASE,
-    DEFAULT_POLL,
+    LEASE_SETTING,
+    POLL_SETTING,
     PROBE,
     LimitUnavailable,
     Margin,
@@ -148,8 +149,8 @@ class RedisBackend:
         self.worker = worker
         self.concurrency = concurrency
         self.qps_ceiling = qps
-        self.lease = DEFAULT_LEASE
-        self.poll = DEFAULT_POLL
+        self.lease = registry.BY_NAME[LEASE_SETTING].default  # a silent worker's slots are kept this long
+        self.poll = registry.BY_NAME[POLL_SETTING].default  # longest wait on the wake list (an expired lease's slot)
         self.block = BLOCK
         self.margin = Margin()  # this worker's: its refusals widen the spacing of the calls it schedules
         self.held: dict[str, float] = {}  # holder -> when its lease ends at the latest (time.monotonic)
