@@ -179,12 +179,13 @@ class Worker:
         if engine is not None and engine.spider is not None and not self.closing:
             deferred_from_coro(engine.close_spider_async(reason=reason))
 
-    def wake(self) -> None:
-        """Make the engine look at the scheduler now: `engine.crawl` of a request that
-        `_drop_wake_call` drops before the scheduler (Scrapy has no public "look now")."""
+    def wake(self, *requests: Request) -> None:
+        """Make the engine look at the scheduler now: `engine.crawl` of `requests`, then of a request
+        that `_drop_wake_call` drops before the scheduler (Scrapy has no public "look now")."""
         engine = self.crawler.engine
         if engine is not None and engine.spider is not None and not self.closing:
-            engine.crawl(self._wake_call)
+            for request in (*requests, self._wake_call):
+                engine.crawl(request)
 
     def _drop_wake_call(self, request: Request, **_: Any) -> None:
         if request is self._wake_call:
@@ -252,11 +253,7 @@ class Worker:
         logger.info("Redis is back")
         self._look.set()  # Redis is back: the seed loop looks now
         pending, self.unsent = self.unsent, []
-        engine = self.crawler.engine
-        for request in pending:
-            if engine is not None and engine.spider is not None:
-                engine.crawl(request)  # to the scheduler again, now that Redis takes it
-        self.wake()
+        self.wake(*pending)  # to the scheduler again, now that Redis takes them
 
     # leases
 
