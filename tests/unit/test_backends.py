@@ -44,7 +44,7 @@ def test_a_worker_of_a_shared_job_gets_the_jobs_backends(setting: str) -> None:
     }
     chosen = backends.for_crawler(get_crawler(Unit, settings))
     assert isinstance(chosen, RedisBackends) and chosen.shared
-    assert chosen.keys.job == "j"
+    assert chosen.worker.keys.job == "j"
     assert isinstance(chosen.limiter(3, 0), RedisBackend)  # the limiter too, with sentinels alone
     # No limit set: nothing to share, each worker finds its own rate; once it paces, its room says
     # when it may pop, and each paced call that leaves wakes it.
@@ -57,13 +57,13 @@ def test_the_jobs_results_and_counter_live_under_the_jobs_keys(redis_server: Red
     crawler = get_crawler(Unit, {"REDIS_URL": redis_server.url, "TMAPI_JOB": "unit-backends"})
     chosen = backends.for_crawler(crawler)
     client = redis_server.client()
-    Job(client, chosen.keys).push_seeds([{"url": "https://a.com/x.jpg"}])  # the job exists (its marker)
+    Job(client, chosen.worker.keys).push_seeds([{"url": "https://a.com/x.jpg"}])  # the job exists (its marker)
     results, counter = chosen.image_results(), chosen.call_counter(2)
     assert results.shared and counter.shared and results.job_name == "unit-backends"
     assert [asyncio.run(counter.reserve()) for _ in range(3)] == [1, 2, 0]  # the cap holds job-wide
-    assert int(client.get(chosen.keys.max_calls_spent) or 0) == 2
+    assert int(client.get(chosen.worker.keys.max_calls_spent) or 0) == 2
     image = {"query_image_url": "https://a.com/x.jpg", "status": "done"}
     results.add(image)
     assert results.mine() == [image]
-    assert [json.loads(v) for v in client.hvals(chosen.keys.summary)] == [image]
+    assert [json.loads(v) for v in client.hvals(chosen.worker.keys.summary)] == [image]
     assert asyncio.run(results.all()) == [image]

@@ -32,7 +32,6 @@ class RedisBackends(LocalBackends):
     def __init__(self, crawler: Crawler) -> None:
         self.settings = crawler.settings
         self.worker = Worker.of(crawler)
-        self.keys = self.worker.keys
         self.keep_seconds = int(self.worker.keep_stats)
 
     def image_results(self) -> RedisResults:
@@ -46,16 +45,14 @@ class RedisBackends(LocalBackends):
         if not concurrency and not qps:
             # No plan limit: nothing to share until a 429, so each worker finds its own rate; once it
             # paces, it pops only what it can send soon and the other workers take the rest.
-            local = LocalBackend(0, 0.0)
-            worker.room.limiter = local.has_room
-            local.on_room = worker.wake
-            return local
-        keys = (self.keys.limit_slots, self.keys.limit_state, self.keys.limit_wake)
-        backend = RedisBackend(worker.server, keys, worker.id, concurrency, qps)
-        backend.lease = registry.read(self.settings, LEASE_SETTING)
-        backend.poll = registry.read(self.settings, POLL_SETTING)
-        if timeout := worker.server.get_connection_kwargs().get("socket_timeout"):
-            backend.block = min(BLOCK, max(0.05, float(timeout) / 2))  # each BLPOP ends before the socket times out
+            backend: LocalBackend | RedisBackend = LocalBackend(0, 0.0)
+        else:
+            keys = (worker.keys.limit_slots, worker.keys.limit_state, worker.keys.limit_wake)
+            backend = RedisBackend(worker.server, keys, worker.id, concurrency, qps)
+            backend.lease = registry.read(self.settings, LEASE_SETTING)
+            backend.poll = registry.read(self.settings, POLL_SETTING)
+            if timeout := worker.server.get_connection_kwargs().get("socket_timeout"):
+                backend.block = min(BLOCK, max(0.05, float(timeout) / 2))  # each BLPOP ends before the socket times out
         # The worker pops only what can start soon (room.Room); the limiter wakes it when a slot frees.
         worker.room.limiter = backend.has_room
         backend.on_room = worker.wake
