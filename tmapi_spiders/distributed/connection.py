@@ -141,10 +141,10 @@ def reason(exc: BaseException, url: str) -> str:
     return text.splitlines()[0]
 
 
-def lost_line(settings: BaseSettings, exc: BaseException) -> str:
-    """The one line a command prints when Redis is lost mid-way, the password replaced by ***."""
+def lost_line(settings: BaseSettings, exc: BaseException, what: str = "lost Redis at") -> str:
+    """The one line a command prints when Redis is lost mid-way (or `what`), the password replaced by ***."""
     url = str(settings.get("REDIS_URL") or settings.get("REDIS_SENTINELS") or "")
-    return f"lost Redis at {describe(url)}: {reason(exc, url)}"
+    return f"{what} {describe(url)}: {reason(exc, url)}"
 
 
 def is_auth_error(exc: BaseException) -> bool:
@@ -156,7 +156,6 @@ def is_auth_error(exc: BaseException) -> bool:
 
 def check_reachable(settings: BaseSettings) -> str | None:
     """None when Redis answers a PING, else the one-line error `scrapy crawl` prints."""
-    url = str(settings.get("REDIS_URL") or settings.get("REDIS_SENTINELS") or "")
     try:
         server = client(settings)
         server.ping()
@@ -164,7 +163,6 @@ def check_reachable(settings: BaseSettings) -> str | None:
     except SettingError as exc:
         return str(exc)
     except (redis.RedisError, ValueError, OSError) as exc:
-        if is_auth_error(exc):  # the server answered: the password is wrong or missing
-            return f"authentication failed at Redis {describe(url)}: {reason(exc, url)}"
-        return f"cannot reach Redis at {describe(url)}: {reason(exc, url)}"
+        auth = is_auth_error(exc)  # the server answered: the password is wrong or missing
+        return lost_line(settings, exc, "authentication failed at Redis" if auth else "cannot reach Redis at")
     return None
