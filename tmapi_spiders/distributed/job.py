@@ -134,9 +134,7 @@ class Job:
         return (got[0], got[1]) if got else None
 
     def ack(self, lease_ids: Iterable[str], counters: Mapping[str, int] | None = None) -> None:
-        args = _ack_args(lease_ids, counters)
-        if len(args) > 1:
-            self._marked(scripts.POP_REQUEST, "", 0, "", *args)  # a pop that asks for no request
+        self._marked(scripts.POP_REQUEST, "", 0, "", *_ack_args(lease_ids, counters))  # a pop that asks for no request
 
     def queued(self) -> int:
         return int(self.server.zcard(self.keys.requests))
@@ -147,9 +145,8 @@ class Job:
         [given] = self._marked(scripts.HEARTBEAT, worker, lease, limit, *lease_ids)
         return int(given)
 
-    def give_back(self, lease_ids: Iterable[str]) -> int:
-        ids = list(lease_ids)
-        return int(self._run(scripts.GIVE_BACK, *ids)) if ids else 0
+    def give_back(self, lease_ids: list[str]) -> int:
+        return int(self._run(scripts.GIVE_BACK, *lease_ids)) if lease_ids else 0
 
     def work_left(self) -> int:
         status = self.status(live_seconds=0)
