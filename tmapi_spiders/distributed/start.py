@@ -89,8 +89,7 @@ class WorkerStartMiddleware:
 
     async def process_start(self, start: AsyncIterator[Any]) -> AsyncIterator[Request]:
         spider: ImageSearchSpider = self.crawler.spider  # type: ignore[assignment]
-        worker, stats, settings = Worker.of(self.crawler), self.crawler.stats, self.crawler.settings
-        assert stats is not None
+        worker, settings = Worker.of(self.crawler), self.crawler.settings
         batch = registry.read(settings, "TMAPI_REDIS_SEED_BATCH")
         poll = max(0.05, registry.read(settings, "TMAPI_REDIS_POLL_INTERVAL"))
         max_idle = registry.read(settings, "MAX_IDLE_TIME_BEFORE_CLOSE")
@@ -103,7 +102,7 @@ class WorkerStartMiddleware:
             seeds = ListSeeds(config, skipped, BAD_LINES_LOGGED)
             pushed, known = await asyncio.to_thread(worker.job.push_encoded, seeds)
             if seeds.bad:
-                stats.inc_value("tmapi/seeds_bad_line", seeds.bad)
+                worker.count("tmapi/seeds_bad_line", seeds.bad)
             logger.info("Seeded job %r from %s: %d new, %d already seeded", job, config.seed_source, pushed, known)
         idle_since: float | None = None
         wait = poll  # before the next look when this one finds no seed
@@ -122,7 +121,7 @@ class WorkerStartMiddleware:
                 try:
                     seed, query, max_pages = read_seed(raw, worker.redactor)
                 except ConfigError as exc:
-                    stats.inc_value("tmapi/seeds_bad")
+                    worker.count("tmapi/seeds_bad")
                     logger.warning("bad seed skipped: %s", exc)
                     worker.finished.add(lease)  # nothing to do: the next ack acknowledges it
                     continue
