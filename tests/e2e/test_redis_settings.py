@@ -87,7 +87,7 @@ def test_the_url_forms_become_redis_pys_own_clients() -> None:
 
 def test_a_key_setting_outside_the_jobs_hash_tag_is_refused_at_start() -> None:
     values = {"REDIS_URL": "redis://127.0.0.1:1/0", "SCHEDULER_QUEUE_KEY": "queue", "TMAPI_API_TOKEN": "t" * 20}
-    problem = check(settings(**values), {})
+    problem = check(settings(**values), {}, "image_search")
     assert problem is not None and problem[0] == 2
     assert problem[1].startswith("SCHEDULER_QUEUE_KEY must contain %(spider)s")
     keys = JobKeys.for_job("j", settings(SCHEDULER_QUEUE_KEY="jobs:%(spider)s:q"))

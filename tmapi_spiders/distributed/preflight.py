@@ -14,9 +14,7 @@ from tmapi_spiders.distributed.scheduler import refused_setting
 from tmapi_spiders.jobs import outcome
 
 
-def check(
-    settings: BaseSettings, spider_args: dict[str, Any], spider_name: str = "image_search"
-) -> tuple[int, str] | None:
+def check(settings: BaseSettings, spider_args: dict[str, Any], spider_name: str) -> tuple[int, str] | None:
     """(exit code, message) when the worker must not start, else None."""
     try:
         check_job_settings(settings)
