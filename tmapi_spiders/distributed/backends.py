@@ -30,7 +30,6 @@ class RedisBackends(LocalBackends):
     shared = True
 
     def __init__(self, crawler: Crawler) -> None:
-        self.settings = crawler.settings
         self.worker = Worker.of(crawler)
         self.keep_seconds = int(self.worker.keep_stats)
 
@@ -49,8 +48,8 @@ class RedisBackends(LocalBackends):
         else:
             keys = (worker.keys.limit_slots, worker.keys.limit_state, worker.keys.limit_wake)
             backend = RedisBackend(worker.server, keys, worker.id, concurrency, qps)
-            backend.lease = registry.read(self.settings, LEASE_SETTING)
-            backend.poll = registry.read(self.settings, POLL_SETTING)
+            backend.lease = registry.read(worker.crawler.settings, LEASE_SETTING)
+            backend.poll = registry.read(worker.crawler.settings, POLL_SETTING)
             if timeout := worker.server.get_connection_kwargs().get("socket_timeout"):
                 backend.block = min(BLOCK, max(0.05, float(timeout) / 2))  # each BLPOP ends before the socket times out
         # The worker pops only what can start soon (room.Room); the limiter wakes it when a slot frees.
