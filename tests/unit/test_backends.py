@@ -43,7 +43,7 @@ def test_a_worker_of_a_shared_job_gets_the_jobs_backends(setting: str) -> None:
         "TMAPI_WORKER_ID": "w",
     }
     chosen = backends.for_crawler(get_crawler(Unit, settings))
-    assert isinstance(chosen, RedisBackends) and chosen.shared
+    assert isinstance(chosen, RedisBackends)
     assert chosen.worker.keys.job == "j"
     assert isinstance(chosen.limiter(3, 0), RedisBackend)  # the limiter too, with sentinels alone
     # No limit set: nothing to share, each worker finds its own rate; once it paces, its room says

@@ -27,8 +27,6 @@ logger = logging.getLogger(__name__)
 class RedisBackends(LocalBackends):
     """A worker's backends, on its job's keys (TMAPI_JOB, else the spider's name)."""
 
-    shared = True
-
     def __init__(self, crawler: Crawler) -> None:
         self.worker = Worker.of(crawler)
         self.keep_seconds = int(self.worker.keep_stats)
