@@ -42,6 +42,8 @@ def settings(**values: object) -> Settings:
         ({"REDIS_URL": "rediss://h:1", "REDIS_TLS_VERIFY": "maybe"}, "REDIS_TLS_VERIFY must be true or false"),
         ({"REDIS_SENTINELS": "h:26379"}, "REDIS_SENTINEL_MASTER is not set"),
         ({"REDIS_SENTINELS": "h"}, "REDIS_SENTINELS must be host:port"),
+        ({"REDIS_SENTINELS": "h:\u00b2", "REDIS_SENTINEL_MASTER": "m"}, "REDIS_SENTINELS must be host:port"),
+        ({"REDIS_URL": "redis+sentinel://h:1/m/\u00b2"}, "REDIS_URL: the db after the master name must be a number"),
         ({"REDIS_URL": "redis+sentinel://h:1/m/x"}, "REDIS_URL: the db after the master name must be a number"),
         ({"REDIS_URL": "redis+sentinel://h:1/m", "REDIS_CLUSTER": "true"}, "REDIS_CLUSTER cannot be used with"),
     ],

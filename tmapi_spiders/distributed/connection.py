@@ -65,13 +65,13 @@ def plan(settings: BaseSettings) -> partial[Any]:
         userinfo, _, rest = url.split("://", 1)[1].rpartition("@")
         hosts, _, path = rest.split("?", 1)[0].partition("/")
         name, _, db = path.strip("/").partition("/")
-        if db and not db.isdigit():
+        if db and not (db.isascii() and db.isdigit()):  # "²" is a digit to str.isdigit, not to int()
             raise SettingError(f"REDIS_URL: the db after the master name must be a number, got {db!r}")
         master, master_url, setting = master or unquote(name), f"{base}://{userinfo}@sentinel/{db}", "REDIS_URL"
     sentinels = []
     for part in (p.strip() for p in hosts.split(",") if hosts or variant == "sentinel"):
         host, _, port = part.rpartition(":")
-        if not host or not port.isdigit():
+        if not host or not (port.isascii() and port.isdigit()):
             raise SettingError(f"{setting} must be host:port[,host:port...], got {part!r}")
         sentinels.append((host.strip("[]"), int(port)))
     if sentinels and cluster:
