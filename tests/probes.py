@@ -10,6 +10,7 @@ from typing import Self
 
 from scrapy import Request, signals
 from scrapy.crawler import Crawler
+from scrapy.http import Response, TextResponse
 
 
 class SchedulerProbe:
@@ -96,6 +97,30 @@ class WaitCpuProbe:
         assert self.crawler.stats is not None
         self.crawler.stats.set_value("probe/wait_cpu_us", round(cpu * 1e6))
         self.crawler.stats.set_value("probe/wait_us", round(wall * 1e6))
+
+
+class ResponseProbe:
+    """What the engine hands on of the API's answers: how many (`probe/api_responses`), how many are
+    TextResponses whose `text` reads as the body (`probe/api_responses_text`), and how many still
+    carry the token's query parameter in their URL (`probe/api_responses_token_in_url`)."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        crawler.signals.connect(self.response_received, signal=signals.response_received)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        return cls(crawler)
+
+    def response_received(self, response: Response) -> None:
+        stats = self.crawler.stats
+        if stats is None or "/1688/" not in response.url:
+            return
+        stats.inc_value("probe/api_responses")
+        if isinstance(response, TextResponse) and response.text == response.body.decode("utf-8"):
+            stats.inc_value("probe/api_responses_text")
+        if "apiToken=" in response.url:
+            stats.inc_value("probe/api_responses_token_in_url")
 
 
 def with_probe(path: str) -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.crawl_helpers import QUICK_WORKER_SETTINGS, crawl, run_scrapy, scrapy, scrapy_env
+from tests.probes import with_probe
 from tests.redis_server import RedisServer
 from tmapi_spiders.distributed.keys import JobKeys
 from tmapi_spiders.jobs import outcome
@@ -41,12 +42,17 @@ def test_every_record_in_each_mode_the_server_accepts(
             tmp_path,
             sb.base_url,
             {"urls": ",".join(URLS)},
-            {"TMAPI_AUTH": mode, "CONCURRENT_REQUESTS": 8},
+            {"TMAPI_AUTH": mode, "CONCURRENT_REQUESTS": 8, "EXTENSIONS": with_probe("tests.probes.ResponseProbe")},
             token=TOKEN,
         )
         stats = sb.stats()
     assert result.returncode == 0, result.stderr[-2000:]
     assert len(result.products) == 4 * 45 + 25 and not result.failures
+    # what the spider is handed, whichever way the token went: text answers, under the URL asked for
+    answers = result.stats["probe/api_responses"]
+    assert answers == stats["total_calls"] - refused_calls
+    assert result.stats.get("probe/api_responses_text") == answers
+    assert "probe/api_responses_token_in_url" not in result.stats
     assert stats["statuses"].get("401", 0) == refused_calls
     assert result.stats.get("tmapi/auth/header_refused", 0) == refused_calls
     # paid calls: one per page and the conversion; the refused probe is not one
