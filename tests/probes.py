@@ -1,4 +1,4 @@
-"""Extensions the speed tests put into real crawls (`-s EXTENSIONS=...`) to watch them from inside.
+"""Extensions the tests put into real crawls (`-s EXTENSIONS=...`) to watch them from inside.
 
 They use only public Scrapy APIs (signals, `engine.scheduler`, the stats) and write what
 they saw as stats, which the crawl's log prints at its end.
