@@ -91,7 +91,7 @@ def startup_row(tmp: Path, rounds: int) -> dict[str, Any]:
     times: dict[str, list[float]] = {"ours": [], "stock": []}
     with Sandbox() as sandbox:
         env = crawl_env(sandbox.url)
-        query = urlencode(dict(contract.SearchQuery().params(url, 1)))
+        query = urlencode(dict(contract.search_params(contract.SearchQuery().to_dict(), url, 1)))
         spider = STOCK_SPIDER.format(url=f"{sandbox.url}{SEARCH_PATH}?{query}", token=env["TMAPI_API_TOKEN"])
         (stock_dir / "stock.py").write_text(spider, encoding="utf-8")
         stock = [PY, "-m", "scrapy", "runspider", "stock.py", "-O", "out.jsonl", "-s", "LOG_LEVEL=INFO"]

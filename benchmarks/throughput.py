@@ -251,7 +251,7 @@ def utilisation(tmp: Path, redis_url: str, seconds: float) -> list[dict[str, Any
 def page_list(urls: list[str], total: int) -> list[dict[str, str]]:
     query = contract.SearchQuery()
     return [
-        dict(query.params(url, page))
+        dict(contract.search_params(query.to_dict(), url, page))
         for url in urls
         for page in range(1, math.ceil(total / query.page_size) + 1)
     ]  # fmt: skip

@@ -43,7 +43,7 @@ SPIDER_MIDDLEWARES = {
     "scrapy.spidermiddlewares.urllength.UrlLengthMiddleware": None,
     "scrapy.spidermiddlewares.depth.DepthMiddleware": None,  # no DEPTH_LIMIT: pagination is bounded by total_count
 }
-# Our meta is built fresh by ApiRequests; named only where this Scrapy has it (every key is imported).
+# Our meta is built fresh by api/requests.py; named only where this Scrapy has it (every key is imported).
 _metacopy = "scrapy.spidermiddlewares.metacopy.MetaCopyDetectionMiddleware"
 if _metacopy in default_settings.SPIDER_MIDDLEWARES_BASE:
     SPIDER_MIDDLEWARES[_metacopy] = None

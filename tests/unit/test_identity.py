@@ -13,10 +13,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tmapi_spiders.api import contract
+from tmapi_spiders.api import contract, requests
 from tmapi_spiders.api.identity import ImageSearch, image_key, record_results, seed_fingerprint
 from tmapi_spiders.api.paging import ChainState
-from tmapi_spiders.api.requests import ApiRequests
 from tmapi_spiders.distributed.dupefilter import ImageDupeFilter
 from tmapi_spiders.distributed.merge import record_key
 from tmapi_spiders.distributed.start import read_seed, seed_json
@@ -72,16 +71,16 @@ def noop(*_: object) -> None:
 @pytest.mark.parametrize(("query_name", "image"), sorted(PINNED))
 def test_fingerprints_stored_by_running_jobs_are_unchanged(query_name: str, image: str) -> None:
     query, max_pages = QUERIES[query_name]
-    api, dupefilter = ApiRequests("http://api.example"), ImageDupeFilter(None, "unused")
+    base_url, dupefilter = "http://api.example", ImageDupeFilter(None, "unused")
     state = ChainState(image=image, img=image, q=query.to_dict(), max_pages=max_pages)
     converted = ChainState(image=image, img="/search/abc.jpg", q=query.to_dict(), max_pages=max_pages, converted=True)
     page3 = ChainState(**{**converted.to_meta(), "page": 3, "seen": [1, 2]})
     got = (
         seed_fingerprint(seed_json(image, query, max_pages)),
-        dupefilter.request_fingerprint(api.search(state, query, noop, noop)),
-        dupefilter.request_fingerprint(api.convert(state, noop, noop)),
-        dupefilter.request_fingerprint(api.search(converted, query, noop, noop)),
-        dupefilter.request_fingerprint(api.search(page3, query, noop, noop)),
+        dupefilter.request_fingerprint(requests.search(base_url, state, noop, noop)),
+        dupefilter.request_fingerprint(requests.convert(base_url, state, noop, noop)),
+        dupefilter.request_fingerprint(requests.search(base_url, converted, noop, noop)),
+        dupefilter.request_fingerprint(requests.search(base_url, page3, noop, noop)),
     )
     assert got == PINNED[(query_name, image)]
 

@@ -71,7 +71,7 @@ def test_hosts_searchable_without_conversion_agree(url: str) -> None:
 
 def test_what_the_crawler_sends_the_sandbox_reads_as_meant() -> None:
     query = contract.SearchQuery.from_args({"is_factory": "yes", "new_arrival": "0", "sort": "sales"})
-    params = dict(query.params("https://cbu01.alicdn.com/a.jpg", 2))
+    params = dict(contract.search_params(query.to_dict(), "https://cbu01.alicdn.com/a.jpg", 2))
     assert spec.parse_bool(params["is_factory"]) is True and spec.parse_bool(params["new_arrival"]) is False
     assert params["sort"] in spec.SORTS and params["language"] in spec.LANGUAGES
     assert 1 <= int(params["page_size"]) <= spec.PAGE_SIZE_MAX

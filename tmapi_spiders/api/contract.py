@@ -151,15 +151,17 @@ class SearchQuery:
                     raise ParamError(f"{name}: {exc}") from None
         return cls(**kwargs, filters=filters)
 
-    def params(self, img_url: str, page: int) -> list[tuple[str, str]]:
-        """Query parameters for one page, in a stable order (stable fingerprints)."""
-        out = [("img_url", img_url), ("page", str(page)), ("page_size", str(self.page_size))]
-        out += [("language", self.language), ("sort", self.sort)]
-        out.extend((name, "true" if self.filters[name] else "false") for name in FILTERS if name in self.filters)
-        return out
-
     def to_dict(self) -> dict[str, Any]:
         return dict(language=self.language, sort=self.sort, page_size=self.page_size, filters=dict(self.filters))
+
+
+def search_params(q: dict[str, Any], img_url: str, page: int) -> list[tuple[str, str]]:
+    """Query parameters for one page of a query (as `SearchQuery.to_dict()` spells it, the form requests
+    carry), in a stable order (stable fingerprints)."""
+    out = [("img_url", img_url), ("page", str(page)), ("page_size", str(q["page_size"]))]
+    out += [("language", q["language"]), ("sort", q["sort"])]
+    out.extend((name, "true" if q["filters"][name] else "false") for name in FILTERS if name in q["filters"])
+    return out
 
 
 def parse_int(name: str, value: Any, low: int, high: int | None = None) -> int:

@@ -23,35 +23,30 @@ ENDPOINT_CONVERT = "convert"
 Callback = Callable[..., Any]
 
 
-class ApiRequests:
-    """Builds the API's requests against one base URL."""
+def search(base_url: str, state: ChainState, callback: Callback, errback: Callback) -> Request:
+    url = f"{base_url}{contract.SEARCH_PATH}?{urlencode(contract.search_params(state.q, state.img, state.page))}"
+    return Request(
+        url,
+        callback=callback,
+        errback=errback,
+        meta=_meta(ENDPOINT_SEARCH, state),
+        priority=state.page,  # finish started images first
+        # Only page n asks for page n+1: one filter key per image (a shared job filters all pages).
+        dont_filter=state.page > 1,
+    )
 
-    def __init__(self, base_url: str) -> None:
-        self.base_url = base_url.rstrip("/")
 
-    def search(self, state: ChainState, query: contract.SearchQuery, callback: Callback, errback: Callback) -> Request:
-        url = f"{self.base_url}{contract.SEARCH_PATH}?{urlencode(query.params(state.img, state.page))}"
-        return Request(
-            url,
-            callback=callback,
-            errback=errback,
-            meta=_meta(ENDPOINT_SEARCH, state),
-            priority=state.page,  # finish started images first
-            # Only page n asks for page n+1: one filter key per image (a shared job filters all pages).
-            dont_filter=state.page > 1,
-        )
-
-    def convert(self, state: ChainState, callback: Callback, errback: Callback) -> Request:
-        body = {"url": state.image, "search_api_endpoint": contract.CONVERT_SEARCH_ENDPOINT}
-        return Request(
-            f"{self.base_url}{contract.CONVERT_PATH}",
-            method="POST",
-            body=json.dumps(body, ensure_ascii=False),
-            headers={"Content-Type": "application/json"},
-            callback=callback,
-            errback=errback,
-            meta=_meta(ENDPOINT_CONVERT, state),
-        )
+def convert(base_url: str, state: ChainState, callback: Callback, errback: Callback) -> Request:
+    body = {"url": state.image, "search_api_endpoint": contract.CONVERT_SEARCH_ENDPOINT}
+    return Request(
+        f"{base_url}{contract.CONVERT_PATH}",
+        method="POST",
+        body=json.dumps(body, ensure_ascii=False),
+        headers={"Content-Type": "application/json"},
+        callback=callback,
+        errback=errback,
+        meta=_meta(ENDPOINT_CONVERT, state),
+    )
 
 
 def _meta(endpoint: str, state: ChainState) -> dict[str, Any]:

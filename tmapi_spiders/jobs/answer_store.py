@@ -60,7 +60,7 @@ def connect(directory: str) -> sqlite3.Connection:
 
 
 def key_of(request: Request) -> bytes:
-    """SHA-1 of method, URL and body: never a header, so never the token (ApiRequests writes each URL one way)."""
+    """SHA-1 of method, URL and body: never a header, so never the token (api/requests.py writes each URL one way)."""
     return hashlib.sha1(b"%s %s\n%s" % (request.method.encode(), request.url.encode(), request.body)).digest()
 
 

@@ -19,11 +19,11 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from tmapi_spiders import registry, signals
-from tmapi_spiders.api import contract
+from tmapi_spiders.api import contract, requests
 from tmapi_spiders.api.auth import ApiRefused
 from tmapi_spiders.api.paging import ChainState, Step, empty_page_message, paginate
 from tmapi_spiders.api.redact import MASK
-from tmapi_spiders.api.requests import ENDPOINT_CONVERT, ENDPOINT_SEARCH, META_KEY, ApiRequests, envelope_of
+from tmapi_spiders.api.requests import ENDPOINT_CONVERT, ENDPOINT_SEARCH, META_KEY, envelope_of
 from tmapi_spiders.clock import utc_now
 from tmapi_spiders.crawl.config import check_seed_list, check_settings, job_config
 from tmapi_spiders.crawl.seed_reading import SeedSource
@@ -46,7 +46,6 @@ class ImageSearchSpider(Spider):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args)  # the arguments are the job's (from_crawler), not attributes
-        self._queries: dict[tuple[Any, ...], contract.SearchQuery] = {}
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
@@ -124,20 +123,15 @@ class ImageSearchSpider(Spider):
             state.input, state.input_row = seed.input, seed.line
         if contract.is_alibaba_hosted(seed.url):
             return self._search(state)
-        return self.api.convert(state, self.parse_converted, self.on_error)
-
-    def query_of(self, state: ChainState) -> contract.SearchQuery:
-        q = state.q
-        key = (q["language"], q["sort"], q["page_size"], tuple(sorted(q["filters"].items())))
-        return self._queries.get(key) or self._queries.setdefault(key, contract.SearchQuery(**q))
+        return requests.convert(self.base_url, state, self.parse_converted, self.on_error)
 
     @cached_property
-    def api(self) -> ApiRequests:
-        """Built at the first request: add-ons settle the base URL after the spider is created."""
-        return ApiRequests(registry.read(self.settings, "TMAPI_BASE_URL"))
+    def base_url(self) -> str:
+        """Read at the first request: add-ons settle the base URL after the spider is created."""
+        return registry.read(self.settings, "TMAPI_BASE_URL").rstrip("/")
 
     def _search(self, state: ChainState) -> Request:
-        return self.api.search(state, self.query_of(state), self.parse_search, self.on_error)
+        return requests.search(self.base_url, state, self.parse_search, self.on_error)
 
     def parse_converted(self, response: Response) -> Iterator[Any]:
         state = ChainState.from_meta(response.meta[META_KEY])
@@ -165,13 +159,13 @@ class ImageSearchSpider(Spider):
             if envelope.status == contract.PARAM_ERROR and not state.converted and state.page == 1:
                 if state.image.startswith(("http://", "https://")):
                     # The API could not use the image as it is: convert it and search again.
-                    yield self.api.convert(state, self.parse_converted, self.on_error)
+                    yield requests.convert(self.base_url, state, self.parse_converted, self.on_error)
                     return
             yield self.failure(state, ENDPOINT_SEARCH, envelope.status, envelope.message)
             return
         assert envelope.data is not None
-        query = self.query_of(state)
-        step = paginate(state, envelope.data, query.page_size, self.stop_on_short_page)
+        page_size = state.q["page_size"]
+        step = paginate(state, envelope.data, page_size, self.stop_on_short_page)
         if step.failure:
             yield self.failure(state, ENDPOINT_SEARCH, contract.UNEXPECTED, step.failure)
             return
@@ -189,7 +183,7 @@ class ImageSearchSpider(Spider):
         if state.page == 1:
             stats.inc_value("tmapi/pages_expected", step.expected_pages)
             assert step.state.total is not None
-            stats.inc_value("tmapi/items_expected", min(step.state.total, step.expected_pages * query.page_size))
+            stats.inc_value("tmapi/items_expected", min(step.state.total, step.expected_pages * page_size))
         context = record_context(state, page=state.page)
         for rank, raw in step.new_items:
             product = ProductItem(raw)
