@@ -90,13 +90,13 @@ class Progress:
 class TmapiProgress:
     def __init__(self, crawler: Crawler, interval: float, bar: bool) -> None:
         assert crawler.stats is not None
+        self.crawler = crawler
         self.stats = crawler.stats
         self.interval = interval
         self.use_bar = bar
         self.known = 0
         self.failed_early = 0
         self.first_page: float | None = None  # the rate counts from the first page
-        self.stopping = ""
         self.started = 0.0
         self.samples: deque[tuple[float, int]] = deque()  # (time, paid calls) over the last interval
         self.task: AsyncioLoopingCall | LoopingCall | None = None
@@ -114,11 +114,7 @@ class TmapiProgress:
         crawler.signals.connect(o.spider_closed, signal=signals.spider_closed)
         crawler.signals.connect(o.response_received, signal=signals.response_received)
         crawler.signals.connect(o.image_finished, signal=tmapi_signals.image_finished)
-        crawler.signals.connect(o.stop_starting, signal=tmapi_signals.stop_starting)
         return o
-
-    def stop_starting(self, reason: str) -> None:
-        self.stopping = self.stopping or reason
 
     def spider_opened(self, spider: Spider) -> None:
         self.started = time.monotonic()
@@ -187,7 +183,7 @@ class TmapiProgress:
             pages_per_s=rate,
             worker=self.worker,
             total_known=known,
-            stopping=self.stopping,
+            stopping=getattr(self.crawler.spider, "stopping", ""),  # the spider's reason to start no image
         )
 
     def tick(self) -> None:
