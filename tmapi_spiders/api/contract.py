@@ -118,22 +118,12 @@ class ParamError(ValueError):
 
 @dataclass(frozen=True)
 class SearchQuery:
-    """The query arguments of one image search, validated as documented."""
+    """The query arguments of one image search, as `from_args` checked them against the documented domain."""
 
     language: str = LANGUAGE_DEFAULT
     sort: str = SORT_DEFAULT
     page_size: int = PAGE_SIZE_DEFAULT
     filters: dict[str, bool] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        for name, allowed in (("language", LANGUAGES), ("sort", SORTS)):
-            if getattr(self, name) not in allowed:
-                raise ParamError(f"{name}: {getattr(self, name)!r} is not one of {', '.join(allowed)}")
-        if not isinstance(self.page_size, int) or not 1 <= self.page_size <= PAGE_SIZE_MAX:
-            raise ParamError(f"page_size: {self.page_size!r} is not an integer from 1 to {PAGE_SIZE_MAX}")
-        for name in self.filters:
-            if name not in FILTERS:
-                raise ParamError(f"{name}: unknown filter (filters are {', '.join(FILTERS)})")
 
     @classmethod
     def from_args(cls, args: dict[str, Any]) -> SearchQuery:
@@ -149,6 +139,9 @@ class SearchQuery:
                     filters[name] = parse_bool(given[name])
                 except ValueError as exc:
                     raise ParamError(f"{name}: {exc}") from None
+        for name, allowed in (("language", LANGUAGES), ("sort", SORTS)):
+            if name in kwargs and kwargs[name] not in allowed:
+                raise ParamError(f"{name}: {kwargs[name]!r} is not one of {', '.join(allowed)}")
         return cls(**kwargs, filters=filters)
 
     def to_dict(self) -> dict[str, Any]:
