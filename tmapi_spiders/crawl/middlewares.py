@@ -47,8 +47,7 @@ class TmapiEnvelopeMiddleware:
         self.crawler = crawler
         assert crawler.stats is not None
         self.stats = crawler.stats
-        self.fatal: str | None = None
-        self.fatal_status = 0
+        self.fatal: Envelope | None = None  # the answer that stopped the crawl
         self.answered = False  # any answer at all from the API yet
         self.unreachable = 0  # connection failures in a row before the first answer
         self.unreachable_limit = registry.read(crawler.settings, "TMAPI_UNREACHABLE_AFTER")
@@ -62,7 +61,7 @@ class TmapiEnvelopeMiddleware:
         # A retry copies meta: the last answer's envelope must not travel with it.
         request.meta.pop(ENVELOPE_META, None)
         if self.fatal and endpoint_of(request):
-            raise ApiRefused(self.fatal_status, f"crawl stopping: {self.fatal}")
+            raise ApiRefused(self.fatal.status, f"crawl stopping: {self.fatal.message}")
 
     def process_response(self, request: Request, response: Response) -> Response:
         if not endpoint_of(request):
@@ -108,8 +107,7 @@ class TmapiEnvelopeMiddleware:
         if self.fatal:
             return
         reason = FATAL_REASONS.get(envelope.status, "tmapi_unreachable" if envelope.status == 0 else "tmapi_fatal")
-        self.fatal = envelope.message
-        self.fatal_status = envelope.status
+        self.fatal = envelope
         hint = "Check TMAPI_API_TOKEN and your balance."
         if envelope.status in (contract.NO_ROUTE, 0):
             hint = "Check TMAPI_BASE_URL."
