@@ -74,18 +74,15 @@ class Command(Tool, ScrapyCommand):
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         if args:
             raise UsageError("scrapy job takes no arguments")
-        try:  # fail() exits: only the checks' ConfigError is caught
+        try:  # fail() exits: only the checks' ConfigError (and SettingError) is caught
             check_setting_names(self.settings)
             if not distributed.enabled(self.settings):  # said before redis is imported
                 fail(NO_REDIS_URL)
-        except ValueError as exc:
-            fail(str(exc))
-        # Imported here: Scrapy imports every command module at start, and a crawl must not load redis.
-        from tmapi_spiders.distributed import connection
-        from tmapi_spiders.distributed.job import Job
-        from tmapi_spiders.distributed.keys import JobKeys, legacy_keys, legacy_message
+            # Imported here: Scrapy imports every command module at start, and a crawl must not load redis.
+            from tmapi_spiders.distributed import connection
+            from tmapi_spiders.distributed.job import Job
+            from tmapi_spiders.distributed.keys import JobKeys, legacy_keys, legacy_message
 
-        try:
             connection.plan(self.settings)  # a Redis setting that cannot work
         except ValueError as exc:
             fail(str(exc))
