@@ -19,7 +19,7 @@ from tmapi_spiders.distributed.worker import Worker
 from tmapi_spiders.jobs.backends import CounterUnavailable, LocalBackends, LocalCounter, LocalResults
 from tmapi_spiders.limits import LEASE_SETTING, POLL_SETTING, LocalBackend
 from tmapi_spiders.limits import Backend as LimitBackend
-from tmapi_spiders.limits.shared import BLOCK, RedisBackend
+from tmapi_spiders.limits.shared import RedisBackend
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class RedisBackends(LocalBackends):
             backend.lease = registry.read(worker.crawler.settings, LEASE_SETTING)
             backend.poll = registry.read(worker.crawler.settings, POLL_SETTING)
             if timeout := worker.server.get_connection_kwargs().get("socket_timeout"):
-                backend.block = min(BLOCK, max(0.05, float(timeout) / 2))  # each BLPOP ends before the socket times out
+                backend.block = max(0.05, float(timeout) / 2)  # each BLPOP ends before the socket times out
         # The worker pops only what can start soon (room.Room); the limiter wakes it when a slot frees.
         worker.room.limiter = backend.has_room
         backend.on_room = worker.wake

@@ -127,7 +127,6 @@ return lost
 )
 
 HANDOFFS = 8  # calls a slot may serve in a row inside one worker before it goes back through Redis
-BLOCK = 1.0  # longest BLPOP: under the socket timeout, and a closing worker's thread is soon free
 REDIS_TRIES = 20  # consecutive Redis errors a waiting request survives before it fails
 
 
@@ -151,7 +150,9 @@ class RedisBackend:
         self.qps_ceiling = qps
         self.lease = registry.BY_NAME[LEASE_SETTING].default  # a silent worker's slots are kept this long
         self.poll = registry.BY_NAME[POLL_SETTING].default  # longest wait on the wake list (an expired lease's slot)
-        self.block = BLOCK
+        # Longest single BLPOP: under the socket timeout (set by the job's backends). Closing the client
+        # at the engine's stop ends a BLPOP still waiting, so no wait outlives the worker.
+        self.block = float("inf")
         self.margin = Margin()  # this worker's: its refusals widen the spacing of the calls it schedules
         self.held: dict[str, float] = {}  # holder -> when its lease ends at the latest (time.monotonic)
         self.seq = 0
