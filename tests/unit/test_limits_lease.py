@@ -43,3 +43,25 @@ def test_a_slot_whose_lease_lapsed_is_not_handed_over(server: RedisServer) -> No
         await other.close()
 
     asyncio.run(scenario())
+
+
+def test_closing_the_client_ends_a_wait_for_a_slot_at_once(server: RedisServer) -> None:
+    """A worker waiting for a slot blocks in BLPOP for the whole poll; closing its client (the worker
+    does so when the engine stops) must end that wait, or the process's exit waits for it."""
+    keys = tuple(key.replace("{lease}", "{close}") for key in KEYS)
+
+    async def scenario() -> None:
+        client = redis.Redis.from_url(server.url, decode_responses=True, socket_timeout=60)
+        mine, other = RedisBackend(client, keys, "mine", 1, 0), RedisBackend(client, keys, "other", 1, 0)
+        mine.poll = 30.0
+        await other.acquire()  # the job's one slot
+        waiting = asyncio.create_task(mine.acquire())
+        await asyncio.sleep(0.5)  # refused, so it waits on the wake list
+        assert not waiting.done() and mine.counts["refused"] == 1
+        await mine.close()
+        await other.close()  # gives the slot back without a wake token: nothing rings the wait
+        client.close()
+
+    started = time.monotonic()
+    asyncio.run(scenario())  # returns once the default executor's threads, the BLPOP's among them, end
+    assert time.monotonic() - started < 10, "the wait for a slot outlived its closed client"
