@@ -86,7 +86,7 @@ def test_every_key_of_a_job_is_in_one_slot_of_the_cluster(redis_server: Any) -> 
     assert len(slots) == 1
     job = Job(redis_server.client(), keys)
     assert job.push_seeds([{"url": IMAGES[0], "max_pages": 1}]) == (1, 0)
-    [(lease, _)] = job.pop_seeds("w", 30, 5)
+    _, [(lease, _)] = job.pop_seeds("w", 30, 5)
     job.ack([lease], {"pages": 1})
     assert job.status(30).counters == {"seeds_pushed": 1, "pages": 1}
     assert job.delete() >= 3

@@ -53,7 +53,7 @@ def test_an_idle_worker_looks_rarely_yet_takes_new_seeds_and_stops_when_the_job_
         job = Job(client, JobKeys.for_job(JOB))
         assert job.push_seeds([image("held")]) == (1, 0)
         # Another worker holds the job's only seed: work is left, none of it for ours.
-        [(foreign, _)] = job.pop_seeds("another-worker", 300, 1)
+        _, [(foreign, _)] = job.pop_seeds("another-worker", 300, 1)
         settings = {
             "REDIS_URL": server.url,
             "TMAPI_JOB": JOB,

@@ -87,7 +87,7 @@ def test_renewed_leases_do_not_expire(job: Job) -> None:
 
 def test_a_handover_queues_the_retry_and_acks_its_lease_together(job: Job) -> None:
     job.push_seeds([{"url": "https://img.alicdn.com/b.jpg"}])
-    [(lease, _)] = job.pop_seeds("w", 30, 5)
+    _, [(lease, _)] = job.pop_seeds("w", 30, 5)
     job.push_request_once("first-request", 1, "", handover=lease)
     assert job.server.zcard(job.keys.inflight) == 0
     assert job.queued() == 1
@@ -98,7 +98,7 @@ def test_only_the_last_worker_of_a_drained_job_deletes_it(job: Job) -> None:
     job.heartbeat("a", 30, [])
     job.heartbeat("b", 30, [])
     assert job.finish("a", 30, delete=True) == 0  # seeds left, and b is live
-    [(lease, _)] = job.pop_seeds("b", 30, 1)
+    _, [(lease, _)] = job.pop_seeds("b", 30, 1)
     job.ack([lease], {"pages": 3})
     job.heartbeat("a", 30, [])
     assert job.finish("b", 30, delete=True) == 0  # a is still live
@@ -116,12 +116,12 @@ def test_a_worker_that_saw_the_job_finds_it_lost_when_its_marker_is_gone(job: Jo
     worker = Job(redis_server.client(), job.keys)
     worker.heartbeat("w", 30, [])
     assert worker.marker_id is None  # not seeded yet: an empty job, not a lost one
-    assert worker.pop_seeds("w", 30, 5) == [] and worker.pop_request("w", 30) is None
+    assert worker.pop_seeds("w", 30, 5) == (0, []) and worker.pop_request("w", 30) is None
     job.push_seeds([{"url": "https://img.alicdn.com/a.jpg"}, {"url": "https://img.alicdn.com/b.jpg"}])
     marker = job.server.get(job.keys.marker)
     job.push_seeds([{"url": "https://img.alicdn.com/c.jpg"}])  # seeding again keeps the job's marker
     assert job.server.get(job.keys.marker) == marker
-    [(lease, _)] = worker.pop_seeds("w", 30, 1)
+    _, [(lease, _)] = worker.pop_seeds("w", 30, 1)
     assert worker.marker_id == marker
     job.server.delete(*job.keys.all())  # what FLUSHALL does to the job
     for call in (

@@ -66,8 +66,6 @@ class Job:
         self._lease_prefix = f"{secrets.token_hex(4)}."
         self._lease_count = 0
         self.dupefilter_ttl = 0.0  # TMAPI_REDIS_DUPEFILTER_TTL (0: until the job is finished)
-        # Seeds, requests and leases left as the last pop_seeds saw them: "drained?" without a round trip.
-        self.left_after_pop = 0
         # A script's redis-py Script, made once (EVALSHA, the script loaded when Redis lacks it).
         self._script = functools.cache(lambda lua: server.register_script(scripts.PRELUDE + lua))
 
@@ -107,12 +105,12 @@ class Job:
         pushed += int(sending.result() if sending else self._run(scripts.PUSH_SEEDS, marker, ""))
         return pushed, total - pushed
 
-    def pop_seeds(self, worker: str, lease: float, count: int) -> list[tuple[str, str]]:
+    def pop_seeds(self, worker: str, lease: float, count: int) -> tuple[int, list[tuple[str, str]]]:
+        """(seeds, requests and leases left after it: "drained?" in the same round trip, the seeds leased)."""
         first = self._lease_count + 1
         self._lease_count += count
         left, *flat = self._marked(scripts.POP_SEEDS, worker, lease, count, self._lease_prefix, first)
-        self.left_after_pop = int(left)
-        return list(zip(flat[::2], flat[1::2], strict=True))
+        return int(left), list(zip(flat[::2], flat[1::2], strict=True))
 
     def push_request_once(self, data: str, priority: int, fingerprint: str, handover: str | None = None) -> bool:
         """Queue a request unless the duplicate filter has seen `fingerprint` (False; "" skips the

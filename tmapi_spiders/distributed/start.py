@@ -112,7 +112,7 @@ class WorkerStartMiddleware:
                 await asyncio.sleep(poll)
                 continue
             try:
-                popped = await asyncio.to_thread(worker.job.pop_seeds, worker.id, worker.lease, batch)
+                left, popped = await asyncio.to_thread(worker.job.pop_seeds, worker.id, worker.lease, batch)
             except FAILURES as exc:
                 worker.failed(exc)  # lost: the loop waits for Redis; full or gone: it ends
                 continue
@@ -128,7 +128,6 @@ class WorkerStartMiddleware:
                 request = spider.first_request(seed, query, max_pages)
                 request.meta[LEASE_META] = lease
                 yield request
-            left = worker.job.left_after_pop  # counted by the pop itself: one round trip per look, not two
             if popped or left:
                 idle_since = None
             if popped:
