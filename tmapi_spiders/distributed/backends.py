@@ -29,13 +29,12 @@ class RedisBackends(LocalBackends):
 
     def __init__(self, crawler: Crawler) -> None:
         self.worker = Worker.of(crawler)
-        self.keep_seconds = int(self.worker.keep_stats)
 
     def image_results(self) -> RedisResults:
-        return RedisResults(self.worker.job, self.keep_seconds)
+        return RedisResults(self.worker.job, self.worker.keep_stats)
 
     def call_counter(self, limit: int) -> RedisCounter:
-        return RedisCounter(self.worker.job, limit, self.keep_seconds)
+        return RedisCounter(self.worker.job, limit, self.worker.keep_stats)
 
     def limiter(self, concurrency: int, qps: float) -> LimitBackend:
         worker = self.worker

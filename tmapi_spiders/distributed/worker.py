@@ -85,7 +85,7 @@ class Worker:
         self._done_since: float | None = None
         self._counters_at = 0.0  # when the counters last went to Redis (monotonic)
         self.persist = settings.getbool("SCHEDULER_PERSIST")
-        self.keep_stats = registry.read(settings, "TMAPI_REDIS_KEEP_STATS")
+        self.keep_stats = int(registry.read(settings, "TMAPI_REDIS_KEEP_STATS"))  # whole seconds, as Redis keeps them
         # lease id -> the request the engine holds (None: a seed not yet turned into a request)
         self.leases: dict[str, Request | None] = {}
         self.finished: set[str] = set()  # leases whose request's work is done (request_done), not yet acknowledged
@@ -128,7 +128,7 @@ class Worker:
         beats.start(self.heartbeat, now=False).addErrback(self._loop_failed, "heartbeat")
 
     def _auth_learned(self, way: str) -> None:
-        threads.deferToThread(self.server.set, self.keys.auth, way, ex=max(1, int(self.keep_stats))).addErrback(
+        threads.deferToThread(self.server.set, self.keys.auth, way, ex=max(1, self.keep_stats)).addErrback(
             lambda f: logger.warning("could not share TMAPI_AUTH: %s", f.value)
         )
 
