@@ -80,9 +80,9 @@ ITEM_PIPELINES = {
 }
 
 FEED_EXPORT_ENCODING = "utf-8"
-# A failed feed write stops the crawl in one line, exit 7 (crawl/done.py, crawl/storage.py).
+# A failed feed write stops the crawl in one line, exit 7 (crawl/writes.py, crawl/storage.py).
 FEED_STORAGES = {
-    **dict.fromkeys(("", "file"), "tmapi_spiders.crawl.done.CheckedFileFeedStorage"),
+    **dict.fromkeys(("", "file"), "tmapi_spiders.crawl.writes.CheckedFileFeedStorage"),
     "s3": "tmapi_spiders.crawl.storage.GuardedS3FeedStorage",
     "gs": "tmapi_spiders.crawl.storage.GuardedGCSFeedStorage",
 }

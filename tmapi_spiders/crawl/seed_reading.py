@@ -22,7 +22,6 @@ from scrapy.statscollectors import StatsCollector
 
 from tmapi_spiders.api.identity import DEFAULT_PORTS, image_key
 from tmapi_spiders.api.redact import Redactor
-from tmapi_spiders.crawl.done import WriteGuard
 from tmapi_spiders.crawl.outputs import SUMMARY_SUFFIX, write_whole
 from tmapi_spiders.crawl.seeds import (
     INTERNAL_NAMES,
@@ -34,6 +33,7 @@ from tmapi_spiders.crawl.seeds import (
     SeedError,
     check_image_url,
 )
+from tmapi_spiders.crawl.writes import WriteGuard
 
 logger = logging.getLogger(__name__)
 

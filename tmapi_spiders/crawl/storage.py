@@ -15,7 +15,7 @@ from scrapy.settings import BaseSettings
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
-from tmapi_spiders.crawl.done import WriteFailed, WriteGuard
+from tmapi_spiders.crawl.writes import WriteFailed, WriteGuard
 
 # scheme -> (the module its storage needs, the extra of ours that brings it)
 LIBRARIES = {"s3": ("botocore", "s3"), "gs": ("google.cloud.storage", "gcs")}

@@ -20,8 +20,8 @@ from tmapi_spiders.settings_util import priority_above
 
 SCHEDULER = "tmapi_spiders.distributed.scheduler.LeasingScheduler"
 DUPEFILTER = "tmapi_spiders.distributed.dupefilter.ImageDupeFilter"
-STORAGE = "tmapi_spiders.crawl.done.UnbufferedFileFeedStorage"  # kill -9 safe: each line in the kernel
-LOCAL_STORAGE = "tmapi_spiders.crawl.done.CheckedFileFeedStorage"  # settings.py's, for one process
+STORAGE = "tmapi_spiders.crawl.writes.UnbufferedFileFeedStorage"  # kill -9 safe: each line in the kernel
+LOCAL_STORAGE = "tmapi_spiders.crawl.writes.CheckedFileFeedStorage"  # settings.py's, for one process
 URI_PARAMS = "tmapi_spiders.distributed.uri_params"
 SPIDER_MIDDLEWARES = {
     # The worker's start requests come from the job in Redis: next to the spider, in place of its own

@@ -31,7 +31,7 @@ from tmapi_spiders import registry
 from tmapi_spiders import signals as tmapi_signals
 from tmapi_spiders.api.auth import secrets_of
 from tmapi_spiders.api.redact import Redactor
-from tmapi_spiders.crawl.done import WriteGuard
+from tmapi_spiders.crawl.writes import WriteGuard
 from tmapi_spiders.distributed import connection, default_worker_id
 from tmapi_spiders.distributed.job import Job, JobGone
 from tmapi_spiders.distributed.keys import JobKeys

@@ -20,8 +20,8 @@ from tmapi_spiders import signals as tmapi_signals
 from tmapi_spiders.api.requests import META_KEY
 from tmapi_spiders.clock import utc_now
 from tmapi_spiders.crawl import feeds, seed_reading
-from tmapi_spiders.crawl.done import WriteGuard
 from tmapi_spiders.crawl.outputs import summary_file, write_whole
+from tmapi_spiders.crawl.writes import WriteGuard
 from tmapi_spiders.extensions import for_tmapi_job, stat
 from tmapi_spiders.jobs import backends
 from tmapi_spiders.jobs.backends import LocalResults
