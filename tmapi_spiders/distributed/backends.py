@@ -47,8 +47,6 @@ class RedisBackends(LocalBackends):
             backend = RedisBackend(worker.server, keys, worker.id, concurrency, qps)
             backend.lease = registry.read(worker.crawler.settings, LEASE_SETTING)
             backend.poll = registry.read(worker.crawler.settings, POLL_SETTING)
-            if timeout := worker.server.get_connection_kwargs().get("socket_timeout"):
-                backend.block = max(0.05, float(timeout) / 2)  # each BLPOP ends before the socket times out
         # The worker pops only what can start soon (room.Room); the limiter wakes it when a slot frees.
         worker.room.limiter = backend.has_room
         backend.on_room = worker.wake

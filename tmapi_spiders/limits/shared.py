@@ -150,9 +150,10 @@ class RedisBackend:
         self.qps_ceiling = qps
         self.lease = registry.BY_NAME[LEASE_SETTING].default  # a silent worker's slots are kept this long
         self.poll = registry.BY_NAME[POLL_SETTING].default  # longest wait on the wake list (an expired lease's slot)
-        # Longest single BLPOP: under the socket timeout (set by the job's backends). Closing the client
-        # at the engine's stop ends a BLPOP still waiting, so no wait outlives the worker.
-        self.block = float("inf")
+        # Longest single BLPOP: half the socket timeout, so the socket never times out under it. Closing
+        # the client at the engine's stop ends a BLPOP still waiting, so no wait outlives the worker.
+        timeout = client.get_connection_kwargs().get("socket_timeout")
+        self.block = max(0.05, float(timeout) / 2) if timeout else float("inf")
         self.margin = Margin()  # this worker's: its refusals widen the spacing of the calls it schedules
         self.held: dict[str, float] = {}  # holder -> when its lease ends at the latest (time.monotonic)
         self.seq = 0
