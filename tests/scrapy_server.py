@@ -13,8 +13,12 @@ stdin closes (the test process is gone).
 
 from __future__ import annotations
 
+import gc
+import importlib
 import json
 import os
+import pkgutil
+import platform
 import selectors
 import signal
 import socket
@@ -41,20 +45,54 @@ WARM_MODULES = (
     "tmapi_spiders.commands.crawl",
     "tmapi_spiders.addons",
     "tmapi_spiders.api.download",
+    "tmapi_spiders.api.schema",
+    "tmapi_spiders.crawl.exporters",
     "tmapi_spiders.crawl.middlewares",
     "tmapi_spiders.crawl.pipelines",
+    "tmapi_spiders.jobs.spending",
+    "tmapi_spiders.limits.middleware",
+    "tmapi_spiders.sandbox.addon",
     "tmapi_spiders.spiders.image_search",
+    "tmapi_spiders.spreadsheets.exporter",
 )
-# The Redis libraries too: a single-process crawl must be seen not to import them (tests/probes.py).
-NOT_WARM = ("tmapi_spiders.settings", "twisted.internet.reactor", "redis", "scrapy_redis")
+# Every module of these: the command line imports every command to list them, a crawl the
+# project's extensions.
+WARM_PACKAGES = ("scrapy.commands", "tmapi_spiders.commands", "tmapi_spiders.extensions")
+# The Redis libraries too: a single-process crawl must be seen not to import them, nor openpyxl
+# (tests/probes.py).
+NOT_WARM = ("tmapi_spiders.settings", "twisted.internet.reactor", "redis", "scrapy_redis", "openpyxl")
 MAX_MESSAGE = 1 << 20
+
+
+def scrapy_components() -> set[str]:
+    """The modules of the components Scrapy's default settings name (middlewares, extensions,
+    download handlers, feed storages and exporters, queues...): every crawl loads most of them."""
+    from scrapy.settings import default_settings
+
+    paths: set[str] = set()
+    for name in dir(default_settings):
+        value = getattr(default_settings, name)
+        for path in [*value, *value.values()] if isinstance(value, dict) else [value]:
+            if isinstance(path, str) and path.startswith("scrapy.") and "." in path:
+                paths.add(path.rpartition(".")[0])
+    return paths
 
 
 def warm_up() -> None:
     for name in WARM_MODULES:
         __import__(name)
+    for package in WARM_PACKAGES:
+        path = importlib.import_module(package).__path__
+        for module in pkgutil.walk_packages(path, f"{package}."):
+            importlib.import_module(module.name)
+    for name in scrapy_components():
+        try:
+            __import__(name)
+        except ImportError:
+            pass  # an optional library (h2, boto...) not installed: the command finds it missing itself
     for name in NOT_WARM:
         assert name not in sys.modules, f"{name} imported while warming up: each command must import it itself"
+    platform.platform()  # Scrapy's first log line asks for it; Python keeps the answer (uname -p, a process)
 
 
 def child(request: dict[str, Any], fds: list[int]) -> NoReturn:
@@ -109,6 +147,10 @@ def reap(children: dict[int, socket.socket]) -> None:
 
 def serve(path: str) -> None:
     warm_up()
+    # What is imported stays out of the garbage collector's reach: a child's collections (and its
+    # exit) would otherwise walk every object warmed here, copying the pages the fork shares.
+    gc.collect()
+    gc.freeze()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     listener.bind(path)
     listener.listen(16)
