@@ -268,7 +268,12 @@ class _Process:
 
 
 def _base_args(port: int, folder: str) -> list[str]:
-    return ["--port", str(port), "--bind", "127.0.0.1", "--dir", folder, "--save", "", "--appendonly", "no"]
+    # A master sends its data to a new replica at once: by default it waits 5 s for more replicas
+    # to serve them in one transfer, and a replica is no use for a failover until it has it.
+    return [
+        *("--port", str(port), "--bind", "127.0.0.1", "--dir", folder, "--save", "", "--appendonly", "no"),
+        *("--repl-diskless-sync-delay", "0"),
+    ]
 
 
 class TlsRedisServer:

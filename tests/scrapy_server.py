@@ -3,7 +3,9 @@ command line (checks, signals, exit codes, stdout, stderr), without a Python sta
 Scrapy import of its own. `start_scrapy` and `run_scrapy` are the tests' side.
 
 `python -m tests.scrapy_server SOCKET` imports Scrapy, Twisted and the project (no reactor
-installed, no settings read) and listens on the Unix socket SOCKET. A client connects once per
+installed, no settings read) and listens on the Unix socket SOCKET; with `redis` after SOCKET,
+the Redis libraries and the project's distributed modules too, for the commands given a Redis
+(workers, `scrapy seed`, `scrapy job`), which the other server must not have imported. A client connects once per
 command and sends one message: JSON (argv, cwd, env) with the command's stdin, stdout and
 stderr as file descriptors. The server forks a child that runs `scrapy ARGV` as
 `python -m scrapy` would, answers `{"pid": ...}`, and `{"returncode": ...}` when the child
@@ -13,8 +15,12 @@ stdin closes (the test process is gone).
 
 from __future__ import annotations
 
+import gc
+import importlib
 import json
 import os
+import pkgutil
+import platform
 import selectors
 import signal
 import socket
@@ -41,20 +47,57 @@ WARM_MODULES = (
     "tmapi_spiders.commands.crawl",
     "tmapi_spiders.addons",
     "tmapi_spiders.api.download",
+    "tmapi_spiders.api.schema",
+    "tmapi_spiders.crawl.exporters",
     "tmapi_spiders.crawl.middlewares",
     "tmapi_spiders.crawl.pipelines",
+    "tmapi_spiders.jobs.spending",
+    "tmapi_spiders.limits.middleware",
+    "tmapi_spiders.sandbox.addon",
     "tmapi_spiders.spiders.image_search",
+    "tmapi_spiders.spreadsheets.exporter",
 )
-# The Redis libraries too: a single-process crawl must be seen not to import them (tests/probes.py).
-NOT_WARM = ("tmapi_spiders.settings", "twisted.internet.reactor", "redis", "scrapy_redis")
+# Every module of these: the command line imports every command to list them, a crawl the
+# project's extensions.
+WARM_PACKAGES = ("scrapy.commands", "tmapi_spiders.commands", "tmapi_spiders.extensions")
+# The Redis libraries too: a single-process crawl must be seen not to import them, nor openpyxl
+# (tests/probes.py). The server for the commands given a Redis imports them.
+NOT_WARM = ("tmapi_spiders.settings", "twisted.internet.reactor", "openpyxl")
+REDIS_MODULES = ("redis", "scrapy_redis")
+REDIS_PACKAGES = ("tmapi_spiders.distributed",)
 MAX_MESSAGE = 1 << 20
 
 
-def warm_up() -> None:
-    for name in WARM_MODULES:
+def scrapy_components() -> set[str]:
+    """The modules of the components Scrapy's default settings name (middlewares, extensions,
+    download handlers, feed storages and exporters, queues...): every crawl loads most of them."""
+    from scrapy.settings import default_settings
+
+    paths: set[str] = set()
+    for name in dir(default_settings):
+        value = getattr(default_settings, name)
+        for path in [*value, *value.values()] if isinstance(value, dict) else [value]:
+            if isinstance(path, str) and path.startswith("scrapy.") and "." in path:
+                paths.add(path.rpartition(".")[0])
+    return paths
+
+
+def warm_up(redis: bool = False) -> None:
+    """Import what the commands import (with `redis`, what a command given a Redis imports too)."""
+    for name in WARM_MODULES + (REDIS_MODULES if redis else ()):
         __import__(name)
-    for name in NOT_WARM:
+    for package in WARM_PACKAGES + (REDIS_PACKAGES if redis else ()):
+        path = importlib.import_module(package).__path__
+        for module in pkgutil.walk_packages(path, f"{package}."):
+            importlib.import_module(module.name)
+    for name in scrapy_components():
+        try:
+            __import__(name)
+        except ImportError:
+            pass  # an optional library (h2, boto...) not installed: the command finds it missing itself
+    for name in NOT_WARM + (() if redis else REDIS_MODULES):
         assert name not in sys.modules, f"{name} imported while warming up: each command must import it itself"
+    platform.platform()  # Scrapy's first log line asks for it; Python keeps the answer (uname -p, a process)
 
 
 def child(request: dict[str, Any], fds: list[int]) -> NoReturn:
@@ -107,8 +150,12 @@ def reap(children: dict[int, socket.socket]) -> None:
             conn.close()
 
 
-def serve(path: str) -> None:
-    warm_up()
+def serve(path: str, redis: bool) -> None:
+    warm_up(redis)
+    # What is imported stays out of the garbage collector's reach: a child's collections (and its
+    # exit) would otherwise walk every object warmed here, copying the pages the fork shares.
+    gc.collect()
+    gc.freeze()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     listener.bind(path)
     listener.listen(16)
@@ -199,9 +246,11 @@ class ScrapyProcess:
 
 
 class Server:
-    """This test process's `python -m tests.scrapy_server`, started when first needed."""
+    """This test process's `python -m tests.scrapy_server` (with `redis`: its Redis one), started
+    when first needed."""
 
-    def __init__(self) -> None:
+    def __init__(self, redis: bool = False) -> None:
+        self.redis = redis
         self.lock = threading.Lock()
         self.proc: subprocess.Popen[str] | None = None
         self.path = ""
@@ -211,7 +260,7 @@ class Server:
             if self.proc is None or self.proc.poll() is not None:
                 self.path = os.path.join(tempfile.mkdtemp(prefix="scrapy-server-"), "socket")
                 self.proc = subprocess.Popen(
-                    [sys.executable, "-m", "tests.scrapy_server", self.path],
+                    [sys.executable, "-m", "tests.scrapy_server", self.path, *(["redis"] if self.redis else [])],
                     cwd=REPO,
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
@@ -222,7 +271,13 @@ class Server:
             return self.path
 
 
-SERVER = Server()
+SERVERS = {False: Server(), True: Server(redis=True)}  # by whether the command is given a Redis
+
+
+def given_a_redis(args: list[str], env: dict[str, str]) -> bool:
+    """Whether the command is given a Redis (`-s REDIS_URL=...`, REDIS_SENTINELS, the environment's
+    REDIS_URL): it will import the Redis libraries."""
+    return bool(env.get("REDIS_URL")) or any(arg.startswith(("REDIS_URL=", "REDIS_SENTINELS=")) for arg in args)
 
 
 def _python_startup(env: dict[str, str]) -> dict[str, str]:
@@ -264,7 +319,7 @@ def start_scrapy(
     fds.append(fds[1] if stderr == subprocess.STDOUT else descriptor("stderr", stderr, 2))
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     try:
-        conn.connect(SERVER.socket_path())
+        conn.connect(SERVERS[given_a_redis(args, env)].socket_path())
         socket.send_fds(conn, [json.dumps({"argv": args, "cwd": str(cwd), "env": env}).encode()], fds)
         pid = json.loads(conn.recv(4096))["pid"]
     finally:
@@ -292,4 +347,4 @@ def run_scrapy(
 
 
 if __name__ == "__main__":
-    serve(sys.argv[1])
+    serve(sys.argv[1], sys.argv[2:] == ["redis"])

@@ -9,8 +9,6 @@ import json
 import math
 import os
 import re
-import subprocess
-import sys
 import urllib.parse
 import urllib.request
 from collections import Counter
@@ -19,13 +17,13 @@ from typing import Any
 
 import pytest
 
-from tests.crawl_helpers import REPO, crawl
+from tests.crawl_helpers import crawl, run_scrapy
 from tests.in_process import crawl_in_process
 from tmapi_spiders.api import contract
 from tmapi_spiders.jobs import outcome
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
 
-SCRAPY_CRAWL = [sys.executable, "-m", "scrapy", "crawl", "image_search"]
+SCRAPY_CRAWL = ["crawl", "image_search"]
 ALI = "https://cbu01.alicdn.com/img/ibank/test-{}/total-{}.jpg"
 
 
@@ -289,7 +287,7 @@ def test_csv_and_json_exports(tmp_path: Path, sandbox: SandboxThread) -> None:
 
 def test_default_feed_under_output_dir(tmp_path: Path, sandbox: SandboxThread) -> None:
     out = tmp_path / "out"
-    proc = subprocess.run(
+    proc = run_scrapy(
         [
             *SCRAPY_CRAWL,
             "-a",
@@ -301,9 +299,7 @@ def test_default_feed_under_output_dir(tmp_path: Path, sandbox: SandboxThread) -
             "-s",
             "TMAPI_API_TOKEN=sandbox",
         ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
+        dict(os.environ),
         timeout=60,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -330,13 +326,9 @@ def test_token_never_written_anywhere(tmp_path: Path) -> None:
 
 def test_demo_command(tmp_path: Path) -> None:
     out = tmp_path / "products.jsonl"
-    proc = subprocess.run(
+    proc = run_scrapy(
         [*SCRAPY_CRAWL, "-a", "urls_file=examples/images.txt", "-s", "TMAPI_SANDBOX=true", "-O", str(out)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={k: v for k, v in os.environ.items() if not k.startswith("TMAPI_")},
+        {k: v for k, v in os.environ.items() if not k.startswith("TMAPI_")},
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = out.read_text(encoding="utf-8").splitlines()

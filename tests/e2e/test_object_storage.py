@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +20,8 @@ from typing import Any
 
 import pytest
 
-from tests.crawl_helpers import REPO, read_stats
+from tests.crawl_helpers import read_stats, run_scrapy
+from tests.scrapy_server import start_scrapy
 from tmapi_spiders.jobs import outcome
 from tmapi_spiders.sandbox import SandboxThread
 
@@ -88,12 +88,12 @@ def command(tmp: Path, uri: str) -> list[str]:
         "TMAPI_OUTPUT_DIR": str(tmp / "output"),
         "TMAPI_STATS_FILE": str(tmp / "stats.json"),
     }
-    cmd = [sys.executable, "-m", "scrapy", "crawl", "image_search", "-a", f"urls_file={seeds}", "-O", uri]
+    cmd = ["crawl", "image_search", "-a", f"urls_file={seeds}", "-O", uri]
     return cmd + [arg for key, value in merged.items() for arg in ("-s", f"{key}={value}")]
 
 
 def run(tmp: Path, uri: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(command(tmp, uri), cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    return run_scrapy(command(tmp, uri), env)
 
 
 def summary_of(tmp: Path) -> dict[str, Any]:
@@ -167,9 +167,9 @@ def test_an_upload_that_fails_at_close_is_exit_7_and_nothing_done(
 ) -> None:
     endpoint, client = s3
     name = bucket(client, "tmapi-vanishing")
-    proc = subprocess.Popen(
-        command(tmp_path, f"s3://{name}/products.jsonl"), cwd=REPO, env=env_for(endpoint, sandbox.base_url),
-        text=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    proc = start_scrapy(
+        command(tmp_path, f"s3://{name}/products.jsonl"), env_for(endpoint, sandbox.base_url),
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
     deadline = time.monotonic() + 60
     while sandbox.stats()["total_calls"] == 0:  # the crawl is paying: its outputs were checked

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 from scrapy.settings import Settings
 
-from tests.crawl_helpers import REPO, crawl
+from tests.crawl_helpers import crawl
+from tests.scrapy_server import start_scrapy
 from tmapi_spiders.api import contract
 from tmapi_spiders.crawl.config import ConfigError, check_settings
 from tmapi_spiders.crawl.outputs import summary_path
@@ -169,14 +170,14 @@ def test_bad_progress_setting_fails_in_one_line(tmp_path: Path) -> None:
 def test_progress_bar_on_a_terminal(tmp_path: Path, sandbox: SandboxThread) -> None:
     """stderr a terminal: a tqdm bar instead of the periodic lines; log records still get through."""
     urls, _, calls = known_list()
-    cmd = [sys.executable, "-m", "scrapy", "crawl", "image_search", "-O", str(tmp_path / "products.jsonl")]
+    cmd = ["crawl", "image_search", "-O", str(tmp_path / "products.jsonl")]
     cmd += ["-a", "urls=" + ",".join(urls), "-s", "TMAPI_PROGRESS_INTERVAL=0.1", "-s", "CONCURRENT_REQUESTS=2"]
     cmd += ["-s", f"TMAPI_OUTPUT_DIR={tmp_path / 'output'}"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("TMAPI_")}
     env.update(TMAPI_API_TOKEN="sandbox", TMAPI_BASE_URL=sandbox.base_url)
     main, secondary = pty.openpty()
     fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))  # 40 rows, 160 columns
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=secondary, stderr=secondary)
+    proc = start_scrapy(cmd, env, stdin=subprocess.DEVNULL, stdout=secondary, stderr=secondary)
     os.close(secondary)
     out = b""
     deadline = time.monotonic() + 120

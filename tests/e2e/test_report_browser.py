@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
+import os
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.browser import Browser, Page, find_chromium, open_report
-from tests.crawl_helpers import REPO, read_jsonl
+from tests.crawl_helpers import read_jsonl, run_scrapy
 from tests.report_data import failure, record
 from tmapi_spiders.crawl.outputs import write_whole
 from tmapi_spiders.report import model
@@ -106,10 +105,11 @@ def crawled(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The README's demo, end to end: the sandbox crawled for examples/images.txt, then `scrapy report`."""
     out = tmp_path_factory.mktemp("crawled")
     products = out / "products.jsonl"
-    crawl = [sys.executable, "-m", "scrapy", "crawl", "image_search", "-a", "urls_file=examples/images.txt"]
+    crawl = ["crawl", "image_search", "-a", "urls_file=examples/images.txt"]
     crawl += ["-s", "TMAPI_SANDBOX=true", "-O", str(products)]
-    subprocess.run(crawl, cwd=REPO, check=True, capture_output=True, timeout=120)
-    subprocess.run([sys.executable, "-m", "scrapy", "report", str(products)], cwd=REPO, check=True, timeout=60)
+    for args in (crawl, ["report", str(products)]):
+        done = run_scrapy(args, dict(os.environ))
+        assert done.returncode == 0, done.stderr[-3000:]
     return products
 
 
