@@ -414,7 +414,11 @@ class SentinelPair:
     """A master, its replica and one sentinel watching them (quorum 1), on loopback.
 
     `url` is `redis+sentinel://127.0.0.1:<sentinel>/<master name>/0`; `failover()` asks the
-    sentinel to promote the replica (SENTINEL FAILOVER) and waits until it is the master."""
+    sentinel to promote the replica (SENTINEL FAILOVER) and waits until it is the master.
+
+    The sentinel fails over only when asked: its down-after period is long, so a master slow
+    to answer on a loaded machine is never demoted on its own mid-test (a split brain the test
+    did not ask for, whose writes to the old master are lost)."""
 
     MASTER = "tmapi-master"
 
@@ -465,7 +469,7 @@ class SentinelPair:
         conf.write_text(
             f"port {self.sentinel_port}\nbind 127.0.0.1\ndir {folder}\n"
             f"sentinel monitor {self.MASTER} 127.0.0.1 {self.ports[0]} 1\n"
-            f"sentinel down-after-milliseconds {self.MASTER} 1000\n"
+            f"sentinel down-after-milliseconds {self.MASTER} 60000\n"
             f"sentinel failover-timeout {self.MASTER} 10000\n",
             encoding="utf-8",
         )
@@ -487,27 +491,37 @@ class SentinelPair:
         return False
 
     def failover(self, timeout: float = 30, kill: bool = True) -> int:
-        """The master dies (kill -9) and the sentinel promotes the replica (`kill=False`:
-        SENTINEL FAILOVER with the master still up); waits until the replica is master.
+        """The master dies (kill -9) and the sentinel promotes the replica (`kill=False`: with
+        the master still up); waits until the replica is master.
 
-        A forced failover leaves the old master taking writes until the sentinel converts it
-        (seconds later): clients still connected to it write into a split brain. That is
-        Sentinel's documented behaviour, not a failure of the client; a real failover is a
-        master that stopped, which is what `kill=True` does."""
+        The replica has acknowledged every write the master took before the kill (WAIT), so a
+        promotion loses nothing the test wrote. A failover with the master still up leaves it
+        taking writes until the sentinel converts it (seconds later): clients still connected
+        to it write into a split brain. That is Sentinel's documented behaviour, not a failure
+        of the client; a real failover is a master that stopped, which is what `kill=True` does."""
         old = self.master_port()
         _wait(self._replica_ready, timeout, "a replica the sentinel may promote")
+        if self.node(old).execute_command("WAIT", 1, int(timeout * 1000)) < 1:
+            raise AssertionError(f"the replica did not acknowledge the master's writes\n{self.logs()}")
         if kill:
             self.processes[self.ports.index(old)].stop(kill=True)
-        else:
-            self.sentinel().execute_command("SENTINEL FAILOVER", self.MASTER)
+        self.sentinel().execute_command("SENTINEL FAILOVER", self.MASTER)
         _wait(lambda: self.master_port() != old, timeout, "the sentinel to name the new master")
         new = self.master_port()
         _wait(lambda: self.node(new).execute_command("ROLE")[0] == "master", timeout, "the promotion")
         return new
 
+    def logs(self, lines: int = 40) -> str:
+        """The last lines of each server's and the sentinel's log, to read when a test fails."""
+        return "\n".join(
+            f"--- {process.log}\n" + "\n".join(process.log.read_text(errors="replace").splitlines()[-lines:])
+            for process in self.processes
+        )
+
     def close(self) -> None:
         for process in reversed(self.processes):
             process.stop()
+        print(self.logs())  # captured by pytest: shown with a failing test's output only
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self) -> SentinelPair:
