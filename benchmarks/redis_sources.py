@@ -44,7 +44,9 @@ def script_names() -> dict[str, str]:
         for name in dir(module):
             value = getattr(module, name)
             if name.isupper() and isinstance(value, str) and "redis.call" in value:
-                names[hashlib.sha1(value.encode()).hexdigest()] = f"{prefix}.{name}"
+                # Job.register_script puts the prelude before each of the job's scripts.
+                text = job_scripts.PRELUDE + value if module is job_scripts else value
+                names[hashlib.sha1(text.encode()).hexdigest()] = f"{prefix}.{name}"
     return names
 
 

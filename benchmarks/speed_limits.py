@@ -112,6 +112,7 @@ def redis_run(
         "pages_in_window": pages,
         "commands_per_page": round(sum(per.values()), 1),
         "top": {k: round(v, 1) for k, v in sorted(per.items(), key=lambda kv: -kv[1])[:6]},
+        "per_command": {k: round(v, 2) for k, v in sorted(per.items(), key=lambda kv: -kv[1]) if v},
         "pages_per_s": round(steady_rate(calls), 2),
         "share_503": round(refused / max(1, len(calls)), 4),
         "worker_cpu_ms_per_page": round(cpu * 1000 / ok, 2),
