@@ -110,6 +110,23 @@ def test_only_the_last_worker_of_a_drained_job_deletes_it(job: Job) -> None:
     assert job.delete() == 3 and not job.server.keys(job.keys.pattern)
 
 
+def test_a_seed_look_says_work_is_left_until_no_seed_request_or_lease_is(job: Job) -> None:
+    """The seed loop's "drained?": 0 only when nothing is left anywhere (the figure is a lower bound)."""
+    job.push_seeds([{"url": "https://img.alicdn.com/a.jpg"}, {"url": "https://img.alicdn.com/b.jpg"}])
+    left, popped = job.pop_seeds("w", 30, 1)
+    assert len(popped) == 1 and left > 0
+    left, [(seed_lease, _)] = job.pop_seeds("w", 30, 5)  # the last seed: both are leases now
+    assert left > 0
+    assert job.pop_seeds("w", 30, 5)[0] > 0  # no seed, no queue: the leases are work left
+    job.ack([popped[0][0], seed_lease])
+    job.push_request_once("page 2", 0, "")
+    assert job.pop_seeds("w", 30, 5) == (1, [])  # no seed, no lease: the queued request
+    lease, _ = job.pop_request("w", 30) or ("", "")
+    assert job.pop_seeds("w", 30, 5) == (1, [])
+    job.ack([lease])
+    assert job.pop_seeds("w", 30, 5) == (0, [])
+
+
 def test_a_worker_that_saw_the_job_finds_it_lost_when_its_marker_is_gone(job: Job, redis_server: RedisServer) -> None:
     """Taking, queueing, acknowledging and renewing check the job's marker: after a FLUSHALL
     (or a restart without persistence) the queue is simply empty, which looked like a finished job."""

@@ -106,7 +106,8 @@ class Job:
         return pushed, total - pushed
 
     def pop_seeds(self, worker: str, lease: float, count: int) -> tuple[int, list[tuple[str, str]]]:
-        """(seeds, requests and leases left after it: "drained?" in the same round trip, the seeds leased)."""
+        """(work left after it, the seeds leased): "drained?" in the same round trip. Work left is 0
+        only when no seed, request or lease is left; otherwise a lower bound, not the count."""
         first = self._lease_count + 1
         self._lease_count += count
         left, *flat = self._marked(scripts.POP_SEEDS, worker, lease, count, self._lease_prefix, first)

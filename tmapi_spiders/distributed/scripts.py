@@ -122,7 +122,10 @@ return {'ok', job_marker, id, top[1]}
 """
 
 # ARGV: marker id seen, worker, lease seconds, count, lease id prefix, first number. Pops up to
-# `count` seeds into leases: {'ok', marker, work left (seeds, requests, leases), id1, seed1, ...}.
+# `count` seeds into leases: {'ok', marker, work left, id1, seed1, ...}. Work left is what the
+# seed loop asks ("drained?"): 0 only when no seed, request or lease is left, else a lower bound.
+# Seeds taken are leases now, so a look that took some counts nothing more; one that took none
+# counts the queue, then the leases only while the queue is empty.
 POP_SEEDS = """
 if lost() then return {'gone', job_marker} end
 local out = {'ok', job_marker, 0}
@@ -137,7 +140,9 @@ for i = 1, n do
   out[#out + 1] = id
   out[#out + 1] = seed
 end
-out[3] = left - n + redis.call('ZCARD', requests) + redis.call('ZCARD', inflight)
+if left == 0 then left = redis.call('ZCARD', requests) end
+if left == 0 then left = redis.call('ZCARD', inflight) end
+out[3] = left
 return out
 """
 
