@@ -46,11 +46,13 @@ def test_a_worker_of_a_shared_job_gets_the_jobs_backends(setting: str) -> None:
     assert isinstance(chosen, RedisBackends)
     assert chosen.worker.keys.job == "j"
     assert isinstance(chosen.limiter(3, 0), RedisBackend)  # the limiter too, with sentinels alone
+    assert chosen.worker.room.ack_wait == chosen.worker.ack_max_delay > 0  # a pop may wait to acknowledge a page
     # No limit set: nothing to share, each worker finds its own rate; once it paces, its room says
     # when it may pop, and each paced call that leaves wakes it.
     own = chosen.limiter(0, 0)
     assert isinstance(own, LocalBackend)
     assert chosen.worker.room.limiter == own.has_room and own.on_room == chosen.worker.wake
+    assert chosen.worker.room.ack_wait == 0  # pops not spaced by a job-wide limit never wait
 
 
 def test_the_jobs_results_and_counter_live_under_the_jobs_keys(redis_server: RedisServer) -> None:

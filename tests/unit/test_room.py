@@ -4,6 +4,7 @@ against a real redis-server, and `Room`, which the scheduler asks before each po
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -67,4 +68,52 @@ def test_room_closes_while_a_request_waits_for_a_slot_and_opens_when_it_takes_on
 def test_without_a_limiter_every_pop_is_allowed() -> None:
     room = Room(lambda: None)
     room.popped()  # no event loop needed: nothing is scheduled
+    assert room.may_pop()
+
+
+def test_a_pop_waits_for_an_answered_page_to_be_written_at_most_the_ack_delay() -> None:
+    """With the job-wide limit in Redis, Scrapy asks for the next request as an answer arrives,
+    before its page is written: the pop waits for that page (its ack then rides on the pop), for
+    TMAPI_REDIS_ACK_MAX_DELAY at the longest, and the engine is woken when that time is up."""
+
+    async def scenario() -> None:
+        wakes: list[float] = []
+        room = Room(lambda: wakes.append(time.monotonic()))
+        room.limiter = lambda: True
+        room.ack_wait = 0.2
+        room.answered("a")
+        assert not room.may_pop()  # its page is being read and written
+        room.done("a")
+        assert room.may_pop()  # written: the pop now acknowledges it
+        room.popped()
+        await asyncio.sleep(0)  # the popped request reached the limiter
+        assert room.may_pop() and len(wakes) == 1
+
+        room.answered("b")
+        asked = time.monotonic()
+        assert not room.may_pop()
+        await asyncio.sleep(0.1)
+        assert not room.may_pop() and len(wakes) == 1  # still within the delay: one timer, not one per ask
+        await asyncio.sleep(0.15)
+        assert len(wakes) == 2 and wakes[-1] - asked >= 0.19  # woken once the delay is up
+        assert room.may_pop()  # not written in time: the pop goes, the ack loop acknowledges it as before
+
+        room.popped()
+        await asyncio.sleep(0)
+        room.answered("c")
+        room.answered("d")
+        room.done("c")
+        assert room.may_pop()  # one page written is enough: its ack rides, d's goes with a later pop
+        room.popped()
+        await asyncio.sleep(0)
+        room.forget("d")  # a retry queued in its place acknowledged it: nothing to wait for
+        assert room.may_pop()
+
+    asyncio.run(scenario())
+
+
+def test_without_the_limit_in_redis_a_pop_never_waits_for_an_answered_page() -> None:
+    room = Room(lambda: None)
+    room.limiter = lambda: True  # a local limiter (no plan limit): ack_wait stays 0
+    room.answered("a")
     assert room.may_pop()

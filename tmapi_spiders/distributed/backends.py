@@ -50,6 +50,8 @@ class RedisBackends(LocalBackends):
         # The worker pops only what can start soon (room.Room); the limiter wakes it when a slot frees.
         worker.room.limiter = backend.has_room
         backend.on_room = worker.wake
+        # Under a job-wide limit a worker's pops follow its calls: one may wait for an answered page, to acknowledge it.
+        worker.room.ack_wait = worker.ack_max_delay if isinstance(backend, RedisBackend) else 0.0
         return backend
 
 

@@ -106,6 +106,7 @@ class Worker:
     def open(self) -> None:
         self.crawler.signals.connect(self._auth_learned, signal=tmapi_signals.auth_learned)
         self.crawler.signals.connect(self._request_done, signal=tmapi_signals.request_done)
+        self.crawler.signals.connect(self._answered, signal=scrapy_signals.response_received)
         try:
             self.job.heartbeat(self.id, self.lease, [], limit=0)  # a live worker at once; learns the job's marker
             # TMAPI_AUTH=auto: how the gateway takes the token ("header" or "query"), if another worker learned it
@@ -260,11 +261,18 @@ class Worker:
     def handed_over(self, lease_id: str) -> None:
         self.leases.pop(lease_id, None)
         self.finished.discard(lease_id)
+        self.room.forget(lease_id)
+
+    def _answered(self, request: Request, **_: Any) -> None:
+        lease = request.meta.get(LEASE_META)
+        if lease is not None and self.leases.get(lease) is request:
+            self.room.answered(lease)
 
     def _request_done(self, request: Request) -> None:
         lease = request.meta.get(LEASE_META)
         if lease is not None and self.leases.get(lease) is request:
             self.finished.add(lease)
+            self.room.done(lease)
 
     def done_leases(self) -> list[str] | None:
         """Leases whose records are written (feeds flushed first) and follow-ups queued; None once a
