@@ -14,7 +14,9 @@ class Room:
     With the job-wide limit in Redis (`ack_wait` > 0) a pop also waits, at most `ack_wait` seconds,
     while a page of this worker is answered but its work not yet done: Scrapy asks for the next
     request as an answer arrives, a few milliseconds before that page is written, and the pop that
-    comes once it is written acknowledges it on its way, where the ack loop would send it alone."""
+    comes once it is written acknowledges it on its way, where the ack loop would send it alone.
+    A worker whose pops come closer together than `ack_wait` does not wait: its next pop takes
+    the acknowledgement in time, as acknowledgements of a few pages together."""
 
     def __init__(self, wake: Callable[[], None]) -> None:
         self.wake = wake
@@ -26,13 +28,17 @@ class Room:
         self._answered: dict[str, float] = {}  # lease -> when its answer came (monotonic), until its work is done
         self._done = False  # a page's work was done since the last pop: the next one acknowledges it
         self._waiting_since: float | None = None  # when a pop first waited for an answered page
+        self._popped_at = -float("inf")  # when the last pop was (monotonic)
         self._timer: asyncio.TimerHandle | None = None
 
     def may_pop(self) -> bool:
         return self.limiter is None or (not self._entering and self.limiter() and not self._wait_for_done())
 
     def popped(self) -> None:
-        self._done, self._waiting_since = False, None
+        self._done, self._waiting_since, self._popped_at = False, None, time.monotonic()
+        if self._timer is not None:  # the pop a wait was for came: no wake at its end
+            self._timer.cancel()
+            self._timer = None
         if self.limiter is not None and not self._entering:
             self._entering = True
             asyncio.get_running_loop().call_soon(self._entered)
@@ -56,7 +62,7 @@ class Room:
         for lease, at in list(self._answered.items()):
             if now - at >= self.ack_wait:  # not done in time: the ack loop acknowledges it, as before
                 del self._answered[lease]
-        if self._done or not self._answered:
+        if self._done or not self._answered or now - self._popped_at < self.ack_wait:
             self._waiting_since = None
             return False
         since = self._waiting_since = self._waiting_since or now
