@@ -1,14 +1,21 @@
 """speed.py's rows for the plan's limits: Redis commands per page with TMAPI_MAX_CONCURRENCY
 (1 to 20 workers on one job), and TMAPI_MAX_QPS against a sandbox that refuses the 11th
 call in a second (benchmarks/speed.py says what each row means).
+
+One Redis row alone, every command a page included, over a longer run than speed.py's (its
+20-worker row runs 32 s, about 300 pages in the measured window):
+
+    .venv/bin/python benchmarks/speed_limits.py --workers 20 --limit 8 --seconds 60
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -28,6 +35,7 @@ from throughput import (
     write_seeds,
 )
 
+from tests.redis_server import RedisServer
 from tmapi_spiders.api import contract
 
 # Redis commands each of the limiter's script calls runs, EVALSHA included (limits.py): a slot
@@ -158,3 +166,23 @@ def qps_row(tmp: Path, quick: bool) -> dict[str, Any]:
         "calls": len(calls),
         "exit": proc.returncode,
     }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="One Redis row of speed.py, as JSON")
+    parser.add_argument("--workers", type=int, default=20)
+    parser.add_argument("--limit", type=int, default=8, help="TMAPI_MAX_CONCURRENCY against a plan of 8")
+    parser.add_argument("--seconds", type=float, default=60, help="CLOSESPIDER_TIMEOUT of each worker")
+    opts = parser.parse_args()
+    settings: dict[str, Any] = {**NO_THROTTLE, "TMAPI_MAX_CONCURRENCY": opts.limit}
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        RedisServer() as server,
+        Sandbox("--latency", "0.5", "--max-concurrency", "8") as sandbox,
+    ):
+        row = redis_run(Path(folder), sandbox, server.url, "row", opts.workers, settings, opts.seconds)
+    print(json.dumps(row))
+
+
+if __name__ == "__main__":
+    main()
