@@ -501,8 +501,7 @@ class SentinelPair:
         of the client; a real failover is a master that stopped, which is what `kill=True` does."""
         old = self.master_port()
         _wait(self._replica_ready, timeout, "a replica the sentinel may promote")
-        if self.node(old).execute_command("WAIT", 1, int(timeout * 1000)) < 1:
-            raise AssertionError(f"the replica did not acknowledge the master's writes\n{self.logs()}")
+        self.synced(timeout)
         if kill:
             self.processes[self.ports.index(old)].stop(kill=True)
         self.sentinel().execute_command("SENTINEL FAILOVER", self.MASTER)
@@ -510,6 +509,12 @@ class SentinelPair:
         new = self.master_port()
         _wait(lambda: self.node(new).execute_command("ROLE")[0] == "master", timeout, "the promotion")
         return new
+
+    def synced(self, timeout: float = 30) -> None:
+        """Returns once the replica has every write the master took so far (WAIT): replication is
+        asynchronous, and on a loaded machine the replica may apply them a second or more later."""
+        if self.node(self.master_port()).execute_command("WAIT", 1, int(timeout * 1000)) < 1:
+            raise AssertionError(f"the replica did not acknowledge the master's writes\n{self.logs()}")
 
     def logs(self, lines: int = 40) -> str:
         """The last lines of each server's and the sentinel's log, to read when a test fails."""

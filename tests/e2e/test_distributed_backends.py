@@ -146,6 +146,7 @@ def test_a_stale_replica_promoted_by_sentinel_stops_the_workers_with_exit_6(
         replica = pair.node(pair.replica_port())
 
         def stale_failover() -> None:
+            pair.synced()  # the replica holds the job (its marker) before it loses it
             replica.config_set("replica-read-only", "no")
             replica.flushall()  # the replica's copy is lost; later writes still reach it
             pair.failover()
