@@ -15,7 +15,8 @@ Each row: a one-image run (20 pages) and an 11-image run (220 pages) under callg
 both at once; instructions per page = the difference / 200 (start-up taken out). The
 floor is benchmarks/floor_client.py fetching the same pages; the Scrapy peer is
 benchmarks/scrapy_peer.py (stock Scrapy, orjson both ways): what Scrapy alone costs for the
-same job. The crawl runs with the answer store off, as speed.py's CPU rows do (add
+same job; `--lean` its best version, `--lean --checked` that doing the crawl's own checks.
+The crawl runs with the answer store off, as speed.py's CPU rows do (add
 `--variant store=TMAPI_CACHE=auto` for its cost). About 70 s per row on 2 cores.
 Needs valgrind (`apt install valgrind`).
 """
@@ -54,6 +55,12 @@ PAGES_ONE, PAGES_MANY = 20, 220
 # variant: with it on, a run writes every answer to disk, which neither peer does).
 CRAWL = {"AUTOTHROTTLE_ENABLED": False, "TMAPI_CACHE": False}
 _REFS = re.compile(r"I\s+refs:\s+([\d,]+)")
+# The Scrapy peers: stock, lean, and lean doing the crawl's own checks (benchmarks/scrapy_peer.py).
+PEERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("stock", ()),
+    ("lean", ("--lean",)),
+    ("checked", ("--lean", "--checked")),
+)
 
 
 def instructions(args: list[str], env: dict[str, str], out: Path) -> int:
@@ -107,10 +114,10 @@ def main(argv: list[str] | None = None) -> int:
         floor_runs = [floor(sandbox.url, pages[n], tmp / f"floor-{n}.jsonl") for n in ("one", "many")]
         floor_row = per_page(floor_runs[0], floor_runs[1], env, tmp, "floor")
         peers = {}
-        for who, flags in (("stock", ()), ("lean", ("--lean",))):
+        for who, flags in PEERS:
             runs = [peer(sandbox.url, pages[n], tmp / f"{who}-{n}.jsonl", *flags) for n in ("one", "many")]
             peers[who] = per_page(runs[0], runs[1], env, tmp, who)
-        for who in ("floor", "stock", "lean"):
+        for who in ("floor", *(who for who, _ in PEERS)):
             written = sum(1 for _ in open(tmp / f"{who}-many.jsonl", encoding="utf-8"))
             if written != PAGES_MANY * 20:
                 raise RuntimeError(f"{who}: {written} records written, expected {PAGES_MANY * 20}")
@@ -130,8 +137,9 @@ def main(argv: list[str] | None = None) -> int:
             f"| {name} ({settings}) | {row['per_page'] / 1e6:.2f} M | {row['per_page'] / base - 1:+.1%}"
             f" | {row['per_page'] / floor_row['per_page']:.2f}x |"
         )
-    for who, flag in (("stock", ""), ("lean", " --lean")):
+    for who, flags in PEERS:
         page = peers[who]["per_page"]
+        flag = "".join(f" {f}" for f in flags)
         print(
             f"| Scrapy peer, {who} (benchmarks/scrapy_peer.py{flag}) | {page / 1e6:.2f} M | {page / base - 1:+.1%}"
             f" | {page / floor_row['per_page']:.2f}x |"

@@ -1,6 +1,6 @@
 """The Scrapy peer for the benchmarks: a stock Scrapy spider doing the floor's job.
 
-    python benchmarks/scrapy_peer.py BASE_URL TOKEN PAGES.json OUT.jsonl [--lean]
+    python benchmarks/scrapy_peer.py BASE_URL TOKEN PAGES.json OUT.jsonl [--lean [--checked]]
 
 The same pages, headers, concurrency (16) and records as benchmarks/floor_client.py,
 through Scrapy (no project settings: this file builds its own), parsed with orjson and
@@ -14,6 +14,11 @@ Scrapy itself. Two versions:
   no "Scraped from" DEBUG record built per item when the log is at INFO): what Scrapy's
   engine, downloader, scheduler, signals and item path cost on their own, about the least
   a Scrapy-based crawl of these pages can cost.
+- --lean --checked: the lean peer doing the crawl's own checks with the project's functions:
+  the token scan of each answer body (`Redactor.found_in_bytes`), `parse_json` (the 19-digit
+  guard before orjson), each record normalised as the spider does (`normalise`) and checked in
+  an item pipeline (`invalid_reason`, one `tmapi/items` stat a kept record). What is left
+  between it and the crawl is the rest of the project: its middlewares, extensions and stats.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import orjson
 from floor_client import SEARCH_PATH, context_of  # the script's folder is on sys.path
 from scrapy import Request, Spider
 from scrapy.crawler import CrawlerProcess
+from scrapy.exceptions import DropItem
 from scrapy.exporters import BaseItemExporter
 from scrapy.http import Response
 from scrapy.logformatter import LogFormatter
@@ -53,14 +59,42 @@ class InfoLogFormatter(LogFormatter):
         return None
 
 
+class CheckingPipeline:
+    """--checked: each record checked as the crawl's ValidationPipeline does (this file's records
+    are plain dicts, which that pipeline passes untouched)."""
+
+    def __init__(self, stats: Any) -> None:
+        from tmapi_spiders.api.schema import invalid_reason
+
+        self.inc_value, self.invalid_reason = stats.inc_value, invalid_reason
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> CheckingPipeline:
+        return cls(crawler.stats)
+
+    async def process_item(self, item: Any) -> Any:
+        reason = self.invalid_reason(item)
+        if reason is not None:
+            raise DropItem(reason)
+        self.inc_value("tmapi/items")
+        return item
+
+
 class PeerSpider(Spider):
     name = "peer"
 
-    def __init__(self, base_url: str, token: str, pages_file: str, **kwargs: Any) -> None:
+    def __init__(self, base_url: str, token: str, pages_file: str, checked: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.base_url, self.token = base_url, token
+        self.base_url, self.token, self.checked = base_url, token, checked
         with open(pages_file, "rb") as handle:
             self.pages: list[dict[str, str]] = orjson.loads(handle.read())
+        if checked:
+            from tmapi_spiders.api.envelope import parse_json
+            from tmapi_spiders.api.redact import Redactor
+            from tmapi_spiders.spiders.image_search import normalise
+
+            self.found_in_bytes = Redactor([token]).found_in_bytes
+            self.parse_json, self.normalise = parse_json, normalise
 
     async def start(self) -> Any:
         for params in self.pages:
@@ -68,11 +102,25 @@ class PeerSpider(Spider):
             yield Request(url, headers={"apikey": self.token}, cb_kwargs={"params": params}, dont_filter=True)
 
     def parse(self, response: Response, params: dict[str, str]) -> Iterator[dict[str, Any]]:
+        if self.checked:
+            yield from self.parse_checked(response, params)
+            return
         data = orjson.loads(response.body)["data"]
         page = int(params["page"])
         context = context_of(params)
         for rank, item in enumerate(data["items"], (page - 1) * int(params["page_size"]) + 1):
             yield {**item, **context, "rank": rank}
+
+    def parse_checked(self, response: Response, params: dict[str, str]) -> Iterator[dict[str, Any]]:
+        if self.found_in_bytes(response.body):
+            raise ValueError("the token in an answer")
+        data = self.parse_json(response.body)["data"]
+        page = int(params["page"])
+        context = context_of(params)
+        for rank, item in enumerate(data["items"], (page - 1) * int(params["page_size"]) + 1):
+            record = {**item, **context, "rank": rank}
+            self.normalise(record)
+            yield record
 
 
 def lean_settings() -> dict[str, Any]:
@@ -92,7 +140,7 @@ def lean_settings() -> dict[str, Any]:
     return {**off, "CONCURRENT_ITEMS": 5, "LOG_FORMATTER": InfoLogFormatter}
 
 
-def main(base_url: str, token: str, pages_file: str, out_file: str, lean: bool) -> int:
+def main(base_url: str, token: str, pages_file: str, out_file: str, lean: bool, checked: bool = False) -> int:
     process = CrawlerProcess(
         {
             "CONCURRENT_REQUESTS": 16,
@@ -101,13 +149,14 @@ def main(base_url: str, token: str, pages_file: str, out_file: str, lean: bool) 
             "FEED_EXPORTERS": {"orjsonlines": OrjsonLinesExporter},
             "LOG_LEVEL": "INFO",
             **(lean_settings() if lean else {}),
+            **({"ITEM_PIPELINES": {CheckingPipeline: 300}} if checked else {}),
         }
     )
-    process.crawl(PeerSpider, base_url=base_url, token=token, pages_file=pages_file)
+    process.crawl(PeerSpider, base_url=base_url, token=token, pages_file=pages_file, checked=checked)
     process.start()
     return 0
 
 
 if __name__ == "__main__":
     base, tok, pages_path, out_path = sys.argv[1:5]
-    sys.exit(main(base, tok, pages_path, out_path, lean="--lean" in sys.argv[5:]))
+    sys.exit(main(base, tok, pages_path, out_path, lean="--lean" in sys.argv[5:], checked="--checked" in sys.argv[5:]))
