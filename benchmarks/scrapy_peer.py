@@ -16,8 +16,8 @@ Scrapy itself. Two versions:
   a Scrapy-based crawl of these pages can cost.
 - --lean --checked: the lean peer doing the crawl's own checks with the project's functions:
   the token scan of each answer body (`Redactor.found_in_bytes`), `parse_json` (the 19-digit
-  guard before orjson), each record normalised as the spider does (`normalise`) and checked in
-  an item pipeline (`invalid_reason`, one `tmapi/items` stat a kept record). What is left
+  guard before orjson), each record a `ProductItem` normalised as the spider does (`normalise`)
+  and checked by the crawl's own `ValidationPipeline`. What is left
   between it and the crawl is the rest of the project: its middlewares, extensions and stats.
 """
 
@@ -32,7 +32,6 @@ import orjson
 from floor_client import SEARCH_PATH, context_of  # the script's folder is on sys.path
 from scrapy import Request, Spider
 from scrapy.crawler import CrawlerProcess
-from scrapy.exceptions import DropItem
 from scrapy.exporters import BaseItemExporter
 from scrapy.http import Response
 from scrapy.logformatter import LogFormatter
@@ -59,27 +58,6 @@ class InfoLogFormatter(LogFormatter):
         return None
 
 
-class CheckingPipeline:
-    """--checked: each record checked as the crawl's ValidationPipeline does (this file's records
-    are plain dicts, which that pipeline passes untouched)."""
-
-    def __init__(self, stats: Any) -> None:
-        from tmapi_spiders.api.schema import invalid_reason
-
-        self.inc_value, self.invalid_reason = stats.inc_value, invalid_reason
-
-    @classmethod
-    def from_crawler(cls, crawler: Any) -> CheckingPipeline:
-        return cls(crawler.stats)
-
-    async def process_item(self, item: Any) -> Any:
-        reason = self.invalid_reason(item)
-        if reason is not None:
-            raise DropItem(reason)
-        self.inc_value("tmapi/items")
-        return item
-
-
 class PeerSpider(Spider):
     name = "peer"
 
@@ -91,10 +69,11 @@ class PeerSpider(Spider):
         if checked:
             from tmapi_spiders.api.envelope import parse_json
             from tmapi_spiders.api.redact import Redactor
+            from tmapi_spiders.items import ProductItem
             from tmapi_spiders.spiders.image_search import normalise
 
             self.found_in_bytes = Redactor([token]).found_in_bytes
-            self.parse_json, self.normalise = parse_json, normalise
+            self.parse_json, self.normalise, self.product = parse_json, normalise, ProductItem
 
     async def start(self) -> Any:
         for params in self.pages:
@@ -118,7 +97,7 @@ class PeerSpider(Spider):
         page = int(params["page"])
         context = context_of(params)
         for rank, item in enumerate(data["items"], (page - 1) * int(params["page_size"]) + 1):
-            record = {**item, **context, "rank": rank}
+            record = self.product({**item, **context, "rank": rank})
             self.normalise(record)
             yield record
 
@@ -149,7 +128,7 @@ def main(base_url: str, token: str, pages_file: str, out_file: str, lean: bool, 
             "FEED_EXPORTERS": {"orjsonlines": OrjsonLinesExporter},
             "LOG_LEVEL": "INFO",
             **(lean_settings() if lean else {}),
-            **({"ITEM_PIPELINES": {CheckingPipeline: 300}} if checked else {}),
+            **({"ITEM_PIPELINES": {"tmapi_spiders.crawl.pipelines.ValidationPipeline": 200}} if checked else {}),
         }
     )
     process.crawl(PeerSpider, base_url=base_url, token=token, pages_file=pages_file, checked=checked)
