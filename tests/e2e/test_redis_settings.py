@@ -180,3 +180,17 @@ def test_a_sentinel_url_is_shown_without_its_password() -> None:
     """Its host list is no URL netloc urllib can parse: the password is blanked all the same."""
     shown = connection.describe("redis+sentinel://:hunter2@s1:26379,s2:26379/main/0")
     assert shown == "redis+sentinel://:***@s1:26379,s2:26379/main/0"
+
+
+def test_a_cluster_url_that_reaches_no_cluster_is_one_line_and_exit_4(redis_server: RedisServer) -> None:
+    """No node answering, or a node not in cluster mode: redis-py raises its cluster errors, which
+    are no RedisError; each is the one `cannot reach Redis` line, never a traceback."""
+    closed = connection.check_reachable(settings(REDIS_URL="redis+cluster://127.0.0.1:1"))
+    assert closed is not None and closed.startswith("cannot reach Redis at redis+cluster://127.0.0.1:1: ")
+    plain = f"redis+cluster://127.0.0.1:{redis_server.port}/0"
+    not_cluster = connection.check_reachable(settings(REDIS_URL=plain))
+    assert not_cluster is not None and "Cluster mode is not enabled" in not_cluster
+    shown = scrapy_run(["job"], "redis+cluster://127.0.0.1:1")
+    assert shown.returncode == 4, shown.stderr[-2000:]
+    assert shown.stderr.strip().startswith("error: cannot reach Redis at redis+cluster://127.0.0.1:1: ")
+    assert "Traceback" not in shown.stderr and len(shown.stderr.strip().splitlines()) == 1

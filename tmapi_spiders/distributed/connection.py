@@ -162,7 +162,8 @@ def check_reachable(settings: BaseSettings) -> str | None:
         server.close()
     except SettingError as exc:
         return str(exc)
-    except (redis.RedisError, ValueError, OSError) as exc:
+    # redis-py's cluster errors (no node answers, a node not in cluster mode) are no RedisError.
+    except (redis.RedisError, redis.exceptions.RedisClusterException, ValueError, OSError) as exc:
         auth = is_auth_error(exc)  # the server answered: the password is wrong or missing
         return lost_line(settings, exc, "authentication failed at Redis" if auth else "cannot reach Redis at")
     return None
