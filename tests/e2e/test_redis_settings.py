@@ -46,6 +46,11 @@ def settings(**values: object) -> Settings:
         ({"REDIS_URL": "redis+sentinel://h:1/m/\u00b2"}, "REDIS_URL: the db after the master name must be a number"),
         ({"REDIS_URL": "redis+sentinel://h:1/m/x"}, "REDIS_URL: the db after the master name must be a number"),
         ({"REDIS_URL": "redis+sentinel://h:1/m", "REDIS_CLUSTER": "true"}, "REDIS_CLUSTER cannot be used with"),
+        ({"REDIS_URL": "redis://h:1/xyz"}, "REDIS_URL: the db after the host must be a number, got 'xyz'"),
+        ({"REDIS_URL": "redis+cluster://h:1/x"}, "REDIS_URL: the db after the host must be a number, got 'x'"),
+        ({"REDIS_URL": "redis://h:abc/0"}, "REDIS_URL cannot be read (Port could not be cast"),
+        ({"REDIS_URL": "redis://[::1/0"}, "REDIS_URL cannot be read (Invalid IPv6 URL)"),
+        ({"REDIS_URL": "redis://h:1/0?db=x"}, "REDIS_URL cannot be read (Invalid value for 'db'"),
     ],
 )
 def test_a_redis_setting_that_cannot_work_is_one_line_naming_it(values: dict[str, str], message: str) -> None:
@@ -194,3 +199,10 @@ def test_a_cluster_url_that_reaches_no_cluster_is_one_line_and_exit_4(redis_serv
     assert shown.returncode == 4, shown.stderr[-2000:]
     assert shown.stderr.strip().startswith("error: cannot reach Redis at redis+cluster://127.0.0.1:1: ")
     assert "Traceback" not in shown.stderr and len(shown.stderr.strip().splitlines()) == 1
+
+
+def test_a_redis_url_whose_db_is_no_number_stops_at_start_instead_of_using_db_0(redis_server: RedisServer) -> None:
+    """redis-py reads `/xyz` as no db at all (db 0): the job would run in another job's database."""
+    shown = scrapy_run(["job"], f"redis://127.0.0.1:{redis_server.port}/xyz")
+    assert shown.returncode == 2, shown.stderr[-2000:]
+    assert shown.stderr.strip() == "error: REDIS_URL: the db after the host must be a number, got 'xyz'"

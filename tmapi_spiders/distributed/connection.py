@@ -8,7 +8,7 @@ import os
 import re
 from functools import partial
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 import redis
 from redis.cluster import RedisCluster
@@ -58,6 +58,8 @@ def plan(settings: BaseSettings) -> partial[Any]:
             f"REDIS_URL must start with one of {', '.join(s + '://' for s in SCHEMES)}, got {describe(url)!r}"
         )
     base, _, variant = scheme.partition("+")
+    if url and variant != "sentinel":
+        read_url(url, base, scheme)
     tls, cluster = base == "rediss", variant == "cluster" or settings.getbool("REDIS_CLUSTER")
     hosts, master_url, setting = str(settings.get("REDIS_SENTINELS") or ""), url, "REDIS_SENTINELS"
     master = str(settings.get("REDIS_SENTINEL_MASTER") or "")
@@ -120,6 +122,18 @@ def plan(settings: BaseSettings) -> partial[Any]:
         params["ssl"] = True
         own.update({k: v for k, v in params.items() if k.startswith("ssl")})
     return partial(Sentinel(sentinels, sentinel_kwargs=own, **params).master_for, master)
+
+
+def read_url(url: str, base: str, scheme: str) -> None:
+    """SettingError for a REDIS_URL redis-py cannot read (a port that is no number, an unclosed IPv6
+    host, a bad ?db=), or whose db path is no number: redis-py would connect to db 0 instead."""
+    try:
+        given = parse_url(base + url[len(scheme) :])
+    except ValueError as exc:
+        raise SettingError(f"REDIS_URL cannot be read ({reason(exc, url)}), got {describe(url)!r}") from None
+    db = unquote(urlsplit(url).path).replace("/", "")
+    if base != "unix" and db and "db" not in given:  # a unix:// path is the socket's
+        raise SettingError(f"REDIS_URL: the db after the host must be a number, got {db!r}")
 
 
 def client(settings: BaseSettings) -> Any:
