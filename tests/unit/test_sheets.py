@@ -82,6 +82,10 @@ def test_image_column_by_name_in_order_of_preference_or_given() -> None:
         find_columns(["sku", "pic"], "foto", "x")
     with pytest.raises(SeedError, match=r"two columns are named 'note' \(B and D\)"):
         find_columns(["url", "note", "x", "note"], None, "x")
+    with pytest.raises(SeedError, match=r"two columns are named 'image' \(B and D\)"):
+        find_columns(["sku", "image", "x", "image"], None, "x")
+    with pytest.raises(SeedError, match=r"two columns are named 'pic' \(A and B\)"):
+        find_columns(["pic", "pic"], "pic", "x")
 
 
 def test_duplicate_columns_named_by_their_letters() -> None:

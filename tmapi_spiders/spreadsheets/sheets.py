@@ -131,7 +131,7 @@ def find_columns(header: Sequence[Any], image_column: str | None, source: str) -
                 f" or give -a image_column=NAME; its columns are {listed}"
             )
     carried: list[tuple[int, str]] = []
-    where: dict[str, int] = {}
+    where = {names[image]: image}  # a second column of the image column's name: which one is the image?
     for i, name in enumerate(names):
         if i == image or not name.strip():
             continue
