@@ -14,7 +14,7 @@ from scrapy.settings import Settings
 
 from tests.crawl_helpers import crawl, scrapy
 from tmapi_spiders.crawl.config import ConfigError, check_seed_list, check_settings, job_config
-from tmapi_spiders.crawl.seed_reading import parse_lines
+from tmapi_spiders.crawl.seed_reading import LINE_LIMIT, LineReader, parse_lines
 from tmapi_spiders.crawl.seeds import BadLine, Seed, check_image_url
 from tmapi_spiders.sandbox import SandboxThread
 
@@ -97,6 +97,20 @@ def test_line_rules_bom_crlf_blank_comment_duplicates_binary_and_length() -> Non
         ("https://cbu01.alicdn.com/3.jpg", 9),
     ]
     assert [(b.line, b.reason.split(" ")[0]) for b in bad] == [(5, "contains"), (6, "contains"), (7, "longer")]
+
+
+def test_a_line_without_end_is_read_in_pieces_never_whole(tmp_path: Path) -> None:
+    """A list's line over the limit is a bad line from its first bytes: the rest is read past, not
+    held, so a big file without line ends (a binary given by mistake) costs no memory."""
+    path = tmp_path / "list.txt"
+    path.write_bytes(b"\0" * 3_000_000 + b"\nhttps://cbu01.alicdn.com/1.jpg\n" + b"x" * LINE_LIMIT)
+    reader = LineReader(str(path))
+    raws = list(reader)
+    assert [len(raw) for raw in raws] == [LINE_LIMIT, 31, LINE_LIMIT]
+    assert reader.read == path.stat().st_size
+    bad, seed, tail = parse_lines(raws)
+    assert isinstance(bad, BadLine) and bad.reason == "longer than 4096 characters"
+    assert isinstance(seed, Seed) and seed.line == 2 and isinstance(tail, BadLine)
 
 
 @pytest.fixture

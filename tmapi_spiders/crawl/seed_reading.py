@@ -6,6 +6,7 @@ its summary, as a seed list of its own (`list_not_started`)."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import itertools
 import logging
@@ -100,8 +101,14 @@ def parse_lines(lines: Iterable[bytes], redactor: Redactor | None = None) -> Ite
         yield Seed(key, number)  # the canonical spelling is what is searched and recorded
 
 
+# A line longer than this is a bad line whatever it holds (parse_lines): its first LINE_LIMIT bytes say so.
+LINE_LIMIT = MAX_URL_LENGTH * 4 + 1
+
+
 class LineReader:
-    """Lines of a seed file as bytes, counting the bytes read (progress)."""
+    """Lines of a seed file as bytes, counting the bytes read (progress). A line over LINE_LIMIT comes as
+    its first LINE_LIMIT bytes and the rest is read past in pieces, so a file without line ends (a
+    binary file given by mistake) never sits whole in memory."""
 
     def __init__(self, path: str) -> None:
         try:
@@ -113,9 +120,18 @@ class LineReader:
 
     def __iter__(self) -> Iterator[bytes]:
         with self.handle:
-            for raw in self.handle:
+            for raw in iter(functools.partial(self.handle.readline, LINE_LIMIT), b""):
                 self.read += len(raw)
+                if len(raw) == LINE_LIMIT and not raw.endswith(b"\n"):
+                    self.skip_line()
                 yield raw
+
+    def skip_line(self) -> None:
+        """Read past the rest of the current line, a piece at a time."""
+        while piece := self.handle.readline(LINE_LIMIT):
+            self.read += len(piece)
+            if piece.endswith(b"\n"):
+                return
 
 
 @dataclass
