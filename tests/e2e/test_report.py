@@ -241,6 +241,11 @@ def test_command_writes_the_report_beside_the_feed_or_where_asked(tmp_path: Path
         (["{dir}/ok.jsonl", "--top", "ten"], "error: --top must be a whole number (got 'ten')"),
         (["{dir}/ok.jsonl", "--failures", "{dir}/none.jsonl"], "error: {dir}/none.jsonl: no such file"),
         (["{dir}/ok.jsonl", "--best-by", "cheapest"], "error: bad argument best_by: 'cheapest' is not one of"),
+        (
+            ["{dir}/ok.jsonl", "-o", "{dir}/ok.jsonl/r.html"],
+            "error: {dir}/ok.jsonl/r.html: cannot write the report"
+            " (Not a directory: {dir}/ok.jsonl is a file, not a folder)",
+        ),
     ],
 )
 def test_command_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], message: str) -> None:

@@ -13,7 +13,7 @@ from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
 from tmapi_spiders.commands import Tool, fail
-from tmapi_spiders.crawl.outputs import beside
+from tmapi_spiders.crawl.outputs import beside, cause
 from tmapi_spiders.jobs import outcome
 from tmapi_spiders.watch import diff as d
 from tmapi_spiders.watch import output
@@ -51,7 +51,7 @@ class Command(Tool, ScrapyCommand):
             try:
                 output.write(target, summary, records, title=f"What changed: {new.name} against {old.name}")
             except OSError as exc:
-                fail(f"{target}: cannot write the changes ({exc.strerror or exc})", outcome.WRITE_FAILED)
+                fail(f"{target}: cannot write the changes ({cause(exc, str(target))})", outcome.WRITE_FAILED)
         print(d.summary_line(summary))
         for match in summary["alerts"]["matches"]:
             print(_match_line(match))

@@ -12,7 +12,7 @@ from scrapy.exceptions import UsageError
 from tmapi_spiders import report
 from tmapi_spiders.api.auth import secrets_of
 from tmapi_spiders.commands import Tool, fail
-from tmapi_spiders.crawl.outputs import beside, write_whole
+from tmapi_spiders.crawl.outputs import beside, cause, write_whole
 from tmapi_spiders.report import suppliers
 from tmapi_spiders.spreadsheets import sourcing
 
@@ -63,6 +63,6 @@ class Command(Tool, ScrapyCommand):
         except (report.ReportError, sourcing.ChoiceError) as exc:
             fail(str(exc))
         except OSError as exc:
-            fail(f"{output}: cannot write the report ({exc.strerror or exc})")
+            fail(f"{output}: cannot write the report ({cause(exc, str(output))})")
         size = len(page.encode("utf-8"))
         print(f"report written to {output} ({size / 1e6:.1f} MB, {time.perf_counter() - started:.1f} s)")

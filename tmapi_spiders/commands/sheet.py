@@ -19,7 +19,7 @@ from scrapy.exceptions import UsageError
 from tmapi_spiders import report
 from tmapi_spiders.api.auth import secrets_of
 from tmapi_spiders.commands import Tool, fail
-from tmapi_spiders.crawl.outputs import beside, whole
+from tmapi_spiders.crawl.outputs import beside, cause, whole
 from tmapi_spiders.spreadsheets import sourcing
 
 
@@ -114,7 +114,7 @@ class Command(Tool, ScrapyCommand):
             with whole(output) as tmp:
                 workbook.write(collection, choice, tmp, products.name, secrets_of(self.settings))
         except OSError as exc:
-            fail(f"{output}: cannot write the workbook ({exc.strerror or exc})")
+            fail(f"{output}: cannot write the workbook ({cause(exc, str(output))})")
         print(
             f"workbook written to {output} ({len(collection.offers)} offers, {len(collection.products)} products,"
             f" {output.stat().st_size / 1e6:.1f} MB, {time.perf_counter() - started:.1f} s)"

@@ -164,11 +164,11 @@ def check_remote(settings: BaseSettings, spider_name: str, stamp: str) -> None:
 def cause(exc: OSError, path: str) -> str:
     """The OS's reason, with the file standing where a folder should be when that is it."""
     reason = exc.strerror or str(exc)
-    if exc.errno == errno.ENOTDIR:
+    if exc.errno in (errno.ENOTDIR, errno.EEXIST):  # EEXIST: os.makedirs met a file where a folder should be
         head = os.path.dirname(os.path.abspath(path))
         while head and head != os.path.dirname(head):
             if os.path.lexists(head) and not os.path.isdir(head):
-                return f"{reason}: {head} is a file, not a folder"
+                return f"{os.strerror(errno.ENOTDIR)}: {head} is a file, not a folder"
             head = os.path.dirname(head)
     return reason
 
