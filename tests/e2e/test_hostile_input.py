@@ -232,6 +232,8 @@ BAD_SETTINGS = [
     ({"TMAPI_BASE_URL": "ftp://x"}, "TMAPI_BASE_URL must be an http(s) URL"),
     ({"RETRY_TIMES": "many"}, "RETRY_TIMES must be an integer"),
     ({"CONCURRENT_REQUESTS": "0"}, "CONCURRENT_REQUESTS must be 1 or more"),
+    ({"DOWNLOAD_MAXSIZE": "2MB"}, "DOWNLOAD_MAXSIZE must be an integer, got '2MB'"),
+    ({"DOWNLOAD_WARNSIZE": "-1"}, "DOWNLOAD_WARNSIZE must be 0 or more, got -1"),
     ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL must be one of"),
 ]
 

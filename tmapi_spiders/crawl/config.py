@@ -152,7 +152,13 @@ def check_settings(settings: BaseSettings) -> None:
     if timeout == 0:
         raise ConfigError("DOWNLOAD_TIMEOUT must be above 0 (seconds per call), got 0")
     # Scrapy reads these with a bare int()/logging call: a typo would be a traceback wall.
-    for name, low in (("RETRY_TIMES", 0), ("CONCURRENT_REQUESTS", 1), ("CONCURRENT_REQUESTS_PER_DOMAIN", 1)):
+    for name, low in (
+        ("RETRY_TIMES", 0),
+        ("CONCURRENT_REQUESTS", 1),
+        ("CONCURRENT_REQUESTS_PER_DOMAIN", 1),
+        ("DOWNLOAD_MAXSIZE", 0),  # 0: no limit
+        ("DOWNLOAD_WARNSIZE", 0),
+    ):
         try:
             number = settings.getint(name)
         except ValueError:
