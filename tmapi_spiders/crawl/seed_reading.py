@@ -101,8 +101,9 @@ def parse_lines(lines: Iterable[bytes], redactor: Redactor | None = None) -> Ite
         yield Seed(key, number)  # the canonical spelling is what is searched and recorded
 
 
-# A line longer than this is a bad line whatever it holds (parse_lines): its first LINE_LIMIT bytes say so.
-LINE_LIMIT = MAX_URL_LENGTH * 4 + 1
+# A line this long is a bad line whatever it holds (parse_lines): its first LINE_LIMIT bytes say so, even
+# after the first line's byte-order mark (3 bytes) is taken off.
+LINE_LIMIT = MAX_URL_LENGTH * 4 + 4
 
 
 class LineReader:
