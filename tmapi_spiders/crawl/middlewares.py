@@ -13,7 +13,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Self
 
 import orjson
-from scrapy import Request
+from scrapy import Request, signals
 from scrapy.crawler import Crawler
 from scrapy.downloadermiddlewares.httpcompression import HttpCompressionMiddleware
 from scrapy.exceptions import IgnoreRequest, NotConfigured
@@ -28,6 +28,7 @@ from tmapi_spiders.api.download import UNREACHABLE
 from tmapi_spiders.api.envelope import Envelope, check_page, read_envelope, redirect_envelope
 from tmapi_spiders.api.redact import Redactor
 from tmapi_spiders.api.requests import ENDPOINT_SEARCH, ENVELOPE_META, META_KEY, endpoint_of
+from tmapi_spiders.jobs import backends
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +51,12 @@ class TmapiEnvelopeMiddleware:
         self.fatal: Envelope | None = None  # the answer that stopped the crawl
         self.answered = False  # any answer at all from the API yet
         self.unreachable = 0  # connection failures in a row before the first answer
+        self.refused: Envelope | None = None  # the last of them, as the line that stops the crawl
         self.unreachable_limit = registry.read(crawler.settings, "TMAPI_UNREACHABLE_AFTER")
+        # A list too short to reach the limit: its end stops the crawl the same way. Not for a worker of a
+        # shared job: its idle spells mean the job's queue is empty for now, not that the list has ended.
+        if self.unreachable_limit and not backends.shared(crawler.settings):
+            crawler.signals.connect(self._idle, signals.spider_idle)
         self.redactor = Redactor(secrets_of(crawler.settings))
 
     @classmethod
@@ -99,9 +105,14 @@ class TmapiEnvelopeMiddleware:
         if self.answered or not endpoint_of(request) or not isinstance(exception, UNREACHABLE):
             return
         self.unreachable += 1
+        url = request.url.split("?", 1)[0]
+        self.refused = Envelope(0, f"cannot connect to {url} ({type(exception).__name__})", None)
         if self.unreachable_limit and self.unreachable >= self.unreachable_limit:
-            url = request.url.split("?", 1)[0]
-            self._stop(Envelope(0, f"cannot connect to {url} ({type(exception).__name__})", None))
+            self._stop(self.refused)
+
+    def _idle(self) -> None:
+        if self.refused and not self.answered:
+            self._stop(self.refused)
 
     def _stop(self, envelope: Envelope) -> None:
         if self.fatal:

@@ -57,7 +57,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TMAPI_BACKOFF_MAX", "float", 30.0, _RUN, low=0, unit="seconds",
         doc="The longest wait before a retry, in seconds."),
     Setting("TMAPI_UNREACHABLE_AFTER", "int", 10, _RUN, low=0, unit="refused connections", zero="never",
-        doc="Stop (exit 3) after this many refused connections in a row before the API ever answered (0: never)."),
+        doc="Stop (exit 3) after this many refused connections in a row before the API ever answered, or at the"
+        " end of a shorter list that never reached it (0: never)."),
     Setting("TMAPI_OUTPUT_DIR", "str", "output", _RUN, doc="Where the default feed goes when no -o/-O is given."),
     Setting("TMAPI_FAILURES_FEED", "str", "", _RUN,
         doc="The failures feed's URI (default: beside the first products feed)."),
