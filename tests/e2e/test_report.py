@@ -241,6 +241,7 @@ def test_command_writes_the_report_beside_the_feed_or_where_asked(tmp_path: Path
         (["{dir}/ok.jsonl", "--top", "ten"], "error: --top must be a whole number (got 'ten')"),
         (["{dir}/ok.jsonl", "--failures", "{dir}/none.jsonl"], "error: {dir}/none.jsonl: no such file"),
         (["{dir}/ok.jsonl", "--best-by", "cheapest"], "error: bad argument best_by: 'cheapest' is not one of"),
+        (["{dir}/ok.jsonl", "--bogus"], "error: unknown option --bogus (-h lists the options)"),
         (
             ["{dir}/ok.jsonl", "-o", "{dir}/ok.jsonl/r.html"],
             "error: {dir}/ok.jsonl/r.html: cannot write the report"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from tmapi_spiders.jobs import outcome
 
@@ -29,3 +29,9 @@ class Tool:
 
     def short_desc(self) -> str:
         return self.description
+
+    def process_options(self, args: list[str], opts: Any) -> None:
+        """Scrapy hands an option its parser does not know on as an argument: named here, not miscounted."""
+        if unknown := next((arg for arg in args if arg.startswith("-") and arg != "-"), None):
+            fail(f"unknown option {unknown} (-h lists the options)")
+        super().process_options(args, opts)  # type: ignore[misc]  # ScrapyCommand's, next in the command's MRO
