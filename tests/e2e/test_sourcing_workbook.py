@@ -125,14 +125,15 @@ def test_sheet_command_reads_a_feed_and_its_failures(tmp_path: Path) -> None:
             ["{feed}", "--best-by", "cheapest"],
             "error: bad argument best_by: 'cheapest' is not one of rank, price, sales\n",
         ),
+        (["{feed}", "-o", "{feed}.csv"], "error: {feed}.csv: the workbook is an .xlsx file: give -o NAME.xlsx\n"),
     ],
 )
 def test_sheet_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
     products = feed(tmp_path)
     done = sheet(*(a.format(feed=products) for a in args))
     assert done.returncode == 2
-    assert done.stderr.startswith(message) and done.stderr.count("\n") == 1, done.stderr
-    assert not (tmp_path / "products.xlsx").exists()
+    assert done.stderr.startswith(message.format(feed=products)) and done.stderr.count("\n") == 1, done.stderr
+    assert not (tmp_path / "products.xlsx").exists() and not (tmp_path / "products.jsonl.csv").exists()
 
 
 SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")

@@ -94,6 +94,8 @@ class Command(Tool, ScrapyCommand):
             raise UsageError("give exactly one products feed (a .jsonl file)")
         products = Path(args[0])
         output = Path(opts.output or beside(products, ".xlsx"))
+        if output.suffix.lower() != ".xlsx":  # openpyxl writes nothing else: a .csv name would hold a workbook
+            fail(f"{output}: the workbook is an .xlsx file: give -o NAME.xlsx")
         started = time.perf_counter()
         try:
             choice = sourcing.choice_from({name: getattr(opts, name) for name in sourcing.CHOICE_ARGS})
