@@ -136,3 +136,23 @@ def test_token_appears_in_no_file_log_stat_or_redis_key(tmp_path: Path, mode: st
         if needle in data
     ]
     assert hits == []
+
+
+def test_scrapy_warnings_quoting_the_signed_url_reach_the_terminal_redacted(tmp_path: Path) -> None:
+    """Scrapy's download handler names the request it sent, the signed copy with the token in its query,
+    when a body passes DOWNLOAD_MAXSIZE: only the log filter stands between that warning and the terminal."""
+    config = SandboxConfig(tokens=(TOKEN,), auth="query", fault_rate=1.0, fault_kinds=("huge",), compress="none")
+    with SandboxThread(config) as sandbox:
+        proc = run(
+            ["crawl", "image_search", "-a", f"urls={IMAGES[0]}", "-O", str(tmp_path / "products.jsonl"),
+             *settings_args({"RETRY_TIMES": 0, "TMAPI_CACHE": "false"})],
+            TOKEN,
+            sandbox.base_url,
+            tmp_path,
+            "query",
+        )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "larger than download max size" in proc.stderr  # the warning that quotes the signed URL was logged
+    assert "apiToken=[redacted]" in proc.stderr
+    output = (proc.stdout + proc.stderr).encode()
+    assert [needle for needle in needles(TOKEN) if needle in output] == []
