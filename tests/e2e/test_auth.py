@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -88,6 +89,34 @@ def test_bad_tmapi_auth_is_one_line_and_no_call(tmp_path: Path) -> None:
     assert result.returncode == outcome.BAD_INPUT
     assert "TMAPI_AUTH must be one of auto, header, query, got 'cookie'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("mode", ["header", "query"])
+def test_scrapy_fetch_never_prints_a_token_the_answer_quotes(tmp_path: Path, mode: str) -> None:
+    """`scrapy fetch` shows an answer whole: an error text and a Location (`--headers`) that quote the
+    signed request come out redacted, as a crawl's would (`--no-redirect`: a 3xx is shown, not dropped)."""
+    config = SandboxConfig(tokens=(TOKEN,), auth=mode, echo_errors=True, redirect_patterns=("moved",))
+    with SandboxThread(config) as sb:
+        env = scrapy_env(sb.base_url, TOKEN)
+        search = f"{sb.base_url}/1688/global/search/image?img_url="
+        echoed = run_scrapy(["fetch", "--nolog", "-s", f"TMAPI_AUTH={mode}", f"{search}{URLS[0]}&page=0"], env)
+        moved = run_scrapy(
+            [
+                "fetch",
+                "--nolog",
+                "--headers",
+                "--no-redirect",
+                "-s",
+                f"TMAPI_AUTH={mode}",
+                f"{search}{URLS[0]}/moved&page=1",
+            ],
+            env,
+        )
+    assert echoed.returncode == 0 and moved.returncode == 0, echoed.stderr[-2000:] + moved.stderr[-2000:]
+    assert "request headers were" in echoed.stdout and "[redacted]" in echoed.stdout  # the 422 quoted the request
+    assert "< Location: https://moved.sandbox.invalid/" in moved.stdout and "[redacted]" in moved.stdout
+    shown = [proc.stdout + proc.stderr for proc in (echoed, moved)]
+    assert [text for text in shown if TOKEN in text or quote(TOKEN, safe="") in text] == []
 
 
 @pytest.mark.parametrize("mode", ["header", "query"])

@@ -42,6 +42,12 @@ REFUSED = (contract.UNAUTHORIZED, 403)  # the gateway's answers to no key and to
 logger = logging.getLogger(__name__)
 
 
+def under_api(url: str, base_url: str) -> bool:
+    """A URL under the API's base (`base_url` without its trailing `/`): signed even when no call of the
+    crawl made it, so that `scrapy shell`, `fetch` and `view` can look at an answer."""
+    return url.startswith(base_url + "/1688/")
+
+
 def stop_automatic_retries(pool_class: type = HTTPConnectionPool) -> str | None:
     """Turn off Twisted's unseen re-send for every pool of `pool_class` (process-wide: Scrapy builds its
     own pool); the problem, in words, when this Twisted has no such switch (None: done)."""
@@ -83,7 +89,7 @@ class CountedHTTP11DownloadHandler(HTTP11DownloadHandler):
 
     def applies(self, request: Request) -> bool:
         """Our API calls, and (for `scrapy shell`/`fetch`/`view`) any URL under the API's base."""
-        return bool(self.token and (endpoint_of(request) or request.url.startswith(self.base_url + "/1688/")))
+        return bool(self.token and (endpoint_of(request) or under_api(request.url, self.base_url)))
 
     def adopt(self, way: str) -> None:
         """A way learned elsewhere (another worker of the job, through Redis)."""

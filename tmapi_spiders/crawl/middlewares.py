@@ -17,14 +17,14 @@ from scrapy import Request, signals
 from scrapy.crawler import Crawler
 from scrapy.downloadermiddlewares.httpcompression import HttpCompressionMiddleware
 from scrapy.exceptions import IgnoreRequest, NotConfigured
-from scrapy.http import Response
+from scrapy.http import Headers, Response
 from scrapy.utils.defer import deferred_from_coro
 
 from tmapi_spiders import registry
 from tmapi_spiders import signals as tmapi_signals
 from tmapi_spiders.api import contract
 from tmapi_spiders.api.auth import ApiRefused, secrets_of
-from tmapi_spiders.api.download import UNREACHABLE
+from tmapi_spiders.api.download import UNREACHABLE, under_api
 from tmapi_spiders.api.envelope import Envelope, check_page, read_envelope, redirect_envelope
 from tmapi_spiders.api.redact import Redactor
 from tmapi_spiders.api.requests import ENDPOINT_SEARCH, ENVELOPE_META, META_KEY, endpoint_of
@@ -58,6 +58,7 @@ class TmapiEnvelopeMiddleware:
         if self.unreachable_limit and not backends.shared(crawler.settings):
             crawler.signals.connect(self._idle, signals.spider_idle)
         self.redactor = Redactor(secrets_of(crawler.settings))
+        self.base_url = registry.read(crawler.settings, "TMAPI_BASE_URL").rstrip("/")
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -71,6 +72,8 @@ class TmapiEnvelopeMiddleware:
 
     def process_response(self, request: Request, response: Response) -> Response:
         if not endpoint_of(request):
+            if self.redactor and under_api(request.url, self.base_url):
+                return self._without_token(response)
             return response
         if self.redactor.found_in_bytes(response.body):
             self.stats.inc_value("tmapi/token_echoed")
@@ -99,6 +102,19 @@ class TmapiEnvelopeMiddleware:
                 raise ApiRefused(envelope.status, envelope.message)
         request.meta[ENVELOPE_META] = envelope
         return response
+
+    def _without_token(self, response: Response) -> Response:
+        """An answer to a signed request no crawl call made (`scrapy fetch`, `shell`, `view`), which they
+        show whole: its body and every header without the token."""
+        body = self.redactor.bytes(response.body) if self.redactor.found_in_bytes(response.body) else response.body
+        headers = Headers(
+            {self.redactor.bytes(name): [self.redactor.bytes(value) for value in values]
+             for name, values in response.headers.items()}
+        )  # fmt: skip
+        if body is response.body and headers == response.headers:
+            return response
+        self.stats.inc_value("tmapi/token_echoed")
+        return response.replace(body=body, headers=headers)
 
     def process_exception(self, request: Request, exception: Exception) -> None:
         """A wrong TMAPI_BASE_URL: stop after a few refused connections, not one per image."""
