@@ -199,6 +199,31 @@ def test_a_request_carrying_the_token_elsewhere_is_refused() -> None:
         assert "SECRET" not in str(refused.value)
 
 
+def test_a_retry_after_that_quotes_the_token_leaves_the_retry_queueable() -> None:
+    """The envelope middleware keeps a failed answer's Retry-After in the request's meta for the retry's
+    backoff; a shared job queues that retry in Redis, so the token a server put there is redacted."""
+    from scrapy.http import Response
+    from scrapy.utils.test import get_crawler
+
+    from tmapi_spiders.crawl.middlewares import TmapiEnvelopeMiddleware
+
+    token = "tok/SECRET+123456"
+    crawler = get_crawler(_Spider, {"TMAPI_API_TOKEN": token})
+    envelope = TmapiEnvelopeMiddleware.from_crawler(crawler)
+    spider = _Spider()
+    request = Request(
+        "https://api.example/1688/global/search/image?img_url=x",
+        meta={"tmapi_endpoint": "search", "tmapi": {"page": 1}},
+        callback=spider.parse,
+    )
+    busy = b'{"code": 503, "msg": "busy", "data": null}'
+    for echoed in (token, "tok%2FSECRET%2B123456"):
+        answer = Response(request.url, status=503, headers={"Retry-After": f"in a bit, {echoed}"}, body=busy)
+        assert envelope.process_response(request, answer).status == 503
+        assert request.meta["tmapi_retry_after"] == "in a bit, [redacted]"
+        assert "SECRET" not in serializer.to_json(request, spider, Redactor([token]))
+
+
 def test_redis_urls_are_printed_without_password() -> None:
     assert connection.describe("redis://:s3cret@host:6379/1") == "redis://:***@host:6379/1"
     assert connection.describe("redis://user:s3cret@host/0") == "redis://user:***@host/0"

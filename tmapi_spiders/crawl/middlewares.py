@@ -94,7 +94,9 @@ class TmapiEnvelopeMiddleware:
                 envelope = replace(envelope, status=contract.RETRY_LATER)  # "try again": retried
             self.stats.inc_value(f"tmapi/api_errors/{envelope.status}")
             retry_after = response.headers.get("Retry-After")  # none: an earlier answer's wait is over
-            request.meta["tmapi_retry_after"] = retry_after.decode("latin-1") if retry_after else None
+            # Redacted: the retry carries it in its meta, which a shared job refuses to queue with the token.
+            wait = self.redactor.text(retry_after.decode("latin-1")) if retry_after else None
+            request.meta["tmapi_retry_after"] = wait
             if envelope.status != response.status:
                 response = response.replace(status=envelope.status)
             if envelope.status in contract.FATAL_STATUSES:
