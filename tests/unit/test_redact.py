@@ -189,3 +189,31 @@ def test_found_in_bytes_agrees_with_the_pattern_on_escaped_bodies(
     assert r.found_in_bytes(data) == found == (r.bytes(data) != data), data
     if broken is None:
         assert found
+
+
+def test_a_record_field_escaped_twice_reaches_the_spider_redacted() -> None:
+    """`\\u0025` before `2F` and `\\\\/` spell the token only once the JSON is read (`%2F`, `\\/`): the
+    envelope middleware reads the decoded strings again when the body holds such an escape."""
+    from scrapy import Request, Spider
+    from scrapy.http import Response
+    from scrapy.utils.test import get_crawler
+
+    from tmapi_spiders.api.requests import ENVELOPE_META
+    from tmapi_spiders.crawl.middlewares import TmapiEnvelopeMiddleware
+
+    token = "tk/9+Q=x/Z_a"
+    envelope = TmapiEnvelopeMiddleware.from_crawler(get_crawler(Spider, {"TMAPI_API_TOKEN": token}))
+    titles = {
+        "percent, its % escaped": token.replace("/", "\\u00252F").replace("+", "\\u00252B").replace("=", "%3D"),
+        "PHP's slash, escaped again": token.replace("/", "\\\\/"),
+    }
+    for name, title in titles.items():
+        items = f'[{{"item_id": 1, "title": "x {title} y", "shop_info": {{"url": "https://s/?k={title}"}}}}]'
+        body = f'{{"code": 200, "msg": "ok", "data": {{"total_count": 1, "items": {items}}}}}'.encode()
+        request = Request(
+            "https://api.example/1688/global/search/image?img_url=x",
+            meta={"tmapi_endpoint": "search", "tmapi": {"q": {"page_size": 20}}},
+        )
+        envelope.process_response(request, Response(request.url, body=body))
+        item = request.meta[ENVELOPE_META].data["items"][0]
+        assert item == {"item_id": 1, "title": f"x {MASK} y", "shop_info": {"url": f"https://s/?k={MASK}"}}, name

@@ -11,6 +11,9 @@ from typing import Any
 MASK = "[redacted]"
 # Shorter secrets would match ordinary words: a token is never that short.
 MIN_SECRET_LENGTH = 4
+# JSON escapes of a backslash or of an ASCII character: the only ones whose decoded text can spell the
+# token in a way the JSON text did not (`\u00252F` reads as `%2F`, `\\/` as `\/`).
+_NESTED_ESCAPE = re.compile(rb"\\\\|\\u00[0-7]", re.IGNORECASE)
 
 
 def _escapes(char: str) -> list[str]:
@@ -73,6 +76,11 @@ class Redactor:
             unslashed = lowered.replace(b"\\/", b"/")
             return any(form in unslashed for form in self._lower_forms)
         return False
+
+    def hidden_in_json(self, body: bytes) -> bool:
+        """Whether the strings JSON text `body` decodes to may spell the token where `bytes()` saw no
+        spelling of it, cheaply: only escapes of a backslash or of an ASCII character can do that."""
+        return self._pattern is not None and _NESTED_ESCAPE.search(body) is not None
 
     def text(self, text: str) -> str:
         if self._pattern is None or not text:

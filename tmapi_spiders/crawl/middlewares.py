@@ -83,6 +83,9 @@ class TmapiEnvelopeMiddleware:
             envelope = redirect_envelope(response.status, location.decode("latin-1") if location else None, request.url)
         else:
             envelope = read_envelope(response.status, response.body)
+        if envelope.data is not None and self.redactor.hidden_in_json(response.body):
+            # The decoded strings, read again: an escaped escape (`\u0025` before `2F`) the bytes did not show.
+            envelope = replace(envelope, data=self.redactor.value(envelope.data))
         if envelope.message and self.redactor.found_in(envelope.message):
             # The decoded text, read again: an escape the bytes did not show as one.
             envelope = replace(envelope, message=self.redactor.text(envelope.message))
