@@ -17,8 +17,8 @@ from tmapi_spiders.distributed import connection
 from tmapi_spiders.distributed.job import Job
 from tmapi_spiders.distributed.worker import Worker
 from tmapi_spiders.jobs.backends import CounterUnavailable, LocalBackends, LocalCounter, LocalResults
-from tmapi_spiders.limits import LEASE_SETTING, POLL_SETTING, LocalBackend
 from tmapi_spiders.limits import Backend as LimitBackend
+from tmapi_spiders.limits import LocalBackend
 from tmapi_spiders.limits.shared import RedisBackend
 
 logger = logging.getLogger(__name__)
@@ -45,8 +45,8 @@ class RedisBackends(LocalBackends):
         else:
             keys = (worker.keys.limit_slots, worker.keys.limit_state, worker.keys.limit_wake)
             backend = RedisBackend(worker.server, keys, worker.id, concurrency, qps)
-            backend.lease = registry.read(worker.crawler.settings, LEASE_SETTING)
-            backend.poll = registry.read(worker.crawler.settings, POLL_SETTING)
+            backend.lease = registry.read(worker.crawler.settings, "TMAPI_LIMIT_LEASE")
+            backend.poll = registry.read(worker.crawler.settings, "TMAPI_LIMIT_POLL")
         # The worker pops only what can start soon (room.Room); the limiter wakes it when a slot frees.
         worker.room.limiter = backend.has_room
         backend.on_room = worker.wake

@@ -16,8 +16,6 @@ from scrapy.settings import BaseSettings
 
 from tmapi_spiders import registry
 
-LEASE_SETTING = "TMAPI_LIMIT_LEASE"
-POLL_SETTING = "TMAPI_LIMIT_POLL"
 # The rate is aimed this far under the plan (calls (1 + margin)/QPS apart): room for clock jitter.
 QPS_MARGIN = 0.025
 # Each refusal (503 or 429) widens it by MARGIN_STEP up to QPS_MARGIN_MAX; MARGIN_DECAY answers narrow it one step.

@@ -14,8 +14,6 @@ from tmapi_spiders import registry
 from tmapi_spiders.distributed.scripts import LUA_NOW  # Redis's clock: leases and the rate schedule
 from tmapi_spiders.limits import (
     AIMD_ARGS,
-    LEASE_SETTING,
-    POLL_SETTING,
     PROBE,
     LimitUnavailable,
     Margin,
@@ -148,8 +146,8 @@ class RedisBackend:
         self.worker = worker
         self.concurrency = concurrency
         self.qps_ceiling = qps
-        self.lease = registry.BY_NAME[LEASE_SETTING].default  # a silent worker's slots are kept this long
-        self.poll = registry.BY_NAME[POLL_SETTING].default  # longest wait on the wake list (an expired lease's slot)
+        self.lease = registry.BY_NAME["TMAPI_LIMIT_LEASE"].default  # a silent worker's slots are kept this long
+        self.poll = registry.BY_NAME["TMAPI_LIMIT_POLL"].default  # longest wake-list wait (an expired lease's slot)
         # Longest single BLPOP: half the socket timeout, so the socket never times out under it. Closing
         # the client at the engine's stop ends a BLPOP still waiting, so no wait outlives the worker.
         timeout = client.get_connection_kwargs().get("socket_timeout")
