@@ -17,7 +17,6 @@ from tmapi_spiders.distributed import connection
 from tmapi_spiders.distributed.job import Job
 from tmapi_spiders.distributed.worker import Worker
 from tmapi_spiders.jobs.backends import CounterUnavailable, LocalBackends, LocalCounter, LocalResults
-from tmapi_spiders.limits import Backend as LimitBackend
 from tmapi_spiders.limits import LocalBackend
 from tmapi_spiders.limits.shared import RedisBackend
 
@@ -36,7 +35,7 @@ class RedisBackends(LocalBackends):
     def call_counter(self, limit: int) -> RedisCounter:
         return RedisCounter(self.worker.job, limit, self.worker.keep_stats)
 
-    def limiter(self, concurrency: int, qps: float) -> LimitBackend:
+    def limiter(self, concurrency: int, qps: float) -> LocalBackend | RedisBackend:
         worker = self.worker
         if not concurrency and not qps:
             # No plan limit: nothing to share until a 429, so each worker finds its own rate; once it

@@ -9,11 +9,12 @@ from typing import TYPE_CHECKING, Any
 from scrapy.settings import BaseSettings
 from scrapy.utils.misc import load_object
 
-from tmapi_spiders.limits import Backend as LimitBackend
 from tmapi_spiders.limits import LocalBackend
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
+
+    from tmapi_spiders.limits.shared import RedisBackend
 
 
 class LocalResults:
@@ -83,7 +84,7 @@ class LocalBackends:
     def call_counter(self, limit: int) -> LocalCounter:
         return LocalCounter(limit)
 
-    def limiter(self, concurrency: int, qps: float) -> LimitBackend:
+    def limiter(self, concurrency: int, qps: float) -> LocalBackend | RedisBackend:
         return LocalBackend(concurrency, qps)
 
 

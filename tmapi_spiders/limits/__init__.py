@@ -10,7 +10,6 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
 from scrapy.settings import BaseSettings
 
@@ -155,17 +154,6 @@ class Slot:
     sent: float = 0.0  # one process: when the call left (a 429 counts the calls let through before it)
 
 
-class Backend(Protocol):
-    async def acquire(self) -> Slot: ...
-
-    async def release(self, slot: Slot, overloaded: bool, rate_limited: bool = False) -> bool:
-        """Gives the slot back; True if this 503 (overloaded) or 429 (rate_limited) cut the job's limits."""
-
-    async def close(self) -> None: ...
-
-    def effective(self) -> tuple[float, float]: ...
-
-
 class LocalBackend:
     """One process: the slots are a counter and a FIFO of waiters; the reactor thread is the only
     user, so plain counters are exact."""
@@ -222,6 +210,7 @@ class LocalBackend:
         return slot
 
     async def release(self, slot: Slot, overloaded: bool, rate_limited: bool = False) -> bool:
+        """Gives the slot back; True if this 503 (overloaded) or 429 (rate_limited) cut the job's limits."""
         self.in_flight -= 1
         self.flying.remove(slot.sent)
         now = time.monotonic()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
@@ -12,7 +12,10 @@ from scrapy.http import Response
 from tmapi_spiders.api import contract
 from tmapi_spiders.api.requests import endpoint_of
 from tmapi_spiders.jobs import backends
-from tmapi_spiders.limits import Backend, LimitUnavailable, Slot, read_limits
+from tmapi_spiders.limits import LimitUnavailable, LocalBackend, Slot, read_limits
+
+if TYPE_CHECKING:
+    from tmapi_spiders.limits.shared import RedisBackend
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +28,7 @@ class TmapiLimitMiddleware:
     """Holds every API call to the job's TMAPI_MAX_CONCURRENCY and TMAPI_MAX_QPS, and slows the
     job down on a 429. On with no limit too: the first 429 then sets this process's rate."""
 
-    def __init__(self, crawler: Crawler, backend: Backend, concurrency: int, qps: float) -> None:
+    def __init__(self, crawler: Crawler, backend: LocalBackend | RedisBackend, concurrency: int, qps: float) -> None:
         assert crawler.stats is not None
         self.stats = crawler.stats
         self.backend = backend
