@@ -30,10 +30,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.redis_server import RedisServer
+from tests.seeds import seed_json
 from tmapi_spiders.api.contract import SearchQuery
 from tmapi_spiders.distributed.job import Job
 from tmapi_spiders.distributed.keys import JobKeys
-from tmapi_spiders.distributed.start import seed_json
 
 PAGES_PER_IMAGE = 5  # a typical image: 100 offers at 20 a page
 

@@ -39,10 +39,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.crawl_helpers import REPO, scrapy_env
 from tests.redis_server import RedisServer
+from tests.seeds import seed_json
 from tmapi_spiders.api.contract import SearchQuery
 from tmapi_spiders.distributed.job import Job
 from tmapi_spiders.distributed.keys import JobKeys
-from tmapi_spiders.distributed.start import seed_json
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
 
 LATENCY = 0.3

@@ -20,10 +20,10 @@ import pytest
 
 from tests.crawl_helpers import QUICK_WORKER_SETTINGS, crawl, read_jsonl, scrapy
 from tests.redis_server import RedisServer, contents, free_port
+from tests.seeds import seed_json
 from tmapi_spiders.api.contract import SearchQuery
 from tmapi_spiders.distributed.job import Job
 from tmapi_spiders.distributed.keys import JobKeys
-from tmapi_spiders.distributed.start import seed_json
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
 from tmapi_spiders.sandbox.catalogue import converted_path
 

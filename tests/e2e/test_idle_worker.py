@@ -17,10 +17,11 @@ from typing import Any
 
 from tests.crawl_helpers import scrapy
 from tests.redis_server import RedisServer
+from tests.seeds import seed_json
 from tmapi_spiders.api.contract import SearchQuery
 from tmapi_spiders.distributed.job import Job
 from tmapi_spiders.distributed.keys import JobKeys
-from tmapi_spiders.distributed.start import IDLE_LOOK_MAX, seed_json
+from tmapi_spiders.distributed.start import IDLE_LOOK_MAX
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
 
 JOB = "idle"

@@ -24,11 +24,11 @@ import pytest
 from benchmarks.fault_soak import leases_of
 from tests.crawl_helpers import read_stats, scrapy
 from tests.redis_server import RedisServer
+from tests.seeds import seed_json
 from tmapi_spiders.api.contract import SearchQuery
 from tmapi_spiders.distributed.job import Job
 from tmapi_spiders.distributed.keys import JobKeys
 from tmapi_spiders.distributed.merge import merge
-from tmapi_spiders.distributed.start import seed_json
 from tmapi_spiders.sandbox import SandboxConfig, SandboxThread
 
 IMAGES = [f"https://cbu01.alicdn.com/img/sigint-{i}.jpg?total=200" for i in range(40)]

@@ -13,12 +13,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.seeds import seed_json
 from tmapi_spiders.api import contract, requests
 from tmapi_spiders.api.identity import ImageSearch, image_key, record_results, seed_fingerprint
 from tmapi_spiders.api.paging import ChainState
 from tmapi_spiders.distributed.dupefilter import ImageDupeFilter
 from tmapi_spiders.distributed.merge import record_key
-from tmapi_spiders.distributed.start import read_seed, seed_json
+from tmapi_spiders.distributed.start import read_seed
 
 ALIBABA = "https://cbu01.alicdn.com/img/ibank/a.jpg"
 OTHER = "https://shop.example.com/É b.jpg?x=1"

@@ -9,12 +9,12 @@ from pathlib import Path
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from tests.seeds import seed_json
 from tmapi_spiders.api import contract
 from tmapi_spiders.api.identity import image_key, seed_fingerprint
 from tmapi_spiders.crawl.seed_reading import parse_lines
 from tmapi_spiders.crawl.seeds import Seed, check_image_url
 from tmapi_spiders.distributed.seed_writer import SeedWriter
-from tmapi_spiders.distributed.start import seed_json
 from tmapi_spiders.spreadsheets.sheets import parse_sheet
 
 queries = st.builds(

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.seeds import seed_json
 from tmapi_spiders.api import contract
 from tmapi_spiders.api.identity import seed_fingerprint
 from tmapi_spiders.api.paging import ChainState, paginate
@@ -21,7 +22,7 @@ from tmapi_spiders.api.redact import Redactor
 from tmapi_spiders.crawl.config import ConfigError, check_seed_list, job_config
 from tmapi_spiders.crawl.exporters import FlatCsvItemExporter
 from tmapi_spiders.crawl.seeds import BadLine, Seed, SeedError
-from tmapi_spiders.distributed.start import read_seed, seed_json
+from tmapi_spiders.distributed.start import read_seed
 from tmapi_spiders.spreadsheets.currency import convert_price, converted, currency_from, rate_decimal
 from tmapi_spiders.spreadsheets.sheets import csv_value, find_columns, first_bad_byte, parse_sheet, xlsx_value
 

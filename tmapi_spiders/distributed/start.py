@@ -17,7 +17,7 @@ from scrapy.crawler import Crawler
 
 from tmapi_spiders import registry
 from tmapi_spiders.api import contract
-from tmapi_spiders.api.identity import SEED_ROW_FIELDS, ImageSearch, image_key
+from tmapi_spiders.api.identity import SEED_ROW_FIELDS, image_key
 from tmapi_spiders.api.redact import Redactor
 from tmapi_spiders.crawl.config import ConfigError, max_pages_from, query_from_args
 from tmapi_spiders.crawl.seeds import BAD_LINES_LOGGED, BadLine, Seed, check_image_url
@@ -35,14 +35,6 @@ IDLE_LOOK_MAX = 5.0
 BUSY_LOOK_MAX = 20.0  # the same while this worker holds leases: it looks again when the last is acked
 
 _USERINFO = re.compile(r"(//)[^/?#@\s]*@")
-
-
-def seed_json(url: str, query: contract.SearchQuery, max_pages: int, row: Seed | None = None) -> dict[str, Any]:
-    """One seed's JSON: the image, its query arguments and a spreadsheet row's `input` and `input_row`."""
-    fields = ImageSearch.of(url, query, max_pages).seed_fields()
-    if row is not None and row.input is not None:
-        fields["input"], fields["input_row"] = row.input, row.line
-    return fields
 
 
 def shown(text: str, redactor: Redactor | None = None) -> str:
