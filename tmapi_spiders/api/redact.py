@@ -78,9 +78,9 @@ class Redactor:
         return False
 
     def hidden_in_json(self, body: bytes) -> bool:
-        """Whether the strings JSON text `body` decodes to may spell the token where `bytes()` saw no
-        spelling of it, cheaply: only escapes of a backslash or of an ASCII character can do that."""
-        return self._pattern is not None and _NESTED_ESCAPE.search(body) is not None
+        """Whether the strings JSON text `body` decodes to may spell the token where `bytes()` saw none: only
+        escapes of a backslash or of an ASCII character can (a body without a backslash, memchr's answer, has none)."""
+        return self._pattern is not None and b"\\" in body and _NESTED_ESCAPE.search(body) is not None
 
     def text(self, text: str) -> str:
         if self._pattern is None or not text:
