@@ -28,7 +28,7 @@ from tmapi_spiders.jobs.backends import LocalResults
 
 logger = logging.getLogger(__name__)
 
-# `ended`: why a finished image's search stopped (paging END_*).
+# `ended`: why a finished image's search stopped (paging.end_of_search's reasons).
 FIELDS = ("query_image_url", "status", "total_count", "pages", "items", "duplicates", "ended", "reason")
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from tmapi_spiders.api.redact import Redactor
 from tmapi_spiders.clock import utc_now
-from tmapi_spiders.report.offers import MAX_URL, O_RANK, count, number, offer_row, safe_url, text
+from tmapi_spiders.report.offers import MAX_URL_LENGTH, O_RANK, count, number, offer_row, safe_url, text
 from tmapi_spiders.report.suppliers import SheetRow, defaults_of, sheet_row, sheet_row_data, suppliers_data
 from tmapi_spiders.spreadsheets import sourcing
 
@@ -40,13 +40,13 @@ def group(
     groups: dict[str, ImageGroup] = {}
 
     def of(url: Any) -> ImageGroup:
-        key = text(url, MAX_URL)
+        key = text(url, MAX_URL_LENGTH)
         return groups.get(key) or groups.setdefault(key, ImageGroup(key))
 
     for record in records:
         image = of(record.get("query_image_url"))
         if not image.search_url:
-            image.search_url = text(record.get("search_image_url"), MAX_URL)
+            image.search_url = text(record.get("search_image_url"), MAX_URL_LENGTH)
             image.language = text(record.get("language"), 10)
         page = count(record.get("page"))
         if page is not None:
@@ -62,7 +62,7 @@ def group(
         image.failures.append(failure)
         image.input = image.input or sheet_row(failure)
         if not image.search_url:
-            image.search_url = text(failure.get("search_image_url"), MAX_URL)
+            image.search_url = text(failure.get("search_image_url"), MAX_URL_LENGTH)
     for image in groups.values():
         image.found = len(image.offers)
         image.offers.sort(key=lambda row: (row[O_RANK] is None, row[O_RANK] or 0))
@@ -132,7 +132,7 @@ def report_data(
 ) -> dict[str, Any]:
     """Everything the page needs, redacted; `choice`'s filters rank the suppliers and are the page's defaults."""
     listed = [e for e in (summary or {}).get("images") or () if isinstance(e, dict) and "query_image_url" in e]
-    entries = {text(e["query_image_url"], MAX_URL): e for e in listed}
+    entries = {text(e["query_image_url"], MAX_URL_LENGTH): e for e in listed}
     ranked: list[sourcing.Offer] = []
     groups = group(records, failures, entries, top, ranked)
     data = {

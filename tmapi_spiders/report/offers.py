@@ -10,6 +10,8 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
+from tmapi_spiders.crawl.seeds import MAX_URL_LENGTH
+
 # Positions in an offer row (the page's script uses the same numbers).
 O_ID, O_URL, O_TITLE, O_ORIGIN, O_IMG, O_PMIN, O_PMAX, O_TIERS = 0, 1, 2, 3, 4, 5, 6, 7
 O_MOQ, O_SOLD, O_ORDERS, O_REPURCHASE, O_SUPPLIER, O_YEARS, O_LOCATION, O_BADGES, O_RANK = range(8, 17)
@@ -20,12 +22,10 @@ FACTORY, VERIFIED, DROPSHIP, FREE_SHIPPING, NEW_ARRIVAL = 1, 2, 4, 8, 16
 # The product page URL of almost every offer: stored as 0, rebuilt in the page from the id.
 STANDARD_OFFER_URL = "https://detail.1688.com/offer/{}.html"
 MAX_TEXT = 500  # characters kept of a title, supplier or location: a card is not a document
-MAX_URL = 4096  # the seed lists' own limit (seeds.py)
 
-
-# Whitespace, controls and the characters that end an HTML attribute or a CSS url().
 # A number as the API writes one: no underscores, no other scripts' digits (float() takes both).
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+# Whitespace, controls and the characters that end an HTML attribute or a CSS url().
 _NOT_IN_URLS = re.compile(r'[\x00-\x20\x7f"<>\\`]')
 
 
@@ -38,7 +38,7 @@ def text(value: Any, limit: int = MAX_TEXT) -> str:
 
 def safe_url(value: Any) -> str | None:
     """An http(s) URL with a host, or None: nothing else may become a link or an image source."""
-    if not isinstance(value, str) or not value or len(value) > MAX_URL or _NOT_IN_URLS.search(value):
+    if not isinstance(value, str) or not value or len(value) > MAX_URL_LENGTH or _NOT_IN_URLS.search(value):
         return None
     try:
         parts = urlsplit(value)

@@ -171,7 +171,7 @@ def offer_of(record: Mapping[str, Any], row: list[Any] | None = None) -> Offer:
     headline = number(record.get("price"))
     conv = _converted(record)
     return Offer(
-        image=text(record.get("query_image_url"), ro.MAX_URL),
+        image=text(record.get("query_image_url"), ro.MAX_URL_LENGTH),
         rank=row[ro.O_RANK],
         item_id=row[ro.O_ID],
         title=row[ro.O_TITLE],
@@ -229,7 +229,7 @@ class Collection:
         self.rates: dict[tuple[str, float | None], int] = {}  # (currency, rate) -> offers converted with it
 
     def product(self, record: Mapping[str, Any]) -> Product:
-        image = text(record.get("query_image_url"), ro.MAX_URL)
+        image = text(record.get("query_image_url"), ro.MAX_URL_LENGTH)
         found = self.products.get(image)
         if found is None:
             found = self.products[image] = Product(image)
