@@ -1,7 +1,7 @@
 """Redis memory per queued seed, queued request, dupefilter entry and finished image.
 
 Starts a private redis-server (the tests' helper: its own free port, no persistence),
-seeds N images (default 1,000,000) through the project's own `Job.push_seeds` (what
+seeds N images (default 1,000,000) through the project's own `Job.push_encoded` (what
 `scrapy seed` calls, 500 seeds a script call) and times it, then measures with INFO
 memory (used_memory deltas) and MEMORY USAGE:
 
@@ -30,7 +30,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.redis_server import RedisServer
-from tests.seeds import seed_json
+from tests.seeds import push_json, seed_json
 from tmapi_spiders.api.contract import SearchQuery
 from tmapi_spiders.distributed.job import Job
 from tmapi_spiders.distributed.keys import JobKeys
@@ -87,7 +87,7 @@ def main() -> None:
         base = used(client)
         seeds = (seed_json(image_url(i), SearchQuery(), 0) for i in range(opts.seeds))
         started = time.perf_counter()
-        pushed, _ = job.push_seeds(seeds)
+        pushed, _ = push_json(job, seeds)
         seconds = time.perf_counter() - started
         assert pushed == opts.seeds
         after_seeds = used(client)
@@ -155,7 +155,7 @@ def main() -> None:
             (f"finished image ({PAGES_PER_IMAGE} pages)", finished, "seen-set + 5 fingerprints + summary entry")
         )
         peak = int(client.info("memory")["used_memory_peak"])
-    print(f"Seeded {opts.seeds:,} seeds in {seconds:.1f} s: {opts.seeds / seconds:,.0f} lines/s (Job.push_seeds)")
+    print(f"Seeded {opts.seeds:,} seeds in {seconds:.1f} s: {opts.seeds / seconds:,.0f} lines/s (Job.push_encoded)")
     print(f"Redis used_memory peak {peak / 2**20:,.0f} MiB\n")
     print("| what | bytes each | measured by |")
     print("| --- | ---: | --- |")

@@ -1,7 +1,7 @@
 """20 workers on one job, one Redis, one sandbox: throughput, Redis cost and fairness.
 
 For each scenario this starts a private redis-server and one sandbox (latency 0.3 s), seeds
-a job of --images images of 100 offers (5 pages each) through `Job.push_seeds`, starts W real
+a job of --images images of 100 offers (5 pages each) through `Job.push_encoded`, starts W real
 `scrapy crawl image_search` workers on it, and samples the job's counters every 0.5 s:
 
 - pages/s: the job's `pages` counter between 20 % and 80 % of the pages (steady state),
@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.crawl_helpers import REPO, scrapy_env
 from tests.redis_server import RedisServer
-from tests.seeds import seed_json
+from tests.seeds import push_json, seed_json
 from tmapi_spiders.api.contract import SearchQuery
 from tmapi_spiders.distributed.job import Job
 from tmapi_spiders.distributed.keys import JobKeys
@@ -103,7 +103,7 @@ def run(workers: int, limit: int, images: int, timeout: float) -> Result:
         client = server.client()
         job = Job(client, JobKeys.for_job("scale"))
         urls = [f"https://cbu01.alicdn.com/img/scale/{i}/total-{20 * PAGES_PER_IMAGE}.jpg" for i in range(images)]
-        job.push_seeds(seed_json(url, SearchQuery(), 0) for url in urls)
+        push_json(job, (seed_json(url, SearchQuery(), 0) for url in urls))
         total = images * PAGES_PER_IMAGE
         procs = [start_worker(tmp, server.url, sandbox.base_url, f"w{i:02d}", limit) for i in range(workers)]
         samples: list[tuple[float, int, dict[str, int], float]] = []

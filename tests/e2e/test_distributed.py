@@ -20,7 +20,7 @@ import pytest
 
 from tests.crawl_helpers import QUICK_WORKER_SETTINGS, crawl, read_jsonl, scrapy
 from tests.redis_server import RedisServer, contents, free_port
-from tests.seeds import seed_json
+from tests.seeds import push_json, seed_json
 from tmapi_spiders.api.contract import SearchQuery
 from tmapi_spiders.distributed.job import Job
 from tmapi_spiders.distributed.keys import JobKeys
@@ -143,7 +143,7 @@ class Cluster:
 
 def push_seeds(job: Job) -> None:
     """What `scrapy seed` pushes (tested end to end in the first test), without its start-up time."""
-    assert job.push_seeds([seed_json(url, SearchQuery(), 0) for url in IMAGES]) == (len(IMAGES), 0)
+    assert push_json(job, [seed_json(url, SearchQuery(), 0) for url in IMAGES]) == (len(IMAGES), 0)
 
 
 def wait_until(predicate: Any, timeout: float = 60, what: str = "condition") -> None:
@@ -348,7 +348,7 @@ def test_a_request_the_job_refuses_releases_its_lease_and_becomes_a_failure_reco
     cluster = Cluster(tmp_path, redis_server.url, sandbox.base_url, "refused", token=SECRET)
     job = cluster.job_api(redis_server)
     leaking = f"https://cbu01.alicdn.com/img/ibank/leak.jpg?k={SECRET}"
-    assert job.push_seeds([seed_json(leaking, SearchQuery(), 0), seed_json(IMAGES[0], SearchQuery(), 1)]) == (2, 0)
+    assert push_json(job, [seed_json(leaking, SearchQuery(), 0), seed_json(IMAGES[0], SearchQuery(), 1)]) == (2, 0)
     sandbox.reset()
     started = time.monotonic()
     cluster.start(1)
@@ -456,7 +456,7 @@ def test_a_conversion_that_echoes_the_token_becomes_a_failure_record_and_the_job
     with SandboxThread(SandboxConfig(tokens=(echoed,))) as echoing:
         cluster = Cluster(tmp_path, redis_server.url, echoing.base_url, "refused-later", token=echoed)
         job = cluster.job_api(redis_server)
-        job.push_seeds([seed_json(image, SearchQuery(), 0)])
+        push_json(job, [seed_json(image, SearchQuery(), 0)])
         cluster.start(1)
         codes = cluster.wait(45)
         calls = echoing.stats()

@@ -25,6 +25,7 @@ import tests.e2e.test_limits as limits
 import tests.e2e.test_spending as spending
 from tests.e2e.test_distributed import IMAGES, Cluster, Key, key_of, paid_pages, push_seeds, wait_until
 from tests.redis_server import RedisCluster, SentinelPair, TlsRedisServer, tls_supported
+from tests.seeds import push_json
 from tmapi_spiders.distributed.job import Job
 from tmapi_spiders.distributed.keys import JobKeys
 from tmapi_spiders.sandbox import SandboxThread
@@ -85,7 +86,7 @@ def test_every_key_of_a_job_is_in_one_slot_of_the_cluster(redis_server: Any) -> 
     slots = {key_slot(key.encode()) for key in keys.all()}
     assert len(slots) == 1
     job = Job(redis_server.client(), keys)
-    assert job.push_seeds([{"url": IMAGES[0], "max_pages": 1}]) == (1, 0)
+    assert push_json(job, [{"url": IMAGES[0], "max_pages": 1}]) == (1, 0)
     _, [(lease, _)] = job.pop_seeds("w", 30, 5)
     job.ack([lease], {"pages": 1})
     assert job.status(30).counters == {"seeds_pushed": 1, "pages": 1}

@@ -17,7 +17,7 @@ from typing import Any
 
 from tests.crawl_helpers import scrapy
 from tests.redis_server import RedisServer
-from tests.seeds import seed_json
+from tests.seeds import push_json, seed_json
 from tmapi_spiders.api.contract import SearchQuery
 from tmapi_spiders.distributed.job import Job
 from tmapi_spiders.distributed.keys import JobKeys
@@ -52,7 +52,7 @@ def test_an_idle_worker_looks_rarely_yet_takes_new_seeds_and_stops_when_the_job_
     with SandboxThread(SandboxConfig(latency=0.05)) as sandbox, RedisServer() as server:
         client = server.client()
         job = Job(client, JobKeys.for_job(JOB))
-        assert job.push_seeds([image("held")]) == (1, 0)
+        assert push_json(job, [image("held")]) == (1, 0)
         # Another worker holds the job's only seed: work is left, none of it for ours.
         _, [(foreign, _)] = job.pop_seeds("another-worker", 300, 1)
         settings = {
@@ -79,7 +79,7 @@ def test_an_idle_worker_looks_rarely_yet_takes_new_seeds_and_stops_when_the_job_
             assert sandbox.stats()["total_calls"] == 0
 
             # A seed pushed now (`scrapy seed` mid-job) is taken at the worker's next look.
-            assert job.push_seeds([image("late")]) == (1, 0)
+            assert push_json(job, [image("late")]) == (1, 0)
             took = wait_until(lambda: client.llen(job.keys.seeds) == 0, 3 * IDLE_LOOK_MAX, "the new seed taken")
             assert took <= IDLE_LOOK_MAX + 1
             wait_until(lambda: int(client.hget(job.keys.stats, "images_done") or 0) == 1, 30, "the new seed done")

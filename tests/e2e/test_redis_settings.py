@@ -16,6 +16,7 @@ from scrapy.settings import Settings
 
 from tests.crawl_helpers import run_scrapy, scrapy_env
 from tests.redis_server import RedisServer, TlsRedisServer, tls_supported
+from tests.seeds import push_json
 from tmapi_spiders.commands.job import NO_REDIS_URL
 from tmapi_spiders.distributed import connection
 from tmapi_spiders.distributed.job import Job
@@ -114,7 +115,7 @@ def test_a_job_under_the_old_key_names_is_named_and_migrated_in_one_command(
     --migrate` renames its keys, after which the job runs as before."""
     client = redis_server.client()
     old = JobKeys.for_job("old").untagged()
-    Job(client, old).push_seeds([{"url": IMAGE, "max_pages": 1}])
+    push_json(Job(client, old), [{"url": IMAGE, "max_pages": 1}])
     client.hset(old.stats, "pages", 3)
     new = JobKeys.for_job("old")
     assert legacy_keys(client, new) == [old.seeds, old.seeds_seen, old.stats, old.marker]
@@ -164,7 +165,7 @@ def test_a_dupefilter_ttl_bounds_the_filter_and_forgets_only_old_fingerprints(re
     oldest per push), so the filter holds about a ttl's worth of fingerprints, not the job's."""
     client = redis_server.client()
     job = Job(client, JobKeys.for_job("ttl"))
-    job.push_seeds([{"url": IMAGE}])  # the marker
+    push_json(job, [{"url": IMAGE}])  # the marker
     job.dupefilter_ttl = 0.5
     assert job.push_request_once("r-a", 0, "fp-a") is True
     assert job.push_request_once("r-a", 0, "fp-a") is False  # within the ttl: a duplicate

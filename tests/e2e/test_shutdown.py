@@ -24,7 +24,7 @@ import pytest
 from benchmarks.fault_soak import leases_of
 from tests.crawl_helpers import read_stats, scrapy
 from tests.redis_server import RedisServer
-from tests.seeds import seed_json
+from tests.seeds import push_json, seed_json
 from tmapi_spiders.api.contract import SearchQuery
 from tmapi_spiders.distributed.job import Job
 from tmapi_spiders.distributed.keys import JobKeys
@@ -159,7 +159,7 @@ class DistWorker:
 
 def dist_job(server: RedisServer, name: str) -> Job:
     job = Job(server.client(), JobKeys.for_job(name))
-    pushed, _ = job.push_seeds([seed_json(url, SearchQuery(), 0) for url in DIST_IMAGES])
+    pushed, _ = push_json(job, [seed_json(url, SearchQuery(), 0) for url in DIST_IMAGES])
     assert pushed == len(DIST_IMAGES)
     return job
 

@@ -10,6 +10,7 @@ from scrapy.spiders import Spider
 from scrapy.utils.test import get_crawler
 
 from tests.redis_server import RedisServer
+from tests.seeds import push_json
 from tmapi_spiders import registry
 from tmapi_spiders.distributed.backends import RedisBackends
 from tmapi_spiders.distributed.job import Job
@@ -59,7 +60,7 @@ def test_the_jobs_results_and_counter_live_under_the_jobs_keys(redis_server: Red
     crawler = get_crawler(Unit, {"REDIS_URL": redis_server.url, "TMAPI_JOB": "unit-backends"})
     chosen = backends.for_crawler(crawler)
     client = redis_server.client()
-    Job(client, chosen.worker.keys).push_seeds([{"url": "https://a.com/x.jpg"}])  # the job exists (its marker)
+    push_json(Job(client, chosen.worker.keys), [{"url": "https://a.com/x.jpg"}])  # the job exists (its marker)
     results, counter = chosen.image_results(), chosen.call_counter(2)
     assert results.shared and counter.shared and results.job_name == "unit-backends"
     assert [asyncio.run(counter.reserve()) for _ in range(3)] == [1, 2, 0]  # the cap holds job-wide

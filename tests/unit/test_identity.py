@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.seeds import seed_json
+from tests.seeds import seed_fingerprint, seed_json
 from tmapi_spiders.api import contract, requests
-from tmapi_spiders.api.identity import ImageSearch, image_key, record_results, seed_fingerprint
+from tmapi_spiders.api.identity import ImageSearch, image_key, record_results
 from tmapi_spiders.api.paging import ChainState
 from tmapi_spiders.distributed.dupefilter import ImageDupeFilter
 from tmapi_spiders.distributed.merge import record_key

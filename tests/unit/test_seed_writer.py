@@ -9,9 +9,9 @@ from pathlib import Path
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from tests.seeds import seed_json
+from tests.seeds import seed_fingerprint, seed_json
 from tmapi_spiders.api import contract
-from tmapi_spiders.api.identity import image_key, seed_fingerprint
+from tmapi_spiders.api.identity import image_key
 from tmapi_spiders.crawl.seed_reading import parse_lines
 from tmapi_spiders.crawl.seeds import Seed, check_image_url
 from tmapi_spiders.distributed.seed_writer import SeedWriter

@@ -14,9 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.seeds import seed_json
+from tests.seeds import seed_fingerprint, seed_json
 from tmapi_spiders.api import contract
-from tmapi_spiders.api.identity import seed_fingerprint
 from tmapi_spiders.api.paging import ChainState, paginate
 from tmapi_spiders.api.redact import Redactor
 from tmapi_spiders.crawl.config import ConfigError, check_seed_list, job_config

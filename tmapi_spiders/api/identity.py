@@ -85,13 +85,6 @@ class ImageSearch:
         return hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
 
-def seed_fingerprint(seed: Mapping[str, Any]) -> str:
-    """A seed's key in a shared job: its JSON however spelled, without a spreadsheet row's fields,
-    so one image with one query is one seed."""
-    search = {k: v for k, v in seed.items() if k not in SEED_ROW_FIELDS}
-    return hashlib.sha1(json.dumps(search, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-
-
 def record_results(record: Mapping[str, Any]) -> list[Any]:
     """Which search found a record (RESULT_FIELDS, None where missing): merge.py's key with the item id."""
     return [record.get(name) for name in RESULT_FIELDS]

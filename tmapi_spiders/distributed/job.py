@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import secrets
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -13,7 +12,6 @@ from typing import Any
 
 import redis
 
-from tmapi_spiders.api.identity import seed_fingerprint
 from tmapi_spiders.distributed import scripts
 from tmapi_spiders.distributed.keys import JobKeys
 
@@ -82,15 +80,9 @@ class Job:
             self.marker_id = marker
         return rest
 
-    def push_seeds(self, seeds: Iterable[Mapping[str, Any]]) -> tuple[int, int]:
-        """(pushed, already there) for JSON seeds; a seed pushed before is skipped."""
-        return self.push_encoded(
-            (seed_fingerprint(seed), json.dumps(seed, ensure_ascii=False, sort_keys=True)) for seed in seeds
-        )
-
     def push_encoded(self, seeds: Iterable[tuple[str, str]]) -> tuple[int, int]:
-        """`push_seeds` for (fingerprint, JSON) pairs (seed_writer.SeedWriter); one batch is sent from a
-        thread while the next is read and encoded."""
+        """(pushed, already there) for (fingerprint, JSON) seeds (seed_writer.SeedWriter); a seed pushed
+        before is skipped. One batch is sent from a thread while the next is read and encoded."""
         pushed = total = 0
         marker = secrets.token_hex(8)  # kept if the job was seeded before
         sending: Future[Any] | None = None

@@ -16,10 +16,10 @@ from tmapi_spiders.crawl.seeds import BadLine, Seed
 
 
 class SeedWriter:
-    """One list's seeds as `(fingerprint, JSON)`, byte for byte what `seed_fingerprint` and a sorted
-    `json.dumps` of `ImageSearch.seed_fields()` (with a row's `input` and `input_row`) give: the JSON of
-    the list's shared query with each seed's values put in, instead of a sorted dict per seed. A seed's
-    url must already be its image key."""
+    """One list's seeds as `(fingerprint, JSON)`, byte for byte what the plain spelling (`tests/seeds.py`:
+    a sorted `json.dumps` of `ImageSearch.seed_fields()`, with a row's `input` and `input_row`, and its
+    SHA-1 without them) gives: the JSON of the list's shared query with each seed's values put in, instead
+    of a sorted dict per seed. A seed's url must already be its image key."""
 
     def __init__(self, query: contract.SearchQuery, max_pages: int) -> None:
         token = secrets.token_hex(8)  # placeholders no query holds (queries are checked words and numbers)
