@@ -112,10 +112,7 @@ class TmapiEnvelopeMiddleware:
         """An answer to a signed request no crawl call made (`scrapy fetch`, `shell`, `view`), which they
         show whole: its body and every header without the token."""
         body = self.redactor.bytes(response.body) if self.redactor.found_in_bytes(response.body) else response.body
-        headers = Headers(
-            {self.redactor.bytes(name): [self.redactor.bytes(value) for value in values]
-             for name, values in response.headers.items()}
-        )  # fmt: skip
+        headers = Headers(self.redactor.value(dict(response.headers)))  # every name and every value
         if body is response.body and headers == response.headers:
             return response
         self.stats.inc_value("tmapi/token_echoed")
