@@ -111,9 +111,8 @@ class TmapiEnvelopeMiddleware:
     def _without_token(self, response: Response) -> Response:
         """An answer to a signed request no crawl call made (`scrapy fetch`, `shell`, `view`), which they
         show whole: its body and every header without the token."""
-        body = self.redactor.bytes(response.body) if self.redactor.found_in_bytes(response.body) else response.body
-        headers = Headers(self.redactor.value(dict(response.headers)))  # every name and every value
-        if body is response.body and headers == response.headers:
+        body, headers = self.redactor.bytes(response.body), Headers(self.redactor.value(dict(response.headers)))
+        if body == response.body and headers == response.headers:  # every header name and value compared
             return response
         self.stats.inc_value("tmapi/token_echoed")
         return response.replace(body=body, headers=headers)
